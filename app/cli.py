@@ -1,0 +1,106 @@
+"""The ``watchkeeper`` console script: argparse tree, one-line errors, exit codes.
+
+Importing this module must stay cheap (commands are timed cold): it imports only the
+standard library. Each command lives in ``watchkeeper.app.commands.<name>`` with
+``register(subparsers)`` and ``run(args) -> int``; its heavy imports happen inside ``run``.
+
+Exit codes (CONTRACT.md): 0 done, 1 a negative finding, 2 bad input or an unreachable
+service, with one clear line on stderr and never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Order is the order of `watchkeeper --help`. A command is listed here once its module exists.
+COMMAND_MODULES: tuple[str, ...] = ("gui", "demo")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("watchkeeper")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="watchkeeper",
+        description="A desktop workbench for the owners of machine-learning models in production.",
+    )
+    parser.add_argument("--version", action="version", version=f"watchkeeper {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"watchkeeper.app.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns (and, as a script, exits with) its exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `watchkeeper` alone, or with only gui options, opens the workbench.
+    if (
+        not args_list
+        or (args_list[0].startswith("-")
+        and args_list[0]
+        not in (
+            "-h",
+            "--help",
+            "--version",
+        ))
+    ):
+        args_list.insert(0, "gui")
+    args = parser.parse_args(args_list)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("watchkeeper: interrupted", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        return _report(exc, args)
+
+
+def _report(exc: Exception, args: argparse.Namespace) -> int:
+    from watchkeeper.core.errors import WatchkeeperError
+
+    if isinstance(exc, WatchkeeperError):
+        print(f"watchkeeper {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    # A bug of ours, not the user's input: keep the traceback in a log for a bug report.
+    import datetime as dt
+    import traceback
+
+    from watchkeeper.core.paths import cache_dir
+
+    log = cache_dir() / "errors.log"
+    where = f" (details in {log})"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {dt.datetime.now(dt.UTC).isoformat()} watchkeeper {args.command}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        where = ""
+    print(
+        f"watchkeeper {args.command}: internal error: {type(exc).__name__}: {exc}{where}",
+        file=sys.stderr,
+    )
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

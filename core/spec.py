@@ -1,0 +1,327 @@
+"""The monitor spec: one TOML file per model saying how to watch it.
+
+Sections (CONTRACT.md): ``[model]``, ``[telemetry]`` with its column mapping,
+``[reference]``, ``[drift]``, ``[[slices]]``, ``[gate]``, ``[governance]``. Validation is
+strict: an unknown key or a bad value is refused with a message naming the key path and the
+value (and a close match for a misspelt key), so a typo never silently turns a check off.
+Relative paths inside a spec are relative to the spec file (``base_dir``).
+
+Later work extends the sections; every section model forbids unknown keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from watchkeeper.core.errors import SpecError
+from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
+
+__all__ = [
+    "DriftSection",
+    "GateSection",
+    "GovernanceSection",
+    "ModelSection",
+    "MonitorSpec",
+    "ReferenceSection",
+    "SliceSpec",
+    "TelemetrySection",
+    "load_spec",
+    "parse_spec",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class ModelSection(_Section):
+    name: NonEmpty
+    registry_uri: str | None = None
+    task: Literal["binary", "regression"] = "binary"
+    champion_alias: NonEmpty = "champion"
+    challenger_alias: NonEmpty = "challenger"
+
+
+class ColumnsSection(_Section):
+    """Which source column plays which role; ``None`` (omitted) roles are absent."""
+
+    request_id: NonEmpty = "request_id"
+    ts: NonEmpty = "ts"
+    model: str | None = "model"
+    model_version: NonEmpty = "model_version"
+    score: str | None = "score"
+    prediction: str | None = "prediction"
+    label: str | None = "label"
+    label_ts: str | None = "label_ts"
+    features: tuple[NonEmpty, ...] = ()
+    extras: tuple[NonEmpty, ...] = ()
+    numerical: tuple[NonEmpty, ...] = ()
+    categorical: tuple[NonEmpty, ...] = ()
+
+    @model_validator(mode="after")
+    def _kinds_disjoint(self) -> ColumnsSection:
+        both = sorted(set(self.numerical) & set(self.categorical))
+        if both:
+            raise ValueError(f"{both[0]!r} is listed as both numerical and categorical")
+        return self
+
+
+class TelemetrySection(_Section):
+    source: NonEmpty
+    columns: ColumnsSection = ColumnsSection()
+
+    def mapping(self) -> ColumnMapping:
+        """The telemetry contract's column mapping this section describes."""
+        c = self.columns
+        kinds = {name: ColumnKind.NUMERICAL for name in c.numerical}
+        kinds.update({name: ColumnKind.CATEGORICAL for name in c.categorical})
+        return ColumnMapping(
+            request_id=c.request_id,
+            ts=c.ts,
+            model=c.model or None,
+            model_version=c.model_version,
+            score=c.score or None,
+            prediction=c.prediction or None,
+            label=c.label or None,
+            label_ts=c.label_ts or None,
+            features=c.features,
+            extras=c.extras,
+            kinds=kinds,
+        )
+
+
+class ReferenceSection(_Section):
+    """Where the reference comes from: a baseline window, a file, or a registry artifact."""
+
+    kind: Literal["window", "file", "artifact"] = "window"
+    version: str | None = None
+    start: dt.datetime | dt.date | None = None
+    end: dt.datetime | dt.date | None = None
+    path: str | None = None
+    artifact: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _needs_its_fields(self) -> ReferenceSection:
+        if self.kind == "window" and (self.start is None or self.end is None):
+            raise ValueError("a window reference needs both start and end")
+        if self.kind == "file" and not self.path:
+            raise ValueError("a file reference needs path")
+        if self.kind == "artifact" and not self.artifact:
+            raise ValueError("an artifact reference needs artifact (its path in the run)")
+        if self.start is not None and self.end is not None and _utc(self.end) <= _utc(self.start):
+            raise ValueError("end must be after start")
+        return self
+
+
+class DriftSection(_Section):
+    """Thresholds; defaults are the field's common values (ARCHITECTURE.md)."""
+
+    window: str | None = None
+    bins: Annotated[int, Field(ge=2, le=1000)] = 10
+    max_categories: Annotated[int, Field(ge=1)] = 50
+    high_cardinality: Annotated[int, Field(ge=2)] = 100
+    psi_watch: NonNegative = 0.1
+    psi_drift: NonNegative = 0.2
+    p_value: Probability = 0.05
+    correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
+    min_rows: Annotated[int, Field(ge=1)] = 500
+    exact_sample_limit: Annotated[int, Field(ge=100)] = 100_000
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftSection:
+        if self.psi_drift < self.psi_watch:
+            raise ValueError("psi_drift must be at least psi_watch")
+        return self
+
+
+class RangePredicate(_Section):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RangePredicate:
+        if self.min is None and self.max is None:
+            raise ValueError("a range needs min, max or both")
+        if self.min is not None and self.max is not None and self.max < self.min:
+            raise ValueError("max must not be below min")
+        return self
+
+
+class SliceSpec(_Section):
+    """A named predicate: every key of ``where`` must hold (a conjunction).
+
+    A value is an equality (``channel = "web"``), a list for membership
+    (``country = ["DE", "FR"]``), or a range (``amount = {min = 100, max = 1000}``,
+    min inclusive, max exclusive).
+    """
+
+    name: NonEmpty
+    where: dict[str, Any]
+    critical: bool = False
+    description: str = ""
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _conditions(cls, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or not value:
+            raise ValueError('a slice needs a table of conditions, e.g. { channel = "web" }')
+        out: dict[str, Any] = {}
+        for column, condition in value.items():
+            if isinstance(condition, (str, int, float, bool)):
+                out[column] = condition
+            elif isinstance(condition, list):
+                if not condition:
+                    raise ValueError(f"the list of values for {column!r} is empty")
+                if not all(isinstance(v, (str, int, float, bool)) for v in condition):
+                    raise ValueError(f"the values for {column!r} must be plain values")
+                out[column] = tuple(condition)
+            elif isinstance(condition, dict):
+                try:
+                    out[column] = RangePredicate.model_validate(condition)
+                except ValidationError as exc:
+                    reason = "; ".join(
+                        (".".join(map(str, e["loc"])) + ": " if e["loc"] else "")
+                        + e["msg"].removeprefix("Value error, ")
+                        for e in exc.errors()
+                    )
+                    raise ValueError(f"range for {column!r}: {reason}") from None
+            else:
+                raise ValueError(f"the condition on {column!r} must be a value, a list or a range")
+        return out
+
+
+class GateSection(_Section):
+    """The promotion policy the challenger must meet."""
+
+    primary_metric: Literal[
+        "roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall", "mae", "rmse"
+    ] = "roc_auc"
+    threshold: Probability = 0.5
+    min_improvement: float = 0.0
+    alpha: Probability = 0.05
+    max_critical_slice_drop: NonNegative = 0.0
+    min_labeled: Annotated[int, Field(ge=1)] = 1000
+    cost_false_positive: NonNegative | None = None
+    cost_false_negative: NonNegative | None = None
+
+
+class GovernanceSection(_Section):
+    database: str | None = None
+    require_verified_identity: bool = False
+
+
+class MonitorSpec(_Section):
+    """A validated monitor spec. ``base_dir`` is where relative paths start."""
+
+    model: ModelSection
+    telemetry: TelemetrySection
+    reference: ReferenceSection | None = None
+    drift: DriftSection = DriftSection()
+    slices: tuple[SliceSpec, ...] = ()
+    gate: GateSection = GateSection()
+    governance: GovernanceSection = GovernanceSection()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_slice_names(self) -> MonitorSpec:
+        names = [s.name for s in self.slices]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"slice name {name!r} is used more than once")
+        return self
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the spec, made absolute against the spec's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+
+def _utc(value: dt.datetime | dt.date) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where ``loc`` points, to suggest a close match for a typo."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        current = None
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                current = candidate
+                break
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
+    path = path.replace(".[", "[")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = f"{path}: unknown key"
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(MonitorSpec, loc), n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        return message
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    shown = error.get("input")
+    if kind.startswith("value_error") or isinstance(shown, dict):
+        return f"{path}: {message}" if path else message
+    return f"{path}: {message}, got {shown!r}"
+
+
+def parse_spec(text: str, *, base_dir: Path | str = ".", origin: str = "<spec>") -> MonitorSpec:
+    """Parse and validate spec text; raise :class:`SpecError` naming every bad key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{origin}: not valid TOML: {exc}") from None
+    try:
+        return MonitorSpec.model_validate({**data, "base_dir": Path(base_dir)})
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors()]
+        raise SpecError(f"{origin}: " + "; ".join(problems)) from None
+
+
+def load_spec(path: Path | str) -> MonitorSpec:
+    """Read a spec file; paths inside it are relative to its folder."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a directory, not a spec file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: a spec must be UTF-8 text") from None
+    return parse_spec(text, base_dir=path.resolve().parent, origin=str(path))

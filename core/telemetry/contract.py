@@ -1,0 +1,171 @@
+"""What a prediction event is, and how a user's own columns map onto it.
+
+One row of telemetry is one scored request: a request id, a UTC timestamp, the model and
+model version that scored it, its features, its prediction (a score / probability, a class
+or a value), a label that may arrive days later (nullable) with its arrival time, and any
+extra columns (latency, amount...). A challenger scored in shadow is a second row with the
+same request id and another version. Readers return Arrow record batches in which the
+*role* columns carry their canonical names (``CANONICAL_ROLES``) whatever the source calls
+them, while features and extras keep the user's names, so nothing needs renaming at the
+source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from watchkeeper.core.errors import TelemetryError
+
+#: Canonical names of the roles a column can play, in the order readers emit them.
+CANONICAL_ROLES: tuple[str, ...] = (
+    "request_id",
+    "ts",
+    "model",
+    "model_version",
+    "score",
+    "prediction",
+    "label",
+    "label_ts",
+)
+#: Roles a source must have; the others may be absent (mapped to ``None``).
+REQUIRED_ROLES: tuple[str, ...] = ("request_id", "ts", "model_version")
+
+
+class ColumnKind(StrEnum):
+    """How a column is treated by analyses. Inferred from its type, overridable."""
+
+    NUMERICAL = "numerical"
+    CATEGORICAL = "categorical"
+    TIMESTAMP = "timestamp"
+    ID = "id"
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which source column plays which role, and which columns are features.
+
+    Each role names a column of the source, or ``None`` when the source has no such column
+    (``model`` is ``None`` for a table holding one model only). ``features`` empty means
+    "every column that plays no role and is not an extra". ``kinds`` overrides inferred
+    kinds by source column name (e.g. an integer ``hour_of_day`` treated as categorical).
+    """
+
+    request_id: str = "request_id"
+    ts: str = "ts"
+    model: str | None = "model"
+    model_version: str = "model_version"
+    score: str | None = "score"
+    prediction: str | None = "prediction"
+    label: str | None = "label"
+    label_ts: str | None = "label_ts"
+    features: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    kinds: Mapping[str, ColumnKind] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for role in REQUIRED_ROLES:
+            if not getattr(self, role):
+                raise TelemetryError(f"the column mapping must name a column for {role!r}")
+        roles = self.role_columns()
+        seen: dict[str, str] = {}
+        for role, column in roles.items():
+            if column in seen:
+                raise TelemetryError(
+                    f"column {column!r} is mapped to both {seen[column]!r} and {role!r}"
+                )
+            seen[column] = role
+        for column in (*self.features, *self.extras):
+            if column in seen:
+                raise TelemetryError(
+                    f"column {column!r} is mapped to role {seen[column]!r} and cannot also "
+                    "be a feature or an extra"
+                )
+            # A feature may not shadow a canonical role name in the output batches.
+            if column in CANONICAL_ROLES:
+                raise TelemetryError(
+                    f"column {column!r} has the name of the role {column!r}; map that role "
+                    "to it or rename nothing and leave it out of features/extras"
+                )
+        if len(set(self.features)) != len(self.features):
+            raise TelemetryError("a feature is listed twice in the column mapping")
+        object.__setattr__(self, "kinds", {k: ColumnKind(v) for k, v in self.kinds.items()})
+
+    def role_columns(self) -> dict[str, str]:
+        """``{role: source column}`` for the roles this source has, in canonical order."""
+        out = {}
+        for role in CANONICAL_ROLES:
+            column = getattr(self, role)
+            if column:
+                out[role] = column
+        return out
+
+
+@dataclass(frozen=True)
+class TelemetryQuery:
+    """Which events to read: one model, some versions, a half-open UTC time range.
+
+    ``start`` is inclusive and ``end`` exclusive; naive datetimes are UTC. Empty
+    ``versions`` means every version. ``model`` is ignored by sources mapped with
+    ``model=None``.
+    """
+
+    model: str | None = None
+    versions: tuple[str, ...] = ()
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                object.__setattr__(self, name, value.replace(tzinfo=dt.UTC))
+        if self.start and self.end and self.end <= self.start:
+            raise TelemetryError(
+                f"the time range is empty: end {self.end.isoformat()} is not after "
+                f"start {self.start.isoformat()}"
+            )
+        object.__setattr__(self, "versions", tuple(str(v) for v in self.versions))
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One column of a source as Watchkeeper sees it."""
+
+    name: str  # name in the output batches (canonical for roles, the source's otherwise)
+    source_name: str  # name in the source
+    arrow_type: str  # e.g. "double", "string", "timestamp[us, tz=UTC]"
+    kind: ColumnKind
+    role: str | None  # canonical role, "feature" or "extra"
+
+
+@dataclass(frozen=True)
+class TelemetrySchema:
+    """The columns a source offers under its mapping, in output order."""
+
+    columns: tuple[ColumnInfo, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def features(self) -> tuple[ColumnInfo, ...]:
+        return tuple(c for c in self.columns if c.role == "feature")
+
+    def column(self, name: str) -> ColumnInfo:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class DuplicateEvent:
+    """A (request id, model version) pair that occurs more than once."""
+
+    request_id: str
+    model_version: str
+    count: int

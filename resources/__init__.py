@@ -1,0 +1,1 @@
+"""Icons, style sheets and other files shipped inside the wheel."""

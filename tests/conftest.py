@@ -1,0 +1,47 @@
+"""Settings every test shares: offscreen Qt, isolated user folders, real servers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Qt: no test may need a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import PostgresCluster, postgres_cluster
+
+_db_names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Keep every test's data, config, cache and keyring away from the real user's."""
+    home = tmp_path_factory.mktemp("wk-home")
+    monkeypatch.setenv("WATCHKEEPER_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg-cache"))
+    return home
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One real PostgreSQL cluster for the whole run, stopped by its pid at the end."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """A SQLAlchemy URL to a fresh, empty database on the test cluster."""
+    return postgres.create_database(f"wk_test_{os.getpid()}_{next(_db_names)}")

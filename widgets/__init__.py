@@ -1,0 +1,1 @@
+"""Reusable Qt / pyqtgraph pieces that each show one ``core`` result well."""

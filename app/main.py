@@ -13,13 +13,17 @@ def open_workbench(workspace: Path | None = None, screenshot: Path | None = None
     window once it has been shown and painted, then quit.
     """
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
+
+    from watchkeeper.resources import resource_path
 
     from watchkeeper.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Watchkeeper")
     app.setOrganizationName("Watchkeeper")
+    app.setWindowIcon(QIcon(str(resource_path("watchkeeper.svg"))))
     window = MainWindow(workspace)
     window.resize(1100, 700)
     window.show()

@@ -1,0 +1,120 @@
+"""The worker pattern: results on the GUI thread, progress, cancel, errors, newest wins."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import Qt, QThread
+from PySide6.QtWidgets import QApplication
+
+from watchkeeper.app.task_status import TaskStatusWidget
+from watchkeeper.app.workers import TaskCancelled, TaskRunner
+from watchkeeper.core.errors import WatchkeeperError
+
+
+def counting(n: int, release: threading.Event | None = None):
+    def work(progress, cancelled):
+        for i in range(n):
+            if cancelled():
+                raise TaskCancelled
+            if release is not None:
+                release.wait(5)
+            progress((i + 1) / n, f"step {i + 1}")
+        return {"n": n, "thread": threading.get_ident()}
+
+    return work
+
+
+def test_result_and_progress_arrive_on_the_gui_thread(qtbot) -> None:
+    runner = TaskRunner()
+    results, progress, seen_threads = [], [], []
+
+    def on_result(value):
+        seen_threads.append(QThread.currentThread() is QApplication.instance().thread())
+        results.append(value)
+
+    runner.task_progressed.connect(lambda key, f, m: progress.append((key, f, m)))
+    with qtbot.waitSignal(runner.task_finished, timeout=5000) as finished:
+        runner.run("count", counting(4), label="Counting", on_result=on_result)
+    assert finished.args == ["count", "done"]
+    assert results[0]["n"] == 4
+    assert results[0]["thread"] != threading.get_ident()  # the work ran elsewhere
+    assert seen_threads == [True]
+    qtbot.waitUntil(lambda: len(progress) == 4, timeout=2000)
+    assert progress[-1] == ("count", 1.0, "step 4")
+    assert runner.active() == []
+
+
+def test_cancel_stops_work_at_its_next_check(qtbot) -> None:
+    runner = TaskRunner()
+    release = threading.Event()
+    results = []
+    runner.run("slow", counting(1000, release), label="Slow", on_result=results.append)
+    with qtbot.waitSignal(runner.task_finished, timeout=5000) as finished:
+        runner.cancel("slow")
+    assert finished.args == ["slow", "cancelled"]
+    release.set()
+    qtbot.wait(200)
+    assert results == []
+    assert runner.active() == []
+
+
+def test_newest_request_wins(qtbot) -> None:
+    runner = TaskRunner()
+    first_release, results = threading.Event(), []
+
+    def first(progress, cancelled):
+        first_release.wait(5)
+        return "old"
+
+    runner.run("drift", first, label="Old", on_result=results.append)
+    with qtbot.waitSignal(
+        runner.task_finished, timeout=5000, check_params_cb=lambda key, outcome: outcome == "done"
+    ):
+        runner.run("drift", lambda p, c: "new", label="New", on_result=results.append)
+    first_release.set()  # the old one finishes too late
+    qtbot.wait(200)
+    assert results == ["new"]
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            WatchkeeperError("predictions.csv, column 'ts', row 3: not a time"),
+            "predictions.csv, column 'ts', row 3: not a time",
+        ),
+        (
+            ZeroDivisionError("division by zero"),
+            "internal error: ZeroDivisionError: division by zero",
+        ),
+    ],
+)
+def test_errors_reach_on_error_as_one_message(qtbot, exc, expected) -> None:
+    runner = TaskRunner()
+    errors = []
+
+    def failing(progress, cancelled):
+        raise exc
+
+    with qtbot.waitSignal(runner.task_finished, timeout=5000) as finished:
+        runner.run("x", failing, label="X", on_result=lambda v: None, on_error=errors.append)
+    assert finished.args == ["x", "failed"]
+    assert errors == [expected]
+
+
+def test_status_widget_shows_progress_and_cancels(qtbot) -> None:
+    runner = TaskRunner()
+    status = TaskStatusWidget(runner)
+    qtbot.addWidget(status)
+    status.show()
+    release = threading.Event()
+    runner.run("count", counting(100, release), label="Counting rows", on_result=lambda v: None)
+    assert status.isVisible()
+    assert status.label.text() == "Counting rows"
+    with qtbot.waitSignal(runner.task_finished, timeout=5000) as finished:
+        qtbot.mouseClick(status.cancel_button, Qt.MouseButton.LeftButton)
+    assert finished.args == ["count", "cancelled"]
+    release.set()
+    qtbot.waitUntil(lambda: not status.isVisible(), timeout=2000)

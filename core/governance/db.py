@@ -1,0 +1,205 @@
+"""Connecting to the governance database and migrating it.
+
+One engine factory for both engines. SQLite gets SQLAlchemy's documented fix for pysqlite's
+transaction handling (we emit BEGIN ourselves), foreign keys on, a busy timeout, and
+``BEGIN IMMEDIATE`` for write transactions, so two writers queue instead of racing for the
+audit chain's head. PostgreSQL writers serialise on a transaction-level advisory lock
+(see ``store.py``).
+
+Migrations are the Alembic scripts shipped in ``migrations/``; there is no alembic.ini.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from watchkeeper.core.errors import WatchkeeperError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
+WRITE = "watchkeeper_write"
+
+
+def normalize_url(url: str) -> str:
+    """A SQLAlchemy URL; a bare file path means a SQLite database at that path."""
+    url = str(url).strip()
+    if not url:
+        raise WatchkeeperError("no governance database given (--db URL)")
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def masked(url: str | sa.URL) -> str:
+    """The URL as it may be shown: never with its password."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: shown without what may be credentials
+        text = str(url)
+        return text.split("@", 1)[-1] if "@" in text else text
+
+
+def create_engine(url: str, *, must_exist: bool = True) -> sa.Engine:
+    """An engine on ``url``; a missing SQLite file is an error unless ``must_exist`` is false."""
+    url = normalize_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise WatchkeeperError(f"{url!r} is not a database URL") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:":
+            raise WatchkeeperError(
+                "the governance database must be a file, not an in-memory SQLite"
+            )
+        file = Path(path)
+        if must_exist and not file.exists():
+            raise WatchkeeperError(
+                f"no governance database at {file} (create it with `watchkeeper db init --db "
+                f"{masked(parsed)}`)"
+            )
+        if not file.parent.is_dir():
+            raise WatchkeeperError(f"cannot create {file}: folder {file.parent} does not exist")
+        engine = sa.create_engine(parsed, connect_args={"timeout": 60})
+        _fix_sqlite_transactions(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    raise WatchkeeperError(
+        f"{masked(parsed)}: the governance database is SQLite or PostgreSQL, not {backend}"
+    )
+
+
+def _fix_sqlite_transactions(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def translate_errors(url: str, doing: str) -> Iterator[None]:
+    """Turn driver errors into one-line :class:`WatchkeeperError` messages."""
+    try:
+        yield
+    except WatchkeeperError:
+        raise
+    except sa.exc.DBAPIError as exc:
+        raise WatchkeeperError(describe_db_error(exc, url, doing)) from None
+
+
+def describe_db_error(exc: sa.exc.DBAPIError, url: str, doing: str) -> str:
+    orig = exc.orig
+    where = masked(url)
+    sqlstate = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    lines = str(orig).strip().splitlines() or [type(orig).__name__]
+    primary = getattr(diag, "message_primary", None) or lines[0]
+    if sqlstate == "42501":
+        hint = ""
+        if doing.startswith(("record", "save", "store")):
+            hint = "; recording needs the watchkeeper_approver role"
+        return f"{where}: permission denied while trying to {doing} ({primary}{hint})"
+    if sqlstate == "P0001":  # raised by our triggers; the message says what and why
+        return f"{where}: refused while trying to {doing}: {primary}"
+    if isinstance(exc, sa.exc.OperationalError) and exc.statement is None:
+        return f"{where}: cannot connect: {primary.removeprefix('connection failed: ')}"
+    return f"{where}: cannot {doing}: {primary}"
+
+
+# --- migrations --------------------------------------------------------------------------
+
+
+def alembic_config(connection: sa.Connection | None = None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The database's revision; ``None`` for a database never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    with (
+        translate_errors(str(engine.url), "read the database's revision"),
+        engine.connect() as conn,
+    ):
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def current_revision_on(conn: sa.Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: str, revision: str = "head", *, create: bool = True) -> str:
+    """Migrate the database at ``url`` up to ``revision``; returns the revision reached."""
+    engine = create_engine(url, must_exist=not create)
+    try:
+        return migrate(engine, revision, url=url)
+    finally:
+        engine.dispose()
+
+
+def migrate(engine: sa.Engine, revision: str = "head", *, url: str | None = None) -> str:
+    from alembic import command
+    from alembic.util import CommandError
+
+    shown = url or engine.url
+    with translate_errors(str(shown), "migrate the governance database"):
+        try:
+            with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+                command.upgrade(alembic_config(conn), revision)
+        except CommandError as exc:
+            raise WatchkeeperError(f"{masked(shown)}: cannot upgrade: {exc}") from None
+        return current_revision(engine) or "base"
+
+
+def downgrade(url: str, revision: str) -> str:
+    """Migrate down to ``revision`` where safe; a step that would drop records refuses."""
+    from alembic import command
+    from alembic.util import CommandError
+
+    engine = create_engine(url)
+    try:
+        with translate_errors(url, "downgrade the governance database"):
+            try:
+                with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+                    command.downgrade(alembic_config(conn), revision)
+            except CommandError as exc:
+                raise WatchkeeperError(f"{masked(url)}: cannot downgrade: {exc}") from None
+            except RuntimeError as exc:  # refuse_if_rows
+                raise WatchkeeperError(f"{masked(url)}: {exc}") from None
+            return current_revision(engine) or "base"
+    finally:
+        engine.dispose()

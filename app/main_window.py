@@ -79,7 +79,12 @@ class MainWindow(QMainWindow):
                 )
         _set_rows(self.models_table, rows)
         events = [
-            (e.get("model", ""), e.get("kind", ""), e.get("start", ""), e.get("description", ""))
+            (
+                e.get("model", ""),
+                str(e.get("kind", "")).replace("_", " "),
+                _day_label(e),
+                e.get("description", ""),
+            )
             for e in self.manifest.get("events", [])
         ]
         _set_rows(self.events_table, events)
@@ -92,6 +97,12 @@ def _read_manifest(workspace: Path | None) -> dict | None:
         return json.loads((workspace / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _day_label(event: dict) -> str:
+    start = str(event.get("start") or "")[:10]
+    day = event.get("start_day")
+    return f"{start} (day {day})" if day is not None else start
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:

@@ -45,3 +45,14 @@ def postgres() -> Iterator[PostgresCluster]:
 def postgres_url(postgres: PostgresCluster) -> str:
     """A SQLAlchemy URL to a fresh, empty database on the test cluster."""
     return postgres.create_database(f"wk_test_{os.getpid()}_{next(_db_names)}")
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small demo workspace (1,000 fraud events a day) shared by every test that reads it.
+
+    Tests must not write into it; build your own with ``ensure_workspace`` to change it.
+    """
+    from watchkeeper.core.demo import ensure_workspace
+
+    return ensure_workspace(tmp_path_factory.mktemp("demo") / "ws", events_per_day=1000).root

@@ -143,3 +143,28 @@ def test_a_watchkeeper_error_keeps_its_exit_code(capsys: pytest.CaptureFixture[s
         "watchkeeper audit: bad input here",
         "watchkeeper audit: chain broken at record 7",
     ]
+
+
+def test_demo_no_gui_builds_the_workspace_then_reuses_it(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    first = run_cli("demo", "--no-gui", "--workspace", str(ws), "--events-per-day", "1000")
+    assert first.returncode == 0, first.stderr
+    assert "built in" in first.stdout
+    assert (ws / "telemetry.duckdb").is_file() and (ws / "manifest.json").is_file()
+    assert sorted(p.name for p in (ws / "specs").iterdir()) == [
+        "churn-model.toml",
+        "fraud-detector.toml",
+    ]
+    second = run_cli("demo", "--no-gui", "--workspace", str(ws), "--events-per-day", "1000")
+    assert second.returncode == 0 and "(up to date)" in second.stdout
+    other = run_cli("demo", "--no-gui", "--workspace", str(ws), "--events-per-day", "5")
+    assert other.returncode == 2
+    assert "events_per_day" in other.stderr or "events per day" in other.stderr
+    assert other.stderr.count("\n") == 1
+
+
+def test_demo_default_workspace_is_the_resolvers(tmp_path: Path) -> None:
+    env = {**os.environ, "WATCHKEEPER_HOME": str(tmp_path)}
+    result = run_cli("demo", "--no-gui", "--events-per-day", "1000", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "demo" / "manifest.json").is_file()

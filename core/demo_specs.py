@@ -19,7 +19,8 @@ def reference_window(model: DemoModel) -> dict[str, Any]:
         "kind": "window",
         "version": model.reference_version,
         "start": "2026-01-01",
-        "end": "2026-01-31",
+        # Half-open, as every time range in Watchkeeper: the whole of January.
+        "end": "2026-02-01",
     }
 
 

@@ -102,7 +102,12 @@ class TelemetrySection(_Section):
 
 
 class ReferenceSection(_Section):
-    """Where the reference comes from: a baseline window, a file, or a registry artifact."""
+    """Where the reference comes from: a baseline window, a file, or a registry artifact.
+
+    A window is half-open like every time range in Watchkeeper: ``start`` inclusive, ``end``
+    exclusive; a date means midnight UTC. January is ``start = 2026-01-01``,
+    ``end = 2026-02-01``.
+    """
 
     kind: Literal["window", "file", "artifact"] = "window"
     version: str | None = None
@@ -138,15 +143,28 @@ class DriftSection(_Section):
     high_cardinality: Annotated[int, Field(ge=2)] = 100
     psi_watch: NonNegative = 0.1
     psi_drift: NonNegative = 0.2
+    # Categoricals with more than `high_cardinality` reference values spread their mass over
+    # more bins, so sampling noise alone gives a larger PSI: they get their own thresholds.
+    high_cardinality_psi_watch: NonNegative = 0.2
+    high_cardinality_psi_drift: NonNegative = 0.4
     p_value: Probability = 0.05
+    # The significance test: "chi2" (homogeneity test on the binned counts, every feature)
+    # or "ks" (exact two-sample KS on numerical features; chi-square on categoricals).
+    test: Literal["chi2", "ks"] = "chi2"
     correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
     min_rows: Annotated[int, Field(ge=1)] = 500
+    # `drift` only after this many windows in a row meet the drift condition (else `watch`).
+    persistence: Annotated[int, Field(ge=1)] = 1
     exact_sample_limit: Annotated[int, Field(ge=100)] = 100_000
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftSection:
         if self.psi_drift < self.psi_watch:
             raise ValueError("psi_drift must be at least psi_watch")
+        if self.high_cardinality_psi_drift < self.high_cardinality_psi_watch:
+            raise ValueError(
+                "high_cardinality_psi_drift must be at least high_cardinality_psi_watch"
+            )
         return self
 
 
@@ -219,6 +237,10 @@ class GateSection(_Section):
     min_labeled: Annotated[int, Field(ge=1)] = 1000
     cost_false_positive: NonNegative | None = None
     cost_false_negative: NonNegative | None = None
+    # Latency budget: the challenger's 95th percentile of `latency_column` (an extra column)
+    # over the shadow window must not exceed this many milliseconds. None: no such criterion.
+    max_latency_p95_ms: NonNegative | None = None
+    latency_column: NonEmpty = "latency_ms"
 
 
 class GovernanceSection(_Section):
@@ -245,6 +267,13 @@ class MonitorSpec(_Section):
             if names.count(name) > 1:
                 raise ValueError(f"slice name {name!r} is used more than once")
         return self
+
+    def reference_range(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The reference window as UTC datetimes (start inclusive, end exclusive)."""
+        ref = self.reference
+        if ref is None or ref.start is None or ref.end is None:
+            return None
+        return _utc(ref.start), _utc(ref.end)
 
     def resolve_path(self, path: str) -> Path:
         """A path from the spec, made absolute against the spec's folder."""

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order of `watchkeeper --help`. A command is listed here once its module exists.
-COMMAND_MODULES: tuple[str, ...] = ("gui", "demo", "audit", "db")
+COMMAND_MODULES: tuple[str, ...] = ("gui", "demo", "drift", "audit", "db")
 
 
 def _version() -> str:

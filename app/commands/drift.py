@@ -1,0 +1,201 @@
+"""``watchkeeper drift``: compare current telemetry with a reference, per feature and window.
+
+Sources are files (``.parquet``, ``.csv``) or ``URL#table``. When the current data is in a
+SQL database the counting is pushed down to it (only counts come back); files are read into
+memory, where exact KS/Wasserstein and the multivariate check are also computed. Exit code 0
+whatever the decisions, 2 on bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+_CODES = {"ok": ".", "watch": "w", "drift": "D", "insufficient": "-"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "drift",
+        help="compare current data with a reference: drift per feature and window",
+        description="Compare the current data with a reference per feature and time window "
+        "(PSI, Jensen-Shannon, chi-square with Holm correction, KS, Wasserstein) and decide "
+        "ok / watch / drift / insufficient. SRC is a .parquet or .csv file, or a SQLAlchemy "
+        "URL with the table after '#', e.g. duckdb:///telemetry.duckdb#predictions.",
+    )
+    p.add_argument("--reference", required=True, metavar="SRC", help="the reference data")
+    p.add_argument("--current", required=True, metavar="SRC", help="the data to check")
+    p.add_argument(
+        "--timestamp",
+        default="ts",
+        metavar="COL",
+        help="timestamp column of the current data (default: ts)",
+    )
+    p.add_argument(
+        "--window",
+        metavar="SPEC",
+        help="1d, 6h, 7d (calendar-aligned, UTC) or 5000rows; default one window",
+    )
+    p.add_argument("--features", nargs="+", metavar="F", help="features (default: all)")
+    p.add_argument(
+        "--categorical", nargs="+", default=[], metavar="F", help="features to treat as categorical"
+    )
+    p.add_argument("--model", metavar="M", help="only rows of this model (column 'model')")
+    p.add_argument(
+        "--version", metavar="V", help="only rows of this model version (column 'model_version')"
+    )
+    p.add_argument("--start", metavar="T", help="current data from T (ISO-8601; UTC if no zone)")
+    p.add_argument("--end", metavar="T", help="current data before T")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    p.set_defaults(run=run)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, str]:
+    out = {}
+    if args.model is not None:
+        out["model"] = args.model
+    if args.version is not None:
+        out["model_version"] = str(args.version)
+    return out
+
+
+def _filter_table(table: Any, filters: dict[str, str], what: str, required: bool) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from watchkeeper.core.drift.errors import DriftError
+
+    for column, value in filters.items():
+        if column not in table.column_names:
+            if required:
+                raise DriftError(
+                    f"{what}: --{_flag(column)} given but there is no {column!r} column"
+                )
+            continue
+        col = table.column(column)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = col.cast(pa.string())
+        table = table.filter(pc.fill_null(pc.equal(col, value), False))
+    return table
+
+
+def _flag(column: str) -> str:
+    return "model" if column == "model" else "version"
+
+
+def run(args: argparse.Namespace) -> int:
+    from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
+    from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.drift.sources import read_table, sql_location
+    from watchkeeper.core.drift.windows import parse_window, to_us
+    from watchkeeper.core.telemetry.source import open_source
+
+    parse_window(args.window)  # refuse a bad spec before reading anything
+    for t in (args.start, args.end):
+        to_us(t)
+    filters = _filters(args)
+    reference = _filter_table(read_table(args.reference), filters, "reference", False)
+    if reference.num_rows == 0:
+        raise DriftError(
+            "reference: no rows" + (" for the --model/--version given" if filters else "")
+        )
+    common: dict[str, Any] = {
+        "features": args.features,
+        "categorical": args.categorical,
+        "timestamp": args.timestamp,
+        "window": args.window,
+        "start": args.start,
+        "end": args.end,
+    }
+    interactive = sys.stderr.isatty() and not args.json
+
+    def progress(fraction: float, message: str) -> None:
+        if interactive:
+            print(f"\r{fraction:4.0%} {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    with open_source(args.current) as src:
+        parts = sql_location(src)
+        if parts is not None:
+            engine, table_name = parts
+            import sqlalchemy as sa
+
+            from watchkeeper.core.drift.sql_counts import reflect_table
+
+            with engine.connect() as conn:
+                table = reflect_table(conn, table_name)
+                where = []
+                for column, value in filters.items():
+                    if column not in table.c:
+                        raise DriftError(
+                            f"current: --{_flag(column)} given but the table has "
+                            f"no {column!r} column"
+                        )
+                    col = table.c[column]
+                    if isinstance(col.type, sa.String):
+                        where.append(col == value)
+                    else:
+                        where.append(sa.cast(col, sa.String) == value)
+                result = analyze_drift_sql(
+                    reference,
+                    conn,
+                    table,
+                    where=sa.and_(*where) if where else None,
+                    progress=progress,
+                    **common,
+                )
+        else:
+            current = _filter_table(read_table(args.current), filters, "current", True)
+            result = analyze_drift(reference, current, progress=progress, **common)
+    if interactive:
+        print("\r" + " " * 66 + "\r", end="", file=sys.stderr)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(_table(result))
+    return 0
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _table(result: Any) -> str:
+    """A compact table: one line per feature, one character per window."""
+    lines = [
+        f"reference: {result.reference_rows:,} rows, {result.reference_digest[:19]}…",
+        f"windows: {len(result.windows)} ({result.window_spec or 'whole period'}), "
+        f"rows {sum(w.rows for w in result.windows):,}; "
+        "per window: . ok  w watch  D drift  - insufficient",
+    ]
+    feats = list(result.features) + ([result.prediction] if result.prediction else [])
+    width = max([len("feature"), *(len(f.name) for f in feats)])
+    n = len(result.windows)
+    shown = n if n <= 60 else 60
+    lines.append(
+        f"{'feature':<{width}}  {'kind':<11} {'worst':<12} {'max psi':>8} {'last psi':>8}  windows"
+    )
+    order = {"drift": 3, "watch": 2, "ok": 1, "insufficient": 0}
+    for f in feats:
+        decisions = [w.decision for w in f.windows]
+        worst = max(decisions, key=order.__getitem__) if decisions else "-"
+        psis = [w.psi for w in f.windows if w.psi is not None]
+        grid = "".join(_CODES[d] for d in decisions[-shown:])
+        if n > shown:
+            grid = "…" + grid
+        kind = "score" if f is result.prediction else f.kind
+        lines.append(
+            f"{f.name:<{width}}  {kind:<11} {worst:<12} {_fmt(max(psis) if psis else None):>8} "
+            f"{_fmt(f.windows[-1].psi if f.windows else None):>8}  {grid}"
+        )
+    if result.multivariate is not None:
+        mv = result.multivariate
+        grid = "".join(_CODES[w.decision] for w in mv.windows[-shown:])
+        lines.append(
+            f"{'(multivariate)':<{width}}  {'pca':<11} "
+            f"{max((w.decision for w in mv.windows), key=order.__getitem__):<12} "
+            f"{'':>8} {'':>8}  {grid}"
+        )
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,388 @@
+"""Drift engine benchmarks (not a timed test). Prints figures measured in this run.
+
+    .venv/bin/python benchmarks/drift.py                 # everything
+    .venv/bin/python benchmarks/drift.py --skip-duckdb   # in-memory + CLI only
+    .venv/bin/python benchmarks/drift.py --duckdb-rows 2000000
+
+1. In memory, on generated data — 100k rows x 23 columns and 1M rows x 55 columns (ts, then
+   numerical normal / log-normal / bimodal with 1 % missing, categorical of cardinality 5, 50
+   and 1,000; 4 columns drifted): the full analysis (``analyze_drift`` with default settings:
+   all binned metrics, exact KS and Wasserstein, prediction-free, multivariate PCA) against a
+   prefitted reference profile, divided by the least work any binned method needs: one numpy
+   pass of ``searchsorted`` + ``bincount`` per column against the same prefitted bins (Arrow's
+   ``index_in`` + ``bincount`` for categories). Each size runs in a fresh process that reads
+   the data from Parquet, so the memory figures are its own: peak RSS during the analysis
+   above the RSS before it, and above the interpreter's baseline (after imports, before data),
+   both against the in-memory bytes of the columns (reference + current).
+2. The CLI, cold, as a whole process, on the same data saved as Parquet.
+3. DuckDB pushdown: N events x 50 features x 90 daily windows in a DuckDB file, counted by
+   ``analyze_drift_sql`` (one UNION ALL statement), against a hand-written DuckDB statement
+   producing the same quantile-bin counts (``date_trunc('day', ts)``, bins as sums of
+   comparisons), and the process's peak RSS (DuckDB ``memory_limit`` 600MB, 2 threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+# -- data ---------------------------------------------------------------------------------
+
+
+def _columns(n_features: int) -> list[tuple[str, str]]:
+    """(name, kind) for n features: 3/4 numerical in three shapes, 1/4 categorical."""
+    n_cat = max(3, n_features // 4)
+    n_num = n_features - n_cat
+    shapes = ["normal", "lognormal", "bimodal"]
+    cards = [5, 50, 1000]
+    cols = [(f"num{i}_{shapes[i % 3]}", shapes[i % 3]) for i in range(n_num)]
+    cols += [(f"cat{i}_{cards[i % 3]}", f"cat{cards[i % 3]}") for i in range(n_cat)]
+    return cols
+
+
+def generate(rows: int, n_features: int, seed: int, drift: bool):
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    cols = _columns(n_features)
+    drifted = {cols[0][0], cols[1][0], cols[2][0], cols[-3][0]} if drift else set()
+    data = {
+        "ts": pa.array(
+            np.datetime64("2026-01-01", "us")
+            + np.sort(rng.integers(0, 30 * 86_400_000_000, rows)).astype("timedelta64[us]"),
+            pa.timestamp("us", tz="UTC"),
+        )
+    }
+    for name, kind in cols:
+        shift = 0.5 if name in drifted else 0.0
+        if kind == "normal":
+            x = rng.normal(shift, 1, rows)
+        elif kind == "lognormal":
+            x = rng.lognormal(shift, 1, rows)
+        elif kind == "bimodal":
+            x = np.where(
+                rng.random(rows) < 0.5 + shift / 2, rng.normal(-2, 1, rows), rng.normal(2, 1, rows)
+            )
+        else:
+            card = int(kind[3:])
+            p = 1 / np.arange(1, card + 1) ** (1.5 if name in drifted else 1.0)
+            codes = rng.choice(card, rows, p=p / p.sum())
+            data[name] = pa.DictionaryArray.from_arrays(
+                pa.array(codes.astype(np.int32)), pa.array([f"v{i}" for i in range(card)])
+            ).cast(pa.string())
+            continue
+        x[rng.random(rows) < 0.01] = np.nan
+        data[name] = pa.array(x)
+    return pa.table(data)
+
+
+# -- part 1: in memory, in a fresh process -------------------------------------------------
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakRss:
+    def __init__(self) -> None:
+        self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.002)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
+    """Runs in its own process: naive pass vs full analysis, and memory."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.drift.analysis import analyze_drift
+    from watchkeeper.core.drift.data import numeric_values
+    from watchkeeper.core.drift.profile import build_profile
+
+    baseline = _rss()
+    ref = pq.read_table(ref_path)
+    cur = pq.read_table(cur_path)
+    # bring every column into plain memory now (not lazily during the timings)
+    ref = pa.table({c: ref.column(c).combine_chunks() for c in ref.column_names})
+    cur = pa.table({c: cur.column(c).combine_chunks() for c in cur.column_names})
+    data_bytes = ref.nbytes + cur.nbytes
+    t = time.perf_counter()
+    profile = build_profile(ref, exclude=["ts"])
+    t_profile = time.perf_counter() - t
+
+    def naive() -> None:
+        for fp in profile.features:
+            col = cur.column(fp.name)
+            if fp.kind == "numerical":
+                x = numeric_values(col)
+                np.bincount(
+                    np.searchsorted(np.asarray(fp.edges), x, side="right"), minlength=fp.n_bins
+                )
+            else:
+                vocab = pa.array([*fp.categories, *fp.other])
+                idx = pc.index_in(col, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
+                np.bincount(idx + 1, minlength=len(vocab) + 1)
+
+    naive_times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        naive()
+        naive_times.append(time.perf_counter() - t)
+    full_times = []
+    before = _rss()
+    with _PeakRss() as peak:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            result = analyze_drift(ref, cur, profile=profile, prediction=None)
+            full_times.append(time.perf_counter() - t)
+    drifted = sorted(
+        f.name for f in result.features if any(w.decision == "drift" for w in f.windows)
+    )
+    return {
+        "rows": cur.num_rows,
+        "columns": cur.num_columns,
+        "reference_rows": ref.num_rows,
+        "profile_s": t_profile,
+        "naive_s": min(naive_times),
+        "full_s": min(full_times),
+        "ratio": min(full_times) / min(naive_times),
+        "data_mb": data_bytes / 1e6,
+        "baseline_mb": baseline / 1e6,
+        "before_mb": before / 1e6,
+        "peak_mb": peak.peak / 1e6,
+        "peak_above_before_x": (peak.peak - before) / data_bytes,
+        "peak_above_baseline_x": (peak.peak - baseline) / data_bytes,
+        "drift_found": drifted,
+        "exact": result.features[0].windows[0].exact,
+        "multivariate": result.multivariate is not None,
+    }
+
+
+def cli_cold(ref_path: str, cur_path: str) -> float:
+    shim = (
+        "import sys; from watchkeeper.app import cli\n"
+        "if 'drift' not in cli.COMMAND_MODULES: cli.COMMAND_MODULES += ('drift',)\n"
+        "sys.exit(cli.main(sys.argv[1:]))"
+    )
+    t = time.perf_counter()
+    out = subprocess.run(
+        [PY, "-c", shim, "drift", "--reference", ref_path, "--current", cur_path, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    json.loads(out.stdout)
+    return elapsed
+
+
+# -- part 3: DuckDB pushdown -----------------------------------------------------------------
+
+
+def build_duckdb(path: Path, rows: int, n_features: int = 50) -> list[tuple[str, str]]:
+    import duckdb
+
+    n_cat = 10
+    num = [f"x{i}" for i in range(n_features - n_cat)]
+    cat = [f"c{i}" for i in range(n_cat)]
+    cards = [5, 50, 1000]
+    exprs = []
+    for i, c in enumerate(num):
+        shape = i % 3
+        if shape == 0:  # ~normal: sum of uniforms
+            e = "(random() + random() + random() - 1.5) * 2"
+        elif shape == 1:
+            e = "exp(random() * 3)"
+        else:
+            e = "CASE WHEN random() < 0.5 THEN random() - 3 ELSE random() + 2 END"
+        exprs.append(f"CASE WHEN random() < 0.01 THEN NULL ELSE {e} END AS {c}")
+    for i, c in enumerate(cat):
+        card = cards[i % 3]
+        exprs.append(f"'v' || CAST(floor(random() * {card}) AS INTEGER) AS {c}")
+    con = duckdb.connect(str(path))
+    con.execute("SET threads = 2")
+    con.execute("SET memory_limit = '2GB'")
+    span = 90 * 86_400_000_000
+    con.execute(
+        f"CREATE TABLE events AS SELECT "
+        f"TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_microseconds(CAST(i * {span / rows} AS BIGINT))"
+        f" AS ts, {', '.join(exprs)} FROM range({rows}) t(i)"
+    )
+    con.close()
+    return [(c, "numerical") for c in num] + [(c, "categorical") for c in cat]
+
+
+def measure_duckdb(path: str) -> dict:
+    """Runs in its own process: pushdown vs hand-written GROUP BY, and peak RSS."""
+    import numpy as np
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.analysis import analyze_drift_sql
+    from watchkeeper.core.drift.profile import build_profile
+
+    engine = sa.create_engine(
+        f"duckdb:///{path}",
+        connect_args={"read_only": True, "config": {"memory_limit": "600MB", "threads": 2}},
+    )
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        ref = raw.sql(
+            "SELECT * EXCLUDE (ts) FROM events USING SAMPLE 100000 ROWS (reservoir, 7)"
+        ).to_arrow_table()
+        n_rows = raw.execute("SELECT count(*) FROM events").fetchone()[0]
+    profile = build_profile(ref)
+    del ref
+    with _PeakRss() as peak, engine.connect() as conn:
+        t = time.perf_counter()
+        result = analyze_drift_sql(profile, conn, "events", window="1d", prediction=None)
+        pushed_s = time.perf_counter() - t
+    # hand-written: same bins, DuckDB idioms
+    branches = []
+    for k, fp in enumerate(profile.features):
+        col = f'"{fp.name}"'
+        if fp.kind == "numerical":
+            cmp = " + ".join(f"({col} >= {e!r})::INT" for e in fp.edges) or "0"
+            b = f"CASE WHEN {col} IS NULL OR isnan({col}) THEN {fp.n_bins - 1} ELSE {cmp} END"
+        else:
+            whens = " ".join(f"WHEN '{v}' THEN {i}" for i, v in enumerate(fp.categories))
+            other = ", ".join(f"'{v}'" for v in fp.other)
+            b = (
+                f"CASE WHEN {col} IS NULL THEN {fp.n_bins - 1} "
+                + (f"WHEN {col} IN ({other}) THEN {len(fp.categories)} " if other else "")
+                + f"ELSE CASE {col} {whens} ELSE {fp.unseen_bin} END END"
+            )
+        branches.append(
+            f"SELECT {k} AS f, epoch_us(date_trunc('day', ts)) AS d, {b} AS b, count(*) AS n "
+            f"FROM events GROUP BY ALL"
+        )
+    hand_sql = " UNION ALL ".join(branches)
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute("SET TimeZone = 'UTC'")  # days of the hand-written query in UTC too
+        t = time.perf_counter()
+        hand = raw.execute(hand_sql).fetchall()
+        hand_s = time.perf_counter() - t
+    engine.dispose()
+    # the same counts?
+    days = sorted({r[1] for r in hand})
+    day_index = {d: i for i, d in enumerate(days)}
+    same = True
+    for k, fp in enumerate(profile.features):
+        m = np.zeros((len(days), fp.n_bins), dtype=np.int64)
+        for f, d, b, n in hand:
+            if f == k:
+                m[day_index[d], b] += n
+        same &= bool(np.array_equal(m, result.features[k].counts))
+    return {
+        "rows": n_rows,
+        "features": len(profile.features),
+        "windows": len(result.windows),
+        "pushed_s": pushed_s,
+        "hand_s": hand_s,
+        "ratio": pushed_s / hand_s,
+        "peak_rss_mb": peak.peak / 1e6,
+        "same_counts": same,
+    }
+
+
+# -- driver ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--duckdb-rows", type=int, default=10_000_000)
+    ap.add_argument("--duckdb-file", help="reuse a table built by an earlier run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        out = (
+            measure_in_memory(rest[0], rest[1], int(rest[2]))
+            if kind == "memory"
+            else measure_duckdb(rest[0])
+        )
+        print(json.dumps(out))
+        return
+    work = Path(tempfile.mkdtemp(prefix="wk-drift-bench-"))
+    print(f"# drift benchmarks, {os.cpu_count()} cores, data in {work}")
+    if not args.skip_memory:
+        import pyarrow.parquet as pq
+
+        for rows, n_cols in ((100_000, 23), (1_000_000, 55)):
+            ref_path, cur_path = work / f"ref_{rows}.parquet", work / f"cur_{rows}.parquet"
+            pq.write_table(generate(100_000, n_cols - 1, 1, False), ref_path)
+            pq.write_table(generate(rows, n_cols - 1, 2, True), cur_path)
+            res = _child(["memory", str(ref_path), str(cur_path), str(args.repeat)])
+            cold = min(cli_cold(str(ref_path), str(cur_path)) for _ in range(2))
+            print(
+                f"in-memory {rows:>9,} rows x {n_cols} cols (reference {res['reference_rows']:,}):"
+                f" full {res['full_s']:.3f} s / naive pass {res['naive_s']:.3f} s = "
+                f"ratio {res['ratio']:.2f}; profile {res['profile_s']:.3f} s; "
+                f"peak RSS above pre-analysis {res['peak_above_before_x']:.2f}x and above "
+                f"interpreter baseline {res['peak_above_baseline_x']:.2f}x of "
+                f"{res['data_mb']:.0f} MB of columns; exact={res['exact']}; "
+                f"drift found in {res['drift_found']}; CLI cold {cold:.2f} s"
+            )
+    if not args.skip_duckdb:
+        t = time.perf_counter()
+        if args.duckdb_file:
+            db = Path(args.duckdb_file)
+        else:
+            db = work / "events.duckdb"
+            build_duckdb(db, args.duckdb_rows)
+        built = time.perf_counter() - t
+        res = _child(["duckdb", str(db)])
+        print(
+            f"duckdb pushdown {res['rows']:,} events x {res['features']} features x "
+            f"{res['windows']} daily windows: {res['pushed_s']:.2f} s vs hand-written "
+            f"{res['hand_s']:.2f} s = ratio {res['ratio']:.2f}; peak RSS "
+            f"{res['peak_rss_mb']:.0f} MB; same counts: {res['same_counts']} "
+            f"(table built in {built:.0f} s)"
+        )
+
+
+def _child(argv: list[str]) -> dict:
+    out = subprocess.run(
+        [PY, __file__, "--child", *argv], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()

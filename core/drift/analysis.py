@@ -1,0 +1,802 @@
+"""``analyze_drift``: reference vs current, per feature and window, with decisions.
+
+The pieces: a :class:`~watchkeeper.core.drift.profile.ReferenceProfile` (built here from
+reference data, or given), windows over the current data
+(:mod:`~watchkeeper.core.drift.windows`), per-window counts from one pass
+(:func:`~watchkeeper.core.drift.counting.count_windows`, or pushed down to SQL by
+:mod:`~watchkeeper.core.drift.sql_counts` and handed in as ``counts``), the statistics
+(:mod:`~watchkeeper.core.drift.statistics`), the decisions (:mod:`~watchkeeper.core.drift.decide`)
+and, on the numerical features, the multivariate check
+(:mod:`~watchkeeper.core.drift.multivariate`).
+
+Exact statistics (KS, Wasserstein) need raw values on both sides: they are computed when the
+reference is data (not only a profile) and the current data is in memory, on every finite value
+up to ``exact_sample_limit`` per window and side, else on a seeded random sample (with
+replacement) of that many — each window says which (``exact``: ``"all"`` or ``"sample"``,
+with the sizes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from watchkeeper.core.drift.counting import WindowCounts, _threads, count_windows
+from watchkeeper.core.drift.data import (
+    CATEGORICAL,
+    NUMERICAL,
+    as_table,
+    numeric_values,
+    timestamps_us,
+)
+from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
+from watchkeeper.core.drift.errors import DriftCancelled, DriftError
+from watchkeeper.core.drift.multivariate import MultivariateDrift, fit_pca, score_windows
+from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
+from watchkeeper.core.drift.statistics import PSI_PSEUDOCOUNT, binned_stats, ks_wasserstein
+from watchkeeper.core.drift.windows import (
+    Windows,
+    assign_windows,
+    parse_window,
+    plan_windows,
+    to_us,
+)
+from watchkeeper.core.spec import DriftSection
+
+__all__ = [
+    "ROLE_COLUMNS",
+    "DriftResult",
+    "FeatureDrift",
+    "FeatureWindow",
+    "WindowInfo",
+    "analyze_drift",
+    "analyze_drift_sql",
+    "derive_result",
+]
+
+#: Telemetry role columns never taken as features unless named.
+ROLE_COLUMNS = (
+    "request_id",
+    "ts",
+    "model",
+    "model_version",
+    "score",
+    "prediction",
+    "label",
+    "label_ts",
+)
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class FeatureWindow:
+    """Everything measured for one feature in one window (None: does not exist)."""
+
+    index: int
+    rows: int
+    decision: str
+    psi: float | None
+    js: float | None
+    chi2: float | None
+    dof: int | None
+    p_value: float | None  # of the test used for the decision
+    p_adjusted: float | None
+    ks_binned: float | None
+    ks: float | None
+    ks_p_value: float | None
+    wasserstein: float | None
+    wasserstein_normalized: float | None
+    exact: str | None  # "all", "sample" or None (not computed)
+    exact_rows: tuple[int, int] | None  # (reference, current) values the exact stats used
+    missing_rate: float | None
+    missing_rate_change: float | None
+    unseen_rate: float | None
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    kind: str
+    cardinality: int | None
+    high_cardinality: bool
+    psi_watch: float
+    psi_drift: float
+    labels: tuple[str, ...]
+    reference_counts: np.ndarray  # (bins,)
+    counts: np.ndarray  # (windows, bins)
+    windows: tuple[FeatureWindow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "cardinality": self.cardinality,
+            "windows": [_window_dict(w) for w in self.windows],
+        }
+
+
+def _window_dict(w: FeatureWindow) -> dict[str, Any]:
+    return {
+        "index": w.index,
+        "decision": w.decision,
+        "psi": w.psi,
+        "js": w.js,
+        "p_value": w.p_value,
+        "p_adjusted": w.p_adjusted,
+        "missing_rate": w.missing_rate,
+        "unseen_rate": w.unseen_rate,
+        # Beyond CONTRACT.md's minimum: the other statistics and how they were obtained.
+        "rows": w.rows,
+        "chi2": w.chi2,
+        "dof": w.dof,
+        "ks_binned": w.ks_binned,
+        "ks": w.ks,
+        "ks_p_value": w.ks_p_value,
+        "wasserstein": w.wasserstein,
+        "wasserstein_normalized": w.wasserstein_normalized,
+        "exact": w.exact,
+        "exact_rows": list(w.exact_rows) if w.exact_rows else None,
+        "missing_rate_change": w.missing_rate_change,
+    }
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    index: int
+    start: dt.datetime | None
+    end: dt.datetime | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """A drift analysis: the reference, the windows, per-feature results, the settings."""
+
+    reference_rows: int
+    reference_digest: str
+    window_spec: str | None
+    windows: tuple[WindowInfo, ...]
+    features: tuple[FeatureDrift, ...]
+    prediction: FeatureDrift | None
+    multivariate: MultivariateDrift | None
+    settings: DriftSection
+    notes: tuple[str, ...] = ()
+
+    def feature(self, name: str) -> FeatureDrift:
+        for f in (*self.features, *((self.prediction,) if self.prediction else ())):
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def decisions(self) -> dict[str, tuple[str, ...]]:
+        """``{feature: (decision per window)}``, the prediction included."""
+        out = {f.name: tuple(w.decision for w in f.windows) for f in self.features}
+        if self.prediction is not None:
+            out[self.prediction.name] = tuple(w.decision for w in self.prediction.windows)
+        return out
+
+    def thresholds(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "psi_watch": s.psi_watch,
+            "psi_drift": s.psi_drift,
+            "high_cardinality": s.high_cardinality,
+            "high_cardinality_psi_watch": s.high_cardinality_psi_watch,
+            "high_cardinality_psi_drift": s.high_cardinality_psi_drift,
+            "p_value": s.p_value,
+            "test": s.test,
+            "correction": s.correction,
+            "min_rows": s.min_rows,
+            "persistence": s.persistence,
+            "bins": s.bins,
+            "max_categories": s.max_categories,
+            "exact_sample_limit": s.exact_sample_limit,
+            "psi_smoothing": f"{PSI_PSEUDOCOUNT} pseudo-count per bin used on either side",
+            "ks_binned_resolution": "reference-quantile bin edges",
+            "wasserstein_normalized_by": "reference standard deviation",
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """CONTRACT.md's ``drift --json`` document (plus extra keys); no NaN anywhere."""
+        doc = {
+            "reference": {"rows": self.reference_rows, "digest": self.reference_digest},
+            "windows": [
+                {"index": w.index, "start": _iso(w.start), "end": _iso(w.end), "rows": w.rows}
+                for w in self.windows
+            ],
+            "features": [f.to_dict() for f in self.features],
+            "prediction": self.prediction.to_dict() if self.prediction else None,
+            "multivariate": self.multivariate.to_dict() if self.multivariate else None,
+            "thresholds": self.thresholds(),
+            "notes": list(self.notes),
+        }
+        return _clean(doc)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _opt(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _thresholds_for(fp: FeatureProfile, s: DriftSection) -> tuple[float, float]:
+    if fp.kind == CATEGORICAL and fp.high_cardinality:
+        return s.high_cardinality_psi_watch, s.high_cardinality_psi_drift
+    return s.psi_watch, s.psi_drift
+
+
+@dataclass(frozen=True)
+class _Exact:
+    ks: np.ndarray
+    ks_p: np.ndarray
+    w1: np.ndarray
+    w1n: np.ndarray
+    mode: list[str | None]
+    sizes: list[tuple[int, int] | None]
+
+
+def _exact_for(
+    ref_values: np.ndarray,
+    cur_values: np.ndarray,
+    splits: np.ndarray,
+    limit: int,
+    seed: int,
+    feature_index: int,
+    std: float | None,
+) -> _Exact:
+    n_windows = len(splits) - 1
+    ks = np.full(n_windows, np.nan)
+    ks_p = np.full(n_windows, np.nan)
+    w1 = np.full(n_windows, np.nan)
+    w1n = np.full(n_windows, np.nan)
+    modes: list[str | None] = [None] * n_windows
+    sizes: list[tuple[int, int] | None] = [None] * n_windows
+    ref = ref_values[np.isfinite(ref_values)]
+    ref_mode = "all"
+    if ref.size > limit:
+        rng = np.random.default_rng([seed, feature_index, 1 << 30])
+        ref = ref[rng.integers(0, ref.size, limit)]
+        ref_mode = "sample"
+    ref = np.sort(ref)
+    if ref.size == 0:
+        return _Exact(ks, ks_p, w1, w1n, modes, sizes)
+    for i in range(n_windows):
+        x = cur_values[splits[i] : splits[i + 1]]
+        mode = ref_mode
+        if x.size > limit:
+            # a seeded random sample (with replacement) of `limit` rows, then its finite values
+            rng = np.random.default_rng([seed, feature_index, i])
+            x = x[rng.integers(0, x.size, limit)]
+            mode = "sample"
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            continue
+        ks[i], ks_p[i], w1[i] = ks_wasserstein(ref, x)
+        if std:
+            w1n[i] = w1[i] / std
+        modes[i] = mode
+        sizes[i] = (int(ref.size), int(x.size))
+    return _Exact(ks, ks_p, w1, w1n, modes, sizes)
+
+
+def derive_result(
+    profile: ReferenceProfile,
+    windows: Windows,
+    counts: WindowCounts,
+    settings: DriftSection,
+    *,
+    prediction: str | None = None,
+    exact: dict[str, _Exact] | None = None,
+    multivariate: MultivariateDrift | None = None,
+    notes: Sequence[str] = (),
+) -> DriftResult:
+    """Statistics and decisions from counts (however they were counted)."""
+    s = settings
+    exact = exact or {}
+    notes = list(notes)
+    per: list[tuple[FeatureProfile, Any, np.ndarray]] = []
+    p_all = []
+    for name in counts.features:
+        fp = profile.feature(name)
+        c = counts.of(name)
+        bs = binned_stats(
+            np.asarray(fp.counts),
+            c,
+            numerical=fp.kind == NUMERICAL,
+            unseen_bin=fp.unseen_bin if fp.vocabulary_complete else None,
+        )
+        p = bs.p_chi2
+        if s.test == "ks" and fp.kind == NUMERICAL:
+            if name in exact:
+                p = exact[name].ks_p
+            elif "ks test" not in " ".join(notes):
+                notes.append("ks test: exact values unavailable, chi-square used instead")
+        p = np.where(counts.rows < s.min_rows, np.nan, p)
+        if fp.rows < s.min_rows:
+            p = np.full_like(p, np.nan)
+        per.append((fp, bs, p))
+        p_all.append(p)
+    n_windows = len(windows)
+    adjusted = adjust_p(np.vstack(p_all), s.correction) if per else np.zeros((0, n_windows))
+    results = []
+    for k, (fp, bs, p) in enumerate(per):
+        watch, drift = _thresholds_for(fp, s)
+        th = Thresholds(watch, drift, s.p_value, s.min_rows, s.persistence)
+        dec = decide(bs.psi, adjusted[k], counts.rows, fp.rows, th)
+        ex = exact.get(fp.name)
+        ref_missing = fp.missing_rate
+        wins = []
+        for i in range(n_windows):
+            mr = _opt(bs.missing_rate[i])
+            wins.append(
+                FeatureWindow(
+                    index=i,
+                    rows=int(counts.rows[i]),
+                    decision=str(dec[i]),
+                    psi=_opt(bs.psi[i]),
+                    js=_opt(bs.js[i]),
+                    chi2=_opt(bs.chi2[i]),
+                    dof=int(bs.dof[i]) if np.isfinite(bs.chi2[i]) else None,
+                    p_value=_opt(p[i]),
+                    p_adjusted=_opt(adjusted[k, i]),
+                    ks_binned=_opt(bs.ks_binned[i]),
+                    ks=_opt(ex.ks[i]) if ex else None,
+                    ks_p_value=_opt(ex.ks_p[i]) if ex else None,
+                    wasserstein=_opt(ex.w1[i]) if ex else None,
+                    wasserstein_normalized=_opt(ex.w1n[i]) if ex else None,
+                    exact=ex.mode[i] if ex else None,
+                    exact_rows=ex.sizes[i] if ex else None,
+                    missing_rate=mr,
+                    missing_rate_change=(
+                        None if mr is None or ref_missing is None else mr - ref_missing
+                    ),
+                    unseen_rate=_opt(bs.unseen_rate[i]),
+                )
+            )
+        results.append(
+            FeatureDrift(
+                name=fp.name,
+                kind=fp.kind,
+                cardinality=fp.cardinality if fp.kind == CATEGORICAL else None,
+                high_cardinality=fp.high_cardinality,
+                psi_watch=watch,
+                psi_drift=drift,
+                labels=fp.labels,
+                reference_counts=np.asarray(fp.counts),
+                counts=counts.of(fp.name),
+                windows=tuple(wins),
+            )
+        )
+    pred = None
+    if prediction is not None:
+        pred = next((f for f in results if f.name == prediction), None)
+        results = [f for f in results if f.name != prediction]
+    infos = tuple(
+        WindowInfo(i, windows.starts[i], windows.ends[i], int(counts.rows[i]))
+        for i in range(n_windows)
+    )
+    return DriftResult(
+        reference_rows=profile.rows,
+        reference_digest=profile.digest,
+        window_spec=windows.spec.text,
+        windows=infos,
+        features=tuple(results),
+        prediction=pred,
+        multivariate=multivariate,
+        settings=s,
+        notes=tuple(notes),
+    )
+
+
+def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> Windows:
+    """Start/end of row windows: the first and last event time in each."""
+    if ts is None or len(windows) == 0:
+        return windows
+    n = len(windows)
+    ok = (w >= 0) & (ts != np.iinfo(np.int64).min)
+    lo = np.full(n, np.iinfo(np.int64).max)
+    hi = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(lo, w[ok], ts[ok])
+    np.maximum.at(hi, w[ok], ts[ok])
+    from watchkeeper.core.drift.windows import us_to_datetime
+
+    starts = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).max else None for x in lo)
+    ends = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).min else None for x in hi)
+    return Windows(windows.spec, starts, ends, windows.bounds, windows.rows)
+
+
+def _prepare_reference(
+    reference: Any,
+    s: DriftSection,
+    current_columns: Sequence[str],
+    *,
+    features: Sequence[str] | None,
+    categorical: Iterable[str],
+    numerical: Iterable[str],
+    timestamp: str | None,
+    prediction: str | None,
+    what: str,
+    profile: ReferenceProfile | None = None,
+) -> tuple[pa.Table | None, ReferenceProfile, str | None]:
+    """The reference as a table (or None) and its profile, with the prediction column."""
+    ref_table: pa.Table | None = None
+    exclude = {*ROLE_COLUMNS, *(x for x in (timestamp,) if x)}
+    if isinstance(reference, ReferenceProfile) or profile is not None:
+        if isinstance(reference, ReferenceProfile):
+            profile = reference
+        else:
+            ref_table = as_table(reference, "reference")
+        if features:
+            profile = profile.select([*features])
+    else:
+        ref_table = as_table(reference, "reference")
+        profile = build_profile(
+            ref_table,
+            features,
+            categorical=categorical,
+            numerical=numerical,
+            exclude=exclude,
+            bins=s.bins,
+            max_categories=s.max_categories,
+            high_cardinality=s.high_cardinality,
+        )
+    names = list(profile.names)
+    missing = [n for n in names if n not in current_columns]
+    if missing:
+        raise DriftError(
+            f"{what}: no column {missing[0]!r}, which the reference has "
+            f"({what} columns: {', '.join(list(current_columns)[:20])})"
+        )
+    pred_name = None
+    auto = prediction == "auto"
+    if auto:
+        prediction = "score"
+    if prediction is not None:
+        has_ref = ref_table is not None and prediction in ref_table.column_names
+        has_cur = prediction in current_columns
+        if has_ref and has_cur and prediction not in names:
+            pp = build_profile(ref_table, [prediction], numerical=[prediction], bins=s.bins)
+            profile = ReferenceProfile(
+                rows=profile.rows,
+                features=(*profile.features, pp.features[0]),
+                bins=profile.bins,
+                max_categories=profile.max_categories,
+                high_cardinality=profile.high_cardinality,
+                vocabulary_limit=profile.vocabulary_limit,
+            )
+            pred_name = prediction
+        elif prediction in names:
+            pred_name = prediction
+        elif not auto:
+            raise DriftError(f"prediction column {prediction!r} is not in both datasets")
+    return ref_table, profile, pred_name
+
+
+def analyze_drift(
+    reference: Any,
+    current: Any,
+    *,
+    features: Sequence[str] | None = None,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    timestamp: str | None = "ts",
+    window: str | None = None,
+    start: dt.datetime | dt.date | str | None = None,
+    end: dt.datetime | dt.date | str | None = None,
+    settings: DriftSection | None = None,
+    prediction: str | None = "auto",
+    order_by: str | None = "request_id",
+    exact: bool = True,
+    multivariate: bool = True,
+    profile: ReferenceProfile | None = None,
+    seed: int = 0,
+    chunk_rows: int = 1 << 16,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> DriftResult:
+    """Compare ``current`` with ``reference`` per feature and window.
+
+    ``reference`` is data (Arrow table, DataFrame, mapping of arrays) or a
+    :class:`ReferenceProfile`; ``current`` is data. ``features`` defaults to every usable
+    column that plays no telemetry role (:data:`ROLE_COLUMNS`) and is not ``timestamp``;
+    ``prediction`` names the score column analysed as prediction drift (``"auto"``: ``score``
+    when both sides have it; ``None``: none). ``window`` is a spec (``1d``, ``6h``, ``7d``,
+    ``5000rows``) or ``None`` for one window; ``start``/``end`` (naive = UTC) restrict the
+    current data to ``[start, end)``. ``settings`` is the monitor spec's ``[drift]`` section
+    (defaults when ``None``; ``settings.window`` is used when ``window`` is not given).
+    ``profile`` is a profile of ``reference`` made earlier (reused as is; the reference data
+    then serves only the exact statistics and the multivariate check).
+    """
+    s = settings or DriftSection()
+    report = progress or (lambda f, m: None)
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise DriftCancelled("drift analysis was cancelled")
+
+    cur = as_table(current, "current")
+    spec = parse_window(window if window is not None else s.window)
+    if timestamp is not None and timestamp not in cur.column_names:
+        if spec.kind == "time" or start is not None or end is not None or timestamp != "ts":
+            raise DriftError(
+                f"current: no timestamp column {timestamp!r} "
+                f"(columns: {', '.join(cur.column_names[:20])})"
+            )
+        timestamp = None  # the default name is absent: no timestamps, one window or rows
+    ts = timestamps_us(cur.column(timestamp), timestamp) if timestamp else None
+    start_us, end_us = to_us(start), to_us(end)
+    if start_us is not None and end_us is not None and end_us <= start_us:
+        raise DriftError("the time range is empty: end is not after start")
+
+    # Reference profile
+    ref_table, profile, pred_name = _prepare_reference(
+        reference,
+        s,
+        cur.column_names,
+        features=features,
+        categorical=categorical,
+        numerical=numerical,
+        timestamp=timestamp,
+        prediction=prediction,
+        what="current",
+        profile=profile,
+    )
+    report(0.05, "reference profiled")
+    check()
+
+    # Windows
+    n = cur.num_rows
+    in_range = None
+    if ts is not None and (start_us is not None or end_us is not None):
+        in_range = np.ones(n, dtype=bool)
+        if start_us is not None:
+            in_range &= ts >= start_us
+        if end_us is not None:
+            in_range &= ts < end_us
+        in_range &= ts != np.iinfo(np.int64).min
+    valid_ts = (
+        ts[(ts != np.iinfo(np.int64).min) if in_range is None else in_range]
+        if (ts is not None)
+        else None
+    )
+    ts_min = int(valid_ts.min()) if valid_ts is not None and valid_ts.size else None
+    ts_max = int(valid_ts.max()) if valid_ts is not None and valid_ts.size else None
+    n_in = int(in_range.sum()) if in_range is not None else n
+    wins = plan_windows(spec, ts_min, ts_max, n_rows=n_in, start=start_us, end=end_us)
+    order = None
+    if spec.kind == "rows" and ts is not None:
+        cand = (
+            np.flatnonzero(in_range)
+            if in_range is not None
+            else np.flatnonzero(ts != np.iinfo(np.int64).min)
+        )
+        if order_by and order_by in cur.column_names:
+            tie = cur.column(order_by).take(pa.array(cand)).to_numpy(zero_copy_only=False)
+            order = cand[np.lexsort((tie, ts[cand]))]
+        else:
+            order = cand[np.argsort(ts[cand], kind="stable")]
+    if spec.kind == "rows" and ts is None:
+        w = assign_windows(wins, None, np.arange(n))
+    else:
+        w = assign_windows(wins, ts if ts is not None else np.zeros(n, np.int64), order)
+    if in_range is not None and spec.kind != "rows":
+        w[~in_range] = -1
+    if spec.kind == "rows":
+        wins = _row_windows_ts(wins, ts, w)
+    check()
+
+    # Count once
+    def count_progress(f: float, m: str) -> None:
+        report(0.05 + 0.6 * f, m)
+
+    counts = count_windows(
+        cur,
+        profile,
+        w,
+        len(wins),
+        chunk_rows=chunk_rows,
+        progress=count_progress,
+        cancelled=cancelled,
+    )
+    wins = wins.with_rows(counts.rows)
+    report(0.65, "counted")
+
+    # Exact statistics on raw values
+    notes: list[str] = []
+    exact_stats: dict[str, _Exact] = {}
+    numeric = [fp for fp in profile.features if fp.kind == NUMERICAL]
+    need_sort = None
+    if exact and ref_table is not None and numeric:
+        sorted_w = bool(np.all(w[1:] >= w[:-1])) if n > 1 else True
+        if sorted_w:
+            idx = None
+            wsorted = w
+        else:
+            idx = np.argsort(w, kind="stable")
+            wsorted = w[idx]
+        first = np.searchsorted(wsorted, 0, side="left")
+        splits = np.searchsorted(wsorted, np.arange(len(wins) + 1), side="left")
+        splits = np.maximum(splits, first)
+
+        def one(k: int) -> _Exact:
+            fp = numeric[k]
+            x = numeric_values(cur.column(fp.name), fp.name)
+            if idx is not None:
+                x = x[idx]
+            r = numeric_values(ref_table.column(fp.name), fp.name)
+            return _exact_for(r, x, splits, s.exact_sample_limit, seed, k, fp.std)
+
+        # numpy's sorts and searches release the GIL: features run side by side
+        with ThreadPoolExecutor(_threads()) as pool:
+            futures = [pool.submit(one, k) for k in range(len(numeric))]
+            try:
+                for k, fut in enumerate(futures):
+                    exact_stats[numeric[k].name] = fut.result()
+                    report(0.65 + 0.25 * (k + 1) / len(numeric), "exact statistics")
+                    check()
+            finally:
+                for fut in futures:
+                    fut.cancel()
+        need_sort = idx
+    elif exact and numeric:
+        notes.append("exact KS and Wasserstein not computed: the reference is a profile only")
+    del need_sort
+
+    # Multivariate
+    mv = None
+    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    if multivariate and ref_table is not None and len(mv_names) >= 2:
+        check()
+        xr = np.column_stack([numeric_values(ref_table.column(c), c) for c in mv_names])
+        model = fit_pca(mv_names, xr, seed=seed)
+        del xr
+        if model is not None:
+            # Like the exact statistics: every row up to the limit per window, else a seeded
+            # random sample of about that many (each window says which).
+            limit = s.exact_sample_limit
+            big = counts.rows > limit
+            rows_sel = np.flatnonzero(w >= 0)
+            if big.any():
+                share = np.where(big, limit / np.maximum(counts.rows, 1), 1.0)
+                rng = np.random.default_rng([seed, 1 << 31])
+                rows_sel = rows_sel[rng.random(rows_sel.size) < share[w[rows_sel]]]
+            cols = [numeric_values(cur.column(c), c)[rows_sel] for c in mv_names]
+            mv = score_windows(
+                model,
+                cols,
+                w[rows_sel],
+                len(wins),
+                min_rows=s.min_rows,
+                sampled=big,
+                cancelled=cancelled,
+            )
+        else:
+            notes.append("multivariate drift not computed: too few reference rows")
+    report(0.98, "deciding")
+    result = derive_result(
+        profile,
+        wins,
+        counts,
+        s,
+        prediction=pred_name,
+        exact=exact_stats,
+        multivariate=mv,
+        notes=notes,
+    )
+    report(1.0, "done")
+    return result
+
+
+def analyze_drift_sql(
+    reference: Any,
+    conn: Any,
+    table: Any,
+    *,
+    features: Sequence[str] | None = None,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    timestamp: str | None = "ts",
+    window: str | None = None,
+    start: dt.datetime | dt.date | str | None = None,
+    end: dt.datetime | dt.date | str | None = None,
+    settings: DriftSection | None = None,
+    prediction: str | None = "auto",
+    where: Any = None,
+    order_by: Sequence[str] = ("request_id",),
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> DriftResult:
+    """:func:`analyze_drift` with the current data in a SQL table, counted where it lives.
+
+    ``conn`` is a SQLAlchemy ``Connection``; ``table`` a table name (``schema.table``) or a
+    SQLAlchemy table; ``where`` an optional extra filter on it (e.g. model and version).
+    Only counts come back, so the exact statistics (KS, Wasserstein) and the multivariate
+    check, which need raw rows, are not computed; the result's notes say so.
+    """
+    from watchkeeper.core.drift.sql_counts import (
+        count_windows_sql,
+        plan_windows_sql,
+        reflect_table,
+    )
+
+    s = settings or DriftSection()
+    report = progress or (lambda f, m: None)
+    t = reflect_table(conn, table) if isinstance(table, str) else table
+    cols = [c.name for c in t.c]
+    if timestamp is not None and timestamp not in cols:
+        raise DriftError(f"current: no timestamp column {timestamp!r} in the table")
+    spec = parse_window(window if window is not None else s.window)
+    start_us, end_us = to_us(start), to_us(end)
+    if start_us is not None and end_us is not None and end_us <= start_us:
+        raise DriftError("the time range is empty: end is not after start")
+    _, profile, pred_name = _prepare_reference(
+        reference,
+        s,
+        cols,
+        features=features,
+        categorical=categorical,
+        numerical=numerical,
+        timestamp=timestamp,
+        prediction=prediction,
+        what="current table",
+    )
+    report(0.05, "reference profiled")
+    wins = plan_windows_sql(
+        conn, t, spec, timestamp=timestamp, start=start_us, end=end_us, where=where
+    )
+    ties = [c for c in order_by if c in cols]
+
+    def count_progress(f: float, m: str) -> None:
+        report(0.05 + 0.9 * f, m)
+
+    counts = count_windows_sql(
+        conn,
+        t,
+        profile,
+        wins,
+        timestamp=timestamp,
+        where=where,
+        order_by=ties,
+        start=start_us,
+        end=end_us,
+        progress=count_progress,
+        cancelled=cancelled,
+    )
+    wins = wins.with_rows(counts.rows)
+    notes = [
+        "counts pushed down to the database: exact KS, Wasserstein and the multivariate "
+        "check need raw rows and were not computed"
+    ]
+    result = derive_result(profile, wins, counts, s, prediction=pred_name, notes=notes)
+    report(1.0, "done")
+    return result

@@ -1,0 +1,209 @@
+"""Multivariate drift: PCA reconstruction error on the numerical features.
+
+A change in how features move together can leave every marginal distribution intact. The
+reference's numerical features are standardised (reference mean and standard deviation;
+missing and infinite values imputed at the mean), a PCA is fitted on a random half of the
+reference rows keeping the fewest components that explain ``variance`` (default 90 %) of it —
+at most ``d - 1`` so something is left to reconstruct — and each row's reconstruction error is
+the squared distance to its projection, per feature (divided by ``d``).
+
+The threshold is learned from reference windows: the other half of the reference is cut into
+``chunks`` random windows of ``m`` rows; their mean errors give a mean ``mu`` and a spread
+``s``. A current window of ``n`` rows is ``drift`` when its mean error exceeds
+``mu + z * s * sqrt(m / n)`` (z = 3 by default) AND ``mu * (1 + min_effect)`` (default +10 %),
+``insufficient`` below ``min_rows`` rows, ``ok`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from watchkeeper.core.drift.errors import DriftCancelled
+
+__all__ = ["MultivariateDrift", "MultivariateWindow", "PCAModel", "fit_pca", "score_windows"]
+
+
+@dataclass(frozen=True)
+class PCAModel:
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    components: np.ndarray  # (k, d)
+    explained_variance: float
+    reference_error: float  # mu
+    chunk_sd: float  # s
+    chunk_rows: int  # m
+    z: float
+    min_effect: float
+
+    def threshold(self, n: int) -> float:
+        if n <= 0:
+            return float("nan")
+        band = self.reference_error + self.z * self.chunk_sd * np.sqrt(self.chunk_rows / n)
+        return float(max(band, self.reference_error * (1.0 + self.min_effect)))
+
+    def errors(self, x: np.ndarray) -> np.ndarray:
+        """Per-row reconstruction error of raw rows ``(n, d)``.
+
+        With orthonormal components ``V``, ``|z - z V'V|^2 = |z|^2 - |z V'|^2``: no
+        reconstruction is materialised.
+        """
+        z = x - self.mean
+        z /= self.scale
+        np.nan_to_num(z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        coords = z @ self.components.T
+        total = np.einsum("ij,ij->i", z, z)
+        kept = np.einsum("ij,ij->i", coords, coords)
+        return np.maximum(total - kept, 0.0) / z.shape[1]
+
+
+@dataclass(frozen=True)
+class MultivariateWindow:
+    index: int
+    rows: int  # rows scored (a seeded sample of the window when it is larger than the limit)
+    error: float | None
+    threshold: float | None
+    decision: str
+    sampled: bool = False
+
+
+@dataclass(frozen=True)
+class MultivariateDrift:
+    features: tuple[str, ...]
+    components: int
+    explained_variance: float
+    reference_error: float
+    windows: tuple[MultivariateWindow, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "method": "pca_reconstruction_error",
+            "features": list(self.features),
+            "components": self.components,
+            "explained_variance": _num(self.explained_variance),
+            "reference_error": _num(self.reference_error),
+            "windows": [
+                {
+                    "index": w.index,
+                    "decision": w.decision,
+                    "error": _num(w.error),
+                    "threshold": _num(w.threshold),
+                    "rows": w.rows,
+                    "sampled": w.sampled,
+                }
+                for w in self.windows
+            ],
+        }
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def fit_pca(
+    features: Sequence[str],
+    x: np.ndarray,
+    *,
+    variance: float = 0.9,
+    chunks: int = 20,
+    z: float = 3.0,
+    min_effect: float = 0.1,
+    seed: int = 0,
+    max_rows: int = 50_000,
+) -> PCAModel | None:
+    """Fit on reference rows ``x`` ``(n, d)``; ``None`` when there is too little to fit."""
+    n, d = x.shape
+    if d < 2 or n < 4 * chunks:
+        return None
+    rng = np.random.default_rng(seed)
+    if n > max_rows:
+        x = x[np.sort(rng.choice(n, max_rows, replace=False))]
+        n = max_rows
+    with np.errstate(invalid="ignore"):
+        finite = np.where(np.isfinite(x), x, np.nan)
+        mean = np.nanmean(finite, axis=0) if n else np.zeros(d)
+        scale = np.nanstd(finite, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    perm = rng.permutation(n)
+    fit_rows, hold_rows = perm[: n // 2], perm[n // 2 :]
+    zfit = (x[fit_rows] - mean) / scale
+    zfit[~np.isfinite(zfit)] = 0.0
+    zfit -= zfit.mean(axis=0)
+    # eigenvectors of the d x d covariance: the principal axes, without an n x d SVD
+    evals, evecs = np.linalg.eigh(zfit.T @ zfit)
+    order = np.argsort(evals)[::-1]
+    var = np.maximum(evals[order], 0.0)
+    vt = evecs[:, order].T
+    total = var.sum()
+    if total <= 0:
+        return None
+    share = np.cumsum(var) / total
+    k = int(min(np.searchsorted(share, variance) + 1, d - 1))
+    model = PCAModel(
+        tuple(features), mean, scale, vt[:k].copy(), float(share[k - 1]), 0.0, 0.0, 1, z, min_effect
+    )
+    e = model.errors(x[hold_rows])
+    m = e.size // chunks
+    means = e[: m * chunks].reshape(chunks, m).mean(axis=1)
+    return PCAModel(
+        model.features,
+        mean,
+        scale,
+        model.components,
+        model.explained_variance,
+        float(e.mean()),
+        float(means.std(ddof=1)),
+        m,
+        z,
+        min_effect,
+    )
+
+
+def score_windows(
+    model: PCAModel,
+    columns: Sequence[np.ndarray],
+    window_index: np.ndarray,
+    n_windows: int,
+    *,
+    min_rows: int,
+    sampled: np.ndarray | None = None,
+    chunk_rows: int = 1 << 16,
+    cancelled: Callable[[], bool] | None = None,
+) -> MultivariateDrift:
+    """Mean reconstruction error per window, in chunks, and a decision per window."""
+    n = len(window_index)
+    sums = np.zeros(n_windows)
+    rows = np.zeros(n_windows, dtype=np.int64)
+    for lo in range(0, n, chunk_rows):
+        if cancelled is not None and cancelled():
+            raise DriftCancelled("multivariate drift was cancelled")
+        hi = min(n, lo + chunk_rows)
+        w = window_index[lo:hi]
+        keep = w >= 0
+        x = np.empty((hi - lo, len(columns)))
+        for j, c in enumerate(columns):
+            x[:, j] = c[lo:hi]
+        if not keep.all():
+            x, w = x[keep], w[keep]
+        e = model.errors(x)
+        sums += np.bincount(w, weights=e, minlength=n_windows)[:n_windows]
+        rows += np.bincount(w, minlength=n_windows)[:n_windows]
+    out = []
+    for i in range(n_windows):
+        r = int(rows[i])
+        err = sums[i] / r if r else None
+        thr = model.threshold(r) if r else None
+        decision = "insufficient" if r < min_rows else ("drift" if err > thr else "ok")
+        was_sampled = bool(sampled[i]) if sampled is not None else False
+        out.append(MultivariateWindow(i, r, err, thr, decision, was_sampled))
+    return MultivariateDrift(
+        model.features,
+        model.components.shape[0],
+        model.explained_variance,
+        model.reference_error,
+        tuple(out),
+    )

@@ -1,0 +1,361 @@
+"""Counting once, where the data lives: one SQLAlchemy Core statement, counts come back.
+
+The statement is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature, so it returns
+at most features × windows × bins rows whatever the table's size. Window and bin are ``CASE``
+expressions that *compare* against bound boundaries — never ``floor((x - lo) / w)``, which
+lands off by one near edges on engines that render a float divisor as 32-bit (see
+ENVIRONMENT.md) — nested as a binary search, so 90 daily windows cost 7 comparisons a row.
+Every edge is bound as ``sa.literal(x, sa.Double)``, every category and time as a bound value
+of the column's type; identifiers are quoted by SQLAlchemy. Tested on DuckDB, SQLite and
+PostgreSQL to give exactly the counts of :func:`~watchkeeper.core.drift.counting.count_windows`.
+
+Semantics match the numpy path: a numerical value ``x`` is in bin ``i`` when
+``e_i <= x < e_{i+1}``; ``NULL`` and NaN (greater than every number on PostgreSQL and DuckDB;
+SQLite stores NaN as ``NULL``) are missing; ``±inf`` fall in the outer bins. Categories
+compare by equality with the reference's values (as text when the column is text).
+
+Time windows bind boundaries as the timestamp column's type: zone-aware for ``TIMESTAMP WITH
+TIME ZONE``, naive UTC otherwise. On SQLite, timestamps must be stored as SQLAlchemy's
+``DateTime`` writes them (``YYYY-MM-DD HH:MM:SS.ffffff`` text), since SQLite compares text.
+Row windows number rows with ``ROW_NUMBER() OVER (ORDER BY ts, <tie columns>)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from watchkeeper.core.drift.counting import WindowCounts
+from watchkeeper.core.drift.data import NUMERICAL
+from watchkeeper.core.drift.errors import DriftCancelled, DriftError
+from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
+from watchkeeper.core.drift.windows import Windows, WindowSpec, plan_windows, to_us
+
+__all__ = [
+    "count_statement",
+    "count_windows_sql",
+    "plan_windows_sql",
+    "reflect_table",
+    "time_range_sql",
+]
+
+
+def reflect_table(conn: sa.Connection, name: str) -> sa.Table:
+    """The table ``name`` (``schema.table`` or ``table``) with its columns, reflected."""
+    schema, _, table = name.rpartition(".")
+    if conn.dialect.name == "duckdb":
+        return _reflect_duckdb(conn, table, schema or None, name)
+    try:
+        return sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=conn)
+    except sa.exc.NoSuchTableError:
+        raise DriftError(f"no table {name!r} in the database") from None
+
+
+_DUCKDB_TYPES: tuple[tuple[str, Any], ...] = (
+    ("TIMESTAMP WITH TIME ZONE", sa.DateTime(timezone=True)),
+    ("TIMESTAMPTZ", sa.DateTime(timezone=True)),
+    ("TIMESTAMP", sa.DateTime()),
+    ("DATE", sa.Date()),
+    ("DOUBLE", sa.Double()),
+    ("FLOAT", sa.Double()),
+    ("REAL", sa.Double()),
+    ("DECIMAL", sa.Double()),
+    ("HUGEINT", sa.BigInteger()),
+    ("BIGINT", sa.BigInteger()),
+    ("INTEGER", sa.BigInteger()),
+    ("SMALLINT", sa.BigInteger()),
+    ("TINYINT", sa.BigInteger()),
+    ("UBIGINT", sa.BigInteger()),
+    ("UINTEGER", sa.BigInteger()),
+    ("USMALLINT", sa.BigInteger()),
+    ("UTINYINT", sa.BigInteger()),
+    ("BOOLEAN", sa.Boolean()),
+    ("VARCHAR", sa.String()),
+)
+
+
+def _reflect_duckdb(conn: sa.Connection, table: str, schema: str | None, name: str) -> sa.Table:
+    # duckdb-engine's reflection asks pg_catalog for pg_collation, which DuckDB lacks under
+    # SQLAlchemy 2.1; information_schema answers the same question portably.
+    cols = sa.table(
+        "columns",
+        sa.column("table_name"),
+        sa.column("table_schema"),
+        sa.column("column_name"),
+        sa.column("data_type"),
+        sa.column("ordinal_position"),
+        schema="information_schema",
+    )
+    stmt = sa.select(cols.c.column_name, cols.c.data_type).where(cols.c.table_name == table)
+    if schema:
+        stmt = stmt.where(cols.c.table_schema == schema)
+    rows = conn.execute(stmt.order_by(cols.c.ordinal_position)).all()
+    if not rows:
+        raise DriftError(f"no table {name!r} in the database")
+    columns = []
+    for col_name, data_type in rows:
+        upper = str(data_type).upper()
+        ctype = next(
+            (t for prefix, t in _DUCKDB_TYPES if upper.startswith(prefix)), sa.types.NullType()
+        )
+        columns.append(sa.Column(col_name, ctype))
+    return sa.Table(table, sa.MetaData(), *columns, schema=schema)
+
+
+def _col(table: sa.FromClause, name: str) -> sa.ColumnElement:
+    try:
+        return table.c[name]
+    except KeyError:
+        cols = ", ".join(c.name for c in table.c)
+        raise DriftError(f"no column {name!r} in the table (columns: {cols})") from None
+
+
+def _ts_literal(column: sa.ColumnElement, us: int) -> sa.ColumnElement:
+    value = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(us))
+    ctype = column.type
+    if not getattr(ctype, "timezone", False):
+        value = value.replace(tzinfo=None)
+    return sa.literal(value, ctype if isinstance(ctype, sa.DateTime) else sa.DateTime())
+
+
+def _binary_case(
+    x: sa.ColumnElement,
+    cuts: Sequence[sa.ColumnElement],
+    lo: int,
+    hi: int,
+) -> sa.ColumnElement:
+    """Index in ``[lo, hi]`` of ``x`` among intervals cut at ``cuts`` (``x < cuts[i]`` → ≤ i)."""
+    if lo == hi:
+        return sa.literal(lo, sa.Integer)
+    mid = (lo + hi + 1) // 2
+    return sa.case(
+        (x < cuts[mid - 1], _binary_case(x, cuts, lo, mid - 1)),
+        else_=_binary_case(x, cuts, mid, hi),
+    )
+
+
+def _numeric_bin(x: sa.ColumnElement, fp: FeatureProfile) -> sa.ColumnElement:
+    edges = [sa.literal(float(e), sa.Double) for e in fp.edges]
+    missing = fp.n_bins - 1
+    inside = _binary_case(x, edges, 0, len(edges))
+    return sa.case(
+        (x.is_(None), sa.literal(missing, sa.Integer)),
+        (x > sa.literal(float("inf"), sa.Double), sa.literal(missing, sa.Integer)),  # NaN
+        else_=inside,
+    )
+
+
+def _category_value(column: sa.ColumnElement, v: Any) -> sa.ColumnElement:
+    if isinstance(column.type, sa.String) and not isinstance(v, str):
+        v = str(v)
+    return sa.literal(v, column.type)
+
+
+def _categorical_bin(x: sa.ColumnElement, fp: FeatureProfile) -> sa.ColumnElement:
+    k = len(fp.categories)
+    whens: list[tuple[Any, Any]] = [(x.is_(None), sa.literal(fp.n_bins - 1, sa.Integer))]
+    whens += [
+        (x == _category_value(x, v), sa.literal(i, sa.Integer)) for i, v in enumerate(fp.categories)
+    ]
+    if fp.other:
+        whens.append((x.in_([_category_value(x, v) for v in fp.other]), sa.literal(k, sa.Integer)))
+    outside = fp.unseen_bin if fp.vocabulary_complete else k
+    return sa.case(*whens, else_=sa.literal(outside, sa.Integer))
+
+
+def time_range_sql(
+    conn: sa.Connection,
+    table: sa.FromClause,
+    timestamp: str | None,
+    where: sa.ColumnElement | None = None,
+) -> tuple[int | None, int | None, int]:
+    """``(min ts µs, max ts µs, rows)`` of the selected rows (one small query)."""
+    if timestamp is None:
+        stmt = sa.select(sa.func.count()).select_from(table)
+        if where is not None:
+            stmt = stmt.where(where)
+        return None, None, int(conn.execute(stmt).scalar_one())
+    ts = _col(table, timestamp)
+    lo, hi = sa.func.min(ts), sa.func.max(ts)
+    if conn.dialect.name == "duckdb":
+        # DuckDB hands TIMESTAMPTZ to Python only through pytz; as text it keeps its offset.
+        lo, hi = sa.cast(lo, sa.String), sa.cast(hi, sa.String)
+    stmt = sa.select(lo, hi, sa.func.count(ts)).select_from(table)
+    if where is not None:
+        stmt = stmt.where(where)
+    lo, hi, n = conn.execute(stmt).one()
+    return _as_us(lo, timestamp), _as_us(hi, timestamp), int(n)
+
+
+def _as_us(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip().replace(" ", "T", 1)
+    if isinstance(value, (str, dt.datetime, dt.date)):
+        return to_us(value)
+    raise DriftError(f"column {name!r} does not hold timestamps (found {type(value).__name__})")
+
+
+def _range_filter(
+    ts: sa.ColumnElement | None, start: int | None, end: int | None, where: sa.ColumnElement | None
+) -> list[sa.ColumnElement]:
+    conds = [] if where is None else [where]
+    if ts is not None and start is not None:
+        conds.append(ts >= _ts_literal(ts, start))
+    if ts is not None and end is not None:
+        conds.append(ts < _ts_literal(ts, end))
+    return conds
+
+
+def plan_windows_sql(
+    conn: sa.Connection,
+    table: sa.FromClause,
+    spec: WindowSpec,
+    *,
+    timestamp: str | None,
+    start: int | None = None,
+    end: int | None = None,
+    where: sa.ColumnElement | None = None,
+) -> Windows:
+    """Windows over the selected rows, from one ``min/max/count`` query."""
+    ts = _col(table, timestamp) if timestamp else None
+    conds = _range_filter(ts, start, end, where)
+    lo, hi, n = time_range_sql(conn, table, timestamp, sa.and_(*conds) if conds else None)
+    return plan_windows(spec, lo, hi, n_rows=n, start=start, end=end)
+
+
+def count_statement(
+    table: sa.FromClause,
+    profile: ReferenceProfile,
+    windows: Windows,
+    *,
+    timestamp: str | None,
+    columns: Mapping[str, str] | None = None,
+    where: sa.ColumnElement | None = None,
+    order_by: Sequence[str] = (),
+    start: int | None = None,
+    end: int | None = None,
+) -> sa.Select:
+    """The one statement: rows ``(feature index, window, bin, count)``."""
+    columns = dict(columns or {})
+    ts = _col(table, timestamp) if timestamp else None
+    kind = windows.spec.kind
+    conds = _range_filter(ts, start, end, where)
+    feats = profile.features
+    src_cols = {fp.name: _col(table, columns.get(fp.name, fp.name)) for fp in feats}
+    if kind == "time":
+        if ts is None:
+            raise DriftError(f"windows of {windows.spec.text} need a timestamp column")
+        b = windows.bounds
+        cuts = [_ts_literal(ts, x) for x in b[1:-1]]
+        conds += [ts >= _ts_literal(ts, b[0]), ts < _ts_literal(ts, b[-1])]
+        w_expr = _binary_case(ts, cuts, 0, len(b) - 2)
+        base = table
+    elif kind == "rows":
+        order = [ts] if ts is not None else []
+        order += [_col(table, c) for c in order_by]
+        if not order:
+            raise DriftError("row windows over a SQL table need a timestamp or an order column")
+        if ts is not None:
+            conds.append(ts.is_not(None))
+        rn = sa.func.row_number().over(order_by=order).label("wk_rn")
+        inner = sa.select(rn, *(c.label(f"wk_f{i}") for i, c in enumerate(src_cols.values())))
+        inner = inner.select_from(table)
+        if conds:
+            inner = inner.where(*conds)
+        base = inner.subquery("wk_numbered")
+        conds = []
+        src_cols = {fp.name: base.c[f"wk_f{i}"] for i, fp in enumerate(feats)}
+        n = windows.spec.rows
+        cuts = [sa.literal(n * (i + 1), sa.BigInteger) for i in range(len(windows) - 1)]
+        # ROW_NUMBER starts at 1: window i holds numbers (i*n, (i+1)*n]
+        w_expr = _binary_case(base.c.wk_rn - 1, cuts, 0, len(windows) - 1)
+    else:
+        w_expr = sa.literal(0, sa.Integer)
+        base = table
+    branches = []
+    for i, fp in enumerate(feats):
+        x = src_cols[fp.name]
+        b_expr = _numeric_bin(x, fp) if fp.kind == NUMERICAL else _categorical_bin(x, fp)
+        inner = sa.select(w_expr.label("w"), b_expr.label("b")).select_from(base)
+        if conds:
+            inner = inner.where(*conds)
+        sub = inner.subquery(f"wk_f{i}")
+        branches.append(
+            sa.select(
+                sa.literal(i, sa.Integer).label("f"),
+                sub.c.w,
+                sub.c.b,
+                sa.func.count().label("n"),
+            ).group_by(sub.c.w, sub.c.b)
+        )
+    if len(branches) == 1:
+        return branches[0]
+    return sa.union_all(*branches)
+
+
+def count_windows_sql(
+    conn: sa.Connection,
+    table: sa.FromClause,
+    profile: ReferenceProfile,
+    windows: Windows,
+    *,
+    timestamp: str | None,
+    columns: Mapping[str, str] | None = None,
+    where: sa.ColumnElement | None = None,
+    order_by: Sequence[str] = (),
+    start: int | None = None,
+    end: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> WindowCounts:
+    """Counts of every feature × window × bin, computed by the database in one statement.
+
+    The result streams back (at most features × windows × bins rows); ``cancelled`` is
+    checked between fetched blocks and the statement abandoned when it says stop.
+    """
+    if cancelled is not None and cancelled():
+        raise DriftCancelled("drift counting was cancelled")
+    stmt = count_statement(
+        table,
+        profile,
+        windows,
+        timestamp=timestamp,
+        columns=columns,
+        where=where,
+        order_by=order_by,
+        start=start,
+        end=end,
+    )
+    n_windows = len(windows)
+    acc = [np.zeros((n_windows, fp.n_bins), dtype=np.int64) for fp in profile.features]
+    if progress is not None:
+        progress(0.0, "counting in the database")
+    try:
+        result = conn.execute(stmt)
+        while True:
+            block = result.fetchmany(10_000)
+            if not block:
+                break
+            if cancelled is not None and cancelled():
+                result.close()
+                raise DriftCancelled("drift counting was cancelled")
+            for f, w, b, n in block:
+                acc[int(f)][int(w), int(b)] += int(n)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()  # leave the connection usable: the failed transaction is only reads
+        raise DriftError(f"the database refused the counting query: {_first_line(exc)}") from None
+    if progress is not None:
+        progress(1.0, "counted in the database")
+    rows = acc[0].sum(axis=1) if acc else np.zeros(n_windows, dtype=np.int64)
+    return WindowCounts(profile.names, tuple(acc), rows)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

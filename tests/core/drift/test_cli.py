@@ -1,0 +1,184 @@
+"""``watchkeeper drift``: the JSON document, the table, and exit 2 with one line on bad input.
+
+The command is run in-process through ``watchkeeper.app.cli.main`` with ``drift`` added to the
+command list (app/cli.py lists it once the command lands).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from watchkeeper.app import cli
+
+
+@pytest.fixture(autouse=True)
+def _drift_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    if "drift" not in cli.COMMAND_MODULES:
+        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "drift"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("drift-cli")
+    rng = np.random.default_rng(0)
+    n = 6000
+    ref = pd.DataFrame(
+        {"x": rng.normal(size=n), "c": rng.choice(["a", "b", "c"], n), "score": rng.random(n)}
+    )
+    cur = pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-01-01", periods=n, freq="30s", tz="UTC"),
+            "model": "m",
+            "model_version": "1",
+            "x": rng.normal(size=n) + np.linspace(0, 1, n),
+            "c": rng.choice(["a", "b", "c"], n),
+            "score": rng.random(n),
+        }
+    )
+    out = {"ref": d / "ref.parquet", "cur": d / "cur.parquet", "csv": d / "cur.csv"}
+    ref.to_parquet(out["ref"])
+    cur.to_parquet(out["cur"])
+    cur.to_csv(out["csv"], index=False)
+    (d / "garbage.parquet").write_bytes(b"not parquet at all")
+    out["garbage"] = d / "garbage.parquet"
+    return out
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(["drift", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_document(capsys, files) -> None:
+    code, out, err = _run(
+        capsys,
+        "--reference",
+        files["ref"],
+        "--current",
+        files["cur"],
+        "--window",
+        "6h",
+        "--json",
+        "--model",
+        "m",
+        "--version",
+        "1",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [w["rows"] for w in doc["windows"]] == [720, 720, 720, 720, 720, 720, 720, 720, 240]
+    assert doc["windows"][0]["start"] == "2026-01-01T00:00:00Z"
+    names = [f["name"] for f in doc["features"]]
+    assert names == ["x", "c"] and doc["prediction"]["name"] == "score"
+    x = doc["features"][0]["windows"]
+    assert x[0]["decision"] == "ok" and x[-2]["decision"] == "drift"
+    assert doc["thresholds"]["psi_drift"] == 0.2
+    assert "NaN" not in out
+
+
+def test_table_output_and_csv(capsys, files) -> None:
+    code, out, err = _run(
+        capsys,
+        "--reference",
+        files["ref"],
+        "--current",
+        files["csv"],
+        "--window",
+        "1d",
+        "--features",
+        "x",
+        "c",
+    )
+    assert code == 0, err
+    assert "x " in out and "drift" in out and out.count("\n") < 15
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--window", "fortnight"], "window"),
+        (["--features", "nope"], "nope"),
+        (["--start", "tomorrow"], "ISO-8601"),
+        (["--start", "2026-01-03", "--end", "2026-01-02"], "empty"),
+        (["--timestamp", "when", "--window", "1d"], "when"),
+        (["--categorical", "x", "--features", "x"], None),  # allowed: x as categories
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, files, extra, message) -> None:
+    code, out, err = _run(capsys, "--reference", files["ref"], "--current", files["cur"], *extra)
+    if message is None:
+        assert code == 0, err
+        return
+    assert code == 2, out
+    assert err.count("\n") == 1 and "Traceback" not in err and message in err
+    assert err.startswith("watchkeeper drift: ")
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        "/no/such/file.parquet",
+        "duckdb:////no/such.duckdb#t",
+        "notaurl://x#t",
+        "garbage",
+        "file.xlsx",
+    ],
+)
+def test_bad_sources_exit_2(capsys, files, current) -> None:
+    current = str(files["garbage"]) if current == "garbage" else current
+    code, _, err = _run(capsys, "--reference", files["ref"], "--current", current)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "internal error" not in err, err
+
+
+def test_version_filter_without_column(capsys, files) -> None:
+    code, _, err = _run(
+        capsys, "--reference", files["ref"], "--current", files["ref"], "--version", "1"
+    )
+    assert code == 2 and "model_version" in err
+
+
+def test_sql_current_is_pushed_down(capsys, files, tmp_path) -> None:
+    import duckdb
+
+    db = tmp_path / "t.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE predictions AS SELECT * FROM read_parquet('{files['cur']}')")
+    con.close()
+    code, out, err = _run(
+        capsys,
+        "--reference",
+        files["ref"],
+        "--current",
+        f"duckdb:///{db}#predictions",
+        "--window",
+        "6h",
+        "--json",
+        "--model",
+        "m",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    _, out2, _ = _run(
+        capsys,
+        "--reference",
+        files["ref"],
+        "--current",
+        files["cur"],
+        "--window",
+        "6h",
+        "--json",
+        "--model",
+        "m",
+    )
+    mem = json.loads(out2)
+    assert [f["windows"][i]["decision"] for f in doc["features"] for i in range(9)] == [
+        f["windows"][i]["decision"] for f in mem["features"] for i in range(9)
+    ]
+    assert any("pushed down" in n for n in doc["notes"])

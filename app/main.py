@@ -16,9 +16,8 @@ def open_workbench(workspace: Path | None = None, screenshot: Path | None = None
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from watchkeeper.resources import resource_path
-
     from watchkeeper.app.main_window import MainWindow
+    from watchkeeper.resources import resource_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Watchkeeper")

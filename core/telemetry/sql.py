@@ -1,0 +1,589 @@
+"""Telemetry in a SQL table, through SQLAlchemy Core: DuckDB, SQLite, PostgreSQL and others.
+
+Statements are built with SQLAlchemy Core over a lightweight ``table()``: every identifier
+is quoted (column names may hold quotes, spaces, unicode or keywords such as ``select``)
+and every value is bound, never formatted into the text. The query runs where the data is:
+filters in ``WHERE``, :meth:`~SqlSource.count` as ``COUNT(*)``, duplicates as ``GROUP BY
+... HAVING count(*) > 1``. Rows stream with a server-side cursor (``stream_results``,
+``yield_per``) and become Arrow batches; DuckDB hands Arrow batches over directly.
+
+Engine quirks handled here:
+
+- DuckDB is opened read-only with a ``memory_limit``; a connection refuses new work while
+  a result is open, so each stream holds its own pooled connection until it finishes.
+- SQLite stores timestamps as text in whatever shape the writer chose; values are read
+  raw and parsed, and time filters compare ``strftime('%Y-%m-%d %H:%M:%f', ts)``, i.e. to
+  the millisecond. SQLite columns may hold any type whatever their declaration: such a
+  value is reported with its column and row. The file is opened read-only (a missing file
+  is never created).
+- PostgreSQL ``timestamp`` (naive, taken as UTC) and ``timestamptz`` are both bound in the
+  column's own type, so the server never applies its session time zone to a bound.
+- Versions compare as strings in the output; against an integer column they are bound as
+  the integers whose text they are.
+- Placeholders: SQLAlchemy's positional paramstyles (qmark, numeric) find their
+  placeholders again with a regex that an identifier holding ``%(`` derails. SQLite runs
+  with the named style; DuckDB statements are compiled in pyformat and translated to
+  ``$n`` (:func:`_dollar_sql`); binds get plain names. Other qmark-style dialects keep
+  SQLAlchemy's limitation for such identifiers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.sql import quoted_name
+
+from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.telemetry.contract import (
+    ColumnMapping,
+    DuplicateEvent,
+    TelemetryQuery,
+    TelemetrySchema,
+)
+from watchkeeper.core.telemetry.inference import normalise, plain_output_type
+from watchkeeper.core.telemetry.source import (
+    RawBatch,
+    TelemetrySource,
+    mask_password,
+    resolve_path,
+    show_names,
+)
+
+#: DuckDB's memory ceiling for our queries (its default is 80% of RAM).
+DUCKDB_MEMORY_LIMIT = "2GB"
+_SAMPLE_ROWS = 1000
+_FILE_DIALECTS = ("sqlite", "duckdb")
+_CONNECT_TIMEOUT_S = 10
+
+
+def open_sql(
+    location: str, mapping: ColumnMapping | None, *, base_dir: Path | None = None
+) -> SqlSource:
+    """A reader for ``URL#table`` (``#schema.table`` where the database has schemas)."""
+    url_text, hash_sign, table_spec = location.rpartition("#")
+    if not hash_sign:
+        url_text, table_spec = location, ""
+    shown = mask_password(url_text)
+    if not table_spec.strip():
+        raise TelemetryError(
+            "name the table after '#', as in duckdb:///telemetry.duckdb#predictions",
+            source=shown,
+        )
+    url = _parse_url(url_text, shown)
+    description = f"{url.render_as_string(hide_password=True)}#{table_spec}"
+    if url.get_backend_name() in _FILE_DIALECTS:
+        url = _resolve_database_file(url, base_dir, description)
+    engine = _create_engine(url, description)
+    try:
+        schema, table = _locate_table(engine, table_spec, description)
+    except BaseException:
+        engine.dispose()
+        raise
+    return SqlSource(engine, schema, table, mapping, description)
+
+
+class SqlSource(TelemetrySource):
+    """One table or view of a SQL database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        schema: str | None,
+        table: str,
+        mapping: ColumnMapping | None,
+        description: str,
+    ) -> None:
+        super().__init__(description, mapping)
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._schema_name = schema
+        self._table_name = table
+        self._source: pa.Schema | None = None
+        self._table_clause: sa.TableClause | None = None
+        # DuckDB statements are compiled by a pyformat twin of its dialect: see _dollar_sql.
+        self._duckdb_dialect = (
+            type(engine.dialect)(paramstyle="pyformat") if self._dialect == "duckdb" else None
+        )
+
+    # -- what the reader provides -----------------------------------------------------
+
+    def source_schema(self) -> pa.Schema:
+        """Column names and Arrow types (DuckDB's own, or mapped from reflected types)."""
+        if self._source is None:
+            if self._dialect == "duckdb":
+                self._source = self._duckdb_schema()
+            else:
+                self._source = self._reflected_schema()
+        return self._source
+
+    def _applies(self, query: TelemetryQuery, schema: TelemetrySchema) -> bool:
+        return _SqlFilter(self, query, schema).complete
+
+    def _count_selected(self, query: TelemetryQuery, schema: TelemetrySchema) -> int | None:
+        where = _SqlFilter(self, query, schema)
+        if not where.complete:
+            return None
+        statement = sa.select(sa.func.count()).select_from(self._table()).where(*where.clauses)
+        return int(self._rows(statement)[0][0])
+
+    def duplicates(
+        self,
+        query: TelemetryQuery = TelemetryQuery(),  # noqa: B008
+        limit: int = 5,
+    ) -> list[DuplicateEvent]:
+        """Repeated (request id, version) pairs, counted by the database (GROUP BY)."""
+        schema = self.schema()
+        where = _SqlFilter(self, query, schema)
+        if not where.complete:
+            return super().duplicates(query, limit)
+        table = self._table()
+        request = table.c[schema.column("request_id").source_name]
+        version = table.c[schema.column("model_version").source_name]
+        n = sa.func.count().label("n")
+        statement = (
+            sa.select(request, version, n)
+            .where(request.is_not(None), *where.clauses)
+            .group_by(request, version)
+            .having(sa.func.count() > 1)
+            .order_by(n.desc(), request, version)
+        )
+        rows = self._rows(statement, limit=max(limit, 0))
+        return [DuplicateEvent(_as_text(r[0]), _as_text(r[1]), int(r[2])) for r in rows]
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def _scan(
+        self, columns: Sequence[str], query: TelemetryQuery, batch_rows: int
+    ) -> Iterator[RawBatch]:
+        where = _SqlFilter(self, query, self.schema())
+        table = self._table()
+        statement = sa.select(*[table.c[name] for name in columns]).where(*where.clauses)
+        numbered = not where.clauses  # without a filter, stream order is the table's order
+        if self._dialect == "duckdb":
+            return self._scan_duckdb(statement, batch_rows, numbered)
+        return self._scan_rows(statement, list(columns), batch_rows, numbered)
+
+    # -- running statements -----------------------------------------------------------
+
+    def _table(self) -> sa.TableClause:
+        """The table with all its columns; one object, so every clause names one FROM."""
+        if self._table_clause is None:
+            self._table_clause = self._bare_table(self.source_schema().names)
+        return self._table_clause
+
+    def _bare_table(self, columns: Sequence[str] = ()) -> sa.TableClause:
+        """The table with the named columns, every identifier quoted."""
+        return sa.table(
+            quoted_name(self._table_name, True),
+            *[sa.column(quoted_name(name, True)) for name in columns],
+            schema=quoted_name(self._schema_name, True) if self._schema_name else None,
+        )
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Driver errors (SQLAlchemy's, or DuckDB's own) as one-line TelemetryErrors."""
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise _database_error(exc, self.description, doing) from None
+        except Exception as exc:  # duckdb's errors share no base class with SQLAlchemy's
+            if not _is_duckdb_error(exc):
+                raise
+            raise _database_error(exc, self.description, doing) from None
+
+    def _connect(self) -> Connection:
+        with self._errors("cannot connect"):
+            return self._engine.connect()
+
+    def _rows(self, statement: sa.Select[Any], limit: int | None = None) -> list[Any]:
+        """The rows of a small result (all, or the first ``limit``).
+
+        Never ``LIMIT :n`` in the text: the fewer binds the better (see _dollar_sql), and
+        reading only the first rows of a streamed result costs the database the same.
+        """
+        with self._connect() as conn, self._errors("the query failed"):
+            if self._duckdb_dialect is not None:
+                relation = self._duckdb_relation(conn, statement)
+                if limit is not None:
+                    relation = relation.limit(limit)
+                return relation.fetchall()
+            if limit is None:
+                return list(conn.execute(statement).all())
+            result = conn.execution_options(stream_results=True).execute(statement)
+            try:
+                return list(result.fetchmany(limit)) if limit else []
+            finally:
+                result.close()
+
+    def _scan_rows(
+        self, statement: sa.Select[Any], columns: list[str], batch_rows: int, numbered: bool
+    ) -> Iterator[RawBatch]:
+        """Rows through the DB-API, ``batch_rows`` at a time, converted column by column."""
+        types = [self.source_schema().field(name).type for name in columns]
+        position = 0
+        with self._connect() as conn, self._errors("reading failed"):
+            streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
+            result = streaming.execute(statement)
+            try:
+                for rows in result.partitions():
+                    arrays = [
+                        _to_arrow(values, t)
+                        for values, t in zip(_transpose(rows), types, strict=True)
+                    ]
+                    batch = pa.RecordBatch.from_arrays(arrays, names=columns)
+                    yield RawBatch(batch, position + 1 if numbered else None)
+                    position += len(rows)
+            finally:
+                result.close()
+
+    def _scan_duckdb(
+        self, statement: sa.Select[Any], batch_rows: int, numbered: bool
+    ) -> Iterator[RawBatch]:
+        """DuckDB's own Arrow stream, on a connection held until the stream ends."""
+        position = 0
+        finished = False
+        with self._connect() as conn:
+            try:
+                with self._errors("reading failed"):
+                    relation = self._duckdb_relation(conn, statement)
+                    for batch in relation.to_arrow_reader(batch_rows):
+                        yield RawBatch(batch, position + 1 if numbered else None)
+                        position += batch.num_rows
+                finished = True
+            finally:
+                if not finished:
+                    conn.invalidate()  # an unfinished result would block the pooled connection
+
+    def _duckdb_relation(self, conn: Connection, statement: sa.Select[Any]) -> Any:
+        """The statement as a DuckDB relation on the connection's own DuckDB handle."""
+        text, params = _dollar_sql(statement, self._duckdb_dialect)
+        return conn.connection.driver_connection.sql(text, params=params)
+
+    # -- schemas ----------------------------------------------------------------------
+
+    def _duckdb_schema(self) -> pa.Schema:
+        statement = sa.select(sa.text("*")).select_from(self._bare_table()).where(sa.false())
+        with self._connect() as conn, self._errors("cannot read the table"):
+            return self._duckdb_relation(conn, statement).to_arrow_table().schema
+
+    def _reflected_schema(self) -> pa.Schema:
+        """Reflected column types as Arrow types; undeclared SQLite types from a sample."""
+        with self._connect() as conn, self._errors("cannot read the table"):
+            reflected = sa.inspect(conn).get_columns(self._table_name, schema=self._schema_name)
+        fields = [pa.field(c["name"], _arrow_type(c["type"], self._dialect)) for c in reflected]
+        unknown = [f.name for f in fields if pa.types.is_null(f.type)]
+        if unknown:
+            guessed = self._sample_types(unknown)
+            fields = [pa.field(f.name, guessed.get(f.name, f.type)) for f in fields]
+        return pa.schema(fields)
+
+    def _sample_types(self, columns: list[str]) -> dict[str, pa.DataType]:
+        table = self._bare_table(columns)
+        rows = self._rows(sa.select(*[table.c[c] for c in columns]), limit=_SAMPLE_ROWS)
+        if not rows:
+            return {}
+        return {name: _guess_type(v) for name, v in zip(columns, _transpose(rows), strict=True)}
+
+
+class _SqlFilter:
+    """The query as bound ``WHERE`` clauses, or ``complete = False`` when it cannot be.
+
+    Binds get plain names (``w1``, ``w2``...): SQLAlchemy names them after their column
+    otherwise, and a named paramstyle would carry an odd column name into the text.
+    A time filter on a text column outside SQLite (whose strftime parses ISO text) cannot
+    be pushed down faithfully; such a query is filtered after normalisation instead.
+    """
+
+    def __init__(self, source: SqlSource, query: TelemetryQuery, schema: TelemetrySchema):
+        self._dialect = source._dialect
+        self._table = source._table()
+        self._types = source.source_schema()
+        self.clauses: list[sa.ColumnElement[bool]] = []
+        self.complete = True
+        self._binds = 0
+        if query.model is not None and "model" in schema.names:
+            self._in(schema.column("model").source_name, [query.model])
+        if query.versions:
+            self._in(schema.column("model_version").source_name, list(query.versions))
+        ts = schema.column("ts").source_name
+        if query.start is not None:
+            self._time(ts, query.start, at_least=True)
+        if query.end is not None:
+            self._time(ts, query.end, at_least=False)
+
+    def _bind(self, value: Any, type_: Any = None, *, expanding: bool = False) -> Any:
+        self._binds += 1
+        return sa.bindparam(f"w{self._binds}", value, type_=type_, expanding=expanding)
+
+    def _in(self, name: str, values: list[str]) -> None:
+        column = self._table.c[name]
+        arrow_type = self._types.field(name).type
+        if pa.types.is_integer(arrow_type):
+            numbers = [int(v) for v in values if re.fullmatch(r"-?(0|[1-9]\d*)", v)]
+            if not numbers:
+                self.clauses.append(sa.false())
+                return
+            self.clauses.append(column.in_(self._bind(numbers, sa.BigInteger, expanding=True)))
+        elif pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+            self.clauses.append(column.in_(self._bind(values, sa.String, expanding=True)))
+        else:
+            self.complete = False
+
+    def _time(self, name: str, moment: dt.datetime, *, at_least: bool) -> None:
+        column = self._table.c[name]
+        arrow_type = self._types.field(name).type
+        moment = moment.astimezone(dt.UTC)
+        if self._dialect == "sqlite":
+            text = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+            value: sa.ColumnElement[Any] = sa.func.strftime(
+                self._bind("%Y-%m-%d %H:%M:%f", sa.String), column
+            )
+            bound: Any = self._bind(text, sa.String)
+        elif pa.types.is_timestamp(arrow_type):
+            value = column
+            if arrow_type.tz is None:
+                bound = self._bind(moment.replace(tzinfo=None), sa.DateTime(timezone=False))
+            else:
+                bound = self._bind(moment, sa.DateTime(timezone=True))
+        else:
+            self.complete = False
+            return
+        self.clauses.append(value >= bound if at_least else value < bound)
+
+
+def _dollar_sql(statement: sa.Select[Any], dialect: Any) -> tuple[str, list[Any]]:
+    """SQL text with ``$1, $2...`` placeholders and their values, for DuckDB's own API.
+
+    SQLAlchemy's positional paramstyles find their placeholders again with a regex over
+    the finished text, which an identifier holding ``%(`` derails (a bind is left as
+    ``%(name)s``; found by the odd-names tests). A pyformat compile escapes every literal
+    ``%`` as ``%%``, so one left-to-right scan tells placeholders from text exactly.
+    """
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    reverse = {v: k for k, v in (compiled.escaped_bind_names or {}).items()}
+    order: dict[str, int] = {}
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return "%"
+        name = reverse.get(match.group(1), match.group(1))
+        return f"${order.setdefault(name, len(order) + 1)}"
+
+    text = _PYFORMAT.sub(placeholder, compiled.string)
+    return text, [compiled.params[name] for name in order]
+
+
+_PYFORMAT = re.compile(r"%%|%\(([^)]+)\)s")
+
+
+# -- opening --------------------------------------------------------------------------
+
+
+def _parse_url(text: str, shown: str) -> URL:
+    try:
+        return sa.engine.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):
+        raise TelemetryError(
+            "not a database URL (expected e.g. postgresql+psycopg://user@host/db#table)",
+            source=shown,
+        ) from None
+
+
+def _resolve_database_file(url: URL, base_dir: Path | None, description: str) -> URL:
+    """The embedded database's file, relative to ``base_dir``; it must exist."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith(":memory:"):
+        raise TelemetryError(
+            "an in-memory database holds no telemetry; give the path of a database file",
+            source=description,
+        )
+    path = resolve_path(database, base_dir)
+    if not path.is_file():
+        raise TelemetryError(f"no such database file: {path}", source=description)
+    if url.get_backend_name() == "sqlite":
+        # Read-only through a URI filename, so a reader never creates or changes the file.
+        return URL.create(
+            "sqlite", database=f"file:{quote(str(path))}", query={"mode": "ro", "uri": "true"}
+        )
+    return url.set(database=str(path))
+
+
+def _create_engine(url: URL, description: str) -> Engine:
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {}
+    if backend == "duckdb":
+        options["connect_args"] = {
+            "read_only": True,
+            "config": {"memory_limit": DUCKDB_MEMORY_LIMIT},
+        }
+    elif backend == "sqlite":
+        options["connect_args"] = {"check_same_thread": False}
+        # Named, not qmark: SQLAlchemy's positional pass misreads identifiers holding "%(".
+        options["paramstyle"] = "named"
+    elif backend == "postgresql":
+        options["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
+    try:
+        return sa.create_engine(url, **options)
+    except sa.exc.NoSuchModuleError:
+        raise TelemetryError(
+            f"no SQLAlchemy dialect for {url.drivername!r} is installed", source=description
+        ) from None
+    except ImportError as exc:
+        raise TelemetryError(
+            f"the database driver for {url.drivername!r} is not installed ({exc.name})",
+            source=description,
+        ) from None
+
+
+def _locate_table(engine: Engine, spec: str, description: str) -> tuple[str | None, str]:
+    """(schema, table) as the database spells them; a near miss in case is accepted."""
+    schema, table = _split_table(spec, description)
+    try:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            if inspector.has_table(table, schema=schema):
+                return schema, table
+            names = _relation_names(inspector, schema)
+    except sa.exc.SQLAlchemyError as exc:
+        raise _database_error(exc, description, "cannot connect") from None
+    except Exception as exc:
+        if _is_duckdb_error(exc):
+            raise _database_error(exc, description, "cannot open") from None
+        raise
+    folded = [n for n in names if n.lower() == table.lower()]
+    if len(folded) == 1:
+        return schema, folded[0]
+    where = f" in schema {schema!r}" if schema else ""
+    listing = f"; it has {show_names(names)}" if names else "; it has no tables"
+    raise TelemetryError(f"no table {table!r}{where}{listing}", source=description)
+
+
+def _relation_names(inspector: sa.Inspector, schema: str | None) -> list[str]:
+    names = list(inspector.get_table_names(schema=schema))
+    with contextlib.suppress(NotImplementedError, sa.exc.SQLAlchemyError):
+        names += inspector.get_view_names(schema=schema)
+    return sorted(set(names))
+
+
+def _split_table(spec: str, description: str) -> tuple[str | None, str]:
+    """``table``, ``schema.table`` or ``"dotted.schema"."table"`` into its parts."""
+    parts = [
+        quoted.replace('""', '"') if quoted else bare.strip()
+        for quoted, bare in re.findall(r'"((?:[^"]|"")*)"|([^."]+)', spec.strip())
+    ]
+    parts = [p for p in parts if p]
+    if not parts:
+        raise TelemetryError("no table name after '#'", source=description)
+    if len(parts) == 1:
+        return None, parts[0]
+    return ".".join(parts[:-1]), parts[-1]
+
+
+# -- values ---------------------------------------------------------------------------
+
+
+def _arrow_type(sql_type: sa.types.TypeEngine[Any], dialect: str) -> pa.DataType:
+    """The Arrow type a reflected column type reads as; null means "look at the values"."""
+    if isinstance(sql_type, sa.Boolean):
+        return pa.bool_()
+    if isinstance(sql_type, sa.Integer):
+        return pa.int64()
+    if isinstance(sql_type, sa.Float | sa.Numeric):
+        return pa.float64()
+    if isinstance(sql_type, sa.DateTime):
+        return pa.timestamp("us", tz="UTC" if sql_type.timezone else None)
+    if isinstance(sql_type, sa.Date):
+        return pa.date32()
+    if isinstance(sql_type, sa.String | sa.Uuid | sa.Enum):
+        return pa.string()
+    if isinstance(sql_type, sa.Time):
+        return pa.time64("us")
+    if isinstance(sql_type, sa.Interval):
+        return pa.duration("us")
+    if isinstance(sql_type, sa.LargeBinary):
+        return pa.binary()
+    if isinstance(sql_type, sa.types.NullType) and dialect == "sqlite":
+        return pa.null()  # no declared type: decided from a sample of values
+    return pa.list_(pa.string())  # JSON, arrays and the like: not analysable
+
+
+def _guess_type(values: Sequence[Any]) -> pa.DataType:
+    present = [v for v in values if v is not None]
+    if not present:
+        return pa.null()
+    if all(isinstance(v, bool) for v in present):
+        return pa.bool_()
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.int64()
+    if all(isinstance(v, int | float | Decimal) for v in present):
+        return pa.float64()
+    if all(isinstance(v, bytes) for v in present):
+        return pa.binary()
+    return pa.string()
+
+
+def _to_arrow(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
+    """DB-API values as an Arrow array: of ``arrow_type`` when they fit it.
+
+    When they do not (SQLite text in a DATETIME column, Decimals, UUIDs, a stray string in
+    a REAL column), the values come back in their own type or as text, and normalisation
+    either converts them or reports the first that does not convert, with its row.
+    """
+    with contextlib.suppress(*_CONVERSION_ERRORS):
+        return pa.array(values, arrow_type, from_pandas=False)
+    if all(v is None or isinstance(v, str) for v in values):
+        return pa.array(values, pa.string())
+    with contextlib.suppress(*_CONVERSION_ERRORS):
+        inferred = pa.array(values, from_pandas=False)
+        if plain_output_type(inferred.type) is not None:
+            return inferred
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+
+
+def _transpose(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows to columns."""
+    return list(zip(*rows, strict=True))
+
+
+def _as_text(value: object) -> str:
+    """A key value as the output shows it (an integer version 2 is "2")."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return normalise(_to_arrow([value], pa.string()), pa.string())[0].as_py() or ""
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+def _is_duckdb_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("duckdb", "_duckdb"))
+
+
+def _database_error(exc: BaseException, description: str, doing: str) -> TelemetryError:
+    """A driver's error in one line, password masked, with a hint for the usual causes."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
+    text = mask_password(text)
+    if "different configuration" in text:
+        text = (
+            "the file is already open in this program with other settings; close that "
+            "connection first"
+        )
+    elif "lock" in text.lower() and "conflicting" in text.lower():
+        text = f"the file is in use by another program ({text})"
+    return TelemetryError(f"{doing}: {text}", source=description)

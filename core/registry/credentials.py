@@ -1,0 +1,127 @@
+"""Credentials for a registry and URIs that never show them.
+
+A :class:`Credentials` value holds a user name with a password, or a bearer token; its
+``repr`` and ``str`` hide both secrets, so logging one by mistake prints ``'***'``.
+:func:`redact_uri` is what every message, cache file and export uses to name a location:
+``http://alice:pw@host`` becomes ``http://alice@host``, and query parameters that look like
+secrets (``token=``, ``password=``…) are masked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["Credentials", "redact_uri", "split_credentials"]
+
+_SECRET_QUERY_KEYS = re.compile(r"(pass|secret|token|key|auth|credential|signature|sig)", re.I)
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Basic-auth ``username``/``password`` or a ``token``; the secrets never print."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        parts = [f"username={self.username!r}"]
+        if self.password is not None:
+            parts.append(f"password={MASK!r}")
+        if self.token is not None:
+            parts.append(f"token={MASK!r}")
+        return f"Credentials({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    @property
+    def empty(self) -> bool:
+        return not (self.password or self.token)
+
+    @property
+    def kind(self) -> str:
+        """``"token"``, ``"basic"`` or ``"none"``."""
+        if self.token:
+            return "token"
+        if self.password:
+            return "basic"
+        return "none"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret strings, for scrubbing text that might contain them."""
+        return tuple(s for s in (self.password, self.token) if s)
+
+    @classmethod
+    def from_environment(cls) -> Credentials | None:
+        """MLflow's own variables (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``/``TOKEN``)."""
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME") or None
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or None
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN") or None
+        if not (password or token):
+            return None
+        return cls(username=user, password=password, token=token)
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``(uri without password, username, password)`` from a URI's user-info part.
+
+    The user name stays in the returned URI (it is not a secret and says whose account is
+    used); only the password is taken out.
+    """
+    parts = urlsplit(uri)
+    if not parts.scheme or "@" not in parts.netloc:
+        return uri, None, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    netloc = f"{user}@{hostport}" if user else hostport
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, (user or None), (password if sep else None)
+
+
+def strip_userinfo(uri: str) -> str:
+    """The URI with no user-info at all (what an HTTP client should be given)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or "@" not in parts.netloc:
+        return uri
+    hostport = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+
+
+def redact_uri(uri: str | None) -> str:
+    """A URI safe to print: no password in the user-info, secret-looking query values masked."""
+    if not uri:
+        return ""
+    clean, _, password = split_credentials(uri)
+    parts = urlsplit(clean)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(_SECRET_QUERY_KEYS.search(k) for k, _ in pairs):
+            masked = [(k, MASK if _SECRET_QUERY_KEYS.search(k) else v) for k, v in pairs]
+            clean = urlunsplit(
+                (
+                    parts.scheme,
+                    parts.netloc,
+                    parts.path,
+                    urlencode(masked, safe="*"),
+                    parts.fragment,
+                )
+            )
+    if password:
+        clean = clean.replace(password, MASK)  # also a password repeated in the path/query
+    return clean
+
+
+def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """``text`` with every secret (and its basic-auth base64 forms) replaced by ``***``."""
+    import base64
+
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, MASK)
+        text = text.replace(base64.b64encode(secret.encode()).decode(), MASK)
+    return text

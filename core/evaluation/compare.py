@@ -1,0 +1,399 @@
+"""Champion vs challenger on the same requests: paired statistics.
+
+Shadow traffic gives two rows per request — one per version — with the same request id.
+:func:`join_shadow` pairs them (inner join on ``request_id``, sorted by request id so every
+result, bootstrap included, is reproducible whatever order the source returned) and
+:func:`compare` computes, on the pairs:
+
+- ROC AUC of each and their difference with **DeLong's test** for correlated AUCs;
+- **McNemar's test** at the operating threshold: among labeled pairs where exactly one
+  version is right, is one right more often? (exact binomial p-value, two-sided);
+- a **paired bootstrap** interval for the difference of any metric (the same resampled
+  requests score both versions);
+- the **agreement** rate of their decisions at the threshold, and the Pearson and Spearman
+  **correlation** of their scores (all pairs, labeled or not);
+- **per-slice** differences (DeLong for AUC, paired bootstrap otherwise);
+- the **expected cost** per labeled request from a cost matrix (false positive / false
+  negative costs), and its paired difference with a normal interval;
+- the 95th percentile of a latency column for each version, when there is one.
+
+Differences are always challenger − champion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from watchkeeper.core.evaluation.intervals import (
+    Estimate,
+    bootstrap_counts,
+    mean_interval,
+    missing,
+    percentile_interval,
+)
+from watchkeeper.core.evaluation.metrics import (
+    BINARY_METRICS,
+    EvaluationError,
+    Prepared,
+    delong_paired,
+    evaluate,
+    float_array,
+    metric_estimate,
+)
+from watchkeeper.core.evaluation.slices import SlicePredicate
+
+__all__ = [
+    "Comparison",
+    "McNemar",
+    "SliceDelta",
+    "compare",
+    "join_shadow",
+    "mcnemar",
+    "paired_bootstrap",
+]
+
+
+def join_shadow(
+    table: pa.Table,
+    champion: str,
+    challenger: str,
+    *,
+    carry: Sequence[str] = (),
+    per_version: Sequence[str] = (),
+) -> pa.Table:
+    """Pairs of rows of two versions with the same request id, one row per request.
+
+    ``table`` holds ``request_id``, ``model_version``, ``score``, ``label`` and the columns
+    named in ``carry`` (taken from the champion's row: features, for slicing) and
+    ``per_version`` (kept for both, e.g. a latency column). The result has ``request_id``,
+    ``label`` (the champion's, or the challenger's where the champion's is missing),
+    ``score_a`` / ``score_b`` (champion / challenger), ``<col>_a`` / ``<col>_b`` for
+    ``per_version`` columns and the ``carry`` columns, sorted by request id.
+    """
+    need = ["request_id", "model_version", "score", "label", *carry, *per_version]
+    for name in need:
+        if name not in table.column_names:
+            raise EvaluationError(f"the shadow data has no {name!r} column")
+    version = table.column("model_version")
+    if not pa.types.is_string(version.type):
+        version = pc.cast(version, pa.string())
+    a = table.filter(pc.fill_null(pc.equal(version, str(champion)), False))
+    b = table.filter(pc.fill_null(pc.equal(version, str(challenger)), False))
+    a = a.select(["request_id", "score", "label", *per_version, *carry]).rename_columns(
+        ["request_id", "score_a", "label_a", *(f"{c}_a" for c in per_version), *carry]
+    )
+    b = b.select(["request_id", "score", "label", *per_version]).rename_columns(
+        ["request_id", "score_b", "label_b", *(f"{c}_b" for c in per_version)]
+    )
+    joined = a.join(b, keys="request_id", join_type="inner", use_threads=False)
+    label = pc.coalesce(joined.column("label_a"), joined.column("label_b"))
+    joined = joined.drop_columns(["label_a", "label_b"]).append_column("label", label)
+    order = ["request_id", "label", "score_a", "score_b"]
+    order += [f"{c}_{v}" for c in per_version for v in ("a", "b")] + list(carry)
+    return joined.select(order).sort_by("request_id")
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Discordant labeled pairs at the threshold and the exact two-sided binomial p-value.
+
+    ``champion_only``: the champion right and the challenger wrong; ``challenger_only`` the
+    reverse.
+    """
+
+    champion_only: int
+    challenger_only: int
+    p_value: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "champion_only_correct": self.champion_only,
+            "challenger_only_correct": self.challenger_only,
+            "p_value": self.p_value,
+        }
+
+
+def mcnemar(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> McNemar:
+    """McNemar's exact test on labeled events (``y`` 0/1, predictions 0/1)."""
+    from scipy import special
+
+    right_a, right_b = pred_a == y, pred_b == y
+    n10 = int((right_a & ~right_b).sum())
+    n01 = int((~right_a & right_b).sum())
+    n = n10 + n01
+    if n == 0:
+        return McNemar(0, 0, None)
+    k = min(n10, n01)
+    p = min(1.0, 2.0 * float(special.bdtr(k, n, 0.5)))
+    return McNemar(n10, n01, p)
+
+
+def paired_bootstrap(
+    metric: str,
+    prep_a: Prepared,
+    prep_b: Prepared,
+    *,
+    n_boot: int = 500,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """The difference ``metric(b) − metric(a)`` with its paired percentile-bootstrap interval.
+
+    Both versions are evaluated on the same resampled events in each replicate, so the
+    interval reflects the correlation between them. ``metric`` is any name of
+    :data:`~.metrics.HIGHER_IS_BETTER` or a callable ``f(prepared, weights)``.
+    """
+    n = prep_a.n
+    if prep_b.n != n:
+        raise EvaluationError("paired bootstrap needs the same events for both versions")
+    value = evaluate(metric, prep_b) - evaluate(metric, prep_a)
+    if not math.isfinite(value):
+        return missing(n, confidence)
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for i in range(n_boot):
+        w = bootstrap_counts(rng, n)
+        reps[i] = evaluate(metric, prep_b, w) - evaluate(metric, prep_a, w)
+    return percentile_interval(value, reps, n, confidence)
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - (counts - 1) / 2.0)[inverse]).astype(np.float64)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.size < 3 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@dataclass(frozen=True)
+class SliceDelta:
+    """One slice: labeled pairs, each version's value, and the difference with its interval."""
+
+    predicate: SlicePredicate
+    labeled: int
+    positives: int
+    champion: float | None
+    challenger: float | None
+    difference: Estimate
+    p_value: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.predicate.to_dict(),
+            "labeled": self.labeled,
+            "positives": self.positives,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "difference": self.difference.to_dict(),
+            "p_value": self.p_value,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything :func:`compare` measured; ``differences`` are challenger − champion."""
+
+    pairs: int
+    labeled: int
+    positives: int
+    threshold: float
+    confidence: float
+    champion: Mapping[str, Estimate]
+    challenger: Mapping[str, Estimate]
+    differences: Mapping[str, Estimate]
+    delong_p: float | None
+    mcnemar: McNemar
+    agreement: float | None
+    pearson: float | None
+    spearman: float | None
+    slices: tuple[SliceDelta, ...]
+    expected_cost: Mapping[str, Any] | None
+    latency_p95: Mapping[str, float | None] | None
+
+    def slice_delta(self, name: str) -> SliceDelta:
+        for s in self.slices:
+            if s.predicate.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "labeled": self.labeled,
+            "positives": self.positives,
+            "threshold": self.threshold,
+            "confidence": self.confidence,
+            "champion": {k: v.to_dict() for k, v in self.champion.items()},
+            "challenger": {k: v.to_dict() for k, v in self.challenger.items()},
+            "differences": {k: v.to_dict() for k, v in self.differences.items()},
+            "delong_p_value": self.delong_p,
+            "mcnemar": self.mcnemar.to_dict(),
+            "agreement": self.agreement,
+            "score_correlation": {"pearson": self.pearson, "spearman": self.spearman},
+            "slices": [s.to_dict() for s in self.slices],
+            "expected_cost": None if self.expected_cost is None else dict(self.expected_cost),
+            "latency_p95": None if self.latency_p95 is None else dict(self.latency_p95),
+        }
+
+
+def _difference(
+    metric: str,
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    threshold: float,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> tuple[Estimate, float | None]:
+    """Difference b − a with its interval (DeLong for AUC, else paired bootstrap) and p."""
+    if metric == "roc_auc":
+        d = delong_paired(y, a, b)
+        if d is None:
+            return missing(y.size, confidence), None
+        lo, hi = d.interval(confidence)
+        return Estimate(d.diff, lo, hi, "delong", y.size, confidence), d.p_value
+    est = paired_bootstrap(
+        metric,
+        Prepared(y, a, threshold),
+        Prepared(y, b, threshold),
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+    )
+    return est, None
+
+
+def compare(
+    joined: pa.Table,
+    *,
+    threshold: float = 0.5,
+    metrics: tuple[str, ...] = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier"),
+    slices: Sequence[SlicePredicate] = (),
+    slice_metric: str = "roc_auc",
+    cost_false_positive: float | None = None,
+    cost_false_negative: float | None = None,
+    latency: str | None = None,
+    confidence: float = 0.95,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Comparison:
+    """Paired statistics of champion (``score_a``) and challenger (``score_b``).
+
+    ``joined`` is :func:`join_shadow`'s table. ``latency`` names a per-version column
+    (``<latency>_a`` / ``<latency>_b``) whose 95th percentiles are reported.
+    """
+    for m in (*metrics, slice_metric):
+        if m not in BINARY_METRICS:
+            raise EvaluationError(f"{m!r} is not a binary metric ({', '.join(BINARY_METRICS)})")
+    y_all = float_array(joined.column("label"), "label")
+    a_all = float_array(joined.column("score_a"), "champion score")
+    b_all = float_array(joined.column("score_b"), "challenger score")
+    scored = np.isfinite(a_all) & np.isfinite(b_all)
+    ok = scored & ~np.isnan(y_all)
+    y, a, b = y_all[ok], a_all[ok], b_all[ok]
+    prep_a, prep_b = Prepared(y, a, threshold), Prepared(y, b, threshold)
+    champion = {m: metric_estimate(m, prep_a, confidence=confidence, seed=seed) for m in metrics}
+    challenger = {
+        m: metric_estimate(m, prep_b, confidence=confidence, seed=seed + 1) for m in metrics
+    }
+    differences, delong_p = {}, None
+    for i, m in enumerate(metrics):
+        est, p = _difference(m, y, a, b, threshold, confidence, n_boot, seed + 10 + i)
+        differences[m] = est
+        if m == "roc_auc":
+            delong_p = p
+    pred_a, pred_b = a >= threshold, b >= threshold
+    test = mcnemar(y, pred_a.astype(float), pred_b.astype(float))
+    sa, sb = a_all[scored], b_all[scored]
+    agreement = float(((sa >= threshold) == (sb >= threshold)).mean()) if sa.size else None
+    pearson = _corr(sa, sb)
+    spearman = _corr(_midranks(sa), _midranks(sb)) if sa.size else None
+
+    deltas = []
+    labeled_table = joined.filter(pa.array(ok))
+    for i, pred in enumerate(slices):
+        mask = pred.mask(labeled_table)
+        ys, as_, bs = y[mask], a[mask], b[mask]
+        est, p = _difference(
+            slice_metric, ys, as_, bs, threshold, confidence, n_boot, seed + 100 + i
+        )
+        va = evaluate(slice_metric, Prepared(ys, as_, threshold))
+        vb = evaluate(slice_metric, Prepared(ys, bs, threshold))
+        deltas.append(
+            SliceDelta(
+                pred,
+                int(mask.sum()),
+                int(ys.sum()),
+                va if math.isfinite(va) else None,
+                vb if math.isfinite(vb) else None,
+                est,
+                p,
+            )
+        )
+
+    cost = None
+    if cost_false_positive is not None and cost_false_negative is not None:
+        cfp, cfn = float(cost_false_positive), float(cost_false_negative)
+
+        def per_event(pred: np.ndarray) -> np.ndarray:
+            return cfp * (pred & (y == 0)) + cfn * (~pred & (y == 1))
+
+        ca, cb = per_event(pred_a), per_event(pred_b)
+        cost = MappingProxyType(
+            {
+                "cost_false_positive": cfp,
+                "cost_false_negative": cfn,
+                "champion": float(ca.mean()) if ca.size else None,
+                "challenger": float(cb.mean()) if cb.size else None,
+                "difference": mean_interval(cb - ca, confidence).to_dict(),
+            }
+        )
+
+    lat = None
+    if latency is not None:
+        lat = MappingProxyType(
+            {
+                "column": latency,
+                "champion": _p95(joined, f"{latency}_a"),
+                "challenger": _p95(joined, f"{latency}_b"),
+            }
+        )
+    return Comparison(
+        pairs=int(scored.sum()),
+        labeled=int(y.size),
+        positives=int(y.sum()),
+        threshold=float(threshold),
+        confidence=confidence,
+        champion=MappingProxyType(champion),
+        challenger=MappingProxyType(challenger),
+        differences=MappingProxyType(differences),
+        delong_p=delong_p,
+        mcnemar=test,
+        agreement=agreement,
+        pearson=pearson,
+        spearman=spearman,
+        slices=tuple(deltas),
+        expected_cost=cost,
+        latency_p95=lat,
+    )
+
+
+def _p95(table: pa.Table, column: str) -> float | None:
+    if column not in table.column_names:
+        raise EvaluationError(f"no latency column {column!r} in the shadow data")
+    v = float_array(table.column(column), column)
+    v = v[np.isfinite(v)]
+    return float(np.quantile(v, 0.95)) if v.size else None

@@ -1,0 +1,141 @@
+"""A value with its confidence interval, and the interval methods the metrics use.
+
+- **Wilson** score interval for a proportion (precision, recall, accuracy): good coverage even
+  for small counts and proportions near 0 or 1, never outside [0, 1].
+- **Normal (CLT)** interval for a mean of per-event terms (log loss, Brier, MAE, bias): the
+  mean ± z · s/√n, with ``s`` the sample standard deviation (ddof 1). RMSE takes the square
+  root of the interval of the MSE.
+- **DeLong** for ROC AUC (see :mod:`.metrics`), normal on the AUC scale, clipped to [0, 1].
+- **Bootstrap** (percentile) for the rest (PR AUC, F1, ECE) and for paired differences:
+  each replicate draws multinomial counts ``w`` over the events (``bincount`` of ``n`` draws
+  with replacement) and evaluates the metric with those counts as weights, so the data is
+  sorted once and a replicate costs O(n). Seeded: the same input gives the same interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+__all__ = [
+    "Estimate",
+    "bootstrap_counts",
+    "mean_interval",
+    "percentile_interval",
+    "wilson",
+    "z_value",
+]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric's value with its interval; ``None`` where a number does not exist.
+
+    ``method`` says how the interval was made (``"wilson"``, ``"normal"``, ``"delong"``,
+    ``"bootstrap"``, ``"simulation"``, or ``"none"``); ``n`` is the number of events it rests on.
+    """
+
+    value: float | None
+    lower: float | None = None
+    upper: float | None = None
+    method: str = "none"
+    n: int = 0
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "value": _num(self.value),
+            "lower": _num(self.lower),
+            "upper": _num(self.upper),
+            "method": self.method,
+            "n": int(self.n),
+            "confidence": self.confidence,
+        }
+
+    def contains(self, x: float) -> bool:
+        """Whether ``x`` lies in the interval (False when there is none)."""
+        if self.lower is None or self.upper is None:
+            return False
+        return self.lower <= x <= self.upper
+
+
+def _num(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def missing(n: int = 0, confidence: float = 0.95) -> Estimate:
+    """The estimate of a metric that does not exist on this data (e.g. AUC with one class)."""
+    return Estimate(None, None, None, "none", n, confidence)
+
+
+def z_value(confidence: float) -> float:
+    """The two-sided normal quantile for a confidence level (1.96 for 0.95)."""
+    return float(-special.ndtri((1.0 - confidence) / 2.0))
+
+
+def wilson(k: float, n: float, confidence: float = 0.95) -> Estimate:
+    """The proportion ``k/n`` with its Wilson score interval (``None`` when ``n`` is 0)."""
+    n_int = round(n)
+    if n <= 0:
+        return missing(0, confidence)
+    z = z_value(confidence)
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(p * (1 - p) / n + z * z / (4 * n * n), 0.0)) / denom
+    return Estimate(
+        p, max(0.0, centre - half), min(1.0, centre + half), "wilson", n_int, confidence
+    )
+
+
+def mean_interval(terms: np.ndarray, confidence: float = 0.95) -> Estimate:
+    """The mean of per-event ``terms`` with its normal (CLT) interval."""
+    n = terms.size
+    if n == 0:
+        return missing(0, confidence)
+    mean = float(terms.mean())
+    if n < 2:
+        return Estimate(mean, None, None, "normal", n, confidence)
+    half = z_value(confidence) * float(terms.std(ddof=1)) / math.sqrt(n)
+    return Estimate(mean, mean - half, mean + half, "normal", n, confidence)
+
+
+def bootstrap_counts(rng: np.random.Generator, n: int) -> np.ndarray:
+    """One bootstrap replicate as multinomial counts: how often each event was drawn."""
+    return np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+
+
+def percentile_interval(
+    value: float | None, replicates: np.ndarray, n: int, confidence: float = 0.95
+) -> Estimate:
+    """The percentile bootstrap interval from replicate values (NaN replicates dropped)."""
+    if value is None or not math.isfinite(value):
+        return missing(n, confidence)
+    reps = replicates[np.isfinite(replicates)]
+    if reps.size < 10:
+        return Estimate(float(value), None, None, "bootstrap", n, confidence)
+    a = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(reps, [a, 1.0 - a])
+    return Estimate(float(value), float(lo), float(hi), "bootstrap", n, confidence)
+
+
+def bootstrap(
+    n: int,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    n_boot: int,
+    seed: int,
+) -> np.ndarray:
+    """``statistic(counts)`` over ``n_boot`` replicates (NaN where it does not exist)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        out[b] = statistic(bootstrap_counts(rng, n))
+    return out

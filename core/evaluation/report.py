@@ -1,0 +1,250 @@
+"""The slice report of a monitor spec's model: everything the workbook shows, computed once.
+
+:func:`slice_report` reads one version's events in a window (default: the last 30 days of
+that version's data), computes the spec's slices with intervals, worst-slice discovery
+against the reference window (or the overall value when the spec has no window
+reference), the drift of the features against the reference (the drift engine), and —
+when a challenger scored the same requests in the window — the champion–challenger
+comparison and the gate. :func:`write_slice_report` of :mod:`.excel` writes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
+from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
+from watchkeeper.core.evaluation.slices import (
+    DISCOVERY_METRICS,
+    SliceResult,
+    WorstSlices,
+    find_worst_slices,
+    predicates_from_spec,
+    slice_metrics,
+)
+from watchkeeper.core.evidence import digest
+
+__all__ = ["DEFAULT_DAYS", "SliceReport", "slice_report"]
+
+DEFAULT_DAYS = 30
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    summary: Mapping[str, Any]
+    metric: str
+    slices: SliceResult
+    worst: WorstSlices | None
+    drift: Mapping[str, Any] | None
+    comparison: Any
+    gate: Any
+    version: str
+    challenger: str | None
+    notes: tuple[str, ...] = field(default=())
+
+    def write(self, path: Path | str) -> Path:
+        from watchkeeper.core.evaluation.excel import write_slice_report
+
+        return write_slice_report(
+            path,
+            summary=self.summary,
+            slices=self.slices,
+            metric=self.metric,
+            worst=self.worst,
+            drift=self.drift,
+            comparison=self.comparison,
+            champion=self.version,
+            challenger=self.challenger or "",
+            gate=self.gate,
+        )
+
+
+def _generator() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("watchkeeper")
+    except PackageNotFoundError:
+        v = "0+unknown"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown user"
+    return f"{user}, with watchkeeper {v}"
+
+
+def slice_report(
+    spec: Any,
+    *,
+    version: str,
+    challenger: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    spec_path: Path | None = None,
+    worst_pairs: bool = True,
+    progress: Progress | None = None,
+) -> SliceReport:
+    """Compute the report for ``version`` (and ``challenger``, if it has rows in the window)."""
+    report = progress or (lambda f, m: None)
+    notes: list[str] = []
+    model = spec.model.name
+    policy = spec.gate
+    metric = policy.primary_metric
+    predicates = predicates_from_spec(spec)
+    features = list(spec.telemetry.columns.features)
+    categorical = list(spec.telemetry.columns.categorical)
+    with open_spec_source(spec) as src:
+        if end is None or start is None:
+            span = version_time_range(src, model, version)
+            if span is None:
+                raise EvaluationError(
+                    f"{model}: version {version!r} has no rows in {src.description}"
+                )
+            end = end or span[1]
+            start = start or (end - dt.timedelta(days=DEFAULT_DAYS))
+        if not features:
+            schema = src.schema()
+            features = [c.name for c in schema.columns if c.role == "feature"]
+        slice_cols = [c for p in predicates for c in p.columns]
+        cols = ["ts", "score", "label", *features, *slice_cols]
+        report(0.1, "reading the window")
+        current = read_events(
+            src, model=model, versions=[version], start=start, end=end, columns=cols
+        )
+        reference = None
+        ref_range = _reference_range(spec)
+        if ref_range is not None:
+            ref_version = spec.reference.version or version
+            reference = read_events(
+                src,
+                model=model,
+                versions=[ref_version],
+                start=ref_range[0],
+                end=ref_range[1],
+                columns=cols,
+            )
+        description = src.description
+    if current.num_rows == 0:
+        raise EvaluationError(
+            f"{model}: version {version!r} has no rows between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC"
+        )
+    report(0.3, "slices")
+    binary_metrics = ("roc_auc", "pr_auc", "precision", "recall", "brier")
+    chosen = tuple(dict.fromkeys((metric, *binary_metrics)))
+    slices = slice_metrics(current, predicates, metrics=chosen, threshold=policy.threshold)
+    worst = None
+    discovery_metric = metric if metric in DISCOVERY_METRICS else "roc_auc"
+    if features:
+        report(0.45, "worst slices")
+        try:
+            worst = find_worst_slices(
+                current,
+                features,
+                metric=discovery_metric,
+                categorical=categorical,
+                baseline=reference,
+                threshold=policy.threshold,
+                pairs=worst_pairs,
+            )
+        except EvaluationError as exc:
+            notes.append(f"worst slices not computed: {exc}")
+    drift = None
+    if reference is not None and features:
+        report(0.6, "drift")
+        drift = _drift(spec, reference, current, features, categorical, notes)
+    comparison = gate = None
+    if challenger:
+        report(0.75, "champion vs challenger")
+        from watchkeeper.core.evaluation.gate import gate_from_spec
+
+        try:
+            gate = gate_from_spec(
+                spec, champion=version, challenger=challenger, start=start, end=end
+            )
+            comparison = gate.comparison
+        except EvaluationError as exc:
+            notes.append(f"no champion–challenger comparison: {exc}")
+    y = float_array(current.column("label"), "label")
+    s = float_array(current.column("score"), "score")
+    data = {
+        "rows": current.num_rows,
+        "labeled": int((~np.isnan(y)).sum()),
+        "score_sum": float(np.nansum(s)),
+        "positives": int(np.nansum(y)),
+    }
+    summary: dict[str, Any] = {
+        "model": model,
+        "version": version,
+        "challenger": challenger or "(none)",
+        "window start": start,
+        "window end": end,
+        "generated by": _generator(),
+        "generated at": dt.datetime.now(dt.UTC),
+        "spec": str(spec_path) if spec_path else "(in memory)",
+        "spec digest": digest(spec.model_dump(mode="json")),
+        "telemetry": description,
+        "window data digest": digest(data),
+        "window events / labeled": f"{data['rows']} / {data['labeled']}",
+        "reference digest": (drift or {}).get("reference", {}).get("digest", "(no drift analysis)"),
+        "primary metric": metric,
+        "threshold": policy.threshold,
+    }
+    if notes:
+        summary["notes"] = notes
+    report(1.0, "done")
+    return SliceReport(
+        summary, metric, slices, worst, drift, comparison, gate, version, challenger, tuple(notes)
+    )
+
+
+def _reference_range(spec: Any) -> tuple[dt.datetime, dt.datetime] | None:
+    ref = spec.reference
+    if ref is None or ref.kind != "window" or ref.start is None or ref.end is None:
+        return None
+    from watchkeeper.core.evaluation.data import parse_time
+
+    return parse_time(ref.start), parse_time(ref.end)
+
+
+def _drift(
+    spec: Any,
+    reference: Any,
+    current: Any,
+    features: list[str],
+    categorical: list[str],
+    notes: list[str],
+) -> Mapping[str, Any] | None:
+    from watchkeeper.core.errors import WatchkeeperError
+
+    try:
+        from watchkeeper.core.drift.analysis import analyze_drift
+    except ImportError as exc:
+        notes.append(f"drift not computed: {exc}")
+        return None
+    try:
+        result = analyze_drift(
+            reference.select([*features]),
+            current.select(["ts", "score", *features]),
+            features=features,
+            categorical=categorical,
+            timestamp="ts",
+            window=spec.drift.window,
+            settings=spec.drift,
+            prediction=None,
+            order_by=None,
+            exact=False,
+            multivariate=False,
+        )
+    except WatchkeeperError as exc:
+        notes.append(f"drift not computed: {exc}")
+        return None
+    return result.to_dict()

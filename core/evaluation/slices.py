@@ -1,0 +1,816 @@
+"""Slices: predicates over the telemetry, metrics per slice, and worst-slice discovery.
+
+A :class:`SlicePredicate` is a conjunction of :class:`Condition` s — equality, membership in a
+set, a numeric range (``min`` inclusive, ``max`` exclusive, as the monitor spec says) or
+"is missing". The same predicate becomes a numpy mask over an Arrow table
+(:meth:`SlicePredicate.mask`; a missing value never satisfies a value condition) and a
+SQLAlchemy ``WHERE`` clause (:meth:`SlicePredicate.where`; values bound, range bounds bound
+as ``Double`` so every engine compares as numpy does), so for a SQL source the slice is
+selected where the data lives and only score and label come back (:func:`read_slice_sql`).
+
+:func:`slice_metrics` gives each slice's metrics with intervals, its support and its
+difference from the overall value. :func:`find_worst_slices` searches single features and
+pairs of features for slices whose metric is worse than the overall one:
+
+- numerical features are cut at the reference's quantiles (``bins`` equal-frequency bins;
+  repeated quantiles merge), categorical features take their most frequent values
+  (``max_levels``); a missing value is a level of its own;
+- a candidate needs ``min_support`` labeled events (and, for ROC AUC, ``min_class`` events of
+  each class);
+- each candidate is tested one-sided against the overall value, ``H0: metric(slice) =
+  metric(all)``, with the slice's own standard error (DeLong for AUC, the binomial SE at the
+  overall proportion for precision / recall / accuracy, the CLT SE for mean losses). The
+  overall value is treated as known: it rests on all events, and since the slice is part of
+  them the test is conservative;
+- the Benjamini–Hochberg procedure over every candidate tested (singles and pairs together)
+  controls the false-discovery rate at ``fdr``;
+- the list is ordered by the *conservative* difference — the end of the slice's interval
+  nearest the overall value, minus the overall value — so a slice ranks high only when it is
+  surely much worse, and small noisy slices do not crowd out large real ones.
+
+Discovery runs in memory on the labeled events (score, label and the candidate features);
+per-group work uses one sort per feature or pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from watchkeeper.core.evaluation.intervals import Estimate, wilson, z_value
+from watchkeeper.core.evaluation.metrics import (
+    HIGHER_IS_BETTER,
+    EvaluationError,
+    Prepared,
+    binary_metrics,
+    delong,
+    float_array,
+    metric_estimate,
+)
+
+__all__ = [
+    "DISCOVERY_METRICS",
+    "Condition",
+    "SlicePredicate",
+    "SliceResult",
+    "SliceRow",
+    "WorstSlice",
+    "WorstSlices",
+    "find_worst_slices",
+    "predicate_from_spec",
+    "predicates_from_spec",
+    "read_slice_sql",
+    "slice_metrics",
+]
+
+Op = Literal["eq", "in", "range", "null"]
+DISCOVERY_METRICS = ("roc_auc", "precision", "recall", "accuracy", "brier", "log_loss", "mae")
+
+
+# -- predicates -----------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on one column. ``value``: a scalar (eq), a tuple (in), a ``(min, max)``
+    pair with ``None`` for an open end (range), or ``None`` (null)."""
+
+    column: str
+    op: Op
+    value: Any = None
+
+    @property
+    def label(self) -> str:
+        c = self.column
+        if self.op == "eq":
+            return f"{c}={_fmt(self.value)}"
+        if self.op == "in":
+            return f"{c} in {{{','.join(_fmt(v) for v in self.value)}}}"
+        if self.op == "null":
+            return f"{c} is missing"
+        lo, hi = self.value
+        if lo is not None and hi is not None:
+            return f"{_fmt(lo)}<={c}<{_fmt(hi)}"
+        return f"{c}>={_fmt(lo)}" if lo is not None else f"{c}<{_fmt(hi)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        value = self.value
+        if self.op == "in":
+            value = list(value)
+        elif self.op == "range":
+            value = {"min": value[0], "max": value[1]}
+        return {"column": self.column, "op": self.op, "value": value}
+
+    # numpy / Arrow
+    def mask(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        if self.op == "null":
+            valid = pc.is_null(column, nan_is_null=pa.types.is_floating(column.type))
+            return np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+        if self.op == "range":
+            lo, hi = self.value
+            parts = []
+            if lo is not None:
+                parts.append(pc.greater_equal(column, pa.scalar(float(lo))))
+            if hi is not None:
+                parts.append(pc.less(column, pa.scalar(float(hi))))
+            result = parts[0] if len(parts) == 1 else pc.and_kleene(*parts)
+        else:
+            values = self.value if self.op == "in" else (self.value,)
+            result = pc.is_in(column, value_set=_value_set(values, column.type, self.column))
+        return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    # SQL
+    def where(self, column: Any) -> Any:
+        import sqlalchemy as sa
+
+        if self.op == "null":
+            return column.is_(None)
+        if self.op == "range":
+            lo, hi = self.value
+            parts = []
+            if lo is not None:
+                parts.append(column >= sa.literal(float(lo), sa.Double))
+            if hi is not None:
+                parts.append(column < sa.literal(float(hi), sa.Double))
+            return sa.and_(*parts)
+        values = self.value if self.op == "in" else (self.value,)
+        values = tuple(_sql_value(v, column) for v in values)
+        return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+def _value_set(values: Sequence[Any], type_: pa.DataType, column: str) -> pa.Array:
+    try:
+        if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+            return pa.array([str(v) for v in values], type_)
+        return pa.array(list(values)).cast(type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        shown = ", ".join(repr(v) for v in values)
+        raise EvaluationError(
+            f"slice condition on {column!r}: {shown} cannot be compared with a {type_} column"
+        ) from None
+
+
+def _sql_value(value: Any, column: Any) -> Any:
+    import sqlalchemy as sa
+
+    t = getattr(column, "type", None)
+    if isinstance(t, sa.String) and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class SlicePredicate:
+    """A named conjunction of conditions; ``critical`` as the monitor spec marks it."""
+
+    name: str
+    conditions: tuple[Condition, ...]
+    critical: bool = False
+
+    @property
+    def label(self) -> str:
+        """How criteria and reports name the slice, e.g. ``channel=pos``."""
+        return " & ".join(c.label for c in self.conditions)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.column for c in self.conditions))
+
+    def mask(self, table: pa.Table) -> np.ndarray:
+        """Which rows of ``table`` (Arrow, or anything ``pa.table`` takes) are in the slice."""
+        if not isinstance(table, pa.Table):
+            table = pa.table(table)
+        out = np.ones(table.num_rows, dtype=bool)
+        for c in self.conditions:
+            if c.column not in table.column_names:
+                raise EvaluationError(
+                    f"slice {self.name!r}: no column {c.column!r} in the data "
+                    f"(columns: {', '.join(table.column_names[:12])})"
+                )
+            out &= c.mask(table.column(c.column))
+        return out
+
+    def where(self, columns: Mapping[str, Any]) -> Any:
+        """The SQLAlchemy clause over ``columns`` (a ``Table.c`` or a name → column map)."""
+        import sqlalchemy as sa
+
+        parts = []
+        for c in self.conditions:
+            try:
+                col = columns[c.column]
+            except KeyError:
+                raise EvaluationError(
+                    f"slice {self.name!r}: the table has no column {c.column!r}"
+                ) from None
+            parts.append(c.where(col))
+        return sa.and_(*parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "critical": self.critical,
+            "conditions": [c.to_dict() for c in self.conditions],
+        }
+
+
+def predicate_from_spec(spec: Any) -> SlicePredicate:
+    """The predicate of a monitor spec's ``[[slices]]`` entry (:class:`SliceSpec`)."""
+    conditions = []
+    for column, cond in spec.where.items():
+        if isinstance(cond, tuple):
+            conditions.append(Condition(column, "in", cond))
+        elif hasattr(cond, "min") and hasattr(cond, "max"):
+            conditions.append(Condition(column, "range", (cond.min, cond.max)))
+        else:
+            conditions.append(Condition(column, "eq", cond))
+    return SlicePredicate(spec.name, tuple(conditions), bool(spec.critical))
+
+
+def predicates_from_spec(spec: Any) -> tuple[SlicePredicate, ...]:
+    """Every slice of a :class:`MonitorSpec`, in the spec's order."""
+    return tuple(predicate_from_spec(s) for s in spec.slices)
+
+
+# -- reading a slice where the data lives ---------------------------------------------
+
+
+def read_slice_sql(
+    source: Any,
+    predicate: SlicePredicate | None,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+    columns: Sequence[str] = ("score", "label"),
+) -> dict[str, np.ndarray]:
+    """Role columns (default score and label) of the events in a slice of a SQL source.
+
+    The slice and the query (model, versions, ``[start, end)``) are one ``WHERE`` clause run
+    by the database; only ``columns`` come back, as float arrays (NaN for NULL). ``source``
+    is a telemetry source opened on ``URL#table``; the slice names source columns.
+    """
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.sources import sql_location
+    from watchkeeper.core.drift.sql_counts import reflect_table
+
+    parts = sql_location(source)
+    if parts is None:
+        raise EvaluationError(f"{source.description}: not a SQL source; use slice masks instead")
+    engine, table_name = parts
+    mapping = source.mapping
+    role = (lambda r: getattr(mapping, r)) if mapping is not None else (lambda r: r)
+    with engine.connect() as conn:
+        table = reflect_table(conn, table_name)
+        clauses = []
+        if model is not None and role("model") is not None and role("model") in table.c:
+            clauses.append(table.c[role("model")] == model)
+        if versions:
+            col = table.c[role("model_version")]
+            if isinstance(col.type, sa.String):
+                clauses.append(col.in_([str(v) for v in versions]))
+            else:
+                clauses.append(col.in_([int(v) for v in versions]))
+        ts = table.c[role("ts")]
+        for bound, op in ((start, "ge"), (end, "lt")):
+            if bound is not None:
+                value = _bind_time(bound, ts)
+                clauses.append(ts >= value if op == "ge" else ts < value)
+        if predicate is not None:
+            clauses.append(predicate.where(table.c))
+        selected = [
+            table.c[role(c)] if hasattr(mapping, c) or mapping is None else table.c[c]
+            for c in columns
+        ]
+        result = conn.execute(sa.select(*selected).where(*clauses)).fetchall()
+    out = {}
+    for i, name in enumerate(columns):
+        out[name] = np.array([np.nan if r[i] is None else r[i] for r in result], dtype=np.float64)
+    return out
+
+
+def _bind_time(value: Any, column: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if getattr(column.type, "timezone", False):
+        return value.astimezone(dt.UTC)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+# -- metrics per slice ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    """One slice's metrics: support (events), labeled events, positives, estimates, deltas."""
+
+    predicate: SlicePredicate
+    support: int
+    labeled: int
+    positives: int
+    metrics: Mapping[str, Estimate]
+    delta: Mapping[str, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.predicate.to_dict(),
+            "support": self.support,
+            "labeled": self.labeled,
+            "positives": self.positives,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "delta": dict(self.delta),
+        }
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """Every slice's metrics next to the overall ones."""
+
+    overall: Mapping[str, Estimate]
+    events: int
+    labeled: int
+    rows: tuple[SliceRow, ...]
+    threshold: float
+
+    def row(self, name: str) -> SliceRow:
+        for r in self.rows:
+            if r.predicate.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "labeled": self.labeled,
+            "threshold": self.threshold,
+            "overall": {k: v.to_dict() for k, v in self.overall.items()},
+            "slices": [r.to_dict() for r in self.rows],
+        }
+
+
+def slice_metrics(
+    table: pa.Table,
+    predicates: Sequence[SlicePredicate],
+    *,
+    metrics: tuple[str, ...] = ("roc_auc", "pr_auc", "precision", "recall", "brier"),
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+    score: str = "score",
+    label: str = "label",
+) -> SliceResult:
+    """Metrics with intervals overall and per slice of ``table`` (score, label, slice columns)."""
+    y = float_array(table.column(label), label)
+    s = float_array(table.column(score), score)
+    kw = {"threshold": threshold, "confidence": confidence, "metrics": metrics, "n_boot": n_boot}
+    overall = binary_metrics(y, s, seed=seed, **kw)
+    rows = []
+    for i, p in enumerate(predicates):
+        m = p.mask(table)
+        sm = binary_metrics(y[m], s[m], seed=seed + i + 1, **kw)
+        delta = {
+            k: None
+            if sm[k].value is None or overall[k].value is None
+            else sm[k].value - overall[k].value
+            for k in metrics
+        }
+        rows.append(
+            SliceRow(
+                p,
+                int(m.sum()),
+                sm.labeled,
+                sm.positives,
+                sm.metrics,
+                MappingProxyType(delta),
+            )
+        )
+    return SliceResult(overall.metrics, int(y.size), overall.labeled, tuple(rows), threshold)
+
+
+# -- worst-slice discovery ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorstSlice:
+    """A candidate slice, its metric with interval, and its test.
+
+    ``delta`` is the slice's value minus what it is compared with: the overall value, or,
+    when discovery ran against a baseline, the same slice's value in the baseline
+    (``baseline_value``). ``conservative_delta`` is the end of the difference's interval
+    nearest zero.
+    """
+
+    predicate: SlicePredicate
+    features: tuple[str, ...]
+    support: int  # labeled events
+    positives: int
+    estimate: Estimate
+    baseline_value: float | None
+    delta: float
+    conservative_delta: float
+    p_value: float
+    q_value: float
+    significant: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.predicate.label,
+            "features": list(self.features),
+            "conditions": [c.to_dict() for c in self.predicate.conditions],
+            "support": self.support,
+            "positives": self.positives,
+            "estimate": self.estimate.to_dict(),
+            "baseline_value": self.baseline_value,
+            "delta": self.delta,
+            "conservative_delta": self.conservative_delta,
+            "p_value": self.p_value,
+            "q_value": self.q_value,
+            "significant": self.significant,
+        }
+
+
+@dataclass(frozen=True)
+class WorstSlices:
+    """Worst-slice discovery: every candidate tested, significant ones first, worst first.
+
+    ``compared_with`` is ``"overall"`` or ``"baseline"``.
+    """
+
+    metric: str
+    overall: Estimate
+    compared_with: str
+    candidates: tuple[WorstSlice, ...]
+    tested: int
+    fdr: float
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def significant(self) -> tuple[WorstSlice, ...]:
+        return tuple(c for c in self.candidates if c.significant)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "overall": self.overall.to_dict(),
+            "compared_with": self.compared_with,
+            "tested": self.tested,
+            "fdr": self.fdr,
+            "settings": dict(self.settings),
+            "slices": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class _Levels:
+    feature: str
+    codes: np.ndarray  # per event, -1 = no candidate level
+    conditions: tuple[Condition, ...]
+
+
+def _levels_numerical(
+    name: str, values: np.ndarray, reference: np.ndarray | None, bins: int, min_support: int
+) -> _Levels:
+    ref = values if reference is None else reference
+    ref = ref[np.isfinite(ref)]
+    conditions: list[Condition] = []
+    codes = np.full(values.size, -1, dtype=np.int64)
+    if ref.size:
+        qs = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+        edges = [None, *(float(q) for q in qs), None]
+        idx = np.searchsorted(qs, values, side="right")
+        finite = np.isfinite(values)
+        codes[finite] = idx[finite]
+        conditions = [
+            Condition(name, "range", (edges[i], edges[i + 1])) for i in range(len(qs) + 1)
+        ]
+    nulls = np.isnan(values)
+    if nulls.sum() >= min_support:
+        codes[nulls] = len(conditions)
+        conditions.append(Condition(name, "null"))
+    return _Levels(name, codes, tuple(conditions))
+
+
+def _levels_categorical(
+    name: str,
+    column: pa.Array | pa.ChunkedArray,
+    counted: np.ndarray,
+    max_levels: int,
+    min_support: int,
+) -> _Levels:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    indices = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False))
+    dictionary = encoded.dictionary.to_pylist()
+    sel = indices[counted]
+    counts = np.bincount(sel[sel >= 0], minlength=len(dictionary))
+    keep = [i for i in np.argsort(-counts, kind="stable")[:max_levels] if counts[i] >= min_support]
+    remap = np.full(len(dictionary) + 1, -1, dtype=np.int64)
+    conditions = []
+    for new, old in enumerate(keep):
+        remap[old] = new
+        conditions.append(Condition(name, "eq", dictionary[old]))
+    codes = remap[indices]  # index -1 (missing) hits the last entry, which is -1
+    nulls = indices < 0
+    if nulls[counted].sum() >= min_support:
+        codes[nulls] = len(conditions)
+        conditions.append(Condition(name, "null"))
+    return _Levels(name, codes, tuple(conditions))
+
+
+@dataclass(frozen=True)
+class _Stats:
+    value: float
+    se: float  # the estimate's standard error (DeLong, binomial, CLT)
+    n: int  # events the value rests on (for proportions: the denominator)
+    k: float = math.nan  # successes, for proportions
+
+
+def _stats(metric: str, y: np.ndarray, s: np.ndarray, threshold: float) -> _Stats | None:
+    if metric == "roc_auc":
+        d = delong(y, s)
+        return None if d is None else _Stats(d.auc, d.se, y.size)
+    prep = Prepared(y, s, threshold)
+    if metric in ("precision", "recall", "accuracy"):
+        tp, fp, fn, tn = prep.confusion()
+        k, m = {
+            "precision": (tp, tp + fp),
+            "recall": (tp, tp + fn),
+            "accuracy": (tp + tn, float(y.size)),
+        }[metric]
+        if m <= 0:
+            return None
+        p = k / m
+        return _Stats(p, math.sqrt(p * (1 - p) / m), int(m), k)
+    terms = {
+        "brier": lambda: (s - y) ** 2,
+        "log_loss": lambda: prep.log_loss_terms,
+        "mae": lambda: np.abs(s - y),
+    }[metric]()
+    if terms.size < 2:
+        return None
+    return _Stats(float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(terms.size)), y.size)
+
+
+def _interval(metric: str, st: _Stats, z: float, confidence: float) -> Estimate:
+    if metric in ("precision", "recall", "accuracy"):
+        return wilson(st.k, st.n, confidence)
+    lo, hi = st.value - z * st.se, st.value + z * st.se
+    if metric == "roc_auc":
+        return Estimate(st.value, max(0.0, lo), min(1.0, hi), "delong", st.n, confidence)
+    return Estimate(st.value, lo, hi, "normal", st.n, confidence)
+
+
+def _test_se(metric: str, cur: _Stats, base: _Stats | None, overall: float) -> float:
+    """The standard error of the difference under H0 (no difference)."""
+    if metric in ("precision", "recall", "accuracy"):
+        if base is None:
+            return math.sqrt(max(overall * (1 - overall), 1e-12) / cur.n)
+        pooled = (cur.k + base.k) / (cur.n + base.n)
+        return math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / cur.n + 1 / base.n))
+    return math.hypot(cur.se, 0.0 if base is None else base.se)
+
+
+def _difference_interval(
+    metric: str, cur: _Stats, base: _Stats | None, estimate: Estimate, overall: float, z: float
+) -> tuple[float, float]:
+    """The interval of the difference: slice − overall, or slice − the same slice earlier."""
+    if base is None:
+        return estimate.lower - overall, estimate.upper - overall
+    if metric in ("precision", "recall", "accuracy"):
+        # Agresti–Caffo: add one success and one failure to each sample
+        p1, p2 = (cur.k + 1) / (cur.n + 2), (base.k + 1) / (base.n + 2)
+        se = math.sqrt(p1 * (1 - p1) / (cur.n + 2) + p2 * (1 - p2) / (base.n + 2))
+        return p1 - p2 - z * se, p1 - p2 + z * se
+    delta, se = cur.value - base.value, math.hypot(cur.se, base.se)
+    return delta - z * se, delta + z * se
+
+
+def find_worst_slices(
+    table: pa.Table,
+    features: Sequence[str],
+    *,
+    metric: str = "roc_auc",
+    categorical: Sequence[str] = (),
+    reference: pa.Table | None = None,
+    baseline: pa.Table | None = None,
+    bins: int = 5,
+    max_levels: int = 20,
+    pairs: bool = True,
+    min_support: int = 200,
+    min_class: int = 20,
+    fdr: float = 0.05,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    score: str = "score",
+    label: str = "label",
+    limit: int | None = None,
+) -> WorstSlices:
+    """Slices over single features and pairs whose ``metric`` is worse.
+
+    ``table`` holds score, label and the features (unlabeled rows are dropped). A feature is
+    numerical when its Arrow type is numeric and it is not listed in ``categorical``;
+    numerical features are cut at the quantiles of the same column in ``reference`` (default:
+    ``baseline``, else the table itself). ``min_class``: for ROC AUC the least number of
+    positives and of negatives, for a proportion the least denominator (e.g. predicted
+    positives for precision), in the slice and, with a baseline, in its baseline too.
+
+    Without ``baseline`` each slice is compared with the overall value of ``table``. With
+    ``baseline`` (labeled events of an earlier period, same columns) each slice is compared
+    with *the same slice* in the baseline (a two-sample test; the slice needs
+    ``min_support`` labeled events in both): this finds where performance *changed*, and is
+    not fooled by slices that were always lower — AUC within a slice is usually lower than
+    overall simply because a slice spans less of the score's range.
+    """
+    from scipy import special
+
+    from watchkeeper.core.drift.decide import adjust_p
+
+    if metric not in DISCOVERY_METRICS:
+        raise EvaluationError(
+            f"worst-slice discovery supports {', '.join(DISCOVERY_METRICS)}; not {metric!r}"
+        )
+    higher = HIGHER_IS_BETTER[metric]
+    cur_t = _labeled(table, score, label)
+    base_t = None if baseline is None else _labeled(baseline, score, label)
+    columns = [score, label, *features]
+    for name in features:
+        if name not in cur_t.column_names:
+            raise EvaluationError(f"worst slices: no feature column {name!r} in the data")
+        if base_t is not None and name not in base_t.column_names:
+            raise EvaluationError(f"worst slices: no feature column {name!r} in the baseline")
+    both = cur_t.select(columns)
+    if base_t is not None:
+        both = pa.concat_tables([both, base_t.select(columns).cast(both.schema)])
+    n_cur = cur_t.num_rows
+    is_cur = np.zeros(both.num_rows, dtype=bool)
+    is_cur[:n_cur] = True
+    y = float_array(both.column(label), label)
+    s = float_array(both.column(score), score)
+
+    overall_est = metric_estimate(
+        metric, Prepared(y[:n_cur], s[:n_cur], threshold), confidence=confidence
+    )
+    if overall_est.value is None:
+        raise EvaluationError(f"the overall {metric} does not exist on these events (one class?)")
+    overall = overall_est.value
+    quantiles_from = reference if reference is not None else base_t
+
+    levels: list[_Levels] = []
+    for name in features:
+        col = both.column(name)
+        if (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)) and (
+            name not in categorical
+        ):
+            ref = None
+            if quantiles_from is not None and name in quantiles_from.column_names:
+                ref = float_array(quantiles_from.column(name), name)
+            values = float_array(col, name)
+            levels.append(_levels_numerical(name, values, ref, bins, min_support))
+        else:
+            levels.append(_levels_categorical(name, col, is_cur, max_levels, min_support))
+
+    groupings: list[tuple[tuple[_Levels, ...], np.ndarray, list[tuple[Condition, ...]]]] = [
+        ((lv,), lv.codes, [(c,) for c in lv.conditions]) for lv in levels
+    ]
+    if pairs:
+        for i in range(len(levels)):
+            for j in range(i + 1, len(levels)):
+                a, b = levels[i], levels[j]
+                nb = max(len(b.conditions), 1)
+                ok = (a.codes >= 0) & (b.codes >= 0)
+                codes = np.where(ok, a.codes * nb + b.codes, -1)
+                conds = [(ca, cb) for ca in a.conditions for cb in b.conditions]
+                groupings.append(((a, b), codes, conds))
+
+    z = z_value(confidence)
+    found: list[dict[str, Any]] = []
+    for feats, codes, conds in groupings:
+        cur_codes = np.where(is_cur, codes, -1)
+        valid = cur_codes >= 0
+        if not valid.any():
+            continue
+        counts = np.bincount(cur_codes[valid], minlength=len(conds))
+        pos_counts = np.bincount(cur_codes[valid], weights=y[valid], minlength=len(conds))
+        # one sort per grouping: current rows of group g, then baseline rows of group g
+        key = np.where(codes >= 0, codes * 2 + (~is_cur), -1)
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        for g in np.flatnonzero(counts >= min_support):
+            npos = int(pos_counts[g])
+            if metric == "roc_auc" and (npos < min_class or counts[g] - npos < min_class):
+                continue
+            lo, hi = np.searchsorted(sorted_key, [2 * g, 2 * g + 1])
+            rows = order[lo:hi]
+            cur = _stats(metric, y[rows], s[rows], threshold)
+            if cur is None or not cur.se > 0:
+                continue
+            base = None
+            if base_t is not None:
+                blo, bhi = np.searchsorted(sorted_key, [2 * g + 1, 2 * g + 2])
+                brows = order[blo:bhi]
+                if brows.size < min_support:
+                    continue
+                base = _stats(metric, y[brows], s[brows], threshold)
+                if base is None:
+                    continue
+            if cur.n < min_class or (base is not None and base.n < min_class):
+                continue  # a proportion over too few events (e.g. 3 predicted positives)
+            compared = overall if base is None else base.value
+            delta = cur.value - compared
+            se_test = _test_se(metric, cur, base, overall)
+            if not se_test > 0:
+                continue
+            zstat = delta / se_test
+            p = float(special.ndtr(zstat if higher else -zstat))
+            estimate = _interval(metric, cur, z, confidence)
+            lo_d, hi_d = _difference_interval(metric, cur, base, estimate, overall, z)
+            found.append(
+                {
+                    "predicate": SlicePredicate(
+                        " & ".join(c.label for c in conds[g]), tuple(conds[g])
+                    ),
+                    "features": tuple(lv.feature for lv in feats),
+                    "support": int(counts[g]),
+                    "positives": npos,
+                    "estimate": estimate,
+                    "baseline": None if base is None else base.value,
+                    "delta": delta,
+                    "conservative": hi_d if higher else lo_d,
+                    "p": p,
+                }
+            )
+    q = adjust_p(np.array([f["p"] for f in found]), "fdr_bh") if found else np.zeros(0)
+    out = []
+    for f, qv in zip(found, q, strict=True):
+        worse = f["delta"] < 0 if higher else f["delta"] > 0
+        out.append(
+            WorstSlice(
+                f["predicate"],
+                f["features"],
+                f["support"],
+                f["positives"],
+                f["estimate"],
+                f["baseline"],
+                f["delta"],
+                f["conservative"],
+                f["p"],
+                float(qv),
+                bool(qv <= fdr and worse),
+            )
+        )
+    sign = 1.0 if higher else -1.0
+    out.sort(key=lambda w: (not w.significant, sign * w.conservative_delta))
+    return WorstSlices(
+        metric,
+        overall_est,
+        "overall" if base_t is None else "baseline",
+        tuple(out[:limit] if limit else out),
+        len(found),
+        fdr,
+        MappingProxyType(
+            {
+                "bins": bins,
+                "max_levels": max_levels,
+                "pairs": pairs,
+                "min_support": min_support,
+                "min_class": min_class,
+                "threshold": threshold,
+                "confidence": confidence,
+                "binning": "reference quantiles"
+                if quantiles_from is not None
+                else "quantiles of the data",
+            }
+        ),
+    )
+
+
+def _labeled(table: pa.Table, score: str, label: str) -> pa.Table:
+    for name in (score, label):
+        if name not in table.column_names:
+            raise EvaluationError(f"no {name!r} column in the data")
+    y = float_array(table.column(label), label)
+    s = float_array(table.column(score), score)
+    return table.filter(pa.array(~np.isnan(y) & np.isfinite(s)))

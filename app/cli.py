@@ -16,7 +16,16 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order of `watchkeeper --help`. A command is listed here once its module exists.
-COMMAND_MODULES: tuple[str, ...] = ("gui", "demo", "drift", "audit", "db")
+COMMAND_MODULES: tuple[str, ...] = (
+    "gui",
+    "demo",
+    "drift",
+    "gate",
+    "report",
+    "registry",
+    "audit",
+    "db",
+)
 
 
 def _version() -> str:
@@ -53,15 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `watchkeeper` alone, or with only gui options, opens the workbench.
-    if (
-        not args_list
-        or (args_list[0].startswith("-")
+    if not args_list or (
+        args_list[0].startswith("-")
         and args_list[0]
         not in (
             "-h",
             "--help",
             "--version",
-        ))
+        )
     ):
         args_list.insert(0, "gui")
     args = parser.parse_args(args_list)

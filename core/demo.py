@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: Bump whenever the generated content (data, specs, manifest) changes.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 MODELS: tuple[DemoModel, ...] = (demo_fraud.MODEL, demo_churn.MODEL)
 DEFAULT_EVENTS_PER_DAY = 20_000
 MIN_EVENTS_PER_DAY, MAX_EVENTS_PER_DAY = 1_000, 100_000
@@ -252,7 +252,9 @@ def build_specs(folder: Path, params: DemoParams, progress: Progress) -> dict[st
     for i, m in enumerate(MODELS):
         progress(i / len(MODELS), f"Writing the monitor spec of {m.name}")
         path = folder / SPECS_DIR / f"{m.name}.toml"
-        path.write_text(spec_text(m, RECIPE_VERSION, f"../{TELEMETRY_FILE}#{TABLE}"), "utf-8")
+        path.write_text(
+            spec_text(m, RECIPE_VERSION, f"duckdb:///../{TELEMETRY_FILE}#{TABLE}"), "utf-8"
+        )
         load_spec(path)  # a recipe bug surfaces here, not in the user's window
         models[m.name] = {"spec": f"{SPECS_DIR}/{m.name}.toml"}
     return {"models": models}

@@ -359,7 +359,8 @@ def test_specs_load_and_match_the_data(workspace: demo.DemoWorkspace, con: Any, 
     spec = load_spec(workspace.root / info["spec"])
     assert spec.model.name == model and spec.model.task == "binary"
     assert spec.model.registry_uri == "sqlite:///../registry/mlflow.db"
-    path, _, table = spec.telemetry.source.partition("#")
+    assert spec.telemetry.source == "duckdb:///../telemetry.duckdb#predictions"
+    path, _, table = spec.telemetry.source.removeprefix("duckdb:///").partition("#")
     assert spec.resolve_path(path) == (workspace.root / "telemetry.duckdb").resolve()
     assert table == "predictions"
     mapping = spec.telemetry.mapping()

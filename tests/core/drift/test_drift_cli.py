@@ -16,12 +16,6 @@ import pytest
 from watchkeeper.app import cli
 
 
-@pytest.fixture(autouse=True)
-def _drift_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "drift" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "drift"))
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("drift-cli")

@@ -21,6 +21,7 @@ helpers of ``demo_recipe``; ``demo_specs`` writes the specs. Change any of them 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -78,6 +79,8 @@ DEFAULT_EVENTS_PER_DAY = 20_000
 MIN_EVENTS_PER_DAY, MAX_EVENTS_PER_DAY = 1_000, 100_000
 TELEMETRY_FILE, TABLE = "telemetry.duckdb", "predictions"
 MANIFEST_FILE, SPECS_DIR = "manifest.json", "specs"
+GOVERNANCE_FILE = "governance.db"
+REFERENCE_END = START + dt.timedelta(days=31)  # the reference window is January (half-open)
 MANIFEST_KIND = "watchkeeper-demo-workspace"
 DUCKDB_MEMORY_LIMIT = "2GB"
 STALE_BUILD_SECONDS = 3600  # a leftover build folder older than this is from a crash
@@ -116,6 +119,9 @@ class BuildStep:
     weight: float
     outputs: tuple[str, ...]
     run: Callable[[Path, DemoParams, Progress], dict[str, Any]]
+    #: Called as ``relocate(root, staging)`` once the build has moved from ``staging`` to
+    #: ``root``, for outputs that record absolute paths (MLflow's artifact locations).
+    relocate: Callable[[Path, Path], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,9 +267,92 @@ def build_specs(folder: Path, params: DemoParams, progress: Progress) -> dict[st
 
 
 #: The steps that build a workspace, in order. Later work appends its own.
+def build_registry(folder: Path, params: DemoParams, progress: Progress) -> dict[str, Any]:
+    """Step: the MLflow registry of the portfolio, with reference data from the telemetry."""
+    import logging
+
+    from watchkeeper.core.registry.demo import build_demo_registry
+
+    progress(0.0, "Writing the MLflow registry")
+    # MLflow announces its schema migrations at INFO; a demo build is not the place.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return {"registry": build_demo_registry(folder, manifest)}
+
+
+def _relocate_registry(root: Path, staging: Path) -> None:
+    from watchkeeper.core.registry.demo import relocate_demo_registry
+
+    relocate_demo_registry(root, staging)
+
+
+def build_governance(folder: Path, params: DemoParams, progress: Progress) -> dict[str, Any]:
+    """Step: a signed governance history; the champion's approval cites real evidence."""
+    from watchkeeper.core.governance.demo import write_demo_history
+
+    progress(0.0, "Computing the champion's evidence")
+    evidence = champion_evidence(folder)
+    progress(0.5, "Writing the governance history")
+    specs = sorted((folder / SPECS_DIR).glob("*.toml"))
+    history = write_demo_history(
+        f"sqlite:///{folder / GOVERNANCE_FILE}", spec_files=specs, champion_evidence=evidence
+    )
+    return {"governance": {"database": GOVERNANCE_FILE, "history": to_jsonable(_plain(history))}}
+
+
+def champion_evidence(folder: Path) -> dict[str, Any]:
+    """What fraud-detector v1 was approved on: its metrics on the labeled reference month."""
+    import duckdb
+
+    from watchkeeper.core.evaluation.metrics import binary_metrics
+
+    fraud = demo_fraud.MODEL
+    con = duckdb.connect(str(folder / TELEMETRY_FILE), read_only=True)
+    try:
+        rows = con.execute(
+            f"SELECT label, score FROM {TABLE} WHERE model = ? AND model_version = ? "
+            "AND ts >= ? AND ts < ? AND label IS NOT NULL ORDER BY request_id",
+            [fraud.name, fraud.reference_version, START, REFERENCE_END],
+        ).fetchnumpy()
+    finally:
+        con.close()
+    metrics = binary_metrics(rows["label"], rows["score"], threshold=fraud.threshold)
+    summary = {
+        name: {"value": e.value, "lower": e.lower, "upper": e.upper, "method": e.method}
+        for name, e in metrics.metrics.items()
+        if name in ("roc_auc", "pr_auc", "precision", "recall", "brier")
+    }
+    return {
+        "kind": "offline evaluation on the reference window",
+        "model": fraud.name,
+        "version": fraud.reference_version,
+        "window": {"start": START, "end": REFERENCE_END},  # to_jsonable writes ISO times
+        "labeled": len(rows["label"]),
+        "threshold": fraud.threshold,
+        "primary_metric": "roc_auc",
+        "metrics": summary,
+        "data_digest": digest(
+            {"rows": len(rows["label"]), "score_sum": float(rows["score"].sum())}
+        ),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)
+    return value
+
+
 BUILD_STEPS: tuple[BuildStep, ...] = (
-    BuildStep("telemetry", 0.95, (TELEMETRY_FILE,), build_telemetry),
-    BuildStep("specs", 0.05, tuple(f"{SPECS_DIR}/{m.name}.toml" for m in MODELS), build_specs),
+    BuildStep("telemetry", 0.80, (TELEMETRY_FILE,), build_telemetry),
+    BuildStep("specs", 0.02, tuple(f"{SPECS_DIR}/{m.name}.toml" for m in MODELS), build_specs),
+    BuildStep(
+        "registry", 0.12, ("registry/mlflow.db",), build_registry, relocate=_relocate_registry
+    ),
+    BuildStep("governance", 0.06, (GOVERNANCE_FILE,), build_governance),
 )
 
 
@@ -284,6 +373,7 @@ def _up_to_date(root: Path, manifest: dict[str, Any], params: DemoParams) -> boo
         and manifest.get("seed") == params.seed
         and manifest.get("parameters") == params.as_dict()
         and manifest.get("steps") == [s.name for s in BUILD_STEPS]
+        and manifest.get("root") == str(root)
         and all((root / out).exists() for s in BUILD_STEPS for out in s.outputs)
     )
 
@@ -378,6 +468,13 @@ def _build(root: Path, params: DemoParams, report: Progress) -> dict[str, Any]:
             (staging / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
         report(1.0, "Moving the workspace into place")  # the last chance to cancel
         _swap_into_place(staging, root)
+        for step in BUILD_STEPS:
+            if step.relocate is not None:
+                step.relocate(root, staging)
+        # Some outputs hold absolute paths: a workspace moved elsewhere is rebuilt.
+        manifest["root"] = str(root)
+        text = json.dumps(to_jsonable(manifest), indent=2, sort_keys=True, ensure_ascii=False)
+        (root / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -49,10 +49,10 @@ def postgres_url(postgres: PostgresCluster) -> str:
 
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One small demo workspace (1,000 fraud events a day) shared by every test that reads it.
+    """One small demo workspace (3,000 fraud events a day) shared by every test that reads it.
 
     Tests must not write into it; build your own with ``ensure_workspace`` to change it.
     """
     from watchkeeper.core.demo import ensure_workspace
 
-    return ensure_workspace(tmp_path_factory.mktemp("demo") / "ws", events_per_day=1000).root
+    return ensure_workspace(tmp_path_factory.mktemp("demo") / "ws", events_per_day=3000).root

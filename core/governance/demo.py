@@ -85,7 +85,15 @@ def write_demo_history(
     )
     day = dt.timedelta(days=1)
     with as_("owner") as owner:
-        specs = sum(1 for f in spec_files if owner.import_spec(f))
+        # Recorded under a workspace-relative name: records are immutable, and the demo is
+        # built in a staging folder whose absolute path must not end up in them.
+        specs = sum(
+            1
+            for f in spec_files
+            if owner.import_spec_text(
+                Path(f).read_text(encoding="utf-8-sig"), source=f"specs/{Path(f).name}"
+            )
+        )
         clock.set(start + day)
         owner.save_card(model, champion, _card(champion, lesson=None), base_revision=None)
     with as_("risk") as risk:

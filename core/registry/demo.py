@@ -342,3 +342,38 @@ def build_demo_registry(
         },
         "models": written,
     }
+
+
+def relocate_demo_registry(root: Path, old_root: Path) -> int:
+    """Point the demo registry's artifact locations from ``old_root`` to ``root``.
+
+    MLflow stores artifact locations as absolute ``file:`` URIs. The demo workspace is
+    built in a staging folder and renamed into place, so after the rename every stored
+    location still names the staging folder: rewrite them (plain and percent-encoded
+    forms) in every text column of ``root/registry/mlflow.db``. Returns the rows changed.
+    """
+    import sqlite3
+    from urllib.parse import quote
+
+    old, new = str(Path(old_root).absolute()), str(Path(root).absolute())
+    pairs = [(old, new)]
+    if quote(old) != old:
+        pairs.append((quote(old), quote(new)))
+    changed = 0
+    with sqlite3.connect(Path(root) / "registry" / "mlflow.db") as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [
+                r[1]
+                for r in con.execute(f'PRAGMA table_info("{table}")')
+                if "CHAR" in r[2].upper() or "TEXT" in r[2].upper() or r[2] == ""
+            ]
+            for column in columns:
+                for before, after in pairs:
+                    cur = con.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                        f'WHERE instr("{column}", ?) > 0',
+                        (before, after, before),
+                    )
+                    changed += cur.rowcount
+    return changed

@@ -33,9 +33,15 @@ def day(d: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> demo.DemoWorkspace:
-    root = tmp_path_factory.mktemp("demo") / "workspace"
-    return demo.ensure_workspace(root, events_per_day=EVENTS_PER_DAY)
+def workspace(demo_workspace: Path) -> demo.DemoWorkspace:
+    """The session's shared demo workspace (tests/conftest.py), reused, never changed."""
+    return demo.ensure_workspace(demo_workspace, events_per_day=EVENTS_PER_DAY)
+
+
+@pytest.fixture
+def fast_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build mechanics on the first two steps only: the registry and governance are slow."""
+    monkeypatch.setattr(demo, "BUILD_STEPS", demo.BUILD_STEPS[:2])
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +195,23 @@ def test_two_builds_are_identical(tmp_path: Path) -> None:
     first = demo.ensure_workspace(tmp_path / "first", events_per_day=1_000)
     again = demo.ensure_workspace(tmp_path / "again", events_per_day=1_000)
     assert first.built and again.built
-    assert again.manifest == first.manifest
+
+    def comparable(manifest: dict[str, Any]) -> dict[str, Any]:
+        # MLflow draws its own run ids; the workspace path is recorded on purpose.
+        out = {k: v for k, v in manifest.items() if k not in ("root", "registry")}
+        models = manifest["registry"]["models"]
+        out["registry_versions"] = {
+            name: {v: info["reference"] for v, info in m["versions"].items()}
+            for name, m in models.items()
+        }
+        out["registry_aliases"] = {name: m["aliases"] for name, m in models.items()}
+        return out
+
+    assert comparable(again.manifest) == comparable(first.manifest)
+    assert first.manifest["registry"]["models"]["fraud-detector"]["aliases"] == {
+        "champion": "1",
+        "challenger": "2",
+    }
     assert again.manifest["telemetry"]["digest"].startswith("sha256:")
     for spec in ("fraud-detector.toml", "churn-model.toml"):
         assert (again.root / "specs" / spec).read_bytes() == (
@@ -211,7 +233,7 @@ def test_reuse_is_quick(workspace: demo.DemoWorkspace) -> None:
 
 
 def test_rebuilds_when_recipe_or_parameters_differ(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_steps: None
 ) -> None:
     root = tmp_path / "ws"
     progress: list[float] = []
@@ -246,7 +268,7 @@ def test_cancel_leaves_no_workspace(tmp_path: Path, after_calls: int) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cancelled_rebuild_keeps_the_old_workspace(tmp_path: Path) -> None:
+def test_cancelled_rebuild_keeps_the_old_workspace(tmp_path: Path, fast_steps: None) -> None:
     root = tmp_path / "ws"
     old = demo.ensure_workspace(root, events_per_day=1_000)
     calls = []
@@ -264,29 +286,30 @@ def test_cancelled_rebuild_keeps_the_old_workspace(tmp_path: Path) -> None:
 
 def test_later_build_steps_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "ws"
+    monkeypatch.setattr(demo, "BUILD_STEPS", demo.BUILD_STEPS[:2])  # fast: mechanics only
     demo.ensure_workspace(root, events_per_day=1_000)
     seen: dict[str, Any] = {}
 
-    def registry(folder: Path, params: demo.DemoParams, progress: Any) -> dict[str, Any]:
-        progress(0.5, "Registering models")
+    def extra(folder: Path, params: demo.DemoParams, progress: Any) -> dict[str, Any]:
+        progress(0.5, "Adding more")
         seen["earlier"] = json.loads((folder / "manifest.json").read_text())["steps"]
         seen["telemetry"] = (folder / "telemetry.duckdb").is_file()
-        (folder / "registry").mkdir()
-        (folder / "registry" / "mlflow.db").write_bytes(b"")
-        return {"registry": {"uri": "sqlite:///registry/mlflow.db"},
+        (folder / "extra").mkdir()
+        (folder / "extra" / "more.db").write_bytes(b"")
+        return {"extra": {"uri": "sqlite:///extra/more.db"},
                 "models": {FRAUD: {"registered": True}},
-                "events": [{"id": "registry-event", "model": FRAUD}]}  # fmt: skip
+                "events": [{"id": "extra-event", "model": FRAUD}]}  # fmt: skip
 
-    step = demo.BuildStep("registry", 0.1, ("registry/mlflow.db",), registry)
+    step = demo.BuildStep("extra", 0.1, ("extra/more.db",), extra)
     monkeypatch.setattr(demo, "BUILD_STEPS", (*demo.BUILD_STEPS, step))
     ws = demo.ensure_workspace(root, events_per_day=1_000)
     assert ws.built  # the list of steps changed
-    assert seen == {"earlier": ["telemetry", "specs", "registry"], "telemetry": True}
-    assert ws.manifest["steps"] == ["telemetry", "specs", "registry"]
-    assert ws.manifest["registry"] == {"uri": "sqlite:///registry/mlflow.db"}
+    assert seen == {"earlier": ["telemetry", "specs", "extra"], "telemetry": True}
+    assert ws.manifest["steps"] == ["telemetry", "specs", "extra"]
+    assert ws.manifest["extra"] == {"uri": "sqlite:///extra/more.db"}
     assert ws.manifest["models"][FRAUD]["registered"] is True
     assert ws.manifest["models"][FRAUD]["spec"] == "specs/fraud-detector.toml"
-    assert ws.manifest["events"][-1]["id"] == "registry-event"
+    assert ws.manifest["events"][-1]["id"] == "extra-event"
     assert not demo.ensure_workspace(root, events_per_day=1_000).built
 
     def broken(folder: Path, params: demo.DemoParams, progress: Any) -> dict[str, Any]:
@@ -597,3 +620,43 @@ def test_churn_model_is_healthy(con: Any) -> None:
     assert rows(con, "SELECT DISTINCT model_version FROM predictions WHERE model = ?", CHURN) == [
         ("3",)
     ]
+
+
+# --- the registry and governance steps ---------------------------------------------------
+
+
+def test_registry_step_is_readable_at_the_final_location(workspace: demo.DemoWorkspace) -> None:
+    """MLflow records absolute artifact paths; after the staging rename they must point here."""
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.registry.client import MlflowRegistry
+
+    registry = MlflowRegistry(f"sqlite:///{workspace.root / 'registry' / 'mlflow.db'}")
+    snap = registry.snapshot()
+    fraud = {m.name: m for m in snap.models}[FRAUD]
+    assert dict(fraud.aliases) == {"champion": "1", "challenger": "2"}
+    version = registry.get_version(FRAUD, "1")
+    local = registry.download_artifact(
+        version.run_id, "reference/reference.parquet", workspace.root / "dl"
+    )
+    reference = pq.read_table(local)
+    ref_rows = workspace.manifest["registry"]["models"][FRAUD]["versions"]["1"]["reference"]
+    assert reference.num_rows == ref_rows["rows"] > 0
+
+
+def test_governance_step_holds_a_verified_signed_history(workspace: demo.DemoWorkspace) -> None:
+    from watchkeeper.core.governance import GovernanceStore
+    from watchkeeper.core.governance.verify import verify_audit
+
+    url = f"sqlite:///{workspace.root / 'governance.db'}"
+    report = verify_audit(url)
+    assert report.ok, report.summary()
+    with GovernanceStore.open(url, upgrade=False) as store:
+        approvals = store.approvals(FRAUD)
+    champion = [a for a in approvals if a.model_version == "1" and a.decision == "approve"]
+    assert champion, approvals
+    evidence = champion[0].evidence
+    assert evidence["kind"] == "offline evaluation on the reference window"
+    auc = evidence["metrics"]["roc_auc"]
+    assert 0.6 < auc["value"] < 1 and auc["lower"] < auc["value"] < auc["upper"]
+    assert evidence["labeled"] > 1000

@@ -271,6 +271,8 @@ def build_registry(folder: Path, params: DemoParams, progress: Progress) -> dict
     """Step: the MLflow registry of the portfolio, with reference data from the telemetry."""
     import logging
 
+    import mlflow  # noqa: F401 - configures its loggers on import; quiet them afterwards
+
     from watchkeeper.core.registry.demo import build_demo_registry
 
     progress(0.0, "Writing the MLflow registry")

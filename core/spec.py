@@ -19,13 +19,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from watchkeeper.core.errors import SpecError
+from watchkeeper.core.errors import SpecError, WatchkeeperError
 from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
 
 __all__ = [
     "DriftSection",
     "GateSection",
     "GovernanceSection",
+    "HealthSection",
     "ModelSection",
     "MonitorSpec",
     "ReferenceSection",
@@ -243,6 +244,55 @@ class GateSection(_Section):
     latency_column: NonEmpty = "latency_ms"
 
 
+#: Metrics the health rule can use without labels (confidence-based estimation).
+ESTIMABLE_METRICS = ("roc_auc", "precision", "recall", "f1", "accuracy", "brier")
+
+
+class HealthSection(_Section):
+    """Model health per window: ``alert`` when drift AND a performance move last
+    ``persistence`` windows in a row; ``watch`` for either alone (core.evaluation.health).
+
+    Performance is the realized ``metric`` where a window has ``min_labeled`` labeled events,
+    else (``estimate = true``) the confidence-based estimate calibrated on the reference. It
+    has *moved* when it is worse than the reference's value by more than ``tolerance``
+    (with ``use_interval``: the whole interval is). ``window`` defaults to ``[drift] window``
+    (else ``7d``); ``metric`` to ``[gate] primary_metric``.
+    """
+
+    metric: (
+        Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy", "brier", "log_loss"]
+        | None
+    ) = None
+    tolerance: NonNegative = 0.02
+    persistence: Annotated[int, Field(ge=1)] = 2
+    window: str | None = None
+    min_labeled: Annotated[int, Field(ge=1)] = 200
+    estimate: bool = True
+    use_interval: bool = False
+
+    @field_validator("window")
+    @classmethod
+    def _window_spec(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from watchkeeper.core.drift.windows import parse_window
+
+        try:
+            parse_window(value)
+        except WatchkeeperError as exc:  # the drift engine's message names the problem
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _estimable(self) -> HealthSection:
+        if self.estimate and self.metric is not None and self.metric not in ESTIMABLE_METRICS:
+            raise ValueError(
+                f"{self.metric} cannot be estimated without labels; choose one of "
+                f"{', '.join(ESTIMABLE_METRICS)} or set estimate = false"
+            )
+        return self
+
+
 class GovernanceSection(_Section):
     database: str | None = None
     require_verified_identity: bool = False
@@ -257,6 +307,7 @@ class MonitorSpec(_Section):
     drift: DriftSection = DriftSection()
     slices: tuple[SliceSpec, ...] = ()
     gate: GateSection = GateSection()
+    health: HealthSection = HealthSection()
     governance: GovernanceSection = GovernanceSection()
     base_dir: Path = Field(default=Path("."), exclude=True)
 

@@ -193,7 +193,7 @@ def slice_report(
         "spec digest": digest(spec.model_dump(mode="json")),
         "telemetry": description,
         "window data digest": digest(data),
-        "window events / labeled": f"{data['rows']} / {data['labeled']}",
+        "window events / labeled": f"{data['rows']:,} / {data['labeled']:,}",
         "reference digest": (drift or {}).get("reference", {}).get("digest", "(no drift analysis)"),
         "primary metric": metric,
         "threshold": policy.threshold,

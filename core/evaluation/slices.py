@@ -26,7 +26,14 @@ pairs of features for slices whose metric is worse than the overall one:
   controls the false-discovery rate at ``fdr``;
 - the list is ordered by the *conservative* difference — the end of the slice's interval
   nearest the overall value, minus the overall value — so a slice ranks high only when it is
-  surely much worse, and small noisy slices do not crowd out large real ones.
+  surely much worse, and small noisy slices do not crowd out large real ones;
+- parsimony: a pair lying inside a significantly worse single-feature slice is kept only as
+  a finding of its own when it is significantly worse *than that slice* (one-sided test of
+  the pair's difference against the single's with the pair's standard error, the
+  Benjamini–Hochberg procedure over all such tests at level ``fdr``); otherwise it is
+  marked ``explained_by`` the single and ranked after every finding that is not explained,
+  so the list leads with ``channel=web``, not with ``channel=web & device=mobile`` when
+  mobile adds nothing on web.
 
 Discovery runs in memory on the labeled events (score, label and the candidate features);
 per-group work uses one sort per feature or pair.
@@ -63,11 +70,13 @@ __all__ = [
     "SliceRow",
     "WorstSlice",
     "WorstSlices",
+    "duckdb_arrow",
     "find_worst_slices",
     "predicate_from_spec",
     "predicates_from_spec",
     "read_slice_sql",
     "slice_metrics",
+    "slice_query",
 ]
 
 Op = Literal["eq", "in", "range", "null"]
@@ -263,45 +272,99 @@ def read_slice_sql(
     The slice and the query (model, versions, ``[start, end)``) are one ``WHERE`` clause run
     by the database; only ``columns`` come back, as float arrays (NaN for NULL). ``source``
     is a telemetry source opened on ``URL#table``; the slice names source columns.
+
+    DuckDB hands its result over as Arrow (no Python object per value); other databases go
+    through the DB-API, whose rows are transposed once and each column converted by numpy
+    in one call (``None`` → NaN), not a Python loop per value.
     """
     import sqlalchemy as sa
 
+    engine, _ = _sql_parts(source)
+    with engine.connect() as conn:
+        _, clauses, col = slice_query(
+            conn, source, predicate, model=model, versions=versions, start=start, end=end
+        )
+        statement = sa.select(*[col(c) for c in columns]).where(*clauses)
+        if conn.dialect.name == "duckdb":
+            result = duckdb_arrow(conn, statement)
+            return {name: float_array(result.column(i), name) for i, name in enumerate(columns)}
+        rows = conn.execute(statement).fetchall()
+    # one column at a time from plain tuples: numpy probes SQLAlchemy Row objects one by one
+    # as sequences, which costs ten times more than the transposition
+    transposed = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    out = {}
+    for name, values in zip(columns, transposed, strict=True):
+        try:
+            out[name] = np.array(values, dtype=np.float64)  # None → NaN
+        except (TypeError, ValueError):
+            raise EvaluationError(f"{name} must be numbers") from None
+    return out
+
+
+def _sql_parts(source: Any) -> tuple[Any, str]:
     from watchkeeper.core.drift.sources import sql_location
-    from watchkeeper.core.drift.sql_counts import reflect_table
 
     parts = sql_location(source)
     if parts is None:
         raise EvaluationError(f"{source.description}: not a SQL source; use slice masks instead")
-    engine, table_name = parts
+    return parts
+
+
+def slice_query(
+    conn: Any,
+    source: Any,
+    predicate: SlicePredicate | None,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+) -> tuple[Any, list[Any], Any]:
+    """``(table, where clauses, role → column)`` selecting a slice's events in a SQL source."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.sql_counts import reflect_table
+
+    _, table_name = _sql_parts(source)
     mapping = source.mapping
     role = (lambda r: getattr(mapping, r)) if mapping is not None else (lambda r: r)
-    with engine.connect() as conn:
-        table = reflect_table(conn, table_name)
-        clauses = []
-        if model is not None and role("model") is not None and role("model") in table.c:
-            clauses.append(table.c[role("model")] == model)
-        if versions:
-            col = table.c[role("model_version")]
-            if isinstance(col.type, sa.String):
-                clauses.append(col.in_([str(v) for v in versions]))
-            else:
-                clauses.append(col.in_([int(v) for v in versions]))
-        ts = table.c[role("ts")]
-        for bound, op in ((start, "ge"), (end, "lt")):
-            if bound is not None:
-                value = _bind_time(bound, ts)
-                clauses.append(ts >= value if op == "ge" else ts < value)
-        if predicate is not None:
-            clauses.append(predicate.where(table.c))
-        selected = [
-            table.c[role(c)] if hasattr(mapping, c) or mapping is None else table.c[c]
-            for c in columns
-        ]
-        result = conn.execute(sa.select(*selected).where(*clauses)).fetchall()
-    out = {}
-    for i, name in enumerate(columns):
-        out[name] = np.array([np.nan if r[i] is None else r[i] for r in result], dtype=np.float64)
-    return out
+    table = reflect_table(conn, table_name)
+
+    def col(name: str) -> Any:
+        key = role(name) if mapping is None or hasattr(mapping, name) else name
+        try:
+            return table.c[key]
+        except KeyError:
+            raise EvaluationError(f"{source.description}: no column {key!r}") from None
+
+    clauses = []
+    if model is not None and role("model") is not None and role("model") in table.c:
+        clauses.append(table.c[role("model")] == model)
+    if versions:
+        vcol = table.c[role("model_version")]
+        if isinstance(vcol.type, sa.String):
+            clauses.append(vcol.in_([str(v) for v in versions]))
+        else:
+            clauses.append(vcol.in_([int(v) for v in versions]))
+    ts = table.c[role("ts")]
+    for bound, op in ((start, "ge"), (end, "lt")):
+        if bound is not None:
+            value = _bind_time(bound, ts)
+            clauses.append(ts >= value if op == "ge" else ts < value)
+    if predicate is not None:
+        clauses.append(predicate.where(table.c))
+    return table, clauses, col
+
+
+def duckdb_arrow(conn: Any, statement: Any) -> pa.Table:
+    """A SQLAlchemy statement run on the DuckDB handle under ``conn``, fetched as Arrow."""
+    from watchkeeper.core.telemetry.sql import _dollar_sql
+
+    dialect = type(conn.dialect)(paramstyle="pyformat")  # see _dollar_sql
+    text, params = _dollar_sql(statement, dialect)
+    # a relation, not a DB-API cursor: DuckDB 2.0 copies the rows once more for a cursor's
+    # Arrow output (and says so); the relation is fetched whole, so the connection is free
+    return conn.connection.driver_connection.sql(text, params=params).to_arrow_table()
 
 
 def _bind_time(value: Any, column: Any) -> Any:
@@ -352,6 +415,7 @@ class SliceResult:
     labeled: int
     rows: tuple[SliceRow, ...]
     threshold: float
+    positives: int | None = None
 
     def row(self, name: str) -> SliceRow:
         for r in self.rows:
@@ -363,6 +427,7 @@ class SliceResult:
         return {
             "events": self.events,
             "labeled": self.labeled,
+            "positives": self.positives,
             "threshold": self.threshold,
             "overall": {k: v.to_dict() for k, v in self.overall.items()},
             "slices": [r.to_dict() for r in self.rows],
@@ -406,7 +471,9 @@ def slice_metrics(
                 MappingProxyType(delta),
             )
         )
-    return SliceResult(overall.metrics, int(y.size), overall.labeled, tuple(rows), threshold)
+    return SliceResult(
+        overall.metrics, int(y.size), overall.labeled, tuple(rows), threshold, overall.positives
+    )
 
 
 # -- worst-slice discovery ------------------------------------------------------------
@@ -419,7 +486,10 @@ class WorstSlice:
     ``delta`` is the slice's value minus what it is compared with: the overall value, or,
     when discovery ran against a baseline, the same slice's value in the baseline
     (``baseline_value``). ``conservative_delta`` is the end of the difference's interval
-    nearest zero.
+    nearest zero. ``explained_by`` names the single-feature slice a pair lies in when that
+    slice is itself significantly worse and the pair is not significantly worse than it
+    (the pair adds nothing; see :func:`find_worst_slices`); ``q_beyond`` is that test's
+    Benjamini–Hochberg-adjusted p-value.
     """
 
     predicate: SlicePredicate
@@ -433,6 +503,8 @@ class WorstSlice:
     p_value: float
     q_value: float
     significant: bool
+    explained_by: str | None = None
+    q_beyond: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -448,6 +520,8 @@ class WorstSlice:
             "p_value": self.p_value,
             "q_value": self.q_value,
             "significant": self.significant,
+            "explained_by": self.explained_by,
+            "q_beyond": self.q_beyond,
         }
 
 
@@ -760,12 +834,35 @@ def find_worst_slices(
                     "delta": delta,
                     "conservative": hi_d if higher else lo_d,
                     "p": p,
+                    "se": se_test,
                 }
             )
     q = adjust_p(np.array([f["p"] for f in found]), "fdr_bh") if found else np.zeros(0)
-    out = []
+    worse_single: dict[str, dict[str, Any]] = {}
     for f, qv in zip(found, q, strict=True):
-        worse = f["delta"] < 0 if higher else f["delta"] > 0
+        f["significant"] = bool(qv <= fdr and (f["delta"] < 0 if higher else f["delta"] > 0))
+        if len(f["features"]) == 1 and f["significant"]:
+            worse_single[f["predicate"].label] = f
+    # parsimony: is each significant pair worse than a significantly worse single slice it
+    # lies in? One-sided tests, Benjamini–Hochberg over all of them
+    beyond: list[tuple[int, str, float]] = []
+    for i, f in enumerate(found):
+        if len(f["features"]) == 2 and f["significant"]:
+            for cond in f["predicate"].conditions:
+                single = worse_single.get(cond.label)
+                if single is not None:
+                    z_beyond = (f["delta"] - single["delta"]) / f["se"]
+                    beyond.append(
+                        (i, cond.label, float(special.ndtr(z_beyond if higher else -z_beyond)))
+                    )
+    q_beyond = adjust_p(np.array([b[2] for b in beyond]), "fdr_bh") if beyond else []
+    explained_by: dict[int, tuple[str, float]] = {}
+    for (i, label, _), qb in zip(beyond, q_beyond, strict=True):
+        if qb > fdr and (i not in explained_by or qb > explained_by[i][1]):
+            explained_by[i] = (label, float(qb))
+    out = []
+    for i, (f, qv) in enumerate(zip(found, q, strict=True)):
+        explained, q_b = explained_by.get(i, (None, None))
         out.append(
             WorstSlice(
                 f["predicate"],
@@ -778,11 +875,15 @@ def find_worst_slices(
                 f["conservative"],
                 f["p"],
                 float(qv),
-                bool(qv <= fdr and worse),
+                f["significant"],
+                explained,
+                q_b,
             )
         )
     sign = 1.0 if higher else -1.0
-    out.sort(key=lambda w: (not w.significant, sign * w.conservative_delta))
+    out.sort(
+        key=lambda w: (not w.significant, w.explained_by is not None, sign * w.conservative_delta)
+    )
     return WorstSlices(
         metric,
         overall_est,

@@ -67,6 +67,8 @@ def test_the_concept_change_on_web_is_the_worst_slice(spec, periods) -> None:
     both = _worst(spec, features, after, reference, pairs=True)
     worst = both.candidates[0]
     assert worst.significant
+    # parsimony: pairs inside channel=web add nothing beyond it, so the single slice leads
+    assert worst.predicate.label == "channel=web" and worst.explained_by is None
     # the worst of single features and pairs lies inside the planted slice
     inside = worst.predicate.mask(after) & ~np.isnan(
         np.asarray(after.column("label").to_numpy(zero_copy_only=False), dtype=float)

@@ -187,3 +187,37 @@ def test_shadow_pairs_join_on_request_id_and_paired_statistics() -> None:
     boot = paired_bootstrap("roc_auc", pa_, pb_, n_boot=400, seed=1)
     assert (boot.upper - boot.lower) == pytest.approx(d.upper - d.lower, rel=0.25)
     assert 0.5 < c.agreement <= 1 and c.pearson > 0.5 and c.spearman > 0.5
+
+
+def _nested_world(rng: np.random.Generator, n: int, bad: str) -> pa.Table:
+    """``a == "z"`` is weak; with ``bad == "pair"`` only where also ``c == "p"``."""
+    a = rng.choice(["x", "y", "z", "w"], n)
+    c = rng.choice(["p", "q"], n)
+    b = rng.normal(size=n)
+    y = (rng.random(n) < 0.3).astype(float)
+    weak = (a == "z") if bad == "single" else (a == "z") & (c == "p")
+    signal = np.where(weak, 0.2, 1.4)
+    s = rng.normal(size=n) + signal * y
+    return pa.table({"a": a, "b": b, "c": c, "label": y, "score": s})
+
+
+def test_a_pair_inside_a_bad_single_slice_does_not_outrank_it() -> None:
+    rng = np.random.default_rng(11)
+    for seed in range(3):
+        t = _nested_world(np.random.default_rng(seed), 12_000, "single")
+        w = find_worst_slices(t, ["a", "b", "c"], min_support=200)
+        top = w.candidates[0]
+        assert top.predicate.label == "a=z" and top.explained_by is None
+        inside = [c for c in w.significant if len(c.features) == 2 and "a=z" in c.predicate.label]
+        assert inside and all(c.explained_by == "a=z" for c in inside)
+        assert all(c.q_beyond > w.fdr for c in inside)
+        # explained pairs rank after every significant finding that is not explained
+        flags = [c.explained_by is not None for c in w.significant]
+        assert flags == sorted(flags)
+        assert w.to_dict()["slices"][len(flags) - 1]["explained_by"] == "a=z"
+    # a pair really worse than its single slice stays a finding, and leads
+    t = _nested_world(rng, 12_000, "pair")
+    w = find_worst_slices(t, ["a", "b", "c"], min_support=200)
+    top = w.candidates[0]
+    assert top.predicate.label == "a=z & c=p" and top.explained_by is None
+    assert top.significant and top.q_beyond is None

@@ -1,0 +1,352 @@
+"""Slice metrics from per-score-bin counts, counted where the data lives.
+
+For a SQL source a slice's metrics need not bring its rows back: one ``GROUP BY`` score bin
+(:func:`score_bins_sql`) returns, per bin, the events, the labeled events, the positives and
+the sums ``Σ(s − y)²`` and ``Σ(s − y)⁴`` over labeled events — at most a few thousand numbers
+whatever the slice's size.
+
+The bins are a grid anchored at the operating threshold ``t``: bin ``k = floor((s − t) / w)``
+with ``t`` and ``w`` bound as ``Double`` (ENVIRONMENT.md: a 32-bit divisor would shift bins).
+``s ≥ t`` exactly when ``k ≥ 0`` (IEEE subtraction and division by a positive number keep
+the sign), so every bin lies wholly on one side of the threshold; and ``k`` never decreases
+as ``s`` grows, so the bins are ordered like the scores. The same expression in numpy
+(:func:`score_bins`) gives the same bins. ``floor`` is standard; SQLite has it from 3.35.
+
+From these counts (:func:`binned_metrics`):
+
+- **exact**: precision, recall, accuracy and F1 at the threshold, with Wilson intervals (F1:
+  none); the Brier score with its normal (CLT) interval;
+- **approximate**: ROC AUC. Within a bin the order of scores is lost, so the value is the AUC
+  of the binned score (pairs in one bin count as ties, ½). The true AUC differs from it by at
+  most ``½ Σ_b pos_b · neg_b / (P · N)`` (:attr:`BinnedAuc.error_bound`); the interval
+  (DeLong on the binned score) is widened by that bound on each side, so it is conservative,
+  and the estimate's method says ``"delong-binned"``.
+
+Metrics that need every score (PR AUC, log loss, calibration error) are not offered here:
+:func:`~.slices.read_slice_sql` brings back score and label for those.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from watchkeeper.core.evaluation.intervals import Estimate, missing, wilson, z_value
+from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
+
+__all__ = [
+    "BINNED_METRICS",
+    "BinnedAuc",
+    "Grid",
+    "ScoreBins",
+    "binned_auc",
+    "binned_metrics",
+    "score_bins",
+    "score_bins_sql",
+    "score_grid",
+    "score_range_sql",
+    "slice_metrics_sql",
+]
+
+#: What per-bin counts can give; ``roc_auc`` approximately (with a stated bound).
+BINNED_METRICS = ("roc_auc", "precision", "recall", "f1", "accuracy", "brier")
+DEFAULT_BINS = 2000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Bins ``[origin + k·width, origin + (k+1)·width)`` for ``k`` in ``[first, last]``."""
+
+    origin: float
+    width: float
+    first: int
+    last: int
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+    def index(self, scores: np.ndarray) -> np.ndarray:
+        k = np.floor((scores - self.origin) / self.width)
+        return (np.clip(k, self.first, self.last) - self.first).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ScoreBins:
+    """Per bin of ``grid``: counts and sums. ``events`` counts every scored event, the rest
+    only labeled ones (label not NULL)."""
+
+    grid: Grid
+    events: np.ndarray
+    labeled: np.ndarray
+    positives: np.ndarray
+    sq: np.ndarray  # Σ (s − y)²
+    sq2: np.ndarray  # Σ (s − y)⁴
+
+    @property
+    def negatives(self) -> np.ndarray:
+        return self.labeled - self.positives
+
+
+@dataclass(frozen=True)
+class BinnedAuc:
+    value: float
+    se: float
+    error_bound: float
+
+
+def score_grid(lo: float, hi: float, threshold: float, bins: int = DEFAULT_BINS) -> Grid:
+    """About ``bins`` equal-width bins over ``[lo, hi]``, one edge at ``threshold``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise EvaluationError("the scores' range is not finite")
+    width = (hi - lo) / bins if hi > lo else 1.0
+    first = math.floor((lo - threshold) / width)
+    last = max(math.floor((hi - threshold) / width), first)
+    return Grid(float(threshold), float(width), int(first), int(last))
+
+
+def score_bins(labels: Any, scores: Any, grid: Grid) -> ScoreBins:
+    """The same counts from arrays in memory (NULL/NaN scores left out, as in SQL)."""
+    y = float_array(labels, "labels")
+    s = float_array(scores, "scores")
+    ok = ~np.isnan(s)
+    y, s = y[ok], s[ok]
+    b = grid.index(s)
+    k = grid.size
+    lab = ~np.isnan(y)
+    d = (s[lab] - y[lab]) ** 2
+    return ScoreBins(
+        grid,
+        np.bincount(b, minlength=k).astype(np.float64),
+        np.bincount(b[lab], minlength=k).astype(np.float64),
+        np.bincount(b[lab], weights=y[lab], minlength=k),
+        np.bincount(b[lab], weights=d, minlength=k),
+        np.bincount(b[lab], weights=d**2, minlength=k),
+    )
+
+
+def score_range_sql(
+    source: Any,
+    predicate: Any = None,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+) -> tuple[float, float] | None:
+    """The finite scores' minimum and maximum in a selection (``None``: no scores)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slices import _sql_parts, slice_query
+
+    engine, _ = _sql_parts(source)
+    with engine.connect() as conn:
+        _, clauses, col = slice_query(
+            conn, source, predicate, model=model, versions=versions, start=start, end=end
+        )
+        s = col("score")
+        finite = sa.and_(s > sa.literal(-math.inf, sa.Double), s < sa.literal(math.inf, sa.Double))
+        lo, hi = conn.execute(
+            sa.select(sa.func.min(s), sa.func.max(s)).where(*clauses, finite)
+        ).one()
+    return None if lo is None else (float(lo), float(hi))
+
+
+def score_bins_sql(
+    source: Any,
+    predicate: Any,
+    grid: Grid,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+) -> ScoreBins:
+    """:class:`ScoreBins` of a slice of a SQL source, counted by the database (one query)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slices import _sql_parts, duckdb_arrow, slice_query
+
+    engine, _ = _sql_parts(source)
+    with engine.connect() as conn:
+        _, clauses, col = slice_query(
+            conn, source, predicate, model=model, versions=versions, start=start, end=end
+        )
+        s, y = col("score"), col("label")
+        yf = sa.cast(y, sa.Double)
+        k = sa.func.floor(
+            (s - sa.literal(grid.origin, sa.Double)) / sa.literal(grid.width, sa.Double)
+        ).label("k")
+        d = sa.case((y.is_not(None), (s - yf) * (s - yf)))
+        statement = (
+            sa.select(
+                k,
+                sa.func.count().label("events"),
+                sa.func.count(y).label("labeled"),
+                sa.func.sum(yf).label("positives"),
+                sa.func.sum(d).label("sq"),
+                sa.func.sum(d * d).label("sq2"),
+            )
+            .where(*clauses, s <= sa.literal(math.inf, sa.Double))  # not NULL, not NaN
+            .group_by(sa.literal_column("k"))
+        )
+        if conn.dialect.name == "duckdb":
+            table = duckdb_arrow(conn, statement)
+            rows = np.column_stack([float_array(table.column(i)) for i in range(6)])
+        else:
+            fetched = conn.execute(statement).fetchall()
+            rows = np.array(fetched, dtype=np.float64).reshape(len(fetched), 6)
+    rows = np.nan_to_num(rows)  # a SUM over no labeled rows is NULL
+    idx = (np.clip(rows[:, 0], grid.first, grid.last) - grid.first).astype(np.int64)
+    out = [np.bincount(idx, weights=rows[:, j], minlength=grid.size) for j in range(1, 6)]
+    return ScoreBins(grid, *out)
+
+
+def binned_auc(bins: ScoreBins) -> BinnedAuc | None:
+    """ROC AUC of the binned score, DeLong's standard error, and the bound on its error."""
+    pos, neg = bins.positives, bins.negatives
+    p_total, n_total = float(pos.sum()), float(neg.sum())
+    if p_total <= 0 or n_total <= 0:
+        return None
+    neg_below = np.cumsum(neg) - neg  # negatives in lower bins
+    pos_above = p_total - np.cumsum(pos)  # positives in higher bins
+    v10 = (neg_below + 0.5 * neg) / n_total  # a positive's placement, per bin
+    v01 = (pos_above + 0.5 * pos) / p_total  # a negative's placement, per bin
+    auc = float((pos * v10).sum() / p_total)
+    var10 = float((pos * (v10 - auc) ** 2).sum() / max(p_total - 1, 1))
+    var01 = float((neg * (v01 - auc) ** 2).sum() / max(n_total - 1, 1))
+    se = math.sqrt(var10 / p_total + var01 / n_total)
+    bound = 0.5 * float((pos * neg).sum()) / (p_total * n_total)
+    return BinnedAuc(auc, se, bound)
+
+
+def binned_metrics(
+    bins: ScoreBins,
+    *,
+    threshold: float,
+    metrics: Sequence[str] = BINNED_METRICS,
+    confidence: float = 0.95,
+) -> Mapping[str, Estimate]:
+    """Metrics with intervals from :class:`ScoreBins` (see the module docstring).
+
+    ``threshold`` must be the grid's origin, so every bin lies wholly on one side of it.
+    ROC AUC's method is ``"delong-binned"``; its ``n`` the labeled events.
+    """
+    unknown = [m for m in metrics if m not in BINNED_METRICS]
+    if unknown:
+        raise EvaluationError(
+            f"{', '.join(unknown)} cannot be computed from score-bin counts; "
+            f"choose from {', '.join(BINNED_METRICS)}"
+        )
+    g = bins.grid
+    if threshold != g.origin:
+        raise EvaluationError(f"the bins are anchored at {g.origin:g}, not at {threshold:g}")
+    pred = np.arange(g.first, g.last + 1) >= 0  # bins at or above the threshold
+    n = float(bins.labeled.sum())
+    tp = float(bins.positives[pred].sum())
+    fp = float(bins.negatives[pred].sum())
+    fn = float(bins.positives[~pred].sum())
+    tn = float(bins.negatives[~pred].sum())
+    out: dict[str, Estimate] = {}
+    z = z_value(confidence)
+    for m in metrics:
+        if m == "precision":
+            out[m] = wilson(tp, tp + fp, confidence)
+        elif m == "recall":
+            out[m] = wilson(tp, tp + fn, confidence)
+        elif m == "accuracy":
+            out[m] = wilson(tp + tn, n, confidence)
+        elif m == "f1":
+            d = 2 * tp + fp + fn
+            out[m] = (
+                Estimate(2 * tp / d, None, None, "none", int(n), confidence)
+                if d
+                else missing(int(n), confidence)
+            )
+        elif m == "brier":
+            if n < 2:
+                out[m] = missing(int(n), confidence)
+                continue
+            mean = float(bins.sq.sum()) / n
+            var = max(float(bins.sq2.sum()) / n - mean * mean, 0.0) * n / (n - 1)
+            half = z * math.sqrt(var / n)
+            out[m] = Estimate(mean, mean - half, mean + half, "normal", int(n), confidence)
+        else:  # roc_auc
+            a = binned_auc(bins)
+            if a is None:
+                out[m] = missing(int(n), confidence)
+                continue
+            half = z * a.se + a.error_bound
+            out[m] = Estimate(
+                a.value,
+                max(0.0, a.value - half),
+                min(1.0, a.value + half),
+                "delong-binned",
+                int(n),
+                confidence,
+            )
+    return MappingProxyType(out)
+
+
+def slice_metrics_sql(
+    source: Any,
+    predicates: Sequence[Any],
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+    metrics: Sequence[str] = ("roc_auc", "precision", "recall", "brier"),
+    threshold: float = 0.5,
+    bins: int = DEFAULT_BINS,
+    grid: Grid | None = None,
+    confidence: float = 0.95,
+) -> Any:
+    """:func:`~.slices.slice_metrics` for a SQL source from score-bin counts (one query per
+    slice, plus one for the overall value and one for the score range when ``grid`` is not
+    given). ROC AUC is approximate, with its error bound inside the interval."""
+    from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
+
+    where = {"model": model, "versions": versions, "start": start, "end": end}
+    if grid is None:
+        span = score_range_sql(source, **where)
+        if span is None:
+            raise EvaluationError(f"{source.description}: no scored events in the selection")
+        grid = score_grid(*span, threshold, bins)
+    overall_bins = score_bins_sql(source, None, grid, **where)
+    overall = binned_metrics(
+        overall_bins, threshold=threshold, metrics=metrics, confidence=confidence
+    )
+    rows = []
+    for p in predicates:
+        b = score_bins_sql(source, p, grid, **where)
+        m = binned_metrics(b, threshold=threshold, metrics=metrics, confidence=confidence)
+        delta = {
+            k: None
+            if m[k].value is None or overall[k].value is None
+            else m[k].value - overall[k].value
+            for k in metrics
+        }
+        rows.append(
+            SliceRow(
+                p,
+                int(b.events.sum()),
+                int(b.labeled.sum()),
+                int(b.positives.sum()),
+                m,
+                MappingProxyType(delta),
+            )
+        )
+    return SliceResult(
+        overall,
+        int(overall_bins.events.sum()),
+        int(overall_bins.labeled.sum()),
+        tuple(rows),
+        threshold,
+        int(overall_bins.positives.sum()),
+    )

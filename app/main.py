@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+SCREENSHOT_WAIT_MS = 30_000
+
 
 def open_workbench(workspace: Path | None = None, screenshot: Path | None = None) -> int:
     """Run the workbench until its window closes; returns the exit code.
 
     ``screenshot`` (hidden CLI option, for smoke tests and packaging): save a PNG of the
-    window once it has been shown and painted, then quit.
+    window once it has been shown and its first analyses have finished (at most
+    ``SCREENSHOT_WAIT_MS`` later), then quit.
     """
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -23,17 +26,24 @@ def open_workbench(workspace: Path | None = None, screenshot: Path | None = None
     app.setApplicationName("Watchkeeper")
     app.setOrganizationName("Watchkeeper")
     app.setWindowIcon(QIcon(str(resource_path("watchkeeper.svg"))))
-    window = MainWindow(workspace)
-    window.resize(1100, 700)
+    window = MainWindow(workspace, check_health=screenshot is None)
     window.show()
     if screenshot is not None:
+        waited = [0]
 
-        def grab_and_quit() -> None:
+        def grab_when_idle() -> None:
+            waited[0] += 250
+            if window.runner.active() and waited[0] < SCREENSHOT_WAIT_MS:
+                QTimer.singleShot(250, grab_when_idle)
+                return
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(screenshot))
             print(f"screenshot {screenshot}")
             window.close()
             app.quit()
 
-        QTimer.singleShot(500, grab_and_quit)
-    return app.exec()
+        QTimer.singleShot(500, grab_when_idle)
+    code = app.exec()
+    # Workers were asked to stop when the window closed; let them reach their next check.
+    QThreadPool.globalInstance().waitForDone(5000)
+    return code

@@ -1,126 +1,198 @@
-"""The workbench's main window.
+"""The workbench's main window: the portfolio on the left, the views in tabs on the right.
 
-For now it shows which workspace it loaded and what that workspace holds (models,
-versions and their roles, row counts, the planted events of the demo); the views of
-drift, performance, slices, champion-challenger and governance arrive with their issues.
+The window wires panels together and owns what they share: the one
+:class:`~watchkeeper.app.workers.TaskRunner` (its running task and Cancel sit in the status
+bar), the result cache (the health sweep's analyses are the views' results too), and the
+layout, remembered in ``QSettings`` (geometry, dock, tab, splitters — nothing else lives
+there). The portfolio's selection drives every view.
+
+Startup order keeps the first picture fast and avoids doing work twice: the workspace is
+read in the background; the selected model's drift and performance run; only when both
+have finished does the health sweep judge the other models, reusing what the views found.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QHeaderView,
-    QLabel,
-    QMainWindow,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget
+
+from watchkeeper.app.panels.drift import DriftPanel
+from watchkeeper.app.panels.overview import OverviewPanel
+from watchkeeper.app.panels.performance import PerformancePanel
+from watchkeeper.app.panels.portfolio import PortfolioPanel
+from watchkeeper.app.task_status import TaskStatusWidget
+from watchkeeper.app.workers import TaskRunner
+
+__all__ = ["MainWindow"]
+
+_LAYOUT_VERSION = 1
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, workspace: Path | None = None) -> None:
+    """The workbench over one workspace folder (or none: it says how to start)."""
+
+    def __init__(
+        self,
+        workspace: Path | None = None,
+        *,
+        settings: QSettings | None = None,
+        check_health: bool = True,
+    ) -> None:
         super().__init__()
         self.workspace = workspace
+        self.settings = settings if settings is not None else QSettings()
         self.setWindowTitle(f"Watchkeeper — {workspace.name}" if workspace else "Watchkeeper")
-        self.manifest = _read_manifest(workspace)
+        self.runner = TaskRunner(self)
+        self.cache: dict[tuple[str, ...], Any] = {}
+        self._check_health = check_health
+        self._health_started = False
 
-        self.heading = QLabel()
-        self.heading.setTextFormat(Qt.TextFormat.RichText)
-        self.heading.setWordWrap(True)
-        self.models_table = QTableWidget(0, 5)
-        self.models_table.setHorizontalHeaderLabels(["Model", "Version", "Role", "Events", "Task"])
-        self.events_table = QTableWidget(0, 4)
-        self.events_table.setHorizontalHeaderLabels(["Model", "Planted event", "From", "Detail"])
-        for table in (self.models_table, self.events_table):
-            table.verticalHeader().setVisible(False)
-            table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-            table.setAlternatingRowColors(True)
-            table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-            table.horizontalHeader().setStretchLastSection(True)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(_titled("Models in this workspace", self.models_table))
-        splitter.addWidget(_titled("Planted events (demo truth)", self.events_table))
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.addWidget(self.heading)
-        layout.addWidget(splitter, 1)
-        self.setCentralWidget(central)
-        self._fill()
-
-    def _fill(self) -> None:
-        if self.workspace is None:
-            self.heading.setText("<h2>No workspace open</h2>Start with <tt>watchkeeper demo</tt>.")
-            self.statusBar().showMessage("No workspace")
-            return
-        self.statusBar().showMessage(f"Workspace: {self.workspace}")
-        if self.manifest is None:
-            self.heading.setText(
-                f"<h2>{self.workspace.name}</h2>No manifest.json in {self.workspace}."
-            )
-            return
-        models = self.manifest.get("models", {})
-        self.heading.setText(
-            f"<h2>Workspace {self.workspace.name}</h2>"
-            f"{len(models)} models · telemetry from {self.manifest.get('start', '?')} "
-            f"to {self.manifest.get('as_of', '?')} · recipe {self.manifest.get('recipe_version')}"
+        self.portfolio = PortfolioPanel(self.runner)
+        self.portfolio_dock = QDockWidget("Portfolio", self)
+        self.portfolio_dock.setObjectName("portfolio_dock")
+        self.portfolio_dock.setWidget(self.portfolio)
+        self.portfolio_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
-        rows = []
-        for name, info in models.items():
-            for version, v in info.get("versions", {}).items():
-                rows.append(
-                    (name, version, v.get("role", ""), v.get("rows", ""), info.get("task", ""))
-                )
-        _set_rows(self.models_table, rows)
-        events = [
-            (
-                e.get("model", ""),
-                str(e.get("kind", "")).replace("_", " "),
-                _day_label(e),
-                e.get("description", ""),
-            )
-            for e in self.manifest.get("events", [])
-        ]
-        _set_rows(self.events_table, events)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.portfolio_dock)
+        self.resizeDocks([self.portfolio_dock], [300], Qt.Orientation.Horizontal)
 
+        self.overview = OverviewPanel(self.portfolio.state, workspace)
+        self.drift = DriftPanel(self.runner, self.cache)
+        self.performance = PerformancePanel(self.runner, self.cache)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.overview, "Overview")
+        self.tabs.addTab(self.drift, "Drift")
+        self.tabs.addTab(self.performance, "Performance")
+        self.setCentralWidget(self.tabs)
+        # What the first window showed, kept where people and tests look for it.
+        self.heading = self.overview.heading
+        self.models_table = self.overview.models_table
+        self.events_table = self.overview.events_table
 
-def _read_manifest(workspace: Path | None) -> dict | None:
-    if workspace is None:
-        return None
-    try:
-        return json.loads((workspace / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        self.task_status = TaskStatusWidget(self.runner)
+        self.statusBar().addPermanentWidget(self.task_status)
+        self._build_actions()
 
+        self.portfolio.selection_changed.connect(self._on_portfolio_selection_changed)
+        self.portfolio.health_ready.connect(self._on_portfolio_health_ready)
+        self.runner.task_finished.connect(self._on_runner_task_finished)
+        self.resize(1400, 900)
+        self._restore_layout()
+        if workspace is None:
+            self.statusBar().showMessage("No workspace")
+        else:
+            self.statusBar().showMessage(f"Workspace: {workspace}")
+            self.portfolio.load(workspace, health=False)
 
-def _day_label(event: dict) -> str:
-    start = str(event.get("start") or "")[:10]
-    day = event.get("start_day")
-    return f"{start} (day {day})" if day is not None else start
+    # -- actions -----------------------------------------------------------------------
 
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        refresh = QAction("&Refresh the current view", self)
+        refresh.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        refresh.triggered.connect(self._on_refresh_triggered)
+        view_menu.addAction(refresh)
+        cancel = QAction("&Cancel running work", self)
+        cancel.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        cancel.triggered.connect(lambda: self.runner.cancel())
+        view_menu.addAction(cancel)
+        view_menu.addSeparator()
+        for index, name in enumerate(("Overview", "Drift", "Performance")):
+            action = QAction(name, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.portfolio_dock.toggleViewAction())
+        self.refresh_action = refresh
 
-def _titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    label = QLabel(f"<b>{title}</b>")
-    layout.addWidget(label)
-    layout.addWidget(widget)
-    return box
+    def _on_refresh_triggered(self) -> None:
+        current = self.tabs.currentWidget()
+        if current is self.drift:
+            self.drift.analyse(force=True)
+        elif current is self.performance:
+            self.performance.analyse(force=True)
+        else:
+            self._health_started = True
+            self.portfolio.check_health(self.cache)
 
+    # -- wiring ------------------------------------------------------------------------
 
-def _set_rows(table: QTableWidget, rows: list[tuple]) -> None:
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            text = f"{value:,}" if isinstance(value, int) else str(value)
-            item = QTableWidgetItem(text)
-            if isinstance(value, int):
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            table.setItem(r, c, item)
+    def _on_portfolio_selection_changed(self, model: str, version: str) -> None:
+        p = self.portfolio.state.portfolio
+        entry = p.model(model) if p is not None else None
+        self.drift.set_selection(entry, version)
+        self.performance.set_selection(entry, version)
+        self.statusBar().showMessage(f"Workspace: {self.workspace} · {model} version {version}")
+
+    def _on_portfolio_health_ready(self, results: dict[str, Any]) -> None:
+        from watchkeeper.app.panels.analyses import effective_window
+
+        p = self.portfolio.state.portfolio
+        for name, (summary, drift, perf) in results.items():
+            entry = p.model(name) if p is not None else None
+            window = effective_window(entry, None)
+            self.cache[("drift", name, summary.version, window)] = drift
+            self.cache[("performance", name, summary.version, window, "")] = perf
+
+    def _on_runner_task_finished(self, _key: str, _outcome: str) -> None:
+        """Start the health sweep once the first views are done (they feed it)."""
+        if self._health_started or not self._check_health:
+            return
+        if self.portfolio.state.portfolio is None:
+            return
+        busy = set(self.runner.active()) & {"portfolio", "drift", "performance"}
+        if not busy:
+            self._health_started = True
+            self.portfolio.check_health(self.cache)
+
+    # -- layout ------------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        s = self.settings
+        if s.value("layout/version") != _LAYOUT_VERSION and s.value("layout/version") != str(
+            _LAYOUT_VERSION
+        ):
+            return
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, _LAYOUT_VERSION)
+        for splitter in (self.drift.splitter, self.overview.splitter):
+            value = s.value(f"splitters/{splitter.objectName()}")
+            if isinstance(value, QByteArray):
+                splitter.restoreState(value)
+        tab = s.value("window/tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(tab))
+
+    def save_layout(self) -> None:
+        """Remember geometry, dock, tab and splitters for the next start."""
+        s = self.settings
+        s.setValue("layout/version", _LAYOUT_VERSION)
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(_LAYOUT_VERSION))
+        s.setValue("window/tab", self.tabs.currentIndex())
+        for splitter in (self.drift.splitter, self.overview.splitter):
+            s.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save the layout and stop every worker at its next check."""
+        self.save_layout()
+        self.runner.cancel()
+        super().closeEvent(event)

@@ -1,4 +1,5 @@
-"""The main window on the demo workspace: what it lists, and that it paints."""
+"""The main window on the demo workspace: what it lists, that the selection drives the views,
+that its layout is remembered, and that it paints."""
 
 from __future__ import annotations
 
@@ -8,21 +9,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 
 from watchkeeper.app.main_window import MainWindow
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    """Layout settings in a file of the test's own (never the user's)."""
+    return QSettings(str(tmp_path / "layout.ini"), QSettings.Format.IniFormat)
 
 
 def table_column(table, column: int) -> list[str]:
     return [table.item(r, column).text() for r in range(table.rowCount())]
 
 
-def test_window_lists_models_versions_and_planted_events(qtbot, demo_workspace: Path) -> None:
+def test_window_lists_models_versions_and_planted_events(
+    qtbot, demo_workspace: Path, settings: QSettings
+) -> None:
     manifest = json.loads((demo_workspace / "manifest.json").read_text())
-    window = MainWindow(demo_workspace)
+    window = MainWindow(demo_workspace, settings=settings, check_health=False)
     qtbot.addWidget(window)
     window.show()
     assert window.windowTitle() == f"Watchkeeper — {demo_workspace.name}"
+    # the workspace is read in the background: the window is up before it is
+    qtbot.waitUntil(lambda: window.models_table.rowCount() >= 3, timeout=20_000)
     rows = list(
         zip(
             table_column(window.models_table, 0),
@@ -42,17 +55,58 @@ def test_window_lists_models_versions_and_planted_events(qtbot, demo_workspace: 
     assert str(demo_workspace) in window.statusBar().currentMessage()
 
 
-def test_window_without_a_workspace_says_how_to_start(qtbot) -> None:
-    window = MainWindow(None)
+def test_window_without_a_workspace_says_how_to_start(qtbot, settings: QSettings) -> None:
+    window = MainWindow(None, settings=settings)
     qtbot.addWidget(window)
     assert "watchkeeper demo" in window.heading.text()
     assert window.models_table.rowCount() == 0
 
 
-def test_window_on_a_folder_without_manifest(qtbot, tmp_path: Path) -> None:
-    window = MainWindow(tmp_path)
+def test_window_on_a_folder_without_manifest(qtbot, tmp_path: Path, settings: QSettings) -> None:
+    window = MainWindow(tmp_path, settings=settings)
     qtbot.addWidget(window)
-    assert "No manifest.json" in window.heading.text()
+    qtbot.waitUntil(lambda: "No manifest.json" in window.heading.text(), timeout=10_000)
+
+
+def test_selection_drives_the_views_and_health_lights_come_on(
+    qtbot, demo_workspace: Path, settings: QSettings
+) -> None:
+    window = MainWindow(demo_workspace, settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    health = window.portfolio.state
+    qtbot.waitUntil(lambda: len(health.health) == 2, timeout=60_000)
+    assert health.health["fraud-detector"].state in {"watch", "alert"}
+    assert "drift in" in " ".join(health.health["fraud-detector"].reasons)
+    assert window.overview.alerts_table.item(0, 0).text() == "fraud-detector"
+    # the health sweep's results are the views' results: selecting v1 needs no new work
+    window.portfolio.select("fraud-detector", "1")
+    assert window.drift.state.status == "ready" and window.drift.state.version == "1"
+    assert window.performance.state.status == "ready"
+    assert window.runner.active() == []
+    # another version: both views follow it, through the runner
+    window.portfolio.select("fraud-detector", "2")
+    assert window.drift.state.version == window.performance.state.version == "2"
+    qtbot.waitUntil(
+        lambda: window.drift.state.status == window.performance.state.status == "ready",
+        timeout=60_000,
+    )
+    assert window.drift.state.result is not None
+    assert "fraud-detector version 2" in window.statusBar().currentMessage()
+
+
+def test_layout_is_remembered(qtbot, settings: QSettings) -> None:
+    window = MainWindow(None, settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.tabs.setCurrentIndex(2)
+    window.portfolio_dock.hide()
+    window.close()
+    assert settings.value("window/geometry") is not None
+    again = MainWindow(None, settings=settings)
+    qtbot.addWidget(again)
+    assert again.tabs.currentIndex() == 2
+    assert again.portfolio_dock.isHidden()
 
 
 def test_demo_command_opens_and_paints_the_window(demo_workspace: Path, tmp_path: Path) -> None:
@@ -66,7 +120,7 @@ def test_demo_command_opens_and_paints_the_window(demo_workspace: Path, tmp_path
             "--workspace",
             str(demo_workspace),
             "--events-per-day",
-            "1000",
+            "3000",  # as the session's demo_workspace was built, so it is reused
             "--screenshot",
             str(shot),
         ],

@@ -1,0 +1,125 @@
+"""What every analysed panel shares: a message banner and the run/progress/error wiring.
+
+A panel's long work goes through the window's one :class:`~watchkeeper.app.workers.TaskRunner`
+under the panel's key, so a new request replaces the previous one and the status bar's
+Cancel stops it. The panel mirrors the task in its state (``status``, ``error``) and shows
+it in place: a busy line with progress while it runs, a banner with the message when it
+failed or was cancelled — never a dialog, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+
+from watchkeeper.app.panels.state import Observable
+from watchkeeper.app.workers import TaskRunner, Work
+
+__all__ = ["BusyLine", "MessageBanner", "PanelTask"]
+
+_STYLES = {
+    "error": "background:#fde8e8; color:#8a1c1c; border:1px solid #f5b5b5;",
+    "info": "background:#eef4fb; color:#1e3a5f; border:1px solid #c5d8ef;",
+    "warning": "background:#fff7e0; color:#6b4b00; border:1px solid #f0d890;",
+}
+
+
+class MessageBanner(QLabel):
+    """A one-paragraph message above a view: what failed and what to do next."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.level = ""
+        self.setVisible(False)
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        self.level = level
+        self.setStyleSheet(f"QLabel {{ {_STYLES[level]} padding: 6px 8px; border-radius: 3px; }}")
+        self.setText(text)
+        self.setVisible(True)
+
+    def clear_message(self) -> None:
+        self.level = ""
+        self.setText("")
+        self.setVisible(False)
+
+
+class BusyLine(QWidget):
+    """A compact 'working on it' line with progress, shown in the panel while a task runs."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumWidth(160)
+        self.bar.setMaximumHeight(10)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addStretch(1)
+        self.setVisible(False)
+
+    def start(self, text: str) -> None:
+        self.label.setText(text)
+        self.bar.setRange(0, 0)
+        self.setVisible(True)
+
+    def progress(self, fraction: float, message: str) -> None:
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(round(max(0.0, min(1.0, fraction)) * 1000))
+        if message:
+            self.label.setText(message)
+
+    def stop(self) -> None:
+        self.setVisible(False)
+
+
+class PanelTask:
+    """Runs a panel's work under its key and mirrors it into the panel's state.
+
+    ``state`` needs ``status`` and ``error`` fields (and the panel decides what ``result``
+    means); ``on_result`` is called on the GUI thread with the value the work returned.
+    """
+
+    def __init__(
+        self, runner: TaskRunner, key: str, state: Observable, busy: BusyLine | None = None
+    ) -> None:
+        self.runner = runner
+        self.key = key
+        self.state = state
+        self.busy = busy
+        runner.task_progressed.connect(self._on_runner_progressed)
+        runner.task_finished.connect(self._on_runner_finished)
+
+    def start(self, work: Work, label: str, on_result: Callable[[Any], None]) -> None:
+        # run() first: it cancels the previous task, whose "cancelled" must not stick.
+        self.runner.run(self.key, work, label=label, on_result=on_result, on_error=self._on_error)
+        self.state.set(status="running", error=None)
+        if self.busy is not None:
+            self.busy.start(label)
+
+    def cancel(self) -> None:
+        self.runner.cancel(self.key)
+
+    def _on_error(self, message: str) -> None:
+        self.state.set(status="failed", error=message)
+
+    def _on_runner_progressed(self, key: str, fraction: float, message: str) -> None:
+        if key == self.key and self.busy is not None:
+            self.busy.progress(fraction, message)
+
+    def _on_runner_finished(self, key: str, outcome: str) -> None:
+        if key != self.key:
+            return
+        if self.busy is not None and key not in self.runner.active():
+            self.busy.stop()
+        if outcome == "cancelled" and key not in self.runner.active():
+            self.state.set(status="cancelled")

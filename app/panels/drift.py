@@ -1,0 +1,257 @@
+"""The Drift view: a features × windows heat map and, below it, the selected cell's
+distributions and statistics.
+
+The panel owns a :class:`~watchkeeper.app.panels.state.DriftState`; the heat map and the
+distribution view only draw it and report clicks. Changing the selection, the window or
+pressing Refresh starts :func:`~watchkeeper.app.panels.analyses.run_drift` on the TaskRunner
+(key ``"drift"``); a result already computed for the same model, version and window (by the
+health sweep, or earlier) is reused from the window's result cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.panels.analyses import ModelEntry, effective_window, run_drift
+from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.widgets.distribution_view import DistributionView
+from watchkeeper.widgets.drift_heatmap import DriftHeatmapWidget, heatmap_rows
+
+__all__ = ["WINDOW_CHOICES", "DriftPanel"]
+
+#: Windows offered besides the spec's own (None); "" is one window over everything.
+WINDOW_CHOICES: tuple[tuple[str, str | None], ...] = (
+    ("6 hours", "6h"),
+    ("1 day", "1d"),
+    ("7 days", "7d"),
+    ("whole period", ""),
+)
+_SORTS = (("most severe first", "severity"), ("by name", "name"), ("spec order", "spec"))
+
+
+class DriftPanel(QWidget):
+    """Drift of the selected model version, per feature and window."""
+
+    result_ready = Signal(object)  # DriftResult, after it is drawn
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        cache: dict[tuple[str, ...], Any] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = DriftState()
+        self.cache = cache if cache is not None else {}
+        self._entry: ModelEntry | None = None
+
+        self.heading = QLabel()
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.window_combo = QComboBox()
+        self.window_combo.addItem("spec window", None)
+        for label, value in WINDOW_CHOICES:
+            self.window_combo.addItem(label, value)
+        self.sort_combo = QComboBox()
+        for label, value in _SORTS:
+            self.sort_combo.addItem(label, value)
+        self.kind_buttons: dict[str, QToolButton] = {}
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Run the drift analysis again (F5)")
+        # The heading has its own line: a long model name must not widen the window.
+        self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bar = QHBoxLayout()
+        bar.addStretch(1)
+        bar.addWidget(QLabel("Window"))
+        bar.addWidget(self.window_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Rows"))
+        bar.addWidget(self.sort_combo)
+        for kind in DRIFT_ROW_KINDS:
+            button = QToolButton()
+            button.setText(kind)
+            button.setCheckable(True)
+            button.setChecked(True)
+            button.setToolTip(f"Show {kind} rows")
+            button.toggled.connect(self._on_kind_toggled)
+            self.kind_buttons[kind] = button
+            bar.addWidget(button)
+        bar.addSpacing(8)
+        bar.addWidget(self.refresh_button)
+
+        self.busy = BusyLine()
+        self.banner = MessageBanner()
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.notes.setStyleSheet("color:#666;")
+        self.heatmap = DriftHeatmapWidget()
+        self.distribution = DistributionView()
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("drift_splitter")
+        self.splitter.addWidget(self.heatmap)
+        self.splitter.addWidget(self.distribution)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(bar)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.notes)
+
+        self.task = PanelTask(runner, "drift", self.state, self.busy)
+        self.state.subscribe(self._on_state_changed)
+        self.heatmap.cell_selected.connect(self._on_heatmap_cell_selected)
+        self.window_combo.currentIndexChanged.connect(self._on_window_changed)
+        self.sort_combo.currentIndexChanged.connect(self._on_sort_changed)
+        self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
+        self._show_empty("Select a model in the portfolio to see its drift.")
+
+    # -- intent ------------------------------------------------------------------------
+
+    def set_selection(self, entry: ModelEntry | None, version: str | None) -> None:
+        """Follow the portfolio's selection: analyse ``version`` of ``entry``."""
+        self._entry = entry
+        if entry is None or version is None:
+            self.task.cancel()
+            self.state.set(model=None, version=None, result=None, cell=None, status="idle")
+            return
+        if (entry.name, version) != (self.state.model, self.state.version):
+            self.state.set(model=entry.name, version=version, result=None, cell=None)
+        self.analyse()
+
+    def analyse(self, force: bool = False) -> None:
+        """Show the cached result for the current choice, or start the analysis."""
+        entry, version = self._entry, self.state.version
+        if entry is None or version is None:
+            return
+        window = self.state.window
+        key = ("drift", entry.name, version, effective_window(entry, window))
+        if not force and key in self.cache:
+            self._on_result(key, self.cache[key])
+            return
+        label = f"Drift of {entry.name} v{version}"
+
+        def work(progress, cancelled):
+            return run_drift(entry, version, window, progress, cancelled)
+
+        self.task.start(work, label, lambda result: self._on_result(key, result))
+
+    # -- results -----------------------------------------------------------------------
+
+    def _on_result(self, key: tuple[str, ...], result: Any) -> None:
+        self.cache[key] = result
+        cell = self.state.cell
+        if cell is None or cell[1] >= len(result.windows):
+            cell = _default_cell(result, self.state.sort, self.state.kinds)
+        self.state.set(result=result, status="ready", error=None, cell=cell)
+        self.result_ready.emit(result)
+
+    def _on_state_changed(self, changed: frozenset[str]) -> None:
+        s = self.state
+        if "sort" in changed:
+            self.heatmap.set_sort(s.sort)
+        if "kinds" in changed:
+            self.heatmap.set_kinds(s.kinds)
+        if "result" in changed:
+            self.heatmap.set_result(s.result)
+            self._show_notes()
+        if changed & {"cell", "result"}:
+            self.heatmap.select_cell(*(s.cell or (None, None)))
+            if s.result is not None and s.cell is not None:
+                self.distribution.show_cell(s.result, *s.cell)
+            elif s.result is None:
+                self.distribution.clear("Waiting for the drift analysis…")
+        if changed & {"status", "error", "model", "version", "result"}:
+            self._show_heading()
+            if s.status == "failed":
+                self.banner.show_message(
+                    f"<b>The drift analysis failed.</b> {s.error}<br>"
+                    "Check the monitor spec and the telemetry source, then press Refresh."
+                )
+            elif s.status == "cancelled" and s.result is None:
+                self.banner.show_message(
+                    "The drift analysis was cancelled. Press Refresh to run it again.", "info"
+                )
+            elif s.result is not None and (hint := _too_few_rows_hint(s.result)):
+                self.banner.show_message(hint, "info")
+            else:
+                self.banner.clear_message()
+
+    def _show_heading(self) -> None:
+        s = self.state
+        if s.model is None:
+            self.heading.setText("<b>Drift</b>")
+            return
+        text = f"<b>{s.model}</b> version {s.version}"
+        r = s.result
+        if r is not None:
+            spec = r.window_spec or "whole period"
+            text += f" · {len(r.windows)} windows ({spec}) · reference {r.reference_rows:,} rows"
+        self.heading.setText(text)
+
+    def _show_notes(self) -> None:
+        r = self.state.result
+        self.notes.setText("; ".join(r.notes) if r is not None and r.notes else "")
+        self.notes.setVisible(bool(self.notes.text()))
+
+    def _show_empty(self, message: str) -> None:
+        self.heading.setText("<b>Drift</b>")
+        self.distribution.clear(message)
+        self.notes.setVisible(False)
+
+    # -- handlers ----------------------------------------------------------------------
+
+    def _on_heatmap_cell_selected(self, feature: str, window: int) -> None:
+        self.state.set(cell=(feature, window))
+
+    def _on_window_changed(self, _index: int) -> None:
+        window = self.window_combo.currentData()
+        if window != self.state.window:
+            self.state.set(window=window, result=None, cell=None)
+            self.analyse()
+
+    def _on_sort_changed(self, _index: int) -> None:
+        self.state.set(sort=self.sort_combo.currentData())
+
+    def _on_kind_toggled(self, _checked: bool) -> None:
+        kinds = frozenset(k for k, b in self.kind_buttons.items() if b.isChecked())
+        self.state.set(kinds=kinds)
+
+
+def _too_few_rows_hint(result: Any) -> str | None:
+    """Say why a heat map is mostly grey, and what to do, when most windows are too small."""
+    n = len(result.windows)
+    small = sum(w.rows < result.settings.min_rows for w in result.windows)
+    if n == 0 or small <= n / 2:
+        return None
+    return (
+        f"{small} of {n} windows ({result.window_spec or 'whole period'}) have fewer than "
+        f"{result.settings.min_rows:,} rows, the spec's <tt>min_rows</tt>: too few to judge, "
+        "so they are grey. Choose a longer window above (e.g. 7 days)."
+    )
+
+
+def _default_cell(result: Any, sort: str, kinds: frozenset[str]) -> tuple[str, int] | None:
+    """The cell to open first: the most severe row's largest effect (a reason to look)."""
+    rows = heatmap_rows(result, "severity", kinds)
+    if not rows or rows[0].values.size == 0:
+        return None
+    top = rows[0]
+    return top.name, int(top.values.argmax())

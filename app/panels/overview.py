@@ -1,0 +1,166 @@
+"""The Overview: what the workspace holds and which models need attention, at a glance.
+
+It reads the portfolio panel's state (models, versions, roles, events, health) and draws
+three tables: the models with their health, the alerts with why, and — for the demo — the
+planted events, so a newcomer can check what the views find against what was planted.
+No analysis of its own: the health comes from the portfolio's sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.panels.portfolio import HEALTH_COLOURS, health_icon
+from watchkeeper.app.panels.state import PortfolioState
+
+__all__ = ["OverviewPanel"]
+
+
+class OverviewPanel(QWidget):
+    """Models, health, alerts and label coverage; the demo's planted events."""
+
+    def __init__(
+        self, portfolio: PortfolioState, workspace: Path | None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.portfolio = portfolio
+        self.workspace = workspace
+        self.heading = QLabel()
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.heading.setWordWrap(True)
+        self.models_table = _table(["Model", "Version", "Role", "Events", "Task", "Health"])
+        self.alerts_table = _table(
+            ["Model", "Health", "Latest window", "Why", "Labeled (last 7 windows)"]
+        )
+        self.events_table = _table(["Model", "Planted event", "From", "Detail"])
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("overview_splitter")
+        self.splitter.addWidget(_titled("Health and alerts", self.alerts_table))
+        self.splitter.addWidget(_titled("Models in this workspace", self.models_table))
+        self.splitter.addWidget(_titled("Planted events (demo truth)", self.events_table))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.splitter, 1)
+        portfolio.subscribe(self._on_portfolio_changed)
+        self._fill()
+
+    def _on_portfolio_changed(self, changed: frozenset[str]) -> None:
+        if changed & {"portfolio", "health", "status"}:
+            self._fill()
+
+    def _fill(self) -> None:
+        ws = self.workspace
+        state = self.portfolio
+        if ws is None:
+            self.heading.setText(
+                "<h2>No workspace open</h2>Start with <tt>watchkeeper demo</tt>, or open a "
+                "folder with <tt>watchkeeper --workspace DIR</tt>."
+            )
+            return
+        p = state.portfolio
+        if p is None:
+            text = "reading…" if state.status == "running" else (state.error or "")
+            self.heading.setText(f"<h2>Workspace {ws.name}</h2>{text}")
+            return
+        manifest = p.manifest
+        if manifest is None:
+            self.heading.setText(
+                f"<h2>{ws.name}</h2>No manifest.json in {ws}: models from "
+                f"<tt>specs/*.toml</tt> ({len(p.models)})."
+            )
+        else:
+            self.heading.setText(
+                f"<h2>Workspace {ws.name}</h2>"
+                f"{len(p.models)} models · telemetry from {manifest.get('start', '?')} "
+                f"to {manifest.get('as_of', '?')} · recipe {manifest.get('recipe_version')} · "
+                f"roles from the {p.aliases_from}"
+            )
+        rows = []
+        for m in p.models:
+            h = state.health.get(m.name)
+            for v in m.versions:
+                health = h.state if h is not None and h.version == v.version else ""
+                rows.append((m.name, v.version, v.role, v.rows or "", m.task, health))
+        _set_rows(self.models_table, rows)
+        for r, row in enumerate(rows):
+            if row[5]:
+                self.models_table.item(r, 5).setIcon(health_icon(row[5]))
+        alerts = []
+        for m in p.models:
+            h = state.health.get(m.name)
+            if h is None:
+                why = m.spec_error or "not judged yet"
+                alerts.append((m.name, "unknown", "", why, ""))
+                continue
+            cov = "" if h.label_coverage is None else f"{h.label_coverage:.0%}"
+            when = f"{h.window_start:%Y-%m-%d}" if h.window_start else ""
+            alerts.append((m.name, h.state, when, "; ".join(h.reasons) or "nothing to report", cov))
+        order = {"alert": 0, "watch": 1, "unknown": 2, "insufficient": 3, "ok": 4}
+        alerts.sort(key=lambda a: order.get(a[1], 5))
+        _set_rows(self.alerts_table, alerts)
+        for r, row in enumerate(alerts):
+            item = self.alerts_table.item(r, 1)
+            item.setIcon(health_icon(row[1]))
+            if row[1] in ("alert", "watch"):
+                item.setForeground(QBrush(QColor(HEALTH_COLOURS[row[1]]).darker(130)))
+        events = [
+            (
+                e.get("model", ""),
+                str(e.get("kind", "")).replace("_", " "),
+                _day_label(e),
+                e.get("description", ""),
+            )
+            for e in (manifest or {}).get("events", [])
+        ]
+        _set_rows(self.events_table, events)
+
+
+def _day_label(event: dict) -> str:
+    start = str(event.get("start") or "")[:10]
+    day = event.get("start_day")
+    return f"{start} (day {day})" if day is not None else start
+
+
+def _table(headers: Sequence[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(list(headers))
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _titled(title: str, widget: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(QLabel(f"<b>{title}</b>"))
+    layout.addWidget(widget)
+    return box
+
+
+def _set_rows(table: QTableWidget, rows: Sequence[tuple]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            text = f"{value:,}" if isinstance(value, int) else str(value)
+            item = QTableWidgetItem(text)
+            if isinstance(value, int):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(r, c, item)

@@ -1,0 +1,212 @@
+"""The Performance view: the primary metric over time, realized and estimated, with label
+coverage beneath and the reference line a move is judged against.
+
+Runs :func:`~watchkeeper.app.panels.analyses.run_performance` on the TaskRunner (key
+``"performance"``) and turns its :class:`~watchkeeper.app.panels.analyses.PerformanceView`
+into the timeline's arrays (:func:`timeline_data`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.panels.analyses import (
+    ESTIMATE_BELOW_COVERAGE,
+    ModelEntry,
+    PerformanceView,
+    effective_window,
+    run_performance,
+)
+from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.drift import WINDOW_CHOICES
+from watchkeeper.app.panels.state import PerformanceState
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.widgets.metric_timeline import MetricTimelineWidget, TimelineData
+
+__all__ = ["METRIC_CHOICES", "PerformancePanel", "timeline_data"]
+
+#: Metrics offered (binary models); the first entry follows the spec's gate.
+METRIC_CHOICES = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss")
+
+
+def timeline_data(view: PerformanceView) -> TimelineData:
+    """The arrays the timeline draws, from a performance result."""
+    windows = view.realized.windows
+    width = 86400.0
+    if windows and windows[0].start is not None and windows[0].end is not None:
+        width = (windows[0].end - windows[0].start).total_seconds()
+    return TimelineData(
+        metric=view.metric,
+        x=view.x_seconds(),
+        width=width,
+        realized=view.realized.series(view.metric),
+        estimated=view.estimated_series(),
+        coverage=view.coverage(),
+        baseline=None if view.baseline is None else view.baseline.value,
+        alert=view.alert_line(),
+    )
+
+
+class PerformancePanel(QWidget):
+    """Performance over time of the selected model version."""
+
+    result_ready = Signal(object)  # PerformanceView, after it is drawn
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        cache: dict[tuple[str, ...], Any] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = PerformanceState()
+        self.cache = cache if cache is not None else {}
+        self._entry: ModelEntry | None = None
+
+        self.heading = QLabel("<b>Performance</b>")
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.window_combo = QComboBox()
+        self.window_combo.addItem("spec window", None)
+        for label, value in WINDOW_CHOICES:
+            if value:  # one window over everything is no timeline
+                self.window_combo.addItem(label, value)
+        self.metric_combo = QComboBox()
+        self.metric_combo.addItem("spec's primary metric", None)
+        for metric in METRIC_CHOICES:
+            self.metric_combo.addItem(metric, metric)
+        self.refresh_button = QPushButton("Refresh")
+        # The heading has its own line: a long model name must not widen the window.
+        self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bar = QHBoxLayout()
+        bar.addStretch(1)
+        bar.addWidget(QLabel("Window"))
+        bar.addWidget(self.window_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Metric"))
+        bar.addWidget(self.metric_combo)
+        bar.addSpacing(8)
+        bar.addWidget(self.refresh_button)
+        self.busy = BusyLine()
+        self.banner = MessageBanner()
+        self.timeline = MetricTimelineWidget()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(bar)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.timeline, 1)
+        layout.addWidget(self.summary)
+
+        self.task = PanelTask(runner, "performance", self.state, self.busy)
+        self.state.subscribe(self._on_state_changed)
+        self.window_combo.currentIndexChanged.connect(self._on_choice_changed)
+        self.metric_combo.currentIndexChanged.connect(self._on_choice_changed)
+        self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
+        self.summary.setText(
+            "<span style='color:#555'>Select a model in the portfolio to see its "
+            "performance.</span>"
+        )
+
+    def set_selection(self, entry: ModelEntry | None, version: str | None) -> None:
+        """Follow the portfolio's selection."""
+        self._entry = entry
+        if entry is None or version is None:
+            self.task.cancel()
+            self.state.set(model=None, version=None, result=None, status="idle")
+            return
+        if (entry.name, version) != (self.state.model, self.state.version):
+            self.state.set(model=entry.name, version=version, result=None)
+        self.analyse()
+
+    def analyse(self, force: bool = False) -> None:
+        entry, version = self._entry, self.state.version
+        if entry is None or version is None:
+            return
+        window, metric = self.state.window, self.state.metric
+        key = ("performance", entry.name, version, effective_window(entry, window), metric or "")
+        if not force and key in self.cache:
+            self._on_result(key, self.cache[key])
+            return
+
+        def work(progress, cancelled):
+            return run_performance(entry, version, window, metric, progress, cancelled)
+
+        label = f"Performance of {entry.name} v{version}"
+        self.task.start(work, label, lambda result: self._on_result(key, result))
+
+    def _on_result(self, key: tuple[str, ...], view: PerformanceView) -> None:
+        self.cache[key] = view
+        self.state.set(result=view, status="ready", error=None)
+        self.result_ready.emit(view)
+
+    def _on_choice_changed(self, _index: int) -> None:
+        window = self.window_combo.currentData()
+        metric = self.metric_combo.currentData()
+        if (window, metric) != (self.state.window, self.state.metric):
+            self.state.set(window=window, metric=metric, result=None)
+            self.analyse()
+
+    def _on_state_changed(self, changed: frozenset[str]) -> None:
+        s = self.state
+        if "result" in changed:
+            self.timeline.set_data(timeline_data(s.result) if s.result is not None else None)
+            self._show_summary()
+        if changed & {"status", "error", "model", "version", "result"}:
+            title = "<b>Performance</b>"
+            if s.model is not None:
+                title = f"<b>{s.model}</b> version {s.version}"
+                if s.result is not None:
+                    title += f" · {s.result.metric} per {s.result.realized.window or 'period'}"
+            self.heading.setText(title)
+            if s.status == "failed":
+                self.banner.show_message(
+                    f"<b>The performance analysis failed.</b> {s.error}<br>"
+                    "Check the spec's telemetry columns (score, label, label_ts), then Refresh."
+                )
+            elif s.status == "cancelled" and s.result is None:
+                self.banner.show_message(
+                    "The performance analysis was cancelled. Press Refresh to run it again.",
+                    "info",
+                )
+            else:
+                self.banner.clear_message()
+
+    def _show_summary(self) -> None:
+        v = self.state.result
+        if v is None:
+            self.summary.setText("")
+            return
+        cov = v.coverage()
+        recent = cov[-7:]
+        recent_share = float(np.nanmean(recent)) if np.isfinite(recent).any() else None
+        base = v.baseline.value if v.baseline is not None else None
+        parts = []
+        if base is not None:
+            direction = "below" if v.higher_is_better else "above"
+            parts.append(
+                f"Reference {v.metric} {base:.3f}; a window counts as moved {direction} "
+                f"{v.alert_line():.3f} (tolerance {v.tolerance:g})."
+            )
+        if recent_share is not None:
+            parts.append(f"Labeled over the last 7 windows: {recent_share:.0%}.")
+        parts.append(
+            f"Dashed: CBPE estimate where fewer than {ESTIMATE_BELOW_COVERAGE:.0%} of events "
+            "are labeled (valid while the score–label relation holds)."
+        )
+        parts.extend(v.notes)
+        self.summary.setText("<span style='color:#444'>" + " ".join(parts) + "</span>")

@@ -1,0 +1,255 @@
+"""The portfolio (left dock): models and versions, alias badges, one health light per model.
+
+The selection here drives every view: the panel writes ``(model, version)`` into its
+:class:`~watchkeeper.app.panels.state.PortfolioState` and emits :attr:`selection_changed`.
+Loading the workspace (``"portfolio"``) and the health sweep over every model
+(``"health"``) both run on the TaskRunner; lights stay grey until their model is judged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.panels.analyses import Portfolio, load_portfolio, run_health
+from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.state import PortfolioState, TaskStatus
+from watchkeeper.app.workers import TaskRunner
+
+__all__ = ["HEALTH_COLOURS", "PortfolioPanel", "health_icon"]
+
+HEALTH_COLOURS = {
+    "ok": "#16a34a",
+    "watch": "#f59e0b",
+    "alert": "#dc2626",
+    "insufficient": "#9ca3af",
+    "unknown": "#e5e7eb",
+}
+_BADGES = {"champion": ("#dcfce7", "#14532d"), "challenger": ("#ede9fe", "#4c1d95")}
+_MODEL, _VERSION = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
+
+
+def health_icon(state: str) -> QIcon:
+    """A filled circle in the health state's colour (grey outline while unknown)."""
+    pix = QPixmap(14, 14)
+    pix.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pix)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QBrush(QColor(HEALTH_COLOURS.get(state, HEALTH_COLOURS["unknown"]))))
+    painter.setPen(QColor("#6b7280") if state == "unknown" else Qt.PenStyle.NoPen)
+    painter.drawEllipse(2, 2, 10, 10)
+    painter.end()
+    return QIcon(pix)
+
+
+class PortfolioPanel(QWidget):
+    """Models and versions of the workspace; select one to drive the views."""
+
+    selection_changed = Signal(str, str)  # model, version
+    health_ready = Signal(object)  # {model: (HealthSummary, DriftResult, PerformanceView)}
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = PortfolioState()
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter models or aliases…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Model / version", "Alias", "Events"])
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.setMinimumWidth(290)
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        self.busy = BusyLine()
+        self.banner = MessageBanner()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tree, 1)
+
+        self.task = PanelTask(runner, "portfolio", self.state, self.busy)
+        self.health_task = PanelTask(runner, "health", TaskStatus())
+        self.state.subscribe(self._on_state_changed)
+        self.filter_edit.textChanged.connect(lambda text: self.state.set(filter_text=text))
+        self.tree.currentItemChanged.connect(self._on_tree_current_changed)
+
+    # -- loading -----------------------------------------------------------------------
+
+    def load(self, workspace: Path | None, *, health: bool = True) -> None:
+        """Read the workspace's models in the background, then (optionally) their health."""
+        if workspace is None:
+            self.state.set(portfolio=None, selected=None, status="idle")
+            return
+
+        def work(progress, cancelled):
+            return load_portfolio(workspace, progress, cancelled)
+
+        def done(portfolio: Portfolio) -> None:
+            self._on_portfolio_loaded(portfolio)
+            if health:
+                self.check_health()
+
+        self.task.start(work, "Reading the workspace", done)
+
+    def check_health(self, known: dict[tuple[str, ...], Any] | None = None) -> None:
+        """Judge every model (drift and performance of its champion) for the lights.
+
+        ``known``: results the views already have (see :func:`run_health`), reused.
+        """
+        portfolio = self.state.portfolio
+        if portfolio is None:
+            return
+        known = dict(known or {})  # a snapshot: the worker must not see the dict change
+
+        def work(progress, cancelled):
+            return run_health(portfolio, known, progress, cancelled)
+
+        self.health_task.start(work, "Checking model health", self._on_health)
+
+    def _on_portfolio_loaded(self, portfolio: Portfolio) -> None:
+        selected = self.state.selected
+        if selected is None or portfolio.model(selected[0]) is None:
+            first = next((m for m in portfolio.models if m.champion), None)
+            selected = (first.name, first.champion or "") if first else None
+        with self.state.batch():
+            self.state.set(portfolio=portfolio, status="ready", error=None)
+            self.state.set(selected=selected)
+        if portfolio.notes:
+            self.banner.show_message(" ".join(portfolio.notes), "warning")
+
+    def _on_health(self, results: dict[str, Any]) -> None:
+        self.state.set(health={**self.state.health, **{k: v[0] for k, v in results.items()}})
+        self.health_ready.emit(results)
+
+    # -- selection ---------------------------------------------------------------------
+
+    def select(self, model: str, version: str | None = None) -> None:
+        """Select a model (its champion unless ``version`` is given)."""
+        portfolio = self.state.portfolio
+        entry = portfolio.model(model) if portfolio else None
+        if entry is None:
+            raise KeyError(model)
+        self.state.set(selected=(model, version or entry.champion or ""))
+
+    def _on_tree_current_changed(self, item: QTreeWidgetItem | None, _previous: Any) -> None:
+        if item is None:
+            return
+        model = item.data(0, _MODEL)
+        version = item.data(0, _VERSION)
+        if version is None:
+            entry = self.state.portfolio.model(model) if self.state.portfolio else None
+            version = entry.champion if entry else None
+        if model and version:
+            self.state.set(selected=(model, version))
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def _on_state_changed(self, changed: frozenset[str]) -> None:
+        if "portfolio" in changed:
+            self._fill_tree()
+        if "health" in changed:
+            self._paint_health()
+        if "filter_text" in changed:
+            self._apply_filter()
+        if changed & {"selected", "portfolio"}:
+            self._mark_selection()
+        if "selected" in changed and self.state.selected is not None:
+            self.selection_changed.emit(*self.state.selected)
+        if changed & {"status", "error"} and self.state.status == "failed":
+            self.banner.show_message(f"<b>The workspace could not be read.</b> {self.state.error}")
+
+    def model_item(self, model: str) -> QTreeWidgetItem | None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, _MODEL) == model:
+                return item
+        return None
+
+    def _fill_tree(self) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        portfolio = self.state.portfolio
+        for entry in portfolio.models if portfolio else ():
+            item = QTreeWidgetItem([entry.name, "", ""])
+            item.setData(0, _MODEL, entry.name)
+            item.setIcon(0, health_icon("unknown"))
+            tip = entry.description or entry.name
+            if entry.spec_error:
+                tip += f"\nspec problem: {entry.spec_error}"
+                item.setForeground(0, QBrush(QColor("#9b1c1c")))
+            item.setToolTip(0, tip)
+            total = sum(v.rows or 0 for v in entry.versions)
+            item.setText(2, f"{total:,}" if total else "")
+            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            for v in entry.versions:
+                child = QTreeWidgetItem([f"version {v.version}", ", ".join(v.aliases), ""])
+                child.setData(0, _MODEL, entry.name)
+                child.setData(0, _VERSION, v.version)
+                if v.rows is not None:
+                    child.setText(2, f"{v.rows:,}")
+                child.setTextAlignment(
+                    2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                )
+                badge = _BADGES.get(v.role)
+                if badge is not None:
+                    child.setBackground(1, QBrush(QColor(badge[0])))
+                    child.setForeground(1, QBrush(QColor(badge[1])))
+                if v.mode:
+                    child.setToolTip(0, f"scored in {v.mode} mode")
+                item.addChild(child)
+            self.tree.addTopLevelItem(item)
+            item.setExpanded(True)
+        self.tree.blockSignals(False)
+        self._paint_health()
+        self._apply_filter()
+
+    def _paint_health(self) -> None:
+        for name, summary in self.state.health.items():
+            item = self.model_item(name)
+            if item is None:
+                continue
+            item.setIcon(0, health_icon(summary.state))
+            why = "; ".join(summary.reasons) or "nothing to report"
+            when = f" ({summary.window_start:%Y-%m-%d})" if summary.window_start else ""
+            item.setToolTip(0, f"{name}: {summary.state}{when} — {why} (version {summary.version})")
+
+    def _apply_filter(self) -> None:
+        text = self.state.filter_text.strip().casefold()
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            haystack = [item.text(0)] + [item.child(k).text(1) for k in range(item.childCount())]
+            item.setHidden(bool(text) and not any(text in h.casefold() for h in haystack))
+
+    def _mark_selection(self) -> None:
+        sel = self.state.selected
+        if sel is None:
+            return
+        item = self.model_item(sel[0])
+        if item is None:
+            return
+        target = item
+        for k in range(item.childCount()):
+            if item.child(k).data(0, _VERSION) == sel[1]:
+                target = item.child(k)
+        if self.tree.currentItem() is not target:
+            self.tree.blockSignals(True)
+            self.tree.setCurrentItem(target)
+            self.tree.blockSignals(False)

@@ -1,0 +1,273 @@
+"""Reference vs current distribution of one feature in one window, with its statistics.
+
+What a person checks after clicking a red cell: *how* the distribution moved. Numerical
+features show the reference's quantile bins as vertical bars (share of rows per bin; the
+reference's shares are near-equal by construction, so a shift shows as a slope), the axis
+ticks at the bin edges, and *missing* as its own bar. Categorical features show horizontal
+bars (category names stay readable), the categories ordered by the larger of the two shares,
+the tail lumped into one bar. Both sides are drawn as shares of their own rows, so windows of
+different sizes compare.
+
+The two bar items and the table are created once and refilled. The widget takes a
+:class:`~watchkeeper.core.drift.analysis.DriftResult` and a cell; it computes nothing but
+shares.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableView, QVBoxLayout, QWidget
+
+from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
+from watchkeeper.widgets.dataframe_model import DataFrameTableModel
+from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, window_label
+
+__all__ = ["CURRENT_COLOUR", "MAX_CATEGORIES", "REFERENCE_COLOUR", "DistributionView"]
+
+#: Categories drawn one by one; the rest share one bar.
+MAX_CATEGORIES = 15
+REFERENCE_COLOUR = (100, 116, 139)
+CURRENT_COLOUR = (234, 88, 12)
+# The key lives in the title, not over the bars (a legend inside the plot hides bars).
+_KEY = (
+    f"<span style='color:rgb{REFERENCE_COLOUR}'>■</span> reference &nbsp; "
+    f"<span style='color:rgb{CURRENT_COLOUR}'>■</span> current window"
+)
+_GEOMETRY = ("x", "y", "x0", "y0", "x1", "y1", "width", "height")
+_STAT_COLUMNS = ["statistic", "value", "threshold / note"]
+
+
+def _bars(item: pg.BarGraphItem, **geometry: object) -> None:
+    """Set a bar item's geometry, clearing keys of the other orientation."""
+    item.setOpts(**{k: geometry.get(k) for k in _GEOMETRY})
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}g}"
+
+
+def _rate(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+class DistributionView(QWidget):
+    """Overlaid reference and current bars for one feature and window, plus statistics."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setBackground("w")
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.showGrid(x=False, y=True, alpha=0.15)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setTextPen(pg.mkPen(40, 40, 40))
+            axis.enableAutoSIPrefix(False)  # shares read as 0.05, not "50 (x0.001)"
+        self.reference_bars = pg.BarGraphItem(
+            x=[],
+            height=[],
+            width=0.4,
+            brush=pg.mkBrush(*REFERENCE_COLOUR, 200),
+            pen=None,
+            name="reference",
+        )
+        self.current_bars = pg.BarGraphItem(
+            x=[],
+            height=[],
+            width=0.4,
+            brush=pg.mkBrush(*CURRENT_COLOUR, 220),
+            pen=None,
+            name="current window",
+        )
+        self.plot.addItem(self.reference_bars)
+        self.plot.addItem(self.current_bars)
+
+        self.stats_model = DataFrameTableModel(pd.DataFrame(columns=_STAT_COLUMNS))
+        self.stats_table = QTableView()
+        self.stats_table.setModel(self.stats_model)
+        self.stats_table.verticalHeader().setVisible(False)
+        self.stats_table.setAlternatingRowColors(True)
+        self.stats_table.setWordWrap(False)
+        self.stats_table.verticalHeader().setDefaultSectionSize(22)
+        self.stats_table.setMinimumWidth(380)
+        header = self.stats_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.plot_widget)
+        split.addWidget(self.stats_table)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([600, 420])
+        self.splitter = split
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(split, 1)
+        self.labels: list[str] = []
+        self.clear("Click a cell of the heat map to see how that feature moved in that window.")
+
+    # -- public ------------------------------------------------------------------------
+
+    def clear(self, message: str) -> None:
+        """No cell: empty bars, no statistics, and a line that says what to do."""
+        self.title.setText(f"<span style='color:#555'>{message}</span>")
+        _bars(self.reference_bars, x=[], height=[], width=0.4)
+        _bars(self.current_bars, x=[], height=[], width=0.4)
+        self.labels = []
+        self.stats_model.set_frame(pd.DataFrame(columns=_STAT_COLUMNS))
+
+    def show_cell(self, result: DriftResult, row: str, window: int) -> None:
+        """Draw ``row`` (a feature, the prediction, or the multivariate row) in ``window``."""
+        when = window_label(result, window)
+        if row == MULTIVARIATE:
+            self._show_multivariate(result, window, when)
+            return
+        f = result.feature(row)
+        w = f.windows[window]
+        kind = "prediction" if result.prediction is not None and f is result.prediction else f.kind
+        self.title.setText(
+            f"<b>{row}</b> ({kind}) · window {when} · {w.rows:,} rows vs "
+            f"{int(f.reference_counts.sum()):,} reference rows · decision <b>{w.decision}</b>"
+            f" &nbsp; {_KEY}"
+        )
+        ref = _shares(f.reference_counts)
+        cur = _shares(f.counts[window])
+        if f.kind == "categorical":
+            self._draw_categories(f, ref, cur)
+        else:
+            self._draw_bins(f, ref, cur)
+        self.stats_model.set_frame(_stats_frame(result, f, window))
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def _draw_bins(self, f: FeatureDrift, ref: np.ndarray, cur: np.ndarray) -> None:
+        n = len(ref)
+        x = np.arange(n, dtype=float)
+        x[-1] += 0.5  # missing stands apart from the value bins
+        _bars(self.reference_bars, x=x - 0.2, height=ref, width=0.4)
+        _bars(self.current_bars, x=x + 0.2, height=cur, width=0.4)
+        self.labels = list(f.labels)
+        edges = _edges_of(f.labels)
+        ticks = [(i + 0.5, e) for i, e in enumerate(edges)] + [(float(x[-1]), "missing")]
+        bottom = self.plot.getAxis("bottom")
+        bottom.setTicks([ticks])
+        bottom.setLabel("value (reference quantile bins)")
+        left = self.plot.getAxis("left")
+        left.setTicks(None)
+        left.setLabel("share of rows")
+        self.plot.getViewBox().invertY(False)
+        top = float(max(ref.max(initial=0), cur.max(initial=0)))
+        self.plot.setXRange(-0.7, float(x[-1]) + 0.7, padding=0)
+        self.plot.setYRange(0, top * 1.12 if top > 0 else 1, padding=0)
+
+    def _draw_categories(self, f: FeatureDrift, ref: np.ndarray, cur: np.ndarray) -> None:
+        labels = list(f.labels)
+        keep = [i for i in range(len(labels)) if ref[i] > 0 or cur[i] > 0]
+        keep.sort(key=lambda i: -max(ref[i], cur[i]))
+        shown, rest = keep[:MAX_CATEGORIES], keep[MAX_CATEGORIES:]
+        names = [labels[i] for i in shown]
+        r = [float(ref[i]) for i in shown]
+        c = [float(cur[i]) for i in shown]
+        if rest:
+            names.append(f"({len(rest)} more)")
+            r.append(float(ref[rest].sum()))
+            c.append(float(cur[rest].sum()))
+        y = np.arange(len(names), dtype=float)
+        _bars(self.reference_bars, y=y - 0.2, height=0.4, x0=0, width=np.array(r))
+        _bars(self.current_bars, y=y + 0.2, height=0.4, x0=0, width=np.array(c))
+        self.labels = names
+        self.plot.getViewBox().invertY(True)
+        left = self.plot.getAxis("left")
+        left.setTicks([[(float(i), n) for i, n in enumerate(names)]])
+        left.setLabel("")
+        bottom = self.plot.getAxis("bottom")
+        bottom.setTicks(None)
+        bottom.setLabel("share of rows")
+        top = max([*r, *c, 0.0])
+        self.plot.setYRange(-0.7, len(names) - 0.3, padding=0)
+        self.plot.setXRange(0, top * 1.12 if top > 0 else 1, padding=0)
+
+    def _show_multivariate(self, result: DriftResult, window: int, when: str) -> None:
+        mv = result.multivariate
+        _bars(self.reference_bars, x=[], height=[], width=0.4)
+        _bars(self.current_bars, x=[], height=[], width=0.4)
+        self.labels = []
+        if mv is None:
+            self.clear("No multivariate check in this result.")
+            return
+        w = mv.windows[window]
+        self.title.setText(
+            f"<b>multivariate</b> (PCA reconstruction error over {len(mv.features)} numerical "
+            f"features) · window {when} · decision <b>{w.decision}</b>"
+        )
+        rows = [
+            ("reconstruction error", _fmt(w.error), f"threshold {_fmt(w.threshold)}"),
+            ("reference error", _fmt(mv.reference_error), "mean over reference windows"),
+            ("components", str(mv.components), f"explain {mv.explained_variance:.0%}"),
+            ("rows scored", f"{w.rows:,}", "a seeded sample" if w.sampled else "every row"),
+            ("features", ", ".join(mv.features), ""),
+            ("decision", w.decision, ""),
+        ]
+        self.stats_model.set_frame(pd.DataFrame(rows, columns=_STAT_COLUMNS))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum()
+    return counts / total if total > 0 else np.zeros_like(counts)
+
+
+def _edges_of(labels: tuple[str, ...]) -> list[str]:
+    """Short edge labels between numerical bins, from the profile's bin labels."""
+    out = []
+    for label in labels[:-2]:  # the edge after each value bin but the last
+        text = label.strip("[]()")
+        hi = text.split(",")[-1].strip() if "," in text else text.lstrip("= ")
+        try:
+            out.append(f"{float(hi):.4g}")
+        except ValueError:
+            out.append(hi)
+    return out
+
+
+def _stats_frame(result: DriftResult, f: FeatureDrift, window: int) -> pd.DataFrame:
+    w = f.windows[window]
+    s = result.settings
+    ref_missing = (
+        float(f.reference_counts[-1] / f.reference_counts.sum())
+        if f.reference_counts.sum()
+        else None
+    )
+    rows = [
+        ("PSI", _fmt(w.psi), f"watch ≥ {f.psi_watch:g}, drift ≥ {f.psi_drift:g}"),
+        ("Jensen–Shannon", _fmt(w.js), ""),
+        ("p-value", _fmt(w.p_value), f"{s.test} test" + (f", {w.dof} dof" if w.dof else "")),
+        ("adjusted p", _fmt(w.p_adjusted), f"< {s.p_value:g} ({s.correction} correction)"),
+        ("decision", w.decision, f"min rows {s.min_rows:,}, persistence {s.persistence}"),
+        ("rows", f"{w.rows:,}", f"reference {int(f.reference_counts.sum()):,}"),
+        ("missing rate", _rate(w.missing_rate), f"reference {_rate(ref_missing)}"),
+    ]
+    if f.kind == "categorical":
+        rows.append(("unseen categories", _rate(w.unseen_rate), "share of rows"))
+    else:
+        if w.ks is not None:
+            how = f"exact ({w.exact})" if w.exact else ""
+            rows.append(("KS statistic", _fmt(w.ks), how))
+        elif w.ks_binned is not None:
+            rows.append(("KS (binned)", _fmt(w.ks_binned), "on the reference bins"))
+        if w.wasserstein_normalized is not None:
+            rows.append(
+                ("Wasserstein / sd", _fmt(w.wasserstein_normalized), "in reference std. devs")
+            )
+    return pd.DataFrame(rows, columns=_STAT_COLUMNS)

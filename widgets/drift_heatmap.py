@@ -1,0 +1,435 @@
+"""The drift heat map: features × windows, colour = effect size (PSI), a mark where `drift`.
+
+One :class:`pyqtgraph.ImageItem` draws every cell (pyqtgraph's image performance guide:
+float32, row-major, explicit ``levels``, a 256-entry uint8 lookup table), so a year of daily
+windows over a hundred features is one texture, not thousands of rectangles. The drift marks
+are one :class:`~pyqtgraph.ScatterPlotItem`; the selected cell is one outline. All three are
+created once and updated with ``setImage``/``setData``.
+
+Colour encodes the size of the move (PSI), the same scale for every feature, with the
+default thresholds at fixed colours (pale below *watch*, amber to *drift*, red beyond,
+saturating at :data:`PSI_SATURATION`); LUT entry 0 is reserved for windows that could not be
+judged (too few rows), drawn grey. The marks show the *decision*, which also weighs the test
+and the feature's own thresholds. The prediction (score) and the multivariate check have
+their own rows; the multivariate row's colour is its reconstruction error placed between
+the reference's own error (pale) and the window's threshold (the drift colour).
+
+The widget draws a :class:`~watchkeeper.core.drift.analysis.DriftResult` and says which cell
+the user picked (:attr:`DriftHeatmapWidget.cell_selected`); it never runs an analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+
+from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
+
+__all__ = [
+    "INSUFFICIENT",
+    "PSI_SATURATION",
+    "SORT_KEYS",
+    "DriftHeatmapWidget",
+    "HeatmapRow",
+    "heatmap_rows",
+    "psi_lookup_table",
+]
+
+#: PSI at which the colour saturates (2.5 × the default drift threshold).
+PSI_SATURATION = 0.5
+#: The cell value of a window that could not be judged (LUT entry 0, grey).
+INSUFFICIENT = -1.0
+#: Row orders the heat map offers.
+SORT_KEYS = ("severity", "name", "spec")
+_DECISION_RANK = {"insufficient": 0, "ok": 1, "watch": 2, "drift": 3}
+_GREY = (176, 180, 186)
+MULTIVARIATE = "(multivariate)"
+
+
+def psi_lookup_table(watch: float = 0.1, drift: float = 0.2) -> np.ndarray:
+    """The 256 × 3 uint8 LUT: grey at 0, then pale → amber (watch) → red (drift) → dark red."""
+    anchors = [
+        (0.0, (241, 245, 249)),
+        (watch, (253, 230, 138)),
+        (drift, (249, 115, 22)),
+        (PSI_SATURATION, (127, 29, 29)),
+    ]
+    xs = np.array([a for a, _ in anchors])
+    cols = np.array([c for _, c in anchors], dtype=float)
+    # entry k (1..255) shows PSI values in [ (k-1), k ) * PSI_SATURATION / 255
+    psi = (np.arange(1, 256) - 0.5) * PSI_SATURATION / 255
+    lut = np.empty((256, 3), dtype=np.uint8)
+    lut[0] = _GREY
+    for channel in range(3):
+        lut[1:, channel] = np.round(np.interp(psi, xs, cols[:, channel]))
+    return lut
+
+
+def heatmap_levels() -> tuple[float, float]:
+    """Levels putting PSI 0 on LUT entry 1 and :data:`INSUFFICIENT` on entry 0 (grey).
+
+    pyqtgraph maps ``v`` to ``floor((v - lo) * 256 / (hi - lo))`` clipped to 0..255.
+    """
+    return (-PSI_SATURATION / 255, PSI_SATURATION)
+
+
+@dataclass(frozen=True)
+class HeatmapRow:
+    """One row of the heat map: what it is called, what kind, its cells and decisions."""
+
+    name: str
+    kind: str  # numerical | categorical | prediction | multivariate
+    values: np.ndarray  # effect per window; INSUFFICIENT where none
+    decisions: tuple[str, ...]
+    position: int  # order in the result (the spec's order)
+
+    @property
+    def severity(self) -> tuple[int, int, float]:
+        """Most drift windows first, then most watch windows, then the largest effect."""
+        drift = sum(d == "drift" for d in self.decisions)
+        watch = sum(d == "watch" for d in self.decisions)
+        finite = self.values[self.values >= 0]
+        return (drift, watch, float(finite.max()) if finite.size else -1.0)
+
+
+def _feature_row(f: FeatureDrift, kind: str, position: int) -> HeatmapRow:
+    values = np.array(
+        [
+            INSUFFICIENT if (w.psi is None or w.decision == "insufficient") else w.psi
+            for w in f.windows
+        ],
+        dtype=np.float32,
+    )
+    return HeatmapRow(f.name, kind, values, tuple(w.decision for w in f.windows), position)
+
+
+def heatmap_rows(
+    result: DriftResult, sort: str = "severity", kinds: Iterable[str] | None = None
+) -> list[HeatmapRow]:
+    """The rows to draw, in order: features, then prediction and multivariate, filtered."""
+    if sort not in SORT_KEYS:
+        raise ValueError(f"sort must be one of {SORT_KEYS}, not {sort!r}")
+    shown = set(kinds) if kinds is not None else None
+    rows = [_feature_row(f, f.kind, i) for i, f in enumerate(result.features)]
+    if sort == "severity":
+        rows.sort(key=lambda r: (tuple(-x for x in r.severity), r.position))
+    elif sort == "name":
+        rows.sort(key=lambda r: r.name.lower())
+    extra = []
+    if result.prediction is not None:
+        extra.append(_feature_row(result.prediction, "prediction", len(rows)))
+    mv = result.multivariate
+    if mv is not None:
+        drift = result.settings.psi_drift
+        mu = mv.reference_error
+        values = np.array(
+            [
+                INSUFFICIENT
+                if (w.error is None or not w.threshold or w.decision == "insufficient")
+                # the reference's own error → 0 (pale), the threshold → the drift colour
+                else drift * max(w.error - mu, 0.0) / max(w.threshold - mu, 1e-12)
+                for w in mv.windows
+            ],
+            dtype=np.float32,
+        )
+        extra.append(
+            HeatmapRow(
+                MULTIVARIATE,
+                "multivariate",
+                values,
+                tuple(w.decision for w in mv.windows),
+                len(rows) + 1,
+            )
+        )
+    out = rows + extra
+    return [r for r in out if shown is None or r.kind in shown]
+
+
+def window_label(result: DriftResult, index: int, fmt: str = "%Y-%m-%d") -> str:
+    """A window as a person names it: its start date (or 'all' / 'rows i')."""
+    w = result.windows[index]
+    if w.start is None:
+        return "whole period" if len(result.windows) == 1 else f"window {index + 1}"
+    spec = result.window_spec or ""
+    if spec.endswith("h") or "rows" in spec:
+        return w.start.strftime("%Y-%m-%d %H:%M")
+    return w.start.strftime(fmt)
+
+
+class _CellImage(pg.ImageItem):
+    """The heat map's image: reports clicks and shows a tooltip with the cell's values."""
+
+    def __init__(self, owner: DriftHeatmapWidget) -> None:
+        super().__init__(axisOrder="row-major")
+        self._owner = owner
+        self.setAcceptHoverEvents(True)
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._owner._on_image_clicked(ev.pos())
+        else:
+            super().mouseClickEvent(ev)
+
+    def hoverEvent(self, ev) -> None:
+        if ev.isExit():
+            self.setToolTip("")
+            return
+        ev.acceptClicks(Qt.MouseButton.LeftButton)
+        self.setToolTip(self._owner.describe_cell_at(ev.pos()))
+
+
+class _Marks(pg.ScatterPlotItem):
+    """The drift marks: drawn over the cells but never taking a click from them."""
+
+    def mouseClickEvent(self, ev) -> None:
+        ev.ignore()  # the cell under the mark is what the user picks
+
+
+class DriftHeatmapWidget(QWidget):
+    """Features × windows heat map of a drift result; click a cell to pick it."""
+
+    cell_selected = Signal(str, int)  # feature (row name), window index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._result: DriftResult | None = None
+        self._rows: list[HeatmapRow] = []
+        self._sort = "severity"
+        self._kinds: frozenset[str] | None = None
+        self._selected: tuple[str, int] | None = None
+
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setBackground("w")
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        vb = self.plot.getViewBox()
+        vb.invertY(True)
+        vb.setMouseEnabled(x=True, y=False)
+        vb.setDefaultPadding(0.0)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(90, 90, 90))
+            axis.setTextPen(pg.mkPen(40, 40, 40))
+        self.plot.getAxis("bottom").setHeight(28)
+
+        self.image_item = _CellImage(self)
+        self.image_item.setLookupTable(psi_lookup_table())
+        self.plot.addItem(self.image_item)
+        self.marker_item = _Marks(
+            size=6, symbol="o", pen=pg.mkPen(40, 20, 20, width=1), brush=pg.mkBrush("w")
+        )
+        self.marker_item.setZValue(5)
+        self.plot.addItem(self.marker_item)
+        self.selection_item = QGraphicsRectItem()
+        pen = QPen(QColor(20, 60, 160))
+        pen.setWidthF(2.5)
+        pen.setCosmetic(True)
+        self.selection_item.setPen(pen)
+        self.selection_item.setZValue(10)
+        self.selection_item.setVisible(False)
+        self.plot.addItem(self.selection_item)
+
+        self.legend = QLabel(_legend_html())
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.legend)
+
+    # -- what is drawn -----------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[str]:
+        """Row names top to bottom, as drawn."""
+        return [r.name for r in self._rows]
+
+    def row(self, name: str) -> HeatmapRow | None:
+        return next((r for r in self._rows if r.name == name), None)
+
+    def set_result(self, result: DriftResult | None) -> None:
+        """Draw ``result`` (None clears); the view resets to show every window."""
+        self._result = result
+        if result is not None:
+            s = result.settings
+            self.image_item.setLookupTable(psi_lookup_table(s.psi_watch, s.psi_drift))
+            self.legend.setText(_legend_html(s.psi_watch, s.psi_drift))
+        self._redraw(reset_range=True)
+
+    def set_sort(self, sort: str) -> None:
+        """Order rows by ``severity`` (most drift first), ``name`` or ``spec`` order."""
+        if sort not in SORT_KEYS:
+            raise ValueError(f"sort must be one of {SORT_KEYS}")
+        if sort != self._sort:
+            self._sort = sort
+            self._redraw()
+
+    def set_kinds(self, kinds: Iterable[str] | None) -> None:
+        """Show only rows of these kinds (numerical, categorical, prediction, multivariate)."""
+        new = frozenset(kinds) if kinds is not None else None
+        if new != self._kinds:
+            self._kinds = new
+            self._redraw()
+
+    def select_cell(self, feature: str | None, window: int | None = None) -> None:
+        """Outline a cell (no signal: the caller already knows); None clears."""
+        self._selected = None if feature is None or window is None else (feature, int(window))
+        self._place_selection()
+
+    @property
+    def selected(self) -> tuple[str, int] | None:
+        return self._selected
+
+    def cell_center(self, feature: str, window: int) -> QPointF:
+        """Where a cell's centre is, in the plot's data coordinates (for tests and tools)."""
+        return QPointF(window + 0.5, self.rows.index(feature) + 0.5)
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def _redraw(self, reset_range: bool = False) -> None:
+        result = self._result
+        self._rows = heatmap_rows(result, self._sort, self._kinds) if result else []
+        n_windows = len(result.windows) if result else 0
+        if not self._rows or n_windows == 0:
+            self.image_item.clear()
+            self.marker_item.setData([], [])
+            self.plot.getAxis("left").setTicks([[]])
+            self.plot.getAxis("bottom").setTicks([[]])
+            self._place_selection()
+            return
+        image = np.vstack([r.values for r in self._rows]).astype(np.float32, copy=False)
+        self.image_item.setImage(image, levels=heatmap_levels(), autoLevels=False)
+        self.image_item.setRect(QRectF(0, 0, n_windows, len(self._rows)))
+        xs, ys = [], []
+        for j, r in enumerate(self._rows):
+            for i, d in enumerate(r.decisions):
+                if d == "drift":
+                    xs.append(i + 0.5)
+                    ys.append(j + 0.5)
+        self.marker_item.setData(xs, ys)
+        self.plot.getAxis("left").setTicks(
+            [[(j + 0.5, _row_label(r)) for j, r in enumerate(self._rows)]]
+        )
+        self.plot.getAxis("bottom").setTicks(_window_ticks(result))
+        vb = self.plot.getViewBox()
+        vb.setLimits(xMin=0, xMax=n_windows, yMin=0, yMax=len(self._rows))
+        if reset_range:
+            vb.setRange(xRange=(0, n_windows), padding=0)
+        vb.setYRange(0, len(self._rows), padding=0)
+        self._place_selection()
+
+    def _place_selection(self) -> None:
+        sel = self._selected
+        if sel is None or sel[0] not in self.rows or self._result is None:
+            self.selection_item.setVisible(False)
+            return
+        j = self.rows.index(sel[0])
+        self.selection_item.setRect(QRectF(sel[1], j, 1, 1))
+        self.selection_item.setVisible(True)
+
+    # -- interaction -------------------------------------------------------------------
+
+    def cell_at(self, pos: QPointF) -> tuple[str, int] | None:
+        """The (row, window) under an image-coordinate point, or None outside."""
+        if self._result is None:
+            return None
+        i, j = math.floor(pos.x()), math.floor(pos.y())
+        if 0 <= j < len(self._rows) and 0 <= i < len(self._result.windows):
+            return self._rows[j].name, i
+        return None
+
+    def describe_cell_at(self, pos: QPointF) -> str:
+        """Tooltip text: the exact values of the cell under ``pos``."""
+        cell = self.cell_at(pos)
+        if cell is None or self._result is None:
+            return ""
+        return describe_cell(self._result, *cell)
+
+    def _on_image_clicked(self, pos: QPointF) -> None:
+        cell = self.cell_at(pos)
+        if cell is None:
+            return
+        self.select_cell(*cell)
+        self.cell_selected.emit(*cell)
+
+
+def describe_cell(result: DriftResult, row: str, window: int) -> str:
+    """Plain-text summary of one cell (tooltips, status lines)."""
+    when = window_label(result, window, "%Y-%m-%d")
+    if row == MULTIVARIATE:
+        mv = result.multivariate
+        if mv is None:
+            return ""
+        w = mv.windows[window]
+        err = "-" if w.error is None else f"{w.error:.4g}"
+        th = "-" if w.threshold is None else f"{w.threshold:.4g}"
+        return (
+            f"multivariate (PCA on {len(mv.features)} features) · {when}\n"
+            f"reconstruction error {err} (threshold {th})\n"
+            f"decision: {w.decision} · rows {w.rows:,}"
+        )
+    f = result.feature(row)
+    w = f.windows[window]
+    return (
+        f"{row} · {when}\n"
+        f"PSI {_num(w.psi)} (watch {f.psi_watch:g} / drift {f.psi_drift:g})\n"
+        f"JS {_num(w.js)} · p {_num(w.p_value)} · adjusted p {_num(w.p_adjusted)}\n"
+        f"decision: {w.decision} · rows {w.rows:,}"
+    )
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def _row_label(row: HeatmapRow) -> str:
+    if row.kind == "prediction":
+        return f"{row.name} (prediction)"
+    return row.name
+
+
+def _window_ticks(result: DriftResult) -> list[list[tuple[float, str]]]:
+    """Date labels on a readable subset of windows (major), every window a minor tick."""
+    n = len(result.windows)
+    step = 1
+    for candidate in (1, 2, 5, 7, 14, 28, 56, 91, 182, 364):
+        step = candidate
+        if n / candidate <= 10:
+            break
+    fmt = "%b %d" if n > 1 else "%Y-%m-%d"
+    major = [(i + 0.5, window_label(result, i, fmt)) for i in range(0, n, step)]
+    minor = [(i + 0.5, "") for i in range(n)] if n <= 200 else []
+    return [major, minor]
+
+
+def _legend_html(watch: float = 0.1, drift: float = 0.2) -> str:
+    lut = psi_lookup_table(watch, drift)
+
+    def swatch(psi: float | None) -> str:
+        if psi is None:
+            rgb = lut[0]
+        else:
+            k = 1 + min(254, int(psi / PSI_SATURATION * 255))
+            rgb = lut[k]
+        return f"<span style='color: rgb({rgb[0]},{rgb[1]},{rgb[2]});'>■</span>"
+
+    parts: Sequence[str] = (
+        f"PSI {swatch(0.02)} &lt; {watch:g}",
+        f"{swatch(0.15)} {watch:g}–{drift:g}",
+        f"{swatch(0.3)} ≥ {drift:g}",
+        f"{swatch(PSI_SATURATION)} ≥ {PSI_SATURATION:g}",
+        f"{swatch(None)} too few rows",
+        "◉ decision: drift",
+        "· click a cell for its distributions",
+    )
+    return "<span style='font-size: 11px;'>" + " &nbsp; ".join(parts) + "</span>"

@@ -20,16 +20,19 @@ from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget
 
+from watchkeeper.app.panels.compare import make_challenger_panel
 from watchkeeper.app.panels.drift import DriftPanel
 from watchkeeper.app.panels.overview import OverviewPanel
 from watchkeeper.app.panels.performance import PerformancePanel
 from watchkeeper.app.panels.portfolio import PortfolioPanel
+from watchkeeper.app.panels.slices import make_slices_panel
 from watchkeeper.app.task_status import TaskStatusWidget
 from watchkeeper.app.workers import TaskRunner
 
 __all__ = ["MainWindow"]
 
 _LAYOUT_VERSION = 1
+_TAB_NAMES = ("Overview", "Drift", "Performance", "Slices", "Champion vs challenger")
 
 
 class MainWindow(QMainWindow):
@@ -65,11 +68,12 @@ class MainWindow(QMainWindow):
         self.overview = OverviewPanel(self.portfolio.state, workspace)
         self.drift = DriftPanel(self.runner, self.cache)
         self.performance = PerformancePanel(self.runner, self.cache)
+        self.slices = make_slices_panel(self.runner, self.cache)
+        self.challenger = make_challenger_panel(self.runner, self.cache)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.overview, "Overview")
-        self.tabs.addTab(self.drift, "Drift")
-        self.tabs.addTab(self.performance, "Performance")
+        for panel, name in zip(self._panels(), _TAB_NAMES, strict=True):
+            self.tabs.addTab(panel, name)
         self.setCentralWidget(self.tabs)
         # What the first window showed, kept where people and tests look for it.
         self.heading = self.overview.heading
@@ -91,6 +95,20 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Workspace: {workspace}")
             self.portfolio.load(workspace, health=False)
 
+    def _panels(self) -> tuple[Any, ...]:
+        return (self.overview, self.drift, self.performance, self.slices, self.challenger)
+
+    def _splitters(self) -> tuple[Any, ...]:
+        return (
+            self.drift.splitter,
+            self.overview.splitter,
+            self.slices.splitter,
+            self.slices.top_splitter,
+            self.challenger.splitter,
+            self.challenger.left,
+            self.challenger.right,
+        )
+
     # -- actions -----------------------------------------------------------------------
 
     def _build_actions(self) -> None:
@@ -109,7 +127,7 @@ class MainWindow(QMainWindow):
         cancel.triggered.connect(lambda: self.runner.cancel())
         view_menu.addAction(cancel)
         view_menu.addSeparator()
-        for index, name in enumerate(("Overview", "Drift", "Performance")):
+        for index, name in enumerate(_TAB_NAMES):
             action = QAction(name, self)
             action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
             action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
@@ -124,6 +142,10 @@ class MainWindow(QMainWindow):
             self.drift.analyse(force=True)
         elif current is self.performance:
             self.performance.analyse(force=True)
+        elif current is self.slices:
+            self.slices.analyse(force=True)
+        elif current is self.challenger:
+            self.challenger.analyse(force=True)
         else:
             self._health_started = True
             self.portfolio.check_health(self.cache)
@@ -135,6 +157,8 @@ class MainWindow(QMainWindow):
         entry = p.model(model) if p is not None else None
         self.drift.set_selection(entry, version)
         self.performance.set_selection(entry, version)
+        self.slices.set_selection(entry, version)
+        self.challenger.set_selection(entry, version)  # the model's champion vs challenger
         self.statusBar().showMessage(f"Workspace: {self.workspace} · {model} version {version}")
 
     def _on_portfolio_health_ready(self, results: dict[str, Any]) -> None:
@@ -172,7 +196,7 @@ class MainWindow(QMainWindow):
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state, _LAYOUT_VERSION)
-        for splitter in (self.drift.splitter, self.overview.splitter):
+        for splitter in self._splitters():
             value = s.value(f"splitters/{splitter.objectName()}")
             if isinstance(value, QByteArray):
                 splitter.restoreState(value)
@@ -187,7 +211,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState(_LAYOUT_VERSION))
         s.setValue("window/tab", self.tabs.currentIndex())
-        for splitter in (self.drift.splitter, self.overview.splitter):
+        for splitter in self._splitters():
             s.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
         s.sync()
 

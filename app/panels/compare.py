@@ -1,0 +1,352 @@
+"""The Champion-vs-challenger view: the gate checklist, the metric deltas with intervals,
+ROC curves overlaid, the score scatter (a density for many requests) and the requests the
+two versions decide differently.
+
+The pair is the selected model's champion and challenger (the spec's aliases), whatever
+version of it is selected. Runs
+:func:`~watchkeeper.app.panels.evaluation_analyses.run_challenger` on the TaskRunner (key
+``"challenger"``); the widgets only draw the :class:`ChallengerView` it returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.panels.analyses import ModelEntry
+from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.evaluation_analyses import (
+    DISAGREEMENT_ROWS,
+    ChallengerView,
+    challenger_of,
+    run_challenger,
+)
+from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
+from watchkeeper.app.panels.slices_state import ChallengerState
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.widgets.roc_overlay import CHALLENGER, CHAMPION, RocOverlayWidget
+from watchkeeper.widgets.score_scatter import ScoreScatterWidget
+
+__all__ = ["ChallengerPanel", "GateTableModel", "make_challenger_panel"]
+
+_PASS = (QColor(220, 245, 226), QColor(20, 100, 40))
+_FAIL = (QColor(253, 226, 226), QColor(150, 20, 20))
+
+
+def make_challenger_panel(
+    runner: TaskRunner, cache: dict[tuple[str, ...], Any] | None = None
+) -> ChallengerPanel:
+    """The Champion-vs-challenger tab for the main window (shares its runner and cache)."""
+    return ChallengerPanel(runner, cache)
+
+
+class GateTableModel(FrameTableModel):
+    """The gate checklist: the ``result`` column green PASS / red FAIL, rows tinted."""
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            frame = self.frame
+            if "result" not in frame.columns:
+                return None
+            passed = frame["result"].iat[self.source_row(index.row())] == "PASS"
+            back, fore = _PASS if passed else _FAIL
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return QBrush(back)
+            return QBrush(fore) if frame.columns[index.column()] == "result" else None
+        if role == Qt.ItemDataRole.FontRole:
+            return None
+        return super().data(index, role)
+
+    def outcome(self, criterion_id: str) -> str | None:
+        """``PASS``/``FAIL`` of the criterion ``type:target`` as the table shows it."""
+        f = self.frame
+        for view_row in range(self.rowCount()):
+            row = f.iloc[self.source_row(view_row)]
+            if f"{row['type']}:{row['target']}" == criterion_id:
+                return str(row["result"])
+        return None
+
+
+class ChallengerPanel(QWidget):
+    """The selected model's challenger against its champion, and the gate's verdict."""
+
+    result_ready = Signal(object)  # ChallengerView, after it is drawn
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        cache: dict[tuple[str, ...], Any] | None = None,
+        parent: QWidget | None = None,
+        *,
+        n_boot: int = 500,
+    ) -> None:
+        super().__init__(parent)
+        self.state = ChallengerState()
+        self.cache = cache if cache is not None else {}
+        self.n_boot = n_boot
+        self._entry: ModelEntry | None = None
+        self._pending = False  # a selection arrived while hidden
+
+        self.heading = QLabel("<b>Champion vs challenger</b>")
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.verdict = QLabel()
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Run the comparison and the gate again")
+        bar = QHBoxLayout()
+        bar.addWidget(self.verdict)
+        bar.addStretch(1)
+        bar.addWidget(self.refresh_button)
+        self.busy = BusyLine()
+        self.banner = MessageBanner()
+
+        self.gate_model = GateTableModel()
+        self.gate_table = _table_view(self.gate_model)
+        self.deltas_model = FrameTableModel()
+        self.deltas_table = _table_view(self.deltas_model)
+        self.disagree_model = FrameTableModel()
+        self.disagree_table = _table_view(self.disagree_model)
+        self.roc = RocOverlayWidget()
+        self.scatter = ScoreScatterWidget()
+        gate_box, self.gate_title = _titled("<b>Gate checklist</b>", self.gate_table)
+        deltas_box, self.deltas_title = _titled("<b>Metric differences</b>", self.deltas_table)
+        disagree_box, self.disagree_title = _titled(
+            "<b>Requests they decide differently</b>", self.disagree_table
+        )
+        roc_box, self.roc_title = _titled("<b>ROC curves</b>", self.roc)
+        scatter_box, self.scatter_title = _titled(
+            "<b>Scores of the same requests</b>", self.scatter
+        )
+        self.left = QSplitter(Qt.Orientation.Vertical)
+        self.left.setObjectName("challenger_left_splitter")
+        for w in (gate_box, deltas_box, disagree_box):
+            self.left.addWidget(w)
+        self.left.setSizes([170, 170, 480])
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self.right.setObjectName("challenger_right_splitter")
+        self.right.addWidget(roc_box)
+        self.right.addWidget(scatter_box)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("challenger_splitter")
+        self.splitter.addWidget(self.left)
+        self.splitter.addWidget(self.right)
+        self.splitter.setSizes([720, 560])
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(bar)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.summary)
+
+        self.task = PanelTask(runner, "challenger", self.state, self.busy)
+        self.state.subscribe(self._on_state_changed)
+        self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
+        self._on_state_changed(frozenset({"result", "status"}))
+
+    # -- intent ----------------------------------------------------------------------------
+
+    def set_selection(self, entry: ModelEntry | None, version: str | None) -> None:
+        """Follow the portfolio's selection: compare that model's challenger and champion."""
+        self._entry = entry
+        champion = entry.champion if entry is not None else None
+        if entry is None or version is None or champion is None:
+            self.task.cancel()
+            self.state.set(model=None, champion=None, challenger=None, result=None, status="idle")
+            return
+        challenger = challenger_of(entry, champion)
+        pair = (entry.name, champion, challenger)
+        if pair != (self.state.model, self.state.champion, self.state.challenger):
+            self.state.set(model=entry.name, champion=champion, challenger=challenger, result=None)
+        if challenger is None:
+            self.task.cancel()
+            self.state.set(status="idle", error=None)
+            return
+        self._analyse_when_shown()
+
+    def _analyse_when_shown(self) -> None:
+        """Analyse now if the view is on screen, else when it is first shown (a hidden tab
+        does not compete with the visible views for the worker pool)."""
+        if self.isVisible():
+            self._pending = False
+            self.analyse()
+        else:
+            self._pending = True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._pending:
+            self._pending = False
+            self.analyse()
+
+    def analyse(self, force: bool = False) -> None:
+        entry, s = self._entry, self.state
+        if entry is None or s.champion is None or s.challenger is None:
+            return
+        champion, challenger = s.champion, s.challenger
+        key = ("challenger", entry.name, champion, challenger)
+        if not force and key in self.cache:
+            self._on_result(key, self.cache[key])
+            return
+        n_boot = self.n_boot
+
+        def work(progress, cancelled):
+            return run_challenger(entry, champion, challenger, progress, cancelled, n_boot=n_boot)
+
+        label = f"Gate of {entry.name} v{challenger} vs v{champion}"
+        self.task.start(work, label, lambda result: self._on_result(key, result))
+
+    def _on_result(self, key: tuple[str, ...], view: ChallengerView) -> None:
+        self.cache[key] = view
+        self.state.set(result=view, status="ready", error=None)
+        self.result_ready.emit(view)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def _on_state_changed(self, changed: frozenset[str]) -> None:
+        s = self.state
+        if "result" in changed:
+            self._draw(s.result)
+        if changed & {"status", "error", "model", "champion", "challenger", "result"}:
+            self._show_heading()
+            if s.status == "failed":
+                self.banner.show_message(
+                    f"<b>The comparison failed.</b> {s.error}<br>"
+                    "Check that the challenger scored requests in shadow (same request ids "
+                    "as the champion), then press Refresh."
+                )
+            elif s.status == "cancelled" and s.result is None:
+                self.banner.show_message(
+                    "The comparison was cancelled. Press Refresh to run it again.", "info"
+                )
+            elif s.model is None:
+                self.banner.show_message(
+                    "Select a model in the portfolio to compare its challenger with its champion.",
+                    "info",
+                )
+            elif s.challenger is None:
+                self.banner.show_message(
+                    f"<b>{s.model}</b> has no challenger: no version carries the challenger "
+                    "alias. Register a version, give it the alias and let it score in "
+                    "shadow; its comparison appears here.",
+                    "info",
+                )
+            else:
+                self.banner.clear_message()
+
+    def _show_heading(self) -> None:
+        s, v = self.state, self.state.result
+        if s.model is None:
+            self.heading.setText("<b>Champion vs challenger</b>")
+            self.verdict.setText("")
+            return
+        text = f"<b>{s.model}</b> · champion v{s.champion}"
+        if s.challenger is not None:
+            text += f" vs challenger v{s.challenger}"
+        if v is not None:
+            start, end = v.gate.window
+            c = v.comparison
+            text += (
+                f" · shadow {start:%Y-%m-%d} to {end:%Y-%m-%d} · {c.pairs:,} paired requests, "
+                f"{c.labeled:,} labeled"
+            )
+        self.heading.setText(text)
+        if v is None:
+            self.verdict.setText("")
+            return
+        failed = len(v.gate.failed)
+        if v.gate.passed:
+            verdict = (
+                "<span style='background:#dcf5e2; color:#146428; padding:2px 6px;'>"
+                f"<b>Gate: PASS</b></span> all {len(v.gate.criteria)} criteria met"
+            )
+        else:
+            verdict = (
+                "<span style='background:#fde2e2; color:#961414; padding:2px 6px;'>"
+                f"<b>Gate: FAIL</b></span> {failed} of {len(v.gate.criteria)} criteria not "
+                "met: " + ", ".join(c.id for c in v.gate.failed)
+            )
+        self.verdict.setText(verdict)
+
+    def _draw(self, v: ChallengerView | None) -> None:
+        if v is None:
+            for model in (self.gate_model, self.deltas_model, self.disagree_model):
+                model.set_frame(pd.DataFrame())
+            self.roc.set_curves(None, None)
+            self.scatter.set_data(None, None)
+            self.summary.setText("")
+            return
+        self.gate_model.set_frame(v.gate_frame())
+        self.deltas_model.set_frame(v.deltas_frame())
+        self.disagree_model.set_frame(v.disagreements)
+        for table in (self.gate_table, self.deltas_table, self.disagree_table):
+            table.resizeColumnsToContents()
+        c = v.comparison
+        conf = f"{c.confidence:.0%}"
+        self.deltas_title.setText(
+            f"<b>Metric differences</b> (challenger − champion, {conf} intervals; "
+            "DeLong for ROC AUC, paired bootstrap otherwise)"
+        )
+        self.disagree_title.setText(
+            f"<b>Requests they decide differently</b> at threshold {c.threshold:g}: "
+            f"{v.disagreeing:,} of {v.pairs:,} ({v.disagreeing / max(v.pairs, 1):.1%}); "
+            f"the {min(DISAGREEMENT_ROWS, v.disagreeing)} with the largest score difference"
+        )
+        auc_a = c.champion.get("roc_auc")
+        auc_b = c.challenger.get("roc_auc")
+        self.roc.set_curves(
+            v.roc_champion,
+            v.roc_challenger,
+            champion_label=f"champion v{v.champion}" + _auc(auc_a),
+            challenger_label=f"challenger v{v.challenger}" + _auc(auc_b),
+        )
+        self.roc_title.setText(
+            f"<b>ROC curves</b> on {c.labeled:,} labeled requests · "
+            f"<span style='color:rgb{CHAMPION}'>champion</span> · "
+            f"<span style='color:rgb{CHALLENGER}'>challenger</span> · dashed: chance"
+        )
+        self.scatter.set_data(
+            v.score_a,
+            v.score_b,
+            density=v.density,
+            extent=v.extent,
+            threshold=c.threshold,
+        )
+        shown = "density of pairs (log scale)" if v.density is not None else "one dot per request"
+        self.scatter_title.setText(
+            f"<b>Scores of the same requests</b> · {shown} · dotted: threshold "
+            f"{c.threshold:g} · off-diagonal quadrants: decided differently"
+        )
+        parts = []
+        if c.agreement is not None:
+            parts.append(f"Decisions agree on {c.agreement:.1%} of requests")
+        if c.pearson is not None and c.spearman is not None:
+            parts.append(f"score correlation Pearson {c.pearson:.3f}, Spearman {c.spearman:.3f}")
+        m = c.mcnemar
+        if m.p_value is not None:
+            parts.append(
+                f"McNemar: only the champion right on {m.champion_only:,}, only the "
+                f"challenger on {m.challenger_only:,} (p = {m.p_value:.3g})"
+            )
+        self.summary.setText("<span style='color:#444'>" + "; ".join(parts) + ".</span>")
+
+
+def _auc(est: Any) -> str:
+    return "" if est is None or est.value is None else f" (AUC {est.value:.3f})"

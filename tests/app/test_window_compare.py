@@ -1,0 +1,98 @@
+"""The Champion-vs-challenger view driven through the TaskRunner on the demo workspace: the
+gate checklist with the planted failure, deltas, ROC overlay, density, disagreements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from workbench_results import fraud_entry
+
+from watchkeeper.app.panels.analyses import ModelEntry, load_portfolio
+from watchkeeper.app.panels.compare import ChallengerPanel, make_challenger_panel
+from watchkeeper.app.panels.evaluation_analyses import DISAGREEMENT_ROWS
+from watchkeeper.app.workers import TaskRunner
+
+
+def done(key: str):
+    return lambda k, outcome: k == key and outcome != "cancelled"
+
+
+@pytest.fixture(scope="module")
+def fraud(demo_workspace: Path) -> ModelEntry:
+    return fraud_entry(demo_workspace)
+
+
+@pytest.fixture
+def panel(qtbot, fraud: ModelEntry) -> ChallengerPanel:
+    runner = TaskRunner()
+    panel = ChallengerPanel(runner, {}, n_boot=100)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    with qtbot.waitSignal(runner.task_finished, timeout=30_000, check_params_cb=done("challenger")):
+        panel.set_selection(fraud, "1")
+        assert panel.state.status == "running" and panel.busy.isVisible()
+    assert panel.state.status == "ready", panel.state.error
+    return panel
+
+
+def test_the_gate_checklist_shows_the_planted_failure(panel: ChallengerPanel) -> None:
+    gate = panel.state.result.gate
+    model = panel.gate_model
+    assert model.rowCount() == len(gate.criteria)
+    assert model.outcome("critical_slice:channel=pos") == "FAIL"
+    assert model.outcome("min_labeled:shadow") == "PASS"
+    # every criterion as core judged it, coloured by its outcome
+    for row in range(model.rowCount()):
+        values = model.row_values(row)
+        criterion = gate.criterion(f"{values['type']}:{values['target']}")
+        assert values["result"] == ("PASS" if criterion.passed else "FAIL")
+        brush = model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole)
+        assert (brush.color().red() > brush.color().green()) == (not criterion.passed)
+    assert "Gate: FAIL" in panel.verdict.text() and "critical_slice:channel=pos" in (
+        panel.verdict.text()
+    )
+    assert not panel.banner.isVisible()
+
+
+def test_deltas_curves_scatter_and_disagreements(panel: ChallengerPanel) -> None:
+    view = panel.state.result
+    c = view.comparison
+    deltas = panel.deltas_model.frame
+    auc = deltas.set_index("metric").loc["roc_auc"]
+    assert auc["difference"] == pytest.approx(c.differences["roc_auc"].value)
+    assert auc["lower"] < auc["difference"] < auc["upper"]
+    assert auc["challenger"] - auc["champion"] == pytest.approx(auc["difference"], abs=1e-9)
+    for curve in (panel.roc.champion_curve, panel.roc.challenger_curve):
+        x, y = curve.getData()
+        assert (x[0], y[0]) == (0.0, 0.0) and (x[-1], y[-1]) == (1.0, 1.0)
+        assert np.trapezoid(y, x) > 0.6
+    assert "AUC" in panel.roc.legend.getLabel(panel.roc.challenger_curve).text
+    # 30 days of shadow pairs: a density image, not tens of thousands of dots
+    assert panel.scatter.mode == "density"
+    assert panel.scatter.image_item.image.shape == view.density.shape == (100, 100)
+    assert view.density.sum() == c.pairs
+    # the disagreement table: only requests decided differently, largest difference first
+    d = panel.disagree_model.frame
+    assert 0 < len(d) <= DISAGREEMENT_ROWS and len(d) <= view.disagreeing
+    t = c.threshold
+    assert ((d["champion score"] >= t) != (d["challenger score"] >= t)).all()
+    assert np.all(np.diff(d["difference"].abs().to_numpy()) <= 1e-12)
+    assert f"{view.disagreeing:,}" in panel.disagree_title.text()
+    assert "agree" in panel.summary.text()
+
+
+def test_a_model_without_challenger_says_what_to_do(qtbot, demo_workspace: Path) -> None:
+    runner = TaskRunner()
+    panel = make_challenger_panel(runner, {})
+    qtbot.addWidget(panel)
+    panel.show()
+    churn = load_portfolio(demo_workspace).model("churn-model")
+    panel.set_selection(churn, "3")
+    assert runner.active() == []  # nothing to compute
+    assert panel.state.challenger is None and panel.banner.isVisible()
+    assert "no challenger" in panel.banner.text()
+    assert panel.gate_model.rowCount() == 0 and panel.scatter.mode == "empty"

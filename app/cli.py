@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "registry",
     "audit",
     "db",
+    "bundle",
+    "open",
 )
 
 

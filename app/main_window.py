@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget
 
 from watchkeeper.app.panels.compare import make_challenger_panel
 from watchkeeper.app.panels.drift import DriftPanel
+from watchkeeper.app.panels.governance import make_governance_panel
 from watchkeeper.app.panels.overview import OverviewPanel
 from watchkeeper.app.panels.performance import PerformancePanel
 from watchkeeper.app.panels.portfolio import PortfolioPanel
@@ -32,7 +33,14 @@ from watchkeeper.app.workers import TaskRunner
 __all__ = ["MainWindow"]
 
 _LAYOUT_VERSION = 1
-_TAB_NAMES = ("Overview", "Drift", "Performance", "Slices", "Champion vs challenger")
+_TAB_NAMES = (
+    "Overview",
+    "Drift",
+    "Performance",
+    "Slices",
+    "Champion vs challenger",
+    "Governance",
+)
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +78,7 @@ class MainWindow(QMainWindow):
         self.performance = PerformancePanel(self.runner, self.cache)
         self.slices = make_slices_panel(self.runner, self.cache)
         self.challenger = make_challenger_panel(self.runner, self.cache)
+        self.governance = make_governance_panel(self.runner, workspace)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, name in zip(self._panels(), _TAB_NAMES, strict=True):
@@ -96,7 +105,14 @@ class MainWindow(QMainWindow):
             self.portfolio.load(workspace, health=False)
 
     def _panels(self) -> tuple[Any, ...]:
-        return (self.overview, self.drift, self.performance, self.slices, self.challenger)
+        return (
+            self.overview,
+            self.drift,
+            self.performance,
+            self.slices,
+            self.challenger,
+            self.governance,
+        )
 
     def _splitters(self) -> tuple[Any, ...]:
         return (
@@ -107,6 +123,9 @@ class MainWindow(QMainWindow):
             self.challenger.splitter,
             self.challenger.left,
             self.challenger.right,
+            self.governance.splitter,
+            self.governance.upper,
+            self.governance.left_splitter,
         )
 
     # -- actions -----------------------------------------------------------------------
@@ -116,6 +135,10 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        connect_action = QAction("&Connect and sign in…", self)
+        connect_action.triggered.connect(self._on_connect_triggered)
+        file_menu.addAction(connect_action)
+        file_menu.addSeparator()
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu("&View")
         refresh = QAction("&Refresh the current view", self)
@@ -136,6 +159,14 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.portfolio_dock.toggleViewAction())
         self.refresh_action = refresh
 
+    def _on_connect_triggered(self) -> None:
+        from watchkeeper.app.dialogs.connect import ConnectDialog
+
+        dialog = ConnectDialog(self.runner, self.workspace, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.governance.set_target(dialog.target))
+        dialog.open()
+
     def _on_refresh_triggered(self) -> None:
         current = self.tabs.currentWidget()
         if current is self.drift:
@@ -146,6 +177,8 @@ class MainWindow(QMainWindow):
             self.slices.analyse(force=True)
         elif current is self.challenger:
             self.challenger.analyse(force=True)
+        elif current is self.governance:
+            self.governance.refresh()
         else:
             self._health_started = True
             self.portfolio.check_health(self.cache)
@@ -159,6 +192,7 @@ class MainWindow(QMainWindow):
         self.performance.set_selection(entry, version)
         self.slices.set_selection(entry, version)
         self.challenger.set_selection(entry, version)  # the model's champion vs challenger
+        self.governance.set_selection(entry, version)
         self.statusBar().showMessage(f"Workspace: {self.workspace} · {model} version {version}")
 
     def _on_portfolio_health_ready(self, results: dict[str, Any]) -> None:

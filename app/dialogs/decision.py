@@ -1,0 +1,316 @@
+"""Approve or reject the challenger: the gate's evidence, a comment, a signed record.
+
+The dialog runs the spec's promotion gate in the TaskRunner as soon as it opens and shows
+every criterion with PASS/FAIL and the evidence digest the record will carry. "Sign and
+record" writes the approval (or rejection) in the TaskRunner; the dialog closes only when
+the record is stored. A refusal — the spec requires a verified identity and this one is a
+local OS login, or the database said no — stays in the dialog as a banner, with the comment
+still there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.panels.common import BusyLine, MessageBanner
+from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision, run_gate
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.widgets.text_box import TextBox
+
+__all__ = ["DecisionDialog", "criteria_frame", "verified_refusal"]
+
+GATE_KEY = "governance.gate"
+WRITE_KEY = "governance.write"
+#: Shown when a write's task was cancelled (the window closing, Cancel in the status bar):
+#: the transaction may have committed, so the user checks before writing again.
+INTERRUPTED_WRITE = (
+    "<b>The write was interrupted before its answer came back.</b> It may have been "
+    "recorded: close this dialog and press Refresh to check before trying again."
+)
+
+
+def verified_refusal(model: str, identity: Any) -> str:
+    """What a person reads when the spec wants a verified identity and theirs is local."""
+    return (
+        f"<b>Not recorded: {model} requires a verified identity.</b> Its monitor spec sets "
+        "<tt>[governance] require_verified_identity = true</tt>, and this database knows you "
+        f"only as <b>{_escape(identity.name)}</b>, an OS login it cannot verify (SQLite). "
+        "Connect to the team's PostgreSQL governance database (File → Connect…) and sign in "
+        "with your own role, then decide again."
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def criteria_frame(gate: Any) -> pd.DataFrame:
+    """One row per gate criterion: the outcome, what was measured, against what."""
+    rows = []
+    for c in gate.criteria:
+        rows.append(
+            {
+                "result": "PASS" if c.passed else "FAIL",
+                "criterion": c.id,
+                "value": _number(c.value),
+                "rule": f"{c.comparison} {_number(c.threshold)}",
+            }
+        )
+    return pd.DataFrame(rows, columns=["result", "criterion", "value", "rule"])
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+class DecisionDialog(QDialog):
+    """Approve (or reject) ``challenger`` of ``entry`` as champion, on the gate's evidence."""
+
+    recorded = Signal(object)  # the Approval record, once stored
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        target: GovernanceTarget,
+        entry: Any,
+        *,
+        champion: str,
+        challenger: str,
+        identity: Any,
+        require_verified: bool,
+        decision: str = "approve",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.target = target
+        self.entry = entry
+        self.champion = str(champion)
+        self.challenger = str(challenger)
+        self.identity = identity
+        self.require_verified = require_verified
+        self.decision = decision
+        self.gate: Any = None
+        self.evidence: Any = None
+        self.approval: Any = None
+        self._writing = False
+        verb = "Approve" if decision == "approve" else "Reject"
+        self.setWindowTitle(f"{verb} {entry.name} version {challenger}")
+        self.setMinimumWidth(640)
+
+        self.heading = QLabel(
+            f"<b>{verb} version {challenger}</b> of <b>{_escape(entry.name)}</b> as champion "
+            f"(the champion is version {champion})."
+        )
+        self.heading.setWordWrap(True)
+        who = "verified PostgreSQL role" if identity.verified else "local OS login, unverified"
+        self.signer_line = QLabel(f"You sign as <b>{_escape(identity.name)}</b> ({who}).")
+        self.banner = MessageBanner()
+        self.busy = BusyLine()
+
+        self.verdict = QLabel()
+        self.verdict.setWordWrap(True)
+        self.criteria_table = QTableWidget(0, 4)
+        self.criteria_table.setHorizontalHeaderLabels(["result", "criterion", "value", "rule"])
+        self.criteria_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.criteria_table.verticalHeader().setVisible(False)
+        self.criteria_table.verticalHeader().setDefaultSectionSize(24)
+        self.criteria_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.criteria_table.horizontalHeader().setStretchLastSection(True)
+        self.criteria_table.setMinimumHeight(150)
+        self.digest = QLabel()
+        self.digest.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.digest.setWordWrap(True)
+        gate_box = QGroupBox("Gate evidence")
+        gate_layout = QVBoxLayout(gate_box)
+        gate_layout.addWidget(self.verdict)
+        gate_layout.addWidget(self.criteria_table)
+        gate_layout.addWidget(self.digest)
+
+        self.comment = TextBox()
+        self.comment.setPlaceholderText(
+            "Why you decide this way (stored verbatim in the signed record)"
+        )
+        self.comment.setMinimumHeight(80)
+        comment_box = QGroupBox("Comment")
+        QVBoxLayout(comment_box).addWidget(self.comment)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.record_button = self.buttons.addButton(
+            f"Sign and record {'approval' if decision == 'approve' else 'rejection'}",
+            QDialogButtonBox.ButtonRole.AcceptRole,
+        )
+        self.record_button.setEnabled(False)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.signer_line)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.busy)
+        layout.addWidget(gate_box, 1)
+        layout.addWidget(comment_box)
+        layout.addWidget(self.buttons)
+
+        runner.task_finished.connect(self._on_runner_task_finished)
+        if self._blocked():
+            self.banner.show_message(verified_refusal(entry.name, identity))
+        self._start_gate()
+
+    # -- the gate ----------------------------------------------------------------------
+
+    def _start_gate(self) -> None:
+        entry, champion, challenger = self.entry, self.champion, self.challenger
+        self.verdict.setText("Running the promotion gate on the shadow period…")
+        self.busy.start(f"Gate: version {challenger} against version {champion}")
+
+        def work(progress, cancelled):
+            return run_gate(entry, champion, challenger, progress, cancelled)
+
+        self.runner.run(
+            GATE_KEY,
+            work,
+            label=f"Gate of {entry.name} v{challenger}",
+            on_result=self._on_gate_result,
+            on_error=self._on_gate_error,
+        )
+
+    def _on_gate_result(self, gate: Any) -> None:
+        self.gate = gate
+        self.evidence = gate.to_evidence()
+        self._show_criteria(gate)
+        failed = [c.id for c in gate.failed]
+        n = len(gate.criteria)
+        if not failed:
+            self.verdict.setText(f"<b style='color:#1b6e2a'>The gate passes</b>: all {n} criteria.")
+        else:
+            self.verdict.setText(
+                f"<b style='color:#8a1c1c'>The gate fails</b> {len(failed)} of {n} criteria: "
+                f"{_escape(', '.join(failed))}."
+            )
+            if self.decision == "approve" and not self._blocked():
+                self.banner.show_message(
+                    "The gate fails. You may still approve: the record carries this evidence "
+                    "and your comment, so say why you override it.",
+                    "warning",
+                )
+        self.digest.setText(f"Evidence digest: <tt>{self.evidence.digest}</tt>")
+        self._update_button()
+
+    def _show_criteria(self, gate: Any) -> None:
+        frame = criteria_frame(gate)
+        table = self.criteria_table
+        table.setRowCount(len(frame))
+        for row, (criterion, values) in enumerate(
+            zip(gate.criteria, frame.itertuples(), strict=True)
+        ):
+            for col, text in enumerate(values[1:]):
+                item = QTableWidgetItem(text)
+                if col == 0:
+                    item.setForeground(QColor("#1b6e2a" if criterion.passed else "#b3261e"))
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                detail = ", ".join(f"{k}={v}" for k, v in criterion.detail.items())
+                item.setToolTip(f"{criterion.id}: {detail}" if detail else criterion.id)
+                table.setItem(row, col, item)
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+
+    def _on_gate_error(self, message: str) -> None:
+        self.verdict.setText("")
+        self.banner.show_message(
+            f"<b>The gate could not be run.</b> {_escape(message)}<br>Nothing can be recorded "
+            "without its evidence; check the spec's telemetry and the versions, then reopen."
+        )
+
+    # -- recording ---------------------------------------------------------------------
+
+    def _blocked(self) -> bool:
+        return self.require_verified and not self.identity.verified
+
+    def _update_button(self) -> None:
+        ready = self.evidence is not None and not self._blocked() and not self._writing
+        self.record_button.setEnabled(ready)
+
+    def accept(self) -> None:
+        """Record the decision in the TaskRunner; the dialog closes once it is stored."""
+        if self._blocked():
+            self.banner.show_message(verified_refusal(self.entry.name, self.identity))
+            return
+        if self.evidence is None or self._writing:
+            return
+        self._writing = True
+        self._update_button()
+        target, entry, version = self.target, self.entry, self.challenger
+        decision = self.decision
+        evidence = dict(self.evidence.document)
+        policy = dict(self.gate.policy)
+        comment = self.comment.toPlainText()
+        self.busy.start("Signing and recording…")
+
+        def work(progress, cancelled):
+            return record_decision(
+                target,
+                entry,
+                version,
+                decision=decision,
+                evidence=evidence,
+                policy=policy,
+                comment=comment,
+            )
+
+        self.runner.run(
+            WRITE_KEY,
+            work,
+            label=f"Record the {decision} of {entry.name} v{version}",
+            on_result=self._on_recorded,
+            on_error=self._on_write_error,
+        )
+
+    def _on_recorded(self, approval: Any) -> None:
+        self.approval = approval
+        self._writing = False
+        self.recorded.emit(approval)
+        super().accept()
+
+    def _on_write_error(self, message: str) -> None:
+        self._writing = False
+        self.banner.show_message(f"<b>Not recorded.</b> {_escape(message)}")
+        self._update_button()
+
+    def _on_runner_task_finished(self, key: str, outcome: str) -> None:
+        if key in (GATE_KEY, WRITE_KEY) and not set(self.runner.active()) & {GATE_KEY, WRITE_KEY}:
+            self.busy.stop()
+        if key == WRITE_KEY and outcome == "cancelled" and self._writing:
+            self._writing = False
+            self.banner.show_message(INTERRUPTED_WRITE)
+            self._update_button()
+
+    def done(self, result: int) -> None:
+        """Closing stops the gate; a write in flight finishes (it is one short transaction)."""
+        self.runner.cancel(GATE_KEY)
+        super().done(result)

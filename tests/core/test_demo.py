@@ -81,7 +81,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def test_layout(workspace: demo.DemoWorkspace) -> None:
     root = workspace.root
-    assert workspace.built
+    assert workspace.manifest["root"] == str(root)  # built here (by the session fixture)
     assert (root / "telemetry.duckdb").is_file()
     assert (root / "manifest.json").is_file()
     assert sorted(p.name for p in (root / "specs").iterdir()) == [

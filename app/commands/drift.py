@@ -1,9 +1,10 @@
 """``watchkeeper drift``: compare current telemetry with a reference, per feature and window.
 
 Sources are files (``.parquet``, ``.csv``) or ``URL#table``. When the current data is in a
-SQL database the counting is pushed down to it (only counts come back); files are read into
-memory, where exact KS/Wasserstein and the multivariate check are also computed. Exit code 0
-whatever the decisions, 2 on bad input (one line on stderr).
+SQL database the counting is pushed down to it (only counts come back), and exact
+KS/Wasserstein and the multivariate check run on at most ``exact_sample_limit`` rows per window
+fetched from it (a seeded sample above that; the JSON says ``"exact": "sample"``); files are
+read into memory. Exit code 0 whatever the decisions, 2 on bad input (one line on stderr).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Modules (import them directly; this package imports nothing heavy by itself):
 - ``counting``     one pass in numpy: features × windows × bins counts
 - ``sql_counts``   the same counts from one SQLAlchemy Core statement run in the database
 - ``statistics``   PSI, Jensen–Shannon, chi-square, binned KS, exact KS, Wasserstein
+- ``kstwo``        the KS p-value (``scipy.stats.kstwo.sf``) without importing ``scipy.stats``
 - ``decide``       ok / watch / drift / insufficient; Holm (or other) correction
 - ``multivariate`` PCA reconstruction error with a threshold learned from the reference
 - ``analysis``     :func:`analyze_drift`, :func:`analyze_drift_sql` → :class:`DriftResult`

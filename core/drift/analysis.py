@@ -10,10 +10,13 @@ and, on the numerical features, the multivariate check
 (:mod:`~watchkeeper.core.drift.multivariate`).
 
 Exact statistics (KS, Wasserstein) need raw values on both sides: they are computed when the
-reference is data (not only a profile) and the current data is in memory, on every finite value
-up to ``exact_sample_limit`` per window and side, else on a seeded random sample (with
-replacement) of that many — each window says which (``exact``: ``"all"`` or ``"sample"``,
-with the sizes).
+reference is data (not only a profile), on every finite value up to ``exact_sample_limit`` per
+window and side, else on a sample of that many — each window says which (``exact``: ``"all"``
+or ``"sample"``, with the sizes). In memory the sample is a seeded random one (with
+replacement); from a SQL table, a seeded systematic one fetched window by window
+(:func:`~watchkeeper.core.drift.sql_counts.sample_statement`). The reference is sorted once per
+feature, each window's values once: that sort gives KS, Wasserstein and, when no window is
+sampled, the feature's bin counts too (no separate counting pass for it).
 """
 
 from __future__ import annotations
@@ -38,9 +41,18 @@ from watchkeeper.core.drift.data import (
 )
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
 from watchkeeper.core.drift.errors import DriftCancelled, DriftError
-from watchkeeper.core.drift.multivariate import MultivariateDrift, fit_pca, score_windows
+from watchkeeper.core.drift.multivariate import (
+    MultivariateDrift,
+    decide_windows,
+    fit_pca,
+    score_windows,
+)
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
-from watchkeeper.core.drift.statistics import PSI_PSEUDOCOUNT, binned_stats, ks_wasserstein
+from watchkeeper.core.drift.statistics import (
+    PSI_PSEUDOCOUNT,
+    binned_stats,
+    ks_wasserstein_sorted,
+)
 from watchkeeper.core.drift.windows import (
     Windows,
     assign_windows,
@@ -265,6 +277,20 @@ class _Exact:
     sizes: list[tuple[int, int] | None]
 
 
+def _reference_sorted(
+    values: np.ndarray, limit: int, seed: int, feature_index: int
+) -> tuple[np.ndarray, str]:
+    """The reference's finite values (a seeded sample of ``limit`` above it), sorted."""
+    ref = values[np.isfinite(values)]
+    mode = "all"
+    if ref.size > limit:
+        rng = np.random.default_rng([seed, feature_index, 1 << 30])
+        ref = ref[rng.integers(0, ref.size, limit)]
+        mode = "sample"
+    ref.sort()  # a fresh array (filtered or sampled): sorted in place
+    return ref, mode
+
+
 def _exact_for(
     ref_values: np.ndarray,
     cur_values: np.ndarray,
@@ -273,7 +299,15 @@ def _exact_for(
     seed: int,
     feature_index: int,
     std: float | None,
-) -> _Exact:
+    edges: np.ndarray | None = None,
+) -> tuple[_Exact, np.ndarray | None]:
+    """Exact statistics per window; with ``edges``, also the window's bin counts.
+
+    Each window's values are sorted once: the finite ones give KS and Wasserstein (against
+    the reference, sorted once for all windows), and the bin counts are ``searchsorted`` of
+    the edges in the same sorted array — so a feature whose windows all fit under ``limit``
+    needs no separate counting pass. ``edges`` is only honoured when they all fit.
+    """
     n_windows = len(splits) - 1
     ks = np.full(n_windows, np.nan)
     ks_p = np.full(n_windows, np.nan)
@@ -281,15 +315,11 @@ def _exact_for(
     w1n = np.full(n_windows, np.nan)
     modes: list[str | None] = [None] * n_windows
     sizes: list[tuple[int, int] | None] = [None] * n_windows
-    ref = ref_values[np.isfinite(ref_values)]
-    ref_mode = "all"
-    if ref.size > limit:
-        rng = np.random.default_rng([seed, feature_index, 1 << 30])
-        ref = ref[rng.integers(0, ref.size, limit)]
-        ref_mode = "sample"
-    ref = np.sort(ref)
-    if ref.size == 0:
-        return _Exact(ks, ks_p, w1, w1n, modes, sizes)
+    counts = None
+    if edges is not None:
+        counts = np.zeros((n_windows, edges.size + 2), dtype=np.int64)
+        cuts = np.concatenate([[-np.inf], edges])  # value bins start at these
+    ref, ref_mode = _reference_sorted(ref_values, limit, seed, feature_index)
     for i in range(n_windows):
         x = cur_values[splits[i] : splits[i + 1]]
         mode = ref_mode
@@ -298,15 +328,63 @@ def _exact_for(
             rng = np.random.default_rng([seed, feature_index, i])
             x = x[rng.integers(0, x.size, limit)]
             mode = "sample"
-        x = x[np.isfinite(x)]
-        if x.size == 0:
+            x = np.sort(x[np.isfinite(x)])
+        else:
+            x = np.sort(x)  # NaN last; -inf first, +inf last of the numbers
+            if counts is not None:
+                numbers = int(np.searchsorted(x, np.nan, side="left"))
+                at = np.searchsorted(x[:numbers], cuts, side="left")
+                counts[i, :-2] = np.diff(at)
+                counts[i, -2] = numbers - at[-1]
+                counts[i, -1] = x.size - numbers
+            lo = int(np.searchsorted(x, -np.inf, side="right"))
+            hi = int(np.searchsorted(x, np.inf, side="left"))
+            x = x[lo:hi]
+        if x.size == 0 or ref.size == 0:
             continue
-        ks[i], ks_p[i], w1[i] = ks_wasserstein(ref, x)
+        ks[i], ks_p[i], w1[i] = ks_wasserstein_sorted(ref, x)
         if std:
             w1n[i] = w1[i] / std
         modes[i] = mode
         sizes[i] = (int(ref.size), int(x.size))
-    return _Exact(ks, ks_p, w1, w1n, modes, sizes)
+    return _Exact(ks, ks_p, w1, w1n, modes, sizes), counts
+
+
+def _row_chunks(
+    table: pa.Table,
+    names: Sequence[str],
+    w: np.ndarray,
+    rows: np.ndarray | None,
+    chunk_rows: int = 1 << 15,
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """``(values (m, d), window (m,))`` of the numerical ``names``, a few thousand rows at a
+    time: of every row (``rows`` is None) or of the sorted row numbers ``rows``."""
+    columns = [table.column(c) for c in names]
+    if rows is not None:
+        # rows are sorted: per block of the table, the chosen rows inside it
+        step = max(chunk_rows, 1 << 16)
+        for lo in range(0, table.num_rows, step):
+            a, b = np.searchsorted(rows, [lo, lo + step])
+            if a == b:
+                continue
+            pick = rows[a:b] - lo
+            n = min(step, table.num_rows - lo)
+            block = [
+                numeric_values(c.slice(lo, n), name) for c, name in zip(columns, names, strict=True)
+            ]
+            for s in range(0, pick.size, chunk_rows):
+                sub = pick[s : s + chunk_rows]
+                x = np.empty((sub.size, len(names)))
+                for j, v in enumerate(block):
+                    np.take(v, sub, out=x[:, j])
+                yield x, w[lo + sub]
+        return
+    for lo in range(0, table.num_rows, chunk_rows):
+        n = min(chunk_rows, table.num_rows - lo)
+        x = np.empty((n, len(names)))
+        for j, (c, name) in enumerate(zip(columns, names, strict=True)):
+            x[:, j] = numeric_values(c.slice(lo, n), name)
+        yield x, w[lo : lo + n]
 
 
 def derive_result(
@@ -615,87 +693,104 @@ def analyze_drift(
         wins = _row_windows_ts(wins, ts, w)
     check()
 
-    # Count once
-    def count_progress(f: float, m: str) -> None:
-        report(0.05 + 0.6 * f, m)
+    # Count once. A numerical feature whose exact statistics see every row of every window
+    # gets its counts from the same sorted values (no second pass over its column); the
+    # other features are counted in one pass here.
+    n_windows = len(wins)
+    in_window = w >= 0
+    rows = np.bincount(w[in_window], minlength=n_windows)[:n_windows].astype(np.int64)
+    notes: list[str] = []
+    numeric = [fp for fp in profile.features if fp.kind == NUMERICAL]
+    do_exact = bool(exact and ref_table is not None and numeric)
+    if exact and numeric and ref_table is None:
+        notes.append("exact KS and Wasserstein not computed: the reference is a profile only")
+    fused = do_exact and (n_windows == 0 or int(rows.max()) <= s.exact_sample_limit)
+    rest = [fp.name for fp in profile.features if not (fused and fp.kind == NUMERICAL)]
 
-    counts = count_windows(
-        cur,
-        profile,
-        w,
-        len(wins),
-        chunk_rows=chunk_rows,
-        progress=count_progress,
-        cancelled=cancelled,
-    )
-    wins = wins.with_rows(counts.rows)
-    report(0.65, "counted")
+    def count_progress(f: float, m: str) -> None:
+        report(0.05 + 0.4 * f, m)
+
+    by_name: dict[str, np.ndarray] = {}
+    if rest:
+        counted = count_windows(
+            cur,
+            profile,
+            w,
+            n_windows,
+            features=rest,
+            chunk_rows=chunk_rows,
+            progress=count_progress,
+            cancelled=cancelled,
+        )
+        by_name.update(zip(counted.features, counted.counts, strict=True))
+    report(0.45, "counted")
+    check()
 
     # Exact statistics on raw values
-    notes: list[str] = []
     exact_stats: dict[str, _Exact] = {}
-    numeric = [fp for fp in profile.features if fp.kind == NUMERICAL]
-    need_sort = None
-    if exact and ref_table is not None and numeric:
-        sorted_w = bool(np.all(w[1:] >= w[:-1])) if n > 1 else True
-        if sorted_w:
+    if do_exact:
+        if n <= 1 or bool(np.all(w[1:] >= w[:-1])):
             idx = None
             wsorted = w
         else:
-            idx = np.argsort(w, kind="stable")
+            # window indices fit 32 bits (MAX_WINDOWS): a cheaper stable sort than int64
+            idx = np.argsort(w.astype(np.int32), kind="stable")
             wsorted = w[idx]
         first = np.searchsorted(wsorted, 0, side="left")
-        splits = np.searchsorted(wsorted, np.arange(len(wins) + 1), side="left")
+        splits = np.searchsorted(wsorted, np.arange(n_windows + 1), side="left")
         splits = np.maximum(splits, first)
+        del wsorted
 
-        def one(k: int) -> _Exact:
+        def one(k: int) -> tuple[_Exact, np.ndarray | None]:
             fp = numeric[k]
             x = numeric_values(cur.column(fp.name), fp.name)
             if idx is not None:
                 x = x[idx]
             r = numeric_values(ref_table.column(fp.name), fp.name)
-            return _exact_for(r, x, splits, s.exact_sample_limit, seed, k, fp.std)
+            edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
+            return _exact_for(r, x, splits, s.exact_sample_limit, seed, k, fp.std, edges)
 
         # numpy's sorts and searches release the GIL: features run side by side
         with ThreadPoolExecutor(_threads()) as pool:
             futures = [pool.submit(one, k) for k in range(len(numeric))]
             try:
                 for k, fut in enumerate(futures):
-                    exact_stats[numeric[k].name] = fut.result()
-                    report(0.65 + 0.25 * (k + 1) / len(numeric), "exact statistics")
+                    ex, c = fut.result()
+                    exact_stats[numeric[k].name] = ex
+                    if c is not None:
+                        by_name[numeric[k].name] = c
+                    report(0.45 + 0.45 * (k + 1) / len(numeric), "exact statistics")
                     check()
             finally:
                 for fut in futures:
                     fut.cancel()
-        need_sort = idx
-    elif exact and numeric:
-        notes.append("exact KS and Wasserstein not computed: the reference is a profile only")
-    del need_sort
+        del idx
+    counts = WindowCounts(profile.names, tuple(by_name[name] for name in profile.names), rows)
+    wins = wins.with_rows(counts.rows)
 
     # Multivariate
     mv = None
     mv_names = [fp.name for fp in numeric if fp.name != pred_name]
     if multivariate and ref_table is not None and len(mv_names) >= 2:
         check()
-        xr = np.column_stack([numeric_values(ref_table.column(c), c) for c in mv_names])
-        model = fit_pca(mv_names, xr, seed=seed)
-        del xr
+        ref_cols = [numeric_values(ref_table.column(c), c) for c in mv_names]
+        model = fit_pca(mv_names, ref_cols, seed=seed)
+        del ref_cols
         if model is not None:
             # Like the exact statistics: every row up to the limit per window, else a seeded
             # random sample of about that many (each window says which).
             limit = s.exact_sample_limit
             big = counts.rows > limit
-            rows_sel = np.flatnonzero(w >= 0)
+            rows_sel = None
             if big.any():
+                rows_sel = np.flatnonzero(in_window)
                 share = np.where(big, limit / np.maximum(counts.rows, 1), 1.0)
                 rng = np.random.default_rng([seed, 1 << 31])
                 rows_sel = rows_sel[rng.random(rows_sel.size) < share[w[rows_sel]]]
-            cols = [numeric_values(cur.column(c), c)[rows_sel] for c in mv_names]
             mv = score_windows(
                 model,
-                cols,
-                w[rows_sel],
-                len(wins),
+                _row_chunks(cur, mv_names, w, rows_sel),
+                n_windows,
                 min_rows=s.min_rows,
                 sampled=big,
                 cancelled=cancelled,
@@ -733,6 +828,9 @@ def analyze_drift_sql(
     prediction: str | None = "auto",
     where: Any = None,
     order_by: Sequence[str] = ("request_id",),
+    exact: bool = True,
+    multivariate: bool = True,
+    seed: int = 0,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> DriftResult:
@@ -740,8 +838,12 @@ def analyze_drift_sql(
 
     ``conn`` is a SQLAlchemy ``Connection``; ``table`` a table name (``schema.table``) or a
     SQLAlchemy table; ``where`` an optional extra filter on it (e.g. model and version).
-    Only counts come back, so the exact statistics (KS, Wasserstein) and the multivariate
-    check, which need raw rows, are not computed; the result's notes say so.
+    The counts come back from one statement. The exact statistics (KS, Wasserstein) and the
+    multivariate check need raw rows: when the reference is data (not only a profile), a
+    second statement fetches the numerical features of at most ``exact_sample_limit`` rows
+    per window (:func:`~watchkeeper.core.drift.sql_counts.sample_statement`: a window that
+    fits comes back whole, ``exact = "all"``; a larger one as a seeded systematic sample,
+    ``exact = "sample"``), one window at a time, so memory holds one window's sample.
     """
     from watchkeeper.core.drift.sql_counts import (
         count_windows_sql,
@@ -759,7 +861,7 @@ def analyze_drift_sql(
     start_us, end_us = to_us(start), to_us(end)
     if start_us is not None and end_us is not None and end_us <= start_us:
         raise DriftError("the time range is empty: end is not after start")
-    _, profile, pred_name = _prepare_reference(
+    ref_table, profile, pred_name = _prepare_reference(
         reference,
         s,
         cols,
@@ -775,9 +877,15 @@ def analyze_drift_sql(
         conn, t, spec, timestamp=timestamp, start=start_us, end=end_us, where=where
     )
     ties = [c for c in order_by if c in cols]
+    numeric = [fp for fp in profile.features if fp.kind == NUMERICAL]
+    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    want_exact = bool(exact and numeric)
+    want_mv = bool(multivariate and len(mv_names) >= 2)
+    fetch = ref_table is not None and (want_exact or want_mv)
+    share = 0.6 if fetch else 0.9
 
     def count_progress(f: float, m: str) -> None:
-        report(0.05 + 0.9 * f, m)
+        report(0.05 + share * f, m)
 
     counts = count_windows_sql(
         conn,
@@ -793,10 +901,190 @@ def analyze_drift_sql(
         cancelled=cancelled,
     )
     wins = wins.with_rows(counts.rows)
-    notes = [
-        "counts pushed down to the database: exact KS, Wasserstein and the multivariate "
-        "check need raw rows and were not computed"
-    ]
-    result = derive_result(profile, wins, counts, s, prediction=pred_name, notes=notes)
+    notes: list[str] = []
+    exact_stats: dict[str, _Exact] = {}
+    mv = None
+    if fetch:
+        exact_stats, mv, more = _exact_from_sql(
+            conn,
+            t,
+            wins,
+            counts.rows,
+            ref_table,
+            numeric,
+            mv_names if want_mv else [],
+            exact=want_exact,
+            settings=s,
+            seed=seed,
+            timestamp=timestamp,
+            where=where,
+            order_by=ties,
+            start=start_us,
+            end=end_us,
+            progress=lambda f, m: report(0.65 + 0.3 * f, m),
+            cancelled=cancelled,
+        )
+        notes += more
+    elif want_exact or want_mv:
+        notes.append(
+            "counts pushed down to the database; the reference is a profile only, so exact "
+            "KS, Wasserstein and the multivariate check (which need raw reference values) "
+            "were not computed"
+        )
+    result = derive_result(
+        profile,
+        wins,
+        counts,
+        s,
+        prediction=pred_name,
+        exact=exact_stats,
+        multivariate=mv,
+        notes=notes,
+    )
     report(1.0, "done")
     return result
+
+
+def _exact_from_sql(
+    conn: Any,
+    table: Any,
+    wins: Windows,
+    rows: np.ndarray,
+    ref_table: pa.Table,
+    numeric: Sequence[FeatureProfile],
+    mv_names: Sequence[str],
+    *,
+    exact: bool,
+    settings: DriftSection,
+    seed: int,
+    timestamp: str | None,
+    where: Any,
+    order_by: Sequence[str],
+    start: int | None,
+    end: int | None,
+    progress: Progress,
+    cancelled: Callable[[], bool] | None,
+) -> tuple[dict[str, _Exact], MultivariateDrift | None, list[str]]:
+    """Exact statistics and the multivariate check on rows fetched window by window."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.sql_counts import sample_statement
+
+    limit = settings.exact_sample_limit
+    n_windows = len(wins)
+    notes: list[str] = []
+    names = [fp.name for fp in numeric]
+    model = None
+    if mv_names:
+        model = fit_pca(
+            mv_names, [numeric_values(ref_table.column(c), c) for c in mv_names], seed=seed
+        )
+        if model is None:
+            notes.append("multivariate drift not computed: too few reference rows")
+    if not exact and model is None:
+        return {}, None, notes
+    refs = [
+        _reference_sorted(numeric_values(ref_table.column(n), n), limit, seed, k)
+        for k, n in enumerate(names)
+    ]
+    stats = [
+        (
+            np.full(n_windows, np.nan),
+            np.full(n_windows, np.nan),
+            np.full(n_windows, np.nan),
+            np.full(n_windows, np.nan),
+            [None] * n_windows,
+            [None] * n_windows,
+        )
+        for _ in names
+    ]
+    mv_at = [names.index(c) for c in mv_names] if model is not None else []
+    sums = np.zeros(n_windows)
+    scored = np.zeros(n_windows, dtype=np.int64)
+    stmt = sample_statement(
+        table,
+        wins,
+        names,
+        limit=limit,
+        seed=seed,
+        timestamp=timestamp,
+        where=where,
+        order_by=order_by,
+        start=start,
+        end=end,
+    )
+
+    def window_done(i: int, x: np.ndarray, pool: ThreadPoolExecutor) -> None:
+        fetched_all = rows[i] <= limit
+
+        def one(k: int) -> None:
+            ref, ref_mode = refs[k]
+            v = np.sort(x[:, k])
+            v = v[np.isfinite(v)]
+            if v.size == 0 or ref.size == 0:
+                return
+            ks, ks_p, w1, w1n, modes, sizes = stats[k]
+            ks[i], ks_p[i], w1[i] = ks_wasserstein_sorted(ref, v)
+            if numeric[k].std:
+                w1n[i] = w1[i] / numeric[k].std
+            modes[i] = ref_mode if fetched_all else "sample"
+            sizes[i] = (int(ref.size), int(v.size))
+
+        if exact:
+            list(pool.map(one, range(len(names))))
+        if model is not None and x.shape[0]:
+            sums[i] = model.errors(x[:, mv_at]).sum()
+            scored[i] = x.shape[0]
+
+    progress(0.0, "fetching a sample of rows")
+    try:
+        result = conn.execute(stmt)
+        with ThreadPoolExecutor(_threads()) as pool:
+            current, parts, done = -1, [], 0
+            while True:
+                block = result.fetchmany(20_000)
+                if cancelled is not None and cancelled():
+                    result.close()
+                    raise DriftCancelled("drift analysis was cancelled")
+                if not block:
+                    break
+                arr = np.array(block, dtype=np.float64).reshape(len(block), len(names) + 1)
+                w = arr[:, 0].astype(np.int64)
+                # rows come ordered by window: cut the block where the window changes
+                cuts = np.flatnonzero(w[1:] != w[:-1]) + 1
+                for lo, hi in zip(
+                    np.concatenate([[0], cuts]), np.concatenate([cuts, [len(w)]]), strict=True
+                ):
+                    if w[lo] != current:
+                        if parts:
+                            window_done(current, np.concatenate(parts), pool)
+                            done += 1
+                            progress(done / max(n_windows, 1), "exact statistics")
+                        current, parts = int(w[lo]), []
+                    parts.append(arr[lo:hi, 1:])
+            if parts:
+                window_done(current, np.concatenate(parts), pool)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DriftError(
+            f"the database refused the sample query: {first[0] if first else exc}"
+        ) from None
+    exact_stats = {n: _Exact(*stats[k]) for k, n in enumerate(names)} if exact else {}
+    mv = (
+        decide_windows(model, sums, scored, min_rows=settings.min_rows, sampled=rows > limit)
+        if model is not None
+        else None
+    )
+    sampled = int(np.count_nonzero(rows > limit))
+    notes.append(
+        "counts pushed down to the database; exact statistics and the multivariate check "
+        "on rows fetched from it: "
+        + (
+            f"{sampled} window(s) above {limit:,} rows on a seeded systematic sample of "
+            f"{limit:,} rows, the others on every row"
+            if sampled
+            else "every row"
+        )
+    )
+    return exact_stats, mv, notes

@@ -16,14 +16,21 @@ The threshold is learned from reference windows: the other half of the reference
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from watchkeeper.core.drift.errors import DriftCancelled
 
-__all__ = ["MultivariateDrift", "MultivariateWindow", "PCAModel", "fit_pca", "score_windows"]
+__all__ = [
+    "MultivariateDrift",
+    "MultivariateWindow",
+    "PCAModel",
+    "decide_windows",
+    "fit_pca",
+    "score_windows",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class PCAModel:
         """
         z = x - self.mean
         z /= self.scale
-        np.nan_to_num(z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.copyto(z, 0.0, where=~np.isfinite(z))
         coords = z @ self.components.T
         total = np.einsum("ij,ij->i", z, z)
         kept = np.einsum("ij,ij->i", coords, coords)
@@ -103,9 +110,18 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def _rows_of(columns: Sequence[np.ndarray], rows: np.ndarray | None) -> np.ndarray:
+    """``(len(rows), d)`` float64 matrix of the given rows (all when ``None``)."""
+    n = len(columns[0]) if rows is None else len(rows)
+    x = np.empty((n, len(columns)), order="F")  # filled and summarised column by column
+    for j, c in enumerate(columns):
+        x[:, j] = c if rows is None else c[rows]
+    return x
+
+
 def fit_pca(
     features: Sequence[str],
-    x: np.ndarray,
+    x: np.ndarray | Sequence[np.ndarray],
     *,
     variance: float = 0.9,
     chunks: int = 20,
@@ -114,27 +130,43 @@ def fit_pca(
     seed: int = 0,
     max_rows: int = 50_000,
 ) -> PCAModel | None:
-    """Fit on reference rows ``x`` ``(n, d)``; ``None`` when there is too little to fit."""
-    n, d = x.shape
+    """Fit on reference rows ``x`` ``(n, d)``, or its ``d`` columns; ``None`` when too few.
+
+    Given columns, only the (at most ``max_rows``) rows used are ever put side by side.
+    """
+    columns = [x[:, j] for j in range(x.shape[1])] if isinstance(x, np.ndarray) else list(x)
+    d = len(columns)
+    n = len(columns[0]) if d else 0
     if d < 2 or n < 4 * chunks:
         return None
     rng = np.random.default_rng(seed)
+    sel = None
     if n > max_rows:
-        x = x[np.sort(rng.choice(n, max_rows, replace=False))]
+        sel = np.sort(rng.choice(n, max_rows, replace=False))
         n = max_rows
-    with np.errstate(invalid="ignore"):
-        finite = np.where(np.isfinite(x), x, np.nan)
-        mean = np.nanmean(finite, axis=0) if n else np.zeros(d)
-        scale = np.nanstd(finite, axis=0)
+    x = _rows_of(columns, sel)
+    del columns
+    mean = np.zeros(d)
+    scale = np.ones(d)
+    for j in range(d):
+        col = x[:, j]
+        finite = col[np.isfinite(col)]
+        if finite.size:
+            mean[j] = finite.mean()
+            sd = finite.std()
+            if np.isfinite(sd) and sd > 0:
+                scale[j] = sd
     mean = np.where(np.isfinite(mean), mean, 0.0)
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     perm = rng.permutation(n)
     fit_rows, hold_rows = perm[: n // 2], perm[n // 2 :]
-    zfit = (x[fit_rows] - mean) / scale
+    zfit = x[fit_rows]
+    zfit -= mean
+    zfit /= scale
     zfit[~np.isfinite(zfit)] = 0.0
     zfit -= zfit.mean(axis=0)
     # eigenvectors of the d x d covariance: the principal axes, without an n x d SVD
     evals, evecs = np.linalg.eigh(zfit.T @ zfit)
+    del zfit
     order = np.argsort(evals)[::-1]
     var = np.maximum(evals[order], 0.0)
     vt = evecs[:, order].T
@@ -165,33 +197,44 @@ def fit_pca(
 
 def score_windows(
     model: PCAModel,
-    columns: Sequence[np.ndarray],
-    window_index: np.ndarray,
+    chunks: Iterable[tuple[np.ndarray, np.ndarray]],
     n_windows: int,
     *,
     min_rows: int,
     sampled: np.ndarray | None = None,
-    chunk_rows: int = 1 << 16,
     cancelled: Callable[[], bool] | None = None,
 ) -> MultivariateDrift:
-    """Mean reconstruction error per window, in chunks, and a decision per window."""
-    n = len(window_index)
+    """Mean reconstruction error per window, and a decision per window.
+
+    ``chunks`` yields ``(rows (m, d), window index (m,))`` pieces (window ``-1``: skipped),
+    so the rows scored never need to be in memory at once.
+    """
     sums = np.zeros(n_windows)
     rows = np.zeros(n_windows, dtype=np.int64)
-    for lo in range(0, n, chunk_rows):
+    for x, w in chunks:
         if cancelled is not None and cancelled():
             raise DriftCancelled("multivariate drift was cancelled")
-        hi = min(n, lo + chunk_rows)
-        w = window_index[lo:hi]
         keep = w >= 0
-        x = np.empty((hi - lo, len(columns)))
-        for j, c in enumerate(columns):
-            x[:, j] = c[lo:hi]
         if not keep.all():
             x, w = x[keep], w[keep]
+        if not len(w):
+            continue
         e = model.errors(x)
         sums += np.bincount(w, weights=e, minlength=n_windows)[:n_windows]
         rows += np.bincount(w, minlength=n_windows)[:n_windows]
+    return decide_windows(model, sums, rows, min_rows=min_rows, sampled=sampled)
+
+
+def decide_windows(
+    model: PCAModel,
+    sums: np.ndarray,
+    rows: np.ndarray,
+    *,
+    min_rows: int,
+    sampled: np.ndarray | None = None,
+) -> MultivariateDrift:
+    """The decision per window from the summed reconstruction errors of its scored rows."""
+    n_windows = len(rows)
     out = []
     for i in range(n_windows):
         r = int(rows[i])

@@ -234,10 +234,18 @@ class ReferenceProfile:
 
 def _numeric_profile(name: str, x: np.ndarray, bins: int) -> FeatureProfile:
     # Sorted, so that the profile (its mean and spread too) does not depend on row order.
-    finite = np.sort(x[np.isfinite(x)])
+    # One sort serves everything: distinct values, quantiles, the mean and the bin counts.
+    ordered = np.sort(x)  # -inf first, +inf then NaN last
+    numbers = int(np.searchsorted(ordered, np.nan, side="left"))
+    lo = int(np.searchsorted(ordered[:numbers], -np.inf, side="right"))
+    hi = int(np.searchsorted(ordered[:numbers], np.inf, side="left"))
+    finite = ordered[lo:hi]
     if finite.size:
-        distinct = np.unique(finite)
-        if distinct.size <= bins:
+        new_value = np.empty(finite.size, dtype=bool)
+        new_value[0] = True
+        np.not_equal(finite[1:], finite[:-1], out=new_value[1:])
+        if np.count_nonzero(new_value) <= bins:
+            distinct = finite[new_value]
             # Few distinct values (a constant, a flag, a small count): one bin per value and
             # one per gap, so a value the reference never took is seen, e.g. 3 → 4.
             above = np.nextafter(distinct, np.inf)
@@ -245,14 +253,14 @@ def _numeric_profile(name: str, x: np.ndarray, bins: int) -> FeatureProfile:
         else:
             qs = np.quantile(finite, np.arange(1, bins) / bins)
             edges = tuple(float(e) for e in np.unique(qs))
+        del new_value
         mean = float(finite.mean())
         std = float(finite.std())
     else:
         edges, mean, std = (), None, None
-    from watchkeeper.core.drift.counting import bin_numeric
-
-    b = bin_numeric(np.asarray(edges, dtype=np.float64), x)
-    counts = np.bincount(b, minlength=len(edges) + 2)
+    # bin i holds e_i <= x < e_(i+1) (see bin_numeric): counts from the sorted numbers
+    at = np.searchsorted(ordered[:numbers], np.asarray(edges, dtype=np.float64), side="left")
+    counts = np.diff(np.concatenate([[0], at, [numbers, x.size]]))
     return FeatureProfile(
         name, NUMERICAL, tuple(int(c) for c in counts), edges=edges, mean=mean, std=std
     )

@@ -36,12 +36,17 @@ from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.drift.windows import Windows, WindowSpec, plan_windows, to_us
 
 __all__ = [
+    "SAMPLE_MULTIPLIER",
     "count_statement",
     "count_windows_sql",
     "plan_windows_sql",
     "reflect_table",
+    "sample_statement",
     "time_range_sql",
 ]
+
+#: A prime: ``(position * SAMPLE_MULTIPLIER + offset) % rows`` permutes a window's positions.
+SAMPLE_MULTIPLIER = 2_147_483_647
 
 
 def reflect_table(conn: sa.Connection, name: str) -> sa.Table:
@@ -297,6 +302,110 @@ def count_statement(
     if len(branches) == 1:
         return branches[0]
     return sa.union_all(*branches)
+
+
+def _window_parts(
+    table: sa.FromClause,
+    windows: Windows,
+    *,
+    timestamp: str | None,
+    names: Sequence[str],
+    where: sa.ColumnElement | None,
+    order_by: Sequence[str],
+    start: int | None,
+    end: int | None,
+) -> tuple[sa.FromClause, sa.ColumnElement, list[sa.ColumnElement], list[sa.ColumnElement]]:
+    """``(from, window expression, feature columns, conditions)`` as :func:`count_statement`."""
+    ts = _col(table, timestamp) if timestamp else None
+    conds = _range_filter(ts, start, end, where)
+    cols = [_col(table, n) for n in names]
+    kind = windows.spec.kind
+    if kind == "time":
+        if ts is None:
+            raise DriftError(f"windows of {windows.spec.text} need a timestamp column")
+        b = windows.bounds
+        cuts = [_ts_literal(ts, x) for x in b[1:-1]]
+        conds += [ts >= _ts_literal(ts, b[0]), ts < _ts_literal(ts, b[-1])]
+        return table, _binary_case(ts, cuts, 0, len(b) - 2), cols, conds
+    if kind == "rows":
+        order = [ts] if ts is not None else []
+        order += [_col(table, c) for c in order_by]
+        if not order:
+            raise DriftError("row windows over a SQL table need a timestamp or an order column")
+        if ts is not None:
+            conds.append(ts.is_not(None))
+        rn = sa.func.row_number().over(order_by=order).label("wk_rn")
+        inner = sa.select(rn, *(c.label(f"wk_f{i}") for i, c in enumerate(cols)))
+        inner = inner.select_from(table)
+        if conds:
+            inner = inner.where(*conds)
+        base = inner.subquery("wk_numbered")
+        n = windows.spec.rows
+        cuts = [sa.literal(n * (i + 1), sa.BigInteger) for i in range(len(windows) - 1)]
+        w_expr = _binary_case(base.c.wk_rn - 1, cuts, 0, len(windows) - 1)
+        return base, w_expr, [base.c[f"wk_f{i}"] for i in range(len(cols))], []
+    return table, sa.literal(0, sa.Integer), cols, conds
+
+
+def sample_statement(
+    table: sa.FromClause,
+    windows: Windows,
+    names: Sequence[str],
+    *,
+    limit: int,
+    seed: int = 0,
+    timestamp: str | None,
+    where: sa.ColumnElement | None = None,
+    order_by: Sequence[str] = (),
+    start: int | None = None,
+    end: int | None = None,
+) -> sa.Select:
+    """Raw values of ``names`` for at most ``limit`` rows per window: ``(window, *values)``.
+
+    A window of at most ``limit`` rows comes back whole; a larger one as a seeded systematic
+    sample: its rows are numbered in time order (ties by ``order_by``), and position ``p`` of
+    ``n`` rows is kept when ``(p * M + offset) % n < limit`` — ``M`` a large prime, so this
+    permutes the positions and keeps exactly ``limit`` of them, spread over the window. The
+    same statement on the same rows picks the same rows on every engine; rows come back
+    ordered by window.
+    """
+    ts = _col(table, timestamp) if timestamp else None
+    base, w_expr, cols, conds = _window_parts(
+        table,
+        windows,
+        timestamp=timestamp,
+        names=names,
+        where=where,
+        order_by=order_by,
+        start=start,
+        end=end,
+    )
+    feats = [c.label(f"wk_v{i}") for i, c in enumerate(cols)]
+    if windows.spec.kind == "rows":
+        n = windows.spec.rows
+        pos = (base.c.wk_rn - 1) % sa.literal(n, sa.BigInteger)
+        cnt: sa.ColumnElement = sa.literal(n, sa.BigInteger)
+    else:
+        order = [sa.nulls_last(ts)] if ts is not None else []
+        order += [_col(table, c) for c in order_by]
+        if windows.spec.kind == "time":
+            pos = sa.func.row_number().over(partition_by=w_expr, order_by=order or None)
+            cnt = sa.func.count().over(partition_by=w_expr)
+        else:
+            pos = sa.func.row_number().over(order_by=order or None)
+            cnt = sa.func.count().over()
+    inner = sa.select(w_expr.label("w"), pos.label("wk_pos"), cnt.label("wk_cnt"), *feats)
+    inner = inner.select_from(base)
+    if conds:
+        inner = inner.where(*conds)
+    sub = inner.subquery("wk_sample")
+    offset = (int(seed) * 7_919 + 104_729) % SAMPLE_MULTIPLIER
+    keep = (
+        sub.c.wk_pos * sa.literal(SAMPLE_MULTIPLIER, sa.BigInteger)
+        + sa.literal(offset, sa.BigInteger)
+    ) % sub.c.wk_cnt < sa.literal(int(limit), sa.BigInteger)
+    values = [sub.c[f"wk_v{i}"] for i in range(len(cols))]
+    return sa.select(sub.c.w, *values).where(keep).order_by(sub.c.w, sub.c.wk_pos)
 
 
 def count_windows_sql(

@@ -261,9 +261,101 @@ def test_pushed_down_analysis_equals_in_memory(tmp_path) -> None:
         prediction=None,
     )
     with eng.connect() as conn:
-        sql = analyze_drift_sql(ref, conn, "events", window="1d", categorical=["code"])
+        sql = analyze_drift_sql(
+            ref,
+            conn,
+            "events",
+            window="1d",
+            categorical=["code"],
+            exact=False,
+            multivariate=False,
+        )
     assert sql.decisions() == mem.decisions()
     assert [w.rows for w in sql.windows] == [w.rows for w in mem.windows]
     a, b = sql.to_dict(), mem.to_dict()
     assert a["features"] == b["features"] and a["windows"] == b["windows"]
     eng.dispose()
+
+
+def _exact_fields(result) -> list[tuple]:
+    return [
+        (f.name, w.index, w.ks, w.ks_p_value, w.wasserstein, w.exact, w.exact_rows)
+        for f in result.features
+        for w in f.windows
+    ]
+
+
+def test_pushed_down_exact_statistics_equal_in_memory(engine: sa.Engine) -> None:
+    """Windows under the limit come back whole: KS, Wasserstein and PCA as in memory."""
+    from watchkeeper.core.drift.analysis import analyze_drift_sql
+
+    rows = _rows(4)
+    ref = _reference()
+    _write(engine, rows, tz=engine.dialect.name != "sqlite")
+    kw = {"window": "1d", "categorical": ["code"], "prediction": None}
+    mem = analyze_drift(ref, _arrow(rows, engine.dialect.name == "sqlite"), **kw)
+    with engine.connect() as conn:
+        sql = analyze_drift_sql(ref, conn, "events", **kw)
+    assert _exact_fields(sql) == _exact_fields(mem)
+    assert {w.exact for f in sql.features if f.kind == "numerical" for w in f.windows} == {"all"}
+    assert sql.multivariate is not None and mem.multivariate is not None
+    for a, b in zip(sql.multivariate.windows, mem.multivariate.windows, strict=True):
+        assert (a.rows, a.decision) == (b.rows, b.decision)
+        assert a.error == pytest.approx(b.error, rel=1e-9)
+    assert any("every row" in n for n in sql.notes)
+
+
+def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
+    request: pytest.FixtureRequest, tmp_path
+) -> None:
+    from watchkeeper.core.drift.analysis import analyze_drift_sql
+    from watchkeeper.core.spec import DriftSection
+
+    rows = [r for r in _rows(5) if r["ts"] is not None]
+    ref = _reference()
+    settings = DriftSection(exact_sample_limit=100)  # windows of ~800 rows: sampled
+    urls = {
+        "duckdb": f"duckdb:///{tmp_path / 's.duckdb'}",
+        "sqlite": f"sqlite:///{tmp_path / 's.sqlite'}",
+        "postgresql": request.getfixturevalue("postgres_url"),
+    }
+    found = {}
+    for name, url in urls.items():
+        eng = sa.create_engine(url)
+        _write(eng, rows, tz=name != "sqlite")
+        with eng.connect() as conn:
+            runs = [
+                analyze_drift_sql(
+                    ref, conn, "events", window="1d", categorical=["code"], settings=settings
+                )
+                for _ in range(2)
+            ]
+        eng.dispose()
+        assert runs[0].to_dict() == runs[1].to_dict(), name  # seeded: the same rows again
+        found[name] = _exact_fields(runs[0])
+        result = runs[0]
+        for f in result.features:
+            if f.kind != "numerical":
+                continue
+            for w in f.windows:
+                assert w.exact == "sample" and w.ks is not None
+                assert 0 < w.exact_rows[1] <= 100
+        assert all(w.sampled and w.rows == 100 for w in result.multivariate.windows)
+        assert any("systematic sample" in n for n in result.notes)
+        assert '"exact": "sample"' in result.to_json()
+    assert found["duckdb"] == found["sqlite"] == found["postgresql"]
+
+
+def test_pushed_down_analysis_with_a_profile_says_what_it_skipped(tmp_path) -> None:
+    from watchkeeper.core.drift.analysis import analyze_drift_sql
+
+    rows = _rows(6)
+    eng = sa.create_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    _write(eng, rows, tz=False)
+    profile = build_profile(_reference(), categorical=["code"])
+    with eng.connect() as conn:
+        result = analyze_drift_sql(profile, conn, "events", window="1d")
+    eng.dispose()
+    assert all(w.exact is None for f in result.features for w in f.windows)
+    assert result.multivariate is None
+    assert any("profile only" in n for n in result.notes)

@@ -123,3 +123,18 @@ def test_merged_ks_and_wasserstein_match_scipy(seed: int, kind: str) -> None:
     assert d == pytest.approx(ref.statistic, abs=TOL)
     assert p == pytest.approx(ref.pvalue, abs=TOL)
     assert w1 == pytest.approx(stats.wasserstein_distance(a, b), rel=TOL, abs=TOL)
+
+
+def test_kstwo_sf_matches_scipy_on_every_branch() -> None:
+    from watchkeeper.core.drift.kstwo import kstwo_sf
+
+    rng = np.random.default_rng(11)
+    cases = [(0.0, 500), (1.0, 500), (0.3 / 500, 500), (0.7 / 500, 500), (0.6, 300)]
+    cases += [(1 - 1 / 200, 200), (0.05, 100), (0.2, 100)]  # Ruben-Gambino, small n
+    for n in (141, 800, 2_500, 12_000, 50_000):
+        # nd² spans PelzGood (< 2.2), the Smirnov sum (2.2..370) and the zero tail
+        for nd2 in (*rng.uniform(0.05, 2.2, 2), *rng.uniform(2.2, 370, 3), 400.0):
+            cases.append((float(np.sqrt(nd2 / n)), n))
+        cases.append(((1.4 / n) ** (2 / 3) * 0.9, n))  # Durbin matrix, p close to 1
+    for x, n in cases:
+        assert kstwo_sf(x, n) == pytest.approx(float(stats.kstwo.sf(x, n)), abs=1e-10), (x, n)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from watchkeeper.app.panels.state import Observable
@@ -25,6 +26,32 @@ _STYLES = {
     "info": "background:#eef4fb; color:#1e3a5f; border:1px solid #c5d8ef;",
     "warning": "background:#fff7e0; color:#6b4b00; border:1px solid #f0d890;",
 }
+
+
+class DeferredPanel(QWidget):
+    """A panel whose work runs only while it is on screen.
+
+    A selection made while the tab is hidden is remembered and its work runs when the tab
+    is first shown, so a hidden view does not compete with the visible ones for the worker
+    pool on every selection change.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pending: Callable[[], None] | None = None
+
+    def run_when_shown(self, work: Callable[[], None]) -> None:
+        if self.isVisible():
+            self._pending = None
+            work()
+        else:
+            self._pending = work
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        work, self._pending = self._pending, None
+        if work is not None:
+            work()
 
 
 class MessageBanner(QLabel):

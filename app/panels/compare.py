@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from watchkeeper.app.panels.analyses import ModelEntry
-from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
 from watchkeeper.app.panels.evaluation_analyses import (
     DISAGREEMENT_ROWS,
     ChallengerView,
@@ -79,7 +79,7 @@ class GateTableModel(FrameTableModel):
         return None
 
 
-class ChallengerPanel(QWidget):
+class ChallengerPanel(DeferredPanel):
     """The selected model's challenger against its champion, and the gate's verdict."""
 
     result_ready = Signal(object)  # ChallengerView, after it is drawn
@@ -97,7 +97,6 @@ class ChallengerPanel(QWidget):
         self.cache = cache if cache is not None else {}
         self.n_boot = n_boot
         self._entry: ModelEntry | None = None
-        self._pending = False  # a selection arrived while hidden
 
         self.heading = QLabel("<b>Champion vs challenger</b>")
         self.heading.setTextFormat(Qt.TextFormat.RichText)
@@ -179,22 +178,7 @@ class ChallengerPanel(QWidget):
             self.task.cancel()
             self.state.set(status="idle", error=None)
             return
-        self._analyse_when_shown()
-
-    def _analyse_when_shown(self) -> None:
-        """Analyse now if the view is on screen, else when it is first shown (a hidden tab
-        does not compete with the visible views for the worker pool)."""
-        if self.isVisible():
-            self._pending = False
-            self.analyse()
-        else:
-            self._pending = True
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending:
-            self._pending = False
-            self.analyse()
+        self.run_when_shown(self.analyse)
 
     def analyse(self, force: bool = False) -> None:
         entry, s = self._entry, self.state

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase, QShowEvent
+from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
 from watchkeeper.app.panels.governance_work import (
     JSON_CARD_FIELDS,
     REASON_LABELS,
@@ -110,7 +110,7 @@ def _mono() -> QFont:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
 
-class GovernancePanel(QWidget):
+class GovernancePanel(DeferredPanel):
     """Decisions, rollbacks, card, notes and audit log of the selected model version."""
 
     view_loaded = Signal(object)  # GovernanceView, after it is drawn
@@ -128,7 +128,6 @@ class GovernancePanel(QWidget):
         self.target = target
         self.state = GovernanceState()
         self._entry: Any = None
-        self._pending = False  # a selection arrived while the tab was hidden
         self.dialog: QDialog | None = None  # the decision/rollback/note dialog that is open
         self._card_key: tuple[str, str] | None = None  # whose card the editor holds
         self._card_base: int | None = None
@@ -357,18 +356,7 @@ class GovernancePanel(QWidget):
             return
         if (entry.name, str(version)) != (self.state.model, self.state.version):
             self.state.set(model=entry.name, version=str(version), view=None, notice=None)
-        # A hidden tab reads when it is first shown, not on every selection change.
-        if self.isVisible():
-            self._pending = False
-            self.refresh()
-        else:
-            self._pending = True
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending:
-            self._pending = False
-            self.refresh()
+        self.run_when_shown(self.refresh)
 
     def refresh(self) -> None:
         """Read the records and aliases again (in the TaskRunner)."""

@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -36,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from watchkeeper.app.panels.analyses import ModelEntry
-from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
 from watchkeeper.app.panels.evaluation_analyses import (
     SLICE_METRICS,
     SlicesView,
@@ -97,7 +96,7 @@ def _titled(title: str, widget: QWidget) -> tuple[QWidget, QLabel]:
     return box, label
 
 
-class SlicesPanel(QWidget):
+class SlicesPanel(DeferredPanel):
     """Metrics per slice of the selected version, the builder, worst slices, export."""
 
     result_ready = Signal(object)  # SlicesView, after it is drawn
@@ -114,7 +113,6 @@ class SlicesPanel(QWidget):
         self.state = SlicesState()
         self.cache = cache if cache is not None else {}
         self._entry: ModelEntry | None = None
-        self._pending = False  # a selection arrived while hidden
 
         self.heading = QLabel("<b>Slices</b>")
         self.heading.setTextFormat(Qt.TextFormat.RichText)
@@ -237,22 +235,7 @@ class SlicesPanel(QWidget):
             return
         if (entry.name, version) != (self.state.model, self.state.version):
             self.state.set(model=entry.name, version=version, result=None, custom=(), draft=())
-        self._analyse_when_shown()
-
-    def _analyse_when_shown(self) -> None:
-        """Analyse now if the view is on screen, else when it is first shown (a hidden tab
-        does not compete with the visible views for the worker pool)."""
-        if self.isVisible():
-            self._pending = False
-            self.analyse()
-        else:
-            self._pending = True
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending:
-            self._pending = False
-            self.analyse()
+        self.run_when_shown(self.analyse)
 
     def analyse(self, force: bool = False) -> None:
         """Show the cached result for the current choice, or start the analysis."""

@@ -32,11 +32,11 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from watchkeeper.core.errors import TelemetryError
@@ -47,6 +47,9 @@ from watchkeeper.core.telemetry.contract import (
     TelemetrySchema,
 )
 from watchkeeper.core.telemetry.source import RawBatch, TelemetrySource
+
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas (~0.2 s): only Parquet sources pay it
+    import pyarrow.dataset as ds
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
@@ -109,6 +112,8 @@ class ParquetSource(TelemetrySource):
     def _scan(
         self, columns: Sequence[str], query: TelemetryQuery, batch_rows: int
     ) -> Iterator[RawBatch]:
+        import pyarrow.dataset as ds
+
         pushed = _ParquetFilter(query, self.schema(), self._dataset.schema)
         scanner = self._dataset.scanner(
             columns=list(columns),
@@ -187,6 +192,8 @@ class _ParquetFilter:
 
 def _open_dataset(path: Path) -> ds.Dataset:
     """The dataset over one file or a folder's ``*.parquet`` files, footers checked."""
+    import pyarrow.dataset as ds
+
     files = _parquet_files(path)
     schemas = [_file_schema(f) for f in files]
     partitioning = None

@@ -36,11 +36,19 @@ def open_workbench(workspace: Path | None = None, screenshot: Path | None = None
             if window.runner.active() and waited[0] < SCREENSHOT_WAIT_MS:
                 QTimer.singleShot(250, grab_when_idle)
                 return
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            window.grab().save(str(screenshot))
-            print(f"screenshot {screenshot}")
+            # Errors here would be swallowed by Qt's timer and leave the app running.
+            try:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                saved = window.grab().save(str(screenshot))
+            except OSError:
+                saved = False
             window.close()
-            app.quit()
+            if saved:
+                print(f"screenshot {screenshot}")
+                app.quit()
+            else:
+                print(f"watchkeeper: could not write the screenshot {screenshot}", file=sys.stderr)
+                app.exit(2)
 
         QTimer.singleShot(500, grab_when_idle)
     code = app.exec()

@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 #: Bump whenever the generated content (data, specs, manifest) changes.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 MODELS: tuple[DemoModel, ...] = (demo_fraud.MODEL, demo_churn.MODEL)
 DEFAULT_EVENTS_PER_DAY = 20_000
 MIN_EVENTS_PER_DAY, MAX_EVENTS_PER_DAY = 1_000, 100_000

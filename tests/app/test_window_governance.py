@@ -79,7 +79,7 @@ def test_approve_writes_a_signed_approval_that_verify_accepts(
     identity = panel.identity_label.text()
     assert "Signed in as <b>" in identity and "unverified" in identity
     assert "champion v1 · challenger v2" in panel.heading.text()
-    assert panel.decisions_model.rowCount() == 3 and panel.audit_model.rowCount() == 13
+    assert panel.decisions_model.rowCount() == 3 and panel.audit_model.rowCount() == 14
 
     dialog = panel.open_decision("approve")
     assert panel.dialog is dialog and dialog.isVisible()
@@ -113,7 +113,7 @@ def test_approve_writes_a_signed_approval_that_verify_accepts(
     with qtbot.waitSignal(panel.verified, timeout=10_000) as report:
         panel.verify()
     assert report.args[0].ok
-    assert "OK" in panel.verify_label.text() and "15 entries" in panel.verify_label.text()
+    assert "OK" in panel.verify_label.text() and "16 entries" in panel.verify_label.text()
 
 
 def test_a_spec_requiring_a_verified_identity_refuses_a_local_one(

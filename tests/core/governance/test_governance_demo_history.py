@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from watchkeeper.core.governance import GovernanceStore, verify_audit
 from watchkeeper.core.governance.demo import PERSONAS, write_demo_history
 
@@ -32,10 +34,39 @@ def test_the_demo_history_verifies_and_is_reproducible(tmp_path):
         (rollback,) = store.rollbacks("fraud-detector")
         assert (rollback.from_version, rollback.to_version) == ("2", "1")
         assert store.rollback_applications(rollback.id)[0].result == "succeeded"
-        (note,) = store.incident_notes("fraud-detector")
-        assert {link["id"] for link in note.links} >= {rollback.id}
-        assert note.starts_at <= rollback.created_at <= note.ends_at
+        inc_1042, inc_1057 = store.incident_notes("fraud-detector")
+        assert {link["id"] for link in inc_1042.links} >= {rollback.id}
+        assert inc_1042.starts_at <= rollback.created_at <= inc_1042.ends_at
+        assert inc_1057.ends_at is None  # still open at the demo's as-of date
         assert store.card("fraud-detector", "2").revision == 2
         assert store.spec_version("fraud-detector").version == 1
         times = [e.created_at for e in store.audit_entries()]
         assert times == sorted(times)
+
+
+def test_the_demo_history_happens_where_the_telemetry_and_registry_say(tmp_path):
+    """Dates agree with the demo: v1 approved after its training run (2026-02-02) and v2 after
+    its own (2026-03-20); v2 rolled back before its shadow scoring starts (day 90); the
+    pipeline incident note starts on the telemetry's planted incident day (95)."""
+    from watchkeeper.core import demo, demo_fraud
+    from watchkeeper.core.registry.demo import PORTFOLIO
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    write_demo_history(url)
+    versions = PORTFOLIO["fraud-detector"]["versions"]
+
+    def trained(v):
+        return dt.datetime.fromisoformat(versions[v]["trained"]).replace(tzinfo=dt.UTC)
+
+    def day(n):
+        return demo.START + dt.timedelta(days=n)
+
+    with GovernanceStore.open(url) as store:
+        v1, v2 = store.approvals("fraud-detector")
+        assert trained("1") < v1.created_at < trained("2") < v2.created_at
+        (rollback,) = store.rollbacks("fraud-detector")
+        assert v2.created_at < rollback.created_at < day(demo_fraud.SHADOW_DAY)
+        notes = store.incident_notes("fraud-detector")
+        assert notes[-1].starts_at == day(demo_fraud.INCIDENT_DAY)
+        times = [e.created_at for e in store.audit_entries()]
+        assert day(0) < times[0] and times[-1] < demo.START + dt.timedelta(days=120)

@@ -10,6 +10,8 @@ Modules (import them directly; this package imports nothing heavy by itself):
 - ``kstwo``        the KS p-value (``scipy.stats.kstwo.sf``) without importing ``scipy.stats``
 - ``decide``       ok / watch / drift / insufficient; Holm (or other) correction
 - ``multivariate`` PCA reconstruction error with a threshold learned from the reference
-- ``analysis``     :func:`analyze_drift`, :func:`analyze_drift_sql` → :class:`DriftResult`
+- ``reference``    :class:`PreparedReference`: a reference made ready once for many analyses
+- ``analysis``     :func:`analyze_drift`, :func:`analyze_drift_sql` → :class:`DriftResult`;
+                   :func:`prepare_reference`
 - ``sources``      reading ``SRC`` that may not be telemetry (a reference of features only)
 """

@@ -17,15 +17,22 @@ replacement); from a SQL table, a seeded systematic one fetched window by window
 (:func:`~watchkeeper.core.drift.sql_counts.sample_statement`). The reference is sorted once per
 feature, each window's values once: that sort gives KS, Wasserstein and, when no window is
 sampled, the feature's bin counts too (no separate counting pass for it).
+
+What depends on the reference alone — its profile, its sorted values, the PCA model — can be
+computed once by :func:`prepare_reference` and handed to any number of analyses as
+``reference`` (:class:`~watchkeeper.core.drift.reference.PreparedReference`): the same results,
+bit for bit, with only the current data's work left per analysis.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -43,11 +50,13 @@ from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
 from watchkeeper.core.drift.errors import DriftCancelled, DriftError
 from watchkeeper.core.drift.multivariate import (
     MultivariateDrift,
+    PCAModel,
     decide_windows,
     fit_pca,
     score_windows,
 )
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
+from watchkeeper.core.drift.reference import PreparedReference, SortedReference, reference_sorted
 from watchkeeper.core.drift.statistics import (
     PSI_PSEUDOCOUNT,
     binned_stats,
@@ -67,10 +76,12 @@ __all__ = [
     "DriftResult",
     "FeatureDrift",
     "FeatureWindow",
+    "PreparedReference",
     "WindowInfo",
     "analyze_drift",
     "analyze_drift_sql",
     "derive_result",
+    "prepare_reference",
 ]
 
 #: Telemetry role columns never taken as features unless named.
@@ -277,38 +288,23 @@ class _Exact:
     sizes: list[tuple[int, int] | None]
 
 
-def _reference_sorted(
-    values: np.ndarray, limit: int, seed: int, feature_index: int
-) -> tuple[np.ndarray, str]:
-    """The reference's finite values (a seeded sample of ``limit`` above it), sorted."""
-    ref = values[np.isfinite(values)]
-    mode = "all"
-    if ref.size > limit:
-        rng = np.random.default_rng([seed, feature_index, 1 << 30])
-        ref = ref[rng.integers(0, ref.size, limit)]
-        mode = "sample"
-    ref.sort()  # a fresh array (filtered or sampled): sorted in place
-    return ref, mode
-
-
 def _exact_for(
-    ref_values: np.ndarray,
-    cur_values: np.ndarray,
-    splits: np.ndarray,
-    limit: int,
-    seed: int,
-    feature_index: int,
+    ref: np.ndarray,
+    ref_mode: str,
+    window_values: Callable[[int], tuple[np.ndarray, bool]],
+    n_windows: int,
     std: float | None,
     edges: np.ndarray | None = None,
 ) -> tuple[_Exact, np.ndarray | None]:
     """Exact statistics per window; with ``edges``, also the window's bin counts.
 
-    Each window's values are sorted once: the finite ones give KS and Wasserstein (against
-    the reference, sorted once for all windows), and the bin counts are ``searchsorted`` of
-    the edges in the same sorted array — so a feature whose windows all fit under ``limit``
-    needs no separate counting pass. ``edges`` is only honoured when they all fit.
+    ``ref`` is the reference sorted (:func:`reference_sorted`, once for all windows);
+    ``window_values(i)`` gives window ``i``'s values and whether they are a sample (see
+    :func:`_window_values`). Each window's values are sorted once: the finite ones give KS and
+    Wasserstein, and the bin counts are ``searchsorted`` of the edges in the same sorted array
+    — so a feature whose windows all fit under the limit needs no separate counting pass.
+    ``edges`` is only honoured when no window is sampled.
     """
-    n_windows = len(splits) - 1
     ks = np.full(n_windows, np.nan)
     ks_p = np.full(n_windows, np.nan)
     w1 = np.full(n_windows, np.nan)
@@ -319,16 +315,13 @@ def _exact_for(
     if edges is not None:
         counts = np.zeros((n_windows, edges.size + 2), dtype=np.int64)
         cuts = np.concatenate([[-np.inf], edges])  # value bins start at these
-    ref, ref_mode = _reference_sorted(ref_values, limit, seed, feature_index)
     for i in range(n_windows):
-        x = cur_values[splits[i] : splits[i + 1]]
+        x, sampled = window_values(i)
         mode = ref_mode
-        if x.size > limit:
-            # a seeded random sample (with replacement) of `limit` rows, then its finite values
-            rng = np.random.default_rng([seed, feature_index, i])
-            x = x[rng.integers(0, x.size, limit)]
+        if sampled:
             mode = "sample"
-            x = np.sort(x[np.isfinite(x)])
+            x = x[np.isfinite(x)]  # a fresh array: sorted in place
+            x.sort()
         else:
             x = np.sort(x)  # NaN last; -inf first, +inf last of the numbers
             if counts is not None:
@@ -350,6 +343,46 @@ def _exact_for(
     return _Exact(ks, ks_p, w1, w1n, modes, sizes), counts
 
 
+def _window_values(
+    column: pa.ChunkedArray,
+    name: str,
+    values: np.ndarray | None,
+    order: np.ndarray | None,
+    splits: np.ndarray,
+    limit: int,
+    seed: int,
+    feature_index: int,
+) -> Callable[[int], tuple[np.ndarray, bool]]:
+    """``get(i)``: window ``i``'s values, or a seeded random sample (with replacement) of
+    ``limit`` of them when it has more, and whether they are that sample.
+
+    The rows of window ``i`` are ``order[splits[i]:splits[i + 1]]`` (``order`` None: the
+    table's own order). ``values`` is the whole column as floats in that order, when the
+    caller has it; else only the rows needed are taken from ``column``.
+    """
+
+    def get(i: int) -> tuple[np.ndarray, bool]:
+        lo, hi = int(splits[i]), int(splits[i + 1])
+        size = hi - lo
+        pos = None
+        if size > limit:
+            rng = np.random.default_rng([seed, feature_index, i])
+            pos = rng.integers(0, size, limit)
+        if values is not None:
+            x = values[lo:hi]
+            return (x, False) if pos is None else (x[pos], True)
+        if pos is None:
+            if order is None:
+                return numeric_values(column.slice(lo, size), name), False
+            rows = order[lo:hi]
+        else:
+            pos += lo
+            rows = pos if order is None else order[pos]
+        return numeric_values(column.take(rows), name), pos is not None
+
+    return get
+
+
 def _row_chunks(
     table: pa.Table,
     names: Sequence[str],
@@ -367,17 +400,13 @@ def _row_chunks(
             a, b = np.searchsorted(rows, [lo, lo + step])
             if a == b:
                 continue
-            pick = rows[a:b] - lo
-            n = min(step, table.num_rows - lo)
-            block = [
-                numeric_values(c.slice(lo, n), name) for c, name in zip(columns, names, strict=True)
-            ]
-            for s in range(0, pick.size, chunk_rows):
-                sub = pick[s : s + chunk_rows]
+            # only the chosen rows are taken from Arrow (not the whole block converted)
+            for s in range(a, b, chunk_rows):
+                sub = rows[s : min(s + chunk_rows, b)]
                 x = np.empty((sub.size, len(names)))
-                for j, v in enumerate(block):
-                    np.take(v, sub, out=x[:, j])
-                yield x, w[lo + sub]
+                for j, (c, name) in enumerate(zip(columns, names, strict=True)):
+                    x[:, j] = numeric_values(c.take(sub), name)
+                yield x, w[sub]
         return
     for lo in range(0, table.num_rows, chunk_rows):
         n = min(chunk_rows, table.num_rows - lo)
@@ -513,6 +542,98 @@ def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> W
     return Windows(windows.spec, starts, ends, windows.bounds, windows.rows)
 
 
+def _base_profile(
+    reference: Any,
+    s: DriftSection,
+    *,
+    features: Sequence[str] | None,
+    categorical: Iterable[str],
+    numerical: Iterable[str],
+    timestamp: str | None,
+    profile: ReferenceProfile | None = None,
+) -> tuple[pa.Table | None, ReferenceProfile]:
+    """The reference as a table (or None) and its profile, restricted to ``features``."""
+    ref_table: pa.Table | None = None
+    if isinstance(reference, PreparedReference):
+        prepared = reference
+        ref_table = prepared.table
+        if profile is not None and profile.digest != prepared.digest:
+            raise DriftError(
+                f"the profile given ({profile.digest}) is not the prepared reference's "
+                f"({prepared.digest}): prepare the reference with that profile"
+            )
+        built = prepared.profiled_with
+        if profile is None and built is not None:
+            wanted = (s.bins, s.max_categories, s.high_cardinality)
+            if built != wanted:
+                raise DriftError(
+                    "the prepared reference was profiled with bins, max_categories, "
+                    f"high_cardinality = {built}, the settings ask for {wanted}: "
+                    "prepare it again with these settings"
+                )
+        profile = prepared.profile
+        if features:
+            profile = profile.select([*features])
+    elif isinstance(reference, ReferenceProfile) or profile is not None:
+        if isinstance(reference, ReferenceProfile):
+            profile = reference
+        else:
+            ref_table = as_table(reference, "reference")
+        if features:
+            profile = profile.select([*features])
+    else:
+        ref_table = as_table(reference, "reference")
+        profile = build_profile(
+            ref_table,
+            features,
+            categorical=categorical,
+            numerical=numerical,
+            exclude={*ROLE_COLUMNS, *(x for x in (timestamp,) if x)},
+            bins=s.bins,
+            max_categories=s.max_categories,
+            high_cardinality=s.high_cardinality,
+        )
+    return ref_table, profile
+
+
+def _with_prediction(
+    ref_table: pa.Table | None,
+    profile: ReferenceProfile,
+    s: DriftSection,
+    current_columns: Sequence[str],
+    prediction: str | None,
+    prepared: PreparedReference | None,
+) -> tuple[ReferenceProfile, str | None]:
+    """The profile with the prediction column appended when both sides have it."""
+    names = list(profile.names)
+    pred_name = None
+    auto = prediction == "auto"
+    if auto:
+        prediction = "score"
+    if prediction is not None:
+        has_ref = ref_table is not None and prediction in ref_table.column_names
+        has_cur = prediction in current_columns
+        if has_ref and has_cur and prediction not in names:
+            pf = prepared.prediction_profile(prediction, s.bins) if prepared else None
+            if pf is None:
+                pp = build_profile(ref_table, [prediction], numerical=[prediction], bins=s.bins)
+                pf = pp.features[0]
+            profile = ReferenceProfile(
+                rows=profile.rows,
+                features=(*profile.features, pf),
+                bins=profile.bins,
+                max_categories=profile.max_categories,
+                high_cardinality=profile.high_cardinality,
+                vocabulary_limit=profile.vocabulary_limit,
+            )
+            pred_name = prediction
+        elif prediction in names:
+            pred_name = prediction
+        elif not auto:
+            raise DriftError(f"prediction column {prediction!r} is not in both datasets")
+    return profile, pred_name
+
+
 def _prepare_reference(
     reference: Any,
     s: DriftSection,
@@ -527,57 +648,142 @@ def _prepare_reference(
     profile: ReferenceProfile | None = None,
 ) -> tuple[pa.Table | None, ReferenceProfile, str | None]:
     """The reference as a table (or None) and its profile, with the prediction column."""
-    ref_table: pa.Table | None = None
-    exclude = {*ROLE_COLUMNS, *(x for x in (timestamp,) if x)}
-    if isinstance(reference, ReferenceProfile) or profile is not None:
-        if isinstance(reference, ReferenceProfile):
-            profile = reference
-        else:
-            ref_table = as_table(reference, "reference")
-        if features:
-            profile = profile.select([*features])
-    else:
-        ref_table = as_table(reference, "reference")
-        profile = build_profile(
-            ref_table,
-            features,
-            categorical=categorical,
-            numerical=numerical,
-            exclude=exclude,
-            bins=s.bins,
-            max_categories=s.max_categories,
-            high_cardinality=s.high_cardinality,
-        )
-    names = list(profile.names)
-    missing = [n for n in names if n not in current_columns]
+    ref_table, profile = _base_profile(
+        reference,
+        s,
+        features=features,
+        categorical=categorical,
+        numerical=numerical,
+        timestamp=timestamp,
+        profile=profile,
+    )
+    missing = [n for n in profile.names if n not in current_columns]
     if missing:
         raise DriftError(
             f"{what}: no column {missing[0]!r}, which the reference has "
             f"({what} columns: {', '.join(list(current_columns)[:20])})"
         )
-    pred_name = None
-    auto = prediction == "auto"
-    if auto:
-        prediction = "score"
-    if prediction is not None:
-        has_ref = ref_table is not None and prediction in ref_table.column_names
-        has_cur = prediction in current_columns
-        if has_ref and has_cur and prediction not in names:
-            pp = build_profile(ref_table, [prediction], numerical=[prediction], bins=s.bins)
-            profile = ReferenceProfile(
-                rows=profile.rows,
-                features=(*profile.features, pp.features[0]),
-                bins=profile.bins,
-                max_categories=profile.max_categories,
-                high_cardinality=profile.high_cardinality,
-                vocabulary_limit=profile.vocabulary_limit,
-            )
-            pred_name = prediction
-        elif prediction in names:
-            pred_name = prediction
-        elif not auto:
-            raise DriftError(f"prediction column {prediction!r} is not in both datasets")
+    prepared = reference if isinstance(reference, PreparedReference) else None
+    profile, pred_name = _with_prediction(
+        ref_table, profile, s, current_columns, prediction, prepared
+    )
     return ref_table, profile, pred_name
+
+
+def _sorted_reference(
+    prepared: PreparedReference | None,
+    ref_table: pa.Table,
+    name: str,
+    feature_index: int,
+    limit: int,
+    seed: int,
+) -> tuple[np.ndarray, str]:
+    """:func:`reference_sorted` of one feature: prepared, or computed now."""
+    got = prepared.sorted_reference(name, feature_index, limit, seed) if prepared else None
+    if got is None:
+        values = numeric_values(ref_table.column(name), name)
+        got = reference_sorted(values, limit, seed, feature_index)
+    return got
+
+
+def _pca_model(
+    prepared: PreparedReference | None, ref_table: pa.Table, names: Sequence[str], seed: int
+) -> PCAModel | None:
+    """:func:`fit_pca` on the reference's ``names``: prepared, or fitted now."""
+    if prepared is not None:
+        found, model = prepared.pca_model(names, seed)
+        if found:
+            return model
+    ref_cols = [numeric_values(ref_table.column(c), c) for c in names]
+    return fit_pca(names, ref_cols, seed=seed)
+
+
+def prepare_reference(
+    reference: Any,
+    *,
+    features: Sequence[str] | None = None,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    timestamp: str | None = "ts",
+    settings: DriftSection | None = None,
+    prediction: str | None = "auto",
+    profile: ReferenceProfile | None = None,
+    exact: bool = True,
+    multivariate: bool = True,
+    seed: int = 0,
+) -> PreparedReference:
+    """Reference data made ready for many :func:`analyze_drift` / :func:`analyze_drift_sql`.
+
+    The arguments mean what they mean to :func:`analyze_drift` (``profile``: a profile of
+    ``reference`` made earlier, used as is; else one is built with ``settings``). Pass the
+    result as ``reference``: the analyses then give exactly the results they give with the
+    data and this profile, without profiling, sorting the reference values or fitting the
+    PCA again. ``exact`` / ``multivariate`` False skip preparing what those need.
+    """
+    if isinstance(reference, PreparedReference):
+        return reference
+    if isinstance(reference, ReferenceProfile):
+        raise DriftError(
+            "a profile alone cannot be prepared: the exact statistics and the multivariate "
+            "check need the reference data"
+        )
+    s = settings or DriftSection()
+    ref_table = as_table(reference, "reference")
+    if profile is not None:
+        absent = [n for n in profile.names if n not in ref_table.column_names]
+        if absent or profile.rows != ref_table.num_rows:
+            raise DriftError(
+                f"the profile ({profile.rows:,} rows) does not describe this reference "
+                f"({ref_table.num_rows:,} rows"
+                + (f", no column {absent[0]!r}" if absent else "")
+                + ")"
+            )
+    ref_table, base = _base_profile(
+        ref_table,
+        s,
+        features=features,
+        categorical=categorical,
+        numerical=numerical,
+        timestamp=timestamp,
+        profile=profile,
+    )
+    # as an analysis whose current data has every reference column would see it
+    full, pred_name = _with_prediction(ref_table, base, s, ref_table.column_names, prediction, None)
+    numeric = [fp for fp in full.features if fp.kind == NUMERICAL]
+    limit = s.exact_sample_limit
+    sorted_values: dict[str, SortedReference] = {}
+    if exact and numeric:
+
+        def one(k: int) -> SortedReference:
+            values = numeric_values(ref_table.column(numeric[k].name), numeric[k].name)
+            ref, mode = reference_sorted(values, limit, seed, k)
+            ref.flags.writeable = False
+            return SortedReference(ref, mode, k, limit, seed)
+
+        with ThreadPoolExecutor(_threads()) as pool:
+            for k, got in enumerate(pool.map(one, range(len(numeric)))):
+                sorted_values[numeric[k].name] = got
+    predictions = {}
+    if pred_name is not None and pred_name not in base.names:
+        predictions[(pred_name, s.bins)] = full.features[-1]
+    pca_features = None
+    model = None
+    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    if multivariate and len(mv_names) >= 2:
+        pca_features = tuple(mv_names)
+        model = _pca_model(None, ref_table, mv_names, seed)
+    return PreparedReference(
+        table=ref_table,
+        profile=base,
+        profiled_with=(
+            None if profile is not None else (s.bins, s.max_categories, s.high_cardinality)
+        ),
+        sorted_values=MappingProxyType(sorted_values),
+        predictions=MappingProxyType(predictions),
+        pca_features=pca_features,
+        pca=model,
+        seed=seed,
+    )
 
 
 def analyze_drift(
@@ -604,8 +810,10 @@ def analyze_drift(
 ) -> DriftResult:
     """Compare ``current`` with ``reference`` per feature and window.
 
-    ``reference`` is data (Arrow table, DataFrame, mapping of arrays) or a
-    :class:`ReferenceProfile`; ``current`` is data. ``features`` defaults to every usable
+    ``reference`` is data (Arrow table, DataFrame, mapping of arrays), a
+    :class:`ReferenceProfile` or a :class:`PreparedReference` (:func:`prepare_reference`: the
+    same results as its data with its profile, without redoing the reference's work);
+    ``current`` is data. ``features`` defaults to every usable
     column that plays no telemetry role (:data:`ROLE_COLUMNS`) and is not ``timestamp``;
     ``prediction`` names the score column analysed as prediction drift (``"auto"``: ``score``
     when both sides have it; ``None``: none). ``window`` is a spec (``1d``, ``6h``, ``7d``,
@@ -637,6 +845,7 @@ def analyze_drift(
         raise DriftError("the time range is empty: end is not after start")
 
     # Reference profile
+    prepared = reference if isinstance(reference, PreparedReference) else None
     ref_table, profile, pred_name = _prepare_reference(
         reference,
         s,
@@ -710,93 +919,107 @@ def analyze_drift(
     def count_progress(f: float, m: str) -> None:
         report(0.05 + 0.4 * f, m)
 
+    # The exact statistics (per numerical feature) and the multivariate check run on a small
+    # thread pool while this thread counts the other features: numpy's sorts, searches and
+    # arithmetic and Arrow's kernels release the GIL.
     by_name: dict[str, np.ndarray] = {}
-    if rest:
-        counted = count_windows(
-            cur,
-            profile,
-            w,
-            n_windows,
-            features=rest,
-            chunk_rows=chunk_rows,
-            progress=count_progress,
-            cancelled=cancelled,
-        )
-        by_name.update(zip(counted.features, counted.counts, strict=True))
-    report(0.45, "counted")
-    check()
-
-    # Exact statistics on raw values
     exact_stats: dict[str, _Exact] = {}
-    if do_exact:
-        if n <= 1 or bool(np.all(w[1:] >= w[:-1])):
-            idx = None
-            wsorted = w
-        else:
-            # window indices fit 32 bits (MAX_WINDOWS): a cheaper stable sort than int64
-            idx = np.argsort(w.astype(np.int32), kind="stable")
-            wsorted = w[idx]
-        first = np.searchsorted(wsorted, 0, side="left")
-        splits = np.searchsorted(wsorted, np.arange(n_windows + 1), side="left")
-        splits = np.maximum(splits, first)
-        del wsorted
-
-        def one(k: int) -> tuple[_Exact, np.ndarray | None]:
-            fp = numeric[k]
-            x = numeric_values(cur.column(fp.name), fp.name)
-            if idx is not None:
-                x = x[idx]
-            r = numeric_values(ref_table.column(fp.name), fp.name)
-            edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
-            return _exact_for(r, x, splits, s.exact_sample_limit, seed, k, fp.std, edges)
-
-        # numpy's sorts and searches release the GIL: features run side by side
-        with ThreadPoolExecutor(_threads()) as pool:
-            futures = [pool.submit(one, k) for k in range(len(numeric))]
-            try:
-                for k, fut in enumerate(futures):
-                    ex, c = fut.result()
-                    exact_stats[numeric[k].name] = ex
-                    if c is not None:
-                        by_name[numeric[k].name] = c
-                    report(0.45 + 0.45 * (k + 1) / len(numeric), "exact statistics")
-                    check()
-            finally:
-                for fut in futures:
-                    fut.cancel()
-        del idx
-    counts = WindowCounts(profile.names, tuple(by_name[name] for name in profile.names), rows)
-    wins = wins.with_rows(counts.rows)
-
-    # Multivariate
-    mv = None
     mv_names = [fp.name for fp in numeric if fp.name != pred_name]
-    if multivariate and ref_table is not None and len(mv_names) >= 2:
-        check()
-        ref_cols = [numeric_values(ref_table.column(c), c) for c in mv_names]
-        model = fit_pca(mv_names, ref_cols, seed=seed)
-        del ref_cols
-        if model is not None:
-            # Like the exact statistics: every row up to the limit per window, else a seeded
-            # random sample of about that many (each window says which).
-            limit = s.exact_sample_limit
-            big = counts.rows > limit
-            rows_sel = None
-            if big.any():
-                rows_sel = np.flatnonzero(in_window)
-                share = np.where(big, limit / np.maximum(counts.rows, 1), 1.0)
-                rng = np.random.default_rng([seed, 1 << 31])
-                rows_sel = rows_sel[rng.random(rows_sel.size) < share[w[rows_sel]]]
-            mv = score_windows(
-                model,
-                _row_chunks(cur, mv_names, w, rows_sel),
+    do_mv = bool(multivariate and ref_table is not None and len(mv_names) >= 2)
+    limit = s.exact_sample_limit
+    stop = threading.Event()  # tells the multivariate task to give up (cancelled)
+    pool = ThreadPoolExecutor(_threads()) if do_exact or do_mv else None
+    futures: list[Future] = []
+    try:
+        if do_exact:
+            assert pool is not None
+            if n <= 1 or bool(np.all(w[1:] >= w[:-1])):
+                idx = None
+                wsorted = w
+            else:
+                # window indices fit 32 bits (MAX_WINDOWS): a cheaper stable sort than int64
+                idx = np.argsort(w.astype(np.int32), kind="stable")
+                wsorted = w[idx]
+            first = np.searchsorted(wsorted, 0, side="left")
+            splits = np.searchsorted(wsorted, np.arange(n_windows + 1), side="left")
+            splits = np.maximum(splits, first)
+            del wsorted
+
+            def one(k: int) -> tuple[_Exact, np.ndarray | None]:
+                fp = numeric[k]
+                ref, ref_mode = _sorted_reference(prepared, ref_table, fp.name, k, limit, seed)
+                column = cur.column(fp.name)
+                values = None
+                if fused:  # every row of every window: the whole column, once
+                    values = numeric_values(column, fp.name)
+                    if idx is not None:
+                        values = values[idx]
+                get = _window_values(column, fp.name, values, idx, splits, limit, seed, k)
+                edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
+                return _exact_for(ref, ref_mode, get, n_windows, fp.std, edges)
+
+            futures = [pool.submit(one, k) for k in range(len(numeric))]
+        mv_future = None
+        if do_mv:
+            assert pool is not None
+
+            def multivariate_task() -> MultivariateDrift | None:
+                model = _pca_model(prepared, ref_table, mv_names, seed)
+                if model is None:
+                    return None
+                # Like the exact statistics: every row up to the limit per window, else a
+                # seeded random sample of about that many (each window says which).
+                big = rows > limit
+                rows_sel = None
+                if big.any():
+                    rows_sel = np.flatnonzero(in_window)
+                    share = np.where(big, limit / np.maximum(rows, 1), 1.0)
+                    rng = np.random.default_rng([seed, 1 << 31])
+                    rows_sel = rows_sel[rng.random(rows_sel.size) < share[w[rows_sel]]]
+                return score_windows(
+                    model,
+                    _row_chunks(cur, mv_names, w, rows_sel),
+                    n_windows,
+                    min_rows=s.min_rows,
+                    sampled=big,
+                    cancelled=stop.is_set,
+                )
+
+            mv_future = pool.submit(multivariate_task)
+        if rest:
+            counted = count_windows(
+                cur,
+                profile,
+                w,
                 n_windows,
-                min_rows=s.min_rows,
-                sampled=big,
+                features=rest,
+                chunk_rows=chunk_rows,
+                progress=count_progress,
                 cancelled=cancelled,
             )
-        else:
-            notes.append("multivariate drift not computed: too few reference rows")
+            by_name.update(zip(counted.features, counted.counts, strict=True))
+        report(0.45, "counted")
+        check()
+        for k, fut in enumerate(futures):
+            ex, c = fut.result()
+            exact_stats[numeric[k].name] = ex
+            if c is not None:
+                by_name[numeric[k].name] = c
+            report(0.45 + 0.45 * (k + 1) / len(numeric), "exact statistics")
+            check()
+        mv = None
+        if mv_future is not None:
+            mv = mv_future.result()
+            if mv is None:
+                notes.append("multivariate drift not computed: too few reference rows")
+    finally:
+        stop.set()
+        for fut in futures:
+            fut.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True)
+    counts = WindowCounts(profile.names, tuple(by_name[name] for name in profile.names), rows)
+    wins = wins.with_rows(counts.rows)
     report(0.98, "deciding")
     result = derive_result(
         profile,
@@ -836,6 +1059,7 @@ def analyze_drift_sql(
 ) -> DriftResult:
     """:func:`analyze_drift` with the current data in a SQL table, counted where it lives.
 
+    ``reference`` as for :func:`analyze_drift` (data, a profile, or a prepared reference).
     ``conn`` is a SQLAlchemy ``Connection``; ``table`` a table name (``schema.table``) or a
     SQLAlchemy table; ``where`` an optional extra filter on it (e.g. model and version).
     The counts come back from one statement. The exact statistics (KS, Wasserstein) and the
@@ -923,6 +1147,7 @@ def analyze_drift_sql(
             end=end_us,
             progress=lambda f, m: report(0.65 + 0.3 * f, m),
             cancelled=cancelled,
+            prepared=reference if isinstance(reference, PreparedReference) else None,
         )
         notes += more
     elif want_exact or want_mv:
@@ -964,6 +1189,7 @@ def _exact_from_sql(
     end: int | None,
     progress: Progress,
     cancelled: Callable[[], bool] | None,
+    prepared: PreparedReference | None = None,
 ) -> tuple[dict[str, _Exact], MultivariateDrift | None, list[str]]:
     """Exact statistics and the multivariate check on rows fetched window by window."""
     import sqlalchemy as sa
@@ -976,17 +1202,12 @@ def _exact_from_sql(
     names = [fp.name for fp in numeric]
     model = None
     if mv_names:
-        model = fit_pca(
-            mv_names, [numeric_values(ref_table.column(c), c) for c in mv_names], seed=seed
-        )
+        model = _pca_model(prepared, ref_table, mv_names, seed)
         if model is None:
             notes.append("multivariate drift not computed: too few reference rows")
     if not exact and model is None:
         return {}, None, notes
-    refs = [
-        _reference_sorted(numeric_values(ref_table.column(n), n), limit, seed, k)
-        for k, n in enumerate(names)
-    ]
+    refs = [_sorted_reference(prepared, ref_table, n, k, limit, seed) for k, n in enumerate(names)]
     stats = [
         (
             np.full(n_windows, np.nan),

@@ -85,6 +85,43 @@ def _bin_by_comparisons(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     return b
 
 
+def _counts_by_comparisons(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``bincount(_bin_by_comparisons(edges, x), minlength=len(edges) + 2)``, without the
+    bin of every value: how many values reach each edge, as differences."""
+    hit = np.empty(x.shape, dtype=bool)
+    reach = np.empty(edges.size + 2, dtype=np.int64)  # values >= each edge; NaN last
+    for k, e in enumerate(edges):
+        np.greater_equal(x, e, out=hit)
+        reach[k + 1] = np.count_nonzero(hit)
+    np.isnan(x, out=hit)
+    missing = np.count_nonzero(hit)
+    reach[0] = x.size - missing  # the numbers (NaN compares False with every edge)
+    reach[-1] = 0
+    counts = np.empty(edges.size + 2, dtype=np.int64)
+    counts[:-1] = reach[:-1]
+    counts[:-2] -= reach[1:-1]
+    counts[-1] = missing
+    return counts
+
+
+#: A chunk whose rows fall in at most this many runs of one window each (rows in time order,
+#: or a single window) is counted run by run, without a bin index per value.
+MAX_RUNS = 64
+
+
+def _window_runs(wc: np.ndarray) -> list[tuple[int, int, int]] | None:
+    """``(start, stop, window)`` of each run of equal windows in ``wc``; ``None`` when there
+    are more than :data:`MAX_RUNS`."""
+    if wc.size == 0:
+        return []
+    changes = np.flatnonzero(wc[1:] != wc[:-1])
+    if changes.size >= MAX_RUNS:
+        return None
+    starts = [0, *(int(c) + 1 for c in changes)]
+    stops = [*starts[1:], int(wc.size)]
+    return [(a, z, int(wc[a])) for a, z in zip(starts, stops, strict=True)]
+
+
 class _CategoryLookup:
     def __init__(self, fp: FeatureProfile) -> None:
         vocab = [*fp.categories, *fp.other]
@@ -98,6 +135,8 @@ class _CategoryLookup:
         lut[-1] = outside  # index -1: not in the stored vocabulary
         self.lut = lut
         self.vocab = vocab
+        self.k = k
+        self.outside = outside
         self.value_set: dict[pa.DataType, pa.Array] = {}
 
     def _values_for(self, t: pa.DataType) -> pa.Array | None:
@@ -109,24 +148,51 @@ class _CategoryLookup:
                 self.value_set[t] = None
         return self.value_set[t]
 
-    def __call__(self, col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    def vocabulary_index(
+        self, col: pa.Array | pa.ChunkedArray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Each value's position in the stored vocabulary (``-1``: not in it, or missing),
+        and which values are missing (``None``: none). ``(None, None)``: all missing."""
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         if pa.types.is_null(col.type):
-            return np.full(len(col), self.missing, dtype=np.int64)
+            return None, None
         value_set = self._values_for(col.type)
+        missing = pc.is_null(col, nan_is_null=True)
         if value_set is None:
             value_set = pa.array([str(v) for v in self.vocab], type=pa.string())
-            missing = pc.is_null(col, nan_is_null=True)
             col = col.cast(pa.string())
-        else:
-            missing = pc.is_null(col, nan_is_null=True)
         idx = pc.index_in(col, value_set=value_set).fill_null(-1)
-        codes = self.lut[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
-        m = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
-        if m.any():
+        idx = np.asarray(idx.to_numpy(zero_copy_only=False))
+        m = None
+        if col.null_count or pa.types.is_floating(col.type):
+            m = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+        return idx, m
+
+    def __call__(self, col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        idx, m = self.vocabulary_index(col)
+        if idx is None:
+            return np.full(len(col), self.missing, dtype=np.int64)
+        codes = self.lut[np.asarray(idx, dtype=np.int64)]
+        if m is not None and m.any():
             codes[m] = self.missing
         return codes
+
+    def counts(self, idx: np.ndarray | None, m: np.ndarray | None, n: int) -> np.ndarray:
+        """The bin counts of ``n`` values from :meth:`vocabulary_index` (a vocabulary count,
+        folded into the bins: no bin per value)."""
+        out = np.zeros(self.n_bins, dtype=np.int64)
+        if idx is None:
+            out[self.missing] = n
+            return out
+        k = self.k
+        per = np.bincount(idx + 1, minlength=len(self.vocab) + 1)  # [0]: not found or missing
+        missing = int(np.count_nonzero(m)) if m is not None else 0
+        out[:k] = per[1 : k + 1]
+        out[k] += per[k + 1 :].sum()
+        out[self.outside] += per[0] - missing
+        out[self.missing] += missing
+        return out
 
 
 def bin_categorical(fp: FeatureProfile, col: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -188,6 +254,8 @@ def count_windows(
             if not all_in:
                 wc = wc[keep]
             rows += np.bincount(wc, minlength=n_windows)[:n_windows]
+            # the chunk's rows in runs of one window each (rows in time order, or one window)
+            runs = _window_runs(wc)
 
             def one(
                 i: int,
@@ -196,17 +264,39 @@ def count_windows(
                 wc: np.ndarray = wc,
                 keep: np.ndarray = keep,
                 all_in: bool = all_in,
+                runs: list[tuple[int, int, int]] | None = runs,
             ) -> None:
                 fp = fps[i]
                 piece = columns[i].slice(lo, hi - lo)
                 if fp.kind == NUMERICAL:
                     x = numeric_values(piece, fp.name)
                     e = edges[i]
+                    if runs is not None and e.size <= COMPARE_EDGES_MAX:
+                        if not all_in:
+                            x = x[keep]
+                        out = acc[i].reshape(n_windows, fp.n_bins)
+                        for a, z, win in runs:
+                            out[win] += _counts_by_comparisons(e, x[a:z])
+                        return
                     b = (
                         _bin_by_comparisons(e, x)
                         if e.size <= COMPARE_EDGES_MAX
                         else (bin_numeric(e, x))
                     )
+                elif runs is not None:
+                    lookup = lookups[i]
+                    idx, m = lookup.vocabulary_index(piece)
+                    if not all_in:
+                        idx = idx[keep] if idx is not None else None
+                        m = m[keep] if m is not None else None
+                    out = acc[i].reshape(n_windows, fp.n_bins)
+                    for a, z, win in runs:
+                        out[win] += lookup.counts(
+                            idx[a:z] if idx is not None else None,
+                            m[a:z] if m is not None else None,
+                            z - a,
+                        )
+                    return
                 else:
                     b = lookups[i](piece)
                 if not all_in:

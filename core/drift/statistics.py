@@ -197,19 +197,41 @@ def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float, f
     if n1 == 0 or n2 == 0:
         return float("nan"), float("nan"), float("nan")
     both = np.concatenate([a, b])
-    order = np.argsort(both, kind="stable")
-    values = both[order]
-    diff = np.cumsum(order < n1) / n1 - np.cumsum(order >= n1) / n2
+    # The merge as a stable argsort, on integers that order like the (finite) floats: the
+    # same order (-0.0 now before 0.0, which changes no count at the end of a run of equal
+    # values and no gap), about 40 % faster than comparing floats.
+    bits = both.view(np.int64)
+    keys = bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))
+    order = np.argsort(keys, kind="stable")
+    del bits, keys
+    values = both.take(order)
+    del both
+    from_a = order < n1
+    del order
+    # F and G as running counts: G's count is the position minus F's (one cumulative sum)
+    small = n1 + n2 < 2**31
+    count_a = np.cumsum(from_a, dtype=np.int32 if small else np.int64)
+    del from_a
+    count_b = np.arange(1, count_a.size + 1, dtype=count_a.dtype)
+    count_b -= count_a
+    diff = count_a / n1
+    diff -= count_b / n2
+    del count_a, count_b
     last = np.empty(values.size, dtype=bool)
     np.not_equal(values[:-1], values[1:], out=last[:-1])
     last[-1] = True
     at = diff[last]
+    del last
     d = float(max(np.clip(-at.min(), 0, 1), at.max()))
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     p = _ks_p(d, en)
-    # not np.dot: a BLAS call wakes OpenBLAS's threads, slow on a busy machine
-    w1 = float(np.sum(np.abs(diff[:-1]) * np.diff(values)))
+    # sum |F - G| x gap, in place: the gaps overwrite the values they come from
+    # (not np.dot: a BLAS call wakes OpenBLAS's threads, slow on a busy machine)
+    gaps = np.subtract(values[1:], values[:-1], out=values[:-1])
+    np.abs(diff, out=diff)
+    np.multiply(diff[:-1], gaps, out=gaps)
+    w1 = float(np.sum(gaps))
     return d, p, w1
 
 

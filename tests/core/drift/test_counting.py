@@ -94,3 +94,24 @@ def test_counts_from_the_exact_statistics_sort_equal_the_counting_pass() -> None
     assert fused.feature("x").windows[0].exact == "all"
     for name in ("x", "k"):
         assert np.array_equal(fused.feature(name).counts, plain.feature(name).counts)
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 1000, 1 << 20])
+def test_rows_in_time_order_are_counted_run_by_run_to_the_same_counts(chunk_rows: int) -> None:
+    """Windows in runs (rows in time order) take the comparison-count path: same counts."""
+    ref = _data(3000, 0)
+    profile = build_profile(ref, bins=7)
+    cur = _data(5000, 1)
+    # out-of-range rows first and last, then four windows in order
+    w = np.sort(np.random.default_rng(3).integers(0, 4, cur.num_rows))
+    w[:100] = -1
+    w[-50:] = -1
+    counts = count_windows(cur, profile, w, 4, chunk_rows=chunk_rows, threads=1)
+    shuffled = np.random.default_rng(4).permutation(cur.num_rows)
+    again = count_windows(cur.take(pa.array(shuffled)), profile, w[shuffled], 4, threads=1)
+    assert counts.equals(again)
+    fp = profile.feature("x")
+    b = bin_numeric(np.asarray(fp.edges), cur.column("x").to_numpy())
+    for win in range(4):
+        expected = np.bincount(b[w == win], minlength=fp.n_bins)
+        assert counts.of("x")[win].tolist() == expected.tolist()

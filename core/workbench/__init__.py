@@ -1,0 +1,16 @@
+"""The workbench's analyses of a model from its monitor spec — no Qt.
+
+What the window's views and the command line share: from *where the evidence comes from*
+(:mod:`.evidence`: a live workspace folder, or an opened offline bundle) to frozen results
+the views draw.
+
+* :mod:`.common` — progress/cancel plumbing, the read lock, :class:`WorkCancelled`;
+* :mod:`.portfolio` — :class:`Portfolio`, :class:`ModelEntry`, :func:`load_portfolio`;
+* :mod:`.analyses` — drift, performance and health of one model version;
+* :mod:`.evaluation` — slices, worst slices and champion vs challenger;
+* :mod:`.evidence` — :class:`WorkspaceEvidence` and :class:`BundleEvidence`;
+* :mod:`.records` — a bundle's governance records as the store's record types.
+
+Every long function takes ``progress(fraction, message)`` and ``cancelled()`` (the window's
+TaskRunner passes them) and checks them between stages; nothing here imports Qt.
+"""

@@ -1,0 +1,654 @@
+"""Slices, worst slices and champion vs challenger of one model, from its spec — no Qt.
+
+Like :mod:`.analyses`, these functions only *wire* core: which
+telemetry, which window, which slices — the statistics are core's (``slice_metrics``,
+``find_worst_slices``, ``gate_from_spec``, ``slice_report``). Each runs on a worker thread,
+takes ``progress(fraction, message)`` and ``cancelled()``, and returns a frozen view object
+the panel draws. Nothing here imports Qt, so each is tested without a window.
+
+The slice view keeps the events it read (one version, the report's window), so adding a
+slice in the builder recomputes the metrics over data already in memory instead of reading
+the telemetry again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from watchkeeper.core.workbench.analyses import open_source_of
+from watchkeeper.core.workbench.common import READ_LOCK, Cancelled, Progress, check, spec_of
+from watchkeeper.core.workbench.portfolio import ModelEntry
+
+__all__ = [
+    "DISAGREEMENT_ROWS",
+    "SLICE_METRICS",
+    "ChallengerView",
+    "ColumnInfo",
+    "SlicesView",
+    "challenger_of",
+    "export_slice_report",
+    "predicate_to_slice_spec",
+    "recompute_slices",
+    "roc_points",
+    "run_challenger",
+    "run_slices",
+    "score_density",
+]
+
+#: Metrics computed per slice (the spec's primary metric is put first).
+SLICE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "brier")
+#: How many disagreeing requests the challenger view lists.
+DISAGREEMENT_ROWS = 200
+#: Up to this many pairs the score scatter draws points; beyond, a density image.
+SCATTER_POINTS = 4000
+#: Bins per axis of the score-density image.
+DENSITY_BINS = 100
+#: Most levels of a categorical column the slice builder offers.
+BUILDER_LEVELS = 50
+
+
+# -- slices ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """What the slice builder offers for one column: its kind, its levels or its range."""
+
+    name: str
+    kind: str  # "categorical" | "numerical"
+    integer: bool = False  # numbers without a fraction (values are parsed as int)
+    levels: tuple[Any, ...] = ()  # most frequent first (categorical)
+    low: float | None = None  # observed range (numerical)
+    high: float | None = None
+
+    def parse(self, text: str) -> Any:
+        """A value typed by the user as this column's type (ValueError if it is not one)."""
+        text = text.strip()
+        if not text:
+            raise ValueError(f"no value given for {self.name}")
+        if self.integer:
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"{self.name} holds whole numbers, not {text!r}") from None
+        if self.kind == "numerical":
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError(f"{self.name} holds numbers, not {text!r}") from None
+        return text
+
+
+@dataclass(frozen=True)
+class SlicesView:
+    """Slice metrics and worst slices of one version over a window, ready to draw."""
+
+    model: str
+    version: str
+    challenger: str | None
+    start: dt.datetime
+    end: dt.datetime
+    metric: str  # the spec's primary metric (the default shown)
+    slices: Any  # SliceResult
+    worst: Any  # WorstSlices, or None
+    predicates: tuple[Any, ...]  # SlicePredicate, spec slices then the user's
+    custom: tuple[Any, ...]  # the user's SlicePredicates (a suffix of ``predicates``)
+    columns: tuple[ColumnInfo, ...]
+    table: Any = field(repr=False)  # the events read (Arrow), for recomputing
+    threshold: float = 0.5
+    notes: tuple[str, ...] = ()
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """One row per slice (overall first): support, labeled, each metric with its CI."""
+        rows = [
+            _metric_row(
+                "overall",
+                "(all events)",
+                False,
+                self.slices.events,
+                self.slices.labeled,
+                self.slices.positives,
+                self.slices.overall,
+                None,
+            )
+        ]
+        custom = {p.name for p in self.custom}
+        for r in self.slices.rows:
+            p = r.predicate
+            rows.append(
+                _metric_row(
+                    p.name,
+                    p.label,
+                    p.critical,
+                    r.support,
+                    r.labeled,
+                    r.positives,
+                    r.metrics,
+                    r.delta,
+                    "builder" if p.name in custom else "spec",
+                )
+            )
+        return pd.DataFrame(rows)
+
+    def worst_frame(self, significant_only: bool = False, limit: int = 50) -> pd.DataFrame:
+        """The worst-slice list: slice, support, value with CI, difference, p and q."""
+        cols = [
+            "slice",
+            "support",
+            "positives",
+            "value",
+            "lower",
+            "upper",
+            "compared with",
+            "delta",
+            "conservative delta",
+            "p",
+            "q",
+            "significant",
+            "explained by",
+        ]
+        if self.worst is None:
+            return pd.DataFrame(columns=cols)
+        out = []
+        for w in self.worst.candidates:
+            if significant_only and not w.significant:
+                continue
+            compared = self.worst.overall.value if w.baseline_value is None else w.baseline_value
+            out.append(
+                [
+                    w.predicate.label,
+                    w.support,
+                    w.positives,
+                    w.estimate.value,
+                    w.estimate.lower,
+                    w.estimate.upper,
+                    compared,
+                    w.delta,
+                    w.conservative_delta,
+                    w.p_value,
+                    w.q_value,
+                    w.significant,
+                    w.explained_by or "",
+                ]
+            )
+            if len(out) >= limit:
+                break
+        frame = pd.DataFrame(out, columns=cols)
+        return frame.astype({c: float for c in cols[3:11]})
+
+
+def _metric_row(
+    name: str,
+    label: str,
+    critical: bool,
+    support: int,
+    labeled: int,
+    positives: int | None,
+    metrics: Mapping[str, Any],
+    delta: Mapping[str, float | None] | None,
+    origin: str = "",
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "slice": name,
+        "condition": label,
+        "critical": critical,
+        "from": origin,
+        "events": support,
+        "labeled": labeled,
+        "positives": positives,
+    }
+    for k, est in metrics.items():
+        row[k] = np.nan if est.value is None else est.value
+        row[f"{k} low"] = np.nan if est.lower is None else est.lower
+        row[f"{k} high"] = np.nan if est.upper is None else est.upper
+        d = None if delta is None else delta.get(k)
+        row[f"{k} Δ"] = np.nan if d is None else d
+    return row
+
+
+def challenger_of(entry: ModelEntry, version: str) -> str | None:
+    """The version with the spec's challenger alias (None when there is none, or it is
+    ``version`` itself)."""
+    alias = entry.spec.model.challenger_alias if entry.spec is not None else "challenger"
+    for v in entry.versions:
+        if alias in v.aliases and v.version != version:
+            return v.version
+    return None
+
+
+def _window(src: Any, model: str, version: str) -> tuple[dt.datetime, dt.datetime]:
+    from watchkeeper.core.evaluation.data import version_time_range
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.report import DEFAULT_DAYS
+
+    span = version_time_range(src, model, version)
+    if span is None:
+        raise EvaluationError(f"{model}: version {version!r} has no rows in {src.description}")
+    return span[1] - dt.timedelta(days=DEFAULT_DAYS), span[1]
+
+
+def _column_info(table: Any, spec: Any, names: Sequence[str]) -> tuple[ColumnInfo, ...]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    categorical = set(spec.telemetry.columns.categorical)
+    out = []
+    for name in names:
+        if name not in table.column_names:
+            continue
+        col = table.column(name)
+        numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+        integer = pa.types.is_integer(col.type)
+        if numeric and name not in categorical:
+            mm = pc.min_max(col)
+            out.append(
+                ColumnInfo(name, "numerical", integer, (), mm["min"].as_py(), mm["max"].as_py())
+            )
+        else:
+            counts = pc.value_counts(pc.drop_null(col)).to_pylist()
+            counts.sort(key=lambda d: (-d["counts"], str(d["values"])))
+            levels = tuple(d["values"] for d in counts[:BUILDER_LEVELS])
+            out.append(ColumnInfo(name, "categorical", integer, levels))
+    return tuple(out)
+
+
+def _slice_metrics(table: Any, predicates: Sequence[Any], metric: str, threshold: float) -> Any:
+    from watchkeeper.core.evaluation.slices import slice_metrics
+
+    chosen = tuple(dict.fromkeys((metric, *SLICE_METRICS)))
+    return slice_metrics(table, list(predicates), metrics=chosen, threshold=threshold)
+
+
+def run_slices(
+    entry: ModelEntry,
+    version: str,
+    custom: Sequence[Any] = (),
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+) -> SlicesView:
+    """The spec's slices (and the user's ``custom`` predicates) and the worst slices of
+    ``version`` over the report's window (the last 30 days of its events), worst slices
+    tested against the same slices in the reference window."""
+    from watchkeeper.core.evaluation.data import parse_time, read_events
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.slices import find_worst_slices, predicates_from_spec
+
+    report = progress or (lambda f, m: None)
+    spec = spec_of(entry)
+    model = spec.model.name
+    policy = spec.gate
+    predicates = (*predicates_from_spec(spec), *custom)
+    features = list(spec.telemetry.columns.features)
+    slice_cols = [c for p in predicates for c in p.columns]
+    cols = list(dict.fromkeys(["ts", "score", "label", *features, *slice_cols]))
+    notes: list[str] = []
+    with READ_LOCK, open_source_of(entry) as src:
+        report(0.05, "finding the window")
+        start, end = _window(src, model, version)
+        check(cancelled)
+        report(0.1, "reading the window")
+        current = read_events(
+            src, model=model, versions=[version], start=start, end=end, columns=cols
+        )
+        reference = None
+        ref = spec.reference
+        if ref is not None and ref.kind == "window" and ref.start and ref.end:
+            report(0.2, "reading the reference")
+            reference = read_events(
+                src,
+                model=model,
+                versions=[ref.version or version],
+                start=parse_time(ref.start),
+                end=parse_time(ref.end),
+                columns=cols,
+            )
+    if current.num_rows == 0:
+        raise EvaluationError(f"{model}: version {version} has no rows in the window")
+    if reference is not None and reference.num_rows == 0:
+        reference = None
+        notes.append(
+            "the reference window has no events here (an offline bundle holds its own range): "
+            "worst slices are compared with the overall metric"
+        )
+    check(cancelled)
+    report(0.3, "metrics per slice")
+    metric = policy.primary_metric
+    slices = _slice_metrics(current, predicates, metric, policy.threshold)
+    check(cancelled)
+    worst = None
+    if features:
+        report(0.5, "searching for the worst slices")
+        from watchkeeper.core.evaluation.slices import DISCOVERY_METRICS
+
+        try:
+            worst = find_worst_slices(
+                current,
+                features,
+                metric=metric if metric in DISCOVERY_METRICS else "roc_auc",
+                categorical=list(spec.telemetry.columns.categorical),
+                baseline=reference,
+                threshold=policy.threshold,
+            )
+        except EvaluationError as exc:
+            notes.append(f"worst slices not computed: {exc}")
+    report(1.0, "done")
+    return SlicesView(
+        model=model,
+        version=version,
+        challenger=challenger_of(entry, version),
+        start=start,
+        end=end,
+        metric=metric,
+        slices=slices,
+        worst=worst,
+        predicates=tuple(predicates),
+        custom=tuple(custom),
+        columns=_column_info(current, spec, features),
+        table=current,
+        threshold=policy.threshold,
+        notes=tuple(notes),
+    )
+
+
+def recompute_slices(
+    view: SlicesView,
+    custom: Sequence[Any],
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+) -> SlicesView:
+    """``view`` with the user's slices replaced by ``custom``: metrics over the events the
+    view already holds (no read; worst slices unchanged)."""
+    import dataclasses
+
+    report = progress or (lambda f, m: None)
+    spec_predicates = view.predicates[: len(view.predicates) - len(view.custom)]
+    predicates = (*spec_predicates, *custom)
+    missing = [c for p in custom for c in p.columns if c not in view.table.column_names]
+    if missing:
+        from watchkeeper.core.evaluation.metrics import EvaluationError
+
+        raise EvaluationError(f"no column {missing[0]!r} in the events read for slicing")
+    report(0.2, "metrics per slice")
+    check(cancelled)
+    slices = _slice_metrics(view.table, predicates, view.metric, view.threshold)
+    report(1.0, "done")
+    return dataclasses.replace(
+        view, slices=slices, predicates=tuple(predicates), custom=tuple(custom)
+    )
+
+
+def predicate_to_slice_spec(predicate: Any) -> Any:
+    """A builder predicate as a monitor spec ``[[slices]]`` entry (so reports include it)."""
+    from watchkeeper.core.spec import SliceSpec
+
+    where: dict[str, Any] = {}
+    for c in predicate.conditions:
+        if c.op == "eq":
+            where[c.column] = c.value
+        elif c.op == "in":
+            where[c.column] = list(c.value)
+        elif c.op == "range":
+            lo, hi = c.value
+            where[c.column] = {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
+        else:
+            raise ValueError(f"{c.label}: a 'missing' condition cannot go into a spec")
+    return SliceSpec.model_validate(
+        {"name": predicate.name, "where": where, "critical": predicate.critical}
+    )
+
+
+def export_slice_report(
+    entry: ModelEntry,
+    view: SlicesView,
+    path: Path,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+) -> Path:
+    """Write the slice workbook (core's ``slice_report``) for the view's version and window,
+    the user's slices included; the challenger's comparison and gate when there is one."""
+    from watchkeeper.core.evaluation.report import slice_report
+
+    report = progress or (lambda f, m: None)
+    spec = spec_of(entry)
+    if view.custom:
+        extra = tuple(predicate_to_slice_spec(p) for p in view.custom)
+        spec = spec.model_copy(update={"slices": (*spec.slices, *extra)})
+    check(cancelled)
+    with READ_LOCK:
+        rep = slice_report(
+            spec,
+            version=view.version,
+            challenger=view.challenger,
+            start=view.start,
+            end=view.end,
+            spec_path=entry.spec_path,
+            progress=lambda f, m: report(0.9 * f, m),
+        )
+    check(cancelled)
+    report(0.92, "writing the workbook")
+    written = rep.write(path)
+    report(1.0, "written")
+    return Path(written)
+
+
+# -- champion vs challenger -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChallengerView:
+    """The gate, its comparison and what the plots draw, for one champion/challenger pair."""
+
+    model: str
+    champion: str
+    challenger: str
+    gate: Any  # GateResult (its .comparison is the Comparison)
+    roc_champion: tuple[np.ndarray, np.ndarray]  # (fpr, tpr)
+    roc_challenger: tuple[np.ndarray, np.ndarray]
+    score_a: np.ndarray = field(repr=False)  # champion scores, all pairs (points) or a sample
+    score_b: np.ndarray = field(repr=False)
+    density: np.ndarray | None = field(repr=False)  # (bins, bins) counts [a-bin, b-bin], or None
+    extent: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)  # a-min a-max b-min b-max
+    disagreements: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    disagreeing: int = 0  # pairs deciding differently (all of them; the table shows the top)
+    pairs: int = 0
+
+    @property
+    def comparison(self) -> Any:
+        return self.gate.comparison
+
+    def deltas_frame(self) -> pd.DataFrame:
+        """Per metric: champion, challenger and the difference (challenger − champion)."""
+        c = self.comparison
+        rows = []
+        for m, d in c.differences.items():
+            a, b = c.champion[m], c.challenger[m]
+            rows.append(
+                {
+                    "metric": m,
+                    "champion": a.value,
+                    "challenger": b.value,
+                    "difference": d.value,
+                    "lower": d.lower,
+                    "upper": d.upper,
+                    "interval": d.method,
+                    "p": c.delong_p if m == "roc_auc" else None,
+                }
+            )
+        frame = pd.DataFrame(rows)
+        cols = ["champion", "challenger", "difference", "lower", "upper", "p"]
+        return frame.astype({k: float for k in cols})
+
+    def gate_frame(self) -> pd.DataFrame:
+        """The checklist: one row per criterion with its outcome."""
+        rows = []
+        for cr in self.gate.criteria:
+            rows.append(
+                {
+                    "result": "PASS" if cr.passed else "FAIL",
+                    "type": cr.type,
+                    "target": cr.target,
+                    "value": _g(cr.value),
+                    "rule": cr.comparison,
+                    "threshold": _g(cr.threshold),
+                    "note": _criterion_note(cr),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _criterion_note(cr: Any) -> str:
+    d = cr.detail
+    if cr.type == "critical_slice":
+        if d.get("note"):
+            return str(d["note"])
+        return (
+            f"{d.get('metric')}: champion {_f(d.get('champion'))} → challenger "
+            f"{_f(d.get('challenger'))} on {d.get('labeled', 0):,} labeled"
+        )
+    if cr.type in ("improvement", "significance"):
+        return (
+            f"champion {_f(d.get('champion'))} → challenger {_f(d.get('challenger'))}; "
+            f"{d.get('confidence', 0.95):.0%} interval [{_f(d.get('lower'))}, "
+            f"{_f(d.get('upper'))}] ({d.get('method')})"
+        )
+    if cr.type == "min_labeled":
+        return f"{d.get('pairs', 0):,} pairs, {d.get('positives', 0):,} positives"
+    return ""
+
+
+def _g(x: float | None) -> str:
+    """A criterion's number as text: counts without decimals, differences to 4 places."""
+    if x is None:
+        return "–"
+    if float(x).is_integer() and abs(x) >= 1:
+        return f"{x:,.0f}"
+    return f"{x:+.4f}" if x < 0 else f"{x:.4f}"
+
+
+def _f(x: Any) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
+def roc_points(y: np.ndarray, s: np.ndarray, max_points: int = 1000) -> tuple[np.ndarray, ...]:
+    """The ROC curve (false-positive rate, true-positive rate) from (0, 0) to (1, 1), one
+    point per distinct score, thinned to about ``max_points`` (the curve is monotone, so
+    dropping interior points keeps its shape)."""
+    ok = ~np.isnan(y) & np.isfinite(s)
+    y, s = y[ok], s[ok]
+    pos = float((y == 1).sum())
+    neg = float(y.size - pos)
+    if pos == 0 or neg == 0:
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    order = np.argsort(-s, kind="stable")
+    ys, ss = y[order], s[order]
+    tp = np.cumsum(ys == 1)
+    fp = np.cumsum(ys != 1)
+    last = np.r_[np.flatnonzero(np.diff(ss) != 0), ys.size - 1]  # end of each tied score
+    fpr = np.r_[0.0, fp[last] / neg]
+    tpr = np.r_[0.0, tp[last] / pos]
+    if fpr.size > max_points:
+        keep = np.unique(np.r_[np.linspace(0, fpr.size - 1, max_points).astype(int)])
+        fpr, tpr = fpr[keep], tpr[keep]
+    return fpr, tpr
+
+
+def score_density(
+    a: np.ndarray, b: np.ndarray, bins: int = DENSITY_BINS
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Counts of (champion, challenger) score pairs on a ``bins`` × ``bins`` grid over the
+    scores' range (``[0, 1]`` for probabilities); rows are champion bins."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    lo = float(min(a.min(initial=0.0), b.min(initial=0.0)))
+    hi = float(max(a.max(initial=1.0), b.max(initial=1.0)))
+    counts, _, _ = np.histogram2d(a, b, bins=bins, range=[[lo, hi], [lo, hi]])
+    return counts.astype(np.float32), (lo, hi, lo, hi)
+
+
+def run_challenger(
+    entry: ModelEntry,
+    champion: str,
+    challenger: str,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    *,
+    n_boot: int = 500,
+) -> ChallengerView:
+    """The spec's gate for ``challenger`` against ``champion`` over the shadow period, with
+    the pairs' ROC curves, score scatter (or density) and the requests they disagree on."""
+    from watchkeeper.core.evaluation.compare import join_shadow
+    from watchkeeper.core.evaluation.data import read_events
+    from watchkeeper.core.evaluation.gate import gate_from_spec
+    from watchkeeper.core.evaluation.metrics import float_array
+
+    report = progress or (lambda f, m: None)
+    spec = spec_of(entry)
+    model = spec.model.name
+    features = list(spec.telemetry.columns.features)
+    with READ_LOCK, open_source_of(entry) as src:
+        report(0.05, "gate: reading the shadow pairs")
+        gate = gate_from_spec(
+            spec, champion=champion, challenger=challenger, source=src, n_boot=n_boot
+        )
+        check(cancelled)
+        report(0.7, "reading the pairs for the plots")
+        start, end = gate.window
+        table = read_events(
+            src,
+            model=model,
+            versions=[champion, challenger],
+            start=start,
+            end=end,
+            columns=["request_id", "model_version", "score", "label", *features],
+        )
+    joined = join_shadow(table, champion, challenger, carry=features)
+    check(cancelled)
+    report(0.8, "curves and disagreements")
+    y = float_array(joined.column("label"), "label")
+    a = float_array(joined.column("score_a"), "champion score")
+    b = float_array(joined.column("score_b"), "challenger score")
+    roc_a, roc_b = roc_points(y, a), roc_points(y, b)
+    scored = np.isfinite(a) & np.isfinite(b)
+    density = None
+    extent = (0.0, 1.0, 0.0, 1.0)
+    pa_, pb_ = a[scored], b[scored]
+    if pa_.size > SCATTER_POINTS:
+        density, extent = score_density(pa_, pb_)
+    threshold = gate.comparison.threshold
+    differ = scored & ((a >= threshold) != (b >= threshold))
+    frame = joined.filter(differ).to_pandas()
+    frame = frame.rename(columns={"score_a": "champion score", "score_b": "challenger score"})
+    frame.insert(4, "difference", frame["challenger score"] - frame["champion score"])
+    frame.insert(
+        5,
+        "decides",
+        np.where(frame["challenger score"] >= threshold, "challenger flags", "champion flags"),
+    )
+    frame = frame.reindex(frame["difference"].abs().sort_values(ascending=False).index)
+    top = frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
+    report(1.0, "done")
+    return ChallengerView(
+        model=model,
+        champion=str(champion),
+        challenger=str(challenger),
+        gate=gate,
+        roc_champion=roc_a,
+        roc_challenger=roc_b,
+        score_a=pa_,
+        score_b=pb_,
+        density=density,
+        extent=extent,
+        disagreements=top,
+        disagreeing=int(differ.sum()),
+        pairs=int(scored.sum()),
+    )

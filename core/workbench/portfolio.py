@@ -1,0 +1,197 @@
+"""The portfolio: which models a workspace (or a bundle) holds, their versions and roles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchkeeper.core.workbench.common import Cancelled, Progress, check
+
+__all__ = [
+    "ModelEntry",
+    "Portfolio",
+    "VersionEntry",
+    "int_or_none",
+    "load_portfolio",
+    "read_manifest",
+    "registry_aliases",
+    "version_key",
+]
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One model version as the portfolio lists it."""
+
+    version: str
+    aliases: tuple[str, ...] = ()  # champion, challenger, ...
+    rows: int | None = None  # telemetry events (from the demo manifest, when known)
+    mode: str | None = None  # "shadow" when it scores without serving
+
+    @property
+    def role(self) -> str:
+        """The alias that names the version's role (champion first), or ''."""
+        for alias in ("champion", "challenger"):
+            if alias in self.aliases:
+                return alias
+        return self.aliases[0] if self.aliases else ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model of the workspace: its spec (None if it failed to load), its versions.
+
+    ``evidence`` is where its data comes from (:mod:`.evidence`); None reads what the spec
+    names (the live workspace).
+    """
+
+    name: str
+    task: str
+    versions: tuple[VersionEntry, ...]
+    spec: Any = None  # MonitorSpec
+    spec_path: Path | None = None
+    spec_error: str | None = None
+    description: str = ""
+    evidence: Any = field(default=None, compare=False, repr=False)
+
+    def version(self, version: str) -> VersionEntry | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+    @property
+    def champion(self) -> str | None:
+        """The champion's version (else the newest version), which the views open first."""
+        for v in self.versions:
+            if "champion" in v.aliases:
+                return v.version
+        return self.versions[-1].version if self.versions else None
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """What a workspace holds: models, where their versions and aliases came from, notes.
+
+    ``workspace`` is the folder (a workspace) or the bundle file; ``kind`` says which.
+    """
+
+    workspace: Path | None
+    models: tuple[ModelEntry, ...]
+    manifest: Mapping[str, Any] | None
+    aliases_from: (
+        str  # "registry" | "registry snapshot" | "governance records" | "manifest" | "none"
+    )
+    notes: tuple[str, ...] = ()
+    kind: str = "workspace"  # "workspace" | "bundle"
+
+    def model(self, name: str) -> ModelEntry | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+def read_manifest(workspace: Path | None) -> dict[str, Any] | None:
+    """The demo manifest, or None when the folder has none (any workspace may lack it)."""
+    if workspace is None:
+        return None
+    try:
+        return json.loads((workspace / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def load_portfolio(
+    workspace: Path,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    *,
+    evidence: Any = None,
+) -> Portfolio:
+    """Models from ``specs/*.toml`` and the manifest; aliases from the registry when present.
+
+    A spec that fails to load is listed with its error (the user sees which file and why);
+    an unreachable registry falls back to the manifest's roles, and a note says so.
+    """
+    from watchkeeper.core.errors import WatchkeeperError
+    from watchkeeper.core.spec import load_spec
+
+    report = progress or (lambda f, m: None)
+    notes: list[str] = []
+    manifest = read_manifest(workspace)
+    specs: dict[str, tuple[Any, Path, str | None]] = {}
+    for path in sorted((workspace / "specs").glob("*.toml")):
+        try:
+            spec = load_spec(path)
+            specs[spec.model.name] = (spec, path, None)
+        except WatchkeeperError as exc:
+            specs[path.stem] = (None, path, str(exc))
+    report(0.2, "specs read")
+    info = (manifest or {}).get("models", {})
+    names = list(dict.fromkeys([*info, *specs]))
+    aliases: dict[str, dict[str, tuple[str, ...]]] = {}
+    aliases_from = "manifest" if info else "none"
+    registry_db = workspace / "registry" / "mlflow.db"
+    if registry_db.exists():
+        check(cancelled)
+        report(0.3, "reading the registry")
+        try:
+            aliases = registry_aliases(f"sqlite:///{registry_db}")
+            aliases_from = "registry"
+        except (WatchkeeperError, ImportError) as exc:
+            notes.append(f"registry not read, roles from the manifest: {exc}")
+    models = []
+    for name in names:
+        spec, path, error = specs.get(name, (None, None, "no monitor spec in specs/"))
+        m = info.get(name, {})
+        versions = []
+        known = dict(m.get("versions", {}))
+        for version in aliases.get(name, {}):
+            known.setdefault(version, {})
+        for version in sorted(known, key=version_key):
+            v = known[version] if isinstance(known[version], dict) else {}
+            if aliases_from == "registry":
+                tags = aliases.get(name, {}).get(version, ())
+            else:
+                tags = (v["role"],) if v.get("role") else ()
+            versions.append(
+                VersionEntry(str(version), tuple(tags), int_or_none(v.get("rows")), v.get("mode"))
+            )
+        task = spec.model.task if spec is not None else str(m.get("task", "binary"))
+        models.append(
+            ModelEntry(
+                name=name,
+                task=task,
+                versions=tuple(versions),
+                spec=spec,
+                spec_path=path,
+                spec_error=error,
+                description=str(m.get("description", "")),
+                evidence=evidence,
+            )
+        )
+    report(1.0, "portfolio read")
+    return Portfolio(workspace, tuple(models), manifest, aliases_from, tuple(notes))
+
+
+def registry_aliases(uri: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per model, per version, its aliases (one registry snapshot, no lineage)."""
+    from watchkeeper.core.registry.client import open_registry
+
+    with open_registry(uri) as registry:
+        snap = registry.snapshot(lineage=False)
+    return snapshot_aliases(snap)
+
+
+def snapshot_aliases(snap: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for rm in snap.models:
+        out[rm.name] = {mv.version: tuple(mv.aliases) for mv in rm.versions}
+    return out
+
+
+def version_key(version: str) -> tuple[int, str]:
+    """Versions in numeric order ("2" before "10"), other names after."""
+    return (int(version), "") if str(version).isdigit() else (1 << 30, str(version))
+
+
+def int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None

@@ -1,0 +1,169 @@
+"""The workbench core without Qt: portfolio, drift, performance, health, slices and the
+gate, from a live workspace and from an offline bundle (the evidence abstraction)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.workbench.analyses import run_drift, run_health, run_performance
+from watchkeeper.core.workbench.common import WorkCancelled
+from watchkeeper.core.workbench.evaluation import challenger_of, run_challenger, run_slices
+from watchkeeper.core.workbench.evidence import BundleEvidence, WorkspaceEvidence, open_evidence
+from watchkeeper.core.workbench.portfolio import load_portfolio
+
+START, END = "2026-03-30", "2026-04-06"
+
+
+@pytest.fixture(scope="module")
+def workspace_copy(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("workbench-ws") / "ws"
+    shutil.copytree(demo_workspace, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def bundle_path(workspace_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from watchkeeper.core.bundle.export import export_bundle
+
+    out = tmp_path_factory.mktemp("workbench-bundle") / "fraud.wkbundle"
+    export_bundle(
+        workspace_copy / "specs" / "fraud-detector.toml",
+        out,
+        start=START,
+        end=END,
+        signer=Signer.from_seed("workbench tests"),
+        exporter="exporter",
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def closed_registry_bundle(workspace_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exported while the spec's registry URL pointed at a closed port: no snapshot."""
+    from watchkeeper.core.bundle.export import export_bundle
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path_factory.mktemp("workbench-closed")
+    text = (workspace_copy / "specs" / "fraud-detector.toml").read_text(encoding="utf-8")
+    text = text.replace('"sqlite:///../registry/mlflow.db"', f'"http://127.0.0.1:{port}"')
+    text = text.replace("../telemetry.duckdb", str(workspace_copy / "telemetry.duckdb"))
+    text = text.replace("sqlite:///../governance.db", f"sqlite:///{workspace_copy}/governance.db")
+    spec = folder / "closed.toml"
+    spec.write_text(text, encoding="utf-8")
+    info = export_bundle(
+        spec, folder / "closed.wkbundle", start=START, end=END, signer=Signer.generate()
+    )
+    assert info.registry_reason and info.governance_reason is None
+    return info.path
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Any socket connection or SQL engine is refused and recorded."""
+    import sqlalchemy
+
+    attempts: list[str] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(repr(args[:2]))
+        raise OSError("offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(sqlalchemy, "create_engine", refuse)
+    return attempts
+
+
+def test_workspace_portfolio_and_analyses(demo_workspace: Path) -> None:
+    evidence = open_evidence(demo_workspace)
+    assert isinstance(evidence, WorkspaceEvidence)
+    portfolio = evidence.load_portfolio()
+    assert portfolio.kind == "workspace" and portfolio.aliases_from == "registry"
+    assert portfolio == load_portfolio(demo_workspace)
+    fraud = portfolio.model("fraud-detector")
+    assert fraud is not None and fraud.champion == "1" and fraud.evidence is None
+    assert challenger_of(fraud, "1") == "2"
+    drift = run_drift(fraud, "1", "7d")
+    assert drift.windows and drift.features
+    perf = run_performance(fraud, "1", "7d")
+    assert perf.baseline is not None and perf.baseline.value > 0.7 and not perf.notes
+
+
+def test_a_cancelled_analysis_stops(demo_workspace: Path) -> None:
+    fraud = load_portfolio(demo_workspace).model("fraud-detector")
+    with pytest.raises(WorkCancelled):
+        run_drift(fraud, "1", None, cancelled=lambda: True)
+    with pytest.raises(WorkCancelled):
+        run_slices(fraud, "1", cancelled=lambda: True)
+
+
+def test_every_analysis_runs_on_a_bundle_offline(bundle_path: Path, offline: list[str]) -> None:
+    evidence = open_evidence(bundle_path)
+    assert isinstance(evidence, BundleEvidence)
+    try:
+        portfolio = evidence.load_portfolio()
+        assert portfolio.kind == "bundle" and portfolio.aliases_from == "registry snapshot"
+        (entry,) = portfolio.models
+        assert entry.evidence is evidence
+        assert [(v.version, v.role) for v in entry.versions] == [
+            ("1", "champion"),
+            ("2", "challenger"),
+        ]
+        assert all(v.rows and v.rows > 1000 for v in entry.versions)
+        # drift against the bundled reference profile (the January events are not bundled)
+        drift = run_drift(entry, "1", "1d")
+        assert len(drift.windows) == 7
+        assert drift.reference_rows == evidence.reference_profile("1").rows
+        perf = run_performance(entry, "1", "1d")
+        # no reference events in the bundle: the baseline is the one its approval signed
+        assert perf.baseline is not None and 0.7 < perf.baseline.value < 1
+        assert "signed approval of version 1" in perf.notes[0] and not perf.estimated
+        health = run_health(portfolio)
+        assert health["fraud-detector"][0].state in {"ok", "watch", "alert", "insufficient"}
+        slices = run_slices(entry, "1")
+        assert slices.slices.rows and any("reference window" in n for n in slices.notes)
+        view = run_challenger(entry, "1", "2", n_boot=50)
+        assert view.pairs > 1000 and view.gate.criteria
+        records = evidence.records()
+        assert records.approvals and records.card("1") is not None
+        assert evidence.facts.model == "fraud-detector"
+        assert "offline" in evidence.facts.sentence()
+    finally:
+        evidence.close()
+    assert offline == []
+
+
+def test_bundle_without_a_registry_snapshot_takes_roles_from_its_records(
+    closed_registry_bundle: Path, offline: list[str]
+) -> None:
+    with BundleEvidence.open(closed_registry_bundle).bundle as raw:
+        evidence = BundleEvidence(raw)
+        portfolio = evidence.load_portfolio()
+        assert portfolio.aliases_from == "governance records"
+        assert "no registry snapshot" in portfolio.notes[0]
+        (entry,) = portfolio.models
+        assert entry.champion == "1" and entry.version("1").role == "champion"
+        assert run_drift(entry, "1", None).features
+    assert offline == []
+
+
+def test_bundle_records_are_the_stores_records(workspace_copy: Path, bundle_path: Path) -> None:
+    from watchkeeper.core.governance import GovernanceStore
+
+    with GovernanceStore.open(f"sqlite:///{workspace_copy / 'governance.db'}") as store:
+        approvals = store.approvals("fraud-detector")
+        notes = store.incident_notes("fraud-detector")
+    evidence = BundleEvidence.open(bundle_path)
+    try:
+        records = evidence.records()
+        assert list(records.approvals) == list(approvals)
+        assert list(records.notes) == list(notes)
+    finally:
+        evidence.close()

@@ -111,12 +111,23 @@ class DataFrameTableModel(QAbstractTableModel):
         return str(section + 1)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by ``column``; a column the frame does not have (-1, Qt's "unsorted", or any
+        column of a frame without columns, which a view with sorting enabled asks for)
+        restores the frame's own order instead of failing."""
+        if not 0 <= column < self._frame.shape[1]:
+            if self._sort is None:
+                return  # already in the frame's order: nothing moves
+            self._apply_order(None, np.arange(len(self._frame)))
+            return
+        self._apply_order((column, order), self._sorted_order(column, order))
+
+    def _apply_order(self, sort: tuple[int, Qt.SortOrder] | None, order: np.ndarray) -> None:
         self.layoutAboutToBeChanged.emit()
         old_order = self._order
         persistent = self.persistentIndexList()
         sources = [int(old_order[i.row()]) for i in persistent]
-        self._sort = (column, order)
-        self._order = self._sorted_order(column, order)
+        self._sort = sort
+        self._order = order
         # Keep the selection on the same frame rows across the sort.
         position = np.empty_like(self._order)
         position[self._order] = np.arange(len(self._order))

@@ -10,10 +10,13 @@ different sizes compare.
 
 The two bar items and the table are created once and refilled. The widget takes a
 :class:`~watchkeeper.core.drift.analysis.DriftResult` and a cell; it computes nothing but
-shares.
+shares. Hovering a bin or category shows both exact shares
+(:meth:`DistributionView.describe_at`); right-click exports the plot.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,18 +27,40 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableView, QVBoxL
 from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
 from watchkeeper.widgets.dataframe_model import DataFrameTableModel
 from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, window_label
+from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
+from watchkeeper.widgets.plot_hover import install_hover
+from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
 
-__all__ = ["CURRENT_COLOUR", "MAX_CATEGORIES", "REFERENCE_COLOUR", "DistributionView"]
+__all__ = [
+    "CURRENT_COLOUR",
+    "MAX_CATEGORIES",
+    "REFERENCE_COLOUR",
+    "DistributionView",
+    "reference_colour",
+]
 
 #: Categories drawn one by one; the rest share one bar.
 MAX_CATEGORIES = 15
-REFERENCE_COLOUR = (100, 116, 139)
-CURRENT_COLOUR = (234, 88, 12)
-# The key lives in the title, not over the bars (a legend inside the plot hides bars).
-_KEY = (
-    f"<span style='color:rgb{REFERENCE_COLOUR}'>■</span> reference &nbsp; "
-    f"<span style='color:rgb{CURRENT_COLOUR}'>■</span> current window"
-)
+
+
+def reference_colour(theme: PlotTheme) -> tuple[int, int, int]:
+    """The reference's bars: the theme's neutral grey (the current window is series 1)."""
+    return theme.neutral
+
+
+#: The two sides' colours in the light theme.
+REFERENCE_COLOUR = reference_colour(LIGHT)
+CURRENT_COLOUR = LIGHT.colour(1)
+
+
+def _key(theme: PlotTheme) -> str:
+    """The key lives in the title, not over the bars (a legend inside the plot hides bars)."""
+    return (
+        f"<span style='color:{theme.hex(reference_colour(theme))}'>■</span> reference &nbsp; "
+        f"<span style='color:{theme.hex(theme.colour(1))}'>■</span> current window"
+    )
+
+
 _GEOMETRY = ("x", "y", "x0", "y0", "x1", "y1", "width", "height")
 _STAT_COLUMNS = ["statistic", "value", "threshold / note"]
 
@@ -62,31 +87,17 @@ class DistributionView(QWidget):
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.title.setWordWrap(True)
         self.plot_widget = pg.PlotWidget()
-        self.plot_widget.setBackground("w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.showGrid(x=False, y=True, alpha=0.15)
         for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setTextPen(pg.mkPen(40, 40, 40))
-            axis.enableAutoSIPrefix(False)  # shares read as 0.05, not "50 (x0.001)"
+            self.plot.getAxis(name).enableAutoSIPrefix(False)  # 0.05, not "50 (x0.001)"
         self.reference_bars = pg.BarGraphItem(
-            x=[],
-            height=[],
-            width=0.4,
-            brush=pg.mkBrush(*REFERENCE_COLOUR, 200),
-            pen=None,
-            name="reference",
+            x=[], height=[], width=0.4, pen=None, name="reference"
         )
         self.current_bars = pg.BarGraphItem(
-            x=[],
-            height=[],
-            width=0.4,
-            brush=pg.mkBrush(*CURRENT_COLOUR, 220),
-            pen=None,
-            name="current window",
+            x=[], height=[], width=0.4, pen=None, name="current window"
         )
         self.plot.addItem(self.reference_bars)
         self.plot.addItem(self.current_bars)
@@ -115,13 +126,28 @@ class DistributionView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(split, 1)
         self.labels: list[str] = []
+        self.theme = LIGHT
+        self._shown: tuple[DriftResult, str, int] | None = None
+        self._message = ""
+        self._shares: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+        self._positions = np.zeros(0)  # bin or category positions along the category axis
+        self.orientation = "vertical"  # vertical bars (bins) | horizontal (categories)
+        self.export_menu = install_plot_menu(self, self.plot_widget, self.export, self._name)
+        install_hover(self.plot_widget, self.plot, self.describe_at)
         self.clear("Click a cell of the heat map to see how that feature moved in that window.")
+        follow_theme(self.apply_theme)
 
     # -- public ------------------------------------------------------------------------
 
     def clear(self, message: str) -> None:
         """No cell: empty bars, no statistics, and a line that says what to do."""
-        self.title.setText(f"<span style='color:#555'>{message}</span>")
+        self._shown = None
+        self._message = message
+        self._shares = (np.zeros(0), np.zeros(0))
+        self._positions = np.zeros(0)
+        self.title.setText(
+            f"<span style='color:{self.theme.hex(self.theme.muted)}'>{message}</span>"
+        )
         _bars(self.reference_bars, x=[], height=[], width=0.4)
         _bars(self.current_bars, x=[], height=[], width=0.4)
         self.labels = []
@@ -133,13 +159,14 @@ class DistributionView(QWidget):
         if row == MULTIVARIATE:
             self._show_multivariate(result, window, when)
             return
+        self._shown = (result, row, window)
         f = result.feature(row)
         w = f.windows[window]
         kind = "prediction" if result.prediction is not None and f is result.prediction else f.kind
         self.title.setText(
             f"<b>{row}</b> ({kind}) · window {when} · {w.rows:,} rows vs "
             f"{int(f.reference_counts.sum()):,} reference rows · decision <b>{w.decision}</b>"
-            f" &nbsp; {_KEY}"
+            f" &nbsp; {_key(self.theme)}"
         )
         ref = _shares(f.reference_counts)
         cur = _shares(f.counts[window])
@@ -158,6 +185,9 @@ class DistributionView(QWidget):
         _bars(self.reference_bars, x=x - 0.2, height=ref, width=0.4)
         _bars(self.current_bars, x=x + 0.2, height=cur, width=0.4)
         self.labels = list(f.labels)
+        self.orientation = "vertical"
+        self._shares = (np.asarray(ref, dtype=float), np.asarray(cur, dtype=float))
+        self._positions = x
         edges = _edges_of(f.labels)
         ticks = [(i + 0.5, e) for i, e in enumerate(edges)] + [(float(x[-1]), "missing")]
         bottom = self.plot.getAxis("bottom")
@@ -187,6 +217,9 @@ class DistributionView(QWidget):
         _bars(self.reference_bars, y=y - 0.2, height=0.4, x0=0, width=np.array(r))
         _bars(self.current_bars, y=y + 0.2, height=0.4, x0=0, width=np.array(c))
         self.labels = names
+        self.orientation = "horizontal"
+        self._shares = (np.array(r, dtype=float), np.array(c, dtype=float))
+        self._positions = y
         self.plot.getViewBox().invertY(True)
         left = self.plot.getAxis("left")
         left.setTicks([[(float(i), n) for i, n in enumerate(names)]])
@@ -203,6 +236,9 @@ class DistributionView(QWidget):
         _bars(self.reference_bars, x=[], height=[], width=0.4)
         _bars(self.current_bars, x=[], height=[], width=0.4)
         self.labels = []
+        self._shares = (np.zeros(0), np.zeros(0))
+        self._positions = np.zeros(0)
+        self._shown = (result, MULTIVARIATE, window)
         if mv is None:
             self.clear("No multivariate check in this result.")
             return
@@ -220,6 +256,43 @@ class DistributionView(QWidget):
             ("decision", w.decision, ""),
         ]
         self.stats_model.set_frame(pd.DataFrame(rows, columns=_STAT_COLUMNS))
+
+    # -- theme, hover, export -------------------------------------------------------------
+
+    def apply_theme(self, theme: PlotTheme) -> None:
+        """Redraw in ``theme``'s colours (the title's key too)."""
+        self.theme = theme
+        self.plot_widget.setBackground(pg.mkColor(*theme.background))
+        style_plot(self.plot, theme, grid=(False, True))
+        self.reference_bars.setOpts(brush=pg.mkBrush(*reference_colour(theme), 200))
+        self.current_bars.setOpts(brush=pg.mkBrush(*theme.colour(1), 220))
+        if self._shown is not None:
+            self.show_cell(*self._shown)
+        elif self._message:
+            self.clear(self._message)
+
+    def describe_at(self, x: float, y: float, reach: tuple[float, float] | None = None) -> str:
+        """Tooltip text at ``(x, y)``: the bin or category there and both exact shares."""
+        if not self.labels or self._positions.size == 0:
+            return ""
+        along = x if self.orientation == "vertical" else y
+        distance = np.abs(self._positions - along)
+        i = int(np.argmin(distance))
+        if distance[i] > 0.5:
+            return ""
+        ref, cur = self._shares
+        name = self.labels[i]
+        return f"{name}\nreference {ref[i]:.2%} of rows\ncurrent window {cur[i]:.2%} of rows"
+
+    def export(self, path: Path | str) -> Path:
+        """Write the plot (not the statistics table) to ``path``: PNG or SVG by extension."""
+        return export_plot(self.plot, path)
+
+    def _name(self) -> str:
+        if self._shown is None:
+            return "distribution"
+        _result, row, window = self._shown
+        return f"distribution-{row}-window{window + 1}".replace(" ", "_").replace("/", "_")
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ their own rows; the multivariate row's colour is its reconstruction error placed
 the reference's own error (pale) and the window's threshold (the drift colour).
 
 The widget draws a :class:`~watchkeeper.core.drift.analysis.DriftResult` and says which cell
-the user picked (:attr:`DriftHeatmapWidget.cell_selected`); it never runs an analysis.
+the user picked (:attr:`DriftHeatmapWidget.cell_selected`); it never runs an analysis. The
+cell colours are data and stay the same in both themes; axes, background and the selection
+outline follow the theme. Right-click exports the plot (without the key line beneath).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
+from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
+from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
 
 __all__ = [
     "INSUFFICIENT",
@@ -49,24 +54,34 @@ INSUFFICIENT = -1.0
 #: Row orders the heat map offers.
 SORT_KEYS = ("severity", "name", "spec")
 _DECISION_RANK = {"insufficient": 0, "ok": 1, "watch": 2, "drift": 3}
-_GREY = (176, 180, 186)
+#: The LUT's anchors per plot theme: no move, *watch*, *drift*, saturation, and the grey of
+#: windows too small to judge. On a dark background the ramp runs dark → bright, so a quiet
+#: feature recedes instead of glaring.
+_PSI_COLOURS = {
+    "light": ((241, 245, 249), (253, 230, 138), (249, 115, 22), (127, 29, 29), (176, 180, 186)),
+    "dark": ((46, 50, 58), (150, 112, 34), (236, 122, 36), (255, 96, 84), (96, 100, 108)),
+}
 MULTIVARIATE = "(multivariate)"
 
 
-def psi_lookup_table(watch: float = 0.1, drift: float = 0.2) -> np.ndarray:
-    """The 256 × 3 uint8 LUT: grey at 0, then pale → amber (watch) → red (drift) → dark red."""
+def psi_lookup_table(
+    watch: float = 0.1, drift: float = 0.2, theme: PlotTheme = LIGHT
+) -> np.ndarray:
+    """The 256 × 3 uint8 LUT: grey at 0, then pale → amber (watch) → red (drift) → dark red
+    (on a dark theme: dark → amber → orange → bright red)."""
+    none, at_watch, at_drift, saturated, grey = _PSI_COLOURS.get(theme.name, _PSI_COLOURS["light"])
     anchors = [
-        (0.0, (241, 245, 249)),
-        (watch, (253, 230, 138)),
-        (drift, (249, 115, 22)),
-        (PSI_SATURATION, (127, 29, 29)),
+        (0.0, none),
+        (watch, at_watch),
+        (drift, at_drift),
+        (PSI_SATURATION, saturated),
     ]
     xs = np.array([a for a, _ in anchors])
     cols = np.array([c for _, c in anchors], dtype=float)
     # entry k (1..255) shows PSI values in [ (k-1), k ) * PSI_SATURATION / 255
     psi = (np.arange(1, 256) - 0.5) * PSI_SATURATION / 255
     lut = np.empty((256, 3), dtype=np.uint8)
-    lut[0] = _GREY
+    lut[0] = grey
     for channel in range(3):
         lut[1:, channel] = np.round(np.interp(psi, xs, cols[:, channel]))
     return lut
@@ -205,9 +220,10 @@ class DriftHeatmapWidget(QWidget):
         self._sort = "severity"
         self._kinds: frozenset[str] | None = None
         self._selected: tuple[str, int] | None = None
+        self._thresholds = (0.1, 0.2)  # the result's watch and drift PSI
+        self.theme = LIGHT
 
         self.plot_widget = pg.PlotWidget()
-        self.plot_widget.setBackground("w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -215,10 +231,6 @@ class DriftHeatmapWidget(QWidget):
         vb.invertY(True)
         vb.setMouseEnabled(x=True, y=False)
         vb.setDefaultPadding(0.0)
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen(pg.mkPen(90, 90, 90))
-            axis.setTextPen(pg.mkPen(40, 40, 40))
         self.plot.getAxis("bottom").setHeight(28)
 
         self.image_item = _CellImage(self)
@@ -230,10 +242,6 @@ class DriftHeatmapWidget(QWidget):
         self.marker_item.setZValue(5)
         self.plot.addItem(self.marker_item)
         self.selection_item = QGraphicsRectItem()
-        pen = QPen(QColor(20, 60, 160))
-        pen.setWidthF(2.5)
-        pen.setCosmetic(True)
-        self.selection_item.setPen(pen)
         self.selection_item.setZValue(10)
         self.selection_item.setVisible(False)
         self.plot.addItem(self.selection_item)
@@ -246,6 +254,28 @@ class DriftHeatmapWidget(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.plot_widget, 1)
         layout.addWidget(self.legend)
+        self.export_menu = install_plot_menu(self, self.plot_widget, self.export, "drift")
+        follow_theme(self.apply_theme)
+
+    def apply_theme(self, theme: PlotTheme) -> None:
+        """Axes, background and the selection outline in ``theme``'s colours."""
+        self.theme = theme
+        self.plot_widget.setBackground(pg.mkColor(*theme.background))
+        style_plot(self.plot, theme, grid=(False, False))
+        self._colour_cells()
+        pen = QPen(QColor(*theme.colour(0)))
+        pen.setWidthF(2.5)
+        pen.setCosmetic(True)
+        self.selection_item.setPen(pen)
+
+    def _colour_cells(self) -> None:
+        watch, drift = self._thresholds
+        self.image_item.setLookupTable(psi_lookup_table(watch, drift, self.theme))
+        self.legend.setText(_legend_html(watch, drift, self.theme))
+
+    def export(self, path: Path | str) -> Path:
+        """Write the heat map to ``path``: PNG or SVG by extension."""
+        return export_plot(self.plot, path)
 
     # -- what is drawn -----------------------------------------------------------------
 
@@ -262,8 +292,8 @@ class DriftHeatmapWidget(QWidget):
         self._result = result
         if result is not None:
             s = result.settings
-            self.image_item.setLookupTable(psi_lookup_table(s.psi_watch, s.psi_drift))
-            self.legend.setText(_legend_html(s.psi_watch, s.psi_drift))
+            self._thresholds = (s.psi_watch, s.psi_drift)
+            self._colour_cells()
         self._redraw(reset_range=True)
 
     def set_sort(self, sort: str) -> None:
@@ -317,9 +347,14 @@ class DriftHeatmapWidget(QWidget):
                     xs.append(i + 0.5)
                     ys.append(j + 0.5)
         self.marker_item.setData(xs, ys)
-        self.plot.getAxis("left").setTicks(
-            [[(j + 0.5, _row_label(r)) for j, r in enumerate(self._rows)]]
-        )
+        labels = [(j + 0.5, _row_label(r)) for j, r in enumerate(self._rows)]
+        left = self.plot.getAxis("left")
+        left.setTicks([labels])
+        # size the axis to its labels now: pyqtgraph widens it only after a first paint,
+        # and drops a label wider than the axis (an export right after drawing lost them)
+        font = left.style.get("tickFont") or left.font()
+        widest = max(QFontMetrics(font).horizontalAdvance(text) for _, text in labels)
+        left.setWidth(min(widest + 16, 360))
         self.plot.getAxis("bottom").setTicks(_window_ticks(result))
         vb = self.plot.getViewBox()
         vb.setLimits(xMin=0, xMax=n_windows, yMin=0, yMax=len(self._rows))
@@ -347,6 +382,10 @@ class DriftHeatmapWidget(QWidget):
         if 0 <= j < len(self._rows) and 0 <= i < len(self._result.windows):
             return self._rows[j].name, i
         return None
+
+    def describe_at(self, x: float, y: float, reach: tuple[float, float] | None = None) -> str:
+        """Tooltip text at data point ``(x, y)`` (the same text hovering the cell shows)."""
+        return self.describe_cell_at(QPointF(x, y))
 
     def describe_cell_at(self, pos: QPointF) -> str:
         """Tooltip text: the exact values of the cell under ``pos``."""
@@ -412,8 +451,8 @@ def _window_ticks(result: DriftResult) -> list[list[tuple[float, str]]]:
     return [major, minor]
 
 
-def _legend_html(watch: float = 0.1, drift: float = 0.2) -> str:
-    lut = psi_lookup_table(watch, drift)
+def _legend_html(watch: float = 0.1, drift: float = 0.2, theme: PlotTheme = LIGHT) -> str:
+    lut = psi_lookup_table(watch, drift, theme)
 
     def swatch(psi: float | None) -> str:
         if psi is None:

@@ -1,28 +1,47 @@
 """A metric over time: realized with its interval, estimated where labels are missing,
-label coverage beneath on a linked time axis, and the lines a move is judged against.
+label coverage beneath on a linked time axis, the lines a move is judged against, and the
+governance events a move is read against.
 
 Labels arrive late, so the newest windows have few: there the realized line stops (or
 rests on few labels, with a wide band) and the estimate (dashed, its own band) takes over.
 Coverage beneath says how much of each window is labeled, so a reader knows which line to
-trust. Every item is created once; :meth:`MetricTimelineWidget.set_data` only calls
-``setData``/``setOpts``/``setValue`` (pyqtgraph's "plot less, update in place"). NaN
-marks a window without a value; curves use ``connect="finite"`` so gaps stay gaps.
+trust. Approvals and rollbacks are labelled vertical lines, incidents shaded periods
+(:mod:`watchkeeper.core.governance.timeline`); events outside the plotted period are not
+drawn, a period reaching past either end is clipped to it, and an incident still open runs
+to the right end.
+
+Every item is created once; :meth:`MetricTimelineWidget.set_data` only calls
+``setData``/``setOpts``/``setValue`` (pyqtgraph's "plot less, update in place"); event marks
+come from a pool that grows to the most events shown and hides what it does not use. NaN
+marks a window without a value; curves use ``connect="finite"`` so gaps stay gaps. Hovering
+shows the exact values of the window under the cursor and the events there
+(:meth:`MetricTimelineWidget.describe_at`); right-click exports the plot.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-__all__ = ["MetricTimelineWidget", "TimelineData"]
+from watchkeeper.core.governance.timeline import TimelineEvent
+from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
+from watchkeeper.widgets.plot_hover import install_hover
+from watchkeeper.widgets.plot_theme import PlotTheme, current_theme, follow_theme, style_plot
 
-REALIZED = (37, 99, 235)
-ESTIMATED = (217, 119, 6)
-COVERAGE = (100, 116, 139)
+__all__ = ["MetricTimelineWidget", "TimelineData", "event_colour"]
+
+#: Heights (fraction of the plot, from the bottom) where event labels sit, top first; labels
+#: of events closer than :data:`_LABEL_GAP` of the period take the next height down.
+_LABEL_LEVELS = (0.97, 0.90, 0.83, 0.76)
+_LABEL_GAP = 0.09
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,15 @@ class TimelineData:
     baseline: float | None = None
     alert: float | None = None
 
+    def extent(self) -> tuple[float, float] | None:
+        """First window's start and last window's end (epoch seconds), None when empty."""
+        x = np.asarray(self.x, dtype=float)
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            return None
+        half = self.width / 2
+        return float(x.min() - half), float(x.max() + half)
+
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper with NaN wherever either is missing (paired gaps for the fill)."""
@@ -52,13 +80,27 @@ def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def event_colour(theme: PlotTheme, kind: str) -> tuple[int, int, int]:
+    """The colour of an event kind: approvals green, rejections grey, rollbacks vermilion,
+    incidents reddish purple (Okabe–Ito members apart from the two metric lines')."""
+    return {
+        "approval": theme.colour(2),
+        "rejection": theme.muted,
+        "rollback": theme.colour(5),
+        "incident": theme.colour(3),
+    }.get(kind, theme.muted)
+
+
+def _num(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.4f}"
+
+
 class MetricTimelineWidget(QWidget):
     """Realized and estimated metric over time above the label coverage, x axes linked."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
         self.metric_plot = self.graphics.addPlot(
             row=0, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
         )
@@ -71,57 +113,37 @@ class MetricTimelineWidget(QWidget):
         for plot in (self.metric_plot, self.coverage_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
-            plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setMouseEnabled(x=True, y=False)
-            for name in ("left", "bottom"):
-                plot.getAxis(name).setTextPen(pg.mkPen(40, 40, 40))
             plot.getAxis("left").setWidth(56)
             plot.getAxis("left").enableAutoSIPrefix(False)  # 0.85, not "850 (x0.001)"
         self.metric_plot.getAxis("bottom").setStyle(showValues=False)
         self.coverage_plot.setLabel("left", "labeled")
-        self.coverage_plot.setYRange(0, 1.05, padding=0)
+        self.coverage_plot.setYRange(-0.06, 1.12, padding=0)  # room for the 0% and 100% labels
         self.coverage_plot.getAxis("left").setTicks([[(0, "0%"), (0.5, "50%"), (1, "100%")]])
-        self.legend = self.metric_plot.addLegend(offset=(10, 10), labelTextColor=(40, 40, 40))
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.legend = self.metric_plot.addLegend(offset=(10, 10))
 
-        # Created once; set_data only refills them.
+        # Created once; set_data only refills them (pens and brushes come from the theme).
         self.realized_curve = pg.PlotDataItem(
-            pen=pg.mkPen(*REALIZED, width=2),
-            symbol="o",
-            symbolSize=4,
-            symbolBrush=pg.mkBrush(*REALIZED),
-            symbolPen=None,
-            connect="finite",
-            name="realized",
+            symbol="o", symbolSize=4, symbolPen=None, connect="finite", name="realized"
         )
         self.realized_lower = pg.PlotCurveItem(pen=None, connect="finite")
         self.realized_upper = pg.PlotCurveItem(pen=None, connect="finite")
-        self.realized_band = pg.FillBetweenItem(
-            self.realized_lower, self.realized_upper, brush=pg.mkBrush(*REALIZED, 45)
-        )
-        self.estimated_curve = pg.PlotDataItem(
-            pen=pg.mkPen(*ESTIMATED, width=2, style=Qt.PenStyle.DashLine),
-            connect="finite",
-            name="estimated (no labels yet)",
-        )
+        self.realized_band = pg.FillBetweenItem(self.realized_lower, self.realized_upper)
+        self.estimated_curve = pg.PlotDataItem(connect="finite", name="estimated (no labels yet)")
         self.estimated_lower = pg.PlotCurveItem(pen=None, connect="finite")
         self.estimated_upper = pg.PlotCurveItem(pen=None, connect="finite")
-        self.estimated_band = pg.FillBetweenItem(
-            self.estimated_lower, self.estimated_upper, brush=pg.mkBrush(*ESTIMATED, 40)
-        )
+        self.estimated_band = pg.FillBetweenItem(self.estimated_lower, self.estimated_upper)
         self.baseline_line = pg.InfiniteLine(
             angle=0,
             movable=False,
-            pen=pg.mkPen(90, 90, 90, width=1, style=Qt.PenStyle.DashLine),
             label="",
-            labelOpts={"position": 0.02, "color": (70, 70, 70), "anchors": [(0, 1), (0, 1)]},
+            labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]},
         )
         self.alert_line = pg.InfiniteLine(
             angle=0,
             movable=False,
-            pen=pg.mkPen(200, 30, 30, width=1, style=Qt.PenStyle.DotLine),
             label="",
-            labelOpts={"position": 0.02, "color": (170, 20, 20), "anchors": [(0, 0), (0, 0)]},
+            labelOpts={"position": 0.02, "anchors": [(0, 0), (0, 0)]},
         )
         for item in (
             self.realized_band,
@@ -136,16 +158,28 @@ class MetricTimelineWidget(QWidget):
             self.metric_plot.addItem(item)
         self.metric_plot.addItem(self.realized_curve)
         self.metric_plot.addItem(self.estimated_curve)
-        self.coverage_bars = pg.BarGraphItem(
-            x=[], height=[], width=1.0, brush=pg.mkBrush(*COVERAGE, 170), pen=None
-        )
+        self.coverage_bars = pg.BarGraphItem(x=[], height=[], width=1.0, pen=None)
         self.coverage_plot.addItem(self.coverage_bars)
+
+        # Governance events: pools of lines (moments) and regions (incidents).
+        self.events: tuple[TimelineEvent, ...] = ()
+        self.shown_events: tuple[TimelineEvent, ...] = ()  # those inside the plotted period
+        self.event_lines: list[pg.InfiniteLine] = []
+        self.event_regions: list[pg.LinearRegionItem] = []
+        self.event_region_labels: list[pg.InfLineLabel] = []  # one per region, on its start
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
         self.data: TimelineData | None = None
+        self.theme = current_theme()
+        self.export_menu = install_plot_menu(self, self.graphics, self.export, self._export_name)
+        install_hover(self.graphics, self.metric_plot, self.describe_at)
+        install_hover(self.graphics, self.coverage_plot, self.describe_at)
         self.set_data(None)
+        follow_theme(self.apply_theme)
+
+    # -- drawing -----------------------------------------------------------------------
 
     def set_data(self, data: TimelineData | None) -> None:
         """Draw ``data`` (None empties every item)."""
@@ -164,6 +198,7 @@ class MetricTimelineWidget(QWidget):
             self.coverage_bars.setOpts(x=empty, height=empty, width=1.0)
             self.baseline_line.setVisible(False)
             self.alert_line.setVisible(False)
+            self._draw_events()
             return
         x = np.asarray(data.x, dtype=float)
         self.metric_plot.setLabel("left", data.metric)
@@ -186,6 +221,94 @@ class MetricTimelineWidget(QWidget):
                 line.setValue(value)
                 line.label.setFormat(text.format(value))
         self._fit_ranges(x, data)
+        self._draw_events()
+
+    def set_events(self, events: Sequence[TimelineEvent]) -> None:
+        """Mark governance ``events``; those outside the plotted period are not drawn."""
+        self.events = tuple(events)
+        self._draw_events()
+
+    def _draw_events(self) -> None:
+        extent = self.data.extent() if self.data is not None else None
+        if extent is None:
+            shown: list[TimelineEvent] = []
+        else:
+            lo, hi = extent
+            shown = [e for e in self.events if e.overlaps(lo, hi, open_until=hi)]
+        self.shown_events = tuple(shown)
+        moments = [e for e in shown if not e.is_period]
+        periods = [e for e in shown if e.is_period]
+        while len(self.event_lines) < len(moments):
+            line = pg.InfiniteLine(angle=90, movable=False, label="")
+            line.setZValue(-5)
+            self.metric_plot.addItem(line)
+            self.event_lines.append(line)
+        while len(self.event_regions) < len(periods):
+            region = pg.LinearRegionItem(movable=False)
+            region.setZValue(-20)
+            self.metric_plot.addItem(region)
+            self.event_regions.append(region)
+            self.event_region_labels.append(pg.InfLineLabel(region.lines[0], text=""))
+        levels = self._label_levels(shown, extent)
+        theme = self.theme
+        for line, event in zip(self.event_lines, moments, strict=False):
+            colour = event_colour(theme, event.kind)
+            line.setPen(pg.mkPen(*colour, width=1.5, style=Qt.PenStyle.DashLine))
+            line.setValue(event.start.timestamp())
+            self._label(line.label, event, colour, levels[event.record_id])
+            line.setVisible(True)
+        for line in self.event_lines[len(moments) :]:
+            line.setVisible(False)
+        for region, text, event in zip(
+            self.event_regions, self.event_region_labels, periods, strict=False
+        ):
+            assert extent is not None
+            start, end = event.span(open_until=extent[1])
+            colour = event_colour(theme, event.kind)
+            region.setRegion((max(start, extent[0]), min(end, extent[1])))
+            region.setBrush(pg.mkBrush(*colour, 45))
+            region.setHoverBrush(pg.mkBrush(*colour, 45))
+            for edge in region.lines:
+                edge.setPen(pg.mkPen(*colour, 160, width=1))
+                edge.setHoverPen(pg.mkPen(*colour, 160, width=1))
+            label = event.label + (" (open)" if event.is_open else "")
+            self._label(text, event, colour, levels[event.record_id], label)
+            region.setVisible(True)
+        for region in self.event_regions[len(periods) :]:
+            region.setVisible(False)
+
+    def _label(
+        self,
+        label: pg.InfLineLabel,
+        event: TimelineEvent,
+        colour: tuple[int, int, int],
+        level: float,
+        text: str | None = None,
+    ) -> None:
+        bg = self.theme.legend_background
+        label.setFormat(text if text is not None else event.label)
+        label.setColor(pg.mkColor(*colour))
+        label.fill = pg.mkBrush(*bg)
+        label.anchors = [(0, 0), (0, 0)]
+        label.setPosition(level)
+
+    @staticmethod
+    def _label_levels(
+        events: Sequence[TimelineEvent], extent: tuple[float, float] | None
+    ) -> dict[str, float]:
+        """A label height per event: the top one unless an earlier label is too close."""
+        if extent is None:
+            return {}
+        gap = (extent[1] - extent[0]) * _LABEL_GAP
+        last = [-math.inf] * len(_LABEL_LEVELS)
+        out = {}
+        for e in sorted(events, key=lambda e: e.start):
+            x = max(e.start.timestamp(), extent[0])
+            free = [k for k, t in enumerate(last) if x - t >= gap]
+            k = free[0] if free else int(np.argmin(last))
+            last[k] = x
+            out[e.record_id] = _LABEL_LEVELS[k]
+        return out
 
     def _fit_ranges(self, x: np.ndarray, data: TimelineData) -> None:
         finite_x = x[np.isfinite(x)]
@@ -203,4 +326,85 @@ class MetricTimelineWidget(QWidget):
         if ys.size:
             lo, hi = float(ys.min()), float(ys.max())
             pad = max((hi - lo) * 0.08, 1e-3)
-            self.metric_plot.setYRange(lo - pad, hi + pad, padding=0)
+            # headroom above the curves for the event labels
+            self.metric_plot.setYRange(lo - pad, hi + 1.6 * pad, padding=0)
+
+    # -- theme ---------------------------------------------------------------------------
+
+    def apply_theme(self, theme: PlotTheme) -> None:
+        """Redraw every item in ``theme``'s colours."""
+        self.theme = theme
+        self.graphics.setBackground(pg.mkColor(*theme.background))
+        style_plot(self.metric_plot, theme)
+        style_plot(self.coverage_plot, theme)
+        realized, estimated = theme.colour(0), theme.colour(1)
+        self.realized_curve.setPen(pg.mkPen(*realized, width=2))
+        self.realized_curve.setSymbolBrush(pg.mkBrush(*realized))
+        self.realized_band.setBrush(pg.mkBrush(*realized, 50))
+        self.estimated_curve.setPen(pg.mkPen(*estimated, width=2, style=Qt.PenStyle.DashLine))
+        self.estimated_band.setBrush(pg.mkBrush(*estimated, 45))
+        self.coverage_bars.setOpts(brush=pg.mkBrush(*theme.neutral, 190))
+        self.baseline_line.setPen(pg.mkPen(*theme.muted, width=1, style=Qt.PenStyle.DashLine))
+        self.baseline_line.label.setColor(pg.mkColor(*theme.muted))
+        self.alert_line.setPen(pg.mkPen(*theme.alert, width=1, style=Qt.PenStyle.DotLine))
+        self.alert_line.label.setColor(pg.mkColor(*theme.alert))
+        self._draw_events()
+
+    # -- reading back --------------------------------------------------------------------
+
+    def window_at(self, x: float) -> int | None:
+        """The window whose span holds epoch second ``x`` (None outside every window)."""
+        d = self.data
+        if d is None or len(d.x) == 0:
+            return None
+        xs = np.asarray(d.x, dtype=float)
+        dist = np.where(np.isfinite(xs), np.abs(xs - x), np.inf)
+        i = int(np.argmin(dist))
+        return i if dist[i] <= d.width / 2 else None
+
+    def events_at(self, x: float, reach: float = 0.0) -> tuple[TimelineEvent, ...]:
+        """Drawn events at epoch second ``x``: lines within ``reach`` seconds, periods that
+        hold ``x`` (widened by ``reach``)."""
+        extent = self.data.extent() if self.data is not None else None
+        end = extent[1] if extent is not None else None
+        out = []
+        for e in self.shown_events:
+            lo, hi = e.span(open_until=end)
+            if lo - reach <= x <= hi + reach:
+                out.append(e)
+        return tuple(out)
+
+    def describe_at(
+        self, x: float, y: float = 0.0, reach: tuple[float, float] | None = None
+    ) -> str:
+        """Tooltip text at data point ``(x, y)``: the window's exact values, then the events
+        there (each with its exact time, who and what)."""
+        parts = []
+        i = self.window_at(x)
+        d = self.data
+        if d is not None and i is not None:
+            start = dt.datetime.fromtimestamp(float(d.x[i]) - d.width / 2, tz=dt.UTC)
+            fmt = "%Y-%m-%d" if d.width >= 86400 and start.hour == 0 else "%Y-%m-%d %H:%M"
+            r, e = d.realized[i], d.estimated[i]
+            lines = [f"window {start.strftime(fmt)} UTC"]
+            if math.isfinite(r[0]):
+                lines.append(f"{d.metric} realized {_num(r[0])} [{_num(r[1])}, {_num(r[2])}]")
+            else:
+                lines.append(f"{d.metric} realized – (too few labels)")
+            if math.isfinite(e[0]):
+                lines.append(f"{d.metric} estimated {_num(e[0])} [{_num(e[1])}, {_num(e[2])}]")
+            cov = float(d.coverage[i])
+            lines.append(f"labeled {cov:.1%}" if math.isfinite(cov) else "labeled –")
+            parts.append("\n".join(lines))
+        reach_x = reach[0] if reach is not None else 0.0
+        parts.extend(e.tooltip() for e in self.events_at(x, reach_x))
+        return "\n\n".join(parts)
+
+    # -- export --------------------------------------------------------------------------
+
+    def export(self, path: Path | str) -> Path:
+        """Write both plots (metric and coverage) to ``path``: PNG or SVG by extension."""
+        return export_plot(self.graphics.ci, path)
+
+    def _export_name(self) -> str:
+        return f"timeline-{self.data.metric}" if self.data is not None else "timeline"

@@ -4,7 +4,8 @@ bar on top and a dashed reference line through it, critical slices outlined in r
 Horizontal bars, because slice names are long ("hour_of_day in {0,1,2,3,4,5}") and read
 well on the left axis. Every item is created once; :meth:`SliceChartWidget.set_data` only
 calls ``setOpts``/``setData``/``setValue``. Clicking a bar reports the slice
-(:attr:`SliceChartWidget.slice_clicked`); the widget never computes anything.
+(:attr:`SliceChartWidget.slice_clicked`); the widget never computes anything. Hovering a
+bar (or the overall row) shows its exact value and interval; right-click exports the plot.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,12 +21,17 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
+from watchkeeper.widgets.plot_hover import install_hover
+from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
+
 __all__ = ["SliceBars", "SliceChartWidget", "bars_from_rows"]
 
-BAR = (37, 99, 235)
-WORSE = (220, 120, 40)
-OVERALL = (150, 155, 162)
-CRITICAL = (200, 30, 30)
+# The light theme's colours; the current theme's are used when drawing.
+BAR = LIGHT.colour(0)
+WORSE = LIGHT.colour(1)
+OVERALL = LIGHT.neutral
+CRITICAL = LIGHT.alert
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,11 @@ class SliceBars:
 
 
 class _Bars(pg.BarGraphItem):
-    """The slice bars: a click says which slice, hovering shows the exact values."""
+    """The slice bars: a click says which slice (the tooltip comes from the plot's hover)."""
 
     def __init__(self, owner: SliceChartWidget, **opts) -> None:
         super().__init__(**opts)
         self._owner = owner
-        self.setAcceptHoverEvents(True)
 
     def mouseClickEvent(self, ev) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
@@ -59,13 +65,7 @@ class _Bars(pg.BarGraphItem):
                 ev.accept()
                 self._owner.slice_clicked.emit(self._owner.data.names[row])
                 return
-        super().mouseClickEvent(ev)
-
-    def hoverEvent(self, ev) -> None:
-        if ev.isExit():
-            self.setToolTip("")
-            return
-        self.setToolTip(self._owner.describe_row(self._owner.row_at(ev.pos().y())))
+        ev.ignore()  # a right click opens the plot's menu
 
 
 class SliceChartWidget(QWidget):
@@ -76,35 +76,23 @@ class SliceChartWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget()
-        self.plot_widget.setBackground("w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=False, alpha=0.15)
         vb = self.plot.getViewBox()
         vb.invertY(True)
         vb.setMouseEnabled(x=False, y=False)
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen(pg.mkPen(90, 90, 90))
-            axis.setTextPen(pg.mkPen(40, 40, 40))
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.theme = LIGHT
 
-        # Created once; set_data only refills them.
-        self.overall_bar = pg.BarGraphItem(
-            x0=[], y=[], width=[], height=0.6, brush=pg.mkBrush(*OVERALL, 200), pen=None
-        )
+        # Created once; set_data only refills them (colours come from the theme).
+        self.overall_bar = pg.BarGraphItem(x0=[], y=[], width=[], height=0.6, pen=None)
         # (an empty ``pens`` list trips pyqtgraph 0.14: empty bars take one pen and brush)
         self.bars = _Bars(self, x0=[], y=[], width=[], height=0.6, pen=None, brush=BAR)
         self.error_bars = pg.ErrorBarItem(
-            x=np.zeros(0), y=np.zeros(0), left=np.zeros(0), right=np.zeros(0),
-            beam=0.25, pen=pg.mkPen(30, 30, 30, width=1.5),
-        )  # fmt: skip
-        self.overall_line = pg.InfiniteLine(
-            angle=90,
-            movable=False,
-            pen=pg.mkPen(90, 90, 90, width=1, style=Qt.PenStyle.DashLine),
+            x=np.zeros(0), y=np.zeros(0), left=np.zeros(0), right=np.zeros(0), beam=0.25
         )
+        self.overall_line = pg.InfiniteLine(angle=90, movable=False)
         for item in (self.overall_bar, self.bars, self.error_bars, self.overall_line):
             self.plot.addItem(item)
         self.error_bars.setZValue(5)
@@ -112,7 +100,20 @@ class SliceChartWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
         self.data: SliceBars | None = None
+        self.export_menu = install_plot_menu(self, self.plot_widget, self.export, self._name)
+        install_hover(self.plot_widget, self.plot, self.describe_at)
         self.set_data(None)
+        follow_theme(self.apply_theme)
+
+    def apply_theme(self, theme: PlotTheme) -> None:
+        """Redraw in ``theme``'s colours."""
+        self.theme = theme
+        self.plot_widget.setBackground(pg.mkColor(*theme.background))
+        style_plot(self.plot, theme, grid=(True, False))
+        self.overall_bar.setOpts(brush=pg.mkBrush(*theme.neutral, 200))
+        self.error_bars.setData(pen=pg.mkPen(*theme.foreground, width=1.5))
+        self.overall_line.setPen(pg.mkPen(*theme.muted, width=1, style=Qt.PenStyle.DashLine))
+        self.set_data(self.data)
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -120,9 +121,16 @@ class SliceChartWidget(QWidget):
         """Draw ``data`` (None empties every item)."""
         self.data = data
         empty = np.zeros(0)
+        theme = self.theme
         if data is None or not data.names:
             self.bars.setOpts(
-                x0=empty, y=empty, width=empty, pens=None, pen=None, brushes=None, brush=BAR
+                x0=empty,
+                y=empty,
+                width=empty,
+                pens=None,
+                pen=None,
+                brushes=None,
+                brush=theme.colour(0),
             )
             self.overall_bar.setOpts(x0=empty, y=empty, width=empty)
             self.error_bars.setData(x=empty, y=empty, left=empty, right=empty)
@@ -141,8 +149,8 @@ class SliceChartWidget(QWidget):
                 and math.isfinite(v)
                 and (v < data.overall if data.higher_is_better else v > data.overall)
             )
-            brushes.append(pg.mkBrush(*(WORSE if worse else BAR), 190))
-            pens.append(pg.mkPen(*CRITICAL, width=2.5) if crit else pg.mkPen(None))
+            brushes.append(pg.mkBrush(*theme.colour(1 if worse else 0), 190))
+            pens.append(pg.mkPen(*theme.alert, width=2.5) if crit else pg.mkPen(None))
         self.bars.setOpts(x0=np.zeros(n), y=y, width=shown, brushes=brushes, pens=pens)
         # Whiskers: the interval around each value (none where there is no interval).
         lo = np.asarray(data.lower, dtype=float)
@@ -189,6 +197,24 @@ class SliceChartWidget(QWidget):
             return None
         i = round(y) - 1
         return i if 0 <= i < len(self.data.names) and abs(y - (i + 1)) <= 0.3 else None
+
+    def describe_at(self, x: float, y: float, reach: tuple[float, float] | None = None) -> str:
+        """Tooltip text at data point ``(x, y)``: the slice (or the overall value) there."""
+        d = self.data
+        if d is None:
+            return ""
+        if abs(y) <= 0.3 and d.overall is not None:
+            lo, hi = d.overall_lower, d.overall_upper
+            interval = f" [{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else ""
+            return f"overall\n{d.metric} {d.overall:.4f}{interval}"
+        return self.describe_row(self.row_at(y))
+
+    def export(self, path: Path | str) -> Path:
+        """Write the chart to ``path``: PNG or SVG by extension."""
+        return export_plot(self.plot, path)
+
+    def _name(self) -> str:
+        return f"slices-{self.data.metric}" if self.data is not None else "slices"
 
     def describe_row(self, row: int | None) -> str:
         d = self.data

@@ -101,3 +101,40 @@ def test_sorting_a_million_rows_is_one_argsort() -> None:
 )
 def test_format_cell(value, text) -> None:
     assert format_cell(value) == text
+
+
+@pytest.mark.parametrize(
+    "empty", [pd.DataFrame(), pd.DataFrame(index=range(3))], ids=["no rows", "three rows"]
+)
+def test_a_frame_without_columns_sorts_without_failing(qtbot, qtmodeltester, empty) -> None:
+    """A view with sorting enabled asks a column-less model to sort by column 0 (or -1)."""
+    model = DataFrameTableModel(empty)
+    qtmodeltester.check(model)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.setSortingEnabled(True)  # Qt calls sort(section) at once
+    view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+    model.sort(-1)
+    assert (model.rowCount(), model.columnCount()) == (len(empty), 0)
+    qtmodeltester.check(model)
+
+
+def test_sorting_by_no_column_restores_the_frame_order(qtbot, frame) -> None:
+    model = DataFrameTableModel(frame)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.setSortingEnabled(True)
+    view.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    assert column_texts(model, 2)[0] == "1,000,000"
+    view.selectRow(0)  # the "atm" row, wherever it goes
+    model.sort(-1)
+    assert column_texts(model, 0) == ["web", "pos", "App", "", "atm"]
+    (selected,) = {i.row() for i in view.selectionModel().selectedIndexes()}
+    assert model.row_values(selected)["slice"] == "atm"
+    # a column-less frame, then columns again: no stale sort column, no failure
+    model.set_frame(pd.DataFrame())
+    model.sort(1)
+    model.set_frame(frame)
+    assert column_texts(model, 0) == ["web", "pos", "App", "", "atm"]

@@ -57,3 +57,19 @@ def test_multivariate_row_and_clear(qtbot, drift_result) -> None:
     view.clear("nothing picked")
     assert view.stats_model.rowCount() == 0
     assert "nothing picked" in view.title.text()
+
+
+def test_hover_gives_both_shares_and_export(qtbot, drift_result, check_export) -> None:
+    view = DistributionView()
+    view.show_cell(drift_result, "amount", 119)
+    f = drift_result.feature("amount")
+    ref = f.reference_counts / f.reference_counts.sum()
+    cur = f.counts[119] / f.counts[119].sum()
+    tip = view.describe_at(2.1, 0.01)
+    assert tip == (
+        f"{f.labels[2]}\nreference {ref[2]:.2%} of rows\ncurrent window {cur[2]:.2%} of rows"
+    )
+    assert view.describe_at(-3.0, 0.01) == ""
+    check_export(view, texts=("share of rows",), paths=3)
+    view.show_cell(drift_result, "device_type", 119)  # horizontal bars: the y picks the row
+    assert view.describe_at(0.1, 0.0).startswith(view.labels[0] + "\nreference")

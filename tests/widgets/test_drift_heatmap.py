@@ -110,3 +110,12 @@ def test_empty_and_cleared(qtbot, drift_result) -> None:
     assert w.rows == []
     assert w.image_item.image is None
     assert len(w.marker_item.getData()[0]) == 0
+
+
+def test_describe_at_and_export(qtbot, drift_result, check_export) -> None:
+    w = DriftHeatmapWidget()
+    w.set_result(drift_result)
+    tip = w.describe_at(100.5, w.rows.index("amount") + 0.5)
+    assert tip.startswith("amount · ") and "PSI" in tip
+    assert w.describe_at(-1.0, 0.5) == ""
+    check_export(w, texts=("amount", "device_type"), paths=1, image=True)

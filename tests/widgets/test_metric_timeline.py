@@ -45,3 +45,108 @@ def test_updates_in_place(qtbot, performance_view) -> None:
     w.set_data(None)
     assert len(w.realized_curve.getData()[0] or []) == 0
     assert not w.baseline_line.isVisible()
+
+
+def _event(kind: str, start: str, end: str | None = None, label: str = "x", rid: str = "r"):
+    import datetime as dt
+
+    from watchkeeper.core.governance.timeline import TimelineEvent
+
+    def at(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+    return TimelineEvent(
+        kind=kind,
+        start=at(start),
+        end=None if end is None else at(end),
+        label=label,
+        actor="sam.reyes",
+        actor_verified=False,
+        title=f"why {label}",
+        record_id=rid,
+    )
+
+
+EVENTS = (
+    _event("approval", "2025-11-06 09:00:00", label="v1 approved", rid="early"),  # left of axis
+    _event("approval", "2026-03-30 13:45:00", label="v2 approved as champion", rid="a"),
+    _event("rollback", "2026-03-30 16:50:00", label="rollback v2 → v1", rid="b"),
+    _event("incident", "2026-03-30 14:00:00", "2026-03-30 17:40:00", "INC-1042", "c"),
+    _event("incident", "2025-12-20 00:00:00", "2026-01-03 00:00:00", "INC-0999", "d"),  # clipped
+    _event("incident", "2026-04-06 00:00:00", None, "INC-1057", "e"),  # open: to the end
+    _event("rollback", "2026-07-01 00:00:00", label="later", rid="late"),  # right of axis
+)
+
+
+def test_governance_events_are_lines_and_clipped_regions(qtbot, performance_view) -> None:
+    w = MetricTimelineWidget()
+    qtbot.addWidget(w)
+    w.set_events(EVENTS)  # before the data: nothing to place them on yet
+    assert w.shown_events == ()
+    w.set_data(timeline_data(performance_view))
+    lo, hi = w.data.extent()
+    assert [e.record_id for e in w.shown_events] == ["a", "b", "c", "d", "e"]
+    lines = [line for line in w.event_lines if line.isVisible()]
+    assert [line.value() for line in lines] == [
+        EVENTS[1].start.timestamp(),
+        EVENTS[2].start.timestamp(),
+    ]
+    assert [line.label.format for line in lines] == ["v2 approved as champion", "rollback v2 → v1"]
+    regions = [r for r in w.event_regions if r.isVisible()]
+    spans = [r.getRegion() for r in regions]
+    assert spans[0] == (EVENTS[3].start.timestamp(), EVENTS[3].end.timestamp())
+    assert spans[1] == (lo, EVENTS[4].end.timestamp())  # clipped to the first window
+    assert spans[2] == (EVENTS[5].start.timestamp(), hi)  # open: runs to the last window's end
+    labels = [
+        t.format
+        for t, r in zip(w.event_region_labels, w.event_regions, strict=True)
+        if r.isVisible()
+    ]
+    assert labels == ["INC-1042", "INC-0999", "INC-1057 (open)"]
+    # the two lines on the same afternoon get different label heights
+    assert lines[0].label.orthoPos != lines[1].label.orthoPos
+    # fewer events: the pool hides what it does not use, items stay
+    items = list(w.metric_plot.items)
+    w.set_events(EVENTS[:2])
+    assert sum(line.isVisible() for line in w.event_lines) == 1
+    assert not any(r.isVisible() for r in w.event_regions)
+    assert w.metric_plot.items == items
+    w.set_events(())
+    assert not any(line.isVisible() for line in w.event_lines)
+
+
+def test_hover_gives_exact_values_and_the_events_there(qtbot, performance_view) -> None:
+    import datetime as dt
+
+    w = MetricTimelineWidget()
+    qtbot.addWidget(w)
+    data = timeline_data(performance_view)
+    w.set_data(data)
+    w.set_events(EVENTS)
+    i = 10
+    tip = w.describe_at(float(data.x[i]) + 100.0, 0.8)
+    value, lower, upper = data.realized[i]
+    start = dt.datetime.fromtimestamp(float(data.x[i]) - data.width / 2, tz=dt.UTC)
+    assert f"window {start:%Y-%m-%d} UTC" in tip
+    assert f"roc_auc realized {value:.4f} [{lower:.4f}, {upper:.4f}]" in tip
+    assert f"labeled {data.coverage[i]:.1%}" in tip
+    last = w.describe_at(float(data.x[-1]), 0.8)
+    assert "estimated" in last and "too few labels" in last  # no realized value, an estimate
+    # on the incident's afternoon: the window, the incident, and both lines within reach
+    moment = dt.datetime(2026, 3, 30, 15, tzinfo=dt.UTC).timestamp()
+    tip = w.describe_at(moment, 0.8, reach=(3 * 3600.0, 0.01))
+    assert "INC-1042" in tip and "from 2026-03-30 14:00:00 UTC" in tip
+    assert "v2 approved as champion\nat 2026-03-30 13:45:00 UTC\nby sam.reyes" in tip
+    assert "rollback v2 → v1" in tip and "why rollback v2 → v1" in tip
+    # far from any line, only the window (and the open incident where it runs)
+    tip = w.describe_at(float(data.x[5]), 0.8, reach=(3600.0, 0.01))
+    assert "approved" not in tip and "INC" not in tip
+    assert "INC-1057" in w.describe_at(float(data.x[-1]), 0.8, reach=(3600.0, 0.01))
+    assert w.describe_at(float(data.x[0]) - 30 * 86400, 0.8) == ""
+
+
+def test_exports_both_plots(check_export, performance_view) -> None:
+    w = MetricTimelineWidget()
+    w.set_data(timeline_data(performance_view))
+    w.set_events(EVENTS)
+    check_export(w, texts=("roc_auc", "labeled", "realized", "rollback v2 → v1"), paths=20)

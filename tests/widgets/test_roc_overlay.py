@@ -81,3 +81,19 @@ def test_both_curves_and_the_diagonal_are_drawn(qtbot, pairs) -> None:
     assert (
         widget.champion_curve.getData()[0] is None or len(widget.champion_curve.getData()[0]) == 0
     )
+
+
+def test_hover_names_the_nearest_point_and_export(qtbot, pairs, check_export) -> None:
+    y, a, b = _arrays(pairs)
+    widget = RocOverlayWidget()
+    widget.set_curves(
+        roc_points(y, a), roc_points(y, b), champion_label="v1", challenger_label="v2"
+    )
+    fx, ty = widget.champion_curve.getData()
+    k = len(fx) // 3
+    tip = widget.describe_at(float(fx[k]), float(ty[k]), reach=(0.01, 0.01))
+    assert tip.startswith("v1\n")
+    assert f"false-positive rate {fx[k]:.4f}\ntrue-positive rate {ty[k]:.4f}" in tip
+    assert widget.describe_at(0.9, 0.05, reach=(0.02, 0.02)) == ""  # far below both curves
+    assert widget.describe_at(0.0, 0.0).count("false-positive rate 0.0000") == 2
+    check_export(widget, texts=("false-positive rate", "true-positive rate", "v2"))

@@ -65,3 +65,23 @@ def test_few_pairs_are_points_on_the_same_items(qtbot, scores) -> None:
     assert not widget.threshold_x.isVisible()
     widget.set_data(None, None)
     assert widget.mode == "empty" and len(widget.points.data) == 0
+
+
+def test_hover_reads_the_density_cell_and_the_nearest_point(qtbot, scores, check_export) -> None:
+    a, b = scores
+    counts, extent = score_density(a, b, bins=80)
+    widget = ScoreScatterWidget()
+    widget.set_data(a, b, density=counts, extent=extent, threshold=0.2)
+    x0, x1, y0, y1 = extent
+    i, j = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    wx, wy = (x1 - x0) / 80, (y1 - y0) / 80
+    tip = widget.describe_at(x0 + (i + 0.5) * wx, y0 + (j + 0.5) * wy)
+    assert f"{int(counts[i, j]):,} requests" in tip
+    assert f"champion score {x0 + i * wx:.4f} – {x0 + (i + 1) * wx:.4f}" in tip
+    assert widget.describe_at(x1 + 1.0, y0) == ""
+    check_export(widget, texts=("champion score", "challenger score"), paths=2, image=True)
+    few_a, few_b = a[:50], b[:50]
+    widget.set_data(few_a, few_b, labels=np.array([1.0] + [0.0] * 48 + [np.nan]))
+    tip = widget.describe_at(float(few_a[0]), float(few_b[0]), reach=(1e-9, 1e-9))
+    assert tip == f"champion score {few_a[0]:.4f}\nchallenger score {few_b[0]:.4f}\nlabel 1"
+    assert "not known yet" in widget.describe_at(float(few_a[49]), float(few_b[49]))

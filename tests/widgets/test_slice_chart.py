@@ -106,3 +106,17 @@ def test_clicking_a_bar_names_the_slice(qtbot, slice_result) -> None:
     with qtbot.waitSignal(chart.slice_clicked, timeout=2000) as clicked:
         qtbot.mouseClick(chart.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert clicked.args == ["pos"]
+
+
+def test_hover_values_overall_row_and_export(qtbot, slice_result, check_export) -> None:
+    chart = SliceChartWidget()
+    chart.set_data(_bars(slice_result))
+    overall = slice_result.overall["roc_auc"]
+    assert chart.describe_at(0.3, 0.1) == (
+        f"overall\nroc_auc {overall.value:.4f} [{overall.lower:.4f}, {overall.upper:.4f}]"
+    )
+    first = slice_result.rows[0]
+    assert chart.describe_at(0.3, 1.0).startswith(f"{first.predicate.name}\nroc_auc")
+    assert chart.describe_at(0.3, 1.5) == ""  # between two bars
+    names = tuple(r.predicate.name for r in slice_result.rows)
+    check_export(chart, texts=("roc_auc", names[0]), paths=3)

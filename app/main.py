@@ -8,25 +8,37 @@ from pathlib import Path
 SCREENSHOT_WAIT_MS = 30_000
 
 
-def open_workbench(workspace: Path | None = None, screenshot: Path | None = None) -> int:
+def open_workbench(
+    workspace: Path | None = None,
+    screenshot: Path | None = None,
+    *,
+    bundle: Path | None = None,
+    trusted_keys: list[str] | None = None,
+) -> int:
     """Run the workbench until its window closes; returns the exit code.
+
+    ``bundle``: open that offline bundle (validated again by the window, in the background)
+    instead of a workspace; ``trusted_keys`` as ``watchkeeper open --trusted-key``.
 
     ``screenshot`` (hidden CLI option, for smoke tests and packaging): save a PNG of the
     window once it has been shown and its first analyses have finished (at most
     ``SCREENSHOT_WAIT_MS`` later), then quit.
     """
-    from PySide6.QtCore import QThreadPool, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from watchkeeper.app.main_window import MainWindow
+    from watchkeeper.app.workers import wait_for_workers
     from watchkeeper.resources import resource_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Watchkeeper")
     app.setOrganizationName("Watchkeeper")
     app.setWindowIcon(QIcon(str(resource_path("watchkeeper.svg"))))
-    window = MainWindow(workspace, check_health=screenshot is None)
+    window = MainWindow(
+        workspace, bundle=bundle, trusted_keys=trusted_keys, check_health=screenshot is None
+    )
     window.show()
     if screenshot is not None:
         waited = [0]
@@ -53,5 +65,5 @@ def open_workbench(workspace: Path | None = None, screenshot: Path | None = None
         QTimer.singleShot(500, grab_when_idle)
     code = app.exec()
     # Workers were asked to stop when the window closed; let them reach their next check.
-    QThreadPool.globalInstance().waitForDone(5000)
+    wait_for_workers(5.0)
     return code

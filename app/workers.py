@@ -1,29 +1,75 @@
 """The one way long work leaves the UI thread.
 
 Core analyses take ``progress(fraction, message)`` and ``cancelled()`` callables and check
-them between chunks (STYLE.md). :class:`TaskRunner` runs such a function on superqt's
-thread pool and brings everything back to the GUI thread: progress, the result, the error.
+them between chunks (STYLE.md). :class:`TaskRunner` runs such a function on this module's
+pool of Python threads and brings everything back to the GUI thread: progress, the result,
+the error.
 Panels never create threads. Work is keyed ("drift", "registry"...): a new request under a
 key cancels the previous one and the older result, if it still arrives, is dropped — the
 newest request wins, as in Orange's ``ConcurrentMixin``.
+
+The worker is superqt's ``FunctionWorker`` reduced to what is used here (a pool job, an
+abort flag, results relayed by queued signals to this GUI-thread object): importing
+``superqt`` loads every superqt widget and cost 0.5-1 s of the window's start-up.
+
+The pool is Python's, not Qt's: PySide6 6.12 drops one reference to ``None`` each time C++
+calls a Python ``QRunnable.run`` (or ``QThread.run``) override on another thread — which
+superqt's workers and ``QThreadPool.start(callable)`` both do — so after a few thousand tasks
+``None`` is freed and the interpreter aborts ("none_dealloc"). Python threads calling
+``Signal.emit`` do not touch that path.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from superqt.utils import FunctionWorker
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 Cancelled = Callable[[], bool]
 Work = Callable[[Progress, Cancelled], Any]
+
+
+# Cancelled work keeps its thread until its next check, so the pool is wider than the cores:
+# a burst of replaced requests must not queue the newest one behind them.
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="watchkeeper-work")
+_RUNNING: set[concurrent.futures.Future[None]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _submit(job: Callable[[], None]) -> None:
+    future = _POOL.submit(job)
+    with _RUNNING_LOCK:
+        _RUNNING.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: concurrent.futures.Future[None]) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.discard(future)
+
+
+def busy_workers() -> int:
+    """How many tasks are still running or queued (cancelled ones until their next check)."""
+    with _RUNNING_LOCK:
+        return len(_RUNNING)
+
+
+def wait_for_workers(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for every task to end; whether they all did."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    _, not_done = concurrent.futures.wait(running, timeout=timeout)
+    return not not_done
 
 
 class TaskCancelled(Exception):
@@ -35,7 +81,7 @@ class _Task:
     key: str
     generation: int
     label: str
-    worker: FunctionWorker
+    abort: threading.Event
     on_result: Callable[[Any], None]
     on_error: Callable[[str], None] | None
 
@@ -47,13 +93,17 @@ class TaskRunner(QObject):
     task_progressed = Signal(str, float, str)  # key, fraction 0..1, message
     task_finished = Signal(str, str)  # key, outcome: "done" | "failed" | "cancelled"
     _relay_progress = Signal(str, int, float, str)
+    _relay_returned = Signal(str, int, object)  # key, generation, result
+    _relay_errored = Signal(str, int, object)  # key, generation, exception
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._tasks: dict[str, _Task] = {}
         self._generations = itertools.count(1)
-        # Emitted from worker threads; a bound method of this GUI-thread object is queued.
+        # Emitted from worker threads; bound methods of this GUI-thread object are queued.
         self._relay_progress.connect(self._on_worker_progress)
+        self._relay_returned.connect(self._on_worker_returned)
+        self._relay_errored.connect(self._on_worker_errored)
 
     def run(
         self,
@@ -67,22 +117,28 @@ class TaskRunner(QObject):
         """Start ``work(progress, cancelled)``; a task running under ``key`` is cancelled."""
         self.cancel(key)
         generation = next(self._generations)
-        worker_box: list[FunctionWorker] = []
+        abort = threading.Event()
 
         def progress(fraction: float, message: str = "") -> None:
-            self._relay_progress.emit(key, generation, float(fraction), message)
+            self._emit("_relay_progress", key, generation, float(fraction), message)
 
-        def cancelled() -> bool:
-            return bool(worker_box) and worker_box[0].abort_requested
+        def job() -> None:  # on a pool thread
+            try:
+                result = work(progress, abort.is_set)
+            except Exception as exc:  # every failure goes to the GUI thread
+                self._emit("_relay_errored", key, generation, exc)
+            else:
+                self._emit("_relay_returned", key, generation, result)
 
-        worker = FunctionWorker(work, progress, cancelled)
-        worker_box.append(worker)
-        task = _Task(key, generation, label, worker, on_result, on_error)
-        self._tasks[key] = task
-        worker.returned.connect(lambda result, t=task: self._on_returned(t, result))
-        worker.errored.connect(lambda exc, t=task: self._on_errored(t, exc))
+        self._tasks[key] = _Task(key, generation, label, abort, on_result, on_error)
         self.task_started.emit(key, label)
-        worker.start()
+        _submit(job)
+
+    def _emit(self, relay: str, *args: Any) -> None:
+        """Emit a relay signal from a worker thread (queued to the GUI thread)."""
+        # The runner may have been deleted (window closed) while the work ran.
+        with contextlib.suppress(RuntimeError):
+            getattr(self, relay).emit(*args)
 
     def cancel(self, key: str | None = None) -> None:
         """Ask the task under ``key`` (or every task) to stop at its next check."""
@@ -90,7 +146,7 @@ class TaskRunner(QObject):
         for k in keys:
             task = self._tasks.pop(k, None)
             if task is not None:
-                task.worker.quit()
+                task.abort.set()
                 self.task_finished.emit(k, "cancelled")
 
     def active(self) -> list[str]:
@@ -100,17 +156,17 @@ class TaskRunner(QObject):
         task = self._tasks.get(key)
         return task.label if task else ""
 
-    def _is_current(self, task: _Task) -> bool:
-        current = self._tasks.get(task.key)
-        return current is not None and current.generation == task.generation
-
     def _on_worker_progress(self, key: str, generation: int, fraction: float, message: str) -> None:
-        current = self._tasks.get(key)
-        if current is not None and current.generation == generation:
+        if self._current(key, generation) is not None:
             self.task_progressed.emit(key, fraction, message)
 
-    def _on_returned(self, task: _Task, result: Any) -> None:
-        if not self._is_current(task):
+    def _current(self, key: str, generation: int) -> _Task | None:
+        task = self._tasks.get(key)
+        return task if task is not None and task.generation == generation else None
+
+    def _on_worker_returned(self, key: str, generation: int, result: Any) -> None:
+        task = self._current(key, generation)
+        if task is None:
             return  # a newer request replaced this one, or it was cancelled
         del self._tasks[task.key]
         try:
@@ -118,8 +174,9 @@ class TaskRunner(QObject):
         finally:
             self.task_finished.emit(task.key, "done")
 
-    def _on_errored(self, task: _Task, exc: BaseException) -> None:
-        if not self._is_current(task):
+    def _on_worker_errored(self, key: str, generation: int, exc: BaseException) -> None:
+        task = self._current(key, generation)
+        if task is None:
             return
         del self._tasks[task.key]
         if isinstance(exc, TaskCancelled):

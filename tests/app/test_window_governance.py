@@ -400,6 +400,6 @@ def test_an_interrupted_write_says_it_may_have_been_recorded(
 
 
 def _writing_thread_busy() -> bool:
-    from PySide6.QtCore import QThreadPool
+    from watchkeeper.app.workers import busy_workers
 
-    return QThreadPool.globalInstance().activeThreadCount() > 0
+    return busy_workers() > 0

@@ -6,6 +6,9 @@ the database password, the registry password or token — pre-filled from the OS
 when remembered there, and connects in the TaskRunner: the governance database says who you
 are (a PostgreSQL role, verified by the server, or your OS login on SQLite, unverified).
 
+Besides profiles, "A database URL…" takes a SQLAlchemy URL typed in (a colleague's SQLite
+file, a PostgreSQL database with no profile yet) — what syncing a bundle's outbox needs.
+
 Remembering a secret is offered, never done silently: when the only keyring available keeps
 secrets in plain text (:func:`~watchkeeper.core.registry.profiles.keyring_status`), the
 dialog says so, the box is unticked, and ticking it is the user's consent.
@@ -39,6 +42,8 @@ from watchkeeper.app.workers import TaskRunner
 __all__ = ["ConnectDialog", "connect_target"]
 
 CONNECT_KEY = "connect"
+#: The profile combo's entry for a database URL typed in the dialog.
+URL_CHOICE = "url"
 
 
 def _with_password(url: str, password: str) -> str:
@@ -101,6 +106,8 @@ class ConnectDialog(QDialog):
         workspace: Path | None,
         *,
         profiles: Any = None,  # ProfileStore; default: the user's
+        intro: str | None = None,
+        signer: Any = None,  # Signer replacing the keyring's key (tests, demos)
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -112,12 +119,15 @@ class ConnectDialog(QDialog):
         self.profiles = profiles if profiles is not None else ProfileStore()
         self.target: GovernanceTarget | None = None
         self.identity: Any = None
+        self.signer = signer
         self.setWindowTitle("Connect and sign in")
         self.setMinimumWidth(620)
 
         self.intro = QLabel(
-            "Choose where decisions are recorded and sign in. A PostgreSQL database verifies "
-            "who you are; the workspace's own SQLite file records your OS login, unverified."
+            intro
+            or "Choose where decisions are recorded and sign in. A PostgreSQL database "
+            "verifies who you are; the workspace's own SQLite file records your OS login, "
+            "unverified."
         )
         self.intro.setWordWrap(True)
         self.banner = MessageBanner()
@@ -132,6 +142,12 @@ class ConnectDialog(QDialog):
             self.banner.show_message(f"The connection profiles could not be read: {exc}")
         for p in listed:
             self.profile_combo.addItem(p.display_name, p)
+        self.profile_combo.addItem("A database URL…", URL_CHOICE)
+        self.url_edit = QLineEdit()
+        self.url_edit.setPlaceholderText(
+            "sqlite:////path/to/governance.db or postgresql+psycopg://role@host/db"
+        )
+        self.url_edit.textChanged.connect(self._on_url_edited)
         self.where = QLabel()
         self.where.setWordWrap(True)
         self.where.setStyleSheet("color:#555;")
@@ -164,6 +180,8 @@ class ConnectDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Profile", self.profile_combo)
+        self.url_label = QLabel("Database URL")
+        form.addRow(self.url_label, self.url_edit)
         form.addRow("", self.where)
         form.addRow("Database password", self.db_password)
         self.registry_secret_label = QLabel("Registry password")
@@ -206,6 +224,17 @@ class ConnectDialog(QDialog):
         self.identity_label.setText("Not connected.")
         self.banner.clear_message()
         p = self.profile()
+        by_url = p == URL_CHOICE
+        self.url_edit.setVisible(by_url)
+        self.url_label.setVisible(by_url)
+        if by_url:
+            self.where.setText("A shared governance database by its SQLAlchemy URL.")
+            self.db_password.setEnabled(_is_server(self.url_edit.text()))
+            self.registry_secret.setEnabled(False)
+            self.remember.setVisible(False)
+            self.keyring_label.setVisible(False)
+            self.adjustSize()
+            return
         if p is None:
             ws = self.workspace
             self.where.setText(
@@ -248,6 +277,12 @@ class ConnectDialog(QDialog):
                     edit.setToolTip("Remembered in the keyring")
         self.adjustSize()
 
+    def _on_url_edited(self, text: str) -> None:
+        self.target = self.identity = None
+        self.use_button.setEnabled(False)
+        self.identity_label.setText("Not connected.")
+        self.db_password.setEnabled(_is_server(text))
+
     @staticmethod
     def _registry_kind(p: Any) -> str | None:
         return {"basic": "registry-password", "token": "registry-token"}.get(p.registry_auth)
@@ -258,11 +293,25 @@ class ConnectDialog(QDialog):
         from watchkeeper.core.registry.credentials import Credentials
 
         p = self.profile()
+        if p == URL_CHOICE:
+            from watchkeeper.core.errors import WatchkeeperError
+            from watchkeeper.core.governance.db import masked
+
+            url = self.url_edit.text().strip()
+            if not url:
+                self.banner.show_message("Type the database's SQLAlchemy URL.")
+                return None
+            try:
+                full = _with_password(url, self.db_password.text())
+            except (WatchkeeperError, ValueError, Exception) as exc:  # sa.exc.ArgumentError
+                self.banner.show_message(f"Not a database URL: {_escape(str(exc))}")
+                return None
+            return GovernanceTarget(database_url=full, signer=self.signer, label=masked(full))
         if p is None:
             if self.workspace is None:
                 self.banner.show_message("No workspace is open; choose a profile.")
                 return None
-            return GovernanceTarget.from_workspace(self.workspace)
+            return GovernanceTarget.from_workspace(self.workspace, signer=self.signer)
         if not p.shared_db_url:
             self.banner.show_message(
                 f"Profile {_escape(p.display_name)} names no shared governance database; "
@@ -279,6 +328,7 @@ class ConnectDialog(QDialog):
             database_url=_with_password(p.shared_db_url, self.db_password.text()),
             registry_uri=p.registry_uri,
             registry_credentials=credentials,
+            signer=self.signer,
             label=p.display_name,
         )
 
@@ -289,14 +339,14 @@ class ConnectDialog(QDialog):
             return
         p = self.profile()
         remember: dict[str, str] = {}
-        if p is not None and self.remember.isVisible() and self.remember.isChecked():
+        if p not in (None, URL_CHOICE) and self.remember.isVisible() and self.remember.isChecked():
             if self.db_password.isEnabled() and self.db_password.text():
                 remember["database-password"] = self.db_password.text()
             kind = self._registry_kind(p)
             if kind and self.registry_secret.text():
                 remember[kind] = self.registry_secret.text()
         plaintext_ok = self.keyring.plaintext and self.remember.isChecked()
-        name = p.name if p is not None else None
+        name = p.name if p is not None and p != URL_CHOICE else None
         self.banner.clear_message()
         self.connect_button.setEnabled(False)
         self.busy.start("Connecting…")

@@ -67,6 +67,12 @@ class IncidentNoteDialog(QDialog):
         self.setMinimumWidth(520)
         now = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
         self.heading = QLabel(f"A signed note on an incident of <b>{_escape(model)}</b>.")
+        if getattr(target, "offline", False):
+            self.heading.setText(
+                f"A signed note on an incident of <b>{_escape(model)}</b>, added to the "
+                "bundle's outbox (offline); it reaches the shared database when you sync."
+            )
+            self.heading.setWordWrap(True)
         self.banner = MessageBanner()
         self.busy = BusyLine()
         self.title_edit = QLineEdit()

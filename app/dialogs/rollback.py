@@ -7,6 +7,10 @@ move_alias` (which refuses if someone else moved the alias since), then the sign
 application record — succeeded, or failed with the registry's message. A failure stays in
 the dialog: the decision and its failed application are on record, and the message says
 what to check before deciding again.
+
+On an offline bundle (``target.offline``) no alias can move: "Sign into the outbox" writes
+the signed decision to the bundle's outbox; syncing records it in the shared database as
+not yet applied (as ``core/bundle/sync.py`` does), and the alias moves when it is applied.
 """
 
 from __future__ import annotations
@@ -72,6 +76,15 @@ class RollbackDialog(QDialog):
             f"another version. The decision is signed as <b>{_escape(identity.name)}</b> "
             f"({'verified' if identity.verified else 'local, unverified'})."
         )
+        self.offline = bool(getattr(target, "offline", False))
+        if self.offline:
+            self.heading.setText(
+                f"<b>Roll back {_escape(entry.name)}</b> — offline, on a frozen bundle: the "
+                f"decision is signed as <b>{_escape(identity.name)}</b> and added to the "
+                "bundle's outbox. <b>The champion alias does not move now</b>: syncing the "
+                "outbox records the decision in the shared database (not yet applied), and "
+                "the alias moves when the rollback is applied against the live registry."
+            )
         self.heading.setWordWrap(True)
         self.banner = MessageBanner()
         self.busy = BusyLine()
@@ -104,7 +117,8 @@ class RollbackDialog(QDialog):
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.rollback_button = self.buttons.addButton(
-            "Sign and roll back", QDialogButtonBox.ButtonRole.AcceptRole
+            "Sign into the outbox" if self.offline else "Sign and roll back",
+            QDialogButtonBox.ButtonRole.AcceptRole,
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -118,7 +132,7 @@ class RollbackDialog(QDialog):
         if self._blocked():
             self.banner.show_message(verified_refusal(entry.name, identity))
             self.rollback_button.setEnabled(False)
-        if not target.registry_uri:
+        if not target.registry_uri and not self.offline:
             self.banner.show_message(
                 "No model registry is configured for this connection, so the alias cannot be "
                 "moved. Choose a profile with a registry (File → Connect…)."
@@ -136,7 +150,7 @@ class RollbackDialog(QDialog):
         if self._blocked():
             self.banner.show_message(verified_refusal(self.entry.name, self.identity))
             return
-        if self._writing or not self.target.registry_uri:
+        if self._writing or not (self.target.registry_uri or self.offline):
             return
         from_v, to_v = self.from_combo.currentData(), self.to_combo.currentData()
         if from_v == to_v:
@@ -144,7 +158,11 @@ class RollbackDialog(QDialog):
             return
         self._writing = True
         self.rollback_button.setEnabled(False)
-        self.busy.start(f"Recording and moving champion from version {from_v} to {to_v}…")
+        self.busy.start(
+            f"Signing the rollback from version {from_v} to {to_v} into the outbox…"
+            if self.offline
+            else f"Recording and moving champion from version {from_v} to {to_v}…"
+        )
         target, entry = self.target, self.entry
         values = {
             "from_version": from_v,

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from watchkeeper.app.panels.state import Observable
 from watchkeeper.app.workers import TaskRunner, Work
 
-__all__ = ["BusyLine", "MessageBanner", "PanelTask"]
+__all__ = ["DEBOUNCE_MS", "BusyLine", "Debouncer", "DeferredPanel", "MessageBanner", "PanelTask"]
+
+#: How long an input must rest before the analysis it drives starts.
+DEBOUNCE_MS = 300
 
 _STYLES = {
     "error": "background:#fde8e8; color:#8a1c1c; border:1px solid #f5b5b5;",
@@ -52,6 +55,56 @@ class DeferredPanel(QWidget):
         work, self._pending = self._pending, None
         if work is not None:
             work()
+
+
+class Debouncer(QObject):
+    """Starts work from an input once the user pauses: the last value of a burst wins.
+
+    Every edit calls :meth:`push` with the new value, which (re)starts a single-shot timer;
+    when the input has rested ``delay_ms``, ``callback(value)`` runs once with the last value
+    pushed. A commit — Enter, a button — calls :meth:`flush` to run a pending value at once.
+    Five quick keystrokes or wheel steps thus start one analysis, not five that cancel each
+    other (superqt's ``qdebounced``, with a value and a flush).
+    """
+
+    def __init__(
+        self,
+        callback: Callable[[Any], None],
+        delay_ms: int = DEBOUNCE_MS,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._callback = callback
+        self._value: Any = None
+        self._pending = False
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(delay_ms)
+        self.timer.timeout.connect(self.flush)
+
+    @property
+    def pending(self) -> bool:
+        return self._pending
+
+    def push(self, value: Any = None) -> None:
+        """Remember ``value`` and wait for the input to rest (restarts the wait)."""
+        self._value = value
+        self._pending = True
+        self.timer.start()
+
+    def flush(self) -> bool:
+        """Run the pending value now (Enter, a commit); False if nothing was pending."""
+        self.timer.stop()
+        if not self._pending:
+            return False
+        value, self._value, self._pending = self._value, None, False
+        self._callback(value)
+        return True
+
+    def cancel(self) -> None:
+        """Forget the pending value (the input was reset)."""
+        self.timer.stop()
+        self._value, self._pending = None, False
 
 
 class MessageBanner(QLabel):

@@ -5,7 +5,10 @@ The panel owns a :class:`~watchkeeper.app.panels.state.DriftState`; the heat map
 distribution view only draw it and report clicks. Changing the selection, the window or
 pressing Refresh starts :func:`~watchkeeper.app.panels.analyses.run_drift` on the TaskRunner
 (key ``"drift"``); a result already computed for the same model, version and window (by the
-health sweep, or earlier) is reused from the window's result cache.
+health sweep, or earlier) is reused from the window's result cache. The window field takes a
+listed choice or a typed window (``12h``, ``2d``, ``5000rows``); its edits are debounced (the
+analysis starts once the field rests, Enter starts it at once), so typing or spinning through
+the choices starts one analysis, not one per keystroke.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from watchkeeper.app.panels.analyses import ModelEntry, effective_window, run_drift
-from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import BusyLine, Debouncer, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
 from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.drift.windows import parse_window
 from watchkeeper.widgets.distribution_view import DistributionView
 from watchkeeper.widgets.drift_heatmap import DriftHeatmapWidget, heatmap_rows
 
@@ -66,6 +70,15 @@ class DriftPanel(QWidget):
         self.window_combo.addItem("spec window", None)
         for label, value in WINDOW_CHOICES:
             self.window_combo.addItem(label, value)
+        self.window_combo.setEditable(True)
+        self.window_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.window_combo.setCompleter(None)  # what is typed is what is analysed
+        self.window_combo.setMinimumContentsLength(12)
+        self.window_combo.lineEdit().setPlaceholderText("e.g. 12h, 2d, 5000rows")
+        self.window_combo.setToolTip(
+            "A listed window, or type one: 30m, 12h, 2d, 1w or 5000rows (Enter to apply)"
+        )
+        self.window_input = Debouncer(self._apply_window, parent=self)
         self.sort_combo = QComboBox()
         for label, value in _SORTS:
             self.sort_combo.addItem(label, value)
@@ -119,6 +132,8 @@ class DriftPanel(QWidget):
         self.state.subscribe(self._on_state_changed)
         self.heatmap.cell_selected.connect(self._on_heatmap_cell_selected)
         self.window_combo.currentIndexChanged.connect(self._on_window_changed)
+        self.window_combo.lineEdit().textEdited.connect(self._on_window_edited)
+        self.window_combo.lineEdit().returnPressed.connect(self._on_window_committed)
         self.sort_combo.currentIndexChanged.connect(self._on_sort_changed)
         self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
         self._show_empty("Select a model in the portfolio to see its drift.")
@@ -221,11 +236,39 @@ class DriftPanel(QWidget):
     def _on_heatmap_cell_selected(self, feature: str, window: int) -> None:
         self.state.set(cell=(feature, window))
 
-    def _on_window_changed(self, _index: int) -> None:
-        window = self.window_combo.currentData()
+    def _on_window_changed(self, index: int) -> None:
+        # a wheel step or arrow key over the field: wait for it to rest
+        self.window_input.push(self.window_combo.itemData(index))
+
+    def _on_window_edited(self, text: str) -> None:
+        self.window_input.push(self._typed_window(text))
+
+    def _on_window_committed(self) -> None:
+        self.window_input.push(self._typed_window(self.window_combo.currentText()))
+        self.window_input.flush()
+
+    def _typed_window(self, text: str) -> str | None:
+        """What the field says: a listed choice by its label, else the typed window."""
+        index = self.window_combo.findText(text.strip(), Qt.MatchFlag.MatchFixedString)
+        if index >= 0:
+            return self.window_combo.itemData(index)
+        return text.strip() or None
+
+    def _apply_window(self, window: str | None) -> None:
+        """The window field rested (or Enter): analyse with ``window`` if it is one."""
+        from watchkeeper.core.errors import WatchkeeperError
+
+        if window:
+            try:
+                window = parse_window(window).text or ""
+            except WatchkeeperError as exc:
+                self.banner.show_message(f"<b>Not a window:</b> {exc}", "warning")
+                return
         if window != self.state.window:
             self.state.set(window=window, result=None, cell=None)
             self.analyse()
+        elif self.banner.level == "warning" and self.banner.text().startswith("<b>Not a window"):
+            self.banner.clear_message()
 
     def _on_sort_changed(self, _index: int) -> None:
         self.state.set(sort=self.sort_combo.currentData())

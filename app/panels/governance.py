@@ -8,6 +8,11 @@ the card is edited in place and saved with optimistic concurrency — on a confl
 versions stay on screen and the editor keeps yours. Verify re-checks the whole audit chain
 in the background and names the first broken record.
 
+On an offline bundle (a :class:`~.governance_work.BundleTarget`) the records are the ones
+frozen in the bundle, every write becomes a signed entry in the bundle's outbox, the
+Outbox box lists those entries (pending or synced) in place of the audit log, and
+“Sync outbox…” asks the window to push them to a shared database.
+
 All reading and writing runs in :mod:`.governance_work` on the TaskRunner; this module only
 draws the :class:`~.governance_work.GovernanceState` and turns clicks into requests.
 """
@@ -114,6 +119,7 @@ class GovernancePanel(DeferredPanel):
     """Decisions, rollbacks, card, notes and audit log of the selected model version."""
 
     view_loaded = Signal(object)  # GovernanceView, after it is drawn
+    sync_requested = Signal()  # the user asked to sync the bundle's outbox
     verified = Signal(object)  # AuditReport, after it is shown
     card_saved = Signal(object)  # CardSave (saved or conflict), after it is shown
 
@@ -161,6 +167,7 @@ class GovernancePanel(DeferredPanel):
         # -- decisions
         self.decisions_model = DataFrameTableModel(decisions_frame_empty())
         self.decisions_table = _table(self.decisions_model)
+        self.decisions_table.setMinimumHeight(110)  # a few rows even under a long banner
         self.decision_detail = _detail("Select a decision to read it in full.")
         decisions_box = QGroupBox("Decisions")
         dl = QVBoxLayout(decisions_box)
@@ -278,13 +285,38 @@ class GovernancePanel(DeferredPanel):
         self.verify_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.audit_model = DataFrameTableModel(audit_frame(()))
         self.audit_table = _table(self.audit_model)
-        audit_box = QGroupBox("Audit log")
+        self.audit_box = audit_box = QGroupBox("Audit log")
         al = QVBoxLayout(audit_box)
         top = QHBoxLayout()
         top.addWidget(self.verify_button)
         top.addWidget(self.verify_label, 1)
         al.addLayout(top)
         al.addWidget(self.audit_table, 1)
+
+        # -- the bundle's outbox (offline only)
+        self.outbox_box = QGroupBox("Outbox of the bundle")
+        self.outbox_label = QLabel()
+        self.outbox_label.setWordWrap(True)
+        self.outbox_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.sync_button = QPushButton("&Sync outbox…")
+        self.sync_button.setToolTip(
+            "Push the outbox to a shared governance database (choose and sign in to it)"
+        )
+        self.outbox_model = DataFrameTableModel(outbox_frame(()))
+        self.outbox_table = _table(self.outbox_model)
+        self.outbox_table.setMinimumHeight(80)
+        ol = QVBoxLayout(self.outbox_box)
+        otop = QHBoxLayout()
+        otop.addWidget(self.outbox_label, 1)
+        otop.addWidget(self.sync_button)
+        ol.addLayout(otop)
+        ol.addWidget(self.outbox_table, 1)
+        self.outbox_box.setVisible(False)
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(audit_box)
+        lower_layout.addWidget(self.outbox_box)
 
         # -- arrangement
         left = QSplitter(Qt.Orientation.Vertical)
@@ -305,7 +337,7 @@ class GovernancePanel(DeferredPanel):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("governance_splitter")
         self.splitter.addWidget(self.upper)
-        self.splitter.addWidget(audit_box)
+        self.splitter.addWidget(lower)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([520, 260])
@@ -331,6 +363,7 @@ class GovernancePanel(DeferredPanel):
         self.take_theirs_button.clicked.connect(self._on_take_theirs_clicked)
         self.dismiss_conflict_button.clicked.connect(lambda: self.conflict_box.setVisible(False))
         self.verify_button.clicked.connect(self.verify)
+        self.sync_button.clicked.connect(self.sync_requested)
         self.decisions_table.selectionModel().currentRowChanged.connect(
             self._on_decision_row_changed
         )
@@ -378,8 +411,8 @@ class GovernancePanel(DeferredPanel):
     def verify(self) -> None:
         """Check the audit chain and every signature (in the TaskRunner)."""
         target = self.target
-        if target is None:
-            return
+        if target is None or getattr(target, "offline", False):
+            return  # a bundle's signature and digests were checked when it was opened
         self.state.set(verify_status="running", report=None)
 
         def work(progress, cancelled):
@@ -452,7 +485,7 @@ class GovernancePanel(DeferredPanel):
             champion=view.champion,
             challenger=view.challenger,
             identity=view.identity,
-            require_verified=view.require_verified,
+            require_verified=view.require_verified and not view.offline,
             decision=decision,
             parent=self,
         )
@@ -471,7 +504,7 @@ class GovernancePanel(DeferredPanel):
             self._entry,
             champion=view.champion,
             identity=view.identity,
-            require_verified=view.require_verified,
+            require_verified=view.require_verified and not view.offline,
             parent=self,
         )
         dialog.recorded.connect(self._on_rollback_recorded)
@@ -484,9 +517,7 @@ class GovernancePanel(DeferredPanel):
         if view is None or self.target is None:
             return None
         dialog = IncidentNoteDialog(self.runner, self.target, view.model, parent=self)
-        dialog.recorded.connect(
-            lambda note: self._after_write("info", f"Incident note “{_esc(note.title)}” added.")
-        )
+        dialog.recorded.connect(self._on_note_recorded)
         return self._show_dialog(dialog)
 
     def _show_dialog(self, dialog: QDialog) -> QDialog:
@@ -496,7 +527,28 @@ class GovernancePanel(DeferredPanel):
         dialog.open()  # window-modal, not a nested event loop
         return dialog
 
+    def _on_note_recorded(self, note: Any) -> None:
+        if _is_outbox_entry(note):
+            title = note.payload.get("title", "")
+            self._after_write(
+                "info",
+                f"Incident note “{_esc(title)}” signed and added to the bundle's outbox "
+                f"(entry {note.id[:8]}); it reaches the shared database when you sync.",
+            )
+            return
+        self._after_write("info", f"Incident note “{_esc(note.title)}” added.")
+
     def _on_approval_recorded(self, approval: Any) -> None:
+        if _is_outbox_entry(approval):
+            p = approval.payload
+            verb = "Approval" if p.get("decision") == "approve" else "Rejection"
+            self._after_write(
+                "info",
+                f"{verb} of version {p.get('model_version')} as {p.get('role')} signed as "
+                f"{_esc(approval.author)} and added to the bundle's outbox (entry "
+                f"{approval.id[:8]}); it is recorded when you sync the outbox.",
+            )
+            return
         verb = "Approved" if approval.decision == "approve" else "Rejected"
         self._after_write(
             "info",
@@ -506,6 +558,17 @@ class GovernancePanel(DeferredPanel):
 
     def _on_rollback_recorded(self, outcome: Any) -> None:
         r = outcome.rollback
+        if outcome.pending:
+            p = r.payload
+            self._after_write(
+                "warning",
+                f"<b>Rollback decision from version {p.get('from_version')} to "
+                f"{p.get('to_version')} added to the bundle's outbox</b> (entry {r.id[:8]}). "
+                "The champion alias has not moved: a bundle is offline. Syncing the outbox "
+                "records the decision in the shared database, not yet applied; the alias "
+                "moves when the rollback is applied against the live registry.",
+            )
+            return
         if outcome.succeeded:
             self._after_write(
                 "info",
@@ -537,6 +600,19 @@ class GovernancePanel(DeferredPanel):
 
     def _on_card_saved(self, outcome: CardSave) -> None:
         self.save_card_button.setEnabled(True)
+        if outcome.pending is not None:
+            entry = outcome.pending
+            self._card_dirty = False
+            self.card_banner.show_message(
+                f"Card draft signed and added to the bundle's outbox (entry {entry.id[:8]}, "
+                f"from revision {entry.payload.get('base_revision')}). It becomes a new "
+                "revision when you sync; if someone saved a newer one meanwhile, the sync "
+                "reports a conflict and keeps your draft.",
+                "info",
+            )
+            self.card_saved.emit(outcome)
+            self.refresh()
+            return
         if outcome.saved is not None:
             card = outcome.saved
             self._card_base = card.revision
@@ -623,6 +699,19 @@ class GovernancePanel(DeferredPanel):
             )
             return
         ident = v.identity
+        if v.offline:
+            key = (
+                f"<br><span style='color:#6b4b00'>Signing key: {_esc(v.key_warning)}</span>"
+                if v.key_warning
+                else ""
+            )
+            self.identity_label.setText(
+                "<span style='background:#eef4fb;color:#1e3a5f'>&nbsp;offline&nbsp;</span> "
+                f"Working on {_esc(v.database)}. Notes, card drafts and decisions are signed "
+                f"as <b>{_esc(ident.name)}</b> with your key and wait in the outbox until "
+                f"you sync them (“Sync outbox…”).{key}"
+            )
+            return
         if ident.verified:
             badge = "<span style='background:#e3f4e6;color:#1b6e2a'>&nbsp;verified&nbsp;</span>"
             how = "PostgreSQL role, verified by the server"
@@ -660,7 +749,16 @@ class GovernancePanel(DeferredPanel):
         self.rollback_button.setEnabled(ready and len(getattr(self._entry, "versions", ())) > 1)
         self.note_button.setEnabled(ready)
         self.save_card_button.setEnabled(ready)
-        self.verify_button.setEnabled(self.target is not None)
+        offline = bool(getattr(self.target, "offline", False))
+        self.verify_button.setEnabled(self.target is not None and not offline)
+        self.audit_box.setVisible(not offline)
+        self.outbox_box.setVisible(offline)
+        self.rollback_button.setToolTip(
+            "Sign a rollback decision into the bundle's outbox (no alias moves offline)"
+            if offline
+            else "Sign a rollback decision and move the champion alias (guarded move)"
+        )
+        self.save_card_button.setText("Save draft to outbox" if offline else "Save card")
 
     def _show_view(self, view: GovernanceView | None) -> None:
         if view is None:
@@ -699,7 +797,27 @@ class GovernancePanel(DeferredPanel):
         self.audit_model.set_frame(audit_frame(view.audit))
         self.audit_table.resizeColumnsToContents()
         _cap_columns(self.audit_table, 320)
+        self._show_outbox(view)
         self._show_card(view)
+
+    def _show_outbox(self, view: GovernanceView) -> None:
+        self.outbox_model.set_frame(outbox_frame(view.outbox, view.synced))
+        self.outbox_table.resizeColumnsToContents()
+        _cap_columns(self.outbox_table, 360)
+        pending = len(view.pending)
+        if not view.outbox:
+            text = (
+                "Nothing in the outbox yet. What you record here is signed and kept in the "
+                "bundle until you sync it to the shared database."
+            )
+        else:
+            text = (
+                f"<b>{pending} of {len(view.outbox)} entries waiting to be synced</b>"
+                if pending
+                else f"All {len(view.outbox)} entries synced."
+            )
+        self.outbox_label.setText(text)
+        self.sync_button.setEnabled(bool(view.outbox))
 
     def _show_card(self, view: GovernanceView) -> None:
         key = (view.model, view.version)
@@ -826,6 +944,38 @@ class GovernancePanel(DeferredPanel):
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _is_outbox_entry(value: Any) -> bool:
+    from watchkeeper.core.bundle.open import OutboxEntry
+
+    return isinstance(value, OutboxEntry)
+
+
+_OUTBOX_KINDS = {
+    "incident_note": "incident note",
+    "model_card": "card draft",
+    "approval": "decision",
+    "rollback": "rollback decision",
+}
+
+
+def outbox_frame(entries: Any, synced: Any = frozenset()) -> pd.DataFrame:
+    """The bundle's outbox entries, newest first: when, what, by whom, pending or synced."""
+    rows = []
+    for e in entries:
+        rows.append(
+            {
+                "time (UTC)": str(e.created_at).replace("T", " ").replace("Z", "")[:19],
+                "kind": _OUTBOX_KINDS.get(e.kind, e.kind),
+                "what": one_line(e.describe().split(" ", 1)[1], 120),
+                "status": "synced" if e.id in synced else "pending",
+                "by": e.author,
+                "entry": e.id,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["time (UTC)", "kind", "what", "status", "by", "entry"])
+    return frame.sort_values("time (UTC)", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def decisions_frame_empty() -> pd.DataFrame:

@@ -7,6 +7,12 @@ are *returned*, not raised, so the dialog can show both sides: a card conflict k
 texts (:class:`CardSave`), a rollback whose alias move failed says so after recording the
 failure (:class:`RollbackOutcome`).
 
+On an offline bundle the target is a :class:`BundleTarget`: records are read from the
+bundle (no database), and notes, card drafts and decisions are signed with the user's key
+and appended to the bundle's outbox; :func:`sync_outbox` later pushes them to a shared
+database (``core/bundle/sync.py``). A rollback made on a bundle is a recorded decision only:
+no alias moves offline, and syncing records it as not yet applied.
+
 The state object lives here rather than in ``state.py`` because only this view uses it.
 """
 
@@ -17,13 +23,14 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from watchkeeper.app.panels.state import TaskStatus
 
 __all__ = [
     "JSON_CARD_FIELDS",
     "REASON_LABELS",
+    "BundleTarget",
     "CardSave",
     "GovernanceState",
     "GovernanceTarget",
@@ -37,6 +44,7 @@ __all__ = [
     "roll_back",
     "run_gate",
     "save_card",
+    "sync_outbox",
     "verify",
 ]
 
@@ -61,6 +69,8 @@ class GovernanceTarget:
     ``signer`` replaces the signing key from the OS keyring (tests, demos); credentials stay
     in this object, never in the environment.
     """
+
+    offline: ClassVar[bool] = False
 
     database_url: str
     registry_uri: str | None = None
@@ -98,6 +108,38 @@ class GovernanceTarget:
 
 
 @dataclass(frozen=True)
+class BundleTarget:
+    """An opened bundle: records read from it, decisions appended to its outbox, signed
+    with ``signer`` (default: the user's key from the OS keyring, as the store uses)."""
+
+    offline: ClassVar[bool] = True
+    registry_uri: ClassVar[None] = None
+
+    evidence: Any  # core.workbench.evidence.BundleEvidence
+    signer: Any = None
+    author: str | None = None  # default: the OS login (what a SQLite sync records)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.evidence.path)
+
+    @property
+    def label(self) -> str:
+        return f"the outbox of {self.path.name}"
+
+    def identity(self) -> Any:
+        from watchkeeper.core.governance.identity import Identity, os_login
+
+        return Identity(self.author or os_login(), verified=False)
+
+    def signing_key(self) -> Any:
+        """The key outbox entries are signed with (read from the keyring on a worker)."""
+        from watchkeeper.core.governance.identity import load_signer
+
+        return self.signer if self.signer is not None else load_signer(self.identity().name)
+
+
+@dataclass(frozen=True)
 class GovernanceView:
     """Everything the panel shows for one model version, read in one go."""
 
@@ -117,6 +159,14 @@ class GovernanceView:
     notes: tuple[Any, ...]
     audit: tuple[Any, ...]
     key_warning: str | None = None  # the signing key sits in a plain-text keyring
+    offline: bool = False  # read from a bundle: writes go to its outbox
+    outbox: tuple[Any, ...] = ()  # the bundle's outbox entries (OutboxEntry)
+    synced: frozenset[str] = frozenset()  # ids of outbox entries with a sync receipt
+
+    @property
+    def pending(self) -> tuple[Any, ...]:
+        """Outbox entries not yet synced."""
+        return tuple(e for e in self.outbox if e.id not in self.synced)
 
 
 @dataclass(frozen=True)
@@ -125,6 +175,7 @@ class CardSave:
 
     saved: Any = None  # ModelCard
     conflict: Any = None  # CardConflict (its .current is theirs, .draft is yours)
+    pending: Any = None  # OutboxEntry: a draft written to a bundle's outbox
 
 
 @dataclass(frozen=True)
@@ -135,6 +186,7 @@ class RollbackOutcome:
     application: Any
     move: Any = None  # AliasMove
     error: str | None = None
+    pending: bool = False  # written to a bundle's outbox: no alias moved (offline)
 
     @property
     def succeeded(self) -> bool:
@@ -172,6 +224,8 @@ def load_governance(
     """Read the records of ``entry``'s model and the champion/challenger aliases."""
     from watchkeeper.core.errors import WatchkeeperError
 
+    if target.offline:
+        return _load_bundle_governance(target, entry, version, progress)
     report = progress or (lambda f, m: None)
     model = entry.name
     champion = challenger = None
@@ -231,6 +285,61 @@ def load_governance(
         store.close()
 
 
+def _load_bundle_governance(
+    target: BundleTarget, entry: Any, version: str, progress: Progress | None
+) -> GovernanceView:
+    """The records frozen in the bundle and its outbox as the file holds it now."""
+    from watchkeeper.core.bundle.open import open_bundle
+    from watchkeeper.core.governance.identity import keyring_warning
+
+    report = progress or (lambda f, m: None)
+    report(0.2, "reading the bundle's records and outbox")
+    records = target.evidence.records()
+    with open_bundle(target.path, extract=False) as current:
+        outbox = tuple(e for e in current.outbox if e.model == entry.name)
+        synced = frozenset(current.synced)
+    champion = challenger = None
+    for v in entry.versions:
+        if "champion" in v.aliases:
+            champion = v.version
+        if "challenger" in v.aliases:
+            challenger = v.version
+    applications: dict[str, list[Any]] = {}
+    for app in records.applications:
+        applications.setdefault(app.rollback_id, []).append(app)
+    try:
+        key_warning = keyring_warning() if target.signer is None else None
+    except Exception:  # no keyring at all: signing will say so when it needs the key
+        key_warning = None
+    return GovernanceView(
+        model=entry.name,
+        version=str(version),
+        identity=target.identity(),
+        database=f"bundle {target.path.name} (offline; writes go to its outbox)",
+        champion=champion,
+        challenger=challenger,
+        aliases_from="bundle's " + _portfolio_roles(entry),
+        require_verified=requires_verified(entry),
+        approvals=tuple(a for a in records.approvals if a.model == entry.name),
+        rollbacks=tuple(r for r in records.rollbacks if r.model == entry.name),
+        applications={k: tuple(v) for k, v in applications.items()},
+        card=records.card(str(version)),
+        card_history=records.card_history(str(version)),
+        notes=tuple(n for n in records.notes if n.model == entry.name),
+        audit=(),
+        key_warning=key_warning,
+        offline=True,
+        outbox=outbox,
+        synced=synced,
+    )
+
+
+def _portfolio_roles(entry: Any) -> str:
+    ev = getattr(entry, "evidence", None)
+    bundle = getattr(ev, "bundle", None)
+    return "registry snapshot" if bundle is not None and bundle.registry else "records"
+
+
 def _masked(url: str) -> str:
     from watchkeeper.core.governance.db import masked
 
@@ -255,6 +364,13 @@ def run_gate(
         raise SpecError(f"{entry.name}: {entry.spec_error or 'no monitor spec'}")
     if progress is not None:
         progress(0.1, f"gate: v{challenger} against v{champion}")
+    if getattr(entry, "evidence", None) is not None:
+        from watchkeeper.core.workbench.analyses import open_source_of
+
+        with open_source_of(entry) as source:
+            return gate_from_spec(
+                entry.spec, champion=str(champion), challenger=str(challenger), source=source
+            )
     return gate_from_spec(entry.spec, champion=str(champion), challenger=str(challenger))
 
 
@@ -271,7 +387,26 @@ def record_decision(
     policy: Mapping[str, Any] | None,
     comment: str,
 ) -> Any:
-    """Sign and record an approval or rejection of ``version`` as champion."""
+    """Sign and record an approval or rejection of ``version`` as champion (on a bundle: an
+    outbox entry, returned as the :class:`OutboxEntry`)."""
+    if target.offline:
+        from watchkeeper.core.bundle.outbox import add_decision
+
+        payload = {
+            "model_version": str(version),
+            "decision": decision,
+            "role": CHAMPION_ALIAS,
+            "evidence": dict(evidence),
+            "policy": dict(policy or {}),
+            "comment": comment,
+        }
+        return add_decision(
+            target.path,
+            "approval",
+            payload,
+            signer=target.signing_key(),
+            author=target.identity().name,
+        )
     store = target.open_store()
     try:
         return store.record_approval(
@@ -308,6 +443,24 @@ def roll_back(
     from watchkeeper.core.evidence import canonical_json
     from watchkeeper.core.registry.aliases import move_alias
 
+    if target.offline:  # a decision in the outbox; no alias moves from a bundle
+        from watchkeeper.core.bundle.outbox import add_decision
+
+        entry_ = add_decision(
+            target.path,
+            "rollback",
+            {
+                "from_version": str(from_version),
+                "to_version": str(to_version),
+                "reason_class": reason_class,
+                "incident_ref": incident_ref,
+                "reason": reason,
+                "evidence": {},
+            },
+            signer=target.signing_key(),
+            author=target.identity().name,
+        )
+        return RollbackOutcome(entry_, None, None, None, pending=True)
     store = target.open_store()
     try:
         decision = store.record_rollback(
@@ -352,9 +505,23 @@ def save_card(
     content: Mapping[str, Any],
     base_revision: int | None,
 ) -> CardSave:
-    """Save a new card revision; a conflict comes back with both versions."""
+    """Save a new card revision; a conflict comes back with both versions. On a bundle, the
+    draft goes to the outbox (a conflict, if any, shows when it is synced)."""
     from watchkeeper.core.governance.store import CardConflict
 
+    if target.offline:
+        from watchkeeper.core.bundle.outbox import add_card_draft
+
+        return CardSave(
+            pending=add_card_draft(
+                target.path,
+                model_version=str(version),
+                content=content,
+                base_revision=base_revision,
+                signer=target.signing_key(),
+                author=target.identity().name,
+            )
+        )
     store = target.open_store()
     try:
         return CardSave(saved=store.save_card(model, version, content, base_revision=base_revision))
@@ -373,6 +540,18 @@ def add_incident_note(
     title: str,
     body: str,
 ) -> Any:
+    if target.offline:
+        from watchkeeper.core.bundle import outbox
+
+        return outbox.add_incident_note(
+            target.path,
+            title=title,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            body=body,
+            signer=target.signing_key(),
+            author=target.identity().name,
+        )
     store = target.open_store()
     try:
         return store.record_incident_note(
@@ -388,6 +567,24 @@ def verify(
     from watchkeeper.core.governance.verify import verify_audit
 
     return verify_audit(target.database_url)
+
+
+def sync_outbox(
+    bundle: Path,
+    target: GovernanceTarget,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+) -> Any:
+    """Push the bundle's outbox to ``target``'s database (a :class:`SyncReport`).
+
+    Idempotent (:mod:`watchkeeper.core.bundle.sync`): entries already there are skipped,
+    conflicts and refusals are reported, never overwritten.
+    """
+    from watchkeeper.core.bundle.sync import sync_bundle
+
+    if progress is not None:
+        progress(0.1, f"syncing the outbox of {Path(bundle).name}")
+    return sync_bundle(bundle, target.database_url, signer=target.signer)
 
 
 # -- tables ----------------------------------------------------------------------------

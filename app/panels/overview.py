@@ -3,7 +3,9 @@
 It reads the portfolio panel's state (models, versions, roles, events, health) and draws
 three tables: the models with their health, the alerts with why, and — for the demo — the
 planted events, so a newcomer can check what the views find against what was planted.
-No analysis of its own: the health comes from the portfolio's sweep.
+No analysis of its own: the health comes from the portfolio's sweep. On an offline bundle
+the third table lists what the bundle holds (range, sampling, registry snapshot, records,
+outbox) instead of the demo's planted events.
 """
 
 from __future__ import annotations
@@ -46,15 +48,22 @@ class OverviewPanel(QWidget):
             ["Model", "Health", "Latest window", "Why", "Labeled (last 7 windows)"]
         )
         self.events_table = _table(["Model", "Planted event", "From", "Detail"])
+        self.models_title = QLabel("<b>Models in this workspace</b>")
+        self.events_title = QLabel("<b>Planted events (demo truth)</b>")
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("overview_splitter")
         self.splitter.addWidget(_titled("Health and alerts", self.alerts_table))
-        self.splitter.addWidget(_titled("Models in this workspace", self.models_table))
-        self.splitter.addWidget(_titled("Planted events (demo truth)", self.events_table))
+        self.splitter.addWidget(_titled(self.models_title, self.models_table))
+        self.splitter.addWidget(_titled(self.events_title, self.events_table))
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.splitter, 1)
         portfolio.subscribe(self._on_portfolio_changed)
+        self._fill()
+
+    def set_workspace(self, workspace: Path | None) -> None:
+        """Show another source (a workspace folder or a bundle file) once it is read."""
+        self.workspace = workspace
         self._fill()
 
     def _on_portfolio_changed(self, changed: frozenset[str]) -> None:
@@ -73,10 +82,34 @@ class OverviewPanel(QWidget):
         p = state.portfolio
         if p is None:
             text = "reading…" if state.status == "running" else (state.error or "")
-            self.heading.setText(f"<h2>Workspace {ws.name}</h2>{text}")
+            what = "Bundle" if ws.is_file() else "Workspace"
+            self.heading.setText(f"<h2>{what} {_esc(ws.name)}</h2>{_esc(text)}")
+            if not ws.is_file():
+                self.models_title.setText("<b>Models in this workspace</b>")
             return
+        bundle = p.kind == "bundle"
+        self.models_title.setText(
+            "<b>Models in this bundle</b>" if bundle else "<b>Models in this workspace</b>"
+        )
+        self.events_title.setText(
+            "<b>What the bundle holds</b>" if bundle else "<b>Planted events (demo truth)</b>"
+        )
+        self.events_table.setHorizontalHeaderLabels(
+            ["Part", "What", "Range", "Detail"]
+            if bundle
+            else ["Model", "Planted event", "From", "Detail"]
+        )
         manifest = p.manifest
-        if manifest is None:
+        if bundle:
+            m = manifest or {}
+            r = m.get("range", {})
+            self.heading.setText(
+                f"<h2>Frozen bundle {_esc(ws.name)}</h2>"
+                f"{_esc(m.get('model', ''))} · telemetry from {_when(r.get('start'))} "
+                f"to {_when(r.get('end'))} · as of {_when(m.get('as_of'))} · "
+                f"roles from the {p.aliases_from}"
+            )
+        elif manifest is None:
             self.heading.setText(
                 f"<h2>{ws.name}</h2>No manifest.json in {ws}: models from "
                 f"<tt>specs/*.toml</tt> ({len(p.models)})."
@@ -116,16 +149,79 @@ class OverviewPanel(QWidget):
             item.setIcon(health_icon(row[1]))
             if row[1] in ("alert", "watch"):
                 item.setForeground(QBrush(QColor(HEALTH_COLOURS[row[1]]).darker(130)))
-        events = [
-            (
-                e.get("model", ""),
-                str(e.get("kind", "")).replace("_", " "),
-                _day_label(e),
-                e.get("description", ""),
-            )
-            for e in (manifest or {}).get("events", [])
-        ]
+        if bundle:
+            events = bundle_contents(manifest or {})
+        else:
+            events = [
+                (
+                    e.get("model", ""),
+                    str(e.get("kind", "")).replace("_", " "),
+                    _day_label(e),
+                    e.get("description", ""),
+                )
+                for e in (manifest or {}).get("events", [])
+            ]
         _set_rows(self.events_table, events)
+
+
+def bundle_contents(manifest: dict) -> list[tuple[str, str, str, str]]:
+    """What a bundle's manifest says it holds, one row per part."""
+    r = manifest.get("range", {})
+    span = f"{_when(r.get('start'))} to {_when(r.get('end'))}"
+    t = manifest.get("telemetry", {})
+    sampling = t.get("sampling", {})
+    how = "all events in range"
+    if sampling.get("method") not in (None, "all"):
+        how = (
+            f"stratified sample of {sampling.get('rows_in_range', 0):,} "
+            f"(seed {sampling.get('seed')})"
+        )
+    versions = ", ".join(manifest.get("versions", []))
+    rows = [("telemetry", f"{t.get('rows', 0):,} events", span, f"versions {versions}; {how}")]
+    for p in manifest.get("profiles", []):
+        rows.append(("reference profile", f"version {p.get('version')}", "", p.get("source", "")))
+    for note in manifest.get("profile_notes", []):
+        rows.append(("reference profile", "not bundled", "", note))
+    reg = manifest.get("registry", {})
+    rows.append(
+        (
+            "registry snapshot",
+            "included" if reg.get("included") else "not included",
+            "",
+            manifest.get("registry_reason") or (reg.get("uri") or ""),
+        )
+    )
+    gov = manifest.get("governance", {})
+    rows.append(
+        (
+            "governance records",
+            "included" if not gov.get("reason") else "not included",
+            "",
+            gov.get("reason") or (gov.get("database") or ""),
+        )
+    )
+    ex = manifest.get("exporter", {})
+    rows.append(
+        (
+            "signature",
+            "valid",
+            f"as of {_when(manifest.get('as_of'))}",
+            f"exported by {ex.get('identity')}, key {str(ex.get('key_id'))[:23]}…",
+        )
+    )
+    return rows
+
+
+def _when(value: str | None) -> str:
+    """An ISO time from a manifest as a short UTC label ('2026-03-28 00:00 UTC')."""
+    if not value:
+        return "the open end"
+    text = str(value).replace("T", " ").replace("Z", "")
+    return f"{text[:16]} UTC"
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _day_label(event: dict) -> str:
@@ -146,11 +242,11 @@ def _table(headers: Sequence[str]) -> QTableWidget:
     return table
 
 
-def _titled(title: str, widget: QWidget) -> QWidget:
+def _titled(title: str | QLabel, widget: QWidget) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(QLabel(f"<b>{title}</b>"))
+    layout.addWidget(title if isinstance(title, QLabel) else QLabel(f"<b>{title}</b>"))
     layout.addWidget(widget)
     return box
 

@@ -1,9 +1,15 @@
 """The Performance view: the primary metric over time, realized and estimated, with label
-coverage beneath and the reference line a move is judged against.
+coverage beneath, the reference line a move is judged against, and the model's governance
+events (approvals, rollbacks, incidents) marked on the time axis.
 
 Runs :func:`~watchkeeper.app.panels.analyses.run_performance` on the TaskRunner (key
 ``"performance"``) and turns its :class:`~watchkeeper.app.panels.analyses.PerformanceView`
-into the timeline's arrays (:func:`timeline_data`).
+into the timeline's arrays (:func:`timeline_data`). The events are read beside it (key
+``"performance.events"``, only while the view is shown) by
+:func:`~watchkeeper.core.governance.timeline.read_timeline_events`
+from the governance database the model's spec names (``[governance] database``) unless
+:meth:`PerformancePanel.set_governance_database` chose another; a database that is missing
+or unreachable is a quiet line under the plot, never an error.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -33,9 +41,23 @@ from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.drift import WINDOW_CHOICES
 from watchkeeper.app.panels.state import PerformanceState
 from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.governance.timeline import (
+    TimelineLoad,
+    read_timeline_events,
+    spec_database_url,
+)
 from watchkeeper.widgets.metric_timeline import MetricTimelineWidget, TimelineData
 
-__all__ = ["METRIC_CHOICES", "PerformancePanel", "timeline_data"]
+__all__ = ["EVENTS_KEY", "METRIC_CHOICES", "PerformancePanel", "events_note", "timeline_data"]
+
+#: The TaskRunner key of the governance-events read.
+EVENTS_KEY = "performance.events"
+_KIND_NAMES = {
+    "approval": ("approval", "approvals"),
+    "rejection": ("rejection", "rejections"),
+    "rollback": ("rollback", "rollbacks"),
+    "incident": ("incident", "incidents"),
+}
 
 #: Metrics offered (binary models); the first entry follows the spec's gate.
 METRIC_CHOICES = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "log_loss")
@@ -59,6 +81,25 @@ def timeline_data(view: PerformanceView) -> TimelineData:
     )
 
 
+def events_note(load: TimelineLoad, shown: int | None) -> str:
+    """The quiet line under the plot: what is marked, what falls outside the plotted period
+    (``shown`` of them are inside; None while nothing is plotted), or why nothing is."""
+    if load.note:
+        return load.note
+    if not load.events:
+        return "No governance events recorded for this model."
+    counts: dict[str, int] = {}
+    for e in load.events:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    parts = [f"{n} {_KIND_NAMES.get(k, (k, k + 's'))[n != 1]}" for k, n in sorted(counts.items())]
+    text = "Governance events: " + ", ".join(parts)
+    outside = 0 if shown is None else len(load.events) - shown
+    if outside:
+        text += f"; {outside} outside the plotted period, not drawn"
+    text += ". Hover a line or a shaded period for when, who and why."
+    return text
+
+
 class PerformancePanel(QWidget):
     """Performance over time of the selected model version."""
 
@@ -73,7 +114,12 @@ class PerformancePanel(QWidget):
         super().__init__(parent)
         self.state = PerformanceState()
         self.cache = cache if cache is not None else {}
+        self.runner = runner
         self._entry: ModelEntry | None = None
+        self._governance_url: str | None = None  # None: the one the spec names
+        self._events_for: tuple[str | None, str] | None = None  # (database, model) drawn
+        self.events: TimelineLoad | None = None
+        self._events_pending = False  # a read asked for while hidden
 
         self.heading = QLabel("<b>Performance</b>")
         self.heading.setTextFormat(Qt.TextFormat.RichText)
@@ -101,6 +147,11 @@ class PerformancePanel(QWidget):
         self.busy = BusyLine()
         self.banner = MessageBanner()
         self.timeline = MetricTimelineWidget()
+        self.events_label = QLabel()  # quiet: muted text, never a banner
+        self.events_label.setWordWrap(True)
+        self.events_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.events_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.events_label.setVisible(False)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -110,6 +161,7 @@ class PerformancePanel(QWidget):
         layout.addWidget(self.busy)
         layout.addWidget(self.banner)
         layout.addWidget(self.timeline, 1)
+        layout.addWidget(self.events_label)
         layout.addWidget(self.summary)
 
         self.task = PanelTask(runner, "performance", self.state, self.busy)
@@ -117,21 +169,93 @@ class PerformancePanel(QWidget):
         self.window_combo.currentIndexChanged.connect(self._on_choice_changed)
         self.metric_combo.currentIndexChanged.connect(self._on_choice_changed)
         self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
-        self.summary.setText(
-            "<span style='color:#555'>Select a model in the portfolio to see its "
-            "performance.</span>"
-        )
+        self.summary.setText("Select a model in the portfolio to see its performance.")
 
     def set_selection(self, entry: ModelEntry | None, version: str | None) -> None:
         """Follow the portfolio's selection."""
         self._entry = entry
         if entry is None or version is None:
             self.task.cancel()
+            self.runner.cancel(EVENTS_KEY)
+            self._events_for = None
+            self._show_events(None)
             self.state.set(model=None, version=None, result=None, status="idle")
             return
         if (entry.name, version) != (self.state.model, self.state.version):
             self.state.set(model=entry.name, version=version, result=None)
         self.analyse()
+        self.load_events()
+
+    # -- governance events -----------------------------------------------------------------
+
+    def set_governance_database(self, url: str | None) -> None:
+        """Read events from ``url`` (e.g. after File → Connect); None: the spec's database."""
+        self._governance_url = url
+        self.load_events(force=True)
+
+    def governance_database(self) -> str | None:
+        """The database the selected model's events are read from (None: none named)."""
+        if self._governance_url is not None:
+            return self._governance_url
+        spec = self._entry.spec if self._entry is not None else None
+        return spec_database_url(spec) if spec is not None else None
+
+    def load_events(self, force: bool = False) -> None:
+        """Read the selected model's governance events in the background (once per model
+        and database unless ``force``); while the view is hidden, when it is next shown."""
+        entry = self._entry
+        if entry is None:
+            return
+        url, model = self.governance_database(), entry.name
+        if self.events is not None and self._events_for != (url, model):
+            self._show_events(None)  # another model's events must not stay on this one
+        if not self.isVisible():
+            self._events_pending = True
+            if force:
+                self._events_for = None  # read again when shown
+            return
+        self._events_pending = False
+        if not force and self._events_for == (url, model):
+            return
+        self._events_for = (url, model)
+
+        def work(progress, cancelled):
+            return read_timeline_events(url, model, progress, cancelled)
+
+        self.runner.run(
+            EVENTS_KEY,
+            work,
+            label=f"Governance events of {model}",
+            on_result=self._on_events_loaded,
+            on_error=self._on_events_failed,
+        )
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._events_pending:
+            self.load_events()
+
+    def _on_events_loaded(self, load: TimelineLoad) -> None:
+        if shiboken6.isValid(self):  # a late read after the panel closed draws nothing
+            self._show_events(load)
+
+    def _on_events_failed(self, message: str) -> None:
+        if shiboken6.isValid(self):
+            self._show_events(TimelineLoad((), None, f"governance events not shown: {message}"))
+
+    def _show_events(self, load: TimelineLoad | None) -> None:
+        self.events = load
+        self.timeline.set_events(load.events if load is not None else ())
+        self._show_events_note()
+
+    def _show_events_note(self) -> None:
+        load = self.events
+        if load is None:
+            self.events_label.setVisible(False)
+            return
+        shown = len(self.timeline.shown_events) if self.timeline.data is not None else None
+        self.events_label.setText(events_note(load, shown))
+        self.events_label.setVisible(True)
 
     def analyse(self, force: bool = False) -> None:
         entry, version = self._entry, self.state.version
@@ -142,6 +266,9 @@ class PerformancePanel(QWidget):
         if not force and key in self.cache:
             self._on_result(key, self.cache[key])
             return
+
+        if force:
+            self.load_events(force=True)
 
         def work(progress, cancelled):
             return run_performance(entry, version, window, metric, progress, cancelled)
@@ -166,6 +293,7 @@ class PerformancePanel(QWidget):
         if "result" in changed:
             self.timeline.set_data(timeline_data(s.result) if s.result is not None else None)
             self._show_summary()
+            self._show_events_note()  # which events fall inside depends on the period
         if changed & {"status", "error", "model", "version", "result"}:
             title = "<b>Performance</b>"
             if s.model is not None:
@@ -209,4 +337,4 @@ class PerformancePanel(QWidget):
             "are labeled (valid while the score–label relation holds)."
         )
         parts.extend(v.notes)
-        self.summary.setText("<span style='color:#444'>" + " ".join(parts) + "</span>")
+        self.summary.setText(" ".join(parts))

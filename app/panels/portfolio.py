@@ -2,7 +2,8 @@
 
 The selection here drives every view: the panel writes ``(model, version)`` into its
 :class:`~watchkeeper.app.panels.state.PortfolioState` and emits :attr:`selection_changed`.
-Loading the workspace (``"portfolio"``) and the health sweep over every model
+Loading the evidence (``"portfolio"``: a workspace folder or an opened bundle, see
+:mod:`watchkeeper.core.workbench.evidence`) and the health sweep over every model
 (``"health"``) both run on the TaskRunner; lights stay grey until their model is judged.
 """
 
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.analyses import Portfolio, load_portfolio, run_health
+from watchkeeper.app.panels.analyses import Portfolio, run_health
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import PortfolioState, TaskStatus
 from watchkeeper.app.workers import TaskRunner
@@ -93,21 +94,35 @@ class PortfolioPanel(QWidget):
 
     # -- loading -----------------------------------------------------------------------
 
-    def load(self, workspace: Path | None, *, health: bool = True) -> None:
-        """Read the workspace's models in the background, then (optionally) their health."""
-        if workspace is None:
+    def load(self, source: Path | Any | None, *, health: bool = True) -> None:
+        """Read the models in the background, then (optionally) their health.
+
+        ``source`` is a workspace folder or an evidence object (a workspace or a bundle).
+        """
+        from watchkeeper.core.workbench.evidence import WorkspaceEvidence
+
+        if source is None:
             self.state.set(portfolio=None, selected=None, status="idle")
             return
+        evidence = WorkspaceEvidence(source) if isinstance(source, Path) else source
 
         def work(progress, cancelled):
-            return load_portfolio(workspace, progress, cancelled)
+            return evidence.load_portfolio(progress, cancelled)
 
         def done(portfolio: Portfolio) -> None:
             self._on_portfolio_loaded(portfolio)
             if health:
                 self.check_health()
 
-        self.task.start(work, "Reading the workspace", done)
+        what = "the bundle" if getattr(evidence, "kind", "") == "bundle" else "the workspace"
+        self.task.start(work, f"Reading {what}", done)
+
+    def reset(self) -> None:
+        """Forget the models, the selection and the lights (another source is opening)."""
+        self.task.cancel()
+        self.health_task.cancel()
+        self.banner.clear_message()
+        self.state.set(portfolio=None, selected=None, health={}, status="idle", error=None)
 
     def check_health(self, known: dict[tuple[str, ...], Any] | None = None) -> None:
         """Judge every model (drift and performance of its champion) for the lights.
@@ -174,7 +189,7 @@ class PortfolioPanel(QWidget):
         if "selected" in changed and self.state.selected is not None:
             self.selection_changed.emit(*self.state.selected)
         if changed & {"status", "error"} and self.state.status == "failed":
-            self.banner.show_message(f"<b>The workspace could not be read.</b> {self.state.error}")
+            self.banner.show_message(f"<b>The models could not be read.</b> {self.state.error}")
 
     def model_item(self, model: str) -> QTreeWidgetItem | None:
         for i in range(self.tree.topLevelItemCount()):

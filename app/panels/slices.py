@@ -9,6 +9,11 @@ version or pressing Refresh runs
 :func:`~watchkeeper.app.panels.evaluation_analyses.recompute_slices` over the events the
 result already holds; "Export to Excel…" runs core's ``slice_report(...).write`` under the
 key ``"slices-export"``. The chart and the tables only draw the state.
+
+While a condition is being typed in the builder, the events it would select (with the draft's
+other conditions) are counted over the result's events in the background (key
+``"slices-preview"``); the builder's edits are debounced, so a burst of keystrokes starts one
+count, and Enter adds the condition at once.
 """
 
 from __future__ import annotations
@@ -35,7 +40,13 @@ from PySide6.QtWidgets import (
 )
 
 from watchkeeper.app.panels.analyses import ModelEntry
-from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import (
+    BusyLine,
+    Debouncer,
+    DeferredPanel,
+    MessageBanner,
+    PanelTask,
+)
 from watchkeeper.app.panels.evaluation_analyses import (
     SLICE_METRICS,
     SlicesView,
@@ -51,13 +62,9 @@ from watchkeeper.widgets.slice_chart import SliceChartWidget, bars_from_rows
 __all__ = ["FrameTableModel", "SlicesPanel", "make_slices_panel"]
 
 
-class FrameTableModel(DataFrameTableModel):
-    """The shared table model, but a sort request for a column the frame does not have (Qt
-    asks for column 0 when sorting is enabled on a still-empty table) is ignored."""
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if 0 <= column < self.columnCount():
-            super().sort(column, order)
+#: The shared model handles a column-less frame itself; this name stays for the views that
+#: still import it from here (compare.py).
+FrameTableModel = DataFrameTableModel
 
 
 def make_slices_panel(
@@ -67,9 +74,20 @@ def make_slices_panel(
     return SlicesPanel(runner, cache)
 
 
-def _table_view(model: FrameTableModel) -> QTableView:
+#: A column sized to its contents is kept at most this wide (the tool tip shows the whole
+#: text); wider tables scroll horizontally instead of squashing their columns.
+MAX_COLUMN_PX = 360
+#: Rows measured when sizing columns to their contents (Qt's default measures 1,000).
+_MEASURED_ROWS = 200
+
+
+def _table_view(model: DataFrameTableModel) -> QTableView:
     view = QTableView()
     view.setModel(model)
+    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    view.setWordWrap(False)
+    view.horizontalHeader().setResizeContentsPrecision(_MEASURED_ROWS)
     # no initial sort (Qt would sort by column 0): rows keep the result's order until clicked
     view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
     view.setSortingEnabled(True)
@@ -81,6 +99,16 @@ def _table_view(model: FrameTableModel) -> QTableView:
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)
     return view
+
+
+def fit_columns(view: QTableView) -> None:
+    """Size every column to its contents (header included), at most :data:`MAX_COLUMN_PX`;
+    the table scrolls horizontally when they do not all fit."""
+    header = view.horizontalHeader()
+    view.resizeColumnsToContents()
+    for column in range(header.count()):
+        if header.sectionSize(column) > MAX_COLUMN_PX:
+            header.resizeSection(column, MAX_COLUMN_PX)
 
 
 def _titled(title: str, widget: QWidget) -> tuple[QWidget, QLabel]:
@@ -152,6 +180,10 @@ class SlicesPanel(DeferredPanel):
         for edit in (self.low_edit, self.high_edit):
             edit.setMaximumWidth(100)
         self.add_condition_button = QPushButton("Add condition")
+        self.add_condition_button.setToolTip("Add this condition to the draft slice (Enter)")
+        self.preview_label = QLabel()
+        self.preview_label.setStyleSheet("color:#555;")
+        self.preview_label.setToolTip("Events the draft slice and this condition select")
         self.draft_label = QLabel()
         self.draft_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.add_slice_button = QPushButton("Add slice")
@@ -166,6 +198,7 @@ class SlicesPanel(DeferredPanel):
         builder.addWidget(self.low_edit)
         builder.addWidget(self.high_edit)
         builder.addWidget(self.add_condition_button)
+        builder.addWidget(self.preview_label)
         builder.addWidget(self.draft_label, 1)
         builder.addWidget(self.add_slice_button)
         builder.addWidget(self.clear_button)
@@ -174,10 +207,10 @@ class SlicesPanel(DeferredPanel):
         self.busy = BusyLine()
         self.banner = MessageBanner()
         self.export_banner = MessageBanner()
-        self.slice_model = FrameTableModel()
+        self.slice_model = DataFrameTableModel()
         self.slice_table = _table_view(self.slice_model)
         self.chart = SliceChartWidget()
-        self.worst_model = FrameTableModel()
+        self.worst_model = DataFrameTableModel()
         self.worst_table = _table_view(self.worst_model)
         slices_box, self.slices_title = _titled("<b>Slices</b>", self.slice_table)
         chart_box, self.chart_title = _titled("<b>Metric per slice</b>", self.chart)
@@ -221,6 +254,14 @@ class SlicesPanel(DeferredPanel):
         self.remove_button.clicked.connect(lambda: self.set_custom(()))
         self.chart.slice_clicked.connect(self._on_chart_slice_clicked)
         runner.task_finished.connect(self._on_runner_finished)
+        # The builder's inputs: a preview count once they rest, Enter adds the condition.
+        self.builder_input = Debouncer(lambda _value: self.preview_condition(), parent=self)
+        self.value_combo.editTextChanged.connect(self._on_builder_edited)
+        self.low_edit.textEdited.connect(self._on_builder_edited)
+        self.high_edit.textEdited.connect(self._on_builder_edited)
+        self.op_combo.currentIndexChanged.connect(self._on_builder_edited)
+        for edit in (self.value_combo.lineEdit(), self.low_edit, self.high_edit):
+            edit.returnPressed.connect(self._on_builder_committed)
         self._on_builder_op_changed(0)
         self._on_state_changed(frozenset({"result", "draft", "status", "export_status"}))
 
@@ -318,6 +359,10 @@ class SlicesPanel(DeferredPanel):
             self._show_notes()
         if changed & {"result", "metric"}:
             self._show_slices()
+        if changed & {"draft", "result"}:
+            self.builder_input.cancel()
+            self.runner.cancel("slices-preview")
+            self.preview_label.setText("")
         if "draft" in changed:
             text = " AND ".join(c.label for c in s.draft)
             self.draft_label.setText(
@@ -385,7 +430,7 @@ class SlicesPanel(DeferredPanel):
             columns={f"{metric} low": "low", f"{metric} high": "high", f"{metric} Δ": "Δ overall"}
         )
         self.slice_model.set_frame(shown)
-        self.slice_table.resizeColumnsToContents()
+        fit_columns(self.slice_table)
         from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER
 
         rows = v.slices.rows
@@ -424,7 +469,7 @@ class SlicesPanel(DeferredPanel):
             return
         w = v.worst
         self.worst_model.set_frame(v.worst_frame())
-        self.worst_table.resizeColumnsToContents()
+        fit_columns(self.worst_table)
         against = (
             "the same slice in the reference window"
             if w.compared_with == "baseline"
@@ -491,13 +536,7 @@ class SlicesPanel(DeferredPanel):
     def add_condition(self) -> bool:
         """Add the builder's condition to the draft; False (and a banner) if it is invalid."""
         try:
-            condition = SliceDraft.condition(
-                self._column(),
-                self.op_combo.currentData(),
-                self.value_combo.currentText(),
-                self.low_edit.text(),
-                self.high_edit.text(),
-            )
+            condition = self._builder_condition()
         except ValueError as exc:
             self.banner.show_message(f"<b>Not a condition:</b> {exc}", "warning")
             return False
@@ -518,6 +557,63 @@ class SlicesPanel(DeferredPanel):
         self.state.set(draft=())
         self.set_custom((*self.state.custom, predicate))
         return True
+
+    def _builder_condition(self) -> Any:
+        """The condition the builder's fields describe (ValueError if they describe none)."""
+        return SliceDraft.condition(
+            self._column(),
+            self.op_combo.currentData(),
+            self.value_combo.currentText(),
+            self.low_edit.text(),
+            self.high_edit.text(),
+        )
+
+    def preview_condition(self) -> None:
+        """Count, in the background, the events the draft plus the builder's condition select."""
+        view = self.state.result
+        if view is None or view.table is None:
+            return
+        try:
+            condition = self._builder_condition()
+        except ValueError as exc:
+            self.runner.cancel("slices-preview")
+            self.preview_label.setText(f"<i>{exc}</i>" if self._builder_typed() else "")
+            return
+        from watchkeeper.core.evaluation.slices import SlicePredicate
+
+        kept = tuple(c for c in self.state.draft if c.column != condition.column)
+        predicate = SlicePredicate("preview", (*kept, condition))
+        table = view.table
+
+        def work(progress, cancelled):
+            return int(predicate.mask(table).sum()), table.num_rows
+
+        self.preview_label.setText("counting…")
+        self.runner.run(
+            "slices-preview",
+            work,
+            label="Counting the slice's events",
+            on_result=self._on_preview_counted,
+            on_error=lambda message: self.preview_label.setText(f"<i>{message}</i>"),
+        )
+
+    def _on_preview_counted(self, counts: tuple[int, int]) -> None:
+        selected, total = counts
+        share = f" ({selected / total:.1%})" if total else ""
+        self.preview_label.setText(f"{selected:,} events{share}")
+
+    def _builder_typed(self) -> bool:
+        return any(
+            t.strip()
+            for t in (self.value_combo.currentText(), self.low_edit.text(), self.high_edit.text())
+        )
+
+    def _on_builder_edited(self, _value: object) -> None:
+        self.builder_input.push()
+
+    def _on_builder_committed(self) -> None:
+        self.builder_input.cancel()
+        self.add_condition()
 
     def _on_add_condition_clicked(self) -> None:
         self.add_condition()

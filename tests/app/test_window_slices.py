@@ -178,3 +178,28 @@ def test_a_hidden_view_waits_until_it_is_shown(qtbot, fraud: ModelEntry, cache: 
     with qtbot.waitSignal(panel.result_ready, timeout=30_000):
         panel.show()
     assert panel.state.status == "ready" and panel.slice_model.rowCount() == 6
+
+
+def test_the_tables_scroll_sideways_instead_of_squashing_columns(qtbot, ready) -> None:
+    """In a 1400 px window every column keeps its contents' width (up to a cap, with the
+    whole text in the tool tip) and a table wider than its viewport scrolls by pixels."""
+    from PySide6.QtWidgets import QAbstractItemView
+
+    from watchkeeper.app.panels.slices import MAX_COLUMN_PX
+
+    panel, _ = ready
+    assert panel.width() == 1400
+    qtbot.wait(50)  # let the layout settle
+    for table in (panel.slice_table, panel.worst_table):
+        header = table.horizontalHeader()
+        assert table.model().columnCount() > 0
+        assert table.horizontalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerPixel
+        for column in range(header.count() - 1):  # the last one may stretch
+            wanted = max(table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            assert header.sectionSize(column) >= min(wanted, MAX_COLUMN_PX), column
+        total = header.length()
+        viewport = table.viewport().width()
+        bar = table.horizontalScrollBar()
+        assert bar.maximum() == max(0, total - viewport)
+    # the worst-slice list has more columns than fit: it scrolls, nothing is squeezed
+    assert panel.worst_table.horizontalScrollBar().maximum() > 0

@@ -1,0 +1,570 @@
+"""Window responsiveness benchmarks (not a timed test). Prints figures measured in this run.
+
+    .venv/bin/python benchmarks/ui.py                          # builds /tmp/wk-ui-demo100k once
+    .venv/bin/python benchmarks/ui.py --workspace DIR          # reuse a 100,000-a-day demo
+    .venv/bin/python benchmarks/ui.py --skip-startup --rounds 2
+
+The demo workspace at 100,000 fraud events a day (~12 M rows; ``watchkeeper demo --no-gui
+--events-per-day 100000``, 1.5-3 minutes and ~4 GB of memory to build) is built once into
+``--workspace`` (default ``/tmp/wk-ui-demo100k``) and reused.
+
+1. Time to first window: ``watchkeeper gui --workspace DIR`` launched as a whole process
+   (``python -c`` calling the console script's ``main``, so Python's start-up and every import
+   count), under Xvfb when it is installed (``--platform offscreen`` otherwise). The time
+   from spawn to the main window's first paint (a paint-event hook installed before the
+   command runs; both clocks are the system-wide ``CLOCK_MONOTONIC``), and to the portfolio
+   being loaded (the first useful picture). Baseline, same run: a process that only creates a
+   ``QApplication`` and paints an empty ``QMainWindow``. Goal: first window under 3 s.
+2. The longest stall of the GUI thread, in process: a ``QTimer`` on the GUI thread ticks every
+   ``--tick-ms`` (5) ms and records the largest gap between ticks while the window (a) sits
+   idle — the baseline, measured in the same run — (b) opens on the workspace (portfolio,
+   first drift and performance), and (c)-(e) runs the Drift, Performance and Slices
+   analyses of fraud-detector v1 on their visible tab (cache cleared, so the work is redone),
+   up to one second after the result is drawn. A watchdog thread samples every thread's stack
+   (``sys._current_frames``) while a tick is more than 40 ms late; the report names the GUI
+   thread's innermost frames of our code (and the busiest worker frame, for stalls caused by
+   a worker holding the GIL). Goal: no stall over 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import faulthandler
+import gc
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+DEFAULT_WORKSPACE = Path("/tmp/wk-ui-demo100k")
+EVENTS_PER_DAY = 100_000
+STARTUP_GOAL_S = 3.0
+STALL_GOAL_MS = 100.0
+
+
+# -- the workspace ------------------------------------------------------------------------
+
+
+def ensure_demo(workspace: Path) -> None:
+    """Build the demo at 100,000 events a day unless it is already there (and current)."""
+    t = time.perf_counter()
+    cmd = [
+        str(Path(PY).with_name("watchkeeper")),
+        "demo",
+        "--no-gui",
+        "--events-per-day",
+        str(EVENTS_PER_DAY),
+        "--workspace",
+        str(workspace),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    print(f"workspace: {out.stdout.strip()} [{time.perf_counter() - t:.1f} s]")
+
+
+# -- the display --------------------------------------------------------------------------
+
+
+class Display:
+    """Xvfb on a free display number for the run, or Qt's offscreen platform."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.env: dict[str, str] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Display:
+        if self.platform == "xvfb":
+            for n in range(91, 140):
+                if (
+                    not Path(f"/tmp/.X11-unix/X{n}").exists()
+                    and not Path(f"/tmp/.X{n}-lock").exists()
+                ):
+                    break
+            self._proc = subprocess.Popen(
+                ["Xvfb", f":{n}", "-screen", "0", "1920x1200x24", "-nolisten", "tcp"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 10
+            while not Path(f"/tmp/.X11-unix/X{n}").exists():
+                if time.monotonic() > deadline or self._proc.poll() is not None:
+                    raise SystemExit("Xvfb did not start")
+                time.sleep(0.05)
+            self.env = {"DISPLAY": f":{n}", "QT_QPA_PLATFORM": "xcb"}
+        else:
+            self.env = {"QT_QPA_PLATFORM": "offscreen"}
+        os.environ.update(self.env)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+
+
+# -- part 1: time to first window ----------------------------------------------------------
+
+# Runs in the child: hook the first paint of the main window, then run the real command.
+_STARTUP_CHILD = r"""
+import os, sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+mode = sys.argv[1]
+marks = {}
+def mark(name):
+    if name not in marks:
+        marks[name] = time.monotonic()
+        print(f"MARK {name} {marks[name]:.6f}", flush=True)
+def done():
+    QApplication.instance().closeAllWindows()
+    QApplication.instance().quit()
+class FirstPaint(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and isinstance(obj, QMainWindow):
+            mark("painted")
+            if mode == "baseline":
+                QTimer.singleShot(0, done)
+        return False
+if mode == "baseline":
+    app = QApplication(sys.argv[:1])
+    f = FirstPaint(); app.installEventFilter(f)
+    w = QMainWindow(); w.resize(1400, 900); w.show()
+    mark("shown")
+    app.exec()
+    sys.exit(0)
+_init = QApplication.__init__
+def _patched_init(self, *a, **k):
+    _init(self, *a, **k)
+    self._wk_filter = FirstPaint(); self.installEventFilter(self._wk_filter)
+    QTimer.singleShot(60_000, done)
+QApplication.__init__ = _patched_init
+import watchkeeper.app.main_window as mw
+_show = mw.MainWindow.show
+def _patched_show(self):
+    mark("show-called")
+    _show(self)
+    p = self.portfolio
+    def loaded(_changed):
+        if p.state.portfolio is not None and "portfolio-loaded" not in marks:
+            mark("portfolio-loaded")
+            # the views' first analyses take minutes at this size: stop here
+            QTimer.singleShot(0, done)
+    p.state.subscribe(loaded)
+mw.MainWindow.show = _patched_show
+from watchkeeper.app.cli import main
+sys.exit(main(["gui", "--workspace", sys.argv[2]]))
+"""
+
+
+def startup_round(mode: str, workspace: Path, home: Path) -> dict[str, float]:
+    env = {**os.environ, "WATCHKEEPER_HOME": str(home), "XDG_CONFIG_HOME": str(home / "cfg")}
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [PY, "-c", _STARTUP_CHILD, mode, str(workspace)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    marks = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("MARK "):
+            _, name, at = line.split()
+            marks[name] = float(at) - t0
+    if "painted" not in marks:
+        raise SystemExit(f"no first paint ({mode}): {out.stderr[-2000:]}")
+    return marks
+
+
+def measure_startup(workspace: Path, rounds: int) -> None:
+    print("\n1. Time to first window (spawn → first paint of the main window)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="wk-ui-home-") as tmp:
+        home = Path(tmp)
+        startup_round("window", workspace, home)  # warm the file cache and settings
+        base: list[float] = []
+        rows: list[dict[str, float]] = []
+        for _ in range(rounds):  # alternate, so a busy machine slows both alike
+            base.append(startup_round("baseline", workspace, home)["painted"])
+            rows.append(startup_round("window", workspace, home))
+    painted = [r["painted"] for r in rows]
+    loaded = [r.get("portfolio-loaded", float("nan")) for r in rows]
+    print(f"   baseline (empty QMainWindow process): {_fmt_s(base)}")
+    print(f"   watchkeeper gui, first paint:         {_fmt_s(painted)}")
+    print(f"     … portfolio loaded (useful window): {_fmt_s(loaded)}")
+    med = statistics.median(painted)
+    print(
+        f"   median first paint {med:.2f} s = {med / statistics.median(base):.1f}× the bare Qt "
+        f"window; goal < {STARTUP_GOAL_S:.0f} s: {'met' if med < STARTUP_GOAL_S else 'NOT met'}"
+    )
+
+
+def _fmt_s(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.2f} s  (rounds: "
+        + ", ".join(f"{v:.2f}" for v in values)
+        + ")"
+    )
+
+
+# -- part 2: GUI-thread stalls, in process -------------------------------------------------
+
+
+class StallMeter:
+    """Largest gap between GUI-thread timer ticks, and where the GUI thread was meanwhile."""
+
+    LATE_S = 0.040
+
+    def __init__(self, tick_ms: int) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.tick_s = tick_ms / 1000
+        self.gui_ident = threading.get_ident()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(tick_ms)
+        self.timer.timeout.connect(self._on_tick)
+        self.last = time.perf_counter()
+        self.max_gap = 0.0
+        self.gaps: list[float] = []
+        self.samples: list[tuple[float, str, str]] = []  # (time, gui frame, worker frame)
+        self.stalls: list[tuple[float, float, float]] = []  # (gap, start, end)
+        # (start, end, generation, on the GUI thread, the code whose allocation started it)
+        self.collections: list[tuple[float, float, int, bool, str]] = []
+        self._gc_start = 0.0
+        self._gc_by = ""
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+        self.timer.start()
+        self._watchdog.start()
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """Python's cyclic garbage collector holds the GIL for a whole pass: time each."""
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_start = now
+            caller = sys._getframe(0).f_back  # may be None at the top of a thread
+            self._gc_by = _our_frames(caller, 2) if caller is not None else "?"
+        elif now - self._gc_start > 0.010:
+            on_gui = threading.get_ident() == self.gui_ident
+            gen = info["generation"]
+            self.collections.append((self._gc_start, now, gen, on_gui, self._gc_by))
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+        self.max_gap = 0.0
+        self.gaps = []
+        self.samples = []
+        self.stalls = []
+        self.collections = []
+
+    def _on_tick(self) -> None:
+        now = time.perf_counter()
+        gap = now - self.last
+        self.last = now
+        self.gaps.append(gap)
+        self.max_gap = max(self.max_gap, gap)
+        if gap > self.LATE_S:
+            self.stalls.append((gap, now - gap, now))
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            time.sleep(0.005)
+            now = time.perf_counter()
+            # Late itself: another thread held the GIL meanwhile and has just let it go, so
+            # its frame is (at most a few bytecodes past) the call that held it.
+            held = now - before > self.LATE_S
+            if held or now - self.last > self.LATE_S:
+                frames = sys._current_frames()
+                gui = frames.get(self.gui_ident)
+                worker = ""
+                for ident, frame in frames.items():
+                    if ident not in (self.gui_ident, threading.get_ident()):
+                        f = _our_frames(frame, 2)
+                        if "watchkeeper" in f or "core/" in f or "app/" in f:
+                            worker = f
+                            break
+                self.samples.append((now, _our_frames(gui), worker))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.timer.stop()
+
+    def where(self, top: int = 4) -> list[str]:
+        """The biggest stalls, each with the GUI thread's most sampled place during it."""
+        lines = []
+        for gap, start, end in sorted(self.stalls, reverse=True)[:top]:
+            inside = [s for s in self.samples if start <= s[0] <= end + 0.02]
+            gui = collections.Counter(s[1] for s in inside).most_common(1)
+            workers = collections.Counter(s[2] for s in inside if s[2]).most_common(1)
+            place = gui[0][0] if gui else "(no sample: the watchdog could not get the GIL)"
+            line = f"{gap * 1000:6.0f} ms  GUI thread in {place}"
+            if workers:
+                line += f"\n{'':12}worker thread in {workers[0][0]}"
+            gcs = [c for c in self.collections if c[1] >= start and c[0] <= end]
+            if gcs:
+                ms = sum(min(c[1], end) - max(c[0], start) for c in gcs) * 1000
+                where = "GUI" if any(c[3] for c in gcs) else "a worker"
+                gens = sorted({c[2] for c in gcs})
+                line += (
+                    f"\n{'':12}garbage collection (generation {gens}) on {where} thread: "
+                    f"{ms:.0f} ms of it, started by an allocation in {gcs[0][4]}"
+                )
+            lines.append(line)
+        return lines
+
+
+def _our_frame(frame: Any) -> str:
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "watchkeeper" in name or str(ROOT) in name:
+            return f"{_short(name)}:{frame.f_lineno} {frame.f_code.co_name}"
+        frame = frame.f_back
+    return ""
+
+
+def _our_frames(frame: Any, depth: int = 3) -> str:
+    """The innermost frame (any library) and our innermost ``depth`` frames under it."""
+    if frame is None:
+        return "?"
+    inner = f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+    ours = []
+    while frame is not None and len(ours) < depth:
+        name = frame.f_code.co_filename
+        if (str(ROOT) in name or "watchkeeper" in name) and "benchmarks" not in name:
+            ours.append(f"{_short(name)}:{frame.f_lineno} {frame.f_code.co_name}")
+        frame = frame.f_back
+    return inner + (" ← " + " ← ".join(ours) if ours else "")
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def measure_stalls(
+    workspace: Path,
+    rounds: int,
+    tick_ms: int,
+    idle_s: float,
+    only: tuple[str, ...],
+    verbose: bool = False,
+    gc_freeze: bool = False,
+) -> None:
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from watchkeeper.app.main_window import MainWindow
+
+    print(
+        f"\n2. Longest GUI-thread stall (timer every {tick_ms} ms; goal < {STALL_GOAL_MS:.0f} ms)"
+    )
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    meter = StallMeter(tick_ms)
+    meter.start()
+
+    def wait(condition: Any, timeout_s: float = 900) -> None:
+        """Run the event loop (idle between events, as the app's own) until ``condition``."""
+        deadline = time.monotonic() + timeout_s
+        loop = QEventLoop()
+        check = QTimer()
+        check.setInterval(20)
+
+        def on_check() -> None:
+            if condition():
+                loop.quit()
+            elif time.monotonic() > deadline:
+                loop.exit(1)
+
+        check.timeout.connect(on_check)
+        check.start()
+        code = 0 if condition() else loop.exec()
+        check.stop()
+        if code:
+            raise SystemExit("timed out waiting for the window")
+
+    def settle(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        wait(lambda: time.monotonic() >= end)
+
+    results: dict[str, list[tuple[float, list[str]]]] = collections.defaultdict(list)
+
+    def record(name: str, since: float) -> None:
+        results[name].append((meter.max_gap, meter.where()))
+        took = time.perf_counter() - since
+        print(f"   … {name}: max gap {meter.max_gap * 1000:.0f} ms ({took:.1f} s)", flush=True)
+
+    tmp = tempfile.mkdtemp(prefix="wk-ui-settings-")
+    settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+    try:
+        # (b) opening: building the window happens before the event loop runs (reported
+        # apart: part 1 measures it), then the portfolio, drift and performance load.
+        t = time.perf_counter()
+        window = MainWindow(workspace, settings=settings, check_health=False)
+        window.show()
+        built = time.perf_counter() - t
+        if verbose:
+            t_run = time.perf_counter()
+
+            def log(*args: Any) -> None:
+                print(f"     [{time.perf_counter() - t_run:7.1f} s] task", *args, flush=True)
+
+            window.runner.task_started.connect(lambda k, label: log(k, "started:", label))
+            window.runner.task_finished.connect(lambda k, outcome: log(k, outcome))
+        meter.reset()
+        wait(lambda: window.portfolio.state.portfolio is not None)
+        wait(lambda: not window.runner.active())
+        settle(1.0)
+        record("open the window (portfolio, drift, performance)", t)
+        print(f"   (MainWindow() + show(): {built * 1000:.0f} ms before the event loop ran)")
+        # (c) the portfolio's selection: fraud-detector v1's drift and performance run
+        # together on the visible Drift tab, as when a user clicks the model
+        window.tabs.setCurrentWidget(window.drift)
+        settle(0.3)
+        meter.reset()
+        t = time.perf_counter()
+        window.portfolio.select("fraud-detector", "1")
+        wait(lambda: not window.runner.active())
+        settle(1.0)
+        record("select fraud-detector v1 (drift + performance)", t)
+
+        scenarios = (
+            ("drift (Drift tab, fraud-detector v1)", window.drift, "drift"),
+            ("performance (Performance tab)", window.performance, "performance"),
+            ("slices (Slices tab)", window.slices, "slices"),
+        )
+        # With --gc-freeze, each round runs once more after gc.freeze(): the objects alive
+        # then (modules, the window, cached results) leave the collector's full passes.
+        passes = ("", " after gc.freeze()") if gc_freeze else ("",)
+        for _ in range(rounds):
+            meter.reset()
+            t = time.perf_counter()
+            settle(idle_s)
+            record("idle window (baseline)", t)
+            for suffix, (name, panel, key) in [(x, sc) for x in passes for sc in scenarios]:
+                if key not in only:
+                    continue
+                if suffix and not gc.get_freeze_count():
+                    gc.collect()
+                    gc.freeze()
+                name += suffix
+                window.tabs.setCurrentWidget(panel)
+                settle(0.3)
+                for k in [k for k in window.cache if k[0] == key]:
+                    del window.cache[k]
+                meter.reset()
+                t = time.perf_counter()
+                panel.analyse(force=True)
+                wait(lambda k=key: k not in window.runner.active())
+                settle(1.0)
+                record(name, t)
+        window.close()
+    finally:
+        meter.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+        QTimer.singleShot(0, app.quit)
+
+    base = statistics.median(g for g, _ in results["idle window (baseline)"])
+    print(f"   {'scenario':48} {'max gap per round (ms)':>28}  worst  ×idle")
+    for name, runs in results.items():
+        gaps = [g * 1000 for g, _ in runs]
+        worst = max(gaps)
+        verdict = "" if worst < STALL_GOAL_MS else "  over goal"
+        print(
+            f"   {name:48} {', '.join(f'{g:.0f}' for g in gaps):>28}  {worst:5.0f}"
+            f"  {worst / (base * 1000):5.1f}{verdict}"
+        )
+    print("\n   Where the largest stalls were (GUI thread's stack while the tick was late):")
+    for name, runs in results.items():
+        gap, where = max(runs, key=lambda r: r[0])
+        if gap * 1000 < 40 or not where:
+            continue
+        print(f"   - {name}:")
+        for line in where:
+            print(f"       {line}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tick-ms", type=int, default=5)
+    parser.add_argument("--idle-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--platform",
+        choices=("xvfb", "offscreen"),
+        default="xvfb" if shutil.which("Xvfb") else "offscreen",
+    )
+    parser.add_argument("--skip-build", action="store_true", help="trust --workspace as it is")
+    parser.add_argument(
+        "--stall-rounds", type=int, help="rounds of part 2 (default --rounds; minutes each)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log the window's tasks")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="run the views again after gc.freeze() (a start-up remedy for collector pauses)",
+    )
+    parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--skip-stalls", action="store_true")
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        choices=("drift", "performance", "slices", "none"),
+        default=["drift", "performance", "slices"],
+        help="the analyses to run while measuring stalls",
+    )
+    args = parser.parse_args()
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where is it?
+    workspace = args.workspace.expanduser().resolve()
+    if not args.skip_build:
+        ensure_demo(workspace)
+    print(f"platform: {args.platform}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+    with Display(args.platform) as display:
+        # A terminated run stops its Xvfb too (an exception raised inside Qt's event loop
+        # would be swallowed by the slot that happens to run, so exit at once).
+        def on_term(*_: object) -> None:
+            display.__exit__()
+            os._exit(143)
+
+        signal.signal(signal.SIGTERM, on_term)
+        if not args.skip_startup:
+            measure_startup(workspace, args.rounds)
+        if not args.skip_stalls:
+            # The window's own settings must not leak into the user's.
+            home = Path(tempfile.mkdtemp(prefix="wk-ui-home-"))
+            os.environ["WATCHKEEPER_HOME"] = str(home)
+            try:
+                measure_stalls(
+                    workspace,
+                    args.stall_rounds or args.rounds,
+                    args.tick_ms,
+                    args.idle_seconds,
+                    tuple(args.views),
+                    args.verbose,
+                    args.gc_freeze,
+                )
+            finally:
+                shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QMenu, QStyleFactory, QWidget
 
-from watchkeeper.widgets.plot_theme import DARK, LIGHT, set_plot_theme
+from watchkeeper.widgets.plot_theme import DARK, LIGHT, current_theme, set_plot_theme
 
 __all__ = [
     "THEME_KEY",
@@ -26,10 +26,12 @@ __all__ = [
     "apply_theme",
     "current_theme_name",
     "dark_palette",
+    "mute",
     "restore_theme",
     "saved_theme",
     "system_is_dark",
     "theme_menu",
+    "tone",
 ]
 
 #: The QSettings key holding the chosen theme.
@@ -39,6 +41,25 @@ THEME_LABELS = {"light": "&Light", "dark": "&Dark", "system": "Follow the &syste
 _PROPERTY = "watchkeeper_theme"
 # What the application looked like before the first switch: "system" goes back to it.
 _original: dict[str, Any] = {}
+
+
+#: Text colours by meaning, each readable on its theme's window background (WCAG AA for
+#: normal text: 4.5:1 or more against the light palette's and the dark palette's window).
+_TONES = {
+    "light": {"muted": "#5f6368", "ok": "#1b6e2a", "warning": "#6b4b00", "error": "#8a1c1c"},
+    "dark": {"muted": "#9aa0a6", "ok": "#81c995", "warning": "#f0c36d", "error": "#f28b82"},
+}
+
+
+def tone(meaning: str) -> str:
+    """The text colour (``#rrggbb``) for ``meaning`` — "muted", "ok", "warning" or "error" —
+    in the theme now on, for rich text and style sheets built when a view is filled."""
+    return _TONES["dark" if current_theme().name == "dark" else "light"][meaning]
+
+
+def mute(widget: QWidget) -> None:
+    """Draw ``widget``'s text in the palette's secondary colour, following theme switches."""
+    widget.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
 
 def dark_palette() -> QPalette:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from watchkeeper.app.dialogs.decision import _escape
 from watchkeeper.app.panels.common import BusyLine, MessageBanner
 from watchkeeper.app.panels.governance_work import GovernanceTarget
+from watchkeeper.app.theme import mute, tone
 from watchkeeper.app.workers import TaskRunner
 
 __all__ = ["ConnectDialog", "connect_target"]
@@ -150,7 +151,7 @@ class ConnectDialog(QDialog):
         self.url_edit.textChanged.connect(self._on_url_edited)
         self.where = QLabel()
         self.where.setWordWrap(True)
-        self.where.setStyleSheet("color:#555;")
+        mute(self.where)
         self.db_password = QLineEdit()
         self.db_password.setEchoMode(QLineEdit.EchoMode.Password)
         self.db_password.setPlaceholderText("password of your PostgreSQL role")
@@ -169,11 +170,12 @@ class ConnectDialog(QDialog):
                 f"<b>Warning:</b> {_escape(self.keyring.message)}. Passwords are remembered "
                 "there only if you tick the box."
             )
-            self.keyring_label.setStyleSheet("color:#6b4b00;")
+            self.keyring_label.setStyleSheet(f"color:{tone('warning')};")
         else:
             self.remember.setChecked(True)
             self.keyring_label.setText(_escape(self.keyring.message))
-        self.keyring_label.setStyleSheet(self.keyring_label.styleSheet() or "color:#555;")
+        if not self.keyring_label.styleSheet():
+            mute(self.keyring_label)
         self.connect_button = QPushButton("Connect")
         self.identity_label = QLabel("Not connected.")
         self.identity_label.setWordWrap(True)
@@ -370,9 +372,12 @@ class ConnectDialog(QDialog):
         self.connect_button.setEnabled(True)
         self.target, self.identity = target, identity
         if identity.verified:
-            how = "<span style='color:#1b6e2a'>verified</span> (PostgreSQL role)"
+            how = f"<span style='color:{tone('ok')}'>verified</span> (PostgreSQL role)"
         else:
-            how = "<span style='color:#6b4b00'>local, unverified</span> (OS login on SQLite)"
+            how = (
+                f"<span style='color:{tone('warning')}'>local, unverified</span>"
+                " (OS login on SQLite)"
+            )
         self.identity_label.setText(f"Signed in as <b>{_escape(identity.name)}</b> — {how}")
         if note:
             level = "info" if note.startswith("Remembered") else "warning"

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from watchkeeper.app.panels.common import BusyLine, MessageBanner
 from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision, run_gate
+from watchkeeper.app.theme import tone
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.widgets.text_box import TextBox
 
@@ -205,10 +206,13 @@ class DecisionDialog(QDialog):
         failed = [c.id for c in gate.failed]
         n = len(gate.criteria)
         if not failed:
-            self.verdict.setText(f"<b style='color:#1b6e2a'>The gate passes</b>: all {n} criteria.")
+            self.verdict.setText(
+                f"<b style='color:{tone('ok')}'>The gate passes</b>: all {n} criteria."
+            )
         else:
             self.verdict.setText(
-                f"<b style='color:#8a1c1c'>The gate fails</b> {len(failed)} of {n} criteria: "
+                f"<b style='color:{tone('error')}'>The gate fails</b> "
+                f"{len(failed)} of {n} criteria: "
                 f"{_escape(', '.join(failed))}."
             )
             if self.decision == "approve" and not self._blocked():

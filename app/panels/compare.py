@@ -43,6 +43,9 @@ __all__ = ["ChallengerPanel", "GateTableModel", "make_challenger_panel"]
 
 _PASS = (QColor(220, 245, 226), QColor(20, 100, 40))
 _FAIL = (QColor(253, 226, 226), QColor(150, 20, 20))
+# The tints are light in either theme, so every cell's text is dark (the palette's text
+# colour is light in the dark theme and would vanish on them).
+_ON_TINT = QColor(31, 41, 55)
 
 
 def make_challenger_panel(
@@ -64,7 +67,7 @@ class GateTableModel(FrameTableModel):
             back, fore = _PASS if passed else _FAIL
             if role == Qt.ItemDataRole.BackgroundRole:
                 return QBrush(back)
-            return QBrush(fore) if frame.columns[index.column()] == "result" else None
+            return QBrush(fore if frame.columns[index.column()] == "result" else _ON_TINT)
         if role == Qt.ItemDataRole.FontRole:
             return None
         return super().data(index, role)
@@ -329,7 +332,7 @@ class ChallengerPanel(DeferredPanel):
                 f"McNemar: only the champion right on {m.champion_only:,}, only the "
                 f"challenger on {m.challenger_only:,} (p = {m.p_value:.3g})"
             )
-        self.summary.setText("<span style='color:#444'>" + "; ".join(parts) + ".</span>")
+        self.summary.setText("; ".join(parts) + ".")
 
 
 def _auc(est: Any) -> str:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from watchkeeper.app.panels.analyses import ModelEntry, effective_window, run_drift
 from watchkeeper.app.panels.common import BusyLine, Debouncer, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
+from watchkeeper.app.theme import mute
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.drift.windows import parse_window
 from watchkeeper.widgets.distribution_view import DistributionView
@@ -110,7 +111,7 @@ class DriftPanel(QWidget):
         self.banner = MessageBanner()
         self.notes = QLabel()
         self.notes.setWordWrap(True)
-        self.notes.setStyleSheet("color:#666;")
+        mute(self.notes)
         self.heatmap = DriftHeatmapWidget()
         self.distribution = DistributionView()
         self.splitter = QSplitter(Qt.Orientation.Vertical)

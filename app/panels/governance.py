@@ -63,6 +63,7 @@ from watchkeeper.app.panels.governance_work import (
     texts_to_card,
     verify,
 )
+from watchkeeper.app.theme import tone
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.widgets.dataframe_model import DataFrameTableModel
 from watchkeeper.widgets.text_box import TextBox
@@ -595,7 +596,7 @@ class GovernancePanel(DeferredPanel):
     def _on_verify_error(self, message: str) -> None:
         self.state.set(verify_status="failed", report=None)
         self.verify_label.setText(
-            f"<span style='color:#8a1c1c'>Verify failed: {_esc(message)}</span>"
+            f"<span style='color:{tone('error')}'>Verify failed: {_esc(message)}</span>"
         )
 
     def _on_card_saved(self, outcome: CardSave) -> None:
@@ -682,7 +683,7 @@ class GovernancePanel(DeferredPanel):
         if v is not None:
             text += (
                 f" · champion {_v(v.champion)} · challenger {_v(v.challenger)}"
-                f" <span style='color:#666'>(aliases from the {v.aliases_from})</span>"
+                f" <span style='color:{tone('muted')}'>(aliases from the {v.aliases_from})</span>"
             )
         self.heading.setText(text)
 
@@ -701,7 +702,8 @@ class GovernancePanel(DeferredPanel):
         ident = v.identity
         if v.offline:
             key = (
-                f"<br><span style='color:#6b4b00'>Signing key: {_esc(v.key_warning)}</span>"
+                f"<br><span style='color:{tone('warning')}'>"
+                f"Signing key: {_esc(v.key_warning)}</span>"
                 if v.key_warning
                 else ""
             )
@@ -722,13 +724,13 @@ class GovernancePanel(DeferredPanel):
             " · <b>this model's spec requires a verified identity</b>" if v.require_verified else ""
         )
         key = (
-            f"<br><span style='color:#6b4b00'>Signing key: {_esc(v.key_warning)}</span>"
+            f"<br><span style='color:{tone('warning')}'>Signing key: {_esc(v.key_warning)}</span>"
             if v.key_warning
             else ""
         )
         self.identity_label.setText(
             f"{badge} Signed in as <b>{_esc(ident.name)}</b> ({how}) · "
-            f"<span style='color:#666'>{_esc(v.database)}</span>{need}{key}"
+            f"<span style='color:{tone('muted')}'>{_esc(v.database)}</span>{need}{key}"
         )
 
     def _update_actions(self) -> None:
@@ -865,14 +867,15 @@ class GovernancePanel(DeferredPanel):
             return
         if r.ok:
             self.verify_label.setText(
-                f"<b style='color:#1b6e2a'>OK</b> — {r.entries} entries and {r.records} "
+                f"<b style='color:{tone('ok')}'>OK</b> — {r.entries} entries and {r.records} "
                 f"signed records hold; head <tt>{r.head_hash}</tt>"
             )
         else:
             p = r.first_broken
             more = len(r.problems) - 1
             self.verify_label.setText(
-                f"<b style='color:#8a1c1c'>BROKEN</b> — first broken: <b>{_esc(p.where())}</b>: "
+                f"<b style='color:{tone('error')}'>BROKEN</b> — first broken: "
+                f"<b>{_esc(p.where())}</b>: "
                 f"{_esc(p.message)}" + (f" (and {more} more)" if more > 0 else "")
             )
             if p.seq is not None:

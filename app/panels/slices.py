@@ -55,6 +55,7 @@ from watchkeeper.app.panels.evaluation_analyses import (
     run_slices,
 )
 from watchkeeper.app.panels.slices_state import BUILDER_OPS, SliceDraft, SlicesState
+from watchkeeper.app.theme import mute, tone
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.widgets.dataframe_model import DataFrameTableModel
 from watchkeeper.widgets.slice_chart import SliceChartWidget, bars_from_rows
@@ -182,7 +183,7 @@ class SlicesPanel(DeferredPanel):
         self.add_condition_button = QPushButton("Add condition")
         self.add_condition_button.setToolTip("Add this condition to the draft slice (Enter)")
         self.preview_label = QLabel()
-        self.preview_label.setStyleSheet("color:#555;")
+        mute(self.preview_label)
         self.preview_label.setToolTip("Events the draft slice and this condition select")
         self.draft_label = QLabel()
         self.draft_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -229,7 +230,7 @@ class SlicesPanel(DeferredPanel):
         self.splitter.setSizes([520, 300])
         self.notes = QLabel()
         self.notes.setWordWrap(True)
-        self.notes.setStyleSheet("color:#555;")
+        mute(self.notes)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
@@ -366,7 +367,9 @@ class SlicesPanel(DeferredPanel):
         if "draft" in changed:
             text = " AND ".join(c.label for c in s.draft)
             self.draft_label.setText(
-                f"<tt>{text}</tt>" if text else "<span style='color:#777'>no conditions</span>"
+                f"<tt>{text}</tt>"
+                if text
+                else f"<span style='color:{tone('muted')}'>no conditions</span>"
             )
             self.add_slice_button.setEnabled(bool(s.draft))
         if changed & {"status", "error", "model", "version", "result"}:
@@ -454,7 +457,8 @@ class SlicesPanel(DeferredPanel):
         conf = v.slices.overall[metric].confidence
         self.chart_title.setText(
             f"<b>{metric} per slice</b> · {conf:.0%} intervals · grey: overall · "
-            "orange: below overall · <span style='color:#c81e1e'>red outline ⚑: critical</span>"
+            f"orange: below overall · "
+            f"<span style='color:{tone('error')}'>red outline ⚑: critical</span>"
         )
         self.slices_title.setText(
             f"<b>Slices</b> ({len(rows)}: {len(rows) - len(v.custom)} from the spec, "

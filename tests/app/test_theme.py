@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from watchkeeper.app.theme import (
@@ -17,6 +17,7 @@ from watchkeeper.app.theme import (
     restore_theme,
     saved_theme,
     theme_menu,
+    tone,
 )
 from watchkeeper.widgets.metric_timeline import MetricTimelineWidget
 from watchkeeper.widgets.plot_theme import DARK, LIGHT, current_theme, set_plot_theme
@@ -108,3 +109,45 @@ def test_theme_menu_checks_the_current_theme_and_switches(qtbot, app, settings) 
     apply_theme(app, "light", settings)  # switched elsewhere: the menu shows it when opened
     menu.aboutToShow.emit()
     assert actions["light"].isChecked()
+
+
+def _contrast(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours."""
+
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return (
+            0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+        )
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_text_tones_read_on_the_window_of_each_theme(app, settings, name: str) -> None:
+    """Secondary, ok, warning and error text keep WCAG AA contrast (4.5:1) in both themes;
+    the dark-red warning text of the light theme all but vanished on the dark window."""
+    apply_theme(app, name, settings)
+    window = app.palette().color(QPalette.ColorRole.Window)
+    for meaning in ("muted", "ok", "warning", "error"):
+        ratio = _contrast(QColor(tone(meaning)), window)
+        assert ratio >= 4.5, (name, meaning, tone(meaning), round(ratio, 2))
+    assert _contrast(app.palette().color(QPalette.ColorRole.PlaceholderText), window) >= 3.0
+
+
+def test_gate_rows_keep_dark_text_on_their_light_tints(app, settings) -> None:
+    import pandas as pd
+    from PySide6.QtCore import Qt
+
+    from watchkeeper.app.panels.compare import GateTableModel
+
+    apply_theme(app, "dark", settings)
+    model = GateTableModel()
+    model.set_frame(pd.DataFrame({"result": ["PASS", "FAIL"], "type": ["min_labeled", "slice"]}))
+    for row in range(2):
+        back = model.data(model.index(row, 1), Qt.ItemDataRole.BackgroundRole).color()
+        fore = model.data(model.index(row, 1), Qt.ItemDataRole.ForegroundRole).color()
+        assert _contrast(back, fore) >= 4.5

@@ -5,7 +5,11 @@ reference's numerical features are standardised (reference mean and standard dev
 missing and infinite values imputed at the mean), a PCA is fitted on a random half of the
 reference rows keeping the fewest components that explain ``variance`` (default 90 %) of it —
 at most ``d - 1`` so something is left to reconstruct — and each row's reconstruction error is
-the squared distance to its projection, per feature (divided by ``d``).
+the squared distance to its projection, per feature (divided by ``d``), capped at the
+99.9th percentile of the held-out reference rows' errors: with heavy-tailed features (a
+log-normal amount) a handful of extreme but ordinary rows would otherwise move a whole day's
+mean error past the threshold — in the demo, days inside the reference month itself were
+flagged. A change in how features move together shifts many rows, and still moves the mean.
 
 The threshold is learned from reference windows: the other half of the reference is cut into
 ``chunks`` random windows of ``m`` rows; their mean errors give a mean ``mu`` and a spread
@@ -33,6 +37,10 @@ __all__ = [
 ]
 
 
+#: Per-row reconstruction errors above this quantile of the reference's are clipped to it.
+ERROR_CAP_QUANTILE = 0.999
+
+
 @dataclass(frozen=True)
 class PCAModel:
     features: tuple[str, ...]
@@ -45,6 +53,7 @@ class PCAModel:
     chunk_rows: int  # m
     z: float
     min_effect: float
+    error_cap: float = float("inf")  # per-row errors are clipped here (see the module)
 
     def threshold(self, n: int) -> float:
         if n <= 0:
@@ -64,7 +73,7 @@ class PCAModel:
         coords = _project(z, self.components)
         total = np.einsum("ij,ij->i", z, z)
         kept = np.einsum("ij,ij->i", coords, coords)
-        return np.maximum(total - kept, 0.0) / z.shape[1]
+        return np.clip((total - kept) / z.shape[1], 0.0, self.error_cap)
 
 
 #: OpenBLAS runs a matrix product on one thread when rows x columns x inner <= 4 * 65,536
@@ -152,10 +161,12 @@ def fit_pca(
     min_effect: float = 0.1,
     seed: int = 0,
     max_rows: int = 50_000,
+    error_cap_quantile: float | None = ERROR_CAP_QUANTILE,
 ) -> PCAModel | None:
     """Fit on reference rows ``x`` ``(n, d)``, or its ``d`` columns; ``None`` when too few.
 
     Given columns, only the (at most ``max_rows``) rows used are ever put side by side.
+    ``error_cap_quantile`` None: per-row errors are not capped (as before the cap existed).
     """
     columns = [x[:, j] for j in range(x.shape[1])] if isinstance(x, np.ndarray) else list(x)
     d = len(columns)
@@ -202,6 +213,10 @@ def fit_pca(
         tuple(features), mean, scale, vt[:k].copy(), float(share[k - 1]), 0.0, 0.0, 1, z, min_effect
     )
     e = model.errors(x[hold_rows])
+    cap = float("inf")
+    if error_cap_quantile is not None:
+        cap = float(np.quantile(e, error_cap_quantile))
+        np.minimum(e, cap, out=e)
     m = e.size // chunks
     means = e[: m * chunks].reshape(chunks, m).mean(axis=1)
     return PCAModel(
@@ -215,6 +230,7 @@ def fit_pca(
         m,
         z,
         min_effect,
+        cap,
     )
 
 

@@ -29,6 +29,7 @@ def open_workbench(
     from PySide6.QtWidgets import QApplication
 
     from watchkeeper.app.main_window import MainWindow
+    from watchkeeper.app.theme import restore_theme
     from watchkeeper.app.workers import wait_for_workers
     from watchkeeper.resources import resource_path
 
@@ -36,6 +37,7 @@ def open_workbench(
     app.setApplicationName("Watchkeeper")
     app.setOrganizationName("Watchkeeper")
     app.setWindowIcon(QIcon(str(resource_path("watchkeeper.svg"))))
+    restore_theme(app)  # the look chosen last time (View > Theme), before the first paint
     window = MainWindow(
         workspace, bundle=bundle, trusted_keys=trusted_keys, check_health=screenshot is None
     )

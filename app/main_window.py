@@ -45,6 +45,7 @@ from watchkeeper.app.panels.performance import PerformancePanel
 from watchkeeper.app.panels.portfolio import PortfolioPanel
 from watchkeeper.app.panels.slices import make_slices_panel
 from watchkeeper.app.task_status import TaskStatusWidget
+from watchkeeper.app.theme import theme_menu
 from watchkeeper.app.workers import TaskRunner
 
 __all__ = ["MainWindow"]
@@ -221,6 +222,9 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
         view_menu.addSeparator()
         view_menu.addAction(self.portfolio_dock.toggleViewAction())
+        view_menu.addSeparator()
+        self.theme_menu = theme_menu(self, self.settings)
+        view_menu.addMenu(self.theme_menu)
         self.refresh_action = refresh
 
     def _on_open_bundle_triggered(self) -> None:

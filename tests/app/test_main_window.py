@@ -138,3 +138,27 @@ def test_demo_command_opens_and_paints_the_window(demo_workspace: Path, tmp_path
         image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)
     }
     assert len(colours) > 20
+
+
+def test_view_menu_switches_the_theme_and_remembers_it(qtbot, settings: QSettings) -> None:
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from watchkeeper.app.theme import THEME_KEY, apply_theme
+    from watchkeeper.widgets.plot_theme import current_theme
+
+    app = QApplication.instance()
+    window = MainWindow(None, settings=settings)
+    qtbot.addWidget(window)
+    actions = {a.data(): a for a in window.theme_menu.actions()}
+    assert set(actions) == {"light", "dark", "system"}
+    try:
+        actions["dark"].trigger()
+        assert settings.value(THEME_KEY) == "dark"
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 80
+        assert current_theme().name == "dark"
+        actions["light"].trigger()
+        assert settings.value(THEME_KEY) == "light"
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 180
+    finally:
+        apply_theme(app, "system", remember=False)

@@ -698,6 +698,15 @@ def _pca_model(
     return fit_pca(names, ref_cols, seed=seed)
 
 
+def _native_errors(conn: Any) -> tuple[type[BaseException], ...]:
+    """The driver's own error classes where rows are read past SQLAlchemy (DuckDB's stream)."""
+    if conn.dialect.name == "duckdb":
+        import duckdb
+
+        return (duckdb.Error,)
+    return ()
+
+
 def prepare_reference(
     reference: Any,
     *,
@@ -1194,7 +1203,7 @@ def _exact_from_sql(
     """Exact statistics and the multivariate check on rows fetched window by window."""
     import sqlalchemy as sa
 
-    from watchkeeper.core.drift.sql_counts import sample_statement
+    from watchkeeper.core.drift.sql_counts import fetch_float_blocks, sample_statement
 
     limit = settings.exact_sample_limit
     n_windows = len(wins)
@@ -1258,18 +1267,13 @@ def _exact_from_sql(
             scored[i] = x.shape[0]
 
     progress(0.0, "fetching a sample of rows")
+    blocks = fetch_float_blocks(conn, stmt, len(names) + 1)
     try:
-        result = conn.execute(stmt)
         with ThreadPoolExecutor(_threads()) as pool:
             current, parts, done = -1, [], 0
-            while True:
-                block = result.fetchmany(20_000)
+            for arr in blocks:
                 if cancelled is not None and cancelled():
-                    result.close()
                     raise DriftCancelled("drift analysis was cancelled")
-                if not block:
-                    break
-                arr = np.array(block, dtype=np.float64).reshape(len(block), len(names) + 1)
                 w = arr[:, 0].astype(np.int64)
                 # rows come ordered by window: cut the block where the window changes
                 cuts = np.flatnonzero(w[1:] != w[:-1]) + 1
@@ -1285,12 +1289,14 @@ def _exact_from_sql(
                     parts.append(arr[lo:hi, 1:])
             if parts:
                 window_done(current, np.concatenate(parts), pool)
-    except sa.exc.DBAPIError as exc:
+    except (sa.exc.DBAPIError, *_native_errors(conn)) as exc:
         conn.rollback()
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise DriftError(
             f"the database refused the sample query: {first[0] if first else exc}"
         ) from None
+    finally:
+        blocks.close()
     exact_stats = {n: _Exact(*stats[k]) for k, n in enumerate(names)} if exact else {}
     mv = (
         decide_windows(model, sums, scored, min_rows=settings.min_rows, sampled=rows > limit)

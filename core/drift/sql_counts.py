@@ -23,7 +23,7 @@ Row windows number rows with ``ROW_NUMBER() OVER (ORDER BY ts, <tie columns>)``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -468,3 +468,43 @@ def count_windows_sql(
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def fetch_float_blocks(
+    conn: sa.Connection, statement: sa.Select, width: int, rows: int = 20_000
+) -> Iterator[np.ndarray]:
+    """The statement's rows as ``(n, width)`` float64 blocks, NULL as NaN, in order.
+
+    On DuckDB the rows come as DuckDB's own Arrow stream and each column becomes a numpy array
+    without a Python object per value — 12 M rows x 6 columns through ``fetchmany`` tuples took
+    about 5 minutes of the window's drift at 100,000 events a day. Other engines go through
+    the DB-API cursor. Closing the generator early closes the result, so the connection is
+    free again (DuckDB refuses new work while a result is unfinished).
+    """
+    if conn.dialect.name == "duckdb":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from watchkeeper.core.telemetry.sql import _dollar_sql
+
+        # DuckDB's native `$n` parameters are rendered by a pyformat twin of its dialect
+        text, params = _dollar_sql(statement, type(conn.dialect)(paramstyle="pyformat"))
+        reader = conn.connection.driver_connection.sql(text, params=params).to_arrow_reader(rows)
+        try:
+            for batch in reader:
+                if batch.num_rows:
+                    yield np.column_stack(
+                        [
+                            pc.cast(c, pa.float64()).to_numpy(zero_copy_only=False)
+                            for c in batch.columns
+                        ]
+                    )
+        finally:
+            reader.close()
+        return
+    result = conn.execute(statement)
+    try:
+        while block := result.fetchmany(rows):
+            yield np.array(block, dtype=np.float64).reshape(len(block), width)
+    finally:
+        result.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -202,13 +202,23 @@ def estimated_over_time(
     n_sim: int = 200,
     seed: int = 0,
     confidence: float = 0.95,
+    only: Collection[int] | None = None,
 ) -> tuple[EstimatedWindow, ...]:
-    """Estimated metrics per window (the same windows as :func:`performance_over_time`)."""
+    """Estimated metrics per window (the same windows as :func:`performance_over_time`).
+
+    ``only``: estimate just these window indices (the others get no metrics) — the window
+    shows an estimate only where labels are still missing, and each one costs ``n_sim``
+    simulated metrics over the window's events.
+    """
     s = float_array(scores, "scores")
     windows, idx = window_index(float_array(ts_us, "ts"), window, start=start, end=end)
+    # one stable sort gives every window's events in their original order
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(len(windows) + 1))
+    wanted = None if only is None else set(only)
     out = []
     for w in range(len(windows)):
-        sw = s[idx == w]
+        sw = s[order[bounds[w] : bounds[w + 1]]]
         est = (
             estimate_metrics(
                 sw,
@@ -219,7 +229,7 @@ def estimated_over_time(
                 seed=seed + w,
                 confidence=confidence,
             )
-            if np.isfinite(sw).sum() >= min_events
+            if (wanted is None or w in wanted) and np.isfinite(sw).sum() >= min_events
             else MappingProxyType({})
         )
         out.append(EstimatedWindow(w, windows.starts[w], windows.ends[w], int(sw.size), est))

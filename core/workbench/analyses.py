@@ -10,7 +10,7 @@ reference baseline and estimate, saying so in its notes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,7 +344,12 @@ def run_performance(
             min_labeled=100,
         )
         baseline = base.windows[0].metrics.get(metric) if base.windows else None
-        estimated = _estimate(spec, metric, t, s, ry, rs, win, threshold, notes, report, cancelled)
+        # an estimate is shown (and judged) only where labels are still missing
+        cov = [w.coverage.share for w in realized.windows]
+        unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
+        estimated = _estimate(
+            spec, metric, t, s, ry, rs, win, threshold, unlabeled, notes, report, cancelled
+        )
     report(1.0, "done")
     return PerformanceView(
         model=spec.model.name,
@@ -368,11 +373,12 @@ def _estimate(
     rs: Any,
     win: str | None,
     threshold: float,
+    windows: Sequence[int],
     notes: list[str],
     report: Progress,
     cancelled: Cancelled | None,
 ) -> tuple[Any, ...]:
-    """CBPE estimates per window, calibrated on the reference (binary models)."""
+    """CBPE estimates for ``windows``, calibrated on the reference (binary models)."""
     from watchkeeper.core.evaluation.estimation import (
         ESTIMATED_METRICS,
         estimated_over_time,
@@ -393,7 +399,14 @@ def _estimate(
         report(0.65, "estimating unlabeled windows")
         return tuple(
             estimated_over_time(
-                t, s, calibrator, window=win, threshold=threshold, metrics=[metric], n_sim=100
+                t,
+                s,
+                calibrator,
+                window=win,
+                threshold=threshold,
+                metrics=[metric],
+                n_sim=100,
+                only=windows,
             )
         )
     except EvaluationError as exc:

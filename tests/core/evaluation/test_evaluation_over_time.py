@@ -132,3 +132,14 @@ def test_estimated_and_realized_agree_before_the_concept_change(fraud_spec_path:
     assert inside / cells >= 0.85, (inside, cells)  # 95 % prediction intervals
     # after day 80 the concept changed on web: the estimate, blind to it, stops holding
     assert after_outside >= 2
+    # estimating only some windows gives exactly their full-run estimates, nothing elsewhere
+    picked = [1, 4, len(est) - 1]
+    some = estimated_over_time(
+        ts, cur.column("score"), cal, metrics=metrics, n_sim=150, only=picked, **common
+    )
+    assert [w.index for w in some] == [w.index for w in est]
+    for full, part in zip(est, some, strict=True):
+        if full.index in picked:
+            assert dict(part.metrics) == dict(full.metrics) and part.metrics
+        else:
+            assert dict(part.metrics) == {} and part.events == full.events

@@ -39,7 +39,11 @@ def open_workbench(
     app.setWindowIcon(QIcon(str(resource_path("watchkeeper.svg"))))
     restore_theme(app)  # the look chosen last time (View > Theme), before the first paint
     window = MainWindow(
-        workspace, bundle=bundle, trusted_keys=trusted_keys, check_health=screenshot is None
+        workspace,
+        bundle=bundle,
+        trusted_keys=trusted_keys,
+        check_health=screenshot is None,
+        freeze_heap=True,
     )
     window.show()
     if screenshot is not None:

@@ -416,7 +416,7 @@ def measure_stalls(
         # (b) opening: building the window happens before the event loop runs (reported
         # apart: part 1 measures it), then the portfolio, drift and performance load.
         t = time.perf_counter()
-        window = MainWindow(workspace, settings=settings, check_health=False)
+        window = MainWindow(workspace, settings=settings, check_health=False, freeze_heap=True)
         window.show()
         built = time.perf_counter() - t
         if verbose:

@@ -25,7 +25,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -50,6 +50,9 @@ from watchkeeper.app.theme import theme_menu
 from watchkeeper.app.workers import TaskRunner
 
 __all__ = ["MainWindow"]
+
+#: The longest the application window keeps the cyclic collector off while it starts (ms).
+STARTUP_GC_PAUSE_MS = 120_000
 
 _LAYOUT_VERSION = 1
 OPEN_KEY = "open"
@@ -94,6 +97,12 @@ class MainWindow(QMainWindow):
         self._check_health = check_health
         self._first_drift_done = False
         self._heap_frozen = not freeze_heap  # the application asks; tests' windows do not
+        if freeze_heap:
+            # Start-up imports (mlflow, SQLAlchemy, pydantic) on worker threads set off full
+            # collections of a growing heap: no cyclic collection until the freeze below,
+            # which a timer forces should no drift result ever come.
+            gc.disable()
+            QTimer.singleShot(STARTUP_GC_PAUSE_MS, self._end_startup_gc_pause)
         self._health_started = False
 
         self.portfolio = PortfolioPanel(self.runner)
@@ -469,7 +478,8 @@ class MainWindow(QMainWindow):
             self.portfolio.check_health(self.cache)
 
     def _freeze_startup_heap(self, key: str, outcome: str) -> None:
-        """``gc.freeze()`` once, when the first drift result is in and nothing else runs.
+        """``gc.freeze()`` once, when the first drift result is in and nothing else runs
+        (the collector is off until then, :data:`STARTUP_GC_PAUSE_MS` at most).
 
         A full collection holds the GIL while it walks every tracked object — after the
         first analyses (mlflow, SQLAlchemy, pandas, pydantic, DuckDB imported) a few million:
@@ -482,8 +492,14 @@ class MainWindow(QMainWindow):
             self._first_drift_done = True
         if self._heap_frozen or not self._first_drift_done or self.runner.active():
             return
+        self._end_startup_gc_pause()
+
+    def _end_startup_gc_pause(self) -> None:
+        if self._heap_frozen:
+            return
         self._heap_frozen = True
         gc.freeze()
+        gc.enable()
 
     # -- layout ------------------------------------------------------------------------
 

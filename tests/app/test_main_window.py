@@ -177,8 +177,11 @@ def test_the_application_window_freezes_its_start_up_heap_once(
     qtbot.addWidget(window)
     window.show()
     try:
+        assert not gc.isenabled()  # off while it starts
         qtbot.waitUntil(lambda: gc.get_freeze_count() > 0, timeout=60_000)
+        assert gc.isenabled()
         assert not window.runner.active()
         assert window.drift.state.result is not None
     finally:
         gc.unfreeze()
+        gc.enable()

@@ -102,7 +102,12 @@ class MainWindow(QMainWindow):
             # collections of a growing heap: no cyclic collection until the freeze below,
             # which a timer forces should no drift result ever come.
             gc.disable()
-            QTimer.singleShot(STARTUP_GC_PAUSE_MS, self._end_startup_gc_pause)
+            # a timer the window owns: it dies with the window (a bare singleShot would fire
+            # into a deleted window)
+            self._gc_timer = QTimer(self)
+            self._gc_timer.setSingleShot(True)
+            self._gc_timer.timeout.connect(self._end_startup_gc_pause)
+            self._gc_timer.start(STARTUP_GC_PAUSE_MS)
         self._health_started = False
 
         self.portfolio = PortfolioPanel(self.runner)
@@ -498,6 +503,7 @@ class MainWindow(QMainWindow):
         if self._heap_frozen:
             return
         self._heap_frozen = True
+        self._gc_timer.stop()
         gc.freeze()
         gc.enable()
 

@@ -26,11 +26,13 @@ import contextlib
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,70 @@ def wait_for_workers(timeout: float) -> bool:
     return not not_done
 
 
+class _Relay(QObject):
+    """Carries workers' news to the GUI thread, then to the runner that asked, if it lives.
+
+    Workers never emit on a :class:`TaskRunner`: the GUI thread may delete a runner (its
+    window closed, a test ended) while a worker emits on it, and a queued call posted during
+    that deletion was delivered to freed memory (a segfault in ``QMetaMethod::name``, seen in
+    the suite). The relay is a child of the application and lives as long as it; runners are
+    looked up by id, weakly, on the GUI thread.
+    """
+
+    progressed = Signal(int, str, int, float, str)  # runner, key, generation, fraction, text
+    returned = Signal(int, str, int, object)  # runner, key, generation, result
+    errored = Signal(int, str, int, object)  # runner, key, generation, exception
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        # bound methods of this GUI-thread object: emissions from workers are queued
+        self.progressed.connect(self._on_progressed)
+        self.returned.connect(self._on_returned)
+        self.errored.connect(self._on_errored)
+
+    def _on_progressed(self, rid: int, key: str, gen: int, fraction: float, text: str) -> None:
+        runner = _live_runner(rid)
+        if runner is not None:
+            runner._on_worker_progress(key, gen, fraction, text)
+
+    def _on_returned(self, rid: int, key: str, gen: int, result: Any) -> None:
+        runner = _live_runner(rid)
+        if runner is not None:
+            runner._on_worker_returned(key, gen, result)
+
+    def _on_errored(self, rid: int, key: str, gen: int, exc: Any) -> None:
+        runner = _live_runner(rid)
+        if runner is not None:
+            runner._on_worker_errored(key, gen, exc)
+
+
+_relay: _Relay | None = None
+_RUNNERS: weakref.WeakValueDictionary[int, TaskRunner] = weakref.WeakValueDictionary()
+_runner_ids = itertools.count(1)
+
+
+def _the_relay() -> _Relay:
+    """The application's relay, made on first use (on the GUI thread, by ``run``)."""
+    global _relay
+    if _relay is None or not shiboken6.isValid(_relay):
+        app = QCoreApplication.instance()
+        if app is None:
+            raise RuntimeError("TaskRunner.run needs a QApplication")
+        _relay = _Relay(app)
+    return _relay
+
+
+def _live_runner(rid: int) -> TaskRunner | None:
+    runner = _RUNNERS.get(rid)
+    return runner if runner is not None and shiboken6.isValid(runner) else None
+
+
+def _emit(signal: Any, *args: Any) -> None:
+    """Emit on the relay from a worker thread; after the application is gone, nothing."""
+    with contextlib.suppress(RuntimeError):
+        signal.emit(*args)
+
+
 class TaskCancelled(Exception):
     """Raised by work that noticed ``cancelled()``; ends the task quietly."""
 
@@ -92,18 +158,13 @@ class TaskRunner(QObject):
     task_started = Signal(str, str)  # key, label
     task_progressed = Signal(str, float, str)  # key, fraction 0..1, message
     task_finished = Signal(str, str)  # key, outcome: "done" | "failed" | "cancelled"
-    _relay_progress = Signal(str, int, float, str)
-    _relay_returned = Signal(str, int, object)  # key, generation, result
-    _relay_errored = Signal(str, int, object)  # key, generation, exception
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._tasks: dict[str, _Task] = {}
         self._generations = itertools.count(1)
-        # Emitted from worker threads; bound methods of this GUI-thread object are queued.
-        self._relay_progress.connect(self._on_worker_progress)
-        self._relay_returned.connect(self._on_worker_returned)
-        self._relay_errored.connect(self._on_worker_errored)
+        self._id = next(_runner_ids)
+        _RUNNERS[self._id] = self
 
     def run(
         self,
@@ -119,26 +180,22 @@ class TaskRunner(QObject):
         generation = next(self._generations)
         abort = threading.Event()
 
+        relay, rid = _the_relay(), self._id
+
         def progress(fraction: float, message: str = "") -> None:
-            self._emit("_relay_progress", key, generation, float(fraction), message)
+            _emit(relay.progressed, rid, key, generation, float(fraction), message)
 
         def job() -> None:  # on a pool thread
             try:
                 result = work(progress, abort.is_set)
             except Exception as exc:  # every failure goes to the GUI thread
-                self._emit("_relay_errored", key, generation, exc)
+                _emit(relay.errored, rid, key, generation, exc)
             else:
-                self._emit("_relay_returned", key, generation, result)
+                _emit(relay.returned, rid, key, generation, result)
 
         self._tasks[key] = _Task(key, generation, label, abort, on_result, on_error)
         self.task_started.emit(key, label)
         _submit(job)
-
-    def _emit(self, relay: str, *args: Any) -> None:
-        """Emit a relay signal from a worker thread (queued to the GUI thread)."""
-        # The runner may have been deleted (window closed) while the work ran.
-        with contextlib.suppress(RuntimeError):
-            getattr(self, relay).emit(*args)
 
     def cancel(self, key: str | None = None) -> None:
         """Ask the task under ``key`` (or every task) to stop at its next check."""

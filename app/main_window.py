@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{self._where()} · {model} version {version}")
 
     def _on_portfolio_health_ready(self, results: dict[str, Any]) -> None:
-        from watchkeeper.app.panels.analyses import effective_window
+        from watchkeeper.core.workbench.analyses import effective_window
 
         p = self.portfolio.state.portfolio
         for name, (summary, drift, perf) in results.items():

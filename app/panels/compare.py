@@ -4,7 +4,7 @@ two versions decide differently.
 
 The pair is the selected model's champion and challenger (the spec's aliases), whatever
 version of it is selected. Runs
-:func:`~watchkeeper.app.panels.evaluation_analyses.run_challenger` on the TaskRunner (key
+:func:`~watchkeeper.core.workbench.evaluation.run_challenger` on the TaskRunner (key
 ``"challenger"``); the widgets only draw the :class:`ChallengerView` it returns.
 """
 
@@ -25,17 +25,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.analyses import ModelEntry
 from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
-from watchkeeper.app.panels.evaluation_analyses import (
+from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
+from watchkeeper.app.panels.slices_state import ChallengerState
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.workbench.evaluation import (
     DISAGREEMENT_ROWS,
     ChallengerView,
     challenger_of,
     run_challenger,
 )
-from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
-from watchkeeper.app.panels.slices_state import ChallengerState
-from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.roc_overlay import CHALLENGER, CHAMPION, RocOverlayWidget
 from watchkeeper.widgets.score_scatter import ScoreScatterWidget
 

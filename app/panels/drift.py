@@ -3,7 +3,7 @@ distributions and statistics.
 
 The panel owns a :class:`~watchkeeper.app.panels.state.DriftState`; the heat map and the
 distribution view only draw it and report clicks. Changing the selection, the window or
-pressing Refresh starts :func:`~watchkeeper.app.panels.analyses.run_drift` on the TaskRunner
+pressing Refresh starts :func:`~watchkeeper.core.workbench.analyses.run_drift` on the TaskRunner
 (key ``"drift"``); a result already computed for the same model, version and window (by the
 health sweep, or earlier) is reused from the window's result cache. The window field takes a
 listed choice or a typed window (``12h``, ``2d``, ``5000rows``); its edits are debounced (the
@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.analyses import ModelEntry, effective_window, run_drift
 from watchkeeper.app.panels.common import BusyLine, Debouncer, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
 from watchkeeper.app.theme import mute
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.drift.windows import parse_window
+from watchkeeper.core.workbench.analyses import effective_window, run_drift
+from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.distribution_view import DistributionView
 from watchkeeper.widgets.drift_heatmap import DriftHeatmapWidget, heatmap_rows
 

@@ -2,8 +2,8 @@
 coverage beneath, the reference line a move is judged against, and the model's governance
 events (approvals, rollbacks, incidents) marked on the time axis.
 
-Runs :func:`~watchkeeper.app.panels.analyses.run_performance` on the TaskRunner (key
-``"performance"``) and turns its :class:`~watchkeeper.app.panels.analyses.PerformanceView`
+Runs :func:`~watchkeeper.core.workbench.analyses.run_performance` on the TaskRunner (key
+``"performance"``) and turns its :class:`~watchkeeper.core.workbench.analyses.PerformanceView`
 into the timeline's arrays (:func:`timeline_data`). The events are read beside it (key
 ``"performance.events"``, only while the view is shown) by
 :func:`~watchkeeper.core.governance.timeline.read_timeline_events`
@@ -30,13 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.analyses import (
-    ESTIMATE_BELOW_COVERAGE,
-    ModelEntry,
-    PerformanceView,
-    effective_window,
-    run_performance,
-)
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.drift import WINDOW_CHOICES
 from watchkeeper.app.panels.state import PerformanceState
@@ -46,6 +39,13 @@ from watchkeeper.core.governance.timeline import (
     read_timeline_events,
     spec_database_url,
 )
+from watchkeeper.core.workbench.analyses import (
+    ESTIMATE_BELOW_COVERAGE,
+    PerformanceView,
+    effective_window,
+    run_performance,
+)
+from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.metric_timeline import MetricTimelineWidget, TimelineData
 
 __all__ = ["EVENTS_KEY", "METRIC_CHOICES", "PerformancePanel", "events_note", "timeline_data"]

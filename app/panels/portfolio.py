@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.analyses import Portfolio, run_health
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import PortfolioState, TaskStatus
 from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.workbench.analyses import run_health
+from watchkeeper.core.workbench.portfolio import Portfolio
 
 __all__ = ["HEALTH_COLOURS", "PortfolioPanel", "health_icon"]
 

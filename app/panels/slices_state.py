@@ -14,11 +14,7 @@ from typing import TYPE_CHECKING, Any
 from watchkeeper.app.panels.state import TaskStatus
 
 if TYPE_CHECKING:
-    from watchkeeper.app.panels.evaluation_analyses import (
-        ChallengerView,
-        ColumnInfo,
-        SlicesView,
-    )
+    from watchkeeper.core.workbench.evaluation import ChallengerView, ColumnInfo, SlicesView
 
 __all__ = ["BUILDER_OPS", "ChallengerState", "SliceDraft", "SlicesState"]
 

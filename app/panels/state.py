@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from watchkeeper.app.panels.analyses import HealthSummary, PerformanceView, Portfolio
     from watchkeeper.core.drift.analysis import DriftResult
+    from watchkeeper.core.workbench.analyses import HealthSummary, PerformanceView
+    from watchkeeper.core.workbench.portfolio import Portfolio
 
 __all__ = [
     "DRIFT_ROW_KINDS",

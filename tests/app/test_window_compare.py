@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 from workbench_results import fraud_entry
 
-from watchkeeper.app.panels.analyses import ModelEntry, load_portfolio
 from watchkeeper.app.panels.compare import ChallengerPanel, make_challenger_panel
-from watchkeeper.app.panels.evaluation_analyses import DISAGREEMENT_ROWS
 from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.workbench.evaluation import DISAGREEMENT_ROWS
+from watchkeeper.core.workbench.portfolio import ModelEntry, load_portfolio
 
 
 def done(key: str):

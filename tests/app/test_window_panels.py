@@ -10,12 +10,12 @@ import pytest
 from PySide6.QtCore import Qt
 from workbench_results import fraud_entry
 
-from watchkeeper.app.panels.analyses import ModelEntry, load_portfolio
 from watchkeeper.app.panels.drift import DriftPanel
 from watchkeeper.app.panels.performance import PerformancePanel
 from watchkeeper.app.panels.portfolio import PortfolioPanel
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.spec import parse_spec
+from watchkeeper.core.workbench.portfolio import ModelEntry, load_portfolio
 
 
 def done(key: str):

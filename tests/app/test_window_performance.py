@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from workbench_results import fraud_entry
 
-from watchkeeper.app.panels.analyses import ModelEntry
 from watchkeeper.app.panels.performance import EVENTS_KEY, PerformancePanel, events_note
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.governance.timeline import (
@@ -17,6 +16,7 @@ from watchkeeper.core.governance.timeline import (
     read_timeline_events,
     spec_database_url,
 )
+from watchkeeper.core.workbench.portfolio import ModelEntry
 
 
 def finished(key: str):

@@ -10,11 +10,11 @@ import pytest
 from PySide6.QtCore import Qt
 from workbench_results import fraud_entry
 
-from watchkeeper.app.panels.analyses import ModelEntry
 from watchkeeper.app.panels.slices import SlicesPanel, make_slices_panel
 from watchkeeper.app.panels.slices_state import SliceDraft
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.workbench.portfolio import ModelEntry
 
 
 def done(key: str):
@@ -108,7 +108,7 @@ def test_the_builder_adds_a_predicate_and_the_table_gains_a_row(qtbot, ready) ->
 
 
 def test_the_draft_checks_what_was_typed() -> None:
-    from watchkeeper.app.panels.evaluation_analyses import ColumnInfo
+    from watchkeeper.core.workbench.evaluation import ColumnInfo
 
     hour = ColumnInfo("hour_of_day", "categorical", integer=True, levels=(1, 2))
     c = SliceDraft.condition(hour, "in", "1, 2, 2")
@@ -130,7 +130,7 @@ def test_export_writes_a_workbook_openpyxl_reads(
     no challenger, so the test stays quick; fraud-detector's workbook is core's test)."""
     import openpyxl
 
-    from watchkeeper.app.panels.analyses import load_portfolio
+    from watchkeeper.core.workbench.portfolio import load_portfolio
 
     churn = load_portfolio(demo_workspace).model("churn-model")
     runner = TaskRunner()

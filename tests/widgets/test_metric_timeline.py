@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from watchkeeper.app.panels.analyses import ESTIMATE_BELOW_COVERAGE
 from watchkeeper.app.panels.performance import timeline_data
+from watchkeeper.core.workbench.analyses import ESTIMATE_BELOW_COVERAGE
 from watchkeeper.widgets.metric_timeline import MetricTimelineWidget
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from watchkeeper.app.panels.evaluation_analyses import score_density
 from watchkeeper.core.evaluation.metrics import float_array
+from watchkeeper.core.workbench.evaluation import score_density
 from watchkeeper.widgets.score_scatter import ScoreScatterWidget
 
 

@@ -34,11 +34,11 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
+from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
+
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
-Cancelled = Callable[[], bool]
-Work = Callable[[Progress, Cancelled], Any]
+Work = Callable[[Progress, CancelCheck], Any]
 
 
 # Cancelled work keeps its thread until its next check, so the pool is wider than the cores:
@@ -138,10 +138,6 @@ def _emit(signal: Any, *args: Any) -> None:
         signal.emit(*args)
 
 
-class TaskCancelled(Exception):
-    """Raised by work that noticed ``cancelled()``; ends the task quietly."""
-
-
 @dataclass
 class _Task:
     key: str
@@ -236,7 +232,7 @@ class TaskRunner(QObject):
         if task is None:
             return
         del self._tasks[task.key]
-        if isinstance(exc, TaskCancelled):
+        if isinstance(exc, Cancelled):
             self.task_finished.emit(task.key, "cancelled")
             return
         message = describe_error(exc)

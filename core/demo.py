@@ -50,6 +50,7 @@ from watchkeeper.core.demo_recipe import (
 from watchkeeper.core.demo_specs import reference_window, spec_text
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import digest, to_jsonable
+from watchkeeper.core.progress import Cancelled, Progress
 
 __all__ = [
     "AS_OF",
@@ -61,7 +62,6 @@ __all__ = [
     "SEED",
     "START",
     "BuildStep",
-    "DemoCancelled",
     "DemoParams",
     "DemoWorkspace",
     "ensure_workspace",
@@ -84,12 +84,6 @@ REFERENCE_END = START + dt.timedelta(days=31)  # the reference window is January
 MANIFEST_KIND = "watchkeeper-demo-workspace"
 DUCKDB_MEMORY_LIMIT = "2GB"
 STALE_BUILD_SECONDS = 3600  # a leftover build folder older than this is from a crash
-
-Progress = Callable[[float, str], None]
-
-
-class DemoCancelled(WatchkeeperError):
-    """The build was cancelled; nothing was left behind and an older workspace is intact."""
 
 
 @dataclass(frozen=True)
@@ -496,7 +490,7 @@ def ensure_workspace(
     Builds when ``root`` has no workspace, when its recipe version, seed, parameters or
     build steps differ, or when ``rebuild``. ``progress(fraction, message)`` is called as
     the build advances; ``cancelled()`` is polled at the same moments and, when it returns
-    True, the build stops with :class:`DemoCancelled` and leaves nothing behind (an older
+    True, the build stops with :class:`Cancelled` and leaves nothing behind (an older
     workspace at ``root`` stays as it was). A non-empty folder that is not a demo workspace
     is never replaced.
     """
@@ -506,7 +500,7 @@ def ensure_workspace(
 
     def report(fraction: float, message: str) -> None:
         if cancelled is not None and cancelled():
-            raise DemoCancelled("the demo build was cancelled; nothing was changed")
+            raise Cancelled("the demo build was cancelled; nothing was changed")
         if progress is not None:
             progress(fraction, message)
 

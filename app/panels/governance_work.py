@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from watchkeeper.app.panels.state import TaskStatus
+from watchkeeper.core.progress import CancelCheck, Progress
 
 __all__ = [
     "JSON_CARD_FIELDS",
@@ -47,9 +48,6 @@ __all__ = [
     "sync_outbox",
     "verify",
 ]
-
-Progress = Callable[[float, str], None]
-Cancelled = Callable[[], bool]
 
 #: Card sections holding structured values (edited as JSON text).
 JSON_CARD_FIELDS = ("evaluation_slices", "monitoring_thresholds")
@@ -219,7 +217,7 @@ def load_governance(
     entry: Any,
     version: str,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> GovernanceView:
     """Read the records of ``entry``'s model and the champion/challenger aliases."""
     from watchkeeper.core.errors import WatchkeeperError
@@ -354,7 +352,7 @@ def run_gate(
     champion: str,
     challenger: str,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> Any:
     """The spec's promotion gate on the shadow pairs (a :class:`GateResult`)."""
     from watchkeeper.core.errors import SpecError
@@ -573,7 +571,7 @@ def sync_outbox(
     bundle: Path,
     target: GovernanceTarget,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> Any:
     """Push the bundle's outbox to ``target``'s database (a :class:`SyncReport`).
 

@@ -47,7 +47,7 @@ from watchkeeper.core.drift.data import (
     timestamps_us,
 )
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
-from watchkeeper.core.drift.errors import DriftCancelled, DriftError
+from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.multivariate import (
     MultivariateDrift,
     PCAModel,
@@ -69,6 +69,7 @@ from watchkeeper.core.drift.windows import (
     plan_windows,
     to_us,
 )
+from watchkeeper.core.progress import Cancelled, Progress
 from watchkeeper.core.spec import DriftSection
 
 __all__ = [
@@ -95,8 +96,6 @@ ROLE_COLUMNS = (
     "label",
     "label_ts",
 )
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -837,7 +836,7 @@ def analyze_drift(
 
     def check() -> None:
         if cancelled is not None and cancelled():
-            raise DriftCancelled("drift analysis was cancelled")
+            raise Cancelled("drift analysis was cancelled")
 
     cur = as_table(current, "current")
     spec = parse_window(window if window is not None else s.window)
@@ -1273,7 +1272,7 @@ def _exact_from_sql(
             current, parts, done = -1, [], 0
             for arr in blocks:
                 if cancelled is not None and cancelled():
-                    raise DriftCancelled("drift analysis was cancelled")
+                    raise Cancelled("drift analysis was cancelled")
                 w = arr[:, 0].astype(np.int64)
                 # rows come ordered by window: cut the block where the window changes
                 cuts = np.flatnonzero(w[1:] != w[:-1]) + 1

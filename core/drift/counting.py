@@ -4,7 +4,7 @@ Rows are taken in chunks (``chunk_rows``); within a chunk every feature's bin in
 computed (``searchsorted`` against the reference edges for numbers, a hash lookup against the
 reference vocabulary for categories), combined with the row's window index and counted with
 one ``bincount``. Between chunks ``progress(fraction, message)`` is called and
-``cancelled()`` is checked (:class:`~watchkeeper.core.drift.errors.DriftCancelled`).
+``cancelled()`` is checked (:class:`~watchkeeper.core.progress.Cancelled`).
 Features are counted on a small thread pool: numpy's ``searchsorted`` and ``bincount`` and
 Arrow's lookups release the GIL.
 """
@@ -12,7 +12,7 @@ Arrow's lookups release the GIL.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.drift.data import NUMERICAL, numeric_values
-from watchkeeper.core.drift.errors import DriftCancelled
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
+from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
 
 __all__ = ["WindowCounts", "bin_categorical", "bin_numeric", "count_windows"]
-
-Progress = Callable[[float, str], None]
-Cancelled = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -214,7 +211,7 @@ def count_windows(
     chunk_rows: int = 1 << 16,
     threads: int | None = None,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> WindowCounts:
     """Count every feature of ``profile`` × window × bin over ``table`` in one pass.
 
@@ -244,7 +241,7 @@ def count_windows(
     try:
         for lo in range(0, max(n, 1), chunk_rows):
             if cancelled is not None and cancelled():
-                raise DriftCancelled("drift counting was cancelled")
+                raise Cancelled("drift counting was cancelled")
             hi = min(n, lo + chunk_rows)
             if hi <= lo:
                 break

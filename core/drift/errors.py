@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from watchkeeper.core.errors import WatchkeeperError
 
-__all__ = ["DriftCancelled", "DriftError"]
+__all__ = ["DriftError"]
 
 
 class DriftError(WatchkeeperError):
     """A drift analysis that cannot run on this input; the message says what and where."""
-
-
-class DriftCancelled(WatchkeeperError):
-    """The caller's ``cancelled()`` said stop; nothing partial is returned."""

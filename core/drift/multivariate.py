@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from watchkeeper.core.drift.errors import DriftCancelled
+from watchkeeper.core.progress import Cancelled
 
 __all__ = [
     "MultivariateDrift",
@@ -252,7 +252,7 @@ def score_windows(
     rows = np.zeros(n_windows, dtype=np.int64)
     for x, w in chunks:
         if cancelled is not None and cancelled():
-            raise DriftCancelled("multivariate drift was cancelled")
+            raise Cancelled("multivariate drift was cancelled")
         keep = w >= 0
         if not keep.all():
             x, w = x[keep], w[keep]

@@ -31,9 +31,10 @@ import sqlalchemy as sa
 
 from watchkeeper.core.drift.counting import WindowCounts
 from watchkeeper.core.drift.data import NUMERICAL
-from watchkeeper.core.drift.errors import DriftCancelled, DriftError
+from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.drift.windows import Windows, WindowSpec, plan_windows, to_us
+from watchkeeper.core.progress import Cancelled
 
 __all__ = [
     "SAMPLE_MULTIPLIER",
@@ -429,7 +430,7 @@ def count_windows_sql(
     checked between fetched blocks and the statement abandoned when it says stop.
     """
     if cancelled is not None and cancelled():
-        raise DriftCancelled("drift counting was cancelled")
+        raise Cancelled("drift counting was cancelled")
     stmt = count_statement(
         table,
         profile,
@@ -453,7 +454,7 @@ def count_windows_sql(
                 break
             if cancelled is not None and cancelled():
                 result.close()
-                raise DriftCancelled("drift counting was cancelled")
+                raise Cancelled("drift counting was cancelled")
             for f, w, b, n in block:
                 acc[int(f)][int(w), int(b)] += int(n)
     except sa.exc.DBAPIError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,11 @@ from watchkeeper.core.evaluation.slices import (
     slice_metrics,
 )
 from watchkeeper.core.evidence import digest
+from watchkeeper.core.progress import Progress
 
 __all__ = ["DEFAULT_DAYS", "SliceReport", "slice_report"]
 
 DEFAULT_DAYS = 30
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)

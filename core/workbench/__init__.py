@@ -4,7 +4,7 @@ What the window's views and the command line share: from *where the evidence com
 (:mod:`.evidence`: a live workspace folder, or an opened offline bundle) to frozen results
 the views draw.
 
-* :mod:`.common` — progress/cancel plumbing, the read lock, :class:`WorkCancelled`;
+* :mod:`.common` — the read lock and the entry's spec;
 * :mod:`.portfolio` — :class:`Portfolio`, :class:`ModelEntry`, :func:`load_portfolio`;
 * :mod:`.analyses` — drift, performance and health of one model version;
 * :mod:`.evaluation` — slices, worst slices and champion vs challenger;
@@ -12,5 +12,6 @@ the views draw.
 * :mod:`.records` — a bundle's governance records as the store's record types.
 
 Every long function takes ``progress(fraction, message)`` and ``cancelled()`` (the window's
-TaskRunner passes them) and checks them between stages; nothing here imports Qt.
+TaskRunner passes them) and checks them between stages, raising
+:class:`~watchkeeper.core.progress.Cancelled`; nothing here imports Qt.
 """

@@ -16,15 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.core.workbench.common import (
-    READ_LOCK,
-    Cancelled,
-    Progress,
-    WorkCancelled,
-    check,
-    spec_of,
-    stage,
-)
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
+from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry, Portfolio
 
 __all__ = [
@@ -89,7 +82,7 @@ def run_drift(
     version: str,
     window: str | None,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> Any:
     """Drift of ``version``'s telemetry against the spec's reference, per window.
 
@@ -97,7 +90,7 @@ def run_drift(
     :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database.
     """
     from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
-    from watchkeeper.core.drift.errors import DriftCancelled, DriftError
+    from watchkeeper.core.drift.errors import DriftError
     from watchkeeper.core.drift.sources import sql_location
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.telemetry.contract import TelemetryQuery
@@ -119,76 +112,73 @@ def run_drift(
         "settings": spec.drift,
     }
     data_cols = ["ts", "score", *features]
-    try:
-        with READ_LOCK, open_source_of(entry) as src:
-            report(0.02, "counting rows")
-            rows = src.count(TelemetryQuery(model=spec.model.name, versions=(version,)))
-            if rows == 0:
-                raise DriftError(
-                    f"{spec.model.name}: version {version} has no rows in {src.description}"
-                )
-            check(cancelled)
-            report(0.05, "reading the reference")
-            reference: Any = None
-            if span is not None:
-                ref_version, ref_start, ref_end = span
-                reference = read_events(
-                    src,
-                    model=spec.model.name,
-                    versions=[ref_version],
-                    start=ref_start,
-                    end=ref_end,
-                    columns=data_cols,
-                )
-                if reference.num_rows == 0 and profile is None:
-                    raise DriftError(
-                        f"{spec.model.name}: the reference (version {ref_version}, "
-                        f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}) has no rows"
-                    )
-            if reference is None or reference.num_rows == 0:
-                reference = profile  # the evidence's profile (a bundle's): counts only
-            check(cancelled)
-            location = sql_location(src)
-            if rows > IN_MEMORY_ROWS and location is not None:
-                import sqlalchemy as sa
-
-                from watchkeeper.core.drift.sql_counts import reflect_table
-
-                engine, table_name = location
-                with engine.connect() as conn:
-                    table = reflect_table(conn, table_name)
-                    m, v = spec.telemetry.columns.model, spec.telemetry.columns.model_version
-                    where = [sa.cast(table.c[v], sa.String) == version]
-                    if m:
-                        where.append(table.c[m] == spec.model.name)
-                    return analyze_drift_sql(
-                        reference,
-                        conn,
-                        table,
-                        where=sa.and_(*where),
-                        progress=stage(report, 0.1, 1.0),
-                        cancelled=cancelled,
-                        **common,
-                    )
-            report(0.1, f"reading {rows:,} events")
-            current = read_events(
+    with READ_LOCK, open_source_of(entry) as src:
+        report(0.02, "counting rows")
+        rows = src.count(TelemetryQuery(model=spec.model.name, versions=(version,)))
+        if rows == 0:
+            raise DriftError(
+                f"{spec.model.name}: version {version} has no rows in {src.description}"
+            )
+        check_cancelled(cancelled)
+        report(0.05, "reading the reference")
+        reference: Any = None
+        if span is not None:
+            ref_version, ref_start, ref_end = span
+            reference = read_events(
                 src,
                 model=spec.model.name,
-                versions=[version],
-                start=None,
-                end=None,
-                columns=["request_id", *data_cols],
+                versions=[ref_version],
+                start=ref_start,
+                end=ref_end,
+                columns=data_cols,
             )
-        check(cancelled)
-        return analyze_drift(
-            reference,
-            current,
-            progress=stage(report, 0.3, 1.0),
-            cancelled=cancelled,
-            **common,
+            if reference.num_rows == 0 and profile is None:
+                raise DriftError(
+                    f"{spec.model.name}: the reference (version {ref_version}, "
+                    f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}) has no rows"
+                )
+        if reference is None or reference.num_rows == 0:
+            reference = profile  # the evidence's profile (a bundle's): counts only
+        check_cancelled(cancelled)
+        location = sql_location(src)
+        if rows > IN_MEMORY_ROWS and location is not None:
+            import sqlalchemy as sa
+
+            from watchkeeper.core.drift.sql_counts import reflect_table
+
+            engine, table_name = location
+            with engine.connect() as conn:
+                table = reflect_table(conn, table_name)
+                m, v = spec.telemetry.columns.model, spec.telemetry.columns.model_version
+                where = [sa.cast(table.c[v], sa.String) == version]
+                if m:
+                    where.append(table.c[m] == spec.model.name)
+                return analyze_drift_sql(
+                    reference,
+                    conn,
+                    table,
+                    where=sa.and_(*where),
+                    progress=stage(report, 0.1, 1.0),
+                    cancelled=cancelled,
+                    **common,
+                )
+        report(0.1, f"reading {rows:,} events")
+        current = read_events(
+            src,
+            model=spec.model.name,
+            versions=[version],
+            start=None,
+            end=None,
+            columns=["request_id", *data_cols],
         )
-    except DriftCancelled:
-        raise WorkCancelled from None
+    check_cancelled(cancelled)
+    return analyze_drift(
+        reference,
+        current,
+        progress=stage(report, 0.3, 1.0),
+        cancelled=cancelled,
+        **common,
+    )
 
 
 # -- performance -----------------------------------------------------------------------
@@ -262,7 +252,7 @@ def run_performance(
     window: str | None,
     metric: str | None = None,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> PerformanceView:
     """Realized metric per window with intervals, CBPE estimates, label coverage, baseline."""
     from watchkeeper.core.evaluation.data import read_events, ts_micros
@@ -295,7 +285,7 @@ def run_performance(
         )
     if current.num_rows == 0:
         raise EvaluationError(f"{spec.model.name}: version {version} has no rows")
-    check(cancelled)
+    check_cancelled(cancelled)
     t = ts_micros(current.column("ts"))
     y = float_array(current.column("label"), "label")
     s = float_array(current.column("score"), "score")
@@ -313,7 +303,7 @@ def run_performance(
         min_labeled=100,
         label_ts_us=lt,
     )
-    check(cancelled)
+    check_cancelled(cancelled)
     baseline = None
     estimated: tuple[Any, ...] = ()
     if reference.num_rows == 0:
@@ -376,7 +366,7 @@ def _estimate(
     windows: Sequence[int],
     notes: list[str],
     report: Progress,
-    cancelled: Cancelled | None,
+    cancelled: CancelCheck | None,
 ) -> tuple[Any, ...]:
     """CBPE estimates for ``windows``, calibrated on the reference (binary models)."""
     from watchkeeper.core.evaluation.estimation import (
@@ -392,7 +382,7 @@ def _estimate(
         covered = ", ".join(ESTIMATED_METRICS)
         notes.append(f"{metric} cannot be estimated without labels (CBPE covers {covered})")
         return ()
-    check(cancelled)
+    check_cancelled(cancelled)
     report(0.55, "calibrating the estimate")
     try:
         calibrator = fit_calibrator(ry, rs)
@@ -488,7 +478,7 @@ def run_health(
     portfolio: Portfolio,
     known: Mapping[tuple[str, ...], Any] | None = None,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> dict[str, tuple[HealthSummary, Any, PerformanceView]]:
     """Every model's health (its champion, the spec's window): the portfolio's lights.
 

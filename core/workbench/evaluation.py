@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.workbench.analyses import open_source_of
-from watchkeeper.core.workbench.common import READ_LOCK, Cancelled, Progress, check, spec_of
+from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 __all__ = [
@@ -274,7 +275,7 @@ def run_slices(
     version: str,
     custom: Sequence[Any] = (),
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> SlicesView:
     """The spec's slices (and the user's ``custom`` predicates) and the worst slices of
     ``version`` over the report's window (the last 30 days of its events), worst slices
@@ -295,7 +296,7 @@ def run_slices(
     with READ_LOCK, open_source_of(entry) as src:
         report(0.05, "finding the window")
         start, end = _window(src, model, version)
-        check(cancelled)
+        check_cancelled(cancelled)
         report(0.1, "reading the window")
         current = read_events(
             src, model=model, versions=[version], start=start, end=end, columns=cols
@@ -320,11 +321,11 @@ def run_slices(
             "the reference window has no events here (an offline bundle holds its own range): "
             "worst slices are compared with the overall metric"
         )
-    check(cancelled)
+    check_cancelled(cancelled)
     report(0.3, "metrics per slice")
     metric = policy.primary_metric
     slices = _slice_metrics(current, predicates, metric, policy.threshold)
-    check(cancelled)
+    check_cancelled(cancelled)
     worst = None
     if features:
         report(0.5, "searching for the worst slices")
@@ -364,7 +365,7 @@ def recompute_slices(
     view: SlicesView,
     custom: Sequence[Any],
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> SlicesView:
     """``view`` with the user's slices replaced by ``custom``: metrics over the events the
     view already holds (no read; worst slices unchanged)."""
@@ -379,7 +380,7 @@ def recompute_slices(
 
         raise EvaluationError(f"no column {missing[0]!r} in the events read for slicing")
     report(0.2, "metrics per slice")
-    check(cancelled)
+    check_cancelled(cancelled)
     slices = _slice_metrics(view.table, predicates, view.metric, view.threshold)
     report(1.0, "done")
     return dataclasses.replace(
@@ -412,7 +413,7 @@ def export_slice_report(
     view: SlicesView,
     path: Path,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> Path:
     """Write the slice workbook (core's ``slice_report``) for the view's version and window,
     the user's slices included; the challenger's comparison and gate when there is one."""
@@ -423,7 +424,7 @@ def export_slice_report(
     if view.custom:
         extra = tuple(predicate_to_slice_spec(p) for p in view.custom)
         spec = spec.model_copy(update={"slices": (*spec.slices, *extra)})
-    check(cancelled)
+    check_cancelled(cancelled)
     with READ_LOCK:
         rep = slice_report(
             spec,
@@ -434,7 +435,7 @@ def export_slice_report(
             spec_path=entry.spec_path,
             progress=lambda f, m: report(0.9 * f, m),
         )
-    check(cancelled)
+    check_cancelled(cancelled)
     report(0.92, "writing the workbook")
     written = rep.write(path)
     report(1.0, "written")
@@ -580,7 +581,7 @@ def run_challenger(
     champion: str,
     challenger: str,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
     *,
     n_boot: int = 500,
 ) -> ChallengerView:
@@ -600,7 +601,7 @@ def run_challenger(
         gate = gate_from_spec(
             spec, champion=champion, challenger=challenger, source=src, n_boot=n_boot
         )
-        check(cancelled)
+        check_cancelled(cancelled)
         report(0.7, "reading the pairs for the plots")
         start, end = gate.window
         table = read_events(
@@ -612,7 +613,7 @@ def run_challenger(
             columns=["request_id", "model_version", "score", "label", *features],
         )
     joined = join_shadow(table, champion, challenger, carry=features)
-    check(cancelled)
+    check_cancelled(cancelled)
     report(0.8, "curves and disagreements")
     y = float_array(joined.column("label"), "label")
     a = float_array(joined.column("score_a"), "champion score")

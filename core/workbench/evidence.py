@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.workbench.common import Cancelled, Progress, check
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.workbench.portfolio import (
     ModelEntry,
     Portfolio,
@@ -48,7 +48,7 @@ class WorkspaceEvidence:
         return self.root.name
 
     def load_portfolio(
-        self, progress: Progress | None = None, cancelled: Cancelled | None = None
+        self, progress: Progress | None = None, cancelled: CancelCheck | None = None
     ) -> Portfolio:
         return load_portfolio(self.root, progress, cancelled)
 
@@ -138,7 +138,7 @@ class BundleEvidence:
         )
 
     def load_portfolio(
-        self, progress: Progress | None = None, cancelled: Cancelled | None = None
+        self, progress: Progress | None = None, cancelled: CancelCheck | None = None
     ) -> Portfolio:
         """The bundle's one model: its versions, their events, their roles.
 
@@ -161,7 +161,7 @@ class BundleEvidence:
                 f"the bundle holds no registry snapshot ({b.registry_reason}); roles "
                 + ("from its governance records" if aliases else "unknown")
             )
-        check(cancelled)
+        check_cancelled(cancelled)
         report(0.3, "counting the bundled events")
         rows: dict[str, int] = {}
         with b.source() as src:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.workbench.common import Cancelled, Progress, check
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 
 __all__ = [
     "ModelEntry",
@@ -102,7 +102,7 @@ def read_manifest(workspace: Path | None) -> dict[str, Any] | None:
 def load_portfolio(
     workspace: Path,
     progress: Progress | None = None,
-    cancelled: Cancelled | None = None,
+    cancelled: CancelCheck | None = None,
     *,
     evidence: Any = None,
 ) -> Portfolio:
@@ -131,7 +131,7 @@ def load_portfolio(
     aliases_from = "manifest" if info else "none"
     registry_db = workspace / "registry" / "mlflow.db"
     if registry_db.exists():
-        check(cancelled)
+        check_cancelled(cancelled)
         report(0.3, "reading the registry")
         try:
             aliases = registry_aliases(f"sqlite:///{registry_db}")

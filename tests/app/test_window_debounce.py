@@ -13,7 +13,8 @@ from watchkeeper.app.panels import drift as drift_module
 from watchkeeper.app.panels.common import DEBOUNCE_MS, Debouncer
 from watchkeeper.app.panels.drift import DriftPanel
 from watchkeeper.app.panels.slices import make_slices_panel
-from watchkeeper.app.workers import TaskCancelled, TaskRunner
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.progress import Cancelled
 
 
 def test_the_last_value_of_a_burst_wins_once(qtbot) -> None:
@@ -46,7 +47,7 @@ def drift_panel(qtbot, monkeypatch):
     started: list[str | None] = []
 
     def fake_run_drift(entry, version, window, progress, cancelled):
-        raise TaskCancelled  # ends quietly; only the start matters here
+        raise Cancelled  # ends quietly; only the start matters here
 
     monkeypatch.setattr(drift_module, "run_drift", fake_run_drift)
     runner = TaskRunner()

@@ -9,15 +9,16 @@ from PySide6.QtCore import Qt, QThread
 from PySide6.QtWidgets import QApplication
 
 from watchkeeper.app.task_status import TaskStatusWidget
-from watchkeeper.app.workers import TaskCancelled, TaskRunner, wait_for_workers
+from watchkeeper.app.workers import TaskRunner, wait_for_workers
 from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.progress import Cancelled
 
 
 def counting(n: int, release: threading.Event | None = None):
     def work(progress, cancelled):
         for i in range(n):
             if cancelled():
-                raise TaskCancelled
+                raise Cancelled
             if release is not None:
                 release.wait(5)
             progress((i + 1) / n, f"step {i + 1}")

@@ -21,6 +21,7 @@ from scipy.stats import mannwhitneyu
 
 from watchkeeper.core import demo
 from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.spec import load_spec
 
 EVENTS_PER_DAY = 3_000  # enough rows for stable slice statistics, about 1.5 s to build
@@ -263,7 +264,7 @@ def test_cancel_leaves_no_workspace(tmp_path: Path, after_calls: int) -> None:
         calls.append(1)
         return len(calls) > after_calls
 
-    with pytest.raises(demo.DemoCancelled):
+    with pytest.raises(Cancelled):
         demo.ensure_workspace(tmp_path / "ws", events_per_day=1_000, cancelled=cancelled)
     assert list(tmp_path.iterdir()) == []
 
@@ -272,7 +273,7 @@ def test_cancelled_rebuild_keeps_the_old_workspace(tmp_path: Path, fast_steps: N
     root = tmp_path / "ws"
     old = demo.ensure_workspace(root, events_per_day=1_000)
     calls = []
-    with pytest.raises(demo.DemoCancelled):
+    with pytest.raises(Cancelled):
         demo.ensure_workspace(
             root,
             events_per_day=1_000,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from watchkeeper.core.drift.analysis import analyze_drift
-from watchkeeper.core.drift.errors import DriftCancelled
 from watchkeeper.core.drift.profile import ReferenceProfile, build_profile
+from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.spec import DriftSection
 
 DAYS, PER_DAY = 6, 4000
@@ -176,5 +176,5 @@ def test_progress_and_cancel(planted) -> None:
     seen: list[float] = []
     analyze_drift(ref, cur, window="1d", progress=lambda f, m: seen.append(f), chunk_rows=5000)
     assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 5
-    with pytest.raises(DriftCancelled):
+    with pytest.raises(Cancelled):
         analyze_drift(ref, cur, window="1d", cancelled=lambda: len(seen) > 0)

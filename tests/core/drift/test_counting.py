@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from watchkeeper.core.drift.counting import bin_categorical, bin_numeric, count_windows
-from watchkeeper.core.drift.errors import DriftCancelled
 from watchkeeper.core.drift.profile import build_profile
+from watchkeeper.core.progress import Cancelled
 
 
 def _data(n: int, seed: int) -> pa.Table:
@@ -57,7 +57,7 @@ def test_progress_and_cancel_between_chunks() -> None:
     count_windows(cur, profile, w, 1, chunk_rows=1000, progress=lambda f, m: seen.append(f))
     assert len(seen) == 10 and seen[-1] == 1.0 and seen == sorted(seen)
     calls = iter(range(100))
-    with pytest.raises(DriftCancelled):
+    with pytest.raises(Cancelled):
         count_windows(cur, profile, w, 1, chunk_rows=1000, cancelled=lambda: next(calls) >= 3)
 
 

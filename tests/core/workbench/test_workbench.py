@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.workbench.analyses import run_drift, run_health, run_performance
-from watchkeeper.core.workbench.common import WorkCancelled
 from watchkeeper.core.workbench.evaluation import challenger_of, run_challenger, run_slices
 from watchkeeper.core.workbench.evidence import BundleEvidence, WorkspaceEvidence, open_evidence
 from watchkeeper.core.workbench.portfolio import load_portfolio
@@ -98,9 +98,9 @@ def test_workspace_portfolio_and_analyses(demo_workspace: Path) -> None:
 
 def test_a_cancelled_analysis_stops(demo_workspace: Path) -> None:
     fraud = load_portfolio(demo_workspace).model("fraud-detector")
-    with pytest.raises(WorkCancelled):
+    with pytest.raises(Cancelled):
         run_drift(fraud, "1", None, cancelled=lambda: True)
-    with pytest.raises(WorkCancelled):
+    with pytest.raises(Cancelled):
         run_slices(fraud, "1", cancelled=lambda: True)
 
 

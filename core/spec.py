@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from watchkeeper.core.errors import SpecError, WatchkeeperError
 from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
+from watchkeeper.core.times import as_utc
 
 __all__ = [
     "DriftSection",
@@ -130,7 +131,11 @@ class ReferenceSection(_Section):
             raise ValueError("a file reference needs path")
         if self.kind == "artifact" and not self.artifact:
             raise ValueError("an artifact reference needs artifact (its path in the run)")
-        if self.start is not None and self.end is not None and _utc(self.end) <= _utc(self.start):
+        if (
+            self.start is not None
+            and self.end is not None
+            and as_utc(self.end) <= as_utc(self.start)
+        ):
             raise ValueError("end must be after start")
         return self
 
@@ -275,7 +280,7 @@ class HealthSection(_Section):
     def _window_spec(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        from watchkeeper.core.drift.windows import parse_window
+        from watchkeeper.core.telemetry.windows import parse_window
 
         try:
             parse_window(value)
@@ -324,18 +329,12 @@ class MonitorSpec(_Section):
         ref = self.reference
         if ref is None or ref.start is None or ref.end is None:
             return None
-        return _utc(ref.start), _utc(ref.end)
+        return as_utc(ref.start), as_utc(ref.end)
 
     def resolve_path(self, path: str) -> Path:
         """A path from the spec, made absolute against the spec's folder."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p).resolve()
-
-
-def _utc(value: dt.datetime | dt.date) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
     from watchkeeper.core.drift.sources import read_table, sql_location
-    from watchkeeper.core.drift.windows import parse_window, to_us
     from watchkeeper.core.telemetry.source import open_source
+    from watchkeeper.core.telemetry.windows import parse_window
+    from watchkeeper.core.times import to_us
 
     parse_window(args.window)  # refuse a bad spec before reading anything
     for t in (args.start, args.end):

@@ -39,10 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchkeeper.core.evaluation.data import parse_time
     from watchkeeper.core.evaluation.gate import gate_from_spec
     from watchkeeper.core.evaluation.versions import resolve_versions
     from watchkeeper.core.spec import load_spec
+    from watchkeeper.core.times import parse_time
 
     start = parse_time(args.start, "--start")
     end = parse_time(args.end, "--end")

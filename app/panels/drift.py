@@ -32,7 +32,7 @@ from watchkeeper.app.panels.common import BusyLine, Debouncer, MessageBanner, Pa
 from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
 from watchkeeper.app.theme import mute
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.drift.windows import parse_window
+from watchkeeper.core.telemetry.windows import parse_window
 from watchkeeper.core.workbench.analyses import effective_window, run_drift
 from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.distribution_view import DistributionView

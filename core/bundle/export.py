@@ -32,6 +32,7 @@ from watchkeeper.core.bundle import format as fmt
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import to_jsonable
 from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.times import parse_time
 
 __all__ = ["BundleInfo", "export_bundle", "resolve_url"]
 
@@ -55,16 +56,7 @@ class BundleInfo:
 
 
 def _time(value: dt.datetime | dt.date | str | None, name: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise WatchkeeperError(f"--{name}: not an ISO-8601 date or time: {value!r}") from None
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return parse_time(value, f"--{name}")
 
 
 def resolve_url(url: str, base_dir: Path) -> str:

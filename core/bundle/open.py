@@ -32,6 +32,7 @@ from typing import Any
 
 from watchkeeper.core.bundle import format as fmt
 from watchkeeper.core.bundle.format import BundleError
+from watchkeeper.core.times import parse_time
 
 __all__ = ["Bundle", "OutboxEntry", "open_bundle"]
 
@@ -108,7 +109,7 @@ class Bundle:
     @property
     def as_of(self) -> dt.datetime:
         """When the evidence was frozen (the export time)."""
-        return dt.datetime.fromisoformat(self.manifest["as_of"].replace("Z", "+00:00"))
+        return parse_time(self.manifest["as_of"], "the bundle's as_of")
 
     @property
     def exporter(self) -> str:

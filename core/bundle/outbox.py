@@ -33,6 +33,7 @@ from watchkeeper.core.bundle.open import OutboxEntry, open_bundle
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import to_jsonable
 from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.times import parse_time
 
 __all__ = [
     "KINDS",
@@ -46,16 +47,7 @@ KINDS = ("incident_note", "model_card", "approval", "rollback")
 
 
 def _iso(value: dt.datetime | str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise WatchkeeperError(f"{name}: not an ISO-8601 time: {value!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return to_jsonable(value)
+    return None if value is None else to_jsonable(parse_time(value, name))
 
 
 def _link(value: Any) -> dict[str, str]:

@@ -36,6 +36,7 @@ from watchkeeper.core.evidence import to_jsonable
 from watchkeeper.core.governance import db, schema
 from watchkeeper.core.governance.signing import Signer
 from watchkeeper.core.governance.store import CardConflict, GovernanceStore
+from watchkeeper.core.times import parse_time
 
 __all__ = ["SyncReport", "sync_bundle"]
 
@@ -121,7 +122,7 @@ class _Unrelated(Exception):
 
 
 def _time(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_time(text)
 
 
 def _push(store: _SyncStore, entry: OutboxEntry) -> Any:

@@ -2,7 +2,7 @@
 
 The pieces: a :class:`~watchkeeper.core.drift.profile.ReferenceProfile` (built here from
 reference data, or given), windows over the current data
-(:mod:`~watchkeeper.core.drift.windows`), per-window counts from one pass
+(:mod:`~watchkeeper.core.telemetry.windows`), per-window counts from one pass
 (:func:`~watchkeeper.core.drift.counting.count_windows`, or pushed down to SQL by
 :mod:`~watchkeeper.core.drift.sql_counts` and handed in as ``counts``), the statistics
 (:mod:`~watchkeeper.core.drift.statistics`), the decisions (:mod:`~watchkeeper.core.drift.decide`)
@@ -62,15 +62,10 @@ from watchkeeper.core.drift.statistics import (
     binned_stats,
     ks_wasserstein_sorted,
 )
-from watchkeeper.core.drift.windows import (
-    Windows,
-    assign_windows,
-    parse_window,
-    plan_windows,
-    to_us,
-)
 from watchkeeper.core.progress import Cancelled, Progress
 from watchkeeper.core.spec import DriftSection
+from watchkeeper.core.telemetry.windows import Windows, assign_windows, parse_window, plan_windows
+from watchkeeper.core.times import to_us
 
 __all__ = [
     "ROLE_COLUMNS",
@@ -534,7 +529,7 @@ def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> W
     hi = np.full(n, np.iinfo(np.int64).min)
     np.minimum.at(lo, w[ok], ts[ok])
     np.maximum.at(hi, w[ok], ts[ok])
-    from watchkeeper.core.drift.windows import us_to_datetime
+    from watchkeeper.core.times import us_to_datetime
 
     starts = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).max else None for x in lo)
     ends = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).min else None for x in hi)

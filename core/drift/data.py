@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.drift.errors import DriftError
-from watchkeeper.core.drift.windows import NULL_TS
+from watchkeeper.core.telemetry.windows import NULL_TS
 
 __all__ = [
     "CATEGORICAL",

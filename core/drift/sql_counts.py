@@ -33,8 +33,9 @@ from watchkeeper.core.drift.counting import WindowCounts
 from watchkeeper.core.drift.data import NUMERICAL
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
-from watchkeeper.core.drift.windows import Windows, WindowSpec, plan_windows, to_us
 from watchkeeper.core.progress import Cancelled
+from watchkeeper.core.telemetry.windows import Windows, WindowSpec, plan_windows
+from watchkeeper.core.times import to_us
 
 __all__ = [
     "SAMPLE_MULTIPLIER",

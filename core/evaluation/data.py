@@ -17,11 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from watchkeeper.core.evaluation.metrics import EvaluationError
-
 __all__ = [
     "open_spec_source",
-    "parse_time",
     "read_events",
     "source_location",
     "ts_micros",
@@ -53,22 +50,6 @@ def open_spec_source(spec: Any) -> Any:
         spec.telemetry.mapping(),
         base_dir=spec.base_dir,
     )
-
-
-def parse_time(value: str | dt.datetime | dt.date | None, what: str = "time") -> dt.datetime | None:
-    """An ISO-8601 date or time (naive = UTC) as an aware UTC datetime."""
-    if value is None or isinstance(value, dt.datetime):
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
-    text = str(value).strip()
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise EvaluationError(f"{what} {text!r} is not an ISO-8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def read_events(

@@ -112,13 +112,13 @@ def model_health(
     from watchkeeper.core.drift.analysis import analyze_drift
     from watchkeeper.core.evaluation.data import (
         open_spec_source,
-        parse_time,
         read_events,
         ts_micros,
         version_time_range,
     )
     from watchkeeper.core.evaluation.estimation import estimate_metrics, fit_calibrator
     from watchkeeper.core.evaluation.performance import available_labels, window_index
+    from watchkeeper.core.times import parse_time
 
     h = spec.health
     metric = h.metric or spec.gate.primary_metric

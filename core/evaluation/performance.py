@@ -1,6 +1,6 @@
 """Realized performance per window, as labels arrive.
 
-Windows are cut exactly as the drift engine cuts them (:mod:`watchkeeper.core.drift.windows`:
+Windows are cut exactly as the drift engine cuts them (:mod:`watchkeeper.core.telemetry.windows`:
 none = one window, ``1d``/``6h``/``7d`` calendar-aligned in UTC, ``5000rows``), by the time
 of the *request*. Each window reports its events, its label coverage (share labeled and the
 label-lag distribution) and, when it has at least ``min_labeled`` labeled events, its
@@ -104,7 +104,7 @@ def available_labels(
         return y
     if label_ts_us is None:
         raise EvaluationError("as_of needs the label arrival times (label_ts)")
-    from watchkeeper.core.drift.windows import to_us
+    from watchkeeper.core.times import to_us
 
     cut = float(to_us(as_of))
     t = float_array(label_ts_us, "label_ts")
@@ -120,13 +120,13 @@ def window_index(
     end: dt.datetime | str | None = None,
 ) -> tuple[Any, np.ndarray]:
     """The drift engine's windows over ``ts_us`` and each event's window (-1: outside)."""
-    from watchkeeper.core.drift.windows import (
+    from watchkeeper.core.telemetry.windows import (
         NULL_TS,
         assign_windows,
         parse_window,
         plan_windows,
-        to_us,
     )
+    from watchkeeper.core.times import to_us
 
     t = float_array(ts_us, "ts")
     ts = np.where(np.isfinite(t), t, float(NULL_TS)).astype(np.int64)

@@ -210,7 +210,7 @@ def _reference_range(spec: Any) -> tuple[dt.datetime, dt.datetime] | None:
     ref = spec.reference
     if ref is None or ref.kind != "window" or ref.start is None or ref.end is None:
         return None
-    from watchkeeper.core.evaluation.data import parse_time
+    from watchkeeper.core.times import parse_time
 
     return parse_time(ref.start), parse_time(ref.end)
 

@@ -368,17 +368,10 @@ def duckdb_arrow(conn: Any, statement: Any) -> pa.Table:
 
 
 def _bind_time(value: Any, column: Any) -> Any:
-    import datetime as dt
+    from watchkeeper.core.times import naive_utc, parse_time
 
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    if getattr(column.type, "timezone", False):
-        return value.astimezone(dt.UTC)
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
+    moment = parse_time(value)
+    return moment if getattr(column.type, "timezone", False) else naive_utc(moment)
 
 
 # -- metrics per slice ----------------------------------------------------------------

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import canonical_json, digest
 from watchkeeper.core.governance import schema
+from watchkeeper.core.times import as_utc
 
 __all__ = [
     "Approval",
@@ -81,9 +82,7 @@ def check_text(field: str, value: Any, *, allow_empty: bool = True) -> str:
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return None if value is None else as_utc(value)
 
 
 @dataclass(frozen=True)

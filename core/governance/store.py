@@ -48,6 +48,7 @@ from watchkeeper.core.governance.records import (
     record_text,
 )
 from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.times import as_utc
 
 __all__ = [
     "CARD_FIELDS",
@@ -671,7 +672,7 @@ def _canonical(what: str, value: Any) -> str:
 def _aware(name: str, value: dt.datetime) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise WatchkeeperError(f"{name} must be a date and time, got {value!r}")
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return as_utc(value)
 
 
 def _utcnow() -> dt.datetime:

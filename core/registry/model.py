@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from watchkeeper.core.times import parse_time
+
 __all__ = [
     "Artifact",
     "DatasetInput",
@@ -45,9 +47,7 @@ def _time(value: dt.datetime | None) -> str | None:
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+    return parse_time(value) if value else None
 
 
 def from_millis(ms: int | None) -> dt.datetime | None:

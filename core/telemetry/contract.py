@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.times import as_utc
 
 #: Canonical names of the roles a column can play, in the order readers emit them.
 CANONICAL_ROLES: tuple[str, ...] = (
@@ -120,8 +121,8 @@ class TelemetryQuery:
     def __post_init__(self) -> None:
         for name in ("start", "end"):
             value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                object.__setattr__(self, name, value.replace(tzinfo=dt.UTC))
+            if value is not None:
+                object.__setattr__(self, name, as_utc(value))
         if self.start and self.end and self.end <= self.start:
             raise TelemetryError(
                 f"the time range is empty: end {self.end.isoformat()} is not after "

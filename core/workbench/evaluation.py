@@ -280,9 +280,10 @@ def run_slices(
     """The spec's slices (and the user's ``custom`` predicates) and the worst slices of
     ``version`` over the report's window (the last 30 days of its events), worst slices
     tested against the same slices in the reference window."""
-    from watchkeeper.core.evaluation.data import parse_time, read_events
+    from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.slices import find_worst_slices, predicates_from_spec
+    from watchkeeper.core.times import parse_time
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from watchkeeper.core.times import parse_time
 
 __all__ = ["GovernanceRecords", "records_from_bundle"]
 
@@ -39,8 +40,7 @@ def _record(cls: type, value: Mapping[str, Any]) -> Any:
     for f in dataclasses.fields(cls):
         v = value[f.name]
         if f.name in _TIMES and isinstance(v, str):
-            v = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-            v = v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+            v = parse_time(v, f.name)
         values[f.name] = v
     return cls(**values)
 

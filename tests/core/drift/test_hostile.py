@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from watchkeeper.core.drift.analysis import analyze_drift
-from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.telemetry.windows import WindowError
 
 
 def _ts(n: int, start: str = "2026-01-01", freq: str = "min") -> pd.DatetimeIndex:
@@ -82,7 +82,7 @@ def test_empty_windows_and_empty_current() -> None:
     r = analyze_drift(ref, empty)
     assert r.windows[0].rows == 0
     _json_ok(r)
-    with pytest.raises(DriftError, match="timestamp"):
+    with pytest.raises(WindowError, match="timestamp"):
         analyze_drift(ref, empty, window="1d")
     r = analyze_drift(ref, empty, window="1d", start="2026-01-01", end="2026-01-03")
     assert [w.rows for w in r.windows] == [0, 0]

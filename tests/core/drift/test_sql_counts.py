@@ -21,7 +21,8 @@ from watchkeeper.core.drift.sql_counts import (
     plan_windows_sql,
     reflect_table,
 )
-from watchkeeper.core.drift.windows import assign_windows, parse_window, to_us
+from watchkeeper.core.telemetry.windows import assign_windows, parse_window
+from watchkeeper.core.times import to_us
 
 N = 4000
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -133,7 +134,7 @@ def _numpy_counts(table: pa.Table, profile, spec: str | None, start=None, end=No
         in_range &= ts >= start
     if end is not None:
         in_range &= ts < end
-    from watchkeeper.core.drift.windows import plan_windows
+    from watchkeeper.core.telemetry.windows import plan_windows
 
     lo, hi = int(ts[in_range].min()), int(ts[in_range].max())
     windows = plan_windows(ws, lo, hi, n_rows=int(in_range.sum()), start=start, end=end)
@@ -215,7 +216,7 @@ def test_statement_binds_values_and_quotes_identifiers(profile) -> None:
         sa.Column("city", sa.String),
         sa.Column("code", sa.BigInteger),
     )
-    from watchkeeper.core.drift.windows import plan_windows
+    from watchkeeper.core.telemetry.windows import plan_windows
 
     windows = plan_windows(parse_window("1d"), to_us(T0), to_us(T0) + 3 * 86_400_000_000)
     stmt = count_statement(t, profile, windows, timestamp="ts")

@@ -7,14 +7,15 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from watchkeeper.core.drift.errors import DriftError
-from watchkeeper.core.drift.windows import (
+from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.telemetry.windows import (
     NULL_TS,
+    WindowError,
     assign_windows,
     parse_window,
     plan_windows,
-    to_us,
 )
+from watchkeeper.core.times import to_us
 
 
 def _utc(*a: int) -> dt.datetime:
@@ -33,7 +34,7 @@ def test_no_window_is_one_window(text: str | None) -> None:
 
 @pytest.mark.parametrize("text", ["0d", "1y", "d", "-1d", "5000 lines", "1.5h", "6h;drop"])
 def test_parse_refuses_with_a_clear_error(text: str) -> None:
-    with pytest.raises(DriftError, match="window"):
+    with pytest.raises(WindowError, match="window"):
         parse_window(text)
 
 
@@ -73,12 +74,12 @@ def test_start_and_end_clip_the_windows() -> None:
 
 
 def test_time_windows_without_any_timestamp_are_refused() -> None:
-    with pytest.raises(DriftError, match="timestamp"):
+    with pytest.raises(WindowError, match="timestamp"):
         plan_windows(parse_window("1d"), None, None)
 
 
 def test_too_many_windows_are_refused() -> None:
-    with pytest.raises(DriftError, match="windows"):
+    with pytest.raises(WindowError, match="windows"):
         plan_windows(parse_window("1m"), 0, 10**18)
 
 
@@ -92,5 +93,5 @@ def test_row_windows_follow_time_order_and_skip_missing_timestamps() -> None:
 def test_iso_parsing_of_bounds() -> None:
     assert to_us("2026-01-01") == to_us(_utc(2026, 1, 1))
     assert to_us("2026-01-01T01:00:00+01:00") == to_us(_utc(2026, 1, 1))
-    with pytest.raises(DriftError, match="ISO-8601"):
+    with pytest.raises(WatchkeeperError, match="ISO-8601"):
         to_us("yesterday")

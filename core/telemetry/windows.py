@@ -22,17 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from watchkeeper.core.drift.errors import DriftError
+from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.times import us_to_datetime
 
 __all__ = [
     "NULL_TS",
+    "WindowError",
     "WindowSpec",
     "Windows",
     "assign_windows",
     "parse_window",
     "plan_windows",
-    "to_us",
-    "us_to_datetime",
 ]
 
 _US = {"m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 7 * 86_400_000_000}
@@ -42,6 +42,10 @@ _MONDAY0 = 4 * _DAY  # 1970-01-05, the first Monday after the epoch
 _PATTERN = re.compile(r"^\s*(\d+)\s*(rows|m|h|d|w)\s*$", re.IGNORECASE)
 MAX_WINDOWS = 100_000
 NULL_TS = np.iinfo(np.int64).min  # a missing timestamp
+
+
+class WindowError(WatchkeeperError):
+    """A window spec or time range that cannot cut windows; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -60,37 +64,15 @@ def parse_window(text: str | None) -> WindowSpec:
         return WindowSpec("all")
     m = _PATTERN.match(str(text))
     if not m:
-        raise DriftError(
+        raise WindowError(
             f"window {text!r} is not a window spec: use e.g. 6h, 1d, 7d, 1w, 30m or 5000rows"
         )
     n, unit = int(m.group(1)), m.group(2).lower()
     if n <= 0:
-        raise DriftError(f"window {text!r} must be at least 1 {unit}")
+        raise WindowError(f"window {text!r} must be at least 1 {unit}")
     if unit == "rows":
         return WindowSpec("rows", text=f"{n}rows", rows=n)
     return WindowSpec("time", text=f"{n}{unit}", step_us=n * _US[unit])
-
-
-def to_us(value: dt.datetime | dt.date | str | None) -> int | None:
-    """A datetime/date/ISO text (naive = UTC) as epoch microseconds."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise DriftError(f"{text!r} is not an ISO-8601 date or time") from None
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def us_to_datetime(us: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(us))
 
 
 def _align(t: int, step: int) -> int:
@@ -148,7 +130,7 @@ def plan_windows(
         return Windows(spec, (None,) * count, (None,) * count)
     lo = start if start is not None else ts_min
     if lo is None:
-        raise DriftError(
+        raise WindowError(
             f"time windows ({spec.text}) need timestamps, and the current data has no rows "
             "with a timestamp (give --start and --end to report empty windows)"
         )
@@ -159,11 +141,11 @@ def plan_windows(
     else:
         hi_excl = lo + 1
     if hi_excl <= lo:
-        raise DriftError("the time range is empty: end is not after start")
+        raise WindowError("the time range is empty: end is not after start")
     first = _align(lo, spec.step_us)
     count = -(-(hi_excl - first) // spec.step_us)
     if count > MAX_WINDOWS:
-        raise DriftError(
+        raise WindowError(
             f"window {spec.text} cuts the time range into {count:,} windows "
             f"(at most {MAX_WINDOWS:,}); choose a longer window"
         )
@@ -202,7 +184,7 @@ def assign_windows(
         idx[order] = np.arange(len(order), dtype=np.int64) // windows.spec.rows
         return idx
     if ts is None:
-        raise DriftError(f"windows of {windows.spec.text} need a timestamp column")
+        raise WindowError(f"windows of {windows.spec.text} need a timestamp column")
     bounds = np.asarray(windows.bounds, dtype=np.int64)
     idx = np.searchsorted(bounds, ts, side="right").astype(np.int64) - 1
     idx[(idx >= len(bounds) - 1) | (ts == NULL_TS)] = -1

@@ -460,14 +460,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{self._where()} · {model} version {version}")
 
     def _on_portfolio_health_ready(self, results: dict[str, Any]) -> None:
-        from watchkeeper.core.workbench.analyses import effective_window
+        from watchkeeper.core.workbench.health import health_window
 
         p = self.portfolio.state.portfolio
         for name, (summary, drift, perf) in results.items():
             entry = p.model(name) if p is not None else None
-            window = effective_window(entry, None)
+            if drift is None or perf is None or entry is None or entry.spec is None:
+                continue
+            # the views find these under the keys they cache by (their window choice parsed)
+            window = health_window(entry.spec)
             self.cache[("drift", name, summary.version, window)] = drift
-            self.cache[("performance", name, summary.version, window, "")] = perf
+            if perf.metric == entry.spec.gate.primary_metric:
+                self.cache[("performance", name, summary.version, window, "")] = perf
 
     def _on_runner_task_finished(self, key: str, outcome: str) -> None:
         """Freeze the start-up heap, and start the health sweep once the first views are

@@ -17,10 +17,19 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from watchkeeper.core.errors import SpecError, WatchkeeperError
+from watchkeeper.core.errors import SpecError, TelemetryError, WatchkeeperError
 from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
+from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.times import as_utc
 
 __all__ = [
@@ -45,6 +54,25 @@ class _Section(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+def _window(value: Any) -> Any:
+    """A window key parsed once, at load: ``"7d"`` becomes a :class:`WindowSpec`."""
+    if value is None or isinstance(value, WindowSpec):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f'a window is text such as "1d", "6h" or "5000rows", got {value!r}')
+    if not value.strip():
+        raise ValueError("an empty window: leave the key out for one window over everything")
+    try:
+        return parse_window(value)
+    except WatchkeeperError as exc:  # the windows module's message names the problem
+        raise ValueError(str(exc)) from None
+
+
+#: A window as the spec writes it (``"1d"``, ``"6h"``, ``"7d"``, ``"5000rows"``), parsed and
+#: bounded at load; analyses receive the parsed value, never the text.
+Window = Annotated[WindowSpec, BeforeValidator(_window)]
 
 
 class ModelSection(_Section):
@@ -78,14 +106,23 @@ class ColumnsSection(_Section):
             raise ValueError(f"{both[0]!r} is listed as both numerical and categorical")
         return self
 
-
-class TelemetrySection(_Section):
-    source: NonEmpty
-    columns: ColumnsSection = ColumnsSection()
+    @model_validator(mode="after")
+    def _roles_consistent(self) -> ColumnsSection:
+        # the mapping refuses a column playing two roles, a feature that is also a role…:
+        # refused here, at load, rather than when the first analysis opens the source
+        try:
+            self.mapping()
+        except TelemetryError as exc:
+            raise ValueError(str(exc)) from None
+        if self.features:
+            stray = [n for n in (*self.numerical, *self.categorical) if n not in self.features]
+            if stray:
+                raise ValueError(f"{stray[0]!r} has a kind but is not in features")
+        return self
 
     def mapping(self) -> ColumnMapping:
         """The telemetry contract's column mapping this section describes."""
-        c = self.columns
+        c = self
         kinds = {name: ColumnKind.NUMERICAL for name in c.numerical}
         kinds.update({name: ColumnKind.CATEGORICAL for name in c.categorical})
         return ColumnMapping(
@@ -101,6 +138,15 @@ class TelemetrySection(_Section):
             extras=c.extras,
             kinds=kinds,
         )
+
+
+class TelemetrySection(_Section):
+    source: NonEmpty
+    columns: ColumnsSection = ColumnsSection()
+
+    def mapping(self) -> ColumnMapping:
+        """The telemetry contract's column mapping this section describes."""
+        return self.columns.mapping()
 
 
 class ReferenceSection(_Section):
@@ -141,9 +187,13 @@ class ReferenceSection(_Section):
 
 
 class DriftSection(_Section):
-    """Thresholds; defaults are the field's common values (ARCHITECTURE.md)."""
+    """Thresholds; defaults are the field's common values (ARCHITECTURE.md).
 
-    window: str | None = None
+    ``window`` is the default window of the drift views and ``drift --spec``; left out, one
+    window over the whole period.
+    """
+
+    window: Window | None = None
     bins: Annotated[int, Field(ge=2, le=1000)] = 10
     max_categories: Annotated[int, Field(ge=1)] = 50
     high_cardinality: Annotated[int, Field(ge=2)] = 100
@@ -260,8 +310,9 @@ class HealthSection(_Section):
     Performance is the realized ``metric`` where a window has ``min_labeled`` labeled events,
     else (``estimate = true``) the confidence-based estimate calibrated on the reference. It
     has *moved* when it is worse than the reference's value by more than ``tolerance``
-    (with ``use_interval``: the whole interval is). ``window`` defaults to ``[drift] window``
-    (else ``7d``); ``metric`` to ``[gate] primary_metric``.
+    (with ``use_interval``: the whole interval is). ``window`` defaults to ``7d`` — not to
+    ``[drift] window``: a light judges performance too, and a day of a typical log holds too
+    few labels for that; ``metric`` defaults to ``[gate] primary_metric``.
     """
 
     metric: (
@@ -270,23 +321,10 @@ class HealthSection(_Section):
     ) = None
     tolerance: NonNegative = 0.02
     persistence: Annotated[int, Field(ge=1)] = 2
-    window: str | None = None
+    window: Window | None = None
     min_labeled: Annotated[int, Field(ge=1)] = 200
     estimate: bool = True
     use_interval: bool = False
-
-    @field_validator("window")
-    @classmethod
-    def _window_spec(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from watchkeeper.core.telemetry.windows import parse_window
-
-        try:
-            parse_window(value)
-        except WatchkeeperError as exc:  # the drift engine's message names the problem
-            raise ValueError(str(exc)) from None
-        return value
 
     @model_validator(mode="after")
     def _estimable(self) -> HealthSection:

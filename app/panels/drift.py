@@ -33,7 +33,7 @@ from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
 from watchkeeper.app.theme import mute
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.telemetry.windows import parse_window
-from watchkeeper.core.workbench.analyses import effective_window, run_drift
+from watchkeeper.core.workbench.analyses import run_drift, window_for
 from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.distribution_view import DistributionView
 from watchkeeper.widgets.drift_heatmap import DriftHeatmapWidget, heatmap_rows
@@ -159,7 +159,7 @@ class DriftPanel(QWidget):
         if entry is None or version is None:
             return
         window = self.state.window
-        key = ("drift", entry.name, version, effective_window(entry, window))
+        key = ("drift", entry.name, version, window_for(entry, window))
         if not force and key in self.cache:
             self._on_result(key, self.cache[key])
             return

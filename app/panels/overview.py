@@ -134,14 +134,19 @@ class OverviewPanel(QWidget):
         alerts = []
         for m in p.models:
             h = state.health.get(m.name)
+            if h is None and m.spec_error:
+                alerts.append((m.name, "error", "", m.spec_error, ""))
+                continue
             if h is None:
-                why = m.spec_error or "not judged yet"
-                alerts.append((m.name, "unknown", "", why, ""))
+                alerts.append((m.name, "unknown", "", "not judged yet", ""))
+                continue
+            if h.error is not None:
+                alerts.append((m.name, "error", "", h.error, ""))
                 continue
             cov = "" if h.label_coverage is None else f"{h.label_coverage:.0%}"
             when = f"{h.window_start:%Y-%m-%d}" if h.window_start else ""
             alerts.append((m.name, h.state, when, "; ".join(h.reasons) or "nothing to report", cov))
-        order = {"alert": 0, "watch": 1, "unknown": 2, "insufficient": 3, "ok": 4}
+        order = {"error": 0, "alert": 1, "watch": 2, "unknown": 3, "insufficient": 4, "ok": 5}
         alerts.sort(key=lambda a: order.get(a[1], 5))
         _set_rows(self.alerts_table, alerts)
         for r, row in enumerate(alerts):

@@ -42,8 +42,8 @@ from watchkeeper.core.governance.timeline import (
 from watchkeeper.core.workbench.analyses import (
     ESTIMATE_BELOW_COVERAGE,
     PerformanceView,
-    effective_window,
     run_performance,
+    window_for,
 )
 from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.metric_timeline import MetricTimelineWidget, TimelineData
@@ -262,7 +262,7 @@ class PerformancePanel(QWidget):
         if entry is None or version is None:
             return
         window, metric = self.state.window, self.state.metric
-        key = ("performance", entry.name, version, effective_window(entry, window), metric or "")
+        key = ("performance", entry.name, version, window_for(entry, window), metric or "")
         if not force and key in self.cache:
             self._on_result(key, self.cache[key])
             return

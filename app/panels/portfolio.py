@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import PortfolioState, TaskStatus
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.workbench.analyses import run_health
+from watchkeeper.core.workbench.health import run_health
 from watchkeeper.core.workbench.portfolio import Portfolio
 
 __all__ = ["HEALTH_COLOURS", "PortfolioPanel", "health_icon"]
@@ -37,6 +37,7 @@ HEALTH_COLOURS = {
     "alert": "#dc2626",
     "insufficient": "#9ca3af",
     "unknown": "#e5e7eb",
+    "error": "#dc2626",  # drawn as a ring: the model could not be judged at all
 }
 _BADGES = {"champion": ("#dcfce7", "#14532d"), "challenger": ("#ede9fe", "#4c1d95")}
 _MODEL, _VERSION = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
@@ -48,8 +49,14 @@ def health_icon(state: str) -> QIcon:
     pix.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pix)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QBrush(QColor(HEALTH_COLOURS.get(state, HEALTH_COLOURS["unknown"]))))
-    painter.setPen(QColor("#6b7280") if state == "unknown" else Qt.PenStyle.NoPen)
+    if state == "error":
+        from PySide6.QtGui import QPen
+
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(HEALTH_COLOURS["error"]), 2.0))
+    else:
+        painter.setBrush(QBrush(QColor(HEALTH_COLOURS.get(state, HEALTH_COLOURS["unknown"]))))
+        painter.setPen(QColor("#6b7280") if state == "unknown" else Qt.PenStyle.NoPen)
     painter.drawEllipse(2, 2, 10, 10)
     painter.end()
     return QIcon(pix)
@@ -59,7 +66,9 @@ class PortfolioPanel(QWidget):
     """Models and versions of the workspace; select one to drive the views."""
 
     selection_changed = Signal(str, str)  # model, version
-    health_ready = Signal(object)  # {model: (HealthSummary, DriftResult, PerformanceView)}
+    health_ready = Signal(
+        object
+    )  # {model: (ModelHealth, DriftResult | None, PerformanceView | None)}
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +97,7 @@ class PortfolioPanel(QWidget):
         layout.addWidget(self.tree, 1)
 
         self.task = PanelTask(runner, "portfolio", self.state, self.busy)
+        self._automatic_selection: tuple[str, str] | None = None
         self.health_task = PanelTask(runner, "health", TaskStatus())
         self.state.subscribe(self._on_state_changed)
         self.filter_edit.textChanged.connect(lambda text: self.state.set(filter_text=text))
@@ -145,6 +155,7 @@ class PortfolioPanel(QWidget):
         if selected is None or portfolio.model(selected[0]) is None:
             first = next((m for m in portfolio.models if m.champion), None)
             selected = (first.name, first.champion or "") if first else None
+        self._automatic_selection = selected
         with self.state.batch():
             self.state.set(portfolio=portfolio, status="ready", error=None)
             self.state.set(selected=selected)
@@ -154,6 +165,23 @@ class PortfolioPanel(QWidget):
     def _on_health(self, results: dict[str, Any]) -> None:
         self.state.set(health={**self.state.health, **{k: v[0] for k, v in results.items()}})
         self.health_ready.emit(results)
+        # The first pick was made before anything was judged; while the user has not chosen,
+        # show the model that needs attention rather than the first healthy one.
+        if self.state.selected is not None and self.state.selected == self._automatic_selection:
+            worst = self.needs_attention()
+            if worst is not None and worst != self.state.selected[0]:
+                self.select(worst)
+                self._automatic_selection = self.state.selected
+
+    def needs_attention(self) -> str | None:
+        """The judged model most in need of attention (alert, then watch), or None."""
+        rank = {"alert": 0, "watch": 1}
+        judged = [
+            (rank[h.state], name)
+            for name, h in self.state.health.items()
+            if h.state in rank and h.error is None
+        ]
+        return min(judged)[1] if judged else None
 
     # -- selection ---------------------------------------------------------------------
 
@@ -241,6 +269,10 @@ class PortfolioPanel(QWidget):
         for name, summary in self.state.health.items():
             item = self.model_item(name)
             if item is None:
+                continue
+            if summary.error is not None:
+                item.setIcon(0, health_icon("error"))
+                item.setToolTip(0, f"{name}: cannot be judged — {summary.error}")
                 continue
             item.setIcon(0, health_icon(summary.state))
             why = "; ".join(summary.reasons) or "nothing to report"

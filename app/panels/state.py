@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from watchkeeper.core.drift.analysis import DriftResult
-    from watchkeeper.core.workbench.analyses import HealthSummary, PerformanceView
+    from watchkeeper.core.workbench.analyses import PerformanceView
+    from watchkeeper.core.workbench.health import ModelHealth
     from watchkeeper.core.workbench.portfolio import Portfolio
 
 __all__ = [
@@ -98,9 +99,9 @@ class PortfolioState(TaskStatus):
         self.portfolio: Portfolio | None = None
         self.filter_text = ""
         self.selected: tuple[str, str] | None = None
-        self.health: dict[str, HealthSummary] = {}
+        self.health: dict[str, ModelHealth] = {}
 
-    def set_health(self, model: str, summary: HealthSummary) -> None:
+    def set_health(self, model: str, summary: ModelHealth) -> None:
         """Record one model's health (a new dict, so the change is seen)."""
         self.set(health={**self.health, model: summary})
 

@@ -41,6 +41,10 @@ _WEEK = _US["w"]
 _MONDAY0 = 4 * _DAY  # 1970-01-05, the first Monday after the epoch
 _PATTERN = re.compile(r"^\s*(\d+)\s*(rows|m|h|d|w)\s*$", re.IGNORECASE)
 MAX_WINDOWS = 100_000
+#: The longest time window and the most rows in one row window a spec or --window may ask
+#: for: beyond a year (or a billion rows) a "window" is a typo, not a monitoring choice.
+MAX_STEP_US = 366 * _DAY
+MAX_WINDOW_ROWS = 1_000_000_000
 NULL_TS = np.iinfo(np.int64).min  # a missing timestamp
 
 
@@ -58,8 +62,14 @@ class WindowSpec:
     rows: int = 0  # row windows
 
 
-def parse_window(text: str | None) -> WindowSpec:
-    """``None``/``""`` → one window; ``6h``, ``1d``, ``7d``, ``2w``, ``5000rows``."""
+def parse_window(text: str | WindowSpec | None) -> WindowSpec:
+    """``None``/``""`` → one window; ``6h``, ``1d``, ``7d``, ``2w``, ``5000rows``.
+
+    A :class:`WindowSpec` is returned as it is, so a value parsed once (the spec's) can
+    pass through code that also takes text (``--window``).
+    """
+    if isinstance(text, WindowSpec):
+        return text
     if text is None or not str(text).strip():
         return WindowSpec("all")
     m = _PATTERN.match(str(text))
@@ -71,7 +81,11 @@ def parse_window(text: str | None) -> WindowSpec:
     if n <= 0:
         raise WindowError(f"window {text!r} must be at least 1 {unit}")
     if unit == "rows":
+        if n > MAX_WINDOW_ROWS:
+            raise WindowError(f"window {text!r} is over {MAX_WINDOW_ROWS:,} rows")
         return WindowSpec("rows", text=f"{n}rows", rows=n)
+    if n * _US[unit] > MAX_STEP_US:
+        raise WindowError(f"window {text!r} is longer than 366 days")
     return WindowSpec("time", text=f"{n}{unit}", step_us=n * _US[unit])
 
 

@@ -10,39 +10,49 @@ reference baseline and estimate, saying so in its notes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
+from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.workbench.common import READ_LOCK, spec_of
-from watchkeeper.core.workbench.portfolio import ModelEntry, Portfolio
+from watchkeeper.core.workbench.portfolio import ModelEntry
 
 __all__ = [
-    "DEFAULT_TOLERANCE",
     "ESTIMATE_BELOW_COVERAGE",
     "IN_MEMORY_ROWS",
-    "HealthSummary",
     "PerformanceView",
-    "assess_model",
-    "effective_window",
     "open_source_of",
     "reference_profile_of",
     "run_drift",
-    "run_health",
     "run_performance",
+    "window_for",
 ]
 
-#: Above this many current rows, drift is counted in the database (counts only come back;
-#: no exact KS/Wasserstein and no multivariate check). Below, everything runs in memory.
+#: Above this many current rows, drift is counted in the database: the counts come back from
+#: one statement, the exact statistics and the multivariate check from a seeded, bounded
+#: sample per window. Below, everything runs in memory on every row.
 IN_MEMORY_ROWS = 2_000_000
 #: Show the estimated (CBPE) metric for windows whose label coverage is below this share.
 ESTIMATE_BELOW_COVERAGE = 0.95
-#: How far the primary metric may fall below its reference value before it counts as moved.
-#: Specs have no key for it yet; the view shows the value it uses.
-DEFAULT_TOLERANCE = 0.05
+
+
+def window_for(entry: ModelEntry | None, window: WindowSpec | str | None) -> WindowSpec:
+    """The window an analysis cuts: the choice (text or parsed), else the spec's
+    ``[drift] window``, else one window over the whole period.
+
+    The one place this fallback is decided; results are remembered under the parsed value,
+    so ``"7d"``, ``" 7d"`` and the spec's own ``7d`` share one result.
+    """
+    if window is not None:
+        return parse_window(window)
+    spec = entry.spec if entry is not None else None
+    if spec is not None and spec.drift.window is not None:
+        return spec.drift.window
+    return parse_window(None)
 
 
 def open_source_of(entry: ModelEntry) -> Any:
@@ -80,14 +90,17 @@ def _reference_query(spec: Any, version: str) -> tuple[str, dt.datetime, dt.date
 def run_drift(
     entry: ModelEntry,
     version: str,
-    window: str | None,
+    window: WindowSpec | str | None,
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
+    *,
+    as_of: dt.datetime | None = None,
 ) -> Any:
     """Drift of ``version``'s telemetry against the spec's reference, per window.
 
     In memory (exact statistics and the multivariate check included) up to
-    :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database.
+    :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database. ``as_of``: only
+    events before that moment (what was known then).
     """
     from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
@@ -108,13 +121,14 @@ def run_drift(
         "features": features or None,
         "categorical": cols.categorical,
         "numerical": cols.numerical,
-        "window": window if window is not None else spec.drift.window,
+        "window": window_for(entry, window),
+        "end": as_of,
         "settings": spec.drift,
     }
     data_cols = ["ts", "score", *features]
     with READ_LOCK, open_source_of(entry) as src:
         report(0.02, "counting rows")
-        rows = src.count(TelemetryQuery(model=spec.model.name, versions=(version,)))
+        rows = src.count(TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of))
         if rows == 0:
             raise DriftError(
                 f"{spec.model.name}: version {version} has no rows in {src.description}"
@@ -168,7 +182,7 @@ def run_drift(
             model=spec.model.name,
             versions=[version],
             start=None,
-            end=None,
+            end=as_of,
             columns=["request_id", *data_cols],
         )
     check_cancelled(cancelled)
@@ -249,12 +263,20 @@ class PerformanceView:
 def run_performance(
     entry: ModelEntry,
     version: str,
-    window: str | None,
+    window: WindowSpec | str | None,
     metric: str | None = None,
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
+    *,
+    as_of: dt.datetime | None = None,
 ) -> PerformanceView:
-    """Realized metric per window with intervals, CBPE estimates, label coverage, baseline."""
+    """Realized metric per window with intervals, CBPE estimates, label coverage, baseline.
+
+    The spec's ``[health]`` decides what health decides from this view too: a window is
+    realized from ``min_labeled`` labels, it moved when ``tolerance`` worse than the
+    reference, and it is estimated only with ``estimate = true``. ``as_of``: the events
+    before that moment and only the labels that had arrived by then.
+    """
     from watchkeeper.core.evaluation.data import read_events, ts_micros
     from watchkeeper.core.evaluation.metrics import (
         HIGHER_IS_BETTER,
@@ -266,14 +288,15 @@ def run_performance(
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     metric = metric or spec.gate.primary_metric
-    win = window if window is not None else spec.drift.window
+    win = window_for(entry, window)
     threshold = spec.gate.threshold
+    health = spec.health
     ref_version, ref_start, ref_end = _reference_query(spec, version)
     cols = ["ts", "score", "label", "label_ts"]
     with READ_LOCK, open_source_of(entry) as src:
         report(0.05, "reading events")
         current = read_events(
-            src, model=spec.model.name, versions=[version], start=None, end=None, columns=cols
+            src, model=spec.model.name, versions=[version], start=None, end=as_of, columns=cols
         )
         reference = read_events(
             src,
@@ -291,6 +314,13 @@ def run_performance(
     s = float_array(current.column("score"), "score")
     lt = ts_micros(current.column("label_ts"))
     notes: list[str] = []
+    known_at = as_of
+    if as_of is not None and not np.isfinite(lt).any():
+        known_at = None
+        notes.append(
+            "no label arrival times: every stored label counts, also those that arrived "
+            f"after {as_of:%Y-%m-%d %H:%M}"
+        )
     report(0.25, "realized metrics")
     realized = performance_over_time(
         t,
@@ -300,8 +330,9 @@ def run_performance(
         task=spec.model.task,
         threshold=threshold,
         metrics=[metric],
-        min_labeled=100,
+        min_labeled=health.min_labeled,
         label_ts_us=lt,
+        as_of=known_at,
     )
     check_cancelled(cancelled)
     baseline = None
@@ -331,15 +362,18 @@ def run_performance(
             task=spec.model.task,
             threshold=threshold,
             metrics=[metric],
-            min_labeled=100,
+            min_labeled=health.min_labeled,
         )
         baseline = base.windows[0].metrics.get(metric) if base.windows else None
         # an estimate is shown (and judged) only where labels are still missing
         cov = [w.coverage.share for w in realized.windows]
         unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
-        estimated = _estimate(
-            spec, metric, t, s, ry, rs, win, threshold, unlabeled, notes, report, cancelled
-        )
+        if not health.estimate:
+            notes.append("no estimate where labels are missing ([health] estimate = false)")
+        elif unlabeled:
+            estimated = _estimate(
+                spec, metric, t, s, ry, rs, win, threshold, unlabeled, notes, report, cancelled
+            )
     report(1.0, "done")
     return PerformanceView(
         model=spec.model.name,
@@ -348,7 +382,7 @@ def run_performance(
         realized=realized,
         estimated=estimated,
         baseline=baseline,
-        tolerance=DEFAULT_TOLERANCE,
+        tolerance=health.tolerance,
         higher_is_better=HIGHER_IS_BETTER.get(metric, True),
         notes=tuple(notes),
     )
@@ -361,7 +395,7 @@ def _estimate(
     s: Any,
     ry: Any,
     rs: Any,
-    win: str | None,
+    win: WindowSpec,
     threshold: float,
     windows: Sequence[int],
     notes: list[str],
@@ -402,125 +436,3 @@ def _estimate(
     except EvaluationError as exc:
         notes.append(f"no estimate: {exc}")
         return ()
-
-
-# -- health ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HealthSummary:
-    """A model's health light and why: the state of its latest judged window and reasons."""
-
-    model: str
-    version: str
-    state: str  # ok | watch | alert | insufficient
-    window_start: dt.datetime | None
-    reasons: tuple[str, ...] = ()
-    label_coverage: float | None = None  # share labeled over the last 7 windows
-    states: tuple[str, ...] = field(default=(), repr=False)
-
-
-def assess_model(drift: Any, perf: PerformanceView) -> HealthSummary:
-    """Core's health rule over windows both analyses share (matched by start time)."""
-    from watchkeeper.core.evaluation.health import (
-        assess_health,
-        performance_moved,
-        worst_decision,
-    )
-
-    perf_by_start = {w.start: i for i, w in enumerate(perf.realized.windows)}
-    judged = perf.judged_values()
-    decisions, moved_in, starts = [], [], []
-    for wi, info in enumerate(drift.windows):
-        per_feature = [f.windows[wi].decision for f in drift.features]
-        decisions.append(worst_decision(per_feature))
-        pi = perf_by_start.get(info.start)
-        moved_in.append(judged[pi] if pi is not None else None)
-        starts.append(info.start)
-    base = perf.baseline.value if perf.baseline is not None else None
-    if base is None:
-        moved: tuple[bool | None, ...] = tuple(None for _ in moved_in)
-    else:
-        moved = performance_moved(moved_in, base, perf.tolerance, perf.metric)
-    health = assess_health(decisions, moved, persistence=drift.settings.persistence)
-    last = max((i for i, s in enumerate(health.states) if s != "insufficient"), default=None)
-    cov = perf.coverage()[-7:]
-    coverage = float(np.nanmean(cov)) if np.isfinite(cov).any() else None
-    if last is None:
-        return HealthSummary(
-            perf.model, perf.version, "insufficient", None, ("too few rows to judge",), coverage
-        )
-    reasons = []
-    drifting = [f.name for f in drift.features if f.windows[last].decision == "drift"]
-    if drifting:
-        reasons.append("drift in " + ", ".join(drifting))
-    value = moved_in[last]
-    if moved[last] and value is not None and base is not None:
-        how = "realized" if np.isfinite(perf.realized.series(perf.metric)[:, 0]).any() else ""
-        pi = perf_by_start.get(starts[last])
-        if pi is not None and not np.isfinite(perf.realized.series(perf.metric)[pi, 0]):
-            how = "estimated"
-        reasons.append(
-            f"{perf.metric} {value:.3f} vs {base:.3f} on the reference ({how or 'realized'})"
-        )
-    return HealthSummary(
-        perf.model,
-        perf.version,
-        health.states[last],
-        starts[last],
-        tuple(reasons),
-        coverage,
-        health.states,
-    )
-
-
-def run_health(
-    portfolio: Portfolio,
-    known: Mapping[tuple[str, ...], Any] | None = None,
-    progress: Progress | None = None,
-    cancelled: CancelCheck | None = None,
-) -> dict[str, tuple[HealthSummary, Any, PerformanceView]]:
-    """Every model's health (its champion, the spec's window): the portfolio's lights.
-
-    Returns, per model, the summary and the drift and performance results it rests on (the
-    window keeps them, so opening that model's views costs nothing). ``known`` holds results
-    the views already computed, under the keys the views cache them by
-    (``("drift", model, version, window)``, ``("performance", model, version, window, "")``);
-    those are reused, not recomputed. Models whose spec or data cannot be analysed are left
-    out; the portfolio keeps their light grey.
-    """
-    from watchkeeper.core.errors import WatchkeeperError
-
-    report = progress or (lambda f, m: None)
-    out: dict[str, tuple[HealthSummary, Any, PerformanceView]] = {}
-    models = [m for m in portfolio.models if m.spec is not None and m.champion]
-    for k, entry in enumerate(models):
-        lo, hi = k / len(models), (k + 1) / len(models)
-        version = entry.champion or ""
-        window = effective_window(entry, None)
-        known = known or {}
-        try:
-            drift = known.get(("drift", entry.name, version, window)) or run_drift(
-                entry, version, window, stage(report, lo, (lo + hi) / 2), cancelled
-            )
-            perf = known.get(("performance", entry.name, version, window, "")) or (
-                run_performance(
-                    entry, version, window, None, stage(report, (lo + hi) / 2, hi), cancelled
-                )
-            )
-        except WatchkeeperError:
-            continue
-        out[entry.name] = (assess_model(drift, perf), drift, perf)
-    return out
-
-
-def effective_window(entry: ModelEntry | None, window: str | None) -> str:
-    """The window an analysis will use: the choice, else the spec's ``[drift] window``.
-
-    ``""`` is one window over the whole period. Used as the key under which results are
-    remembered, so the spec's default and the same explicit choice share one result.
-    """
-    if window is not None:
-        return window
-    spec = entry.spec if entry is not None else None
-    return (spec.drift.window or "") if spec is not None else ""

@@ -399,7 +399,7 @@ def test_specs_load_and_match_the_data(workspace: demo.DemoWorkspace, con: Any, 
         v for v, i in info["versions"].items() if i["role"] == "champion"
     )
     assert (spec.reference.start, spec.reference.end) == (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
-    assert spec.drift.window == "1d"
+    assert spec.drift.window is not None and spec.drift.window.text == "1d"
     assert spec.gate.primary_metric == "roc_auc" and spec.gate.threshold == info["threshold"]
     assert spec.governance.database == "sqlite:///../governance.db"
     for s in spec.slices:  # every slice names real columns and matches some rows

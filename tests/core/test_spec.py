@@ -1,5 +1,6 @@
 """Monitor-spec validation: good specs load, every bad key or value is named."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -139,9 +140,58 @@ def test_broken_toml_says_where() -> None:
 
 def test_feature_that_is_also_a_role_is_refused() -> None:
     text = GOOD.replace('features = ["amount"', 'features = ["req", "amount"')
-    spec = parse_spec(text)
-    with pytest.raises(Exception, match="'req' is mapped to role 'request_id'"):
-        spec.telemetry.mapping()
+    # refused when the spec loads, not when the first analysis opens the source
+    with pytest.raises(SpecError, match=r"telemetry\.columns: column 'req' is mapped to role"):
+        parse_spec(text)
+
+
+def _with_window(section: str, value: str) -> str:
+    if section == "drift":
+        return GOOD.replace('window = "1d"\n', f"window = {value}\n")
+    return GOOD + f"\n[{section}]\nwindow = {value}\n"
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "message"),
+    [
+        ("drift", '"banana"', "drift.window: window 'banana' is not a window spec"),
+        ("drift", '"-1d"', "drift.window: window '-1d' is not a window spec"),
+        ("drift", '"0d"', "drift.window: window '0d' must be at least 1 d"),
+        ("drift", '"0rows"', "must be at least 1 rows"),
+        ("drift", '"400d"', "longer than 366 days"),
+        ("drift", '"2000000000rows"', "over 1,000,000,000 rows"),
+        ("drift", '""', "leave the key out for one window"),
+        ("drift", "7", "a window is text"),
+        ("health", '"7"', "health.window: window '7' is not a window spec"),
+    ],
+)
+def test_a_bad_window_is_refused_at_load_with_its_key_path(
+    section: str, value: str, message: str
+) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(_with_window(section, value))
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "step_us", "rows"),
+    [
+        ("30m", "time", 1_800_000_000, 0),
+        ("6h", "time", 21_600_000_000, 0),
+        ("7d", "time", 604_800_000_000, 0),
+        ("1w", "time", 604_800_000_000, 0),
+        ("5000rows", "rows", 0, 5000),
+    ],
+)
+def test_windows_are_parsed_once_at_load(text: str, kind: str, step_us: int, rows: int) -> None:
+    spec = parse_spec(_with_window("drift", f'"{text}"') + f'[health]\nwindow = " {text} "\n')
+    for w in (spec.drift.window, spec.health.window):
+        assert w is not None and (w.kind, w.text, w.step_us, w.rows) == (kind, text, step_us, rows)
+
+
+def test_a_kind_for_a_column_that_is_not_a_feature_is_refused() -> None:
+    text = GOOD.replace('features = ["amount"', 'numerical = ["amont"]\nfeatures = ["amount"')
+    with pytest.raises(SpecError, match=r"telemetry\.columns: 'amont' has a kind but is not in"):
+        parse_spec(text)
 
 
 def test_load_spec_resolves_paths_against_its_folder(tmp_path: Path) -> None:

@@ -1,0 +1,99 @@
+"""Model health, the one definition behind the lights and ``watchkeeper check``, on the demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from watchkeeper.core.progress import Cancelled
+from watchkeeper.core.spec import parse_spec
+from watchkeeper.core.workbench.health import judge_model, run_health
+from watchkeeper.core.workbench.portfolio import ModelEntry, load_portfolio
+
+DAY80 = dt.datetime(2026, 3, 22, tzinfo=dt.UTC)  # the demo's concept change on web
+
+
+def _entry(root: Path, model: str, health: str) -> ModelEntry:
+    entry = load_portfolio(root).model(model)
+    assert entry is not None and entry.spec_path is not None
+    text = entry.spec_path.read_text() + "\n[health]\n" + health
+    return dataclasses.replace(entry, spec=parse_spec(text, base_dir=entry.spec_path.parent))
+
+
+def test_fraud_alerts_after_the_planted_events_and_churn_does_not(demo_workspace: Path) -> None:
+    entry = _entry(
+        demo_workspace,
+        "fraud-detector",
+        'metric = "precision"\nwindow = "7d"\ntolerance = 0.05\npersistence = 2\n',
+    )
+    fraud, _, _ = judge_model(entry)
+    assert fraud.metric == "precision" and fraud.window is not None
+    assert fraud.window.text == "7d" and fraud.version == "1"
+    alerts = [w for w in fraud.windows if w.state == "alert"]
+    assert alerts, [(w.start, w.drift, w.moved) for w in fraud.windows]
+    assert all(w.start >= DAY80 for w in alerts)  # only after the concept change
+    assert all(w.state in ("ok", "watch") for w in fraud.windows if w.end <= DAY80)
+    for w in alerts:  # an alert has both: drift and a performance drop
+        assert w.drift == "drift" and w.moved and w.drift_features
+        assert w.value is not None and fraud.baseline is not None
+        assert w.value < fraud.baseline - 0.05 or w.carried
+    sources = {w.source for w in fraud.windows}
+    assert "realized" in sources and "estimated" in sources  # the last week's labels are late
+    assert fraud.verdict != "ok" and fraud.reasons
+    doc = fraud.to_dict()
+    assert doc["windows"][0]["state"] in ("ok", "watch", "insufficient")
+    assert fraud.evidence.startswith("sha256:") and fraud.evidence == fraud.evidence
+    churn, _, _ = judge_model(_entry(demo_workspace, "churn-model", 'window = "7d"\n'))
+    assert churn.metric == "roc_auc"  # [gate] primary_metric
+    assert set(churn.states) <= {"ok", "watch", "insufficient"}
+    assert churn.states.count("ok") > len(churn.states) / 2
+    assert churn.verdict == "ok"
+
+
+def test_health_honours_the_spec_not_defaults_of_its_own(demo_workspace: Path) -> None:
+    """The same data judged with a stricter [health] gives a stricter answer."""
+    loose, _, _ = judge_model(_entry(demo_workspace, "fraud-detector", "tolerance = 0.5\n"))
+    strict, _, perf = judge_model(_entry(demo_workspace, "fraud-detector", "tolerance = 0.0\n"))
+    assert loose.tolerance == 0.5 and strict.tolerance == 0.0 and perf.tolerance == 0.0
+    assert not any(w.moved for w in loose.windows)
+    assert sum(bool(w.moved) for w in strict.windows) > sum(bool(w.moved) for w in loose.windows)
+    assert loose.window is not None and loose.window.text == "7d"  # [health] default, not 1d
+
+
+def test_as_of_judges_what_was_known_then(demo_workspace: Path) -> None:
+    entry = load_portfolio(demo_workspace).model("fraud-detector")
+    assert entry is not None
+    before, _, _ = judge_model(entry, as_of=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    assert before.as_of is not None
+    assert all(w.start is None or w.start < before.as_of for w in before.windows)
+    assert before.verdict in ("ok", "watch")  # before any planted event but the label delay
+    during, _, _ = judge_model(entry, as_of=dt.datetime(2026, 4, 12, tzinfo=dt.UTC))
+    assert during.verdict != "ok"  # the logging incident started on 2026-04-06
+    assert any("device_type" in r for r in during.reasons), during.reasons
+
+
+def test_a_bad_spec_is_an_error_and_a_cancel_stops_the_sweep(
+    demo_workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(demo_workspace, ws)
+    spec = ws / "specs" / "churn-model.toml"
+    spec.write_text(spec.read_text().replace('window = "1d"', 'window = "banana"'))
+    portfolio = load_portfolio(ws)
+    results = run_health(portfolio, models=["churn-model"])
+    health, drift, perf = results["churn-model"]
+    assert health.verdict == "unknown" and drift is None and perf is None
+    assert health.error is not None and "drift.window" in health.error
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):  # not swallowed as a model that failed
+        run_health(portfolio, cancelled=cancelled)

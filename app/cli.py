@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "drift",
     "gate",
+    "check",
     "report",
     "registry",
     "audit",

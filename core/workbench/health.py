@@ -302,13 +302,16 @@ def _reasons(health: ModelHealth, latest: HealthWindow, base: float | None) -> l
     windows = health.windows[: latest.index + 1]
     reasons = []
     if latest.drift in ("drift", "watch"):
-        since = latest
-        for w in reversed(windows):
-            if w.drift != latest.drift:
-                break
-            since = w
         word = "drift" if latest.drift == "drift" else "possible drift (watch)"
-        reasons.append(f"{word} in {', '.join(latest.drift_features)} since {_day(since.start)}")
+        parts = []
+        for name in latest.drift_features:
+            since = latest
+            for w in reversed(windows):
+                if w.drift != latest.drift or name not in w.drift_features:
+                    break
+                since = w
+            parts.append(f"{name} since {_day(since.start)}")
+        reasons.append(f"{word} in {', '.join(parts)}")
     if latest.moved and base is not None:
         judged = latest
         if latest.carried:

@@ -16,6 +16,7 @@ __all__ = [
     "VersionEntry",
     "int_or_none",
     "load_portfolio",
+    "portfolio_of_spec",
     "read_manifest",
     "registry_aliases",
     "version_key",
@@ -170,6 +171,23 @@ def load_portfolio(
         )
     report(1.0, "portfolio read")
     return Portfolio(workspace, tuple(models), manifest, aliases_from, tuple(notes))
+
+
+def portfolio_of_spec(path: Path | str) -> Portfolio:
+    """A portfolio of the one model a spec file describes (``check --spec``, ``gate``…).
+
+    The spec must load (a :class:`~watchkeeper.core.errors.SpecError` names the bad key);
+    versions are not listed here: what an analysis needs (the champion, the challenger) is
+    resolved from the spec's registry when it is asked for.
+    """
+    from watchkeeper.core.spec import load_spec
+
+    path = Path(path).expanduser()
+    spec = load_spec(path)
+    entry = ModelEntry(
+        name=spec.model.name, task=spec.model.task, versions=(), spec=spec, spec_path=path
+    )
+    return Portfolio(path.parent, (entry,), None, "none")
 
 
 def registry_aliases(uri: str) -> dict[str, dict[str, tuple[str, ...]]]:

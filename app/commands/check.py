@@ -1,0 +1,94 @@
+"""``watchkeeper check``: the health of every model, for cron and CI.
+
+The verdicts are the window's health lights (:mod:`watchkeeper.core.workbench.health`, the
+one definition): ``ok``, ``watch``, ``alert`` or ``unknown``, each with its reasons and the
+digest of the evidence it rests on. Exit 0 when no model is ``alert`` (``watch`` and
+``unknown`` allowed), 1 when any is (or, with ``--strict``, when any is ``watch`` or
+``unknown``), 2 on bad input — a spec that does not load, a workspace without specs, a
+model whose telemetry cannot be read — after every model has been reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="judge every model's health (exit 0 ok, 1 alert; for cron and CI)",
+        description="Judge the health of each model (drift and performance together, by its "
+        "spec's [health] rule) the way the window's health lights do. Exit 0 when no model is "
+        "in alert, 1 when one is (with --strict also on watch or unknown), 2 on bad input.",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--spec", type=Path, metavar="FILE", help="one model's monitor spec")
+    where.add_argument(
+        "--workspace", type=Path, metavar="DIR", help="every spec in DIR/specs/*.toml"
+    )
+    p.add_argument(
+        "--as-of",
+        metavar="T",
+        help="judge what was known at T: events before it, labels arrived by it (ISO-8601)",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 on watch and unknown too, not only alert"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from watchkeeper.core.errors import SpecError, WatchkeeperError
+    from watchkeeper.core.evidence import canonical_json, to_jsonable
+    from watchkeeper.core.times import parse_time
+    from watchkeeper.core.workbench.health import run_health
+    from watchkeeper.core.workbench.portfolio import load_portfolio, portfolio_of_spec
+
+    as_of = parse_time(args.as_of, "--as-of")
+    if args.spec is not None:
+        portfolio = portfolio_of_spec(args.spec)
+    else:
+        root = args.workspace.expanduser()
+        if not root.is_dir():
+            raise WatchkeeperError(f"{root}: no such workspace folder")
+        if not any((root / "specs").glob("*.toml")):
+            raise WatchkeeperError(f"{root}: no monitor specs in {root / 'specs'}")
+        portfolio = load_portfolio(root)
+    results = run_health(portfolio, as_of=as_of)
+    judged_at = as_of or dt.datetime.now(dt.UTC)
+    models = [results[m.name][0] for m in portfolio.models if m.name in results]
+    if args.json:
+        doc = {
+            "as_of": judged_at,
+            "models": [{**h.to_dict(), "evidence": h.evidence} for h in models],
+        }
+        print(canonical_json(to_jsonable(doc)))
+    else:
+        _print(models, judged_at)
+    spec_errors = [m.spec_error for m in portfolio.models if m.spec is None and m.spec_error]
+    failed = [h for h in models if h.error is not None]
+    if spec_errors or failed:
+        first = spec_errors[0] if spec_errors else f"{failed[0].model}: {failed[0].error}"
+        raise SpecError(first) if spec_errors else WatchkeeperError(first)
+    alert = [h.model for h in models if h.verdict == "alert"]
+    doubtful = [h.model for h in models if h.verdict in ("watch", "unknown")]
+    if alert or (args.strict and doubtful):
+        names = ", ".join(alert + (doubtful if args.strict else []))
+        print(f"watchkeeper check: needs attention: {names}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print(models: list[Any], judged_at: dt.datetime) -> None:
+    print(f"health as of {judged_at:%Y-%m-%d %H:%M} UTC")
+    width = max((len(h.model) for h in models), default=0)
+    for h in models:
+        version = f"v{h.version}" if h.version else "-"
+        why = "; ".join(h.reasons) or "nothing to report"
+        window = f" ({h.window.text} windows)" if h.window is not None else ""
+        print(f"  {h.verdict.upper():<7} {h.model:<{width}} {version:<5}{window} {why}")

@@ -57,12 +57,9 @@ def demo(events_per_day: int, workdir: Path) -> None:
     from watchkeeper.core.evaluation.binned import slice_metrics_sql
     from watchkeeper.core.evaluation.data import open_spec_source, read_events
     from watchkeeper.core.evaluation.gate import gate_from_spec
-    from watchkeeper.core.evaluation.slices import (
-        find_worst_slices,
-        predicates_from_spec,
-        read_slice_sql,
-        slice_metrics,
-    )
+    from watchkeeper.core.evaluation.predicates import predicates_from_spec
+    from watchkeeper.core.evaluation.slices import read_slice_sql, slice_metrics
+    from watchkeeper.core.evaluation.worst_slices import find_worst_slices
     from watchkeeper.core.spec import load_spec
 
     print(f"1. demo workspace, {events_per_day:,} fraud events a day")
@@ -220,7 +217,8 @@ def paired_bootstrap_2m() -> None:
 
 def workbook(workdir: Path) -> None:
     from watchkeeper.core.evaluation.excel import write_slice_report
-    from watchkeeper.core.evaluation.slices import Condition, SlicePredicate, slice_metrics
+    from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+    from watchkeeper.core.evaluation.slices import slice_metrics
 
     print("3. workbook with 5,000 slices")
     rng = np.random.default_rng(0)

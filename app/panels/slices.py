@@ -583,7 +583,7 @@ class SlicesPanel(DeferredPanel):
             self.runner.cancel("slices-preview")
             self.preview_label.setText(f"<i>{exc}</i>" if self._builder_typed() else "")
             return
-        from watchkeeper.core.evaluation.slices import SlicePredicate
+        from watchkeeper.core.evaluation.predicates import SlicePredicate
 
         kept = tuple(c for c in self.state.draft if c.column != condition.column)
         predicate = SlicePredicate("preview", (*kept, condition))

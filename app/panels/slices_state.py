@@ -3,7 +3,7 @@
 Same pattern as :mod:`~watchkeeper.app.panels.state`: a panel writes here when the user acts
 or a worker returns and redraws on the (batched) notification. The slice builder's draft is
 plain data too: :meth:`SliceDraft.condition` turns what the user typed into a core
-:class:`~watchkeeper.core.evaluation.slices.Condition` (or says, in one sentence, why not),
+:class:`~watchkeeper.core.evaluation.predicates.Condition` (or says, in one sentence, why not),
 and :meth:`SliceDraft.predicate` joins the draft's conditions with AND.
 """
 
@@ -67,7 +67,7 @@ class SliceDraft:
         ``op`` is ``eq`` (one value), ``in`` (values separated by commas) or ``range``
         (``low`` inclusive and/or ``high`` exclusive; either may be empty).
         """
-        from watchkeeper.core.evaluation.slices import Condition
+        from watchkeeper.core.evaluation.predicates import Condition
 
         if column is None:
             raise ValueError("choose a column")
@@ -95,7 +95,7 @@ class SliceDraft:
     @staticmethod
     def predicate(conditions: tuple[Any, ...], existing: tuple[str, ...] = ()) -> Any:
         """The slice of ``conditions`` joined with AND, named by its label."""
-        from watchkeeper.core.evaluation.slices import SlicePredicate
+        from watchkeeper.core.evaluation.predicates import SlicePredicate
 
         if not conditions:
             raise ValueError("add at least one condition")

@@ -10,8 +10,11 @@ Modules (import from them, e.g. ``from watchkeeper.core.evaluation.metrics impor
 - ``performance`` — realized performance per window (windows as the drift engine cuts them).
 - ``estimation`` — CBPE-style estimated performance for windows whose labels are missing.
 - ``health`` — the health rule combining drift decisions and performance moves.
-- ``slices`` — slice predicates (numpy masks and SQL WHERE clauses), per-slice metrics,
-  worst-slice discovery with false-discovery control.
+- ``predicates`` — slice predicates: numpy masks and SQL WHERE clauses, built from the spec.
+- ``slices`` — metrics per slice, in memory or read where the data lives.
+- ``slice_sql`` — a selection's WHERE clauses over a SQL source, DuckDB results as Arrow.
+- ``binned`` — slice metrics from per-score-bin counts, counted by the database.
+- ``worst_slices`` — worst-slice discovery with false-discovery control.
 - ``compare`` — champion vs challenger on the same requests: paired statistics.
 - ``gate`` — the promotion gate and its evidence document.
 - ``excel`` — the slice report workbook.

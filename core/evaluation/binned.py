@@ -142,9 +142,9 @@ def score_range_sql(
     """The finite scores' minimum and maximum in a selection (``None``: no scores)."""
     import sqlalchemy as sa
 
-    from watchkeeper.core.evaluation.slices import _sql_parts, slice_query
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
 
-    engine, _ = _sql_parts(source)
+    engine, _ = sql_parts(source)
     with engine.connect() as conn:
         _, clauses, col = slice_query(
             conn, source, predicate, model=model, versions=versions, start=start, end=end
@@ -170,9 +170,9 @@ def score_bins_sql(
     """:class:`ScoreBins` of a slice of a SQL source, counted by the database (one query)."""
     import sqlalchemy as sa
 
-    from watchkeeper.core.evaluation.slices import _sql_parts, duckdb_arrow, slice_query
+    from watchkeeper.core.evaluation.slice_sql import duckdb_arrow, slice_query, sql_parts
 
-    engine, _ = _sql_parts(source)
+    engine, _ = sql_parts(source)
     with engine.connect() as conn:
         _, clauses, col = slice_query(
             conn, source, predicate, model=model, versions=versions, start=start, end=end

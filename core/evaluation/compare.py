@@ -48,7 +48,7 @@ from watchkeeper.core.evaluation.metrics import (
     float_array,
     metric_estimate,
 )
-from watchkeeper.core.evaluation.slices import SlicePredicate
+from watchkeeper.core.evaluation.predicates import SlicePredicate
 
 __all__ = [
     "Comparison",

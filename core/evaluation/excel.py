@@ -552,7 +552,7 @@ def write_slice_report(
     """Write the workbook to ``path`` and return it.
 
     ``slices`` is a :class:`~.slices.SliceResult` whose metrics include ``metric``;
-    ``worst`` a :class:`~.slices.WorstSlices`; ``drift`` a drift analysis document
+    ``worst`` a :class:`~.worst_slices.WorstSlices`; ``drift`` a drift analysis document
     (``DriftResult.to_dict()``); ``comparison`` a :class:`~.compare.Comparison`; ``gate`` a
     :class:`~.gate.GateResult`.
     """

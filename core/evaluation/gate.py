@@ -37,7 +37,7 @@ from typing import Any
 from watchkeeper.core.evaluation.compare import Comparison, compare, join_shadow
 from watchkeeper.core.evaluation.intervals import Estimate
 from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
-from watchkeeper.core.evaluation.slices import SlicePredicate, predicates_from_spec
+from watchkeeper.core.evaluation.predicates import SlicePredicate, predicates_from_spec
 from watchkeeper.core.evidence import canonical_json, digest
 
 __all__ = [

@@ -21,13 +21,12 @@ import numpy as np
 
 from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
 from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
-from watchkeeper.core.evaluation.slices import (
+from watchkeeper.core.evaluation.predicates import predicates_from_spec
+from watchkeeper.core.evaluation.slices import SliceResult, slice_metrics
+from watchkeeper.core.evaluation.worst_slices import (
     DISCOVERY_METRICS,
-    SliceResult,
     WorstSlices,
     find_worst_slices,
-    predicates_from_spec,
-    slice_metrics,
 )
 from watchkeeper.core.evidence import digest
 from watchkeeper.core.progress import Progress

@@ -112,19 +112,9 @@ class Registry(Protocol):
         """Copy one run artifact file into folder ``dest``; returns the local file."""
         ...
 
-    @property
-    def _m(self) -> Any:
-        """The model-registry store, opened on first use."""
-        self._open()
-        return self._models
-
-    @property
-    def _t(self) -> Any:
-        """The tracking store, opened on first use."""
-        self._open()
-        return self._tracking
-
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connections it holds."""
+        ...
 
 
 def open_registry(

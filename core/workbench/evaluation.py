@@ -282,7 +282,8 @@ def run_slices(
     tested against the same slices in the reference window."""
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.evaluation.metrics import EvaluationError
-    from watchkeeper.core.evaluation.slices import find_worst_slices, predicates_from_spec
+    from watchkeeper.core.evaluation.predicates import predicates_from_spec
+    from watchkeeper.core.evaluation.worst_slices import find_worst_slices
     from watchkeeper.core.times import parse_time
 
     report = progress or (lambda f, m: None)
@@ -330,7 +331,7 @@ def run_slices(
     worst = None
     if features:
         report(0.5, "searching for the worst slices")
-        from watchkeeper.core.evaluation.slices import DISCOVERY_METRICS
+        from watchkeeper.core.evaluation.worst_slices import DISCOVERY_METRICS
 
         try:
             worst = find_worst_slices(

@@ -18,7 +18,8 @@ def slice_result(demo_workspace: Path) -> Any:
     import datetime as dt
 
     from watchkeeper.core.evaluation.data import open_spec_source, read_events
-    from watchkeeper.core.evaluation.slices import predicates_from_spec, slice_metrics
+    from watchkeeper.core.evaluation.predicates import predicates_from_spec
+    from watchkeeper.core.evaluation.slices import slice_metrics
     from watchkeeper.core.spec import load_spec
 
     spec = load_spec(demo_workspace / "specs" / "fraud-detector.toml")

@@ -13,11 +13,9 @@ import pytest
 
 from watchkeeper.core.evaluation.data import open_spec_source, read_events
 from watchkeeper.core.evaluation.gate import gate_from_spec
-from watchkeeper.core.evaluation.slices import (
-    find_worst_slices,
-    predicates_from_spec,
-    read_slice_sql,
-)
+from watchkeeper.core.evaluation.predicates import predicates_from_spec
+from watchkeeper.core.evaluation.slices import read_slice_sql
+from watchkeeper.core.evaluation.worst_slices import find_worst_slices
 from watchkeeper.core.evidence import canonical_json, digest
 from watchkeeper.core.spec import load_spec
 

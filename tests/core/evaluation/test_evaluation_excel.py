@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from watchkeeper.core.evaluation.excel import write_slice_report
-from watchkeeper.core.evaluation.slices import Condition, SlicePredicate, slice_metrics
+from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+from watchkeeper.core.evaluation.slices import slice_metrics
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str):

@@ -19,12 +19,8 @@ from watchkeeper.core.evaluation.binned import (
     slice_metrics_sql,
 )
 from watchkeeper.core.evaluation.metrics import EvaluationError, binary_metrics
-from watchkeeper.core.evaluation.slices import (
-    Condition,
-    SlicePredicate,
-    read_slice_sql,
-    slice_metrics,
-)
+from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+from watchkeeper.core.evaluation.slices import read_slice_sql, slice_metrics
 from watchkeeper.core.telemetry.contract import ColumnMapping
 from watchkeeper.core.telemetry.source import open_source
 

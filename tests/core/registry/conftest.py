@@ -36,7 +36,7 @@ class ServerPool:
 @pytest.fixture(scope="session")
 def server_pool() -> Iterator[ServerPool]:
     """Three light ``mlflow server``s on loopback, each with the demo portfolio."""
-    from watchkeeper.core.registry.demo import write_portfolio
+    from watchkeeper.core.demo.registry import write_portfolio
 
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     pool = ServerPool()
@@ -79,7 +79,7 @@ def auth_server(server_pool: ServerPool) -> MlflowServer:
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The demo registry built once from a small telemetry file, as the demo build does."""
-    from watchkeeper.core.registry.demo import build_demo_registry
+    from watchkeeper.core.demo.registry import build_demo_registry
 
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     root = tmp_path_factory.mktemp("demo-ws")

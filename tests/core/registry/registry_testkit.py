@@ -128,7 +128,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 
 def check_demo_snapshot(snap, written: dict, *, artifacts: bool) -> None:
     """Everything the demo portfolio wrote reads back: models, versions, aliases, lineage."""
-    from watchkeeper.core.registry.demo import PORTFOLIO, REFERENCE_PATH
+    from watchkeeper.core.demo.registry import PORTFOLIO, REFERENCE_PATH
 
     wanted = [n for n in PORTFOLIO if snap.model_filter in (None, n)]
     assert wanted

@@ -9,13 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from registry_testkit import write_telemetry
 
-from watchkeeper.core.registry.client import MlflowRegistry
-from watchkeeper.core.registry.demo import (
+from watchkeeper.core.demo.registry import (
     PORTFOLIO,
     REFERENCE_PATH,
     build_demo_registry,
     reference_from_telemetry,
 )
+from watchkeeper.core.registry.client import MlflowRegistry
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

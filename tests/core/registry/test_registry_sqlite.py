@@ -133,7 +133,7 @@ def test_file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     from registry_testkit import demo_references
 
-    from watchkeeper.core.registry.demo import PORTFOLIO, write_portfolio
+    from watchkeeper.core.demo.registry import PORTFOLIO, write_portfolio
 
     fraud_spec = PORTFOLIO["fraud-detector"]
     root = tmp_path / "mlruns"

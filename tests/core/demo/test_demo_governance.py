@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from watchkeeper.core.demo.governance import PERSONAS, write_demo_history
 from watchkeeper.core.governance import GovernanceStore, verify_audit
-from watchkeeper.core.governance.demo import PERSONAS, write_demo_history
 
 SPEC = (
     '[model]\nname = "fraud-detector"\n\n[telemetry]\nsource = "../telemetry.duckdb#predictions"\n'
@@ -48,8 +48,9 @@ def test_the_demo_history_happens_where_the_telemetry_and_registry_say(tmp_path)
     """Dates agree with the demo: v1 approved after its training run (2026-02-02) and v2 after
     its own (2026-03-20); v2 rolled back before its shadow scoring starts (day 90); the
     pipeline incident note starts on the telemetry's planted incident day (95)."""
-    from watchkeeper.core import demo, demo_fraud
-    from watchkeeper.core.registry.demo import PORTFOLIO
+    from watchkeeper.core import demo
+    from watchkeeper.core.demo import fraud as demo_fraud
+    from watchkeeper.core.demo.registry import PORTFOLIO
 
     url = f"sqlite:///{tmp_path / 'g.db'}"
     write_demo_history(url)

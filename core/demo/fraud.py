@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from watchkeeper.core import demo_recipe as r
+from watchkeeper.core.demo import recipe as r
 
 NAME = "fraud-detector"
 THRESHOLD = 0.2

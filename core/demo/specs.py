@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from watchkeeper.core.demo_recipe import OUTCOME_COLUMNS, ROLE_COLUMNS, DemoModel
+from watchkeeper.core.demo.recipe import OUTCOME_COLUMNS, ROLE_COLUMNS, DemoModel
 
 
 def reference_window(model: DemoModel) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from watchkeeper.core import demo
+from watchkeeper.core.demo import workspace as building  # owns BUILD_STEPS: patch it here
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.spec import load_spec
@@ -42,7 +43,7 @@ def workspace(demo_workspace: Path) -> demo.DemoWorkspace:
 @pytest.fixture
 def fast_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Build mechanics on the first two steps only: the registry and governance are slow."""
-    monkeypatch.setattr(demo, "BUILD_STEPS", demo.BUILD_STEPS[:2])
+    monkeypatch.setattr(building, "BUILD_STEPS", building.BUILD_STEPS[:2])
 
 
 @pytest.fixture(scope="module")
@@ -248,9 +249,9 @@ def test_rebuilds_when_recipe_or_parameters_differ(
     assert changed.built and changed.manifest["parameters"] == {"events_per_day": 1_200}
     assert demo.read_manifest(root)["models"][FRAUD]["versions"]["1"]["rows"] == 120 * 1_200
     assert demo.ensure_workspace(root, events_per_day=1_200, rebuild=True).built
-    monkeypatch.setattr(demo, "RECIPE_VERSION", demo.RECIPE_VERSION + 1)
+    monkeypatch.setattr(building, "RECIPE_VERSION", building.RECIPE_VERSION + 1)
     bumped = demo.ensure_workspace(root, events_per_day=1_200)
-    assert bumped.built and bumped.manifest["recipe_version"] == demo.RECIPE_VERSION
+    assert bumped.built and bumped.manifest["recipe_version"] == building.RECIPE_VERSION
     (root / "specs" / "churn-model.toml").unlink()
     assert demo.ensure_workspace(root, events_per_day=1_200).built  # an output went missing
     assert [p.name for p in tmp_path.iterdir()] == ["ws"]
@@ -287,7 +288,7 @@ def test_cancelled_rebuild_keeps_the_old_workspace(tmp_path: Path, fast_steps: N
 
 def test_later_build_steps_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "ws"
-    monkeypatch.setattr(demo, "BUILD_STEPS", demo.BUILD_STEPS[:2])  # fast: mechanics only
+    monkeypatch.setattr(building, "BUILD_STEPS", building.BUILD_STEPS[:2])  # fast: mechanics only
     demo.ensure_workspace(root, events_per_day=1_000)
     seen: dict[str, Any] = {}
 
@@ -302,7 +303,7 @@ def test_later_build_steps_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 "events": [{"id": "extra-event", "model": FRAUD}]}  # fmt: skip
 
     step = demo.BuildStep("extra", 0.1, ("extra/more.db",), extra)
-    monkeypatch.setattr(demo, "BUILD_STEPS", (*demo.BUILD_STEPS, step))
+    monkeypatch.setattr(building, "BUILD_STEPS", (*building.BUILD_STEPS, step))
     ws = demo.ensure_workspace(root, events_per_day=1_000)
     assert ws.built  # the list of steps changed
     assert seen == {"earlier": ["telemetry", "specs", "extra"], "telemetry": True}
@@ -317,7 +318,7 @@ def test_later_build_steps_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         raise RuntimeError("the registry step failed")
 
     monkeypatch.setattr(
-        demo, "BUILD_STEPS", (*demo.BUILD_STEPS, demo.BuildStep("x", 1, (), broken))
+        building, "BUILD_STEPS", (*building.BUILD_STEPS, demo.BuildStep("x", 1, (), broken))
     )
     with pytest.raises(RuntimeError, match="registry step failed"):
         demo.ensure_workspace(root, events_per_day=1_000)

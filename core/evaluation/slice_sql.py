@@ -1,0 +1,93 @@
+"""Reading evaluation data where it lives: a slice's ``WHERE`` clauses over a SQL source.
+
+:func:`slice_query` reflects the source's table and turns a selection (model, versions,
+``[start, end)``, a :class:`~.predicates.SlicePredicate`) into SQLAlchemy clauses over it;
+:func:`duckdb_arrow` runs a statement on DuckDB and fetches it as Arrow. Per-slice reads
+(:func:`~.slices.read_slice_sql`) and per-score-bin counts (:mod:`.binned`) both build on
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from watchkeeper.core.evaluation.metrics import EvaluationError
+from watchkeeper.core.evaluation.predicates import SlicePredicate
+
+__all__ = ["duckdb_arrow", "slice_query", "sql_parts"]
+
+
+def sql_parts(source: Any) -> tuple[Any, str]:
+    from watchkeeper.core.drift.sources import sql_location
+
+    parts = sql_location(source)
+    if parts is None:
+        raise EvaluationError(f"{source.description}: not a SQL source; use slice masks instead")
+    return parts
+
+
+def slice_query(
+    conn: Any,
+    source: Any,
+    predicate: SlicePredicate | None,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+) -> tuple[Any, list[Any], Any]:
+    """``(table, where clauses, role → column)`` selecting a slice's events in a SQL source."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.sql_counts import reflect_table
+
+    _, table_name = sql_parts(source)
+    mapping = source.mapping
+    role = (lambda r: getattr(mapping, r)) if mapping is not None else (lambda r: r)
+    table = reflect_table(conn, table_name)
+
+    def col(name: str) -> Any:
+        key = role(name) if mapping is None or hasattr(mapping, name) else name
+        try:
+            return table.c[key]
+        except KeyError:
+            raise EvaluationError(f"{source.description}: no column {key!r}") from None
+
+    clauses = []
+    if model is not None and role("model") is not None and role("model") in table.c:
+        clauses.append(table.c[role("model")] == model)
+    if versions:
+        vcol = table.c[role("model_version")]
+        if isinstance(vcol.type, sa.String):
+            clauses.append(vcol.in_([str(v) for v in versions]))
+        else:
+            clauses.append(vcol.in_([int(v) for v in versions]))
+    ts = table.c[role("ts")]
+    for bound, op in ((start, "ge"), (end, "lt")):
+        if bound is not None:
+            value = _bind_time(bound, ts)
+            clauses.append(ts >= value if op == "ge" else ts < value)
+    if predicate is not None:
+        clauses.append(predicate.where(table.c))
+    return table, clauses, col
+
+
+def duckdb_arrow(conn: Any, statement: Any) -> pa.Table:
+    """A SQLAlchemy statement run on the DuckDB handle under ``conn``, fetched as Arrow."""
+    from watchkeeper.core.telemetry.sql import _dollar_sql
+
+    dialect = type(conn.dialect)(paramstyle="pyformat")  # see _dollar_sql
+    text, params = _dollar_sql(statement, dialect)
+    # a relation, not a DB-API cursor: DuckDB 2.0 copies the rows once more for a cursor's
+    # Arrow output (and says so); the relation is fetched whole, so the connection is free
+    return conn.connection.driver_connection.sql(text, params=params).to_arrow_table()
+
+
+def _bind_time(value: Any, column: Any) -> Any:
+    from watchkeeper.core.times import naive_utc, parse_time
+
+    moment = parse_time(value)
+    return moment if getattr(column.type, "timezone", False) else naive_utc(moment)

@@ -1,0 +1,500 @@
+"""Worst-slice discovery: slices whose metric is worse than the overall one, or than before.
+
+:func:`find_worst_slices` searches single features and pairs of features:
+
+- numerical features are cut at the reference's quantiles (``bins`` equal-frequency bins;
+  repeated quantiles merge), categorical features take their most frequent values
+  (``max_levels``); a missing value is a level of its own;
+- a candidate needs ``min_support`` labeled events (and, for ROC AUC, ``min_class`` events of
+  each class);
+- each candidate is tested one-sided against the overall value, ``H0: metric(slice) =
+  metric(all)``, with the slice's own standard error (DeLong for AUC, the binomial SE at the
+  overall proportion for precision / recall / accuracy, the CLT SE for mean losses). The
+  overall value is treated as known: it rests on all events, and since the slice is part of
+  them the test is conservative;
+- the Benjamini–Hochberg procedure over every candidate tested (singles and pairs together)
+  controls the false-discovery rate at ``fdr``;
+- the list is ordered by the *conservative* difference — the end of the slice's interval
+  nearest the overall value, minus the overall value — so a slice ranks high only when it is
+  surely much worse, and small noisy slices do not crowd out large real ones;
+- parsimony: a pair lying inside a significantly worse single-feature slice is kept only as
+  a finding of its own when it is significantly worse *than that slice* (one-sided test of
+  the pair's difference against the single's with the pair's standard error, the
+  Benjamini–Hochberg procedure over all such tests at level ``fdr``); otherwise it is
+  marked ``explained_by`` the single and ranked after every finding that is not explained,
+  so the list leads with ``channel=web``, not with ``channel=web & device=mobile`` when
+  mobile adds nothing on web.
+
+Discovery runs in memory on the labeled events (score, label and the candidate features);
+per-group work uses one sort per feature or pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from watchkeeper.core.evaluation.intervals import Estimate, wilson, z_value
+from watchkeeper.core.evaluation.metrics import (
+    HIGHER_IS_BETTER,
+    EvaluationError,
+    Prepared,
+    delong,
+    float_array,
+    metric_estimate,
+)
+from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+
+__all__ = [
+    "DISCOVERY_METRICS",
+    "WorstSlice",
+    "WorstSlices",
+    "find_worst_slices",
+]
+
+DISCOVERY_METRICS = ("roc_auc", "precision", "recall", "accuracy", "brier", "log_loss", "mae")
+
+
+@dataclass(frozen=True)
+class WorstSlice:
+    """A candidate slice, its metric with interval, and its test.
+
+    ``delta`` is the slice's value minus what it is compared with: the overall value, or,
+    when discovery ran against a baseline, the same slice's value in the baseline
+    (``baseline_value``). ``conservative_delta`` is the end of the difference's interval
+    nearest zero. ``explained_by`` names the single-feature slice a pair lies in when that
+    slice is itself significantly worse and the pair is not significantly worse than it
+    (the pair adds nothing; see :func:`find_worst_slices`); ``q_beyond`` is that test's
+    Benjamini–Hochberg-adjusted p-value.
+    """
+
+    predicate: SlicePredicate
+    features: tuple[str, ...]
+    support: int  # labeled events
+    positives: int
+    estimate: Estimate
+    baseline_value: float | None
+    delta: float
+    conservative_delta: float
+    p_value: float
+    q_value: float
+    significant: bool
+    explained_by: str | None = None
+    q_beyond: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.predicate.label,
+            "features": list(self.features),
+            "conditions": [c.to_dict() for c in self.predicate.conditions],
+            "support": self.support,
+            "positives": self.positives,
+            "estimate": self.estimate.to_dict(),
+            "baseline_value": self.baseline_value,
+            "delta": self.delta,
+            "conservative_delta": self.conservative_delta,
+            "p_value": self.p_value,
+            "q_value": self.q_value,
+            "significant": self.significant,
+            "explained_by": self.explained_by,
+            "q_beyond": self.q_beyond,
+        }
+
+
+@dataclass(frozen=True)
+class WorstSlices:
+    """Worst-slice discovery: every candidate tested, significant ones first, worst first.
+
+    ``compared_with`` is ``"overall"`` or ``"baseline"``.
+    """
+
+    metric: str
+    overall: Estimate
+    compared_with: str
+    candidates: tuple[WorstSlice, ...]
+    tested: int
+    fdr: float
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def significant(self) -> tuple[WorstSlice, ...]:
+        return tuple(c for c in self.candidates if c.significant)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "overall": self.overall.to_dict(),
+            "compared_with": self.compared_with,
+            "tested": self.tested,
+            "fdr": self.fdr,
+            "settings": dict(self.settings),
+            "slices": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class _Levels:
+    feature: str
+    codes: np.ndarray  # per event, -1 = no candidate level
+    conditions: tuple[Condition, ...]
+
+
+def _levels_numerical(
+    name: str, values: np.ndarray, reference: np.ndarray | None, bins: int, min_support: int
+) -> _Levels:
+    ref = values if reference is None else reference
+    ref = ref[np.isfinite(ref)]
+    conditions: list[Condition] = []
+    codes = np.full(values.size, -1, dtype=np.int64)
+    if ref.size:
+        qs = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+        edges = [None, *(float(q) for q in qs), None]
+        idx = np.searchsorted(qs, values, side="right")
+        finite = np.isfinite(values)
+        codes[finite] = idx[finite]
+        conditions = [
+            Condition(name, "range", (edges[i], edges[i + 1])) for i in range(len(qs) + 1)
+        ]
+    nulls = np.isnan(values)
+    if nulls.sum() >= min_support:
+        codes[nulls] = len(conditions)
+        conditions.append(Condition(name, "null"))
+    return _Levels(name, codes, tuple(conditions))
+
+
+def _levels_categorical(
+    name: str,
+    column: pa.Array | pa.ChunkedArray,
+    counted: np.ndarray,
+    max_levels: int,
+    min_support: int,
+) -> _Levels:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    indices = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False))
+    dictionary = encoded.dictionary.to_pylist()
+    sel = indices[counted]
+    counts = np.bincount(sel[sel >= 0], minlength=len(dictionary))
+    keep = [i for i in np.argsort(-counts, kind="stable")[:max_levels] if counts[i] >= min_support]
+    remap = np.full(len(dictionary) + 1, -1, dtype=np.int64)
+    conditions = []
+    for new, old in enumerate(keep):
+        remap[old] = new
+        conditions.append(Condition(name, "eq", dictionary[old]))
+    codes = remap[indices]  # index -1 (missing) hits the last entry, which is -1
+    nulls = indices < 0
+    if nulls[counted].sum() >= min_support:
+        codes[nulls] = len(conditions)
+        conditions.append(Condition(name, "null"))
+    return _Levels(name, codes, tuple(conditions))
+
+
+@dataclass(frozen=True)
+class _Stats:
+    value: float
+    se: float  # the estimate's standard error (DeLong, binomial, CLT)
+    n: int  # events the value rests on (for proportions: the denominator)
+    k: float = math.nan  # successes, for proportions
+
+
+def _stats(metric: str, y: np.ndarray, s: np.ndarray, threshold: float) -> _Stats | None:
+    if metric == "roc_auc":
+        d = delong(y, s)
+        return None if d is None else _Stats(d.auc, d.se, y.size)
+    prep = Prepared(y, s, threshold)
+    if metric in ("precision", "recall", "accuracy"):
+        tp, fp, fn, tn = prep.confusion()
+        k, m = {
+            "precision": (tp, tp + fp),
+            "recall": (tp, tp + fn),
+            "accuracy": (tp + tn, float(y.size)),
+        }[metric]
+        if m <= 0:
+            return None
+        p = k / m
+        return _Stats(p, math.sqrt(p * (1 - p) / m), int(m), k)
+    terms = {
+        "brier": lambda: (s - y) ** 2,
+        "log_loss": lambda: prep.log_loss_terms,
+        "mae": lambda: np.abs(s - y),
+    }[metric]()
+    if terms.size < 2:
+        return None
+    return _Stats(float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(terms.size)), y.size)
+
+
+def _interval(metric: str, st: _Stats, z: float, confidence: float) -> Estimate:
+    if metric in ("precision", "recall", "accuracy"):
+        return wilson(st.k, st.n, confidence)
+    lo, hi = st.value - z * st.se, st.value + z * st.se
+    if metric == "roc_auc":
+        return Estimate(st.value, max(0.0, lo), min(1.0, hi), "delong", st.n, confidence)
+    return Estimate(st.value, lo, hi, "normal", st.n, confidence)
+
+
+def _test_se(metric: str, cur: _Stats, base: _Stats | None, overall: float) -> float:
+    """The standard error of the difference under H0 (no difference)."""
+    if metric in ("precision", "recall", "accuracy"):
+        if base is None:
+            return math.sqrt(max(overall * (1 - overall), 1e-12) / cur.n)
+        pooled = (cur.k + base.k) / (cur.n + base.n)
+        return math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / cur.n + 1 / base.n))
+    return math.hypot(cur.se, 0.0 if base is None else base.se)
+
+
+def _difference_interval(
+    metric: str, cur: _Stats, base: _Stats | None, estimate: Estimate, overall: float, z: float
+) -> tuple[float, float]:
+    """The interval of the difference: slice − overall, or slice − the same slice earlier."""
+    if base is None:
+        return estimate.lower - overall, estimate.upper - overall
+    if metric in ("precision", "recall", "accuracy"):
+        # Agresti–Caffo: add one success and one failure to each sample
+        p1, p2 = (cur.k + 1) / (cur.n + 2), (base.k + 1) / (base.n + 2)
+        se = math.sqrt(p1 * (1 - p1) / (cur.n + 2) + p2 * (1 - p2) / (base.n + 2))
+        return p1 - p2 - z * se, p1 - p2 + z * se
+    delta, se = cur.value - base.value, math.hypot(cur.se, base.se)
+    return delta - z * se, delta + z * se
+
+
+def find_worst_slices(
+    table: pa.Table,
+    features: Sequence[str],
+    *,
+    metric: str = "roc_auc",
+    categorical: Sequence[str] = (),
+    reference: pa.Table | None = None,
+    baseline: pa.Table | None = None,
+    bins: int = 5,
+    max_levels: int = 20,
+    pairs: bool = True,
+    min_support: int = 200,
+    min_class: int = 20,
+    fdr: float = 0.05,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    score: str = "score",
+    label: str = "label",
+    limit: int | None = None,
+) -> WorstSlices:
+    """Slices over single features and pairs whose ``metric`` is worse.
+
+    ``table`` holds score, label and the features (unlabeled rows are dropped). A feature is
+    numerical when its Arrow type is numeric and it is not listed in ``categorical``;
+    numerical features are cut at the quantiles of the same column in ``reference`` (default:
+    ``baseline``, else the table itself). ``min_class``: for ROC AUC the least number of
+    positives and of negatives, for a proportion the least denominator (e.g. predicted
+    positives for precision), in the slice and, with a baseline, in its baseline too.
+
+    Without ``baseline`` each slice is compared with the overall value of ``table``. With
+    ``baseline`` (labeled events of an earlier period, same columns) each slice is compared
+    with *the same slice* in the baseline (a two-sample test; the slice needs
+    ``min_support`` labeled events in both): this finds where performance *changed*, and is
+    not fooled by slices that were always lower — AUC within a slice is usually lower than
+    overall simply because a slice spans less of the score's range.
+    """
+    from scipy import special
+
+    from watchkeeper.core.drift.decide import adjust_p
+
+    if metric not in DISCOVERY_METRICS:
+        raise EvaluationError(
+            f"worst-slice discovery supports {', '.join(DISCOVERY_METRICS)}; not {metric!r}"
+        )
+    higher = HIGHER_IS_BETTER[metric]
+    cur_t = _labeled(table, score, label)
+    base_t = None if baseline is None else _labeled(baseline, score, label)
+    columns = [score, label, *features]
+    for name in features:
+        if name not in cur_t.column_names:
+            raise EvaluationError(f"worst slices: no feature column {name!r} in the data")
+        if base_t is not None and name not in base_t.column_names:
+            raise EvaluationError(f"worst slices: no feature column {name!r} in the baseline")
+    both = cur_t.select(columns)
+    if base_t is not None:
+        both = pa.concat_tables([both, base_t.select(columns).cast(both.schema)])
+    n_cur = cur_t.num_rows
+    is_cur = np.zeros(both.num_rows, dtype=bool)
+    is_cur[:n_cur] = True
+    y = float_array(both.column(label), label)
+    s = float_array(both.column(score), score)
+
+    overall_est = metric_estimate(
+        metric, Prepared(y[:n_cur], s[:n_cur], threshold), confidence=confidence
+    )
+    if overall_est.value is None:
+        raise EvaluationError(f"the overall {metric} does not exist on these events (one class?)")
+    overall = overall_est.value
+    quantiles_from = reference if reference is not None else base_t
+
+    levels: list[_Levels] = []
+    for name in features:
+        col = both.column(name)
+        if (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)) and (
+            name not in categorical
+        ):
+            ref = None
+            if quantiles_from is not None and name in quantiles_from.column_names:
+                ref = float_array(quantiles_from.column(name), name)
+            values = float_array(col, name)
+            levels.append(_levels_numerical(name, values, ref, bins, min_support))
+        else:
+            levels.append(_levels_categorical(name, col, is_cur, max_levels, min_support))
+
+    groupings: list[tuple[tuple[_Levels, ...], np.ndarray, list[tuple[Condition, ...]]]] = [
+        ((lv,), lv.codes, [(c,) for c in lv.conditions]) for lv in levels
+    ]
+    if pairs:
+        for i in range(len(levels)):
+            for j in range(i + 1, len(levels)):
+                a, b = levels[i], levels[j]
+                nb = max(len(b.conditions), 1)
+                ok = (a.codes >= 0) & (b.codes >= 0)
+                codes = np.where(ok, a.codes * nb + b.codes, -1)
+                conds = [(ca, cb) for ca in a.conditions for cb in b.conditions]
+                groupings.append(((a, b), codes, conds))
+
+    z = z_value(confidence)
+    found: list[dict[str, Any]] = []
+    for feats, codes, conds in groupings:
+        cur_codes = np.where(is_cur, codes, -1)
+        valid = cur_codes >= 0
+        if not valid.any():
+            continue
+        counts = np.bincount(cur_codes[valid], minlength=len(conds))
+        pos_counts = np.bincount(cur_codes[valid], weights=y[valid], minlength=len(conds))
+        # one sort per grouping: current rows of group g, then baseline rows of group g
+        key = np.where(codes >= 0, codes * 2 + (~is_cur), -1)
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        for g in np.flatnonzero(counts >= min_support):
+            npos = int(pos_counts[g])
+            if metric == "roc_auc" and (npos < min_class or counts[g] - npos < min_class):
+                continue
+            lo, hi = np.searchsorted(sorted_key, [2 * g, 2 * g + 1])
+            rows = order[lo:hi]
+            cur = _stats(metric, y[rows], s[rows], threshold)
+            if cur is None or not cur.se > 0:
+                continue
+            base = None
+            if base_t is not None:
+                blo, bhi = np.searchsorted(sorted_key, [2 * g + 1, 2 * g + 2])
+                brows = order[blo:bhi]
+                if brows.size < min_support:
+                    continue
+                base = _stats(metric, y[brows], s[brows], threshold)
+                if base is None:
+                    continue
+            if cur.n < min_class or (base is not None and base.n < min_class):
+                continue  # a proportion over too few events (e.g. 3 predicted positives)
+            compared = overall if base is None else base.value
+            delta = cur.value - compared
+            se_test = _test_se(metric, cur, base, overall)
+            if not se_test > 0:
+                continue
+            zstat = delta / se_test
+            p = float(special.ndtr(zstat if higher else -zstat))
+            estimate = _interval(metric, cur, z, confidence)
+            lo_d, hi_d = _difference_interval(metric, cur, base, estimate, overall, z)
+            found.append(
+                {
+                    "predicate": SlicePredicate(
+                        " & ".join(c.label for c in conds[g]), tuple(conds[g])
+                    ),
+                    "features": tuple(lv.feature for lv in feats),
+                    "support": int(counts[g]),
+                    "positives": npos,
+                    "estimate": estimate,
+                    "baseline": None if base is None else base.value,
+                    "delta": delta,
+                    "conservative": hi_d if higher else lo_d,
+                    "p": p,
+                    "se": se_test,
+                }
+            )
+    q = adjust_p(np.array([f["p"] for f in found]), "fdr_bh") if found else np.zeros(0)
+    worse_single: dict[str, dict[str, Any]] = {}
+    for f, qv in zip(found, q, strict=True):
+        f["significant"] = bool(qv <= fdr and (f["delta"] < 0 if higher else f["delta"] > 0))
+        if len(f["features"]) == 1 and f["significant"]:
+            worse_single[f["predicate"].label] = f
+    # parsimony: is each significant pair worse than a significantly worse single slice it
+    # lies in? One-sided tests, Benjamini–Hochberg over all of them
+    beyond: list[tuple[int, str, float]] = []
+    for i, f in enumerate(found):
+        if len(f["features"]) == 2 and f["significant"]:
+            for cond in f["predicate"].conditions:
+                single = worse_single.get(cond.label)
+                if single is not None:
+                    z_beyond = (f["delta"] - single["delta"]) / f["se"]
+                    beyond.append(
+                        (i, cond.label, float(special.ndtr(z_beyond if higher else -z_beyond)))
+                    )
+    q_beyond = adjust_p(np.array([b[2] for b in beyond]), "fdr_bh") if beyond else []
+    explained_by: dict[int, tuple[str, float]] = {}
+    for (i, label, _), qb in zip(beyond, q_beyond, strict=True):
+        if qb > fdr and (i not in explained_by or qb > explained_by[i][1]):
+            explained_by[i] = (label, float(qb))
+    out = []
+    for i, (f, qv) in enumerate(zip(found, q, strict=True)):
+        explained, q_b = explained_by.get(i, (None, None))
+        out.append(
+            WorstSlice(
+                f["predicate"],
+                f["features"],
+                f["support"],
+                f["positives"],
+                f["estimate"],
+                f["baseline"],
+                f["delta"],
+                f["conservative"],
+                f["p"],
+                float(qv),
+                f["significant"],
+                explained,
+                q_b,
+            )
+        )
+    sign = 1.0 if higher else -1.0
+    out.sort(
+        key=lambda w: (not w.significant, w.explained_by is not None, sign * w.conservative_delta)
+    )
+    return WorstSlices(
+        metric,
+        overall_est,
+        "overall" if base_t is None else "baseline",
+        tuple(out[:limit] if limit else out),
+        len(found),
+        fdr,
+        MappingProxyType(
+            {
+                "bins": bins,
+                "max_levels": max_levels,
+                "pairs": pairs,
+                "min_support": min_support,
+                "min_class": min_class,
+                "threshold": threshold,
+                "confidence": confidence,
+                "binning": "reference quantiles"
+                if quantiles_from is not None
+                else "quantiles of the data",
+            }
+        ),
+    )
+
+
+def _labeled(table: pa.Table, score: str, label: str) -> pa.Table:
+    for name in (score, label):
+        if name not in table.column_names:
+            raise EvaluationError(f"no {name!r} column in the data")
+    y = float_array(table.column(label), label)
+    s = float_array(table.column(score), score)
+    return table.filter(pa.array(~np.isnan(y) & np.isfinite(s)))

@@ -88,8 +88,9 @@ def _flag(column: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
-    from watchkeeper.core.drift.sources import read_table, sql_location
+    from watchkeeper.core.drift.sources import read_table
     from watchkeeper.core.telemetry.source import open_source
+    from watchkeeper.core.telemetry.sql import sql_location
     from watchkeeper.core.telemetry.windows import parse_window
     from watchkeeper.core.times import to_us
 
@@ -122,22 +123,24 @@ def run(args: argparse.Namespace) -> int:
             engine, table_name = parts
             import sqlalchemy as sa
 
-            from watchkeeper.core.drift.sql_counts import reflect_table
+            from watchkeeper.core.telemetry.contract import TelemetryQuery
+            from watchkeeper.core.telemetry.sql import reflect_table
 
             with engine.connect() as conn:
                 table = reflect_table(conn, table_name)
-                where = []
-                for column, value in filters.items():
+                for column in filters:
                     if column not in table.c:
                         raise DriftError(
                             f"current: --{_flag(column)} given but the table has "
                             f"no {column!r} column"
                         )
-                    col = table.c[column]
-                    if isinstance(col.type, sa.String):
-                        where.append(col == value)
-                    else:
-                        where.append(sa.cast(col, sa.String) == value)
+                where = []
+                if filters:  # the telemetry reader's own filter: one for every analysis
+                    query = TelemetryQuery(
+                        model=filters.get("model"),
+                        versions=(filters["model_version"],) if "model_version" in filters else (),
+                    )
+                    where = src.where(table, query)
                 result = analyze_drift_sql(
                     reference,
                     conn,

@@ -1072,11 +1072,8 @@ def analyze_drift_sql(
     fits comes back whole, ``exact = "all"``; a larger one as a seeded systematic sample,
     ``exact = "sample"``), one window at a time, so memory holds one window's sample.
     """
-    from watchkeeper.core.drift.sql_counts import (
-        count_windows_sql,
-        plan_windows_sql,
-        reflect_table,
-    )
+    from watchkeeper.core.drift.sql_counts import count_windows_sql, plan_windows_sql
+    from watchkeeper.core.telemetry.sql import reflect_table
 
     s = settings or DriftSection()
     report = progress or (lambda f, m: None)

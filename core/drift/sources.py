@@ -3,8 +3,7 @@
 :func:`read_table` reads ``SRC`` (CONTRACT.md: a ``.parquet``/``.csv`` file or ``URL#table``)
 through the telemetry readers when it holds the telemetry roles, and otherwise — a reference
 file of features only — as a plain table with pyarrow (files) or SQLAlchemy (databases), with
-the readers' error messages for everything else. :func:`sql_location` gives the engine and
-table behind a SQL source so counting can be pushed down to it.
+the readers' error messages for everything else.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.errors import TelemetryError
 from watchkeeper.core.telemetry.contract import CANONICAL_ROLES
 
-__all__ = ["read_table", "sql_location"]
+__all__ = ["read_table"]
 
 
 def _missing_role(exc: TelemetryError) -> bool:
@@ -35,6 +34,8 @@ def read_table(location: str, *, base_dir: Path | None = None) -> pa.Table:
         except TelemetryError as exc:
             if not _missing_role(exc):
                 raise
+            from watchkeeper.core.telemetry.sql import sql_location
+
             parts = sql_location(src)
             if parts is not None:
                 return _read_sql(*parts, shown=src.description)
@@ -62,7 +63,7 @@ def _read_sql(engine: Any, table: str, *, shown: str) -> pa.Table:
     import sqlalchemy as sa
 
     from watchkeeper.core.drift.data import as_table
-    from watchkeeper.core.drift.sql_counts import reflect_table
+    from watchkeeper.core.telemetry.sql import reflect_table
 
     try:
         with engine.connect() as conn:
@@ -77,14 +78,3 @@ def _read_sql(engine: Any, table: str, *, shown: str) -> pa.Table:
         return as_table({n: pa.array(v) for n, v in columns.items()}, shown)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DriftError(f"{shown}: cannot be read: {exc}") from None
-
-
-def sql_location(source: Any) -> tuple[Any, str] | None:
-    """``(engine, "schema.table")`` behind a SQL telemetry source, or ``None``."""
-    # The telemetry reader keeps these private; see the closing note of issue 3.
-    engine = getattr(source, "_engine", None)
-    table = getattr(source, "_table_name", None)
-    if engine is None or table is None:
-        return None
-    schema = getattr(source, "_schema_name", None)
-    return engine, f"{schema}.{table}" if schema else table

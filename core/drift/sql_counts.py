@@ -42,75 +42,12 @@ __all__ = [
     "count_statement",
     "count_windows_sql",
     "plan_windows_sql",
-    "reflect_table",
     "sample_statement",
     "time_range_sql",
 ]
 
 #: A prime: ``(position * SAMPLE_MULTIPLIER + offset) % rows`` permutes a window's positions.
 SAMPLE_MULTIPLIER = 2_147_483_647
-
-
-def reflect_table(conn: sa.Connection, name: str) -> sa.Table:
-    """The table ``name`` (``schema.table`` or ``table``) with its columns, reflected."""
-    schema, _, table = name.rpartition(".")
-    if conn.dialect.name == "duckdb":
-        return _reflect_duckdb(conn, table, schema or None, name)
-    try:
-        return sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=conn)
-    except sa.exc.NoSuchTableError:
-        raise DriftError(f"no table {name!r} in the database") from None
-
-
-_DUCKDB_TYPES: tuple[tuple[str, Any], ...] = (
-    ("TIMESTAMP WITH TIME ZONE", sa.DateTime(timezone=True)),
-    ("TIMESTAMPTZ", sa.DateTime(timezone=True)),
-    ("TIMESTAMP", sa.DateTime()),
-    ("DATE", sa.Date()),
-    ("DOUBLE", sa.Double()),
-    ("FLOAT", sa.Double()),
-    ("REAL", sa.Double()),
-    ("DECIMAL", sa.Double()),
-    ("HUGEINT", sa.BigInteger()),
-    ("BIGINT", sa.BigInteger()),
-    ("INTEGER", sa.BigInteger()),
-    ("SMALLINT", sa.BigInteger()),
-    ("TINYINT", sa.BigInteger()),
-    ("UBIGINT", sa.BigInteger()),
-    ("UINTEGER", sa.BigInteger()),
-    ("USMALLINT", sa.BigInteger()),
-    ("UTINYINT", sa.BigInteger()),
-    ("BOOLEAN", sa.Boolean()),
-    ("VARCHAR", sa.String()),
-)
-
-
-def _reflect_duckdb(conn: sa.Connection, table: str, schema: str | None, name: str) -> sa.Table:
-    # duckdb-engine's reflection asks pg_catalog for pg_collation, which DuckDB lacks under
-    # SQLAlchemy 2.1; information_schema answers the same question portably.
-    cols = sa.table(
-        "columns",
-        sa.column("table_name"),
-        sa.column("table_schema"),
-        sa.column("column_name"),
-        sa.column("data_type"),
-        sa.column("ordinal_position"),
-        schema="information_schema",
-    )
-    stmt = sa.select(cols.c.column_name, cols.c.data_type).where(cols.c.table_name == table)
-    if schema:
-        stmt = stmt.where(cols.c.table_schema == schema)
-    rows = conn.execute(stmt.order_by(cols.c.ordinal_position)).all()
-    if not rows:
-        raise DriftError(f"no table {name!r} in the database")
-    columns = []
-    for col_name, data_type in rows:
-        upper = str(data_type).upper()
-        ctype = next(
-            (t for prefix, t in _DUCKDB_TYPES if upper.startswith(prefix)), sa.types.NullType()
-        )
-        columns.append(sa.Column(col_name, ctype))
-    return sa.Table(table, sa.MetaData(), *columns, schema=schema)
 
 
 def _col(table: sa.FromClause, name: str) -> sa.ColumnElement:

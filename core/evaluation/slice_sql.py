@@ -21,7 +21,7 @@ __all__ = ["duckdb_arrow", "slice_query", "sql_parts"]
 
 
 def sql_parts(source: Any) -> tuple[Any, str]:
-    from watchkeeper.core.drift.sources import sql_location
+    from watchkeeper.core.telemetry.sql import sql_location
 
     parts = sql_location(source)
     if parts is None:
@@ -40,9 +40,9 @@ def slice_query(
     end: Any = None,
 ) -> tuple[Any, list[Any], Any]:
     """``(table, where clauses, role → column)`` selecting a slice's events in a SQL source."""
-    import sqlalchemy as sa
-
-    from watchkeeper.core.drift.sql_counts import reflect_table
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql import reflect_table
+    from watchkeeper.core.times import parse_time
 
     _, table_name = sql_parts(source)
     mapping = source.mapping
@@ -56,20 +56,13 @@ def slice_query(
         except KeyError:
             raise EvaluationError(f"{source.description}: no column {key!r}") from None
 
-    clauses = []
-    if model is not None and role("model") is not None and role("model") in table.c:
-        clauses.append(table.c[role("model")] == model)
-    if versions:
-        vcol = table.c[role("model_version")]
-        if isinstance(vcol.type, sa.String):
-            clauses.append(vcol.in_([str(v) for v in versions]))
-        else:
-            clauses.append(vcol.in_([int(v) for v in versions]))
-    ts = table.c[role("ts")]
-    for bound, op in ((start, "ge"), (end, "lt")):
-        if bound is not None:
-            value = _bind_time(bound, ts)
-            clauses.append(ts >= value if op == "ge" else ts < value)
+    query = TelemetryQuery(
+        model=model,
+        versions=tuple(str(v) for v in versions),
+        start=parse_time(start),
+        end=parse_time(end),
+    )
+    clauses = source.where(table, query)
     if predicate is not None:
         clauses.append(predicate.where(table.c))
     return table, clauses, col
@@ -84,10 +77,3 @@ def duckdb_arrow(conn: Any, statement: Any) -> pa.Table:
     # a relation, not a DB-API cursor: DuckDB 2.0 copies the rows once more for a cursor's
     # Arrow output (and says so); the relation is fetched whole, so the connection is free
     return conn.connection.driver_connection.sql(text, params=params).to_arrow_table()
-
-
-def _bind_time(value: Any, column: Any) -> Any:
-    from watchkeeper.core.times import naive_utc, parse_time
-
-    moment = parse_time(value)
-    return moment if getattr(column.type, "timezone", False) else naive_utc(moment)

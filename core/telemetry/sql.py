@@ -126,11 +126,47 @@ class SqlSource(TelemetrySource):
                 self._source = self._reflected_schema()
         return self._source
 
+    # -- pushing an analysis down to the table ----------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def table_name(self) -> str:
+        """``schema.table`` or ``table``, as :func:`reflect_table` takes it."""
+        return f"{self._schema_name}.{self._table_name}" if self._schema_name else self._table_name
+
+    def where(self, table: sa.FromClause, query: TelemetryQuery) -> list[sa.ColumnElement[bool]]:
+        """The one ``WHERE`` selecting ``query``'s events (model, versions, time range) in
+        ``table`` — this source's table as an analysis reflected it.
+
+        The same clauses the reader itself pushes down (type-aware: an integer version
+        column compares with integers, a time column with a time of its own zone, SQLite's
+        ISO text through ``strftime``), so an analysis counts exactly the rows a read returns.
+        """
+        where = _SqlFilter(self, query, self._filter_roles(), table)
+        if not where.complete:
+            raise TelemetryError(
+                "the model/version/time filter cannot be pushed down to this table (a time "
+                "column stored as text outside SQLite?)",
+                source=self.description,
+            )
+        return where.clauses
+
+    def _filter_roles(self) -> dict[str, str]:
+        """Role → column for the filter, from the mapping alone: an analysis may push down
+        to a table that lacks roles it does not filter on (a request id, say)."""
+        mapping = self.mapping or ColumnMapping()
+        present = set(self.source_schema().names)
+        roles = mapping.role_columns()
+        return {r: roles[r] for r in ("model", "model_version", "ts") if roles.get(r) in present}
+
     def _applies(self, query: TelemetryQuery, schema: TelemetrySchema) -> bool:
-        return _SqlFilter(self, query, schema).complete
+        return _SqlFilter(self, query, _roles_of(schema)).complete
 
     def _count_selected(self, query: TelemetryQuery, schema: TelemetrySchema) -> int | None:
-        where = _SqlFilter(self, query, schema)
+        where = _SqlFilter(self, query, _roles_of(schema))
         if not where.complete:
             return None
         statement = sa.select(sa.func.count()).select_from(self._table()).where(*where.clauses)
@@ -143,7 +179,7 @@ class SqlSource(TelemetrySource):
     ) -> list[DuplicateEvent]:
         """Repeated (request id, version) pairs, counted by the database (GROUP BY)."""
         schema = self.schema()
-        where = _SqlFilter(self, query, schema)
+        where = _SqlFilter(self, query, _roles_of(schema))
         if not where.complete:
             return super().duplicates(query, limit)
         table = self._table()
@@ -167,7 +203,7 @@ class SqlSource(TelemetrySource):
     def _scan(
         self, columns: Sequence[str], query: TelemetryQuery, batch_rows: int
     ) -> Iterator[RawBatch]:
-        where = _SqlFilter(self, query, self.schema())
+        where = _SqlFilter(self, query, _roles_of(self.schema()))
         table = self._table()
         statement = sa.select(*[table.c[name] for name in columns]).where(*where.clauses)
         numbered = not where.clauses  # without a filter, stream order is the table's order
@@ -297,6 +333,14 @@ class SqlSource(TelemetrySource):
         return {name: _guess_type(v) for name, v in zip(columns, _transpose(rows), strict=True)}
 
 
+def _roles_of(schema: TelemetrySchema) -> dict[str, str]:
+    return {
+        r: schema.column(r).source_name
+        for r in ("model", "model_version", "ts")
+        if r in schema.names
+    }
+
+
 class _SqlFilter:
     """The query as bound ``WHERE`` clauses, or ``complete = False`` when it cannot be.
 
@@ -306,22 +350,30 @@ class _SqlFilter:
     be pushed down faithfully; such a query is filtered after normalisation instead.
     """
 
-    def __init__(self, source: SqlSource, query: TelemetryQuery, schema: TelemetrySchema):
+    def __init__(
+        self,
+        source: SqlSource,
+        query: TelemetryQuery,
+        roles: dict[str, str],
+        table: sa.FromClause | None = None,
+    ):
         self._dialect = source._dialect
-        self._table = source._table()
+        self._table = source._table() if table is None else table
         self._types = source.source_schema()
         self.clauses: list[sa.ColumnElement[bool]] = []
         self.complete = True
         self._binds = 0
-        if query.model is not None and "model" in schema.names:
-            self._in(schema.column("model").source_name, [query.model])
-        if query.versions:
-            self._in(schema.column("model_version").source_name, list(query.versions))
-        ts = schema.column("ts").source_name
-        if query.start is not None:
-            self._time(ts, query.start, at_least=True)
-        if query.end is not None:
-            self._time(ts, query.end, at_least=False)
+        if query.model is not None and "model" in roles:
+            self._in(roles["model"], [query.model])
+        if query.versions and "model_version" not in roles:
+            self.complete = False
+        elif query.versions:
+            self._in(roles["model_version"], list(query.versions))
+        for moment, at_least in ((query.start, True), (query.end, False)):
+            if moment is not None and "ts" not in roles:
+                self.complete = False
+            elif moment is not None:
+                self._time(roles["ts"], moment, at_least=at_least)
 
     def _bind(self, value: Any, type_: Any = None, *, expanding: bool = False) -> Any:
         self._binds += 1
@@ -361,6 +413,76 @@ class _SqlFilter:
             self.complete = False
             return
         self.clauses.append(value >= bound if at_least else value < bound)
+
+
+def sql_location(source: Any) -> tuple[Engine, str] | None:
+    """``(engine, "schema.table")`` behind a SQL telemetry source, or None for files."""
+    if isinstance(source, SqlSource):
+        return source.engine, source.table_name
+    return None
+
+
+def reflect_table(conn: sa.Connection, name: str) -> sa.Table:
+    """The table ``name`` (``schema.table`` or ``table``) with its columns and their types,
+    reflected: what an analysis pushed down to the database builds its statements on."""
+    schema, _, table = name.rpartition(".")
+    if conn.dialect.name == "duckdb":
+        return _reflect_duckdb(conn, table, schema or None, name)
+    try:
+        return sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=conn)
+    except sa.exc.NoSuchTableError:
+        raise TelemetryError(f"no table {name!r} in the database") from None
+
+
+_DUCKDB_TYPES: tuple[tuple[str, Any], ...] = (
+    ("TIMESTAMP WITH TIME ZONE", sa.DateTime(timezone=True)),
+    ("TIMESTAMPTZ", sa.DateTime(timezone=True)),
+    ("TIMESTAMP", sa.DateTime()),
+    ("DATE", sa.Date()),
+    ("DOUBLE", sa.Double()),
+    ("FLOAT", sa.Double()),
+    ("REAL", sa.Double()),
+    ("DECIMAL", sa.Double()),
+    ("HUGEINT", sa.BigInteger()),
+    ("BIGINT", sa.BigInteger()),
+    ("INTEGER", sa.BigInteger()),
+    ("SMALLINT", sa.BigInteger()),
+    ("TINYINT", sa.BigInteger()),
+    ("UBIGINT", sa.BigInteger()),
+    ("UINTEGER", sa.BigInteger()),
+    ("USMALLINT", sa.BigInteger()),
+    ("UTINYINT", sa.BigInteger()),
+    ("BOOLEAN", sa.Boolean()),
+    ("VARCHAR", sa.String()),
+)
+
+
+def _reflect_duckdb(conn: sa.Connection, table: str, schema: str | None, name: str) -> sa.Table:
+    # duckdb-engine's reflection asks pg_catalog for pg_collation, which DuckDB lacks under
+    # SQLAlchemy 2.1; information_schema answers the same question portably.
+    cols = sa.table(
+        "columns",
+        sa.column("table_name"),
+        sa.column("table_schema"),
+        sa.column("column_name"),
+        sa.column("data_type"),
+        sa.column("ordinal_position"),
+        schema="information_schema",
+    )
+    stmt = sa.select(cols.c.column_name, cols.c.data_type).where(cols.c.table_name == table)
+    if schema:
+        stmt = stmt.where(cols.c.table_schema == schema)
+    rows = conn.execute(stmt.order_by(cols.c.ordinal_position)).all()
+    if not rows:
+        raise TelemetryError(f"no table {name!r} in the database")
+    columns = []
+    for col_name, data_type in rows:
+        upper = str(data_type).upper()
+        ctype = next(
+            (t for prefix, t in _DUCKDB_TYPES if upper.startswith(prefix)), sa.types.NullType()
+        )
+        columns.append(sa.Column(col_name, ctype))
+    return sa.Table(table, sa.MetaData(), *columns, schema=schema)
 
 
 def _dollar_sql(statement: sa.Select[Any], dialect: Any) -> tuple[str, list[Any]]:

@@ -104,9 +104,9 @@ def run_drift(
     """
     from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
-    from watchkeeper.core.drift.sources import sql_location
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql import sql_location
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
@@ -158,20 +158,17 @@ def run_drift(
         if rows > IN_MEMORY_ROWS and location is not None:
             import sqlalchemy as sa
 
-            from watchkeeper.core.drift.sql_counts import reflect_table
+            from watchkeeper.core.telemetry.sql import reflect_table
 
             engine, table_name = location
             with engine.connect() as conn:
                 table = reflect_table(conn, table_name)
-                m, v = spec.telemetry.columns.model, spec.telemetry.columns.model_version
-                where = [sa.cast(table.c[v], sa.String) == version]
-                if m:
-                    where.append(table.c[m] == spec.model.name)
+                query = TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of)
                 return analyze_drift_sql(
                     reference,
                     conn,
                     table,
-                    where=sa.and_(*where),
+                    where=sa.and_(*src.where(table, query)),
                     progress=stage(report, 0.1, 1.0),
                     cancelled=cancelled,
                     **common,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
-from watchkeeper.core.drift.sql_counts import reflect_table
 from watchkeeper.core.spec import load_spec
 from watchkeeper.core.telemetry.contract import TelemetryQuery
 from watchkeeper.core.telemetry.source import open_source
+from watchkeeper.core.telemetry.sql import reflect_table
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ from watchkeeper.core.drift.sql_counts import (
     count_statement,
     count_windows_sql,
     plan_windows_sql,
-    reflect_table,
 )
+from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.telemetry.sql import reflect_table
 from watchkeeper.core.telemetry.windows import assign_windows, parse_window
 from watchkeeper.core.times import to_us
 
@@ -240,7 +241,7 @@ def test_sql_type_mismatch_is_a_clear_error(tmp_path, profile) -> None:
         windows = plan_windows_sql(conn, t, parse_window(None), timestamp="ts")
         with pytest.raises(DriftError, match="database refused"):
             count_windows_sql(conn, t, profile, windows, timestamp="ts")
-        with pytest.raises(DriftError, match="no table"):
+        with pytest.raises(TelemetryError, match="no table"):
             reflect_table(conn, "nope")
     eng.dispose()
 

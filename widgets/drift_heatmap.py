@@ -14,7 +14,7 @@ and the feature's own thresholds. The prediction (score) and the multivariate ch
 their own rows; the multivariate row's colour is its reconstruction error placed between
 the reference's own error (pale) and the window's threshold (the drift colour).
 
-The widget draws a :class:`~watchkeeper.core.drift.analysis.DriftResult` and says which cell
+The widget draws a :class:`~watchkeeper.core.drift.result.DriftResult` and says which cell
 the user picked (:attr:`DriftHeatmapWidget.cell_selected`); it never runs an analysis. The
 cell colours are data and stay the same in both themes; axes, background and the selection
 outline follow the theme. Right-click exports the plot (without the key line beneath).
@@ -33,7 +33,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
-from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
+from watchkeeper.core.drift.result import DriftResult, FeatureDrift
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
 from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
 
@@ -172,7 +172,7 @@ def window_label(result: DriftResult, index: int, fmt: str = "%Y-%m-%d") -> str:
     w = result.windows[index]
     if w.start is None:
         return "whole period" if len(result.windows) == 1 else f"window {index + 1}"
-    spec = result.window_spec or ""
+    spec = result.window_spec.text or ""
     if spec.endswith("h") or "rows" in spec:
         return w.start.strftime("%Y-%m-%d %H:%M")
     return w.start.strftime(fmt)

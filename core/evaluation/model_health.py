@@ -3,7 +3,7 @@
 :func:`model_health` reads the spec's reference window and the version's events after it,
 then per window (``[health] window``, else ``[drift] window``, else ``7d``):
 
-- **drift**: the drift engine (:func:`~watchkeeper.core.drift.analysis.analyze_drift`) on
+- **drift**: the drift engine (:func:`~watchkeeper.core.drift.engine.analyze_drift`) on
   the spec's features against the reference; the window's decision is its worst feature's;
 - **performance**: ``[health] metric`` realized on the labels known ``as_of`` (default: all
   stored labels) when the window has ``min_labeled`` of them, else — with ``estimate`` — the
@@ -109,7 +109,7 @@ def model_health(
 ) -> ModelHealth:
     """Health per window of ``version`` (default: the reference's version) from ``start``
     (default: the reference's end) to ``end`` (default: the version's last event)."""
-    from watchkeeper.core.drift.analysis import analyze_drift
+    from watchkeeper.core.drift.engine import analyze_drift
     from watchkeeper.core.evaluation.data import (
         open_spec_source,
         read_events,
@@ -118,6 +118,7 @@ def model_health(
     )
     from watchkeeper.core.evaluation.estimation import estimate_metrics, fit_calibrator
     from watchkeeper.core.evaluation.performance import available_labels, window_index
+    from watchkeeper.core.telemetry.windows import parse_window
     from watchkeeper.core.times import parse_time
 
     h = spec.health
@@ -168,7 +169,7 @@ def model_health(
         features=features,
         categorical=categorical,
         timestamp="ts",
-        window=window,
+        window=parse_window(window),
         start=start,
         end=end,
         settings=spec.drift,

@@ -35,8 +35,9 @@ __all__ = [
     "run_performance",
 ]
 
-#: Above this many current rows, drift is counted in the database (counts only come back;
-#: no exact KS/Wasserstein and no multivariate check). Below, everything runs in memory.
+#: Above this many current rows, drift is counted in the database, and the exact KS/Wasserstein
+#: and the multivariate check run on a seeded sample per window fetched from it. Below,
+#: everything runs in memory.
 IN_MEMORY_ROWS = 2_000_000
 #: Show the estimated (CBPE) metric for windows whose label coverage is below this share.
 ESTIMATE_BELOW_COVERAGE = 0.95
@@ -86,14 +87,16 @@ def run_drift(
 ) -> Any:
     """Drift of ``version``'s telemetry against the spec's reference, per window.
 
-    In memory (exact statistics and the multivariate check included) up to
-    :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database.
+    In memory up to :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database
+    (the exact statistics and the multivariate check on a seeded sample per window).
     """
-    from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
+    from watchkeeper.core.drift.engine import analyze_drift
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
     from watchkeeper.core.drift.sources import sql_location
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.windows import parse_window
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
@@ -108,7 +111,7 @@ def run_drift(
         "features": features or None,
         "categorical": cols.categorical,
         "numerical": cols.numerical,
-        "window": window if window is not None else spec.drift.window,
+        "window": parse_window(window if window is not None else spec.drift.window),
         "settings": spec.drift,
     }
     data_cols = ["ts", "score", *features]

@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -128,6 +129,21 @@ class _PeakRss:
         self.peak = max(self.peak, _rss())
 
 
+def _engine(name: str, window: str | None) -> tuple[Any, Any]:
+    """``(engine function, its window argument)`` in this revision, or in a ``--baseline-rev``
+    from before the engines moved out of ``analysis`` (which took the window as text)."""
+    import importlib
+
+    module = "engine_sql" if name == "analyze_drift_sql" else "engine"
+    try:
+        engine = importlib.import_module(f"watchkeeper.core.drift.{module}")
+    except ImportError:
+        return getattr(importlib.import_module("watchkeeper.core.drift.analysis"), name), window
+    from watchkeeper.core.telemetry.windows import parse_window
+
+    return getattr(engine, name), parse_window(window)
+
+
 def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
     """Runs in its own process: naive pass vs full analysis, and memory."""
     import numpy as np
@@ -136,10 +152,10 @@ def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
     import pyarrow.dataset  # read_table imports it (and pandas): code, not data
     import pyarrow.parquet as pq
 
-    from watchkeeper.core.drift.analysis import analyze_drift
     from watchkeeper.core.drift.data import numeric_values
     from watchkeeper.core.drift.profile import build_profile
 
+    analyze_drift, one_window = _engine("analyze_drift", None)
     baseline = _rss()
     ref = pq.read_table(ref_path)
     cur = pq.read_table(cur_path)
@@ -152,9 +168,12 @@ def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
     profile = build_profile(ref, exclude=["ts"])
     t_profile = time.perf_counter() - t
     try:
-        from watchkeeper.core.drift.analysis import prepare_reference
-    except ImportError:  # a revision from before prepared references (--baseline-rev)
-        prepare_reference = None
+        from watchkeeper.core.drift.reference import prepare_reference
+    except ImportError:  # a revision from before the split (--baseline-rev)
+        try:
+            from watchkeeper.core.drift.analysis import prepare_reference
+        except ImportError:  # a revision from before prepared references
+            prepare_reference = None
     prepared, t_prepare, prepared_bytes = None, 0.0, 0
     if prepare_reference is not None:
         t = time.perf_counter()
@@ -185,7 +204,7 @@ def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
     unprepared_times = []
     for _ in range(repeat if prepared is not None else 0):
         t = time.perf_counter()
-        analyze_drift(ref, cur, profile=profile, prediction=None)
+        analyze_drift(ref, cur, window=one_window, profile=profile, prediction=None)
         unprepared_times.append(time.perf_counter() - t)
     full_times, full_cpu = [], []
     before = _rss()
@@ -193,7 +212,11 @@ def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
         for _ in range(repeat):
             t, c = time.perf_counter(), time.process_time()
             result = analyze_drift(
-                prepared if prepared is not None else ref, cur, profile=profile, prediction=None
+                prepared if prepared is not None else ref,
+                cur,
+                window=one_window,
+                profile=profile,
+                prediction=None,
             )
             full_times.append(time.perf_counter() - t)
             full_cpu.append(time.process_time() - c)
@@ -289,7 +312,6 @@ def measure_duckdb(path: str) -> dict:
     import numpy as np
     import sqlalchemy as sa
 
-    from watchkeeper.core.drift.analysis import analyze_drift_sql
     from watchkeeper.core.drift.profile import build_profile
 
     engine = sa.create_engine(
@@ -304,9 +326,10 @@ def measure_duckdb(path: str) -> dict:
         n_rows = raw.execute("SELECT count(*) FROM events").fetchone()[0]
     profile = build_profile(ref)
     del ref
+    analyze_drift_sql, daily = _engine("analyze_drift_sql", "1d")
     with _PeakRss() as peak, engine.connect() as conn:
         t = time.perf_counter()
-        result = analyze_drift_sql(profile, conn, "events", window="1d", prediction=None)
+        result = analyze_drift_sql(profile, conn, "events", window=daily, prediction=None)
         pushed_s = time.perf_counter() - t
     # hand-written: same bins, DuckDB idioms
     branches = []

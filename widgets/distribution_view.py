@@ -9,7 +9,7 @@ the tail lumped into one bar. Both sides are drawn as shares of their own rows, 
 different sizes compare.
 
 The two bar items and the table are created once and refilled. The widget takes a
-:class:`~watchkeeper.core.drift.analysis.DriftResult` and a cell; it computes nothing but
+:class:`~watchkeeper.core.drift.result.DriftResult` and a cell; it computes nothing but
 shares. Hovering a bin or category shows both exact shares
 (:meth:`DistributionView.describe_at`); right-click exports the plot.
 """
@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableView, QVBoxLayout, QWidget
 
-from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
+from watchkeeper.core.drift.result import DriftResult, FeatureDrift
 from watchkeeper.widgets.dataframe_model import DataFrameTableModel
 from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, window_label
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu

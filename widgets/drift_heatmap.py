@@ -14,7 +14,7 @@ and the feature's own thresholds. The prediction (score) and the multivariate ch
 their own rows; the multivariate row's colour is its reconstruction error placed between
 the reference's own error (pale) and the window's threshold (the drift colour).
 
-The widget draws a :class:`~watchkeeper.core.drift.analysis.DriftResult` and says which cell
+The widget draws a :class:`~watchkeeper.core.drift.result.DriftResult` and says which cell
 the user picked (:attr:`DriftHeatmapWidget.cell_selected`); it never runs an analysis. The
 cell colours are data and stay the same in both themes; axes, background and the selection
 outline follow the theme. Right-click exports the plot (without the key line beneath).
@@ -22,6 +22,7 @@ outline follow the theme. Right-click exports the plot (without the key line ben
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
-from watchkeeper.core.drift.analysis import DriftResult, FeatureDrift
+from watchkeeper.core.drift.result import DriftResult, FeatureDrift
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
 from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
 
@@ -167,15 +168,40 @@ def heatmap_rows(
     return [r for r in out if shown is None or r.kind in shown]
 
 
-def window_label(result: DriftResult, index: int, fmt: str = "%Y-%m-%d") -> str:
-    """A window as a person names it: its start date (or 'all' / 'rows i')."""
+_DAY_US = 86_400_000_000
+#: Spacings between labelled windows on the time axis (µs): a multiple of the window's step,
+#: the smallest that leaves at most :data:`_MAX_LABELS` labels.
+_TICK_SPACINGS_US = tuple(
+    m * 60_000_000
+    for m in (1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 40320)
+) + tuple(d * _DAY_US for d in (91, 182, 364, 728))
+_MAX_LABELS = 10
+#: Pixels a time-axis label may reach past the plot's ends (half of "Jan 01 00:00" and more).
+_LABEL_OVERHANG = 48
+
+
+def window_label(result: DriftResult, index: int) -> str:
+    """A window as a person names it, from the spec it was cut with: its start (date, plus the
+    time for windows shorter than a day, plus the last day for windows of several days), its
+    number and rows for row windows, or 'whole period'."""
+    spec = result.window_spec
     w = result.windows[index]
+    if spec.kind == "rows":
+        first = sum(x.rows for x in result.windows[:index]) + 1
+        if w.rows == 0:
+            return f"window {index + 1}"
+        return f"window {index + 1} (rows {first:,}–{first + w.rows - 1:,})"
     if w.start is None:
-        return "whole period" if len(result.windows) == 1 else f"window {index + 1}"
-    spec = result.window_spec or ""
-    if spec.endswith("h") or "rows" in spec:
+        return "whole period" if spec.kind == "all" else f"window {index + 1}"
+    if spec.kind == "all":
+        end = "" if w.end is None else f" – {w.end:%Y-%m-%d}"
+        return f"whole period ({w.start:%Y-%m-%d}{end})"
+    if spec.step_us < _DAY_US:
         return w.start.strftime("%Y-%m-%d %H:%M")
-    return w.start.strftime(fmt)
+    if spec.step_us > _DAY_US and w.end is not None:
+        last = w.end - dt.timedelta(microseconds=1)  # windows end before their end bound
+        return f"{w.start:%Y-%m-%d} – {last:%Y-%m-%d}"
+    return w.start.strftime("%Y-%m-%d")
 
 
 class _CellImage(pg.ImageItem):
@@ -231,7 +257,14 @@ class DriftHeatmapWidget(QWidget):
         vb.invertY(True)
         vb.setMouseEnabled(x=True, y=False)
         vb.setDefaultPadding(0.0)
-        self.plot.getAxis("bottom").setHeight(28)
+        vb.sigXRangeChanged.connect(self._label_windows)
+        bottom = self.plot.getAxis("bottom")
+        bottom.setHeight(28)
+        # A label centred on the first or last window overhangs the axis by half its width;
+        # pyqtgraph hides such labels by default, and the first one carries the date. Let
+        # them overhang (into the row labels' column on the left, a margin on the right).
+        bottom.setStyle(hideOverlappingLabels=_LABEL_OVERHANG)
+        self.plot.layout.setContentsMargins(0, 0, _LABEL_OVERHANG, 0)
 
         self.image_item = _CellImage(self)
         self.image_item.setLookupTable(psi_lookup_table())
@@ -355,13 +388,21 @@ class DriftHeatmapWidget(QWidget):
         font = left.style.get("tickFont") or left.font()
         widest = max(QFontMetrics(font).horizontalAdvance(text) for _, text in labels)
         left.setWidth(min(widest + 16, 360))
-        self.plot.getAxis("bottom").setTicks(_window_ticks(result))
         vb = self.plot.getViewBox()
         vb.setLimits(xMin=0, xMax=n_windows, yMin=0, yMax=len(self._rows))
         if reset_range:
             vb.setRange(xRange=(0, n_windows), padding=0)
         vb.setYRange(0, len(self._rows), padding=0)
+        self._label_windows()
         self._place_selection()
+
+    def _label_windows(self, *_: object) -> None:
+        """Label the windows in view (again after a zoom or pan: closer labels when fewer)."""
+        result = self._result
+        if result is None or not self._rows or not result.windows:
+            return
+        lo, hi = self.plot.getViewBox().viewRange()[0]
+        self.plot.getAxis("bottom").setTicks(_window_ticks(result, (lo, hi)))
 
     def _place_selection(self) -> None:
         sel = self._selected
@@ -404,7 +445,7 @@ class DriftHeatmapWidget(QWidget):
 
 def describe_cell(result: DriftResult, row: str, window: int) -> str:
     """Plain-text summary of one cell (tooltips, status lines)."""
-    when = window_label(result, window, "%Y-%m-%d")
+    when = window_label(result, window)
     if row == MULTIVARIATE:
         mv = result.multivariate
         if mv is None:
@@ -437,18 +478,94 @@ def _row_label(row: HeatmapRow) -> str:
     return row.name
 
 
-def _window_ticks(result: DriftResult) -> list[list[tuple[float, str]]]:
-    """Date labels on a readable subset of windows (major), every window a minor tick."""
-    n = len(result.windows)
-    step = 1
-    for candidate in (1, 2, 5, 7, 14, 28, 56, 91, 182, 364):
-        step = candidate
-        if n / candidate <= 10:
-            break
-    fmt = "%b %d" if n > 1 else "%Y-%m-%d"
-    major = [(i + 0.5, window_label(result, i, fmt)) for i in range(0, n, step)]
+def _window_ticks(
+    result: DriftResult, view: tuple[float, float] | None = None
+) -> list[list[tuple[float, str]]]:
+    """Labels on a readable subset of windows (major), every window a minor tick.
+
+    ``view`` is the x range in view (zoomed in, the labels get closer; the first label in
+    view says the date).
+
+    Time windows are labelled on round times (every 6 h, every day, every week…) in the
+    window's own terms: times of day for windows shorter than a day, with the date instead
+    where a day begins; dates for longer ones, with the year where it changes. Row windows
+    are numbered; the single window is named.
+    """
+    spec, n = result.window_spec, len(result.windows)
+    lo, hi = view if view is not None else (0.0, float(n))
+    visible = max(1.0, min(float(n), hi - lo))
+    if n == 0:
+        return [[], []]
     minor = [(i + 0.5, "") for i in range(n)] if n <= 200 else []
+    if spec.kind == "all" or n == 1:
+        return [[(0.5, _short_label(result))], minor]
+    if spec.kind == "rows" or result.windows[0].start is None:
+        step = _round_step(visible)
+        return [[(i + 0.5, f"#{i + 1}") for i in range(0, n, step)], minor]
+    starts = [_us(w.start) for w in result.windows]
+    spacing = next(
+        (
+            s
+            for s in _TICK_SPACINGS_US
+            if s % spec.step_us == 0 and visible * spec.step_us / s <= _MAX_LABELS
+        ),
+        None,
+    )
+    if spacing is None:  # a step no spacing is a multiple of: every k-th window
+        chosen = list(range(0, n, _round_step(visible)))
+    else:
+        align = spacing if spacing <= _DAY_US else _DAY_US
+        chosen = [i for i, t in enumerate(starts) if t % align == 0]
+        every = max(1, spacing // max(spec.step_us, align) if spacing > _DAY_US else 1)
+        if spacing > _DAY_US:
+            chosen = chosen[::every]
+        if not chosen:
+            chosen = [0]
+    unit = max(spec.step_us, spacing or 0)
+    major = []
+    previous = None
+    for i in chosen:
+        if i + 0.5 < lo:  # left of the view: the first label in view is a first label
+            continue
+        start = result.windows[i].start
+        major.append((i + 0.5, _tick_text(start, previous, unit)))
+        previous = start
     return [major, minor]
+
+
+def _tick_text(start: dt.datetime, previous: dt.datetime | None, unit_us: int) -> str:
+    """A window's start on the axis, saying only what changed since the previous label;
+    ``unit_us`` is the time between labels (times of day below two days, else dates)."""
+    if unit_us < 2 * _DAY_US:
+        if previous is not None and start.date() == previous.date():
+            return start.strftime("%H:%M")
+        return start.strftime("%b %d %H:%M")
+    if previous is None or start.year != previous.year:
+        return start.strftime("%b %d %Y")
+    return start.strftime("%b %d")
+
+
+def _short_label(result: DriftResult) -> str:
+    w = result.windows[0]
+    if w.start is None or w.end is None:
+        return "whole period"
+    if w.start.date() == w.end.date():
+        return f"{w.start:%Y-%m-%d}"
+    return f"{w.start:%Y-%m-%d} – {w.end:%Y-%m-%d}"
+
+
+def _round_step(n: float) -> int:
+    """Every how many windows to label: 1, 2, 5, 10, 20, 50… leaving at most _MAX_LABELS."""
+    step, k = 1, 0
+    while n / step > _MAX_LABELS:
+        k += 1
+        step = (1, 2, 5)[k % 3] * 10 ** (k // 3)
+    return step
+
+
+def _us(t: dt.datetime) -> int:
+    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _legend_html(watch: float = 0.1, drift: float = 0.2, theme: PlotTheme = LIGHT) -> str:

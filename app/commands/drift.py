@@ -86,7 +86,8 @@ def _flag(column: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
+    from watchkeeper.core.drift.engine import analyze_drift
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
     from watchkeeper.core.drift.sources import read_table
     from watchkeeper.core.telemetry.source import open_source
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.telemetry.windows import parse_window
     from watchkeeper.core.times import to_us
 
-    parse_window(args.window)  # refuse a bad spec before reading anything
+    window = parse_window(args.window)  # refuse a bad spec before reading anything
     for t in (args.start, args.end):
         to_us(t)
     filters = _filters(args)
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "features": args.features,
         "categorical": args.categorical,
         "timestamp": args.timestamp,
-        "window": args.window,
+        "window": window,
         "start": args.start,
         "end": args.end,
     }
@@ -169,7 +170,7 @@ def _table(result: Any) -> str:
     """A compact table: one line per feature, one character per window."""
     lines = [
         f"reference: {result.reference_rows:,} rows, {result.reference_digest[:19]}…",
-        f"windows: {len(result.windows)} ({result.window_spec or 'whole period'}), "
+        f"windows: {len(result.windows)} ({result.window_spec.text or 'whole period'}), "
         f"rows {sum(w.rows for w in result.windows):,}; "
         "per window: . ok  w watch  D drift  - insufficient",
     ]

@@ -219,7 +219,7 @@ class DriftPanel(QWidget):
         text = f"<b>{s.model}</b> version {s.version}"
         r = s.result
         if r is not None:
-            spec = r.window_spec or "whole period"
+            spec = r.window_spec.text or "whole period"
             text += f" · {len(r.windows)} windows ({spec}) · reference {r.reference_rows:,} rows"
         self.heading.setText(text)
 
@@ -287,7 +287,7 @@ def _too_few_rows_hint(result: Any) -> str | None:
     if n == 0 or small <= n / 2:
         return None
     return (
-        f"{small} of {n} windows ({result.window_spec or 'whole period'}) have fewer than "
+        f"{small} of {n} windows ({result.window_spec.text or 'whole period'}) have fewer than "
         f"{result.settings.min_rows:,} rows, the spec's <tt>min_rows</tt>: too few to judge, "
         "so they are grey. Choose a longer window above (e.g. 7 days)."
     )

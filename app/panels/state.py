@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from watchkeeper.core.drift.analysis import DriftResult
+    from watchkeeper.core.drift.result import DriftResult
     from watchkeeper.core.workbench.analyses import PerformanceView
     from watchkeeper.core.workbench.health import ModelHealth
     from watchkeeper.core.workbench.portfolio import Portfolio

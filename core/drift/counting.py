@@ -25,7 +25,7 @@ from watchkeeper.core.drift.data import NUMERICAL, numeric_values
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
 
-__all__ = ["WindowCounts", "bin_categorical", "bin_numeric", "count_windows"]
+__all__ = ["WindowCounts", "bin_categorical", "bin_numeric", "count_windows", "worker_threads"]
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,9 @@ def bin_categorical(fp: FeatureProfile, col: pa.Array | pa.ChunkedArray) -> np.n
     return _CategoryLookup(fp)(col)
 
 
-def _threads() -> int:
+def worker_threads() -> int:
+    """Threads for the drift engine's pools (counting, exact statistics, the reference's
+    preparation): one per CPU, at most four."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -235,7 +237,7 @@ def count_windows(
         if fp.kind == NUMERICAL
     }
     columns = [table.column(name) for name in names]
-    n_threads = threads if threads is not None else _threads()
+    n_threads = threads if threads is not None else worker_threads()
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 and len(fps) > 1 else None
     chunk_rows = max(1, int(chunk_rows))
     try:

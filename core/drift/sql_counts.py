@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -187,48 +187,23 @@ def count_statement(
 ) -> sa.Select:
     """The one statement: rows ``(feature index, window, bin, count)``."""
     columns = dict(columns or {})
-    ts = _col(table, timestamp) if timestamp else None
-    kind = windows.spec.kind
-    conds = _range_filter(ts, start, end, where)
     feats = profile.features
-    src_cols = {fp.name: _col(table, columns.get(fp.name, fp.name)) for fp in feats}
-    if kind == "time":
-        if ts is None:
-            raise DriftError(f"windows of {windows.spec.text} need a timestamp column")
-        b = windows.bounds
-        cuts = [_ts_literal(ts, x) for x in b[1:-1]]
-        conds += [ts >= _ts_literal(ts, b[0]), ts < _ts_literal(ts, b[-1])]
-        w_expr = _binary_case(ts, cuts, 0, len(b) - 2)
-        base = table
-    elif kind == "rows":
-        order = [ts] if ts is not None else []
-        order += [_col(table, c) for c in order_by]
-        if not order:
-            raise DriftError("row windows over a SQL table need a timestamp or an order column")
-        if ts is not None:
-            conds.append(ts.is_not(None))
-        rn = sa.func.row_number().over(order_by=order).label("wk_rn")
-        inner = sa.select(rn, *(c.label(f"wk_f{i}") for i, c in enumerate(src_cols.values())))
-        inner = inner.select_from(table)
-        if conds:
-            inner = inner.where(*conds)
-        base = inner.subquery("wk_numbered")
-        conds = []
-        src_cols = {fp.name: base.c[f"wk_f{i}"] for i, fp in enumerate(feats)}
-        n = windows.spec.rows
-        cuts = [sa.literal(n * (i + 1), sa.BigInteger) for i in range(len(windows) - 1)]
-        # ROW_NUMBER starts at 1: window i holds numbers (i*n, (i+1)*n]
-        w_expr = _binary_case(base.c.wk_rn - 1, cuts, 0, len(windows) - 1)
-    else:
-        w_expr = sa.literal(0, sa.Integer)
-        base = table
+    rows = _windowed_rows(
+        table,
+        windows,
+        timestamp=timestamp,
+        names=[columns.get(fp.name, fp.name) for fp in feats],
+        where=where,
+        order_by=order_by,
+        start=start,
+        end=end,
+    )
     branches = []
-    for i, fp in enumerate(feats):
-        x = src_cols[fp.name]
+    for i, (fp, x) in enumerate(zip(feats, rows.columns, strict=True)):
         b_expr = _numeric_bin(x, fp) if fp.kind == NUMERICAL else _categorical_bin(x, fp)
-        inner = sa.select(w_expr.label("w"), b_expr.label("b")).select_from(base)
-        if conds:
-            inner = inner.where(*conds)
+        inner = sa.select(rows.window.label("w"), b_expr.label("b")).select_from(rows.source)
+        if rows.conditions:
+            inner = inner.where(*rows.conditions)
         sub = inner.subquery(f"wk_f{i}")
         branches.append(
             sa.select(
@@ -243,7 +218,17 @@ def count_statement(
     return sa.union_all(*branches)
 
 
-def _window_parts(
+class _WindowedRows(NamedTuple):
+    """The selected rows with each one's window: select ``window`` and ``columns`` from
+    ``source`` where every one of ``conditions`` holds."""
+
+    source: sa.FromClause
+    window: sa.ColumnElement  # the window index, 0-based
+    columns: list[sa.ColumnElement]  # the columns named, as ``source`` gives them
+    conditions: list[sa.ColumnElement]
+
+
+def _windowed_rows(
     table: sa.FromClause,
     windows: Windows,
     *,
@@ -253,8 +238,13 @@ def _window_parts(
     order_by: Sequence[str],
     start: int | None,
     end: int | None,
-) -> tuple[sa.FromClause, sa.ColumnElement, list[sa.ColumnElement], list[sa.ColumnElement]]:
-    """``(from, window expression, feature columns, conditions)`` as :func:`count_statement`."""
+) -> _WindowedRows:
+    """Where every statement here gets its window index from, so counts and samples agree.
+
+    Time windows: a binary search of ``CASE`` comparisons against the bounds, bound as the
+    timestamp column's type. Row windows: ``ROW_NUMBER()`` in timestamp order (ties by
+    ``order_by``) in a subquery, cut every ``windows.spec.rows``. One window: ``0``.
+    """
     ts = _col(table, timestamp) if timestamp else None
     conds = _range_filter(ts, start, end, where)
     cols = [_col(table, n) for n in names]
@@ -265,7 +255,7 @@ def _window_parts(
         b = windows.bounds
         cuts = [_ts_literal(ts, x) for x in b[1:-1]]
         conds += [ts >= _ts_literal(ts, b[0]), ts < _ts_literal(ts, b[-1])]
-        return table, _binary_case(ts, cuts, 0, len(b) - 2), cols, conds
+        return _WindowedRows(table, _binary_case(ts, cuts, 0, len(b) - 2), cols, conds)
     if kind == "rows":
         order = [ts] if ts is not None else []
         order += [_col(table, c) for c in order_by]
@@ -281,9 +271,10 @@ def _window_parts(
         base = inner.subquery("wk_numbered")
         n = windows.spec.rows
         cuts = [sa.literal(n * (i + 1), sa.BigInteger) for i in range(len(windows) - 1)]
+        # ROW_NUMBER starts at 1: window i holds numbers (i*n, (i+1)*n]
         w_expr = _binary_case(base.c.wk_rn - 1, cuts, 0, len(windows) - 1)
-        return base, w_expr, [base.c[f"wk_f{i}"] for i in range(len(cols))], []
-    return table, sa.literal(0, sa.Integer), cols, conds
+        return _WindowedRows(base, w_expr, [base.c[f"wk_f{i}"] for i in range(len(cols))], [])
+    return _WindowedRows(table, sa.literal(0, sa.Integer), cols, conds)
 
 
 def sample_statement(
@@ -309,7 +300,7 @@ def sample_statement(
     ordered by window.
     """
     ts = _col(table, timestamp) if timestamp else None
-    base, w_expr, cols, conds = _window_parts(
+    base, w_expr, cols, conds = _windowed_rows(
         table,
         windows,
         timestamp=timestamp,

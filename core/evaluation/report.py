@@ -225,7 +225,8 @@ def _drift(
     from watchkeeper.core.errors import WatchkeeperError
 
     try:
-        from watchkeeper.core.drift.analysis import analyze_drift
+        from watchkeeper.core.drift.engine import analyze_drift
+        from watchkeeper.core.telemetry.windows import parse_window
     except ImportError as exc:
         notes.append(f"drift not computed: {exc}")
         return None
@@ -236,7 +237,7 @@ def _drift(
             features=features,
             categorical=categorical,
             timestamp="ts",
-            window=spec.drift.window,
+            window=parse_window(spec.drift.window),
             settings=spec.drift,
             prediction=None,
             order_by=None,

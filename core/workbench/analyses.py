@@ -102,7 +102,8 @@ def run_drift(
     :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database. ``as_of``: only
     events before that moment (what was known then).
     """
-    from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
+    from watchkeeper.core.drift.engine import analyze_drift
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.telemetry.contract import TelemetryQuery

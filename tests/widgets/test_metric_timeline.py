@@ -29,7 +29,8 @@ def test_curves_bands_coverage_and_lines(qtbot, performance_view) -> None:
     np.testing.assert_allclose(w.coverage_bars.opts["height"], np.nan_to_num(coverage))
     assert coverage[0] > 0.99 and coverage[-1] < 0.2  # labels arrive days late
     assert w.baseline_line.value() == performance_view.baseline.value
-    assert abs(w.alert_line.value() - (performance_view.baseline.value - 0.05)) < 1e-12
+    line = performance_view.baseline.value - performance_view.tolerance  # [health] tolerance
+    assert performance_view.tolerance == 0.02 and abs(w.alert_line.value() - line) < 1e-12
     assert w.metric_plot.getAxis("left").labelString().find("x0.001") < 0
     # linked time axes
     assert w.coverage_plot.getViewBox().linkedView(0) is w.metric_plot.getViewBox()

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from watchkeeper.core.drift.analysis import analyze_drift
+from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.drift.profile import ReferenceProfile, build_profile
 from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.spec import DriftSection
+from watchkeeper.core.telemetry.windows import parse_window
 
 DAYS, PER_DAY = 6, 4000
 
@@ -67,7 +68,7 @@ def planted() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_planted_drift_found_and_stable_features_quiet(planted) -> None:
     ref, cur = planted
-    r = analyze_drift(ref, cur, window="1d", categorical=["c5", "c50", "c1000"])
+    r = analyze_drift(ref, cur, window=parse_window("1d"), categorical=["c5", "c50", "c1000"])
     dec = r.decisions()
     assert [w.rows for w in r.windows] == [PER_DAY] * DAYS
     assert dec["x_normal"] == ("ok",) * 3 + ("drift",) * 3
@@ -86,7 +87,7 @@ def test_planted_drift_found_and_stable_features_quiet(planted) -> None:
 
 def test_json_document_follows_the_contract(planted) -> None:
     ref, cur = planted
-    r = analyze_drift(ref, cur, window="1d", categorical=["c5", "c50", "c1000"])
+    r = analyze_drift(ref, cur, window=parse_window("1d"), categorical=["c5", "c50", "c1000"])
     text = r.to_json()
     assert "NaN" not in text
     doc = json.loads(text)
@@ -131,8 +132,8 @@ def test_profile_reuse_gives_the_same_binned_result(planted) -> None:
     ref, cur = planted
     profile = build_profile(ref, categorical=["c5"], exclude=["score"])
     again = ReferenceProfile.from_json(profile.to_json())
-    r1 = analyze_drift(ref, cur, window="1d", categorical=["c5"], prediction=None)
-    r2 = analyze_drift(again, cur, window="1d", prediction=None)
+    r1 = analyze_drift(ref, cur, window=parse_window("1d"), categorical=["c5"], prediction=None)
+    r2 = analyze_drift(again, cur, window=parse_window("1d"), prediction=None)
     assert r2.reference_digest == profile.digest == r1.reference_digest
     assert r1.decisions() == r2.decisions()
     assert r2.feature("x_normal").windows[0].ks is None
@@ -142,21 +143,28 @@ def test_profile_reuse_gives_the_same_binned_result(planted) -> None:
 def test_exact_statistics_on_a_sample_say_so(planted) -> None:
     ref, cur = planted
     s = DriftSection(exact_sample_limit=1000)
-    r = analyze_drift(ref, cur, window="1d", settings=s, features=["x_normal"])
+    r = analyze_drift(ref, cur, window=parse_window("1d"), settings=s, features=["x_normal"])
     w = r.feature("x_normal").windows[0]
     # 1000 rows drawn, their finite values used (x_normal is 1 % missing)
     assert w.exact == "sample" and w.exact_rows[0] == 1000 and 950 < w.exact_rows[1] <= 1000
-    again = analyze_drift(ref, cur, window="1d", settings=s, features=["x_normal"])
+    again = analyze_drift(ref, cur, window=parse_window("1d"), settings=s, features=["x_normal"])
     assert again.feature("x_normal").windows[0].ks == w.ks  # seeded
 
 
 def test_row_windows_and_time_range(planted) -> None:
     ref, cur = planted
-    r = analyze_drift(ref, cur, window="5000rows", features=["x_normal"], prediction=None)
+    r = analyze_drift(
+        ref, cur, window=parse_window("5000rows"), features=["x_normal"], prediction=None
+    )
     assert [w.rows for w in r.windows] == [5000] * 4 + [DAYS * PER_DAY - 20_000]
     assert r.windows[0].start.isoformat().startswith("2026-01-01")
     r = analyze_drift(
-        ref, cur, window="1d", start="2026-01-02", end="2026-01-04T12:00", features=["x_normal"]
+        ref,
+        cur,
+        window=parse_window("1d"),
+        start="2026-01-02",
+        end="2026-01-04T12:00",
+        features=["x_normal"],
     )
     assert [w.rows for w in r.windows][:2] == [PER_DAY, PER_DAY]
     assert len(r.windows) == 3 and 0 < r.windows[2].rows < PER_DAY
@@ -165,7 +173,9 @@ def test_row_windows_and_time_range(planted) -> None:
 def test_ks_test_option_and_persistence(planted) -> None:
     ref, cur = planted
     s = DriftSection(test="ks", persistence=2)
-    r = analyze_drift(ref, cur, window="1d", settings=s, features=["x_normal"], prediction=None)
+    r = analyze_drift(
+        ref, cur, window=parse_window("1d"), settings=s, features=["x_normal"], prediction=None
+    )
     assert r.decisions()["x_normal"] == ("ok",) * 3 + ("watch", "drift", "drift")
     w = r.feature("x_normal").windows[4]
     assert w.p_value == w.ks_p_value
@@ -174,7 +184,9 @@ def test_ks_test_option_and_persistence(planted) -> None:
 def test_progress_and_cancel(planted) -> None:
     ref, cur = planted
     seen: list[float] = []
-    analyze_drift(ref, cur, window="1d", progress=lambda f, m: seen.append(f), chunk_rows=5000)
+    analyze_drift(
+        ref, cur, window=parse_window("1d"), progress=lambda f, m: seen.append(f), chunk_rows=5000
+    )
     assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 5
     with pytest.raises(Cancelled):
-        analyze_drift(ref, cur, window="1d", cancelled=lambda: len(seen) > 0)
+        analyze_drift(ref, cur, window=parse_window("1d"), cancelled=lambda: len(seen) > 0)

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from watchkeeper.core.drift.analysis import analyze_drift
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
+from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.drift.statistics import chi_square, psi
 from watchkeeper.core.spec import DriftSection
+from watchkeeper.core.telemetry.windows import parse_window
 
 ALPHA = 0.05
 RUNS = 5000
@@ -102,7 +103,12 @@ def test_no_drift_raw_rows_end_to_end() -> None:
         cur = frame(2 * n)
         cur["ts"] = ts
         r = analyze_drift(
-            frame(n), cur, window="1d", settings=settings, exact=False, multivariate=False
+            frame(n),
+            cur,
+            window=parse_window("1d"),
+            settings=settings,
+            exact=False,
+            multivariate=False,
         )
         cells = [w for f in r.features for w in f.windows]
         assert len(cells) == 3 * 2

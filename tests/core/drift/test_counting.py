@@ -10,6 +10,7 @@ import pytest
 from watchkeeper.core.drift.counting import bin_categorical, bin_numeric, count_windows
 from watchkeeper.core.drift.profile import build_profile
 from watchkeeper.core.progress import Cancelled
+from watchkeeper.core.telemetry.windows import parse_window
 
 
 def _data(n: int, seed: int) -> pa.Table:
@@ -70,7 +71,7 @@ def test_results_are_read_only() -> None:
 
 def test_counts_from_the_exact_statistics_sort_equal_the_counting_pass() -> None:
     """Numerical counts read off each window's sorted values equal count_windows'."""
-    from watchkeeper.core.drift.analysis import analyze_drift
+    from watchkeeper.core.drift.engine import analyze_drift
 
     rng = np.random.default_rng(4)
     ref = pa.table({"x": rng.normal(size=5000), "k": rng.integers(0, 4, 5000)})
@@ -89,8 +90,10 @@ def test_counts_from_the_exact_statistics_sort_equal_the_counting_pass() -> None
             "k": rng.integers(0, 5, n),
         }
     )
-    fused = analyze_drift(ref, cur, window="1d", profile=profile, multivariate=False)
-    plain = analyze_drift(ref, cur, window="1d", profile=profile, exact=False, multivariate=False)
+    fused = analyze_drift(ref, cur, window=parse_window("1d"), profile=profile, multivariate=False)
+    plain = analyze_drift(
+        ref, cur, window=parse_window("1d"), profile=profile, exact=False, multivariate=False
+    )
     assert fused.feature("x").windows[0].exact == "all"
     for name in ("x", "k"):
         assert np.array_equal(fused.feature(name).counts, plain.feature(name).counts)

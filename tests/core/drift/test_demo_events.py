@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.core.drift.analysis import analyze_drift, analyze_drift_sql
+from watchkeeper.core.drift.engine import analyze_drift
+from watchkeeper.core.drift.engine_sql import analyze_drift_sql
 from watchkeeper.core.spec import load_spec
 from watchkeeper.core.telemetry.contract import TelemetryQuery
 from watchkeeper.core.telemetry.source import open_source
 from watchkeeper.core.telemetry.sql import reflect_table
+from watchkeeper.core.telemetry.windows import parse_window
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def test_fraud_detector_planted_events(demo) -> None:
         current,
         features=list(cols.features),
         categorical=list(cols.categorical),
-        window="7d",
+        window=parse_window("7d"),
     )
     events = [
         e
@@ -79,7 +81,7 @@ def test_fraud_detector_planted_events(demo) -> None:
             t,
             features=list(cols.features),
             categorical=list(cols.categorical),
-            window="7d",
+            window=parse_window("7d"),
             where=sa.and_(t.c.model == "fraud-detector", t.c.model_version == "1"),
         )
     engine.dispose()

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from watchkeeper.core.drift.analysis import analyze_drift
+from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.errors import WatchkeeperError
-from watchkeeper.core.telemetry.windows import WindowError
+from watchkeeper.core.telemetry.windows import WindowError, parse_window
 
 
 def _ts(n: int, start: str = "2026-01-01", freq: str = "min") -> pd.DatetimeIndex:
@@ -34,12 +34,12 @@ def test_all_nan_column() -> None:
     ref, cur = _frames()
     ref["x"] = np.nan
     cur["x"] = np.nan
-    r = analyze_drift(ref, cur, window="1d")
+    r = analyze_drift(ref, cur, window=parse_window("1d"))
     _json_ok(r)
     assert {w.decision for w in r.feature("x").windows} <= {"ok", "insufficient"}
     # values appearing where the reference had none: the missing bin shifts → drift
     cur2 = cur.assign(x=np.random.default_rng(1).normal(size=len(cur)))
-    r2 = analyze_drift(ref, cur2)
+    r2 = analyze_drift(ref, cur2, window=parse_window(None))
     assert r2.feature("x").windows[0].decision == "drift"
     assert r2.feature("x").windows[0].missing_rate_change == pytest.approx(-1.0)
 
@@ -48,22 +48,22 @@ def test_constant_column() -> None:
     ref, cur = _frames()
     ref["x"] = 3.0
     cur["x"] = 3.0
-    r = analyze_drift(ref, cur, window="1d")
+    r = analyze_drift(ref, cur, window=parse_window("1d"))
     w = r.feature("x").windows[0]
     assert w.decision == "ok" and w.psi == pytest.approx(0.0) and w.ks == 0.0
     assert w.wasserstein == 0.0 and w.wasserstein_normalized is None  # spread 0
     _json_ok(r)
-    r2 = analyze_drift(ref, cur.assign(x=4.0))
+    r2 = analyze_drift(ref, cur.assign(x=4.0), window=parse_window(None))
     assert r2.feature("x").windows[0].decision == "drift"
 
 
 def test_single_row_current_and_reference() -> None:
     ref, cur = _frames()
-    r = analyze_drift(ref, cur.head(1))
+    r = analyze_drift(ref, cur.head(1), window=parse_window(None))
     assert r.windows[0].rows == 1
     assert all(w.decision == "insufficient" for f in r.features for w in f.windows)
     _json_ok(r)
-    r = analyze_drift(ref.head(1), cur)
+    r = analyze_drift(ref.head(1), cur, window=parse_window(None))
     assert all(w.decision == "insufficient" for f in r.features for w in f.windows)
     _json_ok(r)
 
@@ -72,19 +72,19 @@ def test_empty_windows_and_empty_current() -> None:
     ref, cur = _frames()
     gap = cur[(cur.ts < "2026-01-02") | (cur.ts >= "2026-01-03")]
     gap = pd.concat([gap.iloc[:100], gap.iloc[-100:].assign(ts=_ts(100, "2026-01-03"))])
-    r = analyze_drift(ref, gap, window="1d")
+    r = analyze_drift(ref, gap, window=parse_window("1d"))
     assert [w.rows for w in r.windows] == [100, 0, 100]
     mid = r.feature("x").windows[1]
     assert mid.decision == "insufficient" and mid.psi is None and mid.p_value is None
     doc = _json_ok(r)
     assert doc["features"][0]["windows"][1]["psi"] is None
     empty = cur.iloc[:0]
-    r = analyze_drift(ref, empty)
+    r = analyze_drift(ref, empty, window=parse_window(None))
     assert r.windows[0].rows == 0
     _json_ok(r)
     with pytest.raises(WindowError, match="timestamp"):
-        analyze_drift(ref, empty, window="1d")
-    r = analyze_drift(ref, empty, window="1d", start="2026-01-01", end="2026-01-03")
+        analyze_drift(ref, empty, window=parse_window("1d"))
+    r = analyze_drift(ref, empty, window=parse_window("1d"), start="2026-01-01", end="2026-01-03")
     assert [w.rows for w in r.windows] == [0, 0]
 
 
@@ -92,7 +92,7 @@ def test_infinities_are_values_in_the_outer_bins() -> None:
     ref, cur = _frames()
     ref.loc[:10, "x"] = np.inf
     cur.loc[:2000, "x"] = -np.inf
-    r = analyze_drift(ref, cur)
+    r = analyze_drift(ref, cur, window=parse_window(None))
     w = r.feature("x").windows[0]
     assert w.decision == "drift" and np.isfinite(w.ks) and np.isfinite(w.wasserstein)
     assert w.missing_rate == 0.0
@@ -104,7 +104,7 @@ def test_hundred_thousand_categories() -> None:
     rng = np.random.default_rng(0)
     ref = pd.DataFrame({"m": [f"m{i}" for i in rng.integers(0, n, n)]})
     cur = pd.DataFrame({"m": [f"m{i}" for i in rng.integers(0, n, n)]})
-    r = analyze_drift(ref, cur, multivariate=False)
+    r = analyze_drift(ref, cur, multivariate=False, window=parse_window(None))
     f = r.feature("m")
     assert f.high_cardinality and f.cardinality > 50_000
     assert f.windows[0].unseen_rate is None  # vocabulary too large to tell unseen apart
@@ -115,14 +115,14 @@ def test_hundred_thousand_categories() -> None:
 def test_categories_only_in_current() -> None:
     ref, cur = _frames()
     cur["c"] = np.where(np.arange(len(cur)) % 2 == 0, "zz", "yy")
-    r = analyze_drift(ref, cur)
+    r = analyze_drift(ref, cur, window=parse_window(None))
     w = r.feature("c").windows[0]
     assert w.unseen_rate == 1.0 and w.decision == "drift" and np.isfinite(w.psi)
 
 
 def test_reference_with_fewer_rows_than_bins() -> None:
     ref, cur = _frames()
-    r = analyze_drift(ref.head(3), cur, settings=None)
+    r = analyze_drift(ref.head(3), cur, settings=None, window=parse_window(None))
     f = r.feature("x")
     assert len(f.labels) == 2 * 3 + 2  # one bin per value and per gap, plus missing
     assert all(w.decision == "insufficient" for w in f.windows)
@@ -132,20 +132,20 @@ def test_reference_with_fewer_rows_than_bins() -> None:
 def test_bad_input_is_a_watchkeeper_error() -> None:
     ref, cur = _frames()
     with pytest.raises(WatchkeeperError, match="no column 'nope'"):
-        analyze_drift(ref, cur, features=["nope"])
+        analyze_drift(ref, cur, features=["nope"], window=parse_window(None))
     with pytest.raises(WatchkeeperError, match="current: no column 'x'"):
-        analyze_drift(ref, cur.drop(columns=["x"]))
+        analyze_drift(ref, cur.drop(columns=["x"]), window=parse_window(None))
     with pytest.raises(WatchkeeperError, match="window"):
-        analyze_drift(ref, cur, window="fortnight")
+        analyze_drift(ref, cur, window=parse_window("fortnight"))
     with pytest.raises(WatchkeeperError, match="timestamp column 'when'"):
-        analyze_drift(ref, cur, timestamp="when", window="1d")
+        analyze_drift(ref, cur, timestamp="when", window=parse_window("1d"))
     with pytest.raises(WatchkeeperError, match="not numerical"):
-        analyze_drift(ref, cur, numerical=["c"])
+        analyze_drift(ref, cur, numerical=["c"], window=parse_window(None))
     with pytest.raises(WatchkeeperError, match="empty"):
-        analyze_drift(ref, cur, start="2026-01-02", end="2026-01-01")
+        analyze_drift(ref, cur, start="2026-01-02", end="2026-01-01", window=parse_window(None))
     with pytest.raises(WatchkeeperError):
-        analyze_drift("not a table", cur)
+        analyze_drift("not a table", cur, window=parse_window(None))
     with pytest.raises(WatchkeeperError, match="no feature"):
-        analyze_drift(pd.DataFrame({"ts": _ts(3)}), cur)
+        analyze_drift(pd.DataFrame({"ts": _ts(3)}), cur, window=parse_window(None))
     with pytest.raises(WatchkeeperError, match=r"mixed|cannot"):
-        analyze_drift({"x": [1, "a", None]}, cur)
+        analyze_drift({"x": [1, "a", None]}, cur, window=parse_window(None))

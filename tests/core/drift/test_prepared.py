@@ -7,17 +7,15 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from watchkeeper.core.drift import analysis
-from watchkeeper.core.drift.analysis import (
-    DriftResult,
-    PreparedReference,
-    analyze_drift,
-    analyze_drift_sql,
-    prepare_reference,
-)
+from watchkeeper.core.drift import reference
+from watchkeeper.core.drift.engine import analyze_drift
+from watchkeeper.core.drift.engine_sql import analyze_drift_sql
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import build_profile
+from watchkeeper.core.drift.reference import PreparedReference, prepare_reference
+from watchkeeper.core.drift.result import DriftResult
 from watchkeeper.core.spec import DriftSection
+from watchkeeper.core.telemetry.windows import parse_window
 
 DAY_US = 86_400_000_000
 
@@ -61,14 +59,20 @@ def assert_same(a: DriftResult, b: DriftResult) -> None:
 
 
 CASES = [
-    pytest.param({"window": "1d"}, id="daily"),
-    pytest.param({"window": None, "prediction": None}, id="one-window"),
-    pytest.param({"window": "1d", "settings": DriftSection(exact_sample_limit=2500)}, id="sampled"),
+    pytest.param({"window": parse_window("1d")}, id="daily"),
+    pytest.param({"window": parse_window(None), "prediction": None}, id="one-window"),
     pytest.param(
-        {"window": "1d", "settings": DriftSection(test="ks", persistence=2, bins=7)}, id="ks"
+        {"window": parse_window("1d"), "settings": DriftSection(exact_sample_limit=2500)},
+        id="sampled",
     ),
-    pytest.param({"window": "4000rows", "prediction": None}, id="row-windows"),
-    pytest.param({"window": "1d", "categorical": ["k"], "prediction": "score"}, id="declared"),
+    pytest.param(
+        {"window": parse_window("1d"), "settings": DriftSection(test="ks", persistence=2, bins=7)},
+        id="ks",
+    ),
+    pytest.param({"window": parse_window("4000rows"), "prediction": None}, id="row-windows"),
+    pytest.param(
+        {"window": parse_window("1d"), "categorical": ["k"], "prediction": "score"}, id="declared"
+    ),
 ]
 
 
@@ -88,7 +92,11 @@ def test_prepared_with_a_profile_equals_the_profile_path(data) -> None:
     profile = build_profile(ref, categorical=["k"], exclude=["score"], bins=12)
     prepared = prepare_reference(ref, profile=profile)
     assert prepared.profile is profile and prepared.digest == profile.digest
-    for kw in ({"window": "1d"}, {"window": "1d", "features": ["y", "x"]}, {"seed": 3}):
+    for kw in (
+        {"window": parse_window("1d")},
+        {"window": parse_window("1d"), "features": ["y", "x"]},
+        {"window": parse_window(None), "seed": 3},
+    ):
         direct = analyze_drift(ref, cur, profile=profile, **kw)
         assert_same(analyze_drift(prepared, cur, **kw), direct)
         assert_same(analyze_drift(prepared, cur, profile=profile, **kw), direct)
@@ -105,27 +113,27 @@ def test_what_was_not_prepared_is_computed_as_without_preparation(data) -> None:
         {"features": ["z", "x"]},  # other positions: other seeded samples
         {"settings": DriftSection(exact_sample_limit=3000)},
     ):
-        kw = {"settings": s, **kw, "window": "1d"}
+        kw = {"settings": s, **kw, "window": parse_window("1d")}
         assert_same(analyze_drift(prepared, cur, **kw), analyze_drift(ref, cur, **kw))
     no_score = cur.drop_columns(["score"])
     assert_same(
-        analyze_drift(prepared, no_score, settings=s, seed=1),
-        analyze_drift(ref, no_score, settings=s, seed=1),
+        analyze_drift(prepared, no_score, window=parse_window(None), settings=s, seed=1),
+        analyze_drift(ref, no_score, window=parse_window(None), settings=s, seed=1),
     )
 
 
 def test_prepared_reference_does_not_redo_the_reference_work(data, monkeypatch) -> None:
     ref, cur = data
     prepared = prepare_reference(ref)
-    expected = analyze_drift(ref, cur, window="1d")
+    expected = analyze_drift(ref, cur, window=parse_window("1d"))
 
     def refuse(*args, **kwargs):
         raise AssertionError("the reference was worked on again")
 
-    monkeypatch.setattr(analysis, "fit_pca", refuse)
-    monkeypatch.setattr(analysis, "reference_sorted", refuse)
-    monkeypatch.setattr(analysis, "build_profile", refuse)
-    assert_same(analyze_drift(prepared, cur, window="1d"), expected)
+    monkeypatch.setattr(reference, "fit_pca", refuse)
+    monkeypatch.setattr(reference, "reference_sorted", refuse)
+    monkeypatch.setattr(reference, "build_profile", refuse)
+    assert_same(analyze_drift(prepared, cur, window=parse_window("1d")), expected)
 
 
 def test_prepared_reference_is_read_only(data) -> None:
@@ -146,9 +154,9 @@ def test_prepared_reference_refuses_a_mismatching_profile(data) -> None:
     prepared = prepare_reference(ref)
     other = build_profile(ref, bins=5, exclude=["score"])
     with pytest.raises(DriftError, match="not the prepared reference's"):
-        analyze_drift(prepared, cur, profile=other)
+        analyze_drift(prepared, cur, window=parse_window(None), profile=other)
     with pytest.raises(DriftError, match="prepare it again"):
-        analyze_drift(prepared, cur, settings=DriftSection(bins=20))
+        analyze_drift(prepared, cur, window=parse_window(None), settings=DriftSection(bins=20))
     # a profile of other data, or of columns the reference lacks
     with pytest.raises(DriftError, match="does not describe this reference"):
         prepare_reference(ref.slice(0, 5000), profile=build_profile(ref))
@@ -169,7 +177,7 @@ def test_prepared_reference_in_the_pushed_down_analysis(data, tmp_path) -> None:
         raw.unregister("cur_arrow")
     s = DriftSection(exact_sample_limit=2000)
     prepared = prepare_reference(ref, settings=s)
-    kw = {"window": "1d", "settings": s, "order_by": ()}
+    kw = {"window": parse_window("1d"), "settings": s, "order_by": ()}
     with eng.connect() as conn:
         direct = analyze_drift_sql(ref, conn, "events", **kw)
         again = analyze_drift_sql(prepared, conn, "events", **kw)

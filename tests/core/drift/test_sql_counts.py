@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from watchkeeper.core.drift.analysis import analyze_drift
 from watchkeeper.core.drift.counting import count_windows
 from watchkeeper.core.drift.data import timestamps_us
+from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import build_profile
 from watchkeeper.core.drift.sql_counts import (
@@ -247,7 +247,7 @@ def test_sql_type_mismatch_is_a_clear_error(tmp_path, profile) -> None:
 
 
 def test_pushed_down_analysis_equals_in_memory(tmp_path) -> None:
-    from watchkeeper.core.drift.analysis import analyze_drift_sql
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
 
     rows = _rows(3)
     ref = _reference()
@@ -256,7 +256,7 @@ def test_pushed_down_analysis_equals_in_memory(tmp_path) -> None:
     mem = analyze_drift(
         ref,
         _arrow(rows, False),
-        window="1d",
+        window=parse_window("1d"),
         categorical=["code"],
         exact=False,
         multivariate=False,
@@ -267,7 +267,7 @@ def test_pushed_down_analysis_equals_in_memory(tmp_path) -> None:
             ref,
             conn,
             "events",
-            window="1d",
+            window=parse_window("1d"),
             categorical=["code"],
             exact=False,
             multivariate=False,
@@ -289,12 +289,12 @@ def _exact_fields(result) -> list[tuple]:
 
 def test_pushed_down_exact_statistics_equal_in_memory(engine: sa.Engine) -> None:
     """Windows under the limit come back whole: KS, Wasserstein and PCA as in memory."""
-    from watchkeeper.core.drift.analysis import analyze_drift_sql
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
 
     rows = _rows(4)
     ref = _reference()
     _write(engine, rows, tz=engine.dialect.name != "sqlite")
-    kw = {"window": "1d", "categorical": ["code"], "prediction": None}
+    kw = {"window": parse_window("1d"), "categorical": ["code"], "prediction": None}
     mem = analyze_drift(ref, _arrow(rows, engine.dialect.name == "sqlite"), **kw)
     with engine.connect() as conn:
         sql = analyze_drift_sql(ref, conn, "events", **kw)
@@ -310,7 +310,7 @@ def test_pushed_down_exact_statistics_equal_in_memory(engine: sa.Engine) -> None
 def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
     request: pytest.FixtureRequest, tmp_path
 ) -> None:
-    from watchkeeper.core.drift.analysis import analyze_drift_sql
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.spec import DriftSection
 
     rows = [r for r in _rows(5) if r["ts"] is not None]
@@ -328,7 +328,12 @@ def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
         with eng.connect() as conn:
             runs = [
                 analyze_drift_sql(
-                    ref, conn, "events", window="1d", categorical=["code"], settings=settings
+                    ref,
+                    conn,
+                    "events",
+                    window=parse_window("1d"),
+                    categorical=["code"],
+                    settings=settings,
                 )
                 for _ in range(2)
             ]
@@ -349,14 +354,14 @@ def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
 
 
 def test_pushed_down_analysis_with_a_profile_says_what_it_skipped(tmp_path) -> None:
-    from watchkeeper.core.drift.analysis import analyze_drift_sql
+    from watchkeeper.core.drift.engine_sql import analyze_drift_sql
 
     rows = _rows(6)
     eng = sa.create_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
     _write(eng, rows, tz=False)
     profile = build_profile(_reference(), categorical=["code"])
     with eng.connect() as conn:
-        result = analyze_drift_sql(profile, conn, "events", window="1d")
+        result = analyze_drift_sql(profile, conn, "events", window=parse_window("1d"))
     eng.dispose()
     assert all(w.exact is None for f in result.features for w in f.windows)
     assert result.multivariate is None

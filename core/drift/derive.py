@@ -1,0 +1,148 @@
+"""From counts to a :class:`~watchkeeper.core.drift.result.DriftResult`: the statistics of
+every feature and window, the p-values corrected together, the decisions.
+
+Both engines end here, whichever way they counted (numpy or the database) and whether or
+not they measured the exact statistics (:mod:`~watchkeeper.core.drift.exact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from watchkeeper.core.drift.counting import WindowCounts
+from watchkeeper.core.drift.data import CATEGORICAL, NUMERICAL
+from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
+from watchkeeper.core.drift.exact import ExactStats
+from watchkeeper.core.drift.multivariate import MultivariateDrift
+from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
+from watchkeeper.core.drift.result import DriftResult, FeatureDrift, FeatureWindow, WindowInfo
+from watchkeeper.core.drift.statistics import binned_stats
+from watchkeeper.core.spec import DriftSection
+from watchkeeper.core.telemetry.windows import Windows
+
+__all__ = ["derive_result"]
+
+
+def _opt(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _thresholds_for(fp: FeatureProfile, s: DriftSection) -> tuple[float, float]:
+    if fp.kind == CATEGORICAL and fp.high_cardinality:
+        return s.high_cardinality_psi_watch, s.high_cardinality_psi_drift
+    return s.psi_watch, s.psi_drift
+
+
+def derive_result(
+    profile: ReferenceProfile,
+    windows: Windows,
+    counts: WindowCounts,
+    settings: DriftSection,
+    *,
+    prediction: str | None = None,
+    exact: dict[str, ExactStats] | None = None,
+    multivariate: MultivariateDrift | None = None,
+    notes: Sequence[str] = (),
+) -> DriftResult:
+    """Statistics and decisions from counts (however they were counted)."""
+    s = settings
+    exact = exact or {}
+    notes = list(notes)
+    per: list[tuple[FeatureProfile, Any, np.ndarray]] = []
+    p_all = []
+    for name in counts.features:
+        fp = profile.feature(name)
+        c = counts.of(name)
+        bs = binned_stats(
+            np.asarray(fp.counts),
+            c,
+            numerical=fp.kind == NUMERICAL,
+            unseen_bin=fp.unseen_bin if fp.vocabulary_complete else None,
+        )
+        p = bs.p_chi2
+        if s.test == "ks" and fp.kind == NUMERICAL:
+            if name in exact:
+                p = exact[name].ks_p
+            elif "ks test" not in " ".join(notes):
+                notes.append("ks test: exact values unavailable, chi-square used instead")
+        p = np.where(counts.rows < s.min_rows, np.nan, p)
+        if fp.rows < s.min_rows:
+            p = np.full_like(p, np.nan)
+        per.append((fp, bs, p))
+        p_all.append(p)
+    n_windows = len(windows)
+    adjusted = adjust_p(np.vstack(p_all), s.correction) if per else np.zeros((0, n_windows))
+    results = []
+    for k, (fp, bs, p) in enumerate(per):
+        watch, drift = _thresholds_for(fp, s)
+        th = Thresholds(watch, drift, s.p_value, s.min_rows, s.persistence)
+        dec = decide(bs.psi, adjusted[k], counts.rows, fp.rows, th)
+        ex = exact.get(fp.name)
+        ref_missing = fp.missing_rate
+        wins = []
+        for i in range(n_windows):
+            mr = _opt(bs.missing_rate[i])
+            wins.append(
+                FeatureWindow(
+                    index=i,
+                    rows=int(counts.rows[i]),
+                    decision=str(dec[i]),
+                    psi=_opt(bs.psi[i]),
+                    js=_opt(bs.js[i]),
+                    chi2=_opt(bs.chi2[i]),
+                    dof=int(bs.dof[i]) if np.isfinite(bs.chi2[i]) else None,
+                    p_value=_opt(p[i]),
+                    p_adjusted=_opt(adjusted[k, i]),
+                    ks_binned=_opt(bs.ks_binned[i]),
+                    ks=_opt(ex.ks[i]) if ex else None,
+                    ks_p_value=_opt(ex.ks_p[i]) if ex else None,
+                    wasserstein=_opt(ex.w1[i]) if ex else None,
+                    wasserstein_normalized=_opt(ex.w1n[i]) if ex else None,
+                    exact=ex.mode[i] if ex else None,
+                    exact_rows=ex.sizes[i] if ex else None,
+                    missing_rate=mr,
+                    missing_rate_change=(
+                        None if mr is None or ref_missing is None else mr - ref_missing
+                    ),
+                    unseen_rate=_opt(bs.unseen_rate[i]),
+                )
+            )
+        results.append(
+            FeatureDrift(
+                name=fp.name,
+                kind=fp.kind,
+                cardinality=fp.cardinality if fp.kind == CATEGORICAL else None,
+                high_cardinality=fp.high_cardinality,
+                psi_watch=watch,
+                psi_drift=drift,
+                labels=fp.labels,
+                reference_counts=np.asarray(fp.counts),
+                counts=counts.of(fp.name),
+                windows=tuple(wins),
+            )
+        )
+    pred = None
+    if prediction is not None:
+        pred = next((f for f in results if f.name == prediction), None)
+        results = [f for f in results if f.name != prediction]
+    infos = tuple(
+        WindowInfo(i, windows.starts[i], windows.ends[i], int(counts.rows[i]))
+        for i in range(n_windows)
+    )
+    return DriftResult(
+        reference_rows=profile.rows,
+        reference_digest=profile.digest,
+        window_spec=windows.spec,
+        windows=infos,
+        features=tuple(results),
+        prediction=pred,
+        multivariate=multivariate,
+        settings=s,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,348 @@
+"""``analyze_drift``: reference vs current data in memory, per feature and window.
+
+The pieces: the reference resolved (:func:`~watchkeeper.core.drift.reference.resolve_reference`:
+data, a profile or a prepared reference), windows over the current data
+(:mod:`~watchkeeper.core.telemetry.windows`), per-window counts from one pass
+(:func:`~watchkeeper.core.drift.counting.count_windows`), the exact statistics
+(:mod:`~watchkeeper.core.drift.exact`), on the numerical features the multivariate check
+(:mod:`~watchkeeper.core.drift.multivariate`), and from all of it the statistics and decisions
+(:func:`~watchkeeper.core.drift.derive.derive_result`). The same analysis with the current
+data in a SQL table is :func:`~watchkeeper.core.drift.engine_sql.analyze_drift_sql`.
+
+The exact statistics are computed when the reference is data (not only a profile). Here a
+window above ``exact_sample_limit`` rows is measured on a seeded random sample (with
+replacement) of that many. The reference is sorted once per feature, each window's values
+once: that sort gives KS, Wasserstein and, when no window is sampled, the feature's bin
+counts too (no separate counting pass for it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from watchkeeper.core.drift.counting import WindowCounts, count_windows, worker_threads
+from watchkeeper.core.drift.data import NUMERICAL, as_table, numeric_values, timestamps_us
+from watchkeeper.core.drift.derive import derive_result
+from watchkeeper.core.drift.errors import DriftError
+from watchkeeper.core.drift.exact import ExactStats, exact_statistics, window_sampler
+from watchkeeper.core.drift.multivariate import MultivariateDrift, score_windows
+from watchkeeper.core.drift.profile import ReferenceProfile
+from watchkeeper.core.drift.reference import (
+    PreparedReference,
+    pca_model_of,
+    resolve_reference,
+    sorted_values_of,
+)
+from watchkeeper.core.drift.result import DriftResult
+from watchkeeper.core.progress import Cancelled, Progress
+from watchkeeper.core.spec import DriftSection
+from watchkeeper.core.telemetry.windows import Windows, WindowSpec, assign_windows, plan_windows
+from watchkeeper.core.times import to_us, us_to_datetime
+
+__all__ = ["analyze_drift"]
+
+
+def analyze_drift(
+    reference: Any,
+    current: Any,
+    *,
+    window: WindowSpec,
+    features: Sequence[str] | None = None,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    timestamp: str | None = "ts",
+    start: dt.datetime | dt.date | str | None = None,
+    end: dt.datetime | dt.date | str | None = None,
+    settings: DriftSection | None = None,
+    prediction: str | None = "auto",
+    order_by: str | None = "request_id",
+    exact: bool = True,
+    multivariate: bool = True,
+    profile: ReferenceProfile | None = None,
+    seed: int = 0,
+    chunk_rows: int = 1 << 16,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> DriftResult:
+    """Compare ``current`` with ``reference`` per feature and window.
+
+    ``reference`` is data (Arrow table, DataFrame, mapping of arrays), a
+    :class:`ReferenceProfile` or a :class:`PreparedReference`
+    (:func:`~watchkeeper.core.drift.reference.prepare_reference`: the same results as its data
+    with its profile, without redoing the reference's work); ``current`` is data.
+    ``window`` is a parsed window (:func:`~watchkeeper.core.telemetry.windows.parse_window`:
+    ``1d``, ``6h``, ``7d``, ``5000rows``; ``parse_window(None)`` is one window over
+    everything) — the caller parses it, also the spec's ``[drift] window``, which this
+    function does not read. ``features`` defaults to every usable column that plays no
+    telemetry role (``CANONICAL_ROLES``) and is not ``timestamp``; ``prediction`` names the
+    score column analysed as prediction drift (``"auto"``: ``score`` when both sides have it;
+    ``None``: none). ``start``/``end`` (naive = UTC) restrict the current data to
+    ``[start, end)``. ``settings`` is the monitor spec's ``[drift]`` section (defaults when
+    ``None``). ``profile`` is a profile of ``reference`` made earlier (reused as is; the
+    reference data then serves only the exact statistics and the multivariate check).
+    """
+    s = settings or DriftSection()
+    report = progress or (lambda f, m: None)
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise Cancelled("drift analysis was cancelled")
+
+    cur = as_table(current, "current")
+    spec = window
+    if timestamp is not None and timestamp not in cur.column_names:
+        if spec.kind == "time" or start is not None or end is not None or timestamp != "ts":
+            raise DriftError(
+                f"current: no timestamp column {timestamp!r} "
+                f"(columns: {', '.join(cur.column_names[:20])})"
+            )
+        timestamp = None  # the default name is absent: no timestamps, one window or rows
+    ts = timestamps_us(cur.column(timestamp), timestamp) if timestamp else None
+    start_us, end_us = to_us(start), to_us(end)
+    if start_us is not None and end_us is not None and end_us <= start_us:
+        raise DriftError("the time range is empty: end is not after start")
+
+    # Reference profile
+    prepared = reference if isinstance(reference, PreparedReference) else None
+    ref_table, profile, pred_name = resolve_reference(
+        reference,
+        s,
+        cur.column_names,
+        features=features,
+        categorical=categorical,
+        numerical=numerical,
+        timestamp=timestamp,
+        prediction=prediction,
+        what="current",
+        profile=profile,
+    )
+    report(0.05, "reference profiled")
+    check()
+
+    # Windows
+    n = cur.num_rows
+    in_range = None
+    if ts is not None and (start_us is not None or end_us is not None):
+        in_range = np.ones(n, dtype=bool)
+        if start_us is not None:
+            in_range &= ts >= start_us
+        if end_us is not None:
+            in_range &= ts < end_us
+        in_range &= ts != np.iinfo(np.int64).min
+    valid_ts = (
+        ts[(ts != np.iinfo(np.int64).min) if in_range is None else in_range]
+        if (ts is not None)
+        else None
+    )
+    ts_min = int(valid_ts.min()) if valid_ts is not None and valid_ts.size else None
+    ts_max = int(valid_ts.max()) if valid_ts is not None and valid_ts.size else None
+    n_in = int(in_range.sum()) if in_range is not None else n
+    wins = plan_windows(spec, ts_min, ts_max, n_rows=n_in, start=start_us, end=end_us)
+    order = None
+    if spec.kind == "rows" and ts is not None:
+        cand = (
+            np.flatnonzero(in_range)
+            if in_range is not None
+            else np.flatnonzero(ts != np.iinfo(np.int64).min)
+        )
+        if order_by and order_by in cur.column_names:
+            tie = cur.column(order_by).take(pa.array(cand)).to_numpy(zero_copy_only=False)
+            order = cand[np.lexsort((tie, ts[cand]))]
+        else:
+            order = cand[np.argsort(ts[cand], kind="stable")]
+    if spec.kind == "rows" and ts is None:
+        w = assign_windows(wins, None, np.arange(n))
+    else:
+        w = assign_windows(wins, ts if ts is not None else np.zeros(n, np.int64), order)
+    if in_range is not None and spec.kind != "rows":
+        w[~in_range] = -1
+    if spec.kind == "rows":
+        wins = _row_windows_ts(wins, ts, w)
+    check()
+
+    # Count once. A numerical feature whose exact statistics see every row of every window
+    # gets its counts from the same sorted values (no second pass over its column); the
+    # other features are counted in one pass here.
+    n_windows = len(wins)
+    in_window = w >= 0
+    rows = np.bincount(w[in_window], minlength=n_windows)[:n_windows].astype(np.int64)
+    notes: list[str] = []
+    numeric = [fp for fp in profile.features if fp.kind == NUMERICAL]
+    do_exact = bool(exact and ref_table is not None and numeric)
+    if exact and numeric and ref_table is None:
+        notes.append("exact KS and Wasserstein not computed: the reference is a profile only")
+    fused = do_exact and (n_windows == 0 or int(rows.max()) <= s.exact_sample_limit)
+    rest = [fp.name for fp in profile.features if not (fused and fp.kind == NUMERICAL)]
+
+    def count_progress(f: float, m: str) -> None:
+        report(0.05 + 0.4 * f, m)
+
+    # The exact statistics (per numerical feature) and the multivariate check run on a small
+    # thread pool while this thread counts the other features: numpy's sorts, searches and
+    # arithmetic and Arrow's kernels release the GIL.
+    by_name: dict[str, np.ndarray] = {}
+    exact_stats: dict[str, ExactStats] = {}
+    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    do_mv = bool(multivariate and ref_table is not None and len(mv_names) >= 2)
+    limit = s.exact_sample_limit
+    stop = threading.Event()  # tells the multivariate task to give up (cancelled)
+    pool = ThreadPoolExecutor(worker_threads()) if do_exact or do_mv else None
+    futures: list[Future] = []
+    try:
+        if do_exact:
+            assert pool is not None
+            if n <= 1 or bool(np.all(w[1:] >= w[:-1])):
+                idx = None
+                wsorted = w
+            else:
+                # window indices fit 32 bits (MAX_WINDOWS): a cheaper stable sort than int64
+                idx = np.argsort(w.astype(np.int32), kind="stable")
+                wsorted = w[idx]
+            first = np.searchsorted(wsorted, 0, side="left")
+            splits = np.searchsorted(wsorted, np.arange(n_windows + 1), side="left")
+            splits = np.maximum(splits, first)
+            del wsorted
+
+            def one(k: int) -> tuple[ExactStats, np.ndarray | None]:
+                fp = numeric[k]
+                ref, ref_mode = sorted_values_of(prepared, ref_table, fp.name, k, limit, seed)
+                column = cur.column(fp.name)
+                values = None
+                if fused:  # every row of every window: the whole column, once
+                    values = numeric_values(column, fp.name)
+                    if idx is not None:
+                        values = values[idx]
+                get = window_sampler(column, fp.name, values, idx, splits, limit, seed, k)
+                edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
+                return exact_statistics(ref, ref_mode, get, n_windows, fp.std, edges)
+
+            futures = [pool.submit(one, k) for k in range(len(numeric))]
+        mv_future = None
+        if do_mv:
+            assert pool is not None
+
+            def multivariate_task() -> MultivariateDrift | None:
+                model = pca_model_of(prepared, ref_table, mv_names, seed)
+                if model is None:
+                    return None
+                # Like the exact statistics: every row up to the limit per window, else a
+                # seeded random sample of about that many (each window says which).
+                big = rows > limit
+                rows_sel = None
+                if big.any():
+                    rows_sel = np.flatnonzero(in_window)
+                    share = np.where(big, limit / np.maximum(rows, 1), 1.0)
+                    rng = np.random.default_rng([seed, 1 << 31])
+                    rows_sel = rows_sel[rng.random(rows_sel.size) < share[w[rows_sel]]]
+                return score_windows(
+                    model,
+                    _row_chunks(cur, mv_names, w, rows_sel),
+                    n_windows,
+                    min_rows=s.min_rows,
+                    sampled=big,
+                    cancelled=stop.is_set,
+                )
+
+            mv_future = pool.submit(multivariate_task)
+        if rest:
+            counted = count_windows(
+                cur,
+                profile,
+                w,
+                n_windows,
+                features=rest,
+                chunk_rows=chunk_rows,
+                progress=count_progress,
+                cancelled=cancelled,
+            )
+            by_name.update(zip(counted.features, counted.counts, strict=True))
+        report(0.45, "counted")
+        check()
+        for k, fut in enumerate(futures):
+            ex, c = fut.result()
+            exact_stats[numeric[k].name] = ex
+            if c is not None:
+                by_name[numeric[k].name] = c
+            report(0.45 + 0.45 * (k + 1) / len(numeric), "exact statistics")
+            check()
+        mv = None
+        if mv_future is not None:
+            mv = mv_future.result()
+            if mv is None:
+                notes.append("multivariate drift not computed: too few reference rows")
+    finally:
+        stop.set()
+        for fut in futures:
+            fut.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True)
+    counts = WindowCounts(profile.names, tuple(by_name[name] for name in profile.names), rows)
+    wins = wins.with_rows(counts.rows)
+    report(0.98, "deciding")
+    result = derive_result(
+        profile,
+        wins,
+        counts,
+        s,
+        prediction=pred_name,
+        exact=exact_stats,
+        multivariate=mv,
+        notes=notes,
+    )
+    report(1.0, "done")
+    return result
+
+
+def _row_chunks(
+    table: pa.Table,
+    names: Sequence[str],
+    w: np.ndarray,
+    rows: np.ndarray | None,
+    chunk_rows: int = 1 << 15,
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """``(values (m, d), window (m,))`` of the numerical ``names``, a few thousand rows at a
+    time: of every row (``rows`` is None) or of the sorted row numbers ``rows``."""
+    columns = [table.column(c) for c in names]
+    if rows is not None:
+        # rows are sorted: per block of the table, the chosen rows inside it
+        step = max(chunk_rows, 1 << 16)
+        for lo in range(0, table.num_rows, step):
+            a, b = np.searchsorted(rows, [lo, lo + step])
+            if a == b:
+                continue
+            # only the chosen rows are taken from Arrow (not the whole block converted)
+            for s in range(a, b, chunk_rows):
+                sub = rows[s : min(s + chunk_rows, b)]
+                x = np.empty((sub.size, len(names)))
+                for j, (c, name) in enumerate(zip(columns, names, strict=True)):
+                    x[:, j] = numeric_values(c.take(sub), name)
+                yield x, w[sub]
+        return
+    for lo in range(0, table.num_rows, chunk_rows):
+        n = min(chunk_rows, table.num_rows - lo)
+        x = np.empty((n, len(names)))
+        for j, (c, name) in enumerate(zip(columns, names, strict=True)):
+            x[:, j] = numeric_values(c.slice(lo, n), name)
+        yield x, w[lo : lo + n]
+
+
+def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> Windows:
+    """Start/end of row windows: the first and last event time in each."""
+    if ts is None or len(windows) == 0:
+        return windows
+    n = len(windows)
+    ok = (w >= 0) & (ts != np.iinfo(np.int64).min)
+    lo = np.full(n, np.iinfo(np.int64).max)
+    hi = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(lo, w[ok], ts[ok])
+    np.maximum.at(hi, w[ok], ts[ok])
+    starts = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).max else None for x in lo)
+    ends = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).min else None for x in hi)
+    return Windows(windows.spec, starts, ends, windows.bounds, windows.rows)

@@ -5,12 +5,17 @@ SQL database the counting is pushed down to it (only counts come back), and exac
 KS/Wasserstein and the multivariate check run on at most ``exact_sample_limit`` rows per window
 fetched from it (a seeded sample above that; the JSON says ``"exact": "sample"``); files are
 read into memory. Exit code 0 whatever the decisions, 2 on bad input (one line on stderr).
+
+With ``--spec FILE`` the spec says everything else — telemetry, reference window, features,
+thresholds, window — and the analysis is the workbench's (:func:`~watchkeeper.core.
+workbench.analyses.run_drift`), the one the Drift view draws: the same numbers, the same JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 _CODES = {"ok": ".", "watch": "w", "drift": "D", "insufficient": "-"}
@@ -25,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ok / watch / drift / insufficient. SRC is a .parquet or .csv file, or a SQLAlchemy "
         "URL with the table after '#', e.g. duckdb:///telemetry.duckdb#predictions.",
     )
-    p.add_argument("--reference", required=True, metavar="SRC", help="the reference data")
-    p.add_argument("--current", required=True, metavar="SRC", help="the data to check")
+    p.add_argument("--spec", type=Path, metavar="FILE", help="a monitor spec (the rest from it)")
+    p.add_argument("--reference", metavar="SRC", help="the reference data (without --spec)")
+    p.add_argument("--current", metavar="SRC", help="the data to check (without --spec)")
     p.add_argument(
         "--timestamp",
         default="ts",
@@ -85,7 +91,48 @@ def _flag(column: str) -> str:
     return "model" if column == "model" else "version"
 
 
+def _run_spec(args: argparse.Namespace, progress: Any) -> Any:
+    from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.times import parse_time
+    from watchkeeper.core.workbench.analyses import run_drift
+    from watchkeeper.core.workbench.health import version_to_judge
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    given = [f"--{n}" for n in ("reference", "current", "model") if getattr(args, n) is not None]
+    given += ["--features"] if args.features else []
+    given += ["--categorical"] if args.categorical else []
+    if given:
+        raise DriftError(f"--spec says the data and columns; leave out {', '.join(given)}")
+    start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    (entry,) = portfolio_of_spec(args.spec).models
+    version = str(args.version) if args.version is not None else version_to_judge(entry)
+    if not version:
+        raise DriftError(f"{args.spec}: say which version (--version): the spec names none")
+    return run_drift(entry, version, args.window, progress, start=start, as_of=end)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.spec is None and (args.reference is None or args.current is None):
+        from watchkeeper.core.drift.errors import DriftError
+
+        raise DriftError("give --spec FILE, or both --reference SRC and --current SRC")
+    interactive = sys.stderr.isatty() and not args.json
+
+    def progress(fraction: float, message: str) -> None:
+        if interactive:
+            print(f"\r{fraction:4.0%} {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    result = _run_spec(args, progress) if args.spec is not None else _run_sources(args, progress)
+    if interactive:
+        print("\r" + " " * 66 + "\r", end="", file=sys.stderr)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(_table(result))
+    return 0
+
+
+def _run_sources(args: argparse.Namespace, progress: Any) -> Any:
     from watchkeeper.core.drift.engine import analyze_drift
     from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
@@ -112,12 +159,6 @@ def run(args: argparse.Namespace) -> int:
         "start": args.start,
         "end": args.end,
     }
-    interactive = sys.stderr.isatty() and not args.json
-
-    def progress(fraction: float, message: str) -> None:
-        if interactive:
-            print(f"\r{fraction:4.0%} {message[:60]:<60}", end="", file=sys.stderr, flush=True)
-
     with open_source(args.current) as src:
         parts = sql_location(src)
         if parts is not None:
@@ -153,13 +194,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             current = _filter_table(read_table(args.current), filters, "current", True)
             result = analyze_drift(reference, current, progress=progress, **common)
-    if interactive:
-        print("\r" + " " * 66 + "\r", end="", file=sys.stderr)
-    if args.json:
-        print(result.to_json())
-    else:
-        print(_table(result))
-    return 0
+    return result
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

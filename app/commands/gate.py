@@ -39,21 +39,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchkeeper.core.evaluation.gate import gate_from_spec
     from watchkeeper.core.evaluation.versions import resolve_versions
-    from watchkeeper.core.spec import load_spec
     from watchkeeper.core.times import parse_time
+    from watchkeeper.core.workbench.evaluation import run_gate
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
     start = parse_time(args.start, "--start")
     end = parse_time(args.end, "--end")
-    spec = load_spec(args.spec)
-    champion, challenger, how = resolve_versions(spec, args.champion, args.challenger)
+    (entry,) = portfolio_of_spec(args.spec).models
+    champion, challenger, how = resolve_versions(entry.spec, args.champion, args.challenger)
     if champion == challenger:
         from watchkeeper.core.evaluation.metrics import EvaluationError
 
         raise EvaluationError(f"champion and challenger are the same version ({champion})")
     print(f"champion {champion}, challenger {challenger} (from {how})", file=sys.stderr)
-    result = gate_from_spec(spec, champion=champion, challenger=challenger, start=start, end=end)
+    result = run_gate(entry, champion, challenger, start=start, end=end)
     evidence = result.to_evidence()
     if args.json:
         print(evidence.text)

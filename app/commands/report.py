@@ -38,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.evaluation.metrics import EvaluationError
-    from watchkeeper.core.evaluation.report import slice_report
     from watchkeeper.core.evaluation.versions import resolve_versions
-    from watchkeeper.core.spec import load_spec
     from watchkeeper.core.times import parse_time
+    from watchkeeper.core.workbench.evaluation import write_slice_report
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
     start = parse_time(args.start, "--start")
     end = parse_time(args.end, "--end")
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise EvaluationError(f"{out}: the workbook must be an .xlsx file")
     if not out.parent.is_dir():
         raise EvaluationError(f"{out.parent}: no such folder for the workbook")
-    spec = load_spec(args.spec)
+    (entry,) = portfolio_of_spec(args.spec).models
+    spec = entry.spec
     if args.version:
         version, challenger, how = str(args.version), None, "the command line"
         try:
@@ -62,15 +63,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         version, challenger, how = resolve_versions(spec, None, None, need_challenger=False)
     print(f"version {version} (from {how}); challenger {challenger or 'none'}", file=sys.stderr)
-    result = slice_report(
-        spec, version=version, challenger=challenger, start=start, end=end, spec_path=args.spec
-    )
-    tmp = out.with_name(f".{out.name}.partial")
-    try:
-        result.write(tmp)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise EvaluationError(f"{out}: cannot write the workbook: {exc.strerror}") from None
-    print(f"wrote {out} ({len(result.slices.rows)} slices)")
+    write_slice_report(entry, version, out, challenger=challenger, start=start, end=end)
+    print(f"wrote {out}")
     return 0

@@ -32,11 +32,10 @@ from watchkeeper.core.bundle import format as fmt
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import to_jsonable
 from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.telemetry.contract import CANONICAL_ROLES
 from watchkeeper.core.times import parse_time
 
 __all__ = ["BundleInfo", "export_bundle", "resolve_url"]
-
-_ROLES = ("request_id", "ts", "model", "model_version", "score", "prediction", "label", "label_ts")
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ def _profiles(spec: Any, source: Any, versions: Sequence[str]) -> tuple[list[Any
     options = {
         "categorical": cols.categorical,
         "numerical": cols.numerical,
-        "exclude": (*_ROLES, *cols.extras),
+        "exclude": (*CANONICAL_ROLES, *cols.extras),
         "bins": spec.drift.bins,
         "max_categories": spec.drift.max_categories,
         "high_cardinality": spec.drift.high_cardinality,

@@ -10,6 +10,7 @@ comparison and the gate. :func:`write_slice_report` of :mod:`.excel` writes it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 from collections.abc import Mapping
@@ -90,8 +91,13 @@ def slice_report(
     spec_path: Path | None = None,
     worst_pairs: bool = True,
     progress: Progress | None = None,
+    source: Any = None,
 ) -> SliceReport:
-    """Compute the report for ``version`` (and ``challenger``, if it has rows in the window)."""
+    """Compute the report for ``version`` (and ``challenger``, if it has rows in the window).
+
+    ``source``: an open telemetry source to read (the workbench passes its evidence's);
+    default the spec's own.
+    """
     report = progress or (lambda f, m: None)
     notes: list[str] = []
     model = spec.model.name
@@ -100,7 +106,7 @@ def slice_report(
     predicates = predicates_from_spec(spec)
     features = list(spec.telemetry.columns.features)
     categorical = list(spec.telemetry.columns.categorical)
-    with open_spec_source(spec) as src:
+    with contextlib.nullcontext(source) if source is not None else open_spec_source(spec) as src:
         if end is None or start is None:
             span = version_time_range(src, model, version)
             if span is None:
@@ -167,7 +173,7 @@ def slice_report(
 
         try:
             gate = gate_from_spec(
-                spec, champion=version, challenger=challenger, start=start, end=end
+                spec, champion=version, challenger=challenger, start=start, end=end, source=source
             )
             comparison = gate.comparison
         except EvaluationError as exc:

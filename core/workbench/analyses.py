@@ -94,13 +94,14 @@ def run_drift(
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
     *,
+    start: dt.datetime | None = None,
     as_of: dt.datetime | None = None,
 ) -> Any:
     """Drift of ``version``'s telemetry against the spec's reference, per window.
 
     In memory (exact statistics and the multivariate check included) up to
     :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database. ``as_of``: only
-    events before that moment (what was known then).
+    events before that moment (what was known then); ``start``: only events from then on.
     """
     from watchkeeper.core.drift.engine import analyze_drift
     from watchkeeper.core.drift.engine_sql import analyze_drift_sql
@@ -123,13 +124,17 @@ def run_drift(
         "categorical": cols.categorical,
         "numerical": cols.numerical,
         "window": window_for(entry, window),
+        "start": start,
         "end": as_of,
         "settings": spec.drift,
     }
     data_cols = ["ts", "score", *features]
     with READ_LOCK, open_source_of(entry) as src:
         report(0.02, "counting rows")
-        rows = src.count(TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of))
+        selected = TelemetryQuery(
+            model=spec.model.name, versions=(version,), start=start, end=as_of
+        )
+        rows = src.count(selected)
         if rows == 0:
             raise DriftError(
                 f"{spec.model.name}: version {version} has no rows in {src.description}"
@@ -164,12 +169,11 @@ def run_drift(
             engine, table_name = location
             with engine.connect() as conn:
                 table = reflect_table(conn, table_name)
-                query = TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of)
                 return analyze_drift_sql(
                     reference,
                     conn,
                     table,
-                    where=sa.and_(*src.where(table, query)),
+                    where=sa.and_(*src.where(table, selected)),
                     progress=stage(report, 0.1, 1.0),
                     cancelled=cancelled,
                     **common,
@@ -179,7 +183,7 @@ def run_drift(
             src,
             model=spec.model.name,
             versions=[version],
-            start=None,
+            start=start,
             end=as_of,
             columns=["request_id", *data_cols],
         )

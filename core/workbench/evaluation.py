@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
@@ -417,31 +417,70 @@ def export_slice_report(
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
 ) -> Path:
-    """Write the slice workbook (core's ``slice_report``) for the view's version and window,
-    the user's slices included; the challenger's comparison and gate when there is one."""
+    """The Slices view's workbook: its version, window and challenger, the user's slices
+    included (:func:`write_slice_report`)."""
+    return write_slice_report(
+        entry,
+        view.version,
+        path,
+        challenger=view.challenger,
+        start=view.start,
+        end=view.end,
+        custom=view.custom,
+        progress=progress,
+        cancelled=cancelled,
+    )
+
+
+def write_slice_report(
+    entry: ModelEntry,
+    version: str,
+    path: Path,
+    *,
+    challenger: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    custom: Sequence[Any] = (),
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+) -> Path:
+    """Write the slice workbook (core's ``slice_report``) of ``version`` — the challenger's
+    comparison and gate when there is one — read from the entry's evidence under the read
+    lock; the one path of the window's export and ``watchkeeper report slices``. The
+    workbook is written beside ``path`` and moved into place, so a failure leaves no part."""
     from watchkeeper.core.evaluation.report import slice_report
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
-    if view.custom:
-        extra = tuple(predicate_to_slice_spec(p) for p in view.custom)
+    if custom:
+        extra = tuple(predicate_to_slice_spec(p) for p in custom)
         spec = spec.model_copy(update={"slices": (*spec.slices, *extra)})
     check_cancelled(cancelled)
-    with READ_LOCK:
+    with READ_LOCK, open_source_of(entry) as src:
         rep = slice_report(
             spec,
-            version=view.version,
-            challenger=view.challenger,
-            start=view.start,
-            end=view.end,
+            version=version,
+            challenger=challenger,
+            start=start,
+            end=end,
             spec_path=entry.spec_path,
+            source=src,
             progress=lambda f, m: report(0.9 * f, m),
         )
     check_cancelled(cancelled)
     report(0.92, "writing the workbook")
-    written = rep.write(path)
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        rep.write(partial)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        from watchkeeper.core.evaluation.metrics import EvaluationError
+
+        raise EvaluationError(f"{path}: cannot write the workbook: {exc.strerror}") from None
     report(1.0, "written")
-    return Path(written)
+    return path
 
 
 # -- champion vs challenger -------------------------------------------------------------
@@ -578,6 +617,39 @@ def score_density(
     return counts.astype(np.float32), (lo, hi, lo, hi)
 
 
+def run_gate(
+    entry: ModelEntry,
+    champion: str,
+    challenger: str,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    n_boot: int = 500,
+) -> Any:
+    """The spec's promotion gate for ``challenger`` against ``champion`` on the requests both
+    scored (default: the shadow period), read from the entry's evidence under the read lock:
+    what the Governance view's approval, ``watchkeeper gate`` and the Champion vs challenger
+    view all decide on."""
+    from watchkeeper.core.evaluation.gate import gate_from_spec
+
+    report = progress or (lambda f, m: None)
+    spec = spec_of(entry)
+    check_cancelled(cancelled)
+    report(0.1, f"gate: v{challenger} against v{champion}")
+    with READ_LOCK, open_source_of(entry) as src:
+        return gate_from_spec(
+            spec,
+            champion=str(champion),
+            challenger=str(challenger),
+            start=start,
+            end=end,
+            source=src,
+            n_boot=n_boot,
+        )
+
+
 def run_challenger(
     entry: ModelEntry,
     champion: str,
@@ -591,21 +663,17 @@ def run_challenger(
     the pairs' ROC curves, score scatter (or density) and the requests they disagree on."""
     from watchkeeper.core.evaluation.compare import join_shadow
     from watchkeeper.core.evaluation.data import read_events
-    from watchkeeper.core.evaluation.gate import gate_from_spec
     from watchkeeper.core.evaluation.metrics import float_array
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     model = spec.model.name
     features = list(spec.telemetry.columns.features)
+    gate = run_gate(entry, champion, challenger, stage(report, 0.0, 0.7), cancelled, n_boot=n_boot)
+    check_cancelled(cancelled)
+    report(0.7, "reading the pairs for the plots")
+    start, end = gate.window
     with READ_LOCK, open_source_of(entry) as src:
-        report(0.05, "gate: reading the shadow pairs")
-        gate = gate_from_spec(
-            spec, champion=champion, challenger=challenger, source=src, n_boot=n_boot
-        )
-        check_cancelled(cancelled)
-        report(0.7, "reading the pairs for the plots")
-        start, end = gate.window
         table = read_events(
             src,
             model=model,

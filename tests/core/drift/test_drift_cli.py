@@ -6,6 +6,7 @@ command list (app/cli.py lists it once the command lands).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -176,3 +177,49 @@ def test_sql_current_is_pushed_down(capsys, files, tmp_path) -> None:
         f["windows"][i]["decision"] for f in mem["features"] for i in range(9)
     ]
     assert any("pushed down" in n for n in doc["notes"])
+
+
+def test_drift_spec_is_the_workbench_analysis(
+    demo_workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``drift --spec`` gives the Drift view's numbers: the workbench's run_drift, same JSON."""
+    from watchkeeper.core.workbench.analyses import run_drift
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    spec = demo_workspace / "specs" / "fraud-detector.toml"
+    args = ["--window", "7d", "--start", "2026-03-02", "--end", "2026-04-13", "--json"]
+    assert cli.main(["drift", "--spec", str(spec), "--version", "1", *args]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (entry,) = portfolio_of_spec(spec).models
+    start, end = dt.datetime(2026, 3, 2, tzinfo=dt.UTC), dt.datetime(2026, 4, 13, tzinfo=dt.UTC)
+    expected = run_drift(entry, "1", "7d", start=start, as_of=end)
+    assert doc == json.loads(expected.to_json())
+    assert [w["start"] for w in doc["windows"]][:2] == [
+        "2026-03-02T00:00:00Z",
+        "2026-03-09T00:00:00Z",
+    ]
+    assert len(doc["windows"]) == 6 and doc["multivariate"] is not None
+    decisions = {f["name"]: f["windows"][-1]["decision"] for f in doc["features"]}
+    assert decisions["device_type"] == "drift"  # the logging incident, from 2026-04-06
+    # the champion by default; the text table names the window
+    assert cli.main(["drift", "--spec", str(spec), "--window", "30d"]) == 0
+    assert "30d" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--reference", "x.parquet"], "leave out --reference"),
+        (["--window", "banana"], "window 'banana' is not a window spec"),
+        (["--start", "later"], "--start: 'later' is not an ISO-8601"),
+    ],
+)
+def test_drift_spec_bad_input_exits_2(
+    demo_workspace: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    spec = demo_workspace / "specs" / "fraud-detector.toml"
+    assert cli.main(["drift", "--spec", str(spec), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert cli.main(["drift", "--current", "x.parquet"]) == 2
+    assert "give --spec FILE, or both" in capsys.readouterr().err

@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
             self.challenger.right,
             self.governance.splitter,
             self.governance.upper,
-            self.governance.left_splitter,
+            self.governance.records,
         )
 
     # -- actions -----------------------------------------------------------------------

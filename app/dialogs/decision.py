@@ -13,12 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
-    QDialogButtonBox,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -28,22 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.common import BusyLine, MessageBanner
+from watchkeeper.app.dialogs.write import WRITE_KEY, RecordingDialog, free_text
 from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision, run_gate
 from watchkeeper.app.theme import tone
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.widgets.text_box import TextBox
 
 __all__ = ["DecisionDialog", "criteria_frame", "verified_refusal"]
 
 GATE_KEY = "governance.gate"
-WRITE_KEY = "governance.write"
-#: Shown when a write's task was cancelled (the window closing, Cancel in the status bar):
-#: the transaction may have committed, so the user checks before writing again.
-INTERRUPTED_WRITE = (
-    "<b>The write was interrupted before its answer came back.</b> It may have been "
-    "recorded: close this dialog and press Refresh to check before trying again."
-)
 
 
 def verified_refusal(model: str, identity: Any) -> str:
@@ -84,10 +74,10 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-class DecisionDialog(QDialog):
+class DecisionDialog(RecordingDialog):
     """Approve (or reject) ``challenger`` of ``entry`` as champion, on the gate's evidence."""
 
-    recorded = Signal(object)  # the Approval record, once stored
+    # recorded: the Approval (or, on a bundle, its OutboxEntry), once stored
 
     def __init__(
         self,
@@ -102,9 +92,8 @@ class DecisionDialog(QDialog):
         decision: str = "approve",
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self.target = target
+        noun = "approval" if decision == "approve" else "rejection"
+        super().__init__(runner, target, f"Sign and record {noun}", parent)
         self.entry = entry
         self.champion = str(champion)
         self.challenger = str(challenger)
@@ -113,8 +102,6 @@ class DecisionDialog(QDialog):
         self.decision = decision
         self.gate: Any = None
         self.evidence: Any = None
-        self.approval: Any = None
-        self._writing = False
         verb = "Approve" if decision == "approve" else "Reject"
         self.setWindowTitle(f"{verb} {entry.name} version {challenger}")
         self.setMinimumWidth(640)
@@ -126,8 +113,6 @@ class DecisionDialog(QDialog):
         self.heading.setWordWrap(True)
         who = "verified PostgreSQL role" if identity.verified else "local OS login, unverified"
         self.signer_line = QLabel(f"You sign as <b>{_escape(identity.name)}</b> ({who}).")
-        self.banner = MessageBanner()
-        self.busy = BusyLine()
 
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -150,32 +135,21 @@ class DecisionDialog(QDialog):
         gate_layout.addWidget(self.criteria_table)
         gate_layout.addWidget(self.digest)
 
-        self.comment = TextBox()
-        self.comment.setPlaceholderText(
-            "Why you decide this way (stored verbatim in the signed record)"
+        self.comment = free_text(
+            "Why you decide this way (stored verbatim in the signed record)", 80
         )
-        self.comment.setMinimumHeight(80)
         comment_box = QGroupBox("Comment")
         QVBoxLayout(comment_box).addWidget(self.comment)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.record_button = self.buttons.addButton(
-            f"Sign and record {'approval' if decision == 'approve' else 'rejection'}",
-            QDialogButtonBox.ButtonRole.AcceptRole,
+        self.record_button = self.ok_button
+        self.lay_out(
+            self.heading,
+            self.signer_line,
+            self.banner,
+            self.busy,
+            (gate_box, 1),
+            comment_box,
         )
-        self.record_button.setEnabled(False)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.signer_line)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.busy)
-        layout.addWidget(gate_box, 1)
-        layout.addWidget(comment_box)
-        layout.addWidget(self.buttons)
-
         runner.task_finished.connect(self._on_runner_task_finished)
         if self._blocked():
             self.banner.show_message(verified_refusal(entry.name, identity))
@@ -222,7 +196,7 @@ class DecisionDialog(QDialog):
                     "warning",
                 )
         self.digest.setText(f"Evidence digest: <tt>{self.evidence.digest}</tt>")
-        self._update_button()
+        self.update_button()
 
     def _show_criteria(self, gate: Any) -> None:
         frame = criteria_frame(gate)
@@ -253,28 +227,24 @@ class DecisionDialog(QDialog):
 
     # -- recording ---------------------------------------------------------------------
 
+    def ready(self) -> bool:
+        return self.evidence is not None and not self._blocked()
+
     def _blocked(self) -> bool:
         return self.require_verified and not self.identity.verified
-
-    def _update_button(self) -> None:
-        ready = self.evidence is not None and not self._blocked() and not self._writing
-        self.record_button.setEnabled(ready)
 
     def accept(self) -> None:
         """Record the decision in the TaskRunner; the dialog closes once it is stored."""
         if self._blocked():
             self.banner.show_message(verified_refusal(self.entry.name, self.identity))
             return
-        if self.evidence is None or self._writing:
+        if self.evidence is None or self.writing:
             return
-        self._writing = True
-        self._update_button()
         target, entry, version = self.target, self.entry, self.challenger
         decision = self.decision
         evidence = dict(self.evidence.document)
         policy = dict(self.gate.policy)
         comment = self.comment.toPlainText()
-        self.busy.start("Signing and recording…")
 
         def work(progress, cancelled):
             return record_decision(
@@ -287,32 +257,15 @@ class DecisionDialog(QDialog):
                 comment=comment,
             )
 
-        self.runner.run(
-            WRITE_KEY,
+        self.start_write(
             work,
             label=f"Record the {decision} of {entry.name} v{version}",
-            on_result=self._on_recorded,
-            on_error=self._on_write_error,
+            busy_text="Signing and recording…",
         )
 
-    def _on_recorded(self, approval: Any) -> None:
-        self.approval = approval
-        self._writing = False
-        self.recorded.emit(approval)
-        super().accept()
-
-    def _on_write_error(self, message: str) -> None:
-        self._writing = False
-        self.banner.show_message(f"<b>Not recorded.</b> {_escape(message)}")
-        self._update_button()
-
     def _on_runner_task_finished(self, key: str, outcome: str) -> None:
-        if key in (GATE_KEY, WRITE_KEY) and not set(self.runner.active()) & {GATE_KEY, WRITE_KEY}:
+        if key == GATE_KEY and not set(self.runner.active()) & {GATE_KEY, WRITE_KEY}:
             self.busy.stop()
-        if key == WRITE_KEY and outcome == "cancelled" and self._writing:
-            self._writing = False
-            self.banner.show_message(INTERRUPTED_WRITE)
-            self._update_button()
 
     def done(self, result: int) -> None:
         """Closing stops the gate; a write in flight finishes (it is one short transaction)."""

@@ -10,6 +10,7 @@ still there.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import pandas as pd
@@ -41,14 +42,10 @@ def verified_refusal(model: str, identity: Any) -> str:
     return (
         f"<b>Not recorded: {model} requires a verified identity.</b> Its monitor spec sets "
         "<tt>[governance] require_verified_identity = true</tt>, and this database knows you "
-        f"only as <b>{_escape(identity.name)}</b>, an OS login it cannot verify (SQLite). "
+        f"only as <b>{escape(identity.name)}</b>, an OS login it cannot verify (SQLite). "
         "Connect to the team's PostgreSQL governance database (File → Connect…) and sign in "
         "with your own role, then decide again."
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def criteria_frame(gate: Any) -> pd.DataFrame:
@@ -107,12 +104,12 @@ class DecisionDialog(RecordingDialog):
         self.setMinimumWidth(640)
 
         self.heading = QLabel(
-            f"<b>{verb} version {challenger}</b> of <b>{_escape(entry.name)}</b> as champion "
+            f"<b>{verb} version {challenger}</b> of <b>{escape(entry.name)}</b> as champion "
             f"(the champion is version {champion})."
         )
         self.heading.setWordWrap(True)
         who = "verified PostgreSQL role" if identity.verified else "local OS login, unverified"
-        self.signer_line = QLabel(f"You sign as <b>{_escape(identity.name)}</b> ({who}).")
+        self.signer_line = QLabel(f"You sign as <b>{escape(identity.name)}</b> ({who}).")
 
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -187,7 +184,7 @@ class DecisionDialog(RecordingDialog):
             self.verdict.setText(
                 f"<b style='color:{tone('error')}'>The gate fails</b> "
                 f"{len(failed)} of {n} criteria: "
-                f"{_escape(', '.join(failed))}."
+                f"{escape(', '.join(failed))}."
             )
             if self.decision == "approve" and not self._blocked():
                 self.banner.show_message(
@@ -221,7 +218,7 @@ class DecisionDialog(RecordingDialog):
     def _on_gate_error(self, message: str) -> None:
         self.verdict.setText("")
         self.banner.show_message(
-            f"<b>The gate could not be run.</b> {_escape(message)}<br>Nothing can be recorded "
+            f"<b>The gate could not be run.</b> {escape(message)}<br>Nothing can be recorded "
             "without its evidence; check the spec's telemetry and the versions, then reopen."
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 
 from PySide6.QtCore import QDateTime, QTimeZone
 from PySide6.QtWidgets import (
@@ -14,7 +15,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.dialogs.decision import _escape
 from watchkeeper.app.dialogs.write import RecordingDialog, form, free_text
 from watchkeeper.app.panels.governance_work import GovernanceTarget, add_incident_note
 from watchkeeper.app.workers import TaskRunner
@@ -56,10 +56,10 @@ class IncidentNoteDialog(RecordingDialog):
         self.setWindowTitle(f"Incident note on {model}")
         self.setMinimumWidth(520)
         now = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
-        self.heading = QLabel(f"A signed note on an incident of <b>{_escape(model)}</b>.")
+        self.heading = QLabel(f"A signed note on an incident of <b>{escape(model)}</b>.")
         if getattr(target, "offline", False):
             self.heading.setText(
-                f"A signed note on an incident of <b>{_escape(model)}</b>, added to the "
+                f"A signed note on an incident of <b>{escape(model)}</b>, added to the "
                 "bundle's outbox (offline); it reaches the shared database when you sync."
             )
             self.heading.setWordWrap(True)

@@ -15,6 +15,7 @@ not yet applied (as ``core/bundle/sync.py`` does), and the alias moves when it i
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.dialogs.decision import _escape, verified_refusal
+from watchkeeper.app.dialogs.decision import verified_refusal
 from watchkeeper.app.dialogs.write import RecordingDialog, form, free_text
 from watchkeeper.app.panels.governance_work import (
     REASON_LABELS,
@@ -66,14 +67,14 @@ class RollbackDialog(RecordingDialog):
 
         versions = [v.version for v in entry.versions]
         self.heading = QLabel(
-            f"<b>Roll back {_escape(entry.name)}</b>: move its <tt>champion</tt> alias back to "
-            f"another version. The decision is signed as <b>{_escape(identity.name)}</b> "
+            f"<b>Roll back {escape(entry.name)}</b>: move its <tt>champion</tt> alias back to "
+            f"another version. The decision is signed as <b>{escape(identity.name)}</b> "
             f"({'verified' if identity.verified else 'local, unverified'})."
         )
         if self.offline:
             self.heading.setText(
-                f"<b>Roll back {_escape(entry.name)}</b> — offline, on a frozen bundle: the "
-                f"decision is signed as <b>{_escape(identity.name)}</b> and added to the "
+                f"<b>Roll back {escape(entry.name)}</b> — offline, on a frozen bundle: the "
+                f"decision is signed as <b>{escape(identity.name)}</b> and added to the "
                 "bundle's outbox. <b>The champion alias does not move now</b>: syncing the "
                 "outbox records the decision in the shared database (not yet applied), and "
                 "the alias moves when the rollback is applied against the live registry."
@@ -173,7 +174,7 @@ class RollbackDialog(RecordingDialog):
         # The decision and its failed application are on record: no second decision here.
         self.banner.show_message(
             "<b>The alias was not moved.</b> "
-            f"{_escape(outcome.error or '')}<br>Your decision is recorded, and so is this "
+            f"{escape(outcome.error or '')}<br>Your decision is recorded, and so is this "
             "failed application. Check where <tt>champion</tt> points now (Refresh) before "
             "deciding again."
         )
@@ -186,7 +187,7 @@ class RollbackDialog(RecordingDialog):
 
     def _on_error(self, message: str) -> None:
         self.banner.show_message(
-            f"<b>The rollback did not complete.</b> {_escape(message)} "
+            f"<b>The rollback did not complete.</b> {escape(message)} "
             "(Refresh shows what was recorded.)"
         )
 

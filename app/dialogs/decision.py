@@ -205,7 +205,7 @@ class DecisionDialog(RecordingDialog):
             for col, text in enumerate(values[1:]):
                 item = QTableWidgetItem(text)
                 if col == 0:
-                    item.setForeground(QColor("#1b6e2a" if criterion.passed else "#b3261e"))
+                    item.setForeground(QColor(tone("ok" if criterion.passed else "error")))
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)

@@ -52,7 +52,7 @@ from watchkeeper.app.panels.governance_work import (
     verify,
 )
 from watchkeeper.app.panels.records_box import LedgerBox, RecordsBox
-from watchkeeper.app.theme import tone
+from watchkeeper.app.theme import badge, tone
 from watchkeeper.app.workers import TaskRunner
 
 __all__ = ["GovernancePanel", "make_governance_panel"]
@@ -436,17 +436,17 @@ class GovernancePanel(DeferredPanel):
                 else ""
             )
             self.identity_label.setText(
-                "<span style='background:#eef4fb;color:#1e3a5f'>&nbsp;offline&nbsp;</span> "
+                f"{badge('offline', 'info')} "
                 f"Working on {escape(v.database)}. Notes, card drafts and decisions are signed "
                 f"as <b>{escape(ident.name)}</b> with your key and wait in the outbox until "
                 f"you sync them (“Sync outbox…”).{key}"
             )
             return
         if ident.verified:
-            badge = "<span style='background:#e3f4e6;color:#1b6e2a'>&nbsp;verified&nbsp;</span>"
+            mark = badge("verified", "ok")
             how = "PostgreSQL role, verified by the server"
         else:
-            badge = "<span style='background:#fff7e0;color:#6b4b00'>&nbsp;local&nbsp;</span>"
+            mark = badge("local", "warning")
             how = "OS login, unverified — a SQLite database cannot prove who you are"
         need = (
             " · <b>this model's spec requires a verified identity</b>" if v.require_verified else ""
@@ -457,7 +457,7 @@ class GovernancePanel(DeferredPanel):
             else ""
         )
         self.identity_label.setText(
-            f"{badge} Signed in as <b>{escape(ident.name)}</b> ({how}) · "
+            f"{mark} Signed in as <b>{escape(ident.name)}</b> ({how}) · "
             f"<span style='color:{tone('muted')}'>{escape(v.database)}</span>{need}{key}"
         )
 

@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,7 @@ from watchkeeper.core.governance.signing import Signer
 START, END = "2026-03-30", "2026-04-06"  # a week, every event: shadow pairs stay whole
 
 
-@pytest.fixture(autouse=True)
-def _plaintext_keyring(monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) -> Iterator[None]:
-    """A fresh file keyring per test: the user's signing key is made there on first use."""
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    previous = keyring.get_keyring()
-    keyring.set_keyring(PlaintextKeyring())
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("plaintext_keyring")
 
 
 @pytest.fixture(scope="module")

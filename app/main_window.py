@@ -22,6 +22,7 @@ File > Sync outbox… pushes them to a shared database.
 from __future__ import annotations
 
 import gc
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ class MainWindow(QMainWindow):
             self.challenger.right,
             self.governance.splitter,
             self.governance.upper,
-            self.governance.left_splitter,
+            self.governance.records,
         )
 
     # -- actions -----------------------------------------------------------------------
@@ -324,14 +325,14 @@ class MainWindow(QMainWindow):
 
     def _on_open_failed(self, path: Path, message: str) -> None:
         kept = (
-            f"the bundle {_esc(self.evidence.path.name)} stays open"
+            f"the bundle {escape(self.evidence.path.name)} stays open"
             if self._bundle_open()
-            else f"the workspace {_esc(self.workspace.name)} stays open"
+            else f"the workspace {escape(self.workspace.name)} stays open"
             if self.workspace is not None
             else "nothing else was open"
         )
         self.message_banner.show_message(
-            f"<b>The bundle {_esc(path.name)} was not opened.</b> {_esc(message)}<br>"
+            f"<b>The bundle {escape(path.name)} was not opened.</b> {escape(message)}<br>"
             f"Nothing was changed: {kept}. A bundle that fails these checks was damaged in "
             "transit or altered after it was signed — ask its exporter for a fresh copy (or "
             "check that the copy you have is complete), then open it again."
@@ -361,12 +362,12 @@ class MainWindow(QMainWindow):
                 f"as of {facts.as_of:%Y-%m-%d %H:%M} UTC — offline"
             )
             self.bundle_banner.setText(
-                f"<b>Frozen bundle of {_esc(facts.model)}</b>, exported by "
-                f"<b>{_esc(facts.exporter)}</b> (key <tt>{_esc(facts.exporter_key_id)}</tt>), "
+                f"<b>Frozen bundle of {escape(facts.model)}</b>, exported by "
+                f"<b>{escape(facts.exporter)}</b> (key <tt>{escape(facts.exporter_key_id)}</tt>), "
                 f"as of <b>{facts.as_of:%Y-%m-%d %H:%M} UTC</b> — <b>offline</b>: nothing is "
                 "read from a registry or database, and decisions go to the bundle's outbox "
                 "(File → Sync outbox… pushes them). "
-                f"<span style='color:#c5d8ef'>{_esc(str(evidence.path))}</span>"
+                f"<span style='color:#c5d8ef'>{escape(str(evidence.path))}</span>"
             )
             self.bundle_banner.setToolTip(evidence.bundle.summary())
         else:
@@ -440,7 +441,7 @@ class MainWindow(QMainWindow):
         self.governance.state.set(
             notice=(
                 "error",
-                f"<b>The outbox was not synced.</b> {_esc(message)}<br>Nothing in the bundle "
+                f"<b>The outbox was not synced.</b> {escape(message)}<br>Nothing in the bundle "
                 "changed; check the database and sign in again (File → Sync outbox…).",
             )
         )
@@ -556,7 +557,7 @@ class MainWindow(QMainWindow):
 def sync_message(report: Any) -> str:
     """A sync's outcome as the Governance banner shows it: counts, then every problem."""
     head = (
-        f"<b>Outbox synced to {_esc(report.store)}</b> as {_esc(report.identity)}: "
+        f"<b>Outbox synced to {escape(report.store)}</b> as {escape(report.identity)}: "
         f"{len(report.synced)} entries recorded, {len(report.already_synced)} already there"
     )
     if report.conflicts:
@@ -564,8 +565,8 @@ def sync_message(report: Any) -> str:
     if report.refused:
         head += f", <b>{len(report.refused)} refused</b>"
     lines = [head + "."]
-    lines += [f"Conflict {i[:8]}: {_esc(_cap(why))}" for i, why in report.conflicts.items()]
-    lines += [f"Refused {i[:8]}: {_esc(_cap(why))}" for i, why in report.refused.items()]
+    lines += [f"Conflict {i[:8]}: {escape(_cap(why))}" for i, why in report.conflicts.items()]
+    lines += [f"Refused {i[:8]}: {escape(_cap(why))}" for i, why in report.refused.items()]
     if report.exporter_known is None:
         lines.append("Note: the bundle's signing key is not registered in this database.")
     return "<br>".join(lines)
@@ -574,7 +575,3 @@ def sync_message(report: Any) -> str:
 def _cap(text: str, limit: int = 400) -> str:
     """A reason short enough for a banner line (the status tip and the report keep all)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _esc(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -11,7 +11,7 @@ start-up and :func:`theme_menu` is the View menu's *Theme* submenu.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
@@ -23,7 +23,9 @@ __all__ = [
     "THEME_KEY",
     "THEME_LABELS",
     "THEME_NAMES",
+    "Tint",
     "apply_theme",
+    "badge",
     "current_theme_name",
     "dark_palette",
     "mute",
@@ -31,6 +33,7 @@ __all__ = [
     "saved_theme",
     "system_is_dark",
     "theme_menu",
+    "tint",
     "tone",
 ]
 
@@ -51,10 +54,49 @@ _TONES = {
 }
 
 
+class Tint(NamedTuple):
+    """A tinted badge or banner: its background, its text and its border (``#rrggbb``)."""
+
+    background: str
+    text: str
+    border: str
+
+
+#: Tinted backgrounds by meaning with their text (WCAG AA, 4.5:1 or more, tested): light
+#: tints with dark text in the light theme, dark tints with light text in the dark theme,
+#: so a badge neither glares nor vanishes on either window.
+_TINTS = {
+    "light": {
+        "ok": Tint("#e3f4e6", "#1b6e2a", "#a8d5b1"),
+        "info": Tint("#eef4fb", "#1e3a5f", "#c5d8ef"),
+        "warning": Tint("#fff7e0", "#6b4b00", "#f0d890"),
+        "error": Tint("#fde8e8", "#8a1c1c", "#f5b5b5"),
+    },
+    "dark": {
+        "ok": Tint("#1f3a27", "#b7e4c2", "#2f6b3d"),
+        "info": Tint("#1c2b3d", "#c5d8ef", "#34506f"),
+        "warning": Tint("#3a2f12", "#f6dc9c", "#6b5a22"),
+        "error": Tint("#3f1f1f", "#f6b8b3", "#7a3030"),
+    },
+}
+
+
 def tone(meaning: str) -> str:
     """The text colour (``#rrggbb``) for ``meaning`` — "muted", "ok", "warning" or "error" —
     in the theme now on, for rich text and style sheets built when a view is filled."""
     return _TONES["dark" if current_theme().name == "dark" else "light"][meaning]
+
+
+def tint(meaning: str) -> Tint:
+    """The tint for ``meaning`` — "ok", "info", "warning" or "error" — in the theme now on,
+    for badges, banners and table rows that carry it."""
+    return _TINTS["dark" if current_theme().name == "dark" else "light"][meaning]
+
+
+def badge(text: str, meaning: str) -> str:
+    """``text`` (already escaped) as a small tinted badge in rich text."""
+    t = tint(meaning)
+    return f"<span style='background:{t.background};color:{t.text}'>&nbsp;{text}&nbsp;</span>"
 
 
 def mute(widget: QWidget) -> None:

@@ -34,6 +34,20 @@ def _isolated_home(
     return home
 
 
+@pytest.fixture
+def plaintext_keyring(monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) -> Iterator[None]:
+    """A fresh file keyring per test, inside the test's XDG_DATA_HOME — the keyring a machine
+    without a desktop session has; signing keys are made there on first use."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(PlaintextKeyring())
+    yield
+    keyring.set_keyring(previous)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """One real PostgreSQL cluster for the whole run, stopped by its pid at the end."""

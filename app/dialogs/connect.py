@@ -16,6 +16,7 @@ dialog says so, the box is unticked, and ticking it is the user's consent.
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.dialogs.decision import _escape
 from watchkeeper.app.panels.common import BusyLine, MessageBanner
 from watchkeeper.app.panels.governance_work import GovernanceTarget
 from watchkeeper.app.theme import mute, tone
@@ -163,17 +163,17 @@ class ConnectDialog(QDialog):
         self.keyring_label.setWordWrap(True)
         if not self.keyring.usable:
             self.remember.setEnabled(False)
-            self.keyring_label.setText(_escape(self.keyring.message))
+            self.keyring_label.setText(escape(self.keyring.message))
         elif self.keyring.plaintext:
             self.remember.setText("Remember in the plain-text keyring (not encrypted)")
             self.keyring_label.setText(
-                f"<b>Warning:</b> {_escape(self.keyring.message)}. Passwords are remembered "
+                f"<b>Warning:</b> {escape(self.keyring.message)}. Passwords are remembered "
                 "there only if you tick the box."
             )
             self.keyring_label.setStyleSheet(f"color:{tone('warning')};")
         else:
             self.remember.setChecked(True)
-            self.keyring_label.setText(_escape(self.keyring.message))
+            self.keyring_label.setText(escape(self.keyring.message))
         if not self.keyring_label.styleSheet():
             mute(self.keyring_label)
         self.connect_button = QPushButton("Connect")
@@ -240,8 +240,8 @@ class ConnectDialog(QDialog):
         if p is None:
             ws = self.workspace
             self.where.setText(
-                f"Governance: {_escape(str(ws / 'governance.db'))}<br>"
-                f"Registry: {_escape(str(ws / 'registry' / 'mlflow.db'))}"
+                f"Governance: {escape(str(ws / 'governance.db'))}<br>"
+                f"Registry: {escape(str(ws / 'registry' / 'mlflow.db'))}"
                 if ws is not None
                 else ""
             )
@@ -253,7 +253,7 @@ class ConnectDialog(QDialog):
             return
         db_text = masked(p.shared_db_url) if p.shared_db_url else "none (add one to the profile)"
         self.where.setText(
-            f"Governance: {_escape(db_text)}<br>Registry: {_escape(p.registry_uri or 'none')} "
+            f"Governance: {escape(db_text)}<br>Registry: {escape(p.registry_uri or 'none')} "
             f"({p.registry_auth})"
         )
         self.db_password.setEnabled(_is_server(p.shared_db_url))
@@ -306,7 +306,7 @@ class ConnectDialog(QDialog):
             try:
                 full = _with_password(url, self.db_password.text())
             except (WatchkeeperError, ValueError, Exception) as exc:  # sa.exc.ArgumentError
-                self.banner.show_message(f"Not a database URL: {_escape(str(exc))}")
+                self.banner.show_message(f"Not a database URL: {escape(str(exc))}")
                 return None
             return GovernanceTarget(database_url=full, signer=self.signer, label=masked(full))
         if p is None:
@@ -316,7 +316,7 @@ class ConnectDialog(QDialog):
             return GovernanceTarget.from_workspace(self.workspace, signer=self.signer)
         if not p.shared_db_url:
             self.banner.show_message(
-                f"Profile {_escape(p.display_name)} names no shared governance database; "
+                f"Profile {escape(p.display_name)} names no shared governance database; "
                 "add <tt>shared_db_url</tt> to it (watchkeeper registry profile …)."
             )
             return None
@@ -378,10 +378,10 @@ class ConnectDialog(QDialog):
                 f"<span style='color:{tone('warning')}'>local, unverified</span>"
                 " (OS login on SQLite)"
             )
-        self.identity_label.setText(f"Signed in as <b>{_escape(identity.name)}</b> — {how}")
+        self.identity_label.setText(f"Signed in as <b>{escape(identity.name)}</b> — {how}")
         if note:
             level = "info" if note.startswith("Remembered") else "warning"
-            self.banner.show_message(_escape(note), level)
+            self.banner.show_message(escape(note), level)
         self.use_button.setEnabled(True)
         self.connected.emit(target, identity)
 
@@ -390,7 +390,7 @@ class ConnectDialog(QDialog):
         self.connect_button.setEnabled(True)
         self.identity_label.setText("Not connected.")
         self.banner.show_message(
-            f"<b>Could not connect.</b> {_escape(message)}<br>Check the password and the "
+            f"<b>Could not connect.</b> {escape(message)}<br>Check the password and the "
             "profile's addresses, then Connect again."
         )
 

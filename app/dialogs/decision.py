@@ -10,15 +10,14 @@ still there.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import pandas as pd
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
-    QDialogButtonBox,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -28,22 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.common import BusyLine, MessageBanner
+from watchkeeper.app.dialogs.write import WRITE_KEY, RecordingDialog, free_text
 from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision, run_gate
 from watchkeeper.app.theme import tone
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.widgets.text_box import TextBox
 
 __all__ = ["DecisionDialog", "criteria_frame", "verified_refusal"]
 
 GATE_KEY = "governance.gate"
-WRITE_KEY = "governance.write"
-#: Shown when a write's task was cancelled (the window closing, Cancel in the status bar):
-#: the transaction may have committed, so the user checks before writing again.
-INTERRUPTED_WRITE = (
-    "<b>The write was interrupted before its answer came back.</b> It may have been "
-    "recorded: close this dialog and press Refresh to check before trying again."
-)
 
 
 def verified_refusal(model: str, identity: Any) -> str:
@@ -51,14 +42,10 @@ def verified_refusal(model: str, identity: Any) -> str:
     return (
         f"<b>Not recorded: {model} requires a verified identity.</b> Its monitor spec sets "
         "<tt>[governance] require_verified_identity = true</tt>, and this database knows you "
-        f"only as <b>{_escape(identity.name)}</b>, an OS login it cannot verify (SQLite). "
+        f"only as <b>{escape(identity.name)}</b>, an OS login it cannot verify (SQLite). "
         "Connect to the team's PostgreSQL governance database (File → Connect…) and sign in "
         "with your own role, then decide again."
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def criteria_frame(gate: Any) -> pd.DataFrame:
@@ -84,10 +71,10 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-class DecisionDialog(QDialog):
+class DecisionDialog(RecordingDialog):
     """Approve (or reject) ``challenger`` of ``entry`` as champion, on the gate's evidence."""
 
-    recorded = Signal(object)  # the Approval record, once stored
+    # recorded: the Approval (or, on a bundle, its OutboxEntry), once stored
 
     def __init__(
         self,
@@ -102,9 +89,8 @@ class DecisionDialog(QDialog):
         decision: str = "approve",
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self.target = target
+        noun = "approval" if decision == "approve" else "rejection"
+        super().__init__(runner, target, f"Sign and record {noun}", parent)
         self.entry = entry
         self.champion = str(champion)
         self.challenger = str(challenger)
@@ -113,21 +99,17 @@ class DecisionDialog(QDialog):
         self.decision = decision
         self.gate: Any = None
         self.evidence: Any = None
-        self.approval: Any = None
-        self._writing = False
         verb = "Approve" if decision == "approve" else "Reject"
         self.setWindowTitle(f"{verb} {entry.name} version {challenger}")
         self.setMinimumWidth(640)
 
         self.heading = QLabel(
-            f"<b>{verb} version {challenger}</b> of <b>{_escape(entry.name)}</b> as champion "
+            f"<b>{verb} version {challenger}</b> of <b>{escape(entry.name)}</b> as champion "
             f"(the champion is version {champion})."
         )
         self.heading.setWordWrap(True)
         who = "verified PostgreSQL role" if identity.verified else "local OS login, unverified"
-        self.signer_line = QLabel(f"You sign as <b>{_escape(identity.name)}</b> ({who}).")
-        self.banner = MessageBanner()
-        self.busy = BusyLine()
+        self.signer_line = QLabel(f"You sign as <b>{escape(identity.name)}</b> ({who}).")
 
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -150,32 +132,21 @@ class DecisionDialog(QDialog):
         gate_layout.addWidget(self.criteria_table)
         gate_layout.addWidget(self.digest)
 
-        self.comment = TextBox()
-        self.comment.setPlaceholderText(
-            "Why you decide this way (stored verbatim in the signed record)"
+        self.comment = free_text(
+            "Why you decide this way (stored verbatim in the signed record)", 80
         )
-        self.comment.setMinimumHeight(80)
         comment_box = QGroupBox("Comment")
         QVBoxLayout(comment_box).addWidget(self.comment)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.record_button = self.buttons.addButton(
-            f"Sign and record {'approval' if decision == 'approve' else 'rejection'}",
-            QDialogButtonBox.ButtonRole.AcceptRole,
+        self.record_button = self.ok_button
+        self.lay_out(
+            self.heading,
+            self.signer_line,
+            self.banner,
+            self.busy,
+            (gate_box, 1),
+            comment_box,
         )
-        self.record_button.setEnabled(False)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.signer_line)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.busy)
-        layout.addWidget(gate_box, 1)
-        layout.addWidget(comment_box)
-        layout.addWidget(self.buttons)
-
         runner.task_finished.connect(self._on_runner_task_finished)
         if self._blocked():
             self.banner.show_message(verified_refusal(entry.name, identity))
@@ -213,7 +184,7 @@ class DecisionDialog(QDialog):
             self.verdict.setText(
                 f"<b style='color:{tone('error')}'>The gate fails</b> "
                 f"{len(failed)} of {n} criteria: "
-                f"{_escape(', '.join(failed))}."
+                f"{escape(', '.join(failed))}."
             )
             if self.decision == "approve" and not self._blocked():
                 self.banner.show_message(
@@ -222,7 +193,7 @@ class DecisionDialog(QDialog):
                     "warning",
                 )
         self.digest.setText(f"Evidence digest: <tt>{self.evidence.digest}</tt>")
-        self._update_button()
+        self.update_button()
 
     def _show_criteria(self, gate: Any) -> None:
         frame = criteria_frame(gate)
@@ -234,7 +205,7 @@ class DecisionDialog(QDialog):
             for col, text in enumerate(values[1:]):
                 item = QTableWidgetItem(text)
                 if col == 0:
-                    item.setForeground(QColor("#1b6e2a" if criterion.passed else "#b3261e"))
+                    item.setForeground(QColor(tone("ok" if criterion.passed else "error")))
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
@@ -247,34 +218,30 @@ class DecisionDialog(QDialog):
     def _on_gate_error(self, message: str) -> None:
         self.verdict.setText("")
         self.banner.show_message(
-            f"<b>The gate could not be run.</b> {_escape(message)}<br>Nothing can be recorded "
+            f"<b>The gate could not be run.</b> {escape(message)}<br>Nothing can be recorded "
             "without its evidence; check the spec's telemetry and the versions, then reopen."
         )
 
     # -- recording ---------------------------------------------------------------------
 
+    def ready(self) -> bool:
+        return self.evidence is not None and not self._blocked()
+
     def _blocked(self) -> bool:
         return self.require_verified and not self.identity.verified
-
-    def _update_button(self) -> None:
-        ready = self.evidence is not None and not self._blocked() and not self._writing
-        self.record_button.setEnabled(ready)
 
     def accept(self) -> None:
         """Record the decision in the TaskRunner; the dialog closes once it is stored."""
         if self._blocked():
             self.banner.show_message(verified_refusal(self.entry.name, self.identity))
             return
-        if self.evidence is None or self._writing:
+        if self.evidence is None or self.writing:
             return
-        self._writing = True
-        self._update_button()
         target, entry, version = self.target, self.entry, self.challenger
         decision = self.decision
         evidence = dict(self.evidence.document)
         policy = dict(self.gate.policy)
         comment = self.comment.toPlainText()
-        self.busy.start("Signing and recording…")
 
         def work(progress, cancelled):
             return record_decision(
@@ -287,32 +254,15 @@ class DecisionDialog(QDialog):
                 comment=comment,
             )
 
-        self.runner.run(
-            WRITE_KEY,
+        self.start_write(
             work,
             label=f"Record the {decision} of {entry.name} v{version}",
-            on_result=self._on_recorded,
-            on_error=self._on_write_error,
+            busy_text="Signing and recording…",
         )
 
-    def _on_recorded(self, approval: Any) -> None:
-        self.approval = approval
-        self._writing = False
-        self.recorded.emit(approval)
-        super().accept()
-
-    def _on_write_error(self, message: str) -> None:
-        self._writing = False
-        self.banner.show_message(f"<b>Not recorded.</b> {_escape(message)}")
-        self._update_button()
-
     def _on_runner_task_finished(self, key: str, outcome: str) -> None:
-        if key in (GATE_KEY, WRITE_KEY) and not set(self.runner.active()) & {GATE_KEY, WRITE_KEY}:
+        if key == GATE_KEY and not set(self.runner.active()) & {GATE_KEY, WRITE_KEY}:
             self.busy.stop()
-        if key == WRITE_KEY and outcome == "cancelled" and self._writing:
-            self._writing = False
-            self.banner.show_message(INTERRUPTED_WRITE)
-            self._update_button()
 
     def done(self, result: int) -> None:
         """Closing stops the gate; a write in flight finishes (it is one short transaction)."""

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from html import escape
 
-from PySide6.QtCore import QDateTime, QTimeZone, Signal
+from PySide6.QtCore import QDateTime, QTimeZone
 from PySide6.QtWidgets import (
     QCheckBox,
     QDateTimeEdit,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QVBoxLayout,
     QWidget,
 )
 
-from watchkeeper.app.dialogs.decision import INTERRUPTED_WRITE, WRITE_KEY, _escape
-from watchkeeper.app.panels.common import BusyLine, MessageBanner
+from watchkeeper.app.dialogs.write import RecordingDialog, form, free_text
 from watchkeeper.app.panels.governance_work import GovernanceTarget, add_incident_note
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.widgets.text_box import TextBox
 
 __all__ = ["IncidentNoteDialog"]
 
@@ -43,10 +37,10 @@ def _to_datetime(edit: QDateTimeEdit) -> dt.datetime:
     return dt.datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), dt.UTC)
 
 
-class IncidentNoteDialog(QDialog):
+class IncidentNoteDialog(RecordingDialog):
     """Title, start, optional end and text of an incident note on ``model``."""
 
-    recorded = Signal(object)  # the IncidentNote, once stored
+    # recorded: the IncidentNote (or, on a bundle, its OutboxEntry), once stored
 
     def __init__(
         self,
@@ -57,24 +51,18 @@ class IncidentNoteDialog(QDialog):
         now: dt.datetime | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self.target = target
+        super().__init__(runner, target, "Sign and add note", parent)
         self.model = model
-        self.note: Any = None
-        self._writing = False
         self.setWindowTitle(f"Incident note on {model}")
         self.setMinimumWidth(520)
         now = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
-        self.heading = QLabel(f"A signed note on an incident of <b>{_escape(model)}</b>.")
+        self.heading = QLabel(f"A signed note on an incident of <b>{escape(model)}</b>.")
         if getattr(target, "offline", False):
             self.heading.setText(
-                f"A signed note on an incident of <b>{_escape(model)}</b>, added to the "
+                f"A signed note on an incident of <b>{escape(model)}</b>, added to the "
                 "bundle's outbox (offline); it reaches the shared database when you sync."
             )
             self.heading.setWordWrap(True)
-        self.banner = MessageBanner()
-        self.busy = BusyLine()
         self.title_edit = QLineEdit()
         self.title_edit.setPlaceholderText("e.g. INC-1042: empty merchant_category upstream")
         self.starts_edit = _utc_edit(now)
@@ -85,30 +73,18 @@ class IncidentNoteDialog(QDialog):
         ends_row = QHBoxLayout()
         ends_row.addWidget(self.ends_check)
         ends_row.addWidget(self.ends_edit, 1)
-        self.body_edit = TextBox()
-        self.body_edit.setPlaceholderText("What happened, what was done, what is left")
-        self.body_edit.setMinimumHeight(120)
-        form = QFormLayout()
-        form.addRow("Title", self.title_edit)
-        form.addRow("Started", self.starts_edit)
-        form.addRow("Ended", ends_row)
-        form.addRow("Note", self.body_edit)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.add_button = self.buttons.addButton(
-            "Sign and add note", QDialogButtonBox.ButtonRole.AcceptRole
+        self.body_edit = free_text("What happened, what was done, what is left", 120)
+        fields = form(
+            ("Title", self.title_edit),
+            ("Started", self.starts_edit),
+            ("Ended", ends_row),
+            ("Note", self.body_edit),
         )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.banner)
-        layout.addLayout(form, 1)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.buttons)
-        runner.task_finished.connect(self._on_runner_task_finished)
+        self.add_button = self.ok_button
+        self.lay_out(self.heading, self.banner, (fields, 1), self.busy)
 
     def accept(self) -> None:
-        if self._writing:
+        if self.writing:
             return
         title = self.title_edit.text()
         if not title.strip():
@@ -120,38 +96,11 @@ class IncidentNoteDialog(QDialog):
             "title": title,
             "body": self.body_edit.toPlainText(),
         }
-        self._writing = True
-        self.add_button.setEnabled(False)
-        self.busy.start("Signing and recording the note…")
         target, model = self.target, self.model
 
         def work(progress, cancelled):
             return add_incident_note(target, model, **values)
 
-        self.runner.run(
-            WRITE_KEY,
-            work,
-            label=f"Incident note on {model}",
-            on_result=self._on_recorded,
-            on_error=self._on_error,
+        self.start_write(
+            work, label=f"Incident note on {model}", busy_text="Signing and recording the note…"
         )
-
-    def _on_recorded(self, note: Any) -> None:
-        self._writing = False
-        self.busy.stop()
-        self.note = note
-        self.recorded.emit(note)
-        super().accept()
-
-    def _on_error(self, message: str) -> None:
-        self._writing = False
-        self.busy.stop()
-        self.add_button.setEnabled(True)
-        self.banner.show_message(f"<b>Not recorded.</b> {_escape(message)}")
-
-    def _on_runner_task_finished(self, key: str, outcome: str) -> None:
-        if key == WRITE_KEY and outcome == "cancelled" and self._writing:
-            self._writing = False
-            self.busy.stop()
-            self.banner.show_message(INTERRUPTED_WRITE)
-            self.add_button.setEnabled(True)

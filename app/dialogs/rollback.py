@@ -15,22 +15,19 @@ not yet applied (as ``core/bundle/sync.py`` does), and the alias moves when it i
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QDialogButtonBox,
-    QFormLayout,
     QLabel,
     QLineEdit,
-    QVBoxLayout,
     QWidget,
 )
 
-from watchkeeper.app.dialogs.decision import INTERRUPTED_WRITE, WRITE_KEY, _escape, verified_refusal
-from watchkeeper.app.panels.common import BusyLine, MessageBanner
+from watchkeeper.app.dialogs.decision import verified_refusal
+from watchkeeper.app.dialogs.write import RecordingDialog, form, free_text
 from watchkeeper.app.panels.governance_work import (
     REASON_LABELS,
     GovernanceTarget,
@@ -38,15 +35,14 @@ from watchkeeper.app.panels.governance_work import (
     roll_back,
 )
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.widgets.text_box import TextBox
 
 __all__ = ["RollbackDialog"]
 
 
-class RollbackDialog(QDialog):
+class RollbackDialog(RecordingDialog):
     """Choose from/to versions and the reason; record, move the alias, record the result."""
 
-    recorded = Signal(object)  # RollbackOutcome, whether the move succeeded or not
+    # recorded: the RollbackOutcome, whether the move succeeded or not
 
     def __init__(
         self,
@@ -59,35 +55,31 @@ class RollbackDialog(QDialog):
         require_verified: bool,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self.target = target
+        self.offline = bool(getattr(target, "offline", False))
+        ok_text = "Sign into the outbox" if self.offline else "Sign and roll back"
+        super().__init__(runner, target, ok_text, parent)
         self.entry = entry
         self.identity = identity
         self.require_verified = require_verified
         self.outcome: RollbackOutcome | None = None
-        self._writing = False
         self.setWindowTitle(f"Roll back {entry.name}")
         self.setMinimumWidth(560)
 
         versions = [v.version for v in entry.versions]
         self.heading = QLabel(
-            f"<b>Roll back {_escape(entry.name)}</b>: move its <tt>champion</tt> alias back to "
-            f"another version. The decision is signed as <b>{_escape(identity.name)}</b> "
+            f"<b>Roll back {escape(entry.name)}</b>: move its <tt>champion</tt> alias back to "
+            f"another version. The decision is signed as <b>{escape(identity.name)}</b> "
             f"({'verified' if identity.verified else 'local, unverified'})."
         )
-        self.offline = bool(getattr(target, "offline", False))
         if self.offline:
             self.heading.setText(
-                f"<b>Roll back {_escape(entry.name)}</b> — offline, on a frozen bundle: the "
-                f"decision is signed as <b>{_escape(identity.name)}</b> and added to the "
+                f"<b>Roll back {escape(entry.name)}</b> — offline, on a frozen bundle: the "
+                f"decision is signed as <b>{escape(identity.name)}</b> and added to the "
                 "bundle's outbox. <b>The champion alias does not move now</b>: syncing the "
                 "outbox records the decision in the shared database (not yet applied), and "
                 "the alias moves when the rollback is applied against the live registry."
             )
         self.heading.setWordWrap(True)
-        self.banner = MessageBanner()
-        self.busy = BusyLine()
         self.from_combo = QComboBox()
         self.to_combo = QComboBox()
         for v in versions:
@@ -105,42 +97,34 @@ class RollbackDialog(QDialog):
             self.reason_combo.addItem(label, value)
         self.incident_edit = QLineEdit()
         self.incident_edit.setPlaceholderText("e.g. INC-1042 (optional)")
-        self.reason_edit = TextBox()
-        self.reason_edit.setPlaceholderText("What happened and why rolling back is the remedy")
-        self.reason_edit.setMinimumHeight(90)
-        form = QFormLayout()
-        form.addRow("From", self.from_combo)
-        form.addRow("To", self.to_combo)
-        form.addRow("Reason class", self.reason_combo)
-        form.addRow("Incident", self.incident_edit)
-        form.addRow("Reason", self.reason_edit)
-
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.rollback_button = self.buttons.addButton(
-            "Sign into the outbox" if self.offline else "Sign and roll back",
-            QDialogButtonBox.ButtonRole.AcceptRole,
+        self.reason_edit = free_text("What happened and why rolling back is the remedy", 90)
+        fields = form(
+            ("From", self.from_combo),
+            ("To", self.to_combo),
+            ("Reason class", self.reason_combo),
+            ("Incident", self.incident_edit),
+            ("Reason", self.reason_edit),
         )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.banner)
-        layout.addLayout(form, 1)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.buttons)
-        runner.task_finished.connect(self._on_runner_task_finished)
+
+        self.rollback_button = self.ok_button
+        self.lay_out(self.heading, self.banner, (fields, 1), self.busy)
         if self._blocked():
             self.banner.show_message(verified_refusal(entry.name, identity))
-            self.rollback_button.setEnabled(False)
-        if not target.registry_uri and not self.offline:
+        if not self._can_move():
             self.banner.show_message(
                 "No model registry is configured for this connection, so the alias cannot be "
                 "moved. Choose a profile with a registry (File → Connect…)."
             )
-            self.rollback_button.setEnabled(False)
+
+    def ready(self) -> bool:
+        return not self._blocked() and self._can_move()
 
     def _blocked(self) -> bool:
         return self.require_verified and not self.identity.verified
+
+    def _can_move(self) -> bool:
+        # Offline, the rollback is a decision in the outbox: no registry is needed.
+        return bool(self.target.registry_uri or self.offline)
 
     def accept(self) -> None:
         """Record and apply the rollback in the TaskRunner."""
@@ -150,15 +134,13 @@ class RollbackDialog(QDialog):
         if self._blocked():
             self.banner.show_message(verified_refusal(self.entry.name, self.identity))
             return
-        if self._writing or not (self.target.registry_uri or self.offline):
+        if self.writing or not self._can_move():
             return
         from_v, to_v = self.from_combo.currentData(), self.to_combo.currentData()
         if from_v == to_v:
             self.banner.show_message("Choose a different version to roll back to.")
             return
-        self._writing = True
-        self.rollback_button.setEnabled(False)
-        self.busy.start(
+        busy_text = (
             f"Signing the rollback from version {from_v} to {to_v} into the outbox…"
             if self.offline
             else f"Recording and moving champion from version {from_v} to {to_v}…"
@@ -175,17 +157,15 @@ class RollbackDialog(QDialog):
         def work(progress, cancelled):
             return roll_back(target, entry, **values)
 
-        self.runner.run(
-            WRITE_KEY,
+        self.start_write(
             work,
             label=f"Roll back {entry.name} to v{to_v}",
+            busy_text=busy_text,
             on_result=self._on_result,
             on_error=self._on_error,
         )
 
     def _on_result(self, outcome: RollbackOutcome) -> None:
-        self._writing = False
-        self.busy.stop()
         self.outcome = outcome
         self.recorded.emit(outcome)
         if outcome.succeeded:
@@ -194,7 +174,7 @@ class RollbackDialog(QDialog):
         # The decision and its failed application are on record: no second decision here.
         self.banner.show_message(
             "<b>The alias was not moved.</b> "
-            f"{_escape(outcome.error or '')}<br>Your decision is recorded, and so is this "
+            f"{escape(outcome.error or '')}<br>Your decision is recorded, and so is this "
             "failed application. Check where <tt>champion</tt> points now (Refresh) before "
             "deciding again."
         )
@@ -206,20 +186,10 @@ class RollbackDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setVisible(False)
 
     def _on_error(self, message: str) -> None:
-        self._writing = False
-        self.busy.stop()
         self.banner.show_message(
-            f"<b>The rollback did not complete.</b> {_escape(message)} "
+            f"<b>The rollback did not complete.</b> {escape(message)} "
             "(Refresh shows what was recorded.)"
         )
-        self.rollback_button.setEnabled(True)
-
-    def _on_runner_task_finished(self, key: str, outcome: str) -> None:
-        if key == WRITE_KEY and outcome == "cancelled" and self._writing:
-            self._writing = False
-            self.busy.stop()
-            self.banner.show_message(INTERRUPTED_WRITE)
-            self.rollback_button.setEnabled(True)
 
 
 def _order(version: str) -> tuple[int, str]:

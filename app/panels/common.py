@@ -17,18 +17,13 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from watchkeeper.app.panels.state import Observable
+from watchkeeper.app.theme import tint
 from watchkeeper.app.workers import TaskRunner, Work
 
 __all__ = ["DEBOUNCE_MS", "BusyLine", "Debouncer", "DeferredPanel", "MessageBanner", "PanelTask"]
 
 #: How long an input must rest before the analysis it drives starts.
 DEBOUNCE_MS = 300
-
-_STYLES = {
-    "error": "background:#fde8e8; color:#8a1c1c; border:1px solid #f5b5b5;",
-    "info": "background:#eef4fb; color:#1e3a5f; border:1px solid #c5d8ef;",
-    "warning": "background:#fff7e0; color:#6b4b00; border:1px solid #f0d890;",
-}
 
 
 class DeferredPanel(QWidget):
@@ -119,7 +114,11 @@ class MessageBanner(QLabel):
 
     def show_message(self, text: str, level: str = "error") -> None:
         self.level = level
-        self.setStyleSheet(f"QLabel {{ {_STYLES[level]} padding: 6px 8px; border-radius: 3px; }}")
+        t = tint(level)
+        self.setStyleSheet(
+            f"QLabel {{ background:{t.background}; color:{t.text}; border:1px solid {t.border}; "
+            "padding: 6px 8px; border-radius: 3px; }"
+        )
         self.setText(text)
         self.setVisible(True)
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
 from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
 from watchkeeper.app.panels.slices_state import ChallengerState
+from watchkeeper.app.theme import badge, tint
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.workbench.evaluation import (
     DISAGREEMENT_ROWS,
@@ -40,12 +41,6 @@ from watchkeeper.widgets.roc_overlay import CHALLENGER, CHAMPION, RocOverlayWidg
 from watchkeeper.widgets.score_scatter import ScoreScatterWidget
 
 __all__ = ["ChallengerPanel", "GateTableModel", "make_challenger_panel"]
-
-_PASS = (QColor(220, 245, 226), QColor(20, 100, 40))
-_FAIL = (QColor(253, 226, 226), QColor(150, 20, 20))
-# The tints are light in either theme, so every cell's text is dark (the palette's text
-# colour is light in the dark theme and would vanish on them).
-_ON_TINT = QColor(31, 41, 55)
 
 
 def make_challenger_panel(
@@ -64,10 +59,11 @@ class GateTableModel(FrameTableModel):
             if "result" not in frame.columns:
                 return None
             passed = frame["result"].iat[self.source_row(index.row())] == "PASS"
-            back, fore = _PASS if passed else _FAIL
-            if role == Qt.ItemDataRole.BackgroundRole:
-                return QBrush(back)
-            return QBrush(fore if frame.columns[index.column()] == "result" else _ON_TINT)
+            # The row's tint and text follow the theme (asked per paint, so a switch shows);
+            # the palette's own text colour would vanish on a light tint in the dark theme.
+            t = tint("ok" if passed else "error")
+            back = role == Qt.ItemDataRole.BackgroundRole
+            return QBrush(QColor(t.background if back else t.text))
         if role == Qt.ItemDataRole.FontRole:
             return None
         return super().data(index, role)
@@ -260,15 +256,11 @@ class ChallengerPanel(DeferredPanel):
             return
         failed = len(v.gate.failed)
         if v.gate.passed:
-            verdict = (
-                "<span style='background:#dcf5e2; color:#146428; padding:2px 6px;'>"
-                f"<b>Gate: PASS</b></span> all {len(v.gate.criteria)} criteria met"
-            )
+            verdict = f"{badge('<b>Gate: PASS</b>', 'ok')} all {len(v.gate.criteria)} criteria met"
         else:
             verdict = (
-                "<span style='background:#fde2e2; color:#961414; padding:2px 6px;'>"
-                f"<b>Gate: FAIL</b></span> {failed} of {len(v.gate.criteria)} criteria not "
-                "met: " + ", ".join(c.id for c in v.gate.failed)
+                f"{badge('<b>Gate: FAIL</b>', 'error')} {failed} of {len(v.gate.criteria)} "
+                "criteria not met: " + ", ".join(c.id for c in v.gate.failed)
             )
         self.verdict.setText(verdict)
 

@@ -11,6 +11,7 @@ outbox) instead of the demo's planted events.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -83,7 +84,7 @@ class OverviewPanel(QWidget):
         if p is None:
             text = "reading…" if state.status == "running" else (state.error or "")
             what = "Bundle" if ws.is_file() else "Workspace"
-            self.heading.setText(f"<h2>{what} {_esc(ws.name)}</h2>{_esc(text)}")
+            self.heading.setText(f"<h2>{what} {escape(ws.name)}</h2>{escape(text)}")
             if not ws.is_file():
                 self.models_title.setText("<b>Models in this workspace</b>")
             return
@@ -104,8 +105,8 @@ class OverviewPanel(QWidget):
             m = manifest or {}
             r = m.get("range", {})
             self.heading.setText(
-                f"<h2>Frozen bundle {_esc(ws.name)}</h2>"
-                f"{_esc(m.get('model', ''))} · telemetry from {_when(r.get('start'))} "
+                f"<h2>Frozen bundle {escape(ws.name)}</h2>"
+                f"{escape(str(m.get('model', '')))} · telemetry from {_when(r.get('start'))} "
                 f"to {_when(r.get('end'))} · as of {_when(m.get('as_of'))} · "
                 f"roles from the {p.aliases_from}"
             )
@@ -223,10 +224,6 @@ def _when(value: str | None) -> str:
         return "the open end"
     text = str(value).replace("T", " ").replace("Z", "")
     return f"{text[:16]} UTC"
-
-
-def _esc(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _day_label(event: dict) -> str:

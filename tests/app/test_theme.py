@@ -151,3 +151,17 @@ def test_gate_rows_keep_dark_text_on_their_light_tints(app, settings) -> None:
         back = model.data(model.index(row, 1), Qt.ItemDataRole.BackgroundRole).color()
         fore = model.data(model.index(row, 1), Qt.ItemDataRole.ForegroundRole).color()
         assert _contrast(back, fore) >= 4.5
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_tinted_badges_and_banners_read_in_each_theme(app, settings, name: str) -> None:
+    """Banners, identity badges and gate rows: text on its tint at WCAG AA, and the tint
+    belongs to the theme (a light tint would glare on the dark window)."""
+    from watchkeeper.app.theme import tint
+
+    apply_theme(app, name, settings)
+    window = app.palette().color(QPalette.ColorRole.Window)
+    for meaning in ("ok", "info", "warning", "error"):
+        t = tint(meaning)
+        assert _contrast(QColor(t.background), QColor(t.text)) >= 4.5, (name, meaning)
+        assert _contrast(QColor(t.background), window) < 2.0, (name, meaning)

@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,7 @@ from watchkeeper.core.governance.signing import Signer
 START, END = "2026-03-30", "2026-04-06"  # a week, every event: shadow pairs stay whole
 
 
-@pytest.fixture(autouse=True)
-def _plaintext_keyring(monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) -> Iterator[None]:
-    """A fresh file keyring per test: the user's signing key is made there on first use."""
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    previous = keyring.get_keyring()
-    keyring.set_keyring(PlaintextKeyring())
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("plaintext_keyring")
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +136,9 @@ def test_every_view_shows_the_bundle_offline(
     qtbot.waitUntil(lambda: window.governance.state.view is not None, timeout=30_000)
     view = window.governance.state.view
     assert view.offline and view.approvals and view.champion == "1"
-    assert window.governance.decisions_model.rowCount() >= 2
-    assert window.governance.outbox_box.isVisible()
-    assert not window.governance.audit_box.isVisible()
+    assert window.governance.records.decisions_model.rowCount() >= 2
+    assert window.governance.ledger.outbox_box.isVisible()
+    assert not window.governance.ledger.audit_box.isVisible()
     assert "offline" in window.governance.identity_label.text()
     for panel in (window.drift, window.performance, window.slices, window.challenger):
         assert panel.state.status == "ready", panel.state.error
@@ -189,7 +178,7 @@ def test_decisions_from_the_window_land_in_the_bundle_outbox(
     qtbot.waitUntil(lambda: len(gov.state.view.outbox) == 2, timeout=30_000)
     assert "has not moved" in gov.banner.text()
     # a model card draft
-    gov.card_edits["owner"].setText("fraud team (offline draft)")
+    gov.card_editor.edits["owner"].setText("fraud team (offline draft)")
     with qtbot.waitSignal(gov.card_saved, timeout=30_000):
         gov.save_card()
     qtbot.waitUntil(lambda: len(gov.state.view.outbox) == 3, timeout=30_000)
@@ -203,7 +192,7 @@ def test_decisions_from_the_window_land_in_the_bundle_outbox(
     assert blocker.args[0].kind == "approval"
     qtbot.waitUntil(lambda: len(gov.state.view.outbox) == 4, timeout=30_000)
     assert "recorded when you sync" in gov.banner.text()
-    rows = _rows(gov.outbox_model)
+    rows = _rows(gov.ledger.outbox_model)
     assert {r["kind"] for r in rows} == {
         "incident note",
         "rollback decision",
@@ -250,7 +239,7 @@ def test_sync_from_the_window_twice(qtbot, bundle: Path, settings: QSettings, tm
     gov = window.governance
     window.tabs.setCurrentWidget(gov)
     qtbot.waitUntil(lambda: gov.state.view is not None, timeout=30_000)
-    assert gov.sync_button.isEnabled() and window.sync_action.isEnabled()
+    assert gov.ledger.sync_button.isEnabled() and window.sync_action.isEnabled()
 
     def sync_through_the_dialog() -> Any:
         window.last_sync = None
@@ -270,7 +259,7 @@ def test_sync_from_the_window_twice(qtbot, bundle: Path, settings: QSettings, tm
     text = gov.banner.text()
     assert "2 entries recorded, 0 already there" in text and "1 refused" in text
     assert "only its author can sync it" in text and gov.banner.level == "warning"
-    statuses = sorted(r["status"] for r in _rows(gov.outbox_model))
+    statuses = sorted(r["status"] for r in _rows(gov.ledger.outbox_model))
     assert statuses == ["pending", "synced", "synced"]
     second = sync_through_the_dialog()
     assert not second.synced and len(second.already_synced) == 2

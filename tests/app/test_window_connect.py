@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,7 @@ from watchkeeper.app.dialogs.connect import ConnectDialog
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.registry.profiles import Profile, ProfileStore
 
-
-@pytest.fixture(autouse=True)
-def _plaintext_keyring(monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) -> Iterator[None]:
-    """The keyring a machine without a desktop session has: a plain-text file."""
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    previous = keyring.get_keyring()
-    keyring.set_keyring(PlaintextKeyring())
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("plaintext_keyring")
 
 
 @pytest.fixture

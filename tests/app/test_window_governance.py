@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from workbench_results import fraud_entry
 
-from watchkeeper.app.panels.governance import GovernancePanel, make_governance_panel, one_line
+from watchkeeper.app.panels.governance import GovernancePanel, make_governance_panel
+from watchkeeper.app.panels.governance_records import one_line
 from watchkeeper.app.panels.governance_work import GovernanceTarget
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.governance.signing import Signer
@@ -79,7 +80,8 @@ def test_approve_writes_a_signed_approval_that_verify_accepts(
     identity = panel.identity_label.text()
     assert "Signed in as <b>" in identity and "unverified" in identity
     assert "champion v1 · challenger v2" in panel.heading.text()
-    assert panel.decisions_model.rowCount() == 3 and panel.audit_model.rowCount() == 14
+    assert panel.records.decisions_model.rowCount() == 3
+    assert panel.ledger.audit_model.rowCount() == 14
 
     dialog = panel.open_decision("approve")
     assert panel.dialog is dialog and dialog.isVisible()
@@ -107,13 +109,14 @@ def test_approve_writes_a_signed_approval_that_verify_accepts(
     assert approval.evidence["criteria"][3]["passed"] is False
     assert approval.actor_verified is False
     assert verify_audit(target.database_url).ok
-    assert panel.decisions_model.rowCount() == 4
+    assert panel.records.decisions_model.rowCount() == 4
     assert "Approved version 2" in panel.banner.text()
 
     with qtbot.waitSignal(panel.verified, timeout=10_000) as report:
         panel.verify()
     assert report.args[0].ok
-    assert "OK" in panel.verify_label.text() and "16 entries" in panel.verify_label.text()
+    verify_text = panel.ledger.verify_label.text()
+    assert "OK" in verify_text and "16 entries" in verify_text
 
 
 def test_a_spec_requiring_a_verified_identity_refuses_a_local_one(
@@ -211,9 +214,9 @@ def test_a_card_conflict_shows_both_versions_and_loses_nothing(
     qtbot, target: GovernanceTarget, fraud: Any
 ) -> None:
     _runner, panel = open_panel(qtbot, target, fraud)
-    assert "revision 2" in panel.card_status.text()
-    panel.card_edits["owner"].setText("mine: dana.okafor (fraud analytics, EU)")
-    assert "unsaved edits" in panel.card_status.text()
+    assert "revision 2" in panel.card_editor.status.text()
+    panel.card_editor.edits["owner"].setText("mine: dana.okafor (fraud analytics, EU)")
+    assert "unsaved edits" in panel.card_editor.status.text()
     # Someone else saves revision 3 from the same base meanwhile.
     with GovernanceStore.open(
         target.database_url, upgrade=False, actor="lee.chen", signer=Signer.generate()
@@ -225,41 +228,43 @@ def test_a_card_conflict_shows_both_versions_and_loses_nothing(
     with qtbot.waitSignal(panel.card_saved, timeout=10_000) as saved:
         panel.save_card()
     assert saved.args[0].conflict is not None
-    assert panel.conflict_box.isVisible()
-    assert "revision 3" in panel.conflict_label.text()
-    assert "mine: dana.okafor (fraud analytics, EU)" in panel.conflict_mine.toPlainText()
-    assert "theirs: lee.chen (risk)" in panel.conflict_theirs.toPlainText()
-    assert "lee.chen" in panel.conflict_theirs_title.text()
-    assert panel.card_edits["owner"].text() == "mine: dana.okafor (fraud analytics, EU)"
+    assert panel.card_editor.conflict_box.isVisible()
+    assert "revision 3" in panel.card_editor.conflict_label.text()
+    mine = panel.card_editor.conflict_mine.toPlainText()
+    assert "mine: dana.okafor (fraud analytics, EU)" in mine
+    assert "theirs: lee.chen (risk)" in panel.card_editor.conflict_theirs.toPlainText()
+    assert "lee.chen" in panel.card_editor.conflict_theirs_title.text()
+    assert panel.card_editor.edits["owner"].text() == "mine: dana.okafor (fraud analytics, EU)"
 
     # Keep editing, then save over theirs knowingly.
-    panel.card_edits["owner"].setText("merged: dana.okafor with lee.chen (risk)")
+    panel.card_editor.edits["owner"].setText("merged: dana.okafor with lee.chen (risk)")
     with (
         qtbot.waitSignal(panel.view_loaded, timeout=20_000),
         qtbot.waitSignal(panel.card_saved, timeout=10_000) as saved,
     ):
         panel.save_card()
     assert saved.args[0].saved.revision == 4
-    assert not panel.conflict_box.isVisible()
+    assert not panel.card_editor.conflict_box.isVisible()
     with GovernanceStore.open(target.database_url, upgrade=False) as store:
         history = store.card_history(MODEL, "2")
     assert [c.revision for c in history] == [1, 2, 3, 4]
     assert history[2].content["owner"] == "theirs: lee.chen (risk)"
     assert history[3].content["owner"] == "merged: dana.okafor with lee.chen (risk)"
-    assert panel.history_list.count() == 4
-    panel.history_list.setCurrentRow(1)  # newest first: revision 3
-    assert "theirs: lee.chen (risk)" in panel.history_view.toPlainText()
+    assert panel.card_editor.history_list.count() == 4
+    panel.card_editor.history_list.setCurrentRow(1)  # newest first: revision 3
+    assert "theirs: lee.chen (risk)" in panel.card_editor.history_view.toPlainText()
 
 
 def test_a_card_section_that_is_not_json_is_refused_in_place(
     qtbot, target: GovernanceTarget, fraud: Any
 ) -> None:
     runner, panel = open_panel(qtbot, target, fraud)
-    panel.card_edits["monitoring_thresholds"].setPlainText("{not json")
+    panel.card_editor.edits["monitoring_thresholds"].setPlainText("{not json")
     panel.save_card()
-    assert panel.card_banner.isVisible() and "must be JSON" in panel.card_banner.text()
+    card_banner = panel.card_editor.banner
+    assert card_banner.isVisible() and "must be JSON" in card_banner.text()
     assert "governance.card" not in runner.active()
-    assert panel.card_edits["monitoring_thresholds"].toPlainText() == "{not json"
+    assert panel.card_editor.edits["monitoring_thresholds"].toPlainText() == "{not json"
 
 
 def test_tampering_with_an_approval_makes_verify_name_the_broken_record(
@@ -275,13 +280,12 @@ def test_tampering_with_an_approval_makes_verify_name_the_broken_record(
     with qtbot.waitSignal(panel.verified, timeout=10_000) as report:
         panel.verify()
     assert not report.args[0].ok
-    text = panel.verify_label.text()
+    text = panel.ledger.verify_label.text()
     assert "BROKEN" in text and f"approvals record {rid}" in text
     assert f"audit entry #{seq}" in text and "was altered" in text
-    selected = panel.audit_table.selectionModel().selectedRows()
-    assert [
-        panel.audit_model.frame.iloc[panel.audit_model.source_row(i.row())]["#"] for i in selected
-    ] == [seq]
+    selected = panel.ledger.audit_table.selectionModel().selectedRows()
+    audit = panel.ledger.audit_model
+    assert [audit.frame.iloc[audit.source_row(i.row())]["#"] for i in selected] == [seq]
 
 
 HOSTILE = (
@@ -306,21 +310,22 @@ def test_hostile_text_round_trips_verbatim(qtbot, target: GovernanceTarget, frau
     assert approval.decision == "reject" and approval.comment == comment
     # The table shows one line with the control characters made visible; the detail box
     # holds the text exactly.
-    frame = panel.decisions_model.frame
+    frame = panel.records.decisions_model.frame
     row = next(i for i in range(len(frame)) if frame.iloc[i]["decision"] == "reject")
     cell = frame.iloc[row]["note"]
     assert cell == one_line(comment) and "\n" not in cell and len(cell) <= 161
-    view_row = next(r for r in range(len(frame)) if panel.decisions_model.source_row(r) == row)
-    panel.decisions_table.selectRow(view_row)
-    detail = panel.decision_detail.toPlainText()
+    decisions = panel.records.decisions_model
+    view_row = next(r for r in range(len(frame)) if decisions.source_row(r) == row)
+    panel.records.decisions_table.selectRow(view_row)
+    detail = panel.records.decision_detail.toPlainText()
     assert detail.endswith("Comment:\n" + comment)
     # Hostile card text and note titles too.
-    panel.card_edits["limitations"].setPlainText(HOSTILE)
+    panel.card_editor.edits["limitations"].setPlainText(HOSTILE)
     with qtbot.waitSignal(panel.view_loaded, timeout=20_000):
         panel.save_card()
     with GovernanceStore.open(target.database_url, upgrade=False) as store:
         assert store.card(MODEL, "2").content["limitations"] == HOSTILE
-    assert panel.card_edits["limitations"].toPlainText() == HOSTILE
+    assert panel.card_editor.edits["limitations"].toPlainText() == HOSTILE
     note = panel.open_note()
     note.title_edit.setText("INC-9 \"quotes\" 'and' <tags>")
     note.body_edit.setPlainText(HOSTILE)

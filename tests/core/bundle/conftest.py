@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,8 @@ START, END = "2026-03-28", "2026-04-04"
 
 
 @pytest.fixture(autouse=True)
-def _plaintext_keyring(monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) -> Iterator[None]:
-    """A fresh file keyring per test, inside the test's XDG_DATA_HOME."""
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
-    previous = keyring.get_keyring()
-    keyring.set_keyring(PlaintextKeyring())
-    yield
-    keyring.set_keyring(previous)
+def _keyring(plaintext_keyring: None) -> None:
+    """Every test here signs with keys from its own file keyring (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

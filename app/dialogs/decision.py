@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from watchkeeper.app.dialogs.write import WRITE_KEY, RecordingDialog, free_text
-from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision, run_gate
+from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision
 from watchkeeper.app.theme import tone
 from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.workbench.evaluation import run_gate
 
 __all__ = ["DecisionDialog", "criteria_frame", "verified_refusal"]
 

@@ -43,7 +43,6 @@ __all__ = [
     "load_governance",
     "record_decision",
     "roll_back",
-    "run_gate",
     "save_card",
     "sync_outbox",
     "verify",
@@ -345,31 +344,6 @@ def _masked(url: str) -> str:
 
 
 # -- the gate --------------------------------------------------------------------------
-
-
-def run_gate(
-    entry: Any,
-    champion: str,
-    challenger: str,
-    progress: Progress | None = None,
-    cancelled: CancelCheck | None = None,
-) -> Any:
-    """The spec's promotion gate on the shadow pairs (a :class:`GateResult`)."""
-    from watchkeeper.core.errors import SpecError
-    from watchkeeper.core.evaluation.gate import gate_from_spec
-
-    if entry.spec is None:
-        raise SpecError(f"{entry.name}: {entry.spec_error or 'no monitor spec'}")
-    if progress is not None:
-        progress(0.1, f"gate: v{challenger} against v{champion}")
-    if getattr(entry, "evidence", None) is not None:
-        from watchkeeper.core.workbench.analyses import open_source_of
-
-        with open_source_of(entry) as source:
-            return gate_from_spec(
-                entry.spec, champion=str(champion), challenger=str(challenger), source=source
-            )
-    return gate_from_spec(entry.spec, champion=str(champion), challenger=str(challenger))
 
 
 # -- writing ---------------------------------------------------------------------------

@@ -48,6 +48,13 @@ class OverviewPanel(QWidget):
         self.alerts_table = _table(
             ["Model", "Health", "Latest window", "Why", "Labeled (last 7 windows)"]
         )
+        # the reasons are sentences: the Why column takes the width that is left and wraps,
+        # so a long reason never pushes the coverage column out of view
+        header = self.alerts_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.alerts_table.setWordWrap(True)
+        header.sectionResized.connect(self._on_alerts_section_resized)
         self.events_table = _table(["Model", "Planted event", "From", "Detail"])
         self.models_title = QLabel("<b>Models in this workspace</b>")
         self.events_title = QLabel("<b>Planted events (demo truth)</b>")
@@ -61,6 +68,9 @@ class OverviewPanel(QWidget):
         layout.addWidget(self.splitter, 1)
         portfolio.subscribe(self._on_portfolio_changed)
         self._fill()
+
+    def _on_alerts_section_resized(self, *_args: object) -> None:
+        self.alerts_table.resizeRowsToContents()  # the wrapped reasons follow the width
 
     def set_workspace(self, workspace: Path | None) -> None:
         """Show another source (a workspace folder or a bundle file) once it is read."""
@@ -126,7 +136,9 @@ class OverviewPanel(QWidget):
         for m in p.models:
             h = state.health.get(m.name)
             for v in m.versions:
-                health = h.state if h is not None and h.version == v.version else ""
+                health = ""
+                if h is not None and h.version == v.version:
+                    health = "error" if h.error is not None else h.state
                 rows.append((m.name, v.version, v.role, v.rows or "", m.task, health))
         _set_rows(self.models_table, rows)
         for r, row in enumerate(rows):
@@ -150,9 +162,11 @@ class OverviewPanel(QWidget):
         order = {"error": 0, "alert": 1, "watch": 2, "unknown": 3, "insufficient": 4, "ok": 5}
         alerts.sort(key=lambda a: order.get(a[1], 5))
         _set_rows(self.alerts_table, alerts)
+        self.alerts_table.resizeRowsToContents()
         for r, row in enumerate(alerts):
             item = self.alerts_table.item(r, 1)
             item.setIcon(health_icon(row[1]))
+            self.alerts_table.item(r, 3).setToolTip(row[3])
             if row[1] in ("alert", "watch"):
                 item.setForeground(QBrush(QColor(HEALTH_COLOURS[row[1]]).darker(130)))
         if bundle:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import PortfolioState, TaskStatus
+from watchkeeper.app.theme import tint, tone
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.workbench.health import run_health
 from watchkeeper.core.workbench.portfolio import Portfolio
@@ -39,7 +40,8 @@ HEALTH_COLOURS = {
     "unknown": "#e5e7eb",
     "error": "#dc2626",  # drawn as a ring: the model could not be judged at all
 }
-_BADGES = {"champion": ("#dcfce7", "#14532d"), "challenger": ("#ede9fe", "#4c1d95")}
+#: The alias badges take the theme's tints (light tints on the light window, dark on dark).
+_BADGES = {"champion": "ok", "challenger": "info"}
 _MODEL, _VERSION = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
 
 
@@ -238,7 +240,7 @@ class PortfolioPanel(QWidget):
             tip = entry.description or entry.name
             if entry.spec_error:
                 tip += f"\nspec problem: {entry.spec_error}"
-                item.setForeground(0, QBrush(QColor("#9b1c1c")))
+                item.setForeground(0, QBrush(QColor(tone("error"))))
             item.setToolTip(0, tip)
             total = sum(v.rows or 0 for v in entry.versions)
             item.setText(2, f"{total:,}" if total else "")
@@ -252,10 +254,11 @@ class PortfolioPanel(QWidget):
                 child.setTextAlignment(
                     2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                 )
-                badge = _BADGES.get(v.role)
-                if badge is not None:
-                    child.setBackground(1, QBrush(QColor(badge[0])))
-                    child.setForeground(1, QBrush(QColor(badge[1])))
+                meaning = _BADGES.get(v.role)
+                if meaning is not None:
+                    colours = tint(meaning)
+                    child.setBackground(1, QBrush(QColor(colours.background)))
+                    child.setForeground(1, QBrush(QColor(colours.text)))
                 if v.mode:
                     child.setToolTip(0, f"scored in {v.mode} mode")
                 item.addChild(child)

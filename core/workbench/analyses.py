@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,11 @@ from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, st
 from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
+
+if TYPE_CHECKING:
+    from watchkeeper.core.drift.profile import ReferenceProfile
+    from watchkeeper.core.drift.result import DriftResult
+    from watchkeeper.core.telemetry.source import TelemetrySource
 
 __all__ = [
     "ESTIMATE_BELOW_COVERAGE",
@@ -55,7 +60,7 @@ def window_for(entry: ModelEntry | None, window: WindowSpec | str | None) -> Win
     return parse_window(None)
 
 
-def open_source_of(entry: ModelEntry) -> Any:
+def open_source_of(entry: ModelEntry) -> TelemetrySource:
     """The entry's telemetry source: from its evidence, else what its spec names."""
     from watchkeeper.core.evaluation.data import open_spec_source
 
@@ -65,7 +70,7 @@ def open_source_of(entry: ModelEntry) -> Any:
     return open_spec_source(spec)
 
 
-def reference_profile_of(entry: ModelEntry, version: str) -> Any:
+def reference_profile_of(entry: ModelEntry, version: str) -> ReferenceProfile | None:
     """A reference profile the evidence carries for ``version`` (a bundle's), or None."""
     if entry.evidence is None:
         return None
@@ -96,7 +101,7 @@ def run_drift(
     *,
     start: dt.datetime | None = None,
     as_of: dt.datetime | None = None,
-) -> Any:
+) -> DriftResult:
     """Drift of ``version``'s telemetry against the spec's reference, per window.
 
     In memory (exact statistics and the multivariate check included) up to

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watchkeeper.core.spec import MonitorSpec
+    from watchkeeper.core.workbench.portfolio import ModelEntry
 
 __all__ = ["READ_LOCK", "spec_of"]
 
@@ -13,7 +17,7 @@ __all__ = ["READ_LOCK", "spec_of"]
 READ_LOCK = threading.Lock()
 
 
-def spec_of(entry: Any) -> Any:
+def spec_of(entry: ModelEntry) -> MonitorSpec:
     """The entry's monitor spec, or a SpecError saying why it has none."""
     from watchkeeper.core.errors import SpecError
 

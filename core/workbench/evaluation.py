@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,12 @@ from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, st
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
+
+if TYPE_CHECKING:
+    from watchkeeper.core.evaluation.compare import Comparison
+    from watchkeeper.core.evaluation.gate import GateResult
+    from watchkeeper.core.evaluation.slices import SliceResult
+    from watchkeeper.core.spec import SliceSpec
 
 __all__ = [
     "DISAGREEMENT_ROWS",
@@ -69,7 +75,7 @@ class ColumnInfo:
     low: float | None = None  # observed range (numerical)
     high: float | None = None
 
-    def parse(self, text: str) -> Any:
+    def parse(self, text: str) -> int | float | str:
         """A value typed by the user as this column's type (ValueError if it is not one)."""
         text = text.strip()
         if not text:
@@ -263,7 +269,9 @@ def _column_info(table: Any, spec: Any, names: Sequence[str]) -> tuple[ColumnInf
     return tuple(out)
 
 
-def _slice_metrics(table: Any, predicates: Sequence[Any], metric: str, threshold: float) -> Any:
+def _slice_metrics(
+    table: Any, predicates: Sequence[Any], metric: str, threshold: float
+) -> SliceResult:
     from watchkeeper.core.evaluation.slices import slice_metrics
 
     chosen = tuple(dict.fromkeys((metric, *SLICE_METRICS)))
@@ -390,7 +398,7 @@ def recompute_slices(
     )
 
 
-def predicate_to_slice_spec(predicate: Any) -> Any:
+def predicate_to_slice_spec(predicate: Any) -> SliceSpec:
     """A builder predicate as a monitor spec ``[[slices]]`` entry (so reports include it)."""
     from watchkeeper.core.spec import SliceSpec
 
@@ -505,7 +513,7 @@ class ChallengerView:
     pairs: int = 0
 
     @property
-    def comparison(self) -> Any:
+    def comparison(self) -> Comparison:
         return self.gate.comparison
 
     def deltas_frame(self) -> pd.DataFrame:
@@ -627,7 +635,7 @@ def run_gate(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     n_boot: int = 500,
-) -> Any:
+) -> GateResult:
     """The spec's promotion gate for ``challenger`` against ``champion`` on the requests both
     scored (default: the shadow period), read from the entry's evidence under the read lock:
     what the Governance view's approval, ``watchkeeper gate`` and the Champion vs challenger

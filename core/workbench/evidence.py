@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.workbench.portfolio import (
@@ -30,6 +30,12 @@ from watchkeeper.core.workbench.portfolio import (
     version_key,
 )
 from watchkeeper.core.workbench.records import GovernanceRecords, records_from_bundle
+
+if TYPE_CHECKING:
+    from watchkeeper.core.drift.profile import ReferenceProfile
+    from watchkeeper.core.evaluation.intervals import Estimate
+    from watchkeeper.core.spec import MonitorSpec
+    from watchkeeper.core.telemetry.source import TelemetrySource
 
 __all__ = ["BundleEvidence", "BundleFacts", "WorkspaceEvidence", "open_evidence"]
 
@@ -52,15 +58,17 @@ class WorkspaceEvidence:
     ) -> Portfolio:
         return load_portfolio(self.root, progress, cancelled)
 
-    def open_source(self, spec: Any) -> Any:
+    def open_source(self, spec: MonitorSpec) -> TelemetrySource:
         from watchkeeper.core.evaluation.data import open_spec_source
 
         return open_spec_source(spec)
 
-    def reference_profile(self, version: str | None) -> Any:
+    def reference_profile(self, version: str | None) -> ReferenceProfile | None:
         return None
 
-    def reference_baseline(self, version: str, metric: str, start: Any, end: Any) -> Any:
+    def reference_baseline(
+        self, version: str, metric: str, start: Any, end: Any
+    ) -> Estimate | None:
         return None
 
     def close(self) -> None:
@@ -190,14 +198,16 @@ class BundleEvidence:
             kind="bundle",
         )
 
-    def open_source(self, spec: Any) -> Any:
+    def open_source(self, spec: MonitorSpec) -> TelemetrySource:
         return self.bundle.source()
 
-    def reference_profile(self, version: str | None) -> Any:
+    def reference_profile(self, version: str | None) -> ReferenceProfile | None:
         profiles = self.bundle.profiles
         return profiles.get(version) if version in profiles else profiles.get(None)
 
-    def reference_baseline(self, version: str, metric: str, start: Any, end: Any) -> Any:
+    def reference_baseline(
+        self, version: str, metric: str, start: Any, end: Any
+    ) -> Estimate | None:
         """``metric`` of ``version`` on the reference window ``[start, end)`` as the newest
         approval in the bundle cites it in its evidence (an :class:`Estimate`), or None.
 
@@ -263,7 +273,9 @@ def _roles_from_records(records: GovernanceRecords) -> dict[str, tuple[str, ...]
     return {champion: ("champion",)}
 
 
-def open_evidence(location: Path | str, *, trusted_keys: Any = None) -> Any:
+def open_evidence(
+    location: Path | str, *, trusted_keys: Any = None
+) -> WorkspaceEvidence | BundleEvidence:
     """A workspace folder or a bundle file, as evidence."""
     path = Path(location)
     if path.is_dir():

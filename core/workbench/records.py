@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.times import parse_time
+
+if TYPE_CHECKING:
+    from watchkeeper.core.governance.records import ModelCard
 
 __all__ = ["GovernanceRecords", "records_from_bundle"]
 
@@ -29,7 +32,7 @@ class GovernanceRecords:
         mine = [c for c in self.cards if c.model_version == str(version)]
         return tuple(sorted(mine, key=lambda c: c.revision))
 
-    def card(self, version: str) -> Any:
+    def card(self, version: str) -> ModelCard | None:
         """The latest revision of ``version``'s card, or None."""
         history = self.card_history(version)
         return history[-1] if history else None

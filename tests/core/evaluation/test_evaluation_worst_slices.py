@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from slice_worlds import planted_world
 
 from watchkeeper.core.evaluation.worst_slices import find_worst_slices
 
 
-def _world(rng: np.random.Generator, n: int, bad: bool) -> pa.Table:
-    a = rng.choice(["x", "y", "z", "w"], n)
-    b = rng.normal(size=n)
-    c = rng.choice(["p", "q"], n)
-    y = (rng.random(n) < 0.3).astype(float)
-    signal = np.where(bad & (a == "z"), 0.1, 1.2)  # the planted weak slice: a == "z"
-    s = rng.normal(size=n) + signal * y
-    return pa.table({"a": a, "b": b, "c": c, "label": y, "score": s})
-
-
 def test_worst_slice_discovery_finds_the_planted_slice() -> None:
     rng = np.random.default_rng(1)
-    world = _world(rng, 8000, True)
+    world = planted_world(rng, 8000, True)
     singles = find_worst_slices(world, ["a", "b", "c"], min_support=200, pairs=False)
     assert singles.candidates[0].predicate.label == "a=z"
     assert [c.predicate.label for c in singles.significant] == ["a=z"]
@@ -35,7 +26,7 @@ def test_worst_slice_discovery_controls_false_discoveries() -> None:
     rng = np.random.default_rng(2)
     runs, with_any = 40, 0
     for _ in range(runs):
-        cur, base = _world(rng, 3000, False), _world(rng, 3000, False)
+        cur, base = planted_world(rng, 3000, False), planted_world(rng, 3000, False)
         w = find_worst_slices(cur, ["a", "b", "c"], baseline=base, min_support=150)
         with_any += bool(w.significant)
     assert w.tested > 20

@@ -88,7 +88,7 @@ def _print(models: list[Any], judged_at: dt.datetime) -> None:
     print(f"health as of {judged_at:%Y-%m-%d %H:%M} UTC")
     width = max((len(h.model) for h in models), default=0)
     for h in models:
-        version = f"v{h.version}" if h.version else "-"
+        version = "-" if not h.version else f"v{h.version}" if h.version.isdigit() else h.version
         why = "; ".join(h.reasons) or "nothing to report"
         window = f" ({h.window.text} windows)" if h.window is not None else ""
         print(f"  {h.verdict.upper():<7} {h.model:<{width}} {version:<5}{window} {why}")

@@ -133,8 +133,10 @@ def run_drift(
         "end": as_of,
         "settings": spec.drift,
     }
-    data_cols = ["ts", "score", *features]
     with READ_LOCK, open_source_of(entry) as src:
+        # the score is analysed as prediction drift where the source has one
+        scored = "score" in src.schema().names
+        data_cols = ["ts", *(["score"] if scored else []), *features]
         report(0.02, "counting rows")
         selected = TelemetryQuery(
             model=spec.model.name, versions=(version,), start=start, end=as_of
@@ -299,8 +301,16 @@ def run_performance(
     threshold = spec.gate.threshold
     health = spec.health
     ref_version, ref_start, ref_end = _reference_query(spec, version)
-    cols = ["ts", "score", "label", "label_ts"]
     with READ_LOCK, open_source_of(entry) as src:
+        have = set(src.schema().names)
+        for role in ("score", "label"):
+            if role not in have:
+                raise EvaluationError(
+                    f"{spec.model.name}: no {role} column in {src.description}: performance "
+                    f"needs {'scores' if role == 'score' else 'labels'}"
+                )
+        # labels without arrival times are the common case: they count from the event on
+        cols = ["ts", "score", "label", *(["label_ts"] if "label_ts" in have else [])]
         report(0.05, "reading events")
         current = read_events(
             src, model=spec.model.name, versions=[version], start=None, end=as_of, columns=cols
@@ -319,8 +329,12 @@ def run_performance(
     t = ts_micros(current.column("ts"))
     y = float_array(current.column("label"), "label")
     s = float_array(current.column("score"), "score")
-    lt = ts_micros(current.column("label_ts"))
     notes: list[str] = []
+    if "label_ts" in current.column_names:
+        lt = ts_micros(current.column("label_ts"))
+    else:
+        lt = np.full(current.num_rows, np.nan)
+        notes.append("no label arrival times: labels count as known when the event happened")
     known_at = as_of
     if as_of is not None and not np.isfinite(lt).any():
         known_at = None

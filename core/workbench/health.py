@@ -26,16 +26,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.evaluation.metrics import EvaluationError
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.workbench.analyses import PerformanceView, run_drift, run_performance
 from watchkeeper.core.workbench.common import spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry, Portfolio
+
+if TYPE_CHECKING:
+    from watchkeeper.core.drift.result import DriftResult
 
 __all__ = [
     "DEFAULT_HEALTH_WINDOW",
@@ -182,12 +186,18 @@ def version_to_judge(entry: ModelEntry) -> str | None:
 
 def assess(
     drift: Any,
-    perf: PerformanceView,
+    perf: PerformanceView | None,
     spec: Any,
     window: WindowSpec,
+    version: str,
     as_of: dt.datetime | None = None,
+    *,
+    lacking: str | None = None,
 ) -> ModelHealth:
-    """Health of one version from its drift and performance cut at the same ``window``."""
+    """Health of one version from its drift and performance cut at the same ``window``.
+
+    Without a performance view (no labels or scores) the light rests on drift alone and
+    ``lacking`` says why, among the reasons."""
     from watchkeeper.core.evaluation.health import (
         assess_health,
         performance_moved,
@@ -196,9 +206,11 @@ def assess(
     from watchkeeper.core.evaluation.intervals import Estimate
 
     h = spec.health
-    real = perf.realized.series(perf.metric)
-    est = perf.estimated_series()
-    perf_by_start = {w.start: i for i, w in enumerate(perf.realized.windows)}
+    metric = perf.metric if perf is not None else (h.metric or spec.gate.primary_metric)
+    real = perf.realized.series(metric) if perf is not None else np.empty((0, 3))
+    est = perf.estimated_series() if perf is not None else np.empty((0, 3))
+    starts = perf.realized.windows if perf is not None else ()
+    perf_by_start = {w.start: i for i, w in enumerate(starts)}
     worst: list[str] = []
     at_worst: list[tuple[str, ...]] = []
     values: list[Estimate] = []
@@ -224,12 +236,12 @@ def assess(
             if row is None
             else Estimate(*(float(x) if np.isfinite(x) else None for x in row))
         )
-    base = perf.baseline.value if perf.baseline is not None else None
+    base = perf.baseline.value if perf is not None and perf.baseline is not None else None
     if base is None:
         moved: list[bool | None] = [None] * len(values)
     else:
         moved = list(
-            performance_moved(values, base, h.tolerance, perf.metric, use_interval=h.use_interval)
+            performance_moved(values, base, h.tolerance, metric, use_interval=h.use_interval)
         )
     carried = [False] * len(moved)
     newest_real: bool | None = None
@@ -257,15 +269,15 @@ def assess(
         )
         for i, info in enumerate(drift.windows)
     )
-    cov = perf.coverage()[-COVERAGE_WINDOWS:]
+    cov = perf.coverage()[-COVERAGE_WINDOWS:] if perf is not None else np.empty(0)
     coverage = float(np.nanmean(cov)) if np.isfinite(cov).any() else None
     out = ModelHealth(
-        model=perf.model,
-        version=perf.version,
+        model=spec.model.name,
+        version=version,
         verdict="unknown",
         reasons=(),
         window=window,
-        metric=perf.metric,
+        metric=metric if perf is not None else None,
         baseline=base,
         tolerance=h.tolerance,
         persistence=h.persistence,
@@ -274,8 +286,9 @@ def assess(
         label_coverage=coverage,
     )
     latest = out.latest
+    also = (lacking,) if lacking else ()
     if latest is None:
-        return _replace(out, verdict="unknown", reasons=("too few rows to judge any window",))
+        return _replace(out, verdict="unknown", reasons=("too few rows to judge any window", *also))
     judged = [w for w in windows if w.state != "insufficient"]
     recent_alert = next((w for w in reversed(judged[-h.persistence :]) if w.state == "alert"), None)
     if recent_alert is not None and latest.state != "alert":
@@ -284,8 +297,8 @@ def assess(
             f"alert in the window of {_day(recent_alert.start)}; it clears after "
             f"{h.persistence} judged windows without one"
         )
-        return _replace(out, verdict="alert", reasons=tuple(reasons))
-    return _replace(out, verdict=latest.state, reasons=tuple(_reasons(out, latest, base)))
+        return _replace(out, verdict="alert", reasons=(*reasons, *also))
+    return _replace(out, verdict=latest.state, reasons=(*_reasons(out, latest, base), *also))
 
 
 def _replace(health: ModelHealth, **changes: Any) -> ModelHealth:
@@ -312,7 +325,7 @@ def _reasons(health: ModelHealth, latest: HealthWindow, base: float | None) -> l
                 since = w
             parts.append(f"{name} since {_day(since.start)}")
         reasons.append(f"{word} in {', '.join(parts)}")
-    if latest.moved and base is not None:
+    if latest.moved and base is not None and health.metric is not None:
         judged = latest
         if latest.carried:
             judged = next(w for w in reversed(windows) if w.source == "realized")
@@ -343,7 +356,7 @@ def judge_model(
     known: Mapping[tuple[Any, ...], Any] | None = None,
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
-) -> tuple[ModelHealth, Any, PerformanceView]:
+) -> tuple[ModelHealth, DriftResult, PerformanceView | None]:
     """The health of ``version`` (default :func:`version_to_judge`), with the drift and
     performance it rests on. ``known`` holds results computed before, under the keys the
     views cache them by (``("drift", model, version, window)``,
@@ -369,11 +382,15 @@ def judge_model(
         if metric != spec.gate.primary_metric
         else known.get(("performance", entry.name, version, window, ""))
     )
+    lacking = None
     if perf is None:
-        perf = run_performance(
-            entry, version, window, metric, stage(progress, 0.5, 1.0), cancelled, as_of=as_of
-        )
-    return assess(drift, perf, spec, window, as_of), drift, perf
+        try:
+            perf = run_performance(
+                entry, version, window, metric, stage(progress, 0.5, 1.0), cancelled, as_of=as_of
+            )
+        except EvaluationError as exc:  # no labels or scores: the light is drift alone
+            lacking = f"performance not judged: {exc}"
+    return assess(drift, perf, spec, window, version, as_of, lacking=lacking), drift, perf
 
 
 def run_health(

@@ -97,3 +97,82 @@ def test_a_bad_spec_is_an_error_and_a_cancel_stops_the_sweep(
 
     with pytest.raises(Cancelled):  # not swallowed as a model that failed
         run_health(portfolio, cancelled=cancelled)
+
+
+def _own_table(root: Path, *, labels: bool) -> Path:
+    """A table nobody on the team generated: odd names, no model column, no label times,
+    no registry; income drifts from day 60 on."""
+    import duckdb
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 24_000
+    day = np.sort(rng.integers(0, 120, n))
+    ts = pd.Timestamp("2025-01-01") + pd.to_timedelta(
+        day * 86_400 + rng.integers(0, 86_400, n), "s"
+    )
+    income = rng.lognormal(10, 0.5, n) * np.where(day >= 60, 1.5, 1.0)
+    debt = rng.gamma(2, 0.2, n)
+    p = 1 / (1 + np.exp(-(-2 + 2.0 * debt)))
+    frame = pd.DataFrame(
+        {
+            "loan id": np.arange(n).astype(str),
+            "applied at": ts,
+            "Income": income,
+            "debt_ratio": debt,
+            "grade": rng.choice(list("ABCD"), n),
+            "prob": np.clip(p + rng.normal(0, 0.05, n), 0, 1),
+            "ver": "v7",
+        }
+    )
+    if labels:
+        frame["defaulted"] = (rng.random(n) < p).astype(int)
+    (root / "specs").mkdir(parents=True)
+    with duckdb.connect(str(root / "loans.duckdb")) as con:
+        con.register("frame", frame)
+        con.execute("create table loans as select * from frame")
+    label = 'label = "defaulted"' if labels else 'label = ""'
+    (root / "specs" / "credit.toml").write_text(
+        f"""
+[model]
+name = "credit-risk"
+
+[telemetry]
+source = "duckdb:///../loans.duckdb#loans"
+
+[telemetry.columns]
+request_id = "loan id"
+ts = "applied at"
+model_version = "ver"
+score = "prob"
+prediction = ""
+{label}
+features = ["Income", "debt_ratio", "grade"]
+categorical = ["grade"]
+
+[reference]
+kind = "window"
+version = "v7"
+start = 2025-01-01
+end = 2025-02-01
+"""
+    )
+    return root
+
+
+@pytest.mark.parametrize("labels", [True, False])
+def test_a_table_of_our_own_without_label_times_or_registry(tmp_path: Path, labels: bool) -> None:
+    root = _own_table(tmp_path / "ws", labels=labels)
+    (health, drift, perf) = run_health(load_portfolio(root))["credit-risk"]
+    assert health.error is None and health.version == "v7" and drift is not None
+    assert health.verdict in ("watch", "alert")
+    assert any(r.startswith("drift in Income since 2025-03-0") for r in health.reasons), (
+        health.reasons
+    )
+    if labels:
+        assert perf is not None and "no label arrival times" in " ".join(perf.notes)
+        assert health.metric == "roc_auc" and health.baseline is not None
+    else:
+        assert perf is None and health.metric is None
+        assert any("performance not judged" in r for r in health.reasons)

@@ -40,4 +40,8 @@ def stage(progress: Progress | None, lo: float, hi: float) -> Progress:
     """A sub-stage's progress mapped onto ``[lo, hi]`` of the whole (Orange's wrap_callback)."""
     if progress is None:
         return quiet
-    return lambda f, m="": progress(lo + (hi - lo) * float(f), m)
+
+    def mapped(fraction: float, message: str = "") -> None:
+        progress(lo + (hi - lo) * float(fraction), message)
+
+    return mapped

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from watchkeeper.core.errors import SpecError, TelemetryError, WatchkeeperError
 from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
@@ -393,7 +394,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(current, "model_fields", {}))
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
     path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
     path = path.replace(".[", "[")

@@ -47,6 +47,10 @@ def parse_time(value: str | dt.datetime | dt.date | None, what: str = "time") ->
     return as_utc(value)
 
 
+@overload
+def to_us(value: None) -> None: ...
+@overload
+def to_us(value: str | dt.datetime | dt.date) -> int: ...
 def to_us(value: str | dt.datetime | dt.date | None) -> int | None:
     """A time (see :func:`parse_time`) as integer epoch microseconds, exactly."""
     moment = parse_time(value)

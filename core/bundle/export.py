@@ -458,7 +458,7 @@ def export_bundle(
             "registry": {"uri": registry_uri, "included": snapshot is not None},
             "registry_reason": registry_reason,
             "governance": {"database": governance_db, "reason": governance_reason},
-            "parts": sorted(entries, key=lambda e: e["name"]),
+            "parts": sorted(entries, key=lambda e: str(e["name"])),
         }
         manifest = to_jsonable(manifest)
         with fmt.atomic_path(out_path) as target:

@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import threading
 import zipfile
 import zlib
@@ -138,7 +139,7 @@ def verify_document(document: Mapping[str, Any], block: Any) -> str | None:
     if block.get("algorithm") != "Ed25519":
         return f"unknown signature algorithm {block.get('algorithm')!r}"
     public_key, key_id, signature = (block.get(k) for k in ("public_key", "key_id", "signature"))
-    if not all(isinstance(v, str) for v in (public_key, key_id, signature)):
+    if not (isinstance(public_key, str) and isinstance(key_id, str) and isinstance(signature, str)):
         return "the signature block lacks its public key, key id or signature"
     if key_id_of(public_key) != key_id:
         return "the signature's key id does not name its public key"
@@ -188,7 +189,7 @@ def bundle_lock(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise WatchkeeperError(f"{path}: cannot lock the bundle: {exc.strerror}") from None
     with fh:
-        if os.name == "nt":  # pragma: no cover - Windows
+        if sys.platform == "win32":  # pragma: no cover - Windows
             import msvcrt
 
             fh.seek(0)

@@ -416,8 +416,8 @@ def _entries(
 
 
 def _entry(path: Path, name: str, entry_id: str, value: Any, manifest_digest: str) -> OutboxEntry:
-    keys = ("id", "kind", "model", "payload", "created_at", "author", "key_id", "public_key")
-    keys += ("bundle", "signature")
+    keys: tuple[str, ...] = ("id", "kind", "model", "payload", "created_at", "author", "key_id")
+    keys += ("public_key", "bundle", "signature")
     if not isinstance(value, dict) or set(value) != {*keys, "format", "format_version"}:
         raise BundleError(path, f"{name} is not an outbox entry")
     try:

@@ -166,7 +166,12 @@ def add_incident_note(
     signer: Signer,
     author: str | None = None,
 ) -> OutboxEntry:
-    payload = {"title": title, "body": body, "starts_at": starts_at, "ends_at": ends_at}
+    payload: dict[str, object] = {
+        "title": title,
+        "body": body,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+    }
     payload["links"] = list(links)
     return add_entry(path, "incident_note", payload, signer=signer, author=author)
 

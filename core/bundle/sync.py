@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from watchkeeper.core.bundle.open import Bundle, OutboxEntry, open_bundle
 from watchkeeper.core.errors import NegativeFinding, WatchkeeperError
 from watchkeeper.core.evidence import to_jsonable
 from watchkeeper.core.governance import db, schema
+from watchkeeper.core.governance.records import Approval, Rollback
 from watchkeeper.core.governance.signing import Signer
 from watchkeeper.core.governance.store import CardConflict, GovernanceStore
 from watchkeeper.core.times import parse_time
@@ -97,7 +99,14 @@ class _SyncStore(GovernanceStore):
 
     _next: tuple[str, str] | None = None
 
-    def _insert(self, conn, now, table, values, action):  # type: ignore[no-untyped-def]
+    def _insert(
+        self,
+        conn: sa.Connection,
+        now: dt.datetime,
+        table: sa.Table,
+        values: Mapping[str, Any],
+        action: str,
+    ) -> dict[str, Any]:
         if self._next is not None and table.name == self._next[0]:
             values = {"id": self._next[1], **values}
             self._next = None
@@ -121,10 +130,6 @@ class _Unrelated(Exception):
     pass
 
 
-def _time(text: str | None) -> dt.datetime | None:
-    return parse_time(text)
-
-
 def _push(store: _SyncStore, entry: OutboxEntry) -> Any:
     """Write one entry as its record (id = entry id)."""
     p = entry.payload
@@ -134,8 +139,8 @@ def _push(store: _SyncStore, entry: OutboxEntry) -> Any:
             links = [(link["record"], link["id"]) for link in p["links"]]
             return store.record_incident_note(
                 entry.model,
-                starts_at=_time(p["starts_at"]),
-                ends_at=_time(p["ends_at"]),
+                starts_at=parse_time(p["starts_at"]),
+                ends_at=parse_time(p["ends_at"]),
                 title=p["title"],
                 body=p["body"],
                 links=links,
@@ -168,15 +173,15 @@ def _push(store: _SyncStore, entry: OutboxEntry) -> Any:
 
 
 def _decision_conflict(store: GovernanceStore, bundle: Bundle, known: set[str]) -> str | None:
-    newer = [
-        r
-        for r in [*store.approvals(bundle.model), *store.rollbacks(bundle.model)]
-        if r.id not in known
+    decisions: list[Approval | Rollback] = [
+        *store.approvals(bundle.model),
+        *store.rollbacks(bundle.model),
     ]
+    newer = [r for r in decisions if r.id not in known]
     if not newer:
         return None
     last = max(newer, key=lambda r: r.created_at)
-    what = "rollback" if last.table is schema.rollbacks else f"{last.decision} approval"
+    what = "rollback" if isinstance(last, Rollback) else f"{last.decision} approval"
     return (
         f"a {what} of {bundle.model} by {last.actor} at {last.created_at:%Y-%m-%d %H:%M:%S} UTC "
         f"(record {last.id}) was recorded after this bundle was frozen "

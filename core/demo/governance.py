@@ -91,13 +91,12 @@ def write_demo_history(
     with as_("owner") as owner:
         # Recorded under a workspace-relative name: records are immutable, and the demo is
         # built in a staging folder whose absolute path must not end up in them.
-        specs = sum(
-            1
-            for f in spec_files
-            if owner.import_spec_text(
+        specs = 0
+        for f in spec_files:
+            owner.import_spec_text(
                 Path(f).read_text(encoding="utf-8-sig"), source=f"specs/{Path(f).name}"
             )
-        )
+            specs += 1
         clock.set(_at("2026-02-04 10:30"))
         owner.save_card(model, champion, _card(champion, lesson=None), base_revision=None)
     with as_("risk") as risk:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.drift.data import NUMERICAL, numeric_values
+from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
 
@@ -126,6 +127,8 @@ class _CategoryLookup:
         self.n_bins = fp.n_bins
         self.missing = fp.n_bins - 1
         outside = fp.unseen_bin if fp.vocabulary_complete else k  # unseen, or other
+        if outside is None:
+            raise DriftError(f"{fp.name}: a {fp.kind} profile has no category lookup")
         lut = np.empty(len(vocab) + 1, dtype=np.int64)
         lut[:k] = np.arange(k)
         lut[k : len(vocab)] = k

@@ -127,6 +127,7 @@ def resolve_features(
     out: dict[str, str] = {}
     for name in chosen:
         t = table.schema.field(name).type
+        kind: str | None
         if name in categorical:
             kind = CATEGORICAL
         elif name in numerical:

@@ -55,7 +55,7 @@ def adjust_p(p: np.ndarray, method: str = "holm") -> np.ndarray:
         adj = np.minimum(1.0, v * m)
     elif method == "holm":
         order = np.argsort(v, kind="stable")
-        scaled = v[order] * (m - np.arange(m))
+        scaled: np.ndarray = v[order] * (m - np.arange(m))
         adj_sorted = np.minimum(1.0, np.maximum.accumulate(scaled))
         adj = np.empty(m)
         adj[order] = adj_sorted

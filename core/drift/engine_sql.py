@@ -246,9 +246,11 @@ def _exact_from_sql(
 
     progress(0.0, "fetching a sample of rows")
     blocks = fetch_float_blocks(conn, stmt, len(names) + 1)
+    refused: tuple[type[BaseException], ...] = (sa.exc.DBAPIError, *_native_errors(conn))
     try:
         with ThreadPoolExecutor(worker_threads()) as pool:
-            current, parts, done = -1, [], 0
+            current, done = -1, 0
+            parts: list[np.ndarray] = []
             for arr in blocks:
                 if cancelled is not None and cancelled():
                     raise Cancelled("drift analysis was cancelled")
@@ -267,7 +269,7 @@ def _exact_from_sql(
                     parts.append(arr[lo:hi, 1:])
             if parts:
                 window_done(current, np.concatenate(parts), pool)
-    except (sa.exc.DBAPIError, *_native_errors(conn)) as exc:
+    except refused as exc:
         conn.rollback()
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise DriftError(

@@ -208,7 +208,7 @@ def fit_pca(
     if total <= 0:
         return None
     share = np.cumsum(var) / total
-    k = int(min(np.searchsorted(share, variance) + 1, d - 1))
+    k = min(int(np.searchsorted(share, variance)) + 1, d - 1)
     model = PCAModel(
         tuple(features), mean, scale, vt[:k].copy(), float(share[k - 1]), 0.0, 0.0, 1, z, min_effect
     )
@@ -279,7 +279,10 @@ def decide_windows(
         r = int(rows[i])
         err = sums[i] / r if r else None
         thr = model.threshold(r) if r else None
-        decision = "insufficient" if r < min_rows else ("drift" if err > thr else "ok")
+        if r < min_rows or err is None or thr is None:  # r == 0: no reconstruction error
+            decision = "insufficient"
+        else:
+            decision = "drift" if err > thr else "ok"
         was_sampled = bool(sampled[i]) if sampled is not None else False
         out.append(MultivariateWindow(i, r, err, thr, decision, was_sampled))
     return MultivariateDrift(

@@ -161,11 +161,10 @@ def _base_profile(
         profile = prepared.profile
         if features:
             profile = profile.select([*features])
-    elif isinstance(reference, ReferenceProfile) or profile is not None:
-        if isinstance(reference, ReferenceProfile):
-            profile = reference
-        else:
-            ref_table = as_table(reference, "reference")
+    elif isinstance(reference, ReferenceProfile):
+        profile = reference.select([*features]) if features else reference
+    elif profile is not None:
+        ref_table = as_table(reference, "reference")
         if features:
             profile = profile.select([*features])
     else:
@@ -331,7 +330,8 @@ def prepare_reference(
                 + (f", no column {absent[0]!r}" if absent else "")
                 + ")"
             )
-    ref_table, base = _base_profile(
+    # a table in comes back as the same table: keep the one known not to be None
+    _, base = _base_profile(
         ref_table,
         s,
         features=features,

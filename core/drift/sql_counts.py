@@ -23,7 +23,7 @@ Row windows number rows with ``ROW_NUMBER() OVER (ORDER BY ts, <tie columns>)``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -124,15 +124,17 @@ def time_range_sql(
             stmt = stmt.where(where)
         return None, None, int(conn.execute(stmt).scalar_one())
     ts = _col(table, timestamp)
-    lo, hi = sa.func.min(ts), sa.func.max(ts)
+    lo: sa.ColumnElement[Any] = sa.func.min(ts)
+    hi: sa.ColumnElement[Any] = sa.func.max(ts)
     if conn.dialect.name == "duckdb":
         # DuckDB hands TIMESTAMPTZ to Python only through pytz; as text it keeps its offset.
         lo, hi = sa.cast(lo, sa.String), sa.cast(hi, sa.String)
-    stmt = sa.select(lo, hi, sa.func.count(ts)).select_from(table)
+    bounds = sa.select(lo, hi, sa.func.count(ts)).select_from(table)
     if where is not None:
-        stmt = stmt.where(where)
-    lo, hi, n = conn.execute(stmt).one()
-    return _as_us(lo, timestamp), _as_us(hi, timestamp), int(n)
+        bounds = bounds.where(where)
+    # a Row indexes as Any but unpacks as object to mypy (SQLAlchemy's variadic Row)
+    row = conn.execute(bounds).one()
+    return _as_us(row[0], timestamp), _as_us(row[1], timestamp), int(row[2])
 
 
 def _as_us(value: Any, name: str) -> int | None:
@@ -184,7 +186,7 @@ def count_statement(
     order_by: Sequence[str] = (),
     start: int | None = None,
     end: int | None = None,
-) -> sa.Select:
+) -> sa.Select | sa.CompoundSelect:
     """The one statement: rows ``(feature index, window, bin, count)``."""
     columns = dict(columns or {})
     feats = profile.features
@@ -384,8 +386,8 @@ def count_windows_sql(
             if cancelled is not None and cancelled():
                 result.close()
                 raise Cancelled("drift counting was cancelled")
-            for f, w, b, n in block:
-                acc[int(f)][int(w), int(b)] += int(n)
+            for row in block:  # (feature, window, bin, count)
+                acc[int(row[0])][int(row[1]), int(row[2])] += int(row[3])
     except sa.exc.DBAPIError as exc:
         conn.rollback()  # leave the connection usable: the failed transaction is only reads
         raise DriftError(f"the database refused the counting query: {_first_line(exc)}") from None
@@ -402,7 +404,7 @@ def _first_line(exc: BaseException) -> str:
 
 def fetch_float_blocks(
     conn: sa.Connection, statement: sa.Select, width: int, rows: int = 20_000
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """The statement's rows as ``(n, width)`` float64 blocks, NULL as NaN, in order.
 
     On DuckDB the rows come as DuckDB's own Arrow stream and each column becomes a numpy array
@@ -418,8 +420,13 @@ def fetch_float_blocks(
         from watchkeeper.core.telemetry.sql import _dollar_sql
 
         # DuckDB's native `$n` parameters are rendered by a pyformat twin of its dialect
-        text, params = _dollar_sql(statement, type(conn.dialect)(paramstyle="pyformat"))
-        reader = conn.connection.driver_connection.sql(text, params=params).to_arrow_reader(rows)
+        # Dialect is the interface, without __init__; every real dialect takes a paramstyle
+        pyformat = type(conn.dialect)(paramstyle="pyformat")  # type: ignore[call-arg]
+        text, params = _dollar_sql(statement, pyformat)
+        duckdb_conn = conn.connection.driver_connection
+        if duckdb_conn is None:
+            raise DriftError("the DuckDB connection was closed before the sample was read")
+        reader = duckdb_conn.sql(text, params=params).to_arrow_reader(rows)
         try:
             for batch in reader:
                 if batch.num_rows:

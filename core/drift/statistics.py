@@ -210,7 +210,7 @@ def ks_wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> tuple[float, float, f
     del order
     # F and G as running counts: G's count is the position minus F's (one cumulative sum)
     small = n1 + n2 < 2**31
-    count_a = np.cumsum(from_a, dtype=np.int32 if small else np.int64)
+    count_a: np.ndarray = np.cumsum(from_a, dtype=np.int32 if small else np.int64)
     del from_a
     count_b = np.arange(1, count_a.size + 1, dtype=count_a.dtype)
     count_b -= count_a

@@ -36,7 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.core.evaluation.intervals import Estimate, missing, wilson, z_value
+from watchkeeper.core.evaluation.intervals import (
+    Estimate,
+    difference,
+    missing,
+    wilson,
+    z_value,
+)
 from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
 
 __all__ = [
@@ -326,12 +332,7 @@ def slice_metrics_sql(
     for p in predicates:
         b = score_bins_sql(source, p, grid, **where)
         m = binned_metrics(b, threshold=threshold, metrics=metrics, confidence=confidence)
-        delta = {
-            k: None
-            if m[k].value is None or overall[k].value is None
-            else m[k].value - overall[k].value
-            for k in metrics
-        }
+        delta = {k: difference(m[k].value, overall[k].value) for k in metrics}
         rows.append(
             SliceRow(
                 p,

@@ -220,7 +220,7 @@ class Comparison:
     spearman: float | None
     slices: tuple[SliceDelta, ...]
     expected_cost: Mapping[str, Any] | None
-    latency_p95: Mapping[str, float | None] | None
+    latency_p95: Mapping[str, Any] | None  # the column's name and the two p95s (or None)
 
     def slice_delta(self, name: str) -> SliceDelta:
         for s in self.slices:

@@ -112,11 +112,11 @@ def _expected(metric: str, prep: Prepared, p: np.ndarray) -> float:
         ps, qs = p[order], 1.0 - p[order]
         s_sorted = prep.s[order]
         ends = np.append(np.flatnonzero(np.diff(s_sorted) != 0), prep.n - 1)
-        tp = np.concatenate(([0.0], np.cumsum(ps)[ends]))
-        fp = np.concatenate(([0.0], np.cumsum(qs)[ends]))
-        if tp[-1] <= 0 or fp[-1] <= 0:
+        tps = np.concatenate(([0.0], np.cumsum(ps)[ends]))
+        fps = np.concatenate(([0.0], np.cumsum(qs)[ends]))
+        if tps[-1] <= 0 or fps[-1] <= 0:
             return math.nan
-        return float(np.trapezoid(tp / tp[-1], fp / fp[-1]))
+        return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
     pred = prep.s >= prep.threshold
     tp, fp = float(p[pred].sum()), float((1 - p)[pred].sum())
     fn, tn = float(p[~pred].sum()), float((1 - p)[~pred].sum())

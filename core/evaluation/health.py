@@ -60,10 +60,11 @@ def performance_moved(
             continue
         x = est.value
         if use_interval:
-            x = est.upper if higher else est.lower
-            if x is None:
+            bound = est.upper if higher else est.lower
+            if bound is None:
                 out.append(None)
                 continue
+            x = bound
         if metric == "bias":
             out.append(abs(x) - abs(baseline) > tolerance)
         else:
@@ -105,9 +106,9 @@ def assess_health(
         )
     if persistence < 1:
         raise EvaluationError("persistence must be at least 1 window")
-    for d in drift_decisions:
-        if d not in _DRIFT_ORDER:
-            raise EvaluationError(f"unknown drift decision {d!r}")
+    for decision in drift_decisions:
+        if decision not in _DRIFT_ORDER:
+            raise EvaluationError(f"unknown drift decision {decision!r}")
     drift = tuple(None if d == "insufficient" else d == "drift" for d in drift_decisions)
     states, run = [], 0
     for d, p in zip(drift, moved, strict=True):

@@ -70,6 +70,11 @@ def _num(x: float | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def difference(value: float | None, base: float | None) -> float | None:
+    """``value − base``; ``None`` where either does not exist."""
+    return None if value is None or base is None else value - base
+
+
 def missing(n: int = 0, confidence: float = 0.95) -> Estimate:
     """The estimate of a metric that does not exist on this data (e.g. AUC with one class)."""
     return Estimate(None, None, None, "none", n, confidence)

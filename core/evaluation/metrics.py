@@ -410,7 +410,12 @@ def delong(labels: np.ndarray | Prepared, scores: np.ndarray | None = None) -> D
 
     ``labels`` may be a :class:`Prepared` (then ``scores`` is not given).
     """
-    prep = labels if isinstance(labels, Prepared) else Prepared(labels, scores)
+    if isinstance(labels, Prepared):
+        prep = labels
+    elif scores is None:
+        raise EvaluationError("delong needs scores with the labels")
+    else:
+        prep = Prepared(labels, scores)
     m = int((prep.y == 1).sum())
     n = prep.n - m
     if m < 2 or n < 2:

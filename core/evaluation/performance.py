@@ -23,8 +23,10 @@ from watchkeeper.core.evaluation.intervals import Estimate
 from watchkeeper.core.evaluation.metrics import (
     BINARY_METRICS,
     REGRESSION_METRICS,
+    BinaryMetrics,
     EvaluationError,
     LabelCoverage,
+    RegressionMetrics,
     binary_metrics,
     float_array,
     label_coverage,
@@ -195,10 +197,12 @@ def performance_over_time(
         lw = None if lt is None else lt[rows]
         coverage = label_coverage(yw, tw, lw)
         labeled = ~np.isnan(yw) & np.isfinite(sw)
+        est: Mapping[str, Estimate]
         if labeled.sum() < min_labeled:
             status, est = "insufficient", MappingProxyType({})
         else:
             status = "ok"
+            m: BinaryMetrics | RegressionMetrics
             if task == "binary":
                 m = binary_metrics(
                     yw,

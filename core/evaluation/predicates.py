@@ -12,9 +12,9 @@ spec's ``[[slices]]``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,12 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
+
+
+class _Columns(Protocol):
+    """A ``Table.c`` (not a Mapping) or a name → column map: a lookup by name."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ class SlicePredicate:
             out &= c.mask(table.column(c.column))
         return out
 
-    def where(self, columns: Mapping[str, Any]) -> Any:
+    def where(self, columns: _Columns) -> Any:
         """The SQLAlchemy clause over ``columns`` (a ``Table.c`` or a name → column map)."""
         import sqlalchemy as sa
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from watchkeeper.core.evaluation.intervals import Estimate
+from watchkeeper.core.evaluation.intervals import Estimate, difference
 from watchkeeper.core.evaluation.metrics import EvaluationError, binary_metrics, float_array
 from watchkeeper.core.evaluation.predicates import SlicePredicate
 from watchkeeper.core.evaluation.slice_sql import duckdb_arrow, slice_query, sql_parts
@@ -97,18 +97,18 @@ def slice_metrics(
     """Metrics with intervals overall and per slice of ``table`` (score, label, slice columns)."""
     y = float_array(table.column(label), label)
     s = float_array(table.column(score), score)
-    kw = {"threshold": threshold, "confidence": confidence, "metrics": metrics, "n_boot": n_boot}
+    kw: dict[str, Any] = {
+        "threshold": threshold,
+        "confidence": confidence,
+        "metrics": metrics,
+        "n_boot": n_boot,
+    }
     overall = binary_metrics(y, s, seed=seed, **kw)
     rows = []
     for i, p in enumerate(predicates):
         m = p.mask(table)
         sm = binary_metrics(y[m], s[m], seed=seed + i + 1, **kw)
-        delta = {
-            k: None
-            if sm[k].value is None or overall[k].value is None
-            else sm[k].value - overall[k].value
-            for k in metrics
-        }
+        delta = {k: difference(sm[k].value, overall[k].value) for k in metrics}
         rows.append(
             SliceRow(
                 p,

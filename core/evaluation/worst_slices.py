@@ -255,6 +255,8 @@ def _difference_interval(
 ) -> tuple[float, float]:
     """The interval of the difference: slice − overall, or slice − the same slice earlier."""
     if base is None:
+        if estimate.lower is None or estimate.upper is None:
+            raise EvaluationError(f"{metric}: the slice's estimate has no interval")
         return estimate.lower - overall, estimate.upper - overall
     if metric in ("precision", "recall", "accuracy"):
         # Agresti–Caffo: add one success and one failure to each sample
@@ -359,7 +361,9 @@ def find_worst_slices(
                 nb = max(len(b.conditions), 1)
                 ok = (a.codes >= 0) & (b.codes >= 0)
                 codes = np.where(ok, a.codes * nb + b.codes, -1)
-                conds = [(ca, cb) for ca in a.conditions for cb in b.conditions]
+                conds: list[tuple[Condition, ...]] = [
+                    (ca, cb) for ca in a.conditions for cb in b.conditions
+                ]
                 groupings.append(((a, b), codes, conds))
 
     z = z_value(confidence)
@@ -438,7 +442,9 @@ def find_worst_slices(
                     beyond.append(
                         (i, cond.label, float(special.ndtr(z_beyond if higher else -z_beyond)))
                     )
-    q_beyond = adjust_p(np.array([b[2] for b in beyond]), "fdr_bh") if beyond else []
+    q_beyond: np.ndarray | list[float] = (
+        adjust_p(np.array([b[2] for b in beyond]), "fdr_bh") if beyond else []
+    )
     explained_by: dict[int, tuple[str, float]] = {}
     for (i, label, _), qb in zip(beyond, q_beyond, strict=True):
         if qb > fdr and (i not in explained_by or qb > explained_by[i][1]):

@@ -14,11 +14,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from watchkeeper.core.errors import WatchkeeperError
+
+if TYPE_CHECKING:  # alembic loads only when a migration step needs it
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -83,7 +87,7 @@ def create_engine(url: str, *, must_exist: bool = True) -> sa.Engine:
 
 def _fix_sqlite_transactions(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -128,7 +132,7 @@ def describe_db_error(exc: sa.exc.DBAPIError, url: str, doing: str) -> str:
 # --- migrations --------------------------------------------------------------------------
 
 
-def alembic_config(connection: sa.Connection | None = None):  # type: ignore[no-untyped-def]
+def alembic_config(connection: sa.Connection | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()

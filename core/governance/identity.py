@@ -56,7 +56,7 @@ def os_login() -> str:
 def resolve_identity(conn: sa.Connection) -> Identity:
     """The identity this connection writes as."""
     if conn.dialect.name == "postgresql":
-        name = conn.execute(sa.text("SELECT current_user")).scalar_one()
+        name: str = conn.execute(sa.text("SELECT current_user")).scalar_one()
         return Identity(str(name), verified=True)
     return Identity(os_login(), verified=False)
 

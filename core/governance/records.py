@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -20,6 +20,9 @@ from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import canonical_json, digest
 from watchkeeper.core.governance import schema
 from watchkeeper.core.times import as_utc
+
+if TYPE_CHECKING:  # core.spec imports pydantic; records stay light until a spec is parsed
+    from watchkeeper.core.spec import MonitorSpec
 
 __all__ = [
     "Approval",
@@ -101,7 +104,7 @@ class SignedRecord:
     signature: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Any:
+    def from_row(cls, row: Mapping[Any, Any]) -> Any:
         values = {}
         for f in fields(cls):
             value = row[f.name]
@@ -135,7 +138,7 @@ class SpecVersion(SignedRecord):
     toml: str
     toml_digest: str
 
-    def spec(self):  # type: ignore[no-untyped-def]
+    def spec(self) -> MonitorSpec:
         """The stored spec, parsed (relative paths resolve against the original file's folder)."""
         from pathlib import Path
 
@@ -219,7 +222,7 @@ class AuditEntry:
     entry_hash: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> AuditEntry:
+    def from_row(cls, row: Mapping[Any, Any]) -> AuditEntry:
         values = {f.name: row[f.name] for f in fields(cls)}
         values["created_at"] = _utc(values["created_at"])
         return cls(**values)

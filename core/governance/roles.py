@@ -77,7 +77,7 @@ def init_roles(url: str) -> list[str]:
             viewer, approver, admin = (GROUPS[k] for k in ("viewer", "approver", "admin"))
             for role in (viewer, approver, admin):
                 _create_group(conn, role)
-            schema_name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+            schema_name: str = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
             tables = [t.name for t in schema.ALL_TABLES] + ["alembic_version"]
             listed = ", ".join(_q(conn, t) for t in tables)
             qs = _q(conn, schema_name)

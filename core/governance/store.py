@@ -25,7 +25,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 
@@ -143,7 +143,7 @@ class GovernanceStore:
         actor: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         ids: Callable[[], str] | None = None,
-    ) -> GovernanceStore:
+    ) -> Self:
         """Connect, migrate to the newest revision when allowed, learn the identity.
 
         ``create`` allows making a new SQLite file. ``signer`` replaces the key from the OS
@@ -188,7 +188,7 @@ class GovernanceStore:
     def close(self) -> None:
         self._engine.dispose()
 
-    def __enter__(self) -> GovernanceStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -214,7 +214,9 @@ class GovernanceStore:
             with conn_cm as conn, conn.begin():
                 if self.dialect == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-                    now = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+                    now: dt.datetime = conn.execute(
+                        sa.select(sa.func.clock_timestamp())
+                    ).scalar_one()
                 else:
                     now = (self._clock or _utcnow)()
                     if now.tzinfo is None:

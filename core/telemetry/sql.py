@@ -112,7 +112,7 @@ class SqlSource(TelemetrySource):
         self._table_clause: sa.TableClause | None = None
         # DuckDB statements are compiled by a pyformat twin of its dialect: see _dollar_sql.
         self._duckdb_dialect = (
-            type(engine.dialect)(paramstyle="pyformat") if self._dialect == "duckdb" else None
+            type(engine.dialect)(paramstyle="pyformat") if self._dialect == "duckdb" else None  # type: ignore[call-arg]  # the Dialect interface has no __init__; real dialects take paramstyle
         )
 
     # -- what the reader provides -----------------------------------------------------
@@ -305,7 +305,7 @@ class SqlSource(TelemetrySource):
     def _duckdb_relation(self, conn: Connection, statement: sa.Select[Any]) -> Any:
         """The statement as a DuckDB relation on the connection's own DuckDB handle."""
         text, params = _dollar_sql(statement, self._duckdb_dialect)
-        return conn.connection.driver_connection.sql(text, params=params)
+        return conn.connection.driver_connection.sql(text, params=params)  # type: ignore[union-attr]  # None only once the connection is closed or detached
 
     # -- schemas ----------------------------------------------------------------------
 
@@ -481,7 +481,7 @@ def _reflect_duckdb(conn: sa.Connection, table: str, schema: str | None, name: s
         ctype = next(
             (t for prefix, t in _DUCKDB_TYPES if upper.startswith(prefix)), sa.types.NullType()
         )
-        columns.append(sa.Column(col_name, ctype))
+        columns.append(sa.Column(str(col_name), ctype))
     return sa.Table(table, sa.MetaData(), *columns, schema=schema)
 
 

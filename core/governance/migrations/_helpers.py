@@ -27,7 +27,7 @@ def refuse_if_rows(tables: list[str], revision: str) -> None:
     """Downgrading past ``revision`` drops ``tables``: refuse while they hold records."""
     bind = op.get_bind()
     for table in tables:
-        count = bind.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+        count: int = bind.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
         if count:
             raise RuntimeError(
                 f"downgrade below revision {revision} would destroy {count} record(s) in "

@@ -28,11 +28,15 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.bundle import format as fmt
 from watchkeeper.core.bundle.format import BundleError
 from watchkeeper.core.times import parse_time
+
+if TYPE_CHECKING:
+    from watchkeeper.core.drift.profile import ReferenceProfile
+    from watchkeeper.core.telemetry.source import TelemetrySource
 
 __all__ = ["Bundle", "OutboxEntry", "open_bundle"]
 
@@ -93,7 +97,7 @@ class Bundle:
     manifest_digest: str
     spec_text: str
     spec: Any  # MonitorSpec reading the bundled Parquet, with no registry or database to call
-    profiles: dict[str | None, Any]  # version (None: not version-specific) -> ReferenceProfile
+    profiles: dict[str | None, ReferenceProfile]  # version (None: not version-specific)
     registry: Any  # RegistrySnapshot, or None (registry_reason says why)
     registry_reason: str | None
     governance: dict[str, list[dict[str, Any]]]
@@ -127,7 +131,7 @@ class Bundle:
     def sampling(self) -> dict[str, Any]:
         return self.manifest["telemetry"]["sampling"]
 
-    def source(self) -> Any:
+    def source(self) -> TelemetrySource:
         """The bundled telemetry as a TelemetrySource (the spec's mapping, canonical names)."""
         from watchkeeper.core.telemetry.source import open_source
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from watchkeeper.core.spec import MonitorSpec
+    from watchkeeper.core.telemetry.source import TelemetrySource
 
 __all__ = [
     "open_spec_source",
@@ -41,7 +45,7 @@ def source_location(location: str) -> str:
     return text
 
 
-def open_spec_source(spec: Any) -> Any:
+def open_spec_source(spec: MonitorSpec) -> TelemetrySource:
     """The telemetry source of a :class:`MonitorSpec`, under its column mapping."""
     from watchkeeper.core.telemetry.source import open_source
 

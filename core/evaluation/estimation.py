@@ -27,13 +27,16 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from watchkeeper.core.evaluation.intervals import Estimate, missing
 from watchkeeper.core.evaluation.metrics import EvaluationError, Prepared, evaluate, float_array
 from watchkeeper.core.evaluation.performance import window_index
+
+if TYPE_CHECKING:
+    from watchkeeper.core.telemetry.windows import WindowSpec
 
 __all__ = [
     "ESTIMATED_METRICS",
@@ -193,7 +196,7 @@ def estimated_over_time(
     scores: Any,
     calibrator: Calibrator,
     *,
-    window: str | None = None,
+    window: WindowSpec | str | None = None,
     start: dt.datetime | str | None = None,
     end: dt.datetime | str | None = None,
     threshold: float = 0.5,

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from watchkeeper.core.evaluation.metrics import (
     label_coverage,
     regression_metrics,
 )
+
+if TYPE_CHECKING:
+    from watchkeeper.core.telemetry.windows import WindowSpec
 
 __all__ = [
     "PerformanceResult",
@@ -116,7 +119,7 @@ def available_labels(
 
 def window_index(
     ts_us: np.ndarray,
-    window: str | None,
+    window: WindowSpec | str | None,
     *,
     start: dt.datetime | str | None = None,
     end: dt.datetime | str | None = None,
@@ -159,7 +162,7 @@ def performance_over_time(
     labels: Any,
     scores: Any,
     *,
-    window: str | None = None,
+    window: WindowSpec | str | None = None,
     start: dt.datetime | str | None = None,
     end: dt.datetime | str | None = None,
     task: str = "binary",

@@ -113,7 +113,7 @@ def run_drift(
     from watchkeeper.core.drift.errors import DriftError
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.telemetry.contract import TelemetryQuery
-    from watchkeeper.core.telemetry.sql import sql_location
+    from watchkeeper.core.telemetry.sql import SqlSource
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
@@ -167,13 +167,12 @@ def run_drift(
         if reference is None or reference.num_rows == 0:
             reference = profile  # the evidence's profile (a bundle's): counts only
         check_cancelled(cancelled)
-        location = sql_location(src)
-        if rows > IN_MEMORY_ROWS and location is not None:
+        if rows > IN_MEMORY_ROWS and isinstance(src, SqlSource):
             import sqlalchemy as sa
 
             from watchkeeper.core.telemetry.sql import reflect_table
 
-            engine, table_name = location
+            engine, table_name = src.engine, src.table_name
             with engine.connect() as conn:
                 table = reflect_table(conn, table_name)
                 return analyze_drift_sql(

@@ -501,7 +501,7 @@ class ChallengerView:
     model: str
     champion: str
     challenger: str
-    gate: Any  # GateResult (its .comparison is the Comparison)
+    gate: GateResult  # its .comparison is the Comparison
     roc_champion: tuple[np.ndarray, np.ndarray]  # (fpr, tpr)
     roc_challenger: tuple[np.ndarray, np.ndarray]
     score_a: np.ndarray = field(repr=False)  # champion scores, all pairs (points) or a sample
@@ -589,7 +589,9 @@ def _f(x: Any) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
-def roc_points(y: np.ndarray, s: np.ndarray, max_points: int = 1000) -> tuple[np.ndarray, ...]:
+def roc_points(
+    y: np.ndarray, s: np.ndarray, max_points: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
     """The ROC curve (false-positive rate, true-positive rate) from (0, 0) to (1, 1), one
     point per distinct score, thinned to about ``max_points`` (the curve is monotone, so
     dropping interior points keeps its shape)."""

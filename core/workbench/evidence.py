@@ -32,6 +32,7 @@ from watchkeeper.core.workbench.portfolio import (
 from watchkeeper.core.workbench.records import GovernanceRecords, records_from_bundle
 
 if TYPE_CHECKING:
+    from watchkeeper.core.bundle.open import Bundle
     from watchkeeper.core.drift.profile import ReferenceProfile
     from watchkeeper.core.evaluation.intervals import Estimate
     from watchkeeper.core.spec import MonitorSpec
@@ -110,7 +111,7 @@ class BundleEvidence:
     kind = "bundle"
     offline = True
 
-    def __init__(self, bundle: Any) -> None:
+    def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.path = Path(bundle.path)
         self._records: GovernanceRecords | None = None

@@ -231,11 +231,11 @@ def assess(
         elif pi is not None and np.isfinite(est[pi, 0]):
             row, source = est[pi], "estimated"
         sources.append(source)
-        values.append(
-            Estimate(None)
-            if row is None
-            else Estimate(*(float(x) if np.isfinite(x) else None for x in row))
-        )
+        if row is None:
+            values.append(Estimate(None))
+        else:
+            value, lower, upper = (float(x) if np.isfinite(x) else None for x in row)
+            values.append(Estimate(value, lower, upper))
     base = perf.baseline.value if perf is not None and perf.baseline is not None else None
     if base is None:
         moved: list[bool | None] = [None] * len(values)

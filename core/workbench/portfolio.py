@@ -6,9 +6,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+
+if TYPE_CHECKING:
+    from watchkeeper.core.spec import MonitorSpec
+    from watchkeeper.core.workbench.evidence import BundleEvidence, WorkspaceEvidence
 
 __all__ = [
     "ModelEntry",
@@ -52,11 +56,13 @@ class ModelEntry:
     name: str
     task: str
     versions: tuple[VersionEntry, ...]
-    spec: Any = None  # MonitorSpec
+    spec: MonitorSpec | None = None
     spec_path: Path | None = None
     spec_error: str | None = None
     description: str = ""
-    evidence: Any = field(default=None, compare=False, repr=False)
+    evidence: WorkspaceEvidence | BundleEvidence | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def version(self, version: str) -> VersionEntry | None:
         return next((v for v in self.versions if v.version == version), None)
@@ -95,9 +101,10 @@ def read_manifest(workspace: Path | None) -> dict[str, Any] | None:
     if workspace is None:
         return None
     try:
-        return json.loads((workspace / "manifest.json").read_text(encoding="utf-8"))
+        data = json.loads((workspace / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def load_portfolio(
@@ -105,7 +112,7 @@ def load_portfolio(
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
     *,
-    evidence: Any = None,
+    evidence: WorkspaceEvidence | BundleEvidence | None = None,
 ) -> Portfolio:
     """Models from ``specs/*.toml`` and the manifest; aliases from the registry when present.
 
@@ -118,7 +125,7 @@ def load_portfolio(
     report = progress or (lambda f, m: None)
     notes: list[str] = []
     manifest = read_manifest(workspace)
-    specs: dict[str, tuple[Any, Path, str | None]] = {}
+    specs: dict[str, tuple[MonitorSpec | None, Path | None, str | None]] = {}
     for path in sorted((workspace / "specs").glob("*.toml")):
         try:
             spec = load_spec(path)
@@ -141,7 +148,7 @@ def load_portfolio(
             notes.append(f"registry not read, roles from the manifest: {exc}")
     models = []
     for name in names:
-        spec, path, error = specs.get(name, (None, None, "no monitor spec in specs/"))
+        loaded, where, error = specs.get(name, (None, None, "no monitor spec in specs/"))
         m = info.get(name, {})
         versions = []
         known = dict(m.get("versions", {}))
@@ -156,14 +163,14 @@ def load_portfolio(
             versions.append(
                 VersionEntry(str(version), tuple(tags), int_or_none(v.get("rows")), v.get("mode"))
             )
-        task = spec.model.task if spec is not None else str(m.get("task", "binary"))
+        task = loaded.model.task if loaded is not None else str(m.get("task", "binary"))
         models.append(
             ModelEntry(
                 name=name,
                 task=task,
                 versions=tuple(versions),
-                spec=spec,
-                spec_path=path,
+                spec=loaded,
+                spec_path=where,
                 spec_error=error,
                 description=str(m.get("description", "")),
                 evidence=evidence,

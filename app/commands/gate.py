@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.evaluation.versions import resolve_versions
     from watchkeeper.core.times import parse_time
-    from watchkeeper.core.workbench.evaluation import run_gate
+    from watchkeeper.core.workbench.challenger import run_gate
     from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
     start = parse_time(args.start, "--start")

@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.versions import resolve_versions
     from watchkeeper.core.times import parse_time
-    from watchkeeper.core.workbench.evaluation import write_slice_report
     from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+    from watchkeeper.core.workbench.slices import write_slice_report
 
     start = parse_time(args.start, "--start")
     end = parse_time(args.end, "--end")

@@ -31,7 +31,7 @@ from watchkeeper.app.dialogs.write import WRITE_KEY, RecordingDialog, free_text
 from watchkeeper.app.panels.governance_work import GovernanceTarget, record_decision
 from watchkeeper.app.theme import tone
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.workbench.evaluation import run_gate
+from watchkeeper.core.workbench.challenger import run_gate
 
 __all__ = ["DecisionDialog", "criteria_frame", "verified_refusal"]
 

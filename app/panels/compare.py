@@ -4,7 +4,7 @@ two versions decide differently.
 
 The pair is the selected model's champion and challenger (the spec's aliases), whatever
 version of it is selected. Runs
-:func:`~watchkeeper.core.workbench.evaluation.run_challenger` on the TaskRunner (key
+:func:`~watchkeeper.core.workbench.challenger.run_challenger` on the TaskRunner (key
 ``"challenger"``); the widgets only draw the :class:`ChallengerView` it returns.
 """
 
@@ -30,7 +30,7 @@ from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
 from watchkeeper.app.panels.slices_state import ChallengerState
 from watchkeeper.app.theme import badge, tint
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.workbench.evaluation import (
+from watchkeeper.core.workbench.challenger import (
     DISAGREEMENT_ROWS,
     ChallengerView,
     challenger_of,

@@ -4,9 +4,9 @@ with their q-values; and the slice workbook export.
 
 The panel owns a :class:`~watchkeeper.app.panels.slices_state.SlicesState`. Selecting a
 version or pressing Refresh runs
-:func:`~watchkeeper.core.workbench.evaluation.run_slices` on the TaskRunner (key
+:func:`~watchkeeper.core.workbench.slices.run_slices` on the TaskRunner (key
 ``"slices"``); adding a slice in the builder runs
-:func:`~watchkeeper.core.workbench.evaluation.recompute_slices` over the events the
+:func:`~watchkeeper.core.workbench.slices.recompute_slices` over the events the
 result already holds; "Export to Excel…" runs core's ``slice_report(...).write`` under the
 key ``"slices-export"``. The chart and the tables only draw the state.
 
@@ -49,14 +49,14 @@ from watchkeeper.app.panels.common import (
 from watchkeeper.app.panels.slices_state import BUILDER_OPS, SliceDraft, SlicesState
 from watchkeeper.app.theme import mute, tone
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.workbench.evaluation import (
+from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.core.workbench.slices import (
     SLICE_METRICS,
     SlicesView,
     export_slice_report,
     recompute_slices,
     run_slices,
 )
-from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.dataframe_model import DataFrameTableModel
 from watchkeeper.widgets.slice_chart import SliceChartWidget, bars_from_rows
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from watchkeeper.app.panels.state import TaskStatus
 
 if TYPE_CHECKING:
-    from watchkeeper.core.workbench.evaluation import ChallengerView, ColumnInfo, SlicesView
+    from watchkeeper.core.workbench.challenger import ChallengerView
+    from watchkeeper.core.workbench.slices import ColumnInfo, SlicesView
 
 __all__ = ["BUILDER_OPS", "ChallengerState", "SliceDraft", "SlicesState"]
 

@@ -6,8 +6,10 @@ the views draw.
 
 * :mod:`.common` — the read lock and the entry's spec;
 * :mod:`.portfolio` — :class:`Portfolio`, :class:`ModelEntry`, :func:`load_portfolio`;
-* :mod:`.analyses` — drift, performance and health of one model version;
-* :mod:`.evaluation` — slices, worst slices and champion vs challenger;
+* :mod:`.analyses` — drift and performance of one model version (and the window they use);
+* :mod:`.health` — the one health definition: the lights and ``watchkeeper check``;
+* :mod:`.slices` — slices, worst slices and the slice workbook;
+* :mod:`.challenger` — the promotion gate and champion vs challenger;
 * :mod:`.evidence` — :class:`WorkspaceEvidence` and :class:`BundleEvidence`;
 * :mod:`.records` — a bundle's governance records as the store's record types.
 

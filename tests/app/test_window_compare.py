@@ -12,7 +12,7 @@ from workbench_results import fraud_entry
 
 from watchkeeper.app.panels.compare import ChallengerPanel, make_challenger_panel
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.workbench.evaluation import DISAGREEMENT_ROWS
+from watchkeeper.core.workbench.challenger import DISAGREEMENT_ROWS
 from watchkeeper.core.workbench.portfolio import ModelEntry, load_portfolio
 
 

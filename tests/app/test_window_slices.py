@@ -108,7 +108,7 @@ def test_the_builder_adds_a_predicate_and_the_table_gains_a_row(qtbot, ready) ->
 
 
 def test_the_draft_checks_what_was_typed() -> None:
-    from watchkeeper.core.workbench.evaluation import ColumnInfo
+    from watchkeeper.core.workbench.slices import ColumnInfo
 
     hour = ColumnInfo("hour_of_day", "categorical", integer=True, levels=(1, 2))
     c = SliceDraft.condition(hour, "in", "1, 2, 2")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from watchkeeper.core.workbench.evaluation import roc_points
+from watchkeeper.core.workbench.challenger import roc_points
 from watchkeeper.widgets.roc_overlay import RocOverlayWidget
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from watchkeeper.core.evaluation.metrics import float_array
-from watchkeeper.core.workbench.evaluation import score_density
+from watchkeeper.core.workbench.challenger import score_density
 from watchkeeper.widgets.score_scatter import ScoreScatterWidget
 
 

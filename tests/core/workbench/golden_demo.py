@@ -26,8 +26,9 @@ def _num(x: Any) -> Any:
 def summarise(workspace: Path) -> dict[str, Any]:
     """Drift, performance, slices and the champion–challenger comparison of the demo."""
     from watchkeeper.core.workbench.analyses import run_drift, run_performance
-    from watchkeeper.core.workbench.evaluation import run_challenger, run_slices
+    from watchkeeper.core.workbench.challenger import run_challenger
     from watchkeeper.core.workbench.portfolio import load_portfolio
+    from watchkeeper.core.workbench.slices import run_slices
 
     portfolio = load_portfolio(workspace)
     out: dict[str, Any] = {}

@@ -12,10 +12,11 @@ import pytest
 from watchkeeper.core.governance.signing import Signer
 from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.workbench.analyses import run_drift, run_performance
-from watchkeeper.core.workbench.evaluation import challenger_of, run_challenger, run_slices
+from watchkeeper.core.workbench.challenger import challenger_of, run_challenger
 from watchkeeper.core.workbench.evidence import BundleEvidence, WorkspaceEvidence, open_evidence
 from watchkeeper.core.workbench.health import run_health
 from watchkeeper.core.workbench.portfolio import load_portfolio
+from watchkeeper.core.workbench.slices import run_slices
 
 START, END = "2026-03-30", "2026-04-06"
 

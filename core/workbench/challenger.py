@@ -1,0 +1,295 @@
+"""Champion vs challenger of one model, from its spec — no Qt.
+
+:func:`run_gate` is the one way to the spec's promotion gate (the Champion vs challenger
+view, the approval dialog and ``watchkeeper gate``); :func:`run_challenger` adds what the
+view draws: the pairs' ROC curves, their scores (points, or a density beyond
+:data:`SCATTER_POINTS`) and the requests the two versions decide differently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
+from watchkeeper.core.workbench.analyses import open_source_of
+from watchkeeper.core.workbench.common import READ_LOCK, spec_of
+from watchkeeper.core.workbench.portfolio import ModelEntry
+
+if TYPE_CHECKING:
+    from watchkeeper.core.evaluation.compare import Comparison
+    from watchkeeper.core.evaluation.gate import GateResult
+
+__all__ = [
+    "DENSITY_BINS",
+    "DISAGREEMENT_ROWS",
+    "SCATTER_POINTS",
+    "ChallengerView",
+    "challenger_of",
+    "roc_points",
+    "run_challenger",
+    "run_gate",
+    "score_density",
+]
+
+#: How many disagreeing requests the challenger view lists.
+DISAGREEMENT_ROWS = 200
+#: Up to this many pairs the score scatter draws points; beyond, a density image.
+SCATTER_POINTS = 4000
+#: Bins per axis of the score-density image.
+DENSITY_BINS = 100
+
+
+def challenger_of(entry: ModelEntry, version: str) -> str | None:
+    """The version with the spec's challenger alias (None when there is none, or it is
+    ``version`` itself)."""
+    alias = entry.spec.model.challenger_alias if entry.spec is not None else "challenger"
+    for v in entry.versions:
+        if alias in v.aliases and v.version != version:
+            return v.version
+    return None
+
+
+@dataclass(frozen=True)
+class ChallengerView:
+    """The gate, its comparison and what the plots draw, for one champion/challenger pair."""
+
+    model: str
+    champion: str
+    challenger: str
+    gate: GateResult  # its .comparison is the Comparison
+    roc_champion: tuple[np.ndarray, np.ndarray]  # (fpr, tpr)
+    roc_challenger: tuple[np.ndarray, np.ndarray]
+    score_a: np.ndarray = field(repr=False)  # champion scores, all pairs (points) or a sample
+    score_b: np.ndarray = field(repr=False)
+    density: np.ndarray | None = field(repr=False)  # (bins, bins) counts [a-bin, b-bin], or None
+    extent: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)  # a-min a-max b-min b-max
+    disagreements: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    disagreeing: int = 0  # pairs deciding differently (all of them; the table shows the top)
+    pairs: int = 0
+
+    @property
+    def comparison(self) -> Comparison:
+        return self.gate.comparison
+
+    def deltas_frame(self) -> pd.DataFrame:
+        """Per metric: champion, challenger and the difference (challenger − champion)."""
+        c = self.comparison
+        rows = []
+        for m, d in c.differences.items():
+            a, b = c.champion[m], c.challenger[m]
+            rows.append(
+                {
+                    "metric": m,
+                    "champion": a.value,
+                    "challenger": b.value,
+                    "difference": d.value,
+                    "lower": d.lower,
+                    "upper": d.upper,
+                    "interval": d.method,
+                    "p": c.delong_p if m == "roc_auc" else None,
+                }
+            )
+        frame = pd.DataFrame(rows)
+        cols = ["champion", "challenger", "difference", "lower", "upper", "p"]
+        return frame.astype({k: float for k in cols})
+
+    def gate_frame(self) -> pd.DataFrame:
+        """The checklist: one row per criterion with its outcome."""
+        rows = []
+        for cr in self.gate.criteria:
+            rows.append(
+                {
+                    "result": "PASS" if cr.passed else "FAIL",
+                    "type": cr.type,
+                    "target": cr.target,
+                    "value": _g(cr.value),
+                    "rule": cr.comparison,
+                    "threshold": _g(cr.threshold),
+                    "note": _criterion_note(cr),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _criterion_note(cr: Any) -> str:
+    d = cr.detail
+    if cr.type == "critical_slice":
+        if d.get("note"):
+            return str(d["note"])
+        return (
+            f"{d.get('metric')}: champion {_f(d.get('champion'))} → challenger "
+            f"{_f(d.get('challenger'))} on {d.get('labeled', 0):,} labeled"
+        )
+    if cr.type in ("improvement", "significance"):
+        return (
+            f"champion {_f(d.get('champion'))} → challenger {_f(d.get('challenger'))}; "
+            f"{d.get('confidence', 0.95):.0%} interval [{_f(d.get('lower'))}, "
+            f"{_f(d.get('upper'))}] ({d.get('method')})"
+        )
+    if cr.type == "min_labeled":
+        return f"{d.get('pairs', 0):,} pairs, {d.get('positives', 0):,} positives"
+    return ""
+
+
+def _g(x: float | None) -> str:
+    """A criterion's number as text: counts without decimals, differences to 4 places."""
+    if x is None:
+        return "–"
+    if float(x).is_integer() and abs(x) >= 1:
+        return f"{x:,.0f}"
+    return f"{x:+.4f}" if x < 0 else f"{x:.4f}"
+
+
+def _f(x: Any) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
+def roc_points(
+    y: np.ndarray, s: np.ndarray, max_points: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve (false-positive rate, true-positive rate) from (0, 0) to (1, 1), one
+    point per distinct score, thinned to about ``max_points`` (the curve is monotone, so
+    dropping interior points keeps its shape)."""
+    ok = ~np.isnan(y) & np.isfinite(s)
+    y, s = y[ok], s[ok]
+    pos = float((y == 1).sum())
+    neg = float(y.size - pos)
+    if pos == 0 or neg == 0:
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    order = np.argsort(-s, kind="stable")
+    ys, ss = y[order], s[order]
+    tp = np.cumsum(ys == 1)
+    fp = np.cumsum(ys != 1)
+    last = np.r_[np.flatnonzero(np.diff(ss) != 0), ys.size - 1]  # end of each tied score
+    fpr = np.r_[0.0, fp[last] / neg]
+    tpr = np.r_[0.0, tp[last] / pos]
+    if fpr.size > max_points:
+        keep = np.unique(np.r_[np.linspace(0, fpr.size - 1, max_points).astype(int)])
+        fpr, tpr = fpr[keep], tpr[keep]
+    return fpr, tpr
+
+
+def score_density(
+    a: np.ndarray, b: np.ndarray, bins: int = DENSITY_BINS
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Counts of (champion, challenger) score pairs on a ``bins`` × ``bins`` grid over the
+    scores' range (``[0, 1]`` for probabilities); rows are champion bins."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    lo = float(min(a.min(initial=0.0), b.min(initial=0.0)))
+    hi = float(max(a.max(initial=1.0), b.max(initial=1.0)))
+    counts, _, _ = np.histogram2d(a, b, bins=bins, range=[[lo, hi], [lo, hi]])
+    return counts.astype(np.float32), (lo, hi, lo, hi)
+
+
+def run_gate(
+    entry: ModelEntry,
+    champion: str,
+    challenger: str,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    n_boot: int = 500,
+) -> GateResult:
+    """The spec's promotion gate for ``challenger`` against ``champion`` on the requests both
+    scored (default: the shadow period), read from the entry's evidence under the read lock:
+    what the Governance view's approval, ``watchkeeper gate`` and the Champion vs challenger
+    view all decide on."""
+    from watchkeeper.core.evaluation.gate import gate_from_spec
+
+    report = progress or (lambda f, m: None)
+    spec = spec_of(entry)
+    check_cancelled(cancelled)
+    report(0.1, f"gate: v{challenger} against v{champion}")
+    with READ_LOCK, open_source_of(entry) as src:
+        return gate_from_spec(
+            spec,
+            champion=str(champion),
+            challenger=str(challenger),
+            start=start,
+            end=end,
+            source=src,
+            n_boot=n_boot,
+        )
+
+
+def run_challenger(
+    entry: ModelEntry,
+    champion: str,
+    challenger: str,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+    *,
+    n_boot: int = 500,
+) -> ChallengerView:
+    """The spec's gate for ``challenger`` against ``champion`` over the shadow period, with
+    the pairs' ROC curves, score scatter (or density) and the requests they disagree on."""
+    from watchkeeper.core.evaluation.compare import join_shadow
+    from watchkeeper.core.evaluation.data import read_events
+    from watchkeeper.core.evaluation.metrics import float_array
+
+    report = progress or (lambda f, m: None)
+    spec = spec_of(entry)
+    model = spec.model.name
+    features = list(spec.telemetry.columns.features)
+    gate = run_gate(entry, champion, challenger, stage(report, 0.0, 0.7), cancelled, n_boot=n_boot)
+    check_cancelled(cancelled)
+    report(0.7, "reading the pairs for the plots")
+    start, end = gate.window
+    with READ_LOCK, open_source_of(entry) as src:
+        table = read_events(
+            src,
+            model=model,
+            versions=[champion, challenger],
+            start=start,
+            end=end,
+            columns=["request_id", "model_version", "score", "label", *features],
+        )
+    joined = join_shadow(table, champion, challenger, carry=features)
+    check_cancelled(cancelled)
+    report(0.8, "curves and disagreements")
+    y = float_array(joined.column("label"), "label")
+    a = float_array(joined.column("score_a"), "champion score")
+    b = float_array(joined.column("score_b"), "challenger score")
+    roc_a, roc_b = roc_points(y, a), roc_points(y, b)
+    scored = np.isfinite(a) & np.isfinite(b)
+    density = None
+    extent = (0.0, 1.0, 0.0, 1.0)
+    pa_, pb_ = a[scored], b[scored]
+    if pa_.size > SCATTER_POINTS:
+        density, extent = score_density(pa_, pb_)
+    threshold = gate.comparison.threshold
+    differ = scored & ((a >= threshold) != (b >= threshold))
+    frame = joined.filter(differ).to_pandas()
+    frame = frame.rename(columns={"score_a": "champion score", "score_b": "challenger score"})
+    frame.insert(4, "difference", frame["challenger score"] - frame["champion score"])
+    frame.insert(
+        5,
+        "decides",
+        np.where(frame["challenger score"] >= threshold, "challenger flags", "champion flags"),
+    )
+    frame = frame.reindex(frame["difference"].abs().sort_values(ascending=False).index)
+    top = frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
+    report(1.0, "done")
+    return ChallengerView(
+        model=model,
+        champion=str(champion),
+        challenger=str(challenger),
+        gate=gate,
+        roc_champion=roc_a,
+        roc_challenger=roc_b,
+        score_a=pa_,
+        score_b=pb_,
+        density=density,
+        extent=extent,
+        disagreements=top,
+        disagreeing=int(differ.sum()),
+        pairs=int(scored.sum()),
+    )

@@ -16,8 +16,9 @@ a head hash noted outside the database earlier (``AuditReport.head_hash``).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +101,10 @@ def verify_audit(url: str, *, anchor: str | None = None) -> AuditReport:
     url = db.normalize_url(url)
     engine = db.create_engine(url)
     try:
-        with db.translate_errors(url, "read the governance database"), engine.connect() as conn:
+        with (
+            db.translate_errors(url, "read the governance database"),
+            _snapshot(engine) as conn,
+        ):
             present = set(sa.inspect(conn).get_table_names())
             if "audit_log" not in present:
                 raise WatchkeeperError(
@@ -118,6 +122,22 @@ def verify_audit(url: str, *, anchor: str | None = None) -> AuditReport:
     finally:
         engine.dispose()
     return _check(db.masked(url), entries, records, verified_engine, anchor)
+
+
+@contextlib.contextmanager
+def _snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One read-only transaction that sees one moment of the database.
+
+    The log and the record tables are read by separate statements; under READ COMMITTED a
+    write committing between them shows a record without its audit entry, which verify would
+    report as tampering. REPEATABLE READ gives every statement the transaction's snapshot.
+    A SQLite transaction holds its read lock (or WAL snapshot) from the first read to the end.
+    """
+    options: dict[str, Any] = {}
+    if engine.dialect.name == "postgresql":
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
 
 
 def _check(

@@ -134,6 +134,14 @@ audit_log = sa.Table(
     sa.Column("entry_hash", HASH, nullable=False, unique=True),
 )
 
+#: Never holds a row. PostgreSQL writers lock it (SHARE ROW EXCLUSIVE, which needs UPDATE on
+#: it: only approvers have that) to append to the chain one at a time; migration 0004.
+audit_chain_lock = sa.Table(
+    "audit_chain_lock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+)
+
 #: Tables holding signed records, in the order a reader meets them.
 RECORD_TABLES: tuple[sa.Table, ...] = (
     identities,

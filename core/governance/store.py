@@ -4,9 +4,10 @@
 the newest revision when it may, and learns who is writing (:mod:`.identity`). Every write
 is one transaction that
 
-1. serialises with every other writer — ``pg_advisory_xact_lock`` on PostgreSQL,
-   ``BEGIN IMMEDIATE`` on SQLite — so the audit chain stays linear however many clients
-   write at once;
+1. serialises with every other writer — on PostgreSQL a table lock only writers may take
+   (:data:`CHAIN_LOCK_STATEMENT`), waited for at most :data:`LOCK_TIMEOUT_SECONDS`; on
+   SQLite ``BEGIN IMMEDIATE`` — so the audit chain stays linear however many clients write
+   at once;
 2. takes the time from the server (PostgreSQL's ``clock_timestamp()``; a trigger checks it);
 3. registers the writer's public key on first use (itself a signed, audited record);
 4. inserts the record with its hash and Ed25519 signature over every other stored field;
@@ -58,9 +59,24 @@ __all__ = [
     "GovernanceStore",
 ]
 
-#: Every PostgreSQL writer takes this transaction-level advisory lock before touching the
-#: chain ("wkaudit" as an integer); it is released by COMMIT or ROLLBACK.
-CHAIN_LOCK_KEY = int.from_bytes(b"wkaudit", "big")
+#: Every PostgreSQL writer takes this lock before touching the chain; COMMIT or ROLLBACK
+#: releases it. Not an advisory lock: anyone who can connect may take one of those and hang
+#: every writer. This mode needs UPDATE on the table, which only writers are granted
+#: (migration 0004), and it conflicts with itself but not with readers.
+CHAIN_LOCK_STATEMENT = "LOCK TABLE audit_chain_lock IN SHARE ROW EXCLUSIVE MODE"
+#: How long a writer waits for the lock (and any other lock) before giving up with a message
+#: saying who holds it; a writer that hangs, or an attacker holding the lock, costs others
+#: this much per attempt, not forever.
+LOCK_TIMEOUT_SECONDS = 5
+
+_LOCK_HOLDERS = sa.text(
+    "SELECT a.usename, l.pid FROM pg_locks AS l "
+    "LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid "
+    "WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid() "
+    "AND l.relation = to_regclass('audit_chain_lock') "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "ORDER BY l.pid"
+)
 
 DECISIONS = ("approve", "reject")
 REASON_CLASSES = ("sudden_incident", "gradual_drift", "other")
@@ -213,7 +229,7 @@ class GovernanceStore:
             conn_cm = self._engine.connect().execution_options(**{db.WRITE: True})
             with conn_cm as conn, conn.begin():
                 if self.dialect == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
+                    self._lock_chain(conn, doing)
                     now: dt.datetime = conn.execute(
                         sa.select(sa.func.clock_timestamp())
                     ).scalar_one()
@@ -226,6 +242,30 @@ class GovernanceStore:
                     self._ensure_key(conn, now)
                 yield conn, now
         self._key_registered = True  # committed: the key is on record from now on
+
+    def _lock_chain(self, conn: sa.Connection, doing: str) -> None:
+        conn.execute(
+            sa.select(sa.func.set_config("lock_timeout", f"{LOCK_TIMEOUT_SECONDS}s", True))
+        )
+        try:
+            conn.execute(sa.text(CHAIN_LOCK_STATEMENT))
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            holders = self._lock_holders()
+            who = ", ".join(f"role {name or '(hidden)'}, pid {pid}" for name, pid in holders)
+            raise WatchkeeperError(
+                f"{db.masked(self.url)}: could not {doing} within {LOCK_TIMEOUT_SECONDS} s: "
+                f"another writer{f' ({who})' if who else ''} holds the audit log; try again"
+            ) from None
+
+    def _lock_holders(self) -> list[tuple[str | None, int]]:
+        """Who holds the chain lock, as far as this role may see (pid always, name usually)."""
+        try:
+            with self._engine.connect() as conn:
+                return [(r.usename, r.pid) for r in conn.execute(_LOCK_HOLDERS)]
+        except sa.exc.DBAPIError:  # the message is still useful without the names
+            return []
 
     def _ensure_key(self, conn: sa.Connection, now: dt.datetime) -> None:
         signer = self.signer

@@ -11,7 +11,10 @@ is one transaction that
 2. takes the time from the server (PostgreSQL's ``clock_timestamp()``; a trigger checks it);
 3. registers the writer's public key on first use (itself a signed, audited record);
 4. inserts the record with its hash and Ed25519 signature over every other stored field;
-5. appends the audit entry chained to the previous one by hash.
+5. appends the audit entry chained to the previous one by hash;
+
+and once committed, keeps a signed anchor of the new chain head outside the database
+(:mod:`.anchors`), against which verify catches entries later cut off the log's end.
 
 Nothing is ever updated: a new spec or model-card text is a new version; applying a
 rollback is a new entry. Model-card saves use optimistic concurrency (:class:`CardConflict`).
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,7 +36,7 @@ import sqlalchemy as sa
 
 from watchkeeper.core.errors import NegativeFinding, WatchkeeperError
 from watchkeeper.core.evidence import canonical_json, digest
-from watchkeeper.core.governance import db, schema
+from watchkeeper.core.governance import anchors, db, schema
 from watchkeeper.core.governance.identity import Identity, load_signer, resolve_identity
 from watchkeeper.core.governance.records import (
     Approval,
@@ -77,6 +81,11 @@ _LOCK_HOLDERS = sa.text(
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "ORDER BY l.pid"
 )
+
+#: Key in a connection's ``info`` holding the audit entry its transaction appended last.
+_APPENDED = "watchkeeper_appended_entry"
+
+log = logging.getLogger(__name__)
 
 DECISIONS = ("approve", "reject")
 REASON_CLASSES = ("sudden_incident", "gradual_drift", "other")
@@ -227,21 +236,41 @@ class GovernanceStore:
         _ = self.signer  # read the keyring (which may prompt) before holding the chain lock
         with db.translate_errors(self.url, doing):
             conn_cm = self._engine.connect().execution_options(**{db.WRITE: True})
-            with conn_cm as conn, conn.begin():
-                if self.dialect == "postgresql":
-                    self._lock_chain(conn, doing)
-                    now: dt.datetime = conn.execute(
-                        sa.select(sa.func.clock_timestamp())
-                    ).scalar_one()
-                else:
-                    now = (self._clock or _utcnow)()
-                    if now.tzinfo is None:
-                        raise WatchkeeperError("the clock must give timezone-aware times")
-                    now = now.astimezone(dt.UTC)
-                if not self._key_registered:
-                    self._ensure_key(conn, now)
-                yield conn, now
+            with conn_cm as conn:
+                conn.info.pop(_APPENDED, None)
+                with conn.begin():
+                    yield from self._write_transaction(conn, doing)
+                head = conn.info.pop(_APPENDED, None)
         self._key_registered = True  # committed: the key is on record from now on
+        if head is not None:
+            self._anchor(head)
+
+    def _write_transaction(
+        self, conn: sa.Connection, doing: str
+    ) -> Iterator[tuple[sa.Connection, dt.datetime]]:
+        if self.dialect == "postgresql":
+            self._lock_chain(conn, doing)
+            now: dt.datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        else:
+            now = (self._clock or _utcnow)()
+            if now.tzinfo is None:
+                raise WatchkeeperError("the clock must give timezone-aware times")
+            now = now.astimezone(dt.UTC)
+        if not self._key_registered:
+            self._ensure_key(conn, now)
+        yield conn, now
+
+    def _anchor(self, head: Mapping[str, Any]) -> None:
+        """Note the committed head outside the database (:mod:`.anchors`), so that cutting
+        entries off the log's end later is caught by verify on this machine."""
+        try:
+            anchors.record_anchor(
+                self.url, head["seq"], head["entry_hash"], head["created_at"], self.signer
+            )
+        except (OSError, WatchkeeperError) as exc:
+            # The record is committed; failing the write now would only make the user retry
+            # a write that already happened.
+            log.warning("could not keep an anchor of audit entry #%s: %s", head["seq"], exc)
 
     def _lock_chain(self, conn: sa.Connection, doing: str) -> None:
         conn.execute(
@@ -332,6 +361,7 @@ class GovernanceStore:
         }
         entry["entry_hash"] = audit_entry_hash(entry)
         conn.execute(a.insert().values(**entry))
+        conn.info[_APPENDED] = entry  # the head to anchor once the transaction commits
 
     def _record(
         self,

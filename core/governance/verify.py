@@ -10,8 +10,10 @@ only on PostgreSQL). Then: no record without an audit entry.
 Limits, said plainly: someone able to rewrite *every* row (the PostgreSQL admin with the
 guards switched off, or anyone holding a SQLite file) and willing to sign with a key they
 register can rebuild a consistent chain; cutting off the newest entries together with their
-records likewise leaves a consistent, shorter chain. Both are caught against an ``anchor``:
-a head hash noted outside the database earlier (``AuditReport.head_hash``).
+records likewise leaves a consistent, shorter chain. Both are caught against anchors: the
+signed chain heads every write keeps in the user's data folder (:mod:`.anchors`), checked by
+default, and any head hash noted elsewhere (``anchor``, ``AuditReport.head_hash``). What no
+anchor can catch is in ARCHITECTURE.md (Governance).
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import canonical_json, digest
-from watchkeeper.core.governance import db, schema
+from watchkeeper.core.governance import anchors, db, schema
 from watchkeeper.core.governance.records import audit_entry_hash, record_document, record_text
 from watchkeeper.core.governance.signing import key_id_of, verify_signature
 
@@ -71,6 +74,9 @@ class AuditReport:
     unverified: int
     head_hash: str | None
     problems: tuple[AuditProblem, ...]
+    #: Anchors checked (:mod:`.anchors`), and the newest entry they reach when all hold.
+    anchors: int = 0
+    anchored_seq: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,18 +93,49 @@ class AuditReport:
                 if self.unverified
                 else ""
             )
+            anchored = (
+                f"; matches the anchor of entry #{self.anchored_seq} kept outside the database"
+                if self.anchored_seq is not None
+                else "; no anchor kept outside the database to check truncation against"
+            )
             return (
                 f"{self.database}: audit chain of {self.entries} entries and {self.records} "
-                f"signed records holds{note}; head {self.head_hash or '(empty)'}"
+                f"signed records holds{note}; head {self.head_hash or '(empty)'}{anchored}"
             )
         more = len(self.problems) - 1
         tail = f" (and {more} more problem{'s' if more != 1 else ''})" if more else ""
         return f"{self.database}: first broken: {self.first_broken}{tail}"
 
 
-def verify_audit(url: str, *, anchor: str | None = None) -> AuditReport:
-    """Check the hash chain and every signature of the governance database at ``url``."""
+def verify_audit(
+    url: str,
+    *,
+    anchor: str | None = None,
+    anchor_file: Path | None = None,
+    kept_anchors: bool = True,
+) -> AuditReport:
+    """Check the hash chain and every signature of the governance database at ``url``.
+
+    Also checks the database still reaches every anchor (:mod:`.anchors`): ``anchor``, an
+    entry hash noted earlier; ``anchor_file``, an anchor file (say, copied from another
+    machine); and, unless ``kept_anchors`` is false, the anchors this machine's writes kept.
+    """
     url = db.normalize_url(url)
+    sources: list[Path] = []
+    if kept_anchors:
+        sources.append(anchors.anchor_path(url))
+    if anchor_file is not None:
+        sources.append(Path(anchor_file))
+    kept: list[anchors.Anchor] = []
+    unsigned: list[str] = []
+    for source in sources:
+        try:
+            good, bad = anchors.read_anchors(source)
+        except WatchkeeperError as exc:  # a damaged file may be the attack: a finding
+            unsigned.append(str(exc))
+            continue
+        kept += good
+        unsigned += bad
     engine = db.create_engine(url)
     try:
         with (
@@ -121,7 +158,48 @@ def verify_audit(url: str, *, anchor: str | None = None) -> AuditReport:
             verified_engine = conn.dialect.name == "postgresql"
     finally:
         engine.dispose()
-    return _check(db.masked(url), entries, records, verified_engine, anchor)
+    report = _check(db.masked(url), entries, records, verified_engine, anchor)
+    problems = [AuditProblem(message) for message in unsigned]
+    problems += _anchor_problems(entries, kept, sources)
+    reached = max((a.seq for a in kept), default=None)
+    return replace(
+        report,
+        problems=report.problems + tuple(problems),
+        anchors=len(kept),
+        anchored_seq=reached if not problems else None,
+    )
+
+
+def _anchor_problems(
+    entries: list[dict[str, Any]], kept: list[anchors.Anchor], sources: list[Path]
+) -> list[AuditProblem]:
+    """Truncation (an anchor past the log's end) and rewriting (an anchored entry changed)."""
+    by_seq = {e["seq"]: e for e in entries}
+    last = max(by_seq, default=0)
+    out = []
+    beyond = [a for a in kept if a.seq > last]
+    if beyond:
+        newest = max(beyond, key=lambda a: a.seq)
+        ends = f"the log ends at entry #{last}" if last else "the log is empty"
+        where = " or ".join(str(p) for p in sources)
+        out.append(
+            AuditProblem(
+                f"{ends}, but {newest.describe()} was anchored on this machine ({where}): "
+                f"entries after #{last} were removed (the log was truncated)"
+            )
+        )
+    for a in sorted(
+        {(a.seq, a.entry_hash): a for a in kept if a.seq <= last}.values(), key=lambda a: a.seq
+    ):
+        if by_seq.get(a.seq, {}).get("entry_hash") != a.entry_hash:
+            out.append(
+                AuditProblem(
+                    f"is not the {a.describe()} anchored on this machine: the chain was "
+                    "rewritten from there or earlier",
+                    seq=a.seq,
+                )
+            )
+    return out
 
 
 @contextlib.contextmanager

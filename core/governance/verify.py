@@ -226,11 +226,7 @@ def _check(
     anchor: str | None,
 ) -> AuditReport:
     problems: list[AuditProblem] = []
-    keys = {
-        row["key_id"]: (row["actor"], row["public_key"])
-        for (table, _), row in records.items()
-        if table == "identities"
-    }
+    keys = _registered_keys(entries, records)
     expected_seq, prev = 1, schema.GENESIS_HASH
     seen: set[tuple[str, str]] = set()
     for e in entries:
@@ -299,17 +295,44 @@ def _check(
     return AuditReport(database, len(entries), len(records), unverified, head, tuple(problems))
 
 
+def _registered_keys(
+    entries: list[dict[str, Any]], records: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> dict[str, tuple[str, str, str]]:
+    """Key id -> (owner, public key, identities record id), from registrations in the chain.
+
+    Only a registration the log holds counts, the first for a key id wins, and its public key
+    must hash to its key id: a row planted beside the log, or a later claim on someone's key
+    id, is then reported on that row, and never turns the owner's genuine records into
+    "signed with someone else's key".
+    """
+    keys: dict[str, tuple[str, str, str]] = {}
+    for e in entries:
+        row = records.get((e["table_name"], e["record_id"]))
+        if e["table_name"] != "identities" or row is None:
+            continue
+        if key_id_of(row["public_key"]) == row["key_id"] and row["key_id"] not in keys:
+            keys[row["key_id"]] = (row["actor"], row["public_key"], row["id"])
+    return keys
+
+
 def _record_problems(
     table_name: str,
     row: Mapping[str, Any],
-    keys: Mapping[str, tuple[str, str]],
+    keys: Mapping[str, tuple[str, str, str]],
     verified_engine: bool,
 ) -> list[str]:
     table = schema.RECORD_TABLE_BY_NAME[table_name]
     out = []
     if digest(record_document(table, row)) != row["record_hash"]:
         out.append("was altered: its stored fields no longer match its hash")
-    owner, public_key = keys.get(row["key_id"], (None, None))
+    owner, public_key, registration = keys.get(row["key_id"], (None, None, None))
+    if table_name == "identities" and registration != row["id"]:
+        if registration is not None:
+            out.append(
+                f"claims key {row['key_id']}, which identities record {registration} "
+                f"registered to {owner!r} earlier"
+            )
+        owner, public_key = row["actor"], row["public_key"]  # judged by its own claim alone
     if public_key is None:
         out.append(f"is signed with key {row['key_id']}, which is not registered")
     else:

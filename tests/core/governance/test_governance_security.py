@@ -200,11 +200,11 @@ def test_an_outdated_database_is_reported_to_a_user_who_cannot_upgrade_it(team_d
     db.downgrade(team_db["owner"], "0002_decisions")
     with pytest.raises(
         WatchkeeperError,
-        match=r"at revision 0002_decisions.*needs 0004_writer_lock.*"
+        match=r"at revision 0002_decisions.*needs 0005_chain_constraints.*"
         r"db upgrade",
     ):
         GovernanceStore.open(team_db["alice"])
-    assert db.upgrade(team_db["owner"]) == "0004_writer_lock"
+    assert db.upgrade(team_db["owner"]) == "0005_chain_constraints"
     # the upgrade granted the approvers the writers' lock, which their roles predate
     with GovernanceStore.open(team_db["alice"]) as alice:
         alice.record_approval("m", "1", evidence={})
@@ -298,3 +298,71 @@ def test_a_writer_holding_the_lock_delays_another_at_most_the_timeout(team_db):
     with GovernanceStore.open(team_db["alice"]) as alice:  # released: writes go through again
         alice.record_approval("fraud-detector", "2", evidence={})
         assert len(alice.audit_entries()) == 2
+
+
+def _raw_audit(conn: sa.Connection, actor: str, prev_hash: str, entry_hash: str) -> None:
+    a = schema.audit_log
+    seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(a.c.seq), 0))).scalar_one() + 1
+    conn.execute(
+        a.insert().values(
+            seq=seq,
+            created_at=sa.func.clock_timestamp(),
+            actor=actor,
+            actor_verified=True,
+            action="approval.approve",
+            table_name="approvals",
+            record_id=uuid.uuid4().hex,
+            record_hash="sha256:" + "1" * 64,
+            prev_hash=prev_hash,
+            entry_hash=entry_hash,
+        )
+    )
+
+
+def test_an_approver_cannot_jam_the_chain_with_a_hand_made_entry(team_db):
+    with GovernanceStore.open(team_db["alice"]) as alice:
+        alice.record_approval("fraud-detector", "1", evidence={})
+        head = alice.audit_entries()[-1].entry_hash
+    loop = "sha256:" + "f" * 64
+    attempts = {
+        "references itself": (loop, loop),  # the next writer's prev_hash would collide
+        "the genesis hash": (head, schema.GENESIS_HASH),  # entry #1's prev_hash already
+        "the chain's head": ("sha256:" + "e" * 64, "sha256:" + "d" * 64),  # a fork
+    }
+    engine = _engine(team_db["carol"])
+    try:
+        for why, (prev_hash, entry_hash) in attempts.items():
+            with pytest.raises(sa.exc.DBAPIError, match=why), engine.begin() as conn:
+                _raw_audit(conn, "carol", prev_hash, entry_hash)
+    finally:
+        engine.dispose()
+    with GovernanceStore.open(team_db["alice"]) as alice:  # writes still go through
+        alice.record_approval("fraud-detector", "2", evidence={})
+    assert verify_audit(team_db["bob"]).ok
+
+
+def test_an_approver_cannot_register_someone_elses_key_id(team_db):
+    with GovernanceStore.open(team_db["alice"]) as alice:
+        alice.record_approval("fraud-detector", "1", evidence={})
+        alices_key = alice.signer.key_id
+    engine = _engine(team_db["carol"])
+    try:
+        with (
+            pytest.raises(sa.exc.IntegrityError, match="uq_identities_key_id"),
+            engine.begin() as c,
+        ):
+            c.execute(
+                schema.identities.insert().values(
+                    id=uuid.uuid4().hex,
+                    created_at=sa.func.clock_timestamp(),
+                    actor="carol",
+                    actor_verified=True,
+                    key_id=alices_key,
+                    record_hash="sha256:h",
+                    signature="s",
+                    public_key="p",
+                )
+            )
+    finally:
+        engine.dispose()
+    assert verify_audit(team_db["bob"]).ok

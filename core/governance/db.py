@@ -3,7 +3,7 @@
 One engine factory for both engines. SQLite gets SQLAlchemy's documented fix for pysqlite's
 transaction handling (we emit BEGIN ourselves), foreign keys on, a busy timeout, and
 ``BEGIN IMMEDIATE`` for write transactions, so two writers queue instead of racing for the
-audit chain's head. PostgreSQL writers serialise on a transaction-level advisory lock
+audit chain's head. PostgreSQL writers serialise on a table lock only writers may take
 (see ``store.py``).
 
 Migrations are the Alembic scripts shipped in ``migrations/``; there is no alembic.ini.

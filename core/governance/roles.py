@@ -5,7 +5,7 @@ the group roles and grants:
 
 - ``watchkeeper_viewer``: read every governance table (and ``audit verify``);
 - ``watchkeeper_approver``: a viewer who may INSERT records and audit entries — decisions
-  are only ever inserted;
+  are only ever inserted — and lock ``audit_chain_lock``, which serialises writers;
 - ``watchkeeper_admin``: an approver who may also UPDATE and DELETE. The append-only
   triggers still refuse those unless the admin sets ``watchkeeper.allow_changes = on`` for
   the transaction (:func:`allow_changes`); ``audit verify`` reports whatever changed.
@@ -88,6 +88,9 @@ def init_roles(url: str) -> list[str]:
                 f"GRANT {viewer} TO {approver}",
                 f"GRANT INSERT ON {', '.join(_q(conn, t.name) for t in schema.ALL_TABLES)} "
                 f"TO {approver}",
+                # Writers serialise by locking this table, a mode INSERT does not allow.
+                f"REVOKE ALL ON {_q(conn, schema.audit_chain_lock.name)} FROM PUBLIC",
+                f"GRANT UPDATE ON {_q(conn, schema.audit_chain_lock.name)} TO {approver}",
                 f"GRANT {approver} TO {admin}",
                 f"GRANT UPDATE, DELETE ON {', '.join(_q(conn, t.name) for t in schema.ALL_TABLES)}"
                 f" TO {admin}",

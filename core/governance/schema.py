@@ -42,6 +42,8 @@ identities = sa.Table(
     metadata,
     *_record_columns(),
     sa.Column("public_key", sa.Text, nullable=False),
+    # One registration per key, so no second row can claim someone's key (migration 0005).
+    sa.Index("uq_identities_key_id", "key_id", unique=True),
 )
 
 monitor_specs = sa.Table(
@@ -121,7 +123,9 @@ incident_notes = sa.Table(
 audit_log = sa.Table(
     "audit_log",
     metadata,
-    # 1, 2, 3, ... with no gap; ``prev_hash`` unique, so the chain cannot fork.
+    # 1, 2, 3, ... with no gap; ``prev_hash`` unique, so the chain cannot fork. Migration
+    # 0005 adds what this description leaves out: an entry must extend the current head and
+    # may not reference itself or claim the genesis hash (a trigger, and CHECKs on PostgreSQL).
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("actor", NAME, nullable=False),
@@ -132,6 +136,14 @@ audit_log = sa.Table(
     sa.Column("record_hash", HASH, nullable=False),
     sa.Column("prev_hash", HASH, nullable=False, unique=True),
     sa.Column("entry_hash", HASH, nullable=False, unique=True),
+)
+
+#: Never holds a row. PostgreSQL writers lock it (SHARE ROW EXCLUSIVE, which needs UPDATE on
+#: it: only approvers have that) to append to the chain one at a time; migration 0004.
+audit_chain_lock = sa.Table(
+    "audit_chain_lock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
 )
 
 #: Tables holding signed records, in the order a reader meets them.

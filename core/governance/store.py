@@ -4,13 +4,17 @@
 the newest revision when it may, and learns who is writing (:mod:`.identity`). Every write
 is one transaction that
 
-1. serialises with every other writer — ``pg_advisory_xact_lock`` on PostgreSQL,
-   ``BEGIN IMMEDIATE`` on SQLite — so the audit chain stays linear however many clients
-   write at once;
+1. serialises with every other writer — on PostgreSQL a table lock only writers may take
+   (:data:`CHAIN_LOCK_STATEMENT`), waited for at most :data:`LOCK_TIMEOUT_SECONDS`; on
+   SQLite ``BEGIN IMMEDIATE`` — so the audit chain stays linear however many clients write
+   at once;
 2. takes the time from the server (PostgreSQL's ``clock_timestamp()``; a trigger checks it);
 3. registers the writer's public key on first use (itself a signed, audited record);
 4. inserts the record with its hash and Ed25519 signature over every other stored field;
-5. appends the audit entry chained to the previous one by hash.
+5. appends the audit entry chained to the previous one by hash;
+
+and once committed, keeps a signed anchor of the new chain head outside the database
+(:mod:`.anchors`), against which verify catches entries later cut off the log's end.
 
 Nothing is ever updated: a new spec or model-card text is a new version; applying a
 rollback is a new entry. Model-card saves use optimistic concurrency (:class:`CardConflict`).
@@ -21,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +36,7 @@ import sqlalchemy as sa
 
 from watchkeeper.core.errors import NegativeFinding, WatchkeeperError
 from watchkeeper.core.evidence import canonical_json, digest
-from watchkeeper.core.governance import db, schema
+from watchkeeper.core.governance import anchors, db, schema
 from watchkeeper.core.governance.identity import Identity, load_signer, resolve_identity
 from watchkeeper.core.governance.records import (
     Approval,
@@ -58,9 +63,29 @@ __all__ = [
     "GovernanceStore",
 ]
 
-#: Every PostgreSQL writer takes this transaction-level advisory lock before touching the
-#: chain ("wkaudit" as an integer); it is released by COMMIT or ROLLBACK.
-CHAIN_LOCK_KEY = int.from_bytes(b"wkaudit", "big")
+#: Every PostgreSQL writer takes this lock before touching the chain; COMMIT or ROLLBACK
+#: releases it. Not an advisory lock: anyone who can connect may take one of those and hang
+#: every writer. This mode needs UPDATE on the table, which only writers are granted
+#: (migration 0004), and it conflicts with itself but not with readers.
+CHAIN_LOCK_STATEMENT = "LOCK TABLE audit_chain_lock IN SHARE ROW EXCLUSIVE MODE"
+#: How long a writer waits for the lock (and any other lock) before giving up with a message
+#: saying who holds it; a writer that hangs, or an attacker holding the lock, costs others
+#: this much per attempt, not forever.
+LOCK_TIMEOUT_SECONDS = 5
+
+_LOCK_HOLDERS = sa.text(
+    "SELECT a.usename, l.pid FROM pg_locks AS l "
+    "LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid "
+    "WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid() "
+    "AND l.relation = to_regclass('audit_chain_lock') "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "ORDER BY l.pid"
+)
+
+#: Key in a connection's ``info`` holding the audit entry its transaction appended last.
+_APPENDED = "watchkeeper_appended_entry"
+
+log = logging.getLogger(__name__)
 
 DECISIONS = ("approve", "reject")
 REASON_CLASSES = ("sudden_incident", "gradual_drift", "other")
@@ -211,21 +236,65 @@ class GovernanceStore:
         _ = self.signer  # read the keyring (which may prompt) before holding the chain lock
         with db.translate_errors(self.url, doing):
             conn_cm = self._engine.connect().execution_options(**{db.WRITE: True})
-            with conn_cm as conn, conn.begin():
-                if self.dialect == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-                    now: dt.datetime = conn.execute(
-                        sa.select(sa.func.clock_timestamp())
-                    ).scalar_one()
-                else:
-                    now = (self._clock or _utcnow)()
-                    if now.tzinfo is None:
-                        raise WatchkeeperError("the clock must give timezone-aware times")
-                    now = now.astimezone(dt.UTC)
-                if not self._key_registered:
-                    self._ensure_key(conn, now)
-                yield conn, now
+            with conn_cm as conn:
+                conn.info.pop(_APPENDED, None)
+                with conn.begin():
+                    yield from self._write_transaction(conn, doing)
+                head = conn.info.pop(_APPENDED, None)
         self._key_registered = True  # committed: the key is on record from now on
+        if head is not None:
+            self._anchor(head)
+
+    def _write_transaction(
+        self, conn: sa.Connection, doing: str
+    ) -> Iterator[tuple[sa.Connection, dt.datetime]]:
+        if self.dialect == "postgresql":
+            self._lock_chain(conn, doing)
+            now: dt.datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        else:
+            now = (self._clock or _utcnow)()
+            if now.tzinfo is None:
+                raise WatchkeeperError("the clock must give timezone-aware times")
+            now = now.astimezone(dt.UTC)
+        if not self._key_registered:
+            self._ensure_key(conn, now)
+        yield conn, now
+
+    def _anchor(self, head: Mapping[str, Any]) -> None:
+        """Note the committed head outside the database (:mod:`.anchors`), so that cutting
+        entries off the log's end later is caught by verify on this machine."""
+        try:
+            anchors.record_anchor(
+                self.url, head["seq"], head["entry_hash"], head["created_at"], self.signer
+            )
+        except (OSError, WatchkeeperError) as exc:
+            # The record is committed; failing the write now would only make the user retry
+            # a write that already happened.
+            log.warning("could not keep an anchor of audit entry #%s: %s", head["seq"], exc)
+
+    def _lock_chain(self, conn: sa.Connection, doing: str) -> None:
+        conn.execute(
+            sa.select(sa.func.set_config("lock_timeout", f"{LOCK_TIMEOUT_SECONDS}s", True))
+        )
+        try:
+            conn.execute(sa.text(CHAIN_LOCK_STATEMENT))
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            holders = self._lock_holders()
+            who = ", ".join(f"role {name or '(hidden)'}, pid {pid}" for name, pid in holders)
+            raise WatchkeeperError(
+                f"{db.masked(self.url)}: could not {doing} within {LOCK_TIMEOUT_SECONDS} s: "
+                f"another writer{f' ({who})' if who else ''} holds the audit log; try again"
+            ) from None
+
+    def _lock_holders(self) -> list[tuple[str | None, int]]:
+        """Who holds the chain lock, as far as this role may see (pid always, name usually)."""
+        try:
+            with self._engine.connect() as conn:
+                return [(r.usename, r.pid) for r in conn.execute(_LOCK_HOLDERS)]
+        except sa.exc.DBAPIError:  # the message is still useful without the names
+            return []
 
     def _ensure_key(self, conn: sa.Connection, now: dt.datetime) -> None:
         signer = self.signer
@@ -292,6 +361,7 @@ class GovernanceStore:
         }
         entry["entry_hash"] = audit_entry_hash(entry)
         conn.execute(a.insert().values(**entry))
+        conn.info[_APPENDED] = entry  # the head to anchor once the transaction commits
 
     def _record(
         self,

@@ -12,7 +12,7 @@ from watchkeeper.core.governance import GovernanceStore
 def test_db_init_then_audit_verify_good_then_broken(tmp_path, capsys, tamper):
     url = f"sqlite:///{tmp_path / 'g.db'}"
     assert cli.main(["db", "init", "--db", url]) == 0
-    assert "at revision 0003_guards" in capsys.readouterr().out
+    assert "at revision 0005_chain_constraints" in capsys.readouterr().out
     with GovernanceStore.open(url) as store:
         store.record_approval("m", "1", evidence={"auc": 0.9})
         target = store.record_approval("m", "2", evidence={"auc": 0.8})
@@ -36,9 +36,9 @@ def test_db_upgrade_and_the_bad_inputs_exit_2_in_one_line(tmp_path, capsys):
 
     db.upgrade(str(path), "0002_decisions")
     assert cli.main(["db", "upgrade", "--db", str(path)]) == 0
-    assert "upgraded from 0002_decisions to 0003_guards" in capsys.readouterr().out
+    assert "upgraded from 0002_decisions to 0005_chain_constraints" in capsys.readouterr().out
     assert cli.main(["db", "upgrade", "--db", str(path)]) == 0
-    assert "already at revision 0003_guards" in capsys.readouterr().out
+    assert "already at revision 0005_chain_constraints" in capsys.readouterr().out
 
     assert cli.main(["audit", "verify", "--db", str(tmp_path / "missing.db")]) == 2
     assert cli.main(["audit", "verify", "--db", "oracle://u:pw@h/x"]) == 2

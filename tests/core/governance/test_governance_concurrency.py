@@ -98,3 +98,35 @@ def test_two_clients_writing_approvals_and_card_edits_at_once(engine, request, t
     finally:
         for s in stores:
             s.close()
+
+
+@pytest.mark.postgres
+def test_verify_while_another_client_writes_never_reports_tampering(team_db):
+    """Verify reads the log and every record table; a write committing between those reads
+    must not look like a record inserted around the log (one snapshot for the whole read)."""
+    stop = threading.Event()
+    errors: list[Exception] = []
+
+    def write_in_a_loop() -> None:
+        with GovernanceStore.open(team_db["alice"]) as alice:
+            i = 0
+            while not stop.is_set():
+                try:
+                    alice.record_approval("fraud-detector", f"w-{i}", evidence={"i": i})
+                except Exception as exc:  # reported by the test, not lost in the thread
+                    errors.append(exc)
+                    return
+                i += 1
+
+    writer = threading.Thread(target=write_in_a_loop)
+    writer.start()
+    reports = []
+    try:
+        for _ in range(20):
+            reports.append(verify_audit(team_db["bob"]))
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert errors == []
+    assert [r.problems[:2] for r in reports if not r.ok] == []
+    assert reports[-1].entries > reports[0].entries  # the writes really interleaved

@@ -8,7 +8,13 @@ import sqlalchemy as sa
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.governance import GovernanceStore, db, schema, verify_audit
 
-REVISIONS = ["0001_initial", "0002_decisions", "0003_guards"]
+REVISIONS = [
+    "0001_initial",
+    "0002_decisions",
+    "0003_guards",
+    "0004_writer_lock",
+    "0005_chain_constraints",
+]
 
 
 def _tables(url: str) -> set[str]:
@@ -49,12 +55,12 @@ def test_downgrade_where_safe_and_refuse_where_records_would_be_lost(url):
         store.record_rollback("m", "2", "1", reason_class="other", reason="kept")
     # dropping the guards loses nothing: allowed, records kept, upgrade restores them
     assert db.downgrade(url, "0002_decisions") == "0002_decisions"
-    assert db.upgrade(url) == "0003_guards"
+    assert db.upgrade(url) == "0005_chain_constraints"
     assert verify_audit(url).ok
     # dropping tables that hold records: refused, nothing changed
     with pytest.raises(WatchkeeperError, match=r"would destroy 1 record\(s\) in rollbacks"):
         db.downgrade(url, "0001_initial")
-    assert db.current_revision(db.create_engine(url)) == "0003_guards"
+    assert db.current_revision(db.create_engine(url)) == "0005_chain_constraints"
     with GovernanceStore.open(url) as store:
         assert [r.reason for r in store.rollbacks()] == ["kept"]
     assert verify_audit(url).ok
@@ -74,7 +80,7 @@ def test_opening_a_missing_sqlite_file_or_a_foreign_url_says_what_to_do(tmp_path
     with pytest.raises(WatchkeeperError, match=r"folder .* does not exist"):
         db.upgrade(str(tmp_path / "missing" / "g.db"))
     # a bare path means a SQLite file
-    assert db.upgrade(str(tmp_path / "g.db")) == "0003_guards"
+    assert db.upgrade(str(tmp_path / "g.db")) == "0005_chain_constraints"
 
 
 def test_an_unreachable_server_is_one_line_without_the_password(postgres):

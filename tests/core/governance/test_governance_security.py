@@ -200,11 +200,14 @@ def test_an_outdated_database_is_reported_to_a_user_who_cannot_upgrade_it(team_d
     db.downgrade(team_db["owner"], "0002_decisions")
     with pytest.raises(
         WatchkeeperError,
-        match=r"at revision 0002_decisions.*needs 0003_guards.*"
+        match=r"at revision 0002_decisions.*needs 0005_chain_constraints.*"
         r"db upgrade",
     ):
         GovernanceStore.open(team_db["alice"])
-    assert db.upgrade(team_db["owner"]) == "0003_guards"
+    assert db.upgrade(team_db["owner"]) == "0005_chain_constraints"
+    # the upgrade granted the approvers the writers' lock, which their roles predate
+    with GovernanceStore.open(team_db["alice"]) as alice:
+        alice.record_approval("m", "1", evidence={})
 
 
 def test_refusals_and_connection_failures_are_explained_in_one_line(team_db, postgres):
@@ -219,3 +222,147 @@ def test_refusals_and_connection_failures_are_explained_in_one_line(team_db, pos
     assert "s3cret" not in str(info.value)
     with pytest.raises(WatchkeeperError, match=r"cannot connect: .*password authentication failed"):
         GovernanceStore.open(postgres.url("postgres", "alice", "wrong"))
+
+
+#: The advisory-lock key writers used to serialise on ("wkaudit"); anyone who could connect
+#: could take it.
+_OLD_CHAIN_LOCK_KEY = int.from_bytes(b"wkaudit", "big")
+
+
+def _hold(url: str, statement: str) -> tuple[sa.Engine, sa.Connection]:
+    """A connection inside an open transaction that ran ``statement``; close it to release."""
+    engine = _engine(url)
+    conn = engine.connect()
+    conn.begin()
+    conn.execute(sa.text(statement))
+    return engine, conn
+
+
+def test_a_viewer_holding_the_old_advisory_lock_no_longer_blocks_writers(team_db):
+    import threading
+
+    engine, conn = _hold(team_db["bob"], f"SELECT pg_advisory_lock({_OLD_CHAIN_LOCK_KEY})")
+    done = threading.Event()
+
+    def write() -> None:
+        with GovernanceStore.open(team_db["alice"]) as alice:
+            alice.record_approval("fraud-detector", "2", evidence={})
+        done.set()
+
+    writer = threading.Thread(target=write)
+    try:
+        writer.start()
+        assert done.wait(timeout=15), "alice's write waited on bob's advisory lock"
+    finally:
+        conn.close()
+        engine.dispose()
+        writer.join(timeout=30)
+
+
+def test_only_writers_can_take_the_lock_that_serialises_the_chain(team_db, postgres):
+    from watchkeeper.core.governance.store import CHAIN_LOCK_STATEMENT
+
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        _hold(team_db["bob"], CHAIN_LOCK_STATEMENT)
+    # nor can a role in no group, which may still connect
+    _run(
+        team_db["owner"],
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nogroup') THEN "
+        "CREATE ROLE nogroup LOGIN PASSWORD 'pw'; END IF; END $$",
+    )
+    database = sa.make_url(team_db["owner"]).database
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        _hold(postgres.url(database, "nogroup", "pw"), CHAIN_LOCK_STATEMENT)
+
+
+def test_a_writer_holding_the_lock_delays_another_at_most_the_timeout(team_db):
+    import time
+
+    from watchkeeper.core.governance.store import CHAIN_LOCK_STATEMENT, LOCK_TIMEOUT_SECONDS
+
+    engine, conn = _hold(team_db["carol"], CHAIN_LOCK_STATEMENT)
+    try:
+        carol_pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with GovernanceStore.open(team_db["alice"]) as alice:
+            started = time.monotonic()
+            with pytest.raises(WatchkeeperError) as info:
+                alice.record_approval("fraud-detector", "2", evidence={})
+            waited = time.monotonic() - started
+    finally:
+        conn.close()
+        engine.dispose()
+    assert LOCK_TIMEOUT_SECONDS - 0.5 <= waited <= LOCK_TIMEOUT_SECONDS + 3
+    message = str(info.value)
+    assert f"another writer (role carol, pid {carol_pid}) holds the audit log; try again" in message
+    assert "\n" not in message and "wk-team-pw" not in message
+    with GovernanceStore.open(team_db["alice"]) as alice:  # released: writes go through again
+        alice.record_approval("fraud-detector", "2", evidence={})
+        assert len(alice.audit_entries()) == 2
+
+
+def _raw_audit(conn: sa.Connection, actor: str, prev_hash: str, entry_hash: str) -> None:
+    a = schema.audit_log
+    seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(a.c.seq), 0))).scalar_one() + 1
+    conn.execute(
+        a.insert().values(
+            seq=seq,
+            created_at=sa.func.clock_timestamp(),
+            actor=actor,
+            actor_verified=True,
+            action="approval.approve",
+            table_name="approvals",
+            record_id=uuid.uuid4().hex,
+            record_hash="sha256:" + "1" * 64,
+            prev_hash=prev_hash,
+            entry_hash=entry_hash,
+        )
+    )
+
+
+def test_an_approver_cannot_jam_the_chain_with_a_hand_made_entry(team_db):
+    with GovernanceStore.open(team_db["alice"]) as alice:
+        alice.record_approval("fraud-detector", "1", evidence={})
+        head = alice.audit_entries()[-1].entry_hash
+    loop = "sha256:" + "f" * 64
+    attempts = {
+        "references itself": (loop, loop),  # the next writer's prev_hash would collide
+        "the genesis hash": (head, schema.GENESIS_HASH),  # entry #1's prev_hash already
+        "the chain's head": ("sha256:" + "e" * 64, "sha256:" + "d" * 64),  # a fork
+    }
+    engine = _engine(team_db["carol"])
+    try:
+        for why, (prev_hash, entry_hash) in attempts.items():
+            with pytest.raises(sa.exc.DBAPIError, match=why), engine.begin() as conn:
+                _raw_audit(conn, "carol", prev_hash, entry_hash)
+    finally:
+        engine.dispose()
+    with GovernanceStore.open(team_db["alice"]) as alice:  # writes still go through
+        alice.record_approval("fraud-detector", "2", evidence={})
+    assert verify_audit(team_db["bob"]).ok
+
+
+def test_an_approver_cannot_register_someone_elses_key_id(team_db):
+    with GovernanceStore.open(team_db["alice"]) as alice:
+        alice.record_approval("fraud-detector", "1", evidence={})
+        alices_key = alice.signer.key_id
+    engine = _engine(team_db["carol"])
+    try:
+        with (
+            pytest.raises(sa.exc.IntegrityError, match="uq_identities_key_id"),
+            engine.begin() as c,
+        ):
+            c.execute(
+                schema.identities.insert().values(
+                    id=uuid.uuid4().hex,
+                    created_at=sa.func.clock_timestamp(),
+                    actor="carol",
+                    actor_verified=True,
+                    key_id=alices_key,
+                    record_hash="sha256:h",
+                    signature="s",
+                    public_key="p",
+                )
+            )
+    finally:
+        engine.dispose()
+    assert verify_audit(team_db["bob"]).ok

@@ -419,3 +419,27 @@ def test_append_only_guards_refuse_update_and_delete(store):
         engine.dispose()
     assert store.approvals() == [a]
     assert verify_audit(store.url).ok
+
+
+def test_verify_blames_a_planted_identity_row_not_the_key_owner(tmp_path, tamper):
+    """A row outside the chain carrying alice's key id must not make her records look forged."""
+    import uuid
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    with GovernanceStore.open(url, create=True, actor="alice") as alice:
+        genuine = alice.record_approval("m", "1", evidence={"auc": 0.9})
+        alices_key = alice.signer.key_id
+    planted = uuid.uuid4().hex
+    # the attacker holding the file drops whatever guards stand in the way
+    tamper(url, "DROP INDEX IF EXISTS uq_identities_key_id")
+    tamper(
+        url,
+        "INSERT INTO identities (id, created_at, actor, actor_verified, key_id, record_hash, "
+        "signature, public_key) VALUES (:id, '2026-01-01 00:00:00', 'mallory', 0, :key, "
+        "'sha256:x', 'x', 'cA==')",
+        {"id": planted, "key": alices_key},
+    )
+    report = verify_audit(url)
+    assert not report.ok
+    assert {p.record_id for p in report.problems} == {planted}, report.problems
+    assert genuine.id not in str([str(p) for p in report.problems])

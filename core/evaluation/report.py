@@ -92,11 +92,14 @@ def slice_report(
     worst_pairs: bool = True,
     progress: Progress | None = None,
     source: Any = None,
+    drift: Mapping[str, Any] | None = None,
+    drift_note: str | None = None,
 ) -> SliceReport:
     """Compute the report for ``version`` (and ``challenger``, if it has rows in the window).
 
     ``source``: an open telemetry source to read (the workbench passes its evidence's);
-    default the spec's own.
+    default the spec's own. ``drift``: the drift document of the Drift sheet — the
+    workbench's drift analysis of the same window (``drift_note`` says why there is none).
     """
     report = progress or (lambda f, m: None)
     notes: list[str] = []
@@ -162,10 +165,8 @@ def slice_report(
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
-    drift = None
-    if reference is not None and features:
-        report(0.6, "drift")
-        drift = _drift(spec, reference, current, features, categorical, notes)
+    if drift_note:
+        notes.append(drift_note)
     comparison = gate = None
     if challenger:
         report(0.75, "champion vs challenger")
@@ -218,39 +219,3 @@ def _reference_range(spec: Any) -> tuple[dt.datetime, dt.datetime] | None:
     from watchkeeper.core.times import parse_time
 
     return parse_time(ref.start), parse_time(ref.end)
-
-
-def _drift(
-    spec: Any,
-    reference: Any,
-    current: Any,
-    features: list[str],
-    categorical: list[str],
-    notes: list[str],
-) -> Mapping[str, Any] | None:
-    from watchkeeper.core.errors import WatchkeeperError
-
-    try:
-        from watchkeeper.core.drift.engine import analyze_drift
-        from watchkeeper.core.telemetry.windows import parse_window
-    except ImportError as exc:
-        notes.append(f"drift not computed: {exc}")
-        return None
-    try:
-        result = analyze_drift(
-            reference.select([*features]),
-            current.select(["ts", "score", *features]),
-            features=features,
-            categorical=categorical,
-            timestamp="ts",
-            window=parse_window(spec.drift.window),
-            settings=spec.drift,
-            prediction=None,
-            order_by=None,
-            exact=False,
-            multivariate=False,
-        )
-    except WatchkeeperError as exc:
-        notes.append(f"drift not computed: {exc}")
-        return None
-    return result.to_dict()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.challenger import challenger_of
 from watchkeeper.core.workbench.common import READ_LOCK, spec_of
@@ -435,13 +435,30 @@ def write_slice_report(
     comparison and gate when there is one — read from the entry's evidence under the read
     lock; the one path of the window's export and ``watchkeeper report slices``. The
     workbook is written beside ``path`` and moved into place, so a failure leaves no part."""
-    from watchkeeper.core.evaluation.report import slice_report
+    from watchkeeper.core.errors import WatchkeeperError
+    from watchkeeper.core.evaluation.report import DEFAULT_DAYS, slice_report
+    from watchkeeper.core.workbench.analyses import run_drift
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     if custom:
         extra = tuple(predicate_to_slice_spec(p) for p in custom)
         spec = spec.model_copy(update={"slices": (*spec.slices, *extra)})
+    check_cancelled(cancelled)
+    if start is None or end is None:
+        with READ_LOCK, open_source_of(entry) as src:
+            _, last = _window(src, spec.model.name, version)
+        end = end or last
+        start = start or end - dt.timedelta(days=DEFAULT_DAYS)
+    # the Drift sheet is the Drift view's analysis of the report's window, not a copy of it
+    drift, drift_note = None, None
+    try:
+        result = run_drift(
+            entry, version, None, stage(report, 0.0, 0.4), cancelled, start=start, as_of=end
+        )
+        drift = result.to_dict()
+    except WatchkeeperError as exc:
+        drift_note = f"drift not computed: {exc}"
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(entry) as src:
         rep = slice_report(
@@ -452,7 +469,9 @@ def write_slice_report(
             end=end,
             spec_path=entry.spec_path,
             source=src,
-            progress=lambda f, m: report(0.9 * f, m),
+            progress=lambda f, m: report(0.4 + 0.5 * f, m),
+            drift=drift,
+            drift_note=drift_note,
         )
     check_cancelled(cancelled)
     report(0.92, "writing the workbook")

@@ -165,3 +165,28 @@ def test_the_windows_lights_are_checks_verdicts(
         )
         assert list(light.reasons) == m["reasons"]
     qtbot.waitUntil(lambda: window.runner.active() == [], timeout=120_000)
+
+
+def test_commands_print_only_their_own_lines_on_stderr(demo_workspace: Path) -> None:
+    """As processes, the way cron runs them: DuckDB's teardown noise never reaches stderr."""
+    import os
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("watchkeeper"))
+    spec = str(demo_workspace / "specs" / "fraud-detector.toml")
+    runs = {
+        "check": [exe, "check", "--workspace", str(demo_workspace)],
+        "gate": [exe, "gate", "--spec", spec],
+    }
+    for name, argv in runs.items():
+        run = subprocess.run(
+            argv, capture_output=True, text=True, timeout=300, env=os.environ.copy()
+        )
+        lines = run.stderr.splitlines()
+        assert not any("nanobind" in line for line in lines), (name, lines[:3])
+        if name == "check":
+            assert run.returncode in (0, 1) and "fraud-detector" in run.stdout
+            assert len(lines) <= 1, lines  # at most "needs attention: …" on an alert
+        else:
+            assert run.returncode == 1 and len(lines) == 2, lines  # versions, then the verdict

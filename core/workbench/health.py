@@ -371,8 +371,8 @@ def judge_model(
         )
     window = health_window(spec)
     metric = spec.health.metric or spec.gate.primary_metric
-    known = known if as_of is None else {}  # results cached for "now" do not hold at as_of
-    known = known or {}
+    # results cached for "now" do not hold at as_of
+    known = (known or {}) if as_of is None else {}
     drift = known.get(("drift", entry.name, version, window))
     if drift is None:
         drift = run_drift(entry, version, window, stage(progress, 0.0, 0.5), cancelled, as_of=as_of)

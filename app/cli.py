@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "drift",
     "gate",
     "check",
+    "init",
     "report",
     "registry",
     "audit",

@@ -109,6 +109,16 @@ class ParquetSource(TelemetrySource):
                 f"cannot read the Parquet data: {_first_line(exc)}", source=self.description
             ) from None
 
+    def head(self, rows: int) -> pa.Table:
+        # the scan applies the mapping's filter, and there may be no mapping yet
+        try:
+            return self._dataset.head(max(rows, 0))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise TelemetryError(
+                f"cannot read the Parquet data (damaged file?): {_first_line(exc)}",
+                source=self.description,
+            ) from None
+
     def _scan(
         self, columns: Sequence[str], query: TelemetryQuery, batch_rows: int
     ) -> Iterator[RawBatch]:

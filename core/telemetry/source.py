@@ -179,6 +179,29 @@ class TelemetrySource(ABC):
         keys = pa.Table.from_batches(list(self._stream(plan, DEFAULT_BATCH_ROWS)), plan.schema)
         return duplicates_in(keys, limit)
 
+    def head(self, rows: int) -> pa.Table:
+        """The first ``rows`` rows of every source column, as the source holds them.
+
+        No mapping is applied (the source may have none of the roles yet): this is what
+        ``watchkeeper init`` guesses a mapping from. CSV text that looks like time stays text.
+        """
+        names = self.source_schema().names
+        batches, got = [], 0
+        scan = self._scan(names, TelemetryQuery(), min(max(rows, 1), DEFAULT_BATCH_ROWS))
+        try:
+            for raw in scan:
+                batches.append(raw.batch.slice(0, rows - got))
+                got += batches[-1].num_rows
+                if got >= rows:
+                    break
+        finally:
+            close = getattr(scan, "close", None)
+            if close is not None:
+                close()
+        if not batches:
+            return self.source_schema().empty_table()
+        return pa.Table.from_batches(batches)
+
     def validate(self, query: TelemetryQuery = TelemetryQuery()) -> None:  # noqa: B008
         """Raise :class:`TelemetryError` on the first problem found, else return None.
 

@@ -200,6 +200,19 @@ class SqlSource(TelemetrySource):
         """Close every pooled connection."""
         self._engine.dispose()
 
+    def head(self, rows: int) -> pa.Table:
+        # no filter, so no mapping needed: the scan's filter would resolve the mapping
+        statement = sa.select(*self._table().c)
+        if self._duckdb_dialect is not None:
+            with self._connect() as conn, self._errors("reading failed"):
+                relation = self._duckdb_relation(conn, statement).limit(max(rows, 0))
+                return relation.to_arrow_table()
+        schema = self.source_schema()
+        found = self._rows(statement, limit=max(rows, 0))
+        columns = _transpose(found) if found else [() for _ in schema.names]
+        arrays = [_to_arrow(v, f.type) for v, f in zip(columns, schema, strict=True)]
+        return pa.Table.from_arrays(arrays, names=schema.names)  # values may not fit types
+
     def _scan(
         self, columns: Sequence[str], query: TelemetryQuery, batch_rows: int
     ) -> Iterator[RawBatch]:

@@ -1,0 +1,339 @@
+"""From guesses and the source's extent to a proposed monitor: reference, windows, slices.
+
+The extent (row count, first and last event time, rows per version) is read from the whole
+source through its reader with the guessed mapping — only the time and version columns, so
+memory stays bounded. The proposal sizes everything to that data:
+
+- reference: the first quarter of the time range, rounded out to whole days (whole hours
+  for less than four days of data) — the earliest data is the closest a log has to "what
+  the model was trained and validated on"; or, with a registry, the champion's version;
+- drift window: the shortest of 1h, 6h, 1d, 7d, 30d whose windows hold about
+  :data:`TARGET_WINDOW_ROWS` events on average (a drift test needs a few hundred rows to
+  say anything), else one window over everything;
+- slices: every value of up to three low-cardinality categorical features (at most four
+  values each), and the lower and upper quartiles of up to two numerical features.
+
+Pure: :func:`propose` takes the guesses and the extent and returns a frozen proposal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow.compute as pc
+
+from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.onboarding.guess import CATEGORY_LIMIT, Guesses
+from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
+from watchkeeper.core.telemetry.source import TelemetrySource
+
+__all__ = [
+    "REFERENCE_SHARE",
+    "TARGET_WINDOW_ROWS",
+    "Extent",
+    "Proposal",
+    "SliceProposal",
+    "extent_of",
+    "mapping_of",
+    "model_name_for",
+    "propose",
+]
+
+REFERENCE_SHARE = 0.25
+TARGET_WINDOW_ROWS = 2_000
+_WINDOWS = (("1h", 3600), ("6h", 6 * 3600), ("1d", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
+#: The version every row is given when the source has no version column.
+DEFAULT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Extent:
+    """How much data the source holds: rows, first and last event, rows per version."""
+
+    rows: int
+    start: dt.datetime | None
+    end: dt.datetime | None  # the last event's time (inclusive)
+    versions: tuple[tuple[str, int], ...] = ()  # most rows first
+    models: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SliceProposal:
+    name: str
+    where: dict[str, object]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Everything a spec needs, each choice with its reason."""
+
+    model: str
+    guesses: Guesses
+    extent: Extent
+    mapping: ColumnMapping
+    reference_start: dt.datetime | dt.date
+    reference_end: dt.datetime | dt.date
+    reference_version: str
+    reference_reason: str
+    window: str | None
+    window_reason: str
+    health_window: str | None
+    health_reason: str
+    slices: tuple[SliceProposal, ...]
+    registry_uri: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def task(self) -> str:
+        return self.guesses.task
+
+
+def mapping_of(guesses: Guesses) -> ColumnMapping:
+    """The column mapping the guesses describe (ids and versions as given or synthesised)."""
+    role = guesses.column_of
+    kinds = {c.name: c.kind for c in guesses.features if c.kind is not None}
+    return ColumnMapping(
+        request_id=role("request_id") or "request_id",
+        ts=role("ts") or "ts",
+        model=role("model"),
+        model_version=role("model_version") or "model_version",
+        score=role("score"),
+        prediction=role("prediction"),
+        label=role("label"),
+        label_ts=role("label_ts"),
+        features=tuple(c.name for c in guesses.features),
+        extras=tuple(c.name for c in guesses.of_role("extra")),
+        kinds=kinds,
+    )
+
+
+def extent_of(
+    source: TelemetrySource,
+    model: str | None = None,
+    *,
+    progress: object = None,
+) -> Extent:
+    """Rows, time range and rows per version of the whole source (one pass, two columns)."""
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+
+    names = source.schema().names
+    columns = [
+        "ts",
+        *(["model_version"] if "model_version" in names else []),
+        *(["model"] if "model" in names else []),
+    ]
+    rows, lo, hi = 0, None, None
+    versions: Counter[str] = Counter()
+    models: Counter[str] = Counter()
+    for batch in source.batches(TelemetryQuery(), columns=columns, batch_rows=262_144):
+        rows += batch.num_rows
+        mm = pc.min_max(batch.column("ts")).as_py()
+        if mm["min"] is not None:
+            lo = mm["min"] if lo is None else min(lo, mm["min"])
+            hi = mm["max"] if hi is None else max(hi, mm["max"])
+        for name, counter in (("model_version", versions), ("model", models)):
+            if name in columns:
+                for d in pc.value_counts(batch.column(name)).to_pylist():
+                    counter[str(d["values"])] += d["counts"]
+    if rows == 0:
+        raise WatchkeeperError(f"{source.description}: the source holds no rows")
+    if lo is None:
+        raise WatchkeeperError(f"{source.description}: no row has an event time")
+    return Extent(rows, lo, hi, tuple(versions.most_common()), tuple(models.most_common()))
+
+
+def model_name_for(guesses: Guesses, extent: Extent, given: str | None, fallback: str) -> str:
+    """``--model``, else the most frequent value of the model column, else the source's name."""
+    if given:
+        return given
+    if extent.models:
+        return extent.models[0][0]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", fallback).strip("-.") or "model"
+    return name
+
+
+def propose(
+    guesses: Guesses,
+    extent: Extent,
+    *,
+    model: str,
+    registry_uri: str | None = None,
+    champion: str | None = None,
+    reference_until: dt.datetime | None = None,
+    window: str | None = None,
+) -> Proposal:
+    """The proposed monitor for ``guesses`` over data of ``extent``.
+
+    ``champion`` (from a registry) chooses the reference version; ``reference_until`` and
+    ``window`` replace the sized choices.
+    """
+    assert extent.start is not None and extent.end is not None
+    notes: list[str] = []
+    start, end = extent.start, extent.end
+    span = (end - start).total_seconds()
+    if reference_until is not None:
+        ref_start, ref_end = _floor(start, span), reference_until
+        if ref_end <= start:
+            raise WatchkeeperError(
+                f"--reference-until {reference_until.isoformat()} is before the first event "
+                f"({start.isoformat()})"
+            )
+        ref_reason = "given on the command line"
+    else:
+        ref_start, ref_end = (
+            _floor(start, span),
+            _ceil(start + (end - start) * REFERENCE_SHARE, span),
+        )
+        if ref_end <= start:
+            ref_end = _ceil(start + dt.timedelta(seconds=1), span)
+        days = (ref_end - ref_start).total_seconds() / 86400
+        ref_reason = (
+            f"the first {REFERENCE_SHARE:.0%} of the data's time range "
+            f"({_show(start)} to {_show(end)}), rounded to whole "
+            + ("days" if span >= 4 * 86400 else "hours")
+            + f": {days:.3g} days"
+        )
+    versions = [v for v, _ in extent.versions]
+    if champion is not None:
+        ref_version = champion
+        ref_reason += f"; version {champion}, the registry's champion"
+        if champion not in versions and versions:
+            notes.append(
+                f"the registry's champion is version {champion}, but the telemetry holds "
+                f"versions {', '.join(versions[:5])}: the reference window may be empty"
+            )
+    elif versions:
+        ref_version = versions[0]
+        if len(versions) > 1:
+            ref_reason += (
+                f"; version {ref_version}, the one with the most rows "
+                f"({extent.versions[0][1]:,} of {extent.rows:,})"
+            )
+    else:
+        ref_version = DEFAULT_VERSION
+    if registry_uri:
+        notes.append(
+            "the reference is a time window of the telemetry: analyses do not read a "
+            'registered version\'s logged dataset yet ([reference] kind = "artifact" is '
+            "accepted by the spec but not analysed)"
+        )
+    win, win_reason = _window(extent, ref_end, window)
+    health, health_reason = None, ""
+    if win == "30d":
+        health, health_reason = win, "as long as the drift window: a week holds too few events"
+    elif win is not None and win != "7d" and span < 14 * 86400:
+        # the default 7d health window would hold one or two windows only
+        health, health_reason = win, "the drift window: the data is too short for weekly health"
+    return Proposal(
+        model=model,
+        guesses=guesses,
+        extent=extent,
+        mapping=mapping_of(guesses),
+        reference_start=_as_date(ref_start),
+        reference_end=_as_date(ref_end),
+        reference_version=ref_version,
+        reference_reason=ref_reason,
+        window=win,
+        window_reason=win_reason,
+        health_window=health,
+        health_reason=health_reason,
+        slices=_slices(guesses),
+        registry_uri=registry_uri,
+        notes=tuple(notes),
+    )
+
+
+def _show(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def _floor(t: dt.datetime, span: float) -> dt.datetime:
+    if span >= 4 * 86400:
+        return t.replace(hour=0, minute=0, second=0, microsecond=0)
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil(t: dt.datetime, span: float) -> dt.datetime:
+    down = _floor(t, span)
+    if down == t:
+        return t
+    return down + (dt.timedelta(days=1) if span >= 4 * 86400 else dt.timedelta(hours=1))
+
+
+def _as_date(t: dt.datetime) -> dt.datetime | dt.date:
+    """A date when the time is midnight: the spec then reads ``2026-01-01``."""
+    if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
+        return t.date()
+    return t
+
+
+def _window(extent: Extent, ref_end: dt.datetime, given: str | None) -> tuple[str | None, str]:
+    if given is not None:
+        return given or None, "given on the command line"
+    assert extent.start is not None and extent.end is not None
+    span = max((extent.end - extent.start).total_seconds(), 1.0)
+    after = max((extent.end - ref_end).total_seconds(), 0.0)
+    for text, seconds in _WINDOWS:
+        per_window = extent.rows * seconds / span
+        windows = after / seconds
+        if per_window >= TARGET_WINDOW_ROWS and windows >= 2:
+            return text, (
+                f"about {per_window:,.0f} events per {text} window "
+                f"({extent.rows:,} events over {span / 86400:.3g} days); a drift test needs "
+                "a few hundred per window"
+            )
+    return None, (
+        f"{extent.rows:,} events over {span / 86400:.3g} days are too few to cut into windows "
+        f"of {TARGET_WINDOW_ROWS:,}: one window over everything after the reference"
+    )
+
+
+def _slices(guesses: Guesses) -> tuple[SliceProposal, ...]:
+    out: list[SliceProposal] = []
+    categorical = [
+        c
+        for c in guesses.features
+        if c.kind == ColumnKind.CATEGORICAL and 2 <= len(c.values) <= CATEGORY_LIMIT
+    ]
+    for c in sorted(categorical, key=lambda c: len(c.values))[:3]:
+        for value in c.values[:4]:
+            if isinstance(value, bool | int | float | str):
+                out.append(
+                    SliceProposal(
+                        f"{c.name} = {value}",
+                        {c.name: value},
+                        f"{c.name!r} has {len(c.values)} values in the sample",
+                    )
+                )
+    numerical = [
+        c for c in guesses.features if c.kind == ColumnKind.NUMERICAL and len(c.quantiles) == 3
+    ]
+    for c in numerical[:2]:
+        q1, _, q3 = c.quantiles
+        if not (math.isfinite(q1) and math.isfinite(q3)) or q1 >= q3:
+            continue
+        lo, hi = _round(q1), _round(q3)
+        out.append(
+            SliceProposal(
+                f"{c.name} < {lo:g}", {c.name: {"max": lo}}, f"the lower quartile of {c.name!r}"
+            )
+        )
+        out.append(
+            SliceProposal(
+                f"{c.name} >= {hi:g}", {c.name: {"min": hi}}, f"the upper quartile of {c.name!r}"
+            )
+        )
+    return tuple(out)
+
+
+def _round(x: float) -> float:
+    """Three significant digits: a slice bound a person can read."""
+    if x == 0:
+        return 0.0
+    digits = 2 - math.floor(math.log10(abs(x)))
+    return round(x, digits)

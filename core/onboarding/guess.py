@@ -403,7 +403,8 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
                 else "it holds times and no better-named time column exists"
             )
             assign("ts", pick.name, why)
-            others = [c.name for c in times if c.name != pick.name]
+            # a label's arrival time is expected beside the event time: not a doubt
+            others = [c.name for c in plain if c.name != pick.name]
             if others:
                 warnings.append(
                     f"several time columns ({', '.join(map(repr, [pick.name, *others]))}): "
@@ -519,8 +520,12 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
         for role in ("label", "score", "prediction"):
             if role in roles:
                 column, _ = roles.pop(role)
-                taken[column] = "extra"
-                reasons[column] = f"the {role} of a multiclass model: kept as an extra"
+                if column in CANONICAL_ROLES:  # an extra cannot carry a role's name
+                    taken[column] = "ignored"
+                    reasons[column] = f"the {role} of a multiclass model: not analysed yet"
+                else:
+                    taken[column] = "extra"
+                    reasons[column] = f"the {role} of a multiclass model: kept as an extra"
 
     # -- missing pieces, said plainly ----------------------------------------------------
     if "ts" not in roles:

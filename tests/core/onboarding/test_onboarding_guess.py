@@ -1,0 +1,324 @@
+"""``init``'s guesses on tables nobody on the team wrote: odd names, missing parts, tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from watchkeeper.core.errors import WatchkeeperError
+from watchkeeper.core.onboarding import (
+    SAMPLE_ROWS,
+    Overrides,
+    guess_columns,
+    inspect_source,
+    plan_monitor,
+    read_sample,
+    write_monitor,
+)
+from watchkeeper.core.spec import load_spec
+from watchkeeper.core.telemetry.contract import ColumnKind
+
+N = 3_000
+T0 = dt.datetime(2025, 1, 1)
+
+
+def _times(rng: np.random.Generator, n: int = N, days: int = 40) -> list[dt.datetime]:
+    return [T0 + dt.timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, days * 86400, n))]
+
+
+def credit_table(n: int = N, seed: int = 0) -> pa.Table:
+    """Odd names everywhere: CamelCase id, 'scored_at', 'pred_proba', 'Target'."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    ts = _times(rng, n)
+    return pa.table(
+        {
+            "TxnID": [f"t-{i:06d}" for i in range(n)],
+            "scored_at": pa.array(ts, pa.timestamp("us")),
+            "model_name": ["credit"] * n,
+            "ModelVersion": rng.choice([7, 8], n),
+            "Age": rng.integers(18, 90, n),
+            "Amount": rng.lognormal(5, 1, n),
+            "Region": rng.choice(["north", "south", "east"], n),
+            "pred_proba": score,
+            "Decision": (score > 0.5).astype(np.int64),
+            "Target": (rng.random(n) < score).astype(np.int64),
+            "label_arrived": pa.array(
+                [t + dt.timedelta(days=3) if i % 4 else None for i, t in enumerate(ts)],
+                pa.timestamp("us"),
+            ),
+            "duration_ms": rng.gamma(2, 10, n),
+        }
+    )
+
+
+def _sample(table: pa.Table, name: str = "t") -> object:
+    from watchkeeper.core.onboarding import sample_of
+
+    return sample_of(name, table)
+
+
+def roles_of(guesses: object) -> dict[str, str]:
+    return {c.name: c.role for c in guesses.columns}  # type: ignore[attr-defined]
+
+
+def test_odd_names_are_read_for_what_they_are() -> None:
+    g = guess_columns(_sample(credit_table()))
+    assert roles_of(g) == {
+        "TxnID": "request_id",
+        "scored_at": "ts",
+        "model_name": "model",
+        "ModelVersion": "model_version",
+        "Age": "feature",
+        "Amount": "feature",
+        "Region": "feature",
+        "pred_proba": "score",
+        "Decision": "prediction",
+        "Target": "label",
+        "label_arrived": "label_ts",
+        "duration_ms": "extra",
+    }
+    kinds = {c.name: c.kind for c in g.features}
+    assert kinds == {
+        "Age": ColumnKind.NUMERICAL,
+        "Amount": ColumnKind.NUMERICAL,
+        "Region": ColumnKind.CATEGORICAL,
+    }
+    assert g.task == "binary" and "Target" in g.task_reason
+    assert all(c.reason for c in g.columns)  # every guess says why
+    assert g.warnings == ()  # nothing missing, nothing ambiguous
+
+
+def test_missing_optional_parts_are_said_not_silent() -> None:
+    t = credit_table().drop_columns(
+        ["Target", "label_arrived", "Decision", "TxnID", "model_name", "ModelVersion"]
+    )
+    g = guess_columns(_sample(t))
+    roles = roles_of(g)
+    assert "label" not in roles.values() and "request_id" not in roles.values()
+    text = " ".join(g.warnings)
+    assert "no label column" in text
+    assert "no request id" in text
+    assert "no model version" in text
+    assert g.task == "binary" and "probability" in g.task_reason  # told from the score
+
+
+def test_two_time_columns_and_a_score_outside_0_1_are_explained() -> None:
+    rng = np.random.default_rng(1)
+    ts = _times(rng)
+    t = pa.table(
+        {
+            "id": [str(i) for i in range(N)],
+            "created": pa.array(ts, pa.timestamp("us")),
+            "updated": pa.array([x + dt.timedelta(hours=1) for x in ts], pa.timestamp("us")),
+            "version": ["a"] * N,
+            "x": rng.normal(size=N),
+            "risk_score": rng.normal(0, 3, N),
+            "label": rng.integers(0, 2, N),
+        }
+    )
+    g = guess_columns(_sample(t))
+    assert g.column_of("ts") == "created"  # the earlier, complete one
+    text = " ".join(g.warnings)
+    assert "several time columns" in text and "'updated'" in text and "--ts" in text
+    assert "outside [0, 1]" in text and "risk_score" in text
+
+
+def test_regression_target_maps_the_predicted_value_to_score() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(100, 20, N)
+    t = pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(N)],
+            "ts": pa.array(_times(rng), pa.timestamp("us")),
+            "model_version": ["1"] * N,
+            "sqft": rng.normal(1500, 300, N),
+            "prediction": y + rng.normal(0, 5, N),
+            "actual_price": y,
+        }
+    )
+    g = guess_columns(_sample(t))
+    assert g.task == "regression" and "distinct numbers" in g.task_reason
+    assert g.column_of("score") == "prediction"
+    assert g.column_of("label") == "actual_price"
+
+
+def test_multiclass_is_recognised_and_said_plainly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet([1, 1, 1], N)
+    t = pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(N)],
+            "ts": pa.array(_times(rng), pa.timestamp("us")),
+            "model_version": ["1"] * N,
+            "petal": rng.normal(size=N),
+            "proba_setosa": p[:, 0],
+            "proba_versicolor": p[:, 1],
+            "proba_virginica": p[:, 2],
+            "label": rng.choice(["setosa", "versicolor", "virginica"], N),
+        }
+    )
+    g = guess_columns(_sample(t))
+    assert g.task == "multiclass" and "class-probability" in g.task_reason
+    assert g.column_of("label") is None and g.column_of("score") is None
+    assert roles_of(g)["label"] == "ignored"  # a role's name cannot be an extra
+    path = tmp_path / "iris.parquet"
+    pq.write_table(t, path)
+    plan = plan_monitor(str(path), inspect_source(str(path)))
+    written = write_monitor(plan, tmp_path / "ws")
+    text = written.spec.read_text()
+    assert "MULTICLASS" in text and 'label = ""' in text
+    spec = load_spec(written.spec)
+    assert spec.telemetry.columns.label is None or spec.telemetry.columns.label == ""
+    assert spec.telemetry.columns.features == ("petal",)
+
+
+def test_labels_as_text_for_a_multiclass_label_column() -> None:
+    rng = np.random.default_rng(4)
+    t = pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(N)],
+            "ts": pa.array(_times(rng), pa.timestamp("us")),
+            "model_version": ["1"] * N,
+            "x": rng.normal(size=N),
+            "target": rng.integers(0, 5, N),
+        }
+    )
+    g = guess_columns(_sample(t))
+    assert g.task == "multiclass" and "5 classes" in g.task_reason
+    assert g.classes == ("0", "1", "2", "3", "4")
+
+
+def test_overrides_replace_guesses_and_unknown_columns_are_refused() -> None:
+    t = credit_table()
+    g = guess_columns(
+        _sample(t),
+        Overrides(
+            roles={"label": "", "prediction": "Target"},
+            ignore=("Amount",),
+            categorical=("Age",),
+            task="binary",
+        ),
+    )
+    assert g.column_of("label") is None and g.column_of("prediction") == "Target"
+    assert roles_of(g)["Amount"] == "ignored"
+    assert {c.name: c.kind for c in g.features}["Age"] == ColumnKind.CATEGORICAL
+    with pytest.raises(WatchkeeperError, match="no column 'nope'"):
+        guess_columns(_sample(t), Overrides(roles={"ts": "nope"}))
+
+
+# -- every kind of source, and bad ones -------------------------------------------------
+
+
+def _write_all(tmp_path: Path, table: pa.Table) -> dict[str, str]:
+    import duckdb
+
+    pq.write_table(table, tmp_path / "log.parquet")
+    csv_table = table.set_column(
+        1, "scored_at", pa.array([t.isoformat() for t in table.column(1).to_pylist()])
+    )
+    pcsv.write_csv(csv_table, tmp_path / "log.csv")
+    with duckdb.connect(str(tmp_path / "log.duckdb")) as conn:
+        conn.register("t", table)
+        conn.execute("CREATE TABLE preds AS SELECT * FROM t")
+    df = table.to_pandas()
+    with sqlite3.connect(tmp_path / "log.sqlite") as conn:
+        df["scored_at"] = df["scored_at"].astype(str)
+        df["label_arrived"] = df["label_arrived"].astype(str).replace("NaT", None)
+        df.to_sql("preds", conn, index=False)
+    return {
+        "parquet": str(tmp_path / "log.parquet"),
+        "csv": str(tmp_path / "log.csv"),
+        "duckdb": f"duckdb:///{tmp_path / 'log.duckdb'}#preds",
+        "sqlite": f"sqlite:///{tmp_path / 'log.sqlite'}#preds",
+    }
+
+
+def test_every_source_kind_gives_the_same_guesses(tmp_path: Path) -> None:
+    table = credit_table()
+    expected = roles_of(guess_columns(_sample(table)))
+    for kind, location in _write_all(tmp_path, table).items():
+        g = inspect_source(location)
+        assert roles_of(g) == expected, kind
+        assert g.sample_rows == N
+
+
+def test_the_sample_is_bounded(tmp_path: Path) -> None:
+    table = credit_table(n=SAMPLE_ROWS + 7_000)
+    pq.write_table(table, tmp_path / "big.parquet")
+    assert read_sample(str(tmp_path / "big.parquet")).rows == SAMPLE_ROWS
+    plan = plan_monitor(
+        str(tmp_path / "big.parquet"), inspect_source(str(tmp_path / "big.parquet"))
+    )
+    assert plan.proposal.extent.rows == SAMPLE_ROWS + 7_000  # the extent reads everything
+
+
+def test_bad_sources_give_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "header.csv").write_text("id,ts,x\n")
+    cases = {
+        str(tmp_path / "missing.parquet"): "no such file",
+        str(tmp_path / "empty.csv"): "empty",
+        str(tmp_path / "header.csv"): "no rows",
+        "postgresql+psycopg://u@127.0.0.1:1/db#t": "127.0.0.1",
+    }
+    for location, words in cases.items():
+        with pytest.raises(WatchkeeperError) as err:
+            inspect_source(location)
+        message = str(err.value)
+        assert "\n" not in message and words in message.lower(), (location, message)
+
+
+def test_a_file_without_id_and_version_is_read_through_a_view(tmp_path: Path) -> None:
+    t = credit_table().drop_columns(["TxnID", "ModelVersion", "model_name"])
+    pq.write_table(t, tmp_path / "plain.parquet")
+    plan = plan_monitor(
+        str(tmp_path / "plain.parquet"), inspect_source(str(tmp_path / "plain.parquet"))
+    )
+    assert plan.view_sql is not None and plan.proposal.extent.rows == N
+    written = write_monitor(plan, tmp_path / "ws")
+    assert written.telemetry_view and (tmp_path / "ws" / "telemetry.duckdb").exists()
+    assert plan.scratch is not None and not plan.scratch.exists()
+    spec = load_spec(written.spec)
+    assert spec.reference is not None and spec.reference.version == "1"
+
+
+def test_a_database_table_without_id_is_refused_with_the_view_to_create(tmp_path: Path) -> None:
+    import duckdb
+
+    t = credit_table().drop_columns(["TxnID"])
+    with duckdb.connect(str(tmp_path / "x.duckdb")) as conn:
+        conn.register("t", t)
+        conn.execute("CREATE TABLE preds AS SELECT * FROM t")
+    location = f"duckdb:///{tmp_path / 'x.duckdb'}#preds"
+    with pytest.raises(WatchkeeperError, match="CREATE VIEW"):
+        plan_monitor(location, inspect_source(location))
+
+
+def test_the_written_spec_loads_and_refuses_to_be_overwritten(tmp_path: Path) -> None:
+    pq.write_table(credit_table(), tmp_path / "log.parquet")
+    location = str(tmp_path / "log.parquet")
+    plan = plan_monitor(location, inspect_source(location))
+    p = plan.proposal
+    assert p.model == "credit" and p.reference_version in ("7", "8")
+    # 40 days: the first quarter, whole days, from midnight of the first event's day
+    assert p.reference_start == dt.date(2025, 1, 1)
+    assert p.reference_end == dt.date(2025, 1, 11)
+    # 3,000 events over 40 days: even 30-day windows would be one window after the reference
+    assert p.window is None and "too few" in p.window_reason
+    written = write_monitor(plan, tmp_path / "ws")
+    spec = load_spec(written.spec)
+    assert spec.telemetry.columns.label == "Target"
+    assert spec.telemetry.columns.label_ts == "label_arrived"
+    assert spec.slices and all(s.name for s in spec.slices)
+    assert (tmp_path / "ws" / "governance.db").exists()
+    with pytest.raises(WatchkeeperError, match="--force"):
+        write_monitor(plan_monitor(location, inspect_source(location)), tmp_path / "ws")
+    write_monitor(plan_monitor(location, inspect_source(location)), tmp_path / "ws", force=True)

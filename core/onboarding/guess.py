@@ -327,6 +327,28 @@ def _is_binary(col: _Column) -> bool:
     return False
 
 
+def _is_prediction(col: _Column) -> bool:
+    words = set(_tokens(col.name))
+    return bool(words & set(_PREDICTION_WORDS))
+
+
+def _auc(score: pa.Array, outcome: pa.Array) -> float | None:
+    """ROC AUC of ``score`` for a 0/1 ``outcome`` (rank formula; None when undefined)."""
+    import numpy as np
+
+    s = pc.cast(score, pa.float64()).to_numpy(zero_copy_only=False)
+    y = pc.cast(outcome, pa.float64()).to_numpy(zero_copy_only=False)
+    ok = np.isfinite(s) & np.isfinite(y)
+    s, y = s[ok], y[ok]
+    pos, neg = int((y == 1).sum()), int((y == 0).sum())
+    if pos == 0 or neg == 0:
+        return None
+    from scipy.stats import rankdata
+
+    ranks = rankdata(s)
+    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
 def _score_like(col: _Column) -> bool:
     return pa.types.is_floating(col.type) and col.distinct > 2
 
@@ -501,6 +523,33 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
                     "gives wrong calibration and threshold metrics); if it is a regression "
                     "model's value, give --task regression"
                 )
+    if free("label") and "score" in roles:
+        # no label by name: a 0/1 column the score ranks well is the outcome it predicts;
+        # one it separates perfectly is the score thresholded — a prediction, not a label
+        score = cols[roles["score"][0]]
+        best = max(
+            (
+                (auc, c)
+                for c in open_cols()
+                if _is_binary(c) and not _is_prediction(c)
+                for auc in [_auc(score.values, c.values)]
+                if auc is not None
+            ),
+            default=None,
+            key=lambda pair: pair[0],
+        )
+        if best is not None and best[0] >= 0.75:
+            auc, c = best
+            assign(
+                "label",
+                c.name,
+                f"0/1 values the score {score.name!r} ranks with AUC "
+                f"{auc:.2f} in the sample: the outcome it predicts",
+            )
+            warnings.append(
+                f"the label {c.name!r} was recognised by its values, not its name; give "
+                "--label COL (or --label none) if it is not the ground truth"
+            )
     if free("prediction"):
         for c in open_cols():
             words = set(_tokens(c.name))

@@ -45,6 +45,7 @@ __all__ = [
 
 REFERENCE_SHARE = 0.25
 TARGET_WINDOW_ROWS = 2_000
+MIN_ROWS = 500  # [drift] min_rows' default
 _WINDOWS = (("1h", 3600), ("6h", 6 * 3600), ("1d", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
 #: The version every row is given when the source has no version column.
 DEFAULT_VERSION = "1"
@@ -198,6 +199,13 @@ def propose(
             + ("days" if span >= 4 * 86400 else "hours")
             + f": {days:.3g} days"
         )
+    ref_rows = extent.rows * (ref_end - start).total_seconds() / max(span, 1.0)
+    if ref_rows < MIN_ROWS:
+        notes.append(
+            f"the reference holds about {ref_rows:,.0f} events, fewer than the {MIN_ROWS} a "
+            "drift decision needs by default ([drift] min_rows): drift will read "
+            "'insufficient' until more data (or a later --reference-until) is there"
+        )
     versions = [v for v, _ in extent.versions]
     if champion is not None:
         ref_version = champion
@@ -289,7 +297,7 @@ def _window(extent: Extent, ref_end: dt.datetime, given: str | None) -> tuple[st
             )
     return None, (
         f"{extent.rows:,} events over {span / 86400:.3g} days are too few to cut into windows "
-        f"of {TARGET_WINDOW_ROWS:,}: one window over everything after the reference"
+        f"of {TARGET_WINDOW_ROWS:,}: one window over the whole period"
     )
 
 

@@ -322,3 +322,11 @@ def test_the_written_spec_loads_and_refuses_to_be_overwritten(tmp_path: Path) ->
     with pytest.raises(WatchkeeperError, match="--force"):
         write_monitor(plan_monitor(location, inspect_source(location)), tmp_path / "ws")
     write_monitor(plan_monitor(location, inspect_source(location)), tmp_path / "ws", force=True)
+
+
+def test_a_label_without_a_telling_name_is_found_by_its_values() -> None:
+    """The Wisconsin table's 'diagnosis': 0/1, ranked by the score, named like neither."""
+    t = credit_table().rename_columns({"Target": "diagnosis", "Decision": "flag"})
+    g = guess_columns(_sample(t))
+    assert g.column_of("label") == "diagnosis"
+    assert any("recognised by its values" in w for w in g.warnings)

@@ -533,7 +533,7 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
                 for c in open_cols()
                 if _is_binary(c) and not _is_prediction(c)
                 for auc in [_auc(score.values, c.values)]
-                if auc is not None
+                if auc is not None and auc < 0.999
             ),
             default=None,
             key=lambda pair: pair[0],

@@ -470,9 +470,9 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
         ]
         named = [c for c in candidates if _norm(c.name) in _ID_NAMES]
         suffixed = [c for c in candidates if _tokens(c.name)[-1:] in (["id"], ["uuid"])]
-        pick = (named or suffixed or [None])[0]
-        if pick is not None:
-            assign("request_id", pick.name, "named like an id, and unique in the sample")
+        ids = named or suffixed
+        if ids:
+            assign("request_id", ids[0].name, "named like an id, and unique in the sample")
     if free("model"):
         for c in open_cols():
             if _norm(c.name) in _MODEL_NAMES and is_text(c.type) and c.distinct <= CATEGORY_LIMIT:
@@ -488,14 +488,13 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
 
     # -- outcomes: label, class probabilities, score, prediction -------------------------
     if free("label"):
-        pick = None
-        for c in open_cols():
-            norm, words = _norm(c.name), set(_tokens(c.name))
-            if norm in _LABEL_NAMES or words & set(_LABEL_WORDS):
-                pick = c
-                break
-        if pick is not None:
-            assign("label", pick.name, "named like a label (ground truth)")
+        labels = [
+            c
+            for c in open_cols()
+            if _norm(c.name) in _LABEL_NAMES or set(_tokens(c.name)) & set(_LABEL_WORDS)
+        ]
+        if labels:
+            assign("label", labels[0].name, "named like a label (ground truth)")
     probas = _class_probabilities(open_cols())
     if probas:
         for c in probas:
@@ -644,11 +643,11 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
     out = []
     for n in [*names, *sample.unsupported]:
         role = taken.get(n, "ignored")
-        c = cols.get(n)
+        found = cols.get(n)
         kind, reason = None, reasons.get(n, "")
-        if role == "feature" and c is not None:
-            kind, reason = _kind(c, over)
-        out.append(_column_guess(n, sample, c, role, reason, kind))
+        if role == "feature" and found is not None:
+            kind, reason = _kind(found, over)
+        out.append(_column_guess(n, sample, found, role, reason, kind))
     return Guesses(sample.source, rows, tuple(out), task, task_reason, tuple(warnings), classes)
 
 

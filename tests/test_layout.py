@@ -149,6 +149,7 @@ def test_nothing_top_level_but_the_designed_layout() -> None:
         "README.md",
         "ARCHITECTURE.md",
         "benchmarks",
+        "docs",  # the user guide and the generated spec reference (issue 14)
         ".ci",
         ".gitignore",
         "requirements.lock",

@@ -16,6 +16,7 @@ shares. Hovering a bin or category shows both exact shares
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableView, QVBoxL
 from watchkeeper.core.drift.result import DriftResult, FeatureDrift
 from watchkeeper.widgets.dataframe_model import DataFrameTableModel
 from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, window_label
+from watchkeeper.widgets.empty_plot import show_axes
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
 from watchkeeper.widgets.plot_hover import install_hover
 from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
@@ -152,6 +154,7 @@ class DistributionView(QWidget):
         _bars(self.current_bars, x=[], height=[], width=0.4)
         self.labels = []
         self.stats_model.set_frame(pd.DataFrame(columns=_STAT_COLUMNS))
+        show_axes(self.plot, False)
 
     def show_cell(self, result: DriftResult, row: str, window: int) -> None:
         """Draw ``row`` (a feature, the prediction, or the multivariate row) in ``window``."""
@@ -160,6 +163,7 @@ class DistributionView(QWidget):
             self._show_multivariate(result, window, when)
             return
         self._shown = (result, row, window)
+        show_axes(self.plot, True)
         f = result.feature(row)
         w = f.windows[window]
         kind = "prediction" if result.prediction is not None and f is result.prediction else f.kind
@@ -189,9 +193,12 @@ class DistributionView(QWidget):
         self._shares = (np.asarray(ref, dtype=float), np.asarray(cur, dtype=float))
         self._positions = x
         edges = _edges_of(f.labels)
-        ticks = [(i + 0.5, e) for i, e in enumerate(edges)] + [(float(x[-1]), "missing")]
+        # every other edge on a second tick level, whose text pyqtgraph leaves out when the
+        # plot is too narrow for all of them (they overlapped: "1,174 4,349 …")
+        major = [(i + 0.5, e) for i, e in enumerate(edges) if i % 2 == 0]
+        minor = [(i + 0.5, e) for i, e in enumerate(edges) if i % 2 == 1]
         bottom = self.plot.getAxis("bottom")
-        bottom.setTicks([ticks])
+        bottom.setTicks([[*major, (float(x[-1]), "missing")], minor])
         bottom.setLabel("value (reference quantile bins)")
         left = self.plot.getAxis("left")
         left.setTicks(None)
@@ -239,6 +246,7 @@ class DistributionView(QWidget):
         self._shares = (np.zeros(0), np.zeros(0))
         self._positions = np.zeros(0)
         self._shown = (result, MULTIVARIATE, window)
+        show_axes(self.plot, False)  # a table of numbers, no bars
         if mv is None:
             self.clear("No multivariate check in this result.")
             return
@@ -308,10 +316,27 @@ def _edges_of(labels: tuple[str, ...]) -> list[str]:
         text = label.strip("[]()")
         hi = text.split(",")[-1].strip() if "," in text else text.lstrip("= ")
         try:
-            out.append(f"{float(hi):.4g}")
+            out.append(human_number(float(hi)))
         except ValueError:
             out.append(hi)
     return out
+
+
+def human_number(x: float) -> str:
+    """A bin edge as a person reads it: three significant digits below 100, whole numbers
+    with thousands separators above ("4,349", "12.3", "0.0123"); scientific notation only
+    below 0.001 or from a trillion on."""
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    magnitude = abs(x)
+    if magnitude >= 1e12 or magnitude < 1e-3:
+        return f"{x:.2e}"
+    digits = max(0, 2 - math.floor(math.log10(magnitude)))
+    rounded = round(x, digits)
+    text = f"{rounded:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _stats_frame(result: DriftResult, f: FeatureDrift, window: int) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from watchkeeper.core.governance.timeline import TimelineEvent
+from watchkeeper.widgets.empty_plot import show_axes
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
 from watchkeeper.widgets.plot_hover import install_hover
 from watchkeeper.widgets.plot_theme import PlotTheme, current_theme, follow_theme, style_plot
@@ -199,7 +200,11 @@ class MetricTimelineWidget(QWidget):
             self.baseline_line.setVisible(False)
             self.alert_line.setVisible(False)
             self._draw_events()
+            for plot in (self.metric_plot, self.coverage_plot):
+                show_axes(plot, False)
             return
+        for plot in (self.metric_plot, self.coverage_plot):
+            show_axes(plot, True)
         x = np.asarray(data.x, dtype=float)
         self.metric_plot.setLabel("left", data.metric)
         self.realized_curve.setData(x, data.realized[:, 0])

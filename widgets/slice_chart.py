@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from watchkeeper.widgets.empty_plot import show_axes
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
 from watchkeeper.widgets.plot_hover import install_hover
 from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style_plot
@@ -137,7 +138,9 @@ class SliceChartWidget(QWidget):
             self.overall_line.setVisible(False)
             self.plot.getAxis("left").setTicks([[]])
             self.plot.setLabel("bottom", "")
+            show_axes(self.plot, False)
             return
+        show_axes(self.plot, True)
         n = len(data.names)
         values = np.asarray(data.values, dtype=float)
         y = np.arange(1, n + 1, dtype=float)

@@ -20,7 +20,15 @@ from watchkeeper.app.panels.state import Observable
 from watchkeeper.app.theme import tint
 from watchkeeper.app.workers import TaskRunner, Work
 
-__all__ = ["DEBOUNCE_MS", "BusyLine", "Debouncer", "DeferredPanel", "MessageBanner", "PanelTask"]
+__all__ = [
+    "DEBOUNCE_MS",
+    "BusyLine",
+    "Debouncer",
+    "DeferredPanel",
+    "MessageBanner",
+    "PanelTask",
+    "missing_part",
+]
 
 #: How long an input must rest before the analysis it drives starts.
 DEBOUNCE_MS = 300
@@ -202,3 +210,10 @@ class PanelTask:
             self.busy.stop()
         if outcome == "cancelled" and key not in self.runner.active():
             self.state.set(status="cancelled")
+
+
+def missing_part(error: object) -> bool:
+    """Whether a task's error says the model lacks a part (a column, a binary task) rather
+    than that something broke: the view then shows it as information, not as a failure."""
+    text = str(error or "")
+    return "[telemetry.columns]" in text or "does not support regression" in text

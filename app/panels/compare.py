@@ -25,7 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.common import BusyLine, DeferredPanel, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import (
+    BusyLine,
+    DeferredPanel,
+    MessageBanner,
+    PanelTask,
+    missing_part,
+)
 from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
 from watchkeeper.app.panels.slices_state import ChallengerState
 from watchkeeper.app.theme import badge, tint
@@ -209,7 +215,9 @@ class ChallengerPanel(DeferredPanel):
             self._draw(s.result)
         if changed & {"status", "error", "model", "champion", "challenger", "result"}:
             self._show_heading()
-            if s.status == "failed":
+            if s.status == "failed" and missing_part(s.error):
+                self.banner.show_message(f"<b>No comparison to show.</b> {s.error}", "info")
+            elif s.status == "failed":
                 self.banner.show_message(
                     f"<b>The comparison failed.</b> {s.error}<br>"
                     "Check that the challenger scored requests in shadow (same request ids "

@@ -62,7 +62,9 @@ class OverviewPanel(QWidget):
         self.splitter.setObjectName("overview_splitter")
         self.splitter.addWidget(_titled("Health and alerts", self.alerts_table))
         self.splitter.addWidget(_titled(self.models_title, self.models_table))
-        self.splitter.addWidget(_titled(self.events_title, self.events_table))
+        # the demo's planted events (or a bundle's contents): hidden on any other workspace
+        self.events_box = _titled(self.events_title, self.events_table)
+        self.splitter.addWidget(self.events_box)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.splitter, 1)
@@ -84,6 +86,7 @@ class OverviewPanel(QWidget):
     def _fill(self) -> None:
         ws = self.workspace
         state = self.portfolio
+        self.events_box.setVisible(False)  # until there is something to list
         if ws is None:
             self.heading.setText(
                 "<h2>No workspace open</h2>Start with <tt>watchkeeper demo</tt>, or open a "
@@ -121,9 +124,10 @@ class OverviewPanel(QWidget):
                 f"roles from the {p.aliases_from}"
             )
         elif manifest is None:
+            count = f"{len(p.models)} model{'s' if len(p.models) != 1 else ''}"
             self.heading.setText(
-                f"<h2>{ws.name}</h2>No manifest.json in {ws}: models from "
-                f"<tt>specs/*.toml</tt> ({len(p.models)})."
+                f"<h2>Workspace {escape(ws.name)}</h2>{count} from <tt>specs/*.toml</tt> · "
+                + escape(ROLES_FROM.get(p.aliases_from, f"roles from the {p.aliases_from}"))
             )
         else:
             self.heading.setText(
@@ -182,6 +186,16 @@ class OverviewPanel(QWidget):
                 for e in (manifest or {}).get("events", [])
             ]
         _set_rows(self.events_table, events)
+        self.events_box.setVisible(bundle or bool(events))
+
+
+#: How the heading names where a workspace's versions and roles come from.
+ROLES_FROM = {
+    "registry": "versions and roles from the MLflow registry",
+    "telemetry": "no registry: versions from the telemetry, champion and challenger taken "
+    "from the data (a registry would name them)",
+    "none": "no registry and no versions in the telemetry",
+}
 
 
 def bundle_contents(manifest: dict) -> list[tuple[str, str, str, str]]:

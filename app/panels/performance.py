@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask, missing_part
 from watchkeeper.app.panels.drift import WINDOW_CHOICES
 from watchkeeper.app.panels.state import PerformanceState
 from watchkeeper.app.workers import TaskRunner
@@ -41,6 +41,7 @@ from watchkeeper.core.governance.timeline import (
 )
 from watchkeeper.core.workbench.analyses import (
     ESTIMATE_BELOW_COVERAGE,
+    NO_LABEL_TIMES,
     PerformanceView,
     run_performance,
     window_for,
@@ -292,6 +293,17 @@ class PerformancePanel(QWidget):
         s = self.state
         if "result" in changed:
             self.timeline.set_data(timeline_data(s.result) if s.result is not None else None)
+            # labels without arrival times count from the event on: said on the plot itself,
+            # where the coverage bars would otherwise read as labels that came in on time
+            at_event = s.result is not None and any(
+                n.startswith(NO_LABEL_TIMES) for n in s.result.notes
+            )
+            self.timeline.metric_plot.setTitle(
+                "labels known at event time (the telemetry has no label arrival times)"
+                if at_event
+                else None,
+                size="9pt",
+            )
             self._show_summary()
             self._show_events_note()  # which events fall inside depends on the period
         if changed & {"status", "error", "model", "version", "result"}:
@@ -301,7 +313,10 @@ class PerformancePanel(QWidget):
                 if s.result is not None:
                     title += f" · {s.result.metric} per {s.result.realized.window or 'period'}"
             self.heading.setText(title)
-            if s.status == "failed":
+            if s.status == "failed" and missing_part(s.error):
+                # a part the data lacks, not a failure: said as what it would add
+                self.banner.show_message(f"<b>No performance to show.</b> {s.error}", "info")
+            elif s.status == "failed":
                 self.banner.show_message(
                     f"<b>The performance analysis failed.</b> {s.error}<br>"
                     "Check the spec's telemetry columns (score, label, label_ts), then Refresh."

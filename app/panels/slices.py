@@ -45,6 +45,7 @@ from watchkeeper.app.panels.common import (
     DeferredPanel,
     MessageBanner,
     PanelTask,
+    missing_part,
 )
 from watchkeeper.app.panels.slices_state import BUILDER_OPS, SliceDraft, SlicesState
 from watchkeeper.app.theme import mute, tone
@@ -376,7 +377,9 @@ class SlicesPanel(DeferredPanel):
             self._show_heading()
             busy = s.status == "running"
             self.export_button.setEnabled(s.result is not None and not busy)
-            if s.status == "failed":
+            if s.status == "failed" and missing_part(s.error):
+                self.banner.show_message(f"<b>No slices to show.</b> {s.error}", "info")
+            elif s.status == "failed":
                 self.banner.show_message(
                     f"<b>The slice analysis failed.</b> {s.error}<br>"
                     "Check the spec's [[slices]] and telemetry columns, then press Refresh."
@@ -388,6 +391,14 @@ class SlicesPanel(DeferredPanel):
             elif s.model is None:
                 self.banner.show_message(
                     "Select a model in the portfolio to see its metrics per slice.", "info"
+                )
+            elif s.result is not None and not s.result.predicates:
+                self.banner.show_message(
+                    "No [[slices]] in the spec: the table holds all events only. Add "
+                    "[[slices]] to the spec (a name and a where table), or build one above, "
+                    "to see each segment's metric with its interval; the worst slices below "
+                    "are searched without them.",
+                    "info",
                 )
             else:
                 self.banner.clear_message()

@@ -132,6 +132,14 @@ def _summary(ws: Any, summary: Mapping[str, Any]) -> None:
     _print_setup(ws)
 
 
+#: What the Slices sheet says when the spec names no slice.
+NO_SLICES = (
+    "No [[slices]] in the monitor spec: only all events are measured here. Add [[slices]] "
+    "(a name and a where table) to see each segment's metrics with their intervals; the "
+    "Worst slices sheet searches segments by itself."
+)
+
+
 def _slices(ws: Any, result: Any, metric: str, metrics: Sequence[str]) -> None:
     from openpyxl.chart import BarChart, Reference
     from openpyxl.chart.data_source import NumDataSource, NumRef
@@ -195,6 +203,16 @@ def _slices(ws: Any, result: Any, metric: str, metrics: Sequence[str]) -> None:
     for c in ws[2]:
         c.font = Font(name=_FONT, bold=True)
     _align(ws, "C", 2, last)
+    if last < 3:
+        # a spec without [[slices]]: openpyxl refuses the empty ranges below ("J3:J2"), and
+        # a table of one row needs a word on what the sheet would hold
+        _put(ws, 4, 1, NO_SLICES)
+        ws.cell(row=4, column=1).font = Font(name=_FONT, italic=True)
+        _widths(ws, [14, 14, 8, 10, 10, 10] + [9.5] * (n_table - 6))
+        for j in range(n_table + 1, len(head) + 1):
+            ws.column_dimensions[get_column_letter(j)].hidden = True
+        _print_setup(ws, fit_width=False, title_rows="1:1", title_cols="A:A")
+        return
     # conditional formatting: differences on a colour scale; whole interval worse in red
     for m in metrics:
         col = get_column_letter(6 + 4 * metrics.index(m) + 4)

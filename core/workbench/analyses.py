@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ESTIMATE_BELOW_COVERAGE",
     "IN_MEMORY_ROWS",
+    "NO_LABEL_TIMES",
     "PerformanceView",
     "open_source_of",
     "reference_profile_of",
@@ -41,6 +42,8 @@ __all__ = [
 #: one statement, the exact statistics and the multivariate check from a seeded, bounded
 #: sample per window. Below, everything runs in memory on every row.
 IN_MEMORY_ROWS = 2_000_000
+#: How a performance view's note about labels without arrival times begins.
+NO_LABEL_TIMES = "no label arrival times"
 #: Show the estimated (CBPE) metric for windows whose label coverage is below this share.
 ESTIMATE_BELOW_COVERAGE = 0.95
 
@@ -305,8 +308,10 @@ def run_performance(
         for role in ("score", "label"):
             if role not in have:
                 raise EvaluationError(
-                    f"{spec.model.name}: no {role} column in {src.description}: performance "
-                    f"needs {'scores' if role == 'score' else 'labels'}"
+                    f"{spec.model.name}: the telemetry has no {role} column ([telemetry.columns]"
+                    f" {role}): performance needs {'scores' if role == 'score' else 'labels'}. "
+                    "Drift and prediction drift work without them; mapping the column would "
+                    "add the realized metric per window, its confidence band and label coverage"
                 )
         # labels without arrival times are the common case: they count from the event on
         cols = ["ts", "score", "label", *(["label_ts"] if "label_ts" in have else [])]
@@ -333,7 +338,7 @@ def run_performance(
         lt = ts_micros(current.column("label_ts"))
     else:
         lt = np.full(current.num_rows, np.nan)
-        notes.append("no label arrival times: labels count as known when the event happened")
+        notes.append(NO_LABEL_TIMES + ": labels count as known when the event happened")
     known_at = as_of
     if as_of is not None and not np.isfinite(lt).any():
         known_at = None

@@ -17,7 +17,7 @@ import pandas as pd
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
-from watchkeeper.core.workbench.common import READ_LOCK, spec_of
+from watchkeeper.core.workbench.common import READ_LOCK, require_binary_outcomes, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
@@ -209,6 +209,7 @@ def run_gate(
     check_cancelled(cancelled)
     report(0.1, f"gate: v{challenger} against v{champion}")
     with READ_LOCK, open_source_of(entry) as src:
+        require_binary_outcomes(spec, src.schema().names, "the promotion gate")
         return gate_from_spec(
             spec,
             champion=str(champion),

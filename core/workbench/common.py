@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from watchkeeper.core.spec import MonitorSpec
     from watchkeeper.core.workbench.portfolio import ModelEntry
 
-__all__ = ["READ_LOCK", "spec_of"]
+__all__ = ["READ_LOCK", "require_binary_outcomes", "spec_of"]
 
 #: Reading is serialised by one lock: the window's views start their analyses together when
 #: the selection changes, and an embedded database (DuckDB, SQLite) is happier with one
@@ -24,3 +25,26 @@ def spec_of(entry: ModelEntry) -> MonitorSpec:
     if entry.spec is None:
         raise SpecError(f"{entry.name}: {entry.spec_error or 'no monitor spec'}")
     return entry.spec
+
+
+def require_binary_outcomes(spec: MonitorSpec, have: Collection[str], what: str) -> None:
+    """Refuse, in words a user can act on, an analysis that needs a binary model's scores and
+    labels where the spec or the telemetry lacks them: ``what`` names the analysis
+    ("the promotion gate"); ``have`` are the source's output columns. Without this the
+    reason surfaced as "no output column 'label'" or "a binary label must be 0 or 1"."""
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+
+    name = spec.model.name
+    if spec.model.task != "binary":
+        raise EvaluationError(
+            f"{name} is a {spec.model.task} model (task = {spec.model.task!r}): {what} is "
+            "built for binary models and does not support regression yet; drift, "
+            "performance (MAE, RMSE, bias) and health work for it"
+        )
+    for role, plural in (("score", "scores"), ("label", "labels")):
+        if role not in have:
+            raise EvaluationError(
+                f"{name}: the telemetry has no {role} column ([telemetry.columns] {role}): "
+                f"{what} measures {plural} against outcomes. Drift and prediction drift work "
+                f"without them; mapping a {role} column would add {what}"
+            )

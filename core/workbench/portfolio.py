@@ -87,7 +87,8 @@ class Portfolio:
     models: tuple[ModelEntry, ...]
     manifest: Mapping[str, Any] | None
     aliases_from: (
-        str  # "registry" | "registry snapshot" | "governance records" | "manifest" | "none"
+        str  # "registry" | "registry snapshot" | "governance records" | "manifest" |
+        # "telemetry" (versions in the data, roles guessed) | "none"
     )
     notes: tuple[str, ...] = ()
     kind: str = "workspace"  # "workspace" | "bundle"
@@ -137,7 +138,8 @@ def load_portfolio(
     names = list(dict.fromkeys([*info, *specs]))
     aliases: dict[str, dict[str, tuple[str, ...]]] = {}
     aliases_from = "manifest" if info else "none"
-    registry_db = workspace / "registry" / "mlflow.db"
+    # absolute: MLflow refuses a relative sqlite path ("can't be expressed as a file URI")
+    registry_db = (workspace / "registry" / "mlflow.db").resolve()
     if registry_db.exists():
         check_cancelled(cancelled)
         report(0.3, "reading the registry")
@@ -154,12 +156,41 @@ def load_portfolio(
         known = dict(m.get("versions", {}))
         for version in aliases.get(name, {}):
             known.setdefault(version, {})
+        counted: dict[str, int] = {}
+        if loaded is not None and not m.get("versions"):
+            # no manifest (any workspace but the demo): versions and their events come
+            # from the telemetry; roles from the registry, else guessed from the telemetry
+            check_cancelled(cancelled)
+            report(0.5, f"{name}: versions in the telemetry")
+            counted, note = _telemetry_counts(loaded, evidence)
+            if note:
+                notes.append(note)
+            for version in counted:
+                known.setdefault(version, {})
+        roles: dict[str, str] = {}
+        if counted and not aliases.get(name) and loaded is not None:
+            from watchkeeper.core.evaluation.versions import telemetry_roles
+
+            champion, challenger = telemetry_roles(loaded, list(counted))
+            aliases_from = "telemetry" if aliases_from == "none" else aliases_from
+            roles = {v: r for r, v in (("champion", champion), ("challenger", challenger)) if v}
+            notes.append(
+                f"{name}: no registry — versions {', '.join(counted)} from the telemetry; "
+                f"champion {champion}"
+                + (f", challenger {challenger}" if challenger else ", no challenger")
+                + " taken from the data (the [reference] version, and a newer one scored "
+                "after it)"
+            )
         for version in sorted(known, key=version_key):
             v = known[version] if isinstance(known[version], dict) else {}
-            if aliases_from == "registry":
+            if aliases_from == "registry" and aliases.get(name):
                 tags = aliases.get(name, {}).get(version, ())
+            elif version in roles:
+                tags = (roles[version],)
             else:
                 tags = (v["role"],) if v.get("role") else ()
+            if v.get("rows") is None and version in counted:
+                v = {**v, "rows": counted[version]}
             versions.append(
                 VersionEntry(str(version), tuple(tags), int_or_none(v.get("rows")), v.get("mode"))
             )
@@ -178,6 +209,24 @@ def load_portfolio(
         )
     report(1.0, "portfolio read")
     return Portfolio(workspace, tuple(models), manifest, aliases_from, tuple(notes))
+
+
+def _telemetry_counts(
+    spec: MonitorSpec, evidence: WorkspaceEvidence | BundleEvidence | None
+) -> tuple[dict[str, int], str | None]:
+    """Events per version in the spec's telemetry, or ({}, why not)."""
+    from watchkeeper.core.errors import WatchkeeperError
+    from watchkeeper.core.evaluation.versions import telemetry_versions
+
+    try:
+        source = evidence.open_source(spec) if evidence is not None else None
+        try:
+            return telemetry_versions(spec, source), None
+        finally:
+            if source is not None:
+                source.close()
+    except WatchkeeperError as exc:
+        return {}, f"{spec.model.name}: versions not read from the telemetry: {exc}"
 
 
 def portfolio_of_spec(path: Path | str) -> Portfolio:

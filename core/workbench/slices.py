@@ -25,7 +25,7 @@ import pandas as pd
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.challenger import challenger_of
-from watchkeeper.core.workbench.common import READ_LOCK, spec_of
+from watchkeeper.core.workbench.common import READ_LOCK, require_binary_outcomes, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
@@ -283,6 +283,7 @@ def run_slices(
     cols = list(dict.fromkeys(["ts", "score", "label", *features, *slice_cols]))
     notes: list[str] = []
     with READ_LOCK, open_source_of(entry) as src:
+        require_binary_outcomes(spec, src.schema().names, "the slice analysis")
         report(0.05, "finding the window")
         start, end = _window(src, model, version)
         check_cancelled(cancelled)
@@ -445,11 +446,12 @@ def write_slice_report(
         extra = tuple(predicate_to_slice_spec(p) for p in custom)
         spec = spec.model_copy(update={"slices": (*spec.slices, *extra)})
     check_cancelled(cancelled)
-    if start is None or end is None:
-        with READ_LOCK, open_source_of(entry) as src:
+    with READ_LOCK, open_source_of(entry) as src:
+        require_binary_outcomes(spec, src.schema().names, "the slice report")
+        if start is None or end is None:
             _, last = _window(src, spec.model.name, version)
-        end = end or last
-        start = start or end - dt.timedelta(days=DEFAULT_DAYS)
+            end = end or last
+            start = start or end - dt.timedelta(days=DEFAULT_DAYS)
     # the Drift sheet is the Drift view's analysis of the report's window, not a copy of it
     drift, drift_note = None, None
     try:

@@ -52,6 +52,7 @@ def test_window_lists_models_versions_and_planted_events(
     kinds = table_column(window.events_table, 1)
     assert {"gradual drift", "pipeline incident", "concept change"} <= set(kinds)
     assert "2026-04-06 (day 95)" in table_column(window.events_table, 2)
+    assert not window.overview.events_box.isHidden()
     assert str(demo_workspace) in window.statusBar().currentMessage()
 
 
@@ -65,7 +66,8 @@ def test_window_without_a_workspace_says_how_to_start(qtbot, settings: QSettings
 def test_window_on_a_folder_without_manifest(qtbot, tmp_path: Path, settings: QSettings) -> None:
     window = MainWindow(tmp_path, settings=settings)
     qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: "No manifest.json" in window.heading.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "0 models from" in window.heading.text(), timeout=10_000)
+    assert window.overview.events_box.isHidden()  # the demo's planted events: demo only
 
 
 def test_selection_drives_the_views_and_health_lights_come_on(

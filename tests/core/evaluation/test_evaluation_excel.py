@@ -122,3 +122,17 @@ def test_five_thousand_slices_are_written_quickly(tmp_path: Path) -> None:
     print(f"5,000-slice workbook written in {seconds:.2f} s")
     assert seconds < 15  # goal 5 s (measured figure in the closing note); CI machines vary
     assert openpyxl.load_workbook(path, read_only=True)["Slices"].max_row == 5002
+
+
+def test_a_spec_without_slices_writes_a_sheet_that_says_so(tmp_path: Path) -> None:
+    """No [[slices]]: openpyxl refused the conditional formatting of the empty range
+    ("J3:J2") and ``report slices`` ended in an internal error (issue 14)."""
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.3).astype(float)
+    t = pa.table({"label": y, "score": rng.normal(size=2000) + y})
+    result = slice_metrics(t, [], metrics=("roc_auc",), n_boot=10)
+    path = write_slice_report(tmp_path / "none.xlsx", summary={"model": "m"}, slices=result)
+    ws = openpyxl.load_workbook(path)["Slices"]
+    assert ws["A2"].value == "(all)" and ws["D2"].value == 2000
+    assert "No [[slices]] in the monitor spec" in ws["A4"].value
+    assert len(ws.conditional_formatting) == 0 and not ws._charts

@@ -1,0 +1,53 @@
+"""A plot with nothing to draw hides its axes; bin edges read as numbers people write."""
+
+from __future__ import annotations
+
+from watchkeeper.widgets.distribution_view import DistributionView, human_number
+from watchkeeper.widgets.metric_timeline import MetricTimelineWidget
+from watchkeeper.widgets.slice_chart import SliceChartWidget
+
+
+def _axes_shown(plot) -> list[bool]:
+    return [plot.getAxis(name).isVisible() for name in ("left", "bottom")]
+
+
+def test_empty_and_failed_plots_hide_their_axes(qtbot, drift_result, performance_view) -> None:
+    """Empty plots drew axes over a default range ("-0.4 … 0.4", "59.600 … 00.400")."""
+    from watchkeeper.app.panels.performance import timeline_data
+
+    chart = SliceChartWidget()
+    qtbot.addWidget(chart)
+    chart.show()
+    assert _axes_shown(chart.plot) == [False, False]  # no slices
+    timeline = MetricTimelineWidget()
+    qtbot.addWidget(timeline)
+    timeline.show()
+    assert _axes_shown(timeline.metric_plot) == _axes_shown(timeline.coverage_plot) == [False] * 2
+    timeline.set_data(timeline_data(performance_view))
+    assert _axes_shown(timeline.metric_plot) == [True, True]
+    timeline.set_data(None)  # a failed analysis clears the plot
+    assert _axes_shown(timeline.metric_plot) == [False, False]
+    view = DistributionView()
+    qtbot.addWidget(view)
+    view.show()
+    assert _axes_shown(view.plot) == [False, False]  # no cell picked yet
+    view.show_cell(drift_result, "amount", 3)
+    assert _axes_shown(view.plot) == [True, True]
+
+
+def test_bin_edges_are_written_for_people(qtbot, drift_result) -> None:
+    assert [human_number(x) for x in (1174.4, 4349.2, 123456.7, 12.345, 0.01234, 3.0)] == [
+        "1,174",
+        "4,349",
+        "123,457",
+        "12.3",
+        "0.0123",
+        "3",
+    ]
+    view = DistributionView()
+    qtbot.addWidget(view)
+    view.show_cell(drift_result, "amount", 3)
+    levels = view.plot.getAxis("bottom")._tickLevels
+    texts = [t for level in levels for _, t in level]
+    assert not any("e+" in t for t in texts) and "missing" in texts
+    assert len(levels) == 2 and len(levels[0]) <= len(texts) // 2 + 1  # fewer major ticks

@@ -258,7 +258,7 @@ def test_sync_from_the_window_twice(qtbot, bundle: Path, settings: QSettings, tm
     qtbot.waitUntil(lambda: gov.state.view is not None and len(gov.state.view.pending) == 1)
     text = gov.banner.text()
     assert "2 entries recorded, 0 already there" in text and "1 refused" in text
-    assert "only its author can sync it" in text and gov.banner.level == "warning"
+    assert "only its author can sync" in text and gov.banner.level == "warning"
     statuses = sorted(r["status"] for r in _rows(gov.ledger.outbox_model))
     assert statuses == ["pending", "synced", "synced"]
     second = sync_through_the_dialog()

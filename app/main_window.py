@@ -376,7 +376,8 @@ class MainWindow(QMainWindow):
                     f"<b>The outbox of {escape(evidence.path.name)} is damaged:</b> "
                     f"{escape(problems[0])}.<br>The bundle's evidence is intact and shown; its "
                     "outbox will not be synced. Find the complete copy of the bundle (the one "
-                    "last written on this computer) and open that one."
+                    "last written on this computer) and open that one.",
+                    level="warning",
                 )
         else:
             self.governance.set_target(GovernanceTarget.from_workspace(evidence.root))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -32,7 +32,7 @@ class _Double(ColumnElement[float]):
     """A float literal of SQL type DOUBLE (see the module)."""
 
     # the value is part of the statement cache's key: a hive statement holds it as text
-    _traverse_internals: ClassVar = [("value", InternalTraversal.dp_plain_obj)]
+    _traverse_internals = [("value", InternalTraversal.dp_plain_obj)]  # noqa: RUF012
     inherit_cache = True
     type = sa.Double()
 

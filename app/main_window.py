@@ -370,6 +370,15 @@ class MainWindow(QMainWindow):
                 f"<span style='color:#c5d8ef'>{escape(str(evidence.path))}</span>"
             )
             self.bundle_banner.setToolTip(evidence.bundle.summary())
+            problems = evidence.bundle.outbox_problems
+            if problems:
+                self.message_banner.show_message(
+                    f"<b>The outbox of {escape(evidence.path.name)} is damaged:</b> "
+                    f"{escape(problems[0])}.<br>The bundle's evidence is intact and shown; its "
+                    "outbox will not be synced. Find the complete copy of the bundle (the one "
+                    "last written on this computer) and open that one.",
+                    level="warning",
+                )
         else:
             self.governance.set_target(GovernanceTarget.from_workspace(evidence.root))
             self.setWindowTitle(f"Watchkeeper — {evidence.root.name}")

@@ -16,7 +16,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import PostgresCluster, postgres_cluster
+from servers import PostgresCluster, SparkThriftServer, postgres_cluster, spark_thrift_server
 
 _db_names = itertools.count()
 
@@ -53,6 +53,14 @@ def postgres() -> Iterator[PostgresCluster]:
     """One real PostgreSQL cluster for the whole run, stopped by its pid at the end."""
     with postgres_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkThriftServer]:
+    """One real Spark Thrift server for the whole run (local mode, loopback), stopped by its
+    pid at the end. Started only when a test asks for it (~10-30 s, ~1 GB)."""
+    with spark_thrift_server() as server:
+        yield server
 
 
 @pytest.fixture

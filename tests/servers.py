@@ -132,3 +132,136 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def _java_home() -> str | None:
+    """A Java 17+ runtime for Spark: JAVA_HOME if set, else the machine's default java."""
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    java = shutil.which("java")
+    return str(Path(java).resolve().parent.parent) if java else None
+
+
+class SparkThriftServer:
+    """A local Spark Thrift server (Spark SQL over HiveServer2's protocol) from the pyspark
+    distribution's own jars: local mode, loopback only, its warehouse, metastore and scratch
+    folders in one temporary folder, started once per run and stopped by its pid."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="wk-spark-"))
+        self.port = free_port()
+        self.pid: int | None = None
+        self.log = self.root / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"hive://127.0.0.1:{self.port}/default"
+
+    def start(self, timeout: float = 180) -> None:
+        import pyspark
+
+        home = Path(pyspark.__file__).parent
+        java_home = _java_home()
+        if java_home is None:
+            raise RuntimeError("Spark needs Java: no java on PATH and no JAVA_HOME")
+        env = {**os.environ, "SPARK_HOME": str(home), "JAVA_HOME": java_home}
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+        env["SPARK_LOCAL_DIRS"] = str(self.root / "local")
+        derby = self.root / "metastore"
+        cmd = [
+            str(home / "bin" / "spark-submit"),
+            "--class",
+            "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+            "--master",
+            "local[2]",
+            "--driver-memory",
+            "1g",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.sql.shuffle.partitions=4",
+            "--conf",
+            f"spark.sql.warehouse.dir={self.root / 'warehouse'}",
+            "--conf",
+            f"spark.driver.extraJavaOptions=-Dderby.system.home={self.root / 'derby'} "
+            f"-Djava.io.tmpdir={self.root}",
+            "--hiveconf",
+            "hive.server2.thrift.bind.host=127.0.0.1",
+            "--hiveconf",
+            f"hive.server2.thrift.port={self.port}",
+            "--hiveconf",
+            f"javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName={derby};create=true",
+            "spark-internal",
+        ]
+        with self.log.open("wb") as log:
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid = proc.pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the Spark Thrift server exited: see {self.log}")
+            if b"HiveThriftServer2 started" in self.log.read_bytes():
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1),
+                ):
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"the Spark Thrift server did not start in {timeout:.0f} s")
+
+    def execute(self, *statements: str) -> None:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                for statement in statements:
+                    conn.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+
+    def table_from_parquet(self, name: str, folder: Path) -> str:
+        """A Parquet-backed table ``name`` over ``folder``; returns the source ``URL#table``."""
+        self.execute(
+            f"DROP TABLE IF EXISTS `{name}`",
+            f"CREATE TABLE `{name}` USING parquet LOCATION '{folder}'",
+        )
+        return f"{self.url}#{name}"
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            # the whole session: spark-submit's script and the JVM it started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    break
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, os.WNOHANG)
+                time.sleep(0.1)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+            self.pid = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def spark_thrift_server() -> Iterator[SparkThriftServer]:
+    server = SparkThriftServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -38,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     with open_bundle(args.bundle, extract=False, trusted_keys=args.trusted_key) as bundle:
         print(bundle.summary(), flush=True)
+        problems = bundle.outbox_problems
+    if problems and args.no_gui:
+        from watchkeeper.core.errors import NegativeFinding
+
+        raise NegativeFinding(f"{args.bundle}: the bundle's outbox is damaged: {problems[0]}")
     if args.no_gui:
         return 0
     from watchkeeper.app.display import require_display

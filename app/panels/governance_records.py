@@ -81,7 +81,7 @@ def outbox_frame(entries: Any, synced: Any = frozenset()) -> pd.DataFrame:
                 "kind": _OUTBOX_KINDS.get(e.kind, e.kind),
                 "what": one_line(e.describe().split(" ", 1)[1], 120),
                 "status": "synced" if e.id in synced else "pending",
-                "by": e.author,
+                "by": e.by,
                 "entry": e.id,
             }
         )

@@ -294,7 +294,8 @@ def _load_bundle_governance(
     records = target.evidence.records()
     with open_bundle(target.path, extract=False) as current:
         outbox = tuple(e for e in current.outbox if e.model == entry.name)
-        synced = frozenset(current.synced)
+        pending = {e.id for e in current.pending()}
+        synced = frozenset(e.id for e in current.outbox if e.id not in pending)
     champion = challenger = None
     for v in entry.versions:
         if "champion" in v.aliases:

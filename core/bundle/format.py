@@ -26,9 +26,18 @@ accounted for — local headers must agree with the central directory field by f
 must follow each other with no gap, nothing may trail the end record — so a flipped byte
 anywhere is refused, not only one inside a part.
 
-Writes that add to a bundle (outbox entries, sync receipts) take a sidecar lock
-(``.<name>.lock``), copy the file, append to the copy and rename it over the original: a
-crash leaves the old bundle or the new, never half, and two writers take turns.
+Outbox entries and sync receipts form one hash chain of their own: each appended member
+carries its position ``seq`` (1, 2, …) and ``prev``, the digest of the member before it (the
+manifest's digest for the first), under its signer's signature. A member removed from the
+middle leaves a gap the next member's signature still names; members cut off the end are
+caught against what this computer last saw of the bundle (:mod:`.seen`). Removing members
+from the end of a copy this computer never saw cannot be detected offline; sync then pushes
+only what the file holds, and the database, not the file, decides what is recorded.
+
+Writes that add to a bundle (outbox entries, sync receipts) lock the bundle file itself,
+read the chain's head from it, copy it, append to the copy and rename it over the original: a
+crash leaves the old bundle or the new, never half, and two writers take turns. No lock file
+is left beside the bundle.
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ import sys
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,7 +66,9 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "BundleError",
+    "ChainHead",
     "append_members",
+    "chain_head",
     "check_member_name",
     "json_bytes",
     "sign_document",
@@ -84,6 +96,7 @@ MAX_NAME = 120
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_JSON_PART_BYTES = 256 << 20  # a JSON part is parsed in memory
 MAX_ENTRY_BYTES = 4 << 20  # one outbox entry or receipt
+MAX_JSON_DEPTH = 64  # nesting of any JSON member; every document we write stays far below
 MAX_PART_BYTES = 16 << 30  # the telemetry part is streamed to a temporary file
 MAX_TOTAL_BYTES = 32 << 30
 
@@ -181,32 +194,80 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def bundle_lock(path: Path) -> Iterator[None]:
-    """Hold the bundle's sidecar lock (``.<name>.lock``): two writers (the window adding a
-    note while ``bundle sync`` appends receipts) take turns, so neither addition is lost."""
-    lock = path.with_name(f".{path.name}.lock")
-    try:
-        fh = lock.open("a+b")
-    except OSError as exc:
-        raise WatchkeeperError(f"{path}: cannot lock the bundle: {exc.strerror}") from None
-    with fh:
-        if sys.platform == "win32":  # pragma: no cover - Windows
-            import msvcrt
+    """Hold an exclusive lock on the bundle file itself: two writers (the window adding a
+    note while ``bundle sync`` appends receipts) take turns, so neither addition is lost.
 
-            fh.seek(0)
-            msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
+    A writer replaces the file by renaming a new one over it, so a lock won on the old inode
+    guards nothing: after winning it, check that the path still names the locked file, and
+    otherwise try again on the new one."""
+    while True:
+        try:
+            fh = path.open("rb")
+        except OSError as exc:
+            raise WatchkeeperError(f"{path}: cannot lock the bundle: {exc.strerror}") from None
+        with fh:
+            if sys.platform == "win32":  # pragma: no cover - Windows
+                import msvcrt
 
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        yield  # released when the file is closed
+                msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except OSError:
+                current = None
+            mine = os.fstat(fh.fileno())
+            if current is not None and (current.st_dev, current.st_ino) == (
+                mine.st_dev,
+                mine.st_ino,
+            ):
+                yield  # released when the file is closed
+                return
 
 
-def append_members(path: Path, members: Mapping[str, bytes]) -> None:
-    """Add members to the bundle at ``path``: copy, append to the copy, rename over it."""
+@dataclass(frozen=True)
+class ChainHead:
+    """Where a bundle's outbox chain ends: the last member's position and digest (position 0
+    is the manifest itself)."""
+
+    seq: int
+    digest: str
+
+
+def chain_head(path: Path, zf: zipfile.ZipFile, manifest_digest: str) -> ChainHead:
+    """The head of the outbox chain in an open archive (members parsed, not verified: the
+    caller opened and verified the bundle before taking the lock)."""
+    head = ChainHead(0, manifest_digest)
+    for name in zf.namelist():
+        if OUTBOX_PATTERN.match(name) or SYNCED_PATTERN.match(name):
+            with zf.open(name) as stream:
+                data, _ = read_limited(stream, MAX_ENTRY_BYTES)
+            value = load_json(path, name, data)
+            seq = value.get("seq") if isinstance(value, dict) else None
+            if isinstance(seq, int) and seq > head.seq:
+                head = ChainHead(seq, bytes_digest(data))
+    return head
+
+
+def append_members(
+    path: Path,
+    members: Mapping[str, bytes] | Callable[[ChainHead], Mapping[str, bytes]],
+    manifest_digest: str | None = None,
+) -> dict[str, bytes]:
+    """Add members to the bundle at ``path``: lock, copy, append to the copy, rename over it.
+
+    ``members`` may be a function of the chain's head, called under the lock, so that chained
+    members are built on the head of the file they are appended to (``manifest_digest`` is
+    then the bundle's). Returns the members written."""
     with bundle_lock(path), atomic_path(path) as tmp:
         try:
             shutil.copyfile(path, tmp)
             with zipfile.ZipFile(tmp, "a") as zf:
+                if callable(members):
+                    assert manifest_digest is not None
+                    members = members(chain_head(path, zf, manifest_digest))
                 existing = set(zf.namelist())
                 for name, data in members.items():
                     check_member_name(path, name)
@@ -215,6 +276,7 @@ def append_members(path: Path, members: Mapping[str, bytes]) -> None:
                     write_member(zf, name, data)
         except OSError as exc:
             raise WatchkeeperError(f"{path}: cannot write the bundle: {exc.strerror}") from None
+    return dict(members)
 
 
 def read_limited(stream: IO[bytes], limit: int, out: IO[bytes] | None = None) -> tuple[bytes, int]:
@@ -245,11 +307,32 @@ DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedEr
 
 
 def load_json(path: Path | str, name: str, data: bytes) -> Any:
+    """A member's JSON value; refuses invalid JSON and nesting deeper than MAX_JSON_DEPTH
+    (which would otherwise end in a RecursionError here or in whatever walks the value)."""
+    if _nesting(data) > MAX_JSON_DEPTH:
+        raise BundleError(path, f"{name} is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BundleError(path, f"{name} is not valid JSON") from None
     return value
+
+
+_BRACKETS = re.compile(rb'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def _nesting(data: bytes) -> int:
+    """The deepest bracket nesting of JSON text, brackets inside strings skipped (counted
+    before parsing: the parser itself recurses)."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(data):
+        token = m.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def manifest_digest(manifest: Mapping[str, Any]) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.bundle import format as fmt
+from watchkeeper.core.bundle import seen
 from watchkeeper.core.bundle.format import BundleError
 from watchkeeper.core.times import parse_time
 
@@ -41,9 +42,16 @@ if TYPE_CHECKING:
 __all__ = ["Bundle", "OutboxEntry", "open_bundle"]
 
 
+ENTRY_FORMAT = "watchkeeper-outbox-entry"
+RECEIPT_FORMAT = "watchkeeper-sync-receipt"
+CHAIN_VERSION = 2  # members carry seq and prev (format 1 had neither and is not read)
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
-    """An entry made offline: its stable id, kind, payload and its author's signature."""
+    """An entry made offline: its stable id, kind, payload, its place in the outbox chain
+    and its author's signature. ``signer`` is who this bundle knows the key as (None: a key
+    the bundle does not know, whatever ``author`` claims); it is not part of the document."""
 
     id: str
     kind: str
@@ -54,13 +62,16 @@ class OutboxEntry:
     key_id: str
     public_key: str
     bundle: str
+    seq: int
+    prev: str
     signature: str
+    signer: str | None = field(default=None, compare=False)
 
     def document(self) -> dict[str, Any]:
         """The signed fields (everything but the signature)."""
         return {
-            "format": "watchkeeper-outbox-entry",
-            "format_version": 1,
+            "format": ENTRY_FORMAT,
+            "format_version": CHAIN_VERSION,
             "id": self.id,
             "kind": self.kind,
             "model": self.model,
@@ -70,10 +81,17 @@ class OutboxEntry:
             "key_id": self.key_id,
             "public_key": self.public_key,
             "bundle": self.bundle,
+            "seq": self.seq,
+            "prev": self.prev,
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.document(), "signature": self.signature}
+
+    @property
+    def by(self) -> str:
+        """Who made the entry, as far as this bundle can tell: never only a claimed name."""
+        return signer_label(self.author, self.signer, self.key_id)
 
     def describe(self) -> str:
         p = self.payload
@@ -85,7 +103,16 @@ class OutboxEntry:
             f"as {p.get('role', 'champion')}",
             "rollback": f"rollback {p.get('from_version')} -> {p.get('to_version')}",
         }.get(self.kind, self.kind)
-        return f"{self.id[:8]} {what} by {self.author}"
+        return f"{self.id[:8]} {what} by {self.by}"
+
+
+def signer_label(claimed: str, known: str | None, key_id: str) -> str:
+    """A signer for display: the name the key is known under; a claimed name only beside it."""
+    if known is None:
+        return f"an unknown signer (key {key_id}, claims to be {claimed!r})"
+    if known != claimed:
+        return f"{known} (key {key_id}; the entry claims {claimed!r})"
+    return known
 
 
 @dataclass
@@ -102,8 +129,10 @@ class Bundle:
     registry_reason: str | None
     governance: dict[str, list[dict[str, Any]]]
     outbox: list[OutboxEntry]
-    synced: dict[str, dict[str, Any]]
+    synced: dict[str, dict[str, Any]]  # entry id -> its signed receipt (+ "signer": known name)
     telemetry_path: Path
+    outbox_problems: list[str] = field(default_factory=list)  # removals, stale copy
+    chain: dict[int, str] = field(default_factory=dict)  # outbox place -> member digest
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
@@ -138,8 +167,16 @@ class Bundle:
         return open_source(str(self.telemetry_path), self.spec.telemetry.mapping())
 
     def pending(self) -> list[OutboxEntry]:
-        """Outbox entries with no sync receipt in this file."""
-        return [e for e in self.outbox if e.id not in self.synced]
+        """Outbox entries with no sync receipt in this file that vouches for itself: signed
+        by the entry's own key or by a key the bundle knows (a stranger's receipt does not
+        make an entry look synced)."""
+        return [e for e in self.outbox if not self._receipted(e)]
+
+    def _receipted(self, entry: OutboxEntry) -> bool:
+        receipt = self.synced.get(entry.id)
+        return receipt is not None and (
+            receipt["key_id"] == entry.key_id or receipt.get("signer") is not None
+        )
 
     def summary(self) -> str:
         m = self.manifest
@@ -168,7 +205,24 @@ class Bundle:
             f"  outbox: {len(self.outbox)} entries, {len(self.pending())} not yet synced",
             f"  signature: valid ({len(m['parts'])} parts, digests and sizes checked)",
         ]
+        lines += [
+            f"  outbox: {e.describe()} is signed by a key this bundle does not know"
+            for e in self.outbox
+            if e.signer is None
+        ]
+        lines += [f"  OUTBOX DAMAGED: {p}" for p in self.outbox_problems]
         return "\n".join(lines)
+
+    def known_keys(self) -> dict[str, str]:
+        """Key id -> name of every key this bundle vouches for: the exporter's (signed into
+        the manifest) and those of the identities in its governance records."""
+        known = {
+            str(i["key_id"]): str(i["actor"])
+            for i in self.governance.get("identities", [])
+            if isinstance(i, Mapping) and "key_id" in i and "actor" in i
+        }
+        known[self.exporter_key_id] = self.exporter
+        return known
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -396,34 +450,108 @@ def _check_part(path: Path, name: str, part: Mapping[str, Any], data_digest: str
         raise BundleError(path, f"{name} does not match its digest in the manifest (altered)")
 
 
+RECEIPT_KEYS = (
+    "entry",
+    "table",
+    "record_id",
+    "store",
+    "synced_by",
+    "identity_verified",
+    "how",
+    "synced_at",
+    "key_id",
+    "public_key",
+    "bundle",
+    "seq",
+    "prev",
+)
+
+
+def receipt_document(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The signed fields of a sync receipt."""
+    return {
+        "format": RECEIPT_FORMAT,
+        "format_version": CHAIN_VERSION,
+        **{k: fields[k] for k in RECEIPT_KEYS},
+    }
+
+
+def _verify(path: Path, name: str, document: Mapping[str, Any], value: Mapping[str, Any]) -> None:
+    block = {
+        "algorithm": "Ed25519",
+        "public_key": value.get("public_key"),
+        "key_id": value.get("key_id"),
+        "signature": value.get("signature"),
+    }
+    problem = fmt.verify_document(document, block)
+    if problem:
+        raise BundleError(path, f"{name}: {problem}")
+
+
 def _entries(
     path: Path, zf: zipfile.ZipFile, names: Iterable[str], manifest_digest: str
-) -> tuple[list[OutboxEntry], dict[str, dict[str, Any]]]:
+) -> tuple[list[OutboxEntry], dict[str, dict[str, Any]], list[str], dict[int, str]]:
+    """The outbox entries and receipts, each signature checked, and what is wrong with the
+    chain they form (members missing from it)."""
     outbox: list[OutboxEntry] = []
     receipts: dict[str, dict[str, Any]] = {}
+    chain: dict[int, tuple[str, str, str]] = {}  # seq -> (name, prev, digest of the member)
     for name in sorted(names):
         data = _read(path, zf, name, fmt.MAX_ENTRY_BYTES)
         value = fmt.load_json(path, name, data)
         if m := fmt.OUTBOX_PATTERN.match(name):
-            outbox.append(_entry(path, name, m.group(1), value, manifest_digest))
+            entry = _entry(path, name, m.group(1), value, manifest_digest)
+            outbox.append(entry)
+            seq, prev = entry.seq, entry.prev
         else:
             m = fmt.SYNCED_PATTERN.match(name)
             assert m is not None
-            if not isinstance(value, dict) or value.get("entry") != m.group(1):
-                raise BundleError(path, f"{name} is not a sync receipt of entry {m.group(1)}")
-            receipts[m.group(1)] = value
-    outbox.sort(key=lambda e: (e.created_at, e.id))
+            receipt = _receipt(path, name, m.group(1), value, manifest_digest)
+            receipts[m.group(1)] = receipt
+            seq, prev = receipt["seq"], receipt["prev"]
+        if seq in chain:
+            raise BundleError(path, f"{name} and {chain[seq][0]} both claim outbox place {seq}")
+        chain[seq] = (name, prev, fmt.bytes_digest(data))
+    outbox.sort(key=lambda e: e.seq)
     orphans = sorted(set(receipts) - {e.id for e in outbox})
     if orphans:
         raise BundleError(path, f"synced/{orphans[0]}.json is a receipt of no outbox entry")
-    return outbox, receipts
+    digests = {seq: member[2] for seq, member in chain.items()}
+    return outbox, receipts, _chain_problems(chain, manifest_digest), digests
+
+
+def _chain_problems(chain: Mapping[int, tuple[str, str, str]], manifest_digest: str) -> list[str]:
+    problems = []
+    for seq in sorted(chain):
+        name, prev, _ = chain[seq]
+        before = chain.get(seq - 1)
+        expected = manifest_digest if seq == 1 else (before[2] if before else None)
+        if expected is None:
+            missing = seq - 1 - max((s for s in chain if s < seq), default=0)
+            problems.append(
+                f"{missing} outbox member(s) before {name} (place {seq}) were removed from the file"
+            )
+        elif prev != expected:
+            problems.append(
+                f"{name} (place {seq}) follows a member this file does not hold: the outbox "
+                "was rewritten or members were replaced"
+            )
+    return problems
 
 
 def _entry(path: Path, name: str, entry_id: str, value: Any, manifest_digest: str) -> OutboxEntry:
     keys: tuple[str, ...] = ("id", "kind", "model", "payload", "created_at", "author", "key_id")
-    keys += ("public_key", "bundle", "signature")
+    keys += ("public_key", "bundle", "seq", "prev", "signature")
+    if isinstance(value, dict) and value.get("format_version") == 1:
+        raise BundleError(
+            path,
+            f"{name} was made by an older Watchkeeper whose outbox entries are not chained; "
+            "its removal could not be detected, so it is not read",
+        )
     if not isinstance(value, dict) or set(value) != {*keys, "format", "format_version"}:
         raise BundleError(path, f"{name} is not an outbox entry")
+    if not isinstance(value["seq"], int) or isinstance(value["seq"], bool) or value["seq"] < 1:
+        raise BundleError(path, f"{name} has no place in the outbox chain")
     try:
         entry = OutboxEntry(**{k: value[k] for k in keys})
     except TypeError:  # pragma: no cover - keys checked above
@@ -431,35 +559,57 @@ def _entry(path: Path, name: str, entry_id: str, value: Any, manifest_digest: st
     if entry.id != entry_id or not isinstance(entry.payload, dict):
         raise BundleError(path, f"{name} holds an entry with another id")
     if entry.document() != {k: v for k, v in value.items() if k != "signature"}:
-        raise BundleError(path, f"{name} is not an outbox entry of format 1")
-    block = {
-        "algorithm": "Ed25519",
-        "public_key": entry.public_key,
-        "key_id": entry.key_id,
-        "signature": entry.signature,
-    }
-    problem = fmt.verify_document(entry.document(), block)
-    if problem:
-        raise BundleError(path, f"outbox entry {entry_id} ({entry.author}): {problem}")
+        raise BundleError(path, f"{name} is not an outbox entry of format {CHAIN_VERSION}")
+    _verify(path, f"outbox entry {entry_id} ({entry.author!r})", entry.document(), value)
     if entry.bundle != manifest_digest:
         raise BundleError(path, f"outbox entry {entry_id} was made in another bundle")
     return entry
 
 
+def _receipt(
+    path: Path, name: str, entry_id: str, value: Any, manifest_digest: str
+) -> dict[str, Any]:
+    if (
+        not isinstance(value, dict)
+        or value.get("format") != RECEIPT_FORMAT
+        or set(value) != {*RECEIPT_KEYS, "format", "format_version", "signature"}
+    ):
+        raise BundleError(path, f"{name} is not a signed sync receipt")
+    if value.get("entry") != entry_id:
+        raise BundleError(path, f"{name} is not a sync receipt of entry {entry_id}")
+    seq = value["seq"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise BundleError(path, f"{name} has no place in the outbox chain")
+    document = receipt_document(value)
+    if {**document, "signature": value["signature"]} != value:
+        raise BundleError(path, f"{name} is not a sync receipt of format {CHAIN_VERSION}")
+    _verify(path, f"sync receipt of entry {entry_id}", document, value)
+    if value["bundle"] != manifest_digest:
+        raise BundleError(path, f"{name} was written for another bundle")
+    return dict(value)
+
+
 def open_bundle(
-    path: Path | str, *, trusted_keys: Iterable[str] | None = None, extract: bool = True
+    path: Path | str,
+    *,
+    trusted_keys: Iterable[str] | None = None,
+    extract: bool = True,
+    known_keys: Mapping[str, str] | None = None,
 ) -> Bundle:
     """Validate the bundle at ``path`` and return it; refuse it with a clear BundleError.
 
     ``extract`` False checks the telemetry part's digest without keeping a copy (no
-    ``telemetry_path``); the outbox uses it before appending.
+    ``telemetry_path``); the outbox uses it before appending. ``known_keys`` (key id -> name)
+    adds signers the caller knows (the user's own key) to those the bundle vouches for.
+    Members missing from the outbox do not refuse the bundle — its evidence is intact — but
+    are listed in ``Bundle.outbox_problems``; sync refuses such a bundle.
     """
     path = Path(path)
     if not path.is_file():
         raise BundleError(path, "no such file")
     tmp = tempfile.TemporaryDirectory(prefix="wk-bundle-")
     try:
-        bundle = _open(path, Path(tmp.name), trusted_keys, extract)
+        bundle = _open(path, Path(tmp.name), trusted_keys, extract, known_keys)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         # A manifest may be validly signed by anyone's key and still be nonsense.
         tmp.cleanup()
@@ -471,7 +621,13 @@ def open_bundle(
     return bundle
 
 
-def _open(path: Path, tmp: Path, trusted_keys: Iterable[str] | None, extract: bool) -> Bundle:
+def _open(
+    path: Path,
+    tmp: Path,
+    trusted_keys: Iterable[str] | None,
+    extract: bool,
+    known_keys: Mapping[str, str] | None,
+) -> Bundle:
     try:  # one handle for everything: a writer may rename a new file over the path meanwhile
         raw = path.open("rb")
     except OSError as exc:
@@ -526,8 +682,35 @@ def _open(path: Path, tmp: Path, trusted_keys: Iterable[str] | None, extract: bo
         entry_names = [
             n for n in members if fmt.OUTBOX_PATTERN.match(n) or fmt.SYNCED_PATTERN.match(n)
         ]
-        outbox, receipts = _entries(path, zf, entry_names, digest_)
-    return _assemble(path, manifest, digest_, data, outbox, receipts, tmp / "events.parquet")
+        outbox, receipts, problems, chain = _entries(path, zf, entry_names, digest_)
+    bundle = _assemble(path, manifest, digest_, data, outbox, receipts, tmp / "events.parquet")
+    bundle.chain = chain
+    _attach_signers(bundle, known_keys)
+    bundle.outbox_problems = problems + seen.check_and_note(bundle)
+    return bundle
+
+
+def _attach_signers(bundle: Bundle, extra: Mapping[str, str] | None) -> None:
+    """Name every outbox signer by the key the bundle vouches for, never by its claim; and
+    refuse an entry that reuses the id of a record the bundle holds (it would pass for it)."""
+    known = {**bundle.known_keys(), **(extra or {})}
+    bundle.outbox = [
+        OutboxEntry(**{**e.__dict__, "signer": known.get(e.key_id)}) for e in bundle.outbox
+    ]
+    for receipt in bundle.synced.values():
+        receipt["signer"] = known.get(receipt["key_id"])
+    records = {
+        str(r.get("id"))
+        for rows in bundle.governance.values()
+        if isinstance(rows, list)
+        for r in rows
+        if isinstance(r, Mapping)
+    }
+    for e in bundle.outbox:
+        if e.id in records:
+            raise BundleError(
+                bundle.path, f"outbox entry {e.id} reuses the id of a record the bundle holds"
+            )
 
 
 class _HashingWriter:

@@ -1,12 +1,13 @@
 """The outbox: notes, model-card drafts and decisions made offline, kept inside the bundle.
 
 Each entry is one member ``outbox/<id>.json`` appended to the bundle file (copy, append,
-rename: a crash keeps the old file or the new). Its ``id`` is a random 128-bit hex chosen
-when the entry is made and never changed: :func:`~.sync.sync_bundle` stores the shared
-database's record under that same id, which is what makes syncing idempotent. The entry is
-signed offline by its author's Ed25519 key (from the OS keyring) over every other field,
-including the digest of the bundle's manifest, so it cannot be edited or moved to another
-bundle unnoticed.
+rename: a crash keeps the old file or the new), in its place in the outbox chain (its
+``seq`` and the digest of the member before it, ``prev``; see :mod:`.format`). Its ``id``
+is a random 128-bit hex chosen when the entry is made and never changed:
+:func:`~.sync.sync_bundle` stores the shared database's record under that same id, which
+is what makes syncing idempotent. The entry is signed offline by its author's Ed25519 key
+(from the OS keyring) over every other field, including the digest of the bundle's
+manifest, so it cannot be edited or moved to another bundle unnoticed.
 
 Kinds and their payloads (checked here, before anything is written):
 
@@ -22,13 +23,15 @@ Kinds and their payloads (checked here, before anything is written):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from watchkeeper.core.bundle import format as fmt
+from watchkeeper.core.bundle import seen
 from watchkeeper.core.bundle.open import OutboxEntry, open_bundle
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evidence import to_jsonable
@@ -41,6 +44,7 @@ __all__ = [
     "add_decision",
     "add_entry",
     "add_incident_note",
+    "append_entry",
 ]
 
 KINDS = ("incident_note", "model_card", "approval", "rollback")
@@ -137,21 +141,49 @@ def add_entry(
     entry_id = entry_id or uuid.uuid4().hex
     if not fmt.ENTRY_ID.match(entry_id):
         raise WatchkeeperError(f"an outbox entry id is 32 lowercase hex digits, got {entry_id!r}")
-    unsigned = OutboxEntry(
-        id=entry_id,
-        kind=kind,
-        model=model,
-        payload=clean,
-        created_at=to_jsonable((now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)),
-        author=author or os_login(),
-        key_id=signer.key_id,
-        public_key=signer.public_key,
-        bundle=manifest_digest,
-        signature="",
-    )
-    block = fmt.sign_document(unsigned.document(), signer)
-    entry = OutboxEntry(**{**unsigned.__dict__, "signature": block["signature"]})
-    fmt.append_members(path, {f"outbox/{entry.id}.json": fmt.json_bytes(entry.to_dict())})
+    created = to_jsonable((now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC))
+    author = author or os_login()
+
+    def build(head: fmt.ChainHead) -> OutboxEntry:
+        return OutboxEntry(
+            id=entry_id,
+            kind=kind,
+            model=model,
+            payload=clean,
+            created_at=created,
+            author=author,
+            key_id=signer.key_id,
+            public_key=signer.public_key,
+            bundle=manifest_digest,
+            seq=head.seq + 1,
+            prev=head.digest,
+            signature="",
+        )
+
+    entry = append_entry(path, manifest_digest, build, signer)
+    return dataclasses.replace(entry, signer=author)  # made with the caller's own key
+
+
+def append_entry(
+    path: Path,
+    manifest_digest: str,
+    build: Callable[[fmt.ChainHead], OutboxEntry],
+    signer: Signer,
+) -> OutboxEntry:
+    """Sign the entry ``build`` makes on the head of the bundle's outbox chain and append it,
+    all under the bundle's lock (so two writers never claim the same place)."""
+    made: list[OutboxEntry] = []
+
+    def members(head: fmt.ChainHead) -> dict[str, bytes]:
+        unsigned = build(head)
+        block = fmt.sign_document(unsigned.document(), signer)
+        made.append(dataclasses.replace(unsigned, signature=block["signature"]))
+        return {f"outbox/{made[-1].id}.json": fmt.json_bytes(made[-1].to_dict())}
+
+    written = fmt.append_members(path, members, manifest_digest)
+    entry = made[-1]
+    data = written[f"outbox/{entry.id}.json"]
+    seen.note(manifest_digest, fmt.ChainHead(entry.seq, fmt.bytes_digest(data)))
     return entry
 
 

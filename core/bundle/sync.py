@@ -5,8 +5,11 @@ writing, sync looks the id up: a record already there means the entry was synced
 earlier run, or by a run that crashed after its commit but before it wrote its receipt) and
 is skipped. The primary key makes a duplicate impossible even when two syncs race. So
 syncing twice, or again after a crash at any point, neither loses nor duplicates an entry.
-Receipts (``synced/<id>.json``) are appended to the bundle for the person holding it; the
-database, not the receipts, decides what is synced.
+Receipts (``synced/<id>.json``) are appended to the bundle for the person holding it, each
+signed by the syncing user's key in its place in the outbox chain; the database, not the
+receipts, decides what is synced. A bundle whose outbox chain lost members (removed from the
+middle, or cut off the end this computer saw) is refused whole: pushing the rest would
+record a partial story as if it were complete.
 
 The record is written by the store as every other record: its actor is the signed-in
 identity (the PostgreSQL role, or the unverified OS login on SQLite), the time is the
@@ -205,6 +208,11 @@ def sync_bundle(path: Path | str, store_url: str, *, signer: Signer | None = Non
     path = Path(path)
     with open_bundle(path, extract=False) as bundle:
         pass  # validated; the parsed parts stay usable after the temporary folder goes
+    if bundle.outbox_problems:
+        raise WatchkeeperError(
+            f"{path}: the bundle's outbox is damaged ({bundle.outbox_problems[0]}); nothing was "
+            "synced — sync the complete copy of the bundle"
+        )
     url = db.normalize_url(store_url)
     with _SyncStore.open(url, signer=signer) as store:
         me = store.signer  # the keyring's key for the signed-in identity, unless given
@@ -215,17 +223,53 @@ def sync_bundle(path: Path | str, store_url: str, *, signer: Signer | None = Non
             identity=store.identity.describe(),
             exporter_known=_key_owner(store, bundle.exporter_key_id),
         )
+        # Decisions the bundle knew of: those its exporter signed into it, and the outbox's
+        # own once the database shows them recorded under their author's key (in chain
+        # order). An entry's claimed id alone vouches for nothing: it could name someone
+        # else's newer decision and hide the conflict.
         known = {r["id"] for k in ("approvals", "rollbacks") for r in bundle.governance[k]}
-        known |= {e.id for e in bundle.outbox}
-        receipts: dict[str, bytes] = {}
+        receipts: dict[str, dict[str, Any]] = {}
         try:
             for entry in bundle.outbox:
                 _sync_entry(store, bundle, entry, me, owner, known, report, receipts)
         finally:
             if receipts:
-                fmt.append_members(path, receipts)
+                _write_receipts(path, bundle.manifest_digest, receipts, me)
                 report.receipts_written = len(receipts)
     return report
+
+
+def _write_receipts(
+    path: Path, manifest_digest: str, receipts: Mapping[str, Mapping[str, Any]], me: Signer
+) -> None:
+    """Sign each receipt in its place in the outbox chain and append them under the lock."""
+    from watchkeeper.core.bundle import seen
+    from watchkeeper.core.bundle.open import receipt_document
+
+    heads: list[fmt.ChainHead] = []
+
+    def members(head: fmt.ChainHead) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for entry_id, fields in receipts.items():
+            document = receipt_document(
+                {
+                    **fields,
+                    "key_id": me.key_id,
+                    "public_key": me.public_key,
+                    "bundle": manifest_digest,
+                    "seq": head.seq + 1,
+                    "prev": head.digest,
+                }
+            )
+            block = fmt.sign_document(document, me)
+            data = fmt.json_bytes({**document, "signature": block["signature"]})
+            out[f"synced/{entry_id}.json"] = data
+            head = fmt.ChainHead(head.seq + 1, fmt.bytes_digest(data))
+        heads.append(head)
+        return out
+
+    fmt.append_members(path, members, manifest_digest)
+    seen.note(manifest_digest, heads[-1])
 
 
 def _sync_entry(
@@ -236,7 +280,7 @@ def _sync_entry(
     owner: str | None,
     known: set[str],
     report: SyncReport,
-    receipts: dict[str, bytes],
+    receipts: dict[str, dict[str, Any]],
 ) -> None:
     from watchkeeper.core.bundle.outbox import check_payload
 
@@ -256,14 +300,15 @@ def _sync_entry(
         return
     if found:
         report.already_synced.append(entry.id)
+        known.add(entry.id)
         if entry.id not in bundle.synced:
-            receipts[f"synced/{entry.id}.json"] = _receipt(store, entry, table, "found")
+            receipts[entry.id] = _receipt(store, entry, table, "found")
         return
     name = store.identity.name
     if entry.key_id != me.key_id:
         report.refused[entry.id] = (
-            f"{entry.describe()} was signed offline by key {entry.key_id}, but you are signed "
-            f"in as {name!r}, who signs with key {me.key_id}; only its author can sync it"
+            f"only its author can sync {entry.describe()}: it was signed offline by key "
+            f"{entry.key_id}, and you, signed in as {name!r}, sign with key {me.key_id}"
         )
         return
     if owner is not None and owner != name:
@@ -288,24 +333,27 @@ def _sync_entry(
             found = _exists(store, table, entry)  # a concurrent sync may have written it
         if found:
             report.already_synced.append(entry.id)
+            known.add(entry.id)
             return
         report.refused[entry.id] = f"{entry.describe()}: the database refused it: {exc}"
         return
     report.synced.append(entry.id)
+    known.add(entry.id)
     if entry.id not in bundle.synced:
-        receipts[f"synced/{entry.id}.json"] = _receipt(store, entry, table, "written")
+        receipts[entry.id] = _receipt(store, entry, table, "written")
 
 
-def _receipt(store: GovernanceStore, entry: OutboxEntry, table: sa.Table, how: str) -> bytes:
-    return fmt.json_bytes(
-        {
-            "entry": entry.id,
-            "table": table.name,
-            "record_id": entry.id,
-            "store": db.masked(store.url),
-            "synced_by": store.identity.name,
-            "identity_verified": store.identity.verified,
-            "how": how,
-            "synced_at": to_jsonable(dt.datetime.now(dt.UTC)),
-        }
-    )
+def _receipt(
+    store: GovernanceStore, entry: OutboxEntry, table: sa.Table, how: str
+) -> dict[str, Any]:
+    """A receipt's content; :func:`_write_receipts` signs it into its place in the chain."""
+    return {
+        "entry": entry.id,
+        "table": table.name,
+        "record_id": entry.id,
+        "store": db.masked(store.url),
+        "synced_by": store.identity.name,
+        "identity_verified": store.identity.verified,
+        "how": how,
+        "synced_at": to_jsonable(dt.datetime.now(dt.UTC)),
+    }

@@ -271,10 +271,9 @@ def _exact_from_sql(
                 window_done(current, np.concatenate(parts), pool)
     except refused as exc:
         conn.rollback()
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise DriftError(
-            f"the database refused the sample query: {first[0] if first else exc}"
-        ) from None
+        from watchkeeper.core.telemetry.sql_values import short_error
+
+        raise DriftError(f"the database refused the sample query: {short_error(exc)}") from None
     finally:
         blocks.close()
     exact_stats = dict(zip(names, stats, strict=True)) if exact else {}

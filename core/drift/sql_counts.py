@@ -5,9 +5,10 @@ at most features × windows × bins rows whatever the table's size. Window and b
 expressions that *compare* against bound boundaries — never ``floor((x - lo) / w)``, which
 lands off by one near edges on engines that render a float divisor as 32-bit (see
 ENVIRONMENT.md) — nested as a binary search, so 90 daily windows cost 7 comparisons a row.
-Every edge is bound as ``sa.literal(x, sa.Double)``, every category and time as a bound value
-of the column's type; identifiers are quoted by SQLAlchemy. Tested on DuckDB, SQLite and
-PostgreSQL to give exactly the counts of :func:`~watchkeeper.core.drift.counting.count_windows`.
+Every edge is a :func:`~watchkeeper.core.telemetry.sql_values.double` literal, every
+category and time a bound value of the column's type; identifiers are quoted by
+SQLAlchemy. Tested on DuckDB, SQLite, PostgreSQL and Spark SQL to give exactly the counts of
+:func:`~watchkeeper.core.drift.counting.count_windows`.
 
 Semantics match the numpy path: a numerical value ``x`` is in bin ``i`` when
 ``e_i <= x < e_{i+1}``; ``NULL`` and NaN (greater than every number on PostgreSQL and DuckDB;
@@ -34,6 +35,7 @@ from watchkeeper.core.drift.data import NUMERICAL
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.progress import Cancelled
+from watchkeeper.core.telemetry.sql_values import double, short_error
 from watchkeeper.core.telemetry.windows import Windows, WindowSpec, plan_windows
 from watchkeeper.core.times import to_us
 
@@ -83,12 +85,12 @@ def _binary_case(
 
 
 def _numeric_bin(x: sa.ColumnElement, fp: FeatureProfile) -> sa.ColumnElement:
-    edges = [sa.literal(float(e), sa.Double) for e in fp.edges]
+    edges = [double(e) for e in fp.edges]
     missing = fp.n_bins - 1
     inside = _binary_case(x, edges, 0, len(edges))
     return sa.case(
         (x.is_(None), sa.literal(missing, sa.Integer)),
-        (x > sa.literal(float("inf"), sa.Double), sa.literal(missing, sa.Integer)),  # NaN
+        (x > double(float("inf")), sa.literal(missing, sa.Integer)),  # NaN
         else_=inside,
     )
 
@@ -118,6 +120,19 @@ def time_range_sql(
     where: sa.ColumnElement | None = None,
 ) -> tuple[int | None, int | None, int]:
     """``(min ts µs, max ts µs, rows)`` of the selected rows (one small query)."""
+    try:
+        return _time_range(conn, table, timestamp, where)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        raise DriftError(f"the database refused the query: {short_error(exc)}") from None
+
+
+def _time_range(
+    conn: sa.Connection,
+    table: sa.FromClause,
+    timestamp: str | None,
+    where: sa.ColumnElement | None,
+) -> tuple[int | None, int | None, int]:
     if timestamp is None:
         stmt = sa.select(sa.func.count()).select_from(table)
         if where is not None:
@@ -332,8 +347,10 @@ def sample_statement(
         inner = inner.where(*conds)
     sub = inner.subquery("wk_sample")
     offset = (int(seed) * 7_919 + 104_729) % SAMPLE_MULTIPLIER
+    # 64-bit before multiplying: Spark's row_number() is a 32-bit INT, and so is the literal
+    # (an INT product overflows, an error in ANSI mode)
     keep = (
-        sub.c.wk_pos * sa.literal(SAMPLE_MULTIPLIER, sa.BigInteger)
+        sa.cast(sub.c.wk_pos, sa.BigInteger) * sa.literal(SAMPLE_MULTIPLIER, sa.BigInteger)
         + sa.literal(offset, sa.BigInteger)
     ) % sub.c.wk_cnt < sa.literal(int(limit), sa.BigInteger)
     values = [sub.c[f"wk_v{i}"] for i in range(len(cols))]
@@ -398,8 +415,7 @@ def count_windows_sql(
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return short_error(exc)
 
 
 def fetch_float_blocks(

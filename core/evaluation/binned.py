@@ -149,6 +149,7 @@ def score_range_sql(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.telemetry.sql_values import double
 
     engine, _ = sql_parts(source)
     with engine.connect() as conn:
@@ -156,7 +157,7 @@ def score_range_sql(
             conn, source, predicate, model=model, versions=versions, start=start, end=end
         )
         s = col("score")
-        finite = sa.and_(s > sa.literal(-math.inf, sa.Double), s < sa.literal(math.inf, sa.Double))
+        finite = sa.and_(s > double(-math.inf), s < double(math.inf))
         lo, hi = conn.execute(
             sa.select(sa.func.min(s), sa.func.max(s)).where(*clauses, finite)
         ).one()
@@ -177,6 +178,7 @@ def score_bins_sql(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slice_sql import duckdb_arrow, slice_query, sql_parts
+    from watchkeeper.core.telemetry.sql_values import double
 
     engine, _ = sql_parts(source)
     with engine.connect() as conn:
@@ -185,9 +187,7 @@ def score_bins_sql(
         )
         s, y = col("score"), col("label")
         yf = sa.cast(y, sa.Double)
-        k = sa.func.floor(
-            (s - sa.literal(grid.origin, sa.Double)) / sa.literal(grid.width, sa.Double)
-        ).label("k")
+        k = sa.func.floor((s - double(grid.origin)) / double(grid.width)).label("k")
         d = sa.case((y.is_not(None), (s - yf) * (s - yf)))
         statement = (
             sa.select(
@@ -198,7 +198,7 @@ def score_bins_sql(
                 sa.func.sum(d).label("sq"),
                 sa.func.sum(d * d).label("sq2"),
             )
-            .where(*clauses, s <= sa.literal(math.inf, sa.Double))  # not NULL, not NaN
+            .where(*clauses, s <= double(math.inf))  # not NULL, not NaN
             .group_by(sa.literal_column("k"))
         )
         if conn.dialect.name == "duckdb":

@@ -97,15 +97,17 @@ class Condition:
     def where(self, column: Any) -> Any:
         import sqlalchemy as sa
 
+        from watchkeeper.core.telemetry.sql_values import double
+
         if self.op == "null":
             return column.is_(None)
         if self.op == "range":
             lo, hi = self.value
             parts = []
             if lo is not None:
-                parts.append(column >= sa.literal(float(lo), sa.Double))
+                parts.append(column >= double(lo))
             if hi is not None:
-                parts.append(column < sa.literal(float(hi), sa.Double))
+                parts.append(column < double(hi))
             return sa.and_(*parts)
         values = self.value if self.op == "in" else (self.value,)
         values = tuple(_sql_value(v, column) for v in values)

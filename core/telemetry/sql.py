@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -58,12 +59,15 @@ from watchkeeper.core.telemetry.source import (
     resolve_path,
     show_names,
 )
+from watchkeeper.core.telemetry.sql_values import short_error
 
 #: DuckDB's memory ceiling for our queries (its default is 80% of RAM).
 DUCKDB_MEMORY_LIMIT = "2GB"
 _SAMPLE_ROWS = 1000
 _FILE_DIALECTS = ("sqlite", "duckdb")
 _CONNECT_TIMEOUT_S = 10
+#: SQLAlchemy dialects of distributed engines (see SqlSource.warehouse).
+WAREHOUSE_DIALECTS = frozenset({"hive"})
 
 
 def open_sql(
@@ -131,6 +135,13 @@ class SqlSource(TelemetrySource):
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    @property
+    def warehouse(self) -> bool:
+        """A distributed engine (Spark SQL through ``hive://``): analyses always push their
+        counting down to it and read only aggregates and bounded samples, whatever the row
+        count — moving its rows over the wire is what it exists to avoid."""
+        return self._dialect in WAREHOUSE_DIALECTS
 
     @property
     def table_name(self) -> str:
@@ -247,7 +258,7 @@ class SqlSource(TelemetrySource):
             yield
         except sa.exc.SQLAlchemyError as exc:
             raise _database_error(exc, self.description, doing) from None
-        except Exception as exc:  # duckdb's errors share no base class with SQLAlchemy's
+        except Exception as exc:  # duckdb's and thrift's errors share no base with SQLAlchemy's
             if not _is_duckdb_error(exc):
                 raise
             raise _database_error(exc, self.description, doing) from None
@@ -570,7 +581,7 @@ def _create_engine(url: URL, description: str) -> Engine:
     elif backend == "postgresql":
         options["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
     try:
-        return sa.create_engine(url, **options)
+        engine = sa.create_engine(url, **options)
     except sa.exc.NoSuchModuleError:
         raise TelemetryError(
             f"no SQLAlchemy dialect for {url.drivername!r} is installed", source=description
@@ -580,6 +591,22 @@ def _create_engine(url: URL, description: str) -> Engine:
             f"the database driver for {url.drivername!r} is not installed ({exc.name})",
             source=description,
         ) from None
+    if backend == "hive":
+        sa.event.listen(engine, "connect", _spark_session)
+        # Thrift logs a failed connection on stderr before raising it; we report the error
+        # ourselves, in one line
+        logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
+    return engine
+
+
+def _spark_session(dbapi_connection: Any, _record: Any) -> None:
+    """Spark's TIMESTAMP is an instant shown in the session's time zone, which is the
+    server's unless set: read and compare every time in UTC, as every other engine here."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET spark.sql.session.timeZone=UTC")
+    finally:
+        cursor.close()
 
 
 def _locate_table(engine: Engine, spec: str, description: str) -> tuple[str | None, str]:
@@ -595,7 +622,8 @@ def _locate_table(engine: Engine, spec: str, description: str) -> tuple[str | No
         raise _database_error(exc, description, "cannot connect") from None
     except Exception as exc:
         if _is_duckdb_error(exc):
-            raise _database_error(exc, description, "cannot open") from None
+            doing = "cannot open" if engine.dialect.name == "duckdb" else "cannot connect"
+            raise _database_error(exc, description, doing) from None
         raise
     folded = [n for n in names if n.lower() == table.lower()]
     if len(folded) == 1:
@@ -631,6 +659,17 @@ def _split_table(spec: str, description: str) -> tuple[str | None, str]:
 
 def _arrow_type(sql_type: sa.types.TypeEngine[Any], dialect: str) -> pa.DataType:
     """The Arrow type a reflected column type reads as; null means "look at the values"."""
+    if isinstance(sql_type, sa.TypeDecorator):
+        # PyHive reflects Spark's TIMESTAMP, DATE and DECIMAL as decorators over text (the
+        # driver hands them over as strings); what they hold is their Python type.
+        python = _python_type(sql_type)
+        if python is dt.datetime:
+            return pa.timestamp("us")  # Spark's TIMESTAMP has no zone of its own: UTC here
+        if python is dt.date:
+            return pa.date32()
+        if python is Decimal:
+            return pa.float64()
+        sql_type = sql_type.impl_instance
     if isinstance(sql_type, sa.Boolean):
         return pa.bool_()
     if isinstance(sql_type, sa.Integer):
@@ -652,6 +691,13 @@ def _arrow_type(sql_type: sa.types.TypeEngine[Any], dialect: str) -> pa.DataType
     if isinstance(sql_type, sa.types.NullType) and dialect == "sqlite":
         return pa.null()  # no declared type: decided from a sample of values
     return pa.list_(pa.string())  # JSON, arrays and the like: not analysable
+
+
+def _python_type(sql_type: sa.types.TypeEngine[Any]) -> type | None:
+    try:
+        return sql_type.python_type
+    except NotImplementedError:
+        return None
 
 
 def _guess_type(values: Sequence[Any]) -> pa.DataType:
@@ -706,14 +752,14 @@ def _as_text(value: object) -> str:
 
 
 def _is_duckdb_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(("duckdb", "_duckdb"))
+    """A driver's own error that SQLAlchemy does not wrap: DuckDB's, or the Thrift transport's
+    under PyHive (a Spark server that cannot be reached or drops the connection)."""
+    return type(exc).__module__.startswith(("duckdb", "_duckdb", "thrift", "pyhive"))
 
 
 def _database_error(exc: BaseException, description: str, doing: str) -> TelemetryError:
     """A driver's error in one line, password masked, with a hint for the usual causes."""
-    original = getattr(exc, "orig", None) or exc
-    text = str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
-    text = mask_password(text)
+    text = mask_password(short_error(exc))
     if "different configuration" in text:
         text = (
             "the file is already open in this program with other settings; close that "

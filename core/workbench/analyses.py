@@ -170,7 +170,7 @@ def run_drift(
         if reference is None or reference.num_rows == 0:
             reference = profile  # the evidence's profile (a bundle's): counts only
         check_cancelled(cancelled)
-        if rows > IN_MEMORY_ROWS and isinstance(src, SqlSource):
+        if isinstance(src, SqlSource) and (rows > IN_MEMORY_ROWS or src.warehouse):
             import sqlalchemy as sa
 
             from watchkeeper.core.telemetry.sql import reflect_table

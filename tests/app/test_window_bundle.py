@@ -258,7 +258,7 @@ def test_sync_from_the_window_twice(qtbot, bundle: Path, settings: QSettings, tm
     qtbot.waitUntil(lambda: gov.state.view is not None and len(gov.state.view.pending) == 1)
     text = gov.banner.text()
     assert "2 entries recorded, 0 already there" in text and "1 refused" in text
-    assert "only its author can sync it" in text and gov.banner.level == "warning"
+    assert "only its author can sync" in text and gov.banner.level == "warning"
     statuses = sorted(r["status"] for r in _rows(gov.ledger.outbox_model))
     assert statuses == ["pending", "synced", "synced"]
     second = sync_through_the_dialog()
@@ -354,3 +354,34 @@ def test_open_command_opens_the_window_on_the_bundle(bundle: Path, tmp_path: Pat
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "damaged.wkbundle" in result.stderr
+
+
+def test_a_damaged_outbox_is_said_and_the_evidence_still_shown(
+    qtbot, bundle: Path, settings: QSettings, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from watchkeeper.core.bundle import format as fmt
+    from watchkeeper.core.bundle.outbox import add_incident_note
+
+    me = Signer.from_seed("window bundle tests: me")
+    notes = [
+        add_incident_note(bundle, title=f"note {i}", starts_at="2026-04-01", signer=me)
+        for i in range(3)
+    ]
+    with zipfile.ZipFile(bundle) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    del members[f"outbox/{notes[1].id}.json"]
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for name, data in members.items():
+            fmt.write_member(zf, name, data)
+    window = MainWindow(None, settings=settings, check_health=False)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    _open(qtbot, window, bundle)
+    text = window.message_banner.text()
+    assert "outbox of incident.wkbundle is damaged" in text and "removed" in text
+    assert window.bundle_banner.isVisible()
+    assert window.message_banner.level == "warning"
+    window.grab().save(str(tmp_path / "damaged-outbox.png"))

@@ -276,6 +276,9 @@ def test_concurrent_outbox_writers_lose_nothing(bundle_file: Path) -> None:
         assert sorted(e.payload["title"] for e in b.outbox) == sorted(
             f"{w} {i}" for w in "abc" for i in range(4)
         )
+        # one chain, every place taken once: the lock covers reading the head and appending
+        assert b.outbox_problems == [] and [e.seq for e in b.outbox] == list(range(1, 13))
+    assert sorted(p.name for p in bundle_file.parent.iterdir()) == [bundle_file.name]
 
 
 def test_an_unrelated_record_under_the_entry_id_is_not_taken_for_synced(
@@ -302,24 +305,28 @@ def test_a_self_signed_malformed_entry_is_refused_not_crashed(
     bundle_file: Path, shared_db: str
 ) -> None:
     from watchkeeper.core.bundle.open import OutboxEntry
+    from watchkeeper.core.bundle.outbox import append_entry
 
     with open_bundle(bundle_file, extract=False) as b:
         digest = b.manifest_digest
-    unsigned = OutboxEntry(
-        id="cd" * 16,
-        kind="approval",
-        model="fraud-detector",
-        payload={"decision": 7},
-        created_at="2026-04-01T00:00:00Z",
-        author="me",
-        key_id=ALICE.key_id,
-        public_key=ALICE.public_key,
-        bundle=digest,
-        signature="",
-    )
-    signature = fmt.sign_document(unsigned.document(), ALICE)["signature"]
-    entry = OutboxEntry(**{**unsigned.__dict__, "signature": signature})
-    fmt.append_members(bundle_file, {f"outbox/{entry.id}.json": fmt.json_bytes(entry.to_dict())})
+
+    def build(head: fmt.ChainHead) -> OutboxEntry:
+        return OutboxEntry(
+            id="cd" * 16,
+            kind="approval",
+            model="fraud-detector",
+            payload={"decision": 7},
+            created_at="2026-04-01T00:00:00Z",
+            author="me",
+            key_id=ALICE.key_id,
+            public_key=ALICE.public_key,
+            bundle=digest,
+            seq=head.seq + 1,
+            prev=head.digest,
+            signature="",
+        )
+
+    entry = append_entry(bundle_file, digest, build, ALICE)
     report = sync_bundle(bundle_file, shared_db, signer=ALICE)
     assert list(report.refused) == [entry.id] and "not a valid entry" in report.refused[entry.id]
     with pytest.raises(WatchkeeperError, match="link is"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -86,7 +88,32 @@ def _with_edges(rows: list[dict], profile) -> list[dict]:
     return rows
 
 
+_SPARK_DATA: dict[str, Path] = {}  # a Spark database's folder for its Parquet tables
+
+
+def _spark_engine(server, tmp_path: Path) -> sa.Engine:
+    """An engine on a fresh database of the shared Spark server (tables named as elsewhere)."""
+    name = f"wk_{uuid.uuid4().hex[:12]}"
+    server.execute(f"CREATE DATABASE {name}")
+    _SPARK_DATA[name] = tmp_path / name
+    return sa.create_engine(server.url.rsplit("/", 1)[0] + f"/{name}")
+
+
+def _write_spark(engine: sa.Engine, rows: list[dict]) -> sa.Table:
+    """Spark tables are Parquet files: the same rows as the other engines' inserts."""
+    import pyarrow.parquet as pq
+
+    folder = _SPARK_DATA[engine.url.database] / "events"
+    folder.mkdir(parents=True)
+    pq.write_table(_arrow(rows, nan_as_null=False), folder / "part-0.parquet")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE events USING parquet LOCATION '{folder}'")
+        return reflect_table(conn, "events")
+
+
 def _write(engine: sa.Engine, rows: list[dict], tz: bool) -> sa.Table:
+    if engine.dialect.name == "hive":
+        return _write_spark(engine, rows)
     md = sa.MetaData()
     t = sa.Table(
         "events",
@@ -150,7 +177,7 @@ def _numpy_counts(table: pa.Table, profile, spec: str | None, start=None, end=No
     return windows, count_windows(table, profile, w, len(windows))
 
 
-ENGINES = ["duckdb", "sqlite", "postgresql"]
+ENGINES = ["duckdb", "sqlite", "postgresql", "spark"]
 
 
 @pytest.fixture(params=ENGINES)
@@ -159,6 +186,8 @@ def engine(request, tmp_path):
         eng = sa.create_engine(f"duckdb:///{tmp_path / 't.duckdb'}")
     elif request.param == "sqlite":
         eng = sa.create_engine(f"sqlite:///{tmp_path / 't.sqlite'}")
+    elif request.param == "spark":
+        eng = _spark_engine(request.getfixturevalue("spark"), tmp_path)
     else:
         eng = sa.create_engine(request.getfixturevalue("postgres_url"))
     yield eng
@@ -320,10 +349,15 @@ def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
         "duckdb": f"duckdb:///{tmp_path / 's.duckdb'}",
         "sqlite": f"sqlite:///{tmp_path / 's.sqlite'}",
         "postgresql": request.getfixturevalue("postgres_url"),
+        "spark": None,
     }
     found = {}
     for name, url in urls.items():
-        eng = sa.create_engine(url)
+        eng = (
+            _spark_engine(request.getfixturevalue("spark"), tmp_path)
+            if url is None
+            else sa.create_engine(url)
+        )
         _write(eng, rows, tz=name != "sqlite")
         with eng.connect() as conn:
             runs = [
@@ -350,7 +384,7 @@ def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
         assert all(w.sampled and w.rows == 100 for w in result.multivariate.windows)
         assert any("systematic sample" in n for n in result.notes)
         assert '"exact": "sample"' in result.to_json()
-    assert found["duckdb"] == found["sqlite"] == found["postgresql"]
+    assert found["duckdb"] == found["sqlite"] == found["postgresql"] == found["spark"]
 
 
 def test_pushed_down_analysis_with_a_profile_says_what_it_skipped(tmp_path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,11 @@ def write_postgres(table: pa.Table, url: str, name: str = "events") -> None:
 # -- one location per kind of store ----------------------------------------------------
 
 FILE_KINDS = ("parquet", "parquet_dir", "csv", "csv_gz", "duckdb", "sqlite")
-ALL_KINDS = (*FILE_KINDS, pytest.param("postgres", marks=pytest.mark.postgres))
+ALL_KINDS = (
+    *FILE_KINDS,
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("spark", marks=pytest.mark.spark),
+)
 
 
 class StoreFactory:
@@ -263,4 +268,11 @@ class StoreFactory:
             name = f"events{self._count}"
             write_postgres(table, url, name)
             return f"{url}#telemetry.{name}"
+        if kind == "spark":
+            # Spark tables are Parquet files: Spark's TIMESTAMP holds instants, so both
+            # time columns go in as UTC instants (naive and zoned differ only on write)
+            server = self._request.getfixturevalue("spark")
+            stem.mkdir()
+            write_parquet(table, stem / "part-0.parquet")
+            return server.table_from_parquet(f"events_{uuid.uuid4().hex[:12]}", stem)
         raise ValueError(kind)

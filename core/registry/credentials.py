@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 __all__ = ["Credentials", "redact_uri", "split_credentials"]
 
@@ -70,8 +70,20 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
     """``(uri without password, username, password)`` from a URI's user-info part.
 
     The user name stays in the returned URI (it is not a secret and says whose account is
-    used); only the password is taken out.
+    used); only the password is taken out. User name and password come back decoded: a URL
+    carries ``@ : / %`` in them percent-encoded (``p%40ss`` is the password ``p@ss``), and
+    the server must be sent the password itself.
     """
+    clean, user, password = _split_raw(uri)
+    return (
+        clean,
+        None if user is None else unquote(user),
+        None if password is None else unquote(password),
+    )
+
+
+def _split_raw(uri: str) -> tuple[str, str | None, str | None]:
+    """:func:`split_credentials` with user and password as written in the URI (encoded)."""
     parts = urlsplit(uri)
     if not parts.scheme or "@" not in parts.netloc:
         return uri, None, None
@@ -80,6 +92,12 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
     netloc = f"{user}@{hostport}" if user else hostport
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return clean, (user or None), (password if sep else None)
+
+
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as it may appear in text: itself, and percent-encoded as in a URL."""
+    forms = {secret, quote(secret, safe=""), quote(secret, safe="!$&'()*+,;=~")}
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
 def strip_userinfo(uri: str) -> str:
@@ -95,7 +113,7 @@ def redact_uri(uri: str | None) -> str:
     """A URI safe to print: no password in the user-info, secret-looking query values masked."""
     if not uri:
         return ""
-    clean, _, password = split_credentials(uri)
+    clean, _, raw_password = _split_raw(uri)
     parts = urlsplit(clean)
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
@@ -110,8 +128,10 @@ def redact_uri(uri: str | None) -> str:
                     parts.fragment,
                 )
             )
-    if password:
-        clean = clean.replace(password, MASK)  # also a password repeated in the path/query
+    if raw_password:  # also a password repeated in the path/query, in either spelling
+        for form in {raw_password, unquote(raw_password)}:
+            if form:
+                clean = clean.replace(form, MASK)
     return clean
 
 
@@ -122,6 +142,7 @@ def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     for secret in secrets:
         if not secret:
             continue
-        text = text.replace(secret, MASK)
+        for form in secret_forms(secret):
+            text = text.replace(form, MASK)
         text = text.replace(base64.b64encode(secret.encode()).decode(), MASK)
     return text

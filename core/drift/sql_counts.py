@@ -280,7 +280,7 @@ def _windowed_rows(
         conds += [key >= time_bound(ts, b[0]), key < time_bound(ts, b[-1])]
         return _WindowedRows(table, _binary_case(key, cuts, 0, len(b) - 2), cols, conds)
     if kind == "rows":
-        order = [time_key(ts)] if ts is not None else []
+        order: list[sa.ColumnElement[Any]] = [time_key(ts)] if ts is not None else []
         order += [_col(table, c) for c in order_by]
         if not order:
             raise DriftError("row windows over a SQL table need a timestamp or an order column")
@@ -339,7 +339,7 @@ def sample_statement(
         pos = (base.c.wk_rn - 1) % sa.literal(n, sa.BigInteger)
         cnt: sa.ColumnElement = sa.literal(n, sa.BigInteger)
     else:
-        order = [sa.nulls_last(time_key(ts))] if ts is not None else []
+        order: list[sa.ColumnElement[Any]] = [sa.nulls_last(time_key(ts))] if ts is not None else []
         order += [_col(table, c) for c in order_by]
         if windows.spec.kind == "time":
             pos = sa.func.row_number().over(partition_by=w_expr, order_by=order or None)

@@ -456,13 +456,13 @@ def _sqlite_utc_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     truncates ``59.9996`` to ``59.999``), so the fraction is cut out before it and appended
     after, padded or truncated to six digits as Python's ``fromisoformat`` reads it.
     """
-    digits = sa.literal_column("'0123456789'")
+    digits: sa.ColumnElement[str] = sa.literal_column("'0123456789'")
     text = sa.func.trim(column)
     dot = sa.func.instr(text, sa.literal_column("'.'"))
     after = sa.func.substr(text, dot + 1)  # fraction, then the zone if any
     zone = sa.func.ltrim(after, digits)
     fraction = sa.func.substr(after, 1, sa.func.length(after) - sa.func.length(zone))
-    seconds = sa.literal_column("'%Y-%m-%d %H:%M:%S'")
+    seconds: sa.ColumnElement[str] = sa.literal_column("'%Y-%m-%d %H:%M:%S'")
     whole = sa.func.strftime(seconds, text)
     cut = sa.func.strftime(seconds, sa.func.substr(text, 1, dot - 1).op("||")(zone))
     six = sa.func.substr(fraction.op("||")(sa.literal_column("'000000'")), 1, 6)

@@ -46,6 +46,7 @@ from watchkeeper.core.registry.credentials import (
     scrub,
     split_credentials,
     strip_userinfo,
+    uri_problem,
 )
 from watchkeeper.core.registry.errors import (
     RegistryAuthError,
@@ -146,6 +147,9 @@ class MlflowRegistry:
         timeout: int = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
+        problem = uri_problem(uri.strip())
+        if problem is not None:
+            raise RegistryError(problem, uri=redact_uri(uri.strip()))
         clean, user, password = split_credentials(uri.strip())
         if credentials is None and (user or password):
             credentials = Credentials(username=user, password=password)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["Credentials", "redact_uri", "split_credentials"]
+__all__ = ["Credentials", "redact_uri", "split_credentials", "uri_problem"]
 
 _SECRET_QUERY_KEYS = re.compile(r"(pass|secret|token|key|auth|credential|signature|sig)", re.I)
 MASK = "***"
@@ -84,7 +84,10 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
 
 def _split_raw(uri: str) -> tuple[str, str | None, str | None]:
     """:func:`split_credentials` with user and password as written in the URI (encoded)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host: still keep the password out
+        return _split_loose(uri)
     if not parts.scheme or "@" not in parts.netloc:
         return uri, None, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
@@ -92,6 +95,44 @@ def _split_raw(uri: str) -> tuple[str, str | None, str | None]:
     netloc = f"{user}@{hostport}" if user else hostport
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return clean, (user or None), (password if sep else None)
+
+
+_LOOSE = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.S
+)
+
+
+def _split_loose(uri: str) -> tuple[str, str | None, str | None]:
+    """The user-info split off a URI that ``urlsplit`` refuses, by its shape alone."""
+    match = _LOOSE.match(uri)
+    if match is None or "@" not in match["netloc"]:
+        return uri, None, None
+    userinfo, _, hostport = match["netloc"].rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    netloc = f"{user}@{hostport}" if user else hostport
+    return match["scheme"] + netloc + match["rest"], (user or None), (password if sep else None)
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be a registry's URL, in words (no secret in them), or None.
+
+    Catches what ``urlsplit`` and its ``port`` raise ``ValueError`` for — an unclosed ``[``
+    of an IPv6 host, a port that is not a number from 0 to 65535 — and an ``http(s)`` URL
+    without a host. A plain folder path is not a URL and has no problem here.
+    """
+    shown = redact_uri(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return f"{shown!r} is not a valid URL: its host has an unclosed '[' (an IPv6 address)"
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        port = parts.netloc.rpartition("@")[2].rpartition("]")[2].rpartition(":")[2]
+        return f"{shown!r} is not a valid URL: port {port!r} is not a number from 0 to 65535"
+    if parts.scheme.lower() in ("http", "https") and not parts.hostname:
+        return f"{shown!r} is not a valid URL: it names no host"
+    return None
 
 
 def secret_forms(secret: str) -> tuple[str, ...]:
@@ -102,7 +143,11 @@ def secret_forms(secret: str) -> tuple[str, ...]:
 
 def strip_userinfo(uri: str) -> str:
     """The URI with no user-info at all (what an HTTP client should be given)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        clean, user, _ = _split_loose(uri)
+        return clean.replace(f"{user}@", "", 1) if user else clean
     if not parts.scheme or "@" not in parts.netloc:
         return uri
     hostport = parts.netloc.rpartition("@")[2]
@@ -114,7 +159,10 @@ def redact_uri(uri: str | None) -> str:
     if not uri:
         return ""
     clean, _, raw_password = _split_raw(uri)
-    parts = urlsplit(clean)
+    try:
+        parts = urlsplit(clean)
+    except ValueError:  # malformed (see uri_problem): shown without its password only
+        parts = urlsplit("")
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         if any(_SECRET_QUERY_KEYS.search(k) for k, _ in pairs):
@@ -129,9 +177,13 @@ def redact_uri(uri: str | None) -> str:
                 )
             )
     if raw_password:  # also a password repeated in the path/query, in either spelling
+        match = _LOOSE.match(clean)
+        # not in the scheme or host: a one-letter password must not mangle "http"
+        head, tail = (match["scheme"] + match["netloc"], match["rest"]) if match else ("", clean)
         for form in {raw_password, unquote(raw_password)}:
             if form:
-                clean = clean.replace(form, MASK)
+                tail = tail.replace(form, MASK)
+        clean = head + tail
     return clean
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,6 +83,16 @@ class ModelSection(_Section):
     task: Literal["binary", "regression"] = "binary"
     champion_alias: NonEmpty = "champion"
     challenger_alias: NonEmpty = "challenger"
+
+    @field_validator("registry_uri")
+    @classmethod
+    def _usable_uri(cls, value: str | None) -> str | None:
+        from watchkeeper.core.registry.credentials import uri_problem
+
+        problem = None if value is None else uri_problem(value.strip())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ColumnsSection(_Section):
@@ -226,8 +237,10 @@ class DriftSection(_Section):
 
 
 class RangePredicate(_Section):
-    min: float | None = None
-    max: float | None = None
+    # TOML has nan and inf literals; a bound of either selects nothing or everything, and
+    # breaks the SQL and Excel renderings of the slice: refused here, with the key's path.
+    min: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    max: Annotated[float, Field(allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> RangePredicate:
@@ -258,6 +271,9 @@ class SliceSpec(_Section):
             raise ValueError('a slice needs a table of conditions, e.g. { channel = "web" }')
         out: dict[str, Any] = {}
         for column, condition in value.items():
+            values = condition if isinstance(condition, list) else [condition]
+            if any(isinstance(v, float) and math.isnan(v) for v in values):
+                raise ValueError(f"the value for {column!r} is nan, which equals nothing")
             if isinstance(condition, (str, int, float, bool)):
                 out[column] = condition
             elif isinstance(condition, list):
@@ -273,6 +289,7 @@ class SliceSpec(_Section):
                     reason = "; ".join(
                         (".".join(map(str, e["loc"])) + ": " if e["loc"] else "")
                         + e["msg"].removeprefix("Value error, ")
+                        + (f", got {e['input']!r}" if e["type"] == "finite_number" else "")
                         for e in exc.errors()
                     )
                     raise ValueError(f"range for {column!r}: {reason}") from None

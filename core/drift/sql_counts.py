@@ -15,9 +15,13 @@ Semantics match the numpy path: a numerical value ``x`` is in bin ``i`` when
 SQLite stores NaN as ``NULL``) are missing; ``±inf`` fall in the outer bins. Categories
 compare by equality with the reference's values (as text when the column is text).
 
-Time windows bind boundaries as the timestamp column's type: zone-aware for ``TIMESTAMP WITH
-TIME ZONE``, naive UTC otherwise. On SQLite, timestamps must be stored as SQLAlchemy's
-``DateTime`` writes them (``YYYY-MM-DD HH:MM:SS.ffffff`` text), since SQLite compares text.
+Time windows compare the timestamp's :func:`~watchkeeper.core.telemetry.sql.time_key` with
+boundaries bound by :func:`~watchkeeper.core.telemetry.sql.time_bound` — the column's own type,
+zone-aware for ``TIMESTAMP WITH TIME ZONE``, naive UTC otherwise; on SQLite, whose times are
+text in any ISO-8601 shape, the UTC moment as fixed-width text — the same comparison the
+telemetry reader's filter makes, so windows count exactly the rows a read assigns to them.
+Values that cannot be compared there (text SQLite does not read as ISO-8601, a text column on
+another engine) are refused by :func:`time_range_sql` in one line, never skipped.
 Row windows number rows with ``ROW_NUMBER() OVER (ORDER BY ts, <tie columns>)``.
 """
 
@@ -35,6 +39,7 @@ from watchkeeper.core.drift.data import NUMERICAL
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.progress import Cancelled
+from watchkeeper.core.telemetry.sql import time_bound, time_key, uncomparable_times
 from watchkeeper.core.telemetry.sql_values import double, short_error
 from watchkeeper.core.telemetry.windows import Windows, WindowSpec, plan_windows
 from watchkeeper.core.times import to_us
@@ -58,14 +63,6 @@ def _col(table: sa.FromClause, name: str) -> sa.ColumnElement:
     except KeyError:
         cols = ", ".join(c.name for c in table.c)
         raise DriftError(f"no column {name!r} in the table (columns: {cols})") from None
-
-
-def _ts_literal(column: sa.ColumnElement, us: int) -> sa.ColumnElement:
-    value = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(us))
-    ctype = column.type
-    if not getattr(ctype, "timezone", False):
-        value = value.replace(tzinfo=None)
-    return sa.literal(value, ctype if isinstance(ctype, sa.DateTime) else sa.DateTime())
 
 
 def _binary_case(
@@ -139,17 +136,40 @@ def _time_range(
             stmt = stmt.where(where)
         return None, None, int(conn.execute(stmt).scalar_one())
     ts = _col(table, timestamp)
-    lo: sa.ColumnElement[Any] = sa.func.min(ts)
-    hi: sa.ColumnElement[Any] = sa.func.max(ts)
+    native = conn.dialect.name == "sqlite" or isinstance(ts.type, sa.DateTime | sa.Date)
+    if not native:
+        _refuse_times(conn, table, ts, where)
+    key = time_key(ts)
+    lo: sa.ColumnElement[Any] = sa.func.min(key)
+    hi: sa.ColumnElement[Any] = sa.func.max(key)
     if conn.dialect.name == "duckdb":
         # DuckDB hands TIMESTAMPTZ to Python only through pytz; as text it keeps its offset.
         lo, hi = sa.cast(lo, sa.String), sa.cast(hi, sa.String)
-    bounds = sa.select(lo, hi, sa.func.count(ts)).select_from(table)
+    bounds = sa.select(lo, hi, sa.func.count(ts), sa.func.count(key)).select_from(table)
     if where is not None:
         bounds = bounds.where(where)
     # a Row indexes as Any but unpacks as object to mypy (SQLAlchemy's variadic Row)
     row = conn.execute(bounds).one()
+    if row[2] != row[3]:  # a value the key cannot read: counting past it would miscount
+        _refuse_times(conn, table, ts, where)
     return _as_us(row[0], timestamp), _as_us(row[1], timestamp), int(row[2])
+
+
+def _refuse_times(
+    conn: sa.Connection, table: sa.FromClause, ts: sa.ColumnElement, where: Any
+) -> None:
+    bad, first = uncomparable_times(conn, table, ts, where)
+    if not bad:
+        return
+    if conn.dialect.name == "sqlite":
+        what = "text SQLite does not read as an ISO-8601 time"
+    else:
+        what = f"a {str(ts.type).lower()} column, not a timestamp type"
+    raise DriftError(
+        f"column {ts.name!r}: {bad:,} value(s) such as {first!r} cannot be compared as times "
+        f"in the database ({what}); store times as TIMESTAMP or as ISO-8601 text like "
+        "'2026-01-01T00:00:00Z', or read the data as a Parquet or CSV file"
+    )
 
 
 def _as_us(value: Any, name: str) -> int | None:
@@ -167,9 +187,9 @@ def _range_filter(
 ) -> list[sa.ColumnElement]:
     conds = [] if where is None else [where]
     if ts is not None and start is not None:
-        conds.append(ts >= _ts_literal(ts, start))
+        conds.append(time_key(ts) >= time_bound(ts, start))
     if ts is not None and end is not None:
-        conds.append(ts < _ts_literal(ts, end))
+        conds.append(time_key(ts) < time_bound(ts, end))
     return conds
 
 
@@ -270,11 +290,12 @@ def _windowed_rows(
         if ts is None:
             raise DriftError(f"windows of {windows.spec.text} need a timestamp column")
         b = windows.bounds
-        cuts = [_ts_literal(ts, x) for x in b[1:-1]]
-        conds += [ts >= _ts_literal(ts, b[0]), ts < _ts_literal(ts, b[-1])]
-        return _WindowedRows(table, _binary_case(ts, cuts, 0, len(b) - 2), cols, conds)
+        key = time_key(ts)
+        cuts = [time_bound(ts, x) for x in b[1:-1]]
+        conds += [key >= time_bound(ts, b[0]), key < time_bound(ts, b[-1])]
+        return _WindowedRows(table, _binary_case(key, cuts, 0, len(b) - 2), cols, conds)
     if kind == "rows":
-        order = [ts] if ts is not None else []
+        order: list[sa.ColumnElement[Any]] = [time_key(ts)] if ts is not None else []
         order += [_col(table, c) for c in order_by]
         if not order:
             raise DriftError("row windows over a SQL table need a timestamp or an order column")
@@ -333,7 +354,7 @@ def sample_statement(
         pos = (base.c.wk_rn - 1) % sa.literal(n, sa.BigInteger)
         cnt: sa.ColumnElement = sa.literal(n, sa.BigInteger)
     else:
-        order = [sa.nulls_last(ts)] if ts is not None else []
+        order: list[sa.ColumnElement[Any]] = [sa.nulls_last(time_key(ts))] if ts is not None else []
         order += [_col(table, c) for c in order_by]
         if windows.spec.kind == "time":
             pos = sa.func.row_number().over(partition_by=w_expr, order_by=order or None)

@@ -38,7 +38,18 @@ def normalize_url(url: str) -> str:
     if "://" not in url:
         return f"sqlite:///{Path(url).expanduser().resolve()}"
     if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        # e.g. an unclosed "[" of an IPv6 host or a port that is not a number: make_url
+        # raises a bare ValueError, which every caller would otherwise meet on its own
+        from watchkeeper.core.registry.credentials import redact_uri
+
+        raise WatchkeeperError(
+            f"{redact_uri(url)!r} is not a database URL (a port must be a number, an IPv6 host "
+            "is written in brackets: postgresql://user@[::1]:5432/db)"
+        ) from None
     return url
 
 

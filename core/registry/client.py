@@ -46,6 +46,7 @@ from watchkeeper.core.registry.credentials import (
     scrub,
     split_credentials,
     strip_userinfo,
+    uri_problem,
 )
 from watchkeeper.core.registry.errors import (
     RegistryAuthError,
@@ -146,6 +147,9 @@ class MlflowRegistry:
         timeout: int = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
+        problem = uri_problem(uri.strip())
+        if problem is not None:
+            raise RegistryError(problem, uri=redact_uri(uri.strip()))
         clean, user, password = split_credentials(uri.strip())
         if credentials is None and (user or password):
             credentials = Credentials(username=user, password=password)
@@ -281,7 +285,8 @@ class MlflowRegistry:
         parts = urlsplit(self._target)
         from urllib.parse import quote
 
-        user = parts.username or self._credentials.username or ""
+        # the URI keeps its user name as written (percent-encoded); encode it once only
+        user = unquote(parts.username or "") or self._credentials.username or ""
         host = parts.netloc.rpartition("@")[2]
         netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
         return parts._replace(netloc=netloc).geturl()
@@ -355,6 +360,14 @@ class MlflowRegistry:
             )
         user = self._credentials.username
         who = f" for user {user!r}" if user else ""
+        if self.scheme in DB_SCHEMES and _db_auth_failed(text):
+            db_user = user or split_credentials(self._target)[1]
+            login = f"the login for user {db_user!r}" if db_user else "the login"
+            return RegistryAuthError(
+                f"{where}: the database refused {login}: wrong password or no such role "
+                "(check the user name and the password in the URL or the keyring)",
+                uri=self.uri,
+            )
         if status == 401 or code == "UNAUTHENTICATED" or _db_auth_failed(text):
             kind = self._credentials.kind
             hint = {
@@ -809,8 +822,18 @@ def _http_status(exc: BaseException, text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+_DB_LOGIN_REFUSED = (
+    "password authentication failed",  # PostgreSQL: wrong password, or no such role
+    "no password supplied",  # PostgreSQL: a password is needed and none was given
+    "Access denied for user",  # MySQL
+    "Login failed for user",  # SQL Server
+)
+
+
 def _db_auth_failed(text: str) -> bool:
-    return "password authentication failed" in text or "Access denied for user" in text
+    return any(marker in text for marker in _DB_LOGIN_REFUSED) or bool(
+        re.search(r'role "[^"]*" does not exist', text)
+    )
 
 
 def _mlflow_message(exc: BaseException, text: str) -> str:

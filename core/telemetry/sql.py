@@ -12,10 +12,15 @@ Engine quirks handled here:
 - DuckDB is opened read-only with a ``memory_limit``; a connection refuses new work while
   a result is open, so each stream holds its own pooled connection until it finishes.
 - SQLite stores timestamps as text in whatever shape the writer chose; values are read
-  raw and parsed, and time filters compare ``strftime('%Y-%m-%d %H:%M:%f', ts)``, i.e. to
-  the millisecond. SQLite columns may hold any type whatever their declaration: such a
-  value is reported with its column and row. The file is opened read-only (a missing file
-  is never created).
+  raw and parsed. Every comparison with a time — the reader's filter, drift's windows —
+  goes through :func:`time_key`: the text as UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` (its zone
+  applied by SQLite's ``strftime``, its fraction carried over digit for digit, since
+  ``%f`` keeps only milliseconds), compared with bounds of that shape
+  (:func:`time_bound`), so a pushed-down count agrees to the microsecond with a read.
+  Text SQLite cannot read as an ISO-8601 time gives a NULL key: :func:`uncomparable_times`
+  counts such values so an analysis can refuse instead of dropping them. SQLite columns
+  may hold any type whatever their declaration: such a value is reported with its column
+  and row. The file is opened read-only (a missing file is never created).
 - PostgreSQL ``timestamp`` (naive, taken as UTC) and ``timestamptz`` are both bound in the
   column's own type, so the server never applies its session time zone to a bound.
 - Versions compare as strings in the output; against an integer column they are bound as
@@ -42,7 +47,9 @@ from urllib.parse import quote
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import quoted_name
+from sqlalchemy.sql.functions import FunctionElement
 
 from watchkeeper.core.errors import TelemetryError
 from watchkeeper.core.telemetry.contract import (
@@ -420,23 +427,157 @@ class _SqlFilter:
     def _time(self, name: str, moment: dt.datetime, *, at_least: bool) -> None:
         column = self._table.c[name]
         arrow_type = self._types.field(name).type
-        moment = moment.astimezone(dt.UTC)
-        if self._dialect == "sqlite":
-            text = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
-            value: sa.ColumnElement[Any] = sa.func.strftime(
-                self._bind("%Y-%m-%d %H:%M:%f", sa.String), column
-            )
-            bound: Any = self._bind(text, sa.String)
-        elif pa.types.is_timestamp(arrow_type):
-            value = column
-            if arrow_type.tz is None:
-                bound = self._bind(moment.replace(tzinfo=None), sa.DateTime(timezone=False))
-            else:
-                bound = self._bind(moment, sa.DateTime(timezone=True))
-        else:
+        if self._dialect != "sqlite" and not pa.types.is_timestamp(arrow_type):
             self.complete = False
             return
-        self.clauses.append(value >= bound if at_least else value < bound)
+        key = time_key(column)
+        # the lightweight table's columns carry no type: the zone comes from the reflection
+        zoned = pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None
+        bound = time_bound(column, moment, name=f"w{self._binds + 1}", zoned=zoned)
+        self._binds += 1
+        self.clauses.append(key >= bound if at_least else key < bound)
+
+
+# -- times compared where the data lives ---------------------------------------------
+
+#: The shape of every SQLite time key and bound: fixed width, so text order is time order.
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class time_key(FunctionElement[Any]):
+    """What a timestamp column's values compare as: the column itself, except on SQLite.
+
+    SQLite keeps times as text in any shape (``2026-01-01T02:00:00+02:00``,
+    ``...00Z``, ``... 00:00:00.25``); comparing that text with a bound compares letters, not
+    moments (a ``T`` sorts after a space; an offset is ignored). There the key is the UTC
+    moment as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, or NULL for a value SQLite cannot read as
+    ISO-8601 (see :func:`uncomparable_times`). Compare it only with :func:`time_bound`.
+    """
+
+    inherit_cache = True
+    name = "wk_time_key"
+
+    def __init__(self, column: sa.ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(time_key)
+def _time_key_default(element: time_key, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(time_key, "sqlite")
+def _time_key_sqlite(element: time_key, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(_sqlite_utc_text(column), **kw)
+
+
+def _sqlite_utc_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """SQLite: ``column``'s ISO-8601 text as UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, else NULL.
+
+    ``strftime`` applies a ``Z``/``±HH:MM`` suffix but keeps only milliseconds (``%f``
+    truncates ``59.9996`` to ``59.999``), so the fraction is cut out before it and appended
+    after, padded or truncated to six digits as Python's ``fromisoformat`` reads it.
+    """
+    digits: sa.ColumnElement[str] = sa.literal_column("'0123456789'")
+    text = sa.func.trim(column)
+    dot = sa.func.instr(text, sa.literal_column("'.'"))
+    after = sa.func.substr(text, dot + 1)  # fraction, then the zone if any
+    zone = sa.func.ltrim(after, digits)
+    fraction = sa.func.substr(after, 1, sa.func.length(after) - sa.func.length(zone))
+    seconds: sa.ColumnElement[str] = sa.literal_column("'%Y-%m-%d %H:%M:%S'")
+    whole = sa.func.strftime(seconds, text)
+    cut = sa.func.strftime(seconds, sa.func.substr(text, 1, dot - 1).op("||")(zone))
+    six = sa.func.substr(fraction.op("||")(sa.literal_column("'000000'")), 1, 6)
+    return sa.case(
+        # strftime also takes julian day numbers and 'now': only ISO dates are times here
+        (sa.func.typeof(column) != sa.literal_column("'text'"), sa.null()),
+        (
+            sa.not_(text.op("GLOB")(sa.literal_column("'[0-9][0-9][0-9][0-9]-[0-9][0-9]-*'"))),
+            sa.null(),
+        ),
+        (dot == 0, whole.op("||")(sa.literal_column("'.000000'"))),
+        (sa.func.length(fraction) == 0, sa.null()),
+        else_=cut.op("||")(sa.literal_column("'.'")).op("||")(six),
+    )
+
+
+class _Moment(sa.types.TypeDecorator[dt.datetime]):
+    """A bound moment: SQLite gets the UTC text a :func:`time_key` compares with, other
+    engines the datetime itself (shaped by :func:`time_bound` for the column's zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def __init__(self, zoned: bool = False) -> None:
+        super().__init__(timezone=zoned)
+        self.zoned = zoned
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String())
+        return dialect.type_descriptor(sa.DateTime(timezone=self.zoned))
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).strftime(SQLITE_TIME_FORMAT)
+
+
+def time_bound(
+    column: sa.ColumnElement[Any],
+    moment: dt.datetime | int,
+    *,
+    name: str | None = None,
+    zoned: bool | None = None,
+) -> sa.BindParameter[Any]:
+    """``moment`` (aware, naive = UTC, or epoch µs) bound to compare with ``time_key(column)``:
+    zone-aware for a zoned column (``zoned``, else the column's type says), naive UTC
+    otherwise — a naive bound against a zoned column would be read in the session's zone —
+    and UTC text on SQLite."""
+    if isinstance(moment, int):
+        moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=moment)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    if zoned is None:
+        zoned = bool(getattr(column.type, "timezone", False))
+    value = moment.astimezone(dt.UTC)
+    if not zoned:
+        value = value.replace(tzinfo=None)
+    return sa.bindparam(name, value, type_=_Moment(zoned), unique=name is None)
+
+
+def uncomparable_times(
+    conn: sa.Connection,
+    table: sa.FromClause,
+    column: sa.ColumnElement[Any],
+    where: sa.ColumnElement[bool] | None = None,
+) -> tuple[int, str | None]:
+    """``(how many, the first)`` non-NULL values of ``column`` among the rows ``where``
+    selects that cannot be compared as times where they live: text SQLite does not read as
+    ISO-8601, and on any other engine every value of a column that is not a timestamp type.
+    A pushed-down analysis that counted past them would miscount silently."""
+    if conn.dialect.name != "sqlite":
+        # PyHive's TIMESTAMP/DATE are decorators over text that hold times
+        if isinstance(column.type, sa.DateTime | sa.Date) or _python_type(column.type) in (
+            dt.datetime,
+            dt.date,
+        ):
+            return 0, None
+        bad = sa.select(sa.func.count(column)).select_from(table)
+        first = sa.select(sa.cast(column, sa.String)).select_from(table)
+    else:
+        bad_rows = sa.and_(column.is_not(None), time_key(column).is_(None))
+        bad = sa.select(sa.func.count()).select_from(table).where(bad_rows)
+        first = sa.select(sa.cast(column, sa.String)).select_from(table).where(bad_rows)
+    if where is not None:
+        bad, first = bad.where(where), first.where(where)
+    n = int(conn.execute(bad).scalar_one())
+    if n == 0:
+        return 0, None
+    return n, conn.execute(first.where(column.is_not(None)).limit(1)).scalar()
 
 
 def sql_location(source: Any) -> tuple[Engine, str] | None:
@@ -694,6 +835,13 @@ def _arrow_type(sql_type: sa.types.TypeEngine[Any], dialect: str) -> pa.DataType
 
 
 def _python_type(sql_type: sa.types.TypeEngine[Any]) -> type | None:
+    """What a column type holds: PyHive's TIMESTAMP, DATE and DECIMAL are decorators over
+    text whose ``python_type`` says nothing (``object``), so they are known by name."""
+    if isinstance(sql_type, sa.TypeDecorator) and type(sql_type).__module__.startswith("pyhive"):
+        name = type(sql_type).__name__
+        for suffix, python in (("Timestamp", dt.datetime), ("Date", dt.date), ("Decimal", Decimal)):
+            if name.endswith(suffix):
+                return python
     try:
         return sql_type.python_type
     except NotImplementedError:

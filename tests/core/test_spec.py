@@ -102,6 +102,24 @@ def test_defaults_are_the_fields_common_values() -> None:
             "range for 'amount': max must not be below min",
         ),
         (("{ min = 1000 }", "{ low = 1000 }"), "range for 'amount': low"),
+        # TOML's nan/inf literals as slice bounds (issue 17, finding 7): refused at load
+        (
+            ("{ min = 1000 }", "{ min = nan }"),
+            "slices[1].where: range for 'amount': min: Input should be a finite number, got nan",
+        ),
+        (("{ min = 1000 }", "{ min = inf }"), "range for 'amount': min: Input should be a finite"),
+        (("{ min = 1000 }", "{ max = -inf }"), "range for 'amount': max: Input should be a finite"),
+        (("{ min = 1000 }", "{ min = 1, max = +inf }"), "'amount': max: Input should be a finite"),
+        (
+            ('{ channel = "web" }', "{ channel = nan }"),
+            "slices[0].where: the value for 'channel' is nan",
+        ),
+        (('["DE", "FR"]', '["DE", -nan]'), "slices[1].where: the value for 'country' is nan"),
+        (
+            ("sqlite:///../registry/mlflow.db", "http://u:pw@[::1"),
+            "model.registry_uri: 'http://u@[::1' is not a valid URL: its host has an unclosed '['",
+        ),
+        (("sqlite:///../registry/mlflow.db", "http://h:99999"), "port '99999' is not a number"),
         (('["DE", "FR"]', "[]"), "the list of values for 'country' is empty"),
         (
             ('primary_metric = "roc_auc"', 'primary_metric = "auc"'),

@@ -144,7 +144,7 @@ def test_profile_validation(secure_keyring: MemoryKeyring) -> None:
 
 
 def test_uri_helpers() -> None:
-    assert split_credentials("http://u:p%40ss@h:5000/x") == ("http://u@h:5000/x", "u", "p%40ss")
+    assert split_credentials("http://u:p%40ss@h:5000/x") == ("http://u@h:5000/x", "u", "p@ss")
     assert split_credentials("sqlite:////tmp/x.db") == ("sqlite:////tmp/x.db", None, None)
     assert redact_uri("http://u:hunter2@h/") == "http://u@h/"
     assert redact_uri("https://h/x?token=abc&model=m") == "https://h/x?token=***&model=m"

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from watchkeeper.core import notices
+
 # Order is the order of `watchkeeper --help`. A command is listed here once its module exists.
 COMMAND_MODULES: tuple[str, ...] = (
     "gui",
@@ -110,12 +112,28 @@ def _run(args_list: list[str]) -> tuple[str | None, int]:
         args_list.insert(0, "gui")
     args = parser.parse_args(args_list)
     try:
-        return args.command, int(args.run(args) or 0)
+        with notices.listening(_NoticePrinter(args.command)):
+            return args.command, int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("watchkeeper: interrupted", file=sys.stderr)
         return args.command, 2
     except Exception as exc:
         return args.command, _report(exc, args)
+
+
+class _NoticePrinter:
+    """Prints each of core's notices once, on stderr so that stdout stays the command's
+    output (JSON included)."""
+
+    def __init__(self, command: str | None) -> None:
+        self._command = command
+        self._said: set[str] = set()
+
+    def __call__(self, text: str) -> None:
+        if text in self._said:
+            return
+        self._said.add(text)
+        print(f"watchkeeper {self._command}: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _report(exc: Exception, args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -64,6 +65,8 @@ DUCKDB_MEMORY_LIMIT = "2GB"
 _SAMPLE_ROWS = 1000
 _FILE_DIALECTS = ("sqlite", "duckdb")
 _CONNECT_TIMEOUT_S = 10
+#: How long a reader waits for another program's lock on a SQLite file (read at connection).
+SQLITE_BUSY_TIMEOUT_S = 5.0
 
 
 def open_sql(
@@ -551,7 +554,10 @@ def _create_engine(url: URL, description: str) -> Engine:
             "config": {"memory_limit": DUCKDB_MEMORY_LIMIT},
         }
     elif backend == "sqlite":
-        options["connect_args"] = {"check_same_thread": False}
+        options["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+        }
         # Named, not qmark: SQLAlchemy's positional pass misreads identifiers holding "%(".
         options["paramstyle"] = "named"
     elif backend == "postgresql":
@@ -708,4 +714,11 @@ def _database_error(exc: BaseException, description: str, doing: str) -> Telemet
         )
     elif "lock" in text.lower() and "conflicting" in text.lower():
         text = f"the file is in use by another program ({text})"
+    elif isinstance(original, sqlite3.OperationalError) and "database is locked" in text:
+        # Not a connection failure: another program holds the file while it writes.
+        return TelemetryError(
+            f"the database is busy: another program is writing to it (waited "
+            f"{SQLITE_BUSY_TIMEOUT_S:g} s); try again",
+            source=description,
+        )
     return TelemetryError(f"{doing}: {text}", source=description)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from watchkeeper.core.text import printable
 
     for problem in report.problems[:50]:
-        print(printable(problem))
+        print(printable(str(problem)))
     if len(report.problems) > 50:
         print(f"... and {len(report.problems) - 50} more")
     raise NegativeFinding(f"audit chain broken: first broken: {report.first_broken}")

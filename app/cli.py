@@ -15,8 +15,10 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn, TextIO
+
+from watchkeeper.core import notices
 
 # Order is the order of `watchkeeper --help`. A command is listed here once its module exists.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -97,6 +99,11 @@ def _leave(code: int) -> NoReturn:
 
 
 def _run(args_list: list[str]) -> tuple[str | None, int]:
+    with _escaped_output():
+        return _run_command(args_list)
+
+
+def _run_command(args_list: list[str]) -> tuple[str | None, int]:
     parser = build_parser()
     # `watchkeeper` alone, or with only gui options, opens the workbench.
     if not args_list or (
@@ -111,7 +118,8 @@ def _run(args_list: list[str]) -> tuple[str | None, int]:
         args_list.insert(0, "gui")
     args = parser.parse_args(args_list)
     try:
-        return args.command, int(args.run(args) or 0)
+        with notices.listening(_NoticePrinter(args.command)):
+            return args.command, int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("watchkeeper: interrupted", file=sys.stderr)
         return args.command, 2
@@ -119,11 +127,68 @@ def _run(args_list: list[str]) -> tuple[str | None, int]:
         return args.command, _report(exc, args)
 
 
+class _EscapingStream:
+    """A text stream that writes controls from data as visible escapes (core/text.py).
+
+    Newlines and tabs are the commands' own layout and pass; a carriage return passes only
+    at either end of one write, where the progress lines put theirs. Inside a line it may
+    come from a name and would let it overwrite what was printed before it.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from watchkeeper.core.text import printable
+
+        body = text.strip("\r")
+        if not body:
+            self._stream.write(text)
+            return len(text)
+        start = text.index(body[0])
+        lead, trail = text[:start], text[start + len(body) :]
+        self._stream.write(lead + printable(body, keep="\n\t") + trail)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _escaped_output() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _EscapingStream(saved[0]), _EscapingStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+class _NoticePrinter:
+    """Prints each of core's notices once, on stderr so that stdout stays the command's
+    output (JSON included)."""
+
+    def __init__(self, command: str | None) -> None:
+        self._command = command
+        self._said: set[str] = set()
+
+    def __call__(self, text: str) -> None:
+        if text in self._said:
+            return
+        self._said.add(text)
+        from watchkeeper.core.text import printable
+
+        line = printable(f"watchkeeper {self._command}: warning: {text}")
+        print(line, file=sys.stderr, flush=True)
+
+
 def _report(exc: Exception, args: argparse.Namespace) -> int:
     from watchkeeper.core.errors import WatchkeeperError
+    from watchkeeper.core.text import printable
 
     if isinstance(exc, WatchkeeperError):
-        print(f"watchkeeper {args.command}: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes: its newlines are escaped too.
+        print(printable(f"watchkeeper {args.command}: {exc}"), file=sys.stderr)
         return exc.exit_code
     # A bug of ours, not the user's input: keep the traceback in a log for a bug report.
     import datetime as dt
@@ -141,7 +206,8 @@ def _report(exc: Exception, args: argparse.Namespace) -> int:
     except OSError:
         where = ""
     print(
-        f"watchkeeper {args.command}: internal error: {type(exc).__name__}: {exc}{where}",
+        printable(f"watchkeeper {args.command}: internal error: {type(exc).__name__}: {exc}")
+        + where,
         file=sys.stderr,
     )
     return 2

@@ -52,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if report.ok:
         print(report.summary())
         return 0
+    from watchkeeper.core.text import printable
+
     for problem in report.problems[:50]:
-        print(problem)
+        print(printable(str(problem)))
     if len(report.problems) > 50:
         print(f"... and {len(report.problems) - 50} more")
     raise NegativeFinding(f"audit chain broken: first broken: {report.first_broken}")

@@ -97,7 +97,9 @@ def run_sync(args: argparse.Namespace) -> int:
     from watchkeeper.core.bundle.sync import sync_bundle
 
     report = sync_bundle(args.bundle, args.db)
+    from watchkeeper.core.text import printable
+
     for line in report.lines():
-        print(line)
+        print(printable(line))
     report.raise_for_outcome()
     return 0

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from watchkeeper.core.text import printable
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -79,16 +81,17 @@ def run(args: argparse.Namespace) -> int:
     doubtful = [h.model for h in models if h.verdict in ("watch", "unknown")]
     if alert or (args.strict and doubtful):
         names = ", ".join(alert + (doubtful if args.strict else []))
-        print(f"watchkeeper check: needs attention: {names}", file=sys.stderr)
+        print(printable(f"watchkeeper check: needs attention: {names}"), file=sys.stderr)
         return 1
     return 0
 
 
 def _print(models: list[Any], judged_at: dt.datetime) -> None:
     print(f"health as of {judged_at:%Y-%m-%d %H:%M} UTC")
-    width = max((len(h.model) for h in models), default=0)
+    width = max((len(printable(h.model)) for h in models), default=0)
     for h in models:
         version = "-" if not h.version else f"v{h.version}" if h.version.isdigit() else h.version
         why = "; ".join(h.reasons) or "nothing to report"
         window = f" ({h.window.text} windows)" if h.window is not None else ""
-        print(f"  {h.verdict.upper():<7} {h.model:<{width}} {version:<5}{window} {why}")
+        line = f"  {h.verdict.upper():<7} {printable(h.model):<{width}} {version:<5}{window} {why}"
+        print(printable(line))

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from watchkeeper.core.text import printable
+
 _CODES = {"ok": ".", "watch": "w", "drift": "D", "insufficient": "-"}
 
 
@@ -210,7 +212,8 @@ def _table(result: Any) -> str:
         "per window: . ok  w watch  D drift  - insufficient",
     ]
     feats = list(result.features) + ([result.prediction] if result.prediction else [])
-    width = max([len("feature"), *(len(f.name) for f in feats)])
+    names = {id(f): printable(f.name) for f in feats}  # escaped before measuring the column
+    width = max([len("feature"), *(len(name) for name in names.values())])
     n = len(result.windows)
     shown = n if n <= 60 else 60
     lines.append(
@@ -226,7 +229,8 @@ def _table(result: Any) -> str:
             grid = "…" + grid
         kind = "score" if f is result.prediction else f.kind
         lines.append(
-            f"{f.name:<{width}}  {kind:<11} {worst:<12} {_fmt(max(psis) if psis else None):>8} "
+            f"{names[id(f)]:<{width}}  {kind:<11} {worst:<12} "
+            f"{_fmt(max(psis) if psis else None):>8} "
             f"{_fmt(f.windows[-1].psi if f.windows else None):>8}  {grid}"
         )
     if result.multivariate is not None:
@@ -239,4 +243,4 @@ def _table(result: Any) -> str:
         )
     for note in result.notes:
         lines.append(f"note: {note}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a newline in a name stays in its line

@@ -149,4 +149,6 @@ def render_text(snap: Any) -> str:
             if lin.artifacts is not None:
                 files = [f"{a.path}{_size(a.size)}" for a in lin.artifacts if not a.is_dir]
                 out.append(f"    artifacts: {', '.join(files) if files else 'none'}")
-    return "\n".join(out) + "\n"
+    from watchkeeper.core.text import printable
+
+    return "\n".join(printable(line) for line in out) + "\n"  # newlines in names escaped

@@ -12,6 +12,7 @@ Migrations are the Alembic scripts shipped in ``migrations/``; there is no alemb
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 #: Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE.
 WRITE = "watchkeeper_write"
+
+#: How long a SQLite connection waits for another program's lock on the file before the
+#: operation fails as "busy". Read when an engine is made (tests shorten it). Writes of ours
+#: take milliseconds, so waiting longer only delays the message when someone holds the file.
+BUSY_TIMEOUT_SECONDS = 10.0
+
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
 
 def normalize_url(url: str) -> str:
@@ -84,7 +92,7 @@ def create_engine(url: str, *, must_exist: bool = True) -> sa.Engine:
             )
         if not file.parent.is_dir():
             raise WatchkeeperError(f"cannot create {file}: folder {file.parent} does not exist")
-        engine = sa.create_engine(parsed, connect_args={"timeout": 60})
+        engine = sa.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
         _fix_sqlite_transactions(engine)
         return engine
     if backend == "postgresql":
@@ -135,9 +143,24 @@ def describe_db_error(exc: sa.exc.DBAPIError, url: str, doing: str) -> str:
         return f"{where}: permission denied while trying to {doing} ({primary}{hint})"
     if sqlstate == "P0001":  # raised by our triggers; the message says what and why
         return f"{where}: refused while trying to {doing}: {primary}"
+    if is_sqlite_busy(orig):
+        return (
+            f"{where}: the governance database is busy: another program is writing to it "
+            f"(waited {BUSY_TIMEOUT_SECONDS:g} s to {doing}); nothing was written, try again"
+        )
     if isinstance(exc, sa.exc.OperationalError) and exc.statement is None:
         return f"{where}: cannot connect: {primary.removeprefix('connection failed: ')}"
     return f"{where}: cannot {doing}: {primary}"
+
+
+def is_sqlite_busy(error: BaseException | None) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock on the file."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:  # the primary code is the low byte of an extended one
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "database is locked" in str(error) or "database table is locked" in str(error)
 
 
 # --- migrations --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from watchkeeper.core import notices
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.governance.signing import Signer
 
@@ -62,7 +63,11 @@ def resolve_identity(conn: sa.Connection) -> Identity:
 
 
 def load_signer(name: str, *, create: bool = True) -> Signer:
-    """The user's private key from the OS keyring, made (and stored there) on first use."""
+    """The user's private key from the OS keyring, made (and stored there) on first use.
+
+    When that keyring keeps it in the clear, :func:`keyring_warning`'s sentence goes to
+    :func:`watchkeeper.core.notices.notify` (the CLI prints it on stderr).
+    """
     import keyring
     from keyring.errors import KeyringError
 
@@ -72,12 +77,14 @@ def load_signer(name: str, *, create: bool = True) -> Signer:
         raise WatchkeeperError(f"cannot read your signing key from the OS keyring: {exc}") from None
     if secret:
         try:
-            return Signer.from_secret(secret)
+            signer = Signer.from_secret(secret)
         except ValueError:
             raise WatchkeeperError(
                 f"the signing key for {name!r} in the OS keyring (service {KEYRING_SERVICE!r}) "
                 "is damaged; remove it to have a new one made"
             ) from None
+        _warn_if_unprotected()
+        return signer
     if not create:
         raise WatchkeeperError(f"no signing key for {name!r} in the OS keyring")
     signer = Signer.generate()
@@ -87,18 +94,49 @@ def load_signer(name: str, *, create: bool = True) -> Signer:
         raise WatchkeeperError(
             f"cannot store a signing key in the OS keyring ({exc}); install a keyring backend"
         ) from None
+    _warn_if_unprotected()
     return signer
 
 
-def keyring_warning() -> str | None:
-    """A sentence for the user when the only keyring available keeps secrets in the clear."""
+def _warn_if_unprotected() -> None:
+    warning = keyring_warning()
+    if warning is not None:
+        notices.notify(warning)
+
+
+def keyring_warning(backend: object | None = None) -> str | None:
+    """A sentence for the user when the keyring (default: the one in use) keeps secrets in
+    the clear: keyrings.alt's plaintext file, directly or first in keyring's chain."""
     import keyring
 
-    backend = keyring.get_keyring()
-    module = type(backend).__module__
-    if module.startswith("keyrings.alt") or module.startswith("keyring.backends.fail"):
+    if backend is None:
+        backend = keyring.get_keyring()
+    keeper = _storing_backend(backend)
+    module = type(keeper).__module__
+    if module.startswith("keyring.backends.fail") or _is_plaintext(keeper):
         return (
-            f"your signing key is kept by {type(backend).__name__} ({module}), which stores it "
+            f"your signing key is kept by {type(keeper).__name__} ({module}), which stores it "
             "unencrypted on disk; install a system keyring (Secret Service, KWallet) to protect it"
         )
     return None
+
+
+def _storing_backend(backend: object) -> object:
+    """The backend a new key would be written to: a chain writes to its first member."""
+    from keyring.backends.chainer import ChainerBackend
+
+    if isinstance(backend, ChainerBackend):
+        chained = list(backend.backends)
+        return chained[0] if chained else backend
+    return backend
+
+
+def _is_plaintext(backend: object) -> bool:
+    # keyrings.alt's encrypted file and Windows keyrings protect the secret; its plaintext
+    # file (and a subclass, wherever it lives) does not.
+    from keyrings.alt.file import PlaintextKeyring
+
+    kind = type(backend)
+    return isinstance(backend, PlaintextKeyring) or (
+        kind.__module__.startswith("keyrings.alt") and "Plaintext" in kind.__name__
+    )

@@ -38,6 +38,7 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +76,8 @@ _FILE_DIALECTS = ("sqlite", "duckdb")
 _CONNECT_TIMEOUT_S = 10
 #: SQLAlchemy dialects of distributed engines (see SqlSource.warehouse).
 WAREHOUSE_DIALECTS = frozenset({"hive"})
+#: How long a reader waits for another program's lock on a SQLite file (read at connection).
+SQLITE_BUSY_TIMEOUT_S = 5.0
 
 
 def open_sql(
@@ -716,7 +719,10 @@ def _create_engine(url: URL, description: str) -> Engine:
             "config": {"memory_limit": DUCKDB_MEMORY_LIMIT},
         }
     elif backend == "sqlite":
-        options["connect_args"] = {"check_same_thread": False}
+        options["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+        }
         # Named, not qmark: SQLAlchemy's positional pass misreads identifiers holding "%(".
         options["paramstyle"] = "named"
     elif backend == "postgresql":
@@ -907,6 +913,7 @@ def _is_duckdb_error(exc: BaseException) -> bool:
 
 def _database_error(exc: BaseException, description: str, doing: str) -> TelemetryError:
     """A driver's error in one line, password masked, with a hint for the usual causes."""
+    original = getattr(exc, "orig", None) or exc
     text = mask_password(short_error(exc))
     if "different configuration" in text:
         text = (
@@ -915,4 +922,11 @@ def _database_error(exc: BaseException, description: str, doing: str) -> Telemet
         )
     elif "lock" in text.lower() and "conflicting" in text.lower():
         text = f"the file is in use by another program ({text})"
+    elif isinstance(original, sqlite3.OperationalError) and "database is locked" in text:
+        # Not a connection failure: another program holds the file while it writes.
+        return TelemetryError(
+            f"the database is busy: another program is writing to it (waited "
+            f"{SQLITE_BUSY_TIMEOUT_S:g} s); try again",
+            source=description,
+        )
     return TelemetryError(f"{doing}: {text}", source=description)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.onboarding.guess import (
+    ROLE_CHOICES,
     SAMPLE_ROWS,
     ColumnGuess,
     Guesses,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from watchkeeper.core.drift.result import DriftResult
 
 __all__ = [
+    "ROLE_CHOICES",
     "SAMPLE_ROWS",
     "ColumnGuess",
     "Extent",
@@ -71,6 +73,7 @@ __all__ = [
     "edit_kind",
     "edit_role",
     "guess_columns",
+    "guesses_of",
     "inspect_source",
     "plan_monitor",
     "preview_drift",
@@ -98,7 +101,11 @@ def inspect_source(
     location: str, overrides: Overrides | None = None, *, base_dir: Path | None = None
 ) -> Guesses:
     """Guesses for every column of ``location`` from a bounded sample."""
-    sample = read_sample(location, base_dir=base_dir)
+    return guesses_of(read_sample(location, base_dir=base_dir), overrides)
+
+
+def guesses_of(sample: Sample, overrides: Overrides | None = None) -> Guesses:
+    """Guesses for every column of a sample already read (refused when it holds no rows)."""
     if sample.rows == 0:
         raise WatchkeeperError(f"{sample.source}: the source holds no rows to guess from")
     return guess_columns(sample, overrides)

@@ -32,7 +32,9 @@ from watchkeeper.core.telemetry.inference import (
 )
 
 __all__ = [
+    "COLUMN_USES",
     "ROLES",
+    "ROLE_CHOICES",
     "SAMPLE_ROWS",
     "ColumnGuess",
     "Guesses",
@@ -237,6 +239,8 @@ class Overrides:
 
 #: What a column can be besides a canonical role.
 COLUMN_USES: tuple[str, ...] = ("feature", "extra", "ignored")
+#: Every choice a column's role can take.
+ROLE_CHOICES: tuple[str, ...] = (*COLUMN_USES, *ROLES)
 
 
 def edit_role(over: Overrides, guesses: Guesses, column: str, role: str) -> Overrides:

@@ -60,7 +60,8 @@ class ReferencePickerWidget(QWidget):
             lo, hi = float(self.edges[0]), float(self.edges[-1])
             self.region.setBounds((lo, hi))
             self.plot.setXRange(lo, hi, padding=0.01)
-            self.plot.setYRange(0, float(self.counts.max()) * 1.08, padding=0)
+            # headroom: the top tick's label must not be cut by the plot's edge
+            self.plot.setYRange(0, float(self.counts.max()) * 1.15, padding=0)
 
     def set_region(self, start: float, end: float) -> None:
         """Show the period [start, end) (epoch seconds) without emitting a change."""

@@ -181,7 +181,7 @@ class ColumnsTableModel(QAbstractTableModel):
         if col == self.KIND:
             return str(c.kind) if c.kind is not None else ""
         if col == 4:
-            return ", ".join(c.examples)
+            return sample_text(c.examples)
         return f"⚠ {c.reason}" if doubt else c.reason
 
     def setData(
@@ -594,26 +594,48 @@ class PreviewPage(_Page):
 
 
 def drift_summary(result: Any) -> str:
-    """Which features drift in the latest windows, in a sentence (rich text)."""
-    decisions = result.decisions()
+    """Which features (and the score) drift in the latest windows, in a sentence (rich
+    text)."""
     last = max(0, len(result.windows) - 3)
-    drifting = [name for name, d in decisions.items() if "drift" in d[last:]]
-    watch = [name for name, d in decisions.items() if "watch" in d[last:] and name not in drifting]
     span = "the latest window" if len(result.windows) - last == 1 else "the latest windows"
-    parts = [
-        f"{len(result.windows)} windows, {len(decisions)} features and the score checked "
-        f"against {result.reference_rows:,} reference events."
-        if result.prediction is not None
-        else f"{len(result.windows)} windows, {len(decisions)} features checked against "
-        f"{result.reference_rows:,} reference events."
-    ]
+
+    def said(f: Any, decision: str) -> bool:
+        return any(w.decision == decision for w in f.windows[last:])
+
+    rows = [*result.features, *([result.prediction] if result.prediction is not None else [])]
+    names = {f.name: escape(f.name) for f in result.features}
+    if result.prediction is not None:
+        names[result.prediction.name] = "the score"
+    drifting = [names[f.name] for f in rows if said(f, "drift")]
+    watch = [names[f.name] for f in rows if said(f, "watch") and not said(f, "drift")]
+    checked = f"{len(result.features)} features" + (
+        " and the score" if result.prediction is not None else ""
+    )
+    text = result.window_spec.text
+    cut = f"{len(result.windows)} windows of {escape(text)}" if text else "One window"
+    parts = [f"{cut}: {checked} checked against {result.reference_rows:,} reference events."]
     if drifting:
-        parts.append(f"<b>Drift in {span}:</b> " + escape(", ".join(drifting)) + ".")
+        parts.append(f"<b>Drift in {span}:</b> " + ", ".join(drifting) + ".")
     if watch:
-        parts.append(f"Worth watching: {escape(', '.join(watch))}.")
+        parts.append("Worth watching: " + ", ".join(watch) + ".")
     if not drifting and not watch:
         parts.append(f"No drift in {span}.")
     return " ".join(parts)
+
+
+def sample_text(examples: tuple[str, ...]) -> str:
+    """A few sample values as a person reads them: numbers to four significant digits."""
+    out = []
+    for text in examples:
+        try:
+            x = float(text)
+        except ValueError:
+            out.append(text)
+            continue
+        if not text.lstrip("-").isdigit() and abs(x) < 1e15:
+            text = f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+        out.append(text)
+    return ", ".join(out)
 
 
 # -- the wizard --------------------------------------------------------------------------

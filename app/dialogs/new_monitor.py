@@ -29,6 +29,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
     QAbstractItemView,
     QComboBox,
     QFileDialog,
@@ -215,9 +216,15 @@ class ChoiceDelegate(QStyledItemDelegate):
     ) -> QWidget:
         combo = QComboBox(parent)
         combo.addItems(list(self.choices))
-        # a choice is an edit: commit it at once, not when the editor loses focus
-        combo.activated.connect(lambda _i: self.commitData.emit(combo))
+        # a choice is an edit: commit it and close the editor at once. Left open, the
+        # editor would commit again when the new guesses reset the model and it loses
+        # focus — to a view that no longer knows it (a Qt warning, a stray second edit)
+        combo.activated.connect(lambda _i: self._on_combo_activated(combo))
         return combo
+
+    def _on_combo_activated(self, combo: QComboBox) -> None:
+        self.commitData.emit(combo)
+        self.closeEditor.emit(combo, QAbstractItemDelegate.EndEditHint.NoHint)
 
     def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
         assert isinstance(editor, QComboBox)

@@ -282,3 +282,23 @@ def test_file_new_monitor_adds_the_model_to_the_open_workspace(
     entry = window.portfolio.state.portfolio.model("scored-log")
     assert entry.spec is not None and entry.spec_error is None
     assert window.portfolio.model_item("scored-log") is not None
+
+
+def test_the_role_cell_edits_through_its_combo_box(qtbot: Any, parquet_log: Path) -> None:
+    from PySide6.QtWidgets import QComboBox
+
+    runner = TaskRunner()
+    wizard = open_wizard(qtbot, runner)
+    read(qtbot, wizard, str(parquet_log))
+    view = wizard.columns_page.view
+    index = wizard.columns_page.model.index(2, ColumnsTableModel.ROLE)  # Seg-ment
+    assert index.siblingAtColumn(0).data() == "Seg-ment"
+    view.setCurrentIndex(index)
+    view.edit(index)
+    (combo,) = [w for w in view.viewport().findChildren(QComboBox) if w.isVisible()]
+    assert combo.currentText() == "feature" and combo.findText("model_version") >= 0
+    combo.setCurrentText("ignored")
+    combo.activated.emit(combo.currentIndex())  # what choosing an item emits
+    qtbot.waitUntil(lambda: not wizard.columns_page.running, timeout=60_000)
+    assert roles(wizard)["Seg-ment"] == "ignored"
+    assert wizard.overrides.ignore == ("Seg-ment",)

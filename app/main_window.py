@@ -199,6 +199,12 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        new_monitor = QAction("&New monitor…", self)
+        new_monitor.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_N))
+        new_monitor.setToolTip("Guess a monitor spec from your own predictions table or file")
+        new_monitor.triggered.connect(self.new_monitor)
+        file_menu.addAction(new_monitor)
+        self.new_monitor_action = new_monitor
         open_bundle = QAction("&Open bundle…", self)
         open_bundle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_O))
         open_bundle.setToolTip("Open an offline incident bundle (validated before it is shown)")
@@ -245,6 +251,18 @@ class MainWindow(QMainWindow):
         self.theme_menu = theme_menu(self, self.settings)
         view_menu.addMenu(self.theme_menu)
         self.refresh_action = refresh
+
+    def new_monitor(self) -> Any:
+        """Open the New-monitor wizard; what it saves opens here (app/dialogs/new_monitor)."""
+        from watchkeeper.app.dialogs.new_monitor import NewMonitorWizard
+
+        workspace = None if self._bundle_open() else self.workspace
+        wizard = NewMonitorWizard(self.runner, workspace, parent=self)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # the open workspace is read again, so the new model joins its portfolio
+        wizard.saved.connect(lambda written: self.open_workspace(written.workspace))
+        wizard.open()
+        return wizard
 
     def _on_open_bundle_triggered(self) -> None:
         start = str(self.evidence.path.parent) if self._bundle_open() else ""

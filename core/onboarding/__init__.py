@@ -22,14 +22,18 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.onboarding.guess import (
+    ROLE_CHOICES,
     SAMPLE_ROWS,
     ColumnGuess,
     Guesses,
     Overrides,
     Sample,
+    edit_kind,
+    edit_role,
     guess_columns,
     sample_of,
 )
@@ -37,15 +41,23 @@ from watchkeeper.core.onboarding.propose import (
     DEFAULT_VERSION,
     Extent,
     Proposal,
+    RowHistogram,
     SliceProposal,
     extent_of,
     mapping_of,
     model_name_for,
     propose,
+    row_histogram,
+    snap_reference,
 )
 from watchkeeper.core.onboarding.write import Written, spec_text, write_workspace
+from watchkeeper.core.progress import CancelCheck, Progress
+
+if TYPE_CHECKING:
+    from watchkeeper.core.drift.result import DriftResult
 
 __all__ = [
+    "ROLE_CHOICES",
     "SAMPLE_ROWS",
     "ColumnGuess",
     "Extent",
@@ -53,14 +65,25 @@ __all__ = [
     "Overrides",
     "Plan",
     "Proposal",
+    "RowHistogram",
     "Sample",
     "SliceProposal",
     "Written",
+    "discard_plan",
+    "edit_kind",
+    "edit_role",
     "guess_columns",
+    "guesses_of",
     "inspect_source",
     "plan_monitor",
+    "preview_drift",
+    "preview_spec",
     "read_sample",
+    "renamed",
+    "row_histogram",
+    "snap_reference",
     "spec_text",
+    "with_reference",
     "write_monitor",
 ]
 
@@ -78,7 +101,11 @@ def inspect_source(
     location: str, overrides: Overrides | None = None, *, base_dir: Path | None = None
 ) -> Guesses:
     """Guesses for every column of ``location`` from a bounded sample."""
-    sample = read_sample(location, base_dir=base_dir)
+    return guesses_of(read_sample(location, base_dir=base_dir), overrides)
+
+
+def guesses_of(sample: Sample, overrides: Overrides | None = None) -> Guesses:
+    """Guesses for every column of a sample already read (refused when it holds no rows)."""
     if sample.rows == 0:
         raise WatchkeeperError(f"{sample.source}: the source holds no rows to guess from")
     return guess_columns(sample, overrides)
@@ -175,6 +202,83 @@ def write_monitor(
     finally:
         if plan.scratch is not None:
             shutil.rmtree(plan.scratch, ignore_errors=True)
+
+
+def discard_plan(plan: Plan | None) -> None:
+    """Remove the scratch folder of a plan that will not be written (a wizard's old plan)."""
+    if plan is not None and plan.scratch is not None:
+        shutil.rmtree(plan.scratch, ignore_errors=True)
+
+
+def with_reference(plan: Plan, start: dt.datetime, end: dt.datetime) -> Plan:
+    """``plan`` with the reference period [start, end) picked by hand (rounded as
+    :func:`snap_reference` does); the drift window is sized again to the data after it."""
+    p = plan.proposal
+    start, end = snap_reference(p.extent, start, end)
+    champion = p.reference_version if p.registry_uri else None
+    proposal = propose(
+        p.guesses,
+        p.extent,
+        model=p.model,
+        registry_uri=p.registry_uri,
+        champion=champion,
+        reference_start=start,
+        reference_until=end,
+    )
+    return replace(plan, proposal=proposal)
+
+
+def renamed(plan: Plan, model: str) -> Plan:
+    """``plan`` under another model name; refused when the source's model column does not
+    hold that name (the spec would then select no rows)."""
+    name = model.strip()
+    if not name:
+        raise WatchkeeperError("the model needs a name")
+    models = dict(plan.proposal.extent.models)
+    if models and name not in models:
+        raise WatchkeeperError(
+            f"no rows of model {name!r} in the model column "
+            f"{plan.proposal.guesses.column_of('model')!r} (it holds "
+            + ", ".join(list(models)[:5])
+            + ")"
+        )
+    return replace(plan, proposal=replace(plan.proposal, model=name))
+
+
+def _reading_location(plan: Plan) -> str:
+    """Where the plan's telemetry is read before it is written: the scratch view, or the
+    source itself."""
+    if plan.view_sql is not None and plan.scratch is not None:
+        return f"duckdb:///{plan.scratch / 'telemetry.duckdb'}#{plan.view_name}"
+    return plan.source
+
+
+def preview_spec(plan: Plan) -> Any:
+    """The spec ``plan`` would write, loaded as a :class:`~watchkeeper.core.spec.MonitorSpec`
+    over the telemetry as it reads now (nothing written)."""
+    from watchkeeper.core.spec import parse_spec
+
+    text = spec_text(plan.proposal, _reading_location(plan))
+    # every path the preview reads is absolute; the governance database is not opened
+    base = plan.scratch if plan.scratch is not None else Path.cwd()
+    return parse_spec(text, base_dir=base, origin="the new monitor (not saved)")
+
+
+def preview_drift(
+    plan: Plan, progress: Progress | None = None, cancelled: CancelCheck | None = None
+) -> DriftResult:
+    """The first drift answer the monitor would give: the reference version's drift over
+    the spec's windows, through the workbench's :func:`run_drift` (the Drift view's path)."""
+    from watchkeeper.core.workbench.analyses import run_drift
+    from watchkeeper.core.workbench.portfolio import ModelEntry, VersionEntry
+
+    spec = preview_spec(plan)
+    p = plan.proposal
+    version = p.reference_version
+    entry = ModelEntry(
+        name=p.model, task=spec.model.task, versions=(VersionEntry(version),), spec=spec
+    )
+    return run_drift(entry, version, None, progress, cancelled)
 
 
 def _is_url(location: str) -> bool:

@@ -32,12 +32,16 @@ from watchkeeper.core.telemetry.inference import (
 )
 
 __all__ = [
+    "COLUMN_USES",
     "ROLES",
+    "ROLE_CHOICES",
     "SAMPLE_ROWS",
     "ColumnGuess",
     "Guesses",
     "Overrides",
     "Sample",
+    "edit_kind",
+    "edit_role",
     "guess_columns",
     "sample_of",
 ]
@@ -217,6 +221,8 @@ class Overrides:
     categorical: tuple[str, ...] = ()
     numerical: tuple[str, ...] = ()
     task: str | None = None
+    #: where the overrides came from, as the reasons say it
+    origin: str = "on the command line"
 
     def named(self) -> tuple[str, ...]:
         """Every column the overrides name, to check they exist."""
@@ -229,6 +235,56 @@ class Overrides:
             *self.categorical,
             *self.numerical,
         )
+
+
+#: What a column can be besides a canonical role.
+COLUMN_USES: tuple[str, ...] = ("feature", "extra", "ignored")
+#: Every choice a column's role can take.
+ROLE_CHOICES: tuple[str, ...] = (*COLUMN_USES, *ROLES)
+
+
+def edit_role(over: Overrides, guesses: Guesses, column: str, role: str) -> Overrides:
+    """``over`` with ``column`` given ``role`` (a canonical role, "feature", "extra" or
+    "ignored"), as a person does in the wizard's table; everything not said stays guessed.
+
+    A canonical role the column held before is set to none (else the guesser would give it
+    back); a role moved from another column frees that column to be guessed again.
+    """
+    if role not in ROLES and role not in COLUMN_USES:
+        raise WatchkeeperError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    roles = dict(over.roles)
+    before = next((c.role for c in guesses.columns if c.name == column), None)
+    for r, c in list(roles.items()):
+        if c == column and r != role:
+            del roles[r]
+    if before in ROLES and before != role:
+        roles[before] = ""
+    extras = tuple(c for c in over.extras if c != column)
+    ignore = tuple(c for c in over.ignore if c != column)
+    features = tuple(c for c in over.features if c != column)
+    if role in ROLES:
+        roles[role] = column
+    elif role == "extra":
+        extras += (column,)
+    elif role == "ignored":
+        ignore += (column,)
+    elif before != "feature" or over.features:
+        # a column the guesser set aside (an extra by its name, a freed role) stays a
+        # feature only in an explicit list: the features shown, plus this one
+        features = (features or tuple(c.name for c in guesses.features)) + (column,)
+    return replace(over, roles=roles, extras=extras, ignore=ignore, features=features)
+
+
+def edit_kind(over: Overrides, column: str, kind: ColumnKind | str) -> Overrides:
+    """``over`` with the feature ``column`` read as ``kind`` (numerical or categorical)."""
+    kind = ColumnKind(kind)
+    categorical = tuple(c for c in over.categorical if c != column)
+    numerical = tuple(c for c in over.numerical if c != column)
+    if kind == ColumnKind.CATEGORICAL:
+        categorical += (column,)
+    else:
+        numerical += (column,)
+    return replace(over, categorical=categorical, numerical=numerical)
 
 
 # -- reading a sample -------------------------------------------------------------------
@@ -391,11 +447,11 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
 
     for role, column in over.roles.items():
         if column:
-            assign(role, column, "given on the command line")
+            assign(role, column, f"given {over.origin}")
     for column in over.ignore:
-        taken[column], reasons[column] = "ignored", "ignored on the command line"
+        taken[column], reasons[column] = "ignored", f"ignored {over.origin}"
     for column in over.extras:
-        taken[column], reasons[column] = "extra", "an extra on the command line"
+        taken[column], reasons[column] = "extra", f"an extra {over.origin}"
     for column, type_ in sample.unsupported.items():
         taken.setdefault(column, "ignored")
         reasons.setdefault(column, f"type {type_} cannot be analysed (lists, structs…)")
@@ -557,7 +613,7 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
                 break
 
     # -- the task ------------------------------------------------------------------------
-    task, task_reason, classes = _guess_task(cols, roles, probas, over.task, warnings)
+    task, task_reason, classes = _guess_task(cols, roles, probas, over.task, warnings, over.origin)
     # a regression model's predicted value plays the score's role in the analyses
     regression_value = task == "regression" and "prediction" in roles
     if regression_value and "score" not in roles and "score" not in over.roles:
@@ -695,11 +751,12 @@ def _guess_task(
     probas: Sequence[_Column],
     given: str | None,
     warnings: list[str],
+    origin: str = "on the command line",
 ) -> tuple[str, str, tuple[str, ...]]:
     label = cols.get(roles["label"][0]) if "label" in roles else None
     if given is not None:
         classes = _classes(label) if given == "multiclass" and label is not None else ()
-        return given, "given on the command line", classes
+        return given, f"given {origin}", classes
     if probas:
         names = ", ".join(c.name for c in probas)
         return (
@@ -751,9 +808,9 @@ def _classes(label: _Column) -> tuple[str, ...]:
 
 def _kind(c: _Column, over: Overrides) -> tuple[ColumnKind, str]:
     if c.name in over.categorical:
-        return ColumnKind.CATEGORICAL, "categorical on the command line"
+        return ColumnKind.CATEGORICAL, f"categorical {over.origin}"
     if c.name in over.numerical:
-        return ColumnKind.NUMERICAL, "numerical on the command line"
+        return ColumnKind.NUMERICAL, f"numerical {over.origin}"
     if pa.types.is_floating(c.type):
         return ColumnKind.NUMERICAL, f"numbers, {c.distinct:,} distinct in the sample"
     if pa.types.is_integer(c.type):

@@ -24,6 +24,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.errors import WatchkeeperError
@@ -36,16 +38,20 @@ __all__ = [
     "TARGET_WINDOW_ROWS",
     "Extent",
     "Proposal",
+    "RowHistogram",
     "SliceProposal",
     "extent_of",
     "mapping_of",
     "model_name_for",
     "propose",
+    "row_histogram",
+    "snap_reference",
 ]
 
 REFERENCE_SHARE = 0.25
 TARGET_WINDOW_ROWS = 2_000
 MIN_ROWS = 500  # [drift] min_rows' default
+_HOUR_US = 3_600_000_000
 _WINDOWS = (("1h", 3600), ("6h", 6 * 3600), ("1d", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
 #: The version every row is given when the source has no version column.
 DEFAULT_VERSION = "1"
@@ -60,6 +66,9 @@ class Extent:
     end: dt.datetime | None  # the last event's time (inclusive)
     versions: tuple[tuple[str, int], ...] = ()  # most rows first
     models: tuple[tuple[str, int], ...] = ()
+    #: rows per UTC hour, (hour's start in epoch seconds, rows), in time order: enough to
+    #: draw the data over time (the wizard's reference picker) without a second pass
+    hours: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,8 +140,12 @@ def extent_of(
     rows, lo, hi = 0, None, None
     versions: Counter[str] = Counter()
     models: Counter[str] = Counter()
+    hours: Counter[int] = Counter()
     for batch in source.batches(TelemetryQuery(), columns=columns, batch_rows=262_144):
         rows += batch.num_rows
+        us = pc.cast(batch.column("ts").drop_null(), pa.int64()).to_numpy(zero_copy_only=False)
+        hour, n = np.unique(us // _HOUR_US, return_counts=True)
+        hours.update(dict(zip(hour.tolist(), n.tolist(), strict=True)))
         mm = pc.min_max(batch.column("ts")).as_py()
         if mm["min"] is not None:
             lo = mm["min"] if lo is None else min(lo, mm["min"])
@@ -145,7 +158,68 @@ def extent_of(
         raise WatchkeeperError(f"{source.description}: the source holds no rows")
     if lo is None:
         raise WatchkeeperError(f"{source.description}: no row has an event time")
-    return Extent(rows, lo, hi, tuple(versions.most_common()), tuple(models.most_common()))
+    return Extent(
+        rows,
+        lo,
+        hi,
+        tuple(versions.most_common()),
+        tuple(models.most_common()),
+        tuple((h * 3600, hours[h]) for h in sorted(hours)),
+    )
+
+
+@dataclass(frozen=True)
+class RowHistogram:
+    """Rows per bin over time: ``edges`` in epoch seconds (one more than ``counts``)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    unit: str  # "hour" | "day" | "week"
+
+
+def row_histogram(extent: Extent, max_bins: int = 120) -> RowHistogram:
+    """The extent's rows per hour, day or week — the finest of those giving at most
+    ``max_bins`` bins — from the hourly counts :func:`extent_of` kept."""
+    if not extent.hours:
+        return RowHistogram(np.zeros(1), np.zeros(0, dtype=np.int64), "day")
+    starts = np.array([h for h, _ in extent.hours], dtype=np.int64)
+    counts = np.array([n for _, n in extent.hours], dtype=np.int64)
+    first, last = int(starts[0]), int(starts[-1])
+    for unit, step in (("hour", 3600), ("day", 86400), ("week", 7 * 86400)):
+        # weeks start on Monday, as drift's week windows do (the epoch was a Thursday)
+        origin = (first // step) * step if unit != "week" else _monday(first)
+        bins = (last - origin) // step + 1
+        if bins <= max_bins or unit == "week":
+            break
+    index = (starts - origin) // step
+    out = np.bincount(index, weights=counts, minlength=bins).astype(np.int64)
+    edges = origin + step * np.arange(bins + 1, dtype=np.int64)
+    return RowHistogram(edges.astype(np.float64), out, unit)
+
+
+def _monday(epoch_s: int) -> int:
+    day = epoch_s // 86400
+    return int((day - (day + 3) % 7) * 86400)
+
+
+def snap_reference(
+    extent: Extent, start: dt.datetime, end: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """A reference period picked by hand, rounded to whole days (whole hours for less than
+    four days of data, as :func:`propose` sizes it) and kept within the data: at least one
+    unit long."""
+    assert extent.start is not None and extent.end is not None
+    span = (extent.end - extent.start).total_seconds()
+    unit = dt.timedelta(days=1) if span >= 4 * 86400 else dt.timedelta(hours=1)
+    lo, hi = _floor(extent.start, span), _ceil(extent.end + dt.timedelta(microseconds=1), span)
+
+    def nearest(t: dt.datetime) -> dt.datetime:
+        down = _floor(t, span)
+        return down + unit if (t - down) * 2 >= unit else down
+
+    a = min(max(nearest(start), lo), hi - unit)
+    b = min(max(nearest(end), a + unit), hi)
+    return a, b
 
 
 def model_name_for(guesses: Guesses, extent: Extent, given: str | None, fallback: str) -> str:
@@ -167,11 +241,13 @@ def propose(
     champion: str | None = None,
     reference_until: dt.datetime | None = None,
     window: str | None = None,
+    reference_start: dt.datetime | None = None,
 ) -> Proposal:
     """The proposed monitor for ``guesses`` over data of ``extent``.
 
     ``champion`` (from a registry) chooses the reference version; ``reference_until`` and
-    ``window`` replace the sized choices.
+    ``window`` replace the sized choices; ``reference_start`` (with ``reference_until``)
+    starts the reference later than the first event.
     """
     assert extent.start is not None and extent.end is not None
     notes: list[str] = []
@@ -179,12 +255,18 @@ def propose(
     span = (end - start).total_seconds()
     if reference_until is not None:
         ref_start, ref_end = _floor(start, span), reference_until
-        if ref_end <= start:
+        if reference_start is not None:
+            ref_start = max(reference_start, ref_start)
+        if ref_end <= max(start, ref_start):
             raise WatchkeeperError(
                 f"--reference-until {reference_until.isoformat()} is before the first event "
-                f"({start.isoformat()})"
+                f"({max(start, ref_start).isoformat()})"
             )
-        ref_reason = "given on the command line"
+        ref_reason = (
+            "given on the command line"
+            if reference_start is None
+            else f"chosen by hand: {(ref_end - ref_start).total_seconds() / 86400:.3g} days"
+        )
     else:
         ref_start, ref_end = (
             _floor(start, span),
@@ -199,7 +281,7 @@ def propose(
             + ("days" if span >= 4 * 86400 else "hours")
             + f": {days:.3g} days"
         )
-    ref_rows = extent.rows * (ref_end - start).total_seconds() / max(span, 1.0)
+    ref_rows = _rows_between(extent, ref_start, ref_end)
     if ref_rows < MIN_ROWS:
         notes.append(
             f"the reference holds about {ref_rows:,.0f} events, fewer than the {MIN_ROWS} a "
@@ -254,6 +336,21 @@ def propose(
         registry_uri=registry_uri,
         notes=tuple(notes),
     )
+
+
+def _rows_between(extent: Extent, start: dt.datetime, end: dt.datetime) -> float:
+    """Events in [start, end): from the hourly counts when kept, else the time share."""
+    assert extent.start is not None and extent.end is not None
+    if extent.hours:
+        lo, hi = _epoch(start), _epoch(end)
+        return float(sum(n for h, n in extent.hours if lo <= h < hi))
+    span = (extent.end - extent.start).total_seconds()
+    return extent.rows * (end - extent.start).total_seconds() / max(span, 1.0)
+
+
+def _epoch(t: dt.datetime) -> float:
+    """Seconds since the epoch; a naive time is UTC (as everywhere in core)."""
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _show(t: dt.datetime) -> str:

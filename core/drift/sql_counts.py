@@ -40,6 +40,7 @@ from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.telemetry.sql import time_bound, time_key, uncomparable_times
+from watchkeeper.core.telemetry.sql_cancel import cancellable
 from watchkeeper.core.telemetry.sql_values import double, short_error
 from watchkeeper.core.telemetry.windows import Windows, WindowSpec, plan_windows
 from watchkeeper.core.times import to_us
@@ -396,7 +397,8 @@ def count_windows_sql(
     """Counts of every feature × window × bin, computed by the database in one statement.
 
     The result streams back (at most features × windows × bins rows); ``cancelled`` is
-    checked between fetched blocks and the statement abandoned when it says stop.
+    watched while the database runs the statement (:func:`~watchkeeper.core.telemetry.
+    sql_cancel.cancellable` cancels it there) and checked between fetched blocks.
     """
     if cancelled is not None and cancelled():
         raise Cancelled("drift counting was cancelled")
@@ -415,19 +417,24 @@ def count_windows_sql(
     acc = [np.zeros((n_windows, fp.n_bins), dtype=np.int64) for fp in profile.features]
     if progress is not None:
         progress(0.0, "counting in the database")
+    guard = None
     try:
-        result = conn.execute(stmt)
-        while True:
-            block = result.fetchmany(10_000)
-            if not block:
-                break
-            if cancelled is not None and cancelled():
-                result.close()
-                raise Cancelled("drift counting was cancelled")
-            for row in block:  # (feature, window, bin, count)
-                acc[int(row[0])][int(row[1]), int(row[2])] += int(row[3])
+        # a Cancel stops the statement where it runs (a warehouse job may take minutes)
+        with cancellable(conn, cancelled) as guard:
+            result = conn.execute(stmt)
+            while True:
+                block = result.fetchmany(10_000)
+                if not block:
+                    break
+                if cancelled is not None and cancelled():
+                    result.close()
+                    raise Cancelled("drift counting was cancelled")
+                for row in block:  # (feature, window, bin, count)
+                    acc[int(row[0])][int(row[1]), int(row[2])] += int(row[3])
     except sa.exc.DBAPIError as exc:
         conn.rollback()  # leave the connection usable: the failed transaction is only reads
+        if guard is not None and guard.fired:
+            raise Cancelled("drift counting was cancelled in the database") from None
         raise DriftError(f"the database refused the counting query: {_first_line(exc)}") from None
     if progress is not None:
         progress(1.0, "counted in the database")

@@ -109,7 +109,8 @@ def _grouped_in_sql(src: Any, query: Any) -> dict[str, int] | None:
             .where(*src.where(table, query))
             .group_by(table.c[column])
         )
-        return {str(v): int(n) for v, n in conn.execute(statement) if v is not None}
+        rows: list[tuple[Any, int]] = [(r[0], int(r[1])) for r in conn.execute(statement)]
+        return {str(v): n for v, n in rows if v is not None}
 
 
 def telemetry_roles(spec: Any, versions: Sequence[str]) -> tuple[str | None, str | None]:
@@ -120,7 +121,7 @@ def telemetry_roles(spec: Any, versions: Sequence[str]) -> tuple[str | None, str
     if not versions:
         return None, None
     ref = spec.reference.version if spec.reference is not None else None
-    champion = ref if ref in versions else versions[-1]
+    champion: str = ref if isinstance(ref, str) and ref in versions else versions[-1]
     later = list(versions)[list(versions).index(champion) + 1 :]
     return champion, (later[-1] if later else None)
 

@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from watchkeeper.core.errors import SpecError, TelemetryError, WatchkeeperError
-from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
+from watchkeeper.core.telemetry.contract import DEFAULT_VERSION, ColumnKind, ColumnMapping
 from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.times import as_utc
 
@@ -96,12 +96,13 @@ class ModelSection(_Section):
 
 
 class ColumnsSection(_Section):
-    """Which source column plays which role; ``None`` (omitted) roles are absent."""
+    """Which source column plays which role; ``""`` marks a role the source lacks, and an
+    optional role left out is absent when the source has no column of its default name."""
 
-    request_id: NonEmpty = "request_id"
+    request_id: str | None = "request_id"
     ts: NonEmpty = "ts"
     model: str | None = "model"
-    model_version: NonEmpty = "model_version"
+    model_version: str | None = "model_version"
     score: str | None = "score"
     prediction: str | None = "prediction"
     label: str | None = "label"
@@ -132,16 +133,18 @@ class ColumnsSection(_Section):
                 raise ValueError(f"{stray[0]!r} has a kind but is not in features")
         return self
 
-    def mapping(self) -> ColumnMapping:
-        """The telemetry contract's column mapping this section describes."""
+    def mapping(self, version: str | None = None) -> ColumnMapping:
+        """The telemetry contract's column mapping this section describes; ``version``
+        (``[telemetry] version``) is the one version of a source without a version column."""
         c = self
         kinds = {name: ColumnKind.NUMERICAL for name in c.numerical}
         kinds.update({name: ColumnKind.CATEGORICAL for name in c.categorical})
         return ColumnMapping(
-            request_id=c.request_id,
+            request_id=c.request_id or None,
             ts=c.ts,
             model=c.model or None,
-            model_version=c.model_version,
+            model_version=None if version is not None else (c.model_version or None),
+            default_version=version or DEFAULT_VERSION,
             score=c.score or None,
             prediction=c.prediction or None,
             label=c.label or None,
@@ -153,12 +156,31 @@ class ColumnsSection(_Section):
 
 
 class TelemetrySection(_Section):
+    """Where the events are and how their columns map. ``version`` names the one model
+    version of a source without a version column (left out: ``"1"`` for such a source)."""
+
     source: NonEmpty
+    version: NonEmpty | None = None
     columns: ColumnsSection = ColumnsSection()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _one_version_source(self) -> TelemetrySection:
+        mapped = self.columns.model_version
+        if self.version is not None and "model_version" in self.columns.model_fields_set and mapped:
+            raise ValueError(
+                f"version {self.version!r} is for a source without a version column, but "
+                f"columns.model_version maps one ({mapped!r}): keep one of the two"
+            )
+        return self
 
     def mapping(self) -> ColumnMapping:
         """The telemetry contract's column mapping this section describes."""
-        return self.columns.mapping()
+        return self.columns.mapping(self.version)
 
 
 class ReferenceSection(_Section):

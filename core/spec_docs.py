@@ -41,12 +41,14 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     (
         "[telemetry.columns]",
         _Columns,
-        "Which source column plays which role. **An optional role (`model`, `score`, "
-        "`prediction`, `label`, `label_ts`) is left out by omitting its key**: the source's "
-        "column of the role's own name is then used if there is one, else the role is absent. "
+        "Which source column plays which role. **An optional role (`request_id`, `model`, "
+        "`model_version`, `score`, `prediction`, `label`, `label_ts`) is left out by omitting "
+        "its key**: the source's column of the role's own name is then used if there is one, "
+        "else the role is absent. "
         '`""` says "none" explicitly, for a source whose column merely carries a role\'s name. '
-        "`request_id`, `ts` and `model_version` are required roles; their defaults are the "
-        "names shown.",
+        "`ts` is the one required role. Without a `model_version` column every row is the "
+        "version `[telemetry] version` names; without a `request_id` column events are read "
+        "but duplicates are not checked and a challenger's shadow rows cannot be paired.",
     ),
     (
         "[reference]",
@@ -76,13 +78,16 @@ DESCRIPTIONS: dict[str, str] = {
     "[telemetry].source": "A `.parquet`/`.csv` file, a Parquet folder, or a SQLAlchemy URL "
     "with the table after `#` (`duckdb:///telemetry.duckdb#predictions`). Relative paths are "
     "relative to the spec file.",
+    "[telemetry].version": "The model version that scored every row, for a source without a "
+    'version column (omitted: `"1"`). Refused together with a mapped `model_version`.',
     "[telemetry].columns": "The `[telemetry.columns]` table below.",
     "[telemetry.columns].request_id": "Unique per scored request; joins a challenger's shadow "
-    "rows to the champion's.",
+    "rows to the champion's. Optional.",
     "[telemetry.columns].ts": "When the prediction was made (ISO-8601 text, a date or a "
     "timestamp; no zone means UTC).",
     "[telemetry.columns].model": "The model's name per row, for a table holding several models.",
-    "[telemetry.columns].model_version": "The version that scored the row.",
+    "[telemetry.columns].model_version": "The version that scored the row. Optional: "
+    "without one the source is one version (`[telemetry] version`).",
     "[telemetry.columns].score": "The probability of the positive class (binary) or the "
     "predicted value (regression).",
     "[telemetry.columns].prediction": "The decision (0/1) or class the model returned.",

@@ -124,9 +124,8 @@ def run(args: argparse.Namespace) -> int:
         for _, role in _ROLE_FLAGS
         if (col := _column(getattr(args, f"role_{role}"))) is not None
     }
-    for role in ("request_id", "ts", "model_version"):
-        if roles.get(role) == "":
-            raise WatchkeeperError(f"--{role.replace('_', '-')} cannot be none: it is required")
+    if roles.get("ts") == "":
+        raise WatchkeeperError("--ts cannot be none: it is required")
     window = None
     if args.window is not None:
         window = "" if args.window.strip().lower() in ("", "none") else args.window
@@ -168,8 +167,6 @@ def run(args: argparse.Namespace) -> int:
     written = write_monitor(plan, workspace, force=args.force)
     print(f"\nWrote {written.spec}")
     print(f"      {written.governance} (governance database)")
-    if written.telemetry_view:
-        print(f"      {written.workspace / 'telemetry.duckdb'} (a view adding the missing columns)")
     print("\nNext:")
     print(f"  watchkeeper check --workspace {written.workspace}")
     print(f"  watchkeeper drift --spec {written.spec}")

@@ -58,7 +58,6 @@ from watchkeeper.core.onboarding import (
     Overrides,
     Plan,
     Sample,
-    discard_plan,
     edit_kind,
     edit_role,
     guesses_of,
@@ -299,8 +298,8 @@ class SourcePage(_Page):
         form.addRow("Source", row)
         form.addRow("Table", self.table)
         hint = QLabel(
-            "Nothing is written until the last page. A database table needs a request id "
-            "and a version column (a file without them is read through a view that adds them)."
+            "Nothing is written until the last page. A table without a version column is "
+            'watched as one version ("1"); one without a request id is read all the same.'
         )
         hint.setWordWrap(True)
         mute(hint)
@@ -734,8 +733,6 @@ class NewMonitorWizard(QWizard):
                 from watchkeeper.app.workers import describe_error
 
                 return guesses, None, describe_error(exc)
-            if cancelled():
-                discard_plan(plan)
             return guesses, plan, None
 
         def done(found: tuple[Guesses, Plan | None, str | None]) -> None:
@@ -773,7 +770,7 @@ class NewMonitorWizard(QWizard):
         page = self.preview_page
 
         def done(written: Any) -> None:
-            self.plan = None  # written: its scratch folder is gone
+            self.plan = None
             self.written = written
             page.set_running(False)
             self.saved.emit(written)
@@ -788,9 +785,7 @@ class NewMonitorWizard(QWizard):
         )
 
     def _set_plan(self, plan: Plan | None) -> None:
-        old, self.plan = self.plan, plan
-        if old is not None and (plan is None or plan.scratch != old.scratch):
-            discard_plan(old)
+        self.plan = plan
 
     def _on_finished(self, _result: int) -> None:
         for key in (SAMPLE_KEY, PLAN_KEY, PREVIEW_KEY, SAVE_KEY):

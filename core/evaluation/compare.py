@@ -58,7 +58,21 @@ __all__ = [
     "join_shadow",
     "mcnemar",
     "paired_bootstrap",
+    "require_request_ids",
 ]
+
+
+def require_request_ids(model: str, have: Sequence[str], what: str) -> None:
+    """Refuse, in words a user can act on, a comparison of two versions on telemetry without
+    a request id: ``what`` names it ("the promotion gate"); ``have`` are the source's output
+    columns. Shadow rows are paired with the champion's by request id, and nothing else can
+    tell which two rows scored the same request."""
+    if "request_id" not in have:
+        raise EvaluationError(
+            f"{model}: the telemetry has no request id column ([telemetry.columns] "
+            f"request_id): {what} pairs the challenger's shadow rows with the champion's by "
+            "request id and needs one. Drift, performance and slices work without it"
+        )
 
 
 def join_shadow(
@@ -78,6 +92,7 @@ def join_shadow(
     ``score_a`` / ``score_b`` (champion / challenger), ``<col>_a`` / ``<col>_b`` for
     ``per_version`` columns and the ``carry`` columns, sorted by request id.
     """
+    require_request_ids("the model", table.column_names, "the comparison")
     need = ["request_id", "model_version", "score", "label", *carry, *per_version]
     for name in need:
         if name not in table.column_names:

@@ -34,7 +34,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from watchkeeper.core.evaluation.compare import Comparison, compare, join_shadow
+from watchkeeper.core.evaluation.compare import (
+    Comparison,
+    compare,
+    join_shadow,
+    require_request_ids,
+)
 from watchkeeper.core.evaluation.intervals import Estimate
 from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
 from watchkeeper.core.evaluation.predicates import SlicePredicate, predicates_from_spec
@@ -345,6 +350,7 @@ def gate_from_spec(
                 )
             start = start or span[0]
             end = end or span[1]
+        require_request_ids(model, src.schema().names, "the promotion gate")
         columns = ["request_id", "model_version", "score", "label", *slice_columns]
         if latency:
             columns.append(latency)

@@ -9,17 +9,15 @@ Three steps, each a function returning a frozen result (no Qt, no printing):
    one pass over two columns) → :class:`Plan`: reference, drift window, slices;
 3. :func:`write_monitor` — the commented spec and the workspace folder.
 
-A source with no request id or no version column (a plain file of predictions) is read
-through a DuckDB view that adds them; the view lives in the workspace, the data stays
-where it is. A database table lacking them is refused with the SQL of a view to create.
+A source with no request id or no version column (a plain file or table of predictions)
+is read as it is: the readers take such a source as one version (``[telemetry] version``)
+and read rows without ids, so the spec names the user's own file or table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +36,6 @@ from watchkeeper.core.onboarding.guess import (
     sample_of,
 )
 from watchkeeper.core.onboarding.propose import (
-    DEFAULT_VERSION,
     Extent,
     Proposal,
     RowHistogram,
@@ -69,7 +66,6 @@ __all__ = [
     "Sample",
     "SliceProposal",
     "Written",
-    "discard_plan",
     "edit_kind",
     "edit_role",
     "guess_columns",
@@ -113,13 +109,10 @@ def guesses_of(sample: Sample, overrides: Overrides | None = None) -> Guesses:
 
 @dataclass(frozen=True)
 class Plan:
-    """A proposal and how to write it: the spec's source, and a view when one is needed."""
+    """A proposal and the telemetry location its spec names."""
 
     proposal: Proposal
-    source: str  # the telemetry location the spec names
-    view_sql: str | None = None
-    view_name: str | None = None
-    scratch: Path | None = None  # where the view was tried; removed by write_monitor
+    source: str
 
 
 def plan_monitor(
@@ -140,24 +133,10 @@ def plan_monitor(
             f"{guesses.source}: no column holds event times; give --ts COL naming the column "
             "with each prediction's time"
         )
-    missing = [r for r in ("request_id", "model_version") if guesses.column_of(r) is None]
-    source, view_sql, view_name, scratch = location, None, None, None
-    if missing:
-        guesses, view_sql, view_name = _view_for(location, guesses, missing, base_dir)
-        scratch = Path(tempfile.mkdtemp(prefix="watchkeeper-init-"))
-        _try_view(scratch / "telemetry.duckdb", view_sql)
-        reading = f"duckdb:///{scratch / 'telemetry.duckdb'}#{view_name}"
-    else:
-        reading = location
     mapping = mapping_of(guesses)
-    try:
-        with open_source(reading, mapping, base_dir=base_dir) as src:
-            extent = extent_of(src)
-            description = src.description
-    except BaseException:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise
+    with open_source(location, mapping, base_dir=base_dir) as src:
+        extent = extent_of(src)
+        description = src.description
     fallback = _source_name(location)
     name = model_name_for(guesses, extent, model, fallback)
     champion = _champion(registry_uri, name) if registry_uri else None
@@ -176,38 +155,23 @@ def plan_monitor(
             f"{description}: no rows of model {name!r} in the model column "
             f"{guesses.column_of('model')!r} (it holds {shown})"
         )
-    if not missing and not _is_url(location):
+    source = location
+    if not _is_url(location):
         source = str(
-            Path(location).expanduser().resolve()
+            Path(location.removeprefix("file://")).expanduser().resolve()
             if base_dir is None
             else (base_dir / location).resolve()
         )
-    return Plan(proposal, source, view_sql, view_name, scratch)
+    return Plan(proposal, source)
 
 
 def write_monitor(
     plan: Plan, workspace: Path, *, force: bool = False, written_at: dt.datetime | None = None
 ) -> Written:
-    """Write the plan's spec and workspace; remove the scratch folder either way."""
-    try:
-        return write_workspace(
-            plan.proposal,
-            workspace,
-            source=plan.source,
-            view_sql=plan.view_sql,
-            view_name=plan.view_name,
-            force=force,
-            written_at=written_at,
-        )
-    finally:
-        if plan.scratch is not None:
-            shutil.rmtree(plan.scratch, ignore_errors=True)
-
-
-def discard_plan(plan: Plan | None) -> None:
-    """Remove the scratch folder of a plan that will not be written (a wizard's old plan)."""
-    if plan is not None and plan.scratch is not None:
-        shutil.rmtree(plan.scratch, ignore_errors=True)
+    """Write the plan's spec and workspace."""
+    return write_workspace(
+        plan.proposal, workspace, source=plan.source, force=force, written_at=written_at
+    )
 
 
 def with_reference(plan: Plan, start: dt.datetime, end: dt.datetime) -> Plan:
@@ -245,23 +209,14 @@ def renamed(plan: Plan, model: str) -> Plan:
     return replace(plan, proposal=replace(plan.proposal, model=name))
 
 
-def _reading_location(plan: Plan) -> str:
-    """Where the plan's telemetry is read before it is written: the scratch view, or the
-    source itself."""
-    if plan.view_sql is not None and plan.scratch is not None:
-        return f"duckdb:///{plan.scratch / 'telemetry.duckdb'}#{plan.view_name}"
-    return plan.source
-
-
 def preview_spec(plan: Plan) -> Any:
     """The spec ``plan`` would write, loaded as a :class:`~watchkeeper.core.spec.MonitorSpec`
     over the telemetry as it reads now (nothing written)."""
     from watchkeeper.core.spec import parse_spec
 
-    text = spec_text(plan.proposal, _reading_location(plan))
+    text = spec_text(plan.proposal, plan.source)
     # every path the preview reads is absolute; the governance database is not opened
-    base = plan.scratch if plan.scratch is not None else Path.cwd()
-    return parse_spec(text, base_dir=base, origin="the new monitor (not saved)")
+    return parse_spec(text, base_dir=Path.cwd(), origin="the new monitor (not saved)")
 
 
 def preview_drift(
@@ -294,65 +249,6 @@ def _source_name(location: str) -> str:
     for suffix in (".gz", ".csv", ".tsv", ".parquet", ".pq", ".parq"):
         name = name.removesuffix(suffix)
     return name
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _view_for(
-    location: str, guesses: Guesses, missing: list[str], base_dir: Path | None
-) -> tuple[Guesses, str, str]:
-    """A DuckDB view adding the missing id/version columns to a file, and the guesses
-    that name them."""
-    if _is_url(location):
-        table = location.rpartition("#")[2]
-        adds = ", ".join(
-            "CAST(row_number() OVER () AS VARCHAR) AS request_id"
-            if r == "request_id"
-            else f"'{DEFAULT_VERSION}' AS model_version"
-            for r in missing
-        )
-        raise WatchkeeperError(
-            f"{guesses.source}: no {' and no '.join(missing)} column, and init adds them only "
-            f"to files; create a view, e.g. CREATE VIEW predictions_v AS SELECT *, {adds} "
-            f"FROM {table}, and run init on it (or give --request-id / --version COL)"
-        )
-    path = Path(location.removeprefix("file://")).expanduser()
-    if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
-    path = path.resolve()
-    if path.is_dir():
-        reader = f"read_parquet({_quote(str(path / '**' / '*.parquet'))}, hive_partitioning=true)"
-    elif path.name.lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz")):
-        reader = f"read_csv({_quote(str(path))}, header=true)"
-    else:
-        reader = f"read_parquet({_quote(str(path))})"
-    names = {c.name for c in guesses.columns}
-    added: list[ColumnGuess] = []
-    select = ["*"]
-    for role in missing:
-        column = role if role not in names else f"wk_{role}"
-        if role == "request_id":
-            select.append(f'CAST(row_number() OVER () AS VARCHAR) AS "{column}"')
-            reason = "added by init: the row's position in the file (the source has no id)"
-        else:
-            select.append(f"'{DEFAULT_VERSION}' AS \"{column}\"")
-            reason = f'added by init: every row is version "{DEFAULT_VERSION}" (no version column)'
-        added.append(ColumnGuess(column, "string", role, reason))
-    view = re.sub(r"[^A-Za-z0-9_]+", "_", _source_name(location)).strip("_") or "predictions"
-    sql = f'CREATE OR REPLACE VIEW "{view}" AS SELECT {", ".join(select)} FROM {reader}'
-    return replace(guesses, columns=(*guesses.columns, *added)), sql, view
-
-
-def _try_view(path: Path, sql: str) -> None:
-    import duckdb
-
-    try:
-        with duckdb.connect(str(path)) as conn:
-            conn.execute(sql)
-    except duckdb.Error as exc:
-        raise WatchkeeperError(f"cannot read the source through DuckDB: {exc}") from None
 
 
 def _champion(uri: str, model: str) -> str | None:

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.onboarding.guess import CATEGORY_LIMIT, Guesses
-from watchkeeper.core.telemetry.contract import ColumnKind, ColumnMapping
+from watchkeeper.core.telemetry.contract import DEFAULT_VERSION, ColumnKind, ColumnMapping
 from watchkeeper.core.telemetry.source import TelemetrySource
 
 __all__ = [
@@ -53,8 +53,6 @@ TARGET_WINDOW_ROWS = 2_000
 MIN_ROWS = 500  # [drift] min_rows' default
 _HOUR_US = 3_600_000_000
 _WINDOWS = (("1h", 3600), ("6h", 6 * 3600), ("1d", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
-#: The version every row is given when the source has no version column.
-DEFAULT_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -104,14 +102,15 @@ class Proposal:
 
 
 def mapping_of(guesses: Guesses) -> ColumnMapping:
-    """The column mapping the guesses describe (ids and versions as given or synthesised)."""
+    """The column mapping the guesses describe (a role without a guess is absent: no request
+    id, or one version, ``"1"``)."""
     role = guesses.column_of
     kinds = {c.name: c.kind for c in guesses.features if c.kind is not None}
     return ColumnMapping(
-        request_id=role("request_id") or "request_id",
+        request_id=role("request_id"),
         ts=role("ts") or "ts",
         model=role("model"),
-        model_version=role("model_version") or "model_version",
+        model_version=role("model_version"),
         score=role("score"),
         prediction=role("prediction"),
         label=role("label"),

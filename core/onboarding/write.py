@@ -4,8 +4,9 @@ The workspace has the layout of CONTRACT.md (the demo's, without its manifest)::
 
     DIR/specs/<model>.toml    the spec, its paths relative to itself
     DIR/governance.db         the governance database, created by the migrations
-    DIR/telemetry.duckdb      only when the source lacks an id or a version column: a view
-                              over the user's file adding them (the data stays where it is)
+
+The spec names the user's own file or table, also when it has no request id or no version
+column (the readers take it as it is).
 
 The spec text is rendered here (Python ships no TOML writer) and parsed back with
 :func:`~watchkeeper.core.spec.parse_spec` before anything is written, so a rendering mistake
@@ -29,7 +30,6 @@ from watchkeeper.core.telemetry.contract import CANONICAL_ROLES, ColumnKind
 
 __all__ = ["Written", "spec_file_name", "spec_text", "toml_value", "write_workspace"]
 
-TELEMETRY_FILE = "telemetry.duckdb"
 GOVERNANCE_FILE = "governance.db"
 SPECS_DIR = "specs"
 _OPTIONAL = ("model", "score", "prediction", "label", "label_ts")
@@ -42,7 +42,6 @@ class Written:
     workspace: Path
     spec: Path
     governance: Path
-    telemetry_view: str | None  # ``duckdb:///…#view`` when a view was written
 
 
 def toml_value(value: Any) -> str:
@@ -91,6 +90,7 @@ def spec_text(p: Proposal, source: str, *, written_at: dt.datetime | None = None
     """
     g = p.guesses
     e = p.extent
+    m = p.mapping
     when = (written_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         f"# Monitor spec of {p.model!r}, written by `watchkeeper init` on {when}.",
@@ -115,24 +115,33 @@ def spec_text(p: Proposal, source: str, *, written_at: dt.datetime | None = None
         out.append(f"task = {toml_value(g.task)}  # {g.task_reason}")
     if p.registry_uri:
         out.append(f"registry_uri = {toml_value(p.registry_uri)}")
-    out += ["", "[telemetry]", f"source = {toml_value(source)}", "", "[telemetry.columns]"]
+    out += ["", "[telemetry]", f"source = {toml_value(source)}"]
+    if m.model_version is None:
+        out.append(
+            f"version = {toml_value(m.default_version)}  # no version column: the version "
+            "that scored every row"
+        )
+    out += ["", "[telemetry.columns]"]
     out += _comment(
         "role = source column. An optional role (model, score, prediction, label, label_ts) "
         'the source lacks is left out; "" says "none" for a column that merely carries a '
         "role's name."
     )
     by_role = {c.role: c for c in g.columns}
-    m = p.mapping
     for role in CANONICAL_ROLES:
         column = getattr(m, role)
         guess = by_role.get(role)
         if column and guess is not None:
             out.append(f"{role} = {toml_value(column)}  # {guess.reason}")
-        elif role in ("request_id", "model_version"):
+        elif role == "request_id":
             out.append(
-                f"{role} = {toml_value(column)}  # none in the source: added by the view "
-                f"in {TELEMETRY_FILE}"
-                + (' (every row is version "1")' if role == "model_version" else "")
+                'request_id = ""  # none in the source: rows are read, but duplicates are '
+                "not checked and a challenger's shadow rows cannot be paired"
+            )
+        elif role == "model_version":
+            out.append(
+                'model_version = ""  # none in the source: every row is the version '
+                "[telemetry] version names"
             )
         elif role in _OPTIONAL:
             if any(c.name == role for c in g.columns):
@@ -190,17 +199,11 @@ def write_workspace(
     workspace: Path,
     *,
     source: str,
-    view_sql: str | None = None,
-    view_name: str | None = None,
     force: bool = False,
     written_at: dt.datetime | None = None,
 ) -> Written:
-    """Write the spec (refusing to replace one unless ``force``), the governance database
-    and, when given, the telemetry view; return where they are.
-
-    ``source`` is the spec's telemetry location; with ``view_sql`` it is replaced by the
-    view in ``workspace/telemetry.duckdb``.
-    """
+    """Write the spec (refusing to replace one unless ``force``) and the governance
+    database; return where they are. ``source`` is the spec's telemetry location."""
     from watchkeeper.core.governance.db import upgrade
     from watchkeeper.core.spec import parse_spec
 
@@ -213,28 +216,12 @@ def write_workspace(
         )
     if workspace.exists() and not workspace.is_dir():
         raise WatchkeeperError(f"{workspace}: exists and is not a folder")
-    telemetry: str | None = None
-    if view_sql is not None and view_name is not None:
-        telemetry = f"duckdb:///../{TELEMETRY_FILE}#{view_name}"
-        source = telemetry
     text = spec_text(p, source, written_at=written_at)
     parse_spec(text, base_dir=specs, origin=str(spec_path))  # a mistake is ours: refuse it
     specs.mkdir(parents=True, exist_ok=True)
-    if view_sql is not None:
-        _write_view(workspace / TELEMETRY_FILE, view_sql)
     governance = workspace / GOVERNANCE_FILE
     upgrade(f"sqlite:///{governance}")
     tmp = spec_path.with_name(f".{spec_path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, spec_path)  # a reader never sees half a spec
-    return Written(workspace, spec_path, governance, telemetry)
-
-
-def _write_view(path: Path, sql: str) -> None:
-    import duckdb
-
-    try:
-        with duckdb.connect(str(path)) as conn:
-            conn.execute(sql)
-    except duckdb.Error as exc:
-        raise WatchkeeperError(f"{path}: cannot write the telemetry view: {exc}") from None
+    return Written(workspace, spec_path, governance)

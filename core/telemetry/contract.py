@@ -13,7 +13,7 @@ source.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -31,8 +31,13 @@ CANONICAL_ROLES: tuple[str, ...] = (
     "label",
     "label_ts",
 )
-#: Roles a source must have; the others may be absent (mapped to ``None``).
-REQUIRED_ROLES: tuple[str, ...] = ("request_id", "ts", "model_version")
+#: Roles a source must have; the others may be absent (mapped to ``None``). A source
+#: without a version column is one version, :attr:`ColumnMapping.default_version`; one
+#: without a request id is read all the same, but cannot be checked for duplicates or
+#: paired with a challenger's shadow rows.
+REQUIRED_ROLES: tuple[str, ...] = ("ts",)
+#: The version of every row of a source without a version column, unless the mapping says.
+DEFAULT_VERSION = "1"
 
 
 class ColumnKind(StrEnum):
@@ -49,15 +54,18 @@ class ColumnMapping:
     """Which source column plays which role, and which columns are features.
 
     Each role names a column of the source, or ``None`` when the source has no such column
-    (``model`` is ``None`` for a table holding one model only). ``features`` empty means
+    (``model`` is ``None`` for a table holding one model only). A source without a
+    ``model_version`` column (``None``, or the default name and no such column) holds one
+    version, ``default_version``: readers emit it as the ``model_version`` column and a
+    filter on versions selects every row or none. ``features`` empty means
     "every column that plays no role and is not an extra". ``kinds`` overrides inferred
     kinds by source column name (e.g. an integer ``hour_of_day`` treated as categorical).
     """
 
-    request_id: str = "request_id"
+    request_id: str | None = "request_id"
     ts: str = "ts"
     model: str | None = "model"
-    model_version: str = "model_version"
+    model_version: str | None = "model_version"
     score: str | None = "score"
     prediction: str | None = "prediction"
     label: str | None = "label"
@@ -65,11 +73,14 @@ class ColumnMapping:
     features: tuple[str, ...] = ()
     extras: tuple[str, ...] = ()
     kinds: Mapping[str, ColumnKind] = field(default_factory=dict)
+    default_version: str = DEFAULT_VERSION
 
     def __post_init__(self) -> None:
         for role in REQUIRED_ROLES:
             if not getattr(self, role):
                 raise TelemetryError(f"the column mapping must name a column for {role!r}")
+        if not self.default_version.strip():
+            raise TelemetryError("the version of a source without a version column is empty")
         roles = self.role_columns()
         seen: dict[str, str] = {}
         for role, column in roles.items():
@@ -133,13 +144,18 @@ class TelemetryQuery:
 
 @dataclass(frozen=True)
 class ColumnInfo:
-    """One column of a source as Watchkeeper sees it."""
+    """One column of a source as Watchkeeper sees it.
+
+    ``constant`` is set for the ``model_version`` of a source without a version column:
+    the column is not read (``source_name`` is empty) but emitted with that one value.
+    """
 
     name: str  # name in the output batches (canonical for roles, the source's otherwise)
-    source_name: str  # name in the source
+    source_name: str  # name in the source ("" for a constant column)
     arrow_type: str  # e.g. "double", "string", "timestamp[us, tz=UTC]"
     kind: ColumnKind
     role: str | None  # canonical role, "feature" or "extra"
+    constant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,15 @@ class TelemetrySchema:
     def features(self) -> tuple[ColumnInfo, ...]:
         return tuple(c for c in self.columns if c.role == "feature")
 
+    @property
+    def constant_version(self) -> str | None:
+        """The one version of a source without a version column (None: it has one)."""
+        return next((c.constant for c in self.columns if c.name == "model_version"), None)
+
+    @property
+    def has_request_id(self) -> bool:
+        return "request_id" in self.names
+
     def column(self, name: str) -> ColumnInfo:
         for c in self.columns:
             if c.name == name:
@@ -170,3 +195,16 @@ class DuplicateEvent:
     request_id: str
     model_version: str
     count: int
+
+
+def version_column(mapping: ColumnMapping, names: Collection[str]) -> str | None:
+    """The source column holding versions, or None for a source of one version.
+
+    A version column left at its default name is optional, as every optional role is: a
+    source without a ``model_version`` column is one version. A column named otherwise
+    must exist (the schema says so when it does not).
+    """
+    column = mapping.model_version
+    if not column or (column == "model_version" and column not in names):
+        return None
+    return column

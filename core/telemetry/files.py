@@ -152,8 +152,9 @@ class _ParquetFilter:
 
     Model and version compare as strings in the output; an integer column is matched with
     the integers whose text is exactly the asked version ("2" matches 2, "02" nothing).
-    Timestamps compare in the column's own type (naive columns hold UTC). What cannot be
-    expressed exactly leaves ``complete`` False and is filtered after normalisation.
+    Timestamps compare in the column's own type (naive columns hold UTC). A source of one
+    version (no version column) keeps every row for that version and none for another.
+    What cannot be expressed exactly leaves ``complete`` False and is filtered after normalisation.
     """
 
     def __init__(self, query: TelemetryQuery, schema: TelemetrySchema, source: pa.Schema):
@@ -161,7 +162,11 @@ class _ParquetFilter:
         parts = []
         if query.model is not None and "model" in schema.names:
             parts.append(self._values(schema.column("model").source_name, [query.model], source))
-        if query.versions:
+        constant = schema.constant_version
+        if query.versions and constant is not None:
+            # one version: every row or none
+            parts.append(None if constant in query.versions else pc.scalar(False))
+        elif query.versions:
             column = schema.column("model_version").source_name
             parts.append(self._values(column, list(query.versions), source))
         ts = schema.column("ts").source_name

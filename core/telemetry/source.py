@@ -40,6 +40,7 @@ from watchkeeper.core.telemetry.contract import (
     DuplicateEvent,
     TelemetryQuery,
     TelemetrySchema,
+    version_column,
 )
 from watchkeeper.core.telemetry.inference import (
     TIMESTAMP_TYPE,
@@ -53,6 +54,11 @@ from watchkeeper.core.telemetry.inference import (
 )
 
 DEFAULT_BATCH_ROWS = 65_536
+#: Said (in ``notes``) when duplicates cannot be checked.
+NO_REQUEST_ID_NOTE = (
+    "no request id column: duplicated events cannot be checked, and a challenger's shadow "
+    "rows cannot be paired with the champion's"
+)
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -173,8 +179,14 @@ class TelemetrySource(ABC):
         """(request id, model version) pairs seen more than once, most repeated first.
 
         Files are streamed on the two key columns only; their distinct keys are held in
-        Arrow memory (a few tens of bytes per event), which the hash grouping needs.
+        Arrow memory (a few tens of bytes per event), which the hash grouping needs. A
+        source of one version groups by request id alone (its version is a constant); one
+        without a request id has nothing to check: none, and :data:`NO_REQUEST_ID_NOTE`
+        joins ``notes``.
         """
+        if not self.schema().has_request_id:
+            self._note(NO_REQUEST_ID_NOTE)
+            return []
         plan = self._plan(query, ("request_id", "model_version"))
         keys = pa.Table.from_batches(list(self._stream(plan, DEFAULT_BATCH_ROWS)), plan.schema)
         return duplicates_in(keys, limit)
@@ -208,13 +220,18 @@ class TelemetrySource(ABC):
         Checks, in order: the mapped columns exist and fit their roles; every value of the
         selected events converts (timestamps parse, numbers are numbers); no id, time or
         version is missing; no text column holds mostly numbers with some text; no
-        (request id, model version) pair occurs twice. Reads every selected event once.
+        (request id, model version) pair occurs twice (skipped, with a note in ``notes``,
+        when the source has no request id). Reads every selected event once.
         """
         schema = self.schema()
         _ValueChecks(self, schema).run(self._plan(query, None))
         found = self.duplicates(query, limit=1)
         if found:
             raise TelemetryError(_duplicate_message(found[0]), source=self.description)
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes = (*self.notes, note)
 
     def __enter__(self) -> Self:
         return self
@@ -255,12 +272,19 @@ class TelemetrySource(ABC):
         self, plan: _Plan, batch_rows: int
     ) -> Iterator[tuple[pa.RecordBatch, _RowNumbers]]:
         """Normalised, filtered batches with where their rows came from (for messages)."""
-        sources = [c.source_name for c in plan.read]
+        # a constant column is not read; a read of constants alone scans the times, which
+        # every source has, for the number of rows
+        scanned = [c for c in plan.read if c.constant is None] or [self.schema().column("ts")]
+        constants = [c for c in plan.read if c.constant is not None]
+        sources = [c.source_name for c in scanned]
         position = 0
-        read_schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in plan.read])
+        read_schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in scanned])
         for raw in self._scan(sources, plan.query, batch_rows):
             rows = _RowNumbers(raw.first_row, position)
-            batch = self._normalise(raw.batch, plan.read, read_schema, rows)
+            batch = self._normalise(raw.batch, scanned, read_schema, rows)
+            for column in constants:
+                value = pa.scalar(column.constant, _arrow_type(column))
+                batch = batch.append_column(column.name, pa.repeat(value, batch.num_rows))
             position += raw.batch.num_rows
             if plan.residual:
                 mask = query_mask(batch, plan.query)
@@ -401,6 +425,7 @@ def _resolve_schema(
     """
     mapping = mapping or ColumnMapping()
     names = source.names
+    versions = version_column(mapping, names)
     duplicated = sorted(n for n, times in Counter(names).items() if times > 1)
     if duplicated:
         raise TelemetryError(
@@ -417,7 +442,21 @@ def _resolve_schema(
     for role, column in mapping.role_columns().items():
         if column not in names and role not in REQUIRED_ROLES and column == role:
             continue  # an optional role at its canonical name: the source has none
+        if role == "model_version" and versions is None:
+            continue
         columns.append(_column_info(source, role, column, mapping, description))
+    if versions is None:
+        # one version: emitted in the version's canonical place, after the model
+        at = sum(1 for c in columns if c.role in ("request_id", "ts", "model"))
+        constant = ColumnInfo(
+            "model_version",
+            "",
+            "string",
+            ColumnKind.CATEGORICAL,
+            "model_version",
+            constant=mapping.default_version,
+        )
+        columns.insert(at, constant)
     used = {c.source_name for c in columns} | set(mapping.extras)
     for column in _feature_columns(source, mapping, used):
         columns.append(_column_info(source, "feature", column, mapping, description))
@@ -505,7 +544,7 @@ def _filter_columns(query: TelemetryQuery, schema: TelemetrySchema) -> list[str]
 
 
 def _count_columns(query: TelemetryQuery, schema: TelemetrySchema) -> tuple[str, ...]:
-    return tuple(_filter_columns(query, schema)) or ("request_id",)
+    return tuple(_filter_columns(query, schema)) or ("ts",)
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -563,7 +602,12 @@ class _ValueChecks:
             and c.source_name not in overridden
         ]
         self._tallies = {c.name: _TextTally() for c in self._text_columns}
-        self._required = [c for c in schema.columns if c.role in REQUIRED_ROLES]
+        # the keys, where the source has them, as well as the required times
+        self._required = [
+            c
+            for c in schema.columns
+            if c.role in (*REQUIRED_ROLES, "request_id", "model_version") and c.constant is None
+        ]
 
     def run(self, plan: _Plan) -> None:
         for batch, rows in self._source._stream_with_rows(plan, DEFAULT_BATCH_ROWS):

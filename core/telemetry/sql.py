@@ -58,9 +58,11 @@ from watchkeeper.core.telemetry.contract import (
     DuplicateEvent,
     TelemetryQuery,
     TelemetrySchema,
+    version_column,
 )
 from watchkeeper.core.telemetry.inference import normalise, plain_output_type
 from watchkeeper.core.telemetry.source import (
+    NO_REQUEST_ID_NOTE,
     RawBatch,
     TelemetrySource,
     mask_password,
@@ -165,8 +167,10 @@ class SqlSource(TelemetrySource):
         The same clauses the reader itself pushes down (type-aware: an integer version
         column compares with integers, a time column with a time of its own zone, SQLite's
         ISO text through ``strftime``), so an analysis counts exactly the rows a read returns.
+        A table without a version column is one version: a filter on versions is a constant
+        ``true`` (that version asked for) or ``false`` (others only).
         """
-        where = _SqlFilter(self, query, self._filter_roles(), table)
+        where = _SqlFilter(self, query, self._filter_roles(), table, self._constant_version())
         if not where.complete:
             raise TelemetryError(
                 "the model/version/time filter cannot be pushed down to this table (a time "
@@ -183,11 +187,21 @@ class SqlSource(TelemetrySource):
         roles = mapping.role_columns()
         return {r: roles[r] for r in ("model", "model_version", "ts") if roles.get(r) in present}
 
+    def _constant_version(self) -> str | None:
+        """The one version of a table without a version column, from the mapping alone."""
+        mapping = self.mapping or ColumnMapping()
+        if version_column(mapping, self.source_schema().names) is None:
+            return mapping.default_version
+        return None
+
+    def _filter(self, query: TelemetryQuery, schema: TelemetrySchema) -> _SqlFilter:
+        return _SqlFilter(self, query, _roles_of(schema), constant_version=schema.constant_version)
+
     def _applies(self, query: TelemetryQuery, schema: TelemetrySchema) -> bool:
-        return _SqlFilter(self, query, _roles_of(schema)).complete
+        return self._filter(query, schema).complete
 
     def _count_selected(self, query: TelemetryQuery, schema: TelemetrySchema) -> int | None:
-        where = _SqlFilter(self, query, _roles_of(schema))
+        where = self._filter(query, schema)
         if not where.complete:
             return None
         statement = sa.select(sa.func.count()).select_from(self._table()).where(*where.clauses)
@@ -198,23 +212,32 @@ class SqlSource(TelemetrySource):
         query: TelemetryQuery = TelemetryQuery(),  # noqa: B008
         limit: int = 5,
     ) -> list[DuplicateEvent]:
-        """Repeated (request id, version) pairs, counted by the database (GROUP BY)."""
+        """Repeated (request id, version) pairs, counted by the database (GROUP BY); by
+        request id alone in a table of one version (no version column)."""
         schema = self.schema()
-        where = _SqlFilter(self, query, _roles_of(schema))
+        if not schema.has_request_id:
+            self._note(NO_REQUEST_ID_NOTE)
+            return []
+        where = self._filter(query, schema)
         if not where.complete:
             return super().duplicates(query, limit)
         table = self._table()
         request = table.c[schema.column("request_id").source_name]
-        version = table.c[schema.column("model_version").source_name]
+        constant = schema.constant_version
+        keys = [request]
+        if constant is None:
+            keys.append(table.c[schema.column("model_version").source_name])
         n = sa.func.count().label("n")
         statement = (
-            sa.select(request, version, n)
+            sa.select(*keys, n)
             .where(request.is_not(None), *where.clauses)
-            .group_by(request, version)
+            .group_by(*keys)
             .having(sa.func.count() > 1)
-            .order_by(n.desc(), request, version)
+            .order_by(n.desc(), *keys)
         )
         rows = self._rows(statement, limit=max(limit, 0))
+        if constant is not None:
+            return [DuplicateEvent(_as_text(r[0]), constant, int(r[1])) for r in rows]
         return [DuplicateEvent(_as_text(r[0]), _as_text(r[1]), int(r[2])) for r in rows]
 
     def close(self) -> None:
@@ -237,10 +260,10 @@ class SqlSource(TelemetrySource):
     def _scan(
         self, columns: Sequence[str], query: TelemetryQuery, batch_rows: int
     ) -> Iterator[RawBatch]:
-        where = _SqlFilter(self, query, _roles_of(self.schema()))
+        where = self._filter(query, self.schema())
         table = self._table()
         statement = sa.select(*[table.c[name] for name in columns]).where(*where.clauses)
-        numbered = not where.clauses  # without a filter, stream order is the table's order
+        numbered = where.everything  # without a filter, stream order is the table's order
         if self._dialect == "duckdb":
             return self._scan_duckdb(statement, batch_rows, numbered)
         return self._scan_rows(statement, list(columns), batch_rows, numbered)
@@ -371,7 +394,7 @@ def _roles_of(schema: TelemetrySchema) -> dict[str, str]:
     return {
         r: schema.column(r).source_name
         for r in ("model", "model_version", "ts")
-        if r in schema.names
+        if r in schema.names and schema.column(r).constant is None
     }
 
 
@@ -382,6 +405,8 @@ class _SqlFilter:
     otherwise, and a named paramstyle would carry an odd column name into the text.
     A time filter on a text column outside SQLite (whose strftime parses ISO text) cannot
     be pushed down faithfully; such a query is filtered after normalisation instead.
+    ``constant_version`` is the one version of a table without a version column: a filter
+    on versions is then ``true`` or ``false``; ``everything`` says no clause narrows.
     """
 
     def __init__(
@@ -390,16 +415,23 @@ class _SqlFilter:
         query: TelemetryQuery,
         roles: dict[str, str],
         table: sa.FromClause | None = None,
+        constant_version: str | None = None,
     ):
         self._dialect = source._dialect
         self._table = source._table() if table is None else table
         self._types = source.source_schema()
         self.clauses: list[sa.ColumnElement[bool]] = []
         self.complete = True
+        self.everything = True
         self._binds = 0
         if query.model is not None and "model" in roles:
             self._in(roles["model"], [query.model])
-        if query.versions and "model_version" not in roles:
+        if query.versions and constant_version is not None:
+            # true rather than nothing: a caller's and_() of no clauses is deprecated
+            selected = constant_version in query.versions
+            self.clauses.append(sa.true() if selected else sa.false())
+            self.everything = self.everything and selected
+        elif query.versions and "model_version" not in roles:
             self.complete = False
         elif query.versions:
             self._in(roles["model_version"], list(query.versions))
@@ -414,6 +446,7 @@ class _SqlFilter:
         return sa.bindparam(f"w{self._binds}", value, type_=type_, expanding=expanding)
 
     def _in(self, name: str, values: list[str]) -> None:
+        self.everything = False
         column = self._table.c[name]
         arrow_type = self._types.field(name).type
         if pa.types.is_integer(arrow_type):
@@ -428,6 +461,7 @@ class _SqlFilter:
             self.complete = False
 
     def _time(self, name: str, moment: dt.datetime, *, at_least: bool) -> None:
+        self.everything = False
         column = self._table.c[name]
         arrow_type = self._types.field(name).type
         if self._dialect != "sqlite" and not pa.types.is_timestamp(arrow_type):

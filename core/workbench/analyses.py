@@ -194,7 +194,8 @@ def run_drift(
             versions=[version],
             start=start,
             end=as_of,
-            columns=["request_id", *data_cols],
+            # the request id orders the exact statistics' sample, where there is one
+            columns=[*(["request_id"] if src.schema().has_request_id else []), *data_cols],
         )
     check_cancelled(cancelled)
     return analyze_drift(

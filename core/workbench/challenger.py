@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from watchkeeper.core.evaluation.compare import require_request_ids
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.common import READ_LOCK, require_binary_outcomes, spec_of
@@ -210,6 +211,7 @@ def run_gate(
     report(0.1, f"gate: v{challenger} against v{champion}")
     with READ_LOCK, open_source_of(entry) as src:
         require_binary_outcomes(spec, src.schema().names, "the promotion gate")
+        require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
         return gate_from_spec(
             spec,
             champion=str(champion),

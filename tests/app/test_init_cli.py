@@ -17,9 +17,7 @@ from watchkeeper.app import cli
 
 
 def _log(path: Path, n: int = 40_000, days: int = 60, seed: int = 5) -> str:
-    """A DuckDB table of a binary model, with drift planted in the last three weeks.
-
-    A database table needs a version column (a file without one is read through a view)."""
+    """A DuckDB table of a binary model, with drift planted in the last three weeks."""
     import duckdb
 
     rng = np.random.default_rng(seed)
@@ -142,3 +140,80 @@ def test_bad_sources_end_in_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert code == 2 and words in err.lower() and len(err.strip().splitlines()) == 1, err
     assert "internal error" not in err
+
+
+def _credit_table(path: Path, *, with_id: bool, n: int = 30_000, days: int = 60) -> str:
+    """Issue 14's shape: an id, a time, seven features of mixed kinds, a score, a 0/1
+    prediction and a label — and no version column; income drifts in the last three weeks."""
+    import duckdb
+
+    rng = np.random.default_rng(14)
+    secs = np.sort(rng.integers(0, days * 86400, n))
+    late = secs > (days - 21) * 86400
+    income = rng.lognormal(10, 0.5, n) * np.where(late, 1.8, 1.0)
+    debt = rng.beta(2, 5, n)
+    score = 1 / (1 + np.exp(-((np.log(income) - 10) * 2 - 3 * (debt - 0.3))))
+    columns: dict[str, object] = {
+        "loan_id": [f"L{i:06d}" for i in range(n)],
+        "applied_at": pa.array(
+            [dt.datetime(2025, 3, 1) + dt.timedelta(seconds=int(s)) for s in secs],
+            pa.timestamp("us"),
+        ),
+        "age": rng.integers(18, 80, n),
+        "income": income,
+        "debt_ratio": debt,
+        "n_accounts": rng.integers(0, 12, n),
+        "employment": rng.choice(["salaried", "self", "none"], n),
+        "home": rng.choice(["own", "rent", "mortgage"], n),
+        "purpose": rng.choice(["car", "house", "study", "other"], n),
+        "pd_score": score,
+        "pred_default": (score >= 0.5).astype(np.int64),
+        "defaulted": (rng.random(n) < score).astype(np.int64),
+    }
+    if not with_id:
+        del columns["loan_id"]
+    t = pa.table(columns)
+    with duckdb.connect(str(path)) as conn:
+        conn.register("t", t)
+        conn.execute("CREATE TABLE loans AS SELECT * FROM t")
+    return f"duckdb:///{path}#loans"
+
+
+@pytest.mark.parametrize("with_id", [True, False], ids=["with-id", "no-id"])
+def test_init_on_a_table_without_a_version_column_then_check_and_drift(
+    tmp_path: Path, with_id: bool
+) -> None:
+    source = _credit_table(tmp_path / "credit.duckdb", with_id=with_id)
+    ws = tmp_path / "ws"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_exe(), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+
+    init = run("init", "--source", source, "--workspace", str(ws), "--model", "credit", "--yes")
+    assert init.returncode == 0, init.stderr
+    assert "CREATE VIEW" not in init.stdout + init.stderr
+    spec_path = ws / "specs" / "credit.toml"
+    text = spec_path.read_text()
+    assert f'source = "{source}"' in text  # the user's own table, no view in between
+    assert 'version = "1"' in text and 'model_version = ""' in text
+    assert ('request_id = "loan_id"' in text) is with_id
+    assert 'prediction = "pred_default"' in text
+    assert not (ws / "telemetry.duckdb").exists()
+    check = run("check", "--workspace", str(ws), "--json")
+    assert check.returncode in (0, 1), check.stderr
+    (model,) = json.loads(check.stdout)["models"]
+    assert model["model"] == "credit" and model["version"] == "1"
+    assert model["verdict"] in ("watch", "alert") and any("income" in r for r in model["reasons"])
+    drift = run("drift", "--spec", str(spec_path), "--json")
+    assert drift.returncode == 0, drift.stderr
+    features = {f["name"]: f for f in json.loads(drift.stdout)["features"]}
+    expected = {"age", "income", "debt_ratio", "n_accounts", "employment", "home", "purpose"}
+    assert set(features) == expected
+    assert any(w["decision"] == "drift" for w in features["income"]["windows"])
+    assert all(w["decision"] != "drift" for w in features["home"]["windows"])

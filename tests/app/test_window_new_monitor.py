@@ -53,7 +53,7 @@ def parquet_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def duckdb_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A DuckDB file with the log (plus an id and a 'deploy_tag' nobody would call a
-    version) and an empty table."""
+    version), the log as it is (no id, no version: "Plain Events") and an empty table."""
     import duckdb
 
     path = tmp_path_factory.mktemp("new-monitor-db") / "scores.duckdb"
@@ -64,6 +64,7 @@ def duckdb_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         conn.register("t", t)
         conn.execute('CREATE TABLE "Scored Events" AS SELECT * FROM t')
         conn.execute('CREATE TABLE "empty" AS SELECT * FROM t LIMIT 0')
+        conn.execute('CREATE TABLE "Plain Events" AS SELECT * EXCLUDE (TxnID, deploy_tag) FROM t')
     return f"duckdb:///{path}", "Scored Events"
 
 
@@ -176,11 +177,39 @@ def test_parquet_guesses_edits_reference_and_save(
     assert "n items" in spec.telemetry.columns.extras
     assert "n items" not in spec.telemetry.columns.features
     assert (spec.reference.start, spec.reference.end) == (dt.date(2025, 6, 4), dt.date(2025, 6, 14))
-    assert written.telemetry_view is not None  # the id and version a view adds
+    # no id and no version column: the file itself, as one version (no view in between)
+    assert spec.telemetry.version == "1" and spec.telemetry.source.endswith("scored log.parquet")
     assert not wizard.isVisible()
 
 
-def test_duckdb_table_needs_a_version_then_saves(
+def test_duckdb_table_without_version_or_id_saves(
+    qtbot: Any, duckdb_log: tuple[str, str], tmp_path: Path
+) -> None:
+    """Issue 14's headline case: a table with no version (and no id) column is planned,
+    previewed and saved as one version, the spec naming the table itself."""
+    from watchkeeper.core.evaluation.data import open_spec_source
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+
+    url, _ = duckdb_log
+    runner = TaskRunner()
+    wizard = open_wizard(qtbot, runner)
+    read(qtbot, wizard, url, "Plain Events")
+    shown = roles(wizard)
+    assert shown["When (UTC)"] == "ts" and "model_version" not in shown.values()
+    page = wizard.columns_page
+    assert not page.banner.isVisible() and wizard.plan is not None and page.isComplete()
+    assert wizard.plan.proposal.reference_version == "1"
+    wizard.next()
+    wizard.next()
+    written = finish(qtbot, wizard, "plain", tmp_path / "ws")
+    spec = load_spec(written.spec)
+    assert spec.telemetry.source == f"{url}#Plain Events" and spec.telemetry.version == "1"
+    assert sorted(p.name for p in written.workspace.iterdir()) == ["governance.db", "specs"]
+    with open_spec_source(spec) as src:
+        assert src.count(TelemetryQuery(versions=("1",))) == scored_log(seed=8).num_rows
+
+
+def test_duckdb_table_with_a_version_named_in_the_table_saves(
     qtbot: Any, duckdb_log: tuple[str, str], tmp_path: Path
 ) -> None:
     url, table = duckdb_log
@@ -191,19 +220,18 @@ def test_duckdb_table_needs_a_version_then_saves(
     assert shown["TxnID"] == "request_id" and shown["When (UTC)"] == "ts"
     assert shown["deploy_tag"] != "model_version"
     page = wizard.columns_page
-    # a table without a version column is refused in the page, with the view to create
-    assert page.banner.isVisible() and "CREATE VIEW" in page.banner.text()
-    assert wizard.plan is None and not page.isComplete()
-    # naming the version column in the table plans the monitor
+    assert wizard.plan is not None and page.isComplete()  # one version, "1"
+    # naming a version column in the table plans the monitor on it
     edit_role(qtbot, wizard, "deploy_tag", "model_version")
     assert not page.banner.isVisible() and wizard.plan is not None and page.isComplete()
+    assert wizard.plan.proposal.reference_version == "2025.06"
     wizard.next()
     wizard.next()
     written = finish(qtbot, wizard, "Scored Events", tmp_path / "ws")
     spec = load_spec(written.spec)
     assert spec.telemetry.columns.model_version == "deploy_tag"
+    assert spec.telemetry.version is None
     assert spec.telemetry.source.endswith("#Scored Events")
-    assert written.telemetry_view is None
 
 
 @pytest.mark.parametrize(

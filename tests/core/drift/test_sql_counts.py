@@ -400,3 +400,43 @@ def test_pushed_down_analysis_with_a_profile_says_what_it_skipped(tmp_path) -> N
     assert all(w.exact is None for f in result.features for w in f.windows)
     assert result.multivariate is None
     assert any("profile only" in n for n in result.notes)
+
+
+def test_pushdown_on_a_table_without_version_and_id_equals_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DuckDB table with no version and no request id column: the workbench's drift
+    pushed down (its version filter a constant true) equals the in-memory path."""
+    import duckdb
+
+    from watchkeeper.core.spec import parse_spec
+    from watchkeeper.core.workbench import analyses
+    from watchkeeper.core.workbench.portfolio import ModelEntry, VersionEntry
+
+    rows = [r for r in _rows(5) if r["ts"] is not None]
+    table = _arrow(rows, nan_as_null=False).drop_columns(["request_id"])
+    with duckdb.connect(str(tmp_path / "one.duckdb")) as conn:
+        conn.register("t", table)
+        conn.execute("CREATE TABLE events AS SELECT * FROM t")
+    spec = parse_spec(
+        '[model]\nname = "m"\n[telemetry]\nsource = "duckdb:///one.duckdb#events"\n'
+        '[telemetry.columns]\nfeatures = ["Amount Paid", "n_items", "city", "code"]\n'
+        'categorical = ["code"]\n'
+        '[reference]\nstart = 2026-01-01\nend = 2026-01-02\n[drift]\nwindow = "1d"\n',
+        base_dir=tmp_path,
+    )
+    entry = ModelEntry(name="m", task="binary", versions=(VersionEntry("1"),), spec=spec)
+    memory = analyses.run_drift(entry, "1", None)
+    monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    pushed = analyses.run_drift(entry, "1", None)
+    assert [w.rows for w in pushed.windows] == [w.rows for w in memory.windows]
+    assert sum(w.rows for w in pushed.windows) == len(rows)
+    assert pushed.decisions() == memory.decisions()
+    a, b = pushed.to_dict(), memory.to_dict()
+    assert [f["name"] for f in a["features"]] == [f["name"] for f in b["features"]]
+    for fa, fb in zip(a["features"], b["features"], strict=True):
+        for wa, wb in zip(fa["windows"], fb["windows"], strict=True):
+            assert wa["psi"] == pytest.approx(wb["psi"], nan_ok=True), fa["name"]
+            assert wa["decision"] == wb["decision"]
+    with pytest.raises(DriftError, match="version 2 has no rows"):
+        analyses.run_drift(entry, "2", None)

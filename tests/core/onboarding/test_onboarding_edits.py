@@ -14,7 +14,6 @@ import pytest
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.onboarding import (
     Overrides,
-    discard_plan,
     edit_kind,
     edit_role,
     guess_columns,
@@ -95,34 +94,30 @@ def test_role_edits_become_overrides_and_stick(source: str) -> None:
 def test_histogram_reference_and_name(source: str) -> None:
     g = guess_columns(read_sample(source))
     plan = plan_monitor(source, g)
-    try:
-        p = plan.proposal
-        h = row_histogram(p.extent)
-        assert h.unit == "day" and len(h.counts) == 40 and h.counts.sum() == p.extent.rows
-        assert len(h.edges) == len(h.counts) + 1
-        assert h.edges[0] == dt.datetime(2025, 6, 1, tzinfo=UTC).timestamp()
-        picked = with_reference(
-            plan,
-            dt.datetime(2025, 6, 5, 7, tzinfo=UTC),  # rounds down to the 5th
-            dt.datetime(2025, 6, 14, 16, tzinfo=UTC),  # rounds up to the 15th
-        )
-        q = picked.proposal
-        assert (q.reference_start, q.reference_end) == (dt.date(2025, 6, 5), dt.date(2025, 6, 15))
-        assert "by hand" in q.reference_reason
-        spec = preview_spec(picked)
-        assert spec.reference.start == dt.date(2025, 6, 5)
-        # a period longer than the data is clipped to it
-        wide = with_reference(
-            plan, dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2026, 1, 1, tzinfo=UTC)
-        )
-        assert wide.proposal.reference_start == dt.date(2025, 6, 1)
-        assert renamed(plan, " risk ").proposal.model == "risk"
-        with pytest.raises(WatchkeeperError, match="needs a name"):
-            renamed(plan, " ")
-        result = preview_drift(picked)
-        decisions = result.decisions()
-        assert "drift" in decisions["Income €"][-2:]
-        assert "drift" not in decisions["Seg-ment"]
-    finally:
-        discard_plan(plan)
-    assert plan.scratch is not None and not plan.scratch.exists()
+    p = plan.proposal
+    h = row_histogram(p.extent)
+    assert h.unit == "day" and len(h.counts) == 40 and h.counts.sum() == p.extent.rows
+    assert len(h.edges) == len(h.counts) + 1
+    assert h.edges[0] == dt.datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+    picked = with_reference(
+        plan,
+        dt.datetime(2025, 6, 5, 7, tzinfo=UTC),  # rounds down to the 5th
+        dt.datetime(2025, 6, 14, 16, tzinfo=UTC),  # rounds up to the 15th
+    )
+    q = picked.proposal
+    assert (q.reference_start, q.reference_end) == (dt.date(2025, 6, 5), dt.date(2025, 6, 15))
+    assert "by hand" in q.reference_reason
+    spec = preview_spec(picked)
+    assert spec.reference.start == dt.date(2025, 6, 5)
+    # a period longer than the data is clipped to it
+    wide = with_reference(
+        plan, dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert wide.proposal.reference_start == dt.date(2025, 6, 1)
+    assert renamed(plan, " risk ").proposal.model == "risk"
+    with pytest.raises(WatchkeeperError, match="needs a name"):
+        renamed(plan, " ")
+    result = preview_drift(picked)
+    decisions = result.decisions()
+    assert "drift" in decisions["Income €"][-2:]
+    assert "drift" not in decisions["Seg-ment"]

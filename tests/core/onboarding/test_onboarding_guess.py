@@ -276,30 +276,41 @@ def test_bad_sources_give_one_clear_line(tmp_path: Path) -> None:
         assert "\n" not in message and words in message.lower(), (location, message)
 
 
-def test_a_file_without_id_and_version_is_read_through_a_view(tmp_path: Path) -> None:
+def test_a_file_without_id_and_version_is_read_as_it_is(tmp_path: Path) -> None:
+    """No view, no copy: the spec names the file, as one version without request ids."""
     t = credit_table().drop_columns(["TxnID", "ModelVersion", "model_name"])
     pq.write_table(t, tmp_path / "plain.parquet")
     plan = plan_monitor(
         str(tmp_path / "plain.parquet"), inspect_source(str(tmp_path / "plain.parquet"))
     )
-    assert plan.view_sql is not None and plan.proposal.extent.rows == N
+    assert plan.proposal.extent.rows == N and plan.proposal.extent.versions == (("1", N),)
     written = write_monitor(plan, tmp_path / "ws")
-    assert written.telemetry_view and (tmp_path / "ws" / "telemetry.duckdb").exists()
-    assert plan.scratch is not None and not plan.scratch.exists()
+    assert sorted(p.name for p in (tmp_path / "ws").iterdir()) == ["governance.db", "specs"]
     spec = load_spec(written.spec)
+    assert spec.telemetry.source == str(tmp_path / "plain.parquet")
+    assert spec.telemetry.version == "1"
     assert spec.reference is not None and spec.reference.version == "1"
+    mapping = spec.telemetry.mapping()
+    assert mapping.request_id is None and mapping.model_version is None
 
 
-def test_a_database_table_without_id_is_refused_with_the_view_to_create(tmp_path: Path) -> None:
+def test_a_database_table_without_id_and_version_is_watched_as_it_is(tmp_path: Path) -> None:
     import duckdb
 
-    t = credit_table().drop_columns(["TxnID"])
+    from watchkeeper.core.evaluation.data import open_spec_source
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+
+    t = credit_table().drop_columns(["TxnID", "ModelVersion"])
     with duckdb.connect(str(tmp_path / "x.duckdb")) as conn:
         conn.register("t", t)
         conn.execute("CREATE TABLE preds AS SELECT * FROM t")
     location = f"duckdb:///{tmp_path / 'x.duckdb'}#preds"
-    with pytest.raises(WatchkeeperError, match="CREATE VIEW"):
-        plan_monitor(location, inspect_source(location))
+    plan = plan_monitor(location, inspect_source(location))
+    written = write_monitor(plan, tmp_path / "ws")
+    spec = load_spec(written.spec)
+    assert spec.telemetry.source == location and spec.telemetry.version == "1"
+    with open_spec_source(spec) as src:
+        assert src.count(TelemetryQuery(model=spec.model.name, versions=("1",))) == N
 
 
 def test_the_written_spec_loads_and_refuses_to_be_overwritten(tmp_path: Path) -> None:

@@ -200,7 +200,9 @@ def write_postgres(table: pa.Table, url: str, name: str = "events") -> None:
         "label_ts": postgresql.TIMESTAMP(timezone=False),
         "latency_ms": postgresql.DOUBLE_PRECISION,
     }
-    target = sa.Table(name, meta, *[sa.Column(n, t) for n, t in columns.items()])
+    # only the table's own columns: a table may lack roles (no version, no request id)
+    present = [sa.Column(n, t) for n, t in columns.items() if n in table.schema.names]
+    target = sa.Table(name, meta, *present)
     rows = table.to_pylist()
     for r in rows:
         if r["label_ts"] is not None:

@@ -103,8 +103,8 @@ def _grouped_in_sql(src: Any, query: Any) -> dict[str, int] | None:
 
     constant = src.schema().constant_version
     if constant is not None:  # a table of one version: its rows, counted
-        rows = int(src.count(query))
-        return {constant: rows} if rows else {}
+        n_rows = int(src.count(query))
+        return {constant: n_rows} if n_rows else {}
     column = src.schema().column("model_version").source_name
     with src.engine.connect() as conn:
         table = reflect_table(conn, src.table_name)

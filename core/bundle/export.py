@@ -127,7 +127,10 @@ def _hash_keys(batch: Any, seed: int) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    rid = pc.fill_null(pc.cast(batch["request_id"], pa.string()), "")
+    # without a request id column, the time stands in: still a property of the row, not of
+    # where it sits in the read
+    key = "request_id" if "request_id" in batch.schema.names else "ts"
+    rid = pc.fill_null(pc.cast(batch[key], pa.string()), "")
     ver = pc.fill_null(pc.cast(batch["model_version"], pa.string()), "")
     joined = pc.binary_join_element_wise(rid, ver, "\x00").to_numpy(zero_copy_only=False)
     return pd.util.hash_array(joined, hash_key=f"wk{seed & 0xFFFFFFFFFFFFFF:014x}")
@@ -199,7 +202,9 @@ def _stream_sample(
         per_stratum.append(
             {"version": version, "day": day, "rows": counts[c], "kept": int(got.get(c, 0))}
         )
-    keys = [(k, "ascending") for k in ("ts", "model_version", "request_id")]
+    keys = [
+        (k, "ascending") for k in ("ts", "model_version", "request_id") if k in table.schema.names
+    ]
     table = table.sort_by(keys)
     return table, {
         "method": "stratified",

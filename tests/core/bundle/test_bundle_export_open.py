@@ -262,3 +262,45 @@ def test_stratified_sample_ignores_read_order_and_batching() -> None:
     other, _ = _stream_sample(_Batches(table, n), None, 300, seed=6)
     assert not other.equals(one)
     assert _stream_sample(_Batches(table, 1000), None, n, seed=5) is None
+
+
+@pytest.mark.parametrize("cap", [None, 1000])
+def test_a_table_without_request_id_or_version_exports_and_opens(tmp_path: Path, cap) -> None:
+    """A user's own log with neither column (one version, "1"): the sample's keys fall back
+    to the time, and the bundle reads back as the same one version."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    n = 5000
+    t0 = 1_767_225_600_000_000
+    when = pa.array(t0 + np.sort(rng.integers(0, 30 * 86400 * 10**6, n)), pa.timestamp("us", "UTC"))
+    pq.write_table(
+        pa.table(
+            {
+                "when": when,
+                "income": rng.normal(size=n),
+                "home": rng.choice(["own", "rent"], n),
+                "p": rng.random(n),
+                "y": rng.integers(0, 2, n),
+            }
+        ),
+        tmp_path / "log.parquet",
+    )
+    (tmp_path / "m.toml").write_text(
+        '[model]\nname = "m"\ntask = "binary"\n[telemetry]\nsource = "log.parquet"\n'
+        '[telemetry.columns]\nts = "when"\nscore = "p"\nlabel = "y"\n'
+        'features = ["income", "home"]\ncategorical = ["home"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "m.wkbundle"
+    export_bundle(
+        tmp_path / "m.toml", out, start=None, end=None, max_rows=cap,
+        signer=Signer.from_seed("exporter"), exporter="exporter",
+    )  # fmt: skip
+    with open_bundle(out) as bundle:
+        table = bundle.source().read()
+    assert table.num_rows == (cap or n)
+    assert set(table.column("model_version").to_pylist()) == {"1"}
+    assert "request_id" not in table.column_names

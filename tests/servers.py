@@ -31,6 +31,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(pid: int, sig: int, *, group: bool, grace_s: float = 30) -> None:
+    """Send ``sig`` to the process (or its whole process group), wait up to ``grace_s`` for it
+    to go, then SIGKILL. A child of ours is reaped, so its pid does not linger as a zombie."""
+    send = os.killpg if group else os.kill
+    with contextlib.suppress(ProcessLookupError):
+        send(pid, sig)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        send(pid, signal.SIGKILL)
+
+
 def _pg_bin(name: str) -> str:
     for d in PG_BIN_DIRS:
         candidate = Path(d) / name
@@ -108,18 +127,7 @@ class PostgresCluster:
     def stop(self) -> None:
         if self.pid is not None:
             # SIGINT is pg_ctl's "fast" shutdown; we stop our own postmaster by its pid.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGINT)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(self.pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
+            stop_process(self.pid, signal.SIGINT, group=False)
             self.pid = None
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -239,20 +247,7 @@ class SparkThriftServer:
     def stop(self) -> None:
         if self.pid is not None:
             # the whole session: spark-submit's script and the JVM it started
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(self.pid, 0)
-                except ProcessLookupError:
-                    break
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, os.WNOHANG)
-                time.sleep(0.1)
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
+            stop_process(self.pid, signal.SIGTERM, group=True)
             self.pid = None
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -389,20 +389,18 @@ def _is_prediction(col: _Column) -> bool:
 
 
 def _auc(score: pa.Array, outcome: pa.Array) -> float | None:
-    """ROC AUC of ``score`` for a 0/1 ``outcome`` (rank formula; None when undefined)."""
+    """ROC AUC of ``score`` for a 0/1 ``outcome`` (the evaluation's own; None when undefined)."""
+    import math
+
     import numpy as np
+
+    from watchkeeper.core.evaluation.metrics import Prepared
 
     s = pc.cast(score, pa.float64()).to_numpy(zero_copy_only=False)
     y = pc.cast(outcome, pa.float64()).to_numpy(zero_copy_only=False)
-    ok = np.isfinite(s) & np.isfinite(y)
-    s, y = s[ok], y[ok]
-    pos, neg = int((y == 1).sum()), int((y == 0).sum())
-    if pos == 0 or neg == 0:
-        return None
-    from scipy.stats import rankdata
-
-    ranks = rankdata(s)
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    ok = np.isfinite(s) & ((y == 0) | (y == 1))
+    auc = Prepared(y[ok], s[ok]).roc_auc()
+    return None if math.isnan(auc) else auc
 
 
 def _score_like(col: _Column) -> bool:

@@ -90,7 +90,7 @@ def read_sample(location: str, *, rows: int = SAMPLE_ROWS, base_dir: Path | None
 
     with open_source(location, None, base_dir=base_dir) as src:
         head = src.head(rows)
-        return sample_of(src.description, head, blank_is_null=src._blank_is_null)
+        return sample_of(src.description, head, blank_is_null=src.blank_is_null)
 
 
 def inspect_source(

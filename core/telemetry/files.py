@@ -281,7 +281,7 @@ class CsvSource(TelemetrySource):
     A row longer than a block makes the read restart with blocks four times larger.
     """
 
-    _blank_is_null = True
+    blank_is_null = True
 
     def __init__(
         self,

@@ -93,7 +93,7 @@ class TelemetrySource(ABC):
     """
 
     #: Text formats cannot tell an empty string from a missing value: blanks become null.
-    _blank_is_null = False
+    blank_is_null = False
 
     def __init__(self, description: str, mapping: ColumnMapping | None) -> None:
         self.description = description
@@ -304,7 +304,7 @@ class TelemetrySource(ABC):
             target = schema.field(index).type
             try:
                 arrays.append(
-                    normalise(raw.column(index), target, blank_is_null=self._blank_is_null)
+                    normalise(raw.column(index), target, blank_is_null=self.blank_is_null)
                 )
             except ValueProblem as problem:
                 raise self._value_error(problem, column, rows) from None

@@ -435,15 +435,11 @@ def count_windows_sql(
         conn.rollback()  # leave the connection usable: the failed transaction is only reads
         if guard is not None and guard.fired:
             raise Cancelled("drift counting was cancelled in the database") from None
-        raise DriftError(f"the database refused the counting query: {_first_line(exc)}") from None
+        raise DriftError(f"the database refused the counting query: {short_error(exc)}") from None
     if progress is not None:
         progress(1.0, "counted in the database")
     rows = acc[0].sum(axis=1) if acc else np.zeros(n_windows, dtype=np.int64)
     return WindowCounts(profile.names, tuple(acc), rows)
-
-
-def _first_line(exc: BaseException) -> str:
-    return short_error(exc)
 
 
 def fetch_float_blocks(

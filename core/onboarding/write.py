@@ -63,6 +63,22 @@ def toml_value(value: Any) -> str:
     raise TypeError(type(value).__name__)
 
 
+def toml_list(names: list[str], width: int = 96) -> str:
+    """A list of names one line when it fits, else wrapped at ``width`` (a wide model's
+    hundreds of features stay editable)."""
+    one = toml_value(names)
+    if len(one) <= width:
+        return one
+    lines, line = [], "   "
+    for item in (toml_value(n) + "," for n in names):
+        if len(line) + 1 + len(item) > width and line.strip():
+            lines.append(line)
+            line = "   "
+        line += " " + item
+    lines.append(line)
+    return "[\n" + "\n".join(lines) + "\n]"
+
+
 def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
@@ -151,11 +167,11 @@ def spec_text(p: Proposal, source: str, *, written_at: dt.datetime | None = None
     features = g.features
     numerical = [c.name for c in features if c.kind == ColumnKind.NUMERICAL]
     categorical = [c.name for c in features if c.kind == ColumnKind.CATEGORICAL]
-    out.append(f"features = {toml_value([c.name for c in features])}")
-    out.append(f"numerical = {toml_value(numerical)}")
-    out.append(f"categorical = {toml_value(categorical)}")
+    out.append(f"features = {toml_list([c.name for c in features])}")
+    out.append(f"numerical = {toml_list(numerical)}")
+    out.append(f"categorical = {toml_list(categorical)}")
     extras = [c.name for c in g.of_role("extra")]
-    out.append(f"extras = {toml_value(extras)}")
+    out.append(f"extras = {toml_list(extras)}")
     out += _column_notes(g.columns)
     out += ["", "[reference]", 'kind = "window"']
     out.append(f"version = {toml_value(p.reference_version)}")

@@ -121,3 +121,16 @@ def test_histogram_reference_and_name(source: str) -> None:
     decisions = result.decisions()
     assert "drift" in decisions["Income €"][-2:]
     assert "drift" not in decisions["Seg-ment"]
+
+
+def test_a_wide_list_is_wrapped_and_reads_back_the_same() -> None:
+    """Hundreds of features stay editable: no line past the width, the same names back."""
+    import tomllib
+
+    from watchkeeper.core.onboarding.write import toml_list
+
+    names = [f"feature_{i}" for i in range(300)] + ['odd "name"', "ünï"]
+    text = f"features = {toml_list(names)}"
+    assert max(len(line) for line in text.splitlines()) <= 96
+    assert tomllib.loads(text)["features"] == names
+    assert toml_list(["a", "b"]) == '["a", "b"]'  # short lists stay on one line

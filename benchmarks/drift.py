@@ -24,7 +24,11 @@ slows both alike: compare the ratios side by side.
    the data from Parquet, so the memory figures are its own: peak RSS during the analysis
    above the RSS before it, and above the interpreter's baseline (after imports, before data),
    both against the in-memory bytes of the columns (reference + current).
-2. The CLI, cold, as a whole process, on the same data saved as Parquet.
+2. The CLI as a whole process on the same data saved as Parquet: cold (an empty
+   prepared-reference cache, a fresh ``WATCHKEEPER_HOME``) and again (the reference prepared
+   by the cold run is loaded from the cache), against a baseline process that starts Python,
+   imports numpy and Arrow, reads both files and counts the naive pass's bins (reference
+   quantiles and vocabularies computed in it) — ratios to it printed, rounds interleaved.
 3. DuckDB pushdown: N events x 50 features x 90 daily windows in a DuckDB file, counted by
    ``analyze_drift_sql`` (one UNION ALL statement), against a hand-written DuckDB statement
    producing the same quantile-bin counts (``date_trunc('day', ts)``, bins as sums of
@@ -250,7 +254,11 @@ def measure_in_memory(ref_path: str, cur_path: str, repeat: int) -> dict:
     }
 
 
-def cli_cold(ref_path: str, cur_path: str, pythonpath: str | None = None) -> float:
+def cli_cold(
+    ref_path: str, cur_path: str, pythonpath: str | None = None, home: str | None = None
+) -> float:
+    """One ``watchkeeper drift`` process; ``home``: its WATCHKEEPER_HOME (a fresh one: the
+    prepared-reference cache is empty, i.e. cold; one a run has filled: cached)."""
     shim = (
         "import sys; from watchkeeper.app import cli\n"
         "if 'drift' not in cli.COMMAND_MODULES: cli.COMMAND_MODULES += ('drift',)\n"
@@ -262,13 +270,56 @@ def cli_cold(ref_path: str, cur_path: str, pythonpath: str | None = None) -> flo
         capture_output=True,
         text=True,
         check=False,
-        env=_env(pythonpath),
+        env=_env(pythonpath, home or tempfile.mkdtemp(prefix="wk-home-")),
     )
     elapsed = time.perf_counter() - t
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
     json.loads(out.stdout)
     return elapsed
+
+
+BASELINE_PROCESS = """
+import sys
+import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+ref, cur = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])
+for name in ref.column_names:
+    if name == "ts":
+        continue
+    r, c = ref.column(name), cur.column(name)
+    if pa.types.is_floating(r.type):
+        rv = r.to_numpy()
+        edges = np.quantile(rv[np.isfinite(rv)], np.arange(1, 10) / 10)
+        np.bincount(np.searchsorted(edges, c.to_numpy(), side="right"), minlength=11)
+    else:
+        vocab = pc.unique(r.combine_chunks())
+        idx = pc.index_in(c, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
+        np.bincount(idx + 1, minlength=len(vocab) + 1)
+print("{}")
+"""
+
+
+def baseline_process(ref_path: str, cur_path: str) -> float:
+    """The least a process answering "did it drift?" must do: start Python, import numpy and
+    Arrow, read both files, bin the reference (quantiles, vocabularies) and count the
+    current data in those bins — no statistics, no decisions, no output worth reading."""
+    t = time.perf_counter()
+    subprocess.run(
+        [PY, "-c", BASELINE_PROCESS, ref_path, cur_path], check=True, capture_output=True
+    )
+    return time.perf_counter() - t
+
+
+def cli_cases(ref_path: str, cur_path: str, pythonpath: str | None, rounds: int = 3) -> dict:
+    """Cold CLI (empty cache), cached CLI (the same command again) and the baseline process,
+    interleaved ``rounds`` times so that a busy machine slows them alike; minimum of each."""
+    cold, cached, base = [], [], []
+    for _ in range(rounds):
+        home = tempfile.mkdtemp(prefix="wk-home-")
+        base.append(baseline_process(ref_path, cur_path))
+        cold.append(cli_cold(ref_path, cur_path, pythonpath, home))
+        cached.append(cli_cold(ref_path, cur_path, pythonpath, home))
+    return {"cold": min(cold), "cached": min(cached), "baseline": min(base)}
 
 
 # -- part 3: DuckDB pushdown -----------------------------------------------------------------
@@ -419,7 +470,7 @@ def main() -> None:
             for r in range(rounds):
                 for label, path in trees:
                     res = _child(["memory", str(ref_path), str(cur_path), str(args.repeat)], path)
-                    cold = min(cli_cold(str(ref_path), str(cur_path), path) for _ in range(2))
+                    cli = cli_cases(str(ref_path), str(cur_path), path)
                     tag = f"[{label}, round {r + 1}] " if args.baseline_rev else ""
                     print(
                         f"{tag}in-memory {rows:>9,} rows x {n_cols} cols "
@@ -440,7 +491,11 @@ def main() -> None:
                         f"interpreter baseline {res['peak_above_baseline_x']:.2f}x of "
                         f"{res['data_mb']:.0f} MB of columns (data read from Parquet alone: "
                         f"{res['loaded_above_baseline_x']:.2f}x); exact={res['exact']}; "
-                        f"drift found in {res['drift_found']}; CLI cold {cold:.2f} s",
+                        f"drift found in {res['drift_found']}; CLI cold (empty cache) "
+                        f"{cli['cold']:.2f} s, CLI again (prepared reference cached) "
+                        f"{cli['cached']:.2f} s, baseline process {cli['baseline']:.2f} s: "
+                        f"cold / baseline {cli['cold'] / cli['baseline']:.2f}, "
+                        f"cached / baseline {cli['cached'] / cli['baseline']:.2f}",
                         flush=True,
                     )
     if not args.skip_duckdb:
@@ -465,8 +520,10 @@ def main() -> None:
                 )
 
 
-def _env(pythonpath: str | None) -> dict[str, str]:
+def _env(pythonpath: str | None, home: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if home is not None:
+        env["WATCHKEEPER_HOME"] = home
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(x for x in (pythonpath, env.get("PYTHONPATH")) if x)
     return env

@@ -11,7 +11,6 @@ Arrow's lookups release the GIL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from watchkeeper.core.drift.data import NUMERICAL, numeric_values
+from watchkeeper.core.drift.data import NUMERICAL, numeric_values, worker_threads
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
@@ -198,12 +197,6 @@ class _CategoryLookup:
 def bin_categorical(fp: FeatureProfile, col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Bin index of each category: top-K, other, unseen, missing (see the profile)."""
     return _CategoryLookup(fp)(col)
-
-
-def worker_threads() -> int:
-    """Threads for the drift engine's pools (counting, exact statistics, the reference's
-    preparation): one per CPU, at most four."""
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def count_windows(

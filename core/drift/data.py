@@ -7,6 +7,7 @@ values); timestamps become ``int64`` epoch microseconds (UTC) with :data:`NULL_T
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "numeric_values",
     "resolve_features",
     "timestamps_us",
+    "worker_threads",
 ]
 
 NUMERICAL = "numerical"
@@ -188,3 +190,9 @@ def timestamps_us(col: pa.ChunkedArray | pa.Array, name: str = "ts") -> np.ndarr
     if col.null_count:
         col = pc.fill_null(col, NULL_TS)
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def worker_threads() -> int:
+    """Threads for the drift engine's pools (counting, exact statistics, the reference's
+    preparation): one per CPU, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))

@@ -114,6 +114,7 @@ def run_drift(
     from watchkeeper.core.drift.engine import analyze_drift
     from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.drift.reference_cache import cached_reference
     from watchkeeper.core.evaluation.data import read_events
     from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.telemetry.sql import SqlSource
@@ -169,6 +170,14 @@ def run_drift(
                 )
         if reference is None or reference.num_rows == 0:
             reference = profile  # the evidence's profile (a bundle's): counts only
+        else:  # prepared once per machine, shared with the CLI and check
+            reference = cached_reference(
+                reference,
+                features=common["features"],
+                categorical=cols.categorical,
+                numerical=cols.numerical,
+                settings=spec.drift,
+            )
         check_cancelled(cancelled)
         if isinstance(src, SqlSource) and (rows > IN_MEMORY_ROWS or src.warehouse):
             import sqlalchemy as sa

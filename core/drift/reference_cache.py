@@ -1,0 +1,269 @@
+"""Prepared references kept on disk, so that a reference is prepared once per machine.
+
+:func:`cached_reference` is what the command line (``watchkeeper drift``), ``check`` and the
+window call with the reference table they have read: it returns the
+:class:`~watchkeeper.core.drift.reference.PreparedReference` from
+``cache_dir()/prepared-references`` when one was stored for the same data and settings, else
+prepares it and stores it.
+
+The key is a SHA-256 over the reference table's Arrow buffers (its schema, and each chunk's
+offset, length and buffers) — computed from the table already in memory, so the data is
+never read twice (24 ms for 44 MB), and a database whose rows changed under the same query
+gives a new key, which a file's size and mtime could not say for SQL — together with every
+argument and setting that changes what is prepared (the whole ``[drift]`` section, the
+features, kinds, seed, what is prepared) and :data:`FORMAT`.
+
+A cache file is one uncompressed ``.npz`` (no pickles) holding a JSON header (the format,
+the key, the profile, the PCA's scalars) and the arrays. A file that is truncated, corrupt,
+of another format or another key is ignored, removed and rebuilt; writers write to a
+private temporary name and rename it into place (atomic), so concurrent writers leave one
+whole file. The folder is bounded (:data:`CACHE_BYTES`): after a write the least recently
+used files (a hit touches its file) are removed until it fits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from watchkeeper.core.drift.multivariate import PCAModel
+from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
+from watchkeeper.core.drift.reference import PreparedReference, SortedReference, prepare_reference
+from watchkeeper.core.paths import cache_dir
+from watchkeeper.core.spec import DriftSection
+
+__all__ = ["CACHE_BYTES", "FORMAT", "cached_reference", "reference_cache_dir", "table_digest"]
+
+FORMAT = 1  # raise when what is stored, or how it is computed, changes
+CACHE_BYTES = 512 << 20
+_SUFFIX = ".wkref.npz"
+
+
+def reference_cache_dir() -> Path:
+    return cache_dir() / "prepared-references"
+
+
+def table_digest(table: pa.Table) -> str:
+    """SHA-256 of an Arrow table's schema and buffers (as laid out in memory)."""
+    h = hashlib.sha256(str(table.schema).encode())
+    h.update(str(table.num_rows).encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            _hash_array(h, chunk)
+    return h.hexdigest()
+
+
+def _hash_array(h: Any, array: pa.Array) -> None:
+    h.update(f"|{array.offset},{len(array)}|".encode())
+    for buf in array.buffers():
+        if buf is None:
+            h.update(b"-")
+        else:
+            h.update(memoryview(buf))
+    if isinstance(array, pa.DictionaryArray):
+        _hash_array(h, array.dictionary)
+
+
+def _key(digest: str, settings: DriftSection, options: dict[str, Any]) -> str:
+    text = json.dumps(
+        {
+            "format": FORMAT,
+            "data": digest,
+            "settings": settings.model_dump(mode="json"),
+            "options": options,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_reference(
+    table: pa.Table,
+    *,
+    features: Sequence[str] | None = None,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    timestamp: str | None = "ts",
+    settings: DriftSection | None = None,
+    prediction: str | None = "auto",
+    seed: int = 0,
+    folder: Path | None = None,
+    max_bytes: int = CACHE_BYTES,
+) -> PreparedReference:
+    """:func:`prepare_reference` of ``table`` (same arguments), from the disk cache if there.
+
+    The result is the one ``prepare_reference`` gives, bit for bit; the cache only saves
+    the time. A cache that cannot be written (read-only home, full disk) is skipped.
+    """
+    s = settings or DriftSection()
+    chosen = list(features) if features is not None else None
+    cats, nums = sorted(categorical), sorted(numerical)
+    options = {
+        "features": chosen,
+        "categorical": cats,
+        "numerical": nums,
+        "timestamp": timestamp,
+        "prediction": prediction,
+        "seed": seed,
+    }
+    where = folder or reference_cache_dir()
+    key = _key(table_digest(table), s, options)
+    path = where / f"{key}{_SUFFIX}"
+    found = _load(path, key, table)
+    if found is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: evicted last
+        return found
+    prepared = prepare_reference(
+        table,
+        features=chosen,
+        categorical=cats,
+        numerical=nums,
+        timestamp=timestamp,
+        settings=s,
+        prediction=prediction,
+        seed=seed,
+    )
+    try:
+        _store(path, key, prepared)
+        _evict(where, max_bytes, keep=path)
+    except OSError:
+        pass  # a cache is an optimisation: the analysis goes on without it
+    return prepared
+
+
+# -- the file -------------------------------------------------------------------------------
+
+
+def _store(path: Path, key: str, p: PreparedReference) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    sorted_meta = []
+    for i, (name, sr) in enumerate(p.sorted_values.items()):
+        arrays[f"s{i}"] = sr.values
+        sorted_meta.append([name, sr.mode, sr.feature_index, sr.limit, sr.seed])
+    pca = None
+    if p.pca is not None:
+        m = p.pca
+        arrays["pca_mean"], arrays["pca_scale"] = m.mean, m.scale
+        arrays["pca_components"] = m.components
+        pca = {
+            "features": list(m.features),
+            "explained_variance": m.explained_variance,
+            "reference_error": m.reference_error,
+            "chunk_sd": m.chunk_sd,
+            "chunk_rows": m.chunk_rows,
+            "z": m.z,
+            "min_effect": m.min_effect,
+            "error_cap": repr(m.error_cap),  # may be inf: JSON has no inf
+        }
+    header = {
+        "format": FORMAT,
+        "key": key,
+        "profile": p.profile.to_dict(),
+        "profiled_with": p.profiled_with,
+        "sorted": sorted_meta,
+        "predictions": [[n, b, fp.to_dict()] for (n, b), fp in p.predictions.items()],
+        "pca_features": list(p.pca_features) if p.pca_features is not None else None,
+        "pca": pca,
+        "seed": p.seed,
+    }
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)  # atomic: readers see the old file, or the whole new one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(path: Path, key: str, table: pa.Table) -> PreparedReference | None:
+    """The prepared reference stored at ``path``, or None (absent, damaged, foreign)."""
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+            header = json.loads(bytes(z["header"]).decode())
+            if header.get("format") != FORMAT or header.get("key") != key:
+                raise ValueError("another format or key")
+            sorted_values = {}
+            for i, (name, mode, index, limit, seed) in enumerate(header["sorted"]):
+                values = np.array(z[f"s{i}"], dtype=np.float64)
+                values.flags.writeable = False
+                sorted_values[str(name)] = SortedReference(
+                    values, str(mode), int(index), int(limit), int(seed)
+                )
+            pca = None
+            if header["pca"] is not None:
+                h = header["pca"]
+                pca = PCAModel(
+                    features=tuple(h["features"]),
+                    mean=np.array(z["pca_mean"]),
+                    scale=np.array(z["pca_scale"]),
+                    components=np.array(z["pca_components"]),
+                    explained_variance=float(h["explained_variance"]),
+                    reference_error=float(h["reference_error"]),
+                    chunk_sd=float(h["chunk_sd"]),
+                    chunk_rows=int(h["chunk_rows"]),
+                    z=float(h["z"]),
+                    min_effect=float(h["min_effect"]),
+                    error_cap=float(h["error_cap"]),
+                )
+        profile = ReferenceProfile.from_dict(header["profile"])
+        if profile.rows != table.num_rows:
+            raise ValueError("not this table's profile")
+        built = header["profiled_with"]
+        profiled_with: tuple[int, int, int] | None = None
+        if built is not None:
+            profiled_with = (int(built[0]), int(built[1]), int(built[2]))
+        return PreparedReference(
+            table=table,
+            profile=profile,
+            profiled_with=profiled_with,
+            sorted_values=MappingProxyType(sorted_values),
+            predictions=MappingProxyType(
+                {(str(n), int(b)): FeatureProfile.from_dict(d) for n, b, d in header["predictions"]}
+            ),
+            pca_features=(
+                tuple(header["pca_features"]) if header["pca_features"] is not None else None
+            ),
+            pca=pca,
+            seed=int(header["seed"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, EOFError):
+        # damaged or foreign: drop it, so that it is rebuilt below
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _evict(folder: Path, max_bytes: int, keep: Path) -> None:
+    """Remove the least recently used cache files until the folder holds ``max_bytes``."""
+    files = []
+    for f in folder.glob(f"*{_SUFFIX}"):
+        try:
+            st = f.stat()
+        except OSError:
+            continue  # removed by another process meanwhile
+        files.append((st.st_mtime_ns, st.st_size, f))
+    total = sum(size for _, size, _ in files)
+    for _, size, f in sorted(files, key=lambda t: t[0]):
+        if total <= max_bytes:
+            break
+        if f == keep:
+            continue
+        f.unlink(missing_ok=True)
+        total -= size

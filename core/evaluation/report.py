@@ -165,6 +165,8 @@ def slice_report(
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
+        else:
+            notes.extend(worst.notes)
     if drift_note:
         notes.append(drift_note)
     comparison = gate = None

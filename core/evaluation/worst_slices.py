@@ -27,12 +27,21 @@
 
 Discovery runs in memory on the labeled events (score, label and the candidate features);
 per-group work uses one sort per feature or pair.
+
+Memory and time are bounded whatever the width (:class:`WorstSlices` ``notes`` say which
+bound was met): at most ``max_rows`` labeled events of each period (a seeded sample above);
+each feature's levels are kept as small integer codes (2 bytes a row), and the grouping of a
+pair is built when it is tested and dropped after, never all at once; pairs are searched
+only among the ``max_pair_features`` features whose single-feature slices are strongest
+(the smallest one-sided p-value of any of their slices: a cheap screen, since every single
+is tested anyway), so 500 features give 190 pairs, not 124,750.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -122,6 +131,7 @@ class WorstSlices:
     tested: int
     fdr: float
     settings: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # bounds met: "pairs among the strongest 20 of 500 features"
 
     @property
     def significant(self) -> tuple[WorstSlice, ...]:
@@ -136,14 +146,20 @@ class WorstSlices:
             "fdr": self.fdr,
             "settings": dict(self.settings),
             "slices": [c.to_dict() for c in self.candidates],
+            "notes": list(self.notes),
         }
 
 
 @dataclass(frozen=True)
 class _Levels:
     feature: str
-    codes: np.ndarray  # per event, -1 = no candidate level
+    codes: np.ndarray  # per event, -1 = no candidate level (int16: 2 bytes a row)
     conditions: tuple[Condition, ...]
+
+
+def _small(codes: np.ndarray, n_levels: int) -> np.ndarray:
+    # 500 features x 730,000 rows of int64 codes alone would be 2.9 GB
+    return codes.astype(np.int16 if n_levels < np.iinfo(np.int16).max else np.int32)
 
 
 def _levels_numerical(
@@ -166,7 +182,7 @@ def _levels_numerical(
     if nulls.sum() >= min_support:
         codes[nulls] = len(conditions)
         conditions.append(Condition(name, "null"))
-    return _Levels(name, codes, tuple(conditions))
+    return _Levels(name, _small(codes, len(conditions)), tuple(conditions))
 
 
 def _levels_categorical(
@@ -194,7 +210,7 @@ def _levels_categorical(
     if nulls[counted].sum() >= min_support:
         codes[nulls] = len(conditions)
         conditions.append(Condition(name, "null"))
-    return _Levels(name, codes, tuple(conditions))
+    return _Levels(name, _small(codes, len(conditions)), tuple(conditions))
 
 
 @dataclass(frozen=True)
@@ -286,6 +302,9 @@ def find_worst_slices(
     score: str = "score",
     label: str = "label",
     limit: int | None = None,
+    max_rows: int | None = 200_000,
+    max_pair_features: int = 20,
+    seed: int = 0,
 ) -> WorstSlices:
     """Slices over single features and pairs whose ``metric`` is worse.
 
@@ -302,6 +321,10 @@ def find_worst_slices(
     ``min_support`` labeled events in both): this finds where performance *changed*, and is
     not fooled by slices that were always lower — AUC within a slice is usually lower than
     overall simply because a slice spans less of the score's range.
+
+    Bounds (see the module): ``max_rows`` labeled events of each period (seeded by
+    ``seed``; ``None``: all), pairs among ``max_pair_features`` features; ``limit``: the
+    strongest ``limit`` candidates kept. Each bound met adds a plain note to the result.
     """
     from scipy import special
 
@@ -312,8 +335,11 @@ def find_worst_slices(
             f"worst-slice discovery supports {', '.join(DISCOVERY_METRICS)}; not {metric!r}"
         )
     higher = HIGHER_IS_BETTER[metric]
-    cur_t = _labeled(table, score, label)
-    base_t = None if baseline is None else _labeled(baseline, score, label)
+    notes: list[str] = []
+    cur_t = _sampled(_labeled(table, score, label), max_rows, seed, "events", notes)
+    base_t = None
+    if baseline is not None:
+        base_t = _sampled(_labeled(baseline, score, label), max_rows, seed + 1, "baseline", notes)
     columns = [score, label, *features]
     for name in features:
         if name not in cur_t.column_names:
@@ -351,24 +377,49 @@ def find_worst_slices(
         else:
             levels.append(_levels_categorical(name, col, is_cur, max_levels, min_support))
 
-    groupings: list[tuple[tuple[_Levels, ...], np.ndarray, list[tuple[Condition, ...]]]] = [
-        ((lv,), lv.codes, [(c,) for c in lv.conditions]) for lv in levels
-    ]
-    if pairs:
-        for i in range(len(levels)):
-            for j in range(i + 1, len(levels)):
-                a, b = levels[i], levels[j]
+    Grouping = tuple[tuple[_Levels, ...], np.ndarray, list[tuple[Condition, ...]]]
+
+    def singles() -> Iterator[Grouping]:
+        for lv in levels:
+            yield (lv,), lv.codes.astype(np.int64), [(c,) for c in lv.conditions]
+
+    def pairs_of(chosen: list[_Levels]) -> Iterator[Grouping]:
+        # one pair's codes at a time: built here, dropped once tested
+        for i in range(len(chosen)):
+            for j in range(i + 1, len(chosen)):
+                a, b = chosen[i], chosen[j]
                 nb = max(len(b.conditions), 1)
                 ok = (a.codes >= 0) & (b.codes >= 0)
-                codes = np.where(ok, a.codes * nb + b.codes, -1)
+                codes = np.where(ok, a.codes.astype(np.int64) * nb + b.codes, -1)
                 conds: list[tuple[Condition, ...]] = [
                     (ca, cb) for ca in a.conditions for cb in b.conditions
                 ]
-                groupings.append(((a, b), codes, conds))
+                yield (a, b), codes, conds
 
     z = z_value(confidence)
     found: list[dict[str, Any]] = []
-    for feats, codes, conds in groupings:
+
+    def screened_pairs() -> Iterator[Grouping]:
+        # runs once every single has been tested (chained after them): screens on their p
+        if not pairs or len(levels) < 2:
+            return
+        chosen = levels
+        if len(levels) > max_pair_features:
+            best: dict[str, float] = {}
+            for f in found:
+                (name,) = f["features"]
+                best[name] = min(best.get(name, 1.0), f["p"])
+            strongest = sorted(range(len(levels)), key=lambda k: best.get(levels[k].feature, 2.0))
+            chosen = [levels[k] for k in sorted(strongest[:max_pair_features])]
+            n = len(levels)
+            notes.append(
+                f"pairs searched among the {len(chosen)} of {n:,} features whose single-"
+                f"feature slices are strongest ({len(chosen) * (len(chosen) - 1) // 2:,} of "
+                f"{n * (n - 1) // 2:,} pairs)"
+            )
+        yield from pairs_of(chosen)
+
+    for feats, codes, conds in itertools.chain(singles(), screened_pairs()):
         cur_codes = np.where(is_cur, codes, -1)
         valid = cur_codes >= 0
         if not valid.any():
@@ -473,6 +524,8 @@ def find_worst_slices(
     out.sort(
         key=lambda w: (not w.significant, w.explained_by is not None, sign * w.conservative_delta)
     )
+    if limit and len(out) > limit:
+        notes.append(f"showing the strongest {limit:,} of {len(out):,} candidate slices")
     return WorstSlices(
         metric,
         overall_est,
@@ -492,9 +545,24 @@ def find_worst_slices(
                 "binning": "reference quantiles"
                 if quantiles_from is not None
                 else "quantiles of the data",
+                "max_rows": max_rows,
+                "max_pair_features": max_pair_features,
             }
         ),
+        tuple(notes),
     )
+
+
+def _sampled(t: pa.Table, max_rows: int | None, seed: int, what: str, notes: list[str]) -> pa.Table:
+    """At most ``max_rows`` rows of ``t``: a seeded sample, in the table's order."""
+    if max_rows is None or t.num_rows <= max_rows:
+        return t
+    rng = np.random.default_rng([seed, t.num_rows])
+    keep = np.sort(rng.choice(t.num_rows, max_rows, replace=False))
+    notes.append(
+        f"worst slices searched on a seeded sample of {max_rows:,} of {t.num_rows:,} {what}"
+    )
+    return t.take(pa.array(keep))
 
 
 def _labeled(table: pa.Table, score: str, label: str) -> pa.Table:

@@ -332,6 +332,8 @@ def run_slices(
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
+        else:
+            notes.extend(worst.notes)  # the bounds the search met, said plainly
     report(1.0, "done")
     return SlicesView(
         model=model,

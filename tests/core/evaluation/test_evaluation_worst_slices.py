@@ -65,3 +65,28 @@ def test_a_pair_inside_a_bad_single_slice_does_not_outrank_it() -> None:
     top = w.candidates[0]
     assert top.predicate.label == "a=z & c=p" and top.explained_by is None
     assert top.significant and top.q_beyond is None
+
+
+def test_the_search_is_bounded_and_says_so() -> None:
+    """Pairs only among the strongest features, rows sampled, the list capped — each in a note;
+    the planted slice (on the 2 informative of 40 features) is still found."""
+    rng = np.random.default_rng(4)
+    n = 6000
+    t = _nested_world(rng, n, "single")
+    noise = {f"n{k:02d}": rng.normal(size=n) for k in range(37)}
+    wide = pa.table({**{c: t.column(c) for c in t.column_names}, **noise})
+    features = ["a", "b", "c", *noise]
+    w = find_worst_slices(wide, features, min_support=200, max_pair_features=4, max_rows=5000)
+    assert w.candidates[0].predicate.label == "a=z"
+    paired = {c.features for c in w.candidates if len(c.features) == 2}
+    chosen = {f for pair in paired for f in pair}
+    assert "a" in chosen and len(chosen) <= 4
+    assert w.notes == (
+        "worst slices searched on a seeded sample of 5,000 of 6,000 events",
+        "pairs searched among the 4 of 40 features whose single-feature slices are strongest "
+        "(6 of 780 pairs)",
+    )
+    capped = find_worst_slices(wide, features, min_support=200, max_pair_features=4, limit=3)
+    assert len(capped.candidates) == 3
+    assert capped.notes[-1] == f"showing the strongest 3 of {capped.tested:,} candidate slices"
+    assert w.to_dict()["notes"] == list(w.notes)

@@ -1,0 +1,61 @@
+"""Every analysis stays within a memory bound on a wide model (300 features).
+
+Each runs in a child process (tests/wide_workspace.py) through core/workbench, as the window
+runs it, under an address-space cap, so a runaway allocation fails there instead of taking
+the machine; its peak RSS (``ru_maxrss``) must stay under :data:`PEAK_MB`. Before the
+worst-slice search was bounded, the Slices analysis of this fixture tried to hold the codes
+of all 44,850 pairs at once and failed under the cap (MemoryError).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TESTS))
+
+from wide_workspace import ANALYSES, build  # noqa: E402
+
+CAP_MB = 4096  # RLIMIT_AS: virtual memory, so well above what is resident
+PEAK_MB = 768  # resident: the interpreter and imports take ~130 MB of it
+FEATURES, ROWS, DAYS = 300, 12_000, 20
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("wide"), features=FEATURES, rows=ROWS, days=DAYS)
+
+
+@pytest.mark.parametrize("analysis", ANALYSES)
+def test_analysis_of_a_wide_model_stays_in_bounds(spec: Path, analysis: str) -> None:
+    out = subprocess.run(
+        [sys.executable, str(TESTS / "wide_workspace.py"), analysis, str(spec), str(CAP_MB)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["peak_mb"] < PEAK_MB, got
+    if analysis == "drift":  # the answer is still right: the three drifting features
+        assert got["features"] == FEATURES and got["windows"] == DAYS
+        assert got["drifted"] == ["x000", "x001", "x002"]
+    elif analysis == "slices":
+        n = FEATURES
+        assert got["notes"] == [
+            "pairs searched among the 20 of 300 features whose single-feature slices are "
+            f"strongest (190 of {n * (n - 1) // 2:,} pairs)"
+        ]
+        assert got["tested"] > 0
+    elif analysis == "performance":
+        assert got["windows"] == DAYS
+    elif analysis == "challenger":
+        assert got["pairs"] > 0
+    else:
+        assert got["verdict"] in ("ok", "watch", "alert", "unknown")

@@ -80,7 +80,7 @@ Window = Annotated[WindowSpec, BeforeValidator(_window)]
 class ModelSection(_Section):
     name: NonEmpty
     registry_uri: str | None = None
-    task: Literal["binary", "regression"] = "binary"
+    task: Literal["binary", "multiclass", "regression"] = "binary"
     champion_alias: NonEmpty = "champion"
     challenger_alias: NonEmpty = "challenger"
 
@@ -111,6 +111,7 @@ class ColumnsSection(_Section):
     extras: tuple[NonEmpty, ...] = ()
     numerical: tuple[NonEmpty, ...] = ()
     categorical: tuple[NonEmpty, ...] = ()
+    class_probabilities: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _kinds_disjoint(self) -> ColumnsSection:
@@ -152,6 +153,7 @@ class ColumnsSection(_Section):
             features=c.features,
             extras=c.extras,
             kinds=kinds,
+            class_probabilities=dict(c.class_probabilities),
         )
 
 
@@ -393,6 +395,21 @@ class MonitorSpec(_Section):
     health: HealthSection = HealthSection()
     governance: GovernanceSection = GovernanceSection()
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _multiclass_has_classes(self) -> MonitorSpec:
+        classes = self.telemetry.columns.class_probabilities
+        if self.model.task == "multiclass" and not classes:
+            raise ValueError(
+                'task = "multiclass" needs [telemetry.columns] class_probabilities, one '
+                'probability column per class: { low = "p_low", high = "p_high", ... }'
+            )
+        if classes and self.model.task != "multiclass":
+            raise ValueError(
+                f"class_probabilities is a multiclass score, but the task is "
+                f'{self.model.task!r}: set task = "multiclass" or leave the key out'
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_slice_names(self) -> MonitorSpec:

@@ -99,16 +99,16 @@ def test_integer_labels_match_classes_named_by_number(make_store: StoreFactory) 
     with open_source(make_store("csv", table), mapping) as source:
         source.validate()
     bad = _with(table, "label", 5, 3)
-    with open_source(make_store("parquet", bad), mapping) as source:
-        with pytest.raises(TelemetryError, match="the label '3' is not one of the classes"):
-            source.validate()
+    source = open_source(make_store("parquet", bad), mapping)
+    with source, pytest.raises(TelemetryError, match="the label '3' is not one of the classes"):
+        source.validate()
 
 
 def test_a_missing_probability_column_is_named(make_store: StoreFactory) -> None:
     table = _table().drop_columns(["p_high"])
-    with open_source(make_store("parquet", table), MAPPING) as source:
-        with pytest.raises(TelemetryError) as excinfo:
-            source.schema()
+    source = open_source(make_store("parquet", table), MAPPING)
+    with source, pytest.raises(TelemetryError) as excinfo:
+        source.schema()
     assert excinfo.value.column == "p_high"
     assert "class_probability" in str(excinfo.value)
 

@@ -58,7 +58,9 @@ __all__ = [
     "ConfusionMatrix",
     "Encoded",
     "MulticlassMetrics",
+    "class_codes",
     "encode",
+    "metrics_of_codes",
     "multiclass_metrics",
 ]
 
@@ -225,12 +227,13 @@ class MulticlassMetrics:
         }
 
 
-def _indices(values: Any, classes: tuple[str, ...], what: str) -> np.ndarray:
-    """Class names (or integers) as indices into ``classes``; -1 where missing."""
+def class_codes(classes: Sequence[str], values: Any, what: str = "label") -> np.ndarray:
+    """Class names (or integers naming them) as float indices into ``classes``; NaN where
+    missing. Floats so that a missing label is NaN, as the binary analyses hold labels."""
     array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
     texts = class_text(array).to_pylist()
-    lookup = {c: i for i, c in enumerate(classes)}
-    out = np.full(len(texts), -1, dtype=np.intp)
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    out = np.full(len(texts), np.nan)
     for i, text in enumerate(texts):
         if text is None:
             continue
@@ -245,31 +248,30 @@ def _indices(values: Any, classes: tuple[str, ...], what: str) -> np.ndarray:
 
 def encode(
     classes: Sequence[str],
-    labels: Any,
+    codes: np.ndarray,
     probabilities: Any,
-    predictions: Any = None,
+    predicted: np.ndarray | None = None,
 ) -> tuple[Encoded, np.ndarray, int]:
-    """(labeled events encoded, the labeled mask over all events, events without a score).
+    """(labeled events encoded, the labeled mask over all events, labeled events without a
+    score) from :func:`class_codes` of the labels (and of the predictions, if any).
 
-    ``probabilities`` is ``n × k`` in the order of ``classes`` (NaN rows: no score).
+    ``probabilities`` is ``n × k`` in the order of ``classes`` (a NaN row: no score).
     """
     names = tuple(str(c) for c in classes)
     if len(names) < 2 or len(set(names)) != len(names):
         raise EvaluationError("a multiclass model needs two or more distinct classes")
-    p = np.asarray(probabilities, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != len(names):
-        raise EvaluationError(f"the probabilities must be n × {len(names)}, got {p.shape}")
-    y = _indices(labels, names, "label")
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(names))
+    y = np.asarray(codes, dtype=np.float64)
     if y.size != p.shape[0]:
         raise EvaluationError(f"{y.size} labels but {p.shape[0]} rows of probabilities")
     scored = np.isfinite(p).all(axis=1)
-    pred = p.argmax(axis=1) if p.size else np.zeros(0, dtype=np.intp)
-    if predictions is not None:
-        given = _indices(predictions, names, "prediction")
-        pred = np.where(given >= 0, given, pred)
-    labeled = y >= 0
+    pred = np.argmax(np.where(np.isfinite(p), p, -1.0), axis=1) if p.size else y.astype(np.intp)
+    if predicted is not None:
+        given = np.asarray(predicted, dtype=np.float64)
+        pred = np.where(np.isfinite(given), np.nan_to_num(given), pred).astype(np.intp)
+    labeled = np.isfinite(y)
     ok = labeled & scored
-    enc = Encoded(names, y[ok], pred[ok], p[ok])
+    enc = Encoded(names, y[ok].astype(np.intp), pred[ok], p[ok])
     return enc, labeled, int((labeled & ~scored).sum())
 
 
@@ -287,12 +289,43 @@ def multiclass_metrics(
     label_ts_us: Any = None,
 ) -> MulticlassMetrics:
     """Multiclass metrics on the labeled, scored events (a missing label: unlabeled)."""
+    codes = class_codes(classes, labels)
+    predicted = None if predictions is None else class_codes(classes, predictions, "prediction")
+    return metrics_of_codes(
+        classes,
+        codes,
+        probabilities,
+        predicted,
+        confidence=confidence,
+        metrics=metrics,
+        n_boot=n_boot,
+        seed=seed,
+        ts_us=ts_us,
+        label_ts_us=label_ts_us,
+    )
+
+
+def metrics_of_codes(
+    classes: Sequence[str],
+    codes: np.ndarray,
+    probabilities: Any,
+    predicted: np.ndarray | None = None,
+    *,
+    confidence: float = 0.95,
+    metrics: tuple[str, ...] = MULTICLASS_METRICS,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+    ts_us: Any = None,
+    label_ts_us: Any = None,
+) -> MulticlassMetrics:
+    """:func:`multiclass_metrics` of labels (and predictions) already coded by
+    :func:`class_codes` (NaN: unlabeled / no prediction)."""
     for name in metrics:
         if name not in MULTICLASS_METRICS:
             raise EvaluationError(
                 f"{name!r} is not a multiclass metric ({', '.join(MULTICLASS_METRICS)})"
             )
-    enc, labeled, missing_scores = encode(classes, labels, probabilities, predictions)
+    enc, labeled, missing_scores = encode(classes, codes, probabilities, predicted)
     coverage = label_coverage(np.where(labeled, 1.0, np.nan), ts_us, label_ts_us)
     c = enc.confusion()
     out = _bootstrapped(

@@ -293,7 +293,6 @@ def run_performance(
     from watchkeeper.core.evaluation.metrics import (
         HIGHER_IS_BETTER,
         EvaluationError,
-        float_array,
     )
     from watchkeeper.core.evaluation.performance import performance_over_time
 
@@ -304,9 +303,11 @@ def run_performance(
     threshold = spec.gate.threshold
     health = spec.health
     ref_version, ref_start, ref_end = _reference_query(spec, version)
+    classes = dict(spec.telemetry.columns.class_probabilities)
+    multiclass = spec.model.task == "multiclass"
     with READ_LOCK, open_source_of(entry) as src:
         have = set(src.schema().names)
-        for role in ("score", "label"):
+        for role in ("label",) if multiclass else ("score", "label"):
             if role not in have:
                 raise EvaluationError(
                     f"{spec.model.name}: the telemetry has no {role} column ([telemetry.columns]"
@@ -315,7 +316,9 @@ def run_performance(
                     "add the realized metric per window, its confidence band and label coverage"
                 )
         # labels without arrival times are the common case: they count from the event on
-        cols = ["ts", "score", "label", *(["label_ts"] if "label_ts" in have else [])]
+        scores = list(classes.values()) if multiclass else ["score"]
+        predicted = ["prediction"] if multiclass and "prediction" in have else []
+        cols = ["ts", *scores, "label", *predicted, *(["label_ts"] if "label_ts" in have else [])]
         report(0.05, "reading events")
         current = read_events(
             src, model=spec.model.name, versions=[version], start=None, end=as_of, columns=cols
@@ -332,8 +335,7 @@ def run_performance(
         raise EvaluationError(f"{spec.model.name}: version {version} has no rows")
     check_cancelled(cancelled)
     t = ts_micros(current.column("ts"))
-    y = float_array(current.column("label"), "label")
-    s = float_array(current.column("score"), "score")
+    y, s, pred = _outcomes(spec, current)
     notes: list[str] = []
     if "label_ts" in current.column_names:
         lt = ts_micros(current.column("label_ts"))
@@ -359,6 +361,8 @@ def run_performance(
         min_labeled=health.min_labeled,
         label_ts_us=lt,
         as_of=known_at,
+        classes=tuple(classes),
+        predicted=pred,
     )
     check_cancelled(cancelled)
     baseline = None
@@ -378,8 +382,7 @@ def run_performance(
         )
     else:
         report(0.45, "reference baseline")
-        ry = float_array(reference.column("label"), "label")
-        rs = float_array(reference.column("score"), "score")
+        ry, rs, rpred = _outcomes(spec, reference)
         base = performance_over_time(
             ts_micros(reference.column("ts")),
             ry,
@@ -389,6 +392,8 @@ def run_performance(
             threshold=threshold,
             metrics=[metric],
             min_labeled=health.min_labeled,
+            classes=tuple(classes),
+            predicted=rpred,
         )
         baseline = base.windows[0].metrics.get(metric) if base.windows else None
         # an estimate is shown (and judged) only where labels are still missing
@@ -412,6 +417,27 @@ def run_performance(
         higher_is_better=HIGHER_IS_BETTER.get(metric, True),
         notes=tuple(notes),
     )
+
+
+def _outcomes(spec: Any, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(labels, scores, predicted classes) as the evaluation takes them: a binary model's
+    labels and scores as floats; a multiclass model's labels and predictions as class codes
+    and its scores as the ``n × k`` probabilities, in the spec's class order."""
+    from watchkeeper.core.evaluation.metrics import float_array
+
+    if spec.model.task != "multiclass":
+        y = float_array(table.column("label"), "label")
+        return y, float_array(table.column("score"), "score"), None
+    from watchkeeper.core.evaluation.multiclass import class_codes
+
+    classes = spec.telemetry.columns.class_probabilities
+    y = class_codes(list(classes), table.column("label"))
+    columns = [float_array(table.column(c), f"probability of {k}") for k, c in classes.items()]
+    p = np.column_stack(columns) if columns else np.zeros((table.num_rows, 0))
+    pred = None
+    if "prediction" in table.column_names:
+        pred = class_codes(list(classes), table.column("prediction"), "prediction")
+    return y, p, pred
 
 
 def _estimate(

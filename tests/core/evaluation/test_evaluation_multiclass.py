@@ -16,7 +16,6 @@ from sklearn import metrics as sk
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evaluation.multiclass import (
     MULTICLASS_METRICS,
-    encode,
     multiclass_metrics,
 )
 
@@ -78,7 +77,7 @@ def test_given_predictions_and_integer_labels_and_unlabeled_events() -> None:
 def test_an_unknown_class_is_refused_by_name() -> None:
     p = np.full((3, 3), 1 / 3)
     with pytest.raises(WatchkeeperError, match="the label 'urgent' \\(event 2\\)"):
-        encode(CLASSES, ["low", "urgent", "high"], p)
+        multiclass_metrics(CLASSES, ["low", "urgent", "high"], p)
 
 
 def _world(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,9 +4,9 @@ A triage model sorts requests into ``low``, ``medium`` and ``high``. Features ``
 are ``N(μ_class, I)``, ``channel`` is noise; the model's probabilities are the posteriors
 under January's class priors (calibrated on the reference). Planted:
 
-- from ``PRIOR_SHIFT_DAY`` the class priors move from (0.5, 0.3, 0.2) to (0.25, 0.3, 0.45):
-  the features, the predicted classes, the probabilities and the labels drift, while the
-  score–label relation holds (the estimate still applies);
+- from ``PRIOR_SHIFT_DAY`` the class priors move from (0.5, 0.3, 0.2) to (0.15, 0.25, 0.6):
+  the features, the predicted classes, the probabilities and the labels drift (a prior
+  shift also moves P(class | x), which the estimate, calibrated on January, does not follow);
 - from ``CONCEPT_DAY`` half the requests of true class ``medium`` are resolved as ``low``
   (a concept change in one class): realized macro-F1 falls and the estimate, which trusts
   the old relation, does not see it.
@@ -32,7 +32,7 @@ PRIOR_SHIFT_DAY = 42
 CONCEPT_DAY = 56
 AS_OF = START + dt.timedelta(days=DAYS)
 PRIORS = np.array([0.5, 0.3, 0.2])
-SHIFTED = np.array([0.25, 0.3, 0.45])
+SHIFTED = np.array([0.15, 0.25, 0.6])
 MEANS = np.array([[0.0, 0.0], [1.6, 0.4], [0.6, 1.8]])
 
 SPEC = """\

@@ -53,7 +53,6 @@ from watchkeeper.core.evaluation.metrics import (
 from watchkeeper.core.telemetry.classes import class_text
 
 __all__ = [
-    "MULTICLASS_HIGHER_IS_BETTER",
     "MULTICLASS_METRICS",
     "ConfusionMatrix",
     "Encoded",
@@ -72,17 +71,6 @@ MULTICLASS_METRICS = (
     "roc_auc",
     "log_loss",
     "brier",
-)
-MULTICLASS_HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
-    {
-        "accuracy": True,
-        "balanced_accuracy": True,
-        "macro_f1": True,
-        "weighted_f1": True,
-        "roc_auc": True,
-        "log_loss": False,
-        "brier": False,
-    }
 )
 _BOOTSTRAPPED = ("balanced_accuracy", "macro_f1", "weighted_f1", "roc_auc")
 _EPS = float(np.finfo(np.float64).eps)

@@ -139,6 +139,14 @@ def run_drift(
     with READ_LOCK, open_source_of(entry) as src:
         # the score is analysed as prediction drift where the source has one
         scored = "score" in src.schema().names
+        derived = _multiclass_drift_columns(spec, src)
+        if derived:
+            features = [*(features or [c.name for c in src.schema().features]), *derived]
+            common["features"] = features
+            common["categorical"] = (
+                *cols.categorical,
+                *(["prediction"] if "prediction" in derived else []),
+            )
         data_cols = ["ts", *(["score"] if scored else []), *features]
         report(0.02, "counting rows")
         selected = TelemetryQuery(
@@ -205,6 +213,16 @@ def run_drift(
         cancelled=cancelled,
         **common,
     )
+
+
+def _multiclass_drift_columns(spec: Any, src: TelemetrySource) -> list[str]:
+    """A multiclass model's prediction drift: each class probability and the predicted
+    class, analysed as derived features beside the model's inputs."""
+    if spec.model.task != "multiclass":
+        return []
+    have = set(src.schema().names)
+    probabilities = list(spec.telemetry.columns.class_probabilities.values())
+    return [*probabilities, *(["prediction"] if "prediction" in have else [])]
 
 
 # -- performance -----------------------------------------------------------------------
@@ -403,7 +421,19 @@ def run_performance(
             notes.append("no estimate where labels are missing ([health] estimate = false)")
         elif unlabeled:
             estimated = _estimate(
-                spec, metric, t, s, ry, rs, win, threshold, unlabeled, notes, report, cancelled
+                spec,
+                metric,
+                t,
+                s,
+                ry,
+                rs,
+                win,
+                threshold,
+                unlabeled,
+                notes,
+                report,
+                cancelled,
+                pred,
             )
     report(1.0, "done")
     return PerformanceView(
@@ -453,8 +483,9 @@ def _estimate(
     notes: list[str],
     report: Progress,
     cancelled: CancelCheck | None,
+    predicted: Any = None,
 ) -> tuple[Any, ...]:
-    """CBPE estimates for ``windows``, calibrated on the reference (binary models)."""
+    """CBPE estimates for ``windows``, calibrated on the reference."""
     from watchkeeper.core.evaluation.estimation import (
         ESTIMATED_METRICS,
         estimated_over_time,
@@ -462,6 +493,10 @@ def _estimate(
     )
     from watchkeeper.core.evaluation.metrics import EvaluationError
 
+    if spec.model.task == "multiclass":
+        return _estimate_multiclass(
+            spec, metric, t, s, ry, rs, win, windows, notes, report, predicted
+        )
     if spec.model.task != "binary":
         return ()
     if metric not in ESTIMATED_METRICS:
@@ -484,6 +519,51 @@ def _estimate(
                 n_sim=100,
                 only=windows,
             )
+        )
+    except EvaluationError as exc:
+        notes.append(f"no estimate: {exc}")
+        return ()
+
+
+def _estimate_multiclass(
+    spec: Any,
+    metric: str,
+    t: Any,
+    s: Any,
+    ry: Any,
+    rs: Any,
+    win: WindowSpec,
+    windows: Sequence[int],
+    notes: list[str],
+    report: Progress,
+    predicted: Any,
+) -> tuple[Any, ...]:
+    """Multiclass CBPE for ``windows``, per-class calibrators fitted on the reference."""
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.multiclass_estimation import (
+        MULTICLASS_ESTIMATED,
+        estimated_over_time_multiclass,
+        fit_multiclass_calibrator,
+    )
+
+    if metric not in MULTICLASS_ESTIMATED:
+        covered = ", ".join(MULTICLASS_ESTIMATED)
+        notes.append(f"{metric} cannot be estimated without labels (CBPE covers {covered})")
+        return ()
+    classes = tuple(spec.telemetry.columns.class_probabilities)
+    report(0.55, "calibrating the estimate")
+    try:
+        calibrator = fit_multiclass_calibrator(classes, ry, rs)
+        report(0.65, "estimating unlabeled windows")
+        return estimated_over_time_multiclass(
+            t,
+            s,
+            calibrator,
+            predicted=predicted,
+            window=win,
+            metrics=[metric],
+            n_sim=100,
+            only=windows,
         )
     except EvaluationError as exc:
         notes.append(f"no estimate: {exc}")

@@ -164,3 +164,34 @@ def test_estimate_without_labels_overlaps_the_realized_value_under_covariate_shi
     assert abs(estimated["accuracy"].value - realized["accuracy"].value) < 0.5 * abs(
         naive - realized["accuracy"].value
     )
+
+
+def test_champion_challenger_mcnemar_and_paired_differences() -> None:
+    """McNemar on correctness equals the textbook exact binomial test; each paired difference
+    is the difference of scikit-learn's values, its interval narrower than unpaired ones."""
+    import math
+
+    from watchkeeper.core.evaluation.multiclass_compare import compare_multiclass
+
+    rng = np.random.default_rng(21)
+    y, champion = _world(rng, 1500)
+    noise = rng.dirichlet(np.ones(3), 1500)
+    challenger = 0.8 * champion + 0.2 * noise  # a blurred model: worse, strongly paired
+    result = compare_multiclass(("0", "1", "2"), y.astype(float), champion, challenger, n_boot=200)
+    right_a, right_b = champion.argmax(1) == y, challenger.argmax(1) == y
+    n10, n01 = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    n = n10 + n01
+    tail = sum(math.comb(n, i) for i in range(min(n10, n01) + 1)) / 2**n
+    assert (result.mcnemar.champion_only, result.mcnemar.challenger_only) == (n10, n01)
+    assert result.mcnemar.p_value == pytest.approx(min(1.0, 2 * tail), rel=1e-9)
+    expected = sk.f1_score(y, challenger.argmax(1), average="macro") - sk.f1_score(
+        y, champion.argmax(1), average="macro"
+    )
+    diff = result.differences["macro_f1"]
+    assert diff.value == pytest.approx(expected)
+    assert diff.lower is not None and diff.upper is not None
+    brier = result.differences["brier"]
+    assert brier.lower is not None and brier.lower > 0  # the blurred model is worse, surely
+    single = result.champion["brier"]
+    assert single.lower is not None and single.upper is not None
+    assert brier.upper - brier.lower < single.upper - single.lower  # pairing removes noise

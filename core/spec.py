@@ -80,7 +80,7 @@ Window = Annotated[WindowSpec, BeforeValidator(_window)]
 class ModelSection(_Section):
     name: NonEmpty
     registry_uri: str | None = None
-    task: Literal["binary", "regression"] = "binary"
+    task: Literal["binary", "multiclass", "regression"] = "binary"
     champion_alias: NonEmpty = "champion"
     challenger_alias: NonEmpty = "challenger"
 
@@ -111,6 +111,7 @@ class ColumnsSection(_Section):
     extras: tuple[NonEmpty, ...] = ()
     numerical: tuple[NonEmpty, ...] = ()
     categorical: tuple[NonEmpty, ...] = ()
+    class_probabilities: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _kinds_disjoint(self) -> ColumnsSection:
@@ -152,6 +153,7 @@ class ColumnsSection(_Section):
             features=c.features,
             extras=c.extras,
             kinds=kinds,
+            class_probabilities=dict(c.class_probabilities),
         )
 
 
@@ -324,7 +326,19 @@ class GateSection(_Section):
     """The promotion policy the challenger must meet."""
 
     primary_metric: Literal[
-        "roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall", "mae", "rmse"
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "f1",
+        "precision",
+        "recall",
+        "mae",
+        "rmse",
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "weighted_f1",
     ] = "roc_auc"
     threshold: Probability = 0.5
     min_improvement: float = 0.0
@@ -340,7 +354,27 @@ class GateSection(_Section):
 
 
 #: Metrics the health rule can use without labels (confidence-based estimation).
-ESTIMABLE_METRICS = ("roc_auc", "precision", "recall", "f1", "accuracy", "brier")
+ESTIMABLE_METRICS = (
+    "roc_auc",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+    "brier",
+    "balanced_accuracy",
+    "macro_f1",
+    "weighted_f1",
+)
+#: The metrics of a multiclass model ([gate] primary_metric, [health] metric).
+MULTICLASS_METRIC_NAMES = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "roc_auc",
+    "log_loss",
+    "brier",
+)
 
 
 class HealthSection(_Section):
@@ -356,7 +390,19 @@ class HealthSection(_Section):
     """
 
     metric: (
-        Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy", "brier", "log_loss"]
+        Literal[
+            "roc_auc",
+            "pr_auc",
+            "precision",
+            "recall",
+            "f1",
+            "accuracy",
+            "brier",
+            "log_loss",
+            "balanced_accuracy",
+            "macro_f1",
+            "weighted_f1",
+        ]
         | None
     ) = None
     tolerance: NonNegative = 0.02
@@ -393,6 +439,40 @@ class MonitorSpec(_Section):
     health: HealthSection = HealthSection()
     governance: GovernanceSection = GovernanceSection()
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _multiclass_has_classes(self) -> MonitorSpec:
+        classes = self.telemetry.columns.class_probabilities
+        if self.model.task == "multiclass" and not classes:
+            raise ValueError(
+                'task = "multiclass" needs [telemetry.columns] class_probabilities, one '
+                'probability column per class: { low = "p_low", high = "p_high", ... }'
+            )
+        metrics = {
+            "[gate] primary_metric": self.gate.primary_metric,
+            "[health] metric": self.health.metric,
+        }
+        for key, metric in metrics.items():
+            if metric is None:
+                continue
+            multiclass_only = metric in ("balanced_accuracy", "macro_f1", "weighted_f1")
+            if (self.model.task == "multiclass") != (metric in MULTICLASS_METRIC_NAMES) and (
+                self.model.task == "multiclass" or multiclass_only
+            ):
+                raise ValueError(
+                    f"{key} = {metric!r} is not a metric of a {self.model.task} model"
+                    + (
+                        f"; choose one of {', '.join(MULTICLASS_METRIC_NAMES)}"
+                        if self.model.task == "multiclass"
+                        else ""
+                    )
+                )
+        if classes and self.model.task != "multiclass":
+            raise ValueError(
+                f"class_probabilities is a multiclass score, but the task is "
+                f'{self.model.task!r}: set task = "multiclass" or leave the key out'
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_slice_names(self) -> MonitorSpec:

@@ -72,7 +72,8 @@ DESCRIPTIONS: dict[str, str] = {
     "[model].name": "The model's name, as the registry and the telemetry's model column know it.",
     "[model].registry_uri": "MLflow tracking URI (`sqlite:///…`, `http://…`); versions and "
     "aliases come from it. Relative SQLite paths are relative to the spec file.",
-    "[model].task": "What the model predicts: a probability of a 0/1 outcome, or a number.",
+    "[model].task": "What the model predicts: a probability of a 0/1 outcome, one of several "
+    "classes (`multiclass`, with `class_probabilities`), or a number.",
     "[model].champion_alias": "The registry alias of the version in production.",
     "[model].challenger_alias": "The registry alias of the version scored in shadow.",
     "[telemetry].source": "A `.parquet`/`.csv` file, a Parquet folder, or a SQLAlchemy URL "
@@ -91,7 +92,8 @@ DESCRIPTIONS: dict[str, str] = {
     "[telemetry.columns].score": "The probability of the positive class (binary) or the "
     "predicted value (regression).",
     "[telemetry.columns].prediction": "The decision (0/1) or class the model returned.",
-    "[telemetry.columns].label": "The ground truth (0/1 for binary), empty until known.",
+    "[telemetry.columns].label": "The ground truth (0/1 for binary, a class name or integer "
+    "for multiclass), empty until known.",
     "[telemetry.columns].label_ts": "When the label arrived. Omitted: labels count as known "
     "when the event happened.",
     "[telemetry.columns].features": "The model's inputs to watch. Empty: every column that "
@@ -99,6 +101,10 @@ DESCRIPTIONS: dict[str, str] = {
     "[telemetry.columns].extras": "Columns kept but not analysed as features (latency, amount…).",
     "[telemetry.columns].numerical": "Features to treat as numbers (binned by quantiles).",
     "[telemetry.columns].categorical": "Features to treat as categories (e.g. integer codes).",
+    "[telemetry.columns].class_probabilities": "A multiclass score: class → its probability "
+    'column, `{ low = "p_low", high = "p_high" }`; each row\'s probabilities sum to 1, and '
+    "labels and predictions are these class names (integers as `0`, `1`…). Needs "
+    '`task = "multiclass"`.',
     "[reference].kind": "`window`: a period of the telemetry; `file`: a data file; "
     "`artifact`: a file logged with the registry run.",
     "[reference].version": "The version whose rows form the reference (default: the version "

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask, missing_part
 from watchkeeper.app.panels.drift import WINDOW_CHOICES
+from watchkeeper.app.panels.per_class import MULTICLASS_METRIC_CHOICES, PerClassBox
 from watchkeeper.app.panels.state import PerformanceState
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.governance.timeline import (
@@ -130,9 +131,7 @@ class PerformancePanel(QWidget):
             if value:  # one window over everything is no timeline
                 self.window_combo.addItem(label, value)
         self.metric_combo = QComboBox()
-        self.metric_combo.addItem("spec's primary metric", None)
-        for metric in METRIC_CHOICES:
-            self.metric_combo.addItem(metric, metric)
+        self._offer_metrics(METRIC_CHOICES)
         self.refresh_button = QPushButton("Refresh")
         # The heading has its own line: a long model name must not widen the window.
         self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -162,6 +161,8 @@ class PerformancePanel(QWidget):
         layout.addWidget(self.busy)
         layout.addWidget(self.banner)
         layout.addWidget(self.timeline, 1)
+        self.per_class = PerClassBox()  # a multiclass model's classes and confusion matrix
+        layout.addWidget(self.per_class, 1)
         layout.addWidget(self.events_label)
         layout.addWidget(self.summary)
 
@@ -182,10 +183,24 @@ class PerformancePanel(QWidget):
             self._show_events(None)
             self.state.set(model=None, version=None, result=None, status="idle")
             return
+        choices = MULTICLASS_METRIC_CHOICES if entry.task == "multiclass" else METRIC_CHOICES
+        if choices != self._metrics_offered:
+            self._offer_metrics(choices)
+            self.state.set(metric=None)
         if (entry.name, version) != (self.state.model, self.state.version):
             self.state.set(model=entry.name, version=version, result=None)
         self.analyse()
         self.load_events()
+
+    def _offer_metrics(self, choices: tuple[str, ...]) -> None:
+        """The metric combo's entries for the selected model's task."""
+        self._metrics_offered = choices
+        self.metric_combo.blockSignals(True)
+        self.metric_combo.clear()
+        self.metric_combo.addItem("spec's primary metric", None)
+        for metric in choices:
+            self.metric_combo.addItem(metric, metric)
+        self.metric_combo.blockSignals(False)
 
     # -- governance events -----------------------------------------------------------------
 
@@ -293,6 +308,7 @@ class PerformancePanel(QWidget):
         s = self.state
         if "result" in changed:
             self.timeline.set_data(timeline_data(s.result) if s.result is not None else None)
+            self.per_class.show_view(s.result)
             # labels without arrival times count from the event on: said on the plot itself,
             # where the coverage bars would otherwise read as labels that came in on time
             at_event = s.result is not None and any(

@@ -100,6 +100,10 @@ HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
         "mae": False,
         "rmse": False,
         "bias": False,  # judged by its absolute value
+        # multiclass (core/evaluation/multiclass.py); accuracy, roc_auc, log_loss, brier above
+        "balanced_accuracy": True,
+        "macro_f1": True,
+        "weighted_f1": True,
     }
 )
 ECE_BINS = 10

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,12 @@ from watchkeeper.core.evaluation.metrics import (
     float_array,
     label_coverage,
     regression_metrics,
+)
+from watchkeeper.core.evaluation.multiclass import (
+    MULTICLASS_METRICS,
+    ConfusionMatrix,
+    MulticlassMetrics,
+    metrics_of_codes,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +62,11 @@ class WindowPerformance:
     coverage: LabelCoverage
     status: str  # "ok" or "insufficient"
     metrics: Mapping[str, Estimate]
+    #: a multiclass model's window: precision and recall per class, and the confusion matrix
+    per_class: Mapping[str, Mapping[str, Estimate]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    confusion: ConfusionMatrix | None = None
 
     def value(self, metric: str) -> float | None:
         est = self.metrics.get(metric)
@@ -70,6 +81,17 @@ class WindowPerformance:
             "coverage": self.coverage.to_dict(),
             "status": self.status,
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            **self._multiclass_dict(),
+        }
+
+    def _multiclass_dict(self) -> dict[str, Any]:
+        if self.confusion is None:
+            return {}
+        return {
+            "per_class": {
+                c: {k: v.to_dict() for k, v in m.items()} for c, m in self.per_class.items()
+            },
+            "confusion": self.confusion.to_dict(),
         }
 
 
@@ -174,21 +196,36 @@ def performance_over_time(
     confidence: float = 0.95,
     n_boot: int = 200,
     seed: int = 0,
+    classes: Sequence[str] = (),
+    predicted: Any = None,
 ) -> PerformanceResult:
     """Realized metrics with intervals per window (see the module docstring).
 
     ``ts_us``/``label_ts_us`` are epoch microseconds (floats; NaN = missing); ``labels`` NaN
-    where not (yet) labeled.
+    where not (yet) labeled. A multiclass model (``task = "multiclass"``) gives its labels
+    (and optionally ``predicted``) as :func:`.multiclass.class_codes` of ``classes`` and its
+    ``scores`` as the ``n × k`` class probabilities.
     """
-    if task not in ("binary", "regression"):
-        raise EvaluationError(f"task must be 'binary' or 'regression', not {task!r}")
-    chosen = tuple(metrics or (BINARY_METRICS if task == "binary" else REGRESSION_METRICS))
+    defaults = {
+        "binary": BINARY_METRICS,
+        "multiclass": MULTICLASS_METRICS,
+        "regression": REGRESSION_METRICS,
+    }
+    if task not in defaults:
+        raise EvaluationError(f"task must be one of {', '.join(defaults)}, not {task!r}")
+    chosen = tuple(metrics or defaults[task])
     t = float_array(ts_us, "ts")
     lt = None if label_ts_us is None else float_array(label_ts_us, "label_ts")
     y = available_labels(labels, lt, as_of)
-    s = float_array(scores, "scores")
-    if not (t.size == y.size == s.size):
-        raise EvaluationError(f"{t.size} times, {y.size} labels and {s.size} scores")
+    if task == "multiclass":
+        s = np.asarray(scores, dtype=np.float64).reshape(t.size, len(classes))
+        scored = np.isfinite(s).all(axis=1)
+        pred = None if predicted is None else float_array(predicted, "predictions")
+    else:
+        s = float_array(scores, "scores")
+        scored, pred = np.isfinite(s), None
+    if not (t.size == y.size == s.shape[0]):
+        raise EvaluationError(f"{t.size} times, {y.size} labels and {s.shape[0]} scores")
     windows, idx = window_index(t, window, start=start, end=end)
     order = np.argsort(idx, kind="stable")
     bounds = np.searchsorted(idx[order], np.arange(len(windows) + 1))
@@ -199,14 +236,30 @@ def performance_over_time(
         tw = t[rows]
         lw = None if lt is None else lt[rows]
         coverage = label_coverage(yw, tw, lw)
-        labeled = ~np.isnan(yw) & np.isfinite(sw)
+        labeled = ~np.isnan(yw) & scored[rows]
         est: Mapping[str, Estimate]
+        per_class: Mapping[str, Mapping[str, Estimate]] = field(
+            default_factory=lambda: MappingProxyType({})
+        )
+        confusion = None
         if labeled.sum() < min_labeled:
             status, est = "insufficient", MappingProxyType({})
         else:
             status = "ok"
-            m: BinaryMetrics | RegressionMetrics
-            if task == "binary":
+            m: BinaryMetrics | RegressionMetrics | MulticlassMetrics
+            if task == "multiclass":
+                m = metrics_of_codes(
+                    classes,
+                    yw,
+                    sw,
+                    None if pred is None else pred[rows],
+                    confidence=confidence,
+                    metrics=chosen,
+                    n_boot=n_boot,
+                    seed=seed + w,
+                )
+                per_class, confusion = m.per_class, m.confusion
+            elif task == "binary":
                 m = binary_metrics(
                     yw,
                     sw,
@@ -221,7 +274,15 @@ def performance_over_time(
             est = MappingProxyType({k: m.metrics[k] for k in chosen if k in m.metrics})
         out.append(
             WindowPerformance(
-                w, windows.starts[w], windows.ends[w], int(rows.size), coverage, status, est
+                w,
+                windows.starts[w],
+                windows.ends[w],
+                int(rows.size),
+                coverage,
+                status,
+                est,
+                per_class,
+                confusion,
             )
         )
     return PerformanceResult(windows.spec.text, task, float(threshold), tuple(out))

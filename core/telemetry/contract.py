@@ -36,6 +36,8 @@ CANONICAL_ROLES: tuple[str, ...] = (
 #: without a request id is read all the same, but cannot be checked for duplicates or
 #: paired with a challenger's shadow rows.
 REQUIRED_ROLES: tuple[str, ...] = ("ts",)
+#: The role of a class's probability column (a multiclass score), kept under its own name.
+CLASS_PROBABILITY = "class_probability"
 #: The version of every row of a source without a version column, unless the mapping says.
 DEFAULT_VERSION = "1"
 
@@ -74,6 +76,9 @@ class ColumnMapping:
     extras: tuple[str, ...] = ()
     kinds: Mapping[str, ColumnKind] = field(default_factory=dict)
     default_version: str = DEFAULT_VERSION
+    #: A multiclass score: ``{class: source column}``, one probability column per class.
+    #: Readers emit these columns under the source's names (like extras), as doubles.
+    class_probabilities: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for role in REQUIRED_ROLES:
@@ -89,6 +94,7 @@ class ColumnMapping:
                     f"column {column!r} is mapped to both {seen[column]!r} and {role!r}"
                 )
             seen[column] = role
+        self._check_class_probabilities(seen)
         for column in (*self.features, *self.extras):
             if column in seen:
                 raise TelemetryError(
@@ -104,6 +110,32 @@ class ColumnMapping:
         if len(set(self.features)) != len(self.features):
             raise TelemetryError("a feature is listed twice in the column mapping")
         object.__setattr__(self, "kinds", {k: ColumnKind(v) for k, v in self.kinds.items()})
+
+    def _check_class_probabilities(self, roles: Mapping[str, str]) -> None:
+        probabilities = {str(k): v for k, v in self.class_probabilities.items()}
+        object.__setattr__(self, "class_probabilities", probabilities)
+        if not probabilities:
+            return
+        if len(probabilities) < 2:
+            raise TelemetryError(
+                "a multiclass score needs a probability column per class, two or more"
+            )
+        columns = list(probabilities.values())
+        for klass, column in probabilities.items():
+            if not klass.strip():
+                raise TelemetryError("a class of class_probabilities has an empty name")
+            if columns.count(column) > 1:
+                raise TelemetryError(f"column {column!r} holds the probability of two classes")
+            if column in roles:
+                raise TelemetryError(
+                    f"column {column!r} is mapped to role {roles[column]!r} and cannot also "
+                    f"be the probability of class {klass!r}"
+                )
+            if column in (*self.features, *self.extras) or column in CANONICAL_ROLES:
+                raise TelemetryError(
+                    f"column {column!r}, the probability of class {klass!r}, is also a "
+                    "feature, an extra or named like a role"
+                )
 
     def role_columns(self) -> dict[str, str]:
         """``{role: source column}`` for the roles this source has, in canonical order."""
@@ -154,7 +186,7 @@ class ColumnInfo:
     source_name: str  # name in the source ("" for a constant column)
     arrow_type: str  # e.g. "double", "string", "timestamp[us, tz=UTC]"
     kind: ColumnKind
-    role: str | None  # canonical role, "feature" or "extra"
+    role: str | None  # canonical role, "feature", "extra" or CLASS_PROBABILITY
     constant: str | None = None
 
 

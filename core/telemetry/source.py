@@ -31,8 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.telemetry.classes import multiclass_problem
 from watchkeeper.core.telemetry.contract import (
     CANONICAL_ROLES,
+    CLASS_PROBABILITY,
     REQUIRED_ROLES,
     ColumnInfo,
     ColumnKind,
@@ -457,11 +459,14 @@ def _resolve_schema(
             constant=mapping.default_version,
         )
         columns.insert(at, constant)
-    used = {c.source_name for c in columns} | set(mapping.extras)
+    probabilities = tuple(mapping.class_probabilities.values())
+    used = {c.source_name for c in columns} | set(mapping.extras) | set(probabilities)
     for column in _feature_columns(source, mapping, used):
         columns.append(_column_info(source, "feature", column, mapping, description))
     for column in mapping.extras:
         columns.append(_column_info(source, "extra", column, mapping, description))
+    for column in probabilities:
+        columns.append(_column_info(source, CLASS_PROBABILITY, column, mapping, description))
     return TelemetrySchema(tuple(columns))
 
 
@@ -481,11 +486,13 @@ def _column_info(
     source: pa.Schema, role: str, column: str, mapping: ColumnMapping, description: str
 ) -> ColumnInfo:
     _require(column, source.names, f"is mapped to {role!r}", description)
-    role_name = None if role in ("feature", "extra") else role
+    role_name = None if role in ("feature", "extra", CLASS_PROBABILITY) else role
     try:
-        arrow_type = output_type(role_name, source.field(column).type)
+        # a class probability is read as a score is: a double
+        typed_as = "score" if role == CLASS_PROBABILITY else role_name
+        arrow_type = output_type(typed_as, source.field(column).type)
     except TypeProblem as problem:
-        what = f"the {role_name} column" if role_name else f"the {role}"
+        what = f"the {role_name} column" if role_name else f"the {role.replace('_', ' ')}"
         raise TelemetryError(f"{what} {problem}", source=description, column=column) from None
     kind = mapping.kinds.get(column) or infer_kind(role_name, arrow_type)
     name = role_name or column
@@ -608,10 +615,17 @@ class _ValueChecks:
             for c in schema.columns
             if c.role in (*REQUIRED_ROLES, "request_id", "model_version") and c.constant is None
         ]
+        mapping = source.mapping or ColumnMapping()
+        self._probabilities = mapping.class_probabilities
+        self._outcomes = [
+            (c.name, c.source_name) for c in schema.columns if c.role in ("label", "prediction")
+        ]
 
     def run(self, plan: _Plan) -> None:
         for batch, rows in self._source._stream_with_rows(plan, DEFAULT_BATCH_ROWS):
             self._check_gaps(batch, rows)
+            if self._probabilities:
+                self._check_classes(batch, rows)
             for column in self._text_columns:
                 self._tally(batch.column(column.name), rows, self._tallies[column.name])
         for column in self._text_columns:
@@ -629,6 +643,17 @@ class _ValueChecks:
                     column=column.source_name,
                     row=row,
                 )
+
+    def _check_classes(self, batch: pa.RecordBatch, rows: _RowNumbers) -> None:
+        problem = multiclass_problem(batch, self._probabilities, self._outcomes)
+        if problem is not None:
+            row, where = rows.describe(problem.index)
+            raise TelemetryError(
+                problem.reason + where,
+                source=self._source.description,
+                column=problem.column,
+                row=row,
+            )
 
     @staticmethod
     def _tally(values: pa.Array, rows: _RowNumbers, tally: _TextTally) -> None:

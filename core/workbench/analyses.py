@@ -140,6 +140,14 @@ def run_drift(
     with READ_LOCK, open_source_of(entry) as src:
         # the score is analysed as prediction drift where the source has one
         scored = "score" in src.schema().names
+        derived = _multiclass_drift_columns(spec, src)
+        if derived:
+            features = [*(features or [c.name for c in src.schema().features]), *derived]
+            common["features"] = features
+            common["categorical"] = (
+                *cols.categorical,
+                *(["prediction"] if "prediction" in derived else []),
+            )
         data_cols = ["ts", *(["score"] if scored else []), *features]
         report(0.02, "counting rows")
         selected = TelemetryQuery(
@@ -214,6 +222,16 @@ def run_drift(
         cancelled=cancelled,
         **common,
     )
+
+
+def _multiclass_drift_columns(spec: Any, src: TelemetrySource) -> list[str]:
+    """A multiclass model's prediction drift: each class probability and the predicted
+    class, analysed as derived features beside the model's inputs."""
+    if spec.model.task != "multiclass":
+        return []
+    have = set(src.schema().names)
+    probabilities = list(spec.telemetry.columns.class_probabilities.values())
+    return [*probabilities, *(["prediction"] if "prediction" in have else [])]
 
 
 # -- performance -----------------------------------------------------------------------
@@ -302,7 +320,6 @@ def run_performance(
     from watchkeeper.core.evaluation.metrics import (
         HIGHER_IS_BETTER,
         EvaluationError,
-        float_array,
     )
     from watchkeeper.core.evaluation.performance import performance_over_time
 
@@ -313,9 +330,11 @@ def run_performance(
     threshold = spec.gate.threshold
     health = spec.health
     ref_version, ref_start, ref_end = _reference_query(spec, version)
+    classes = dict(spec.telemetry.columns.class_probabilities)
+    multiclass = spec.model.task == "multiclass"
     with READ_LOCK, open_source_of(entry) as src:
         have = set(src.schema().names)
-        for role in ("score", "label"):
+        for role in ("label",) if multiclass else ("score", "label"):
             if role not in have:
                 raise EvaluationError(
                     f"{spec.model.name}: the telemetry has no {role} column ([telemetry.columns]"
@@ -324,7 +343,9 @@ def run_performance(
                     "add the realized metric per window, its confidence band and label coverage"
                 )
         # labels without arrival times are the common case: they count from the event on
-        cols = ["ts", "score", "label", *(["label_ts"] if "label_ts" in have else [])]
+        scores = list(classes.values()) if multiclass else ["score"]
+        predicted = ["prediction"] if multiclass and "prediction" in have else []
+        cols = ["ts", *scores, "label", *predicted, *(["label_ts"] if "label_ts" in have else [])]
         report(0.05, "reading events")
         current = read_events(
             src, model=spec.model.name, versions=[version], start=None, end=as_of, columns=cols
@@ -341,8 +362,7 @@ def run_performance(
         raise EvaluationError(f"{spec.model.name}: version {version} has no rows")
     check_cancelled(cancelled)
     t = ts_micros(current.column("ts"))
-    y = float_array(current.column("label"), "label")
-    s = float_array(current.column("score"), "score")
+    y, s, pred = _outcomes(spec, current)
     notes: list[str] = []
     if "label_ts" in current.column_names:
         lt = ts_micros(current.column("label_ts"))
@@ -368,6 +388,8 @@ def run_performance(
         min_labeled=health.min_labeled,
         label_ts_us=lt,
         as_of=known_at,
+        classes=tuple(classes),
+        predicted=pred,
     )
     check_cancelled(cancelled)
     baseline = None
@@ -387,8 +409,7 @@ def run_performance(
         )
     else:
         report(0.45, "reference baseline")
-        ry = float_array(reference.column("label"), "label")
-        rs = float_array(reference.column("score"), "score")
+        ry, rs, rpred = _outcomes(spec, reference)
         base = performance_over_time(
             ts_micros(reference.column("ts")),
             ry,
@@ -398,6 +419,8 @@ def run_performance(
             threshold=threshold,
             metrics=[metric],
             min_labeled=health.min_labeled,
+            classes=tuple(classes),
+            predicted=rpred,
         )
         baseline = base.windows[0].metrics.get(metric) if base.windows else None
         # an estimate is shown (and judged) only where labels are still missing
@@ -407,7 +430,19 @@ def run_performance(
             notes.append("no estimate where labels are missing ([health] estimate = false)")
         elif unlabeled:
             estimated = _estimate(
-                spec, metric, t, s, ry, rs, win, threshold, unlabeled, notes, report, cancelled
+                spec,
+                metric,
+                t,
+                s,
+                ry,
+                rs,
+                win,
+                threshold,
+                unlabeled,
+                notes,
+                report,
+                cancelled,
+                pred,
             )
     report(1.0, "done")
     return PerformanceView(
@@ -423,6 +458,27 @@ def run_performance(
     )
 
 
+def _outcomes(spec: Any, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(labels, scores, predicted classes) as the evaluation takes them: a binary model's
+    labels and scores as floats; a multiclass model's labels and predictions as class codes
+    and its scores as the ``n × k`` probabilities, in the spec's class order."""
+    from watchkeeper.core.evaluation.metrics import float_array
+
+    if spec.model.task != "multiclass":
+        y = float_array(table.column("label"), "label")
+        return y, float_array(table.column("score"), "score"), None
+    from watchkeeper.core.evaluation.multiclass import class_codes
+
+    classes = spec.telemetry.columns.class_probabilities
+    y = class_codes(list(classes), table.column("label"))
+    columns = [float_array(table.column(c), f"probability of {k}") for k, c in classes.items()]
+    p = np.column_stack(columns) if columns else np.zeros((table.num_rows, 0))
+    pred = None
+    if "prediction" in table.column_names:
+        pred = class_codes(list(classes), table.column("prediction"), "prediction")
+    return y, p, pred
+
+
 def _estimate(
     spec: Any,
     metric: str,
@@ -436,8 +492,9 @@ def _estimate(
     notes: list[str],
     report: Progress,
     cancelled: CancelCheck | None,
+    predicted: Any = None,
 ) -> tuple[Any, ...]:
-    """CBPE estimates for ``windows``, calibrated on the reference (binary models)."""
+    """CBPE estimates for ``windows``, calibrated on the reference."""
     from watchkeeper.core.evaluation.estimation import (
         ESTIMATED_METRICS,
         estimated_over_time,
@@ -445,6 +502,10 @@ def _estimate(
     )
     from watchkeeper.core.evaluation.metrics import EvaluationError
 
+    if spec.model.task == "multiclass":
+        return _estimate_multiclass(
+            spec, metric, t, s, ry, rs, win, windows, notes, report, predicted
+        )
     if spec.model.task != "binary":
         return ()
     if metric not in ESTIMATED_METRICS:
@@ -467,6 +528,51 @@ def _estimate(
                 n_sim=100,
                 only=windows,
             )
+        )
+    except EvaluationError as exc:
+        notes.append(f"no estimate: {exc}")
+        return ()
+
+
+def _estimate_multiclass(
+    spec: Any,
+    metric: str,
+    t: Any,
+    s: Any,
+    ry: Any,
+    rs: Any,
+    win: WindowSpec,
+    windows: Sequence[int],
+    notes: list[str],
+    report: Progress,
+    predicted: Any,
+) -> tuple[Any, ...]:
+    """Multiclass CBPE for ``windows``, per-class calibrators fitted on the reference."""
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.multiclass_estimation import (
+        MULTICLASS_ESTIMATED,
+        estimated_over_time_multiclass,
+        fit_multiclass_calibrator,
+    )
+
+    if metric not in MULTICLASS_ESTIMATED:
+        covered = ", ".join(MULTICLASS_ESTIMATED)
+        notes.append(f"{metric} cannot be estimated without labels (CBPE covers {covered})")
+        return ()
+    classes = tuple(spec.telemetry.columns.class_probabilities)
+    report(0.55, "calibrating the estimate")
+    try:
+        calibrator = fit_multiclass_calibrator(classes, ry, rs)
+        report(0.65, "estimating unlabeled windows")
+        return estimated_over_time_multiclass(
+            t,
+            s,
+            calibrator,
+            predicted=predicted,
+            window=win,
+            metrics=[metric],
+            n_sim=100,
+            only=windows,
         )
     except EvaluationError as exc:
         notes.append(f"no estimate: {exc}")

@@ -132,3 +132,41 @@ def test_libreoffice_opens_the_report_and_renders_the_chart(
     h, w, _ = image.shape
     assert _near(image, BAR_COLOR) > 0.005 * h * w  # the slice bars are drawn
     assert _near(image, OVERALL_COLOR, tol=12) > 0.0005 * h * w  # and the overall bar
+
+
+def test_libreoffice_opens_the_multiclass_report_with_its_confusion_matrix(
+    tmp_path: Path,
+) -> None:
+    from watchkeeper.core.evaluation.excel_multiclass import write_multiclass_report
+    from watchkeeper.core.evaluation.multiclass import multiclass_metrics
+
+    soffice, pdftotext = _tool("soffice"), _tool("pdftotext")
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet([1.0, 1.0, 1.0], 900)
+    y = np.array([rng.choice(3, p=0.6 * row + 0.4 / 3) for row in p])
+    classes = ("low", "medium", "high")
+    metrics = multiclass_metrics(classes, [classes[v] for v in y], p, n_boot=50)
+    xlsx = write_multiclass_report(
+        tmp_path / "triage.xlsx", summary={"model": "triage", "version": "1"}, metrics=metrics
+    )
+    profile = tmp_path / "lo-profile"
+    run = subprocess.run(
+        [soffice, "--headless", "--norestore", f"-env:UserInstallation={profile.as_uri()}",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(xlsx)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    pdf = tmp_path / "triage.pdf"
+    assert run.returncode == 0 and pdf.exists(), run.stdout + run.stderr
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames == ["Summary", "Metrics", "Confusion matrix"]
+    sheet = wb["Confusion matrix"]
+    counts = [[sheet.cell(row=5 + i, column=2 + j).value for j in range(3)] for i in range(3)]
+    assert counts == [list(r) for r in metrics.confusion.counts]
+    text = subprocess.run(
+        [pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Watchkeeper multiclass report" in text and "triage" in text
+    assert "macro_f1" in text and "balanced_accuracy" in text
+    assert "Share of each true class" in text and "true \\ predicted" in text
+    first_row = " ".join(f"{c:,}" for c in metrics.confusion.counts[0])
+    assert first_row.split()[0] in text  # the counts are printed

@@ -167,8 +167,11 @@ class AlertRuleDialog(QDialog):
         """The entry's spec with the edited values (validated by the spec's own model)."""
         spec = self.entry.spec
         assert spec is not None
-        drift = spec.drift.model_validate({**spec.drift.model_dump(), **self.drift_values()})
-        health = spec.health.model_validate({**spec.health.model_dump(), **self.health_values()})
+        # the edited keys are validated by the sections' own models (window etc. stay as parsed)
+        type(spec.drift)(**self.drift_values())
+        type(spec.health)(**self.health_values())
+        drift = spec.drift.model_copy(update=self.drift_values())
+        health = spec.health.model_copy(update=self.health_values())
         return spec.model_copy(update={"drift": drift, "health": health})
 
     # -- backtest ----------------------------------------------------------------------

@@ -233,6 +233,17 @@ class DriftSection(_Section):
     bins: Annotated[int, Field(ge=2, le=1000)] = 10
     max_categories: Annotated[int, Field(ge=1)] = 50
     high_cardinality: Annotated[int, Field(ge=2)] = 100
+    # "calibrated": the cut-offs come from how far PSI moves between windows of the same
+    # size within the reference (core/drift/calibrate.py); "absolute": the fixed psi_watch /
+    # psi_drift (and high-cardinality) cut-offs below, for every feature and window size.
+    thresholds: Literal["calibrated", "absolute"] = "calibrated"
+    # calibrated: `watch` above the reference's own `calibration_quantile` of PSI at the
+    # window's row count (and psi_watch_floor); `drift` above calibration_margin times it
+    # (and psi_floor). Significance after the correction is required in both modes.
+    calibration_quantile: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99
+    calibration_margin: Annotated[float, Field(ge=1.0)] = 1.5
+    psi_watch_floor: NonNegative = 0.05
+    psi_floor: NonNegative = 0.1
     psi_watch: NonNegative = 0.1
     psi_drift: NonNegative = 0.2
     # Categoricals with more than `high_cardinality` reference values spread their mass over
@@ -253,6 +264,8 @@ class DriftSection(_Section):
     def _ordered(self) -> DriftSection:
         if self.psi_drift < self.psi_watch:
             raise ValueError("psi_drift must be at least psi_watch")
+        if self.psi_floor < self.psi_watch_floor:
+            raise ValueError("psi_floor must be at least psi_watch_floor")
         if self.high_cardinality_psi_drift < self.high_cardinality_psi_watch:
             raise ValueError(
                 "high_cardinality_psi_drift must be at least high_cardinality_psi_watch"

@@ -119,8 +119,23 @@ DESCRIPTIONS: dict[str, str] = {
     "[drift].max_categories": "Categories kept per categorical feature; the rest are 'other'.",
     "[drift].high_cardinality": "A categorical with more reference values than this gets the "
     "high-cardinality thresholds.",
-    "[drift].psi_watch": "PSI from which a feature is `watch`.",
-    "[drift].psi_drift": "PSI from which (with a significant test) a feature is `drift`.",
+    "[drift].thresholds": (
+        "`calibrated`: the PSI cut-offs of each feature and window come from how far PSI moves "
+        "between samples of that window's size drawn from the reference's own binned counts; "
+        "`absolute`: the fixed `psi_watch`/`psi_drift` cut-offs. Significance after the "
+        "correction is required either way."
+    ),
+    "[drift].calibration_quantile": (
+        "calibrated: the reference's own PSI quantile at the window's row count that a window "
+        "must exceed to be `watch`."
+    ),
+    "[drift].calibration_margin": (
+        "calibrated: `drift` needs PSI above this many times that quantile."
+    ),
+    "[drift].psi_watch_floor": "calibrated: `watch` never below this PSI.",
+    "[drift].psi_floor": "calibrated: `drift` never below this PSI.",
+    "[drift].psi_watch": "absolute: PSI from which a feature is `watch`.",
+    "[drift].psi_drift": "absolute: PSI from which (with a significant test) a feature is `drift`.",
     "[drift].high_cardinality_psi_watch": "`psi_watch` for high-cardinality categoricals.",
     "[drift].high_cardinality_psi_drift": "`psi_drift` for high-cardinality categoricals.",
     "[drift].p_value": "Significance level of the drift test (after correction).",

@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--strict", action="store_true", help="exit 1 on watch and unknown too, not only alert"
     )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument(
+        "--backtest",
+        action="store_true",
+        help="also replay each model's [health] and [drift] rules over its whole history: "
+        "the alerts they would have raised, matched with the incidents and rollbacks of the "
+        "governance database (hits, misses, alerts with no incident, median lead time)",
+    )
     p.set_defaults(run=run)
 
 
@@ -64,14 +71,23 @@ def run(args: argparse.Namespace) -> int:
     results = run_health(portfolio, as_of=as_of)
     judged_at = as_of or dt.datetime.now(dt.UTC)
     models = [results[m.name][0] for m in portfolio.models if m.name in results]
+    backtests = _backtests(portfolio, results, as_of) if getattr(args, "backtest", False) else {}
     if args.json:
         doc = {
             "as_of": judged_at,
-            "models": [{**h.to_dict(), "evidence": h.evidence} for h in models],
+            "models": [
+                {
+                    **h.to_dict(),
+                    "evidence": h.evidence,
+                    **({"backtest": backtests[h.model]} if h.model in backtests else {}),
+                }
+                for h in models
+            ],
         }
         print(canonical_json(to_jsonable(doc)))
     else:
         _print(models, judged_at)
+        _print_backtests(backtests)
     spec_errors = [m.spec_error for m in portfolio.models if m.spec is None and m.spec_error]
     failed = [h for h in models if h.error is not None]
     if spec_errors or failed:
@@ -95,3 +111,38 @@ def _print(models: list[Any], judged_at: dt.datetime) -> None:
         window = f" ({h.window.text} windows)" if h.window is not None else ""
         line = f"  {h.verdict.upper():<7} {printable(h.model):<{width}} {version:<5}{window} {why}"
         print(printable(line))
+
+
+def _backtests(portfolio: Any, results: dict[str, Any], as_of: Any) -> dict[str, dict[str, Any]]:
+    """Per judged model: its rules replayed (core/workbench/backtest.py), as JSON values."""
+    from watchkeeper.core.workbench.backtest import run_backtest
+
+    out: dict[str, dict[str, Any]] = {}
+    for entry in portfolio.models:
+        health, drift, _ = results.get(entry.name, (None, None, None))
+        if entry.spec is None or drift is None:
+            continue
+        by_health, by_drift, note = run_backtest(entry, as_of=as_of, judged=(health, drift))
+        out[entry.name] = {
+            "health": by_health.to_dict(),
+            "drift": by_drift.to_dict(),
+            "summary": {"health": by_health.summary(), "drift": by_drift.summary()},
+            "note": note,
+        }
+    return out
+
+
+def _print_backtests(backtests: dict[str, dict[str, Any]]) -> None:
+    if not backtests:
+        return
+    print("backtest of each rule over the whole history (incidents from the governance database)")
+    for model, bt in backtests.items():
+        for rule in ("health", "drift"):
+            print(printable(f"  {model} [{rule}]: {bt['summary'][rule]}"))
+            for hit in bt[rule]["hits"]:
+                lead = hit["lead_hours"]
+                print(printable(f"      hit  {hit['incident']} (lead {lead:+.1f} h)"))
+            for miss in bt[rule]["misses"]:
+                print(printable(f"      miss {miss}"))
+        if bt["note"]:
+            print(printable(f"      note: {bt['note']}"))

@@ -65,6 +65,7 @@ class DriftPanel(QWidget):
         self.state = DriftState()
         self.cache = cache if cache is not None else {}
         self._entry: ModelEntry | None = None
+        self._runner = runner
 
         self.heading = QLabel()
         self.heading.setTextFormat(Qt.TextFormat.RichText)
@@ -106,6 +107,10 @@ class DriftPanel(QWidget):
             self.kind_buttons[kind] = button
             bar.addWidget(button)
         bar.addSpacing(8)
+        self.rule_button = QPushButton("Alert rule…")
+        self.rule_button.setToolTip("Edit the [drift]/[health] rule and backtest it before saving")
+        self.rule_button.clicked.connect(self.open_alert_rule)
+        bar.addWidget(self.rule_button)
         bar.addWidget(self.refresh_button)
 
         self.busy = BusyLine()
@@ -141,6 +146,19 @@ class DriftPanel(QWidget):
         self._show_empty("Select a model in the portfolio to see its drift.")
 
     # -- intent ------------------------------------------------------------------------
+
+    def open_alert_rule(self) -> None:
+        """The alert rule editor of the selected model, its backtest started."""
+        from watchkeeper.app.dialogs.alert_rule import AlertRuleDialog
+
+        entry = self._entry
+        if entry is None or entry.spec is None or entry.spec_path is None:
+            self.banner.show_message("Select a model with a spec file to edit its alert rule.")
+            return
+        dialog = AlertRuleDialog(self._runner, entry, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        dialog.run_backtest()
 
     def set_selection(self, entry: ModelEntry | None, version: str | None) -> None:
         """Follow the portfolio's selection: analyse ``version`` of ``entry``."""

@@ -13,6 +13,10 @@ The rule (every number comes from the monitor spec's ``[drift]`` section):
   row (ending at this one); ``watch`` when significant and the effect reaches the watch
   threshold (or the drift threshold without the persistence yet); ``ok`` otherwise.
 
+With ``[drift] thresholds = "calibrated"`` (the default) the two PSI cut-offs are per feature
+and window instead: the reference's own variability at the window's row count
+(:mod:`~watchkeeper.core.drift.calibrate`), passed here as ``watch_cut``/``drift_cut``.
+
 Requiring both keeps large windows from alarming on negligible but significant differences
 and small windows from alarming on noise.
 """
@@ -77,12 +81,17 @@ def decide(
     rows: np.ndarray,
     reference_rows: int | np.ndarray,
     thresholds: Thresholds,
+    *,
+    watch_cut: np.ndarray | None = None,
+    drift_cut: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decisions as strings, windows along the last axis.
 
     ``effect`` and ``p_adjusted`` are ``(W,)`` for one feature or ``(..., W)`` for several
     under the same thresholds; ``rows`` is ``(W,)`` (rows per window); ``reference_rows``
-    a number or one per feature (``(..., 1)``).
+    a number or one per feature (``(..., 1)``). ``watch_cut``/``drift_cut`` (broadcast like
+    ``effect``) replace ``psi_watch``/``psi_drift`` per window: the calibrated cut-offs
+    (:mod:`~watchkeeper.core.drift.calibrate`).
     """
     effect = np.asarray(effect, dtype=np.float64)
     p_adjusted = np.asarray(p_adjusted, dtype=np.float64)
@@ -93,8 +102,10 @@ def decide(
     )
     significant = ~np.isnan(p_adjusted) & (p_adjusted < t.alpha)
     with np.errstate(invalid="ignore"):
-        drift_cond = significant & (effect >= t.psi_drift) & ~insufficient
-        watch_cond = significant & (effect >= t.psi_watch) & ~insufficient
+        drift_at = t.psi_drift if drift_cut is None else np.asarray(drift_cut)
+        watch_at = t.psi_watch if watch_cut is None else np.asarray(watch_cut)
+        drift_cond = significant & (effect >= drift_at) & ~insufficient
+        watch_cond = significant & (effect >= watch_at) & ~insufficient
     out = np.full(effect.shape, "ok", dtype=object)
     out[watch_cond] = "watch"
     if t.persistence <= 1:

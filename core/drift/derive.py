@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from watchkeeper.core.drift.calibrate import calibrated_cutoffs
 from watchkeeper.core.drift.counting import WindowCounts
 from watchkeeper.core.drift.data import CATEGORICAL, NUMERICAL
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
@@ -82,7 +83,24 @@ def derive_result(
     for k, (fp, bs, p) in enumerate(per):
         watch, drift = _thresholds_for(fp, s)
         th = Thresholds(watch, drift, s.p_value, s.min_rows, s.persistence)
-        dec = decide(bs.psi, adjusted[k], counts.rows, fp.rows, th)
+        if s.thresholds == "calibrated":
+            cut = calibrated_cutoffs(
+                np.asarray(fp.counts),
+                counts.rows,
+                name=fp.name,
+                quantile=s.calibration_quantile,
+                margin=s.calibration_margin,
+                watch_floor=s.psi_watch_floor,
+                drift_floor=s.psi_floor,
+                min_rows=s.min_rows,
+            )
+            watch_cut, drift_cut = cut.watch, cut.drift
+        else:
+            watch_cut = np.full(n_windows, watch, dtype=np.float64)
+            drift_cut = np.full(n_windows, drift, dtype=np.float64)
+        dec = decide(
+            bs.psi, adjusted[k], counts.rows, fp.rows, th, watch_cut=watch_cut, drift_cut=drift_cut
+        )
         ex = exact.get(fp.name)
         ref_missing = fp.missing_rate
         wins = []
@@ -111,6 +129,8 @@ def derive_result(
                         None if mr is None or ref_missing is None else mr - ref_missing
                     ),
                     unseen_rate=_opt(bs.unseen_rate[i]),
+                    psi_watch_cut=_opt(watch_cut[i]),
+                    psi_drift_cut=_opt(drift_cut[i]),
                 )
             )
         results.append(

@@ -46,6 +46,9 @@ class FeatureWindow:
     missing_rate: float | None
     missing_rate_change: float | None
     unseen_rate: float | None
+    # the PSI cut-offs this window was decided with (per window when calibrated)
+    psi_watch_cut: float | None = None
+    psi_drift_cut: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ def _window_dict(w: FeatureWindow) -> dict[str, Any]:
         "exact": w.exact,
         "exact_rows": list(w.exact_rows) if w.exact_rows else None,
         "missing_rate_change": w.missing_rate_change,
+        "psi_watch_cut": w.psi_watch_cut,
+        "psi_drift_cut": w.psi_drift_cut,
     }
 
 
@@ -140,6 +145,11 @@ class DriftResult:
     def thresholds(self) -> dict[str, Any]:
         s = self.settings
         return {
+            "mode": s.thresholds,
+            "calibration_quantile": s.calibration_quantile,
+            "calibration_margin": s.calibration_margin,
+            "psi_watch_floor": s.psi_watch_floor,
+            "psi_floor": s.psi_floor,
             "psi_watch": s.psi_watch,
             "psi_drift": s.psi_drift,
             "high_cardinality": s.high_cardinality,

@@ -12,6 +12,12 @@ Large N is simulated at the level of counts, the way the engine sees data:
 - categorical features: five categories, both sides multinomial.
 
 Small N is also run end to end on raw rows through ``analyze_drift``.
+
+Both threshold modes are simulated: ``absolute`` (fixed PSI cut-offs) and ``calibrated``
+(per feature and window from the reference's own counts, core/drift/calibrate.py — here
+with fewer resamples, to stay fast). :func:`_power` is the study's power curve: one
+numerical feature's mean shifted by ``shift`` standard deviations, the share of analyses
+calling it ``drift`` (benchmarks/drift_calibration.py prints and plots it).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 
+from watchkeeper.core.drift.calibrate import calibrated_cutoffs
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
 from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.drift.statistics import chi_square, psi
@@ -38,8 +46,42 @@ def _tolerance(runs: int) -> float:
     return ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / runs)
 
 
-def _simulate(n: int, runs: int, rng: np.random.Generator) -> tuple[float, float]:
-    """(share of runs with any `drift`, share with any significant cell) at N rows/window."""
+def _cutoffs(ref: np.ndarray, n: int, resamples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated (watch, drift) cut-offs of every run and feature, ``(R, F, W)`` each."""
+    s = DriftSection()
+    runs, nf, _ = ref.shape
+    watch, drift = np.empty((runs, nf, WINDOWS)), np.empty((runs, nf, WINDOWS))
+    for r in range(runs):
+        for f in range(nf):
+            c = calibrated_cutoffs(
+                ref[r, f],
+                np.full(WINDOWS, n),
+                name=f"{r}/{f}",
+                quantile=s.calibration_quantile,
+                margin=s.calibration_margin,
+                watch_floor=s.psi_watch_floor,
+                drift_floor=s.psi_floor,
+                resamples=resamples,
+            )
+            watch[r, f], drift[r, f] = c.watch, c.drift
+    return watch, drift
+
+
+def _simulate(
+    n: int,
+    runs: int,
+    rng: np.random.Generator,
+    *,
+    thresholds: str = "absolute",
+    shift: float = 0.0,
+    resamples: int = 200,
+) -> tuple[float, float]:
+    """(share of runs with any `drift`, share with any significant cell) at N rows/window.
+
+    ``shift``: the first numerical feature's current values move by that many standard
+    deviations of a normal (its bins are the normal's deciles), the others stay; the first
+    share is then the power to call that feature `drift`.
+    """
     t = Thresholds(0.1, 0.2, ALPHA, 500, 1)
     nf = FEATURES // 2
     # numerical: reference binned at its own deciles; truth = Dirichlet spacings
@@ -48,6 +90,13 @@ def _simulate(n: int, runs: int, rng: np.random.Generator) -> tuple[float, float
     ref_values = (values[..., None] // 10) + (np.arange(10) < (values[..., None] % 10))
     ref_num = np.concatenate([ref_values, miss_ref[..., None]], axis=-1)  # (R, nf, 11)
     truth = np.stack([rng.dirichlet(a) for a in ref_values.reshape(-1, 10)])
+    if shift:
+        # the first feature of every run: the truth's quantile edges, shifted normal mass
+        truth = truth.reshape(runs, nf, 10)
+        edges = special.ndtri(np.clip(np.cumsum(truth[:, 0, :-1], axis=1), 1e-12, 1 - 1e-12))
+        cdf = special.ndtr(edges - shift)
+        truth[:, 0] = np.diff(np.concatenate([np.zeros((runs, 1)), cdf, np.ones((runs, 1))], 1))
+        truth = truth.reshape(-1, 10)
     probs = np.concatenate([truth * (1 - MISSING), np.full((truth.shape[0], 1), MISSING)], 1)
     probs /= probs.sum(axis=1, keepdims=True)
     cur_num = np.stack([rng.multinomial(n, pr, size=WINDOWS) for pr in probs])  # (R*nf, W, 11)
@@ -55,7 +104,7 @@ def _simulate(n: int, runs: int, rng: np.random.Generator) -> tuple[float, float
     cat_p = np.append(CAT_P, [0, 0, 0])
     ref_cat = rng.multinomial(n, cat_p, size=runs * nf)  # (R*nf, 8)
     cur_cat = rng.multinomial(n, cat_p, size=(runs * nf, WINDOWS))  # (R*nf, W, 8)
-    p_cells, psi_cells = [], []
+    p_cells, psi_cells, ref_cells = [], [], []
     for ref, cur in ((ref_num.reshape(-1, 11), cur_num), (ref_cat, cur_cat)):
         bins = ref.shape[-1]
         ref_rows = np.repeat(ref, WINDOWS, axis=0)  # row-aligned with current windows
@@ -63,11 +112,22 @@ def _simulate(n: int, runs: int, rng: np.random.Generator) -> tuple[float, float
         _, _, p = chi_square(ref_rows, cur_rows)
         p_cells.append(p.reshape(runs, nf, WINDOWS))
         psi_cells.append(psi(ref_rows, cur_rows).reshape(runs, nf, WINDOWS))
+        ref_cells.append(ref.reshape(runs, nf, bins))
     p_all = np.concatenate(p_cells, axis=1)  # (R, F, W)
     psi_all = np.concatenate(psi_cells, axis=1)
     padj = np.stack([adjust_p(p_all[r], "holm") for r in range(runs)])  # family = one run
     any_sig = (padj < ALPHA).any(axis=(1, 2))
-    decisions = decide(psi_all, padj, np.full(WINDOWS, n), n, t)
+    cuts: dict[str, np.ndarray] = {}
+    if thresholds == "calibrated":
+        w_num, d_num = _cutoffs(ref_cells[0], n, resamples)
+        w_cat, d_cat = _cutoffs(ref_cells[1], n, resamples)
+        cuts = {
+            "watch_cut": np.concatenate([w_num, w_cat], axis=1),
+            "drift_cut": np.concatenate([d_num, d_cat], axis=1),
+        }
+    decisions = decide(psi_all, padj, np.full(WINDOWS, n), n, t, **cuts)
+    if shift:
+        return float((decisions[:, 0] == "drift").any(axis=1).mean()), float(any_sig.mean())
     any_drift = (decisions == "drift").any(axis=(1, 2))
     return float(any_drift.mean()), float(any_sig.mean())
 
@@ -81,6 +141,23 @@ def test_no_drift_counts_false_alarm_rate(n: int) -> None:
     assert sig_rate <= tol, f"N={n}: {sig_rate:.4f} of {RUNS} runs significant (> {tol:.4f})"
     # ... and `drift`, which needs both, even more so.
     assert drift_rate <= tol, f"N={n}: {drift_rate:.4f} of {RUNS} runs with drift"
+
+
+@pytest.mark.parametrize("n", [1_000, 1_000_000])
+def test_no_drift_false_alarm_rate_calibrated(n: int) -> None:
+    runs = 200
+    drift_rate, _ = _simulate(n, runs, np.random.default_rng([n, 1]), thresholds="calibrated")
+    assert drift_rate <= _tolerance(runs), f"N={n}: {drift_rate:.4f} of {runs} runs with drift"
+
+
+def test_calibrated_finds_a_small_shift_at_small_windows_more_often() -> None:
+    # 0.35 sd: PSI about 0.12, under the absolute drift cut-off, over the calibrated floor
+    runs, n = 100, 3_000
+    absolute, _ = _simulate(n, runs, np.random.default_rng(5), shift=0.35)
+    calibrated, _ = _simulate(
+        n, runs, np.random.default_rng(5), thresholds="calibrated", shift=0.35
+    )
+    assert calibrated > absolute + 0.3, (absolute, calibrated)
 
 
 def test_no_drift_raw_rows_end_to_end() -> None:

@@ -78,3 +78,20 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from watchkeeper.core.demo import ensure_workspace
 
     return ensure_workspace(tmp_path_factory.mktemp("demo") / "ws", events_per_day=3000).root
+
+
+#: The wide fixture's size: enough features to need scrolling and searching, days enough
+#: for onsets well after the January reference, rows enough for the default tests to judge.
+WIDE_TEST_PARAMS = {"features": 120, "days": 120, "events_per_day": 200}
+
+
+@pytest.fixture(scope="session")
+def wide_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small wide demo workspace (120 features × 120 days × 200 rows), built once.
+
+    Tests must not write into it.
+    """
+    from watchkeeper.core.demo.wide import WideParams, ensure_wide_workspace
+
+    params = WideParams(**WIDE_TEST_PARAMS)
+    return ensure_wide_workspace(tmp_path_factory.mktemp("wide") / "ws", params).root

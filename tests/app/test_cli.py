@@ -168,3 +168,14 @@ def test_demo_default_workspace_is_the_resolvers(tmp_path: Path) -> None:
     result = run_cli("demo", "--no-gui", "--events-per-day", "1000", env=env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "demo" / "manifest.json").is_file()
+
+
+def test_demo_wide_builds_the_wide_workspace_without_a_registry(tmp_path: Path) -> None:
+    ws = tmp_path / "wide"
+    result = run_cli("demo", "--wide", "--no-gui", "--workspace", str(ws), "--events-per-day", "50")
+    assert result.returncode == 0, result.stderr
+    manifest = (ws / "manifest.json").read_text("utf-8")
+    assert '"num_007"' in manifest and '"features": 500' in manifest
+    assert not (ws / "registry").exists()
+    again = run_cli("demo", "--wide", "--no-gui", "--workspace", str(ws), "--events-per-day", "50")
+    assert again.returncode == 0 and "(up to date)" in again.stdout

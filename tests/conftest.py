@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,13 @@ def wide_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     params = WideParams(**WIDE_TEST_PARAMS)
     return ensure_wide_workspace(tmp_path_factory.mktemp("wide") / "ws", params).root
+
+
+@pytest.fixture(scope="session")
+def wide_drift(wide_workspace: Path) -> Any:
+    """The drift of the wide fixture with the spec's window, computed once (~5-10 s)."""
+    from watchkeeper.core.workbench.analyses import run_drift
+    from watchkeeper.core.workbench.portfolio import load_portfolio
+
+    (entry,) = load_portfolio(wide_workspace).models
+    return run_drift(entry, "1", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -11,7 +12,6 @@ import pytest
 from watchkeeper.core.demo.wide import WideParams, ensure_wide_workspace, planted_drifts
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.spec import load_spec
-from watchkeeper.core.workbench.analyses import run_drift
 from watchkeeper.core.workbench.portfolio import load_portfolio
 
 
@@ -46,22 +46,28 @@ def test_the_full_size_onsets_are_the_issues_days() -> None:
     assert drifts["num_133"]["shape"] == "gradual"
 
 
-def test_exactly_the_planted_features_drift_from_their_onset(wide_workspace: Path) -> None:
-    portfolio = load_portfolio(wide_workspace)
-    (entry,) = portfolio.models
+def test_exactly_the_planted_features_drift_from_their_onset(
+    wide_workspace: Path, wide_drift: Any
+) -> None:
+    (entry,) = load_portfolio(wide_workspace).models
     assert [v.version for v in entry.versions] == ["1"]  # from the manifest, no registry
-    result = run_drift(entry, "1", None)
     events = json.loads((wide_workspace / "manifest.json").read_text("utf-8"))["events"]
-    planted = {e["features"][0]: e["start_day"] for e in events}
+    planted = {e["features"][0]: e for e in events}
     persistent = {}
-    for f in result.features:
+    for f in wide_drift.features:
         drifted = [w.index for w in f.windows if w.decision == "drift"]
         if len(drifted) >= 5:
             persistent[f.name] = drifted[0]
     assert set(persistent) == set(planted)
-    for name, first in persistent.items():
+    # since when: the change-point onset, for the planted features and no other
+    onsets = {f.name: f.onset for f in wide_drift.features if f.onset is not None}
+    assert set(onsets) == set(planted)
+    for name, e in planted.items():
+        day = e["start_day"]
         # abrupt changes show the same day; gradual ones within their ramp
-        assert planted[name] <= first <= planted[name] + 10, name
+        assert day <= persistent[name] <= day + e["ramp_days"], name
+        assert day - 2 <= onsets[name].start <= day + e["ramp_days"] // 3 + 1, name
+        assert onsets[name].ongoing and onsets[name].start <= persistent[name]
 
 
 def test_a_folder_that_is_not_a_wide_demo_is_not_replaced(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The Drift view: a features × windows heat map and, below it, the selected cell's
-distributions and statistics.
+"""The Drift view: a ranked list of what needs attention (feature, decision, since when,
+magnitude, sparkline), below it a features × windows heat map and, below that, the selected
+feature's distributions in the selected window (its onset when picked from the list) and now.
 
 The panel owns a :class:`~watchkeeper.app.panels.state.DriftState`; the heat map and the
 distribution view only draw it and report clicks. Changing the selection, the window or
@@ -36,7 +37,8 @@ from watchkeeper.core.telemetry.windows import parse_window
 from watchkeeper.core.workbench.analyses import run_drift, window_for
 from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.distribution_view import DistributionView
-from watchkeeper.widgets.drift_heatmap import DriftHeatmapWidget, heatmap_rows
+from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, DriftHeatmapWidget, heatmap_rows
+from watchkeeper.widgets.drift_summary import DriftSummaryWidget
 
 __all__ = ["WINDOW_CHOICES", "DriftPanel"]
 
@@ -113,14 +115,24 @@ class DriftPanel(QWidget):
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         mute(self.notes)
+        self.summary = DriftSummaryWidget()
         self.heatmap = DriftHeatmapWidget()
         self.distribution = DistributionView()
+        # the same feature now (its last judged window), beside the selected window
+        self.now_view = DistributionView()
+        self.now_view.clear("The selected feature's latest window appears here.")
+        pair = QSplitter(Qt.Orientation.Horizontal)
+        pair.addWidget(self.distribution)
+        pair.addWidget(self.now_view)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("drift_splitter")
+        self.splitter.addWidget(self.summary)
         self.splitter.addWidget(self.heatmap)
-        self.splitter.addWidget(self.distribution)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.addWidget(pair)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 2)
+        self.splitter.setSizes([260, 360, 300])  # the list shows ~9 features at first
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
@@ -133,6 +145,7 @@ class DriftPanel(QWidget):
         self.task = PanelTask(runner, "drift", self.state, self.busy)
         self.state.subscribe(self._on_state_changed)
         self.heatmap.cell_selected.connect(self._on_heatmap_cell_selected)
+        self.summary.feature_selected.connect(self._on_heatmap_cell_selected)
         self.window_combo.currentIndexChanged.connect(self._on_window_changed)
         self.window_combo.lineEdit().textEdited.connect(self._on_window_edited)
         self.window_combo.lineEdit().returnPressed.connect(self._on_window_committed)
@@ -187,14 +200,17 @@ class DriftPanel(QWidget):
         if "kinds" in changed:
             self.heatmap.set_kinds(s.kinds)
         if "result" in changed:
+            self.summary.set_result(s.result)
             self.heatmap.set_result(s.result)
             self._show_notes()
         if changed & {"cell", "result"}:
             self.heatmap.select_cell(*(s.cell or (None, None)))
             if s.result is not None and s.cell is not None:
                 self.distribution.show_cell(s.result, *s.cell)
+                self._show_now(s.result, s.cell[0])
             elif s.result is None:
                 self.distribution.clear("Waiting for the drift analysis…")
+                self.now_view.clear("")
         if changed & {"status", "error", "model", "version", "result"}:
             self._show_heading()
             if s.status == "failed":
@@ -222,6 +238,18 @@ class DriftPanel(QWidget):
             spec = r.window_spec.text or "whole period"
             text += f" · {len(r.windows)} windows ({spec}) · reference {r.reference_rows:,} rows"
         self.heading.setText(text)
+
+    def _show_now(self, result: Any, feature: str) -> None:
+        """The feature's last window with enough rows: "now", to compare with the onset."""
+        if feature == MULTIVARIATE:
+            self.now_view.clear("")
+            return
+        windows = result.feature(feature).windows
+        judged = [w.index for w in windows if w.decision != "insufficient"]
+        if not judged:
+            self.now_view.clear(f"No window of {feature} has enough rows to judge.")
+            return
+        self.now_view.show_cell(result, feature, judged[-1])
 
     def _show_notes(self) -> None:
         r = self.state.result

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 
 from watchkeeper.app.panels.drift import DriftPanel
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.workbench.analyses import window_for
 from watchkeeper.core.workbench.portfolio import load_portfolio
+from watchkeeper.widgets.drift_heatmap import MIN_ROW_PX, QUIET
 from watchkeeper.widgets.drift_summary import SINCE
 
 
@@ -85,3 +86,35 @@ def test_the_list_filters_sorts_and_navigates_by_keyboard(
     assert panel.state.cell[0] == summary.visible_rows()[1].name != first
     # importance is not known here: the column says so rather than guess
     assert summary.proxy.index(0, 5).data() == "—"
+
+
+def test_the_heat_map_at_width_folds_quiet_rows_keeps_rows_readable_and_dates_when_zoomed(
+    qtbot, wide_workspace: Path, wide_drift: Any
+) -> None:
+    panel = _panel(qtbot, wide_workspace, wide_drift)
+    hm = panel.heatmap
+    qtbot.wait(50)
+    # the five drifting features, then one row for the 115 quiet ones, then the extras
+    assert hm.rows[5] == QUIET and hm.folded == 115
+    assert "115 stable features" in [t for _, t in hm.plot.getAxis("left")._tickLevels[0]]
+    vb = hm.plot.getViewBox()
+
+    def row_px() -> float:
+        return vb.mapViewToScene(QPointF(0, 1)).y() - vb.mapViewToScene(QPointF(0, 0)).y()
+
+    assert row_px() >= MIN_ROW_PX
+    # the folded row cannot be picked (it is many features); a drifting one can
+    assert hm.cell_at(hm.cell_center(QUIET, 100)) is None
+    # unfolded, 122 rows do not fit: they keep their height and the view scrolls
+    hm.fold = False
+    hm.set_result(wide_drift)
+    qtbot.wait(50)
+    assert len(hm.rows) == 122 and row_px() >= MIN_ROW_PX - 0.5
+    lo, hi = vb.viewRange()[1]
+    assert hi - lo < 122
+    vb.translateBy(y=40)
+    assert vb.viewRange()[1][0] > lo  # scrolled down
+    # zoomed into ten days, the visible windows are still labelled with dates
+    vb.setXRange(60, 70, padding=0)
+    labels = [t for _, t in hm.plot.getAxis("bottom")._tickLevels[0] if t]
+    assert labels and any(month in " ".join(labels) for month in ("Mar", "Feb"))

@@ -176,7 +176,8 @@ class DriftPanel(QWidget):
         if not force and key in self.cache:
             self._on_result(key, self.cache[key])
             return
-        label = f"Drift of {entry.name} v{version}"
+        n = len(entry.spec.telemetry.columns.features) if entry.spec is not None else 0
+        label = f"Drift of {entry.name} v{version}" + (f": analysing {n:,} features" if n else "")
 
         def work(progress, cancelled):
             return run_drift(entry, version, window, progress, cancelled)
@@ -209,8 +210,11 @@ class DriftPanel(QWidget):
                 self.distribution.show_cell(s.result, *s.cell)
                 self._show_now(s.result, s.cell[0])
             elif s.result is None:
-                self.distribution.clear("Waiting for the drift analysis…")
+                self.distribution.clear(self._placeholder())
                 self.now_view.clear("")
+        if changed & {"status", "model", "version"} and s.result is None:
+            self.distribution.clear(self._placeholder())
+            self.now_view.clear("")
         if changed & {"status", "error", "model", "version", "result"}:
             self._show_heading()
             if s.status == "failed":
@@ -226,6 +230,24 @@ class DriftPanel(QWidget):
                 self.banner.show_message(hint, "info")
             else:
                 self.banner.clear_message()
+
+    def _placeholder(self) -> str:
+        """What the view is doing while it has no result: never a stale "select a model"."""
+        s = self.state
+        if s.model is None:
+            return "Select a model in the portfolio to see its drift."
+        what = f"{s.model} version {s.version}"
+        if s.status == "running":
+            n = len(self._entry.spec.telemetry.columns.features) if self._spec_ok() else 0
+            return f"Analysing the drift of {what}" + (f" ({n:,} features)…" if n else "…")
+        if s.status == "failed":
+            return f"No drift result for {what}: the analysis failed (the reason is above)."
+        if s.status == "cancelled":
+            return f"The drift analysis of {what} was cancelled; press Refresh to run it."
+        return f"The drift of {what} appears here once analysed (Refresh starts it)."
+
+    def _spec_ok(self) -> bool:
+        return self._entry is not None and self._entry.spec is not None
 
     def _show_heading(self) -> None:
         s = self.state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from watchkeeper.app.panels.drift import DriftPanel
 from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.spec import parse_spec
 from watchkeeper.core.workbench.analyses import window_for
 from watchkeeper.core.workbench.portfolio import load_portfolio
 from watchkeeper.widgets.drift_heatmap import MIN_ROW_PX, QUIET
@@ -118,3 +120,52 @@ def test_the_heat_map_at_width_folds_quiet_rows_keeps_rows_readable_and_dates_wh
     vb.setXRange(60, 70, padding=0)
     labels = [t for _, t in hm.plot.getAxis("bottom")._tickLevels[0] if t]
     assert labels and any(month in " ".join(labels) for month in ("Mar", "Feb"))
+
+
+def test_the_view_says_what_it_is_doing_and_never_keeps_a_stale_line(
+    qtbot, wide_workspace: Path, wide_drift: Any
+) -> None:
+    runner = TaskRunner()
+    panel = DriftPanel(runner)
+    qtbot.addWidget(panel)
+    panel.show()
+    assert "Select a model" in panel.distribution.title.text()
+    (entry,) = load_portfolio(wide_workspace).models
+    panel.set_selection(entry, "1")  # no cached result: the analysis runs
+    assert panel.state.status == "running"
+    title = panel.distribution.title.text()
+    assert "Analysing the drift of wide-model version 1 (120 features)" in title
+    assert "Select a model" not in title
+    assert "analysing 120 features" in panel.busy.label.text()
+    with qtbot.waitSignal(runner.task_finished, timeout=5000):
+        runner.cancel("drift")
+    assert "was cancelled; press Refresh" in panel.distribution.title.text()
+    # a model with a result, then one whose analysis fails: nothing of the first stays
+    panel.cache[("drift", entry.name, "1", window_for(entry, None))] = wide_drift
+    panel.set_selection(entry, "1")
+    assert panel.summary.model.rowCount() == 120 and panel.heatmap.rows
+    text = entry.spec_path.read_text().replace("../telemetry.duckdb", "../missing.duckdb")
+    spec = parse_spec(text, base_dir=entry.spec_path.parent, origin="broken.toml")
+    broken = dataclasses.replace(entry, name="broken-model", spec=spec)
+    with qtbot.waitSignal(runner.task_finished, timeout=20_000) as finished:
+        panel.set_selection(broken, "1")
+    assert finished.args == ["drift", "failed"]
+    assert "analysis failed" in panel.distribution.title.text()
+    assert "broken-model" in panel.distribution.title.text()
+    assert panel.summary.model.rowCount() == 0 and panel.heatmap.rows == []
+    assert panel.heatmap.image_item.image is None
+    assert panel.banner.isVisible() and "missing.duckdb" in panel.banner.text()
+
+
+def test_the_window_says_a_missing_workspace_folder_is_missing(qtbot, tmp_path: Path) -> None:
+    from watchkeeper.app.panels.portfolio import PortfolioPanel
+
+    runner = TaskRunner()
+    panel = PortfolioPanel(runner)
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitSignal(runner.task_finished, timeout=10_000) as finished:
+        panel.load(tmp_path / "gone", health=False)
+    assert finished.args == ["portfolio", "failed"]
+    assert panel.banner.isVisible() and "does not exist" in panel.banner.text()
+    assert "watchkeeper init" in panel.banner.text()

@@ -24,12 +24,20 @@ The demo workspace at 100,000 fraud events a day (~12 M rows; ``watchkeeper demo
    (``sys._current_frames``) while a tick is more than 40 ms late; the report names the GUI
    thread's innermost frames of our code (and the busiest worker frame, for stalls caused by
    a worker holding the GIL). Goal: no stall over 100 ms.
+
+``--wide`` runs part 2 on the wide demo instead (``watchkeeper demo --wide``: 500 features ×
+365 days × 2,000 rows, built once into ``/tmp/wk-ui-wide``), selecting ``wide-model`` v1,
+and also prints per scenario the time from the click to the first drawn answer and to the
+full result, and the peak resident memory of the process during it (``VmHWM`` after
+resetting it through ``/proc/self/clear_refs``). Slices are left out unless asked for with
+``--views``: the worst-slice search at this width is not yet memory-bounded.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import faulthandler
 import gc
 import os
@@ -366,6 +374,7 @@ def measure_stalls(
     only: tuple[str, ...],
     verbose: bool = False,
     gc_freeze: bool = False,
+    model: tuple[str, str] = ("fraud-detector", "1"),
 ) -> None:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
@@ -408,7 +417,11 @@ def measure_stalls(
     def record(name: str, since: float) -> None:
         results[name].append((meter.max_gap, meter.where()))
         took = time.perf_counter() - since
-        print(f"   … {name}: max gap {meter.max_gap * 1000:.0f} ms ({took:.1f} s)", flush=True)
+        print(
+            f"   … {name}: max gap {meter.max_gap * 1000:.0f} ms ({took:.1f} s with the 1 s "
+            f"settle; peak RSS {peak_rss_gib():.2f} GiB)",
+            flush=True,
+        )
 
     tmp = tempfile.mkdtemp(prefix="wk-ui-settings-")
     settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
@@ -439,10 +452,12 @@ def measure_stalls(
         settle(0.3)
         meter.reset()
         t = time.perf_counter()
-        window.portfolio.select("fraud-detector", "1")
+        reset_peak_rss()
+        window.portfolio.select(*model)
         wait(lambda: not window.runner.active())
+        print(f"   click to full result: {time.perf_counter() - t:.1f} s", flush=True)
         settle(1.0)
-        record("select fraud-detector v1 (drift + performance)", t)
+        record(f"select {model[0]} v{model[1]} (drift + performance)", t)
 
         scenarios = (
             ("drift (Drift tab, fraud-detector v1)", window.drift, "drift"),
@@ -469,9 +484,11 @@ def measure_stalls(
                 for k in [k for k in window.cache if k[0] == key]:
                     del window.cache[k]
                 meter.reset()
+                reset_peak_rss()
                 t = time.perf_counter()
                 panel.analyse(force=True)
                 wait(lambda k=key: k not in window.runner.active())
+                print(f"   {name}: click to full result {time.perf_counter() - t:.1f} s")
                 settle(1.0)
                 record(name, t)
         window.close()
@@ -500,6 +517,19 @@ def measure_stalls(
             print(f"       {line}")
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak: Linux resets VmHWM to the current RSS on writing 5 to clear_refs."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
@@ -522,6 +552,9 @@ def main() -> None:
         help="run the views again after gc.freeze() (a start-up remedy for collector pauses)",
     )
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument(
+        "--wide", action="store_true", help="part 2 on the wide demo (500 features × 365 days)"
+    )
     parser.add_argument("--skip-stalls", action="store_true")
     parser.add_argument(
         "--views",
@@ -531,11 +564,23 @@ def main() -> None:
         help="the analyses to run while measuring stalls",
     )
     args = parser.parse_args()
+    args.views_given = "--views" in sys.argv
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where is it?
+    if args.wide and args.workspace == DEFAULT_WORKSPACE:
+        args.workspace = Path("/tmp/wk-ui-wide")
     workspace = args.workspace.expanduser().resolve()
-    if not args.skip_build:
+    if args.wide:
+        from watchkeeper.core.demo.wide import ensure_wide_workspace
+
+        t = time.perf_counter()
+        ensure_wide_workspace(workspace)
+        print(f"wide demo {workspace} ready in {time.perf_counter() - t:.0f} s", flush=True)
+        args.skip_startup = True
+        if "slices" in args.views and not args.views_given:
+            args.views = [v for v in args.views if v != "slices"]
+    elif not args.skip_build:
         ensure_demo(workspace)
     print(f"platform: {args.platform}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
     with Display(args.platform) as display:
@@ -561,6 +606,7 @@ def main() -> None:
                     tuple(args.views),
                     args.verbose,
                     args.gc_freeze,
+                    ("wide-model", "1") if args.wide else ("fraud-detector", "1"),
                 )
             finally:
                 shutil.rmtree(home, ignore_errors=True)

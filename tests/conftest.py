@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,30 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from watchkeeper.core.demo import ensure_workspace
 
     return ensure_workspace(tmp_path_factory.mktemp("demo") / "ws", events_per_day=3000).root
+
+
+#: The wide fixture's size: enough features to need scrolling and searching, days enough
+#: for onsets well after the January reference, rows enough for the default tests to judge.
+WIDE_TEST_PARAMS = {"features": 120, "days": 120, "events_per_day": 200}
+
+
+@pytest.fixture(scope="session")
+def wide_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small wide demo workspace (120 features × 120 days × 200 rows), built once.
+
+    Tests must not write into it.
+    """
+    from watchkeeper.core.demo.wide import WideParams, ensure_wide_workspace
+
+    params = WideParams(**WIDE_TEST_PARAMS)
+    return ensure_wide_workspace(tmp_path_factory.mktemp("wide") / "ws", params).root
+
+
+@pytest.fixture(scope="session")
+def wide_drift(wide_workspace: Path) -> Any:
+    """The drift of the wide fixture with the spec's window, computed once (~5-10 s)."""
+    from watchkeeper.core.workbench.analyses import run_drift
+    from watchkeeper.core.workbench.portfolio import load_portfolio
+
+    (entry,) = load_portfolio(wide_workspace).models
+    return run_drift(entry, "1", None)

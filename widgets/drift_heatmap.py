@@ -40,7 +40,9 @@ from watchkeeper.widgets.plot_theme import LIGHT, PlotTheme, follow_theme, style
 
 __all__ = [
     "INSUFFICIENT",
+    "MIN_ROW_PX",
     "PSI_SATURATION",
+    "QUIET",
     "SORT_KEYS",
     "DriftHeatmapWidget",
     "HeatmapRow",
@@ -168,7 +170,35 @@ def heatmap_rows(
     return [r for r in out if shown is None or r.kind in shown]
 
 
+def fold_quiet(rows: list[HeatmapRow]) -> list[HeatmapRow]:
+    """Fold feature rows without a watch or drift window into one row after the others.
+
+    Its cells show the largest effect among them per window (still pale: none reached the
+    watch level, or they would not be quiet); it cannot be picked, its label says how many.
+    """
+    quiet = [
+        r
+        for r in rows
+        if r.kind in ("numerical", "categorical")
+        and not any(d in ("watch", "drift") for d in r.decisions)
+    ]
+    if len(quiet) < 2:
+        return rows
+    loud = [r for r in rows if r not in quiet]
+    values = np.max(np.vstack([r.values for r in quiet]), axis=0)
+    folded = HeatmapRow(QUIET, "quiet", values, ("ok",) * values.size, len(rows))
+    features = [r for r in loud if r.kind in ("numerical", "categorical")]
+    extra = [r for r in loud if r.kind not in ("numerical", "categorical")]
+    return [*features, folded, *extra]
+
+
 _DAY_US = 86_400_000_000
+#: The row standing for the folded quiet features (no watch or drift in any window).
+QUIET = "(stable features)"
+#: Rows are never drawn thinner than this: a label must be readable and a click must hit.
+MIN_ROW_PX = 14
+#: Fold quiet features into one row when there are more features than this.
+FOLD_ABOVE = 30
 #: Spacings between labelled windows on the time axis (µs): a multiple of the window's step,
 #: the smallest that leaves at most :data:`_MAX_LABELS` labels.
 _TICK_SPACINGS_US = tuple(
@@ -247,6 +277,8 @@ class DriftHeatmapWidget(QWidget):
         self._kinds: frozenset[str] | None = None
         self._selected: tuple[str, int] | None = None
         self._thresholds = (0.1, 0.2)  # the result's watch and drift PSI
+        self.folded = 0  # how many quiet features the QUIET row stands for
+        self.fold = True  # fold quiet features when there are more than FOLD_ABOVE
         self.theme = LIGHT
 
         self.plot_widget = pg.PlotWidget()
@@ -255,7 +287,8 @@ class DriftHeatmapWidget(QWidget):
         self.plot.hideButtons()
         vb = self.plot.getViewBox()
         vb.invertY(True)
-        vb.setMouseEnabled(x=True, y=False)
+        # y too: with more rows than fit at MIN_ROW_PX, dragging scrolls them
+        vb.setMouseEnabled(x=True, y=True)
         vb.setDefaultPadding(0.0)
         vb.sigXRangeChanged.connect(self._label_windows)
         bottom = self.plot.getAxis("bottom")
@@ -362,6 +395,14 @@ class DriftHeatmapWidget(QWidget):
     def _redraw(self, reset_range: bool = False) -> None:
         result = self._result
         self._rows = heatmap_rows(result, self._sort, self._kinds) if result else []
+        self.folded = 0
+        if (
+            self.fold
+            and sum(r.kind in ("numerical", "categorical") for r in self._rows) > FOLD_ABOVE
+        ):
+            before = len(self._rows)
+            self._rows = fold_quiet(self._rows)
+            self.folded = before - len(self._rows) + 1 if len(self._rows) < before else 0
         n_windows = len(result.windows) if result else 0
         if not self._rows or n_windows == 0:
             self.image_item.clear()
@@ -380,7 +421,10 @@ class DriftHeatmapWidget(QWidget):
                     xs.append(i + 0.5)
                     ys.append(j + 0.5)
         self.marker_item.setData(xs, ys)
-        labels = [(j + 0.5, _row_label(r)) for j, r in enumerate(self._rows)]
+        labels = [
+            (j + 0.5, f"{self.folded} stable features" if r.name == QUIET else _row_label(r))
+            for j, r in enumerate(self._rows)
+        ]
         left = self.plot.getAxis("left")
         left.setTicks([labels])
         # size the axis to its labels now: pyqtgraph widens it only after a first paint,
@@ -389,12 +433,29 @@ class DriftHeatmapWidget(QWidget):
         widest = max(QFontMetrics(font).horizontalAdvance(text) for _, text in labels)
         left.setWidth(min(widest + 16, 360))
         vb = self.plot.getViewBox()
-        vb.setLimits(xMin=0, xMax=n_windows, yMin=0, yMax=len(self._rows))
+        fit = self._rows_that_fit()
+        vb.setLimits(
+            xMin=0, xMax=n_windows, yMin=0, yMax=len(self._rows), maxYRange=fit, minYRange=1
+        )
         if reset_range:
             vb.setRange(xRange=(0, n_windows), padding=0)
-        vb.setYRange(0, len(self._rows), padding=0)
+        vb.setYRange(0, min(len(self._rows), fit), padding=0)
         self._label_windows()
         self._place_selection()
+
+    def _rows_that_fit(self) -> float:
+        """How many rows the plot shows at MIN_ROW_PX (at least a few before it is laid out)."""
+        height = self.plot.getViewBox().height()
+        return max(float(height) / MIN_ROW_PX, 8.0) if height > 0 else 30.0
+
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().resizeEvent(event)
+        if self._rows:
+            vb = self.plot.getViewBox()
+            fit = self._rows_that_fit()
+            vb.setLimits(maxYRange=fit)
+            lo = vb.viewRange()[1][0]
+            vb.setYRange(lo, min(lo + fit, len(self._rows)), padding=0)
 
     def _label_windows(self, *_: object) -> None:
         """Label the windows in view (again after a zoom or pan: closer labels when fewer)."""
@@ -421,6 +482,8 @@ class DriftHeatmapWidget(QWidget):
             return None
         i, j = math.floor(pos.x()), math.floor(pos.y())
         if 0 <= j < len(self._rows) and 0 <= i < len(self._result.windows):
+            if self._rows[j].name == QUIET:
+                return None  # many features: pick one in the list above
             return self._rows[j].name, i
         return None
 

@@ -20,9 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--events-per-day",
         type=int,
-        default=20_000,
+        default=None,
         metavar="N",
-        help="fraud-detector events a day (1,000 to 100,000; default 20,000)",
+        help="fraud-detector events a day (1,000 to 100,000; default 20,000); "
+        "with --wide, the wide model's (default 2,000)",
+    )
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="build the wide demo instead: one model, 500 features, a year of daily history, "
+        "five features drifting from known days (no registry)",
     )
     p.add_argument("--screenshot", type=Path, metavar="PNG", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -35,18 +42,29 @@ def run(args: argparse.Namespace) -> int:
 
         require_display()
     from watchkeeper.core.demo import ensure_workspace
+    from watchkeeper.core.demo.wide import WideParams, ensure_wide_workspace
     from watchkeeper.core.paths import default_demo_workspace
 
-    root = (args.workspace or default_demo_workspace()).expanduser().resolve()
+    default = default_demo_workspace()
+    if args.wide:
+        default = default.with_name(default.name + "-wide")
+    root = (args.workspace or default).expanduser().resolve()
     interactive = sys.stderr.isatty()
 
     def progress(fraction: float, message: str) -> None:
         if interactive:
             print(f"\r{fraction:4.0%} {message:<60}", end="", file=sys.stderr, flush=True)
 
-    ws = ensure_workspace(
-        root, events_per_day=args.events_per_day, rebuild=args.rebuild, progress=progress
-    )
+    if args.wide:
+        params = WideParams(events_per_day=args.events_per_day or 2_000)
+        ws = ensure_wide_workspace(root, params, rebuild=args.rebuild, progress=progress)
+    else:
+        ws = ensure_workspace(
+            root,
+            events_per_day=args.events_per_day or 20_000,
+            rebuild=args.rebuild,
+            progress=progress,
+        )
     if interactive:
         print(file=sys.stderr)
     state = f"built in {ws.seconds:.1f} s" if ws.built else "up to date"

@@ -1,5 +1,6 @@
-"""The Drift view: a features × windows heat map and, below it, the selected cell's
-distributions and statistics.
+"""The Drift view: a ranked list of what needs attention (feature, decision, since when,
+magnitude, sparkline), below it a features × windows heat map and, below that, the selected
+feature's distributions in the selected window (its onset when picked from the list) and now.
 
 The panel owns a :class:`~watchkeeper.app.panels.state.DriftState`; the heat map and the
 distribution view only draw it and report clicks. Changing the selection, the window or
@@ -36,7 +37,8 @@ from watchkeeper.core.telemetry.windows import parse_window
 from watchkeeper.core.workbench.analyses import run_drift, window_for
 from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.widgets.distribution_view import DistributionView
-from watchkeeper.widgets.drift_heatmap import DriftHeatmapWidget, heatmap_rows
+from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, DriftHeatmapWidget, heatmap_rows
+from watchkeeper.widgets.drift_summary import DriftSummaryWidget
 
 __all__ = ["WINDOW_CHOICES", "DriftPanel"]
 
@@ -118,14 +120,24 @@ class DriftPanel(QWidget):
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         mute(self.notes)
+        self.summary = DriftSummaryWidget()
         self.heatmap = DriftHeatmapWidget()
         self.distribution = DistributionView()
+        # the same feature now (its last judged window), beside the selected window
+        self.now_view = DistributionView()
+        self.now_view.clear("The selected feature's latest window appears here.")
+        pair = QSplitter(Qt.Orientation.Horizontal)
+        pair.addWidget(self.distribution)
+        pair.addWidget(self.now_view)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("drift_splitter")
+        self.splitter.addWidget(self.summary)
         self.splitter.addWidget(self.heatmap)
-        self.splitter.addWidget(self.distribution)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.addWidget(pair)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 2)
+        self.splitter.setSizes([260, 360, 300])  # the list shows ~9 features at first
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
@@ -138,6 +150,7 @@ class DriftPanel(QWidget):
         self.task = PanelTask(runner, "drift", self.state, self.busy)
         self.state.subscribe(self._on_state_changed)
         self.heatmap.cell_selected.connect(self._on_heatmap_cell_selected)
+        self.summary.feature_selected.connect(self._on_heatmap_cell_selected)
         self.window_combo.currentIndexChanged.connect(self._on_window_changed)
         self.window_combo.lineEdit().textEdited.connect(self._on_window_edited)
         self.window_combo.lineEdit().returnPressed.connect(self._on_window_committed)
@@ -181,7 +194,8 @@ class DriftPanel(QWidget):
         if not force and key in self.cache:
             self._on_result(key, self.cache[key])
             return
-        label = f"Drift of {entry.name} v{version}"
+        n = len(entry.spec.telemetry.columns.features) if entry.spec is not None else 0
+        label = f"Drift of {entry.name} v{version}" + (f": analysing {n:,} features" if n else "")
 
         def work(progress, cancelled):
             return run_drift(entry, version, window, progress, cancelled)
@@ -205,14 +219,20 @@ class DriftPanel(QWidget):
         if "kinds" in changed:
             self.heatmap.set_kinds(s.kinds)
         if "result" in changed:
+            self.summary.set_result(s.result)
             self.heatmap.set_result(s.result)
             self._show_notes()
         if changed & {"cell", "result"}:
             self.heatmap.select_cell(*(s.cell or (None, None)))
             if s.result is not None and s.cell is not None:
                 self.distribution.show_cell(s.result, *s.cell)
+                self._show_now(s.result, s.cell[0])
             elif s.result is None:
-                self.distribution.clear("Waiting for the drift analysis…")
+                self.distribution.clear(self._placeholder())
+                self.now_view.clear("")
+        if changed & {"status", "model", "version"} and s.result is None:
+            self.distribution.clear(self._placeholder())
+            self.now_view.clear("")
         if changed & {"status", "error", "model", "version", "result"}:
             self._show_heading()
             if s.status == "failed":
@@ -229,6 +249,24 @@ class DriftPanel(QWidget):
             else:
                 self.banner.clear_message()
 
+    def _placeholder(self) -> str:
+        """What the view is doing while it has no result: never a stale "select a model"."""
+        s = self.state
+        if s.model is None:
+            return "Select a model in the portfolio to see its drift."
+        what = f"{s.model} version {s.version}"
+        if s.status == "running":
+            n = len(self._entry.spec.telemetry.columns.features) if self._spec_ok() else 0
+            return f"Analysing the drift of {what}" + (f" ({n:,} features)…" if n else "…")
+        if s.status == "failed":
+            return f"No drift result for {what}: the analysis failed (the reason is above)."
+        if s.status == "cancelled":
+            return f"The drift analysis of {what} was cancelled; press Refresh to run it."
+        return f"The drift of {what} appears here once analysed (Refresh starts it)."
+
+    def _spec_ok(self) -> bool:
+        return self._entry is not None and self._entry.spec is not None
+
     def _show_heading(self) -> None:
         s = self.state
         if s.model is None:
@@ -240,6 +278,18 @@ class DriftPanel(QWidget):
             spec = r.window_spec.text or "whole period"
             text += f" · {len(r.windows)} windows ({spec}) · reference {r.reference_rows:,} rows"
         self.heading.setText(text)
+
+    def _show_now(self, result: Any, feature: str) -> None:
+        """The feature's last window with enough rows: "now", to compare with the onset."""
+        if feature == MULTIVARIATE:
+            self.now_view.clear("")
+            return
+        windows = result.feature(feature).windows
+        judged = [w.index for w in windows if w.decision != "insufficient"]
+        if not judged:
+            self.now_view.clear(f"No window of {feature} has enough rows to judge.")
+            return
+        self.now_view.show_cell(result, feature, judged[-1])
 
     def _show_notes(self) -> None:
         r = self.state.result

@@ -18,6 +18,7 @@ from watchkeeper.core.drift.data import CATEGORICAL, NUMERICAL
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
 from watchkeeper.core.drift.exact import ExactStats
 from watchkeeper.core.drift.multivariate import MultivariateDrift
+from watchkeeper.core.drift.onset import change_onset
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.drift.result import DriftResult, FeatureDrift, FeatureWindow, WindowInfo
 from watchkeeper.core.drift.statistics import binned_stats
@@ -145,6 +146,9 @@ def derive_result(
                 reference_counts=np.asarray(fp.counts),
                 counts=counts.of(fp.name),
                 windows=tuple(wins),
+                onset=change_onset(
+                    [w.psi if w.decision != "insufficient" else None for w in wins], watch
+                ),
             )
         )
     pred = None

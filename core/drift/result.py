@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from watchkeeper.core.drift.multivariate import MultivariateDrift
+from watchkeeper.core.drift.onset import Onset
 from watchkeeper.core.drift.statistics import PSI_PSEUDOCOUNT
 from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.windows import WindowSpec
@@ -63,6 +64,8 @@ class FeatureDrift:
     reference_counts: np.ndarray  # (bins,)
     counts: np.ndarray  # (windows, bins)
     windows: tuple[FeatureWindow, ...]
+    #: Since when it drifts: the latest sustained rise of its PSI (core/drift/onset.py).
+    onset: Onset | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

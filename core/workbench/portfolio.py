@@ -124,6 +124,13 @@ def load_portfolio(
     from watchkeeper.core.spec import load_spec
 
     report = progress or (lambda f, m: None)
+    if not workspace.is_dir():
+        # an empty list would read as "this workspace has no models", which is not the case
+        what = "is a file, not a folder" if workspace.exists() else "does not exist"
+        raise WatchkeeperError(
+            f"the workspace folder {workspace} {what}; open an existing workspace folder, "
+            "or create one with `watchkeeper init` or `watchkeeper demo`"
+        )
     notes: list[str] = []
     manifest = read_manifest(workspace)
     specs: dict[str, tuple[MonitorSpec | None, Path | None, str | None]] = {}

@@ -168,3 +168,31 @@ def test_demo_default_workspace_is_the_resolvers(tmp_path: Path) -> None:
     result = run_cli("demo", "--no-gui", "--events-per-day", "1000", env=env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "demo" / "manifest.json").is_file()
+
+
+def test_demo_wide_builds_the_wide_workspace_without_a_registry(tmp_path: Path) -> None:
+    ws = tmp_path / "wide"
+    result = run_cli("demo", "--wide", "--no-gui", "--workspace", str(ws), "--events-per-day", "50")
+    assert result.returncode == 0, result.stderr
+    manifest = (ws / "manifest.json").read_text("utf-8")
+    assert '"num_007"' in manifest and '"features": 500' in manifest
+    assert not (ws / "registry").exists()
+    again = run_cli("demo", "--wide", "--no-gui", "--workspace", str(ws), "--events-per-day", "50")
+    assert again.returncode == 0 and "(up to date)" in again.stdout
+
+
+def test_a_missing_workspace_folder_is_an_error_not_an_empty_workspace(tmp_path: Path) -> None:
+    from watchkeeper.core.errors import WatchkeeperError
+    from watchkeeper.core.workbench.portfolio import load_portfolio
+
+    missing = tmp_path / "no-such-workspace"
+    result = run_cli("gui", "--workspace", str(missing))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and str(missing) in result.stderr
+    assert result.stderr.count("\n") == 1
+    # the window reads the portfolio through the same function: it fails and says so
+    with pytest.raises(WatchkeeperError, match="does not exist"):
+        load_portfolio(missing)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WatchkeeperError, match="is a file"):
+        load_portfolio(tmp_path / "file")

@@ -145,7 +145,7 @@ def mutual_information_bits(x: np.ndarray, y: np.ndarray) -> float:
     mi = float((p[nz] * np.log2(p[nz] / (px @ py)[nz])).sum())
     occupied_x, occupied_y = int((px > 0).sum()), int((py > 0).sum())
     bias = (occupied_x - 1) * (occupied_y - 1) / (2.0 * n * np.log(2.0))
-    return max(0.0, mi - bias)
+    return float(max(0.0, mi - bias))
 
 
 def importance_from_score(

@@ -59,6 +59,7 @@ class ImportanceResult:
     rows: int  # reference rows it was computed on
     features: tuple[FeatureImportance, ...]  # most important first
     unit: str
+    note: str = ""  # why the model itself was not used, where it was not
 
     @property
     def source(self) -> str:
@@ -82,6 +83,7 @@ class ImportanceResult:
             "source": self.source,
             "rows": self.rows,
             "unit": self.unit,
+            "note": self.note,
             "features": [
                 {"name": f.name, "importance": f.importance, "share": f.share, "rank": f.rank}
                 for f in self.features

@@ -203,13 +203,16 @@ def load_pyfunc(model_uri: str, tracking_uri: str | None = None) -> Callable[[pd
     Raises whatever MLflow raises when the artifact is not a loadable pyfunc model; the
     caller then falls back on :func:`importance_from_score`.
     """
+    import contextlib
+    import warnings
+
     import mlflow.pyfunc
 
     from watchkeeper.core.registry.client import pinned_tracking_uri
 
-    if tracking_uri is None:
+    pin = pinned_tracking_uri(tracking_uri) if tracking_uri else contextlib.nullcontext()
+    with pin, warnings.catch_warnings():
+        # MLflow advises type hints on predict; a loaded model's code is not ours to change.
+        warnings.simplefilter("ignore", UserWarning)
         model = mlflow.pyfunc.load_model(model_uri)
-    else:
-        with pinned_tracking_uri(tracking_uri):
-            model = mlflow.pyfunc.load_model(model_uri)
     return model.predict  # type: ignore[no-any-return]

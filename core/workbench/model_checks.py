@@ -183,3 +183,220 @@ def run_skew(entry: ModelEntry, version: str) -> SkewResult | None:
         numerical=cols.numerical,
         settings=spec.drift,
     )
+
+
+# -- why did the metric drop -----------------------------------------------------------
+
+#: Ratio metrics split exactly by cells; any other metric (ROC AUC) is explained through
+#: precision at the spec's threshold, and the result says so.
+RATIO_METRICS = ("precision", "recall", "accuracy")
+#: Categorical features with at most this many values partition the rows into cells.
+MAX_CELLS = 12
+
+
+@dataclass(frozen=True)
+class DropExplanation:
+    model: str
+    version: str
+    metric: str  # the metric the slices are decomposed on
+    shown_metric: str  # the view's metric (may differ: ROC AUC does not split by cells)
+    before: str  # the span compared against (the reference)
+    after: str  # the window that dropped
+    change: float  # metric after − before
+    slices: tuple[Any, ...]  # Contribution per "feature = value", most negative first
+    features: tuple[DriftImpact, ...]  # drift × importance in the dropped window
+    importance_source: str
+    notes: tuple[str, ...] = ()
+
+
+def dropped_window(perf: Any) -> int | None:
+    """The labeled window whose realized metric is furthest below the baseline."""
+    base = perf.baseline.value if perf.baseline is not None else None
+    best, where = 0.0, None
+    for i, w in enumerate(perf.realized.windows):
+        v = w.value(perf.metric)
+        if v is None or base is None:
+            continue
+        drop = (base - v) if perf.higher_is_better else (v - base)
+        if drop > best:
+            best, where = drop, i
+    return where
+
+
+def explain_drop(
+    entry: ModelEntry,
+    version: str,
+    perf: Any,
+    drift: Any,
+    importance: ImportanceResult,
+    window: int | None = None,
+) -> DropExplanation:
+    """Which slices' change adds up to the metric's drop in ``window`` (default: the worst
+    labeled window) against the reference, and which drifts there matter to the model."""
+    import numpy as np
+
+    from watchkeeper.core.evaluation.data import read_events
+    from watchkeeper.core.evaluation.explain import decompose_change, ratio_cells
+
+    spec = spec_of(entry)
+    index = dropped_window(perf) if window is None else window
+    if index is None:
+        raise WatchkeeperError(f"{spec.model.name}: no labeled window below the baseline")
+    w = perf.realized.windows[index]
+    metric = perf.metric if perf.metric in RATIO_METRICS else "precision"
+    notes = []
+    if metric != perf.metric:
+        notes.append(
+            f"{perf.metric} does not split by slices; the slices are decomposed on "
+            f"precision at the threshold {spec.gate.threshold:g}"
+        )
+    cats = [c for c in spec.telemetry.columns.categorical]
+    ref_version, ref_start, ref_end = _reference_query(spec, version)
+    cols = ["score", "label", *cats]
+    with READ_LOCK, open_source_of(entry) as src:
+        before = read_events(
+            src, model=spec.model.name, versions=[ref_version], start=ref_start, end=ref_end,
+            columns=cols,
+        ).to_pandas()  # fmt: skip
+        after = read_events(
+            src, model=spec.model.name, versions=[version], start=w.start, end=w.end,
+            columns=cols,
+        ).to_pandas()  # fmt: skip
+    frame = pd_concat(before, after)
+    frame = frame[frame["label"].notna() & frame["score"].notna()]
+    labels = frame["label"].to_numpy(dtype=np.float64) > 0.5
+    predicted = frame["score"].to_numpy(dtype=np.float64) >= spec.gate.threshold
+    period = frame["_after"].to_numpy(dtype=bool)
+    overall, _ = decompose_change(
+        ratio_cells(metric, ["all"] * len(frame), labels, predicted, period)
+    )
+    slices: list[Any] = []
+    for c in cats:
+        values = frame[c].astype("string").fillna("(missing)")
+        if values.nunique() > MAX_CELLS:
+            continue
+        _, parts = decompose_change(
+            ratio_cells(metric, values.to_numpy(object), labels, predicted, period)
+        )
+        slices.extend(dataclasses_replace_name(p, f"{c} = {p.name}") for p in parts)
+    slices.sort(key=lambda p: p.total)
+    inside = [
+        i for i, dw in enumerate(drift.windows)
+        if dw.start is not None and w.start is not None and w.start <= dw.start < w.end
+    ]  # fmt: skip
+    ranked = rank_drift(_only_windows(drift, inside), importance) if inside else ()
+    return DropExplanation(
+        model=spec.model.name,
+        version=version,
+        metric=metric,
+        shown_metric=perf.metric,
+        before=f"reference {ref_start:%Y-%m-%d} to {ref_end - dt.timedelta(days=1):%Y-%m-%d}",
+        after=f"{w.start:%Y-%m-%d} to {w.end - dt.timedelta(microseconds=1):%Y-%m-%d}",
+        change=overall,
+        slices=tuple(slices),
+        features=tuple(d for d in ranked),
+        importance_source=importance.source,
+        notes=tuple(notes),
+    )
+
+
+def pd_concat(before: Any, after: Any) -> Any:
+    import pandas as pd
+
+    return pd.concat([before.assign(_after=False), after.assign(_after=True)], ignore_index=True)
+
+
+def dataclasses_replace_name(part: Any, name: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(part, name=name)
+
+
+def _only_windows(drift: Any, indices: list[int]) -> Any:
+    """``drift`` with each feature's windows cut to ``indices`` (for ranking those only)."""
+    import dataclasses
+
+    feats = tuple(
+        dataclasses.replace(f, windows=tuple(f.windows[i] for i in indices)) for f in drift.features
+    )
+    return dataclasses.replace(drift, features=feats)
+
+
+# -- what check lists --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What ``check`` lists beside a model's verdict: drifts that matter, skew, the drop."""
+
+    model: str
+    version: str
+    importance: ImportanceResult | None
+    drifting: tuple[DriftImpact, ...]  # watch/drift features, importance × PSI first
+    skews: tuple[SkewResult, ...]  # per version with a training dataset
+    drop: DropExplanation | None
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        drop = self.drop
+        return {
+            "importance": self.importance.to_dict() if self.importance else None,
+            "drifting_by_importance": [
+                {"feature": d.name, "decision": d.decision, "psi": d.psi,
+                 "importance": d.importance, "impact": d.impact}
+                for d in self.drifting
+            ],
+            "skew": [s.to_dict() for s in self.skews],
+            "metric_drop": None if drop is None else {
+                "metric": drop.metric, "window": drop.after, "against": drop.before,
+                "change": drop.change, "notes": list(drop.notes),
+                "slices": [{"slice": c.name, "contribution": c.total} for c in drop.slices[:5]],
+                "features": [{"feature": d.name, "impact": d.impact} for d in drop.features[:5]],
+            },
+            "errors": list(self.errors),
+        }  # fmt: skip
+
+
+def find_what_matters(entry: ModelEntry, version: str, drift: Any, perf: Any) -> Findings:
+    """Importance-ranked drift, training–serving skew and the explained drop of one model.
+
+    Each part fails alone: its error is listed and the others still come.
+    """
+    errors: list[str] = []
+    importance = drifting = drop = None
+    try:
+        importance = run_importance(entry, version)
+        if drift is not None:
+            drifting = tuple(
+                d for d in rank_drift(drift, importance) if d.decision in ("watch", "drift")
+            )
+    except WatchkeeperError as exc:
+        errors.append(f"importance: {exc}")
+    skews = []
+    versions = [v.version for v in entry.versions]
+    if not versions:  # a lone spec's entry lists none: the telemetry's
+        from watchkeeper.core.evaluation.versions import telemetry_versions
+
+        versions = sorted(telemetry_versions(spec_of(entry)))
+    for v in versions:
+        try:
+            found = run_skew(entry, v)
+        except WatchkeeperError as exc:
+            errors.append(f"skew of version {v}: {exc}")
+            continue
+        if found is not None:
+            skews.append(found)
+    if perf is not None and importance is not None and drift is not None:
+        index = dropped_window(perf)
+        moved = index is not None and perf.baseline is not None
+        if moved:
+            value = perf.realized.windows[index].value(perf.metric)
+            moved = value is not None and abs(perf.baseline.value - value) > perf.tolerance
+        if moved:
+            try:
+                drop = explain_drop(entry, version, perf, drift, importance, index)
+            except WatchkeeperError as exc:
+                errors.append(f"metric drop: {exc}")
+    return Findings(
+        entry.name, version, importance, drifting or (), tuple(skews), drop, tuple(errors)
+    )

@@ -48,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the alerts they would have raised, matched with the incidents and rollbacks of the "
         "governance database (hits, misses, alerts with no incident, median lead time)",
     )
+    p.add_argument(
+        "--why",
+        action="store_true",
+        help="also list drift ranked by feature importance, training-serving skew and what "
+        "explains a metric drop (loads the registered models; slower)",
+    )
     p.set_defaults(run=run)
 
 
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     judged_at = as_of or dt.datetime.now(dt.UTC)
     models = [results[m.name][0] for m in portfolio.models if m.name in results]
     backtests = _backtests(portfolio, results, as_of) if getattr(args, "backtest", False) else {}
+    why = _findings(portfolio, results) if getattr(args, "why", False) else {}
     if args.json:
         doc = {
             "as_of": judged_at,
@@ -80,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                     **h.to_dict(),
                     "evidence": h.evidence,
                     **({"backtest": backtests[h.model]} if h.model in backtests else {}),
+                    **({"why": why[h.model].to_dict()} if h.model in why else {}),
                 }
                 for h in models
             ],
@@ -88,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(models, judged_at)
         _print_backtests(backtests)
+        for f in why.values():
+            _print_why(f)
     spec_errors = [m.spec_error for m in portfolio.models if m.spec is None and m.spec_error]
     failed = [h for h in models if h.error is not None]
     if spec_errors or failed:
@@ -100,6 +110,52 @@ def run(args: argparse.Namespace) -> int:
         print(printable(f"watchkeeper check: needs attention: {names}"), file=sys.stderr)
         return 1
     return 0
+
+
+def _findings(portfolio: Any, results: dict[str, Any]) -> dict[str, Any]:
+    from watchkeeper.core.workbench.model_checks import find_what_matters
+
+    out = {}
+    for entry in portfolio.models:
+        health, drift, perf = results.get(entry.name, (None, None, None))
+        if entry.spec is None or health is None or not health.version:
+            continue
+        out[entry.name] = find_what_matters(entry, health.version, drift, perf)
+    return out
+
+
+def _print_why(f: Any) -> None:
+    """The ``--why`` block of one model: a few indented lines, most important first."""
+    lines = [f"{f.model} v{f.version}:"]
+    if f.importance is not None:
+        lines.append(
+            f"  importance ({f.importance.source}"
+            + (f"; {f.importance.note}" if f.importance.note else "")
+            + ")"
+        )
+        top = ", ".join(f"{x.name} {x.share:.0%}" for x in f.importance.features[:5])
+        lines.append(f"    {top}")
+        if f.drifting:
+            lines.append("  drifting, by importance x PSI:")
+            lines += [
+                f"    {d.name:<24} {d.decision:<6} PSI {d.psi:7.3f}  importance {d.importance:4.0%}"
+                for d in f.drifting
+            ]
+    for sk in f.skews:
+        found = ", ".join(f"{x.name} (PSI {x.psi:.2f})" for x in sk.skewed) or "none"
+        lines.append(
+            f"  training-serving skew v{sk.version} ({sk.dataset} vs served "
+            f"{sk.serving_span}): {found}"
+        )
+    if f.drop is not None:
+        d = f.drop
+        lines.append(f"  metric drop {d.after} ({d.metric} {d.change:+.3f} against {d.before}):")
+        lines += [f"    slice {c.name:<28} {c.total:+.3f}" for c in d.slices[:3]]
+        lines += [f"    feature {x.name:<26} impact {x.impact:.3f}" for x in d.features[:3]]
+        lines += [f"    note: {n}" for n in d.notes]
+    lines += [f"  could not: {e}" for e in f.errors]
+    for line in lines:
+        print(printable(line))
 
 
 def _print(models: list[Any], judged_at: dt.datetime) -> None:

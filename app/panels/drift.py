@@ -138,6 +138,7 @@ class DriftPanel(QWidget):
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
         self.splitter.setSizes([260, 360, 300])  # the list shows ~9 features at first
+        _add_what_matters(self, runner)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
@@ -211,6 +212,7 @@ class DriftPanel(QWidget):
             cell = _default_cell(result, self.state.sort, self.state.kinds)
         self.state.set(result=result, status="ready", error=None, cell=cell)
         self.result_ready.emit(result)
+        self.what_matters.show_for(self._entry, self.state.version, result)
 
     def _on_state_changed(self, changed: frozenset[str]) -> None:
         s = self.state
@@ -368,3 +370,26 @@ def _default_cell(result: Any, sort: str, kinds: frozenset[str]) -> tuple[str, i
         return None
     top = rows[0]
     return top.name, int(top.values.argmax())
+
+
+# -- importance and skew (issue 16): a pane of its own, added in one place -------------------
+
+
+def _add_what_matters(panel: DriftPanel, runner: TaskRunner) -> None:
+    """The drift × importance quadrant and the skew table, as a third pane of the splitter;
+    a click on a feature shows its distributions in the window where its PSI is largest."""
+    from watchkeeper.app.panels.what_matters import WhatMattersPane
+
+    panel.what_matters = WhatMattersPane(runner)
+    panel.splitter.addWidget(panel.what_matters)
+    panel.splitter.setStretchFactor(panel.splitter.count() - 1, 2)
+
+    def show_feature(name: str) -> None:
+        result = panel.state.result
+        if result is None:
+            return
+        windows = result.feature(name).windows
+        best = max(range(len(windows)), key=lambda i: windows[i].psi or 0.0, default=0)
+        panel.state.set(cell=(name, best))
+
+    panel.what_matters.feature_clicked.connect(show_feature)

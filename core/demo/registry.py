@@ -44,6 +44,7 @@ RECIPE_VERSION = 1
 REFERENCE_MAX_ROWS = 50_000
 TRAINING_PERIOD = (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
 REFERENCE_PATH = "reference/reference.parquet"
+TRAINING_PATH = "training/training.parquet"
 SHA_TAG = "watchkeeper.reference.sha256"
 CONTEXT_TAG = "mlflow.data.context"
 
@@ -124,6 +125,21 @@ PORTFOLIO: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+#: The planted training–serving skew: fraud-detector v2 was trained on amounts in cents
+#: (its training dataset and its pyfunc model), but is served amounts in dollars.
+SKEWS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "fraud-amount-unit-skew",
+        "kind": "training_serving_skew",
+        "model": "fraud-detector",
+        "version": "2",
+        "feature": "amount",
+        "factor": 100.0,
+        "description": "Version 2's training data has amount in cents; it is served dollars.",
+    },
+)
+
+
 def _period(manifest: Mapping[str, Any] | None) -> tuple[dt.datetime, dt.datetime]:
     tp = (manifest or {}).get("training_period")
     if isinstance(tp, Mapping) and tp.get("start") and tp.get("end"):
@@ -184,6 +200,16 @@ def _write_parquet(table: Any, path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _skewed(table: Any, factors: Mapping[str, float]) -> Any:
+    """``table`` with each named column multiplied by its factor (a unit change)."""
+    import pyarrow.compute as pc
+
+    for column, factor in factors.items():
+        i = table.column_names.index(column)
+        table = table.set_column(i, column, pc.multiply(table[column], float(factor)))
+    return table
+
+
 def write_portfolio(
     tracking_uri: str,
     references: Mapping[str, Any] | None = None,
@@ -191,8 +217,17 @@ def write_portfolio(
     portfolio: Mapping[str, Mapping[str, Any]] | None = None,
     artifact_root: str | None = None,
     period: tuple[dt.datetime, dt.datetime] = TRAINING_PERIOD,
+    features: Mapping[str, Mapping[str, str]] | None = None,
+    skews: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> dict[str, Any]:
     """Register ``portfolio`` (default :data:`PORTFOLIO`) at ``tracking_uri`` with MLflow.
+
+    ``features`` maps a model name to its features (name → ``numerical``/``categorical``):
+    such a model's versions are logged as loadable pyfunc models fitted to its reference
+    (:mod:`~watchkeeper.core.demo.pyfunc`); others get a ``model.json`` placeholder.
+    ``skews`` plants a training–serving skew: ``{model: {version: {feature: factor}}}``
+    logs that version's own training dataset (``training/training.parquet``, the reference
+    with the feature multiplied by the factor, e.g. 100 for cents) and fits its model on it.
 
     ``references`` maps a model name to its reference rows (a pyarrow Table); a model
     without one gets runs without a reference dataset. ``artifact_root`` (a URI) is where
@@ -203,10 +238,14 @@ def write_portfolio(
     from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
     from mlflow.tracking import MlflowClient
 
+    from watchkeeper.core.demo.pyfunc import fit_logit_model, save_pyfunc
     from watchkeeper.core.registry.client import pinned_tracking_uri
 
     portfolio = PORTFOLIO if portfolio is None else portfolio
     references = references or {}
+    features = features or {}
+    skews = skews or {}
+    fitted: dict[tuple[str, str], Any] = {}
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     out: dict[str, Any] = {}
     # Some MLflow code paths (the file registry store) use the global tracking URI.
@@ -259,12 +298,41 @@ def write_portfolio(
                     tags=[],
                 )  # fmt: skip
                 model_dir = Path(tmp) / name / version / "model"
-                model_dir.mkdir(parents=True)
-                (model_dir / "model.json").write_text(
-                    json.dumps({"model": name, "version": version, "params": params},
-                               sort_keys=True, indent=1)
-                )  # fmt: skip
+                skew = dict(skews.get(name, {}).get(version, {}))
+                columns = set(table.column_names) if table is not None else set()
+                if not set(skew) <= columns:
+                    skew = {}  # reference rows without the feature: nothing to skew
+                train = _skewed(table, skew) if table is not None and skew else table
+                # a model is fitted to the logged score: rows without one get a placeholder
+                fits = {"score", *features.get(name, {"score": ""})} <= columns
+                if train is not None and name in features and fits:
+                    key = (name, json.dumps(skew, sort_keys=True))
+                    if key not in fitted:
+                        fitted[key] = fit_logit_model(train.to_pandas(), features[name])
+                    model_dir.parent.mkdir(parents=True, exist_ok=True)
+                    save_pyfunc(fitted[key], model_dir)
+                else:
+                    model_dir.mkdir(parents=True)
+                    (model_dir / "model.json").write_text(
+                        json.dumps({"model": name, "version": version, "params": params},
+                                   sort_keys=True, indent=1)
+                    )  # fmt: skip
                 client.log_artifact(run_id, str(model_dir))
+                if train is not None and skew:
+                    train_file = Path(tmp) / name / version / TRAINING_PATH
+                    train_sha = _write_parquet(train, train_file)
+                    client.log_artifact(run_id, str(train_file), "training")
+                    train_uri = f"{run.info.artifact_uri.rstrip('/')}/{TRAINING_PATH}"
+                    client.log_inputs(run_id, [DatasetInput(
+                        Dataset(
+                            name=f"{name}-v{version}-training",
+                            digest=train_sha.removeprefix("sha256:")[:16],
+                            source_type="local",
+                            source=json.dumps({"uri": train_uri}),
+                            profile=json.dumps({"num_rows": train.num_rows}),
+                        ),
+                        [InputTag(CONTEXT_TAG, "training")],
+                    )])  # fmt: skip
                 if ref_info:
                     client.log_artifact(run_id, str(ref_file), "reference")
                     source_uri = f"{run.info.artifact_uri.rstrip('/')}/{REFERENCE_PATH}"
@@ -293,6 +361,11 @@ def write_portfolio(
                         " (the registry already held versions of it)"
                     )
                 versions_out[version] = {"run_id": run_id, "reference": ref_info}
+                if train is not None and skew:
+                    versions_out[version]["training"] = {
+                        "path": TRAINING_PATH, "rows": train.num_rows, "sha256": train_sha,
+                        "skew": skew,
+                    }  # fmt: skip
             for alias, version in spec.get("aliases", {}).items():
                 client.set_registered_model_alias(name, alias, str(version))
             out[name] = {"aliases": dict(spec.get("aliases", {})), "versions": versions_out}
@@ -328,9 +401,16 @@ def build_demo_registry(
     # MLflow caches its stores per URI for the life of the process, so a rebuild must not
     # reuse the previous database's URI: build under a fresh name, then rename it into place
     # (artifacts are written to their final folder directly).
+    from watchkeeper.core.demo.workspace import MODELS
+
     building = reg / f".building-{uuid.uuid4().hex}.db"
     written = write_portfolio(
-        f"sqlite:///{building}", tables, artifact_root=(reg / "artifacts").as_uri(), period=period
+        f"sqlite:///{building}",
+        tables,
+        artifact_root=(reg / "artifacts").as_uri(),
+        period=period,
+        features={m.name: dict(m.features) for m in MODELS},
+        skews={s["model"]: {s["version"]: {s["feature"]: s["factor"]}} for s in SKEWS},
     )
     os.replace(building, reg / "mlflow.db")
     return {
@@ -341,6 +421,7 @@ def build_demo_registry(
             "end": (period[1] - dt.timedelta(days=1)).date().isoformat(),
         },
         "models": written,
+        "skews": [dict(s) for s in SKEWS],
     }
 
 

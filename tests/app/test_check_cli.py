@@ -190,3 +190,23 @@ def test_commands_print_only_their_own_lines_on_stderr(demo_workspace: Path) -> 
             assert len(lines) <= 1, lines  # at most "needs attention: …" on an alert
         else:
             assert run.returncode == 1 and len(lines) == 2, lines  # versions, then the verdict
+
+
+def test_why_ranks_drift_by_importance_finds_the_skew_and_explains_the_drop(
+    demo_workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(demo_workspace / "specs" / "fraud-detector.toml")
+    code, doc, _ = _check(capsys, "--spec", spec, "--why")
+    manifest = json.loads((demo_workspace / "manifest.json").read_text())
+    (planted,) = manifest["registry"]["skews"]
+    why = doc["models"][0]["why"]
+    assert why["importance"]["source"].startswith("model: permutation, n=5,000")
+    drifting = [d["feature"] for d in why["drifting_by_importance"]]
+    assert {"amount", "device_type", "distance_from_home_km"} <= set(drifting)
+    impacts = [d["impact"] for d in why["drifting_by_importance"]]
+    assert impacts == sorted(impacts, reverse=True)
+    skewed = {(s["version"], f) for s in why["skew"] for f in s["skewed"]}
+    assert skewed == {(planted["version"], planted["feature"])}  # exactly the planted one
+    drop = why["metric_drop"]
+    assert drop["change"] < 0 and drop["slices"][0]["slice"] == "channel = web"  # the concept
+    assert why["errors"] == [] and code in (0, 1)

@@ -164,8 +164,10 @@ def check_demo_snapshot(snap, written: dict, *, artifacts: bool) -> None:
             assert lin.params["training_end"] == "2026-01-31"
             assert dict(lin.metrics) == pytest.approx(vspec["metrics"])
             ref = written[name]["versions"][version]["reference"]
-            assert len(lin.datasets) == 1
-            ds = lin.datasets[0]
+            # the demo's planted skew logs the version's own training data beside the reference
+            skewed = "training" in written[name]["versions"][version]
+            assert len(lin.datasets) == 1 + skewed
+            ds = next(d for d in lin.datasets if d.name == f"{name}-reference")
             assert ds.name == f"{name}-reference"
             assert ds.context == "training"
             assert ds.digest == ref["sha256"].removeprefix("sha256:")[:16]
@@ -173,7 +175,11 @@ def check_demo_snapshot(snap, written: dict, *, artifacts: bool) -> None:
             assert lin.reference_path == REFERENCE_PATH
             if artifacts:
                 files = {a.path: a for a in lin.artifacts if not a.is_dir}
-                assert set(files) == {"model/model.json", REFERENCE_PATH}
+                # a pyfunc model where the reference rows carry a score, else a placeholder
+                models = {p for p in files if p.startswith("model/")}
+                assert models == {"model/model.json"} or "model/MLmodel" in models
+                extra = {"training/training.parquet"} if skewed else set()
+                assert set(files) - models == {REFERENCE_PATH} | extra
                 assert files[REFERENCE_PATH].size and files[REFERENCE_PATH].size > 100
             else:
                 assert lin.artifacts is None

@@ -1,0 +1,127 @@
+"""Beside the drift view: drift against importance, and the training–serving skew.
+
+Its own pane (a tab widget) so the drift panel only hosts it: the drift panel hands it each
+result (:meth:`WhatMattersPane.show_for`); it computes importance and skew on a worker and
+draws the quadrant and the skew table. A click on a quadrant point asks the drift panel to
+show that feature's distributions (:attr:`feature_clicked`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from watchkeeper.app.workers import TaskRunner
+from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.widgets.importance_quadrant import ImportanceQuadrant
+
+__all__ = ["WhatMattersPane"]
+
+_SKEW_COLUMNS = ("feature", "decision", "PSI", "p (adjusted)", "Wasserstein / ref std")
+
+
+class WhatMattersPane(QTabWidget):
+    feature_clicked = Signal(str)
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("what_matters")
+        self.runner = runner
+        self.cache: dict[tuple[str, str, int], Any] = {}
+        self.quadrant = ImportanceQuadrant()
+        self.skew_heading = QLabel("Training–serving skew: waiting for the drift analysis")
+        self.skew_heading.setWordWrap(True)
+        self.skew_table = QTableWidget(0, len(_SKEW_COLUMNS))
+        self.skew_table.setHorizontalHeaderLabels(_SKEW_COLUMNS)
+        self.skew_table.verticalHeader().setVisible(False)
+        self.skew_table.horizontalHeader().setStretchLastSection(True)
+        skew = QWidget()
+        box = QVBoxLayout(skew)
+        box.addWidget(self.skew_heading)
+        box.addWidget(self.skew_table, 1)
+        self.addTab(self.quadrant, "Drift × importance")
+        self.addTab(skew, "Training–serving skew")
+        self.quadrant.feature_clicked.connect(self.feature_clicked)
+        self._key: tuple[str, str, int] | None = None
+
+    def show_for(self, entry: ModelEntry | None, version: str | None, drift: Any) -> None:
+        """Compute (on a worker) and draw importance × drift and the skew of ``version``."""
+        if entry is None or version is None or drift is None:
+            self.quadrant.clear("Importance: select a model version")
+            return
+        key = (entry.name, version, id(drift))
+        self._key = key
+        if key in self.cache:
+            self._draw(key, self.cache[key], drift)
+            return
+        self.quadrant.clear("Importance: computing on the reference…")
+
+        def work(progress, cancelled):
+            from watchkeeper.core.errors import WatchkeeperError
+            from watchkeeper.core.workbench.model_checks import run_importance, run_skew
+
+            progress(0.1, "importance on the reference")
+            importance = run_importance(entry, version)
+            progress(0.6, "training–serving skew")
+            try:
+                skew = run_skew(entry, version)
+                skew_error = None
+            except WatchkeeperError as exc:
+                skew, skew_error = None, str(exc)
+            return importance, skew, skew_error
+
+        self.runner.run(
+            "what-matters",
+            work,
+            label=f"Importance and skew of {entry.name} v{version}",
+            on_result=lambda r: self._on_result(key, r, drift),
+            on_error=lambda m: self.quadrant.clear(f"Importance could not be computed: {m}"),
+        )
+
+    def _on_result(self, key: tuple[str, str, int], result: Any, drift: Any) -> None:
+        self.cache[key] = result
+        if key == self._key:
+            self._draw(key, result, drift)
+
+    def _draw(self, key: tuple[str, str, int], result: Any, drift: Any) -> None:
+        from watchkeeper.core.workbench.model_checks import rank_drift
+
+        importance, skew, skew_error = result
+        impacts = rank_drift(drift, importance)
+        source = importance.source + (f" ({importance.note})" if importance.note else "")
+        self.quadrant.set_data(impacts, source, drift.settings.psi_drift)
+        self._draw_skew(key, skew, skew_error)
+
+    def _draw_skew(self, key: tuple[str, str, int], skew: Any, error: str | None) -> None:
+        self.skew_table.setRowCount(0)
+        if skew is None:
+            why = error or "the registry has no training dataset for this version"
+            self.skew_heading.setText(f"Training–serving skew of v{key[1]}: not available ({why})")
+            return
+        found = ", ".join(f.name for f in skew.skewed) or "no feature"
+        self.skew_heading.setText(
+            f"<b>Training–serving skew of v{skew.version}</b>: {found} differs. Training data "
+            f"<i>{skew.dataset}</i> ({skew.training_rows:,} rows) against what it was served "
+            f"{skew.serving_span} ({skew.serving_rows:,} rows), with drift's statistics."
+        )
+        self.skew_table.setRowCount(len(skew.features))
+        for row, f in enumerate(skew.features):
+            cells = (
+                f.name,
+                f.decision,
+                "" if f.psi is None else f"{f.psi:.3f}",
+                "" if f.p_adjusted is None else f"{f.p_adjusted:.2g}",
+                "" if f.wasserstein_normalized is None else f"{f.wasserstein_normalized:.3f}",
+            )
+            for col, text in enumerate(cells):
+                self.skew_table.setItem(row, col, QTableWidgetItem(text))
+        self.skew_table.resizeColumnsToContents()

@@ -58,6 +58,8 @@ __all__ = [
     "BinnedAuc",
     "Grid",
     "ScoreBins",
+    "auc_estimate",
+    "auc_of_groups",
     "bin_aggregates",
     "bin_key",
     "binned_auc",
@@ -314,7 +316,20 @@ def binned_auc(bins: ScoreBins) -> BinnedAuc | None:
     alone in its bin, the bound is 0 and value and error are exactly Mann–Whitney and DeLong.
     ``se`` is NaN unless both classes have at least two events (as :func:`.metrics.delong`).
     """
+    got = auc_of_groups(bins.positives, bins.negatives)
+    if got is None:
+        return None
     pos, neg = bins.positives, bins.negatives
+    mixed = ~bins.single_valued
+    bound = 0.5 * float((pos * neg)[mixed].sum()) / float(pos.sum() * neg.sum())
+    return BinnedAuc(got.value, got.se, bound)
+
+
+def auc_of_groups(pos: np.ndarray, neg: np.ndarray) -> BinnedAuc | None:
+    """ROC AUC and DeLong's standard error of events in groups ordered by score, each group
+    tied (``pos``/``neg``: its positives and negatives); ``error_bound`` 0. With one group per
+    distinct score this is exactly :func:`.metrics.delong`, whose placements are per event
+    but equal within a group of ties."""
     p_total, n_total = float(pos.sum()), float(neg.sum())
     if p_total <= 0 or n_total <= 0:
         return None
@@ -328,9 +343,21 @@ def binned_auc(bins: ScoreBins) -> BinnedAuc | None:
         var10 = float((pos * (v10 - auc) ** 2).sum() / (p_total - 1))
         var01 = float((neg * (v01 - auc) ** 2).sum() / (n_total - 1))
         se = math.sqrt(var10 / p_total + var01 / n_total)
-    mixed = ~bins.single_valued
-    bound = 0.5 * float((pos * neg)[mixed].sum()) / (p_total * n_total)
-    return BinnedAuc(auc, se, bound)
+    return BinnedAuc(auc, se, 0.0)
+
+
+def auc_estimate(a: BinnedAuc | None, n: int, confidence: float) -> Estimate:
+    """ROC AUC with DeLong's interval, widened by the binning's bound on each side; method
+    ``"delong"`` when the bound is 0 (exact), else ``"delong-binned"``."""
+    if a is None:
+        return missing(n, confidence)
+    method = "delong" if a.error_bound == 0 else "delong-binned"
+    if not math.isfinite(a.se):
+        return Estimate(a.value, None, None, method, n, confidence)
+    half = z_value(confidence) * a.se + a.error_bound
+    return Estimate(
+        a.value, max(0.0, a.value - half), min(1.0, a.value + half), method, n, confidence
+    )
 
 
 def _mean_estimate(s1: float, s2: float, n: float, confidence: float) -> Estimate:
@@ -379,7 +406,6 @@ def binned_metrics(
     # as Prepared.is_probability: the proper scoring rules need scores in [0, 1]
     probability = bins.low is None or n == 0 or (low >= 0.0 and high <= 1.0)
     out: dict[str, Estimate] = {}
-    z = z_value(confidence)
     for m in metrics:
         if m == "precision":
             out[m] = wilson(tp, tp + fp, confidence)
@@ -414,23 +440,7 @@ def binned_metrics(
                 s1 = bins.absdiff if m == "mae" else bins.diff
                 out[m] = _mean_estimate(float(s1.sum()), float(bins.sq.sum()), n, confidence)
         else:  # roc_auc
-            a = binned_auc(bins)
-            if a is None:
-                out[m] = missing(int(n), confidence)
-                continue
-            method = "delong" if a.error_bound == 0 else "delong-binned"
-            if not math.isfinite(a.se):
-                out[m] = Estimate(a.value, None, None, method, int(n), confidence)
-                continue
-            half = z * a.se + a.error_bound
-            out[m] = Estimate(
-                a.value,
-                max(0.0, a.value - half),
-                min(1.0, a.value + half),
-                method,
-                int(n),
-                confidence,
-            )
+            out[m] = auc_estimate(binned_auc(bins), int(n), confidence)
     return MappingProxyType(out)
 
 

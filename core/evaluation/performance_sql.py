@@ -6,16 +6,22 @@ at the threshold), the events, the labeled events, the positives and the sums of
 ``s − y``, ``|s − y|``, ``(s − y)²``, ``(s − y)⁴`` and the lowest and highest labeled score —
 at most windows × bins rows whatever the table's size. Windows are the drift count's
 (:func:`~watchkeeper.core.drift.sql_counts.windowed_rows`), so they hold exactly the rows a
-read assigns to them. Three statements in all: the time range, the score range, the counts.
+read assigns to them. Three statements: the time range, the score range, the counts
+(and one for ROC AUC, below).
 
 What is exact (equal to the in-memory metrics up to floating-point summation order, tested
 to 1e-9): events and label coverage per window, precision, recall, accuracy and F1 at the
 threshold with their Wilson intervals (F1: no interval; in memory it is bootstrapped), the
-Brier score, MAE, RMSE and bias with their normal intervals. ROC AUC is exact (and its
-interval DeLong's) when every bin holding both classes holds one distinct score — few-valued
-scores; otherwise it is the binned score's AUC, off by at most
-:attr:`~.binned.BinnedAuc.error_bound` (``½ Σ pos·neg / (P·N)`` over mixed bins, about
-``1/bins`` for a smooth score), and its interval is widened by that bound. PR AUC, log loss
+Brier score, MAE, RMSE and bias with their normal intervals.
+
+ROC AUC and its DeLong interval are exact too, in one more statement: a bin loses order only
+when it holds both classes and scores that differ ("mixed"); the (score, label) rows of the
+mixed bins — at most ``exact_auc_rows``, known from the counts before reading — are read
+back and split into their distinct scores, and the AUC is computed over those groups and the
+other bins. With few-valued scores no bin is mixed and nothing is read. Beyond the cap the
+value is the binned score's AUC, off by at most :attr:`~.binned.BinnedAuc.error_bound`
+(``½ Σ pos·neg / (P·N)`` over mixed bins, about ``1/bins`` for a smooth score), with the
+interval widened by it and the method ``"delong-binned"``. PR AUC, log loss
 and calibration error need every score: they are refused here. Label-lag percentiles are
 not computed (``None``).
 """
@@ -27,11 +33,16 @@ from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from watchkeeper.core.evaluation.binned import (
     AGGREGATES,
     BINARY_FROM_BINS,
     DEFAULT_BINS,
     REGRESSION_FROM_BINS,
+    ScoreBins,
+    auc_estimate,
+    auc_of_groups,
     bin_aggregates,
     bin_key,
     binned_metrics,
@@ -45,7 +56,10 @@ from watchkeeper.core.evaluation.performance import PerformanceResult, WindowPer
 if TYPE_CHECKING:
     from watchkeeper.core.telemetry.windows import WindowSpec
 
-__all__ = ["performance_over_time_sql", "pushable_metrics"]
+__all__ = ["EXACT_AUC_ROWS", "performance_over_time_sql", "pushable_metrics"]
+
+#: At most this many (score, label) rows are read to make ROC AUC exact (see the docstring).
+EXACT_AUC_ROWS = 200_000
 
 
 def pushable_metrics(task: str) -> tuple[str, ...]:
@@ -68,6 +82,7 @@ def performance_over_time_sql(
     as_of: dt.datetime | None = None,
     confidence: float = 0.95,
     bins: int = DEFAULT_BINS,
+    exact_auc_rows: int = EXACT_AUC_ROWS,
     cancelled: Callable[[], bool] | None = None,
 ) -> PerformanceResult:
     """Realized metrics per window of a SQL source's selection, aggregated by the database.
@@ -137,6 +152,18 @@ def performance_over_time_sql(
         try:
             with cancellable(conn, cancelled) as guard:
                 fetched = fetch_numbers(conn, statement, 2 + len(AGGREGATES))
+                mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
+                inside = _rows_in(fetched, mixed)
+                raw = np.empty((0, 4))
+                if 0 < inside <= exact_auc_rows:
+                    keys = sorted({int(x) for x in mixed[:, 1]})
+                    picked = sa.select(w, k, s, sa.cast(y, sa.Double)).select_from(rows.source)
+                    picked = picked.where(
+                        *rows.conditions,
+                        y.is_not(None),
+                        bin_key(s, grid).in_([sa.literal(x, sa.BigInteger) for x in keys]),
+                    )
+                    raw = fetch_numbers(conn, picked, 4)
         except sa.exc.DBAPIError as exc:
             conn.rollback()
             if guard is not None and guard.fired:
@@ -156,9 +183,13 @@ def performance_over_time_sql(
         status = "insufficient"
         if binned.labeled.sum() >= min_labeled:
             status = "ok"
-            got = binned_metrics(
-                binned, threshold=grid.origin, metrics=chosen, confidence=confidence
+            got = dict(
+                binned_metrics(binned, threshold=grid.origin, metrics=chosen, confidence=confidence)
             )
+            if "roc_auc" in got and 0 < inside <= exact_auc_rows:
+                mine_raw = raw[raw[:, 0] == i]
+                a = auc_of_groups(*_exact_groups(binned, mine_raw[:, 1:]))
+                got["roc_auc"] = auc_estimate(a, int(binned.labeled.sum()), confidence)
             est = MappingProxyType({m: got[m] for m in chosen})
         out.append(
             WindowPerformance(
@@ -166,3 +197,45 @@ def performance_over_time_sql(
             )
         )
     return PerformanceResult(windows.spec.text, task, float(threshold), tuple(out))
+
+
+def _mixed_bins(fetched: np.ndarray) -> np.ndarray:
+    """``(window, bin)`` of the bins whose order binning loses: both classes, scores differ."""
+    # columns: w, k, then AGGREGATES (events, labeled, positives, ..., low, high)
+    pos = np.nan_to_num(fetched[:, 4])
+    neg = np.nan_to_num(fetched[:, 3]) - pos
+    low, high = fetched[:, 9], fetched[:, 10]
+    keep = ~np.isnan(fetched[:, 1]) & (pos > 0) & (neg > 0) & (low < high)
+    return fetched[keep][:, :2]
+
+
+def _rows_in(fetched: np.ndarray, mixed: np.ndarray) -> int:
+    """How many labeled rows reading the mixed bins' keys brings back (every window's rows
+    in those bins: the statement selects by bin, not by window and bin)."""
+    if mixed.size == 0:
+        return 0
+    sel = ~np.isnan(fetched[:, 1]) & np.isin(fetched[:, 1], np.unique(mixed[:, 1]))
+    return int(np.nan_to_num(fetched[sel, 3]).sum())
+
+
+def _exact_groups(bins: ScoreBins, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positives and negatives per group of tied scores, in score order: a bin that loses no
+    order is one group; a mixed bin is split into its distinct scores from ``raw``
+    (``k, s, y`` rows of this window's labeled events in the mixed bins)."""
+    g = bins.grid
+    mixed = (bins.positives > 0) & (bins.negatives > 0) & ~bins.single_valued
+    at = (np.clip(raw[:, 0], g.first, g.last) - g.first).astype(np.int64)
+    pos: list[float] = []
+    neg: list[float] = []
+    for j in range(g.size):
+        if not mixed[j]:
+            pos.append(float(bins.positives[j]))
+            neg.append(float(bins.negatives[j]))
+            continue
+        rows = raw[at == j]
+        scores, inverse = np.unique(rows[:, 1], return_inverse=True)
+        p = np.bincount(inverse, weights=rows[:, 2], minlength=scores.size)
+        n = np.bincount(inverse, minlength=scores.size) - p
+        pos.extend(p.tolist())
+        neg.extend(n.tolist())
+    return np.asarray(pos), np.asarray(neg)

@@ -302,10 +302,16 @@ def fetch_numbers(conn: Any, statement: Any, width: int) -> np.ndarray:
         return np.column_stack([float_array(table.column(i)) for i in range(width)]).reshape(
             table.num_rows, width
         )
-    fetched = conn.execute(statement).fetchall()
-    return np.array(
-        [[np.nan if v is None else float(v) for v in r] for r in fetched], dtype=np.float64
-    ).reshape(len(fetched), width)
+    # in blocks: a million rows as Python tuples would cost far more than the float array
+    result = conn.execute(statement)
+    blocks = [np.empty((0, width))]
+    while block := result.fetchmany(50_000):
+        blocks.append(
+            np.array(
+                [[np.nan if v is None else float(v) for v in r] for r in block], dtype=np.float64
+            ).reshape(len(block), width)
+        )
+    return np.concatenate(blocks)
 
 
 def binned_auc(bins: ScoreBins) -> BinnedAuc | None:

@@ -52,6 +52,7 @@ __all__ = [
     "plan_windows_sql",
     "sample_statement",
     "time_range_sql",
+    "windowed_rows",
 ]
 
 #: A prime: ``(position * SAMPLE_MULTIPLIER + offset) % rows`` permutes a window's positions.
@@ -226,7 +227,7 @@ def count_statement(
     """The one statement: rows ``(feature index, window, bin, count)``."""
     columns = dict(columns or {})
     feats = profile.features
-    rows = _windowed_rows(
+    rows = windowed_rows(
         table,
         windows,
         timestamp=timestamp,
@@ -256,7 +257,7 @@ def count_statement(
     return sa.union_all(*branches)
 
 
-class _WindowedRows(NamedTuple):
+class WindowedRows(NamedTuple):
     """The selected rows with each one's window: select ``window`` and ``columns`` from
     ``source`` where every one of ``conditions`` holds."""
 
@@ -266,7 +267,7 @@ class _WindowedRows(NamedTuple):
     conditions: list[sa.ColumnElement]
 
 
-def _windowed_rows(
+def windowed_rows(
     table: sa.FromClause,
     windows: Windows,
     *,
@@ -276,7 +277,7 @@ def _windowed_rows(
     order_by: Sequence[str],
     start: int | None,
     end: int | None,
-) -> _WindowedRows:
+) -> WindowedRows:
     """Where every statement here gets its window index from, so counts and samples agree.
 
     Time windows: a binary search of ``CASE`` comparisons against the bounds, bound as the
@@ -294,7 +295,7 @@ def _windowed_rows(
         key = time_key(ts)
         cuts = [time_bound(ts, x) for x in b[1:-1]]
         conds += [key >= time_bound(ts, b[0]), key < time_bound(ts, b[-1])]
-        return _WindowedRows(table, _binary_case(key, cuts, 0, len(b) - 2), cols, conds)
+        return WindowedRows(table, _binary_case(key, cuts, 0, len(b) - 2), cols, conds)
     if kind == "rows":
         order: list[sa.ColumnElement[Any]] = [time_key(ts)] if ts is not None else []
         order += [_col(table, c) for c in order_by]
@@ -312,8 +313,8 @@ def _windowed_rows(
         cuts = [sa.literal(n * (i + 1), sa.BigInteger) for i in range(len(windows) - 1)]
         # ROW_NUMBER starts at 1: window i holds numbers (i*n, (i+1)*n]
         w_expr = _binary_case(base.c.wk_rn - 1, cuts, 0, len(windows) - 1)
-        return _WindowedRows(base, w_expr, [base.c[f"wk_f{i}"] for i in range(len(cols))], [])
-    return _WindowedRows(table, sa.literal(0, sa.Integer), cols, conds)
+        return WindowedRows(base, w_expr, [base.c[f"wk_f{i}"] for i in range(len(cols))], [])
+    return WindowedRows(table, sa.literal(0, sa.Integer), cols, conds)
 
 
 def sample_statement(
@@ -339,7 +340,7 @@ def sample_statement(
     ordered by window.
     """
     ts = _col(table, timestamp) if timestamp else None
-    base, w_expr, cols, conds = _windowed_rows(
+    base, w_expr, cols, conds = windowed_rows(
         table,
         windows,
         timestamp=timestamp,

@@ -1,0 +1,241 @@
+"""Performance per window counted where the data lives: one ``GROUP BY (window, score bin)``.
+
+:func:`performance_over_time_sql` is :func:`~.performance.performance_over_time` for a SQL
+source. The database returns, per window and per score bin (:mod:`.binned`'s grid, anchored
+at the threshold), the events, the labeled events, the positives and the sums of
+``s − y``, ``|s − y|``, ``(s − y)²``, ``(s − y)⁴`` and the lowest and highest labeled score —
+at most windows × bins rows whatever the table's size. Windows are the drift count's
+(:func:`~watchkeeper.core.drift.sql_counts.windowed_rows`), so they hold exactly the rows a
+read assigns to them. Three statements: the time range, the score range, the counts
+(and one for ROC AUC, below).
+
+What is exact (equal to the in-memory metrics up to floating-point summation order, tested
+to 1e-9): events and label coverage per window, precision, recall, accuracy and F1 at the
+threshold with their Wilson intervals (F1: no interval; in memory it is bootstrapped), the
+Brier score, MAE, RMSE and bias with their normal intervals.
+
+ROC AUC and its DeLong interval are exact too, in one more statement: a bin loses order only
+when it holds both classes and scores that differ ("mixed"); the (score, label) rows of the
+mixed bins — at most ``exact_auc_rows``, known from the counts before reading — are read
+back and split into their distinct scores, and the AUC is computed over those groups and the
+other bins. With few-valued scores no bin is mixed and nothing is read. Beyond the cap the
+value is the binned score's AUC, off by at most :attr:`~.binned.BinnedAuc.error_bound`
+(``½ Σ pos·neg / (P·N)`` over mixed bins, about ``1/bins`` for a smooth score), with the
+interval widened by it and the method ``"delong-binned"``. PR AUC, log loss
+and calibration error need every score: they are refused here. Label-lag percentiles are
+not computed (``None``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from watchkeeper.core.evaluation.binned import (
+    AGGREGATES,
+    BINARY_FROM_BINS,
+    DEFAULT_BINS,
+    REGRESSION_FROM_BINS,
+    ScoreBins,
+    auc_estimate,
+    auc_of_groups,
+    bin_aggregates,
+    bin_key,
+    binned_metrics,
+    fetch_numbers,
+    fold_bins,
+    score_grid,
+)
+from watchkeeper.core.evaluation.metrics import EvaluationError, LabelCoverage
+from watchkeeper.core.evaluation.performance import PerformanceResult, WindowPerformance
+
+if TYPE_CHECKING:
+    from watchkeeper.core.telemetry.windows import WindowSpec
+
+__all__ = ["EXACT_AUC_ROWS", "performance_over_time_sql", "pushable_metrics"]
+
+#: At most this many (score, label) rows are read to make ROC AUC exact (see the docstring).
+EXACT_AUC_ROWS = 2_000_000  # 64 MB as (window, bin, score, label) floats
+
+
+def pushable_metrics(task: str) -> tuple[str, ...]:
+    """The metrics :func:`performance_over_time_sql` computes for ``task``."""
+    return BINARY_FROM_BINS if task == "binary" else REGRESSION_FROM_BINS
+
+
+def performance_over_time_sql(
+    source: Any,
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+    window: WindowSpec | str | None = None,
+    task: str = "binary",
+    threshold: float = 0.5,
+    metrics: Sequence[str] | None = None,
+    min_labeled: int = 100,
+    as_of: dt.datetime | None = None,
+    confidence: float = 0.95,
+    bins: int = DEFAULT_BINS,
+    exact_auc_rows: int = EXACT_AUC_ROWS,
+    cancelled: Callable[[], bool] | None = None,
+) -> PerformanceResult:
+    """Realized metrics per window of a SQL source's selection, aggregated by the database.
+
+    The selection is ``model``, ``versions`` and ``[start, end)``; windows are planned over
+    its time range as the in-memory path plans them. ``as_of``: labels whose ``label_ts`` is
+    later (or missing) count as not yet arrived.
+    """
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.sql_counts import plan_windows_sql, windowed_rows
+    from watchkeeper.core.evaluation.binned import score_range_sql
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.progress import Cancelled
+    from watchkeeper.core.telemetry.sql import time_bound, time_key
+    from watchkeeper.core.telemetry.sql_cancel import cancellable
+    from watchkeeper.core.telemetry.sql_values import short_error
+    from watchkeeper.core.telemetry.windows import parse_window
+
+    if task not in ("binary", "regression"):
+        raise EvaluationError(f"task must be 'binary' or 'regression', not {task!r}")
+    offered = pushable_metrics(task)
+    chosen = tuple(metrics or offered)
+    refused = [m for m in chosen if m not in offered]
+    if refused:
+        raise EvaluationError(
+            f"{', '.join(refused)} cannot be computed from per-window aggregates "
+            f"(they need every score); choose from {', '.join(offered)}"
+        )
+    where = {"model": model, "versions": versions, "start": start, "end": end}
+    span = score_range_sql(source, **where)
+    lo, hi = span if span is not None else (threshold, threshold)
+    # regression needs only sums: one bin (the grid must still hold the threshold as an edge)
+    grid = score_grid(lo, hi, threshold, bins if task == "binary" else 1)
+    engine, _ = sql_parts(source)
+    with engine.connect() as conn:
+        table, clauses, col = slice_query(conn, source, None, **where)
+        ts_name = col("ts").name
+        selected = sa.and_(*clauses) if clauses else None
+        windows = plan_windows_sql(
+            conn, table, parse_window(window), timestamp=ts_name, where=selected
+        )
+        names = [col("score").name, col("label").name]
+        if as_of is not None:
+            names.append(col("label_ts").name)
+        rows = windowed_rows(
+            table,
+            windows,
+            timestamp=ts_name,
+            names=names,
+            where=selected,
+            order_by=(),
+            start=None,
+            end=None,
+        )
+        s, y = rows.columns[0], rows.columns[1]
+        if as_of is not None:
+            arrived = rows.columns[2]
+            y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
+        w = rows.window.label("w")
+        k = bin_key(s, grid).label("k")
+        statement = sa.select(w, k, *bin_aggregates(s, y)).select_from(rows.source)
+        if rows.conditions:
+            statement = statement.where(*rows.conditions)
+        statement = statement.group_by(sa.literal_column("w"), sa.literal_column("k"))
+        guard = None
+        try:
+            with cancellable(conn, cancelled) as guard:
+                fetched = fetch_numbers(conn, statement, 2 + len(AGGREGATES))
+                mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
+                inside = _rows_in(fetched, mixed)
+                raw = np.empty((0, 4))
+                if 0 < inside <= exact_auc_rows:
+                    keys = sorted({int(x) for x in mixed[:, 1]})
+                    picked = sa.select(w, k, s, sa.cast(y, sa.Double)).select_from(rows.source)
+                    picked = picked.where(
+                        *rows.conditions,
+                        y.is_not(None),
+                        bin_key(s, grid).in_([sa.literal(x, sa.BigInteger) for x in keys]),
+                    )
+                    raw = fetch_numbers(conn, picked, 4)
+        except sa.exc.DBAPIError as exc:
+            conn.rollback()
+            if guard is not None and guard.fired:
+                raise Cancelled("performance counting was cancelled in the database") from None
+            raise EvaluationError(
+                f"the database refused the performance query: {short_error(exc)}"
+            ) from None
+    no_lags: dict[str, float | None] = {"p10": None, "p50": None, "p90": None, "max": None}
+    out = []
+    for i in range(len(windows)):
+        mine = fetched[fetched[:, 0] == i]
+        coverage = LabelCoverage(
+            int(mine[:, 2].sum()), int(mine[:, 3].sum()), MappingProxyType(dict(no_lags))
+        )
+        binned = fold_bins(mine[:, 1:], grid)
+        est: Any = MappingProxyType({})
+        status = "insufficient"
+        if binned.labeled.sum() >= min_labeled:
+            status = "ok"
+            got = dict(
+                binned_metrics(binned, threshold=grid.origin, metrics=chosen, confidence=confidence)
+            )
+            if "roc_auc" in got and 0 < inside <= exact_auc_rows:
+                mine_raw = raw[raw[:, 0] == i]
+                a = auc_of_groups(*_exact_groups(binned, mine_raw[:, 1:]))
+                got["roc_auc"] = auc_estimate(a, int(binned.labeled.sum()), confidence)
+            est = MappingProxyType({m: got[m] for m in chosen})
+        out.append(
+            WindowPerformance(
+                i, windows.starts[i], windows.ends[i], coverage.events, coverage, status, est
+            )
+        )
+    return PerformanceResult(windows.spec.text, task, float(threshold), tuple(out))
+
+
+def _mixed_bins(fetched: np.ndarray) -> np.ndarray:
+    """``(window, bin)`` of the bins whose order binning loses: both classes, scores differ."""
+    # columns: w, k, then AGGREGATES (events, labeled, positives, ..., low, high)
+    pos = np.nan_to_num(fetched[:, 4])
+    neg = np.nan_to_num(fetched[:, 3]) - pos
+    low, high = fetched[:, 9], fetched[:, 10]
+    keep = ~np.isnan(fetched[:, 1]) & (pos > 0) & (neg > 0) & (low < high)
+    return fetched[keep][:, :2]
+
+
+def _rows_in(fetched: np.ndarray, mixed: np.ndarray) -> int:
+    """How many labeled rows reading the mixed bins' keys brings back (every window's rows
+    in those bins: the statement selects by bin, not by window and bin)."""
+    if mixed.size == 0:
+        return 0
+    sel = ~np.isnan(fetched[:, 1]) & np.isin(fetched[:, 1], np.unique(mixed[:, 1]))
+    return int(np.nan_to_num(fetched[sel, 3]).sum())
+
+
+def _exact_groups(bins: ScoreBins, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positives and negatives per group of tied scores, in score order: a bin that loses no
+    order is one group; a mixed bin is split into its distinct scores from ``raw``
+    (``k, s, y`` rows of this window's labeled events in the mixed bins)."""
+    g = bins.grid
+    mixed = (bins.positives > 0) & (bins.negatives > 0) & ~bins.single_valued
+    at = (np.clip(raw[:, 0], g.first, g.last) - g.first).astype(np.int64)
+    pos: list[float] = []
+    neg: list[float] = []
+    for j in range(g.size):
+        if not mixed[j]:
+            pos.append(float(bins.positives[j]))
+            neg.append(float(bins.negatives[j]))
+            continue
+        rows = raw[at == j]
+        scores, inverse = np.unique(rows[:, 1], return_inverse=True)
+        p = np.bincount(inverse, weights=rows[:, 2], minlength=scores.size)
+        n = np.bincount(inverse, minlength=scores.size) - p
+        pos.extend(p.tolist())
+        neg.extend(n.tolist())
+    return np.asarray(pos), np.asarray(neg)

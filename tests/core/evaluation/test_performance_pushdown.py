@@ -1,0 +1,177 @@
+"""Performance per window aggregated by the database equals the in-memory metrics: exact
+metrics to 1e-9, ROC AUC within its stated bound (and exact for few-valued scores), on
+DuckDB and on the real Spark Thrift server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from watchkeeper.core.evaluation.binned import BINARY_FROM_BINS, REGRESSION_FROM_BINS
+from watchkeeper.core.evaluation.data import read_events, ts_micros
+from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
+from watchkeeper.core.evaluation.performance import performance_over_time
+from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql
+from watchkeeper.core.telemetry.contract import ColumnMapping
+from watchkeeper.core.telemetry.source import open_source
+
+T0 = dt.datetime(2026, 3, 1)
+AS_OF = T0 + dt.timedelta(days=4, hours=6)
+EXACT = ("precision", "recall", "accuracy", "f1", "brier")
+
+
+def _table(n: int = 12_000) -> pa.Table:
+    rng = np.random.default_rng(11)
+    y = (rng.random(n) < 0.15).astype(float)
+    score = 1 / (1 + np.exp(-(rng.normal(-2, 1, n) + 1.8 * y)))
+    label = np.where(rng.random(n) < 0.25, np.nan, y)
+    ts = [T0 + dt.timedelta(seconds=int(x)) for x in np.sort(rng.uniform(0, 5 * 86400, n))]
+    lag = rng.exponential(20, n)  # hours: some labels arrive after AS_OF
+    label_ts = [
+        None if math.isnan(v) else t + dt.timedelta(hours=float(h))
+        for v, t, h in zip(label, ts, lag, strict=True)
+    ]
+    score[::997] = np.nan  # a few events without a score
+    # zoned: a naive Parquet timestamp is TIMESTAMP_NTZ to Spark, which PyHive cannot type
+    return pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "model": ["m"] * n,
+            "model_version": rng.choice(["1", "2"], n, p=[0.8, 0.2]),
+            "score": pa.array(score, from_pandas=True),
+            "coarse": pa.array(np.round(score, 2), from_pandas=True),  # few-valued
+            "label": pa.array(label, from_pandas=True),
+            "label_ts": pa.array(label_ts, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("perf") / "events"
+    folder.mkdir()
+    pq.write_table(_table(), folder / "part-0.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def duck_url(parquet: Path) -> str:
+    path = parquet.parent / "t.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{parquet}/*.parquet')")
+    return f"duckdb:///{path}#events"
+
+
+def _in_memory(src, *, task: str, metrics, as_of=None, window="1d"):
+    t = read_events(
+        src,
+        model="m",
+        versions=["1"],
+        start=None,
+        end=None,
+        columns=["ts", "score", "label", "label_ts"],
+    )
+    return performance_over_time(
+        ts_micros(t.column("ts")),
+        float_array(t.column("label")),
+        float_array(t.column("score")),
+        window=window,
+        task=task,
+        threshold=0.3 if task == "binary" else 0.5,
+        metrics=metrics,
+        min_labeled=50,
+        label_ts_us=ts_micros(t.column("label_ts")),
+        as_of=as_of,
+        n_boot=20,
+    )
+
+
+def _pushed(src, *, task: str, metrics, as_of=None, window="1d", bins=2000, exact_auc_rows=None):
+    return performance_over_time_sql(
+        src,
+        model="m",
+        versions=["1"],
+        window=window,
+        task=task,
+        threshold=0.3 if task == "binary" else 0.5,
+        metrics=metrics,
+        min_labeled=50,
+        as_of=as_of,
+        bins=bins,
+        **({} if exact_auc_rows is None else {"exact_auc_rows": exact_auc_rows}),
+    )
+
+
+def _same(got, want, exact: tuple[str, ...], auc: str | None) -> None:
+    assert len(got.windows) == len(want.windows) >= 5
+    assert [w.status for w in got.windows] == [w.status for w in want.windows]
+    for a, b in zip(got.windows, want.windows, strict=True):
+        assert (a.start, a.end, a.events) == (b.start, b.end, b.events)
+        assert (a.coverage.events, a.coverage.labeled) == (b.coverage.events, b.coverage.labeled)
+        for m in exact:
+            x, e = a.metrics.get(m), b.metrics.get(m)
+            assert (x is None) == (e is None), m
+            if x is None:
+                continue
+            assert x.value == pytest.approx(e.value, rel=1e-9, abs=1e-12), m
+            assert x.n == e.n, m
+            if e.method != "bootstrap":  # F1's interval is bootstrapped in memory only
+                assert x.lower == pytest.approx(e.lower, rel=1e-9, abs=1e-12), m
+                assert x.upper == pytest.approx(e.upper, rel=1e-9, abs=1e-12), m
+        if auc == "exact" and "roc_auc" in b.metrics:
+            x, e = a.metrics["roc_auc"], b.metrics["roc_auc"]
+            assert x.method == "delong"
+            for part in ("value", "lower", "upper"):
+                assert getattr(x, part) == pytest.approx(getattr(e, part), rel=1e-9), part
+        elif auc == "bounded" and "roc_auc" in b.metrics:
+            x, e = a.metrics["roc_auc"], b.metrics["roc_auc"]
+            assert x.method == "delong-binned"
+            # 40 bins: the binned AUC is off by less than its bound (which widens the interval)
+            assert 0 < abs(x.value - e.value) < 0.01
+            assert x.lower <= e.value <= x.upper
+            assert x.upper - x.lower > e.upper - e.lower
+
+
+def _check_engine(location: str, duck_url: str, moments=(None, AS_OF), every=True) -> None:
+    """Pushed down on ``location``; the reference is the in-memory path over the same rows
+    read from DuckDB (reading them back through Spark's Thrift server costs most of a minute)."""
+    plain = open_source(location, ColumnMapping())
+    coarse = open_source(location, ColumnMapping(score="coarse"))
+    duck = open_source(duck_url, ColumnMapping())
+    duck_coarse = open_source(duck_url, ColumnMapping(score="coarse"))
+    with plain, coarse, duck, duck_coarse:
+        for as_of in moments:
+            kw = {"task": "binary", "metrics": BINARY_FROM_BINS, "as_of": as_of}
+            want = _in_memory(duck, **kw)
+            # the mixed bins' rows read back (bounded): exact
+            _same(_pushed(plain, **kw, bins=40), want, EXACT, "exact")
+            if every:  # the engine-independent cases, on one engine (Spark's time is dear)
+                # without reading any row back: the binned AUC, within its bound
+                _same(_pushed(plain, **kw, bins=40, exact_auc_rows=0), want, EXACT, "bounded")
+                # few-valued scores: exact from the counts alone
+                _same(_pushed(coarse, **kw), _in_memory(duck_coarse, **kw), EXACT, "exact")
+        kw = {"task": "regression", "metrics": REGRESSION_FROM_BINS, "window": "6h"}
+        _same(_pushed(plain, **kw), _in_memory(duck, **kw), REGRESSION_FROM_BINS, None)
+        with pytest.raises(EvaluationError, match="pr_auc cannot be computed"):
+            _pushed(plain, task="binary", metrics=["pr_auc"])
+
+
+def test_performance_per_window_in_duckdb_equals_in_memory(duck_url: str) -> None:
+    _check_engine(duck_url, duck_url)
+
+
+@pytest.mark.spark
+def test_performance_per_window_in_spark_equals_in_memory(
+    spark, parquet: Path, duck_url: str
+) -> None:
+    location = spark.table_from_parquet(f"perf_{os.getpid()}", parquet)
+    _check_engine(location, duck_url, moments=(AS_OF,), every=False)

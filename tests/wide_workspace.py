@@ -113,9 +113,13 @@ def build(root: Path, *, features: int, rows: int, days: int = 40, seed: int = 3
 
 
 def _peak_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM belongs to this process's own address space; ru_maxrss survives exec, so a child
+    # spawned by a 1.4 GB pytest process would report the parent's peak as its own
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run(analysis: str, spec: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -51,18 +52,45 @@ class WhatMattersPane(QTabWidget):
         self.addTab(self.quadrant, "Drift × importance")
         self.addTab(skew, "Training–serving skew")
         self.quadrant.feature_clicked.connect(self.feature_clicked)
+        # on request: importance loads the registered model (MLflow, seconds) and the skew
+        # reads the training dataset; doing that after every drift result would queue slow
+        # work the user did not ask for
+        self.compute_button = QPushButton("Compute importance and skew")
+        self.compute_button.setEnabled(False)
+        self.compute_button.clicked.connect(self.compute)
+        self.setCornerWidget(self.compute_button)
         self._key: tuple[str, str, int] | None = None
+        self._pending: tuple[ModelEntry, str, Any] | None = None
 
     def show_for(self, entry: ModelEntry | None, version: str | None, drift: Any) -> None:
-        """Compute (on a worker) and draw importance × drift and the skew of ``version``."""
+        """Make ``version``'s drift the one :meth:`compute` ranks (drawn at once if cached)."""
         if entry is None or version is None or drift is None:
+            self._pending = None
+            self.compute_button.setEnabled(False)
             self.quadrant.clear("Importance: select a model version")
             return
         key = (entry.name, version, id(drift))
         self._key = key
+        self._pending = (entry, version, drift)
         if key in self.cache:
+            self.compute_button.setEnabled(False)
             self._draw(key, self.cache[key], drift)
             return
+        self.compute_button.setEnabled(True)
+        self.quadrant.clear(
+            "Importance and training–serving skew are computed on request: press "
+            "“Compute importance and skew” (it loads the registered model)."
+        )
+        self.skew_heading.setText("Training–serving skew: not computed yet")
+        self.skew_table.setRowCount(0)
+
+    def compute(self) -> None:
+        """Start the importance and skew work for the version last shown."""
+        if self._pending is None or self._key is None:
+            return
+        entry, version, drift = self._pending
+        key = self._key
+        self.compute_button.setEnabled(False)
         self.quadrant.clear("Importance: computing on the reference…")
 
         def work(progress, cancelled):
@@ -88,8 +116,10 @@ class WhatMattersPane(QTabWidget):
         )
 
     def _on_result(self, key: tuple[str, str, int], result: Any, drift: Any) -> None:
+        import shiboken6
+
         self.cache[key] = result
-        if key == self._key:
+        if key == self._key and shiboken6.isValid(self.quadrant.points):
             self._draw(key, result, drift)
 
     def _draw(self, key: tuple[str, str, int], result: Any, drift: Any) -> None:

@@ -118,13 +118,13 @@ def _model_class() -> type:
     if _LogitPyfunc is None:
         import mlflow.pyfunc
 
-        class LogitPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+        class LogitPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
             def load_context(self, context: Any) -> None:
                 text = Path(context.artifacts["params"]).read_text("utf-8")
                 self.params = json.loads(text)
 
             # Unannotated on purpose: MLflow validates inputs against a predict's type hints.
-            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            def predict(self, context, model_input, params=None):
                 return logit_predict(self.params, pd.DataFrame(model_input))
 
         LogitPyfunc.__module__ = __name__

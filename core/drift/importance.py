@@ -215,4 +215,4 @@ def load_pyfunc(model_uri: str, tracking_uri: str | None = None) -> Callable[[pd
         # MLflow advises type hints on predict; a loaded model's code is not ours to change.
         warnings.simplefilter("ignore", UserWarning)
         model = mlflow.pyfunc.load_model(model_uri)
-    return model.predict  # type: ignore[no-any-return]
+    return model.predict

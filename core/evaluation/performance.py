@@ -219,7 +219,7 @@ def performance_over_time(
     y = available_labels(labels, lt, as_of)
     if task == "multiclass":
         s = np.asarray(scores, dtype=np.float64).reshape(t.size, len(classes))
-        scored = np.isfinite(s).all(axis=1)
+        scored = np.asarray(np.isfinite(s).all(axis=1), dtype=bool)
         pred = None if predicted is None else float_array(predicted, "predictions")
     else:
         s = float_array(scores, "scores")

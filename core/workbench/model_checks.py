@@ -262,7 +262,7 @@ def explain_drop(
             src, model=spec.model.name, versions=[version], start=w.start, end=w.end,
             columns=cols,
         ).to_pandas()  # fmt: skip
-    frame = pd_concat(before, after)
+    frame = _concat_periods(before, after)
     frame = frame[frame["label"].notna() & frame["score"].notna()]
     labels = frame["label"].to_numpy(dtype=np.float64) > 0.5
     predicted = frame["score"].to_numpy(dtype=np.float64) >= spec.gate.threshold
@@ -278,7 +278,7 @@ def explain_drop(
         _, parts = decompose_change(
             ratio_cells(metric, values.to_numpy(object), labels, predicted, period)
         )
-        slices.extend(dataclasses_replace_name(p, f"{c} = {p.name}") for p in parts)
+        slices.extend(_renamed(p, f"{c} = {p.name}") for p in parts)
     slices.sort(key=lambda p: p.total)
     inside = [
         i for i, dw in enumerate(drift.windows)
@@ -300,13 +300,13 @@ def explain_drop(
     )
 
 
-def pd_concat(before: Any, after: Any) -> Any:
+def _concat_periods(before: Any, after: Any) -> Any:
     import pandas as pd
 
     return pd.concat([before.assign(_after=False), after.assign(_after=True)], ignore_index=True)
 
 
-def dataclasses_replace_name(part: Any, name: str) -> Any:
+def _renamed(part: Any, name: str) -> Any:
     import dataclasses
 
     return dataclasses.replace(part, name=name)

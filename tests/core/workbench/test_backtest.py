@@ -72,7 +72,7 @@ def test_incidents_from_a_governance_store(tmp_path: Path) -> None:
         )
         store.record_incident_note("m", starts_at=_day(9), title="INC-1: slow", links=[cited])
         store.record_rollback(
-            "m", "3", "2", reason_class="quality", incident_ref="INC-2", reason="worse",
+            "m", "3", "2", reason_class="other", incident_ref="INC-2", reason="worse",
             require_verified=False,
         )  # fmt: skip
         notes, rollbacks = store.incident_notes("m"), store.rollbacks("m")

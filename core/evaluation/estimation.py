@@ -161,15 +161,23 @@ def estimate_metrics(
         sim.__dict__["order"] = prep.order  # same scores: reuse the sort
         for m in metrics:
             sims[m][i] = evaluate(m, sim)
+    return simulated_estimates(values, sims, n, confidence)
+
+
+def simulated_estimates(
+    values: Mapping[str, float], sims: Mapping[str, np.ndarray], n: int, confidence: float
+) -> Mapping[str, Estimate]:
+    """CBPE's estimates: each metric's expected value with the central ``confidence`` interval
+    of its simulated replicates (missing with fewer than 10 finite ones)."""
     a = (1 - confidence) / 2
     out = {}
-    for m in metrics:
+    for m, value in values.items():
         reps = sims[m][np.isfinite(sims[m])]
-        if not math.isfinite(values[m]) or reps.size < 10:
+        if not math.isfinite(value) or reps.size < 10:
             out[m] = missing(n, confidence)
             continue
         lo, hi = np.quantile(reps, [a, 1 - a])
-        out[m] = Estimate(values[m], float(lo), float(hi), "cbpe", n, confidence)
+        out[m] = Estimate(value, float(lo), float(hi), "cbpe", n, confidence)
     return MappingProxyType(out)
 
 

@@ -31,6 +31,7 @@ from watchkeeper.core.evaluation.estimation import (
     EstimatedWindow,
     _expected,
     fit_calibrator,
+    simulated_estimates,
 )
 from watchkeeper.core.evaluation.intervals import Estimate, missing
 from watchkeeper.core.evaluation.metrics import EvaluationError, Prepared
@@ -161,16 +162,7 @@ def estimate_multiclass(
         enc = Encoded(tuple(classes), np.minimum(draws, k - 1), pred, probs)
         for m in metrics:
             sims[m][i] = _realized(m, enc)
-    a = (1 - confidence) / 2
-    out = {}
-    for m in metrics:
-        reps = sims[m][np.isfinite(sims[m])]
-        if not math.isfinite(values[m]) or reps.size < 10:
-            out[m] = missing(n, confidence)
-            continue
-        lo, hi = np.quantile(reps, [a, 1 - a])
-        out[m] = Estimate(values[m], float(lo), float(hi), "cbpe", n, confidence)
-    return MappingProxyType(out)
+    return simulated_estimates(values, sims, n, confidence)
 
 
 def estimated_over_time_multiclass(

@@ -494,27 +494,47 @@ def _estimate(
     cancelled: CancelCheck | None,
     predicted: Any = None,
 ) -> tuple[Any, ...]:
-    """CBPE estimates for ``windows``, calibrated on the reference."""
+    """CBPE estimates for ``windows``, calibrated on the reference (per class, multiclass)."""
     from watchkeeper.core.evaluation.estimation import (
         ESTIMATED_METRICS,
         estimated_over_time,
         fit_calibrator,
     )
     from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.multiclass_estimation import (
+        MULTICLASS_ESTIMATED,
+        estimated_over_time_multiclass,
+        fit_multiclass_calibrator,
+    )
 
-    if spec.model.task == "multiclass":
-        return _estimate_multiclass(
-            spec, metric, t, s, ry, rs, win, windows, notes, report, predicted
-        )
-    if spec.model.task != "binary":
+    task = spec.model.task
+    if task not in ("binary", "multiclass"):
         return ()
-    if metric not in ESTIMATED_METRICS:
-        covered = ", ".join(ESTIMATED_METRICS)
-        notes.append(f"{metric} cannot be estimated without labels (CBPE covers {covered})")
+    covered = MULTICLASS_ESTIMATED if task == "multiclass" else ESTIMATED_METRICS
+    if metric not in covered:
+        notes.append(
+            f"{metric} cannot be estimated without labels (CBPE covers {', '.join(covered)})"
+        )
         return ()
     check_cancelled(cancelled)
     report(0.55, "calibrating the estimate")
     try:
+        if task == "multiclass":
+            classes = tuple(spec.telemetry.columns.class_probabilities)
+            per_class = fit_multiclass_calibrator(classes, ry, rs)
+            report(0.65, "estimating unlabeled windows")
+            return tuple(
+                estimated_over_time_multiclass(
+                    t,
+                    s,
+                    per_class,
+                    predicted=predicted,
+                    window=win,
+                    metrics=[metric],
+                    n_sim=100,
+                    only=windows,
+                )
+            )
         calibrator = fit_calibrator(ry, rs)
         report(0.65, "estimating unlabeled windows")
         return tuple(
@@ -528,51 +548,6 @@ def _estimate(
                 n_sim=100,
                 only=windows,
             )
-        )
-    except EvaluationError as exc:
-        notes.append(f"no estimate: {exc}")
-        return ()
-
-
-def _estimate_multiclass(
-    spec: Any,
-    metric: str,
-    t: Any,
-    s: Any,
-    ry: Any,
-    rs: Any,
-    win: WindowSpec,
-    windows: Sequence[int],
-    notes: list[str],
-    report: Progress,
-    predicted: Any,
-) -> tuple[Any, ...]:
-    """Multiclass CBPE for ``windows``, per-class calibrators fitted on the reference."""
-    from watchkeeper.core.evaluation.metrics import EvaluationError
-    from watchkeeper.core.evaluation.multiclass_estimation import (
-        MULTICLASS_ESTIMATED,
-        estimated_over_time_multiclass,
-        fit_multiclass_calibrator,
-    )
-
-    if metric not in MULTICLASS_ESTIMATED:
-        covered = ", ".join(MULTICLASS_ESTIMATED)
-        notes.append(f"{metric} cannot be estimated without labels (CBPE covers {covered})")
-        return ()
-    classes = tuple(spec.telemetry.columns.class_probabilities)
-    report(0.55, "calibrating the estimate")
-    try:
-        calibrator = fit_multiclass_calibrator(classes, ry, rs)
-        report(0.65, "estimating unlabeled windows")
-        return estimated_over_time_multiclass(
-            t,
-            s,
-            calibrator,
-            predicted=predicted,
-            window=win,
-            metrics=[metric],
-            n_sim=100,
-            only=windows,
         )
     except EvaluationError as exc:
         notes.append(f"no estimate: {exc}")

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from watchkeeper.app.panels.common import BusyLine, MessageBanner
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.widgets.plot_theme import PlotTheme, current_theme, follow_theme, style_plot
 
 __all__ = ["BACKTEST_KEY", "AlertRuleDialog"]
 
@@ -116,6 +117,8 @@ class AlertRuleDialog(QDialog):
         self.plot.getAxis("left").setTicks([[(1, "health alert"), (0, "drift alert")]])
         self.plot.setYRange(-0.8, 1.8, padding=0)
         self.plot.addLegend(offset=(10, 5))
+        self._theme = current_theme()
+        follow_theme(self._apply_theme)
         self.summary = QLabel("Backtest running…")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -200,6 +203,11 @@ class AlertRuleDialog(QDialog):
             on_error=self._on_error,
         )
 
+    def _apply_theme(self, theme: PlotTheme) -> None:
+        self._theme = theme
+        self.plot.setBackground(pg.mkColor(*theme.background))
+        style_plot(self.plot.getPlotItem(), theme, grid=(True, False))
+
     def show_result(self, result: tuple[Any, Any, str | None]) -> None:
         self.result_ = result
         health, drift, note = result
@@ -207,7 +215,7 @@ class AlertRuleDialog(QDialog):
         legend = self.plot.plotItem.legend
         if legend is not None:
             legend.clear()
-        for inc in health.incidents:
+        for i, inc in enumerate(health.incidents):
             end = (
                 inc.end
                 if inc.end is not None
@@ -219,8 +227,14 @@ class AlertRuleDialog(QDialog):
             )
             region.setZValue(-10)
             self.plot.addItem(region)
-            label = pg.TextItem(inc.title[:28], color=(60, 60, 160), anchor=(0, 0))
-            label.setPos(_ts(inc.start), 1.75)
+            # the id only, one line lower each: titles that start days apart overprinted; the
+            # whole titles are in the summary below the plot
+            label = pg.TextItem(
+                inc.title.split(":")[0][:28],
+                color=pg.mkColor(*self._theme.foreground),
+                anchor=(0, 0),
+            )
+            label.setPos(_ts(inc.start), 1.75 - 0.22 * (i % 3))
             self.plot.addItem(label)
         for y, bt, color, name in ((1, health, _ALERT, "health"), (0, drift, _DRIFT, "drift")):
             if not bt.alerts:

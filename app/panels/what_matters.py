@@ -148,9 +148,10 @@ class WhatMattersPane(QTabWidget):
             cells = (
                 f.name,
                 f.decision,
-                "" if f.psi is None else f"{f.psi:.3f}",
-                "" if f.p_adjusted is None else f"{f.p_adjusted:.2g}",
-                "" if f.wasserstein_normalized is None else f"{f.wasserstein_normalized:.3f}",
+                # "—": not measured (no Wasserstein distance between categories), not zero
+                "—" if f.psi is None else f"{f.psi:.3f}",
+                "—" if f.p_adjusted is None else f"{f.p_adjusted:.2g}",
+                "—" if f.wasserstein_normalized is None else f"{f.wasserstein_normalized:.3f}",
             )
             for col, text in enumerate(cells):
                 self.skew_table.setItem(row, col, QTableWidgetItem(text))

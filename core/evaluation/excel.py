@@ -566,8 +566,12 @@ def write_slice_report(
     champion: str = "",
     challenger: str = "",
     gate: Any = None,
+    multiclass: Any = None,
 ) -> Path:
     """Write the workbook to ``path`` and return it.
+
+    ``multiclass``: a multiclass model's :class:`~.multiclass.MulticlassMetrics` of the
+    window, written as a per-class sheet and a confusion-matrix sheet (:mod:`.excel_multiclass`).
 
     ``slices`` is a :class:`~.slices.SliceResult` whose metrics include ``metric``;
     ``worst`` a :class:`~.worst_slices.WorstSlices`; ``drift`` a drift analysis document
@@ -590,6 +594,11 @@ def write_slice_report(
     _slices(wb.create_sheet("Slices"), slices, metric, chosen)
     if worst is not None:
         _worst(wb.create_sheet("Worst slices"), worst)
+    if multiclass is not None:
+        from watchkeeper.core.evaluation.excel_multiclass import confusion_sheet, metrics_sheet
+
+        metrics_sheet(wb.create_sheet("Per class"), multiclass)
+        confusion_sheet(wb.create_sheet("Confusion matrix"), multiclass.confusion)
     _drift(wb.create_sheet("Drift"), drift)
     _comparison(wb.create_sheet("Champion-Challenger"), comparison, champion, challenger)
     _gate(wb.create_sheet("Gate"), gate, evidence_digest)

@@ -21,7 +21,7 @@ from watchkeeper.core.evaluation.excel import (
     _widths,
 )
 
-__all__ = ["confusion_sheet", "write_multiclass_report"]
+__all__ = ["confusion_sheet", "metrics_sheet", "write_multiclass_report"]
 
 _PERCENT = "0.0%"
 
@@ -62,7 +62,8 @@ def confusion_sheet(ws: Any, confusion: Any, title: str = "") -> None:
     _print_setup(ws)
 
 
-def _metrics(ws: Any, metrics: Any) -> None:
+def metrics_sheet(ws: Any, metrics: Any) -> None:
+    """The metrics with intervals and, beneath, each class's precision, recall and support."""
     from openpyxl.styles import Font
 
     _header(ws, 1, ["metric", "value", "lower", "upper", "interval", "events"])
@@ -98,7 +99,7 @@ def write_multiclass_report(path: Path | str, *, summary: Mapping[str, Any], met
     ws.title = "Summary"
     _summary(ws, summary)
     ws["A1"] = "Watchkeeper multiclass report"
-    _metrics(wb.create_sheet("Metrics"), metrics)
+    metrics_sheet(wb.create_sheet("Metrics"), metrics)
     confusion_sheet(wb.create_sheet("Confusion matrix"), metrics.confusion)
     path = Path(path)
     wb.save(path)

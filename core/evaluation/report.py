@@ -22,6 +22,8 @@ import numpy as np
 
 from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
 from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
+from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
+from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
 from watchkeeper.core.evaluation.predicates import predicates_from_spec
 from watchkeeper.core.evaluation.slices import SliceResult, slice_metrics
 from watchkeeper.core.evaluation.worst_slices import (
@@ -49,6 +51,7 @@ class SliceReport:
     version: str
     challenger: str | None
     notes: tuple[str, ...] = field(default=())
+    multiclass: Any = None  # a multiclass model's MulticlassMetrics of the window
 
     def write(self, path: Path | str) -> Path:
         from watchkeeper.core.evaluation.excel import write_slice_report
@@ -64,6 +67,7 @@ class SliceReport:
             champion=self.version,
             challenger=self.challenger or "",
             gate=self.gate,
+            multiclass=self.multiclass,
         )
 
 
@@ -122,7 +126,9 @@ def slice_report(
             schema = src.schema()
             features = [c.name for c in schema.columns if c.role == "feature"]
         slice_cols = [c for p in predicates for c in p.columns]
-        cols = ["ts", "score", "label", *features, *slice_cols]
+        outcomes = ClassColumns.of_spec(spec, src.schema().names)
+        outputs = ["score", "label"] if outcomes is None else outcomes.columns()
+        cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
         report(0.1, "reading the window")
         current = read_events(
             src, model=model, versions=[version], start=start, end=end, columns=cols
@@ -146,11 +152,17 @@ def slice_report(
             f"{end:%Y-%m-%d %H:%M} UTC"
         )
     report(0.3, "slices")
-    binary_metrics = ("roc_auc", "pr_auc", "precision", "recall", "brier")
-    chosen = tuple(dict.fromkeys((metric, *binary_metrics)))
-    slices = slice_metrics(current, predicates, metrics=chosen, threshold=policy.threshold)
+    if outcomes is None:
+        offered: tuple[str, ...] = ("roc_auc", "pr_auc", "precision", "recall", "brier")
+        discovery_metric = metric if metric in DISCOVERY_METRICS else "roc_auc"
+    else:
+        offered = MULTICLASS_METRICS
+        discovery_metric = metric
+    chosen = tuple(dict.fromkeys((metric, *offered)))
+    slices = slice_metrics(
+        current, predicates, metrics=chosen, threshold=policy.threshold, outcomes=outcomes
+    )
     worst = None
-    discovery_metric = metric if metric in DISCOVERY_METRICS else "roc_auc"
     if features:
         report(0.45, "worst slices")
         try:
@@ -162,6 +174,7 @@ def slice_report(
                 baseline=reference,
                 threshold=policy.threshold,
                 pairs=worst_pairs,
+                outcomes=outcomes,
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
@@ -181,14 +194,27 @@ def slice_report(
             comparison = gate.comparison
         except EvaluationError as exc:
             notes.append(f"no champion–challenger comparison: {exc}")
-    y = float_array(current.column("label"), "label")
-    s = float_array(current.column("score"), "score")
-    data = {
-        "rows": current.num_rows,
-        "labeled": int((~np.isnan(y)).sum()),
-        "score_sum": float(np.nansum(s)),
-        "positives": int(np.nansum(y)),
-    }
+    multiclass = None
+    if outcomes is None:
+        y = float_array(current.column("label"), "label")
+        s = float_array(current.column("score"), "score")
+        data = {
+            "rows": current.num_rows,
+            "labeled": int((~np.isnan(y)).sum()),
+            "score_sum": float(np.nansum(s)),
+            "positives": int(np.nansum(y)),
+        }
+    else:
+        from watchkeeper.core.evaluation.multiclass import metrics_of_codes
+
+        mc = outcomes.read(current)
+        multiclass = metrics_of_codes(mc.classes, mc.codes, mc.p, mc.predicted)
+        data = {
+            "rows": current.num_rows,
+            "labeled": int(np.isfinite(mc.codes).sum()),
+            "probability_sums": [float(v) for v in np.nansum(mc.p, axis=0)],
+            "label_counts": [int((mc.codes == j).sum()) for j in range(len(mc.classes))],
+        }
     summary: dict[str, Any] = {
         "model": model,
         "version": version,
@@ -210,7 +236,17 @@ def slice_report(
         summary["notes"] = notes
     report(1.0, "done")
     return SliceReport(
-        summary, metric, slices, worst, drift, comparison, gate, version, challenger, tuple(notes)
+        summary,
+        metric,
+        slices,
+        worst,
+        drift,
+        comparison,
+        gate,
+        version,
+        challenger,
+        tuple(notes),
+        multiclass,
     )
 
 

@@ -39,7 +39,7 @@ class SliceRow:
     predicate: SlicePredicate
     support: int
     labeled: int
-    positives: int
+    positives: int | None  # None for a multiclass model (no positive class)
     metrics: Mapping[str, Estimate]
     delta: Mapping[str, float | None]
 
@@ -93,8 +93,26 @@ def slice_metrics(
     seed: int = 0,
     score: str = "score",
     label: str = "label",
+    outcomes: Any = None,
 ) -> SliceResult:
-    """Metrics with intervals overall and per slice of ``table`` (score, label, slice columns)."""
+    """Metrics with intervals overall and per slice of ``table`` (score, label, slice columns).
+
+    ``outcomes``: a multiclass model's :class:`~.multiclass_slices.ClassColumns`; then
+    ``metrics`` are multiclass ones (:func:`~.multiclass_slices.multiclass_slice_metrics`).
+    """
+    if outcomes is not None:
+        from watchkeeper.core.evaluation.multiclass_slices import multiclass_slice_metrics
+
+        result: SliceResult = multiclass_slice_metrics(
+            table,
+            predicates,
+            outcomes,
+            metrics=metrics,
+            confidence=confidence,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        return result
     y = float_array(table.column(label), label)
     s = float_array(table.column(score), score)
     kw: dict[str, Any] = {

@@ -219,6 +219,7 @@ class _Stats:
     se: float  # the estimate's standard error (DeLong, binomial, CLT)
     n: int  # events the value rests on (for proportions: the denominator)
     k: float = math.nan  # successes, for proportions
+    method: str = ""  # "jackknife": a multiclass metric's grouped-jackknife standard error
 
 
 def _stats(metric: str, y: np.ndarray, s: np.ndarray, threshold: float) -> _Stats | None:
@@ -251,6 +252,8 @@ def _interval(metric: str, st: _Stats, z: float, confidence: float) -> Estimate:
     if metric in ("precision", "recall", "accuracy"):
         return wilson(st.k, st.n, confidence)
     lo, hi = st.value - z * st.se, st.value + z * st.se
+    if st.method == "jackknife":  # a multiclass share or AUC: within [0, 1]
+        return Estimate(st.value, max(0.0, lo), min(1.0, hi), "jackknife", st.n, confidence)
     if metric == "roc_auc":
         return Estimate(st.value, max(0.0, lo), min(1.0, hi), "delong", st.n, confidence)
     return Estimate(st.value, lo, hi, "normal", st.n, confidence)
@@ -305,6 +308,7 @@ def find_worst_slices(
     max_rows: int | None = 200_000,
     max_pair_features: int = 20,
     seed: int = 0,
+    outcomes: Any = None,
 ) -> WorstSlices:
     """Slices over single features and pairs whose ``metric`` is worse.
 
@@ -325,22 +329,36 @@ def find_worst_slices(
     Bounds (see the module): ``max_rows`` labeled events of each period (seeded by
     ``seed``; ``None``: all), pairs among ``max_pair_features`` features; ``limit``: the
     strongest ``limit`` candidates kept. Each bound met adds a plain note to the result.
+
+    ``outcomes``: a multiclass model's :class:`~.multiclass_slices.ClassColumns` (then
+    ``score`` and ``label`` are not read, ``metric`` is a multiclass one, a candidate's
+    standard error is :func:`~.multiclass_slices.candidate_stats`' and its ``positives``
+    count the events predicted right).
     """
     from scipy import special
 
     from watchkeeper.core.drift.decide import adjust_p
+    from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
 
-    if metric not in DISCOVERY_METRICS:
+    supported = DISCOVERY_METRICS if outcomes is None else MULTICLASS_METRICS
+    if metric not in supported:
         raise EvaluationError(
-            f"worst-slice discovery supports {', '.join(DISCOVERY_METRICS)}; not {metric!r}"
+            f"worst-slice discovery supports {', '.join(supported)}; not {metric!r}"
         )
     higher = HIGHER_IS_BETTER[metric]
     notes: list[str] = []
-    cur_t = _sampled(_labeled(table, score, label), max_rows, seed, "events", notes)
+
+    def labeled(t: pa.Table) -> pa.Table:
+        if outcomes is None:
+            return _labeled(t, score, label)
+        return t.filter(pa.array(outcomes.read(t).usable))
+
+    cur_t = _sampled(labeled(table), max_rows, seed, "events", notes)
     base_t = None
     if baseline is not None:
-        base_t = _sampled(_labeled(baseline, score, label), max_rows, seed + 1, "baseline", notes)
-    columns = [score, label, *features]
+        base_t = _sampled(labeled(baseline), max_rows, seed + 1, "baseline", notes)
+    outputs = [score, label] if outcomes is None else outcomes.columns(cur_t.column_names)
+    columns = list(dict.fromkeys([*outputs, *features]))
     for name in features:
         if name not in cur_t.column_names:
             raise EvaluationError(f"worst slices: no feature column {name!r} in the data")
@@ -352,12 +370,43 @@ def find_worst_slices(
     n_cur = cur_t.num_rows
     is_cur = np.zeros(both.num_rows, dtype=bool)
     is_cur[:n_cur] = True
-    y = float_array(both.column(label), label)
-    s = float_array(both.column(score), score)
+    if outcomes is None:
+        y = float_array(both.column(label), label)
+        s = float_array(both.column(score), score)
+        overall_est = metric_estimate(
+            metric, Prepared(y[:n_cur], s[:n_cur], threshold), confidence=confidence
+        )
+        counted_y = y  # positives per candidate
 
-    overall_est = metric_estimate(
-        metric, Prepared(y[:n_cur], s[:n_cur], threshold), confidence=confidence
-    )
+        def stats_of(rows: np.ndarray) -> _Stats | None:
+            return _stats(metric, y[rows], s[rows], threshold)
+    else:
+        from watchkeeper.core.evaluation.multiclass import Encoded, metrics_of_codes
+        from watchkeeper.core.evaluation.multiclass_slices import candidate_stats
+
+        mc = outcomes.read(both)
+        cur_mc = mc.take(np.arange(n_cur))
+        overall_est = metrics_of_codes(
+            mc.classes,
+            cur_mc.codes,
+            cur_mc.p,
+            cur_mc.predicted,
+            metrics=(metric,),
+            confidence=confidence,
+            seed=seed,
+        )[metric]
+        whole = mc.encoded()  # every row is usable: unlabeled ones were dropped above
+        counted_y = (whole.y == whole.pred).astype(np.float64)  # events predicted right
+
+        def stats_of(rows: np.ndarray) -> _Stats | None:
+            part = Encoded(whole.classes, whole.y[rows], whole.pred[rows], whole.p[rows])
+            got = candidate_stats(metric, part, seed)
+            if got is None:
+                return None
+            value, se, k, method = got
+            n = part.n
+            return _Stats(value, se, n, k, "jackknife" if method == "jackknife" else "")
+
     if overall_est.value is None:
         raise EvaluationError(f"the overall {metric} does not exist on these events (one class?)")
     overall = overall_est.value
@@ -425,18 +474,19 @@ def find_worst_slices(
         if not valid.any():
             continue
         counts = np.bincount(cur_codes[valid], minlength=len(conds))
-        pos_counts = np.bincount(cur_codes[valid], weights=y[valid], minlength=len(conds))
+        pos_counts = np.bincount(cur_codes[valid], weights=counted_y[valid], minlength=len(conds))
         # one sort per grouping: current rows of group g, then baseline rows of group g
         key = np.where(codes >= 0, codes * 2 + (~is_cur), -1)
         order = np.argsort(key, kind="stable")
         sorted_key = key[order]
         for g in np.flatnonzero(counts >= min_support):
             npos = int(pos_counts[g])
-            if metric == "roc_auc" and (npos < min_class or counts[g] - npos < min_class):
+            binary_auc = metric == "roc_auc" and outcomes is None
+            if binary_auc and (npos < min_class or counts[g] - npos < min_class):
                 continue
             lo, hi = np.searchsorted(sorted_key, [2 * g, 2 * g + 1])
             rows = order[lo:hi]
-            cur = _stats(metric, y[rows], s[rows], threshold)
+            cur = stats_of(rows)
             if cur is None or not cur.se > 0:
                 continue
             base = None
@@ -445,7 +495,7 @@ def find_worst_slices(
                 brows = order[blo:bhi]
                 if brows.size < min_support:
                     continue
-                base = _stats(metric, y[brows], s[brows], threshold)
+                base = stats_of(brows)
                 if base is None:
                     continue
             if cur.n < min_class or (base is not None and base.n < min_class):

@@ -7,10 +7,17 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
     from watchkeeper.core.spec import MonitorSpec
     from watchkeeper.core.workbench.portfolio import ModelEntry
 
-__all__ = ["READ_LOCK", "require_binary_outcomes", "spec_of"]
+__all__ = [
+    "READ_LOCK",
+    "class_columns",
+    "require_binary_outcomes",
+    "require_outcomes",
+    "spec_of",
+]
 
 #: Reading is serialised by one lock: the window's views start their analyses together when
 #: the selection changes, and an embedded database (DuckDB, SQLite) is happier with one
@@ -48,3 +55,32 @@ def require_binary_outcomes(spec: MonitorSpec, have: Collection[str], what: str)
                 f"{what} measures {plural} against outcomes. Drift and prediction drift work "
                 f"without them; mapping a {role} column would add {what}"
             )
+
+
+def require_outcomes(spec: MonitorSpec, have: Collection[str], what: str) -> None:
+    """:func:`require_binary_outcomes` for a binary model; for a multiclass one, refuse when
+    the telemetry lacks its labels or a class's probability column."""
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+
+    if spec.model.task != "multiclass":
+        require_binary_outcomes(spec, have, what)
+        return
+    name = spec.model.name
+    if "label" not in have:
+        raise EvaluationError(
+            f"{name}: the telemetry has no label column ([telemetry.columns] label): {what} "
+            "measures predictions against outcomes. Drift and prediction drift work without it"
+        )
+    for klass, column in spec.telemetry.columns.class_probabilities.items():
+        if column not in have:
+            raise EvaluationError(
+                f"{name}: the telemetry has no column {column!r}, the probability of class "
+                f"{klass!r} ([telemetry.columns] class_probabilities)"
+            )
+
+
+def class_columns(spec: MonitorSpec, have: Collection[str]) -> ClassColumns | None:
+    """Where a multiclass model's outcomes are in the events read (None for other models)."""
+    from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
+
+    return ClassColumns.of_spec(spec, list(have))

@@ -25,7 +25,12 @@ import pandas as pd
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.challenger import challenger_of
-from watchkeeper.core.workbench.common import READ_LOCK, require_binary_outcomes, spec_of
+from watchkeeper.core.workbench.common import (
+    READ_LOCK,
+    class_columns,
+    require_outcomes,
+    spec_of,
+)
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILDER_LEVELS",
+    "MULTICLASS_SLICE_METRICS",
     "SLICE_METRICS",
     "ColumnInfo",
     "SlicesView",
@@ -46,6 +52,16 @@ __all__ = [
 
 #: Metrics computed per slice (the spec's primary metric is put first).
 SLICE_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "brier")
+#: Metrics computed per slice of a multiclass model.
+MULTICLASS_SLICE_METRICS = (
+    "macro_f1",
+    "accuracy",
+    "balanced_accuracy",
+    "weighted_f1",
+    "roc_auc",
+    "log_loss",
+    "brier",
+)
 #: Most levels of a categorical column the slice builder offers.
 BUILDER_LEVELS = 50
 
@@ -100,6 +116,11 @@ class SlicesView:
     table: Any = field(repr=False)  # the events read (Arrow), for recomputing
     threshold: float = 0.5
     notes: tuple[str, ...] = ()
+    outcomes: Any = None  # a multiclass model's ClassColumns; None for a binary one
+
+    @property
+    def multiclass(self) -> bool:
+        return self.outcomes is not None
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -249,12 +270,15 @@ def _column_info(table: Any, spec: Any, names: Sequence[str]) -> tuple[ColumnInf
 
 
 def _slice_metrics(
-    table: Any, predicates: Sequence[Any], metric: str, threshold: float
+    table: Any, predicates: Sequence[Any], metric: str, threshold: float, outcomes: Any = None
 ) -> SliceResult:
     from watchkeeper.core.evaluation.slices import slice_metrics
 
-    chosen = tuple(dict.fromkeys((metric, *SLICE_METRICS)))
-    return slice_metrics(table, list(predicates), metrics=chosen, threshold=threshold)
+    offered = SLICE_METRICS if outcomes is None else MULTICLASS_SLICE_METRICS
+    chosen = tuple(dict.fromkeys((metric, *offered)))
+    return slice_metrics(
+        table, list(predicates), metrics=chosen, threshold=threshold, outcomes=outcomes
+    )
 
 
 def run_slices(
@@ -280,10 +304,13 @@ def run_slices(
     predicates = (*predicates_from_spec(spec), *custom)
     features = list(spec.telemetry.columns.features)
     slice_cols = [c for p in predicates for c in p.columns]
-    cols = list(dict.fromkeys(["ts", "score", "label", *features, *slice_cols]))
     notes: list[str] = []
     with READ_LOCK, open_source_of(entry) as src:
-        require_binary_outcomes(spec, src.schema().names, "the slice analysis")
+        have = src.schema().names
+        require_outcomes(spec, have, "the slice analysis")
+        outcomes = class_columns(spec, have)
+        outputs = ["score", "label"] if outcomes is None else outcomes.columns()
+        cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
         report(0.05, "finding the window")
         start, end = _window(src, model, version)
         check_cancelled(cancelled)
@@ -314,21 +341,25 @@ def run_slices(
     check_cancelled(cancelled)
     report(0.3, "metrics per slice")
     metric = policy.primary_metric
-    slices = _slice_metrics(current, predicates, metric, policy.threshold)
+    slices = _slice_metrics(current, predicates, metric, policy.threshold, outcomes)
     check_cancelled(cancelled)
     worst = None
     if features:
         report(0.5, "searching for the worst slices")
         from watchkeeper.core.evaluation.worst_slices import DISCOVERY_METRICS
 
+        # a multiclass model's primary metric is always one discovery can search on
+        searchable = outcomes is not None or metric in DISCOVERY_METRICS
+        metric_found = metric if searchable else "roc_auc"
         try:
             worst = find_worst_slices(
                 current,
                 features,
-                metric=metric if metric in DISCOVERY_METRICS else "roc_auc",
+                metric=metric_found,
                 categorical=list(spec.telemetry.columns.categorical),
                 baseline=reference,
                 threshold=policy.threshold,
+                outcomes=outcomes,
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
@@ -350,6 +381,7 @@ def run_slices(
         table=current,
         threshold=policy.threshold,
         notes=tuple(notes),
+        outcomes=outcomes,
     )
 
 
@@ -373,7 +405,7 @@ def recompute_slices(
         raise EvaluationError(f"no column {missing[0]!r} in the events read for slicing")
     report(0.2, "metrics per slice")
     check_cancelled(cancelled)
-    slices = _slice_metrics(view.table, predicates, view.metric, view.threshold)
+    slices = _slice_metrics(view.table, predicates, view.metric, view.threshold, view.outcomes)
     report(1.0, "done")
     return dataclasses.replace(
         view, slices=slices, predicates=tuple(predicates), custom=tuple(custom)
@@ -449,7 +481,7 @@ def write_slice_report(
         spec = spec.model_copy(update={"slices": (*spec.slices, *extra)})
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(entry) as src:
-        require_binary_outcomes(spec, src.schema().names, "the slice report")
+        require_outcomes(spec, src.schema().names, "the slice report")
         if start is None or end is None:
             _, last = _window(src, spec.model.name, version)
             end = end or last

@@ -4,7 +4,8 @@ Version ``1`` (the champion) scores every request; version ``2`` scores the same
 (same ``request_id``) from ``SHADOW_DAY`` to ``SHADOW_END``, after the class-prior shift.
 The challenger's probabilities are the posteriors under the *shifted* priors — the better
 model once the priors moved — except, with ``worse_on``, on the requests of that channel,
-where it is planted worse (its probabilities carry almost no signal).
+where it is planted worse (half its probability is noise): better overall, worse on
+that critical slice.
 
 The spec marks ``channel = "branch"`` a critical slice and gates on macro-F1.
 """
@@ -83,7 +84,7 @@ def shadow_events(worse_on: str | None = None, seed: int = 7) -> pa.Table:
         rng = np.random.default_rng(seed)
         bad = np.asarray(shadow.column("channel").to_pylist()) == worse_on
         noise = rng.dirichlet(np.ones(3), int(bad.sum()))
-        p[bad] = 0.1 * p[bad] + 0.9 * noise
+        p[bad] = 0.5 * p[bad] + 0.5 * noise
     names = np.array(CLASSES)
     for j, column in enumerate(("p_low", "p_medium", "p_high")):
         shadow = shadow.set_column(shadow.schema.get_field_index(column), column, pa.array(p[:, j]))

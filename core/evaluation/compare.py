@@ -57,6 +57,7 @@ __all__ = [
     "compare",
     "join_shadow",
     "mcnemar",
+    "p95",
     "paired_bootstrap",
     "require_request_ids",
 ]
@@ -82,8 +83,13 @@ def join_shadow(
     *,
     carry: Sequence[str] = (),
     per_version: Sequence[str] = (),
+    outputs: Sequence[str] = ("score",),
 ) -> pa.Table:
     """Pairs of rows of two versions with the same request id, one row per request.
+
+    ``outputs`` are what each version said (default its score; a multiclass model's class
+    probability columns and predicted class), each kept for both as ``<col>_a`` /
+    ``<col>_b``.
 
     ``table`` holds ``request_id``, ``model_version``, ``score``, ``label`` and the columns
     named in ``carry`` (taken from the champion's row: features, for slicing) and
@@ -93,7 +99,7 @@ def join_shadow(
     ``per_version`` columns and the ``carry`` columns, sorted by request id.
     """
     require_request_ids("the model", table.column_names, "the comparison")
-    need = ["request_id", "model_version", "score", "label", *carry, *per_version]
+    need = ["request_id", "model_version", *outputs, "label", *carry, *per_version]
     for name in need:
         if name not in table.column_names:
             raise EvaluationError(f"the shadow data has no {name!r} column")
@@ -102,17 +108,18 @@ def join_shadow(
         version = pc.cast(version, pa.string())
     a = table.filter(pc.fill_null(pc.equal(version, str(champion)), False))
     b = table.filter(pc.fill_null(pc.equal(version, str(challenger)), False))
-    a = a.select(["request_id", "score", "label", *per_version, *carry]).rename_columns(
-        ["request_id", "score_a", "label_a", *(f"{c}_a" for c in per_version), *carry]
+    own = [*outputs, *per_version]
+    a = a.select(["request_id", *own, "label", *carry]).rename_columns(
+        ["request_id", *(f"{c}_a" for c in own), "label_a", *carry]
     )
-    b = b.select(["request_id", "score", "label", *per_version]).rename_columns(
-        ["request_id", "score_b", "label_b", *(f"{c}_b" for c in per_version)]
+    b = b.select(["request_id", *own, "label"]).rename_columns(
+        ["request_id", *(f"{c}_b" for c in own), "label_b"]
     )
     joined = a.join(b, keys="request_id", join_type="inner", use_threads=False)
     label = pc.coalesce(joined.column("label_a"), joined.column("label_b"))
     joined = joined.drop_columns(["label_a", "label_b"]).append_column("label", label)
-    order = ["request_id", "label", "score_a", "score_b"]
-    order += [f"{c}_{v}" for c in per_version for v in ("a", "b")] + list(carry)
+    order = ["request_id", "label"]
+    order += [f"{c}_{v}" for c in own for v in ("a", "b")] + list(carry)
     return joined.select(order).sort_by("request_id")
 
 
@@ -236,6 +243,7 @@ class Comparison:
     slices: tuple[SliceDelta, ...]
     expected_cost: Mapping[str, Any] | None
     latency_p95: Mapping[str, Any] | None  # the column's name and the two p95s (or None)
+    classes: tuple[str, ...] = ()  # a multiclass model's (then McNemar is on correctness)
 
     def slice_delta(self, name: str) -> SliceDelta:
         for s in self.slices:
@@ -260,6 +268,7 @@ class Comparison:
             "slices": [s.to_dict() for s in self.slices],
             "expected_cost": None if self.expected_cost is None else dict(self.expected_cost),
             "latency_p95": None if self.latency_p95 is None else dict(self.latency_p95),
+            **({"classes": list(self.classes)} if self.classes else {}),
         }
 
 
@@ -382,8 +391,8 @@ def compare(
         lat = MappingProxyType(
             {
                 "column": latency,
-                "champion": _p95(joined, f"{latency}_a"),
-                "challenger": _p95(joined, f"{latency}_b"),
+                "champion": p95(joined, f"{latency}_a"),
+                "challenger": p95(joined, f"{latency}_b"),
             }
         )
     return Comparison(
@@ -406,7 +415,7 @@ def compare(
     )
 
 
-def _p95(table: pa.Table, column: str) -> float | None:
+def p95(table: pa.Table, column: str) -> float | None:
     if column not in table.column_names:
         raise EvaluationError(f"no latency column {column!r} in the shadow data")
     v = float_array(table.column(column), column)

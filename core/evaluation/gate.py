@@ -180,7 +180,11 @@ def evaluate_gate(
             float(policy.min_labeled),
             ">=",
             comparison.labeled >= policy.min_labeled,
-            MappingProxyType({"pairs": comparison.pairs, "positives": comparison.positives}),
+            MappingProxyType(
+                {"pairs": comparison.pairs}
+                if comparison.classes  # a multiclass model has no positive class
+                else {"pairs": comparison.pairs, "positives": comparison.positives}
+            ),
         )
     )
     diff = comparison.differences[metric]
@@ -288,26 +292,42 @@ def evaluate_gate(
     )
 
 
-def data_summary(joined: Any) -> dict[str, Any]:
+def data_summary(joined: Any, outcomes: Any = None) -> dict[str, Any]:
     """What the joined data was, in numbers a later reader can check, with its digest.
 
     Not a digest of every value (that would cost a full serialisation): counts, sums and
-    the first and last request id of the joined, request-ordered pairs.
+    the first and last request id of the joined, request-ordered pairs. ``outcomes``: a
+    multiclass model's :class:`~.multiclass_slices.ClassColumns` (then the counts are per
+    class and the sums per class probability).
     """
     import numpy as np
 
     from watchkeeper.core.evaluation.metrics import float_array
 
-    y = float_array(joined.column("label"), "label")
-    a = float_array(joined.column("score_a"), "score")
-    b = float_array(joined.column("score_b"), "score")
     ids = joined.column("request_id")
+    if outcomes is None:
+        y = float_array(joined.column("label"), "label")
+        a = float_array(joined.column("score_a"), "score")
+        b = float_array(joined.column("score_b"), "score")
+        counts: dict[str, Any] = {
+            "labeled": int((~np.isnan(y)).sum()),
+            "positives": int(np.nansum(y)),
+            "score_sum_champion": float(np.nansum(a)),
+            "score_sum_challenger": float(np.nansum(b)),
+        }
+    else:
+        from watchkeeper.core.evaluation.multiclass_compare import paired_outcomes
+
+        codes, pa_, pb_, _, _ = paired_outcomes(joined, outcomes)
+        counts = {
+            "labeled": int(np.isfinite(codes).sum()),
+            "label_counts": [int((codes == j).sum()) for j in range(len(outcomes.classes))],
+            "probability_sums_champion": [float(v) for v in np.nansum(pa_, axis=0)],
+            "probability_sums_challenger": [float(v) for v in np.nansum(pb_, axis=0)],
+        }
     summary = {
         "pairs": joined.num_rows,
-        "labeled": int((~np.isnan(y)).sum()),
-        "positives": int(np.nansum(y)),
-        "score_sum_champion": float(np.nansum(a)),
-        "score_sum_challenger": float(np.nansum(b)),
+        **counts,
         "first_request_id": None if not joined.num_rows else str(ids[0].as_py()),
         "last_request_id": None if not joined.num_rows else str(ids[-1].as_py()),
     }
@@ -332,6 +352,7 @@ def gate_from_spec(
     to just after its last. ``source`` may be an open telemetry source (default: the spec's).
     """
     from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
+    from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
 
     policy = policy or spec.gate
     predicates: Sequence[SlicePredicate] = predicates_from_spec(spec)
@@ -350,8 +371,12 @@ def gate_from_spec(
                 )
             start = start or span[0]
             end = end or span[1]
-        require_request_ids(model, src.schema().names, "the promotion gate")
-        columns = ["request_id", "model_version", "score", "label", *slice_columns]
+        have = src.schema().names
+        require_request_ids(model, have, "the promotion gate")
+        outcomes = ClassColumns.of_spec(spec, have)
+        # what each version said: a score, or a multiclass model's probabilities and class
+        outputs = ["score"] if outcomes is None else outcomes.columns()[1:]
+        columns = ["request_id", "model_version", *outputs, "label", *slice_columns]
         if latency:
             columns.append(latency)
         table = read_events(
@@ -372,6 +397,7 @@ def gate_from_spec(
         challenger,
         carry=list(dict.fromkeys(slice_columns)),
         per_version=[latency] if latency else [],
+        outputs=outputs,
     )
     if joined.num_rows == 0:
         raise EvaluationError(
@@ -379,22 +405,38 @@ def gate_from_spec(
             f"{challenger!r} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
         )
     metric = policy.primary_metric
-    comparison = compare(
-        joined,
-        threshold=policy.threshold,
-        metrics=tuple(dict.fromkeys((metric, "roc_auc", "pr_auc", "precision", "recall"))),
-        slices=predicates,
-        slice_metric=metric,
-        cost_false_positive=policy.cost_false_positive,
-        cost_false_negative=policy.cost_false_negative,
-        latency=latency,
-        confidence=1.0 - policy.alpha,
-        n_boot=n_boot,
-        seed=seed,
-    )
+    if outcomes is not None:
+        from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
+        from watchkeeper.core.evaluation.multiclass_compare import compare_multiclass_pairs
+
+        comparison = compare_multiclass_pairs(
+            joined,
+            outcomes,
+            metrics=tuple(dict.fromkeys((metric, *MULTICLASS_METRICS))),
+            slices=predicates,
+            slice_metric=metric,
+            latency=latency,
+            confidence=1.0 - policy.alpha,
+            n_boot=n_boot,
+            seed=seed,
+        )
+    else:
+        comparison = compare(
+            joined,
+            threshold=policy.threshold,
+            metrics=tuple(dict.fromkeys((metric, "roc_auc", "pr_auc", "precision", "recall"))),
+            slices=predicates,
+            slice_metric=metric,
+            cost_false_positive=policy.cost_false_positive,
+            cost_false_negative=policy.cost_false_negative,
+            latency=latency,
+            confidence=1.0 - policy.alpha,
+            n_boot=n_boot,
+            seed=seed,
+        )
     inputs = {
         "source": description,
-        "data": data_summary(joined),
+        "data": data_summary(joined, outcomes),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
     return evaluate_gate(

@@ -9,7 +9,10 @@ probabilities); here they arrive as class codes and two ``n × k`` matrices. Wha
 - a **paired bootstrap** interval for the difference of every multiclass metric: each
   replicate's multinomial counts weigh the same requests for both versions.
 
-Differences are challenger − champion.
+Differences are challenger − champion. :func:`compare_multiclass_pairs` gives the same
+statistics as a :class:`.compare.Comparison` of :func:`.compare.join_shadow`'s pairs (with
+per-slice differences and the latency percentiles), so the gate (:mod:`.gate`), the
+workbook and the window read a multiclass comparison as they read a binary one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.core.evaluation.compare import McNemar, mcnemar
+from watchkeeper.core.evaluation.compare import Comparison, McNemar, SliceDelta, mcnemar, p95
 from watchkeeper.core.evaluation.intervals import (
     Estimate,
     bootstrap_counts,
@@ -37,8 +40,9 @@ from watchkeeper.core.evaluation.multiclass import (
     encode,
     metrics_of_codes,
 )
+from watchkeeper.core.evaluation.predicates import SlicePredicate
 
-__all__ = ["MulticlassComparison", "compare_multiclass"]
+__all__ = ["MulticlassComparison", "compare_multiclass", "compare_multiclass_pairs"]
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,9 @@ def compare_multiclass(
     given_b = None if predicted_challenger is None else np.asarray(predicted_challenger)[keep]
     enc_a, labeled, _ = encode(classes, y, pa_, given_a)
     enc_b, _, _ = encode(classes, y, pb_, given_b)
-    ma = metrics_of_codes(classes, y, pa_, given_a, metrics=metrics, n_boot=n_boot, seed=seed)
-    mb = metrics_of_codes(classes, y, pb_, given_b, metrics=metrics, n_boot=n_boot, seed=seed + 1)
+    kw: dict[str, Any] = {"metrics": metrics, "n_boot": n_boot, "confidence": confidence}
+    ma = metrics_of_codes(classes, y, pa_, given_a, seed=seed, **kw)
+    mb = metrics_of_codes(classes, y, pb_, given_b, seed=seed + 1, **kw)
     n = enc_a.n
     values = {m: _value(m, enc_b, None) - _value(m, enc_a, None) for m in metrics}
     reps = {m: np.full(n_boot, math.nan) for m in metrics}
@@ -143,3 +148,116 @@ def _predicted(p: np.ndarray, given: np.ndarray | None) -> np.ndarray:
         return pred
     g = np.asarray(given, dtype=np.float64)
     return np.where(np.isfinite(g), np.nan_to_num(g), pred).astype(np.intp)
+
+
+def paired_outcomes(
+    joined: Any, outcomes: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(label codes, champion's and challenger's ``n × k`` probabilities, their predicted
+    classes as codes or None) of :func:`.compare.join_shadow`'s pairs of a multiclass model
+    (``outcomes``: its :class:`~.multiclass_slices.ClassColumns`)."""
+    from watchkeeper.core.evaluation.metrics import float_array
+    from watchkeeper.core.evaluation.multiclass import class_codes
+
+    classes = outcomes.classes
+    codes = class_codes(classes, joined.column("label"))
+
+    def side(v: str) -> tuple[np.ndarray, np.ndarray | None]:
+        cols = [
+            float_array(joined.column(f"{c}_{v}"), f"probability of {k}")
+            for k, c in outcomes.probabilities.items()
+        ]
+        p = np.column_stack(cols) if cols else np.zeros((joined.num_rows, 0))
+        pred = None
+        if outcomes.prediction and f"{outcomes.prediction}_{v}" in joined.column_names:
+            pred = class_codes(classes, joined.column(f"{outcomes.prediction}_{v}"), "prediction")
+        return p, pred
+
+    (pa_, da), (pb_, db) = side("a"), side("b")
+    return codes, pa_, pb_, da, db
+
+
+def compare_multiclass_pairs(
+    joined: Any,
+    outcomes: Any,
+    *,
+    metrics: tuple[str, ...] = MULTICLASS_METRICS,
+    slices: Sequence[SlicePredicate] = (),
+    slice_metric: str = "macro_f1",
+    latency: str | None = None,
+    confidence: float = 0.95,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Comparison:
+    """:func:`compare_multiclass` of joined pairs as a :class:`.compare.Comparison`:
+    McNemar on correctness, paired-bootstrap differences of ``metrics``, and per slice the
+    paired-bootstrap difference of ``slice_metric``. ``positives`` are 0 (no positive class);
+    the score correlations are None (k probabilities a request, no one score)."""
+    classes = outcomes.classes
+    codes, pa_, pb_, da, db = paired_outcomes(joined, outcomes)
+    whole = compare_multiclass(
+        classes,
+        codes,
+        pa_,
+        pb_,
+        predicted_champion=da,
+        predicted_challenger=db,
+        metrics=metrics,
+        confidence=confidence,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    deltas = []
+    for i, pred in enumerate(slices):
+        mask = pred.mask(joined)
+        part = compare_multiclass(
+            classes,
+            codes[mask],
+            pa_[mask],
+            pb_[mask],
+            predicted_champion=None if da is None else da[mask],
+            predicted_challenger=None if db is None else db[mask],
+            metrics=(slice_metric,),
+            confidence=confidence,
+            n_boot=n_boot,
+            seed=seed + 100 + i,
+        )
+        deltas.append(
+            SliceDelta(
+                pred,
+                part.labeled,
+                0,
+                part.champion[slice_metric].value,
+                part.challenger[slice_metric].value,
+                part.differences[slice_metric],
+                None,
+            )
+        )
+    lat = None
+    if latency is not None:
+        lat = MappingProxyType(
+            {
+                "column": latency,
+                "champion": p95(joined, f"{latency}_a"),
+                "challenger": p95(joined, f"{latency}_b"),
+            }
+        )
+    return Comparison(
+        pairs=whole.pairs,
+        labeled=whole.labeled,
+        positives=0,
+        threshold=0.5,
+        confidence=confidence,
+        champion=whole.champion,
+        challenger=whole.challenger,
+        differences=whole.differences,
+        delong_p=None,
+        mcnemar=whole.mcnemar,
+        agreement=whole.agreement,
+        pearson=None,
+        spearman=None,
+        slices=tuple(deltas),
+        expected_cost=None,
+        latency_p95=lat,
+        classes=tuple(classes),
+    )

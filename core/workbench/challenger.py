@@ -18,7 +18,12 @@ import pandas as pd
 from watchkeeper.core.evaluation.compare import require_request_ids
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.workbench.analyses import open_source_of
-from watchkeeper.core.workbench.common import READ_LOCK, require_binary_outcomes, spec_of
+from watchkeeper.core.workbench.common import (
+    READ_LOCK,
+    class_columns,
+    require_outcomes,
+    spec_of,
+)
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
@@ -72,6 +77,10 @@ class ChallengerView:
     disagreements: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     disagreeing: int = 0  # pairs deciding differently (all of them; the table shows the top)
     pairs: int = 0
+    # a multiclass model's classes: then the curves are one-vs-rest (micro-averaged), the
+    # scatter is each version's probability of the true class, and "deciding differently"
+    # is predicting a different class
+    classes: tuple[str, ...] = ()
 
     @property
     def comparison(self) -> Comparison:
@@ -133,6 +142,8 @@ def _criterion_note(cr: Any) -> str:
             f"{_f(d.get('upper'))}] ({d.get('method')})"
         )
     if cr.type == "min_labeled":
+        if "positives" not in d:
+            return f"{d.get('pairs', 0):,} pairs"
         return f"{d.get('pairs', 0):,} pairs, {d.get('positives', 0):,} positives"
     return ""
 
@@ -210,7 +221,7 @@ def run_gate(
     check_cancelled(cancelled)
     report(0.1, f"gate: v{challenger} against v{champion}")
     with READ_LOCK, open_source_of(entry) as src:
-        require_binary_outcomes(spec, src.schema().names, "the promotion gate")
+        require_outcomes(spec, src.schema().names, "the promotion gate")
         require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
         return gate_from_spec(
             spec,
@@ -246,6 +257,8 @@ def run_challenger(
     check_cancelled(cancelled)
     report(0.7, "reading the pairs for the plots")
     start, end = gate.window
+    if spec.model.task == "multiclass":
+        return _multiclass_view(entry, gate, features, report)
     with READ_LOCK, open_source_of(entry) as src:
         table = read_events(
             src,
@@ -295,4 +308,91 @@ def run_challenger(
         disagreements=top,
         disagreeing=int(differ.sum()),
         pairs=int(scored.sum()),
+    )
+
+
+def _multiclass_view(
+    entry: ModelEntry, gate: GateResult, features: list[str], report: Progress
+) -> ChallengerView:
+    """:func:`run_challenger`'s view of a multiclass model's pairs: one-vs-rest ROC curves
+    (micro-averaged: every class's probability against "is it this class"), each version's
+    probability of the true class, and the requests whose predicted classes differ."""
+    from watchkeeper.core.evaluation.compare import join_shadow
+    from watchkeeper.core.evaluation.data import read_events
+    from watchkeeper.core.evaluation.multiclass_compare import paired_outcomes
+
+    spec = spec_of(entry)
+    start, end = gate.window
+    champion, challenger = gate.champion, gate.challenger
+    with READ_LOCK, open_source_of(entry) as src:
+        outcomes = class_columns(spec, src.schema().names)
+        assert outcomes is not None  # a multiclass spec
+        outputs = outcomes.columns()[1:]
+        table = read_events(
+            src,
+            model=spec.model.name,
+            versions=[champion, challenger],
+            start=start,
+            end=end,
+            columns=["request_id", "model_version", *outputs, "label", *features],
+        )
+    joined = join_shadow(table, champion, challenger, carry=features, outputs=outputs)
+    report(0.8, "curves and disagreements")
+    codes, p_a, p_b, given_a, given_b = paired_outcomes(joined, outcomes)
+    scored = np.isfinite(p_a).all(axis=1) & np.isfinite(p_b).all(axis=1)
+    labeled = scored & np.isfinite(codes)
+    k = len(outcomes.classes)
+    onehot = (codes[labeled, None] == np.arange(k)[None]).astype(np.float64).ravel()
+    roc_a = roc_points(onehot, p_a[labeled].ravel())
+    roc_b = roc_points(onehot, p_b[labeled].ravel())
+    truth = codes[labeled].astype(np.intp)
+    rows = np.arange(truth.size)
+    true_a, true_b = p_a[labeled][rows, truth], p_b[labeled][rows, truth]
+    density = None
+    extent = (0.0, 1.0, 0.0, 1.0)
+    if true_a.size > SCATTER_POINTS:
+        density, extent = score_density(true_a, true_b)
+
+    def predicted(p: np.ndarray, given: np.ndarray | None) -> np.ndarray:
+        pred = np.argmax(np.where(np.isfinite(p), p, -1.0), axis=1)
+        if given is not None:
+            pred = np.where(np.isfinite(given), np.nan_to_num(given), pred).astype(np.intp)
+        return pred
+
+    pred_a, pred_b = predicted(p_a, given_a), predicted(p_b, given_b)
+    differ = scored & (pred_a != pred_b)
+    names = np.array(outcomes.classes, dtype=object)
+    idx = np.flatnonzero(differ)
+    # how sure each version is of its own class: the rows where they differ most surely first
+    sure_a, sure_b = p_a[idx, pred_a[idx]], p_b[idx, pred_b[idx]]
+    frame = pd.DataFrame(
+        {
+            "request_id": joined.column("request_id").take(idx).to_pylist(),
+            "label": joined.column("label").take(idx).to_pylist(),
+            "champion predicts": names[pred_a[idx]],
+            "challenger predicts": names[pred_b[idx]],
+            "champion probability": sure_a,
+            "challenger probability": sure_b,
+        }
+    )
+    for f in features:
+        frame[f] = joined.column(f).take(idx).to_pylist()
+    order = np.argsort(-np.minimum(sure_a, sure_b), kind="stable")
+    top = frame.iloc[order[:DISAGREEMENT_ROWS]].reset_index(drop=True)
+    report(1.0, "done")
+    return ChallengerView(
+        model=spec.model.name,
+        champion=str(champion),
+        challenger=str(challenger),
+        gate=gate,
+        roc_champion=roc_a,
+        roc_challenger=roc_b,
+        score_a=true_a,
+        score_b=true_b,
+        density=density,
+        extent=extent,
+        disagreements=top,
+        disagreeing=int(differ.sum()),
+        pairs=int(scored.sum()),
+        classes=tuple(outcomes.classes),
     )

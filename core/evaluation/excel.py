@@ -448,15 +448,21 @@ def _comparison(ws: Any, comparison: Any, champion: str, challenger: str) -> Non
         _align(ws, "G", row, row)
         row += 1
     row += 1
-    stats = [
-        ("DeLong p-value (ROC AUC)", comparison.delong_p),
+    mcnemar = [
         ("McNemar: only the champion right", comparison.mcnemar.champion_only),
         ("McNemar: only the challenger right", comparison.mcnemar.challenger_only),
         ("McNemar p-value", comparison.mcnemar.p_value),
-        ("agreement at the threshold", comparison.agreement),
-        ("score correlation (Pearson)", comparison.pearson),
-        ("score correlation (Spearman)", comparison.spearman),
     ]
+    if getattr(comparison, "classes", ()):  # multiclass: no one score, no threshold
+        stats = [*mcnemar, ("agreement (same predicted class)", comparison.agreement)]
+    else:
+        stats = [
+            ("DeLong p-value (ROC AUC)", comparison.delong_p),
+            *mcnemar,
+            ("agreement at the threshold", comparison.agreement),
+            ("score correlation (Pearson)", comparison.pearson),
+            ("score correlation (Spearman)", comparison.spearman),
+        ]
     if comparison.expected_cost:
         cost = comparison.expected_cost
         stats += [

@@ -230,8 +230,11 @@ def slice_report(
         "window events / labeled": f"{data['rows']:,} / {data['labeled']:,}",
         "reference digest": (drift or {}).get("reference", {}).get("digest", "(no drift analysis)"),
         "primary metric": metric,
-        "threshold": policy.threshold,
     }
+    if outcomes is None:
+        summary["threshold"] = policy.threshold
+    else:
+        summary["classes"] = ", ".join(outcomes.classes)
     if notes:
         summary["notes"] = notes
     report(1.0, "done")

@@ -287,49 +287,70 @@ class ChallengerPanel(DeferredPanel):
             table.resizeColumnsToContents()
         c = v.comparison
         conf = f"{c.confidence:.0%}"
+        how = "paired bootstrap" if v.classes else "DeLong for ROC AUC, paired bootstrap otherwise"
         self.deltas_title.setText(
-            f"<b>Metric differences</b> (challenger − champion, {conf} intervals; "
-            "DeLong for ROC AUC, paired bootstrap otherwise)"
+            f"<b>Metric differences</b> (challenger − champion, {conf} intervals; {how})"
         )
-        self.disagree_title.setText(
-            f"<b>Requests they decide differently</b> at threshold {c.threshold:g}: "
-            f"{v.disagreeing:,} of {v.pairs:,} ({v.disagreeing / max(v.pairs, 1):.1%}); "
-            f"the {min(DISAGREEMENT_ROWS, v.disagreeing)} with the largest score difference"
-        )
-        auc_a = c.champion.get("roc_auc")
-        auc_b = c.challenger.get("roc_auc")
+        share = f"{v.disagreeing:,} of {v.pairs:,} ({v.disagreeing / max(v.pairs, 1):.1%})"
+        shown_rows = min(DISAGREEMENT_ROWS, v.disagreeing)
+        if v.classes:
+            self.disagree_title.setText(
+                f"<b>Requests they predict a different class for</b>: {share}; the "
+                f"{shown_rows} where both are surest of their own class"
+            )
+        else:
+            self.disagree_title.setText(
+                f"<b>Requests they decide differently</b> at threshold {c.threshold:g}: "
+                f"{share}; the {shown_rows} with the largest score difference"
+            )
+        if v.classes:  # the legend gives the drawn curves' area, micro-averaged
+            label_a, label_b = (_micro_auc(a) for a in v.curve_auc)
+        else:
+            label_a, label_b = _auc(c.champion.get("roc_auc")), _auc(c.challenger.get("roc_auc"))
         self.roc.set_curves(
             v.roc_champion,
             v.roc_challenger,
-            champion_label=f"champion v{v.champion}" + _auc(auc_a),
-            challenger_label=f"challenger v{v.challenger}" + _auc(auc_b),
+            champion_label=f"champion v{v.champion}" + label_a,
+            challenger_label=f"challenger v{v.challenger}" + label_b,
         )
+        curves = "ROC curves, one-vs-rest (micro-averaged)" if v.classes else "ROC curves"
         self.roc_title.setText(
-            f"<b>ROC curves</b> on {c.labeled:,} labeled requests · "
+            f"<b>{curves}</b> on {c.labeled:,} labeled requests · "
             f"<span style='color:rgb{CHAMPION}'>champion</span> · "
             f"<span style='color:rgb{CHALLENGER}'>challenger</span> · dashed: chance"
         )
+        what = "probability of the true class" if v.classes else "score"
+        self.scatter.plot.setLabel("bottom", f"champion {what}")
+        self.scatter.plot.setLabel("left", f"challenger {what}")
         self.scatter.set_data(
             v.score_a,
             v.score_b,
             density=v.density,
             extent=v.extent,
-            threshold=c.threshold,
+            threshold=None if v.classes else c.threshold,
         )
         shown = "density of pairs (log scale)" if v.density is not None else "one dot per request"
-        self.scatter_title.setText(
-            f"<b>Scores of the same requests</b> · {shown} · dotted: threshold "
-            f"{c.threshold:g} · off-diagonal quadrants: decided differently"
-        )
+        if v.classes:
+            self.scatter_title.setText(
+                f"<b>Probability of the true class</b> · {shown} · labeled requests · above "
+                "the diagonal: the challenger is surer of the right class"
+            )
+        else:
+            self.scatter_title.setText(
+                f"<b>Scores of the same requests</b> · {shown} · dotted: threshold "
+                f"{c.threshold:g} · off-diagonal quadrants: decided differently"
+            )
         parts = []
         if c.agreement is not None:
-            parts.append(f"Decisions agree on {c.agreement:.1%} of requests")
+            agree = "Predicted classes agree" if v.classes else "Decisions agree"
+            parts.append(f"{agree} on {c.agreement:.1%} of requests")
         if c.pearson is not None and c.spearman is not None:
             parts.append(f"score correlation Pearson {c.pearson:.3f}, Spearman {c.spearman:.3f}")
         m = c.mcnemar
         if m.p_value is not None:
             parts.append(
-                f"McNemar: only the champion right on {m.champion_only:,}, only the "
+                f"McNemar{' on correctness' if v.classes else ''}: only the champion right on "
+                f"{m.champion_only:,}, only the "
                 f"challenger on {m.challenger_only:,} (p = {m.p_value:.3g})"
             )
         self.summary.setText("; ".join(parts) + ".")
@@ -337,3 +358,7 @@ class ChallengerPanel(DeferredPanel):
 
 def _auc(est: Any) -> str:
     return "" if est is None or est.value is None else f" (AUC {est.value:.3f})"
+
+
+def _micro_auc(value: float | None) -> str:
+    return "" if value is None else f" (micro AUC {value:.3f})"

@@ -52,6 +52,7 @@ from watchkeeper.app.theme import mute, tone
 from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.workbench.portfolio import ModelEntry
 from watchkeeper.core.workbench.slices import (
+    MULTICLASS_SLICE_METRICS,
     SLICE_METRICS,
     SlicesView,
     export_slice_report,
@@ -148,9 +149,8 @@ class SlicesPanel(DeferredPanel):
         self.heading.setTextFormat(Qt.TextFormat.RichText)
         self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.metric_combo = QComboBox()
-        self.metric_combo.addItem("spec's primary metric", None)
-        for metric in SLICE_METRICS:
-            self.metric_combo.addItem(metric, metric)
+        self._metrics_offered: tuple[str, ...] = ()
+        self._offer_metrics(SLICE_METRICS)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Compute the slices and the worst-slice search again")
         self.export_button = QPushButton("Export to Excel…")
@@ -276,9 +276,23 @@ class SlicesPanel(DeferredPanel):
             self.task.cancel()
             self.state.set(model=None, version=None, result=None, status="idle")
             return
+        choices = MULTICLASS_SLICE_METRICS if entry.task == "multiclass" else SLICE_METRICS
+        if choices != self._metrics_offered:
+            self._offer_metrics(choices)
+            self.state.set(metric=None)
         if (entry.name, version) != (self.state.model, self.state.version):
             self.state.set(model=entry.name, version=version, result=None, custom=(), draft=())
         self.run_when_shown(self.analyse)
+
+    def _offer_metrics(self, choices: tuple[str, ...]) -> None:
+        """The chart metric combo's entries for the selected model's task."""
+        self._metrics_offered = choices
+        self.metric_combo.blockSignals(True)
+        self.metric_combo.clear()
+        self.metric_combo.addItem("spec's primary metric", None)
+        for metric in choices:
+            self.metric_combo.addItem(metric, metric)
+        self.metric_combo.blockSignals(False)
 
     def analyse(self, force: bool = False) -> None:
         """Show the cached result for the current choice, or start the analysis."""
@@ -424,8 +438,12 @@ class SlicesPanel(DeferredPanel):
         if v is not None:
             text += (
                 f" · {v.start:%Y-%m-%d} to {v.end:%Y-%m-%d} · {v.slices.events:,} events, "
-                f"{v.slices.labeled:,} labeled · threshold {v.threshold:g}"
+                f"{v.slices.labeled:,} labeled · "
             )
+            if v.multiclass:
+                text += f"{len(v.outcomes.classes)} classes ({', '.join(v.outcomes.classes)})"
+            else:
+                text += f"threshold {v.threshold:g}"
         self.heading.setText(text)
 
     def _show_slices(self) -> None:
@@ -451,7 +469,8 @@ class SlicesPanel(DeferredPanel):
         details = [
             f"{r.predicate.name}: {r.predicate.label}\n{metric} "
             + _est(r.metrics[metric])
-            + f"\n{r.labeled:,} labeled of {r.support:,} events, {r.positives:,} positive"
+            + f"\n{r.labeled:,} labeled of {r.support:,} events"
+            + ("" if r.positives is None else f", {r.positives:,} positive")
             for r in rows
         ]
         self.chart.set_data(

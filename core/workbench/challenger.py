@@ -9,6 +9,7 @@ view draws: the pairs' ROC curves, their scores (points, or a density beyond
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,9 @@ class ChallengerView:
     # scatter is each version's probability of the true class, and "deciding differently"
     # is predicting a different class
     classes: tuple[str, ...] = ()
+    # the area under the drawn multiclass curves (micro-averaged one-vs-rest AUC): the
+    # comparison's roc_auc is the macro average, which the curves do not show
+    curve_auc: tuple[float | None, float | None] = (None, None)
 
     @property
     def comparison(self) -> Comparison:
@@ -319,6 +323,7 @@ def _multiclass_view(
     probability of the true class, and the requests whose predicted classes differ."""
     from watchkeeper.core.evaluation.compare import join_shadow
     from watchkeeper.core.evaluation.data import read_events
+    from watchkeeper.core.evaluation.metrics import Prepared
     from watchkeeper.core.evaluation.multiclass_compare import paired_outcomes
 
     spec = spec_of(entry)
@@ -345,6 +350,10 @@ def _multiclass_view(
     onehot = (codes[labeled, None] == np.arange(k)[None]).astype(np.float64).ravel()
     roc_a = roc_points(onehot, p_a[labeled].ravel())
     roc_b = roc_points(onehot, p_b[labeled].ravel())
+    micro = []
+    for p in (p_a, p_b):
+        auc = Prepared(onehot, p[labeled].ravel()).roc_auc() if onehot.size else math.nan
+        micro.append(auc if math.isfinite(auc) else None)
     truth = codes[labeled].astype(np.intp)
     rows = np.arange(truth.size)
     true_a, true_b = p_a[labeled][rows, truth], p_b[labeled][rows, truth]
@@ -395,4 +404,5 @@ def _multiclass_view(
         disagreeing=int(differ.sum()),
         pairs=int(scored.sum()),
         classes=tuple(outcomes.classes),
+        curve_auc=(micro[0], micro[1]),
     )

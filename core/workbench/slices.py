@@ -200,8 +200,10 @@ class SlicesView:
             )
             if len(out) >= limit:
                 break
-        frame = pd.DataFrame(out, columns=cols)
-        return frame.astype({c: float for c in cols[3:11]})
+        frame = pd.DataFrame(out, columns=cols).astype({c: float for c in cols[3:11]})
+        if self.multiclass:  # no positive class: discovery counts the events predicted right
+            frame = frame.rename(columns={"positives": "predicted right"})
+        return frame
 
 
 def _metric_row(

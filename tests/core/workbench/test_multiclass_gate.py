@@ -134,5 +134,12 @@ def test_the_challenger_view_of_a_multiclass_model(worlds: dict[str, Path]) -> N
     assert view.score_a.size == len(pairs)
     fpr, tpr = view.roc_challenger
     assert fpr[0] == 0 and tpr[-1] == 1 and np.all(np.diff(fpr) >= 0)
+    # the curves are one-vs-rest, micro-averaged: their area is scikit-learn's micro AUC
+    onehot = (pairs.true_tier_a.to_numpy()[:, None] == np.array(["low", "medium", "high"])).astype(
+        float
+    )
+    for v, auc in zip(("a", "b"), view.curve_auc, strict=True):
+        p = pairs[[f"p_low_{v}", f"p_medium_{v}", f"p_high_{v}"]].to_numpy()
+        assert auc == pytest.approx(sk.roc_auc_score(onehot, p, average="micro"), abs=1e-12)
     frame = view.gate_frame()
     assert set(frame["result"]) == {"PASS"}

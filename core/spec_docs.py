@@ -151,7 +151,11 @@ DESCRIPTIONS: dict[str, str] = {
     "[[slices]].critical": "A critical slice may not get worse under a challenger "
     "(`[gate] max_critical_slice_drop`).",
     "[[slices]].description": "Free text shown with the slice.",
-    "[gate].primary_metric": "The metric a challenger must improve.",
+    "[gate].primary_metric": (
+        "The metric a challenger must improve (on critical slices too), and the one slices "
+        "and worst slices are ranked by. A multiclass model's: `accuracy`, `balanced_accuracy`, "
+        "`macro_f1`, `weighted_f1`, `roc_auc`, `log_loss` or `brier`."
+    ),
     "[gate].threshold": "Score threshold for precision, recall, F1 and the confusion counts.",
     "[gate].min_improvement": "How much better the challenger's primary metric must be.",
     "[gate].alpha": "Significance level of the paired comparison.",

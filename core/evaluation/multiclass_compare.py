@@ -157,10 +157,10 @@ def paired_outcomes(
     classes as codes or None) of :func:`.compare.join_shadow`'s pairs of a multiclass model
     (``outcomes``: its :class:`~.multiclass_slices.ClassColumns`)."""
     from watchkeeper.core.evaluation.metrics import float_array
-    from watchkeeper.core.evaluation.multiclass import class_codes
+    from watchkeeper.core.evaluation.multiclass_slices import codes_of
 
     classes = outcomes.classes
-    codes = class_codes(classes, joined.column("label"))
+    codes = codes_of(classes, joined, "label", "label")
 
     def side(v: str) -> tuple[np.ndarray, np.ndarray | None]:
         cols = [
@@ -170,7 +170,8 @@ def paired_outcomes(
         p = np.column_stack(cols) if cols else np.zeros((joined.num_rows, 0))
         pred = None
         if outcomes.prediction and f"{outcomes.prediction}_{v}" in joined.column_names:
-            pred = class_codes(classes, joined.column(f"{outcomes.prediction}_{v}"), "prediction")
+            column = f"{outcomes.prediction}_{v}"
+            pred = codes_of(classes, joined, column, "prediction")
         return p, pred
 
     (pa_, da), (pb_, db) = side("a"), side("b")

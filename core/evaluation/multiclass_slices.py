@@ -111,7 +111,7 @@ class ClassColumns:
             if column not in table.column_names:
                 raise EvaluationError(f"no {column!r} column in the data")
         classes = self.classes
-        codes = class_codes(classes, table.column(self.label))
+        codes = codes_of(classes, table, self.label, "label")
         columns = [
             float_array(table.column(c), f"probability of {k}")
             for k, c in self.probabilities.items()
@@ -119,8 +119,32 @@ class ClassColumns:
         p = np.column_stack(columns) if columns else np.zeros((table.num_rows, 0))
         pred = None
         if self.prediction and self.prediction in table.column_names:
-            pred = class_codes(classes, table.column(self.prediction), "prediction")
+            pred = codes_of(classes, table, self.prediction, "prediction")
         return MulticlassOutcomes(classes, codes, p, pred)
+
+
+def codes_of(classes: Sequence[str], table: pa.Table, column: str, what: str) -> np.ndarray:
+    """:func:`.multiclass.class_codes` of ``table[column]``; an unknown class is named with
+    the event's time and request id when the table has them (an index into the rows read
+    means nothing to a user)."""
+    try:
+        return class_codes(classes, table.column(column), what)
+    except EvaluationError:
+        from watchkeeper.core.telemetry.classes import class_text
+
+        known = {str(c) for c in classes}
+        texts = class_text(table.column(column)).to_pylist()
+        i = next(i for i, t in enumerate(texts) if t is not None and t not in known)
+        where = []
+        if "ts" in table.column_names and table.column("ts")[i].is_valid:
+            where.append(f"at {table.column('ts')[i].as_py():%Y-%m-%d %H:%M:%S}")
+        if "request_id" in table.column_names:
+            where.append(f"request {table.column('request_id')[i].as_py()}")
+        raise EvaluationError(
+            f"the {what} {texts[i]!r}{' (' + ', '.join(where) + ')' if where else ''} is not "
+            f"one of the classes ({', '.join(repr(c) for c in classes)}) that "
+            "[telemetry.columns] class_probabilities names"
+        ) from None
 
 
 def multiclass_slice_metrics(

@@ -465,7 +465,14 @@ def _resolve_schema(
         columns.append(_column_info(source, "feature", column, mapping, description))
     for column in mapping.extras:
         columns.append(_column_info(source, "extra", column, mapping, description))
-    for column in probabilities:
+    for klass, column in mapping.class_probabilities.items():
+        # named before _column_info's generic words: which class lacks its probability
+        _require(
+            column,
+            source.names,
+            f"is the probability of class {klass!r} in [telemetry.columns] class_probabilities",
+            description,
+        )
         columns.append(_column_info(source, CLASS_PROBABILITY, column, mapping, description))
     return TelemetrySchema(tuple(columns))
 

@@ -363,7 +363,7 @@ def _multiclass_view(
         density, extent = score_density(true_a, true_b)
 
     def predicted(p: np.ndarray, given: np.ndarray | None) -> np.ndarray:
-        pred = np.argmax(np.where(np.isfinite(p), p, -1.0), axis=1)
+        pred = np.asarray(np.argmax(np.where(np.isfinite(p), p, -1.0), axis=1), dtype=np.intp)
         if given is not None:
             pred = np.where(np.isfinite(given), np.nan_to_num(given), pred).astype(np.intp)
         return pred

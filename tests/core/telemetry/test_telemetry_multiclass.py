@@ -110,7 +110,7 @@ def test_a_missing_probability_column_is_named(make_store: StoreFactory) -> None
     with source, pytest.raises(TelemetryError) as excinfo:
         source.schema()
     assert excinfo.value.column == "p_high"
-    assert "class_probability" in str(excinfo.value)
+    assert "the probability of class 'high'" in str(excinfo.value)
 
 
 SPEC = """

@@ -7,12 +7,13 @@ the predicted class if the telemetry has one) and reads them once as class codes
 
 :func:`candidate_stats` is what worst-slice discovery (:mod:`.worst_slices`) needs of one
 candidate: a value and a standard error, cheaply, for thousands of candidates. Accuracy is a
-proportion (binomial), log loss and Brier are means (CLT); balanced accuracy, the F1s and
-macro ROC AUC have no handy closed form, so their standard error is a *grouped jackknife*:
-the candidate's events split into ``JACKKNIFE_GROUPS`` seeded groups, the metric recomputed
-with each group left out (a weighted confusion matrix: one ``bincount`` each). That is
-``JACKKNIFE_GROUPS`` passes where a bootstrap would take hundreds, and for smooth functions
-of the confusion matrix the jackknife variance is consistent.
+proportion (binomial), log loss and Brier are means (CLT), macro ROC AUC takes DeLong's
+placement values (each event's influence on the mean of the classes' AUCs); balanced
+accuracy and the F1s have no handy closed form, so their standard error is a *grouped
+jackknife*: the candidate's events split into ``JACKKNIFE_GROUPS`` seeded groups, every
+group's confusion matrix from one ``bincount``, the metric recomputed on the whole minus
+each group. That is one pass over the events where a bootstrap would take hundreds, and for
+smooth functions of the confusion matrix the jackknife variance is consistent.
 """
 
 from __future__ import annotations
@@ -190,10 +191,34 @@ def multiclass_slice_metrics(
 # -- discovery candidates -------------------------------------------------------------
 
 
-def _value(metric: str, enc: Encoded, w: np.ndarray | None) -> float:
-    if metric == "roc_auc":
-        return enc.roc_auc(w)
-    return _from_confusion(enc.confusion(w))[metric]
+def _macro_auc_delong(enc: Encoded) -> tuple[float, float] | None:
+    """Macro one-vs-rest ROC AUC and its standard error from DeLong's placement values:
+    each event's influence on the mean of the classes' AUCs (a positive's placement minus
+    the AUC over the positives, a negative's over the negatives, averaged over the classes),
+    squared and summed. For one class this is DeLong's variance; across classes it counts
+    their covariance, since the same events enter every class's AUC."""
+    from watchkeeper.core.evaluation.metrics import Prepared, _placements
+
+    influence = np.zeros(enc.n)
+    aucs = []
+    for j in range(enc.k):
+        y = (enc.y == j).astype(np.float64)
+        m = int(y.sum())
+        n = enc.n - m
+        if m < 2 or n < 2:
+            continue
+        v10, v01 = _placements(Prepared(y, enc.p[:, j]))
+        auc = float(v10.mean())
+        part = np.empty(enc.n)
+        positive = y == 1
+        part[positive] = (v10 - auc) / m
+        part[~positive] = (v01 - auc) / n
+        influence += part
+        aucs.append(auc)
+    if len(aucs) < 2:  # the metric's own rule: a macro average of two classes or more
+        return None
+    influence /= len(aucs)
+    return float(np.mean(aucs)), float(math.sqrt(float((influence**2).sum())))
 
 
 def candidate_stats(
@@ -201,7 +226,7 @@ def candidate_stats(
 ) -> tuple[float, float, float, str] | None:
     """``(value, standard error, successes, method)`` of one candidate's events, or None when
     the metric does not exist there. ``successes`` is NaN except for accuracy; ``method`` is
-    how an interval should be drawn: ``wilson``, ``normal`` or ``jackknife``."""
+    how an interval should be drawn: ``wilson``, ``normal``, ``delong`` or ``jackknife``."""
     if metric not in MULTICLASS_METRICS:
         raise EvaluationError(f"{metric!r} is not a multiclass metric")
     n = enc.n
@@ -214,14 +239,21 @@ def candidate_stats(
     if metric in ("log_loss", "brier"):
         terms = enc.log_loss_terms if metric == "log_loss" else enc.brier_terms
         return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(n)), math.nan, "normal"
-    value = _value(metric, enc, None)
-    if not math.isfinite(value):
-        return None
+    if metric == "roc_auc":
+        got = _macro_auc_delong(enc)
+        return None if got is None else (got[0], got[1], math.nan, "delong")
+    # balanced accuracy, the F1s: every group's confusion matrix from one bincount, and
+    # each leave-one-group-out matrix as the whole minus that group's
+    k = enc.k
     g = min(JACKKNIFE_GROUPS, n)
     groups = np.random.default_rng([seed, n]).permutation(n) % g
-    left_out = np.empty(g)
-    for j in range(g):
-        left_out[j] = _value(metric, enc, (groups != j).astype(np.float64))
+    cells = groups * (k * k) + enc.y * k + enc.pred
+    per_group = np.bincount(cells, minlength=g * k * k).reshape(g, k, k).astype(np.float64)
+    whole = per_group.sum(axis=0)
+    value = _from_confusion(whole)[metric]
+    if not math.isfinite(value):
+        return None
+    left_out = np.array([_from_confusion(whole - c)[metric] for c in per_group])
     left_out = left_out[np.isfinite(left_out)]
     if left_out.size < 2:
         return None

@@ -219,7 +219,7 @@ class _Stats:
     se: float  # the estimate's standard error (DeLong, binomial, CLT)
     n: int  # events the value rests on (for proportions: the denominator)
     k: float = math.nan  # successes, for proportions
-    method: str = ""  # "jackknife": a multiclass metric's grouped-jackknife standard error
+    method: str = ""  # a multiclass share or AUC ("jackknife", "delong"): clipped to [0, 1]
 
 
 def _stats(metric: str, y: np.ndarray, s: np.ndarray, threshold: float) -> _Stats | None:
@@ -252,8 +252,8 @@ def _interval(metric: str, st: _Stats, z: float, confidence: float) -> Estimate:
     if metric in ("precision", "recall", "accuracy"):
         return wilson(st.k, st.n, confidence)
     lo, hi = st.value - z * st.se, st.value + z * st.se
-    if st.method == "jackknife":  # a multiclass share or AUC: within [0, 1]
-        return Estimate(st.value, max(0.0, lo), min(1.0, hi), "jackknife", st.n, confidence)
+    if st.method:  # a multiclass share or AUC: within [0, 1]
+        return Estimate(st.value, max(0.0, lo), min(1.0, hi), st.method, st.n, confidence)
     if metric == "roc_auc":
         return Estimate(st.value, max(0.0, lo), min(1.0, hi), "delong", st.n, confidence)
     return Estimate(st.value, lo, hi, "normal", st.n, confidence)
@@ -405,7 +405,8 @@ def find_worst_slices(
                 return None
             value, se, k, method = got
             n = part.n
-            return _Stats(value, se, n, k, "jackknife" if method == "jackknife" else "")
+            bounded = method in ("jackknife", "delong")
+            return _Stats(value, se, n, k, method if bounded else "")
 
     if overall_est.value is None:
         raise EvaluationError(f"the overall {metric} does not exist on these events (one class?)")

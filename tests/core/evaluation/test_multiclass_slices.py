@@ -144,3 +144,17 @@ def test_a_candidates_standard_error_matches_the_bootstrap(metric: str) -> None:
     assert se == pytest.approx(float(np.std(reps, ddof=1)), rel=0.15)
     whole = enc.roc_auc() if metric == "roc_auc" else _from_confusion(enc.confusion())[metric]
     assert value == pytest.approx(whole, abs=1e-12)
+
+
+def test_the_stacked_confusion_metrics_equal_one_matrix_at_a_time() -> None:
+    from watchkeeper.core.evaluation.multiclass import _from_confusion
+    from watchkeeper.core.evaluation.multiclass_slices import _stacked
+
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 20, (50, 4, 4)).astype(float)
+    c[3, 2, :] = 0  # a class never the label
+    c[4, :, 1] = 0  # a class never predicted
+    c[5, 1, :] = c[5, :, 1] = 0  # a class absent
+    for metric in ("balanced_accuracy", "macro_f1", "weighted_f1"):
+        one_by_one = [_from_confusion(m)[metric] for m in c]
+        np.testing.assert_allclose(_stacked(metric, c), one_by_one, rtol=0, atol=1e-15)

@@ -121,7 +121,8 @@ class MetricTimelineWidget(QWidget):
         self.coverage_plot.setLabel("left", "labeled")
         self.coverage_plot.setYRange(-0.06, 1.12, padding=0)  # room for the 0% and 100% labels
         self.coverage_plot.getAxis("left").setTicks([[(0, "0%"), (0.5, "50%"), (1, "100%")]])
-        self.legend = self.metric_plot.addLegend(offset=(10, 10))
+        # top right: the reference and alert lines are labelled at the left edge
+        self.legend = self.metric_plot.addLegend(offset=(-10, 10))
 
         # Created once; set_data only refills them (pens and brushes come from the theme).
         self.realized_curve = pg.PlotDataItem(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["fit_logit_model", "logit_predict", "save_pyfunc"]
+__all__ = ["fit_class_models", "fit_logit_model", "logit_predict", "save_pyfunc"]
 
 TOP_VALUES = 30
 RIDGE = 1e-3
@@ -79,7 +79,29 @@ def fit_logit_model(
     return params
 
 
-def logit_predict(params: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
+def fit_class_models(
+    reference: pd.DataFrame, features: Mapping[str, str], class_probabilities: Mapping[str, str]
+) -> dict[str, Any]:
+    """A multiclass model: one logistic model per class probability column, renormalised.
+
+    One-vs-rest logits are cruder than a softmax but reuse the binary fit, and the demo's
+    pyfunc only has to stand in for the logged probabilities, not to be the best model.
+    """
+    return {
+        "classes": {
+            cls: fit_logit_model(reference, features, column)
+            for cls, column in class_probabilities.items()
+        }
+    }
+
+
+def logit_predict(params: Mapping[str, Any], frame: pd.DataFrame) -> Any:
+    """The score of a binary model (an array) or a multiclass one's class probabilities
+    (a DataFrame, one column per class, rows summing to 1)."""
+    if "classes" in params:
+        columns = {cls: logit_predict(p, frame) for cls, p in params["classes"].items()}
+        probabilities = pd.DataFrame(columns, index=frame.index)
+        return probabilities.div(probabilities.sum(axis=1), axis=0)
     z = _design(frame, params) @ np.asarray(params["coef"])
     out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
     return out

@@ -64,6 +64,12 @@ class DemoModel:
     ``features`` maps each feature column to its kind (``numerical`` / ``categorical``) in
     table order. ``volume_ratio`` scales the workspace's ``events_per_day`` to this model's
     champion rows per day. ``generate(rows_per_day, seed)`` draws the telemetry.
+
+    ``outcomes`` are the columns after the features. A binary model uses the shared
+    :data:`OUTCOME_COLUMNS`; a multiclass one has its own (one probability column per class,
+    ``class_probabilities``, and string ``prediction`` / ``label`` columns, typed in
+    ``outcome_types``), and the shared ``score`` / ``prediction`` / ``label`` are NULL in
+    its rows of the workspace's one table.
     """
 
     name: str
@@ -78,6 +84,11 @@ class DemoModel:
     gate: Mapping[str, Any]
     description: str
     generate: Callable[[int, int], Generated] = field(repr=False)
+    outcomes: tuple[str, ...] = OUTCOME_COLUMNS
+    outcome_types: Mapping[str, pa.DataType] = field(default_factory=dict)
+    class_probabilities: Mapping[str, str] = field(default_factory=dict)
+    prediction: str = "prediction"
+    label: str = "label"
 
     def rows_per_day(self, events_per_day: int) -> int:
         return max(1, round(events_per_day * self.volume_ratio))

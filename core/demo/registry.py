@@ -122,6 +122,23 @@ PORTFOLIO: dict[str, dict[str, Any]] = {
             },
         },
     },
+    "risk-tier": {
+        "description": "Credit risk tier (low / medium / high) per application.",
+        "tags": {"team": "credit-risk", "task": "multiclass"},
+        "aliases": {"champion": "1"},
+        "reference_version": "1",
+        "experiment": "risk-tier-training",
+        "versions": {
+            "1": {
+                "trained": "2026-02-04T13:20:00",
+                "user": "sofia.moreau",
+                "commit": "7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e",
+                "description": "Multinomial logistic regression on January 2026 applications.",
+                "params": {"algorithm": "multinomial_logit", "C": "0.5"},
+                "metrics": {"macro_f1": 0.67, "accuracy": 0.74, "log_loss": 0.62},
+            },
+        },
+    },
 }  # fmt: skip
 
 
@@ -219,6 +236,7 @@ def write_portfolio(
     period: tuple[dt.datetime, dt.datetime] = TRAINING_PERIOD,
     features: Mapping[str, Mapping[str, str]] | None = None,
     skews: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    class_probabilities: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Register ``portfolio`` (default :data:`PORTFOLIO`) at ``tracking_uri`` with MLflow.
 
@@ -229,6 +247,9 @@ def write_portfolio(
     logs that version's own training dataset (``training/training.parquet``, the reference
     with the feature multiplied by the factor, e.g. 100 for cents) and fits its model on it.
 
+    ``class_probabilities`` maps a multiclass model's name to its probability columns (class
+    → column): its pyfunc answers one probability per class (:func:`fit_class_models`).
+
     ``references`` maps a model name to its reference rows (a pyarrow Table); a model
     without one gets runs without a reference dataset. ``artifact_root`` (a URI) is where
     new experiments keep artifacts; ``None`` lets the tracking server decide. Credentials
@@ -238,13 +259,14 @@ def write_portfolio(
     from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
     from mlflow.tracking import MlflowClient
 
-    from watchkeeper.core.demo.pyfunc import fit_logit_model, save_pyfunc
+    from watchkeeper.core.demo.pyfunc import fit_class_models, fit_logit_model, save_pyfunc
     from watchkeeper.core.registry.client import pinned_tracking_uri
 
     portfolio = PORTFOLIO if portfolio is None else portfolio
     references = references or {}
     features = features or {}
     skews = skews or {}
+    class_probabilities = class_probabilities or {}
     fitted: dict[tuple[str, str], Any] = {}
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     out: dict[str, Any] = {}
@@ -304,10 +326,13 @@ def write_portfolio(
                     skew = {}  # reference rows without the feature: nothing to skew
                 train = _skewed(table, skew) if table is not None and skew else table
                 # a model is fitted to the logged score: rows without one get a placeholder
-                fits = {"score", *features.get(name, {"score": ""})} <= columns
+                scores = dict(class_probabilities.get(name, {})) or {"score": "score"}
+                fits = {*scores.values(), *features.get(name, {"": ""})} <= columns
                 if train is not None and name in features and fits:
                     key = (name, json.dumps(skew, sort_keys=True))
-                    if key not in fitted:
+                    if key not in fitted and name in class_probabilities:
+                        fitted[key] = fit_class_models(train.to_pandas(), features[name], scores)
+                    elif key not in fitted:
                         fitted[key] = fit_logit_model(train.to_pandas(), features[name])
                     model_dir.parent.mkdir(parents=True, exist_ok=True)
                     save_pyfunc(fitted[key], model_dir)
@@ -411,6 +436,9 @@ def build_demo_registry(
         period=period,
         features={m.name: dict(m.features) for m in MODELS},
         skews={s["model"]: {s["version"]: {s["feature"]: s["factor"]}} for s in SKEWS},
+        class_probabilities={
+            m.name: dict(m.class_probabilities) for m in MODELS if m.class_probabilities
+        },
     )
     os.replace(building, reg / "mlflow.db")
     return {

@@ -39,6 +39,24 @@ def toml_value(value: Any) -> str:
     raise TypeError(type(value).__name__)
 
 
+def _roles(model: DemoModel) -> list[tuple[str, str]]:
+    """Role → column; a multiclass model has no ``score`` and its own class columns."""
+    roles = [(role, role) for role in (*ROLE_COLUMNS, *OUTCOME_COLUMNS[:4])]
+    if not model.class_probabilities:
+        return roles
+    own = {"score": "", "prediction": model.prediction, "label": model.label}
+    return [(role, own.get(role, column)) for role, column in roles]
+
+
+def _class_lines(model: DemoModel) -> list[str]:
+    if not model.class_probabilities:
+        return []
+    return [
+        "# One probability column per class; the predicted and true class are class names.",
+        f"class_probabilities = {toml_value(dict(model.class_probabilities))}",
+    ]
+
+
 def spec_text(model: DemoModel, recipe_version: int, source: str) -> str:
     """The monitor spec of a demo model, as TOML with comments a user can learn from.
 
@@ -61,11 +79,12 @@ def spec_text(model: DemoModel, recipe_version: int, source: str) -> str:
         f"source = {toml_value(source)}",
         "",
         "[telemetry.columns]",
-        *(f"{role} = {toml_value(role)}" for role in (*ROLE_COLUMNS, *OUTCOME_COLUMNS[:4])),
+        *(f"{role} = {toml_value(column)}" for role, column in _roles(model)),
         f"features = {toml_value(list(model.features))}",
         f"numerical = {toml_value(numerical)}",
         f"categorical = {toml_value(categorical)}",
         'extras = ["latency_ms"]',
+        *_class_lines(model),
         "",
         "# The baseline: the champion's first month.",
         "[reference]",

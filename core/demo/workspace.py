@@ -39,6 +39,7 @@ import pyarrow as pa
 from watchkeeper.core.demo import churn as demo_churn
 from watchkeeper.core.demo import fraud as demo_fraud
 from watchkeeper.core.demo import recipe
+from watchkeeper.core.demo import risk_tier as demo_risk_tier
 from watchkeeper.core.demo.recipe import (
     AS_OF,
     DAYS,
@@ -70,8 +71,8 @@ __all__ = [
 ]
 
 #: Bump whenever the generated content (data, specs, manifest) changes.
-RECIPE_VERSION = 4
-MODELS: tuple[DemoModel, ...] = (demo_fraud.MODEL, demo_churn.MODEL)
+RECIPE_VERSION = 5
+MODELS: tuple[DemoModel, ...] = (demo_fraud.MODEL, demo_churn.MODEL, demo_risk_tier.MODEL)
 DEFAULT_EVENTS_PER_DAY = 20_000
 MIN_EVENTS_PER_DAY, MAX_EVENTS_PER_DAY = 1_000, 100_000
 TELEMETRY_FILE, TABLE = "telemetry.duckdb", "predictions"
@@ -154,13 +155,19 @@ def generate_events(model: str, *, events_per_day: int, seed: int = SEED) -> pa.
 
 def model_columns(model: DemoModel) -> list[str]:
     """The columns of one model's telemetry, in table order."""
-    return [*ROLE_COLUMNS, *model.features, *OUTCOME_COLUMNS]
+    return [*ROLE_COLUMNS, *model.features, *model.outcomes]
 
 
 def _unified(tables: dict[str, pa.Table]) -> pa.Table:
-    """All models in one table: each model's rows, NULL in the other models' features."""
+    """All models in one table: each model's rows, NULL in the other models' columns.
+
+    The shared columns come first, then every model's own outcome columns (a multiclass
+    model's probabilities and string classes), so a binary model's columns keep their place.
+    """
     fields: dict[str, pa.Field] = {}
-    for name in (*ROLE_COLUMNS, *[f for m in MODELS for f in m.features], *OUTCOME_COLUMNS):
+    own = [c for m in MODELS for c in m.outcomes if c not in OUTCOME_COLUMNS]
+    features = [f for m in MODELS for f in m.features]
+    for name in (*ROLE_COLUMNS, *features, *OUTCOME_COLUMNS, *own):
         for table in tables.values():
             if name in table.column_names:
                 fields.setdefault(name, table.schema.field(name))

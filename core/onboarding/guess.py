@@ -172,7 +172,7 @@ class ColumnGuess:
 
     name: str
     source_type: str
-    role: str  # a canonical role, "feature", "extra" or "ignored"
+    role: str  # a canonical role, "feature", "extra", "ignored" or "class_probability"
     reason: str
     kind: ColumnKind | None = None
     distinct: int = 0
@@ -193,6 +193,8 @@ class Guesses:
     task_reason: str
     warnings: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()  # multiclass: the class values seen
+    #: multiclass: (class, probability column) pairs, in the source's column order
+    class_probabilities: tuple[tuple[str, str], ...] = ()
 
     def column_of(self, role: str) -> str | None:
         """The column given ``role``, or None."""
@@ -549,11 +551,52 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
         ]
         if labels:
             assign("label", labels[0].name, "named like a label (ground truth)")
-    probas = _class_probabilities(open_cols())
-    if probas:
-        for c in probas:
-            taken[c.name] = "extra"
-            reasons[c.name] = "one of several class-probability columns summing to 1"
+    class_columns = _class_probabilities(open_cols())
+    probas = [cols[column] for column in class_columns.values()]
+    for cls, column in class_columns.items():
+        taken[column] = "class_probability"
+        reasons[column] = (
+            f"the probability of class {cls!r}: one of {len(class_columns)} columns in [0, 1] "
+            "summing to 1 per row"
+        )
+    if (
+        class_columns
+        and "label" in roles
+        and not _holds_classes(cols[roles["label"][0]], class_columns)
+    ):
+        column, _ = roles.pop("label")
+        del taken[column]
+        warnings.append(
+            f"{column!r} is named like a label but its values "
+            f"({', '.join(cols[column].examples)}) are not the classes of the probability "
+            f"columns ({', '.join(class_columns)}); give --label COL"
+        )
+    if class_columns and free("prediction"):
+        # the predicted class: named so, or the column that is the probabilities' arg-max
+        pool = [c for c in open_cols() if _holds_classes(c, class_columns)]
+        named = [c for c in pool if set(_tokens(c.name)) & set(_PREDICTION_WORDS)]
+        argmax = [c for c in pool if _is_argmax(c, class_columns, cols)]
+        if named or argmax:
+            c = (named or argmax)[0]
+            assign(
+                "prediction",
+                c.name,
+                "named like a prediction; its values are the class names"
+                if c in named
+                else "class names, the most probable class of every row: the predicted class",
+            )
+    if class_columns and free("label"):
+        pool = [c for c in open_cols() if _holds_classes(c, class_columns)]
+        if pool:
+            assign(
+                "label",
+                pool[0].name,
+                "its values are the class names and it is not the predicted class",
+            )
+            warnings.append(
+                f"the label {pool[0].name!r} was recognised by its values, not its name; give "
+                "--label COL (or --label none) if it is not the ground truth"
+            )
     if free("score") and not probas:
         named = [
             c
@@ -611,14 +654,22 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
                 break
 
     # -- the task ------------------------------------------------------------------------
-    task, task_reason, classes = _guess_task(cols, roles, probas, over.task, warnings, over.origin)
+    task, task_reason, classes = _guess_task(
+        cols, roles, probas, list(class_columns), over.task, warnings, over.origin
+    )
     # a regression model's predicted value plays the score's role in the analyses
     regression_value = task == "regression" and "prediction" in roles
     if regression_value and "score" not in roles and "score" not in over.roles:
         column, _ = roles.pop("prediction")
         assign("score", column, "the predicted value (regression: the score role)")
-    if task == "multiclass":
-        # not analysable yet: keep the outcome columns as extras, watch the features' drift
+    if task == "multiclass" and class_columns:
+        for role in ("score",):  # a multiclass score is its probability columns
+            if role in roles:
+                column, _ = roles.pop(role)
+                taken[column] = "extra"
+                reasons[column] = "a score beside the class probabilities: kept as an extra"
+    elif task == "multiclass":
+        # no probability columns: no multiclass analysis; watch the features' drift
         for role in ("label", "score", "prediction"):
             if role in roles:
                 column, _ = roles.pop(role)
@@ -702,7 +753,16 @@ def guess_columns(sample: Sample, overrides: Overrides | None = None) -> Guesses
         if role == "feature" and found is not None:
             kind, reason = _kind(found, over)
         out.append(_column_guess(n, sample, found, role, reason, kind))
-    return Guesses(sample.source, rows, tuple(out), task, task_reason, tuple(warnings), classes)
+    return Guesses(
+        sample.source,
+        rows,
+        tuple(out),
+        task,
+        task_reason,
+        tuple(warnings),
+        classes,
+        tuple(class_columns.items()) if task == "multiclass" else (),
+    )
 
 
 def _first_time(col: _Column) -> int:
@@ -722,31 +782,76 @@ def _after(later: _Column, earlier: _Column | None) -> bool:
     return bool(pc.all(ok).as_py()) and ok.null_count < len(ok)
 
 
-def _class_probabilities(candidates: Sequence[_Column]) -> list[_Column]:
-    """Three or more float columns in [0, 1] sharing a prefix, summing to about 1."""
-    groups: dict[str, list[_Column]] = {}
+#: How a class-probability column is named: ``p_<class>``, ``prob_<class>``, ``<class>_proba``…
+_PROBABILITY_PREFIX = re.compile(
+    r"^(?P<word>p|prob|proba|probability|score)[_\-. ](?P<cls>.+)$", re.IGNORECASE
+)
+_PROBABILITY_SUFFIX = re.compile(
+    r"^(?P<cls>.+?)[_\-. ](?P<word>p|prob|proba|probability|score)$", re.IGNORECASE
+)
+#: How far from 1 a row's probabilities may sum (rounding in the log).
+SUM_TOLERANCE = 0.02
+
+
+def _class_probabilities(candidates: Sequence[_Column]) -> dict[str, str]:
+    """Class → column for three or more float columns in [0, 1] named like the probability
+    of a class (one naming pattern), whose rows sum to about 1; empty when none fit."""
+    groups: dict[tuple[str, str], dict[str, _Column]] = {}
     for c in candidates:
         if not pa.types.is_floating(c.type):
             continue
-        tokens = _tokens(c.name)
-        if len(tokens) >= 2 and set(tokens[:-1]) & set(_SCORE_WORDS):
-            groups.setdefault("_".join(tokens[:-1]), []).append(c)
+        for form, pattern in (("prefix", _PROBABILITY_PREFIX), ("suffix", _PROBABILITY_SUFFIX)):
+            m = pattern.match(c.name)
+            if m:
+                key = (form, m.group("word").lower())
+                groups.setdefault(key, {}).setdefault(m.group("cls"), c)
+                break
     for group in groups.values():
         if len(group) < 3:
             continue
-        total = pc.add(pc.fill_null(group[0].values, 0.0), 0.0)
-        for c in group[1:]:
-            total = pc.add(total, pc.fill_null(c.values, 0.0))
+        bounds = [_bounds(c.values) for c in group.values()]
+        if any(b is None or b[0] < 0.0 or b[1] > 1.0 for b in bounds):
+            continue
+        columns = list(group.values())
+        total = pc.cast(columns[0].values, pa.float64())
+        for c in columns[1:]:
+            total = pc.add(total, pc.cast(c.values, pa.float64()))  # null where any is
         b = _bounds(total)
-        if b is not None and b[0] > 0.98 and b[1] < 1.02:
-            return group
-    return []
+        if b is not None and b[0] > 1 - SUM_TOLERANCE and b[1] < 1 + SUM_TOLERANCE:
+            return {cls: c.name for cls, c in group.items()}
+    return {}
+
+
+def _holds_classes(col: _Column, classes: Mapping[str, str]) -> bool:
+    """Whether a text or whole-number column's values are all among the class names."""
+    if not (is_text(col.type) or pa.types.is_integer(col.type)) or not col.present:
+        return False
+    values = {str(v) for v in pc.unique(col.values.drop_null()).to_pylist()}
+    return values <= set(classes)
+
+
+def _is_argmax(col: _Column, classes: Mapping[str, str], cols: Mapping[str, _Column]) -> bool:
+    """Whether ``col`` names the most probable class in (nearly) every row."""
+    import numpy as np
+
+    names = list(classes)
+    stacked = np.column_stack(
+        [
+            pc.fill_null(pc.cast(cols[c].values, pa.float64()), -1.0).to_numpy()
+            for c in classes.values()
+        ]
+    )
+    top = np.asarray(names, dtype=object)[stacked.argmax(axis=1)]
+    given = np.asarray([None if v is None else str(v) for v in col.values.to_pylist()], object)
+    known = given != None  # noqa: E711 - elementwise
+    return bool(known.any()) and float((given[known] == top[known]).mean()) > 0.99
 
 
 def _guess_task(
     cols: Mapping[str, _Column],
     roles: Mapping[str, tuple[str, str]],
     probas: Sequence[_Column],
+    classes_of_probas: Sequence[str],
     given: str | None,
     warnings: list[str],
     origin: str = "on the command line",
@@ -760,7 +865,7 @@ def _guess_task(
         return (
             "multiclass",
             f"{len(probas)} class-probability columns ({names})",
-            tuple(c.name for c in probas),
+            tuple(classes_of_probas),
         )
     if label is not None:
         if _is_binary(label):

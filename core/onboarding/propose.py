@@ -118,6 +118,7 @@ def mapping_of(guesses: Guesses) -> ColumnMapping:
         features=tuple(c.name for c in guesses.features),
         extras=tuple(c.name for c in guesses.of_role("extra")),
         kinds=kinds,
+        class_probabilities=dict(guesses.class_probabilities),
     )
 
 

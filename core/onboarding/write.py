@@ -120,12 +120,15 @@ def spec_text(p: Proposal, source: str, *, written_at: dt.datetime | None = None
         "[model]",
         f"name = {toml_value(p.model)}",
     ]
-    if g.task == "multiclass":
+    if g.task == "multiclass" and g.class_probabilities:
+        out.append(f"task = {toml_value(g.task)}  # {g.task_reason}")
+    elif g.task == "multiclass":
         out += _comment(
-            f"This looks like a MULTICLASS model ({g.task_reason}). Watchkeeper's analyses "
-            "cover binary and regression models only, so this spec watches the features' "
-            "drift; the label, the class probabilities and the predicted class are kept as "
-            "extras. The task below is the default and is not used without a score and label."
+            f"This looks like a MULTICLASS model ({g.task_reason}), but no columns hold one "
+            "probability per class (p_<class>, <class>_proba…), which its analyses need: "
+            "this spec watches the features' drift, the label and the predicted class are "
+            'kept aside. Add task = "multiclass" and [telemetry.columns] '
+            'class_probabilities = { <class> = "<column>", ... } if the source has them.'
         )
     else:
         out.append(f"task = {toml_value(g.task)}  # {g.task_reason}")
@@ -172,6 +175,11 @@ def spec_text(p: Proposal, source: str, *, written_at: dt.datetime | None = None
     out.append(f"categorical = {toml_list(categorical)}")
     extras = [c.name for c in g.of_role("extra")]
     out.append(f"extras = {toml_list(extras)}")
+    if g.task == "multiclass" and g.class_probabilities:
+        out += _comment(
+            "One probability column per class; the prediction and the label hold class names."
+        )
+        out.append(f"class_probabilities = {toml_value(dict(g.class_probabilities))}")
     out += _column_notes(g.columns)
     out += ["", "[reference]", 'kind = "window"']
     out.append(f"version = {toml_value(p.reference_version)}")
@@ -205,7 +213,7 @@ def _column_notes(columns: tuple[ColumnGuess, ...]) -> list[str]:
     for c in columns:
         if c.role == "feature":
             lines.append(f"#   {c.name}: {c.kind} feature — {c.reason}")
-        elif c.role in ("extra", "ignored"):
+        elif c.role in ("extra", "ignored", "class_probability"):
             lines.append(f"#   {c.name}: {c.role} — {c.reason}")
     return lines
 

@@ -195,7 +195,7 @@ def run_drift(
             engine, table_name = src.engine, src.table_name
             with engine.connect() as conn:
                 table = reflect_table(conn, table_name)
-                return analyze_drift_sql(
+                result = analyze_drift_sql(
                     reference,
                     conn,
                     table,
@@ -204,6 +204,8 @@ def run_drift(
                     cancelled=cancelled,
                     **common,
                 )
+                labels = _label_tables(spec, src, version, span, common, as_of)
+            return _with_labels(result, labels, common, as_of)
         report(0.1, f"reading {rows:,} events")
         current = read_events(
             src,
@@ -214,14 +216,82 @@ def run_drift(
             # the request id orders the exact statistics' sample, where there is one
             columns=[*(["request_id"] if src.schema().has_request_id else []), *data_cols],
         )
+        labels = _label_tables(spec, src, version, span, common, as_of)
     check_cancelled(cancelled)
-    return analyze_drift(
+    result = analyze_drift(
         reference,
         current,
         progress=stage(report, 0.3, 1.0),
         cancelled=cancelled,
         **common,
     )
+    return _with_labels(result, labels, common, as_of)
+
+
+def _label_tables(
+    spec: Any,
+    src: TelemetrySource,
+    version: str,
+    span: tuple[Any, ...] | None,
+    common: dict[str, Any],
+    as_of: dt.datetime | None,
+) -> tuple[Any, Any] | None:
+    """A multiclass model's known labels, reference and current (None: no label drift).
+
+    Only multiclass for now: a binary model's 0/1 label would join the same way, but its
+    drift is the positive rate, which its performance view already shows.
+    """
+    from watchkeeper.core.drift.label import known_labels
+    from watchkeeper.core.evaluation.data import read_events
+
+    names = src.schema().names
+    if spec.model.task != "multiclass" or "label" not in names or span is None:
+        return None
+    label_cols = ["ts", "label", *(["label_ts"] if "label_ts" in names else [])]
+    ref_version, ref_start, ref_end = span
+    reference = read_events(
+        src,
+        model=spec.model.name,
+        versions=[ref_version],
+        start=ref_start,
+        end=ref_end,
+        columns=label_cols,
+    )
+    current = read_events(
+        src,
+        model=spec.model.name,
+        versions=[version],
+        start=common["start"],
+        end=as_of,
+        columns=label_cols,
+    )
+    ref_known, cur_known = known_labels(reference, ref_end), known_labels(current, as_of)
+    if ref_known.num_rows == 0 or cur_known.num_rows == 0:
+        return None
+    return ref_known, cur_known
+
+
+def _with_labels(
+    result: DriftResult,
+    labels: tuple[Any, Any] | None,
+    common: dict[str, Any],
+    as_of: dt.datetime | None,
+) -> DriftResult:
+    """``result`` with the label drift of ``labels`` (from :func:`_label_tables`) appended."""
+    from watchkeeper.core.drift.label import label_drift, with_label_drift
+
+    if labels is None or not result.windows:
+        return result
+    ref_known, cur_known = labels
+    drift = label_drift(
+        ref_known,
+        cur_known,
+        window=common["window"],
+        settings=common["settings"],
+        start=result.windows[0].start or common["start"],
+        end=as_of,
+    )
+    return with_label_drift(result, drift)
 
 
 def _multiclass_drift_columns(spec: Any, src: TelemetrySource) -> list[str]:

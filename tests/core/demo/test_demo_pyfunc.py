@@ -56,3 +56,19 @@ def test_the_planted_skew_is_in_the_training_data_and_the_manifest(demo_workspac
     )
     ref = _reference(demo_workspace, "2")
     np.testing.assert_allclose(train["amount"], ref["amount"] * skew["factor"])
+
+
+def test_the_multiclass_version_loads_and_answers_one_probability_per_class(
+    demo_workspace: Path,
+) -> None:
+    from watchkeeper.core.demo.risk_tier import MODEL as TIER
+
+    predict = load_pyfunc("models:/risk-tier@champion", _registry(demo_workspace))
+    files = demo_workspace.glob("registry/artifacts/risk-tier-training/*/artifacts/reference/*")
+    ref = pd.read_parquet(next(files))
+    got = predict(ref[list(TIER.features)])
+    assert list(got.columns) == list(TIER.class_probabilities)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-9)
+    logged = ref[list(TIER.class_probabilities.values())].to_numpy()
+    agree = (got.to_numpy().argmax(axis=1) == logged.argmax(axis=1)).mean()
+    assert agree > 0.9, agree

@@ -26,7 +26,7 @@ from watchkeeper.core.progress import Cancelled
 from watchkeeper.core.spec import load_spec
 
 EVENTS_PER_DAY = 3_000  # enough rows for stable slice statistics, about 1.5 s to build
-FRAUD, CHURN = "fraud-detector", "churn-model"
+FRAUD, CHURN, TIER = "fraud-detector", "churn-model", "risk-tier"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
@@ -89,6 +89,7 @@ def test_layout(workspace: demo.DemoWorkspace) -> None:
     assert sorted(p.name for p in (root / "specs").iterdir()) == [
         "churn-model.toml",
         "fraud-detector.toml",
+        "risk-tier.toml",
     ]
     assert [p.name for p in root.parent.iterdir()] == [root.name]  # no staging left over
     on_disk = json.loads((root / "manifest.json").read_text())
@@ -101,6 +102,8 @@ def test_layout(workspace: demo.DemoWorkspace) -> None:
     assert m["models"][FRAUD]["versions"]["2"]["role"] == "challenger"
     assert list(m["models"][CHURN]["versions"]) == ["3"]
     assert m["models"][CHURN]["versions"]["3"]["role"] == "champion"
+    assert m["models"][TIER]["task"] == "multiclass"
+    assert list(m["models"][TIER]["versions"]) == ["1"]
     features = {f["name"]: f for f in m["models"][FRAUD]["features"]}
     assert features["merchant_id"] == {
         "name": "merchant_id",
@@ -134,6 +137,8 @@ def test_schema_and_row_counts_match_manifest(workspace: demo.DemoWorkspace, con
     assert expected[(FRAUD, "1")] == 120 * EVENTS_PER_DAY
     assert expected[(FRAUD, "2")] == 30 * EVENTS_PER_DAY
     assert expected[(CHURN, "3")] == 120 * EVENTS_PER_DAY // 10
+    assert expected[(TIER, "1")] == 120 * EVENTS_PER_DAY // 10
+    assert types["p_medium"] == "DOUBLE" and types["true_tier"] == "VARCHAR"
     assert sum(counts.values()) == workspace.manifest["telemetry"]["rows"]
 
 
@@ -164,20 +169,25 @@ def test_request_ids_and_order(con: Any) -> None:
         day(90),
     )
     # sorted by ts within each model, in table order
-    for model in (FRAUD, CHURN):
+    for model in (FRAUD, CHURN, TIER):
         ts = arrays(con, "SELECT ts FROM predictions WHERE model = ?", model)["ts"]
         assert (np.diff(ts.astype(np.int64)) >= 0).all()
 
 
 def test_diurnal_pattern(con: Any) -> None:
     by_hour = dict(
-        rows(con, "SELECT hour(ts), count(*) FROM predictions WHERE model_version = '1' GROUP BY 1")
+        rows(
+            con,
+            "SELECT hour(ts), count(*) FROM predictions "
+            "WHERE model = 'fraud-detector' AND model_version = '1' GROUP BY 1",
+        )
     )
     assert by_hour[15] > 3 * by_hour[3]
     assert (
         scalar(
             con,
-            "SELECT count(*) FROM predictions WHERE model_version = '1' "
+            "SELECT count(*) FROM predictions "
+            "WHERE model = 'fraud-detector' AND model_version = '1' "
             "AND hour_of_day IS NOT NULL AND hour_of_day <> hour(ts)",
         )
         == 0
@@ -413,7 +423,72 @@ def test_specs_load_and_match_the_data(workspace: demo.DemoWorkspace, con: Any, 
         assert "merchant_id" in spec.telemetry.columns.categorical
 
 
+def test_the_multiclass_spec_loads_and_maps_its_own_columns(
+    workspace: demo.DemoWorkspace,
+) -> None:
+    info = workspace.manifest["models"][TIER]
+    spec = load_spec(workspace.root / info["spec"])
+    assert spec.model.task == "multiclass" and spec.gate.primary_metric == "macro_f1"
+    columns = spec.telemetry.columns
+    assert columns.class_probabilities == {"low": "p_low", "medium": "p_medium", "high": "p_high"}
+    assert (columns.score, columns.prediction, columns.label) == ("", "predicted_tier", "true_tier")
+    on_disk = set(workspace.manifest["telemetry"]["columns"])
+    assert {*columns.class_probabilities.values(), "predicted_tier", "true_tier"} <= on_disk
+    assert set(info["columns"]) >= {"p_low", "predicted_tier", "true_tier", "label_ts"}
+    assert "score" not in info["columns"]
+
+
 # --- the planted events are in the data ----------------------------------------------------
+
+
+def test_risk_tier_prior_shift_and_concept_change_are_in_the_data(
+    workspace: demo.DemoWorkspace, con: Any
+) -> None:
+    shift = event(workspace.manifest, "prior_shift", TIER)
+    concept = event(workspace.manifest, "concept_change", TIER)
+    assert (concept["start_day"], shift["start_day"]) == (60, 85)
+
+    def shares(column: str, lo: float, hi: float) -> dict[str, float]:
+        return dict(
+            rows(
+                con,
+                f"SELECT {column}, count(*) / sum(count(*)) OVER () "
+                f"FROM predictions WHERE model = ? AND ts >= ? AND ts < ? "
+                f"AND {column} IS NOT NULL GROUP BY 1",
+                TIER,
+                day(lo),
+                day(hi),
+            )
+        )
+
+    before, after = shares("predicted_tier", 61, 85), shares("predicted_tier", 85, 120)
+    assert after["high"] > before["high"] + 0.1 and after["low"] < before["low"] - 0.1
+    # the concept change: true medium resolved as high, features and predictions unchanged
+    assert shares("predicted_tier", 31, 60)["medium"] == pytest.approx(before["medium"], abs=0.03)
+    medium_as_high = {
+        lo: scalar(
+            con,
+            "SELECT avg((true_tier = 'high')::INT) FROM predictions WHERE model = ? "
+            "AND predicted_tier = 'medium' AND ts >= ? AND ts < ? AND true_tier IS NOT NULL",
+            TIER,
+            day(lo),
+            day(lo + 25),
+        )
+        for lo in (31, 60)
+    }
+    assert medium_as_high[60] > medium_as_high[31] + 0.1
+    measured = concept["measured"]
+    assert measured["macro_f1_days_60_to_85"] < measured["macro_f1_days_31_to_60"] - 0.03
+    # calibrated on the reference: mean probability of a class = its share of labels
+    means = rows(
+        con,
+        "SELECT avg(p_low), avg(p_medium), avg(p_high), avg((true_tier = 'low')::INT), "
+        "avg((true_tier = 'medium')::INT), avg((true_tier = 'high')::INT) FROM predictions "
+        "WHERE model = ? AND ts < ? AND true_tier IS NOT NULL",
+        TIER,
+        day(31),
+    )[0]
+    np.testing.assert_allclose(means[:3], means[3:], atol=0.02)
 
 
 def test_manifest_lists_every_planted_event(workspace: demo.DemoWorkspace) -> None:
@@ -440,7 +515,8 @@ def test_gradual_amount_drift_from_day_60(workspace: demo.DemoWorkspace, con: An
     def mean_amount(lo: float, hi: float) -> float:
         return scalar(
             con,
-            "SELECT avg(amount) FROM predictions WHERE model_version = '1' AND ts >= ? AND ts < ?",
+            "SELECT avg(amount) FROM predictions "
+            "WHERE model = 'fraud-detector' AND model_version = '1' AND ts >= ? AND ts < ?",
             day(lo),
             day(hi),
         )
@@ -466,7 +542,8 @@ def test_pipeline_incident_on_day_95(workspace: demo.DemoWorkspace, con: Any) ->
         return scalar(
             con,
             "SELECT avg((distance_from_home_km IS NULL)::INT) FROM predictions "
-            "WHERE model_version = '1' AND ts >= ? AND ts < ?",
+            "WHERE model = ? AND model_version = '1' AND ts >= ? AND ts < ?",
+            FRAUD,
             day(lo),
             day(hi),
         )
@@ -486,7 +563,7 @@ def test_other_features_are_about_one_percent_missing(
         rate = scalar(
             con,
             f"SELECT avg(({feature} IS NULL)::INT) FROM predictions "
-            "WHERE model_version = '1' AND ts < ?",
+            "WHERE model = 'fraud-detector' AND model_version = '1' AND ts < ?",
             day(95),
         )
         assert 0.007 < rate < 0.013, feature
@@ -496,7 +573,13 @@ def test_other_features_are_about_one_percent_missing(
         )
         assert rate < 0.01, feature
     for role in ("request_id", "ts", "model", "model_version", "score", "prediction"):
-        assert scalar(con, f"SELECT count(*) FROM predictions WHERE {role} IS NULL") == 0
+        # a multiclass model's score and prediction are its own columns
+        other = "model = 'risk-tier'" if role in ("score", "prediction") else "false"
+        nulls = f"SELECT count(*) FROM predictions WHERE {role} IS NULL AND NOT {other}"
+        assert scalar(con, nulls) == 0
+    for column in ("p_low", "p_medium", "p_high", "predicted_tier"):
+        nulls = f"SELECT count(*) FROM predictions WHERE {column} IS NULL AND model = ?"
+        assert scalar(con, nulls, TIER) == 0
 
 
 def test_web_precision_drops_from_day_80_on_web_only(
@@ -508,7 +591,8 @@ def test_web_precision_drops_from_day_80_on_web_only(
             con,
             """
             SELECT channel, ts >= ?, avg(label) FROM predictions
-            WHERE model_version = '1' AND prediction = 1 AND label IS NOT NULL
+            WHERE model = 'fraud-detector' AND model_version = '1' AND prediction = 1
+              AND label IS NOT NULL
               AND channel IS NOT NULL GROUP BY ALL""",
             day(80),
         )
@@ -541,7 +625,11 @@ def test_scores_are_calibrated_on_the_reference(con: Any) -> None:
 
 def test_labels_arrive_3_to_30_days_late(workspace: demo.DemoWorkspace, con: Any) -> None:
     assert (
-        scalar(con, "SELECT count(*) FROM predictions WHERE (label IS NULL) <> (label_ts IS NULL)")
+        scalar(
+            con,
+            "SELECT count(*) FROM predictions "
+            "WHERE (coalesce(label::VARCHAR, true_tier) IS NULL) <> (label_ts IS NULL)",
+        )
         == 0
     )
     lo, hi = rows(
@@ -564,7 +652,13 @@ def test_labels_arrive_3_to_30_days_late(workspace: demo.DemoWorkspace, con: Any
     assert labeled(117, 120) == 0.0
     assert labeled(99, 120) < 0.4  # the last three weeks are mostly unlabeled
     assert (
-        0.015 < scalar(con, "SELECT avg(label) FROM predictions WHERE model_version = '1'") < 0.035
+        0.015
+        < scalar(
+            con,
+            "SELECT avg(label) FROM predictions "
+            "WHERE model = 'fraud-detector' AND model_version = '1'",
+        )
+        < 0.035
     )
     e = event(workspace.manifest, "label_delay")
     assert (e["magnitude"]["min_days"], e["magnitude"]["max_days"]) == (3.0, 30.0)
@@ -578,7 +672,8 @@ def test_challenger_better_overall_worse_on_pos(workspace: demo.DemoWorkspace, c
         """
         SELECT c.label, c.channel, c.score AS v1, s.score AS v2
         FROM predictions c JOIN predictions s USING (request_id)
-        WHERE c.model_version = '1' AND s.model_version = '2' AND c.label IS NOT NULL""",
+        WHERE c.model = 'fraud-detector' AND c.model_version = '1' AND s.model_version = '2'
+          AND c.label IS NOT NULL""",
     )
     label, v1, v2 = data["label"], data["v1"], data["v2"]
     assert len(label) > 1000

@@ -18,6 +18,7 @@ from watchkeeper.core.onboarding import (
     Overrides,
     guess_columns,
     inspect_source,
+    mapping_of,
     plan_monitor,
     read_sample,
     write_monitor,
@@ -67,6 +68,10 @@ def _sample(table: pa.Table, name: str = "t") -> object:
 
 def roles_of(guesses: object) -> dict[str, str]:
     return {c.name: c.role for c in guesses.columns}  # type: ignore[attr-defined]
+
+
+def roles_reason(guesses: object, column: str) -> str:
+    return next(c.reason for c in guesses.columns if c.name == column)  # type: ignore[attr-defined]
 
 
 def test_odd_names_are_read_for_what_they_are() -> None:
@@ -150,7 +155,7 @@ def test_regression_target_maps_the_predicted_value_to_score() -> None:
     assert g.column_of("label") == "actual_price"
 
 
-def test_multiclass_is_recognised_and_said_plainly(tmp_path: Path) -> None:
+def test_multiclass_is_recognised_and_mapped(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     p = rng.dirichlet([1, 1, 1], N)
     t = pa.table(
@@ -167,17 +172,73 @@ def test_multiclass_is_recognised_and_said_plainly(tmp_path: Path) -> None:
     )
     g = guess_columns(_sample(t))
     assert g.task == "multiclass" and "class-probability" in g.task_reason
-    assert g.column_of("label") is None and g.column_of("score") is None
-    assert roles_of(g)["label"] == "ignored"  # a role's name cannot be an extra
+    assert g.class_probabilities == (
+        ("setosa", "proba_setosa"),
+        ("versicolor", "proba_versicolor"),
+        ("virginica", "proba_virginica"),
+    )
+    assert g.column_of("label") == "label" and g.column_of("score") is None
     path = tmp_path / "iris.parquet"
     pq.write_table(t, path)
     plan = plan_monitor(str(path), inspect_source(str(path)))
     written = write_monitor(plan, tmp_path / "ws")
-    text = written.spec.read_text()
-    assert "MULTICLASS" in text and 'label = ""' in text
     spec = load_spec(written.spec)
-    assert spec.telemetry.columns.label is None or spec.telemetry.columns.label == ""
+    assert spec.model.task == "multiclass"
+    assert spec.telemetry.columns.class_probabilities == dict(g.class_probabilities)
+    assert spec.telemetry.columns.label == "label"
     assert spec.telemetry.columns.features == ("petal",)
+
+
+def test_multiclass_mapping_from_odd_names_and_values() -> None:
+    """Suffix names, a predicted class found as the arg-max, a label found by its values."""
+    rng = np.random.default_rng(8)
+    p = rng.dirichlet([2, 1, 1, 1], N)
+    classes = np.array(["Bronze", "Silver", "Gold", "Platinum"])
+    top = classes[p.argmax(axis=1)]
+    truth = np.where(rng.random(N) < 0.7, top, rng.choice(classes, N))
+    t = pa.table(
+        {
+            "ts": pa.array(_times(rng), pa.timestamp("us")),
+            "age_years": rng.integers(18, 90, N),
+            "Bronze_prob": p[:, 0],
+            "Silver_prob": p[:, 1],
+            "Gold_prob": p[:, 2],
+            "Platinum_prob": p[:, 3],
+            "tier_chosen": top.tolist(),
+            "resolved_tier": truth.tolist(),
+        }
+    )
+    g = guess_columns(_sample(t))
+    assert g.task == "multiclass"
+    assert dict(g.class_probabilities) == {
+        "Bronze": "Bronze_prob",
+        "Silver": "Silver_prob",
+        "Gold": "Gold_prob",
+        "Platinum": "Platinum_prob",
+    }
+    assert g.column_of("prediction") == "tier_chosen"
+    assert "most probable class" in roles_reason(g, "tier_chosen")
+    assert g.column_of("label") == "resolved_tier"
+    assert any("recognised by its values" in w for w in g.warnings)
+    assert [c.name for c in g.features] == ["age_years"]
+    assert mapping_of(g).class_probabilities == dict(g.class_probabilities)
+
+
+def test_probability_columns_not_summing_to_one_are_not_multiclass() -> None:
+    rng = np.random.default_rng(9)
+    p = rng.dirichlet([1, 1, 1], N) * rng.uniform(0.5, 1.0, (N, 1))  # rows sum to 0.5-1
+    t = pa.table(
+        {
+            "ts": pa.array(_times(rng), pa.timestamp("us")),
+            "x": rng.normal(size=N),
+            "p_low": p[:, 0],
+            "p_mid": p[:, 1],
+            "p_high": p[:, 2],
+        }
+    )
+    g = guess_columns(_sample(t))
+    assert g.task != "multiclass" and g.class_probabilities == ()
+    assert all(c.role != "class_probability" for c in g.columns)
 
 
 def test_labels_as_text_for_a_multiclass_label_column() -> None:

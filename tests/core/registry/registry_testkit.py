@@ -42,7 +42,7 @@ def reference_table(rows: int = 744):
 
 
 def write_telemetry(path: Path) -> None:
-    """Six-hourly rows for 60 days: fraud v1 champion, v2 shadow-scoring, churn v3."""
+    """Six-hourly rows for 60 days: fraud v1 champion, v2 shadow-scoring, churn v3, risk-tier v1."""
     rows = []
     for i in range(60 * 4):
         ts = JAN_1 + dt.timedelta(hours=6 * i)
@@ -50,6 +50,8 @@ def write_telemetry(path: Path) -> None:
         rows.append((f"f{i}", ts, "fraud-detector", "2", float(i)))  # shadow: same request
         if i % 2 == 0:
             rows.append((f"c{i}", ts, "churn-model", "3", float(-i)))
+        if i % 4 == 0:
+            rows.append((f"r{i}", ts, "risk-tier", "1", float(i)))
     con = duckdb.connect(str(path))
     con.execute(
         "CREATE TABLE predictions (request_id VARCHAR, ts TIMESTAMPTZ, model VARCHAR, "
@@ -61,7 +63,11 @@ def write_telemetry(path: Path) -> None:
 
 def demo_references() -> dict:
     table = reference_table()
-    return {"fraud-detector": table, "churn-model": table.slice(0, 300)}
+    return {
+        "fraud-detector": table,
+        "churn-model": table.slice(0, 300),
+        "risk-tier": table.slice(0, 200),
+    }
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from watchkeeper.core.drift.importance import (
+    PSI_CAP,
     ImportanceResult,
     importance_from_model,
     importance_from_score,
@@ -27,6 +28,7 @@ from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 __all__ = [
+    "PSI_CAP",
     "DriftImpact",
     "DropExplanation",
     "dropped_window",
@@ -48,7 +50,7 @@ class DriftImpact:
     importance: float  # share of the total importance
     psi: float  # the largest PSI over the windows considered
     decision: str  # the worst decision over those windows
-    impact: float  # importance × psi: the ranking key
+    impact: float  # importance × min(psi, PSI_CAP): the ranking key within a decision
 
 
 _ORDER = {"drift": 3, "watch": 2, "ok": 1}
@@ -57,7 +59,12 @@ _ORDER = {"drift": 3, "watch": 2, "ok": 1}
 def rank_drift(
     drift: Any, importance: ImportanceResult, last: int | None = None
 ) -> tuple[DriftImpact, ...]:
-    """Features ranked by importance × drift (the largest PSI of the last ``last`` windows)."""
+    """Features by decision (drift, then watch, then ok), then by importance × PSI (the
+    largest PSI of the last ``last`` windows, capped at :data:`PSI_CAP`).
+
+    The decision comes first because it is the calibrated, tested call; importance orders
+    the features within it.
+    """
     out = []
     for f in drift.features:
         windows = f.windows[-last:] if last else f.windows
@@ -65,8 +72,9 @@ def rank_drift(
         worst = max((w.decision for w in windows), key=lambda d: _ORDER.get(d, 0), default="ok")
         psi = max(psis, default=0.0)
         share = importance.share_of(f.name) or 0.0
-        out.append(DriftImpact(f.name, share, psi, worst, share * psi))
-    return tuple(sorted(out, key=lambda d: -d.impact))
+        out.append(DriftImpact(f.name, share, psi, worst, share * min(psi, PSI_CAP)))
+    # ties (features the model does not use: importance 0) by PSI, then name
+    return tuple(sorted(out, key=lambda d: (-_ORDER.get(d.decision, 0), -d.impact, -d.psi, d.name)))
 
 
 def registry_uri_of(spec: Any) -> str | None:

@@ -56,3 +56,18 @@ def test_the_planted_skew_is_in_the_training_data_and_the_manifest(demo_workspac
     )
     ref = _reference(demo_workspace, "2")
     np.testing.assert_allclose(train["amount"], ref["amount"] * skew["factor"])
+
+
+def test_the_demo_model_class_raises_no_mlflow_warning(monkeypatch) -> None:
+    """``check --why`` unpickles the demo models, which defines their PythonModel class:
+    MLflow warned there about a predict without type hints (a line on stderr per run)."""
+    import warnings
+
+    from watchkeeper.core.demo import pyfunc
+
+    monkeypatch.setattr(pyfunc, "_LogitPyfunc", None)  # defined afresh, as in a new process
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cls = pyfunc._model_class()
+    assert cls.__name__ == "LogitPyfunc"
+    assert [str(w.message) for w in caught if "type hint" in str(w.message).lower()] == []

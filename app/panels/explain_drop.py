@@ -59,7 +59,7 @@ class ExplainDropBox(QWidget):
         self.heading = QLabel("Select a model to explain a drop of its metric.")
         self.heading.setWordWrap(True)
         self.heading.setTextFormat(Qt.TextFormat.RichText)
-        self.features = _table(("feature", "drift", "PSI", "imp.", "PSI × imp."))
+        self.features = _table(("feature", "drift", "PSI", "imp.", "impact"))
         self.slices = _table(("slice", "part of Δ", "before", "after"))
         # wide enough for both tables' columns beside the plot, never wider than needed
         self.setMinimumWidth(470)
@@ -199,7 +199,8 @@ class ExplainDropBox(QWidget):
             table.resizeColumnsToContents()
             table.setVisible(True)
         parts_text = [
-            f"Features by drift (largest PSI in the window) × importance ({e.importance_source}).",
+            "Features by decision, then impact = importance × the largest PSI in the window "
+            f"(PSI counted up to 1). Importance: {e.importance_source}.",
             "Slices by their part of the change (they sum to it per feature).",
             *e.notes,
         ]

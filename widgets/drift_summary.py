@@ -75,7 +75,11 @@ def summary_rows(
     result: DriftResult, importance: Mapping[str, float] | None = None
 ) -> list[SummaryRow]:
     """The features ranked by what needs attention: an ongoing change first, then the worst
-    decision, then importance where known, then the magnitude."""
+    decision, then the magnitude. With ``importance`` (each feature's share): the worst
+    decision, then importance × magnitude (the PSI capped as ``check`` caps it,
+    :data:`PSI_CAP`), as ``check --why`` ranks."""
+    from watchkeeper.core.drift.importance import PSI_CAP
+
     rows = []
     for f in result.features:
         series = np.array(
@@ -96,11 +100,26 @@ def summary_rows(
                 series=series,
             )
         )
+    if importance:
+        # known importance: the order ``check --why`` lists (decision, then importance ×
+        # capped PSI); an ongoing change still reads in the "since" column
+        rows.sort(
+            key=lambda r: (
+                -SEVERITY.get(r.decision, 0),
+                -(
+                    r.importance * min(r.magnitude or 0.0, PSI_CAP)
+                    if r.importance is not None
+                    else -1.0
+                ),
+                -(r.magnitude if r.magnitude is not None else -1.0),
+                r.name,
+            )
+        )
+        return rows
     rows.sort(
         key=lambda r: (
             -int(r.ongoing),
             -SEVERITY.get(r.decision, 0),
-            -(r.importance if r.importance is not None else -1.0),
             -(r.magnitude if r.magnitude is not None else -1.0),
             r.name,
         )

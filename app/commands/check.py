@@ -136,7 +136,7 @@ def _print_why(f: Any) -> None:
         top = ", ".join(f"{x.name} {x.share:.0%}" for x in f.importance.features[:5])
         lines.append(f"    {top}")
         if f.drifting:
-            lines.append("  drifting, by importance x PSI:")
+            lines.append("  drifting, by decision, then importance x PSI (PSI capped at 1):")
             lines += [
                 f"    {d.name:<24} {d.decision:<6} PSI {d.psi:7.3f}  importance {d.importance:4.0%}"
                 for d in f.drifting
@@ -149,7 +149,10 @@ def _print_why(f: Any) -> None:
         )
     if f.drop is not None:
         d = f.drop
-        lines.append(f"  metric drop {d.after} ({d.metric} {d.change:+.3f} against {d.before}):")
+        what = "estimated " if d.estimated else ""
+        lines.append(
+            f"  metric drop {d.after} ({what}{d.metric} {d.change:+.3f} against {d.before}):"
+        )
         lines += [f"    slice {c.name:<28} {c.total:+.3f}" for c in d.slices[:3]]
         lines += [f"    feature {x.name:<26} impact {x.impact:.3f}" for x in d.features[:3]]
         lines += [f"    note: {n}" for n in d.notes]

@@ -393,3 +393,7 @@ def _add_what_matters(panel: DriftPanel, runner: TaskRunner) -> None:
         panel.state.set(cell=(name, best))
 
     panel.what_matters.feature_clicked.connect(show_feature)
+    # importance, once computed, feeds the ranked list's column and order
+    panel.what_matters.importance_ready.connect(
+        lambda shares: panel.summary.set_result(panel.state.result, shares)
+    )

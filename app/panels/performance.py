@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask, missing_part
 from watchkeeper.app.panels.drift import WINDOW_CHOICES
+from watchkeeper.app.panels.explain_drop import ExplainDropBox
 from watchkeeper.app.panels.per_class import MULTICLASS_METRIC_CHOICES, PerClassBox
 from watchkeeper.app.panels.state import PerformanceState
 from watchkeeper.app.workers import TaskRunner
@@ -160,7 +162,14 @@ class PerformancePanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.busy)
         layout.addWidget(self.banner)
-        layout.addWidget(self.timeline, 1)
+        # "Explain this drop" sits beside the plot it explains
+        self.explain = ExplainDropBox(runner)
+        plot_row = QSplitter(Qt.Orientation.Horizontal)
+        plot_row.addWidget(self.timeline)
+        plot_row.addWidget(self.explain)
+        plot_row.setStretchFactor(0, 3)
+        plot_row.setStretchFactor(1, 2)
+        layout.addWidget(plot_row, 1)
         self.per_class = PerClassBox()  # a multiclass model's classes and confusion matrix
         layout.addWidget(self.per_class, 1)
         layout.addWidget(self.events_label)
@@ -309,6 +318,7 @@ class PerformancePanel(QWidget):
         if "result" in changed:
             self.timeline.set_data(timeline_data(s.result) if s.result is not None else None)
             self.per_class.show_view(s.result)
+            self.explain.show_for(self._entry, s.result, s.window)
             # labels without arrival times count from the event on: said on the plot itself,
             # where the coverage bars would otherwise read as labels that came in on time
             at_event = s.result is not None and any(

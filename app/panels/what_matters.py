@@ -27,11 +27,21 @@ from watchkeeper.widgets.importance_quadrant import ImportanceQuadrant
 
 __all__ = ["WhatMattersPane"]
 
-_SKEW_COLUMNS = ("feature", "decision", "PSI", "p (adjusted)", "Wasserstein / ref std")
+_SKEW_COLUMNS = (
+    "feature",
+    "decision",
+    "PSI",
+    "p (adjusted)",
+    "Wasserstein / training std",
+    "median serving / training",
+)
 
 
 class WhatMattersPane(QTabWidget):
     feature_clicked = Signal(str)
+    #: each feature's share of importance, once computed for the drift shown (the drift
+    #: view's ranked list orders by importance × drift with it)
+    importance_ready = Signal(object)
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +139,7 @@ class WhatMattersPane(QTabWidget):
         impacts = rank_drift(drift, importance)
         source = importance.source + (f" ({importance.note})" if importance.note else "")
         self.quadrant.set_data(impacts, source, drift.settings.psi_drift)
+        self.importance_ready.emit(importance.as_mapping())
         self._draw_skew(key, skew, skew_error)
 
     def _draw_skew(self, key: tuple[str, str, int], skew: Any, error: str | None) -> None:
@@ -152,6 +163,8 @@ class WhatMattersPane(QTabWidget):
                 "—" if f.psi is None else f"{f.psi:.3f}",
                 "—" if f.p_adjusted is None else f"{f.p_adjusted:.2g}",
                 "—" if f.wasserstein_normalized is None else f"{f.wasserstein_normalized:.3f}",
+                # a unit change reads here as ×0.01, where the Wasserstein ratio is capped
+                "—" if f.median_ratio is None else f"×{f.median_ratio:.3g}",
             )
             for col, text in enumerate(cells):
                 self.skew_table.setItem(row, col, QTableWidgetItem(text))

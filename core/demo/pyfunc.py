@@ -145,8 +145,12 @@ def _model_class() -> type:
                 text = Path(context.artifacts["params"]).read_text("utf-8")
                 self.params = json.loads(text)
 
-            # Unannotated on purpose: MLflow validates inputs against a predict's type hints.
-            def predict(self, context, model_input, params=None):
+            # A DataFrame hint: MLflow infers no schema from it and validates nothing (the
+            # demo's columns mix types per feature), and it does not warn, as it does for a
+            # predict without hints on every load (`check --why` printed that warning).
+            def predict(
+                self, context: Any, model_input: pd.DataFrame, params: Any = None
+            ) -> np.ndarray:
                 return logit_predict(self.params, pd.DataFrame(model_input))
 
         LogitPyfunc.__module__ = __name__

@@ -26,6 +26,7 @@ import pandas as pd
 __all__ = [
     "MI_SCORE_BINS",
     "PERMUTATION_MAX_ROWS",
+    "PSI_CAP",
     "FeatureImportance",
     "ImportanceResult",
     "importance_from_model",
@@ -41,6 +42,13 @@ MI_SCORE_BINS = 10
 MI_FEATURE_BINS = 10
 #: Categorical values kept as their own bin; the rest share one.
 MI_TOP_VALUES = 30
+
+#: PSI counted in the ranking at most this much. Beyond it the two distributions barely
+#: overlap and PSI's size measures how empty the bins are (a renamed category reads ~10,
+#: a 100× unit change ~8), not how much more the model's input moved; uncapped, a renamed
+#: category on a feature the model hardly uses would rank above a real shift in its most
+#: important one.
+PSI_CAP = 1.0
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ The same statistics as drift (:func:`~watchkeeper.core.drift.engine.analyze_drif
 window): the training rows are the reference and the version's first serving days are the
 current data. A feature whose serving values sit in another unit, another encoding or
 another range than its training values shows up here before any drift window could.
+
+The Wasserstein distance is divided by the *training* standard deviation, as drift divides
+by the reference's. For a unit change that shrinks the values (cents served as dollars)
+that ratio cannot exceed about mean ÷ std of the training values — 0.73 for the demo's
+log-normal ``amount`` although every value is 100× smaller — so the skew also states the
+ratio of the medians (serving ÷ training), which reads 0.01 for exactly that change.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class FeatureSkew:
     p_adjusted: float | None
     wasserstein_normalized: float | None
     missing_rate_change: float | None
+    median_ratio: float | None = None  # serving median ÷ training median (numerical only)
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,14 @@ class SkewResult:
             "serving_span": self.serving_span,
             "skewed": [f.name for f in self.skewed],
             "features": [
-                {"name": f.name, "decision": f.decision, "psi": f.psi, "p_adjusted": f.p_adjusted}
+                {
+                    "name": f.name,
+                    "decision": f.decision,
+                    "psi": f.psi,
+                    "p_adjusted": f.p_adjusted,
+                    "wasserstein_normalized": f.wasserstein_normalized,
+                    "median_ratio": f.median_ratio,
+                }
                 for f in self.features
             ],
         }
@@ -105,6 +119,7 @@ def training_serving_skew(
                 w.p_adjusted,
                 w.wasserstein_normalized,
                 w.missing_rate_change,
+                _median_ratio(training, serving, f.name) if f.kind == "numerical" else None,
             )
         )
     rows.sort(key=lambda s: -(s.psi or 0.0))
@@ -117,3 +132,17 @@ def training_serving_skew(
         serving_span=serving_span,
         features=tuple(rows),
     )
+
+
+def _median_ratio(training: Any, serving: Any, name: str) -> float | None:
+    """Serving median ÷ training median of a numerical column (None: a median is 0 or none)."""
+    import numpy as np
+
+    medians = []
+    for table in (training, serving):
+        values = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return None
+        medians.append(float(np.median(values)))
+    return None if medians[0] == 0 else medians[1] / medians[0]

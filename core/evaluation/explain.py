@@ -6,11 +6,21 @@ cells, the share-weighted mean of the cells' metric: ``M = Σ s_i m_i`` with ``s
 cell's share of the metric's denominator. Its change between two periods then splits
 exactly into per-cell contributions (the symmetric shift-share decomposition)::
 
-    ΔM = Σ_i [ s̄_i (m'_i − m_i)  +  (s'_i − s_i) m̄_i ]
+    ΔM = Σ_i [ s̄_i (m'_i − m_i)  +  (s'_i − s_i) (m̄_i − M̄) ]
               performance effect    mix effect
 
-with ``s̄``, ``m̄`` the two periods' means. The contributions of one partition sum to ``ΔM``
-to rounding, so a cell carrying −0.05 of a −0.06 drop explains most of it.
+with ``s̄``, ``m̄`` the two periods' means and ``M̄`` the mean of the overall metric in the
+two periods. Centring the mix effect on ``M̄`` changes no sum (the shares' changes add to
+zero) but makes each cell's part say what it means: a cell that grows while better than
+average helps, one that grows while worse hurts (uncentred, every growing cell would look
+like it helps and a shrinking good cell would carry the blame). The contributions of one
+partition sum to ``ΔM`` to rounding, so a cell carrying −0.05 of a −0.06 drop explains
+most of it.
+
+Without labels the same split holds for the CBPE estimate: with ``p`` the reference-calibrated
+P(y=1 | score), CBPE's precision is ``Σ_{flagged} p / #flagged`` — a ratio of expected
+counts — so :func:`ratio_cells` given ``p`` in place of 0/1 labels decomposes the estimated
+metric's change the same way (its cells hold expected counts).
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ class Contribution:
     metric_before: float | None
     metric_after: float | None
     performance: float  # s̄ Δm
-    mix: float  # Δs m̄
+    mix: float  # Δs (m̄ − M̄)
     total: float  # performance + mix: this cell's part of the overall change
 
 
@@ -63,9 +73,10 @@ def decompose_change(cells: Sequence[CellChange]) -> tuple[float, tuple[Contribu
         m0, m1 = n0 / d0, n1 / d1
     m0f = np.where(d0 > 0, m0, np.where(d1 > 0, m1, 0.0))
     m1f = np.where(d1 > 0, m1, m0f)
+    overall0, overall1 = n0.sum() / d0.sum(), n1.sum() / d1.sum()
     perf = (s0 + s1) / 2 * (m1f - m0f)
-    mix = (s1 - s0) * (m0f + m1f) / 2
-    change = float(n1.sum() / d1.sum() - n0.sum() / d0.sum())
+    mix = (s1 - s0) * ((m0f + m1f) / 2 - (overall0 + overall1) / 2)
+    change = float(overall1 - overall0)
     out = [
         Contribution(
             c.name,
@@ -91,17 +102,20 @@ def ratio_cells(
 ) -> list[CellChange]:
     """Cells of a partition for ``precision``, ``recall`` or ``accuracy`` from rows.
 
-    ``cell`` names each row's cell, ``period`` is False before and True after; ``labels``
-    and ``predicted`` are 0/1.
+    ``cell`` names each row's cell, ``period`` is False before and True after; ``predicted``
+    is 0/1. ``labels`` are 0/1, or P(y=1) per row for an estimate (the cells then hold
+    CBPE's expected counts; a period may mix both, e.g. a labeled reference before).
     """
-    y, p, after = (np.asarray(a, dtype=bool) for a in (labels, predicted, period))
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(predicted, dtype=bool).astype(np.float64)
+    after = np.asarray(period, dtype=bool)
     keys = np.asarray(cell, dtype=object)
     if metric == "precision":
-        den, num = p, p & y
+        den, num = p, p * y
     elif metric == "recall":
-        den, num = y, p & y
+        den, num = y, p * y
     elif metric == "accuracy":
-        den, num = np.ones_like(y), p == y
+        den, num = np.ones_like(y), p * y + (1 - p) * (1 - y)
     else:
         raise ValueError(f"{metric!r} is not a ratio of counts (precision, recall, accuracy)")
     out = []

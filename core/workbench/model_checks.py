@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from watchkeeper.core.drift.importance import (
+    PSI_CAP,
     ImportanceResult,
     importance_from_model,
     importance_from_score,
@@ -26,7 +27,19 @@ from watchkeeper.core.workbench.analyses import _reference_query, open_source_of
 from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
-__all__ = ["DriftImpact", "rank_drift", "registry_uri_of", "run_importance", "run_skew"]
+__all__ = [
+    "PSI_CAP",
+    "DriftImpact",
+    "DropExplanation",
+    "dropped_window",
+    "explain_drop",
+    "is_estimated",
+    "moved_windows",
+    "rank_drift",
+    "registry_uri_of",
+    "run_importance",
+    "run_skew",
+]
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,7 @@ class DriftImpact:
     importance: float  # share of the total importance
     psi: float  # the largest PSI over the windows considered
     decision: str  # the worst decision over those windows
-    impact: float  # importance × psi: the ranking key
+    impact: float  # importance × min(psi, PSI_CAP): the ranking key within a decision
 
 
 _ORDER = {"drift": 3, "watch": 2, "ok": 1}
@@ -46,7 +59,12 @@ _ORDER = {"drift": 3, "watch": 2, "ok": 1}
 def rank_drift(
     drift: Any, importance: ImportanceResult, last: int | None = None
 ) -> tuple[DriftImpact, ...]:
-    """Features ranked by importance × drift (the largest PSI of the last ``last`` windows)."""
+    """Features by decision (drift, then watch, then ok), then by importance × PSI (the
+    largest PSI of the last ``last`` windows, capped at :data:`PSI_CAP`).
+
+    The decision comes first because it is the calibrated, tested call; importance orders
+    the features within it.
+    """
     out = []
     for f in drift.features:
         windows = f.windows[-last:] if last else f.windows
@@ -54,8 +72,9 @@ def rank_drift(
         worst = max((w.decision for w in windows), key=lambda d: _ORDER.get(d, 0), default="ok")
         psi = max(psis, default=0.0)
         share = importance.share_of(f.name) or 0.0
-        out.append(DriftImpact(f.name, share, psi, worst, share * psi))
-    return tuple(sorted(out, key=lambda d: -d.impact))
+        out.append(DriftImpact(f.name, share, psi, worst, share * min(psi, PSI_CAP)))
+    # ties (features the model does not use: importance 0) by PSI, then name
+    return tuple(sorted(out, key=lambda d: (-_ORDER.get(d.decision, 0), -d.impact, -d.psi, d.name)))
 
 
 def registry_uri_of(spec: Any) -> str | None:
@@ -207,20 +226,44 @@ class DropExplanation:
     features: tuple[DriftImpact, ...]  # drift × importance in the dropped window
     importance_source: str
     notes: tuple[str, ...] = ()
+    window: int = -1  # index of the explained window in the performance view
+    estimated: bool = False  # the window's labels are missing: CBPE's estimate explained
+
+
+def _judged_drops(perf: Any) -> list[tuple[float, int]]:
+    """(drop below the baseline, window) for every window with a judged value, largest first.
+
+    Judged as health judges: the realized value, else the CBPE estimate where labels are
+    missing.
+    """
+    base = perf.baseline.value if perf.baseline is not None else None
+    if base is None:
+        return []
+    out = []
+    for i, v in enumerate(perf.judged_values()):
+        if v is not None:
+            out.append(((base - v) if perf.higher_is_better else (v - base), i))
+    return sorted(out, reverse=True)
 
 
 def dropped_window(perf: Any) -> int | None:
-    """The labeled window whose realized metric is furthest below the baseline."""
-    base = perf.baseline.value if perf.baseline is not None else None
-    best, where = 0.0, None
-    for i, w in enumerate(perf.realized.windows):
-        v = w.value(perf.metric)
-        if v is None or base is None:
-            continue
-        drop = (base - v) if perf.higher_is_better else (v - base)
-        if drop > best:
-            best, where = drop, i
-    return where
+    """The window whose judged metric (realized, else estimated) is furthest below the
+    baseline; None when none is below it."""
+    drops = [(d, i) for d, i in _judged_drops(perf) if d > 0]
+    return drops[0][1] if drops else None
+
+
+def moved_windows(perf: Any) -> list[int]:
+    """The windows that moved beyond the tolerance (what health alerts on), worst first."""
+    return [i for d, i in _judged_drops(perf) if d > perf.tolerance]
+
+
+def is_estimated(perf: Any, index: int) -> bool:
+    """Whether window ``index`` is judged on its CBPE estimate (no realized value)."""
+    import math
+
+    real = perf.realized.windows[index].value(perf.metric)
+    return real is None or (isinstance(real, float) and math.isnan(real))
 
 
 def explain_drop(
@@ -232,7 +275,14 @@ def explain_drop(
     window: int | None = None,
 ) -> DropExplanation:
     """Which slices' change adds up to the metric's drop in ``window`` (default: the worst
-    labeled window) against the reference, and which drifts there matter to the model."""
+    window) against the reference, and which drifts there matter to the model.
+
+    A window without enough labels is explained on its CBPE estimate: the slices split the
+    estimated change (expected counts from the reference-calibrated score, see
+    :mod:`~watchkeeper.core.evaluation.explain`), and the features are ranked by drift ×
+    importance as for a realized drop. An estimate cannot see a change in the score–label
+    relation (a concept change), which the notes say.
+    """
     import numpy as np
 
     from watchkeeper.core.evaluation.data import read_events
@@ -241,8 +291,9 @@ def explain_drop(
     spec = spec_of(entry)
     index = dropped_window(perf) if window is None else window
     if index is None:
-        raise WatchkeeperError(f"{spec.model.name}: no labeled window below the baseline")
+        raise WatchkeeperError(f"{spec.model.name}: no window below the baseline")
     w = perf.realized.windows[index]
+    estimated = is_estimated(perf, index)
     metric = perf.metric if perf.metric in RATIO_METRICS else "precision"
     notes = []
     if metric != perf.metric:
@@ -262,9 +313,32 @@ def explain_drop(
             src, model=spec.model.name, versions=[version], start=w.start, end=w.end,
             columns=cols,
         ).to_pandas()  # fmt: skip
+    before = before[before["label"].notna() & before["score"].notna()]
+    if estimated:
+        from watchkeeper.core.evaluation.estimation import fit_calibrator
+
+        # every event of the window counts, with its expected outcome: CBPE's counts
+        after = after[after["score"].notna()].copy()
+        calibrator = fit_calibrator(
+            before["label"].to_numpy(dtype=np.float64),
+            before["score"].to_numpy(dtype=np.float64),
+            n_boot=1,
+        )
+        after["label"] = calibrator(after["score"].to_numpy(dtype=np.float64))
+        notes.append(
+            "labels are missing in this window: the slices split the change of the CBPE "
+            "estimate (expected outcomes from the reference-calibrated score), which cannot "
+            "see a change in how scores relate to outcomes"
+        )
+    else:
+        after = after[after["label"].notna() & after["score"].notna()]
     frame = _concat_periods(before, after)
-    frame = frame[frame["label"].notna() & frame["score"].notna()]
-    labels = frame["label"].to_numpy(dtype=np.float64) > 0.5
+    labels = frame["label"].to_numpy(dtype=np.float64)
+    if not estimated:
+        labels = (labels > 0.5).astype(np.float64)
+    else:
+        period_after = frame["_after"].to_numpy(dtype=bool)
+        labels = np.where(period_after, labels, (labels > 0.5).astype(np.float64))
     predicted = frame["score"].to_numpy(dtype=np.float64) >= spec.gate.threshold
     period = frame["_after"].to_numpy(dtype=bool)
     overall, _ = decompose_change(
@@ -297,6 +371,8 @@ def explain_drop(
         features=tuple(d for d in ranked),
         importance_source=importance.source,
         notes=tuple(notes),
+        window=index,
+        estimated=estimated,
     )
 
 
@@ -349,6 +425,7 @@ class Findings:
             "skew": [s.to_dict() for s in self.skews],
             "metric_drop": None if drop is None else {
                 "metric": drop.metric, "window": drop.after, "against": drop.before,
+                "estimated": drop.estimated,
                 "change": drop.change, "notes": list(drop.notes),
                 "slices": [{"slice": c.name, "contribution": c.total} for c in drop.slices[:5]],
                 "features": [{"feature": d.name, "impact": d.impact} for d in drop.features[:5]],
@@ -387,14 +464,10 @@ def find_what_matters(entry: ModelEntry, version: str, drift: Any, perf: Any) ->
         if found is not None:
             skews.append(found)
     if perf is not None and importance is not None and drift is not None:
-        index = dropped_window(perf)
-        moved = index is not None and perf.baseline is not None
-        if moved:
-            value = perf.realized.windows[index].value(perf.metric)
-            moved = value is not None and abs(perf.baseline.value - value) > perf.tolerance
+        moved = moved_windows(perf)  # realized, else estimated: as health judges
         if moved:
             try:
-                drop = explain_drop(entry, version, perf, drift, importance, index)
+                drop = explain_drop(entry, version, perf, drift, importance, moved[0])
             except WatchkeeperError as exc:
                 errors.append(f"metric drop: {exc}")
     return Findings(

@@ -169,3 +169,23 @@ def test_the_window_says_a_missing_workspace_folder_is_missing(qtbot, tmp_path: 
     assert finished.args == ["portfolio", "failed"]
     assert panel.banner.isVisible() and "does not exist" in panel.banner.text()
     assert "watchkeeper init" in panel.banner.text()
+
+
+def test_computed_importance_feeds_the_ranked_list(
+    qtbot, wide_workspace: Path, wide_drift: Any
+) -> None:
+    """Once importance is computed (here from the score: the wide world has no registry), the
+    list shows it and ranks as ``check --why`` does."""
+    from watchkeeper.core.workbench.model_checks import rank_drift
+
+    panel = _panel(qtbot, wide_workspace, wide_drift)
+    assert all(r.importance is None for r in panel.summary.model.rows)
+    runner = panel.what_matters.runner
+    panel.what_matters.compute()
+    qtbot.waitUntil(lambda: runner.active() == [], timeout=120_000)
+    rows = panel.summary.model.rows
+    assert all(r.importance is not None for r in rows)
+    importance = next(iter(panel.what_matters.cache.values()))[0]
+    assert importance.method == "mutual_information"
+    ranked = rank_drift(wide_drift, importance)
+    assert [r.name for r in rows] == [d.name for d in ranked]

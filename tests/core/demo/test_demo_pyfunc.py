@@ -72,3 +72,18 @@ def test_the_multiclass_version_loads_and_answers_one_probability_per_class(
     logged = ref[list(TIER.class_probabilities.values())].to_numpy()
     agree = (got.to_numpy().argmax(axis=1) == logged.argmax(axis=1)).mean()
     assert agree > 0.9, agree
+
+
+def test_the_demo_model_class_raises_no_mlflow_warning(monkeypatch) -> None:
+    """``check --why`` unpickles the demo models, which defines their PythonModel class:
+    MLflow warned there about a predict without type hints (a line on stderr per run)."""
+    import warnings
+
+    from watchkeeper.core.demo import pyfunc
+
+    monkeypatch.setattr(pyfunc, "_LogitPyfunc", None)  # defined afresh, as in a new process
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cls = pyfunc._model_class()
+    assert cls.__name__ == "LogitPyfunc"
+    assert [str(w.message) for w in caught if "type hint" in str(w.message).lower()] == []

@@ -180,7 +180,9 @@ def fold_quiet(rows: list[HeatmapRow]) -> list[HeatmapRow]:
     ]
     if len(quiet) < 2:
         return rows
-    loud = [r for r in rows if r not in quiet]
+    # by identity: HeatmapRow equality compares arrays (500 × 500 of them stalled the GUI)
+    quiet_ids = {id(r) for r in quiet}
+    loud = [r for r in rows if id(r) not in quiet_ids]
     values = np.max(np.vstack([r.values for r in quiet]), axis=0)
     folded = HeatmapRow(QUIET, "quiet", values, ("ok",) * values.size, len(rows))
     features = [r for r in loud if r.kind in ("numerical", "categorical")]

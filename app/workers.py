@@ -87,11 +87,13 @@ class _Relay(QObject):
     progressed = Signal(int, str, int, float, str)  # runner, key, generation, fraction, text
     returned = Signal(int, str, int, object)  # runner, key, generation, result
     errored = Signal(int, str, int, object)  # runner, key, generation, exception
+    partial = Signal(int, str, int, object)  # runner, key, generation, a first result
 
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
         # bound methods of this GUI-thread object: emissions from workers are queued
         self.progressed.connect(self._on_progressed)
+        self.partial.connect(self._on_partial)
         self.returned.connect(self._on_returned)
         self.errored.connect(self._on_errored)
 
@@ -99,6 +101,11 @@ class _Relay(QObject):
         runner = _live_runner(rid)
         if runner is not None:
             runner._on_worker_progress(key, gen, fraction, text)
+
+    def _on_partial(self, rid: int, key: str, gen: int, result: Any) -> None:
+        runner = _live_runner(rid)
+        if runner is not None:
+            runner._on_worker_partial(key, gen, result)
 
     def _on_returned(self, rid: int, key: str, gen: int, result: Any) -> None:
         runner = _live_runner(rid)
@@ -146,6 +153,7 @@ class _Task:
     abort: threading.Event
     on_result: Callable[[Any], None]
     on_error: Callable[[str], None] | None
+    on_partial: Callable[[Any], None] | None = None
 
 
 class TaskRunner(QObject):
@@ -170,8 +178,14 @@ class TaskRunner(QObject):
         label: str,
         on_result: Callable[[Any], None],
         on_error: Callable[[str], None] | None = None,
+        on_partial: Callable[[Any], None] | None = None,
     ) -> None:
-        """Start ``work(progress, cancelled)``; a task running under ``key`` is cancelled."""
+        """Start ``work(progress, cancelled)``; a task running under ``key`` is cancelled.
+
+        With ``on_partial``, ``work`` is called as ``work(progress, cancelled, partial)``:
+        each ``partial(value)`` reaches ``on_partial`` on the GUI thread while the task is
+        still the current one under ``key`` (a first answer before the whole one).
+        """
         self.cancel(key)
         generation = next(self._generations)
         abort = threading.Event()
@@ -181,15 +195,21 @@ class TaskRunner(QObject):
         def progress(fraction: float, message: str = "") -> None:
             _emit(relay.progressed, rid, key, generation, float(fraction), message)
 
+        def send_partial(value: Any) -> None:
+            _emit(relay.partial, rid, key, generation, value)
+
         def job() -> None:  # on a pool thread
             try:
-                result = work(progress, abort.is_set)
+                if on_partial is not None:
+                    result = work(progress, abort.is_set, send_partial)  # type: ignore[call-arg]
+                else:
+                    result = work(progress, abort.is_set)
             except Exception as exc:  # every failure goes to the GUI thread
                 _emit(relay.errored, rid, key, generation, exc)
             else:
                 _emit(relay.returned, rid, key, generation, result)
 
-        self._tasks[key] = _Task(key, generation, label, abort, on_result, on_error)
+        self._tasks[key] = _Task(key, generation, label, abort, on_result, on_error, on_partial)
         self.task_started.emit(key, label)
         _submit(job)
 
@@ -212,6 +232,11 @@ class TaskRunner(QObject):
     def _on_worker_progress(self, key: str, generation: int, fraction: float, message: str) -> None:
         if self._current(key, generation) is not None:
             self.task_progressed.emit(key, fraction, message)
+
+    def _on_worker_partial(self, key: str, generation: int, value: Any) -> None:
+        task = self._current(key, generation)
+        if task is not None and task.on_partial is not None:
+            task.on_partial(value)
 
     def _current(self, key: str, generation: int) -> _Task | None:
         task = self._tasks.get(key)

@@ -111,21 +111,17 @@ class HeatmapRow:
     @property
     def severity(self) -> tuple[int, int, float]:
         """Most drift windows first, then most watch windows, then the largest effect."""
-        drift = sum(d == "drift" for d in self.decisions)
-        watch = sum(d == "watch" for d in self.decisions)
+        drift = self.decisions.count("drift")
+        watch = self.decisions.count("watch")
         finite = self.values[self.values >= 0]
         return (drift, watch, float(finite.max()) if finite.size else -1.0)
 
 
 def _feature_row(f: FeatureDrift, kind: str, position: int) -> HeatmapRow:
-    values = np.array(
-        [
-            INSUFFICIENT if (w.psi is None or w.decision == "insufficient") else w.psi
-            for w in f.windows
-        ],
-        dtype=np.float32,
-    )
-    return HeatmapRow(f.name, kind, values, tuple(w.decision for w in f.windows), position)
+    # from the result's arrays: a loop over 500 features × 365 windows stalled the GUI
+    psi = f.judged_psi()
+    values = np.where(np.isnan(psi), INSUFFICIENT, psi).astype(np.float32)
+    return HeatmapRow(f.name, kind, values, f.decisions(), position)
 
 
 def heatmap_rows(
@@ -184,7 +180,9 @@ def fold_quiet(rows: list[HeatmapRow]) -> list[HeatmapRow]:
     ]
     if len(quiet) < 2:
         return rows
-    loud = [r for r in rows if r not in quiet]
+    # by identity: HeatmapRow equality compares arrays (500 × 500 of them stalled the GUI)
+    quiet_ids = {id(r) for r in quiet}
+    loud = [r for r in rows if id(r) not in quiet_ids]
     values = np.max(np.vstack([r.values for r in quiet]), axis=0)
     folded = HeatmapRow(QUIET, "quiet", values, ("ok",) * values.size, len(rows))
     features = [r for r in loud if r.kind in ("numerical", "categorical")]
@@ -414,13 +412,9 @@ class DriftHeatmapWidget(QWidget):
         image = np.vstack([r.values for r in self._rows]).astype(np.float32, copy=False)
         self.image_item.setImage(image, levels=heatmap_levels(), autoLevels=False)
         self.image_item.setRect(QRectF(0, 0, n_windows, len(self._rows)))
-        xs, ys = [], []
-        for j, r in enumerate(self._rows):
-            for i, d in enumerate(r.decisions):
-                if d == "drift":
-                    xs.append(i + 0.5)
-                    ys.append(j + 0.5)
-        self.marker_item.setData(xs, ys)
+        drift = np.array([[d == "drift" for d in r.decisions] for r in self._rows], dtype=bool)
+        ys, xs = np.nonzero(drift)
+        self.marker_item.setData(xs + 0.5, ys + 0.5)
         labels = [
             (j + 0.5, f"{self.folded} stable features" if r.name == QUIET else _row_label(r))
             for j, r in enumerate(self._rows)

@@ -68,7 +68,7 @@ class SummaryRow:
 
 
 def _worst(f: FeatureDrift) -> str:
-    return max((w.decision for w in f.windows), key=lambda d: SEVERITY.get(d, 0), default="ok")
+    return max(set(f.decisions()), key=lambda d: SEVERITY.get(d, 0), default="ok")
 
 
 def summary_rows(
@@ -82,9 +82,7 @@ def summary_rows(
 
     rows = []
     for f in result.features:
-        series = np.array(
-            [np.nan if w.psi is None or w.decision == "insufficient" else w.psi for w in f.windows]
-        )
+        series = f.judged_psi()
         magnitude = float(np.nanmax(series)) if np.isfinite(series).any() else None
         onset = f.onset
         rows.append(

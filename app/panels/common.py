@@ -186,9 +186,22 @@ class PanelTask:
         runner.task_progressed.connect(self._on_runner_progressed)
         runner.task_finished.connect(self._on_runner_finished)
 
-    def start(self, work: Work, label: str, on_result: Callable[[Any], None]) -> None:
+    def start(
+        self,
+        work: Work,
+        label: str,
+        on_result: Callable[[Any], None],
+        on_partial: Callable[[Any], None] | None = None,
+    ) -> None:
         # run() first: it cancels the previous task, whose "cancelled" must not stick.
-        self.runner.run(self.key, work, label=label, on_result=on_result, on_error=self._on_error)
+        self.runner.run(
+            self.key,
+            work,
+            label=label,
+            on_result=on_result,
+            on_error=self._on_error,
+            on_partial=on_partial,
+        )
         self.state.set(status="running", error=None)
         if self.busy is not None:
             self.busy.start(label)

@@ -198,12 +198,25 @@ class DriftPanel(QWidget):
         n = len(entry.spec.telemetry.columns.features) if entry.spec is not None else 0
         label = f"Drift of {entry.name} v{version}" + (f": analysing {n:,} features" if n else "")
 
-        def work(progress, cancelled):
-            return run_drift(entry, version, window, progress, cancelled)
+        def work(progress, cancelled, partial):
+            return run_drift(entry, version, window, progress, cancelled, partial=partial)
 
-        self.task.start(work, label, lambda result: self._on_result(key, result))
+        # the features ranked from their counts first, then the exact statistics fill in
+        self.task.start(
+            work,
+            label,
+            lambda result: self._on_result(key, result),
+            on_partial=self._on_partial,
+        )
 
     # -- results -----------------------------------------------------------------------
+
+    def _on_partial(self, result: Any) -> None:
+        """The counts' result while the exact statistics run: drawn, not cached."""
+        cell = self.state.cell
+        if cell is None or cell[1] >= len(result.windows):
+            cell = _default_cell(result, self.state.sort, self.state.kinds)
+        self.state.set(result=result, cell=cell)
 
     def _on_result(self, key: tuple[str, ...], result: Any) -> None:
         self.cache[key] = result
@@ -279,6 +292,8 @@ class DriftPanel(QWidget):
         if r is not None:
             spec = r.window_spec.text or "whole period"
             text += f" · {len(r.windows)} windows ({spec}) · reference {r.reference_rows:,} rows"
+            if s.status == "running":  # a partial result: ranked from the counts
+                text += " · <i>ranked from the counts; exact statistics still running…</i>"
         self.heading.setText(text)
 
     def _show_now(self, result: Any, feature: str) -> None:

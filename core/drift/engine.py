@@ -31,7 +31,12 @@ from watchkeeper.core.drift.counting import WindowCounts, count_windows, worker_
 from watchkeeper.core.drift.data import NUMERICAL, as_table, numeric_values, timestamps_us
 from watchkeeper.core.drift.derive import derive_result
 from watchkeeper.core.drift.errors import DriftError
-from watchkeeper.core.drift.exact import ExactStats, exact_statistics, window_sampler
+from watchkeeper.core.drift.exact import (
+    ExactStats,
+    exact_limit,
+    exact_statistics,
+    window_sampler,
+)
 from watchkeeper.core.drift.multivariate import MultivariateDrift, score_windows
 from watchkeeper.core.drift.profile import ReferenceProfile
 from watchkeeper.core.drift.reference import (
@@ -70,6 +75,7 @@ def analyze_drift(
     chunk_rows: int = 1 << 16,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
+    partial: Callable[[DriftResult], None] | None = None,
 ) -> DriftResult:
     """Compare ``current`` with ``reference`` per feature and window.
 
@@ -87,6 +93,10 @@ def analyze_drift(
     ``[start, end)``. ``settings`` is the monitor spec's ``[drift]`` section (defaults when
     ``None``). ``profile`` is a profile of ``reference`` made earlier (reused as is; the
     reference data then serves only the exact statistics and the multivariate check).
+    ``partial``, when given, first receives the result of the counts alone (every feature's
+    binned statistics and decisions, no exact statistics or multivariate check yet, a note
+    says so): every feature is counted before the exact statistics start, so a view can rank
+    the features while they run.
     """
     s = settings or DriftSection()
     report = progress or (lambda f, m: None)
@@ -178,7 +188,15 @@ def analyze_drift(
     do_exact = bool(exact and ref_table is not None and numeric)
     if exact and numeric and ref_table is None:
         notes.append("exact KS and Wasserstein not computed: the reference is a profile only")
-    fused = do_exact and (n_windows == 0 or int(rows.max()) <= s.exact_sample_limit)
+    # every window whole (none sampled): each feature's column is read once, and unless a
+    # partial result comes first (counts before everything) its counts come from that sort
+    limit, bounded = exact_limit(
+        s.exact_sample_limit, len(numeric) if do_exact else 0, int(rows.sum()), n_windows
+    )
+    if bounded:
+        notes.append(bounded)
+    whole = do_exact and (n_windows == 0 or int(rows.max()) <= limit)
+    fused = partial is None and whole
     rest = [fp.name for fp in profile.features if not (fused and fp.kind == NUMERICAL)]
 
     def count_progress(f: float, m: str) -> None:
@@ -191,8 +209,39 @@ def analyze_drift(
     exact_stats: dict[str, ExactStats] = {}
     mv_names = [fp.name for fp in numeric if fp.name != pred_name]
     do_mv = bool(multivariate and ref_table is not None and len(mv_names) >= 2)
-    limit = s.exact_sample_limit
     stop = threading.Event()  # tells the multivariate task to give up (cancelled)
+    if partial is not None:
+        # every feature counted (all of the CPU for it), the ranking sent, then the rest
+        if rest:
+            counted = count_windows(
+                cur,
+                profile,
+                w,
+                n_windows,
+                features=rest,
+                chunk_rows=chunk_rows,
+                progress=count_progress,
+                cancelled=cancelled,
+            )
+            by_name.update(zip(counted.features, counted.counts, strict=True))
+            rest = []
+        check()
+        counted_all = WindowCounts(profile.names, tuple(by_name[n] for n in profile.names), rows)
+        pending = [
+            *(["exact statistics"] if do_exact else []),
+            *(["the multivariate check"] if do_mv else []),
+        ]
+        partial(
+            derive_result(
+                profile,
+                wins.with_rows(counted_all.rows),
+                counted_all,
+                s,
+                prediction=pred_name,
+                notes=[*notes, f"still running: {' and '.join(pending)}"] if pending else notes,
+            )
+        )
+        report(0.45, f"ranked {len(profile.names):,} features; exact statistics next")
     pool = ThreadPoolExecutor(worker_threads()) if do_exact or do_mv else None
     futures: list[Future] = []
     try:
@@ -212,10 +261,13 @@ def analyze_drift(
 
             def one(k: int) -> tuple[ExactStats, np.ndarray | None]:
                 fp = numeric[k]
-                ref, ref_mode = sorted_values_of(prepared, ref_table, fp.name, k, limit, seed)
+                # the reference as the spec says (the budget bounds the current windows)
+                ref, ref_mode = sorted_values_of(
+                    prepared, ref_table, fp.name, k, s.exact_sample_limit, seed
+                )
                 column = cur.column(fp.name)
                 values = None
-                if fused:  # every row of every window: the whole column, once
+                if whole or bounded:  # the whole column once (or the most of it)
                     values = numeric_values(column, fp.name)
                     if idx is not None:
                         values = values[idx]
@@ -263,14 +315,18 @@ def analyze_drift(
                 cancelled=cancelled,
             )
             by_name.update(zip(counted.features, counted.counts, strict=True))
-        report(0.45, "counted")
+        if partial is None:  # else the ranking's message stays until the exact statistics
+            report(0.45, "counted")
         check()
         for k, fut in enumerate(futures):
             ex, c = fut.result()
             exact_stats[numeric[k].name] = ex
             if c is not None:
                 by_name[numeric[k].name] = c
-            report(0.45 + 0.45 * (k + 1) / len(numeric), "exact statistics")
+            report(
+                0.45 + 0.45 * (k + 1) / len(numeric),
+                f"exact statistics {k + 1:,}/{len(numeric):,} features",
+            )
             check()
         mv = None
         if mv_future is not None:

@@ -28,7 +28,8 @@ from watchkeeper.core.drift.counting import worker_threads
 from watchkeeper.core.drift.data import NUMERICAL
 from watchkeeper.core.drift.derive import derive_result
 from watchkeeper.core.drift.errors import DriftError
-from watchkeeper.core.drift.exact import ExactStats
+from watchkeeper.core.drift.exact import ExactStats, exact_limit
+from watchkeeper.core.drift.exact_batch import SortedReference
 from watchkeeper.core.drift.multivariate import MultivariateDrift, decide_windows
 from watchkeeper.core.drift.profile import FeatureProfile
 from watchkeeper.core.drift.reference import (
@@ -52,6 +53,9 @@ from watchkeeper.core.times import to_us
 
 __all__ = ["analyze_drift_sql"]
 
+#: Fetched values (rows × numerical features) held before the exact statistics measure them.
+BUFFER_VALUES = 8_000_000
+
 
 def analyze_drift_sql(
     reference: Any,
@@ -74,6 +78,7 @@ def analyze_drift_sql(
     seed: int = 0,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
+    partial: Callable[[DriftResult], None] | None = None,
 ) -> DriftResult:
     """Compare the rows of ``table`` with ``reference`` per feature and window (see the
     module's description).
@@ -82,7 +87,9 @@ def analyze_drift_sql(
     :func:`~watchkeeper.core.drift.engine.analyze_drift`. ``conn`` is a SQLAlchemy
     ``Connection``; ``table`` a table name (``schema.table``) or a SQLAlchemy table; ``where``
     an optional extra filter on it (e.g. model and version); ``order_by`` the columns that
-    break timestamp ties (row windows, the sample's order).
+    break timestamp ties (row windows, the sample's order). ``partial`` as for
+    :func:`~watchkeeper.core.drift.engine.analyze_drift`: the counts' result before the rows
+    are fetched for the exact statistics.
     """
     s = settings or DriftSection()
     report = progress or (lambda f, m: None)
@@ -136,6 +143,17 @@ def analyze_drift_sql(
     notes: list[str] = []
     exact_stats: dict[str, ExactStats] = {}
     mv = None
+    if fetch and partial is not None:
+        partial(
+            derive_result(
+                profile,
+                wins,
+                counts,
+                s,
+                prediction=pred_name,
+                notes=["still running: the exact statistics and the multivariate check"],
+            )
+        )
     if fetch:
         exact_stats, mv, more = _exact_from_sql(
             conn,
@@ -200,9 +218,11 @@ def _exact_from_sql(
     prepared: PreparedReference | None = None,
 ) -> tuple[dict[str, ExactStats], MultivariateDrift | None, list[str]]:
     """Exact statistics and the multivariate check on rows fetched window by window."""
-    limit = settings.exact_sample_limit
+    limit, bounded = exact_limit(
+        settings.exact_sample_limit, len(numeric) if exact else 0, int(rows.sum()), len(wins)
+    )
     n_windows = len(wins)
-    notes: list[str] = []
+    notes: list[str] = [bounded] if bounded else []
     names = [fp.name for fp in numeric]
     model = None
     if mv_names:
@@ -211,7 +231,10 @@ def _exact_from_sql(
             notes.append("multivariate drift not computed: too few reference rows")
     if not exact and model is None:
         return {}, None, notes
-    refs = [sorted_values_of(prepared, ref_table, n, k, limit, seed) for k, n in enumerate(names)]
+    ref_limit = settings.exact_sample_limit  # the budget bounds the current windows only
+    refs = [
+        sorted_values_of(prepared, ref_table, n, k, ref_limit, seed) for k, n in enumerate(names)
+    ]
     stats = [ExactStats.empty(n_windows) for _ in names]
     mv_at = [names.index(c) for c in mv_names] if model is not None else []
     sums = np.zeros(n_windows)
@@ -229,17 +252,37 @@ def _exact_from_sql(
         end=end,
     )
 
-    def window_done(i: int, x: np.ndarray, pool: ThreadPoolExecutor) -> None:
-        fetched_all = rows[i] <= limit
+    sorted_refs = [SortedReference.of(ref) for ref, _ in refs]
+    # windows wait here until about BUFFER_VALUES values are fetched, then each feature
+    # measures all of them at once (exact_batch.py); bounded memory, few calls
+    waiting: list[tuple[int, np.ndarray]] = []
+
+    def measure_waiting(pool: ThreadPoolExecutor) -> None:
+        if not waiting:
+            return
+        index = np.array([i for i, _ in waiting])
 
         def one(k: int) -> None:
-            ref, ref_mode = refs[k]
-            v = np.sort(x[:, k])
-            v = v[np.isfinite(v)]
-            stats[k].measure(i, ref, v, ref_mode if fetched_all else "sample", numeric[k].std)
+            parts = []
+            for _, x in waiting:
+                v = np.sort(x[:, k])
+                parts.append(v[np.isfinite(v)])
+            at = np.zeros(len(parts) + 1, dtype=np.int64)
+            np.cumsum([v.size for v in parts], out=at[1:])
+            modes = [refs[k][1] if rows[i] <= limit else "sample" for i, _ in waiting]
+            stats[k].measure_windows(
+                index, sorted_refs[k], np.concatenate(parts), at, modes, numeric[k].std
+            )
 
         if exact:
             list(pool.map(one, range(len(names))))
+        waiting.clear()
+
+    def window_done(i: int, x: np.ndarray, pool: ThreadPoolExecutor) -> None:
+        if exact:
+            waiting.append((i, x))
+            if sum(v.shape[0] for _, v in waiting) * max(len(names), 1) >= BUFFER_VALUES:
+                measure_waiting(pool)
         if model is not None and x.shape[0]:
             sums[i] = model.errors(x[:, mv_at]).sum()
             scored[i] = x.shape[0]
@@ -269,6 +312,7 @@ def _exact_from_sql(
                     parts.append(arr[lo:hi, 1:])
             if parts:
                 window_done(current, np.concatenate(parts), pool)
+            measure_waiting(pool)
     except refused as exc:
         conn.rollback()
         from watchkeeper.core.telemetry.sql_values import short_error

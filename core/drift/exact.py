@@ -19,9 +19,23 @@ import numpy as np
 import pyarrow as pa
 
 from watchkeeper.core.drift.data import numeric_values
-from watchkeeper.core.drift.statistics import ks_wasserstein_sorted
+from watchkeeper.core.drift.exact_batch import SortedReference, ks_wasserstein_windows
 
-__all__ = ["ExactStats", "WindowValues", "exact_statistics", "window_sampler"]
+__all__ = [
+    "EXACT_VALUES",
+    "ExactStats",
+    "WindowValues",
+    "exact_limit",
+    "exact_statistics",
+    "window_sampler",
+]
+
+#: The exact statistics' budget: at most about this many current values (numerical features
+#: × rows) are measured in one analysis. The cost is linear in it (a search of each value in
+#: the sorted reference); 500 features × 730,000 rows is 300 million values, minutes.
+EXACT_VALUES = 60_000_000
+#: ... but never fewer than this many rows per window (a KS test needs a sample).
+MIN_EXACT_ROWS = 500
 
 #: ``get(i)``: window ``i``'s values and whether they are a sample of them.
 WindowValues = Callable[[int], tuple[np.ndarray, bool]]
@@ -55,13 +69,48 @@ class ExactStats:
 
     def measure(self, i: int, ref: np.ndarray, x: np.ndarray, mode: str, std: float | None) -> None:
         """Window ``i`` from the sorted finite ``ref`` and ``x`` (nothing when one is empty)."""
-        if x.size == 0 or ref.size == 0:
-            return
-        self.ks[i], self.ks_p[i], self.w1[i] = ks_wasserstein_sorted(ref, x)
-        if std:
-            self.w1n[i] = self.w1[i] / std
-        self.mode[i] = mode
-        self.sizes[i] = (int(ref.size), int(x.size))
+        x = np.sort(x)
+        self.measure_windows(
+            np.array([i]), SortedReference.of(ref), x, np.array([0, x.size]), [mode], std
+        )
+
+    def measure_windows(
+        self,
+        windows: np.ndarray,
+        ref: SortedReference,
+        values: np.ndarray,
+        splits: np.ndarray,
+        modes: list[str],
+        std: float | None,
+    ) -> None:
+        """Windows ``windows`` at once: window ``windows[j]``'s sorted finite values are
+        ``values[splits[j]:splits[j + 1]]``, measured as ``modes[j]`` (nothing when empty)."""
+        d, p, w1, sizes = ks_wasserstein_windows(ref, values, splits)
+        n_ref = int(ref.values.size)
+        for j, i in enumerate(windows.tolist()):
+            if sizes[j] == 0 or n_ref == 0:
+                continue
+            self.ks[i], self.ks_p[i], self.w1[i] = d[j], p[j], w1[j]
+            if std:
+                self.w1n[i] = self.w1[i] / std
+            self.mode[i] = modes[j]
+            self.sizes[i] = (n_ref, int(sizes[j]))
+
+
+def exact_limit(limit: int, numerical: int, rows: int, windows: int) -> tuple[int, str | None]:
+    """The rows per window the exact statistics (and the multivariate check) measure: the
+    spec's ``exact_sample_limit``, lowered when ``numerical`` features × ``rows`` exceed
+    :data:`EXACT_VALUES` so the whole analysis stays within it; and the note saying so."""
+    if numerical * rows <= EXACT_VALUES or windows <= 0:
+        return limit, None
+    bounded = max(MIN_EXACT_ROWS, EXACT_VALUES // (numerical * windows))
+    if bounded >= limit:
+        return limit, None
+    return bounded, (
+        f"exact statistics and the multivariate check on a seeded sample of {bounded:,} rows "
+        f"per window ({numerical:,} numerical features × {rows:,} rows is over the budget of "
+        f"{EXACT_VALUES:,} values; exact_sample_limit {limit:,})"
+    )
 
 
 def exact_statistics(
@@ -86,6 +135,8 @@ def exact_statistics(
     if edges is not None:
         counts = np.zeros((n_windows, edges.size + 2), dtype=np.int64)
         cuts = np.concatenate([[-np.inf], edges])  # value bins start at these
+    parts: list[np.ndarray] = []
+    modes: list[str] = []
     for i in range(n_windows):
         x, sampled = window_values(i)
         mode = ref_mode
@@ -104,7 +155,15 @@ def exact_statistics(
             lo = int(np.searchsorted(x, -np.inf, side="right"))
             hi = int(np.searchsorted(x, np.inf, side="left"))
             x = x[lo:hi]
-        stats.measure(i, ref, x, mode, std)
+        parts.append(x)
+        modes.append(mode)
+    # every window against the reference at once (exact_batch.py: not one merge per window)
+    splits = np.zeros(n_windows + 1, dtype=np.int64)
+    np.cumsum([x.size for x in parts], out=splits[1:])
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    del parts
+    sorted_ref = SortedReference.of(ref)
+    stats.measure_windows(np.arange(n_windows), sorted_ref, values, splits, modes, std)
     return stats, counts
 
 

@@ -66,6 +66,22 @@ class FeatureDrift:
     windows: tuple[FeatureWindow, ...]
     #: Since when it drifts: the latest sustained rise of its PSI (core/drift/onset.py).
     onset: Onset | None = None
+    #: PSI per window as an array, NaN where none or insufficient (what views draw), and the
+    #: decisions; derived from ``windows`` when not given.
+    psi_series: np.ndarray | None = None
+    decision_series: tuple[str, ...] | None = None
+
+    def judged_psi(self) -> np.ndarray:
+        """PSI per window, NaN where there is none or the window is insufficient."""
+        if self.psi_series is not None:
+            return self.psi_series
+        judged = [w.psi if w.decision != "insufficient" else None for w in self.windows]
+        return np.array([np.nan if v is None else v for v in judged], dtype=np.float64)
+
+    def decisions(self) -> tuple[str, ...]:
+        if self.decision_series is not None:
+            return self.decision_series
+        return tuple(w.decision for w in self.windows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,7 +89,15 @@ class FeatureDrift:
             "kind": self.kind,
             "cardinality": self.cardinality,
             "windows": [_window_dict(w) for w in self.windows],
+            # beyond CONTRACT.md: since when it drifts (core/drift/onset.py), or null
+            "onset": _onset_dict(self.onset),
         }
+
+
+def _onset_dict(onset: Onset | None) -> dict[str, Any] | None:
+    if onset is None:
+        return None
+    return {"start": onset.start, "peak": onset.peak, "end": onset.end, "ongoing": onset.ongoing}
 
 
 def _window_dict(w: FeatureWindow) -> dict[str, Any]:
@@ -140,9 +164,9 @@ class DriftResult:
 
     def decisions(self) -> dict[str, tuple[str, ...]]:
         """``{feature: (decision per window)}``, the prediction included."""
-        out = {f.name: tuple(w.decision for w in f.windows) for f in self.features}
+        out = {f.name: f.decisions() for f in self.features}
         if self.prediction is not None:
-            out[self.prediction.name] = tuple(w.decision for w in self.prediction.windows)
+            out[self.prediction.name] = self.prediction.decisions()
         return out
 
     def thresholds(self) -> dict[str, Any]:

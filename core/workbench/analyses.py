@@ -10,7 +10,7 @@ reference baseline and estimate, saying so in its notes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,12 +104,15 @@ def run_drift(
     *,
     start: dt.datetime | None = None,
     as_of: dt.datetime | None = None,
+    partial: Callable[[DriftResult], None] | None = None,
 ) -> DriftResult:
     """Drift of ``version``'s telemetry against the spec's reference, per window.
 
     In memory (exact statistics and the multivariate check included) up to
     :data:`IN_MEMORY_ROWS` current rows; beyond, counted in the database. ``as_of``: only
     events before that moment (what was known then); ``start``: only events from then on.
+    ``partial`` receives the counts' result (features ranked, decided) before the exact
+    statistics and the multivariate check finish (see the engines).
     """
     from watchkeeper.core.drift.engine import analyze_drift
     from watchkeeper.core.drift.engine_sql import analyze_drift_sql
@@ -202,6 +205,7 @@ def run_drift(
                     where=sa.and_(*src.where(table, selected)),
                     progress=stage(report, 0.1, 1.0),
                     cancelled=cancelled,
+                    partial=partial,
                     **common,
                 )
                 labels = _label_tables(spec, src, version, span, common, as_of)
@@ -223,6 +227,7 @@ def run_drift(
         current,
         progress=stage(report, 0.3, 1.0),
         cancelled=cancelled,
+        partial=partial,
         **common,
     )
     return _with_labels(result, labels, common, as_of)

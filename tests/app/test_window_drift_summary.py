@@ -189,3 +189,32 @@ def test_computed_importance_feeds_the_ranked_list(
     assert importance.method == "mutual_information"
     ranked = rank_drift(wide_drift, importance)
     assert [r.name for r in rows] == [d.name for d in ranked]
+
+
+def test_the_ranked_list_arrives_before_the_exact_statistics(qtbot, wide_workspace: Path) -> None:
+    """Without a cached result the list is drawn from the counts while the exact statistics
+    run (the heading says so), then the whole result replaces it, with the same ranking
+    decisions and the exact statistics filled in."""
+    (entry,) = load_portfolio(wide_workspace).models
+    panel = DriftPanel(TaskRunner())
+    qtbot.addWidget(panel)
+    panel.resize(1400, 1000)
+    panel.show()
+    seen: list[tuple[str, bool, str, int]] = []
+
+    def on_change(changed: frozenset[str]) -> None:
+        r = panel.state.result
+        if "result" in changed and r is not None:
+            exact = any(w.ks is not None for f in r.features for w in f.windows)
+            seen.append(
+                (panel.state.status, exact, panel.heading.text(), len(panel.summary.visible_rows()))
+            )
+
+    panel.state.subscribe(on_change)
+    panel.set_selection(entry, "1")
+    qtbot.waitUntil(lambda: panel.state.status == "ready", timeout=120_000)
+    assert len(seen) == 2, seen
+    (status0, exact0, heading0, rows0), (status1, exact1, heading1, rows1) = seen
+    assert status0 == "running" and not exact0 and "ranked from the counts" in heading0
+    assert rows0 == rows1 == len(entry.spec.telemetry.columns.features)
+    assert status1 == "ready" and exact1 and "ranked from the counts" not in heading1

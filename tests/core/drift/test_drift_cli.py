@@ -77,6 +77,22 @@ def test_json_document(capsys, files) -> None:
     assert "NaN" not in out
 
 
+def test_json_says_since_when_each_feature_drifts(capsys, files) -> None:
+    """``onset`` (beyond CONTRACT.md): x ramps up from the start, so its change is dated no
+    later than its first drift window and is still going on; c never changes."""
+    code, out, err = _run(
+        capsys, "--reference", files["ref"], "--current", files["cur"], "--window", "6h", "--json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    x, c = doc["features"]
+    onset = x["onset"]
+    first_drift = next(w["index"] for w in x["windows"] if w["decision"] == "drift")
+    assert onset["start"] <= first_drift and onset["ongoing"] is True and onset["end"] is None
+    assert onset["start"] <= onset["peak"] < len(doc["windows"])
+    assert c["onset"] is None
+
+
 def test_table_output_and_csv(capsys, files) -> None:
     code, out, err = _run(
         capsys,

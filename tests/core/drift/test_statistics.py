@@ -138,3 +138,63 @@ def test_kstwo_sf_matches_scipy_on_every_branch() -> None:
         cases.append(((1.4 / n) ** (2 / 3) * 0.9, n))  # Durbin matrix, p close to 1
     for x, n in cases:
         assert kstwo_sf(x, n) == pytest.approx(float(stats.kstwo.sf(x, n)), abs=1e-10), (x, n)
+
+
+def test_all_windows_at_once_give_the_merge_numbers_and_scipy() -> None:
+    """exact_batch measures every window against the reference in one pass: the same KS
+    statistic and p-value as the per-window merge, and Wasserstein equal to scipy's — on
+    ties (rounded values, values equal to the reference's), empty windows, one-value windows
+    and windows outside the reference's range, and at a large offset (cancellation)."""
+    from scipy import stats
+
+    from watchkeeper.core.drift.exact_batch import SortedReference, ks_wasserstein_windows
+    from watchkeeper.core.drift.statistics import ks_wasserstein_sorted
+
+    rng = np.random.default_rng(7)
+    for offset, scale, decimals in ((0.0, 1.0, None), (1e4, 3.0, None), (0.0, 1.0, 1)):
+        a = rng.normal(offset, scale, 3_000)
+        if decimals is not None:
+            a = np.round(a, decimals)
+        a.sort()
+        windows = [
+            rng.normal(offset + shift, scale * spread, size)
+            for shift, spread, size in (
+                (0.0, 1.0, 400),
+                (0.3, 1.5, 50),
+                (0.0, 1.0, 0),
+                (0.0, 1.0, 1),
+                (-50.0, 1.0, 30),
+                (50.0, 1.0, 30),
+            )
+        ]
+        windows.append(a[rng.integers(0, a.size, 200)])  # values the reference holds
+        if decimals is not None:
+            windows = [np.round(x, decimals) for x in windows]
+        windows = [np.sort(x) for x in windows]
+        splits = np.concatenate([[0], np.cumsum([x.size for x in windows])])
+        d, p, w1, sizes = ks_wasserstein_windows(
+            SortedReference.of(a), np.concatenate(windows), splits
+        )
+        for i, x in enumerate(windows):
+            if x.size == 0:
+                assert np.isnan(d[i]) and np.isnan(w1[i]) and sizes[i] == 0
+                continue
+            want = ks_wasserstein_sorted(a, x)
+            assert d[i] == want[0]
+            assert p[i] == pytest.approx(want[1], abs=1e-12)
+            assert w1[i] == pytest.approx(stats.wasserstein_distance(a, x), rel=1e-11, abs=1e-12)
+            assert w1[i] == pytest.approx(want[2], rel=1e-11, abs=1e-12)
+
+
+def test_kstwo_sf_many_equals_kstwo_sf() -> None:
+    from watchkeeper.core.drift.kstwo import kstwo_sf, kstwo_sf_many
+
+    rng = np.random.default_rng(3)
+    # Pelz-Good (vectorised) and the Smirnov sum; x above the Durbin-matrix regime (slow)
+    n = np.round(rng.uniform(150, 5_000, 200))
+    x = rng.uniform(0.05, 0.3, 200)
+    x[:5] = [0.0, 1.0, 0.7, np.nan, 0.4]
+    got = kstwo_sf_many(x, n)
+    for i in range(x.size):
+        want = kstwo_sf(float(x[i]), float(n[i]))
+        assert got[i] == pytest.approx(want, abs=1e-13, nan_ok=True), (x[i], n[i])

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.errors import TelemetryError, WatchkeeperError
 
 __all__ = [
     "AUTH_MODES",
@@ -154,9 +154,7 @@ def profile_password(url: URL) -> str | None:
     store = ProfileStore()
     try:
         profiles = store.list()
-    except TelemetryError:
-        return None
-    except Exception:  # an unreadable profiles file: the user is told when they open it
+    except WatchkeeperError:  # an unreadable profiles file: the dialog says so when opened
         return None
     for profile in profiles:
         src = profile.telemetry_source
@@ -221,8 +219,9 @@ def _connect(engine_url: URL, params: dict[str, Any]) -> Any:
         params["password"] = profile_password(engine_url)
         if not params["password"]:
             raise TelemetryError(
-                "LDAP needs a password: save it with the connection profile (File → "
-                "Connect to Spark…) so it is kept in the OS keyring",
+                "LDAP needs a password, and no connection profile for this server, database "
+                "and user holds one: save it from File → New monitor… → Spark / Hive… (it is "
+                "kept in the OS keyring)",
                 source=shown,
             )
     host, port = params["host"], int(params.get("port") or 10000)

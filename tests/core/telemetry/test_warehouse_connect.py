@@ -89,6 +89,13 @@ def test_an_unreachable_server_fails_fast_and_clearly() -> None:
     assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.usefixtures("plaintext_keyring")
+def test_ldap_without_a_remembered_password_says_where_to_keep_one() -> None:
+    # no profile names this server: refused before any packet is sent
+    with pytest.raises(TelemetryError, match=r"LDAP needs a password.*OS keyring"):
+        list_tables("hive://ana@127.0.0.1:9/default?auth=LDAP")
+
+
 @pytest.fixture(scope="module")
 def small_table(spark, demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """500 of the demo's events as a Parquet-backed Spark table; its source ``URL#table``."""

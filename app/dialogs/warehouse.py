@@ -17,6 +17,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -106,6 +107,9 @@ class WarehouseDialog(QDialog):
         self.keyring = keyring_status()
         self.keyring_label = QLabel(escape(self.keyring.message))
         self.keyring_label.setWordWrap(True)
+        # a wrapped label is sized for a narrower width than it gets: keep the text under
+        # the box it explains instead of centred in the spare height
+        self.keyring_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         if not self.keyring.usable:
             self.remember.setEnabled(False)
         elif self.keyring.plaintext:

@@ -21,6 +21,7 @@ Counts of 1 and 2 and of 1 and 3 are compared cell by cell.
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import sys
 import tempfile
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from drift import _PeakRss, build_duckdb  # noqa: E402
 from servers import SparkThriftServer  # noqa: E402
+from ui import peak_rss_gib, reset_peak_rss  # noqa: E402
 
 
 def _jobs(log: Path) -> int:
@@ -108,11 +110,20 @@ def measure(rows: int, server: SparkThriftServer, work: Path) -> None:
     server.table_from_parquet(table, data)
     engine = sa.create_engine(server.url)
     jobs0 = _jobs(server.log)
+    gc.collect()
+    reset_peak_rss()  # VmHWM from here: the data build above ran in this process
     with _PeakRss() as peak, engine.connect() as conn:
         t = time.perf_counter()
         result = analyze_drift_sql(profile, conn, table, window=daily, prediction=None)
         spark_s = time.perf_counter() - t
     jobs = _jobs(server.log) - jobs0
+    # printed at once: at 10M events the baselines below take as long again
+    print(
+        f"  Watchkeeper on Spark: {spark_s:.1f} s, {jobs} Spark jobs, peak RSS of this "
+        f"process {peak.peak / 1e6:.0f} MB sampled, VmHWM {peak_rss_gib() * 1024:.0f} MiB "
+        f"({len(result.windows)} windows)",
+        flush=True,
+    )
     with engine.connect() as conn:
         jobs0 = _jobs(server.log)
         t = time.perf_counter()
@@ -134,8 +145,6 @@ def measure(rows: int, server: SparkThriftServer, work: Path) -> None:
         for a, b in zip(result.features, on_duck.features, strict=True)
     )
     print(
-        f"  Watchkeeper on Spark: {spark_s:.1f} s, {jobs} Spark jobs, peak RSS of this "
-        f"process {peak.peak / 1e6:.0f} MB ({len(result.windows)} windows)\n"
         f"  hand-written Spark GROUP BY: {hand_s:.1f} s ({hand_jobs} jobs) -> "
         f"ratio {spark_s / hand_s:.2f}x; same counts: {_same(profile, result, hand)}\n"
         f"  Watchkeeper on DuckDB, same Parquet: {duck_s:.1f} s -> Spark/DuckDB "

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
     QComboBox,
+    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -289,11 +290,15 @@ class SourcePage(_Page):
         self.folder_button = QPushButton("Browse folder…")
         self.file_button.clicked.connect(self._on_file_button_clicked)
         self.folder_button.clicked.connect(self._on_folder_button_clicked)
+        self.spark_button = QPushButton("Spark / Hive…")
+        self.spark_button.setToolTip("Connect to a Spark Thrift server or HiveServer2")
+        self.spark_button.clicked.connect(self._on_spark_button_clicked)
         self.location.textChanged.connect(self._on_location_text_changed)
         row = QHBoxLayout()
         row.addWidget(self.location, 1)
         row.addWidget(self.file_button)
         row.addWidget(self.folder_button)
+        row.addWidget(self.spark_button)
         form = QFormLayout()
         form.addRow("Source", row)
         form.addRow("Table", self.table)
@@ -340,6 +345,15 @@ class SourcePage(_Page):
         path = QFileDialog.getExistingDirectory(self, "Folder of Parquet files")
         if path:
             self.location.setText(path)
+
+    def _on_spark_button_clicked(self) -> None:
+        from watchkeeper.app.dialogs.warehouse import WarehouseDialog
+
+        dialog = WarehouseDialog(self.nm().runner, parent=self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.source:
+            url, _, table = dialog.source.rpartition("#")
+            self.location.setText(url)
+            self.table.setText(table)
 
 
 class ColumnsPage(_Page):

@@ -70,6 +70,7 @@ from watchkeeper.core.telemetry.source import (
     show_names,
 )
 from watchkeeper.core.telemetry.sql_values import short_error
+from watchkeeper.core.telemetry.warehouse import MAX_ROWS_OPTION, prepare_engine, split_limits
 
 #: DuckDB's memory ceiling for our queries (its default is 80% of RAM).
 DUCKDB_MEMORY_LIMIT = "2GB"
@@ -95,17 +96,32 @@ def open_sql(
             "name the table after '#', as in duckdb:///telemetry.duckdb#predictions",
             source=shown,
         )
-    url = _parse_url(url_text, shown)
-    description = f"{url.render_as_string(hide_password=True)}#{table_spec}"
-    if url.get_backend_name() in _FILE_DIALECTS:
-        url = _resolve_database_file(url, base_dir, description)
-    engine = _create_engine(url, description)
+    engine, shown_url = open_engine(url_text, base_dir=base_dir, table_spec=table_spec)
+    description = f"{shown_url}#{table_spec}"
     try:
         schema, table = _locate_table(engine, table_spec, description)
     except BaseException:
         engine.dispose()
         raise
     return SqlSource(engine, schema, table, mapping, description)
+
+
+def open_engine(
+    url_text: str, *, base_dir: Path | None = None, table_spec: str = ""
+) -> tuple[Engine, str]:
+    """The engine for a database URL (its limits and driver quirks set) and the URL as
+    messages show it (no password, no limits)."""
+    shown = mask_password(url_text)
+    url = _parse_url(url_text, shown)
+    url, limits = split_limits(url, shown)
+    shown_url = url.render_as_string(hide_password=True)
+    description = f"{shown_url}#{table_spec}"
+    if url.get_backend_name() in _FILE_DIALECTS:
+        url = _resolve_database_file(url, base_dir, description)
+    engine = _create_engine(url, description)
+    if limits:
+        engine = engine.execution_options(**limits)
+    return engine, shown_url
 
 
 class SqlSource(TelemetrySource):
@@ -326,11 +342,20 @@ class SqlSource(TelemetrySource):
         """Rows through the DB-API, ``batch_rows`` at a time, converted column by column."""
         types = [self.source_schema().field(name).type for name in columns]
         position = 0
+        ceiling = self._engine.get_execution_options().get(MAX_ROWS_OPTION)
         with self._connect() as conn, self._errors("reading failed"):
             streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
             result = streaming.execute(statement)
             try:
                 for rows in result.partitions():
+                    if ceiling is not None and position + len(rows) > ceiling:
+                        raise TelemetryError(
+                            f"reading stopped at {ceiling:,} events: this source sends only "
+                            "aggregates and bounded samples, and this read asked for the "
+                            "events themselves; narrow the time range, or raise the limit "
+                            "with max_rows=<n> in the source URL",
+                            source=self.description,
+                        )
                     arrays = [
                         _to_arrow(values, t)
                         for values, t in zip(_transpose(rows), types, strict=True)
@@ -773,6 +798,7 @@ def _create_engine(url: URL, description: str) -> Engine:
             source=description,
         ) from None
     if backend == "hive":
+        prepare_engine(engine)
         sa.event.listen(engine, "connect", _spark_session)
         # Thrift logs a failed connection on stderr before raising it; we report the error
         # ourselves, in one line
@@ -796,9 +822,12 @@ def _locate_table(engine: Engine, spec: str, description: str) -> tuple[str | No
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
-            if inspector.has_table(table, schema=schema):
+            # PyHive's has_table takes Spark's "not found" for a failure: list instead
+            if engine.dialect.name != "hive" and inspector.has_table(table, schema=schema):
                 return schema, table
             names = _relation_names(inspector, schema)
+            if table in names:
+                return schema, table
     except sa.exc.SQLAlchemyError as exc:
         raise _database_error(exc, description, "cannot connect") from None
     except Exception as exc:
@@ -814,7 +843,22 @@ def _locate_table(engine: Engine, spec: str, description: str) -> tuple[str | No
     raise TelemetryError(f"no table {table!r}{where}{listing}", source=description)
 
 
+def relation_names(engine: Engine, description: str) -> list[str]:
+    """The tables and views the engine's database holds, sorted (a connection error as a
+    one-line TelemetryError)."""
+    try:
+        with engine.connect() as conn:
+            return _relation_names(sa.inspect(conn), None)
+    except sa.exc.SQLAlchemyError as exc:
+        raise _database_error(exc, description, "cannot connect") from None
+
+
 def _relation_names(inspector: sa.Inspector, schema: str | None) -> list[str]:
+    if inspector.dialect.name == "hive":
+        # PyHive reads the first column of SHOW TABLES, which on Spark is the database
+        query = "SHOW TABLES" + (f" IN `{schema}`" if schema else "")
+        rows = inspector.bind.exec_driver_sql(query).all()  # type: ignore[union-attr]
+        return sorted({str(r[1] if len(r) > 1 else r[0]) for r in rows})
     names = list(inspector.get_table_names(schema=schema))
     with contextlib.suppress(NotImplementedError, sa.exc.SQLAlchemyError):
         names += inspector.get_view_names(schema=schema)

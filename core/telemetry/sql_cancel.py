@@ -14,6 +14,13 @@ it says stop, asks the driver to cancel what that connection is running:
 
 The statement then fails in its own thread with the driver's error; the caller checks
 :attr:`Guard.fired` and raises :class:`~watchkeeper.core.progress.Cancelled` instead.
+
+The same watch enforces the statement timeout an engine carries in its execution options
+(:data:`~watchkeeper.core.telemetry.warehouse.TIMEOUT_OPTION`; a warehouse has one by
+default): past it the statement is cancelled the same way and the block raises
+:class:`StatementTimeout`, which names the setting, with the connection rolled back and usable.
+On ``hive://`` every statement — inside a block or not — runs asynchronously and is polled
+(:func:`install_hive_execution`), so the timeout holds for reflection and reads too.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["POLL_S", "Guard", "cancellable"]
+from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.telemetry.warehouse import TIMEOUT_OPTION
+
+__all__ = ["POLL_S", "Guard", "StatementTimeout", "cancellable", "install_hive_execution"]
 
 POLL_S = 0.1
 log = logging.getLogger(__name__)
@@ -38,7 +48,24 @@ class Guard:
 
     def __init__(self) -> None:
         self.fired = False
+        self.timed_out: float | None = None  # the timeout (s) that fired, if it did
         self.cursor: Any = None
+
+
+class StatementTimeout(TelemetryError):
+    """A statement ran past its timeout and was cancelled where it ran."""
+
+
+#: conn.info key of the (cancelled, guard) a cancellable block on a hive connection watches.
+_WATCH = "watchkeeper.cancellable"
+
+
+def timeout_message(seconds: float) -> str:
+    return (
+        f"the query ran past the statement timeout of {seconds:g} s and was cancelled on the "
+        "server; narrow the time range, or raise the limit with timeout_s=<seconds> in the "
+        "source URL (hive://host:port/db?timeout_s=3600#table)"
+    )
 
 
 def _interrupt(dialect: str, cursor: Any) -> None:
@@ -55,27 +82,56 @@ def _interrupt(dialect: str, cursor: Any) -> None:
 @contextlib.contextmanager
 def cancellable(conn: sa.Connection, cancelled: Callable[[], bool] | None) -> Iterator[Guard]:
     """Within the block, statements on ``conn`` are cancelled where they run when
-    ``cancelled()`` turns true (checked every POLL_S seconds)."""
+    ``cancelled()`` turns true (checked every POLL_S seconds) or when they run past the
+    connection's statement timeout (then the block raises :class:`StatementTimeout`)."""
     guard = Guard()
-    if cancelled is None:
+    timeout = conn.get_execution_options().get(TIMEOUT_OPTION)
+    if cancelled is None and timeout is None:
         yield guard
         return
+    try:
+        if conn.dialect.name == "hive":
+            install_hive_execution(conn.engine)
+            conn.info[_WATCH] = (cancelled, guard)
+            try:
+                yield guard
+            finally:
+                conn.info.pop(_WATCH, None)
+        else:
+            with _watched(conn, cancelled, timeout, guard):
+                yield guard
+    except sa.exc.DBAPIError:
+        if guard.timed_out is None:
+            raise
+        conn.rollback()  # only reads: the connection stays usable
+        raise StatementTimeout(timeout_message(guard.timed_out)) from None
+
+
+@contextlib.contextmanager
+def _watched(
+    conn: sa.Connection,
+    cancelled: Callable[[], bool] | None,
+    timeout: float | None,
+    guard: Guard,
+) -> Iterator[None]:
     dialect = conn.dialect.name
-    if dialect == "hive":
-        with _hive_cancellable(conn, cancelled) as guard:
-            yield guard
-        return
     done = threading.Event()
+    started = time.monotonic()
 
     def capture(_conn: Any, cursor: Any, *_args: Any) -> None:
         guard.cursor = cursor
 
     def watch() -> None:
         while not done.wait(POLL_S):
-            if guard.cursor is not None and cancelled():
+            if guard.cursor is None:
+                continue
+            late = timeout is not None and time.monotonic() - started > timeout
+            if late or (cancelled is not None and cancelled()):
                 try:
                     _interrupt(dialect, guard.cursor)
                     guard.fired = True
+                    if late:
+                        guard.timed_out = timeout
                 except Exception as exc:  # a driver without cancel: reading stops later
                     log.debug("cannot cancel on %s: %s", dialect, exc)
                 return
@@ -84,46 +140,54 @@ def cancellable(conn: sa.Connection, cancelled: Callable[[], bool] | None) -> It
     watcher = threading.Thread(target=watch, name="wk-sql-cancel", daemon=True)
     watcher.start()
     try:
-        yield guard
+        yield
     finally:
         done.set()
         watcher.join()
         sa.event.remove(conn, "before_cursor_execute", capture)
 
 
-@contextlib.contextmanager
-def _hive_cancellable(conn: sa.Connection, cancelled: Callable[[], bool]) -> Iterator[Guard]:
+def install_hive_execution(engine: sa.Engine) -> None:
+    """Run every statement on ``engine`` (a ``hive://`` one) asynchronously and poll it:
+    a synchronous Thrift call cannot be interrupted (the cancel would wait for the same
+    socket), a polled one can be cancelled by a ``cancellable`` block or the timeout."""
+    if not sa.event.contains(engine, "do_execute", _hive_execute):
+        sa.event.listen(engine, "do_execute", _hive_execute)
+
+
+def _hive_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
     from pyhive.exc import OperationalError
     from TCLIService.ttypes import TOperationState
 
-    guard = Guard()
     running = (
         TOperationState.INITIALIZED_STATE,
         TOperationState.PENDING_STATE,
         TOperationState.RUNNING_STATE,
     )
-
-    def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-        if context.root_connection is not conn:
-            return None  # another connection's statement: SQLAlchemy's own execute
+    cancelled, guard = context.root_connection.info.get(_WATCH, (None, None))
+    timeout = context.execution_options.get(TIMEOUT_OPTION)
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
+    if guard is not None:
         guard.cursor = cursor
-        cursor.execute(statement, parameters, async_=True)
-        while True:
-            state = cursor.poll(get_progress_update=False).operationState
-            if state not in running:
-                break
-            if cancelled():
-                cursor.cancel()
+    cursor.execute(statement, parameters, async_=True)
+    while True:
+        state = cursor.poll(get_progress_update=False).operationState
+        if state not in running:
+            break
+        if cancelled is not None and cancelled():
+            cursor.cancel()
+            if guard is not None:
                 guard.fired = True
-                raise OperationalError("the statement was cancelled")
-            time.sleep(POLL_S)
-        if state != TOperationState.FINISHED_STATE:
-            raise OperationalError(f"the statement ended in state {state}")
-        return True
-
-    engine = conn.engine
-    sa.event.listen(engine, "do_execute", execute)
-    try:
-        yield guard
-    finally:
-        sa.event.remove(engine, "do_execute", execute)
+            raise OperationalError("the statement was cancelled")
+        if deadline is not None and time.monotonic() > deadline:
+            cursor.cancel()
+            if guard is not None:
+                guard.fired = True
+                guard.timed_out = float(timeout)
+            raise OperationalError(timeout_message(float(timeout)))
+        time.sleep(POLL_S)
+    if state != TOperationState.FINISHED_STATE:
+        # the server's own error (a bad statement) comes with the operation's status
+        status = cursor.poll()
+        raise OperationalError(status.errorMessage or f"the statement ended in state {state}")
+    return True

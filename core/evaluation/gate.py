@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
+
 from watchkeeper.core.evaluation.compare import (
     Comparison,
     compare,
@@ -50,8 +52,11 @@ __all__ = [
     "Criterion",
     "Evidence",
     "GateResult",
+    "ShadowPairs",
     "evaluate_gate",
     "gate_from_spec",
+    "gate_of_pairs",
+    "read_shadow_pairs",
 ]
 
 EVIDENCE_KIND = "watchkeeper-gate-evidence"
@@ -331,6 +336,43 @@ def gate_from_spec(
     The window defaults to the challenger's rows (the shadow period): from its first event
     to just after its last. ``source`` may be an open telemetry source (default: the spec's).
     """
+    pairs = read_shadow_pairs(
+        spec,
+        champion=champion,
+        challenger=challenger,
+        start=start,
+        end=end,
+        policy=policy,
+        source=source,
+    )
+    return gate_of_pairs(spec, pairs, policy=policy, n_boot=n_boot, seed=seed)
+
+
+@dataclass(frozen=True)
+class ShadowPairs:
+    """The joined shadow pairs a gate is decided on (:func:`read_shadow_pairs`)."""
+
+    joined: pa.Table
+    champion: str
+    challenger: str
+    start: dt.datetime
+    end: dt.datetime
+    description: str
+
+
+def read_shadow_pairs(
+    spec: Any,
+    *,
+    champion: str,
+    challenger: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    policy: Any = None,
+    source: Any = None,
+    carry: Sequence[str] = (),
+) -> ShadowPairs:
+    """Read and join the two versions' rows once: what the gate needs, plus ``carry``
+    (champion-row columns the caller also wants, e.g. the features of the disagreements)."""
     from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
 
     policy = policy or spec.gate
@@ -354,13 +396,14 @@ def gate_from_spec(
         columns = ["request_id", "model_version", "score", "label", *slice_columns]
         if latency:
             columns.append(latency)
+        columns += carry
         table = read_events(
             src,
             model=model,
             versions=[champion, challenger],
             start=start,
             end=end,
-            columns=columns,
+            columns=list(dict.fromkeys(columns)),
         )
         description = src.description
     finally:
@@ -370,7 +413,7 @@ def gate_from_spec(
         table,
         champion,
         challenger,
-        carry=list(dict.fromkeys(slice_columns)),
+        carry=list(dict.fromkeys([*slice_columns, *carry])),
         per_version=[latency] if latency else [],
     )
     if joined.num_rows == 0:
@@ -378,31 +421,48 @@ def gate_from_spec(
             f"{model}: no request was scored by both version {champion!r} and version "
             f"{challenger!r} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
         )
+    return ShadowPairs(joined, str(champion), str(challenger), start, end, description)
+
+
+def gate_of_pairs(
+    spec: Any,
+    pairs: ShadowPairs,
+    *,
+    policy: Any = None,
+    n_boot: int = 500,
+    seed: int = 0,
+    primary_only: bool = False,
+) -> GateResult:
+    """The gate on pairs already read. ``primary_only``: compare the primary metric alone —
+    the same criteria (they rest on it, its slices, cost and latency) without the other
+    metrics' bootstrap intervals, for a first answer while those are computed."""
+    policy = policy or spec.gate
     metric = policy.primary_metric
+    metrics = (metric, "roc_auc", "pr_auc", "precision", "recall")
     comparison = compare(
-        joined,
+        pairs.joined,
         threshold=policy.threshold,
-        metrics=tuple(dict.fromkeys((metric, "roc_auc", "pr_auc", "precision", "recall"))),
-        slices=predicates,
+        metrics=(metric,) if primary_only else tuple(dict.fromkeys(metrics)),
+        slices=predicates_from_spec(spec),
         slice_metric=metric,
         cost_false_positive=policy.cost_false_positive,
         cost_false_negative=policy.cost_false_negative,
-        latency=latency,
+        latency=policy.latency_column if policy.max_latency_p95_ms is not None else None,
         confidence=1.0 - policy.alpha,
         n_boot=n_boot,
         seed=seed,
     )
     inputs = {
-        "source": description,
-        "data": data_summary(joined),
+        "source": pairs.description,
+        "data": data_summary(pairs.joined),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
     return evaluate_gate(
         comparison,
         policy,
-        model=model,
-        champion=champion,
-        challenger=challenger,
-        window=(start, end),
+        model=spec.model.name,
+        champion=pairs.champion,
+        challenger=pairs.challenger,
+        window=(pairs.start, pairs.end),
         inputs=inputs,
     )

@@ -274,3 +274,40 @@ def describe_error(exc: BaseException) -> str:
         return str(exc)
     log.error("internal error in a background task", exc_info=exc)
     return f"internal error: {type(exc).__name__}: {exc}"
+
+
+class PartialResults(QObject):
+    """A task's early answers, handed from its worker thread to ``deliver`` on the GUI thread.
+
+    ``new_request()`` gives the work function a callable for one request; a later one
+    or ``drop()`` makes the earlier request's callables send nothing more, so a slow task's
+    early answer never lands on a newer selection (as the runner drops its late results).
+    The final result still comes through :class:`TaskRunner`; what is sent before it arrives
+    first (both travel by queued signals to the GUI thread, in order).
+    """
+
+    arrived = Signal(int, object)  # request, value
+
+    def __init__(self, deliver: Callable[[Any], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._deliver = deliver
+        self._request = 0
+        self.arrived.connect(self._on_arrived)
+
+    def new_request(self) -> Callable[[Any], None]:
+        self._request += 1
+        request = self._request
+
+        def send(value: Any) -> None:  # on the worker's thread
+            if request == self._request and shiboken6.isValid(self):
+                _emit(self.arrived, request, value)
+
+        return send
+
+    def drop(self) -> None:
+        """Whatever the current request still sends is ignored."""
+        self._request += 1
+
+    def _on_arrived(self, request: int, value: Any) -> None:
+        if request == self._request:
+            self._deliver(value)

@@ -30,7 +30,14 @@ The demo workspace at 100,000 fraud events a day (~12 M rows; ``watchkeeper demo
 and also prints per scenario the time from the click to the first drawn answer and to the
 full result, and the peak resident memory of the process during it (``VmHWM`` after
 resetting it through ``/proc/self/clear_refs``). Slices are left out unless asked for with
-``--views``: the worst-slice search at this width is not yet memory-bounded.
+``--views``.
+
+Besides Drift, Performance and Slices, ``--views`` measures Champion vs challenger (its tab;
+a workspace without a challenger, as the wide demo, says so and skips it), the health sweep
+(every model judged anew, nothing known: the first light and all of them) and the Excel
+export of the Slices view (from the export action to the file written). Every run ends with
+one table per view: click to first answer (the first time the panel's state holds a result,
+partial or whole), click to full result, longest GUI stall and peak RSS.
 """
 
 from __future__ import annotations
@@ -463,7 +470,36 @@ def measure_stalls(
             ("drift (Drift tab, fraud-detector v1)", window.drift, "drift"),
             ("performance (Performance tab)", window.performance, "performance"),
             ("slices (Slices tab)", window.slices, "slices"),
+            ("champion vs challenger (its tab)", window.challenger, "challenger"),
         )
+        answers: list[tuple[str, float, float, float, float]] = []  # name, first, full, gap, rss
+        first_at: dict[str, float] = {}
+
+        def watch_first(panel: Any, key: str) -> None:
+            """The first drawn answer: the first time the panel's state holds a (partial or
+            whole) result after the click."""
+
+            def on_change(changed: frozenset[str]) -> None:
+                s = panel.state
+                got = any(
+                    getattr(s, f, None) is not None
+                    for f in ("partial", "ranked", "result")
+                    if f in changed
+                )
+                if got and key not in first_at:
+                    first_at[key] = time.perf_counter()
+
+            panel.state.subscribe(on_change)
+
+        for _name, panel, key in scenarios:
+            watch_first(panel, key)
+        lights: list[float] = []  # when a health light changed
+        window.portfolio.state.subscribe(
+            lambda ch: lights.append(time.perf_counter()) if "health" in ch else None
+        )
+        if window.challenger.state.challenger is None and "challenger" in only:
+            print("   champion vs challenger: this workspace has no challenger; not measured")
+            only = tuple(v for v in only if v != "challenger")
         # With --gc-freeze, each round runs once more after gc.freeze(): the objects alive
         # then (modules, the window, cached results) leave the collector's full passes.
         passes = ("", " after gc.freeze()") if gc_freeze else ("",)
@@ -485,34 +521,60 @@ def measure_stalls(
                     del window.cache[k]
                 meter.reset()
                 reset_peak_rss()
-                first: list[float] = []
-                panel_state = getattr(panel, "state", None)
-                if key == "drift" and panel_state is not None:
-                    panel_state.set(result=None)
-
-                    def on_first(
-                        changed: frozenset[str], st: Any = panel_state, got: list = first
-                    ) -> None:
-                        # the first answer drawn: the counts' ranking (or the whole result)
-                        if "result" in changed and st.result is not None and not got:
-                            got.append(time.perf_counter())
-
-                    panel_state.subscribe(on_first)
+                first_at.pop(key, None)
                 t = time.perf_counter()
                 panel.analyse(force=True)
                 wait(lambda k=key: k not in window.runner.active())
-                done = time.perf_counter()
-                if first:
-                    print(f"   {name}: click to first answer {first[0] - t:.1f} s")
-                print(f"   {name}: click to full result {done - t:.1f} s")
+                full = time.perf_counter() - t
+                first = first_at.get(key, float("nan")) - t
+                print(f"   {name}: click to first answer {first:.1f} s, to full {full:.1f} s")
                 settle(1.0)
                 record(name, t)
+                answers.append((name, first, full, meter.max_gap, peak_rss_gib()))
+            if "health" in only:
+                # the sweep the window starts after the first views: every model judged anew
+                meter.reset()
+                reset_peak_rss()
+                window.portfolio.state.set(health={})
+                lights.clear()
+                t = time.perf_counter()
+                window.portfolio.check_health({})
+                wait(lambda: "health" not in window.runner.active())
+                full = time.perf_counter() - t
+                first = (lights[0] - t) if lights else float("nan")
+                n = len(window.portfolio.state.health)
+                name = f"health sweep ({n} models, nothing known)"
+                print(f"   {name}: first light {first:.1f} s, all lights {full:.1f} s")
+                settle(1.0)
+                record(name, t)
+                answers.append((name, first, full, meter.max_gap, peak_rss_gib()))
+            if "export" in only and window.slices.state.result is not None:
+                out = Path(tmp) / "slices.xlsx"
+                window.tabs.setCurrentWidget(window.slices)
+                settle(0.3)
+                meter.reset()
+                reset_peak_rss()
+                t = time.perf_counter()
+                window.slices.export(out)
+                wait(lambda: window.slices.state.export_status in ("done", "failed"))
+                full = time.perf_counter() - t
+                name = f"Excel export ({window.slices.state.export_status})"
+                print(f"   {name}: export action to file written {full:.1f} s")
+                settle(1.0)
+                record(name, t)
+                answers.append((name, float("nan"), full, meter.max_gap, peak_rss_gib()))
         window.close()
     finally:
         meter.stop()
         shutil.rmtree(tmp, ignore_errors=True)
         QTimer.singleShot(0, app.quit)
 
+    print(
+        f"\n   {'view':48} {'first answer':>12} {'full result':>12} {'longest stall':>14}"
+        f" {'peak RSS':>9}"
+    )
+    for name, first, full, gap, rss in answers:
+        print(f"   {name:48} {first:10.1f} s {full:10.1f} s {gap * 1000:11.0f} ms {rss:5.2f} GiB")
     base = statistics.median(g for g, _ in results["idle window (baseline)"])
     print(f"   {'scenario':48} {'max gap per round (ms)':>28}  worst  ×idle")
     for name, runs in results.items():
@@ -575,8 +637,8 @@ def main() -> None:
     parser.add_argument(
         "--views",
         nargs="+",
-        choices=("drift", "performance", "slices", "none"),
-        default=["drift", "performance", "slices"],
+        choices=("drift", "performance", "slices", "challenger", "health", "export", "none"),
+        default=["drift", "performance", "slices", "challenger", "health", "export"],
         help="the analyses to run while measuring stalls",
     )
     args = parser.parse_args()

@@ -35,7 +35,7 @@ from watchkeeper.app.panels.common import (
 from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
 from watchkeeper.app.panels.slices_state import ChallengerState
 from watchkeeper.app.theme import badge, tint
-from watchkeeper.app.workers import TaskRunner
+from watchkeeper.app.workers import PartialResults, TaskRunner
 from watchkeeper.core.workbench.challenger import (
     DISAGREEMENT_ROWS,
     ChallengerView,
@@ -161,6 +161,8 @@ class ChallengerPanel(DeferredPanel):
         layout.addWidget(self.summary)
 
         self.task = PanelTask(runner, "challenger", self.state, self.busy)
+        self.partial = PartialResults(self._on_partial, self)
+        self._drawn: ChallengerView | None = None
         self.state.subscribe(self._on_state_changed)
         self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
         self._on_state_changed(frozenset({"result", "status"}))
@@ -172,6 +174,7 @@ class ChallengerPanel(DeferredPanel):
         self._entry = entry
         champion = entry.champion if entry is not None else None
         if entry is None or version is None or champion is None:
+            self.partial.drop()
             self.task.cancel()
             self.state.set(model=None, champion=None, challenger=None, result=None, status="idle")
             return
@@ -180,6 +183,7 @@ class ChallengerPanel(DeferredPanel):
         if pair != (self.state.model, self.state.champion, self.state.challenger):
             self.state.set(model=entry.name, champion=champion, challenger=challenger, result=None)
         if challenger is None:
+            self.partial.drop()
             self.task.cancel()
             self.state.set(status="idle", error=None)
             return
@@ -195,17 +199,27 @@ class ChallengerPanel(DeferredPanel):
             self._on_result(key, self.cache[key])
             return
         n_boot = self.n_boot
+        send = self.partial.new_request()
 
         def work(progress, cancelled):
-            return run_challenger(entry, champion, challenger, progress, cancelled, n_boot=n_boot)
+            return run_challenger(
+                entry, champion, challenger, progress, cancelled, n_boot=n_boot, on_partial=send
+            )
 
         label = f"Gate of {entry.name} v{challenger} vs v{champion}"
         self.task.start(work, label, lambda result: self._on_result(key, result))
 
     def _on_result(self, key: tuple[str, ...], view: ChallengerView) -> None:
+        self.partial.drop()
         self.cache[key] = view
         self.state.set(result=view, status="ready", error=None)
         self.result_ready.emit(view)
+
+    def _on_partial(self, view: ChallengerView) -> None:
+        """The gate on its primary metric, drawn while the other metrics' intervals run."""
+        s = self.state
+        if (view.model, view.champion, view.challenger) == (s.model, s.champion, s.challenger):
+            self.state.set(result=view)
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -274,23 +288,33 @@ class ChallengerPanel(DeferredPanel):
 
     def _draw(self, v: ChallengerView | None) -> None:
         if v is None:
+            self._drawn = None
             for model in (self.gate_model, self.deltas_model, self.disagree_model):
                 model.set_frame(pd.DataFrame())
             self.roc.set_curves(None, None)
             self.scatter.set_data(None, None)
             self.summary.setText("")
             return
+        # The complete view after the first answer shares its plots' data: redraw the tables
+        before, self._drawn = self._drawn, v
+        same_plots = before is not None and before.score_a is v.score_a
         self.gate_model.set_frame(v.gate_frame())
         self.deltas_model.set_frame(v.deltas_frame())
-        self.disagree_model.set_frame(v.disagreements)
-        for table in (self.gate_table, self.deltas_table, self.disagree_table):
+        tables = [self.gate_table, self.deltas_table]
+        if not same_plots:
+            self.disagree_model.set_frame(v.disagreements)
+            tables.append(self.disagree_table)
+        for table in tables:
             table.resizeColumnsToContents()
         c = v.comparison
         conf = f"{c.confidence:.0%}"
         how = "paired bootstrap" if v.classes else "DeLong for ROC AUC, paired bootstrap otherwise"
         self.deltas_title.setText(
             f"<b>Metric differences</b> (challenger − champion, {conf} intervals; {how})"
+            + ("" if v.complete else " · <i>the other metrics: computing their intervals…</i>")
         )
+        if same_plots:
+            return
         share = f"{v.disagreeing:,} of {v.pairs:,} ({v.disagreeing / max(v.pairs, 1):.1%})"
         shown_rows = min(DISAGREEMENT_ROWS, v.disagreeing)
         if v.classes:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import PortfolioState, TaskStatus
 from watchkeeper.app.theme import tint, tone
-from watchkeeper.app.workers import TaskRunner
+from watchkeeper.app.workers import PartialResults, TaskRunner
 from watchkeeper.core.workbench.health import run_health
 from watchkeeper.core.workbench.portfolio import Portfolio
 
@@ -101,6 +101,8 @@ class PortfolioPanel(QWidget):
         self.task = PanelTask(runner, "portfolio", self.state, self.busy)
         self._automatic_selection: tuple[str, str] | None = None
         self.health_task = PanelTask(runner, "health", TaskStatus())
+        # each light as soon as its model is judged, not after the whole sweep
+        self.health_partial = PartialResults(self._on_model_judged, self)
         self.state.subscribe(self._on_state_changed)
         self.filter_edit.textChanged.connect(lambda text: self.state.set(filter_text=text))
         self.tree.currentItemChanged.connect(self._on_tree_current_changed)
@@ -134,6 +136,7 @@ class PortfolioPanel(QWidget):
         """Forget the models, the selection and the lights (another source is opening)."""
         self.task.cancel()
         self.health_task.cancel()
+        self.health_partial.drop()
         self.banner.clear_message()
         self.state.set(portfolio=None, selected=None, health={}, status="idle", error=None)
 
@@ -146,9 +149,12 @@ class PortfolioPanel(QWidget):
         if portfolio is None:
             return
         known = dict(known or {})  # a snapshot: the worker must not see the dict change
+        send = self.health_partial.new_request()
 
         def work(progress, cancelled):
-            return run_health(portfolio, known, progress, cancelled)
+            return run_health(
+                portfolio, known, progress, cancelled, on_model=lambda *judged: send(judged)
+            )
 
         self.health_task.start(work, "Checking model health", self._on_health)
 
@@ -164,7 +170,13 @@ class PortfolioPanel(QWidget):
         if portfolio.notes:
             self.banner.show_message(" ".join(portfolio.notes), "warning")
 
+    def _on_model_judged(self, judged: tuple[str, Any]) -> None:
+        name, result = judged
+        self.state.set(health={**self.state.health, name: result[0]})
+        self.health_ready.emit({name: result})
+
     def _on_health(self, results: dict[str, Any]) -> None:
+        self.health_partial.drop()
         self.state.set(health={**self.state.health, **{k: v[0] for k, v in results.items()}})
         self.health_ready.emit(results)
         # The first pick was made before anything was judged; while the user has not chosen,

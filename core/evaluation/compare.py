@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from watchkeeper.core.evaluation.intervals import (
     Estimate,
-    bootstrap_counts,
+    bootstrap_resample,
     mean_interval,
     missing,
     percentile_interval,
@@ -182,7 +182,7 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     reps = np.empty(n_boot)
     for i in range(n_boot):
-        w = bootstrap_counts(rng, n)
+        w = bootstrap_resample(rng, n)  # bootstrap_counts' draw, counted by group where exact
         reps[i] = evaluate(metric, prep_b, w) - evaluate(metric, prep_a, w)
     return percentile_interval(value, reps, n, confidence)
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
+
 from watchkeeper.core.evaluation.compare import (
     Comparison,
     compare,
@@ -50,8 +52,11 @@ __all__ = [
     "Criterion",
     "Evidence",
     "GateResult",
+    "ShadowPairs",
     "evaluate_gate",
     "gate_from_spec",
+    "gate_of_pairs",
+    "read_shadow_pairs",
 ]
 
 EVIDENCE_KIND = "watchkeeper-gate-evidence"
@@ -351,6 +356,45 @@ def gate_from_spec(
     The window defaults to the challenger's rows (the shadow period): from its first event
     to just after its last. ``source`` may be an open telemetry source (default: the spec's).
     """
+    pairs = read_shadow_pairs(
+        spec,
+        champion=champion,
+        challenger=challenger,
+        start=start,
+        end=end,
+        policy=policy,
+        source=source,
+    )
+    return gate_of_pairs(spec, pairs, policy=policy, n_boot=n_boot, seed=seed)
+
+
+@dataclass(frozen=True)
+class ShadowPairs:
+    """The joined shadow pairs a gate is decided on (:func:`read_shadow_pairs`)."""
+
+    joined: pa.Table
+    champion: str
+    challenger: str
+    start: dt.datetime
+    end: dt.datetime
+    description: str
+    # a multiclass model's ClassColumns (its probabilities and class per version), else None
+    outcomes: Any = None
+
+
+def read_shadow_pairs(
+    spec: Any,
+    *,
+    champion: str,
+    challenger: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    policy: Any = None,
+    source: Any = None,
+    carry: Sequence[str] = (),
+) -> ShadowPairs:
+    """Read and join the two versions' rows once: what the gate needs, plus ``carry``
+    (champion-row columns the caller also wants, e.g. the features of the disagreements)."""
     from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
     from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
 
@@ -379,13 +423,14 @@ def gate_from_spec(
         columns = ["request_id", "model_version", *outputs, "label", *slice_columns]
         if latency:
             columns.append(latency)
+        columns += carry
         table = read_events(
             src,
             model=model,
             versions=[champion, challenger],
             start=start,
             end=end,
-            columns=columns,
+            columns=list(dict.fromkeys(columns)),
         )
         description = src.description
     finally:
@@ -395,7 +440,7 @@ def gate_from_spec(
         table,
         champion,
         challenger,
-        carry=list(dict.fromkeys(slice_columns)),
+        carry=list(dict.fromkeys([*slice_columns, *carry])),
         per_version=[latency] if latency else [],
         outputs=outputs,
     )
@@ -404,15 +449,36 @@ def gate_from_spec(
             f"{model}: no request was scored by both version {champion!r} and version "
             f"{challenger!r} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
         )
+    return ShadowPairs(joined, str(champion), str(challenger), start, end, description, outcomes)
+
+
+def gate_of_pairs(
+    spec: Any,
+    pairs: ShadowPairs,
+    *,
+    policy: Any = None,
+    n_boot: int = 500,
+    seed: int = 0,
+    primary_only: bool = False,
+) -> GateResult:
+    """The gate on pairs already read. ``primary_only``: compare the primary metric alone —
+    the same criteria (they rest on it, its slices, cost and latency) without the other
+    metrics' bootstrap intervals, for a first answer while those are computed."""
+    policy = policy or spec.gate
     metric = policy.primary_metric
+    outcomes = pairs.outcomes
+    latency = policy.latency_column if policy.max_latency_p95_ms is not None else None
+    predicates = predicates_from_spec(spec)
     if outcomes is not None:
         from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
         from watchkeeper.core.evaluation.multiclass_compare import compare_multiclass_pairs
 
         comparison = compare_multiclass_pairs(
-            joined,
+            pairs.joined,
             outcomes,
-            metrics=tuple(dict.fromkeys((metric, *MULTICLASS_METRICS))),
+            metrics=(metric,)
+            if primary_only
+            else tuple(dict.fromkeys((metric, *MULTICLASS_METRICS))),
             slices=predicates,
             slice_metric=metric,
             latency=latency,
@@ -421,10 +487,11 @@ def gate_from_spec(
             seed=seed,
         )
     else:
+        metrics = (metric, "roc_auc", "pr_auc", "precision", "recall")
         comparison = compare(
-            joined,
+            pairs.joined,
             threshold=policy.threshold,
-            metrics=tuple(dict.fromkeys((metric, "roc_auc", "pr_auc", "precision", "recall"))),
+            metrics=(metric,) if primary_only else tuple(dict.fromkeys(metrics)),
             slices=predicates,
             slice_metric=metric,
             cost_false_positive=policy.cost_false_positive,
@@ -435,16 +502,16 @@ def gate_from_spec(
             seed=seed,
         )
     inputs = {
-        "source": description,
-        "data": data_summary(joined, outcomes),
+        "source": pairs.description,
+        "data": data_summary(pairs.joined, outcomes),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
     return evaluate_gate(
         comparison,
         policy,
-        model=model,
-        champion=champion,
-        challenger=challenger,
-        window=(start, end),
+        model=spec.model.name,
+        champion=pairs.champion,
+        challenger=pairs.challenger,
+        window=(pairs.start, pairs.end),
         inputs=inputs,
     )

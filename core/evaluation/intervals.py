@@ -117,6 +117,34 @@ def bootstrap_counts(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
 
 
+class Resample:
+    """One bootstrap replicate as the drawn event indices; their counts made on demand.
+
+    The same draw as :func:`bootstrap_counts` (``rng.integers(0, n, n)``), so a loop over
+    resamples reproduces its replicates exactly. Metrics that are sums of counts per group
+    (the confusion matrix, per-score positives and negatives) count the draws' groups
+    directly (:meth:`~.metrics.Prepared.drawn_confusion`), which skips the n-long counts.
+    """
+
+    __slots__ = ("_counts", "idx", "n")
+
+    def __init__(self, idx: np.ndarray, n: int) -> None:
+        self.idx = idx
+        self.n = n
+        self._counts: np.ndarray | None = None
+
+    def counts(self) -> np.ndarray:
+        """How often each event was drawn (what :func:`bootstrap_counts` returns)."""
+        if self._counts is None:
+            self._counts = np.bincount(self.idx, minlength=self.n).astype(np.float64)
+        return self._counts
+
+
+def bootstrap_resample(rng: np.random.Generator, n: int) -> Resample:
+    """One bootstrap replicate, drawn as :func:`bootstrap_counts` draws it."""
+    return Resample(rng.integers(0, n, n), n)
+
+
 def percentile_interval(
     value: float | None, replicates: np.ndarray, n: int, confidence: float = 0.95
 ) -> Estimate:

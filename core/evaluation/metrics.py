@@ -46,7 +46,8 @@ import numpy as np
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evaluation.intervals import (
     Estimate,
-    bootstrap,
+    Resample,
+    bootstrap_resample,
     mean_interval,
     missing,
     percentile_interval,
@@ -259,11 +260,52 @@ class Prepared:
         edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
         return np.searchsorted(edges[1:-1], self.s)
 
-    def _groups(self, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    @cached_property
+    def binary_labels(self) -> bool:
+        """Whether every label is 0 or 1 (then drawn replicates are counted by group)."""
+        return bool(np.all((self.y == 0.0) | (self.y == 1.0)))
+
+    @cached_property
+    def _group_codes(self) -> np.ndarray:
+        """Per event (original order): its distinct-score group, plus G for a positive."""
+        _, _, starts, sizes = self._sorted
+        g = np.empty(self.n, dtype=np.intp)
+        g[self.order] = np.repeat(np.arange(starts.size, dtype=np.intp), sizes)
+        return g + starts.size * (self.y == 1.0)
+
+    @cached_property
+    def _cell_codes(self) -> np.ndarray:
+        """Per event (original order): 2 × predicted (``score >= threshold``) + label."""
+        predicted = np.zeros(self.n, dtype=np.intp)
+        predicted[self.order[: self.n_predicted]] = 2
+        return predicted + (self.y == 1.0)
+
+    def _drawn_groups(self, draw: Resample) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_groups` of a replicate's counts, from the draws' groups alone. Exact:
+        the weights are whole counts, so every per-group sum is an integer below 2⁵³ in any
+        order, and the arrays equal the weighted path's element by element."""
+        groups = self._sorted[2].size
+        counts = np.bincount(self._group_codes[draw.idx], minlength=2 * groups)
+        counts = counts.astype(np.float64)
+        return counts[groups:], counts[:groups]
+
+    def drawn_confusion(self, draw: Resample) -> tuple[float, float, float, float]:
+        """:meth:`confusion` of a replicate's counts, from the draws' cells alone (exact)."""
+        cells = np.bincount(self._cell_codes[draw.idx], minlength=4).astype(np.float64)
+        tp, pos = float(cells[3]), float(cells[1] + cells[3])
+        pred = float(cells[2] + cells[3])
+        total = float(draw.n)
+        return tp, pred - tp, pos - tp, total - pred - (pos - tp)
+
+    def _groups(
+        self, w: np.ndarray | None, draw: Resample | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Positive and negative weight per distinct score, in descending score order."""
         _, y, starts, _sizes = self._sorted
         if self.n == 0:
             return np.zeros(0), np.zeros(0)
+        if draw is not None:
+            return self._drawn_groups(draw)
         ws = np.ones(self.n) if w is None else w[self.order]
         pos = ws * y
         neg = ws - pos
@@ -271,16 +313,16 @@ class Prepared:
             return pos, neg
         return np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
 
-    def roc_auc(self, w: np.ndarray | None = None) -> float:
-        pos, neg = self._groups(w)
+    def roc_auc(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        pos, neg = self._groups(w, draw)
         p, q = pos.sum(), neg.sum()
         if p <= 0 or q <= 0:
             return math.nan
         below = q - np.cumsum(neg)
         return float(np.sum(pos * (below + 0.5 * neg)) / (p * q))
 
-    def pr_auc(self, w: np.ndarray | None = None) -> float:
-        pos, neg = self._groups(w)
+    def pr_auc(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        pos, neg = self._groups(w, draw)
         p = pos.sum()
         if p <= 0:
             return math.nan
@@ -290,8 +332,12 @@ class Prepared:
         recall = tp / p
         return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
-    def confusion(self, w: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    def confusion(
+        self, w: np.ndarray | None = None, draw: Resample | None = None
+    ) -> tuple[float, float, float, float]:
         """(TP, FP, FN, TN) at ``score >= threshold``."""
+        if draw is not None:
+            return self.drawn_confusion(draw)
         _, y, _, _ = self._sorted
         k = self.n_predicted
         ws = np.ones(self.n) if w is None else w[self.order]
@@ -301,20 +347,20 @@ class Prepared:
         total = float(ws.sum())
         return tp, pred - tp, pos - tp, total - pred - (pos - tp)
 
-    def precision(self, w: np.ndarray | None = None) -> float:
-        tp, fp, _, _ = self.confusion(w)
+    def precision(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        tp, fp, _, _ = self.confusion(w, draw)
         return tp / (tp + fp) if tp + fp > 0 else math.nan
 
-    def recall(self, w: np.ndarray | None = None) -> float:
-        tp, _, fn, _ = self.confusion(w)
+    def recall(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        tp, _, fn, _ = self.confusion(w, draw)
         return tp / (tp + fn) if tp + fn > 0 else math.nan
 
-    def f1(self, w: np.ndarray | None = None) -> float:
-        tp, fp, fn, _ = self.confusion(w)
+    def f1(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        tp, fp, fn, _ = self.confusion(w, draw)
         return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else math.nan
 
-    def accuracy(self, w: np.ndarray | None = None) -> float:
-        tp, fp, fn, tn = self.confusion(w)
+    def accuracy(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        tp, fp, fn, tn = self.confusion(w, draw)
         total = tp + fp + fn + tn
         return (tp + tn) / total if total > 0 else math.nan
 
@@ -360,15 +406,35 @@ class Prepared:
 MetricFunction = Callable[[Prepared, "np.ndarray | None"], float]
 
 
-def evaluate(name: str | MetricFunction, prep: Prepared, w: np.ndarray | None = None) -> float:
-    """The metric ``name`` (or a callable ``f(prep, w)``) on prepared events; NaN if none."""
+#: Metrics a bootstrap replicate evaluates from its draws' groups (binary labels only).
+_BY_DRAW = frozenset({"roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy"})
+
+
+def evaluate(
+    name: str | MetricFunction, prep: Prepared, w: np.ndarray | Resample | None = None
+) -> float:
+    """The metric ``name`` (or a callable ``f(prep, w)``) on prepared events; NaN if none.
+
+    ``w`` may be a bootstrap :class:`~.intervals.Resample`: the same value as its counts.
+    """
+    draw: Resample | None = None
+    weights: np.ndarray | None
+    if isinstance(w, Resample):
+        draw = w
+        weights = w.counts() if callable(name) or name not in _BY_DRAW else None
+    else:
+        weights = w
     if callable(name):
-        return float(name(prep, w))
+        return float(name(prep, weights))
     if name not in HIGHER_IS_BETTER:
         raise EvaluationError(f"unknown metric {name!r}; choose from {', '.join(HIGHER_IS_BETTER)}")
     if prep.n == 0:
         return math.nan
-    return float(getattr(prep, name)(w))
+    if draw is not None and weights is None:
+        if prep.binary_labels:
+            return float(getattr(prep, name)(None, draw))
+        weights = draw.counts()
+    return float(getattr(prep, name)(weights))
 
 
 # -- DeLong ---------------------------------------------------------------------------
@@ -520,7 +586,11 @@ def metric_estimate(
         lo = None if mse.lower is None else math.sqrt(max(mse.lower, 0.0))
         hi = None if mse.upper is None else math.sqrt(mse.upper)
         return Estimate(value, lo, hi, "normal", n, confidence)
-    reps = bootstrap(n, lambda w: evaluate(name, prep, w), n_boot=n_boot, seed=seed)
+    # bootstrap()'s replicates, drawn alike, evaluated from the draws (see Resample)
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        reps[b] = evaluate(name, prep, bootstrap_resample(rng, n))
     return percentile_interval(value, reps, n, confidence)
 
 
@@ -530,13 +600,11 @@ def _bootstrap_many(
     """Several bootstrapped metrics from the same replicates (one draw per replicate)."""
     if not names:
         return {}
-    from watchkeeper.core.evaluation.intervals import bootstrap_counts
-
     values = {k: evaluate(k, prep) for k in names}
     reps = {k: np.empty(n_boot) for k in names}
     rng = np.random.default_rng(seed)
     for b in range(n_boot):
-        w = bootstrap_counts(rng, prep.n)
+        w = bootstrap_resample(rng, prep.n)
         for k in names:
             reps[k][b] = evaluate(k, prep, w) if math.isfinite(values[k]) else math.nan
     return {

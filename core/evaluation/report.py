@@ -98,12 +98,17 @@ def slice_report(
     source: Any = None,
     drift: Mapping[str, Any] | None = None,
     drift_note: str | None = None,
+    known_slices: Any = None,
+    known_worst: Any = None,
 ) -> SliceReport:
     """Compute the report for ``version`` (and ``challenger``, if it has rows in the window).
 
     ``source``: an open telemetry source to read (the workbench passes its evidence's);
     default the spec's own. ``drift``: the drift document of the Drift sheet — the
     workbench's drift analysis of the same window (``drift_note`` says why there is none).
+    ``known_slices`` / ``known_worst``: the slice metrics and worst slices of this very
+    window, predicates, metrics and reference, already computed (the Slices view's), used
+    instead of computing them again.
     """
     report = progress or (lambda f, m: None)
     notes: list[str] = []
@@ -159,11 +164,16 @@ def slice_report(
         offered = MULTICLASS_METRICS
         discovery_metric = metric
     chosen = tuple(dict.fromkeys((metric, *offered)))
-    slices = slice_metrics(
-        current, predicates, metrics=chosen, threshold=policy.threshold, outcomes=outcomes
-    )
+    slices = known_slices
+    if slices is None:
+        slices = slice_metrics(
+            current, predicates, metrics=chosen, threshold=policy.threshold, outcomes=outcomes
+        )
     worst = None
-    if features:
+    if features and known_worst is not None and worst_pairs:
+        worst = known_worst
+        notes.extend(worst.notes)
+    elif features:
         report(0.45, "worst slices")
         try:
             worst = find_worst_slices(

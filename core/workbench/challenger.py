@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.common import (
     READ_LOCK,
     class_columns,
+    require_binary_outcomes,
     require_outcomes,
     spec_of,
 )
@@ -85,6 +87,8 @@ class ChallengerView:
     # the area under the drawn multiclass curves (micro-averaged one-vs-rest AUC): the
     # comparison's roc_auc is the macro average, which the curves do not show
     curve_auc: tuple[float | None, float | None] = (None, None)
+    # False: a first answer, the gate on its primary metric; the other metrics follow
+    complete: bool = True
 
     @property
     def comparison(self) -> Comparison:
@@ -246,35 +250,44 @@ def run_challenger(
     cancelled: CancelCheck | None = None,
     *,
     n_boot: int = 500,
+    on_partial: Callable[[ChallengerView], None] | None = None,
 ) -> ChallengerView:
     """The spec's gate for ``challenger`` against ``champion`` over the shadow period, with
-    the pairs' ROC curves, score scatter (or density) and the requests they disagree on."""
-    from watchkeeper.core.evaluation.compare import join_shadow
-    from watchkeeper.core.evaluation.data import read_events
+    the pairs' ROC curves, score scatter (or density) and the requests they disagree on.
+
+    The pairs are read and joined once, for the gate and the plots alike. ``on_partial``
+    (called on the worker's thread) first receives the view with the gate decided on its
+    primary metric alone (``complete`` False: the same criteria and verdict, the plots, no
+    intervals of the other metrics yet) while those metrics' bootstrap runs.
+    """
+    from watchkeeper.core.evaluation.gate import gate_of_pairs, read_shadow_pairs
     from watchkeeper.core.evaluation.metrics import float_array
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     model = spec.model.name
     features = list(spec.telemetry.columns.features)
-    gate = run_gate(entry, champion, challenger, stage(report, 0.0, 0.7), cancelled, n_boot=n_boot)
     check_cancelled(cancelled)
-    report(0.7, "reading the pairs for the plots")
-    start, end = gate.window
     if spec.model.task == "multiclass":
-        return _multiclass_view(entry, gate, features, report)
-    with READ_LOCK, open_source_of(entry) as src:
-        table = read_events(
-            src,
-            model=model,
-            versions=[champion, challenger],
-            start=start,
-            end=end,
-            columns=["request_id", "model_version", "score", "label", *features],
+        # its own pairs and plots (one-vs-rest curves, probability of the true class)
+        gate = run_gate(
+            entry, champion, challenger, stage(report, 0.0, 0.7), cancelled, n_boot=n_boot
         )
-    joined = join_shadow(table, champion, challenger, carry=features)
+        check_cancelled(cancelled)
+        report(0.7, "reading the pairs for the plots")
+        return _multiclass_view(entry, gate, features, report)
+    report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
+    with READ_LOCK, open_source_of(entry) as src:
+        require_binary_outcomes(spec, src.schema().names, "the promotion gate")
+        require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
+        pairs = read_shadow_pairs(
+            spec, champion=str(champion), challenger=str(challenger), source=src, carry=features
+        )
     check_cancelled(cancelled)
-    report(0.8, "curves and disagreements")
+    report(0.2, "curves and disagreements")
+    # the columns (and order) a join carrying only the features has
+    joined = pairs.joined.select(["request_id", "label", "score_a", "score_b", *features])
+    threshold = spec.gate.threshold
     y = float_array(joined.column("label"), "label")
     a = float_array(joined.column("score_a"), "champion score")
     b = float_array(joined.column("score_b"), "challenger score")
@@ -285,7 +298,6 @@ def run_challenger(
     pa_, pb_ = a[scored], b[scored]
     if pa_.size > SCATTER_POINTS:
         density, extent = score_density(pa_, pb_)
-    threshold = gate.comparison.threshold
     differ = scored & ((a >= threshold) != (b >= threshold))
     frame = joined.filter(differ).to_pandas()
     frame = frame.rename(columns={"score_a": "champion score", "score_b": "challenger score"})
@@ -297,22 +309,34 @@ def run_challenger(
     )
     frame = frame.reindex(frame["difference"].abs().sort_values(ascending=False).index)
     top = frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
+
+    def view(gate: GateResult, complete: bool) -> ChallengerView:
+        return ChallengerView(
+            model=model,
+            champion=str(champion),
+            challenger=str(challenger),
+            gate=gate,
+            roc_champion=roc_a,
+            roc_challenger=roc_b,
+            score_a=pa_,
+            score_b=pb_,
+            density=density,
+            extent=extent,
+            disagreements=top,
+            disagreeing=int(differ.sum()),
+            pairs=int(scored.sum()),
+            complete=complete,
+        )
+
+    if on_partial is not None:
+        check_cancelled(cancelled)
+        report(0.3, "the gate on its primary metric")
+        on_partial(view(gate_of_pairs(spec, pairs, n_boot=n_boot, primary_only=True), False))
+    check_cancelled(cancelled)
+    report(0.4, "every metric with its interval (paired bootstrap)")
+    gate = gate_of_pairs(spec, pairs, n_boot=n_boot)
     report(1.0, "done")
-    return ChallengerView(
-        model=model,
-        champion=str(champion),
-        challenger=str(challenger),
-        gate=gate,
-        roc_champion=roc_a,
-        roc_challenger=roc_b,
-        score_a=pa_,
-        score_b=pb_,
-        density=density,
-        extent=extent,
-        disagreements=top,
-        disagreeing=int(differ.sum()),
-        pairs=int(scored.sum()),
-    )
+    return view(gate, True)
 
 
 def _multiclass_view(

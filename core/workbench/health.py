@@ -24,7 +24,7 @@ newest realized window's move stands (and the reason says so).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -401,12 +401,15 @@ def run_health(
     *,
     as_of: dt.datetime | None = None,
     models: Sequence[str] | None = None,
+    on_model: Callable[[str, tuple[ModelHealth, Any, PerformanceView | None]], None] | None = None,
 ) -> dict[str, tuple[ModelHealth, Any, PerformanceView | None]]:
     """Every model's health: the portfolio's lights and ``watchkeeper check``.
 
     Per model the verdict and the drift and performance results it rests on (None where the
     analysis failed; then the verdict is ``unknown`` and its reason is the error). A model
     whose spec did not load is ``unknown`` with the spec's error; a cancel stops the sweep.
+    ``on_model(name, judged)`` hears each model as soon as it is judged (a light need not
+    wait for the whole sweep).
     """
     out: dict[str, tuple[ModelHealth, Any, PerformanceView | None]] = {}
     entries = [m for m in portfolio.models if models is None or m.name in models]
@@ -428,6 +431,8 @@ def run_health(
                 None,
                 None,
             )
-            continue
-        out[entry.name] = (health, drift, perf)
+        else:
+            out[entry.name] = (health, drift, perf)
+        if on_model is not None:
+            on_model(entry.name, out[entry.name])
     return out

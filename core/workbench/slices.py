@@ -453,6 +453,7 @@ def export_slice_report(
         custom=view.custom,
         progress=progress,
         cancelled=cancelled,
+        known=view,
     )
 
 
@@ -467,6 +468,7 @@ def write_slice_report(
     custom: Sequence[Any] = (),
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
+    known: SlicesView | None = None,
 ) -> Path:
     """Write the slice workbook (core's ``slice_report``) of ``version`` — the challenger's
     comparison and gate when there is one — read from the entry's evidence under the read
@@ -510,6 +512,9 @@ def write_slice_report(
             progress=lambda f, m: report(0.4 + 0.5 * f, m),
             drift=drift,
             drift_note=drift_note,
+            # the view's own analysis of this window: the same numbers, not computed twice
+            known_slices=known.slices if known is not None else None,
+            known_worst=known.worst if known is not None else None,
         )
     check_cancelled(cancelled)
     report(0.92, "writing the workbook")

@@ -77,7 +77,17 @@ def test_selection_drives_the_views_and_health_lights_come_on(
     qtbot.addWidget(window)
     window.show()
     health = window.portfolio.state
+    lights = []  # (lights on, the sweep still running) at each change
+    health.subscribe(
+        lambda ch: (
+            lights.append((len(health.health), "health" in window.runner.active()))
+            if "health" in ch
+            else None
+        )
+    )
     qtbot.waitUntil(lambda: len(health.health) == 2, timeout=60_000)
+    # each light comes on as its model is judged, not when the whole sweep ends
+    assert (1, True) in lights
     assert health.health["fraud-detector"].state in {"watch", "alert"}
     assert "drift in" in " ".join(health.health["fraud-detector"].reasons)
     assert window.overview.alerts_table.item(0, 0).text() == "fraud-detector"

@@ -85,6 +85,35 @@ def test_deltas_curves_scatter_and_disagreements(panel: ChallengerPanel) -> None
     assert "agree" in panel.summary.text()
 
 
+def test_the_gate_is_drawn_before_the_other_metrics_intervals(qtbot, fraud: ModelEntry) -> None:
+    runner = TaskRunner()
+    panel = ChallengerPanel(runner, {}, n_boot=100)
+    qtbot.addWidget(panel)
+    panel.show()
+    drawn = []  # (complete, verdict, deltas title, task still running) per drawn result
+    panel.state.subscribe(
+        lambda ch: (
+            drawn.append(
+                (
+                    panel.state.result.complete,
+                    panel.verdict.text(),
+                    panel.deltas_title.text(),
+                    "challenger" in runner.active(),
+                )
+            )
+            if "result" in ch and panel.state.result is not None
+            else None
+        )
+    )
+    with qtbot.waitSignal(runner.task_finished, timeout=30_000, check_params_cb=done("challenger")):
+        panel.set_selection(fraud, "1")
+    (early, verdict, title, running), (complete, final_verdict, final_title, _) = drawn
+    assert running and not early and complete
+    assert "Gate: FAIL" in verdict and verdict == final_verdict
+    assert "computing their intervals" in title and "computing" not in final_title
+    assert panel.deltas_model.rowCount() == 4  # every metric, once complete
+
+
 def test_a_model_without_challenger_says_what_to_do(qtbot, demo_workspace: Path) -> None:
     runner = TaskRunner()
     panel = make_challenger_panel(runner, {})

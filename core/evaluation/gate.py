@@ -325,8 +325,13 @@ def gate_from_spec(
     source: Any = None,
     n_boot: int = 500,
     seed: int = 0,
+    in_database: bool | None = None,
 ) -> GateResult:
     """Read the shadow pairs of a spec's telemetry and run its gate (or ``policy``).
+
+    ``in_database`` (default: on a warehouse engine, ``SqlSource.warehouse``) pairs the rows
+    in the database (:func:`~.compare_sql.shadow_pairs_sql`: one JOIN, at most
+    :data:`~.compare_sql.PAIR_ROWS` pairs back) instead of reading both versions' rows.
 
     The window defaults to the challenger's rows (the shadow period): from its first event
     to just after its last. ``source`` may be an open telemetry source (default: the spec's).
@@ -341,8 +346,13 @@ def gate_from_spec(
     src = open_spec_source(spec) if own else source
     try:
         model = spec.model.name
+        pushed = bool(getattr(src, "warehouse", False)) if in_database is None else in_database
         if start is None or end is None:
-            span = version_time_range(src, model, challenger)
+            span = (
+                _version_span_sql(src, model, challenger)
+                if pushed
+                else version_time_range(src, model, challenger)
+            )
             if span is None:
                 raise EvaluationError(
                     f"{model}: version {challenger!r} has no rows in {src.description}; "
@@ -354,25 +364,43 @@ def gate_from_spec(
         columns = ["request_id", "model_version", "score", "label", *slice_columns]
         if latency:
             columns.append(latency)
-        table = read_events(
-            src,
-            model=model,
-            versions=[champion, challenger],
-            start=start,
-            end=end,
-            columns=columns,
-        )
+        pairs = None
+        if pushed:
+            from watchkeeper.core.evaluation.compare_sql import shadow_pairs_sql
+
+            pairs = shadow_pairs_sql(
+                src,
+                model=model,
+                champion=champion,
+                challenger=challenger,
+                start=start,
+                end=end,
+                carry=list(dict.fromkeys(slice_columns)),
+                per_version=[latency] if latency else [],
+            )
+        else:
+            table = read_events(
+                src,
+                model=model,
+                versions=[champion, challenger],
+                start=start,
+                end=end,
+                columns=columns,
+            )
         description = src.description
     finally:
         if own:
             src.close()
-    joined = join_shadow(
-        table,
-        champion,
-        challenger,
-        carry=list(dict.fromkeys(slice_columns)),
-        per_version=[latency] if latency else [],
-    )
+    if pairs is not None:
+        joined = pairs.table
+    else:
+        joined = join_shadow(
+            table,
+            champion,
+            challenger,
+            carry=list(dict.fromkeys(slice_columns)),
+            per_version=[latency] if latency else [],
+        )
     if joined.num_rows == 0:
         raise EvaluationError(
             f"{model}: no request was scored by both version {champion!r} and version "
@@ -392,11 +420,13 @@ def gate_from_spec(
         n_boot=n_boot,
         seed=seed,
     )
-    inputs = {
+    inputs: dict[str, Any] = {
         "source": description,
         "data": data_summary(joined),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
+    if pairs is not None and pairs.sampled:
+        inputs["sample"] = {"pairs_in_database": pairs.total, "pairs_read": joined.num_rows}
     return evaluate_gate(
         comparison,
         policy,
@@ -406,3 +436,20 @@ def gate_from_spec(
         window=(start, end),
         inputs=inputs,
     )
+
+
+def _version_span_sql(src: Any, model: str, version: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """:func:`~.data.version_time_range` as one ``min/max`` in the database."""
+    from watchkeeper.core.drift.sql_counts import time_range_sql
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.times import us_to_datetime
+
+    engine, _ = sql_parts(src)
+    with engine.connect() as conn:
+        table, clauses, col = slice_query(conn, src, None, model=model, versions=[version])
+        import sqlalchemy as sa
+
+        lo, hi, _n = time_range_sql(conn, table, col("ts").name, sa.and_(*clauses))
+    if lo is None or hi is None:
+        return None
+    return us_to_datetime(lo), us_to_datetime(hi + 1)

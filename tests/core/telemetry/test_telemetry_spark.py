@@ -273,7 +273,7 @@ def test_naive_parquet_timestamps_are_compared_as_utc(spark, tmp_path: Path) -> 
                 with src.engine.connect() as conn:
                     ts = reflect_table(conn, src.table_name).c.ts
                     text = str((time_key(ts) < t0).compile(conn, compile_kwargs={}))
-                assert "CAST(`ts` AS TIMESTAMP)" in text, text
+                assert f"CAST(`ntz_{os.getpid()}`.`ts` AS TIMESTAMP)" in text, text
     assert got["spark"][0] == got["duckdb"][0] == n - (2 * 24 + 5) * 60 // 17 - 1
     _close(got["spark"][1], got["duckdb"][1])
 

@@ -350,8 +350,13 @@ def gate_from_spec(
     source: Any = None,
     n_boot: int = 500,
     seed: int = 0,
+    in_database: bool | None = None,
 ) -> GateResult:
     """Read the shadow pairs of a spec's telemetry and run its gate (or ``policy``).
+
+    ``in_database`` (default: on a warehouse engine, ``SqlSource.warehouse``) pairs the rows
+    in the database (:func:`~.compare_sql.shadow_pairs_sql`: one JOIN, at most
+    :data:`~.compare_sql.PAIR_ROWS` pairs back) instead of reading both versions' rows.
 
     The window defaults to the challenger's rows (the shadow period): from its first event
     to just after its last. ``source`` may be an open telemetry source (default: the spec's).
@@ -364,6 +369,7 @@ def gate_from_spec(
         end=end,
         policy=policy,
         source=source,
+        in_database=in_database,
     )
     return gate_of_pairs(spec, pairs, policy=policy, n_boot=n_boot, seed=seed)
 
@@ -380,6 +386,8 @@ class ShadowPairs:
     description: str
     # a multiclass model's ClassColumns (its probabilities and class per version), else None
     outcomes: Any = None
+    # paired in the database and sampled there: how many pairs it held (else None)
+    pairs_in_database: int | None = None
 
 
 def read_shadow_pairs(
@@ -392,9 +400,11 @@ def read_shadow_pairs(
     policy: Any = None,
     source: Any = None,
     carry: Sequence[str] = (),
+    in_database: bool | None = None,
 ) -> ShadowPairs:
     """Read and join the two versions' rows once: what the gate needs, plus ``carry``
-    (champion-row columns the caller also wants, e.g. the features of the disagreements)."""
+    (champion-row columns the caller also wants, e.g. the features of the disagreements).
+    ``in_database``: see :func:`gate_from_spec` (a binary model's pairs only)."""
     from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
     from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
 
@@ -406,8 +416,13 @@ def read_shadow_pairs(
     src = open_spec_source(spec) if own else source
     try:
         model = spec.model.name
+        pushed = bool(getattr(src, "warehouse", False)) if in_database is None else in_database
         if start is None or end is None:
-            span = version_time_range(src, model, challenger)
+            span = (
+                _version_span_sql(src, model, challenger)
+                if pushed
+                else version_time_range(src, model, challenger)
+            )
             if span is None:
                 raise EvaluationError(
                     f"{model}: version {challenger!r} has no rows in {src.description}; "
@@ -424,32 +439,60 @@ def read_shadow_pairs(
         if latency:
             columns.append(latency)
         columns += carry
-        table = read_events(
-            src,
-            model=model,
-            versions=[champion, challenger],
-            start=start,
-            end=end,
-            columns=list(dict.fromkeys(columns)),
-        )
+        sql_pairs = None
+        if pushed and outcomes is None:
+            from watchkeeper.core.evaluation.compare_sql import shadow_pairs_sql
+
+            sql_pairs = shadow_pairs_sql(
+                src,
+                model=model,
+                champion=champion,
+                challenger=challenger,
+                start=start,
+                end=end,
+                carry=list(dict.fromkeys([*slice_columns, *carry])),
+                per_version=[latency] if latency else [],
+            )
+        else:
+            table = read_events(
+                src,
+                model=model,
+                versions=[champion, challenger],
+                start=start,
+                end=end,
+                columns=list(dict.fromkeys(columns)),
+            )
         description = src.description
     finally:
         if own:
             src.close()
-    joined = join_shadow(
-        table,
-        champion,
-        challenger,
-        carry=list(dict.fromkeys([*slice_columns, *carry])),
-        per_version=[latency] if latency else [],
-        outputs=outputs,
-    )
+    if sql_pairs is not None:
+        joined = sql_pairs.table
+    else:
+        joined = join_shadow(
+            table,
+            champion,
+            challenger,
+            carry=list(dict.fromkeys([*slice_columns, *carry])),
+            per_version=[latency] if latency else [],
+            outputs=outputs,
+        )
     if joined.num_rows == 0:
         raise EvaluationError(
             f"{model}: no request was scored by both version {champion!r} and version "
             f"{challenger!r} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
         )
-    return ShadowPairs(joined, str(champion), str(challenger), start, end, description, outcomes)
+    sampled = sql_pairs is not None and sql_pairs.sampled
+    return ShadowPairs(
+        joined,
+        str(champion),
+        str(challenger),
+        start,
+        end,
+        description,
+        outcomes,
+        sql_pairs.total if sampled and sql_pairs is not None else None,
+    )
 
 
 def gate_of_pairs(
@@ -501,11 +544,16 @@ def gate_of_pairs(
             n_boot=n_boot,
             seed=seed,
         )
-    inputs = {
+    inputs: dict[str, Any] = {
         "source": pairs.description,
         "data": data_summary(pairs.joined, outcomes),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
+    if pairs.pairs_in_database is not None:
+        inputs["sample"] = {
+            "pairs_in_database": pairs.pairs_in_database,
+            "pairs_read": pairs.joined.num_rows,
+        }
     return evaluate_gate(
         comparison,
         policy,
@@ -515,3 +563,20 @@ def gate_of_pairs(
         window=(pairs.start, pairs.end),
         inputs=inputs,
     )
+
+
+def _version_span_sql(src: Any, model: str, version: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """:func:`~.data.version_time_range` as one ``min/max`` in the database."""
+    from watchkeeper.core.drift.sql_counts import time_range_sql
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.times import us_to_datetime
+
+    engine, _ = sql_parts(src)
+    with engine.connect() as conn:
+        table, clauses, col = slice_query(conn, src, None, model=model, versions=[version])
+        import sqlalchemy as sa
+
+        lo, hi, _n = time_range_sql(conn, table, col("ts").name, sa.and_(*clauses))
+    if lo is None or hi is None:
+        return None
+    return us_to_datetime(lo), us_to_datetime(hi + 1)

@@ -144,14 +144,27 @@ def performance_over_time_sql(
             y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
         w = rows.window.label("w")
         k = bin_key(s, grid).label("k")
-        statement = sa.select(w, k, *bin_aggregates(s, y)).select_from(rows.source)
+        # a binary label must be 0 or 1: the sums below would count a 2 as two positives
+        odd = sa.func.sum(
+            sa.case((sa.and_(y.is_not(None), y.not_in([0, 1])), 1), else_=0)
+            if task == "binary"
+            else sa.literal(0, sa.Integer)
+        ).label("odd")
+        statement = sa.select(w, k, *bin_aggregates(s, y), odd).select_from(rows.source)
         if rows.conditions:
             statement = statement.where(*rows.conditions)
         statement = statement.group_by(sa.literal_column("w"), sa.literal_column("k"))
         guard = None
         try:
             with cancellable(conn, cancelled) as guard:
-                fetched = fetch_numbers(conn, statement, 2 + len(AGGREGATES))
+                fetched = fetch_numbers(conn, statement, 3 + len(AGGREGATES))
+                odd_labels = int(np.nan_to_num(fetched[:, -1]).sum())
+                if odd_labels:
+                    raise EvaluationError(
+                        f"a binary label must be 0 or 1; {odd_labels:,} labeled event(s) of "
+                        f"the selection have another value (column {col('label').name!r})"
+                    )
+                fetched = fetched[:, :-1]
                 mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
                 inside = _rows_in(fetched, mixed)
                 raw = np.empty((0, 4))

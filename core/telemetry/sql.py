@@ -529,6 +529,14 @@ def _time_key_default(element: time_key, compiler: Any, **kw: Any) -> str:
     return compiler.process(element.clauses, **kw)
 
 
+@compiles(time_key, "hive")
+def _time_key_hive(element: time_key, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    if isinstance(column.type, _NtzMarker):  # TIMESTAMP_NTZ: as the instant it means in UTC
+        return compiler.process(sa.cast(column, sa.TIMESTAMP()), **kw)
+    return compiler.process(column, **kw)
+
+
 @compiles(time_key, "sqlite")
 def _time_key_sqlite(element: time_key, compiler: Any, **kw: Any) -> str:
     (column,) = element.clauses
@@ -799,11 +807,37 @@ def _create_engine(url: URL, description: str) -> Engine:
         ) from None
     if backend == "hive":
         prepare_engine(engine)
+        _type_spark_ntz()
         sa.event.listen(engine, "connect", _spark_session)
         # Thrift logs a failed connection on stderr before raising it; we report the error
         # ourselves, in one line
         logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
     return engine
+
+
+def _type_spark_ntz() -> None:
+    """Type Spark's TIMESTAMP_NTZ (what Spark reads a naive Parquet timestamp as), which
+    PyHive does not know (it reflects such a column as NullType, so no time filter or window
+    applies): as a timestamp whose values are UTC wall times, compared as
+    ``CAST(column AS TIMESTAMP)`` (:func:`time_key`) — in the session's zone, UTC here."""
+    from pyhive import sqlalchemy_hive
+
+    sqlalchemy_hive._type_map.setdefault("timestamp_ntz", SPARK_TIMESTAMP_NTZ)
+
+
+class _NtzMarker:
+    """Marks the TIMESTAMP_NTZ decorator (:func:`_type_spark_ntz`)."""
+
+
+def _spark_timestamp_ntz() -> type:
+    try:
+        from pyhive.sqlalchemy_hive import HiveTimestamp
+    except ImportError:  # the spark extra is not installed: no hive engine either
+        return _NtzMarker
+    return type("SparkTimestampNtz", (HiveTimestamp, _NtzMarker), {"cache_ok": True})
+
+
+SPARK_TIMESTAMP_NTZ = _spark_timestamp_ntz()
 
 
 def _spark_session(dbapi_connection: Any, _record: Any) -> None:
@@ -921,11 +955,19 @@ def _arrow_type(sql_type: sa.types.TypeEngine[Any], dialect: str) -> pa.DataType
 def _python_type(sql_type: sa.types.TypeEngine[Any]) -> type | None:
     """What a column type holds: PyHive's TIMESTAMP, DATE and DECIMAL are decorators over
     text whose ``python_type`` says nothing (``object``), so they are known by name."""
-    if isinstance(sql_type, sa.TypeDecorator) and type(sql_type).__module__.startswith("pyhive"):
-        name = type(sql_type).__name__
-        for suffix, python in (("Timestamp", dt.datetime), ("Date", dt.date), ("Decimal", Decimal)):
-            if name.endswith(suffix):
-                return python
+    if isinstance(sql_type, sa.TypeDecorator):
+        # the nearest PyHive class (SPARK_TIMESTAMP_NTZ derives from its TIMESTAMP)
+        for klass in type(sql_type).__mro__:
+            if not klass.__module__.startswith("pyhive"):
+                continue
+            for suffix, python in (
+                ("Timestamp", dt.datetime),
+                ("Date", dt.date),
+                ("Decimal", Decimal),
+            ):
+                if klass.__name__.endswith(suffix):
+                    return python
+            break
     try:
         return sql_type.python_type
     except NotImplementedError:

@@ -389,7 +389,8 @@ def run_performance(
     The spec's ``[health]`` decides what health decides from this view too: a window is
     realized from ``min_labeled`` labels, it moved when ``tolerance`` worse than the
     reference, and it is estimated only with ``estimate = true``. ``as_of``: the events
-    before that moment and only the labels that had arrived by then.
+    before that moment and only the labels that had arrived by then. A warehouse source (and a
+    large SQL table) is aggregated in the database (:mod:`.performance_pushed`).
     """
     from watchkeeper.core.evaluation.data import read_events, ts_micros
     from watchkeeper.core.evaluation.metrics import (
@@ -417,6 +418,12 @@ def run_performance(
                     "Drift and prediction drift work without them; mapping the column would "
                     "add the realized metric per window, its confidence band and label coverage"
                 )
+        from watchkeeper.core.workbench.performance_pushed import pushed_down, run_performance_sql
+
+        if pushed_down(src, spec, metric, version, as_of):
+            return run_performance_sql(  # type: ignore[no-any-return]
+                src, spec, entry, version, metric, win, report, cancelled, as_of=as_of
+            )
         # labels without arrival times are the common case: they count from the event on
         scores = list(classes.values()) if multiclass else ["score"]
         predicted = ["prediction"] if multiclass and "prediction" in have else []

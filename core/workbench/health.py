@@ -24,6 +24,7 @@ newest realized window's move stands (and the reason says so).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -156,10 +157,30 @@ class ModelHealth:
 
     @property
     def evidence(self) -> str:
-        """``sha256:…`` of :meth:`to_dict` as canonical JSON: what the verdict rests on."""
+        """``sha256:…`` of :meth:`to_dict` as canonical JSON: what the verdict rests on.
+
+        Its numbers are taken to :data:`EVIDENCE_DIGITS` significant digits: a metric
+        aggregated by the database (per score bin) and the same metric computed on the rows
+        agree to 1e-15 but not bit for bit (they sum in another order), and the digest of one
+        verdict on the same data must not depend on the engine that counted it.
+        """
         from watchkeeper.core.evidence import digest
 
-        return digest(self.to_dict())
+        return digest(_rounded(self.to_dict()))
+
+
+#: Significant digits of the numbers a health verdict's evidence digest holds.
+EVIDENCE_DIGITS = 10
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{EVIDENCE_DIGITS}g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def health_window(spec: Any) -> WindowSpec:

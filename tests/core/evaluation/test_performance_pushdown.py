@@ -175,3 +175,21 @@ def test_performance_per_window_in_spark_equals_in_memory(
 ) -> None:
     location = spark.table_from_parquet(f"perf_{os.getpid()}", parquet)
     _check_engine(location, duck_url, moments=(AS_OF,), every=False)
+
+
+def test_binary_labels_other_than_0_and_1_are_refused_when_aggregated(tmp_path: Path) -> None:
+    """The per-bin sums would count a label 2 as two positives: refused, naming how many;
+    a regression target takes any value."""
+    path = tmp_path / "odd.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.sql(
+            "CREATE TABLE events AS SELECT TIMESTAMPTZ '2026-03-01 00:00:00+00' "
+            "+ to_minutes(i::BIGINT) AS ts, 'm' AS model, '1' AS model_version, "
+            "(i % 10) / 10.0 AS score, CASE WHEN i % 50 = 0 THEN 2 ELSE i % 2 END AS label "
+            "FROM range(1000) t(i)"
+        )
+    with open_source(f"duckdb:///{path}#events", ColumnMapping()) as src:
+        with pytest.raises(EvaluationError, match=r"must be 0 or 1; 20 labeled event\(s\)"):
+            _pushed(src, task="binary", metrics=["precision"])
+        got = _pushed(src, task="regression", metrics=["mae"])
+    assert got.windows[0].metrics["mae"].value is not None

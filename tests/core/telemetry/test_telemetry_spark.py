@@ -179,3 +179,125 @@ def test_short_error_keeps_spark_errors_to_one_line() -> None:
     line = short_error(raw)
     assert line.startswith("[UNRESOLVED_COLUMN.WITH_SUGGESTION]") and len(line) <= MAX_ERROR_CHARS
     assert "Project" not in line
+
+
+def _performance_document(view: Any) -> dict[str, Any]:
+    """A performance view without label-lag percentiles (not computed in the database)."""
+    realized = view.realized.to_dict()
+    for w in realized["windows"]:
+        w["coverage"].pop("lag_hours")
+    return {
+        "realized": realized,
+        "baseline": None if view.baseline is None else view.baseline.to_dict(),
+        "estimated": [None if e is None else e.to_dict() for e in view.estimated],
+    }
+
+
+def test_performance_is_counted_in_spark_and_equals_duckdb(spark_specs: dict[str, Path]) -> None:
+    """Spark aggregates the realized metric and the baseline in the database and reads the
+    estimate's inputs as bounded samples; DuckDB reads this small workspace into memory.
+    Same windows, coverage, ROC AUC with its DeLong interval, baseline and CBPE estimates."""
+    import datetime as dt
+
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements, scans
+    from watchkeeper.core.workbench.analyses import run_performance
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    as_of = dt.datetime(2026, 4, 30, tzinfo=dt.UTC)
+    views, statements = {}, {}
+    for engine, spec in spark_specs.items():
+        (entry,) = portfolio_of_spec(spec).models
+        with recorded_statements() as seen:
+            views[engine] = run_performance(entry, "1", "7d", as_of=as_of)
+        statements[engine] = scans(seen, f"predictions_{os.getpid()}")
+    spark, duck = views["spark"], views["duckdb"]
+    assert any("counted in the database" in n for n in spark.notes)
+    assert any(e is not None and e.metrics for e in spark.estimated)
+    _close(_performance_document(spark), _performance_document(duck))
+    # per analysis, not per window: realized (label times, score range, time range, counts,
+    # mixed bins' rows), baseline (the last four), estimate (two time ranges, two samples)
+    assert len(statements["spark"]) == 13, statements["spark"]
+
+
+def test_naive_parquet_timestamps_are_compared_as_utc(spark, tmp_path: Path) -> None:
+    """Spark reads a naive Parquet timestamp as TIMESTAMP_NTZ, which PyHive cannot type (the
+    column reflected as NullType: no time filter, no window). Typed as a timestamp and
+    compared as CAST(… AS TIMESTAMP) in the UTC session: the same counts and windows as
+    DuckDB reading the same file."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql
+    from watchkeeper.core.telemetry.contract import ColumnMapping, TelemetryQuery
+    from watchkeeper.core.telemetry.source import open_source
+    from watchkeeper.core.telemetry.sql import reflect_table, time_key
+
+    n, t0 = 600, dt.datetime(2026, 3, 1)
+    rng = np.random.default_rng(3)
+    y = (rng.random(n) < 0.3).astype(float)
+    data = tmp_path / "ntz"
+    data.mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "ts": pa.array(
+                    [t0 + dt.timedelta(minutes=17 * i) for i in range(n)], pa.timestamp("us")
+                ),
+                "model": ["m"] * n,
+                "model_version": ["1"] * n,
+                "score": rng.random(n) * 0.6 + 0.4 * y,
+                "label": y,
+            }
+        ),
+        data / "part-0.parquet",
+    )
+    location = spark.table_from_parquet(f"ntz_{os.getpid()}", data)
+    duck = tmp_path / "ntz.duckdb"
+    with duckdb.connect(str(duck)) as con:
+        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{data}/*.parquet')")
+    after = TelemetryQuery(start=t0 + dt.timedelta(days=2, hours=5))
+    got = {}
+    for engine, where in (("spark", location), ("duckdb", f"duckdb:///{duck}#events")):
+        with open_source(where, ColumnMapping()) as src:
+            assert src.schema().column("ts").kind.value == "timestamp"
+            got[engine] = (
+                src.count(after),
+                performance_over_time_sql(
+                    src, window="1d", metrics=["precision", "roc_auc"], min_labeled=20
+                ).to_dict(),
+            )
+            if engine == "spark":
+                with src.engine.connect() as conn:
+                    ts = reflect_table(conn, src.table_name).c.ts
+                    text = str((time_key(ts) < t0).compile(conn, compile_kwargs={}))
+                assert f"CAST(`ntz_{os.getpid()}`.`ts` AS TIMESTAMP)" in text, text
+    assert got["spark"][0] == got["duckdb"][0] == n - (2 * 24 + 5) * 60 // 17 - 1
+    _close(got["spark"][1], got["duckdb"][1])
+
+
+def test_the_gate_pairs_in_spark_and_equals_duckdb(spark_specs: dict[str, Path]) -> None:
+    """On Spark the champion's and challenger's rows are joined by request id in the
+    warehouse (only the pairs come back); DuckDB joins this small workspace in memory. The
+    same pairs, criteria, intervals and verdict."""
+    from watchkeeper.core.evaluation.gate import gate_from_spec
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements, scans
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    docs, statements = {}, {}
+    for engine, spec in spark_specs.items():
+        (entry,) = portfolio_of_spec(spec).models
+        with recorded_statements() as seen:
+            gate = gate_from_spec(entry.spec, champion="1", challenger="2", n_boot=50)
+        docs[engine] = gate.document()
+        assert (
+            docs[engine]["inputs"]
+            .pop("source")
+            .startswith("hive" if engine == "spark" else "duckdb")
+        )
+        statements[engine] = scans(seen, f"predictions_{os.getpid()}")
+    assert len(statements["spark"]) == 2, statements["spark"]  # the period's span, the pairs
+    assert not statements["duckdb"]  # read into memory at this size
+    _close(docs["spark"], docs["duckdb"])

@@ -220,3 +220,31 @@ def test_the_health_sweep_stays_within_its_memory_budget(demo_workspace: Path) -
     verdicts = report["verdicts"]
     assert verdicts["churn-model"] == "ok" and verdicts["fraud-detector"] in ("watch", "alert")
     assert report["growth_mb"] < HEALTH_CAP_MB, report
+
+
+def test_the_evidence_digest_does_not_depend_on_the_last_bits_of_a_metric() -> None:
+    """A metric aggregated by a warehouse and the same metric on the rows differ by an ulp
+    (another summation order): one verdict, one digest. A real difference still shows."""
+    from watchkeeper.core.workbench.health import HealthWindow, ModelHealth
+
+    def health(value: float) -> ModelHealth:
+        w = HealthWindow(
+            0,
+            None,
+            None,
+            10,
+            "ok",
+            (),
+            value,
+            value - 0.01,
+            value + 0.01,
+            "realized",
+            False,
+            False,
+            "ok",
+        )
+        return ModelHealth("m", "1", "ok", (), windows=(w,), baseline=0.8342404508567095)
+
+    rows, counted = 0.8342404508567095, 0.8342404508567094  # seen on DuckDB and Spark
+    assert health(rows).evidence == health(counted).evidence
+    assert health(rows).evidence != health(rows + 1e-6).evidence

@@ -1,0 +1,246 @@
+"""A performance view counted where the telemetry lives — no Qt.
+
+:func:`~.analyses.run_performance` takes this path for a SQL source when rows must not
+cross the wire: always on a warehouse engine (Spark SQL: ``SqlSource.warehouse``), and on
+any other database above :data:`~.analyses.IN_MEMORY_ROWS` selected rows when the metric can
+be aggregated. Below that, the in-memory path reads the rows (every metric, bootstrapped F1
+intervals, label-lag percentiles), so a small DuckDB workspace keeps its exact numbers.
+
+What comes back: the realized metric per window and the reference baseline from
+:func:`~watchkeeper.core.evaluation.performance_sql.performance_over_time_sql` (one
+``GROUP BY window × score bin`` each), and the estimate (CBPE) for the windows still
+missing labels from bounded, seeded samples (:mod:`~watchkeeper.core.evaluation.
+estimation_sql`): the reference's labeled pairs and those windows' scores, on the realized
+windows' own plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+from watchkeeper.core.telemetry.windows import WindowSpec
+
+__all__ = ["pushed_down", "run_performance_sql"]
+
+
+def pushed_down(src: Any, spec: Any, metric: str, version: str, as_of: dt.datetime | None) -> bool:
+    """Whether a performance view of ``src`` is aggregated in the database (module doc)."""
+    from watchkeeper.core.evaluation.performance_sql import pushable_metrics
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql import SqlSource
+    from watchkeeper.core.workbench.analyses import IN_MEMORY_ROWS
+
+    task = spec.model.task
+    if not isinstance(src, SqlSource) or task not in ("binary", "regression"):
+        return False
+    if src.warehouse:  # a metric that needs every score is refused there, not read
+        return True
+    if metric not in pushable_metrics(task):
+        return False
+    selected = TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of)
+    return src.count(selected) > IN_MEMORY_ROWS
+
+
+def _any_label_time(src: Any, spec: Any, version: str, as_of: dt.datetime | None) -> bool:
+    """Whether any selected event has a label arrival time (one ``count``)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+
+    if "label_ts" not in src.schema().names:
+        return False
+    engine, _ = sql_parts(src)
+    with engine.connect() as conn:
+        _, clauses, col = slice_query(
+            conn, src, None, model=spec.model.name, versions=[version], end=as_of
+        )
+        n = conn.execute(sa.select(sa.func.count(col("label_ts"))).where(*clauses)).scalar()
+    return bool(n)
+
+
+def run_performance_sql(
+    src: Any,
+    spec: Any,
+    entry: Any,
+    version: str,
+    metric: str,
+    win: WindowSpec,
+    report: Progress,
+    cancelled: CancelCheck | None,
+    *,
+    as_of: dt.datetime | None,
+) -> Any:
+    """:func:`~.analyses.run_performance`'s view, aggregated in the database."""
+    from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
+    from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql
+    from watchkeeper.core.workbench.analyses import (
+        ESTIMATE_BELOW_COVERAGE,
+        NO_LABEL_TIMES,
+        PerformanceView,
+        _reference_query,
+    )
+
+    model = spec.model.name
+    health = spec.health
+    threshold = spec.gate.threshold
+    ref_version, ref_start, ref_end = _reference_query(spec, version)
+    notes: list[str] = []
+    if "label_ts" not in src.schema().names:
+        notes.append(NO_LABEL_TIMES + ": labels count as known when the event happened")
+    known_at = as_of
+    if as_of is not None and not _any_label_time(src, spec, version, as_of):
+        known_at = None
+        notes.append(
+            "no label arrival times: every stored label counts, also those that arrived "
+            f"after {as_of:%Y-%m-%d %H:%M}"
+        )
+    common: dict[str, Any] = {
+        "model": model,
+        "task": spec.model.task,
+        "threshold": threshold,
+        "metrics": [metric],
+        "min_labeled": health.min_labeled,
+        "cancelled": cancelled,
+    }
+    report(0.05, "realized metrics, counted in the database")
+    realized = performance_over_time_sql(
+        src, versions=[version], end=as_of, window=win, as_of=known_at, **common
+    )
+    if sum(w.events for w in realized.windows) == 0:
+        raise EvaluationError(f"{model}: version {version} has no rows")
+    check_cancelled(cancelled)
+    report(0.45, "reference baseline, counted in the database")
+    base = performance_over_time_sql(
+        src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
+    )
+    baseline = None
+    estimated: tuple[Any, ...] = ()
+    if sum(w.events for w in base.windows) == 0:
+        if entry.evidence is not None:
+            baseline = entry.evidence.reference_baseline(ref_version, metric, ref_start, ref_end)
+        span = f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}"
+        notes.append(
+            f"the reference window ({span}) has no events here (an offline bundle holds its "
+            "own range only): "
+            + (
+                f"baseline {metric} from the signed approval of version {ref_version}, no estimate"
+                if baseline is not None
+                else "no baseline, no estimate"
+            )
+        )
+    else:
+        baseline = base.windows[0].metrics.get(metric) if base.windows else None
+        cov = [w.coverage.share for w in realized.windows]
+        unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
+        if not health.estimate:
+            notes.append("no estimate where labels are missing ([health] estimate = false)")
+        elif unlabeled:
+            estimated = _estimate_sql(
+                src,
+                spec,
+                metric,
+                version,
+                win,
+                realized,
+                unlabeled,
+                notes,
+                report,
+                cancelled,
+                as_of=as_of,
+                reference=(ref_version, ref_start, ref_end),
+            )
+    notes.append(
+        f"{metric} counted in the database per window (aggregates only; the estimate from "
+        "bounded samples)"
+    )
+    report(1.0, "done")
+    return PerformanceView(
+        model=model,
+        version=version,
+        metric=metric,
+        realized=realized,
+        estimated=estimated,
+        baseline=baseline,
+        tolerance=health.tolerance,
+        higher_is_better=HIGHER_IS_BETTER.get(metric, True),
+        notes=tuple(notes),
+    )
+
+
+def _estimate_sql(
+    src: Any,
+    spec: Any,
+    metric: str,
+    version: str,
+    win: WindowSpec,
+    realized: Any,
+    windows: list[int],
+    notes: list[str],
+    report: Progress,
+    cancelled: CancelCheck | None,
+    *,
+    as_of: dt.datetime | None,
+    reference: tuple[str, dt.datetime, dt.datetime],
+) -> tuple[Any, ...]:
+    """CBPE for ``windows`` as :func:`~.analyses._estimate` gives it, from bounded samples."""
+    from types import MappingProxyType
+
+    from watchkeeper.core.evaluation.estimation import (
+        ESTIMATED_METRICS,
+        EstimatedWindow,
+        estimate_metrics,
+        fit_calibrator,
+    )
+    from watchkeeper.core.evaluation.estimation_sql import (
+        ESTIMATE_ROWS,
+        reference_labeled_sql,
+        window_scores_sql,
+    )
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+
+    if spec.model.task != "binary":
+        return ()
+    if metric not in ESTIMATED_METRICS:
+        notes.append(
+            f"{metric} cannot be estimated without labels "
+            f"(CBPE covers {', '.join(ESTIMATED_METRICS)})"
+        )
+        return ()
+    check_cancelled(cancelled)
+    report(0.55, "calibrating the estimate")
+    model = spec.model.name
+    ref_version, ref_start, ref_end = reference
+    try:
+        ry, rs, labeled = reference_labeled_sql(
+            src, model=model, versions=[ref_version], start=ref_start, end=ref_end
+        )
+        calibrator = fit_calibrator(ry, rs)
+        check_cancelled(cancelled)
+        report(0.65, "estimating unlabeled windows")
+        scores = window_scores_sql(
+            src, model=model, versions=[version], end=as_of, window=win, only=windows
+        )
+    except EvaluationError as exc:
+        notes.append(f"no estimate: {exc}")
+        return ()
+    sampled = [i for i in windows if realized.windows[i].events > ESTIMATE_ROWS]
+    if labeled > ESTIMATE_ROWS or sampled:
+        notes.append(
+            f"the estimate reads at most {ESTIMATE_ROWS:,} rows a window and of the reference "
+            "(a seeded sample beyond)"
+        )
+    out = []
+    for i, w in enumerate(realized.windows):
+        sw = scores.get(i)
+        est: Any = MappingProxyType({})
+        if sw is not None and np.isfinite(sw).sum() >= 100:
+            # the seed of estimated_over_time's window i: the same draws as in memory
+            est = estimate_metrics(
+                sw, calibrator, threshold=spec.gate.threshold, metrics=[metric], n_sim=100, seed=i
+            )
+        out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
+    return tuple(out)

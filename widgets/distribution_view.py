@@ -193,13 +193,16 @@ class DistributionView(QWidget):
         self._shares = (np.asarray(ref, dtype=float), np.asarray(cur, dtype=float))
         self._positions = x
         edges = _edges_of(f.labels)
-        # every other edge on a second tick level, whose text pyqtgraph leaves out when the
-        # plot is too narrow for all of them (they overlapped: "1,174 4,349 …")
-        major = [(i + 0.5, e) for i, e in enumerate(edges) if i % 2 == 0]
-        minor = [(i + 0.5, e) for i, e in enumerate(edges) if i % 2 == 1]
+        # every fourth edge on the first tick level, the others on two more, whose text
+        # pyqtgraph leaves out when the plot is too narrow for them (they overlapped:
+        # "1,174 4,349 …", and half the edges still did beside the statistics table)
+        levels: list[list[tuple[float, str]]] = [[], [], []]
+        for i, e in enumerate(edges):
+            levels[0 if i % 4 == 0 else 1 if i % 2 == 0 else 2].append((i + 0.5, e))
+        levels[0].append((float(x[-1]), "missing"))
         bottom = self.plot.getAxis("bottom")
-        bottom.setTicks([[*major, (float(x[-1]), "missing")], minor])
-        bottom.setLabel("value (reference quantile bins)")
+        bottom.setTicks(levels)
+        bottom.setLabel("value (reference bins)")
         left = self.plot.getAxis("left")
         left.setTicks(None)
         left.setLabel("share of rows")

@@ -73,7 +73,7 @@ class ImportanceQuadrant(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "share of the model's importance (%)")
-        self.plot.setLabel("left", "largest PSI (log scale)")
+        self.plot.setLabel("left", "largest PSI")
         self.points = pg.ScatterPlotItem(size=11, pen=pg.mkPen(40, 40, 40), hoverable=True)
         self.points.sigClicked.connect(self._on_clicked)
         self.psi_line = pg.InfiniteLine(angle=0, movable=False)

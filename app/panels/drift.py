@@ -398,6 +398,9 @@ def _add_what_matters(panel: DriftPanel, runner: TaskRunner) -> None:
     panel.what_matters = WhatMattersPane(runner)
     panel.splitter.addWidget(panel.what_matters)
     panel.splitter.setStretchFactor(panel.splitter.count() - 1, 2)
+    # it is empty until asked for: a fourth pane sized by Qt took half the height and left
+    # the heat map and the distributions too short to read (ticks printed over each other)
+    panel.splitter.setSizes([200, 300, 280, 150])
 
     def show_feature(name: str) -> None:
         result = panel.state.result

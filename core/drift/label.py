@@ -119,8 +119,16 @@ def with_label_drift(result: DriftResult, labels: DriftResult) -> DriftResult:
                 end=None if onset.end is None else onset.end + shift,
             )
         )
+    # the series were cut on the label's own windows (fewer where labels lag): derive them
+    # again from the aligned windows, or views stack rows of different lengths
     entry = dataclasses.replace(
-        label, kind=LABEL_KIND, windows=tuple(windows), counts=counts, onset=onset
+        label,
+        kind=LABEL_KIND,
+        windows=tuple(windows),
+        counts=counts,
+        onset=onset,
+        psi_series=None,
+        decision_series=None,
     )
     return dataclasses.replace(result, features=(*result.features, entry))
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+from PySide6.QtGui import QImage, QPainter
+
 from watchkeeper.widgets.distribution_view import DistributionView, human_number
 from watchkeeper.widgets.metric_timeline import MetricTimelineWidget
 from watchkeeper.widgets.slice_chart import SliceChartWidget
@@ -50,4 +54,20 @@ def test_bin_edges_are_written_for_people(qtbot, drift_result) -> None:
     levels = view.plot.getAxis("bottom")._tickLevels
     texts = [t for level in levels for _, t in level]
     assert not any("e+" in t for t in texts) and "missing" in texts
-    assert len(levels) == 2 and len(levels[0]) <= len(texts) // 2 + 1  # fewer major ticks
+    assert len(levels) == 3 and len(levels[0]) <= len(texts) // 4 + 2  # fewer major ticks
+    # as narrow as beside the statistics table in the Drift view: what is written never
+    # overlaps (pyqtgraph drops the crowded levels' text)
+    view.resize(540, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(50)  # laid out at that size
+    axis = view.plot.getAxis("bottom")
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _axis, _ticks, text_specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    rects = sorted((r for r, _flags, _text in text_specs), key=lambda r: r.left())
+    assert len(rects) >= 2
+    assert all(a.right() <= b.left() for a, b in pairwise(rects))

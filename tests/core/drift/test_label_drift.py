@@ -78,3 +78,10 @@ def test_late_labels_are_left_out_and_their_windows_say_so() -> None:
     assert entry.kind == LABEL_KIND and len(entry.windows) == len(everything.windows)
     assert [w.rows for w in entry.windows][-1] == 0
     assert entry.windows[-1].decision == "insufficient"
+    # cut without an end, the labels have fewer windows than the drift they join: what the
+    # views draw (the series) has the joined windows' length, not the label's own
+    short = label_drift(reference, current, window=parse_window("7d"))
+    assert len(short.windows) < len(everything.windows)
+    entry = with_label_drift(everything, short).features[-1]
+    assert len(entry.judged_psi()) == len(entry.decisions()) == len(everything.windows)
+    assert entry.decisions()[-1] == "insufficient" and np.isnan(entry.judged_psi()[-1])

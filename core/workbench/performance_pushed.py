@@ -17,12 +17,15 @@ windows' own plan.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.telemetry.windows import WindowSpec
+
+if TYPE_CHECKING:  # analyses imports this module
+    from watchkeeper.core.workbench.analyses import PerformanceView
 
 __all__ = ["pushed_down", "run_performance_sql"]
 
@@ -73,7 +76,7 @@ def run_performance_sql(
     cancelled: CancelCheck | None,
     *,
     as_of: dt.datetime | None,
-) -> Any:
+) -> PerformanceView:
     """:func:`~.analyses.run_performance`'s view, aggregated in the database."""
     from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
     from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql

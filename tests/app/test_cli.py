@@ -154,6 +154,7 @@ def test_demo_no_gui_builds_the_workspace_then_reuses_it(tmp_path: Path) -> None
     assert sorted(p.name for p in (ws / "specs").iterdir()) == [
         "churn-model.toml",
         "fraud-detector.toml",
+        "risk-tier.toml",
     ]
     second = run_cli("demo", "--no-gui", "--workspace", str(ws), "--events-per-day", "1000")
     assert second.returncode == 0 and "(up to date)" in second.stdout

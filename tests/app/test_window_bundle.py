@@ -129,7 +129,8 @@ def test_every_view_shows_the_bundle_offline(
     qtbot.waitUntil(lambda: window.slices.state.result is not None, timeout=60_000)
     assert len(window.slices.state.result.slices.rows) >= 1
     window.tabs.setCurrentWidget(window.challenger)
-    qtbot.waitUntil(lambda: window.challenger.state.result is not None, timeout=120_000)
+    # its first answer (the verdict) comes before the intervals: wait for the whole result
+    qtbot.waitUntil(lambda: window.challenger.state.status != "running", timeout=120_000)
     assert window.challenger.state.result.pairs > 1000
     assert window.challenger.gate_model.rowCount() >= 3
     window.tabs.setCurrentWidget(window.governance)

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                     **h.to_dict(),
                     "evidence": h.evidence,
                     **({"backtest": backtests[h.model]} if h.model in backtests else {}),
-                    **({"why": why[h.model].to_dict()} if h.model in why else {}),
+                    **(_why_keys(why[h.model]) if h.model in why else {}),
                 }
                 for h in models
             ],
@@ -170,6 +170,17 @@ def _print(models: list[Any], judged_at: dt.datetime) -> None:
         window = f" ({h.window.text} windows)" if h.window is not None else ""
         line = f"  {h.verdict.upper():<7} {printable(h.model):<{width}} {version:<5}{window} {why}"
         print(printable(line))
+
+
+def _why_keys(findings: Any) -> dict[str, Any]:
+    """``--why``'s keys of a model in ``check --json``: ``importance`` and ``skew`` beside the
+    verdict, as CONTRACT.md names them; the ranking and the explained drop under ``why``."""
+    doc = findings.to_dict()
+    return {
+        "importance": doc.pop("importance"),
+        "skew": doc.pop("skew"),
+        "why": doc,
+    }
 
 
 def _backtests(portfolio: Any, results: dict[str, Any], as_of: Any) -> dict[str, dict[str, Any]]:

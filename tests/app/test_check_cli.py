@@ -204,8 +204,10 @@ def test_why_ranks_drift_by_importance_finds_the_skew_and_explains_the_drop(
     code, doc, _ = _check(capsys, "--spec", spec, "--why")
     manifest = json.loads((demo_workspace / "manifest.json").read_text())
     (planted,) = manifest["registry"]["skews"]
-    why = doc["models"][0]["why"]
-    assert why["importance"]["source"].startswith("model: permutation, n=5,000")
+    model = doc["models"][0]
+    why = model["why"]
+    assert set(why) == {"drifting_by_importance", "metric_drop", "errors"}
+    assert model["importance"]["source"].startswith("model: permutation, n=5,000")
     drifting = [d["feature"] for d in why["drifting_by_importance"]]
     assert {"amount", "device_type", "distance_from_home_km"} <= set(drifting)
     # drift before watch, then importance × PSI (capped: device_type's renamed category,
@@ -216,7 +218,7 @@ def test_why_ranks_drift_by_importance_finds_the_skew_and_explains_the_drop(
     ]
     assert keys == sorted(keys)
     assert drifting.index("distance_from_home_km") < drifting.index("device_type")
-    skewed = {(s["version"], f) for s in why["skew"] for f in s["skewed"]}
+    skewed = {(s["version"], f) for s in model["skew"] for f in s["skewed"]}
     assert skewed == {(planted["version"], planted["feature"])}  # exactly the planted one
     drop = why["metric_drop"]
     assert drop["change"] < 0 and drop["slices"][0]["slice"] == "channel = web"  # the concept

@@ -121,8 +121,10 @@ class MetricTimelineWidget(QWidget):
         self.coverage_plot.setLabel("left", "labeled")
         self.coverage_plot.setYRange(-0.06, 1.12, padding=0)  # room for the 0% and 100% labels
         self.coverage_plot.getAxis("left").setTicks([[(0, "0%"), (0.5, "50%"), (1, "100%")]])
-        # top right: the reference and alert lines are labelled at the left edge
-        self.legend = self.metric_plot.addLegend(offset=(-10, 10))
+        # bottom left: governance events are labelled along the top edge (the legend at top
+        # right covered "v2 approved as champion" and INC-1042), the reference and alert
+        # lines at the left edge, by the lines, and a drop's low values sit at the right
+        self.legend = self.metric_plot.addLegend(offset=(10, -10))
 
         # Created once; set_data only refills them (pens and brushes come from the theme).
         self.realized_curve = pg.PlotDataItem(
@@ -160,6 +162,16 @@ class MetricTimelineWidget(QWidget):
             self.metric_plot.addItem(item)
         self.metric_plot.addItem(self.realized_curve)
         self.metric_plot.addItem(self.estimated_curve)
+        # the window "Explain this drop" explained, outlined so the table beside the plot
+        # points at a place on it
+        self.marked_region = pg.LinearRegionItem(movable=False)
+        self.marked_region.setZValue(-10)
+        self.marked_label = pg.InfLineLabel(
+            self.marked_region.lines[1], text="explained", position=0.05, anchors=[(0, 1), (0, 1)]
+        )
+        self.marked_region.setVisible(False)
+        self.metric_plot.addItem(self.marked_region)
+        self.marked: int | None = None
         self.coverage_bars = pg.BarGraphItem(x=[], height=[], width=1.0, pen=None)
         self.coverage_plot.addItem(self.coverage_bars)
 
@@ -186,6 +198,7 @@ class MetricTimelineWidget(QWidget):
     def set_data(self, data: TimelineData | None) -> None:
         """Draw ``data`` (None empties every item)."""
         self.data = data
+        self.mark_window(None)
         if data is None or len(data.x) == 0:
             empty = np.array([], dtype=float)
             for curve in (
@@ -228,6 +241,19 @@ class MetricTimelineWidget(QWidget):
                 line.label.setFormat(text.format(value))
         self._fit_ranges(x, data)
         self._draw_events()
+
+    def mark_window(self, index: int | None) -> None:
+        """Outline window ``index`` of the data drawn (None, or one not drawn: no outline)."""
+        data = self.data
+        inside = data is not None and index is not None and 0 <= index < len(data.x)
+        if not inside or not np.isfinite(data.x[index]):
+            self.marked = None
+            self.marked_region.setVisible(False)
+            return
+        self.marked = index
+        mid, half = float(data.x[index]), data.width / 2
+        self.marked_region.setRegion((mid - half, mid + half))
+        self.marked_region.setVisible(True)
 
     def set_events(self, events: Sequence[TimelineEvent]) -> None:
         """Mark governance ``events``; those outside the plotted period are not drawn."""
@@ -354,6 +380,14 @@ class MetricTimelineWidget(QWidget):
         self.baseline_line.label.setColor(pg.mkColor(*theme.muted))
         self.alert_line.setPen(pg.mkPen(*theme.alert, width=1, style=Qt.PenStyle.DotLine))
         self.alert_line.label.setColor(pg.mkColor(*theme.alert))
+        marked = theme.colour(0)
+        self.marked_region.setBrush(pg.mkBrush(*marked, 40))
+        self.marked_region.setHoverBrush(pg.mkBrush(*marked, 40))
+        for edge in self.marked_region.lines:
+            edge.setPen(pg.mkPen(*marked, width=2))
+            edge.setHoverPen(pg.mkPen(*marked, width=2))
+        self.marked_label.setColor(pg.mkColor(*marked))
+        self.marked_label.fill = pg.mkBrush(*theme.legend_background)
         self._draw_events()
 
     # -- reading back --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -47,6 +47,9 @@ def _table(headers: tuple[str, ...]) -> QTableWidget:
 
 class ExplainDropBox(QWidget):
     """Why the metric dropped in one window: features and slices, computed on request."""
+
+    #: the window index explained (None when the explanation is cleared)
+    explained = Signal(object)
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +97,7 @@ class ExplainDropBox(QWidget):
         self.runner.cancel(EXPLAIN_KEY)
         self._entry, self._view, self._window = entry, view, window
         self.result = None
+        self.explained.emit(None)
         self.window_combo.clear()
         self.features.setVisible(False)
         self.slices.setVisible(False)
@@ -154,6 +158,7 @@ class ExplainDropBox(QWidget):
             self._drift[dkey], self._importance[ikey] = d, imp
             if view is self._view:
                 self._draw(explanation)
+                self.explained.emit(index)
 
         def failed(message: str) -> None:
             if shiboken6.isValid(self):
@@ -205,3 +210,14 @@ class ExplainDropBox(QWidget):
             *e.notes,
         ]
         self.notes.setText(" ".join(parts_text))
+        self._fit_notes()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_notes()
+
+    def _fit_notes(self) -> None:
+        # a wrapped label under two stretching tables got the height of one line and its
+        # last lines were cut off: ask for the height its text needs at this width
+        width = max(self.width(), self.minimumWidth())
+        self.notes.setMinimumHeight(self.notes.heightForWidth(width) if self.notes.text() else 0)

@@ -164,6 +164,7 @@ class PerformancePanel(QWidget):
         layout.addWidget(self.banner)
         # "Explain this drop" sits beside the plot it explains
         self.explain = ExplainDropBox(runner)
+        self.explain.explained.connect(lambda i: self.timeline.mark_window(i))
         plot_row = QSplitter(Qt.Orientation.Horizontal)
         plot_row.addWidget(self.timeline)
         plot_row.addWidget(self.explain)

@@ -55,6 +55,13 @@ def test_explain_this_drop_names_the_planted_causes(
     assert all(f.decision == "drift" for f in e.features[:3])
     assert "model: permutation" in e.importance_source
     assert box.features.item(0, 0).text() == top[0]
+    # the plot outlines the window explained, and the notes under the tables are whole
+    timeline = panel.timeline
+    assert timeline.marked == e.window and timeline.marked_region.isVisible()
+    lo, hi = timeline.marked_region.getRegion()
+    assert lo <= timeline.data.x[e.window] <= hi and hi - lo == timeline.data.width
+    notes = box.notes
+    assert notes.height() >= notes.heightForWidth(notes.width())
     panel.grab().save(str(tmp_path / "explain-drop.png"))
     shot = Path(__file__).resolve().parents[2] / "resources" / "screenshots" / "explain-drop.png"
     panel.grab().save(str(shot))

@@ -421,7 +421,7 @@ def run_performance(
         from watchkeeper.core.workbench.performance_pushed import pushed_down, run_performance_sql
 
         if pushed_down(src, spec, metric, version, as_of):
-            return run_performance_sql(  # type: ignore[no-any-return]
+            return run_performance_sql(
                 src, spec, entry, version, metric, win, report, cancelled, as_of=as_of
             )
         # labels without arrival times are the common case: they count from the event on

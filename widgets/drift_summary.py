@@ -197,6 +197,16 @@ class SummaryFilter(QSortFilterProxyModel):
         self.decision = ""
         self.setSortRole(SORT_ROLE)
 
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """The rank (the name column, ascending) is the model's own order: no sort at all.
+
+        Sorting calls back into Python for every comparison (``data(SORT_ROLE)``): thousands
+        of calls for 500 features on every new result, a stall of the GUI thread.
+        """
+        if column == FEATURE and order == Qt.SortOrder.AscendingOrder:
+            column = -1
+        super().sort(column, order)
+
     def set_filter(self, text: str, kind: str, decision: str) -> None:
         self.beginFilterChange()
         self.text, self.kind, self.decision = text.strip().lower(), kind, decision
@@ -285,6 +295,9 @@ class DriftSummaryWidget(QWidget):
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # measure the first rows only: every row's every column is a Python data() call
+        # (500 features: thousands per layout, a stall on each new result)
+        header.setResizeContentsPrecision(40)
         header.setStretchLastSection(True)
         self.sparkline = SparklineDelegate(self.model, self.proxy, 0.2)
         self.table.setItemDelegateForColumn(TREND, self.sparkline)

@@ -175,9 +175,7 @@ def heatmap_rows(
     if result.prediction is not None:
         (pred,) = _feature_rows([result.prediction], "prediction")
         extra.append(
-            HeatmapRow(
-                pred.name, pred.kind, pred.values, pred.decisions, len(rows), pred.largest
-            )
+            HeatmapRow(pred.name, pred.kind, pred.values, pred.decisions, len(rows), pred.largest)
         )
     mv = result.multivariate
     if mv is not None:

@@ -42,7 +42,14 @@ from PySide6.QtWidgets import (
 from watchkeeper.core.drift.result import DriftResult, FeatureDrift
 from watchkeeper.widgets.drift_heatmap import window_label
 
-__all__ = ["COLUMNS", "DriftSummaryModel", "DriftSummaryWidget", "SummaryRow", "summary_rows"]
+__all__ = [
+    "COLUMNS",
+    "DriftSummaryModel",
+    "DriftSummaryWidget",
+    "SummaryRow",
+    "ranked_rows",
+    "summary_rows",
+]
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Feature", "Kind", "Decision", "Since", "PSI max", "Importance", "PSI over time")
@@ -122,6 +129,27 @@ def summary_rows(
             r.name,
         )
     )
+    return rows
+
+
+#: The last results' ranked rows (by identity), so a worker can rank them before the GUI
+#: thread draws: 500 features ranked on the GUI thread while the exact statistics ran
+#: stalled it (each small step a chance for a worker to take the GIL).
+_RANKED: list[tuple[DriftResult, list[SummaryRow]]] = []
+
+
+def ranked_rows(
+    result: DriftResult, importance: Mapping[str, float] | None = None
+) -> list[SummaryRow]:
+    """:func:`summary_rows`, remembered for the last two results (without importance)."""
+    if importance:
+        return summary_rows(result, importance)
+    for cached, rows in _RANKED:
+        if cached is result:
+            return rows
+    rows = summary_rows(result)
+    _RANKED.insert(0, (result, rows))
+    del _RANKED[2:]
     return rows
 
 
@@ -328,7 +356,7 @@ class DriftSummaryWidget(QWidget):
         else:
             drift = [f.psi_drift for f in result.features]
             self.sparkline.drift_level = float(np.median(drift)) if drift else 0.2
-            self.model.set_rows(summary_rows(result, importance))
+            self.model.set_rows(ranked_rows(result, importance))
         self._refilter()
 
     def select_first(self) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,17 +145,17 @@ def _feature_rows(features: Sequence[FeatureDrift], kind: str | None = None) -> 
     ]
 
 
-#: The last results' rows in spec order (by identity): the panel and the widget ask for the
+#: The last results' rows in spec order (by weak identity: never keeping a result alive): the
 #: same result's rows several times per drawing (sort, default cell, fold).
-_ROWS_CACHE: list[tuple[DriftResult, list[HeatmapRow]]] = []
+_ROWS_CACHE: list[tuple[weakref.ref[DriftResult], list[HeatmapRow]]] = []
 
 
 def _spec_rows(result: DriftResult) -> list[HeatmapRow]:
     for cached, rows in _ROWS_CACHE:
-        if cached is result:
+        if cached() is result:
             return rows
     rows = _feature_rows(result.features)
-    _ROWS_CACHE.insert(0, (result, rows))
+    _ROWS_CACHE.insert(0, (weakref.ref(result), rows))
     del _ROWS_CACHE[2:]  # a partial and a full result; older ones may go
     return rows
 

@@ -11,6 +11,7 @@ and scrolling cost only the visible rows; the sparkline is a delegate painting o
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -132,10 +133,11 @@ def summary_rows(
     return rows
 
 
-#: The last results' ranked rows (by identity), so a worker can rank them before the GUI
-#: thread draws: 500 features ranked on the GUI thread while the exact statistics ran
-#: stalled it (each small step a chance for a worker to take the GIL).
-_RANKED: list[tuple[DriftResult, list[SummaryRow]]] = []
+#: The last results' ranked rows (by weak identity: never keeping a result alive), so a
+#: worker can rank them before the GUI thread draws: 500 features ranked on the GUI thread
+#: while the exact statistics ran stalled it (each small step a chance for a worker to take
+#: the GIL).
+_RANKED: list[tuple[weakref.ref[DriftResult], list[SummaryRow]]] = []
 
 
 def ranked_rows(
@@ -145,10 +147,10 @@ def ranked_rows(
     if importance:
         return summary_rows(result, importance)
     for cached, rows in _RANKED:
-        if cached is result:
+        if cached() is result:
             return rows
     rows = summary_rows(result)
-    _RANKED.insert(0, (result, rows))
+    _RANKED.insert(0, (weakref.ref(result), rows))
     del _RANKED[2:]
     return rows
 

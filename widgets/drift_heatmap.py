@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,30 +99,65 @@ def heatmap_levels() -> tuple[float, float]:
     return (-PSI_SATURATION / 255, PSI_SATURATION)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HeatmapRow:
-    """One row of the heat map: what it is called, what kind, its cells and decisions."""
+    """One row of the heat map: what it is called, what kind, its cells and decisions.
+
+    Compared by identity: comparing the arrays of 500 rows stalled the GUI.
+    """
 
     name: str
     kind: str  # numerical | categorical | prediction | multivariate
     values: np.ndarray  # effect per window; INSUFFICIENT where none
     decisions: tuple[str, ...]
     position: int  # order in the result (the spec's order)
+    largest: float | None = None  # the largest effect, when the caller has it
 
     @property
     def severity(self) -> tuple[int, int, float]:
         """Most drift windows first, then most watch windows, then the largest effect."""
+        # tuple.count and one reduction: C loops, no per-window Python (500 × 365 cells)
         drift = self.decisions.count("drift")
         watch = self.decisions.count("watch")
-        finite = self.values[self.values >= 0]
-        return (drift, watch, float(finite.max()) if finite.size else -1.0)
+        if self.largest is not None:
+            return (drift, watch, self.largest)
+        top = float(self.values.max()) if self.values.size else -1.0
+        return (drift, watch, top if top >= 0 else -1.0)
+
+    @property
+    def quiet(self) -> bool:
+        """No window at *watch* or *drift*."""
+        return "drift" not in self.decisions and "watch" not in self.decisions
 
 
-def _feature_row(f: FeatureDrift, kind: str, position: int) -> HeatmapRow:
-    # from the result's arrays: a loop over 500 features × 365 windows stalled the GUI
-    psi = f.judged_psi()
+def _feature_rows(features: Sequence[FeatureDrift], kind: str | None = None) -> list[HeatmapRow]:
+    """The rows of ``features`` from one stacked array: a handful of numpy calls for all of
+    them, not several per feature (each one a chance for a busy worker to take the GIL)."""
+    if not features:
+        return []
+    psi = np.vstack([f.judged_psi() for f in features])
     values = np.where(np.isnan(psi), INSUFFICIENT, psi).astype(np.float32)
-    return HeatmapRow(f.name, kind, values, f.decisions(), position)
+    largest = values.max(axis=1) if values.shape[1] else np.full(len(features), -1.0)
+    largest = np.where(largest >= 0, largest, -1.0).tolist()
+    return [
+        HeatmapRow(f.name, kind or f.kind, values[i], f.decisions(), i, largest[i])
+        for i, f in enumerate(features)
+    ]
+
+
+#: The last results' rows in spec order (by weak identity: never keeping a result alive): the
+#: same result's rows several times per drawing (sort, default cell, fold).
+_ROWS_CACHE: list[tuple[weakref.ref[DriftResult], list[HeatmapRow]]] = []
+
+
+def _spec_rows(result: DriftResult) -> list[HeatmapRow]:
+    for cached, rows in _ROWS_CACHE:
+        if cached() is result:
+            return rows
+    rows = _feature_rows(result.features)
+    _ROWS_CACHE.insert(0, (weakref.ref(result), rows))
+    del _ROWS_CACHE[2:]  # a partial and a full result; older ones may go
+    return rows
 
 
 def heatmap_rows(
@@ -131,14 +167,17 @@ def heatmap_rows(
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {SORT_KEYS}, not {sort!r}")
     shown = set(kinds) if kinds is not None else None
-    rows = [_feature_row(f, f.kind, i) for i, f in enumerate(result.features)]
+    rows = list(_spec_rows(result))
     if sort == "severity":
         rows.sort(key=lambda r: (tuple(-x for x in r.severity), r.position))
     elif sort == "name":
         rows.sort(key=lambda r: r.name.lower())
     extra = []
     if result.prediction is not None:
-        extra.append(_feature_row(result.prediction, "prediction", len(rows)))
+        (pred,) = _feature_rows([result.prediction], "prediction")
+        extra.append(
+            HeatmapRow(pred.name, pred.kind, pred.values, pred.decisions, len(rows), pred.largest)
+        )
     mv = result.multivariate
     if mv is not None:
         drift = result.settings.psi_drift
@@ -172,15 +211,10 @@ def fold_quiet(rows: list[HeatmapRow]) -> list[HeatmapRow]:
     Its cells show the largest effect among them per window (still pale: none reached the
     watch level, or they would not be quiet); it cannot be picked, its label says how many.
     """
-    quiet = [
-        r
-        for r in rows
-        if r.kind in ("numerical", "categorical")
-        and not any(d in ("watch", "drift") for d in r.decisions)
-    ]
+    quiet = [r for r in rows if r.kind in ("numerical", "categorical") and r.quiet]
     if len(quiet) < 2:
         return rows
-    # by identity: HeatmapRow equality compares arrays (500 × 500 of them stalled the GUI)
+    # by identity: comparing rows by their arrays (500 × 500 of them) stalled the GUI
     quiet_ids = {id(r) for r in quiet}
     loud = [r for r in rows if id(r) not in quiet_ids]
     values = np.max(np.vstack([r.values for r in quiet]), axis=0)

@@ -11,6 +11,7 @@ and scrolling cost only the visible rows; the sparkline is a delegate painting o
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,14 @@ from PySide6.QtWidgets import (
 from watchkeeper.core.drift.result import DriftResult, FeatureDrift
 from watchkeeper.widgets.drift_heatmap import window_label
 
-__all__ = ["COLUMNS", "DriftSummaryModel", "DriftSummaryWidget", "SummaryRow", "summary_rows"]
+__all__ = [
+    "COLUMNS",
+    "DriftSummaryModel",
+    "DriftSummaryWidget",
+    "SummaryRow",
+    "ranked_rows",
+    "summary_rows",
+]
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Feature", "Kind", "Decision", "Since", "PSI max", "Importance", "PSI over time")
@@ -125,6 +133,28 @@ def summary_rows(
     return rows
 
 
+#: The last results' ranked rows (by weak identity: never keeping a result alive), so a
+#: worker can rank them before the GUI thread draws: 500 features ranked on the GUI thread
+#: while the exact statistics ran stalled it (each small step a chance for a worker to take
+#: the GIL).
+_RANKED: list[tuple[weakref.ref[DriftResult], list[SummaryRow]]] = []
+
+
+def ranked_rows(
+    result: DriftResult, importance: Mapping[str, float] | None = None
+) -> list[SummaryRow]:
+    """:func:`summary_rows`, remembered for the last two results (without importance)."""
+    if importance:
+        return summary_rows(result, importance)
+    for cached, rows in _RANKED:
+        if cached() is result:
+            return rows
+    rows = summary_rows(result)
+    _RANKED.insert(0, (weakref.ref(result), rows))
+    del _RANKED[2:]
+    return rows
+
+
 class DriftSummaryModel(QAbstractTableModel):
     """The ranked rows; ``SORT_ROLE`` gives sortable values (the rank for the name column)."""
 
@@ -196,6 +226,16 @@ class SummaryFilter(QSortFilterProxyModel):
         self.kind = ""
         self.decision = ""
         self.setSortRole(SORT_ROLE)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """The rank (the name column, ascending) is the model's own order: no sort at all.
+
+        Sorting calls back into Python for every comparison (``data(SORT_ROLE)``): thousands
+        of calls for 500 features on every new result, a stall of the GUI thread.
+        """
+        if column == FEATURE and order == Qt.SortOrder.AscendingOrder:
+            column = -1
+        super().sort(column, order)
 
     def set_filter(self, text: str, kind: str, decision: str) -> None:
         self.beginFilterChange()
@@ -285,6 +325,9 @@ class DriftSummaryWidget(QWidget):
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # measure the first rows only: every row's every column is a Python data() call
+        # (500 features: thousands per layout, a stall on each new result)
+        header.setResizeContentsPrecision(40)
         header.setStretchLastSection(True)
         self.sparkline = SparklineDelegate(self.model, self.proxy, 0.2)
         self.table.setItemDelegateForColumn(TREND, self.sparkline)
@@ -315,7 +358,7 @@ class DriftSummaryWidget(QWidget):
         else:
             drift = [f.psi_drift for f in result.features]
             self.sparkline.drift_level = float(np.median(drift)) if drift else 0.2
-            self.model.set_rows(summary_rows(result, importance))
+            self.model.set_rows(ranked_rows(result, importance))
         self._refilter()
 
     def select_first(self) -> None:

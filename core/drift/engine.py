@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,25 @@ from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.windows import Windows, WindowSpec, assign_windows, plan_windows
 from watchkeeper.core.times import to_us, us_to_datetime
 
-__all__ = ["analyze_drift"]
+__all__ = ["ColumnReader", "analyze_drift"]
+
+
+@dataclass(frozen=True)
+class ColumnReader:
+    """Current data too large to hold at once, read a few columns at a time.
+
+    ``read(columns)`` returns those columns of every current row; ``stream(columns, rows)``
+    yields them in record batches of at most ``rows`` rows. Every call must return the rows
+    in the same order (the engine checks the timestamps of each read against the first).
+    ``batch_columns`` columns are held at once, so the memory is bounded by a batch, not by
+    the width of the model: 500 features × 730,000 rows are 2.9 GB as float64, a batch of
+    16 of them under 100 MB.
+    """
+
+    column_names: tuple[str, ...]
+    read: Callable[[Sequence[str]], pa.Table]
+    stream: Callable[[Sequence[str], int], Iterable[pa.RecordBatch]]
+    batch_columns: int = 16
 
 
 def analyze_drift(
@@ -105,13 +124,19 @@ def analyze_drift(
         if cancelled is not None and cancelled():
             raise Cancelled("drift analysis was cancelled")
 
-    cur = as_table(current, "current")
+    reader = current if isinstance(current, ColumnReader) else None
+    if reader is not None:
+        # only the columns every row needs (its window, its order); features come in batches
+        names: Sequence[str] = reader.column_names
+        cur = reader.read([c for c in dict.fromkeys((timestamp, order_by)) if c in names])
+    else:
+        cur = as_table(current, "current")
+        names = cur.column_names
     spec = window
-    if timestamp is not None and timestamp not in cur.column_names:
+    if timestamp is not None and timestamp not in names:
         if spec.kind == "time" or start is not None or end is not None or timestamp != "ts":
             raise DriftError(
-                f"current: no timestamp column {timestamp!r} "
-                f"(columns: {', '.join(cur.column_names[:20])})"
+                f"current: no timestamp column {timestamp!r} (columns: {', '.join(names[:20])})"
             )
         timestamp = None  # the default name is absent: no timestamps, one window or rows
     ts = timestamps_us(cur.column(timestamp), timestamp) if timestamp else None
@@ -124,7 +149,7 @@ def analyze_drift(
     ref_table, profile, pred_name = resolve_reference(
         reference,
         s,
-        cur.column_names,
+        names,
         features=features,
         categorical=categorical,
         numerical=numerical,
@@ -162,7 +187,7 @@ def analyze_drift(
             if in_range is not None
             else np.flatnonzero(ts != np.iinfo(np.int64).min)
         )
-        if order_by and order_by in cur.column_names:
+        if order_by and order_by in names:
             tie = cur.column(order_by).take(pa.array(cand)).to_numpy(zero_copy_only=False)
             order = cand[np.lexsort((tie, ts[cand]))]
         else:
@@ -196,11 +221,47 @@ def analyze_drift(
     if bounded:
         notes.append(bounded)
     whole = do_exact and (n_windows == 0 or int(rows.max()) <= limit)
-    fused = partial is None and whole
+    # read in batches, the counts come from their own pass (the same integers)
+    fused = partial is None and whole and reader is None
     rest = [fp.name for fp in profile.features if not (fused and fp.kind == NUMERICAL)]
 
     def count_progress(f: float, m: str) -> None:
         report(0.05 + 0.4 * f, m)
+
+    def columns(wanted: Sequence[str]) -> Iterator[tuple[list[str], pa.Table]]:
+        """``wanted`` with the table holding them: all at once in memory, else a batch of
+        the reader's at a time (each read checked to be the same rows in the same order)."""
+        if reader is None:
+            yield list(wanted), cur
+            return
+        step = max(1, reader.batch_columns)
+        for lo in range(0, len(wanted), step):
+            batch = list(wanted[lo : lo + step])
+            extra = [timestamp] if timestamp is not None and timestamp not in batch else []
+            table = reader.read([*batch, *extra])
+            _check_same_rows(table, n, ts, timestamp)
+            yield batch, table
+            del table
+
+    def count(wanted: Sequence[str]) -> None:
+        done = 0
+        for batch, table in columns(wanted):
+
+            def batch_progress(f: float, m: str, done: int = done, size: int = len(batch)) -> None:
+                count_progress((done + f * size) / max(1, len(wanted)), m)
+
+            counted = count_windows(
+                table,
+                profile,
+                w,
+                n_windows,
+                features=batch,
+                chunk_rows=chunk_rows,
+                progress=batch_progress,
+                cancelled=cancelled,
+            )
+            by_name.update(zip(counted.features, counted.counts, strict=True))
+            done += len(batch)
 
     # The exact statistics (per numerical feature) and the multivariate check run on a small
     # thread pool while this thread counts the other features: numpy's sorts, searches and
@@ -210,22 +271,13 @@ def analyze_drift(
     mv_names = [fp.name for fp in numeric if fp.name != pred_name]
     do_mv = bool(multivariate and ref_table is not None and len(mv_names) >= 2)
     stop = threading.Event()  # tells the multivariate task to give up (cancelled)
-    if partial is not None:
+    if partial is not None or reader is not None:
         # every feature counted (all of the CPU for it), the ranking sent, then the rest
         if rest:
-            counted = count_windows(
-                cur,
-                profile,
-                w,
-                n_windows,
-                features=rest,
-                chunk_rows=chunk_rows,
-                progress=count_progress,
-                cancelled=cancelled,
-            )
-            by_name.update(zip(counted.features, counted.counts, strict=True))
+            count(rest)
             rest = []
         check()
+    if partial is not None:
         counted_all = WindowCounts(profile.names, tuple(by_name[n] for n in profile.names), rows)
         pending = [
             *(["exact statistics"] if do_exact else []),
@@ -259,13 +311,12 @@ def analyze_drift(
             splits = np.maximum(splits, first)
             del wsorted
 
-            def one(k: int) -> tuple[ExactStats, np.ndarray | None]:
+            def one(k: int, column: pa.ChunkedArray) -> tuple[ExactStats, np.ndarray | None]:
                 fp = numeric[k]
                 # the reference as the spec says (the budget bounds the current windows)
                 ref, ref_mode = sorted_values_of(
                     prepared, ref_table, fp.name, k, s.exact_sample_limit, seed
                 )
-                column = cur.column(fp.name)
                 values = None
                 if whole or bounded:  # the whole column once (or the most of it)
                     values = numeric_values(column, fp.name)
@@ -275,7 +326,8 @@ def analyze_drift(
                 edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
                 return exact_statistics(ref, ref_mode, get, n_windows, fp.std, edges)
 
-            futures = [pool.submit(one, k) for k in range(len(numeric))]
+            if reader is None:
+                futures = [pool.submit(one, k, cur.column(fp.name)) for k, fp in enumerate(numeric)]
         mv_future = None
         if do_mv:
             assert pool is not None
@@ -293,9 +345,14 @@ def analyze_drift(
                     share = np.where(big, limit / np.maximum(rows, 1), 1.0)
                     rng = np.random.default_rng([seed, 1 << 31])
                     rows_sel = rows_sel[rng.random(rows_sel.size) < share[w[rows_sel]]]
+                chunks = (
+                    _row_chunks(cur, mv_names, w, rows_sel)
+                    if reader is None
+                    else _streamed_row_chunks(reader, mv_names, w, rows_sel, ts, timestamp)
+                )
                 return score_windows(
                     model,
-                    _row_chunks(cur, mv_names, w, rows_sel),
+                    chunks,
                     n_windows,
                     min_rows=s.min_rows,
                     sampled=big,
@@ -304,21 +361,12 @@ def analyze_drift(
 
             mv_future = pool.submit(multivariate_task)
         if rest:
-            counted = count_windows(
-                cur,
-                profile,
-                w,
-                n_windows,
-                features=rest,
-                chunk_rows=chunk_rows,
-                progress=count_progress,
-                cancelled=cancelled,
-            )
-            by_name.update(zip(counted.features, counted.counts, strict=True))
+            count(rest)
         if partial is None:  # else the ranking's message stays until the exact statistics
             report(0.45, "counted")
         check()
-        for k, fut in enumerate(futures):
+
+        def collect(k: int, fut: Future) -> None:
             ex, c = fut.result()
             exact_stats[numeric[k].name] = ex
             if c is not None:
@@ -328,6 +376,19 @@ def analyze_drift(
                 f"exact statistics {k + 1:,}/{len(numeric):,} features",
             )
             check()
+
+        for k, fut in enumerate(futures):
+            collect(k, fut)
+        if reader is not None and do_exact:
+            assert pool is not None
+            # a batch of columns at a time: its features measured, then the batch let go
+            k = 0
+            for batch, table in columns([fp.name for fp in numeric]):
+                futures = [pool.submit(one, k + j, table.column(nm)) for j, nm in enumerate(batch)]
+                for j, fut in enumerate(futures):
+                    collect(k + j, fut)
+                k += len(batch)
+                futures = []
         mv = None
         if mv_future is not None:
             mv = mv_future.result()
@@ -387,6 +448,76 @@ def _row_chunks(
         for j, (c, name) in enumerate(zip(columns, names, strict=True)):
             x[:, j] = numeric_values(c.slice(lo, n), name)
         yield x, w[lo : lo + n]
+
+
+def _check_same_rows(
+    table: pa.Table, rows: int | None, ts: np.ndarray | None, timestamp: str | None, lo: int = 0
+) -> None:
+    """A batch read must hold the rows of the first read, in its order: ``rows`` of them
+    (None: a block from row ``lo`` on), their timestamps those of ``ts``."""
+    same = rows is None or table.num_rows == rows
+    if same and ts is not None and timestamp is not None:
+        got = timestamps_us(table.column(timestamp), timestamp)
+        same = bool(np.array_equal(got, ts[lo : lo + got.size]))
+    if not same:
+        raise DriftError(
+            "the current data came back in a different order between two reads; "
+            "it cannot be analysed a few columns at a time"
+        )
+
+
+def _streamed_row_chunks(
+    reader: ColumnReader,
+    names: Sequence[str],
+    w: np.ndarray,
+    rows: np.ndarray | None,
+    ts: np.ndarray | None,
+    timestamp: str | None,
+    chunk_rows: int = 1 << 15,
+    batch_rows: int = 1 << 13,
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_row_chunks` of the reader's rows, streamed: the same pieces, value for value
+    (so the same sums), filled from small batches of ``names`` as they arrive, so only one
+    piece and one batch are in memory at a time (not a block of every row of ``names``)."""
+    n = len(w)
+    chosen = np.arange(n) if rows is None else rows
+    # the pieces _row_chunks cuts, as (first, end) positions in ``chosen``
+    pieces: list[tuple[int, int]] = []
+    step = chunk_rows if rows is None else max(chunk_rows, 1 << 16)
+    for lo in range(0, n, step):
+        if rows is None:
+            a, b = lo, min(lo + step, n)
+        else:
+            a, b = (int(v) for v in np.searchsorted(rows, [lo, lo + step]))
+        pieces.extend((s, min(s + chunk_rows, b)) for s in range(a, b, chunk_rows))
+    if not pieces:
+        return
+    extra = [timestamp] if timestamp is not None and timestamp not in names else []
+    k = 0  # the next position of ``chosen`` to fill
+    piece = 0
+    x = np.empty((pieces[0][1] - pieces[0][0], len(names)))
+    pos = 0  # the batch's first row
+    for batch in reader.stream([*names, *extra], batch_rows):
+        _check_same_rows(pa.Table.from_batches([batch]), None, ts, timestamp, pos)
+        end = pos + batch.num_rows
+        stop = int(np.searchsorted(chosen, end))
+        while k < stop:
+            first, last = pieces[piece]
+            upto = min(stop, last)
+            local = pa.array(chosen[k:upto] - pos)
+            for j, name in enumerate(names):
+                x[k - first : upto - first, j] = numeric_values(
+                    batch.column(name).take(local), name
+                )
+            k = upto
+            if k == last:
+                yield x, w[chosen[first:last]]
+                piece += 1
+                if piece == len(pieces):
+                    return
+                x = np.empty((pieces[piece][1] - pieces[piece][0], len(names)))
+        pos = end
+    raise DriftError("the current data ended early on a second read")
 
 
 def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> Windows:

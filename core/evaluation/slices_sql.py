@@ -102,6 +102,7 @@ STATS = (
     "ll",  # Σ log-loss term
     "ll2",
     "ssum",  # Σ score (NULL and NaN left out, ±inf kept)
+    "ysum",  # Σ label over every labeled event (also those without a score)
     "lo",  # lowest and highest labeled finite score
     "hi",
     "odd",  # labels other than 0 and 1
@@ -174,6 +175,7 @@ def group_stats_statement(rows: Any, threshold: float, auc: str | None, grid: Gr
         sa.func.sum(ll).label("ll"),
         sa.func.sum(ll * ll).label("ll2"),
         sa.func.sum(sa.case((s <= inf, s))).label("ssum"),
+        sa.func.sum(yd).label("ysum"),
         sa.func.min(sa.case((ok, s))).label("lo"),
         sa.func.max(sa.case((ok, s))).label("hi"),
         sa.func.sum(sa.case((sa.and_(y.is_not(None), y.not_in([0, 1])), one), else_=zero)).label(
@@ -181,7 +183,7 @@ def group_stats_statement(rows: Any, threshold: float, auc: str | None, grid: Gr
         ),
     ]
     if auc is None:
-        nothing = [sa.literal(0.0, sa.Double).label(k) for k in STATS[15:]]
+        nothing = [sa.literal(0.0, sa.Double).label(k) for k in STATS[16:]]
         return sa.select(g, *sums, *nothing).group_by(g)
     if auc == "bins":
         if grid is None:
@@ -204,7 +206,7 @@ def group_stats_statement(rows: Any, threshold: float, auc: str | None, grid: Gr
     fp_desc = total_n - cneg + neg
     c = sa.select(
         b.c.g,
-        *[b.c[k] for k in STATS[:15]],
+        *[b.c[k] for k in STATS[:16]],
         (pos * a).label("u"),
         (pos * a * a).label("u2"),
         (neg * above_p * above_p).label("w2"),
@@ -599,10 +601,12 @@ def find_worst_slices_pushed(
                 conditions.append(Condition(name, "null"))
             levels.append(_Level(name, j, tuple(conditions)))
             if levels_out is not None:
+                integer = isinstance(cols[j].type, sa.Integer)
                 levels_out[name] = (
                     "numerical",
-                    None if math.isnan(low) else float(low),
-                    None if math.isnan(high) else float(high),
+                    None if math.isnan(low) else (int(low) if integer else float(low)),
+                    None if math.isnan(high) else (int(high) if integer else float(high)),
+                    integer,
                 )
         by_feature: dict[int, list[tuple[Any, int]]] = {}
         for j, v, n in cat_rows:
@@ -618,7 +622,11 @@ def find_worst_slices_pushed(
             )
             typed = [(_typed(v, cols[j].type), n) for v, n in values]
             if levels_out is not None:
-                levels_out[name] = ("categorical", tuple(v for v, _ in typed[:_BUILDER_LEVELS]))
+                levels_out[name] = (
+                    "categorical",
+                    tuple(v for v, _ in typed[:_BUILDER_LEVELS]),
+                    isinstance(cols[j].type, sa.Integer),
+                )
             # as in memory: the max_levels most frequent, then those with enough support
             top = zip(typed[:max_levels], values[:max_levels], strict=True)
             kept = [(v, text) for (v, n), (text, _) in top if n >= min_support]

@@ -194,9 +194,8 @@ def group_stats_statement(rows: Any, threshold: float, auc: str | None, grid: Gr
     b = sa.select(g, key.label("k"), *sums).group_by(g, sa.literal_column("k")).subquery("b")
     pos = sa.func.coalesce(b.c.pos, 0.0)
     neg = sa.cast(b.c.n, sa.Double) - pos
-    running = {"partition_by": b.c.g, "order_by": b.c.k, "rows": (None, 0)}
-    cpos = sa.func.sum(pos).over(**running)
-    cneg = sa.func.sum(neg).over(**running)
+    cpos = sa.func.sum(pos).over(partition_by=b.c.g, order_by=b.c.k, rows=(None, 0))
+    cneg = sa.func.sum(neg).over(partition_by=b.c.g, order_by=b.c.k, rows=(None, 0))
     total_p = sa.func.sum(pos).over(partition_by=b.c.g)
     total_n = sa.func.sum(neg).over(partition_by=b.c.g)
     a = cneg - neg + double(0.5) * neg  # negatives below + ½ tied
@@ -213,10 +212,16 @@ def group_stats_statement(rows: Any, threshold: float, auc: str | None, grid: Gr
         sa.case((pos > 0, pos * tp_desc / (tp_desc + fp_desc)), else_=double(0.0)).label("ap"),
         sa.case((b.c.lo < b.c.hi, pos * neg), else_=double(0.0)).label("mixed"),
     ).subquery("c")
-    agg = {"lo": sa.func.min, "hi": sa.func.max}
-    return sa.select(c.c.g, *[agg.get(k, sa.func.sum)(c.c[k]).label(k) for k in STATS]).group_by(
-        c.c.g
-    )
+
+    def agg(k: str) -> Any:
+        column = c.c[k]
+        if k == "lo":
+            return sa.func.min(column).label(k)
+        if k == "hi":
+            return sa.func.max(column).label(k)
+        return sa.func.sum(column).label(k)
+
+    return sa.select(c.c.g, *[agg(k) for k in STATS]).group_by(c.c.g)
 
 
 def fetch_group_stats(conn: Any, statement: Any) -> dict[int, GroupStats]:
@@ -410,7 +415,7 @@ def _quantile_parts(conn: Any, column: Any, qs: Sequence[float]) -> list[Any]:
 
     dialect = conn.dialect.name
     if dialect == "duckdb":
-        listed = sa.literal_column("[" + ", ".join(repr(float(q)) for q in qs) + "]::DOUBLE[]")
+        listed: Any = sa.literal_column("[" + ", ".join(repr(float(q)) for q in qs) + "]::DOUBLE[]")
         agg = sa.func.quantile_cont(column, listed)
         return [sa.func.list_extract(agg, i + 1) for i in range(len(qs))]
     if dialect == "hive":
@@ -726,7 +731,7 @@ def find_worst_slices_pushed(
 
         stats_now = stats
         for k, lv in enumerate(levels):
-            judge((lv.feature,), [(c,) for c in lv.conditions], lambda v, k=k: k * width + v)
+            judge((lv.feature,), [(c,) for c in lv.conditions], _offset(k * width))
 
         # 4. pairs among the strongest features, as in memory
         if pairs and len(levels) >= 2:
@@ -771,7 +776,7 @@ def find_worst_slices_pushed(
                 for t, (a, b) in enumerate(combos):
                     la, lb = levels[a], levels[b]
                     conds = [(x, w) for x in la.conditions for w in lb.conditions]
-                    judge((la.feature, lb.feature), conds, lambda v, t=t: t * pw + v)
+                    judge((la.feature, lb.feature), conds, _offset(t * pw))
     if metric_is_auc and auc_bins is not None and bounds:
         notes.append(
             f"ROC AUC counted in {auc_bins:,} score bins: each slice's value is within "
@@ -838,7 +843,12 @@ def _renamed(clause: Any, prefix: str) -> Any:
             return fresh
         return None
 
-    return visitors.replacement_traverse(clause, {}, swap)
+    return visitors.replacement_traverse(clause, {}, swap)  # type: ignore[call-overload]
+
+
+def _offset(base: int) -> Callable[[int], int]:
+    """A grouping's code → its group id's first part (``base + code``)."""
+    return lambda code: base + code
 
 
 def _numeric(c: Any) -> bool:

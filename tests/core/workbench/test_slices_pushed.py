@@ -84,4 +84,12 @@ def test_slices_view_counted_in_duckdb_equals_in_memory(
     out = write_slice_report(entry, "1", tmp_path / "slices.xlsx", known=counted)
     assert out.is_file() and out.stat().st_size > 5000
     assert not math.isnan(counted.data["score_sum"])
+    # ``report slices`` (no view): the report's slices counted in the database too
+    import openpyxl
+
+    cli = write_slice_report(entry, "1", tmp_path / "cli.xlsx")
+    text = " ".join(
+        str(c.value) for row in openpyxl.load_workbook(cli).worksheets[0].iter_rows() for c in row
+    )
+    assert "counted in the database" in text
     assert counted.data["rows"] == memory.table.num_rows

@@ -16,6 +16,22 @@ same Parquet files:
 3. Watchkeeper on DuckDB over a view of the same Parquet files.
 
 Counts of 1 and 2 and of 1 and 3 are compared cell by cell.
+
+``--analysis slices`` measures the Slices view's work instead
+(``core/evaluation/slices_sql``): N events over 60 days (the reference window the first
+30, the current window the last 30) x ``--features`` features (a third categorical), a
+score and a label, with a planted weak slice. On the same Parquet files:
+
+1. Watchkeeper on Spark, counted in the warehouse: five spec-like slices (one statement)
+   and the worst-slice search against the reference window (singles and pairs, ROC AUC
+   per 2,000 score bins) — wall time, statements sent, Spark jobs (the server's log), and
+   this process's VmHWM;
+2. the same two analyses counted by DuckDB over a view of the Parquet files (the same
+   code; the counts are compared with Spark's);
+3. the in-memory path on DuckDB, the baseline: the window and the reference read as Arrow,
+   ``slice_metrics`` and ``find_worst_slices`` (its seeded 200,000-row sample per period).
+
+    .venv/bin/python benchmarks/spark.py --analysis slices --rows 1000000 --features 12
 """
 
 from __future__ import annotations
@@ -152,9 +168,167 @@ def measure(rows: int, server: SparkThriftServer, work: Path) -> None:
     )
 
 
+SLICE_T0 = "2026-01-01 00:00:00+00"
+
+
+def build_slices_parquet(folder: Path, rows: int, n_features: int) -> tuple[list, list]:
+    """N events over 60 days with a score, a label (10 % not yet labeled) and features;
+    in the last 30 days the slice ``c0 = 'v1'`` lost most of its signal."""
+    import duckdb
+
+    n_cat = max(1, n_features // 3)
+    num = [f"x{i}" for i in range(n_features - n_cat)]
+    cat = [f"c{i}" for i in range(n_cat)]
+    cards = [5, 20, 200]
+    exprs = []
+    for i, c in enumerate(num):
+        e = ["(random() + random() + random() - 1.5) * 2", "exp(random() * 3)", "random()"][i % 3]
+        exprs.append(f"CASE WHEN random() < 0.01 THEN NULL ELSE {e} END AS {c}")
+    exprs += [
+        f"'v' || CAST(floor(random() * {cards[i % 3]}) AS INTEGER) AS {c}"
+        for i, c in enumerate(cat)
+    ]
+    span = 60 * 86_400_000_000
+    with duckdb.connect() as con:
+        con.execute("SET threads = 2")
+        con.execute("SELECT setseed(0.42)")
+        con.execute(
+            f"""COPY (
+            SELECT ts, model, model_version, {", ".join(num + cat)},
+              CASE WHEN r < 0.1 THEN NULL ELSE y END AS label,
+              1 / (1 + exp(-(noise - 1.2 + y * CASE WHEN c0 = 'v1'
+                AND ts >= TIMESTAMPTZ '{SLICE_T0}' + INTERVAL 30 DAY THEN 0.3 ELSE 1.6 END)))
+                AS score
+            FROM (
+              SELECT TIMESTAMPTZ '{SLICE_T0}'
+                  + to_microseconds(CAST(i * {span / rows} AS BIGINT)) AS ts,
+                'm' AS model, '1' AS model_version, {", ".join(exprs)},
+                CAST(random() < 0.2 AS DOUBLE) AS y, random() AS r,
+                (random() + random() + random() - 1.5) * 2 AS noise
+              FROM range({rows}) t(i)
+            )) TO '{folder / "part-0.parquet"}' (FORMAT parquet)"""
+        )
+    return num + cat, cat
+
+
+def _slice_work(location: str, features: list, categorical: list, *, sql: bool) -> tuple:
+    """The Slices view's two analyses, pushed down (``sql``) or in memory; returns
+    ``(slices, worst, statements sent)``."""
+    import datetime as dt
+
+    from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+    from watchkeeper.core.telemetry.contract import ColumnMapping
+    from watchkeeper.core.telemetry.source import open_source
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cut, end = t0 + dt.timedelta(days=30), t0 + dt.timedelta(days=60)
+    predicates = [
+        SlicePredicate("c0=v1", (Condition("c0", "eq", "v1"),)),
+        SlicePredicate("c0 in v2,v3", (Condition("c0", "in", ("v2", "v3")),)),
+        SlicePredicate("x0>=1", (Condition("x0", "range", (1.0, None)),)),
+        SlicePredicate("x1 missing", (Condition("x1", "null"),)),
+        SlicePredicate(
+            "c1=v1 & x0<0", (Condition("c1", "eq", "v1"), Condition("x0", "range", (None, 0.0)))
+        ),
+    ]
+    metrics = ("roc_auc", "pr_auc", "precision", "recall", "brier")
+    with open_source(location, ColumnMapping()) as src, recorded_statements() as seen:
+        if sql:
+            from watchkeeper.core.evaluation.slices_sql import (
+                find_worst_slices_pushed,
+                slice_metrics_pushed,
+            )
+
+            slices, _ = slice_metrics_pushed(
+                src, predicates, model="m", versions=["1"], start=cut, end=end, metrics=metrics
+            )
+            worst = find_worst_slices_pushed(
+                src,
+                features,
+                model="m",
+                version="1",
+                start=cut,
+                end=end,
+                baseline=("1", t0, cut),
+                categorical=categorical,
+            )
+        else:
+            from watchkeeper.core.evaluation.data import read_events
+            from watchkeeper.core.evaluation.slices import slice_metrics
+            from watchkeeper.core.evaluation.worst_slices import find_worst_slices
+
+            cols = ["ts", "score", "label", *features]
+            cur = read_events(src, model="m", versions=["1"], start=cut, end=end, columns=cols)
+            base = read_events(src, model="m", versions=["1"], start=t0, end=cut, columns=cols)
+            slices = slice_metrics(cur, predicates, metrics=metrics)
+            worst = find_worst_slices(cur, features, categorical=categorical, baseline=base)
+    return slices, worst, [x for x in seen if "information_schema" not in x]
+
+
+def measure_slices(rows: int, server: SparkThriftServer, work: Path, n_features: int) -> None:
+    import duckdb
+
+    data = work / f"slices-{rows}"
+    data.mkdir()
+    t = time.perf_counter()
+    features, categorical = build_slices_parquet(data, rows, n_features)
+    view = work / f"slices-view-{rows}.duckdb"
+    with duckdb.connect(str(view)) as con:
+        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/*.parquet')")
+    print(
+        f"{rows:,} events x {n_features} features ({len(categorical)} categorical): data built "
+        f"in {time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
+    location = server.table_from_parquet(f"slices_{rows}", data)
+    figures = {}
+    for name, where, sql in (
+        ("Spark, counted in the warehouse", location, True),
+        ("DuckDB, counted in the database", f"duckdb:///{view}#events", True),
+        ("DuckDB, read into memory (baseline)", f"duckdb:///{view}#events", False),
+    ):
+        gc.collect()
+        jobs0 = _jobs(server.log)
+        reset_peak_rss()
+        t = time.perf_counter()
+        slices, worst, sent = _slice_work(where, features, categorical, sql=sql)
+        wall = time.perf_counter() - t
+        hwm = peak_rss_gib() * 1024
+        jobs = _jobs(server.log) - jobs0
+        figures[name] = (wall, slices, worst)
+        print(
+            f"  {name}: {wall:.1f} s, {len(sent)} statements"
+            + (f", {jobs} Spark jobs" if where == location else "")
+            + f", VmHWM {hwm:.0f} MiB; {worst.tested} candidates tested, "
+            f"{len(worst.significant)} significant, first: "
+            f"{worst.candidates[0].predicate.label if worst.candidates else '-'}",
+            flush=True,
+        )
+    (spark_s, sp, sw), (duck_s, dp, dw), (mem_s, _mp, mw) = figures.values()
+    same_slices = all(
+        (a.support, a.labeled, a.positives) == (b.support, b.labeled, b.positives)
+        and abs(a.metrics["roc_auc"].value - b.metrics["roc_auc"].value) < 1e-9
+        for a, b in zip(sp.rows, dp.rows, strict=True)
+    )
+    spark_set = {(w.predicate.label, w.support, w.positives) for w in sw.candidates}
+    duck_set = {(w.predicate.label, w.support, w.positives) for w in dw.candidates}
+    top = {w.predicate.label for w in mw.significant}
+    print(
+        f"  Spark/DuckDB-counted {spark_s / duck_s:.1f}x; Spark-counted / in-memory baseline "
+        f"{spark_s / mem_s:.1f}x; DuckDB-counted / in-memory {duck_s / mem_s:.2f}x\n"
+        f"  Spark and DuckDB counts equal: slices {same_slices}, worst-slice candidates "
+        f"{spark_set == duck_set}; significant slices shared with the in-memory (sampled) "
+        f"search: {len(top & {w.predicate.label for w in sw.significant})} of {len(top)}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--analysis", choices=["drift", "slices"], default="drift")
+    ap.add_argument("--features", type=int, default=12, help="slices: features searched")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wk-bench-spark-") as tmp:
         server = SparkThriftServer()
@@ -163,7 +337,10 @@ def main() -> None:
         print(f"Spark Thrift server up in {time.perf_counter() - t:.0f} s")
         try:
             for rows in args.rows:
-                measure(rows, server, Path(tmp))
+                if args.analysis == "slices":
+                    measure_slices(rows, server, Path(tmp), args.features)
+                else:
+                    measure(rows, server, Path(tmp))
         finally:
             server.stop()
 

@@ -74,6 +74,8 @@ def duckdb_arrow(conn: Any, statement: Any) -> pa.Table:
 
     dialect = type(conn.dialect)(paramstyle="pyformat")  # see _dollar_sql
     text, params = _dollar_sql(statement, dialect)
+    # not through a cursor: tell SQLAlchemy's listeners (the statement counter) all the same
+    conn.dispatch.before_cursor_execute(conn, None, text, params, None, False)
     # a relation, not a DB-API cursor: DuckDB 2.0 copies the rows once more for a cursor's
     # Arrow output (and says so); the relation is fetched whole, so the connection is free
     return conn.connection.driver_connection.sql(text, params=params).to_arrow_table()

@@ -335,9 +335,6 @@ def find_worst_slices(
     standard error is :func:`~.multiclass_slices.candidate_stats`' and its ``positives``
     count the events predicted right).
     """
-    from scipy import special
-
-    from watchkeeper.core.drift.decide import adjust_p
     from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
 
     supported = DISCOVERY_METRICS if outcomes is None else MULTICLASS_METRICS
@@ -345,7 +342,6 @@ def find_worst_slices(
         raise EvaluationError(
             f"worst-slice discovery supports {', '.join(supported)}; not {metric!r}"
         )
-    higher = HIGHER_IS_BETTER[metric]
     notes: list[str] = []
 
     def labeled(t: pa.Table) -> pa.Table:
@@ -486,12 +482,9 @@ def find_worst_slices(
             if binary_auc and (npos < min_class or counts[g] - npos < min_class):
                 continue
             lo, hi = np.searchsorted(sorted_key, [2 * g, 2 * g + 1])
-            rows = order[lo:hi]
-            cur = stats_of(rows)
-            if cur is None or not cur.se > 0:
-                continue
+            cur = stats_of(order[lo:hi])
             base = None
-            if base_t is not None:
+            if base_t is not None and cur is not None and cur.se > 0:
                 blo, bhi = np.searchsorted(sorted_key, [2 * g + 1, 2 * g + 2])
                 brows = order[blo:bhi]
                 if brows.size < min_support:
@@ -499,33 +492,101 @@ def find_worst_slices(
                 base = stats_of(brows)
                 if base is None:
                     continue
-            if cur.n < min_class or (base is not None and base.n < min_class):
-                continue  # a proportion over too few events (e.g. 3 predicted positives)
-            compared = overall if base is None else base.value
-            delta = cur.value - compared
-            se_test = _test_se(metric, cur, base, overall)
-            if not se_test > 0:
-                continue
-            zstat = delta / se_test
-            p = float(special.ndtr(zstat if higher else -zstat))
-            estimate = _interval(metric, cur, z, confidence)
-            lo_d, hi_d = _difference_interval(metric, cur, base, estimate, overall, z)
-            found.append(
-                {
-                    "predicate": SlicePredicate(
-                        " & ".join(c.label for c in conds[g]), tuple(conds[g])
-                    ),
-                    "features": tuple(lv.feature for lv in feats),
-                    "support": int(counts[g]),
-                    "positives": npos,
-                    "estimate": estimate,
-                    "baseline": None if base is None else base.value,
-                    "delta": delta,
-                    "conservative": hi_d if higher else lo_d,
-                    "p": p,
-                    "se": se_test,
-                }
+            judged = _judge(
+                metric,
+                tuple(lv.feature for lv in feats),
+                conds[g],
+                int(counts[g]),
+                npos,
+                cur,
+                base,
+                base_t is not None,
+                overall,
+                min_class,
+                z,
+                confidence,
             )
+            if judged is not None:
+                found.append(judged)
+    settings = {
+        "bins": bins,
+        "max_levels": max_levels,
+        "pairs": pairs,
+        "min_support": min_support,
+        "min_class": min_class,
+        "threshold": threshold,
+        "confidence": confidence,
+        "binning": "reference quantiles" if quantiles_from is not None else "quantiles of the data",
+        "max_rows": max_rows,
+        "max_pair_features": max_pair_features,
+    }
+    return _conclude(metric, overall_est, found, base_t is not None, fdr, settings, notes, limit)
+
+
+def _judge(
+    metric: str,
+    features: tuple[str, ...],
+    conditions: tuple[Condition, ...],
+    support: int,
+    positives: int,
+    cur: _Stats | None,
+    base: _Stats | None,
+    with_baseline: bool,
+    overall: float,
+    min_class: int,
+    z: float,
+    confidence: float,
+) -> dict[str, Any] | None:
+    """One candidate's test, or ``None`` when it cannot be tested: the same rules whether
+    its statistics came from rows in memory or from sums counted in the database."""
+    from scipy import special
+
+    higher = HIGHER_IS_BETTER[metric]
+    if cur is None or not cur.se > 0:
+        return None
+    if with_baseline and base is None:
+        return None
+    if cur.n < min_class or (base is not None and base.n < min_class):
+        return None  # a proportion over too few events (e.g. 3 predicted positives)
+    compared = overall if base is None else base.value
+    delta = cur.value - compared
+    se_test = _test_se(metric, cur, base, overall)
+    if not se_test > 0:
+        return None
+    zstat = delta / se_test
+    p = float(special.ndtr(zstat if higher else -zstat))
+    estimate = _interval(metric, cur, z, confidence)
+    lo_d, hi_d = _difference_interval(metric, cur, base, estimate, overall, z)
+    return {
+        "predicate": SlicePredicate(" & ".join(c.label for c in conditions), tuple(conditions)),
+        "features": features,
+        "support": support,
+        "positives": positives,
+        "estimate": estimate,
+        "baseline": None if base is None else base.value,
+        "delta": delta,
+        "conservative": hi_d if higher else lo_d,
+        "p": p,
+        "se": se_test,
+    }
+
+
+def _conclude(
+    metric: str,
+    overall_est: Estimate,
+    found: list[dict[str, Any]],
+    with_baseline: bool,
+    fdr: float,
+    settings: Mapping[str, Any],
+    notes: list[str],
+    limit: int | None,
+) -> WorstSlices:
+    """Benjamini–Hochberg over every candidate, the parsimony tests, the ranking."""
+    from scipy import special
+
+    from watchkeeper.core.drift.decide import adjust_p
+
+    higher = HIGHER_IS_BETTER[metric]
     q = adjust_p(np.array([f["p"] for f in found]), "fdr_bh") if found else np.zeros(0)
     worse_single: dict[str, dict[str, Any]] = {}
     for f, qv in zip(found, q, strict=True):
@@ -580,26 +641,11 @@ def find_worst_slices(
     return WorstSlices(
         metric,
         overall_est,
-        "overall" if base_t is None else "baseline",
+        "baseline" if with_baseline else "overall",
         tuple(out[:limit] if limit else out),
         len(found),
         fdr,
-        MappingProxyType(
-            {
-                "bins": bins,
-                "max_levels": max_levels,
-                "pairs": pairs,
-                "min_support": min_support,
-                "min_class": min_class,
-                "threshold": threshold,
-                "confidence": confidence,
-                "binning": "reference quantiles"
-                if quantiles_from is not None
-                else "quantiles of the data",
-                "max_rows": max_rows,
-                "max_pair_features": max_pair_features,
-            }
-        ),
+        MappingProxyType(dict(settings)),
         tuple(notes),
     )
 

@@ -117,6 +117,10 @@ class SlicesView:
     threshold: float = 0.5
     notes: tuple[str, ...] = ()
     outcomes: Any = None  # a multiclass model's ClassColumns; None for a binary one
+    # counted in the database (slices_pushed): the entry to count again from, ``table``
+    # None, and the window's counts a report's data digest rests on
+    pushed: Any = field(default=None, repr=False)
+    data: Mapping[str, Any] | None = None
 
     @property
     def multiclass(self) -> bool:
@@ -310,6 +314,10 @@ def run_slices(
     with READ_LOCK, open_source_of(entry) as src:
         have = src.schema().names
         require_outcomes(spec, have, "the slice analysis")
+        from watchkeeper.core.workbench.slices_pushed import pushed_down, run_slices_sql
+
+        if pushed_down(src, spec, version):
+            return run_slices_sql(entry, src, version, custom, report, cancelled)  # type: ignore[no-any-return]
         outcomes = class_columns(spec, have)
         outputs = ["score", "label"] if outcomes is None else outcomes.columns()
         cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
@@ -398,6 +406,10 @@ def recompute_slices(
     import dataclasses
 
     report = progress or (lambda f, m: None)
+    if view.table is None and view.pushed is not None:
+        from watchkeeper.core.workbench.slices_pushed import recompute_pushed
+
+        return recompute_pushed(view, custom, report, cancelled)  # type: ignore[no-any-return]
     spec_predicates = view.predicates[: len(view.predicates) - len(view.custom)]
     predicates = (*spec_predicates, *custom)
     missing = [c for p in custom for c in p.columns if c not in view.table.column_names]
@@ -486,10 +498,29 @@ def write_slice_report(
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(entry) as src:
         require_outcomes(spec, src.schema().names, "the slice report")
+        from watchkeeper.core.workbench.slices_pushed import (
+            pushed_down,
+            run_slices_sql,
+            window_sql,
+        )
+
+        pushed = pushed_down(src, spec, version)
         if start is None or end is None:
-            _, last = _window(src, spec.model.name, version)
+            _, last = (window_sql if pushed else _window)(src, spec.model.name, version)
             end = end or last
             start = start or end - dt.timedelta(days=DEFAULT_DAYS)
+        if pushed and (known is None or known.data is None):
+            # the report's slices counted in the database too: no window read for them
+            known = run_slices_sql(
+                entry,
+                src,
+                version,
+                custom,
+                stage(report, 0.0, 0.2),
+                cancelled,
+                start=start,
+                end=end,
+            )
     # the Drift sheet is the Drift view's analysis of the report's window, not a copy of it
     drift, drift_note = None, None
     try:
@@ -515,6 +546,7 @@ def write_slice_report(
             # the view's own analysis of this window: the same numbers, not computed twice
             known_slices=known.slices if known is not None else None,
             known_worst=known.worst if known is not None else None,
+            known_data=known.data if known is not None else None,
         )
     check_cancelled(cancelled)
     report(0.92, "writing the workbook")

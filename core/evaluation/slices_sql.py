@@ -1,0 +1,914 @@
+"""Slice metrics and the worst-slice search counted where the data lives.
+
+:func:`slice_metrics_pushed` is :func:`~.slices.slice_metrics` and
+:func:`find_worst_slices_pushed` is :func:`~.worst_slices.find_worst_slices` for a SQL
+source (Spark SQL through ``hive://`` above all): the database groups the events by slice
+(or by candidate level, per period) and returns sums per group, never rows.
+
+Per group :func:`group_stats_statement` returns the events, the labeled events, the
+positives, the predicted positives and true positives at the threshold, the sums of
+``(s − y)²``, ``(s − y)⁴``, ``|s − y|``, the log-loss term and its square, and the lowest and
+highest labeled score — so precision, recall, accuracy and F1 (Wilson intervals; F1 none),
+the Brier score, log loss and MAE (normal intervals) are the in-memory values up to
+floating-point summation order (tested to 1e-9).
+
+ROC AUC is a rank sum in the same statement: the events of a group are grouped again by
+distinct score, a window function gives each score the negatives below and the positives
+above it, and the sums ``Σ pos·a``, ``Σ pos·a²``, ``Σ neg·b``, ``Σ neg·b²`` (``a``: negatives
+below plus half the tied ones, ``b`` likewise) give the Mann–Whitney AUC *and* DeLong's
+variance exactly (:func:`auc_of_sums`), ties counted ½ as in memory. PR AUC (average
+precision) comes from the same running sums, exactly, but without an interval (in memory it
+is bootstrapped, which needs the rows).
+
+The worst-slice search groups by *candidate level* instead, which multiplies the rows by
+the features (and by the pairs); grouping that again by distinct score would sort every
+copy. So there ROC AUC is by default counted per score bin (:mod:`.binned`'s grid,
+``auc_bins`` bins anchored at the threshold): pairs inside one bin count as ties, and the
+value is off the exact one by at most ``½ Σ pos·neg / (P·N)`` over the bins whose scores
+differ — larger for a small slice whose scores crowd a few bins (the demo's fraud
+search: 0.0073 at most with 2,000 bins); the largest such bound of the search is said in a
+note. ``auc_bins=None`` ranks by distinct score (exact, and the in-memory search's
+numbers when it read every row).
+
+Statements: slice metrics one (overall and every slice under ``UNION ALL``); the worst-slice
+search at most four — numerical levels (reference quantiles, ``percentile`` on Spark,
+``quantile_cont`` on DuckDB), categorical levels (most frequent values, a window rank),
+single features, and pairs (among the strongest ``max_pair_features`` features, as in
+memory). Unlike the in-memory search it needs no sample: every labeled event counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from watchkeeper.core.evaluation.binned import (
+    DEFAULT_BINS,
+    BinnedAuc,
+    Grid,
+    auc_estimate,
+    bin_key,
+    fetch_numbers,
+    score_grid,
+)
+from watchkeeper.core.evaluation.intervals import (
+    Estimate,
+    difference,
+    missing,
+    wilson,
+    z_value,
+)
+from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
+from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+
+__all__ = [
+    "PUSHED_SLICE_METRICS",
+    "STATS",
+    "GroupStats",
+    "auc_of_sums",
+    "find_worst_slices_pushed",
+    "group_stats_statement",
+    "pushed_estimates",
+    "slice_metrics_pushed",
+]
+
+#: What the pushed-down slice metrics give (PR AUC without an interval).
+PUSHED_SLICE_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "precision",
+    "recall",
+    "accuracy",
+    "f1",
+    "brier",
+    "log_loss",
+    "mae",
+)
+#: The per-group sums :func:`group_stats_statement` selects after the group id ``g``.
+STATS = (
+    "events",  # every event of the group
+    "labeled",  # label not NULL
+    "n",  # labeled with a finite score: what the metrics rest on
+    "pos",
+    "pred",  # score >= threshold
+    "tp",
+    "sq",  # Σ (s − y)²
+    "sq2",  # Σ (s − y)⁴
+    "ab",  # Σ |s − y|
+    "ll",  # Σ log-loss term
+    "ll2",
+    "ssum",  # Σ score (NULL and NaN left out, ±inf kept)
+    "ysum",  # Σ label over every labeled event (also those without a score)
+    "lo",  # lowest and highest labeled finite score
+    "hi",
+    "odd",  # labels other than 0 and 1
+    "u",  # Σ pos·a, a = negatives below + ½ tied negatives
+    "u2",  # Σ pos·a²
+    "w2",  # Σ neg·b², b = positives above + ½ tied positives
+    "ap",  # Σ pos · precision at that score (descending)
+    "mixed",  # Σ pos·neg over score keys whose scores differ (bins only)
+)
+_EPS = 1e-15  # as metrics._EPS: log loss clips p to [eps, 1 − eps]
+
+
+def _eps() -> float:
+    from watchkeeper.core.evaluation import metrics
+
+    return float(getattr(metrics, "_EPS", _EPS))
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """One group's sums (:data:`STATS`), as floats."""
+
+    values: Mapping[str, float]
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def neg(self) -> float:
+        return self.n - self.pos
+
+    @property
+    def probability(self) -> bool:
+        return self.n == 0 or (self.lo >= 0.0 and self.hi <= 1.0)
+
+
+def group_stats_statement(rows: Any, threshold: float, auc: str | None, grid: Grid | None) -> Any:
+    """One statement: per group ``g`` of ``rows`` (columns ``g``, ``s``, ``y``), :data:`STATS`.
+
+    ``auc``: ``"exact"`` ranks by distinct score, ``"bins"`` by ``grid``'s bin, ``None``
+    leaves the rank sums out (zeros: one ``GROUP BY g``, no window)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.telemetry.sql_values import double
+
+    g, s, y = rows.c.g, rows.c.s, rows.c.y
+    inf = double(math.inf)
+    yd = sa.cast(y, sa.Double)
+    finite = sa.and_(s > double(-math.inf), s < inf)
+    ok = sa.and_(y.is_not(None), finite)
+    e = sa.case((ok, s - yd))
+    eps = _eps()
+    p = sa.case((s < double(eps), double(eps)), (s > double(1.0 - eps), double(1.0 - eps)), else_=s)
+    ll = sa.case((ok, -(yd * sa.func.ln(p) + (double(1.0) - yd) * sa.func.ln(double(1.0) - p))))
+    above = sa.and_(ok, s >= double(threshold))
+    zero, one = sa.literal(0, sa.Integer), sa.literal(1, sa.Integer)
+    sums = [
+        sa.func.count().label("events"),
+        sa.func.count(y).label("labeled"),
+        sa.func.sum(sa.case((ok, one), else_=zero)).label("n"),
+        sa.func.sum(sa.case((ok, yd))).label("pos"),
+        sa.func.sum(sa.case((above, one), else_=zero)).label("pred"),
+        sa.func.sum(sa.case((above, yd))).label("tp"),
+        sa.func.sum(e * e).label("sq"),
+        sa.func.sum(e * e * e * e).label("sq2"),
+        sa.func.sum(sa.func.abs(e)).label("ab"),
+        sa.func.sum(ll).label("ll"),
+        sa.func.sum(ll * ll).label("ll2"),
+        sa.func.sum(sa.case((s <= inf, s))).label("ssum"),
+        sa.func.sum(yd).label("ysum"),
+        sa.func.min(sa.case((ok, s))).label("lo"),
+        sa.func.max(sa.case((ok, s))).label("hi"),
+        sa.func.sum(sa.case((sa.and_(y.is_not(None), y.not_in([0, 1])), one), else_=zero)).label(
+            "odd"
+        ),
+    ]
+    if auc is None:
+        nothing = [sa.literal(0.0, sa.Double).label(k) for k in STATS[16:]]
+        return sa.select(g, *sums, *nothing).group_by(g)
+    if auc == "bins":
+        if grid is None:
+            raise EvaluationError("ranking by score bin needs a grid")
+        key = sa.case((ok, bin_key(s, grid)))
+    else:
+        key = sa.case((ok, s))
+    b = sa.select(g, key.label("k"), *sums).group_by(g, sa.literal_column("k")).subquery("b")
+    pos = sa.func.coalesce(b.c.pos, 0.0)
+    neg = sa.cast(b.c.n, sa.Double) - pos
+    cpos = sa.func.sum(pos).over(partition_by=b.c.g, order_by=b.c.k, rows=(None, 0))
+    cneg = sa.func.sum(neg).over(partition_by=b.c.g, order_by=b.c.k, rows=(None, 0))
+    total_p = sa.func.sum(pos).over(partition_by=b.c.g)
+    total_n = sa.func.sum(neg).over(partition_by=b.c.g)
+    a = cneg - neg + double(0.5) * neg  # negatives below + ½ tied
+    # a negative's placement counts the positives *above* it: P − cpos + ½ tied
+    above_p = total_p - cpos + double(0.5) * pos
+    tp_desc = total_p - cpos + pos  # true and false positives at this score, descending
+    fp_desc = total_n - cneg + neg
+    c = sa.select(
+        b.c.g,
+        *[b.c[k] for k in STATS[:16]],
+        (pos * a).label("u"),
+        (pos * a * a).label("u2"),
+        (neg * above_p * above_p).label("w2"),
+        sa.case((pos > 0, pos * tp_desc / (tp_desc + fp_desc)), else_=double(0.0)).label("ap"),
+        sa.case((b.c.lo < b.c.hi, pos * neg), else_=double(0.0)).label("mixed"),
+    ).subquery("c")
+
+    def agg(k: str) -> Any:
+        column = c.c[k]
+        if k == "lo":
+            return sa.func.min(column).label(k)
+        if k == "hi":
+            return sa.func.max(column).label(k)
+        return sa.func.sum(column).label(k)
+
+    return sa.select(c.c.g, *[agg(k) for k in STATS]).group_by(c.c.g)
+
+
+def fetch_group_stats(conn: Any, statement: Any) -> dict[int, GroupStats]:
+    """Run :func:`group_stats_statement`'s statement: group id → its sums (NULL sums as 0)."""
+    fetched = fetch_numbers(conn, statement, 1 + len(STATS))
+    out = {}
+    for row in fetched:
+        values = {}
+        for k, v in zip(STATS, row[1:], strict=True):
+            values[k] = v if k in ("lo", "hi") else (0.0 if math.isnan(v) else float(v))
+        out[int(row[0])] = GroupStats(MappingProxyType(values))
+    return out
+
+
+def auc_of_sums(st: GroupStats) -> BinnedAuc | None:
+    """ROC AUC, DeLong's standard error and the binning's bound from a group's rank sums:
+    ``var10 = (Σ pos·a² / N² − P·auc²) / (P − 1)``, ``var01`` likewise (:func:`.metrics.delong`
+    on the events, where ``a/N`` is a positive's placement)."""
+    p, n = st.pos, st.neg
+    if p <= 0 or n <= 0:
+        return None
+    auc = st.u / (p * n)
+    se = math.nan
+    if p >= 2 and n >= 2:
+        var10 = max(st.u2 / (n * n) - p * auc * auc, 0.0) / (p - 1)
+        var01 = max(st.w2 / (p * p) - n * auc * auc, 0.0) / (n - 1)
+        se = math.sqrt(var10 / p + var01 / n)
+    return BinnedAuc(auc, se, 0.5 * st.mixed / (p * n))
+
+
+def _mean(s1: float, s2: float, n: float, confidence: float) -> Estimate:
+    from watchkeeper.core.evaluation.binned import _mean_estimate
+
+    return _mean_estimate(s1, s2, n, confidence)
+
+
+def pushed_estimates(
+    st: GroupStats, metrics: Sequence[str], confidence: float = 0.95
+) -> Mapping[str, Estimate]:
+    """:func:`~.metrics.binary_metrics`' estimates from a group's sums (module doc)."""
+    n = int(st.n)
+    out: dict[str, Estimate] = {}
+    fn = st.pos - st.tp
+    fp = st.pred - st.tp
+    for m in metrics:
+        if m == "roc_auc":
+            out[m] = auc_estimate(auc_of_sums(st), n, confidence)
+        elif m == "pr_auc":
+            out[m] = (
+                Estimate(st.ap / st.pos, None, None, "none", n, confidence)
+                if st.pos > 0
+                else missing(n, confidence)
+            )
+        elif m == "precision":
+            out[m] = wilson(st.tp, st.pred, confidence)
+        elif m == "recall":
+            out[m] = wilson(st.tp, st.pos, confidence)
+        elif m == "accuracy":
+            tn = st.n - st.pred - fn
+            out[m] = wilson(st.tp + tn, st.n, confidence)
+        elif m == "f1":
+            d = 2 * st.tp + fp + fn
+            out[m] = (
+                Estimate(2 * st.tp / d, None, None, "none", n, confidence)
+                if d > 0
+                else missing(n, confidence)
+            )
+        elif m in ("brier", "log_loss"):
+            if n == 0 or not st.probability:
+                out[m] = missing(n, confidence)
+            elif m == "brier":
+                out[m] = _mean(st.sq, st.sq2, st.n, confidence)
+            else:
+                out[m] = _mean(st.ll, st.ll2, st.n, confidence)
+        elif m == "mae":
+            out[m] = missing(0, confidence) if n == 0 else _mean(st.ab, st.sq, st.n, confidence)
+        else:
+            raise EvaluationError(
+                f"{m} cannot be counted in the database; choose from "
+                f"{', '.join(PUSHED_SLICE_METRICS)}"
+            )
+    return MappingProxyType(out)
+
+
+def _refuse_odd(stats: Mapping[int, GroupStats], label: str) -> None:
+    odd = max((int(st.odd) for st in stats.values()), default=0)
+    if odd:
+        raise EvaluationError(
+            f"a binary label must be 0 or 1; {odd:,} labeled event(s) of the selection have "
+            f"another value (column {label!r})"
+        )
+
+
+def _run(conn: Any, statement: Any, cancelled: Callable[[], bool] | None) -> Any:
+    import sqlalchemy as sa
+
+    from watchkeeper.core.progress import Cancelled
+    from watchkeeper.core.telemetry.sql_cancel import cancellable
+    from watchkeeper.core.telemetry.sql_values import short_error
+
+    guard = None
+    try:
+        with cancellable(conn, cancelled) as guard:
+            return fetch_group_stats(conn, statement)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        if guard is not None and guard.fired:
+            raise Cancelled("slice counting was cancelled in the database") from None
+        raise EvaluationError(f"the database refused the slice query: {short_error(exc)}") from None
+
+
+def slice_metrics_pushed(
+    source: Any,
+    predicates: Sequence[SlicePredicate],
+    *,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+    metrics: Sequence[str] = ("roc_auc", "pr_auc", "precision", "recall", "brier"),
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    cancelled: Callable[[], bool] | None = None,
+) -> Any:
+    """``(SliceResult, overall sums)``: :func:`~.slices.slice_metrics` of a SQL source's
+    selection in one statement, and the selection's :class:`GroupStats` (what a report's
+    data digest counts).
+
+    Every metric but PR AUC's interval is the in-memory one (ROC AUC and its DeLong
+    interval exactly, from rank sums).
+    """
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
+
+    metrics = tuple(metrics)
+    pushed_estimates(GroupStats(MappingProxyType(dict.fromkeys(STATS, 0.0))), metrics)
+    engine, _ = sql_parts(source)
+    with engine.connect() as conn:
+        table, clauses, col = slice_query(
+            conn, source, None, model=model, versions=versions, start=start, end=end
+        )
+        s, y = col("score"), col("label")
+
+        def branch(i: int, extra: Sequence[Any]) -> Any:
+            return sa.select(
+                sa.literal(i, sa.Integer).label("g"), s.label("s"), y.label("y")
+            ).where(*clauses, *extra)
+
+        parts = [branch(-1, [])]
+        parts += [branch(i, [p.where(table.c)]) for i, p in enumerate(predicates)]
+        rows = sa.union_all(*parts).subquery("rows")
+        auc = "exact" if {"roc_auc", "pr_auc"} & set(metrics) else None
+        stats = _run(conn, group_stats_statement(rows, threshold, auc, None), cancelled)
+    _refuse_odd(stats, col("label").name)
+    empty = GroupStats(MappingProxyType(dict.fromkeys(STATS, 0.0) | {"lo": math.nan}))
+    whole = stats.get(-1, empty)
+    overall = pushed_estimates(whole, metrics, confidence)
+    out = []
+    for i, p in enumerate(predicates):
+        st = stats.get(i, empty)
+        m = pushed_estimates(st, metrics, confidence)
+        delta = {k: difference(m[k].value, overall[k].value) for k in metrics}
+        out.append(
+            SliceRow(p, int(st.events), int(st.labeled), int(st.pos), m, MappingProxyType(delta))
+        )
+    result = SliceResult(
+        overall, int(whole.events), int(whole.labeled), tuple(out), threshold, int(whole.pos)
+    )
+    return result, whole
+
+
+# -- worst slices ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Level:
+    feature: str
+    index: int  # position in the features
+    conditions: tuple[Condition, ...]
+    texts: tuple[str, ...] = ()  # a categorical level's values as the database's text
+
+
+def _quantile_parts(conn: Any, column: Any, qs: Sequence[float]) -> list[Any]:
+    """SQL expressions for the linear-interpolation quantiles ``qs`` of ``column`` (NULLs
+    left out), one aggregate per column that each part indexes."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.telemetry.sql_values import double
+
+    dialect = conn.dialect.name
+    if dialect == "duckdb":
+        listed: Any = sa.literal_column("[" + ", ".join(repr(float(q)) for q in qs) + "]::DOUBLE[]")
+        agg = sa.func.quantile_cont(column, listed)
+        return [sa.func.list_extract(agg, i + 1) for i in range(len(qs))]
+    if dialect == "hive":
+        agg = sa.func.percentile(column, sa.func.array(*[double(q) for q in qs]))
+        return [sa.func.element_at(agg, i + 1) for i in range(len(qs))]
+    if dialect == "postgresql":
+        return [sa.func.percentile_cont(double(q)).within_group(column) for q in qs]
+    raise EvaluationError(
+        f"the worst-slice search cannot cut numerical features in {dialect} (no exact "
+        "quantiles there): it runs in memory"
+    )
+
+
+def find_worst_slices_pushed(
+    source: Any,
+    features: Sequence[str],
+    *,
+    model: str | None,
+    version: str,
+    start: Any,
+    end: Any,
+    baseline: tuple[str, Any, Any] | None = None,
+    metric: str = "roc_auc",
+    categorical: Sequence[str] = (),
+    bins: int = 5,
+    max_levels: int = 20,
+    pairs: bool = True,
+    min_support: int = 200,
+    min_class: int = 20,
+    fdr: float = 0.05,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    max_pair_features: int = 20,
+    auc_bins: int | None = DEFAULT_BINS,
+    limit: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    levels_out: dict[str, Any] | None = None,
+) -> Any:
+    """:func:`~.worst_slices.find_worst_slices` over a SQL source's selection, counted by the
+    database (module doc). ``baseline``: ``(version, start, end)`` of the earlier period.
+
+    ``levels_out``, when given, receives per feature what the search found about it
+    (``("numerical", low, high)`` or ``("categorical", most frequent values)``), which the
+    slice builder offers — so the Slices view needs no read for it.
+    """
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.worst_slices import (
+        DISCOVERY_METRICS,
+        _conclude,
+        _judge,
+        _Stats,
+    )
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql_values import double
+    from watchkeeper.core.times import parse_time
+
+    if metric not in DISCOVERY_METRICS:
+        raise EvaluationError(
+            f"worst-slice discovery supports {', '.join(DISCOVERY_METRICS)}; not {metric!r}"
+        )
+    notes: list[str] = []
+    z = z_value(confidence)
+    engine, _ = sql_parts(source)
+    with engine.connect() as conn:
+        table, cur_clauses, col = slice_query(
+            conn, source, None, model=model, versions=[version], start=start, end=end
+        )
+        cols = []
+        for name in features:
+            try:
+                cols.append(table.c[name])
+            except KeyError:
+                raise EvaluationError(
+                    f"worst slices: no feature column {name!r} in the data"
+                ) from None
+        s, y = col("score"), col("label")
+        inf = double(math.inf)
+        usable = [y.is_not(None), s > double(-math.inf), s < inf]
+
+        def period(i: int, clauses: Sequence[Any]) -> Any:
+            return sa.select(
+                sa.literal(i, sa.Integer).label("period"),
+                s.label("s"),
+                y.label("y"),
+                *[c.label(f"f{j}") for j, c in enumerate(cols)],
+            ).where(*clauses, *usable)
+
+        parts = [period(0, cur_clauses)]
+        if baseline is not None:
+            b_version, b_start, b_end = baseline
+            # the same table object: a second reflection would be a second FROM entry
+            earlier = TelemetryQuery(
+                model=model,
+                versions=(str(b_version),),
+                start=parse_time(b_start),
+                end=parse_time(b_end),
+            )
+            base_clauses = [_renamed(c, "b_") for c in source.where(table, earlier)]
+            parts.append(period(1, base_clauses))
+        both = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).cte("both")
+        ref_period = 1 if baseline is not None else 0
+        fcol = [both.c[f"f{j}"] for j in range(len(cols))]
+        numeric = [
+            isinstance(c.type, sa.Integer | sa.Float) and name not in categorical
+            for name, c in zip(features, cols, strict=True)
+        ]
+
+        # 1. numerical levels: reference quantiles, NULL/NaN counts over both periods
+        qs = [float(q) for q in np.linspace(0, 1, bins + 1)[1:-1]]
+        levels: list[_Level] = []
+        num_parts: list[Any] = []
+        for j, c in enumerate(fcol):
+            if not numeric[j]:
+                continue
+            cd = sa.cast(c, sa.Double)
+            fin = sa.and_(cd > double(-math.inf), cd < inf)
+            ref = sa.case((sa.and_(both.c.period == ref_period, fin), cd))
+            nan = sa.or_(c.is_(None), sa.not_(cd <= inf))
+            zero, one = sa.literal(0, sa.Integer), sa.literal(1, sa.Integer)
+            num_parts += [
+                sa.func.count(ref),
+                sa.func.sum(sa.case((nan, one), else_=zero)),
+                sa.func.min(sa.case((fin, cd))),
+                sa.func.max(sa.case((fin, cd))),
+                *_quantile_parts(conn, ref, qs),
+            ]
+        cat_rows: list[Any] = []
+        try:
+            num_row = (
+                fetch_numbers(conn, sa.select(*num_parts), len(num_parts))[0]
+                if num_parts
+                else np.zeros(0)
+            )
+            # 2. categorical levels: the most frequent current values, by a window rank
+            branches = []
+            for j, c in enumerate(fcol):
+                if numeric[j]:
+                    continue
+                counted = (
+                    sa.select(
+                        sa.literal(j, sa.Integer).label("j"),
+                        sa.cast(c, sa.String).label("v"),
+                        sa.func.count().label("n"),
+                    )
+                    .where(both.c.period == 0)
+                    .group_by(sa.cast(c, sa.String))
+                    .subquery(f"v{j}")
+                )
+                keep = max(max_levels, _BUILDER_LEVELS) + 1  # + the NULL group
+                ranked = sa.select(
+                    counted,
+                    sa.func.row_number()
+                    .over(order_by=(counted.c.n.desc(), counted.c.v))
+                    .label("r"),
+                ).subquery(f"r{j}")
+                branches.append(
+                    sa.select(ranked.c.j, ranked.c.v, ranked.c.n).where(ranked.c.r <= keep)
+                )
+            if branches:
+                stmt = sa.union_all(*branches) if len(branches) > 1 else branches[0]
+                cat_rows = list(conn.execute(stmt).fetchall())
+        except sa.exc.DBAPIError as exc:
+            from watchkeeper.core.telemetry.sql_values import short_error
+
+            conn.rollback()
+            raise EvaluationError(
+                f"the database refused the slice query: {short_error(exc)}"
+            ) from None
+        at = 0
+        for j in range(len(fcol)):
+            name = features[j]
+            if not numeric[j]:
+                continue
+            width = 4 + len(qs)
+            n_ref, nulls, low, high, *quant = num_row[at : at + width]
+            at += width
+            conditions: list[Condition] = []
+            if n_ref > 0:
+                edges_q = np.unique(np.asarray(quant, dtype=np.float64))
+                edges = [None, *(float(q) for q in edges_q), None]
+                conditions = [
+                    Condition(name, "range", (edges[i], edges[i + 1]))
+                    for i in range(len(edges_q) + 1)
+                ]
+            if nulls >= min_support:
+                conditions.append(Condition(name, "null"))
+            levels.append(_Level(name, j, tuple(conditions)))
+            if levels_out is not None:
+                integer = isinstance(cols[j].type, sa.Integer)
+                levels_out[name] = (
+                    "numerical",
+                    None if math.isnan(low) else (int(low) if integer else float(low)),
+                    None if math.isnan(high) else (int(high) if integer else float(high)),
+                    integer,
+                )
+        by_feature: dict[int, list[tuple[Any, int]]] = {}
+        for j, v, n in cat_rows:
+            by_feature.setdefault(int(j), []).append((v, int(n)))
+        for j in range(len(fcol)):
+            if numeric[j]:
+                continue
+            name = features[j]
+            counts = by_feature.get(j, [])
+            nulls = sum(n for v, n in counts if v is None)
+            values = sorted(
+                [(v, n) for v, n in counts if v is not None], key=lambda t: (-t[1], t[0])
+            )
+            typed = [(_typed(v, cols[j].type), n) for v, n in values]
+            if levels_out is not None:
+                levels_out[name] = (
+                    "categorical",
+                    tuple(v for v, _ in typed[:_BUILDER_LEVELS]),
+                    isinstance(cols[j].type, sa.Integer),
+                )
+            # as in memory: the max_levels most frequent, then those with enough support
+            top = zip(typed[:max_levels], values[:max_levels], strict=True)
+            kept = [(v, text) for (v, n), (text, _) in top if n >= min_support]
+            conditions = [Condition(name, "eq", v) for v, _ in kept]
+            if nulls >= min_support:
+                conditions.append(Condition(name, "null"))
+            levels.append(_Level(name, j, tuple(conditions), tuple(t for _, t in kept)))
+        levels.sort(key=lambda lv: lv.index)
+
+        metric_is_auc = metric == "roc_auc"
+        grid = None
+        auc_mode = None
+        if metric_is_auc:
+            auc_mode = "exact" if auc_bins is None else "bins"
+            if auc_bins is not None:
+                span = conn.execute(sa.select(sa.func.min(both.c.s), sa.func.max(both.c.s))).one()
+                lo_s, hi_s = (threshold, threshold) if span[0] is None else map(float, span)
+                grid = score_grid(lo_s, hi_s, threshold, auc_bins)
+
+        def stats_of(st: GroupStats | None) -> _Stats | None:
+            return None if st is None else _candidate_stats(metric, st)
+
+        # 3. overall and every single feature's levels, per period
+        width = max((len(lv.conditions) for lv in levels), default=1) + 1
+        branches = [
+            sa.select(
+                sa.literal(-1, sa.Integer).label("g"), both.c.s.label("s"), both.c.y.label("y")
+            ).where(both.c.period == 0)
+        ]
+        for k, lv in enumerate(levels):
+            if not lv.conditions:
+                continue
+            code = _on(lv, both)
+            branches.append(
+                sa.select(
+                    ((sa.literal(k, sa.Integer) * width + code) * 2 + both.c.period).label("g"),
+                    both.c.s.label("s"),
+                    both.c.y.label("y"),
+                ).where(code.is_not(None))
+            )
+        rows = sa.union_all(*branches).subquery("rows")
+        stats = _run(conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled)
+        _refuse_odd(stats, col("label").name)
+        whole = stats.get(-1)
+        if whole is None or whole.n == 0:
+            raise EvaluationError(f"the overall {metric} does not exist on these events")
+        overall_est = pushed_estimates(whole, [metric], confidence)[metric]
+        if overall_est.value is None:
+            raise EvaluationError(
+                f"the overall {metric} does not exist on these events (one class?)"
+            )
+        overall = overall_est.value
+        found: list[dict[str, Any]] = []
+        whole_auc = auc_of_sums(whole) if metric_is_auc else None
+        bounds: list[float] = [] if whole_auc is None else [whole_auc.error_bound]
+
+        def judge(
+            feats: tuple[str, ...],
+            conds: Sequence[tuple[Condition, ...]],
+            key: Callable[[int], int],
+        ) -> None:
+            for code_value, cond in enumerate(conds):
+                cur_st = stats_now.get(key(code_value) * 2)
+                if cur_st is None or cur_st.n < min_support:
+                    continue
+                npos = int(cur_st.pos)
+                if metric_is_auc and (npos < min_class or cur_st.n - npos < min_class):
+                    continue
+                cur = stats_of(cur_st)
+                base = None
+                if baseline is not None and cur is not None and cur.se > 0:
+                    base_st = stats_now.get(key(code_value) * 2 + 1)
+                    if base_st is None or base_st.n < min_support:
+                        continue
+                    base = stats_of(base_st)
+                    if base is None:
+                        continue
+                got = _judge(
+                    metric,
+                    feats,
+                    cond,
+                    int(cur_st.n),
+                    npos,
+                    cur,
+                    base,
+                    baseline is not None,
+                    overall,
+                    min_class,
+                    z,
+                    confidence,
+                )
+                if got is not None:
+                    found.append(got)
+                    if metric_is_auc:
+                        b = auc_of_sums(cur_st)
+                        bounds.append(0.0 if b is None else b.error_bound)
+
+        stats_now = stats
+        for k, lv in enumerate(levels):
+            judge((lv.feature,), [(c,) for c in lv.conditions], _offset(k * width))
+
+        # 4. pairs among the strongest features, as in memory
+        if pairs and len(levels) >= 2:
+            chosen = list(range(len(levels)))
+            if len(levels) > max_pair_features:
+                best: dict[str, float] = {}
+                for f in found:
+                    (name,) = f["features"]
+                    best[name] = min(best.get(name, 1.0), f["p"])
+                strongest = sorted(chosen, key=lambda k: best.get(levels[k].feature, 2.0))
+                chosen = sorted(strongest[:max_pair_features])
+                n = len(levels)
+                notes.append(
+                    f"pairs searched among the {len(chosen)} of {n:,} features whose single-"
+                    f"feature slices are strongest ({len(chosen) * (len(chosen) - 1) // 2:,} of "
+                    f"{n * (n - 1) // 2:,} pairs)"
+                )
+            combos = [(a, b) for i, a in enumerate(chosen) for b in chosen[i + 1 :]]
+            pw = max(
+                (len(levels[a].conditions) * max(len(levels[b].conditions), 1) for a, b in combos),
+                default=1,
+            )
+            pw += 1
+            branches = []
+            for t, (a, b) in enumerate(combos):
+                la, lb = levels[a], levels[b]
+                if not la.conditions or not lb.conditions:
+                    continue
+                ca, cb = _on(la, both), _on(lb, both)
+                nb = max(len(lb.conditions), 1)
+                g = (sa.literal(t, sa.Integer) * pw + ca * nb + cb) * 2 + both.c.period
+                branches.append(
+                    sa.select(g.label("g"), both.c.s.label("s"), both.c.y.label("y")).where(
+                        ca.is_not(None), cb.is_not(None)
+                    )
+                )
+            if branches:
+                rows = sa.union_all(*branches).subquery("pairs")
+                stats_now = _run(
+                    conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled
+                )
+                for t, (a, b) in enumerate(combos):
+                    la, lb = levels[a], levels[b]
+                    conds = [(x, w) for x in la.conditions for w in lb.conditions]
+                    judge((la.feature, lb.feature), conds, _offset(t * pw))
+    if metric_is_auc and auc_bins is not None and bounds:
+        notes.append(
+            f"ROC AUC counted in {auc_bins:,} score bins: each slice's value is within "
+            f"{max(bounds):.2g} of its exact value (the largest bound of this search)"
+        )
+    settings = {
+        "bins": bins,
+        "max_levels": max_levels,
+        "pairs": pairs,
+        "min_support": min_support,
+        "min_class": min_class,
+        "threshold": threshold,
+        "confidence": confidence,
+        "binning": "reference quantiles" if baseline is not None else "quantiles of the data",
+        "max_rows": None,
+        "max_pair_features": max_pair_features,
+        "counted": "in the database",
+        "auc_bins": auc_bins if metric_is_auc else None,
+    }
+    return _conclude(metric, overall_est, found, baseline is not None, fdr, settings, notes, limit)
+
+
+_BUILDER_LEVELS = 50  # as workbench.slices.BUILDER_LEVELS (core/evaluation may not import it)
+
+
+def _on(level: _Level, both: Any) -> Any:
+    """The level's code expression over the ``both`` CTE (built over its ``f{j}`` column)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.telemetry.sql_values import double
+
+    c = both.c[f"f{level.index}"]
+    kinds = {cond.op for cond in level.conditions}
+    whens: list[Any] = []
+    if kinds & {"range"} or (kinds == {"null"} and _numeric(c)):
+        cd = sa.cast(c, sa.Double)
+        inf = double(math.inf)
+        fin = sa.and_(cd > double(-math.inf), cd < inf)
+        ranges = [cond for cond in level.conditions if cond.op == "range"]
+        for i, cond in enumerate(ranges):
+            hi = cond.value[1]
+            whens.append((sa.and_(fin, cd < double(hi)), i) if hi is not None else (fin, i))
+        if "null" in kinds:
+            whens.insert(0, (sa.or_(c.is_(None), sa.not_(cd <= inf)), len(ranges)))
+    else:
+        as_text = sa.cast(c, sa.String)
+        whens = [(as_text == t, i) for i, t in enumerate(level.texts)]
+        if "null" in kinds:
+            whens.append((c.is_(None), len(level.texts)))
+    return sa.case(*whens)
+
+
+def _renamed(clause: Any, prefix: str) -> Any:
+    """``clause`` with its bound parameters renamed: the source's filter names its time
+    bounds (``w1``, ``w2``), so a second period's filter in the same statement would take
+    the first one's values."""
+    from sqlalchemy.sql import visitors
+    from sqlalchemy.sql.elements import BindParameter
+
+    def swap(element: Any) -> Any:
+        if isinstance(element, BindParameter):
+            fresh = element._clone()
+            fresh.key = fresh._orig_key = f"{prefix}{element.key}"
+            return fresh
+        return None
+
+    return visitors.replacement_traverse(clause, {}, swap)  # type: ignore[call-overload]
+
+
+def _offset(base: int) -> Callable[[int], int]:
+    """A grouping's code → its group id's first part (``base + code``)."""
+    return lambda code: base + code
+
+
+def _numeric(c: Any) -> bool:
+    import sqlalchemy as sa
+
+    return isinstance(c.type, sa.Integer | sa.Float)
+
+
+def _typed(text: Any, type_: Any) -> Any:
+    """A value read back as text in its column's Python type (what a read would give)."""
+    import sqlalchemy as sa
+
+    if text is None:
+        return None
+    if isinstance(type_, sa.Boolean):
+        return str(text).lower() == "true"
+    if isinstance(type_, sa.Integer):
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if isinstance(type_, sa.Float):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _candidate_stats(metric: str, st: GroupStats) -> Any:
+    """:func:`~.worst_slices._stats` from a group's sums."""
+    from watchkeeper.core.evaluation.worst_slices import _Stats
+
+    n = st.n
+    if metric == "roc_auc":
+        if st.pos < 2 or st.neg < 2:
+            return None
+        a = auc_of_sums(st)
+        if a is None:
+            return None
+        return _Stats(a.value, a.se, int(n))
+    if metric in ("precision", "recall", "accuracy"):
+        fn = st.pos - st.tp
+        tn = st.n - st.pred - fn
+        k, m = {
+            "precision": (st.tp, st.pred),
+            "recall": (st.tp, st.pos),
+            "accuracy": (st.tp + tn, st.n),
+        }[metric]
+        if m <= 0:
+            return None
+        p = k / m
+        return _Stats(p, math.sqrt(p * (1 - p) / m), int(m), k)
+    s1, s2 = {"brier": (st.sq, st.sq2), "log_loss": (st.ll, st.ll2), "mae": (st.ab, st.sq)}[metric]
+    if n < 2:
+        return None
+    mean = s1 / n
+    var = max(s2 / n - mean * mean, 0.0) * n / (n - 1)
+    return _Stats(mean, math.sqrt(var) / math.sqrt(n), int(n))
+
+
+_ = HIGHER_IS_BETTER  # the direction each metric is judged in lives with _judge

@@ -1,0 +1,251 @@
+"""Slice metrics and the worst-slice search counted in the database equal the in-memory
+ones: identical counts, metrics to 1e-9 (ROC AUC and its DeLong interval too, from rank
+sums), in one statement for the slices and at most four for the search — on DuckDB, and
+on the real Spark Thrift server (one test: Spark's time is dear)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from watchkeeper.core.evaluation.data import read_events
+from watchkeeper.core.evaluation.metrics import EvaluationError
+from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+from watchkeeper.core.evaluation.slices import slice_metrics
+from watchkeeper.core.evaluation.slices_sql import find_worst_slices_pushed, slice_metrics_pushed
+from watchkeeper.core.evaluation.worst_slices import find_worst_slices
+from watchkeeper.core.telemetry.contract import ColumnMapping
+from watchkeeper.core.telemetry.source import open_source
+from watchkeeper.core.telemetry.sql_statements import recorded_statements
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+CUT = T0 + dt.timedelta(days=10)  # the reference before, the current window after
+END = T0 + dt.timedelta(days=20)
+FEATURES = ["a", "b", "c", "d"]
+CATEGORICAL = ["a", "c"]
+METRICS = ("roc_auc", "pr_auc", "precision", "recall", "accuracy", "f1", "brier", "log_loss")
+SLICES = (
+    SlicePredicate("z", (Condition("a", "eq", "z"),)),
+    SlicePredicate("big", (Condition("b", "range", (0.5, None)),), critical=True),
+    SlicePredicate("z-or-w & p", (Condition("a", "in", ("z", "w")), Condition("c", "eq", "p"))),
+    SlicePredicate("no b", (Condition("b", "null"),)),
+    SlicePredicate("empty", (Condition("a", "eq", "nowhere"),)),
+)
+
+
+def _table(n: int = 30_000) -> pa.Table:
+    rng = np.random.default_rng(5)
+    ts = T0 + (END - T0) * np.sort(rng.random(n))
+    current = ts >= CUT
+    a = rng.choice(["x", "y", "z", "w"], n, p=[0.4, 0.3, 0.2, 0.1])
+    b = rng.normal(size=n)
+    b[rng.random(n) < 0.02] = np.nan  # missing: a level of its own
+    c = rng.choice(["p", "q"], n)
+    d = rng.integers(0, 4, n)
+    y = (rng.random(n) < 0.25).astype(float)
+    # in the current window slice a == "z" lost its signal: the search must find it
+    signal = np.where(current & (a == "z"), 0.1, 1.4)
+    score = 1 / (1 + np.exp(-(rng.normal(-1, 1, n) + signal * y)))
+    label = np.where(rng.random(n) < 0.2, np.nan, y)  # not labeled yet
+    score[::991] = np.nan  # a few events without a score
+    return pa.table(
+        {
+            "ts": pa.array(list(ts), pa.timestamp("us", tz="UTC")),
+            "model": ["m"] * n,
+            "model_version": ["1"] * n,
+            "score": pa.array(score, from_pandas=True),
+            "coarse": pa.array(np.round(score, 2), from_pandas=True),  # few-valued: ties
+            "label": pa.array(label, from_pandas=True),
+            "a": a,
+            "b": pa.array(b, from_pandas=True),
+            "c": c,
+            "d": d,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("slices") / "events"
+    folder.mkdir()
+    pq.write_table(_table(), folder / "part-0.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def duck_url(parquet: Path) -> str:
+    path = parquet.parent / "t.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{parquet}/*.parquet')")
+    return f"duckdb:///{path}#events"
+
+
+def _reads(statements: list[str]) -> list[str]:
+    """The statements that read rows (a CTE's ``WITH`` included; reflection left out)."""
+    return [
+        s
+        for s in statements
+        if "information_schema" not in s
+        and not s.lstrip().upper().startswith(("DESCRIBE", "SHOW", "SET"))
+    ]
+
+
+def _close(x: float | None, e: float | None, what: str) -> None:
+    assert (x is None) == (e is None), what
+    if e is not None:
+        assert x == pytest.approx(e, rel=1e-9, abs=1e-12), what
+
+
+def _check_slices(location: str, duck_url: str, score: str) -> None:
+    mapping = ColumnMapping(score=score)
+    with open_source(location, mapping) as src, open_source(duck_url, mapping) as duck:
+        with recorded_statements() as seen:
+            got, whole = slice_metrics_pushed(
+                src,
+                SLICES,
+                model="m",
+                versions=["1"],
+                start=CUT,
+                end=END,
+                metrics=METRICS,
+                threshold=0.4,
+            )
+        table = read_events(
+            duck,
+            model="m",
+            versions=["1"],
+            start=CUT,
+            end=END,
+            columns=["score", "label", *FEATURES],
+        )
+    assert len(_reads(seen)) == 1, _reads(seen)
+    want = slice_metrics(table, SLICES, metrics=METRICS, threshold=0.4, n_boot=20)
+    assert (got.events, got.labeled, got.positives) == (want.events, want.labeled, want.positives)
+    assert int(whole.events) == table.num_rows
+    pairs = [(got.overall, want.overall, "overall")]
+    for a, b in zip(got.rows, want.rows, strict=True):
+        assert (a.support, a.labeled, a.positives) == (b.support, b.labeled, b.positives)
+        pairs.append((a.metrics, b.metrics, a.predicate.name))
+        for k in METRICS:
+            _close(a.delta[k], b.delta[k], f"{a.predicate.name} delta {k}")
+    for got_m, want_m, name in pairs:
+        for k in METRICS:
+            x, e = got_m[k], want_m[k]
+            _close(x.value, e.value, f"{name} {k}")
+            if k in ("pr_auc", "f1"):  # bootstrapped in memory: no interval counted
+                continue
+            assert x.method == e.method and x.n == e.n, (name, k)
+            _close(x.lower, e.lower, f"{name} {k} lower")
+            _close(x.upper, e.upper, f"{name} {k} upper")
+    assert got.row("z").support > 1000 and got.row("empty").support == 0
+
+
+def _worst_pair(location: str, duck_url: str, metric: str, score: str = "score", **kw):
+    mapping = ColumnMapping(score=score)
+    with open_source(location, mapping) as src, open_source(duck_url, mapping) as duck:
+        with recorded_statements() as seen:
+            got = find_worst_slices_pushed(
+                src,
+                FEATURES,
+                model="m",
+                version="1",
+                start=CUT,
+                end=END,
+                baseline=("1", T0, CUT),
+                metric=metric,
+                categorical=CATEGORICAL,
+                threshold=0.4,
+                min_support=150,
+                **kw,
+            )
+        cols = ["score", "label", *FEATURES]
+        cur = read_events(duck, model="m", versions=["1"], start=CUT, end=END, columns=cols)
+        base = read_events(duck, model="m", versions=["1"], start=T0, end=CUT, columns=cols)
+    want = find_worst_slices(
+        cur,
+        FEATURES,
+        metric=metric,
+        categorical=CATEGORICAL,
+        baseline=base,
+        threshold=0.4,
+        min_support=150,
+        max_rows=None,
+    )
+    return got, want, seen
+
+
+def _same_worst(got, want, *, exact: bool = True) -> None:
+    assert got.tested == want.tested > 20
+    assert got.compared_with == want.compared_with == "baseline"
+    mine = {w.predicate.label: w for w in got.candidates}
+    theirs = {w.predicate.label: w for w in want.candidates}
+    assert mine.keys() == theirs.keys()
+    for label, e in theirs.items():
+        x = mine[label]
+        assert (x.support, x.positives, x.features) == (e.support, e.positives, e.features)
+        if not exact:
+            continue
+        assert (x.significant, x.explained_by) == (e.significant, e.explained_by), label
+        for part in ("delta", "conservative_delta", "p_value", "q_value", "baseline_value"):
+            _close(getattr(x, part), getattr(e, part), f"{label} {part}")
+        for part in ("value", "lower", "upper"):
+            _close(getattr(x.estimate, part), getattr(e.estimate, part), f"{label} {part}")
+    if exact:
+        assert [w.predicate.label for w in got.candidates] == [
+            w.predicate.label for w in want.candidates
+        ]
+
+
+def test_slice_metrics_in_duckdb_equal_in_memory(duck_url: str) -> None:
+    _check_slices(duck_url, duck_url, "score")
+    _check_slices(duck_url, duck_url, "coarse")  # tied scores: midranks, as in memory
+
+
+def test_worst_slices_in_duckdb_equal_in_memory(duck_url: str) -> None:
+    got, want, seen = _worst_pair(duck_url, duck_url, "roc_auc", auc_bins=None)
+    _same_worst(got, want)
+    assert "a=z" in {w.predicate.label for w in got.significant}  # the planted slice
+    # levels (numerical, categorical), singles, pairs: four statements whatever the features
+    assert len(_reads(seen)) == 4, _reads(seen)
+    for metric in ("precision", "brier"):
+        _same_worst(*_worst_pair(duck_url, duck_url, metric)[:2])
+    # counted per score bin: the same candidates, each AUC within the stated bound
+    binned, want, _ = _worst_pair(duck_url, duck_url, "roc_auc", auc_bins=200)
+    _same_worst(binned, want, exact=False)
+    (note,) = [n for n in binned.notes if "score bins" in n]
+    bound = float(note.split("within ")[1].split(" ")[0])
+    assert 0 < bound < 0.02
+    theirs = {w.predicate.label: w for w in want.candidates}
+    for w in binned.candidates:
+        assert abs(w.estimate.value - theirs[w.predicate.label].estimate.value) <= bound
+    # few-valued scores: every bin holds one score, the binned AUC is exact
+    coarse, coarse_want, _ = _worst_pair(duck_url, duck_url, "roc_auc", score="coarse")
+    _same_worst(coarse, coarse_want)
+
+
+def test_pushed_slices_refuse_what_they_cannot_count(duck_url: str) -> None:
+    with open_source(duck_url, ColumnMapping()) as src:
+        with pytest.raises(EvaluationError, match="ece cannot be counted"):
+            slice_metrics_pushed(src, SLICES, metrics=("ece",))
+        with pytest.raises(EvaluationError, match="no feature column 'nope'"):
+            find_worst_slices_pushed(src, ["nope"], model="m", version="1", start=CUT, end=END)
+
+
+@pytest.mark.spark
+def test_slices_and_worst_slices_in_spark_equal_in_memory(
+    spark, parquet: Path, duck_url: str
+) -> None:
+    location = spark.table_from_parquet(f"slices_{os.getpid()}", parquet)
+    _check_slices(location, duck_url, "score")
+    got, want, seen = _worst_pair(location, duck_url, "roc_auc", auc_bins=None)
+    _same_worst(got, want)
+    assert not math.isnan(got.overall.value)
+    assert len(_reads(seen)) == 4, _reads(seen)

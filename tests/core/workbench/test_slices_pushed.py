@@ -1,0 +1,95 @@
+"""The Slices view counted in the database equals the one read into memory (the demo's
+DuckDB workspace with the row threshold lowered so the SQL path runs): slice counts
+identical, metrics to 1e-9, the same worst-slice candidates with ROC AUC within the stated
+bin bound; the builder's recompute and the slice report count again without reading rows."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+from watchkeeper.core.telemetry.sql_statements import recorded_statements
+from watchkeeper.core.workbench import analyses, slices_pushed
+from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+from watchkeeper.core.workbench.slices import recompute_slices, run_slices, write_slice_report
+from watchkeeper.core.workbench.slices_pushed import PUSHED_NOTE
+
+
+def _reads(statements: list[str]) -> list[str]:
+    """The statements reading the events (a column of the table named; the catalog's
+    queries opening a source name none)."""
+    return [s for s in statements if "predictions." in s]
+
+
+def _close(x: float | None, e: float | None, what: str) -> None:
+    assert (x is None) == (e is None), what
+    if e is not None:
+        assert x == pytest.approx(e, rel=1e-9, abs=1e-12), what
+
+
+def test_slices_view_counted_in_duckdb_equals_in_memory(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (entry,) = portfolio_of_spec(demo_workspace / "specs" / "fraud-detector.toml").models
+    monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    memory = run_slices(entry, "1")  # DuckDB is not counted there unless listed
+    monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
+    with recorded_statements() as seen:
+        counted = run_slices(entry, "1")
+    assert PUSHED_NOTE in counted.notes and PUSHED_NOTE not in memory.notes
+    assert counted.table is None and (counted.start, counted.end) == (memory.start, memory.end)
+    # window, slices, reference count, levels (2), singles, score range, pairs
+    assert len(_reads(seen)) <= 8, _reads(seen)
+    a, b = counted.slices, memory.slices
+    assert (a.events, a.labeled, a.positives) == (b.events, b.labeled, b.positives)
+    assert len(a.rows) == len(b.rows) > 0
+    for x, e in zip(a.rows, b.rows, strict=True):
+        assert (x.support, x.labeled, x.positives) == (e.support, e.labeled, e.positives)
+        for k, est in e.metrics.items():
+            _close(x.metrics[k].value, est.value, f"{x.predicate.name} {k}")
+            if k != "pr_auc":
+                _close(x.metrics[k].lower, est.lower, f"{x.predicate.name} {k} lower")
+    # the search: the same candidates and counts; ROC AUC per score bin, within its bound
+    assert counted.worst is not None and memory.worst is not None
+    assert counted.worst.tested == memory.worst.tested > 0
+    theirs = {w.predicate.label: w for w in memory.worst.candidates}
+    assert {w.predicate.label for w in counted.worst.candidates} == theirs.keys()
+    (note,) = [n for n in counted.notes if "score bins" in n]
+    bound = float(note.split("within ")[1].split(" ")[0])
+    for w in counted.worst.candidates:
+        e = theirs[w.predicate.label]
+        assert (w.support, w.positives) == (e.support, e.positives)
+        assert abs(w.estimate.value - e.estimate.value) <= bound + 1e-12
+    assert {c.name for c in counted.columns} == {c.name for c in memory.columns}
+    for c in counted.columns:
+        m = memory.column(c.name)
+        assert (c.kind, c.integer) == (m.kind, m.integer), c.name
+
+    # the builder: a slice of the user's, counted in the database again (one statement)
+    column = next(c for c in counted.columns if c.kind == "categorical")
+    mine = SlicePredicate("mine", (Condition(column.name, "eq", column.levels[0]),))
+    with recorded_statements() as seen:
+        again = recompute_slices(counted, [mine])
+    assert len(_reads(seen)) == 1
+    want = recompute_slices(memory, [mine])
+    x, e = again.slices.row("mine"), want.slices.row("mine")
+    assert (x.support, x.labeled, x.positives) == (e.support, e.labeled, e.positives) > (0, 0, 0)
+    _close(x.metrics["roc_auc"].value, e.metrics["roc_auc"].value, "mine roc_auc")
+
+    # the workbook from the view: no event read for the slices (drift reads its own)
+    out = write_slice_report(entry, "1", tmp_path / "slices.xlsx", known=counted)
+    assert out.is_file() and out.stat().st_size > 5000
+    assert not math.isnan(counted.data["score_sum"])
+    # ``report slices`` (no view): the report's slices counted in the database too
+    import openpyxl
+
+    cli = write_slice_report(entry, "1", tmp_path / "cli.xlsx")
+    text = " ".join(
+        str(c.value) for row in openpyxl.load_workbook(cli).worksheets[0].iter_rows() for c in row
+    )
+    assert "counted in the database" in text
+    assert counted.data["rows"] == memory.table.num_rows

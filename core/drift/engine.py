@@ -128,7 +128,7 @@ def analyze_drift(
     if reader is not None:
         # only the columns every row needs (its window, its order); features come in batches
         names: Sequence[str] = reader.column_names
-        cur = reader.read([c for c in dict.fromkeys((timestamp, order_by)) if c in names])
+        cur = reader.read([c for c in dict.fromkeys((timestamp, order_by)) if c and c in names])
     else:
         cur = as_table(current, "current")
         names = cur.column_names

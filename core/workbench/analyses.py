@@ -282,6 +282,8 @@ def _bound_duckdb_cache(src: TelemetrySource) -> None:
         return
     with src.engine.connect() as conn:
         duck = conn.connection.driver_connection
+        if duck is None:  # a closed connection: nothing to lower
+            return
         text = duck.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]  # '18.8 GiB'
         number, _, unit = str(text).partition(" ")
         try:

@@ -317,7 +317,7 @@ def run_slices(
         from watchkeeper.core.workbench.slices_pushed import pushed_down, run_slices_sql
 
         if pushed_down(src, spec, version):
-            return run_slices_sql(entry, src, version, custom, report, cancelled)  # type: ignore[no-any-return]
+            return run_slices_sql(entry, src, version, custom, report, cancelled)
         outcomes = class_columns(spec, have)
         outputs = ["score", "label"] if outcomes is None else outcomes.columns()
         cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
@@ -409,7 +409,7 @@ def recompute_slices(
     if view.table is None and view.pushed is not None:
         from watchkeeper.core.workbench.slices_pushed import recompute_pushed
 
-        return recompute_pushed(view, custom, report, cancelled)  # type: ignore[no-any-return]
+        return recompute_pushed(view, custom, report, cancelled)
     spec_predicates = view.predicates[: len(view.predicates) - len(view.custom)]
     predicates = (*spec_predicates, *custom)
     missing = [c for p in custom for c in p.columns if c not in view.table.column_names]

@@ -23,9 +23,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+
+if TYPE_CHECKING:  # slices imports this module
+    from watchkeeper.core.workbench.slices import SlicesView
 
 __all__ = ["PUSHED_NOTE", "pushed_down", "recompute_pushed", "run_slices_sql", "window_sql"]
 
@@ -115,7 +118,7 @@ def run_slices_sql(
     *,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-) -> Any:
+) -> SlicesView:
     """:func:`~.slices.run_slices`' view, counted in the database (``src`` is open)."""
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.predicates import predicates_from_spec
@@ -224,11 +227,11 @@ def run_slices_sql(
 
 
 def recompute_pushed(
-    view: Any,
+    view: SlicesView,
     custom: Sequence[Any],
     report: Progress,
     cancelled: CancelCheck | None,
-) -> Any:
+) -> SlicesView:
     """:func:`~.slices.recompute_slices` for a view counted in the database: the slices
     counted again there (one statement; worst slices unchanged)."""
     from watchkeeper.core.evaluation.metrics import EvaluationError

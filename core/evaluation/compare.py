@@ -316,11 +316,9 @@ def _difference(
 def _slice_deltas(
     labeled_table: pa.Table,
     slices: Sequence[SlicePredicate],
-    y: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
+    prep_a: Prepared,
+    prep_b: Prepared,
     slice_metric: str,
-    threshold: float,
     confidence: float,
     n_boot: int,
     seed: int,
@@ -329,9 +327,9 @@ def _slice_deltas(
     """Each slice's difference of ``slice_metric`` (seeded by the slice's place)."""
     deltas = []
     for i, pred in enumerate(slices):
-        mask = pred.mask(labeled_table)
-        ys = y[mask]
-        pa_, pb_ = Prepared(ys, a[mask], threshold), Prepared(ys, b[mask], threshold)
+        mask = np.asarray(pred.mask(labeled_table), dtype=np.bool_)
+        pa_, pb_ = prep_a.subset(mask), prep_b.subset(mask)
+        ys = pa_.y
         est, p = _difference(slice_metric, pa_, pb_, confidence, n_boot, seed + 100 + i, max_events)
         va, vb = evaluate(slice_metric, pa_), evaluate(slice_metric, pb_)
         deltas.append(
@@ -415,11 +413,9 @@ def compare(
         deltas = _slice_deltas(
             joined.filter(pa.array(ok)),
             slices,
-            y,
-            a,
-            b,
+            prep_a,
+            prep_b,
             slice_metric,
-            threshold,
             confidence,
             n_boot,
             seed,

@@ -241,9 +241,20 @@ class Prepared:
         version's alone and for the pair's)."""
         return _delong_of(self)
 
-    def subset(self, idx: np.ndarray) -> Prepared:
-        """These events at ``idx`` (a bounded bootstrap's subsample), prepared alike."""
-        return Prepared(self.y[idx], self.s[idx], self.threshold)
+    def subset(self, keep: np.ndarray) -> Prepared:
+        """These events where the boolean ``keep`` holds, or at the increasing indices
+        ``keep`` (a slice, a bounded bootstrap's subsample), prepared alike. The subset's
+        order is this one's restricted to it: the stable sort of the subset itself (ties
+        stay in index order), without sorting again."""
+        mask = keep if keep.dtype == np.bool_ else np.zeros(self.n, dtype=np.bool_)
+        if keep.dtype != np.bool_:
+            mask[keep] = True
+        sub = Prepared(self.y[mask], self.s[mask], self.threshold)
+        if "order" in self.__dict__:  # else the subset sorts itself, as cheap
+            position = np.cumsum(mask, dtype=np.intp) - 1  # an event's index in the subset
+            order = self.order
+            sub.__dict__["order"] = position[order[mask[order]]]
+        return sub
 
     @cached_property
     def order(self) -> np.ndarray:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from watchkeeper.core.evaluation.compare import compare, paired_bootstrap
-from watchkeeper.core.evaluation.metrics import Prepared, metric_estimate
+from watchkeeper.core.evaluation.metrics import Prepared, evaluate, metric_estimate
 from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
 
 
@@ -94,3 +94,18 @@ def test_the_complete_comparison_from_its_first_answer_equals_the_whole_one(
     assert whole.differences[primary] == first.differences[primary]
     with pytest.raises(ValueError):
         compare(table, metrics=("recall", primary), earlier=first, **settings)
+
+
+def test_a_subset_keeps_the_order_its_own_stable_sort_gives() -> None:
+    rng = np.random.default_rng(4)
+    y = (rng.random(5_000) < 0.2).astype(float)
+    s = np.round(rng.random(5_000), 2)  # many ties: their order is the events' order
+    prep = Prepared(y, s, 0.5)
+    _ = prep.order
+    keep = rng.random(5_000) < 0.3
+    for part in (keep, np.flatnonzero(keep)):
+        sub = prep.subset(part)
+        alone = Prepared(y[keep], s[keep], 0.5)
+        assert np.array_equal(sub.order, alone.order)
+        for metric in ("roc_auc", "pr_auc", "precision"):
+            assert evaluate(metric, sub) == evaluate(metric, alone)

@@ -118,12 +118,37 @@ def join_shadow(
     b = b.select(["request_id", *own, "label"]).rename_columns(
         ["request_id", *(f"{c}_b" for c in own), "label_b"]
     )
-    joined = a.join(b, keys="request_id", join_type="inner", use_threads=False)
+    ia, ib = _pair_rows(a.column("request_id"), b.column("request_id"))
+    joined = a.take(ia)
+    for name in b.column_names[1:]:
+        joined = joined.append_column(name, b.column(name).take(ib))
     label = pc.coalesce(joined.column("label_a"), joined.column("label_b"))
     joined = joined.drop_columns(["label_a", "label_b"]).append_column("label", label)
     order = ["request_id", "label"]
     order += [f"{c}_{v}" for c in own for v in ("a", "b")] + list(carry)
-    return joined.select(order).sort_by("request_id")
+    return joined.select(order)
+
+
+def _pair_rows(ids_a: pa.ChunkedArray, ids_b: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """The rows of ``a`` and ``b`` with equal request ids (an inner join; a missing id pairs
+    with nothing), sorted by request id, then row. DuckDB joins and sorts only the ids and
+    row numbers, several times faster than Arrow's join and sort of every column; the
+    columns are then taken as they are, so their types are the source's."""
+    import duckdb
+
+    left = pa.table({"request_id": ids_a, "row": pa.array(np.arange(len(ids_a)))})
+    right = pa.table({"request_id": ids_b, "row": pa.array(np.arange(len(ids_b)))})
+    con = duckdb.connect()
+    try:
+        con.register("left_ids", left)
+        con.register("right_ids", right)
+        rows = con.sql(
+            "SELECT l.row AS a, r.row AS b FROM left_ids l JOIN right_ids r "
+            "ON l.request_id = r.request_id ORDER BY l.request_id, l.row, r.row"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return rows.column("a").combine_chunks(), rows.column("b").combine_chunks()
 
 
 @dataclass(frozen=True)

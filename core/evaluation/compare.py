@@ -33,11 +33,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.evaluation.intervals import (
+    BOOT_EVENTS,
     Estimate,
     bootstrap_resample,
+    bounded_subsample,
     mean_interval,
     missing,
     percentile_interval,
+    rescaled_replicates,
 )
 from watchkeeper.core.evaluation.metrics import (
     BINARY_METRICS,
@@ -115,12 +118,37 @@ def join_shadow(
     b = b.select(["request_id", *own, "label"]).rename_columns(
         ["request_id", *(f"{c}_b" for c in own), "label_b"]
     )
-    joined = a.join(b, keys="request_id", join_type="inner", use_threads=False)
+    ia, ib = _pair_rows(a.column("request_id"), b.column("request_id"))
+    joined = a.take(ia)
+    for name in b.column_names[1:]:
+        joined = joined.append_column(name, b.column(name).take(ib))
     label = pc.coalesce(joined.column("label_a"), joined.column("label_b"))
     joined = joined.drop_columns(["label_a", "label_b"]).append_column("label", label)
     order = ["request_id", "label"]
     order += [f"{c}_{v}" for c in own for v in ("a", "b")] + list(carry)
-    return joined.select(order).sort_by("request_id")
+    return joined.select(order)
+
+
+def _pair_rows(ids_a: pa.ChunkedArray, ids_b: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """The rows of ``a`` and ``b`` with equal request ids (an inner join; a missing id pairs
+    with nothing), sorted by request id, then row. DuckDB joins and sorts only the ids and
+    row numbers, several times faster than Arrow's join and sort of every column; the
+    columns are then taken as they are, so their types are the source's."""
+    import duckdb
+
+    left = pa.table({"request_id": ids_a, "row": pa.array(np.arange(len(ids_a)))})
+    right = pa.table({"request_id": ids_b, "row": pa.array(np.arange(len(ids_b)))})
+    con = duckdb.connect()
+    try:
+        con.register("left_ids", left)
+        con.register("right_ids", right)
+        rows = con.sql(
+            "SELECT l.row AS a, r.row AS b FROM left_ids l JOIN right_ids r "
+            "ON l.request_id = r.request_id ORDER BY l.request_id, l.row, r.row"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return rows.column("a").combine_chunks(), rows.column("b").combine_chunks()
 
 
 @dataclass(frozen=True)
@@ -166,12 +194,15 @@ def paired_bootstrap(
     n_boot: int = 500,
     seed: int = 0,
     confidence: float = 0.95,
+    max_events: int | None = None,
 ) -> Estimate:
     """The difference ``metric(b) − metric(a)`` with its paired percentile-bootstrap interval.
 
     Both versions are evaluated on the same resampled events in each replicate, so the
     interval reflects the correlation between them. ``metric`` is any name of
     :data:`~.metrics.HIGHER_IS_BETTER` or a callable ``f(prepared, weights)``.
+    ``max_events``: above that many events the bootstrap is bounded (the same subsample
+    for both versions; see :mod:`.intervals`).
     """
     n = prep_a.n
     if prep_b.n != n:
@@ -180,10 +211,15 @@ def paired_bootstrap(
     if not math.isfinite(value):
         return missing(n, confidence)
     rng = np.random.default_rng(seed)
+    sub = bounded_subsample(rng, n, max_events)
+    ta, tb = (prep_a, prep_b) if sub is None else (prep_a.subset(sub), prep_b.subset(sub))
     reps = np.empty(n_boot)
     for i in range(n_boot):
-        w = bootstrap_resample(rng, n)  # bootstrap_counts' draw, counted by group where exact
-        reps[i] = evaluate(metric, prep_b, w) - evaluate(metric, prep_a, w)
+        w = bootstrap_resample(rng, ta.n)  # bootstrap_counts' draw, counted by group where exact
+        reps[i] = evaluate(metric, tb, w) - evaluate(metric, ta, w)
+    if sub is not None:
+        base = evaluate(metric, tb) - evaluate(metric, ta)
+        reps = rescaled_replicates(reps, value, base, ta.n, n)
     return percentile_interval(value, reps, n, confidence)
 
 
@@ -274,30 +310,65 @@ class Comparison:
 
 def _difference(
     metric: str,
-    y: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    threshold: float,
+    prep_a: Prepared,
+    prep_b: Prepared,
     confidence: float,
     n_boot: int,
     seed: int,
+    max_events: int | None = None,
 ) -> tuple[Estimate, float | None]:
-    """Difference b − a with its interval (DeLong for AUC, else paired bootstrap) and p."""
+    """Difference b − a with its interval (DeLong for AUC, else paired bootstrap) and p.
+    ``prep_a`` / ``prep_b``: the same labeled events with each version's scores (sorted
+    once for every metric)."""
     if metric == "roc_auc":
-        d = delong_paired(y, a, b)
+        d = delong_paired(prep_a.y, prep_a, prep_b)
         if d is None:
-            return missing(y.size, confidence), None
+            return missing(prep_a.n, confidence), None
         lo, hi = d.interval(confidence)
-        return Estimate(d.diff, lo, hi, "delong", y.size, confidence), d.p_value
+        return Estimate(d.diff, lo, hi, "delong", prep_a.n, confidence), d.p_value
     est = paired_bootstrap(
         metric,
-        Prepared(y, a, threshold),
-        Prepared(y, b, threshold),
+        prep_a,
+        prep_b,
         n_boot=n_boot,
         seed=seed,
         confidence=confidence,
+        max_events=max_events,
     )
     return est, None
+
+
+def _slice_deltas(
+    labeled_table: pa.Table,
+    slices: Sequence[SlicePredicate],
+    prep_a: Prepared,
+    prep_b: Prepared,
+    slice_metric: str,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+    max_events: int | None,
+) -> list[SliceDelta]:
+    """Each slice's difference of ``slice_metric`` (seeded by the slice's place)."""
+    deltas = []
+    for i, pred in enumerate(slices):
+        mask = np.asarray(pred.mask(labeled_table), dtype=np.bool_)
+        pa_, pb_ = prep_a.subset(mask), prep_b.subset(mask)
+        ys = pa_.y
+        est, p = _difference(slice_metric, pa_, pb_, confidence, n_boot, seed + 100 + i, max_events)
+        va, vb = evaluate(slice_metric, pa_), evaluate(slice_metric, pb_)
+        deltas.append(
+            SliceDelta(
+                pred,
+                int(mask.sum()),
+                int(ys.sum()),
+                va if math.isfinite(va) else None,
+                vb if math.isfinite(vb) else None,
+                est,
+                p,
+            )
+        )
+    return deltas
 
 
 def compare(
@@ -313,15 +384,24 @@ def compare(
     confidence: float = 0.95,
     n_boot: int = 500,
     seed: int = 0,
+    max_events: int | None = BOOT_EVENTS,
+    earlier: Comparison | None = None,
 ) -> Comparison:
     """Paired statistics of champion (``score_a``) and challenger (``score_b``).
 
     ``joined`` is :func:`join_shadow`'s table. ``latency`` names a per-version column
-    (``<latency>_a`` / ``<latency>_b``) whose 95th percentiles are reported.
+    (``<latency>_a`` / ``<latency>_b``) whose 95th percentiles are reported. ``max_events``
+    bounds every bootstrap (see :mod:`.intervals`; None: resample all the labeled pairs).
+    ``earlier``: this comparison of the same pairs and settings with fewer metrics (the
+    first answer on the primary metric): its numbers are taken, not computed again — the
+    same numbers, as a metric's seed depends on its place in ``metrics`` alone, which must
+    then start with ``earlier``'s.
     """
     for m in (*metrics, slice_metric):
         if m not in BINARY_METRICS:
             raise EvaluationError(f"{m!r} is not a binary metric ({', '.join(BINARY_METRICS)})")
+    if earlier is not None and tuple(earlier.differences) != metrics[: len(earlier.differences)]:
+        raise ValueError("earlier's metrics must lead this comparison's")
     y_all = float_array(joined.column("label"), "label")
     a_all = float_array(joined.column("score_a"), "champion score")
     b_all = float_array(joined.column("score_b"), "challenger score")
@@ -329,43 +409,42 @@ def compare(
     ok = scored & ~np.isnan(y_all)
     y, a, b = y_all[ok], a_all[ok], b_all[ok]
     prep_a, prep_b = Prepared(y, a, threshold), Prepared(y, b, threshold)
-    champion = {m: metric_estimate(m, prep_a, confidence=confidence, seed=seed) for m in metrics}
-    challenger = {
-        m: metric_estimate(m, prep_b, confidence=confidence, seed=seed + 1) for m in metrics
-    }
-    differences, delong_p = {}, None
+    bound: dict[str, Any] = {"confidence": confidence, "max_events": max_events}
+    champion: dict[str, Estimate] = dict(earlier.champion) if earlier else {}
+    challenger: dict[str, Estimate] = dict(earlier.challenger) if earlier else {}
+    differences: dict[str, Estimate] = dict(earlier.differences) if earlier else {}
+    delong_p = earlier.delong_p if earlier else None
     for i, m in enumerate(metrics):
-        est, p = _difference(m, y, a, b, threshold, confidence, n_boot, seed + 10 + i)
+        if earlier is not None and m in earlier.differences:
+            continue
+        champion[m] = metric_estimate(m, prep_a, seed=seed, **bound)
+        challenger[m] = metric_estimate(m, prep_b, seed=seed + 1, **bound)
+        est, p = _difference(m, prep_a, prep_b, confidence, n_boot, seed + 10 + i, max_events)
         differences[m] = est
         if m == "roc_auc":
             delong_p = p
     pred_a, pred_b = a >= threshold, b >= threshold
-    test = mcnemar(y, pred_a.astype(float), pred_b.astype(float))
-    sa, sb = a_all[scored], b_all[scored]
-    agreement = float(((sa >= threshold) == (sb >= threshold)).mean()) if sa.size else None
-    pearson = _corr(sa, sb)
-    spearman = _corr(_midranks(sa), _midranks(sb)) if sa.size else None
-
-    deltas = []
-    labeled_table = joined.filter(pa.array(ok))
-    for i, pred in enumerate(slices):
-        mask = pred.mask(labeled_table)
-        ys, as_, bs = y[mask], a[mask], b[mask]
-        est, p = _difference(
-            slice_metric, ys, as_, bs, threshold, confidence, n_boot, seed + 100 + i
-        )
-        va = evaluate(slice_metric, Prepared(ys, as_, threshold))
-        vb = evaluate(slice_metric, Prepared(ys, bs, threshold))
-        deltas.append(
-            SliceDelta(
-                pred,
-                int(mask.sum()),
-                int(ys.sum()),
-                va if math.isfinite(va) else None,
-                vb if math.isfinite(vb) else None,
-                est,
-                p,
-            )
+    if earlier is not None:
+        # the same pairs: the test, agreement, correlations and slices are earlier's
+        test, agreement = earlier.mcnemar, earlier.agreement
+        pearson, spearman = earlier.pearson, earlier.spearman
+        deltas = list(earlier.slices)
+    else:
+        test = mcnemar(y, pred_a.astype(float), pred_b.astype(float))
+        sa, sb = a_all[scored], b_all[scored]
+        agreement = float(((sa >= threshold) == (sb >= threshold)).mean()) if sa.size else None
+        pearson = _corr(sa, sb)
+        spearman = _corr(_midranks(sa), _midranks(sb)) if sa.size else None
+        deltas = _slice_deltas(
+            joined.filter(pa.array(ok)),
+            slices,
+            prep_a,
+            prep_b,
+            slice_metric,
+            confidence,
+            n_boot,
+            seed,
+            max_events,
         )
 
     cost = None

@@ -42,7 +42,7 @@ from watchkeeper.core.evaluation.compare import (
     join_shadow,
     require_request_ids,
 )
-from watchkeeper.core.evaluation.intervals import Estimate
+from watchkeeper.core.evaluation.intervals import BOOT_EVENTS, Estimate
 from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
 from watchkeeper.core.evaluation.predicates import SlicePredicate, predicates_from_spec
 from watchkeeper.core.evidence import canonical_json, digest
@@ -503,10 +503,13 @@ def gate_of_pairs(
     n_boot: int = 500,
     seed: int = 0,
     primary_only: bool = False,
+    earlier: GateResult | None = None,
 ) -> GateResult:
     """The gate on pairs already read. ``primary_only``: compare the primary metric alone —
     the same criteria (they rest on it, its slices, cost and latency) without the other
-    metrics' bootstrap intervals, for a first answer while those are computed."""
+    metrics' bootstrap intervals, for a first answer while those are computed. ``earlier``:
+    that first answer's gate of these pairs, whose numbers the complete one takes (a
+    binary model's; see :func:`~.compare.compare`)."""
     policy = policy or spec.gate
     metric = policy.primary_metric
     outcomes = pairs.outcomes
@@ -543,12 +546,16 @@ def gate_of_pairs(
             confidence=1.0 - policy.alpha,
             n_boot=n_boot,
             seed=seed,
+            earlier=earlier.comparison if earlier is not None else None,
         )
     inputs: dict[str, Any] = {
         "source": pairs.description,
         "data": data_summary(pairs.joined, outcomes),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
+    if outcomes is None and comparison.labeled > BOOT_EVENTS:
+        # the evidence says when its intervals came from the bounded bootstrap
+        inputs["bootstrap"]["events"] = BOOT_EVENTS
     if pairs.pairs_in_database is not None:
         inputs["sample"] = {
             "pairs_in_database": pairs.pairs_in_database,

@@ -10,6 +10,14 @@
   each replicate draws multinomial counts ``w`` over the events (``bincount`` of ``n`` draws
   with replacement) and evaluates the metric with those counts as weights, so the data is
   sorted once and a replicate costs O(n). Seeded: the same input gives the same interval.
+- **Bounded bootstrap** (a comparison's, above :data:`BOOT_EVENTS` events): the replicates
+  resample a seeded subsample of ``m = BOOT_EVENTS`` events drawn without replacement, and
+  their deviations from the subsample's value are scaled by ``sqrt(m / n)`` around the
+  value on all ``n`` events (the m-out-of-n bootstrap of a root-n statistic). A replicate
+  then costs O(m) whatever the window holds. Tolerance, checked against the full bootstrap
+  in ``tests/core/evaluation/test_bounded_bootstrap.py``: the value is exact; each endpoint
+  lies within a quarter of the full interval's width of the full bootstrap's. Up to
+  ``BOOT_EVENTS`` events the intervals are the full bootstrap's, bit for bit.
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ import numpy as np
 from scipy import special
 
 __all__ = [
+    "BOOT_EVENTS",
     "Estimate",
     "bootstrap_counts",
+    "bounded_subsample",
     "mean_interval",
     "percentile_interval",
+    "rescaled_replicates",
     "wilson",
     "z_value",
 ]
@@ -143,6 +154,32 @@ class Resample:
 def bootstrap_resample(rng: np.random.Generator, n: int) -> Resample:
     """One bootstrap replicate, drawn as :func:`bootstrap_counts` draws it."""
     return Resample(rng.integers(0, n, n), n)
+
+
+#: The events a comparison's bootstrap resamples at most (see the module's docstring): a
+#: replicate then costs O(20,000) instead of O(labeled pairs) — on the 100k-a-day demo's
+#: 1.34 million labeled pairs the gate's 2,500 replicates took minutes, now about 2 s.
+BOOT_EVENTS = 20_000
+
+
+def bounded_subsample(
+    rng: np.random.Generator, n: int, max_events: int | None
+) -> np.ndarray | None:
+    """The sorted indices of a seeded subsample of ``max_events`` of ``n`` events, or None
+    when the bootstrap may resample all of them (``max_events`` None or not below ``n``)."""
+    if max_events is None or n <= max_events:
+        return None
+    return np.sort(rng.choice(n, max_events, replace=False))
+
+
+def rescaled_replicates(
+    replicates: np.ndarray, value: float, base: float, m: int, n: int
+) -> np.ndarray:
+    """Replicates of a subsample of ``m`` events (whose own value is ``base``) as replicates
+    of all ``n``: their deviations scaled by ``sqrt(m / n)`` around ``value``."""
+    if not math.isfinite(base):
+        return np.full_like(replicates, np.nan)
+    return value + math.sqrt(m / n) * (replicates - base)
 
 
 def percentile_interval(

@@ -48,9 +48,11 @@ from watchkeeper.core.evaluation.intervals import (
     Estimate,
     Resample,
     bootstrap_resample,
+    bounded_subsample,
     mean_interval,
     missing,
     percentile_interval,
+    rescaled_replicates,
     wilson,
     z_value,
 )
@@ -232,6 +234,27 @@ class Prepared:
         self.s = np.asarray(s, dtype=np.float64)
         self.n = self.y.size
         self.threshold = float(threshold)
+
+    @cached_property
+    def delong(self) -> DeLong | None:
+        """:func:`delong` of these events, computed once (a comparison asks for each
+        version's alone and for the pair's)."""
+        return _delong_of(self)
+
+    def subset(self, keep: np.ndarray) -> Prepared:
+        """These events where the boolean ``keep`` holds, or at the increasing indices
+        ``keep`` (a slice, a bounded bootstrap's subsample), prepared alike. The subset's
+        order is this one's restricted to it: the stable sort of the subset itself (ties
+        stay in index order), without sorting again."""
+        mask = keep if keep.dtype == np.bool_ else np.zeros(self.n, dtype=np.bool_)
+        if keep.dtype != np.bool_:
+            mask[keep] = True
+        sub = Prepared(self.y[mask], self.s[mask], self.threshold)
+        if "order" in self.__dict__:  # else the subset sorts itself, as cheap
+            position = np.cumsum(mask, dtype=np.intp) - 1  # an event's index in the subset
+            order = self.order
+            sub.__dict__["order"] = position[order[mask[order]]]
+        return sub
 
     @cached_property
     def order(self) -> np.ndarray:
@@ -481,11 +504,13 @@ def delong(labels: np.ndarray | Prepared, scores: np.ndarray | None = None) -> D
     ``labels`` may be a :class:`Prepared` (then ``scores`` is not given).
     """
     if isinstance(labels, Prepared):
-        prep = labels
-    elif scores is None:
+        return labels.delong
+    if scores is None:
         raise EvaluationError("delong needs scores with the labels")
-    else:
-        prep = Prepared(labels, scores)
+    return Prepared(labels, scores).delong
+
+
+def _delong_of(prep: Prepared) -> DeLong | None:
     m = int((prep.y == 1).sum())
     n = prep.n - m
     if m < 2 or n < 2:
@@ -515,14 +540,17 @@ class PairedDeLong:
 
 
 def delong_paired(
-    labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray
+    labels: np.ndarray,
+    scores_a: np.ndarray | Prepared,
+    scores_b: np.ndarray | Prepared,
 ) -> PairedDeLong | None:
-    """DeLong's test for two correlated ROC AUCs (same events, two score columns)."""
+    """DeLong's test for two correlated ROC AUCs (same events, two score columns; or the
+    two versions' :class:`Prepared` events, whose ``y`` are ``labels``)."""
     from scipy import special
 
     y = np.asarray(labels, dtype=np.float64)
-    a = delong(Prepared(y, scores_a))
-    b = delong(Prepared(y, scores_b))
+    a = delong(scores_a if isinstance(scores_a, Prepared) else Prepared(y, scores_a))
+    b = delong(scores_b if isinstance(scores_b, Prepared) else Prepared(y, scores_b))
     if a is None or b is None:
         return None
     m, n = a.v10.size, a.v01.size
@@ -551,8 +579,10 @@ def metric_estimate(
     confidence: float = 0.95,
     n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
+    max_events: int | None = None,
 ) -> Estimate:
-    """One metric with its interval (the method the module's table gives)."""
+    """One metric with its interval (the method the module's table gives). ``max_events``:
+    a bootstrap above that many events is bounded (:data:`~.intervals.BOOT_EVENTS`)."""
     n = prep.n
     value = evaluate(name, prep)
     if not math.isfinite(value):
@@ -588,9 +618,13 @@ def metric_estimate(
         return Estimate(value, lo, hi, "normal", n, confidence)
     # bootstrap()'s replicates, drawn alike, evaluated from the draws (see Resample)
     rng = np.random.default_rng(seed)
+    sub = bounded_subsample(rng, n, max_events)
+    target = prep if sub is None else prep.subset(sub)
     reps = np.empty(n_boot)
     for b in range(n_boot):
-        reps[b] = evaluate(name, prep, bootstrap_resample(rng, n))
+        reps[b] = evaluate(name, target, bootstrap_resample(rng, target.n))
+    if sub is not None:
+        reps = rescaled_replicates(reps, value, evaluate(name, target), target.n, n)
     return percentile_interval(value, reps, n, confidence)
 
 

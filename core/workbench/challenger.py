@@ -328,13 +328,16 @@ def run_challenger(
             complete=complete,
         )
 
+    first = None
     if on_partial is not None:
         check_cancelled(cancelled)
         report(0.3, "the gate on its primary metric")
-        on_partial(view(gate_of_pairs(spec, pairs, n_boot=n_boot, primary_only=True), False))
+        first = gate_of_pairs(spec, pairs, n_boot=n_boot, primary_only=True)
+        on_partial(view(first, False))
     check_cancelled(cancelled)
     report(0.4, "every metric with its interval (paired bootstrap)")
-    gate = gate_of_pairs(spec, pairs, n_boot=n_boot)
+    # the first answer's numbers (primary metric, slices, tests) are not computed again
+    gate = gate_of_pairs(spec, pairs, n_boot=n_boot, earlier=first)
     report(1.0, "done")
     return view(gate, True)
 

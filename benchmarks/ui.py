@@ -21,7 +21,8 @@ The demo workspace at 100,000 fraud events a day (~12 M rows; ``watchkeeper demo
    first drift and performance), and (c)-(e) runs the Drift, Performance and Slices
    analyses of fraud-detector v1 on their visible tab (cache cleared, so the work is redone),
    up to one second after the result is drawn. A watchdog thread samples every thread's stack
-   (``sys._current_frames``) while a tick is more than 40 ms late; the report names the GUI
+   (``faulthandler.dump_traceback``, never another thread's frame objects: CPython 3.11 can
+   crash reading them) while a tick is more than 40 ms late; the report names the GUI
    thread's innermost frames of our code (and the busiest worker frame, for stalls caused by
    a worker holding the GIL). Goal: no stall over 100 ms.
 
@@ -48,6 +49,7 @@ import contextlib
 import faulthandler
 import gc
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -259,6 +261,12 @@ class StallMeter:
         self._gc_by = ""
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
+        # faulthandler writes every thread's stack from C, walking the interpreter's own
+        # frames; reading other threads' frame objects (``sys._current_frames()`` and
+        # ``f_back``) can crash CPython 3.11 (cpython#111363; sentry-python#2386 — the
+        # same sampler pattern), which is what the window start-up segfaults seen in this
+        # benchmark were.
+        self._dump = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop())
 
     def start(self) -> None:
         self.last = time.perf_counter()
@@ -304,20 +312,22 @@ class StallMeter:
             # its frame is (at most a few bytecodes past) the call that held it.
             held = now - before > self.LATE_S
             if held or now - self.last > self.LATE_S:
-                frames = sys._current_frames()
-                gui = frames.get(self.gui_ident)
+                stacks = _all_stacks(self._dump)
+                gui = stacks.get(self.gui_ident, [])
                 worker = ""
-                for ident, frame in frames.items():
+                for ident, stack in stacks.items():
                     if ident not in (self.gui_ident, threading.get_ident()):
-                        f = _our_frames(frame, 2)
+                        f = _format_stack(stack, 2)
                         if "watchkeeper" in f or "core/" in f or "app/" in f:
                             worker = f
                             break
-                self.samples.append((now, _our_frames(gui), worker))
+                self.samples.append((now, _format_stack(gui), worker))
 
     def stop(self) -> None:
         self._stop.set()
         self.timer.stop()
+        self._watchdog.join(timeout=1.0)
+        self._dump.close()
 
     def where(self, top: int = 4) -> list[str]:
         """The biggest stalls, each with the GUI thread's most sampled place during it."""
@@ -353,17 +363,48 @@ def _our_frame(frame: Any) -> str:
 
 
 def _our_frames(frame: Any, depth: int = 3) -> str:
-    """The innermost frame (any library) and our innermost ``depth`` frames under it."""
-    if frame is None:
-        return "?"
-    inner = f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
-    ours = []
-    while frame is not None and len(ours) < depth:
-        name = frame.f_code.co_filename
-        if (str(ROOT) in name or "watchkeeper" in name) and "benchmarks" not in name:
-            ours.append(f"{_short(name)}:{frame.f_lineno} {frame.f_code.co_name}")
+    """The innermost frame (any library) and our innermost ``depth`` frames under it (of the
+    calling thread's own stack only: another thread's frames are read by :func:`_all_stacks`)."""
+    stack = []
+    while frame is not None:
+        stack.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
         frame = frame.f_back
+    return _format_stack(stack, depth)
+
+
+def _format_stack(stack: list[tuple[str, int, str]], depth: int = 3) -> str:
+    """``stack`` innermost first, as ``file:line name ← our frames``."""
+    if not stack:
+        return "?"
+    name, line, func = stack[0]
+    inner = f"{_short(name)}:{line} {func}"
+    ours = [
+        f"{_short(name)}:{line} {func}"
+        for name, line, func in stack
+        if (str(ROOT) in name or "watchkeeper" in name) and "benchmarks" not in name
+    ][:depth]
     return inner + (" ← " + " ← ".join(ours) if ours else "")
+
+
+_THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-f]+)")
+_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.*)$')
+
+
+def _all_stacks(dump: Any) -> dict[int, list[tuple[str, int, str]]]:
+    """Every thread's stack (innermost first) by thread id, as faulthandler prints them."""
+    dump.seek(0)
+    dump.truncate()
+    faulthandler.dump_traceback(dump, all_threads=True)
+    dump.flush()
+    dump.seek(0)
+    stacks: dict[int, list[tuple[str, int, str]]] = {}
+    current: list[tuple[str, int, str]] | None = None
+    for line in dump.read().splitlines():
+        if m := _THREAD.match(line):
+            current = stacks.setdefault(int(m.group(1), 16), [])
+        elif current is not None and (m := _FRAME.match(line)):
+            current.append((m.group(1), int(m.group(2)), m.group(3)))
+    return stacks
 
 
 def _short(path: str) -> str:

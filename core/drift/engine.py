@@ -356,6 +356,7 @@ def analyze_drift(
                     n_windows,
                     min_rows=s.min_rows,
                     sampled=big,
+                    window_rows=rows,
                     cancelled=stop.is_set,
                 )
 

@@ -322,7 +322,14 @@ def _exact_from_sql(
         blocks.close()
     exact_stats = dict(zip(names, stats, strict=True)) if exact else {}
     mv = (
-        decide_windows(model, sums, scored, min_rows=settings.min_rows, sampled=rows > limit)
+        decide_windows(
+            model,
+            sums,
+            scored,
+            min_rows=settings.min_rows,
+            sampled=rows > limit,
+            window_rows=rows,
+        )
         if model is not None
         else None
     )

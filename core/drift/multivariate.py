@@ -241,6 +241,7 @@ def score_windows(
     *,
     min_rows: int,
     sampled: np.ndarray | None = None,
+    window_rows: np.ndarray | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> MultivariateDrift:
     """Mean reconstruction error per window, and a decision per window.
@@ -261,7 +262,9 @@ def score_windows(
         e = model.errors(x)
         sums += np.bincount(w, weights=e, minlength=n_windows)[:n_windows]
         rows += np.bincount(w, minlength=n_windows)[:n_windows]
-    return decide_windows(model, sums, rows, min_rows=min_rows, sampled=sampled)
+    return decide_windows(
+        model, sums, rows, min_rows=min_rows, sampled=sampled, window_rows=window_rows
+    )
 
 
 def decide_windows(
@@ -271,15 +274,23 @@ def decide_windows(
     *,
     min_rows: int,
     sampled: np.ndarray | None = None,
+    window_rows: np.ndarray | None = None,
 ) -> MultivariateDrift:
-    """The decision per window from the summed reconstruction errors of its scored rows."""
+    """The decision per window from the summed reconstruction errors of its scored rows.
+
+    ``min_rows`` is judged on ``window_rows`` (the window's rows) when given, not on the rows
+    scored: a sampled window of 2,000 rows scored on ~500 has enough data, and the threshold
+    (from the scored count) already accounts for the sample's size. Judged on the sample, a
+    Bernoulli draw of about ``min_rows`` rows called half the windows "too few rows".
+    """
     n_windows = len(rows)
     out = []
     for i in range(n_windows):
         r = int(rows[i])
         err = sums[i] / r if r else None
         thr = model.threshold(r) if r else None
-        if r < min_rows or err is None or thr is None:  # r == 0: no reconstruction error
+        enough = int(window_rows[i]) if window_rows is not None else r
+        if enough < min_rows or err is None or thr is None:  # r == 0: no reconstruction error
             decision = "insufficient"
         else:
             decision = "drift" if err > thr else "ok"

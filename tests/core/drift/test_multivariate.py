@@ -56,3 +56,25 @@ def test_a_correlation_change_is_still_found() -> None:
     result = decide_windows(model, np.array([model.errors(x).sum()]), one, min_rows=500)
     assert result.windows[0].decision == "drift"
     assert result.windows[0].error > 2 * model.threshold(PER_WINDOW)
+
+
+def test_a_sampled_window_is_judged_on_its_rows_not_on_the_sample() -> None:
+    """A window of 2,000 rows scored on a seeded Bernoulli sample of about 500 (the budget's
+    limit at 500 features) has enough data under ``min_rows = 500`` even when the draw gives
+    480 rows: the threshold comes from the rows scored. Judged on the sample, such windows
+    read "insufficient" (174 of the wide demo's 365 did). A window that is itself below
+    ``min_rows`` stays insufficient."""
+    model = fit_pca(NAMES, _rows(50_000, np.random.default_rng(7)), seed=0)
+    rng = np.random.default_rng(3)
+    scored = np.array([480, 520, 300])
+    sums = np.array([model.errors(_rows(int(m), rng)).sum() for m in scored])
+    window_rows = np.array([2_000, 2_000, 300])
+    sampled = np.array([True, True, False])
+    result = decide_windows(
+        model, sums, scored, min_rows=500, sampled=sampled, window_rows=window_rows
+    )
+    assert [w.decision for w in result.windows] == ["ok", "ok", "insufficient"]
+    assert [w.rows for w in result.windows] == [480, 520, 300]
+    assert result.windows[0].threshold == model.threshold(480)
+    old = decide_windows(model, sums, scored, min_rows=500, sampled=sampled)
+    assert old.windows[0].decision == "insufficient"  # the sample alone: what it said before

@@ -33,6 +33,7 @@ import numpy as np
 
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evaluation.metrics import EvaluationError
+from watchkeeper.core.memory import return_free_memory
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.workbench.analyses import PerformanceView, run_drift, run_performance
@@ -456,4 +457,5 @@ def run_health(
             out[entry.name] = (health, drift, perf)
         if on_model is not None:
             on_model(entry.name, out[entry.name])
+        return_free_memory()  # the next model starts from what is kept, not from the peak
     return out

@@ -508,7 +508,7 @@ def measure_stalls(
         record(f"select {model[0]} v{model[1]} (drift + performance)", t)
 
         scenarios = (
-            ("drift (Drift tab, fraud-detector v1)", window.drift, "drift"),
+            (f"drift (Drift tab, {model[0]} v{model[1]})", window.drift, "drift"),
             ("performance (Performance tab)", window.performance, "performance"),
             ("slices (Slices tab)", window.slices, "slices"),
             ("champion vs challenger (its tab)", window.challenger, "challenger"),

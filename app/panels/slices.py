@@ -605,7 +605,7 @@ class SlicesPanel(DeferredPanel):
     def preview_condition(self) -> None:
         """Count, in the background, the events the draft plus the builder's condition select."""
         view = self.state.result
-        if view is None or view.table is None:
+        if view is None or (view.table is None and view.pushed is None):
             return
         try:
             condition = self._builder_condition()
@@ -618,9 +618,17 @@ class SlicesPanel(DeferredPanel):
         kept = tuple(c for c in self.state.draft if c.column != condition.column)
         predicate = SlicePredicate("preview", (*kept, condition))
         table = view.table
+        if table is None:  # counted in the database: the view holds no events
 
-        def work(progress, cancelled):
-            return int(predicate.mask(table).sum()), table.num_rows
+            def work(progress, cancelled):
+                from watchkeeper.core.workbench.slices_pushed import count_pushed
+
+                return count_pushed(view, predicate, cancelled)
+
+        else:
+
+            def work(progress, cancelled):
+                return int(predicate.mask(table).sum()), table.num_rows
 
         self.preview_label.setText("counting…")
         self.runner.run(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +52,13 @@ class Condition:
     column: str
     op: Op
     value: Any = None
+
+    def __post_init__(self) -> None:
+        # an unknown op would select nothing, silently (it fell through to "eq")
+        if self.op not in get_args(Op):
+            raise EvaluationError(
+                f"{self.column}: unknown condition {self.op!r} (one of {', '.join(get_args(Op))})"
+            )
 
     @property
     def label(self) -> str:

@@ -30,7 +30,14 @@ from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 if TYPE_CHECKING:  # slices imports this module
     from watchkeeper.core.workbench.slices import SlicesView
 
-__all__ = ["PUSHED_NOTE", "pushed_down", "recompute_pushed", "run_slices_sql", "window_sql"]
+__all__ = [
+    "PUSHED_NOTE",
+    "count_pushed",
+    "pushed_down",
+    "recompute_pushed",
+    "run_slices_sql",
+    "window_sql",
+]
 
 #: Non-warehouse dialects whose Slices view is counted in the database beyond
 #: IN_MEMORY_ROWS rows (the search needs exact quantiles: duckdb, postgresql, hive).
@@ -264,3 +271,53 @@ def recompute_pushed(
     return dataclasses.replace(
         view, slices=slices, predicates=tuple(predicates), custom=tuple(custom)
     )
+
+
+def count_pushed(
+    view: SlicesView, predicate: Any, cancelled: CancelCheck | None
+) -> tuple[int, int]:
+    """``(events the predicate selects, events in the view's window)`` counted in the database:
+    the builder's live count for a view that holds no events (one statement)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.progress import Cancelled
+    from watchkeeper.core.telemetry.sql_cancel import cancellable
+    from watchkeeper.core.telemetry.sql_values import short_error
+    from watchkeeper.core.workbench.analyses import open_source_of
+    from watchkeeper.core.workbench.common import READ_LOCK
+
+    check_cancelled(cancelled)
+    with READ_LOCK, open_source_of(view.pushed) as src:
+        have = set(src.source_schema().names)
+        missing = [c for c in predicate.columns if c not in have]
+        if missing:
+            raise EvaluationError(f"no column {missing[0]!r} in the telemetry for slicing")
+        engine, _ = sql_parts(src)
+        with engine.connect() as conn:
+            table, clauses, _ = slice_query(
+                conn,
+                src,
+                None,
+                model=view.model,
+                versions=[view.version],
+                start=view.start,
+                end=view.end,
+            )
+            picked = sa.case((predicate.where(table.c), 1), else_=0)
+            statement = (
+                sa.select(sa.func.count(), sa.func.sum(picked)).select_from(table).where(*clauses)
+            )
+            guard = None
+            try:
+                with cancellable(conn, cancelled) as guard:
+                    total, selected = conn.execute(statement).one()
+            except sa.exc.DBAPIError as exc:
+                conn.rollback()
+                if guard is not None and guard.fired:
+                    raise Cancelled("the count was cancelled in the database") from None
+                raise EvaluationError(
+                    f"the database refused the count: {short_error(exc)}"
+                ) from None
+    return int(selected or 0), int(total or 0)

@@ -40,12 +40,20 @@ def test_the_panel_draws_a_view_counted_in_the_database(
     rows = panel.slice_model.rowCount()
     panel.column_combo.setCurrentText("channel")
     panel.value_combo.setEditText("web")
+    web = frame.loc[frame["slice"] == "web"].iloc[0]
+    overall = frame.loc[frame["slice"] == "overall"].iloc[0]
+    # the builder's live count, counted in the database (the view holds no events)
+    with qtbot.waitSignal(
+        runner.task_finished, timeout=30_000, check_params_cb=done("slices-preview")
+    ):
+        panel.preview_condition()
+    share = web["events"] / overall["events"]
+    assert panel.preview_label.text() == f"{int(web['events']):,} events ({share:.1%})"
     assert panel.add_condition()
     with qtbot.waitSignal(runner.task_finished, timeout=30_000, check_params_cb=done("slices")):
         assert panel.add_slice()
     assert panel.slice_model.rowCount() == rows + 1
     added = panel.slice_model.frame.iloc[-1]
-    web = frame.loc[frame["slice"] == "web"].iloc[0]
     assert added["events"] == web["events"]  # the same condition, counted again there
     SHOTS.mkdir(parents=True, exist_ok=True)
     panel.grab().save(str(SHOTS / "slices-counted-in-database.png"))

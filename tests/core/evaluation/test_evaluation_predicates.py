@@ -82,3 +82,11 @@ def test_spec_slices_select_the_same_rows_in_numpy_and_sql(url: str) -> None:
     assert list(np.flatnonzero(missing.mask(TABLE))) == [3, 5]  # NaN counts as missing
     with pytest.raises(EvaluationError, match="no column 'country'"):
         SlicePredicate("c", (Condition("country", "eq", "DE"),)).mask(TABLE)
+
+
+def test_an_unknown_condition_is_refused_not_read_as_equality() -> None:
+    """``ge`` is no condition (``range`` with an open end is): before, it fell through to the
+    equality test and selected no rows, with no error."""
+    with pytest.raises(EvaluationError, match="unknown condition 'ge'"):
+        Condition("amount", "ge", 10.0)  # type: ignore[arg-type]
+    assert Condition("amount", "range", (10.0, None)).label == "amount>=10"

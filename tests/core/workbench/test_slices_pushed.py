@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
@@ -79,6 +80,23 @@ def test_slices_view_counted_in_duckdb_equals_in_memory(
     x, e = again.slices.row("mine"), want.slices.row("mine")
     assert (x.support, x.labeled, x.positives) == (e.support, e.labeled, e.positives) > (0, 0, 0)
     _close(x.metrics["roc_auc"].value, e.metrics["roc_auc"].value, "mine roc_auc")
+
+    # the builder's live count: one statement, the in-memory mask's count (a range condition
+    # too: bound values compared in the database as in numpy)
+    numeric = next(c for c in counted.columns if c.kind == "numerical")
+    middle = float(np.nanmedian(memory.table[numeric.name].to_numpy(zero_copy_only=False)))
+    ranged = SlicePredicate("ranged", (*mine.conditions, Condition(numeric.name, "range", (middle, None))))
+    for predicate in (mine, ranged):
+        with recorded_statements() as seen:
+            got = slices_pushed.count_pushed(counted, predicate, None)
+        assert len(_reads(seen)) == 1
+        assert got == (int(predicate.mask(memory.table).sum()), memory.table.num_rows)
+    assert 0 < got[0] < got[1], (numeric.name, middle, column.name, column.levels[0])
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+
+    odd = SlicePredicate("odd", (Condition("no such column", "eq", "x"),))
+    with pytest.raises(EvaluationError, match="no column 'no such column'"):
+        slices_pushed.count_pushed(counted, odd, None)
 
     # the workbook from the view: no event read for the slices (drift reads its own)
     out = write_slice_report(entry, "1", tmp_path / "slices.xlsx", known=counted)

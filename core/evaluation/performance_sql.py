@@ -96,10 +96,8 @@ def performance_over_time_sql(
     from watchkeeper.core.drift.sql_counts import plan_windows_sql, windowed_rows
     from watchkeeper.core.evaluation.binned import score_range_sql
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
-    from watchkeeper.core.progress import Cancelled
     from watchkeeper.core.telemetry.sql import time_bound, time_key
-    from watchkeeper.core.telemetry.sql_cancel import cancellable
-    from watchkeeper.core.telemetry.sql_values import short_error
+    from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
     from watchkeeper.core.telemetry.windows import parse_window
 
     if task not in ("binary", "regression"):
@@ -154,36 +152,33 @@ def performance_over_time_sql(
         if rows.conditions:
             statement = statement.where(*rows.conditions)
         statement = statement.group_by(sa.literal_column("w"), sa.literal_column("k"))
-        guard = None
-        try:
-            with cancellable(conn, cancelled) as guard:
-                fetched = fetch_numbers(conn, statement, 3 + len(AGGREGATES))
-                odd_labels = int(np.nan_to_num(fetched[:, -1]).sum())
-                if odd_labels:
-                    raise EvaluationError(
-                        f"a binary label must be 0 or 1; {odd_labels:,} labeled event(s) of "
-                        f"the selection have another value (column {col('label').name!r})"
-                    )
-                fetched = fetched[:, :-1]
-                mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
-                inside = _rows_in(fetched, mixed)
-                raw = np.empty((0, 4))
-                if 0 < inside <= exact_auc_rows:
-                    keys = sorted({int(x) for x in mixed[:, 1]})
-                    picked = sa.select(w, k, s, sa.cast(y, sa.Double)).select_from(rows.source)
-                    picked = picked.where(
-                        *rows.conditions,
-                        y.is_not(None),
-                        bin_key(s, grid).in_([sa.literal(x, sa.BigInteger) for x in keys]),
-                    )
-                    raw = fetch_numbers(conn, picked, 4)
-        except sa.exc.DBAPIError as exc:
-            conn.rollback()
-            if guard is not None and guard.fired:
-                raise Cancelled("performance counting was cancelled in the database") from None
-            raise EvaluationError(
-                f"the database refused the performance query: {short_error(exc)}"
-            ) from None
+        with cancellable_or_refused(
+            conn,
+            cancelled,
+            what="performance counting",
+            refused="the performance query",
+            error=EvaluationError,
+        ):
+            fetched = fetch_numbers(conn, statement, 3 + len(AGGREGATES))
+            odd_labels = int(np.nan_to_num(fetched[:, -1]).sum())
+            if odd_labels:
+                raise EvaluationError(
+                    f"a binary label must be 0 or 1; {odd_labels:,} labeled event(s) of "
+                    f"the selection have another value (column {col('label').name!r})"
+                )
+            fetched = fetched[:, :-1]
+            mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
+            inside = _rows_in(fetched, mixed)
+            raw = np.empty((0, 4))
+            if 0 < inside <= exact_auc_rows:
+                keys = sorted({int(x) for x in mixed[:, 1]})
+                picked = sa.select(w, k, s, sa.cast(y, sa.Double)).select_from(rows.source)
+                picked = picked.where(
+                    *rows.conditions,
+                    y.is_not(None),
+                    bin_key(s, grid).in_([sa.literal(x, sa.BigInteger) for x in keys]),
+                )
+                raw = fetch_numbers(conn, picked, 4)
     no_lags: dict[str, float | None] = {"p10": None, "p50": None, "p90": None, "max": None}
     out = []
     for i in range(len(windows)):

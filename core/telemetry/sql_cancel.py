@@ -37,7 +37,14 @@ import sqlalchemy as sa
 from watchkeeper.core.errors import TelemetryError
 from watchkeeper.core.telemetry.warehouse import TIMEOUT_OPTION
 
-__all__ = ["POLL_S", "Guard", "StatementTimeout", "cancellable", "install_hive_execution"]
+__all__ = [
+    "POLL_S",
+    "Guard",
+    "StatementTimeout",
+    "cancellable",
+    "cancellable_or_refused",
+    "install_hive_execution",
+]
 
 POLL_S = 0.1
 log = logging.getLogger(__name__)
@@ -105,6 +112,32 @@ def cancellable(conn: sa.Connection, cancelled: Callable[[], bool] | None) -> It
             raise
         conn.rollback()  # only reads: the connection stays usable
         raise StatementTimeout(timeout_message(guard.timed_out)) from None
+
+
+@contextlib.contextmanager
+def cancellable_or_refused(
+    conn: sa.Connection,
+    cancelled: Callable[[], bool] | None,
+    *,
+    what: str,
+    refused: str,
+    error: type[Exception],
+) -> Iterator[Guard]:
+    """:func:`cancellable`, and a driver's error turned into what the caller says: a stop
+    asked for raises ``Cancelled(f"{what} was cancelled in the database")``, anything else
+    ``error(f"the database refused {refused}: …")``; the connection is rolled back either way."""
+    from watchkeeper.core.progress import Cancelled
+    from watchkeeper.core.telemetry.sql_values import short_error
+
+    guard = None
+    try:
+        with cancellable(conn, cancelled) as guard:
+            yield guard
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        if guard is not None and guard.fired:
+            raise Cancelled(f"{what} was cancelled in the database") from None
+        raise error(f"the database refused {refused}: {short_error(exc)}") from None
 
 
 @contextlib.contextmanager

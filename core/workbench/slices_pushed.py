@@ -241,7 +241,6 @@ def recompute_pushed(
 ) -> SlicesView:
     """:func:`~.slices.recompute_slices` for a view counted in the database: the slices
     counted again there (one statement; worst slices unchanged)."""
-    from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.slices_sql import slice_metrics_pushed
     from watchkeeper.core.workbench.analyses import open_source_of
     from watchkeeper.core.workbench.common import READ_LOCK
@@ -252,17 +251,11 @@ def recompute_pushed(
     report(0.2, "metrics per slice, counted in the database")
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(view.pushed) as src:
-        have = set(src.source_schema().names)
-        missing = [c for p in custom for c in p.columns if c not in have]
-        if missing:
-            raise EvaluationError(f"no column {missing[0]!r} in the telemetry for slicing")
+        _require_columns(src, custom)
         slices, _ = slice_metrics_pushed(
             src,
             predicates,
-            model=view.model,
-            versions=[view.version],
-            start=view.start,
-            end=view.end,
+            **_selection(view),
             metrics=chosen,
             threshold=view.threshold,
             cancelled=cancelled,
@@ -282,42 +275,37 @@ def count_pushed(
 
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
-    from watchkeeper.core.progress import Cancelled
-    from watchkeeper.core.telemetry.sql_cancel import cancellable
-    from watchkeeper.core.telemetry.sql_values import short_error
+    from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
     from watchkeeper.core.workbench.analyses import open_source_of
     from watchkeeper.core.workbench.common import READ_LOCK
 
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(view.pushed) as src:
-        have = set(src.source_schema().names)
-        missing = [c for c in predicate.columns if c not in have]
-        if missing:
-            raise EvaluationError(f"no column {missing[0]!r} in the telemetry for slicing")
+        _require_columns(src, [predicate])
         engine, _ = sql_parts(src)
         with engine.connect() as conn:
-            table, clauses, _ = slice_query(
-                conn,
-                src,
-                None,
-                model=view.model,
-                versions=[view.version],
-                start=view.start,
-                end=view.end,
-            )
+            table, clauses, _ = slice_query(conn, src, None, **_selection(view))
             picked = sa.case((predicate.where(table.c), 1), else_=0)
             statement = (
                 sa.select(sa.func.count(), sa.func.sum(picked)).select_from(table).where(*clauses)
             )
-            guard = None
-            try:
-                with cancellable(conn, cancelled) as guard:
-                    total, selected = conn.execute(statement).one()
-            except sa.exc.DBAPIError as exc:
-                conn.rollback()
-                if guard is not None and guard.fired:
-                    raise Cancelled("the count was cancelled in the database") from None
-                raise EvaluationError(
-                    f"the database refused the count: {short_error(exc)}"
-                ) from None
+            with cancellable_or_refused(
+                conn, cancelled, what="the count", refused="the count", error=EvaluationError
+            ):
+                total, selected = conn.execute(statement).one()
     return int(selected or 0), int(total or 0)
+
+
+def _require_columns(src: Any, predicates: Sequence[Any]) -> None:
+    """A user's slice on a column the telemetry lacks: a plain error before any statement."""
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+
+    have = set(src.source_schema().names)
+    missing = [c for p in predicates for c in p.columns if c not in have]
+    if missing:
+        raise EvaluationError(f"no column {missing[0]!r} in the telemetry for slicing")
+
+
+def _selection(view: SlicesView) -> dict[str, Any]:
+    """The events a view counted: its version over its window."""
+    return {"model": view.model, "versions": [view.version], "start": view.start, "end": view.end}

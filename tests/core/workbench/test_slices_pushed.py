@@ -85,7 +85,9 @@ def test_slices_view_counted_in_duckdb_equals_in_memory(
     # too: bound values compared in the database as in numpy)
     numeric = next(c for c in counted.columns if c.kind == "numerical")
     middle = float(np.nanmedian(memory.table[numeric.name].to_numpy(zero_copy_only=False)))
-    ranged = SlicePredicate("ranged", (*mine.conditions, Condition(numeric.name, "range", (middle, None))))
+    ranged = SlicePredicate(
+        "ranged", (*mine.conditions, Condition(numeric.name, "range", (middle, None)))
+    )
     for predicate in (mine, ranged):
         with recorded_statements() as seen:
             got = slices_pushed.count_pushed(counted, predicate, None)

@@ -14,8 +14,9 @@ time range (one ``min/max``), the metrics of every slice and of all events (one 
 whether the reference window has events (one ``count``), and the worst-slice search (four
 statements: numerical levels, categorical levels, single features, pairs; one more for the
 score range when ROC AUC is counted per score bin). Nothing comes back but sums per group;
-the view holds no events (``table`` is ``None``), so adding a slice in the builder counts it
-in the database again (:func:`recompute_pushed`).
+the view holds no events (``table`` is ``None``), so the builder's live count of a draft
+(:func:`count_pushed`, one ``COUNT``) and adding a slice count in the database again
+(:func:`recompute_pushed`).
 """
 
 from __future__ import annotations

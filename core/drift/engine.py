@@ -235,13 +235,18 @@ def analyze_drift(
             yield list(wanted), cur
             return
         step = max(1, reader.batch_columns)
-        for lo in range(0, len(wanted), step):
-            batch = list(wanted[lo : lo + step])
-            extra = [timestamp] if timestamp is not None and timestamp not in batch else []
-            table = reader.read([*batch, *extra])
-            _check_same_rows(table, n, ts, timestamp)
-            yield batch, table
-            del table
+
+        def reads() -> Iterator[tuple[list[str], pa.Table]]:
+            for lo in range(0, len(wanted), step):
+                batch = list(wanted[lo : lo + step])
+                extra = [timestamp] if timestamp is not None and timestamp not in batch else []
+                table = reader.read([*batch, *extra])
+                _check_same_rows(table, n, ts, timestamp)
+                yield batch, table
+                del table
+
+        # the next batch is read while this one is measured (one batch more in memory)
+        yield from read_ahead(reads())
 
     def count(wanted: Sequence[str]) -> None:
         done = 0
@@ -534,3 +539,50 @@ def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> W
     starts = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).max else None for x in lo)
     ends = tuple(us_to_datetime(x) if x != np.iinfo(np.int64).min else None for x in hi)
     return Windows(windows.spec, starts, ends, windows.bounds, windows.rows)
+
+
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, the next one produced on a thread of its own while the caller works on the
+    current one: reading a batch of columns (DuckDB, Arrow: the GIL released) overlaps with
+    measuring the previous batch. At most one item waits; an error in ``items`` is raised
+    where the caller takes the item; closing the generator stops the thread."""
+    import contextlib
+    import queue
+
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                del item
+                if stop.is_set():
+                    return
+            box.put((True, end))
+        except BaseException as exc:  # handed to the consumer
+            box.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="watchkeeper-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = box.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+            del item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a producer blocked on a full box finish
+            with contextlib.suppress(queue.Empty):
+                box.get_nowait()
+            thread.join(timeout=0.05)

@@ -100,3 +100,37 @@ def test_a_reader_whose_rows_move_is_refused(data) -> None:
     reader = ColumnReader(tuple(cur.column_names), read, lambda names, rows: iter(()), 4)
     with pytest.raises(DriftError, match="different order"):
         analyze_drift(ref, reader, window=parse_window("1d"), categorical=["c"])
+
+
+def test_read_ahead_hands_over_items_errors_and_stops_when_closed() -> None:
+    """The batches come in order; an error in the reader is raised where the batch is taken;
+    closing early stops the reading thread (no thread left reading behind the analysis)."""
+    import threading
+
+    from watchkeeper.core.drift.engine import read_ahead
+
+    assert list(read_ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
+
+    def failing():
+        yield 1
+        raise ValueError("the database went away")
+
+    got = read_ahead(failing())
+    assert next(got) == 1
+    with pytest.raises(ValueError, match="went away"):
+        next(got)
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    it = read_ahead(endless())
+    assert [next(it), next(it)] == [0, 1]
+    it.close()
+    assert not any(t.name == "watchkeeper-read-ahead" for t in threading.enumerate())
+    assert len(produced) <= 4  # the two taken, at most one waiting and one being made

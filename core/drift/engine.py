@@ -34,9 +34,9 @@ from watchkeeper.core.drift.derive import derive_result
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.exact import (
     ExactStats,
+    WindowSampler,
     exact_limit,
     exact_statistics,
-    window_sampler,
 )
 from watchkeeper.core.drift.multivariate import MultivariateDrift, score_windows
 from watchkeeper.core.drift.profile import ReferenceProfile
@@ -327,7 +327,7 @@ def analyze_drift(
                     values = numeric_values(column, fp.name)
                     if idx is not None:
                         values = values[idx]
-                get = window_sampler(column, fp.name, values, idx, splits, limit, seed, k)
+                get = WindowSampler(column, fp.name, values, idx, splits, limit, seed, k)
                 edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
                 return exact_statistics(ref, ref_mode, get, n_windows, fp.std, edges)
 

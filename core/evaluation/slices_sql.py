@@ -369,14 +369,19 @@ def slice_metrics_pushed(
         )
         s, y = col("score"), col("label")
 
-        def branch(i: int, extra: Sequence[Any]) -> Any:
-            return sa.select(
-                sa.literal(i, sa.Integer).label("g"), s.label("s"), y.label("y")
-            ).where(*clauses, *extra)
-
-        parts = [branch(-1, [])]
-        parts += [branch(i, [p.where(table.c)]) for i, p in enumerate(predicates)]
-        rows = sa.union_all(*parts).subquery("rows")
+        # one pass over the selection: each event stacked once for the overall group and
+        # once per slice holding it (a UNION ALL branch per slice reread the table on Spark)
+        member = [
+            sa.case((p.where(table.c), sa.literal(i, sa.Integer))).label(f"c{i}")
+            for i, p in enumerate(predicates)
+        ]
+        coded = (
+            sa.select(s.label("s"), y.label("y"), sa.literal(-1, sa.Integer).label("all"), *member)
+            .where(*clauses)
+            .subquery("coded")
+        )
+        gs = [coded.c["all"], *(coded.c[f"c{i}"] for i in range(len(predicates)))]
+        rows = _stacked(conn, coded, gs, "rows")
         auc = "exact" if {"roc_auc", "pr_auc"} & set(metrics) else None
         stats = _run(conn, group_stats_statement(rows, threshold, auc, None), cancelled)
     _refuse_odd(stats, col("label").name)

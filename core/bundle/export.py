@@ -554,10 +554,10 @@ def _write_telemetry(
 
     if getattr(source, "warehouse", False):
         table, sampling = _warehouse_sample(source, query, max_rows or WAREHOUSE_ROWS, seed)
-        found = {str(v) for v in pc.unique(table["model_version"]).to_pylist()}
         if table.num_rows:
             pq.write_table(table, parquet, compression="zstd")
-        return table.num_rows, found, sampling
+        versions = {str(v) for v in pc.unique(table["model_version"]).to_pylist()}
+        return table.num_rows, versions, sampling
     if max_rows is None:
         writer = None
         rows = 0

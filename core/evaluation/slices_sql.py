@@ -30,11 +30,14 @@ search: 0.0073 at most with 2,000 bins); the largest such bound of the search is
 note. ``auc_bins=None`` ranks by distinct score (exact, and the in-memory search's
 numbers when it read every row).
 
-Statements: slice metrics one (overall and every slice under ``UNION ALL``); the worst-slice
-search at most four — numerical levels (reference quantiles, ``percentile`` on Spark,
-``quantile_cont`` on DuckDB), categorical levels (most frequent values, a window rank),
-single features, and pairs (among the strongest ``max_pair_features`` features, as in
-memory). Unlike the in-memory search it needs no sample: every labeled event counts.
+Statements: slice metrics one (overall and every slice); the worst-slice search at most
+four — numerical levels and the scores' span (reference quantiles, ``percentile`` on Spark,
+``quantile_cont`` on DuckDB), categorical levels (most frequent values, a window rank per
+feature over one join with the features' indices), single features, and pairs (among the
+strongest ``max_pair_features`` features, as in memory). Unlike the in-memory search it needs
+no sample: every labeled event counts. Each statement reads the selection once: an event's
+group ids (overall, slices, levels, pairs) are stacked from one pass (:func:`_stacked`), since
+Spark reran the table for every ``UNION ALL`` branch (a CTE is not materialised there).
 """
 
 from __future__ import annotations
@@ -773,7 +776,7 @@ def find_worst_slices_pushed(
             f"ROC AUC counted in {auc_bins:,} score bins: each slice's value is within "
             f"{max(bounds):.2g} of its exact value (the largest bound of this search)"
         )
-    bounds = SearchBounds(
+    search = SearchBounds(
         bins=bins,
         max_levels=max_levels,
         pairs=pairs,
@@ -784,7 +787,7 @@ def find_worst_slices_pushed(
         confidence=confidence,
         max_pair_features=max_pair_features,
     )
-    settings = bounds.settings(
+    settings = search.settings(
         binning="reference quantiles" if baseline is not None else "quantiles of the data",
         max_rows=None,
     ) | {"counted": "in the database", "auc_bins": auc_bins if metric_is_auc else None}

@@ -228,6 +228,7 @@ class SqlSource(TelemetrySource):
             raise TelemetryError("a stratified sample needs a time column", source=self.description)
         # Spark's to_date, in the UTC session (PyHive renders a cast to DATE as TIMESTAMP)
         day = sa.cast(sa.func.to_date(time_key(table.c[roles["ts"]])), sa.String)
+        version: sa.ColumnElement[Any]
         if "model_version" in roles:
             version = sa.func.coalesce(sa.cast(table.c[roles["model_version"]], sa.String), "")
         else:

@@ -35,7 +35,11 @@ from watchkeeper.core.governance.signing import Signer
 from watchkeeper.core.telemetry.contract import CANONICAL_ROLES
 from watchkeeper.core.times import parse_time
 
-__all__ = ["BundleInfo", "export_bundle", "resolve_url"]
+__all__ = ["WAREHOUSE_ROWS", "BundleInfo", "export_bundle", "resolve_url"]
+
+#: The events a bundle of a warehouse (Spark SQL) holds without ``--max-rows``: its rows
+#: are counted there and sampled there, never streamed (see :func:`_warehouse_sample`).
+WAREHOUSE_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,50 @@ def _stream_sample(
         "version) — pandas' SipHash, key from the seed: uniform without replacement and "
         "independent of the order rows are read in",
         "passes": "two streaming passes (counts, then selection); memory bounded by max_rows",
+        "seed": seed,
+        "max_rows": max_rows,
+        "rows": table.num_rows,
+        "rows_in_range": total,
+        "per_stratum": per_stratum,
+    }
+
+
+def _warehouse_sample(
+    source: Any, query: Any, max_rows: int, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """A warehouse's events as aggregates and a bounded sample, never streamed: the events
+    per (version, UTC day) counted there (frozen in the manifest's ``per_stratum``), the
+    same allocation as :func:`_stream_sample`, and the rows chosen there by a seeded hash
+    rank per stratum (:meth:`~watchkeeper.core.telemetry.sql.SqlSource.stratified_sample`):
+    at most ``max_rows`` rows cross the wire."""
+    import numpy as np
+
+    counts = source.strata_counts(query)
+    order = sorted(counts)
+    total = sum(counts.values())
+    sizes = np.array([counts[k] for k in order], dtype=np.int64)
+    kept = _allocate(sizes, max_rows) if total > max_rows else sizes
+    quota = {k: int(n) for k, n in zip(order, kept, strict=True)}
+    table = source.stratified_sample(query, quota, seed) if total else None
+    if table is None:
+        table = source.read(query)  # nothing selected: the empty table, typed
+    keys = [
+        (k, "ascending") for k in ("ts", "model_version", "request_id") if k in table.schema.names
+    ]
+    table = table.sort_by(keys)
+    per_stratum = [
+        {"version": v, "day": d, "rows": counts[(v, d)], "kept": quota[(v, d)]} for v, d in order
+    ]
+    return table, {
+        "method": "stratified" if total > max_rows else "all",
+        "strata": "model_version x UTC day",
+        "allocation": "proportional to stratum size, largest remainders, at least one row "
+        "per non-empty stratum while max_rows allows",
+        "within_stratum": "the rows with the smallest xxhash64 of (seed, request id, model "
+        "version), ranked in the warehouse: uniform without replacement and independent of "
+        "the order rows are read in",
+        "passes": "counted in the warehouse (one GROUP BY), the sample chosen "
+        "there; at most max_rows rows read",
         "seed": seed,
         "max_rows": max_rows,
         "rows": table.num_rows,
@@ -504,6 +552,12 @@ def _write_telemetry(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    if getattr(source, "warehouse", False):
+        table, sampling = _warehouse_sample(source, query, max_rows or WAREHOUSE_ROWS, seed)
+        if table.num_rows:
+            pq.write_table(table, parquet, compression="zstd")
+        versions = {str(v) for v in pc.unique(table["model_version"]).to_pylist()}
+        return table.num_rows, versions, sampling
     if max_rows is None:
         writer = None
         rows = 0

@@ -30,11 +30,14 @@ search: 0.0073 at most with 2,000 bins); the largest such bound of the search is
 note. ``auc_bins=None`` ranks by distinct score (exact, and the in-memory search's
 numbers when it read every row).
 
-Statements: slice metrics one (overall and every slice under ``UNION ALL``); the worst-slice
-search at most four — numerical levels (reference quantiles, ``percentile`` on Spark,
-``quantile_cont`` on DuckDB), categorical levels (most frequent values, a window rank),
-single features, and pairs (among the strongest ``max_pair_features`` features, as in
-memory). Unlike the in-memory search it needs no sample: every labeled event counts.
+Statements: slice metrics one (overall and every slice); the worst-slice search at most
+four — numerical levels and the scores' span (reference quantiles, ``percentile`` on Spark,
+``quantile_cont`` on DuckDB), categorical levels (most frequent values, a window rank per
+feature over one join with the features' indices), single features, and pairs (among the
+strongest ``max_pair_features`` features, as in memory). Unlike the in-memory search it needs
+no sample: every labeled event counts. Each statement reads the selection once: an event's
+group ids (overall, slices, levels, pairs) are stacked from one pass (:func:`_stacked`), since
+Spark reran the table for every ``UNION ALL`` branch (a CTE is not materialised there).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from watchkeeper.core.evaluation.intervals import (
 )
 from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
 from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+from watchkeeper.core.evaluation.worst_slices import SEARCH, SearchBounds
 
 __all__ = [
     "PUSHED_SLICE_METRICS",
@@ -368,14 +372,19 @@ def slice_metrics_pushed(
         )
         s, y = col("score"), col("label")
 
-        def branch(i: int, extra: Sequence[Any]) -> Any:
-            return sa.select(
-                sa.literal(i, sa.Integer).label("g"), s.label("s"), y.label("y")
-            ).where(*clauses, *extra)
-
-        parts = [branch(-1, [])]
-        parts += [branch(i, [p.where(table.c)]) for i, p in enumerate(predicates)]
-        rows = sa.union_all(*parts).subquery("rows")
+        # one pass over the selection: each event stacked once for the overall group and
+        # once per slice holding it (a UNION ALL branch per slice reread the table on Spark)
+        member = [
+            sa.case((p.where(table.c), sa.literal(i, sa.Integer))).label(f"c{i}")
+            for i, p in enumerate(predicates)
+        ]
+        coded = (
+            sa.select(s.label("s"), y.label("y"), sa.literal(-1, sa.Integer).label("all"), *member)
+            .where(*clauses)
+            .subquery("coded")
+        )
+        gs = [coded.c["all"], *(coded.c[f"c{i}"] for i in range(len(predicates)))]
+        rows = _stacked(conn, coded, gs, "rows")
         auc = "exact" if {"roc_auc", "pr_auc"} & set(metrics) else None
         stats = _run(conn, group_stats_statement(rows, threshold, auc, None), cancelled)
     _refuse_odd(stats, col("label").name)
@@ -441,15 +450,15 @@ def find_worst_slices_pushed(
     baseline: tuple[str, Any, Any] | None = None,
     metric: str = "roc_auc",
     categorical: Sequence[str] = (),
-    bins: int = 5,
-    max_levels: int = 20,
-    pairs: bool = True,
-    min_support: int = 200,
-    min_class: int = 20,
-    fdr: float = 0.05,
-    threshold: float = 0.5,
-    confidence: float = 0.95,
-    max_pair_features: int = 20,
+    bins: int = SEARCH.bins,
+    max_levels: int = SEARCH.max_levels,
+    pairs: bool = SEARCH.pairs,
+    min_support: int = SEARCH.min_support,
+    min_class: int = SEARCH.min_class,
+    fdr: float = SEARCH.fdr,
+    threshold: float = SEARCH.threshold,
+    confidence: float = SEARCH.confidence,
+    max_pair_features: int = SEARCH.max_pair_features,
     auc_bins: int | None = DEFAULT_BINS,
     limit: int | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -545,40 +554,39 @@ def find_worst_slices_pushed(
                 sa.func.max(sa.case((fin, cd))),
                 *_quantile_parts(conn, ref, qs),
             ]
+        # the scores' span too (the AUC's score bins): no statement of its own
+        num_parts += [sa.func.min(both.c.s), sa.func.max(both.c.s)]
         cat_rows: list[Any] = []
         try:
-            num_row = (
-                fetch_numbers(conn, sa.select(*num_parts), len(num_parts))[0]
-                if num_parts
-                else np.zeros(0)
-            )
-            # 2. categorical levels: the most frequent current values, by a window rank
-            branches = []
-            for j, c in enumerate(fcol):
-                if numeric[j]:
-                    continue
-                counted = (
-                    sa.select(
-                        sa.literal(j, sa.Integer).label("j"),
-                        sa.cast(c, sa.String).label("v"),
-                        sa.func.count().label("n"),
-                    )
+            num_row = fetch_numbers(conn, sa.select(*num_parts), len(num_parts))[0]
+            span = num_row[-2:]
+            # 2. categorical levels: the most frequent current values, by a window rank per
+            # feature, in one pass (each event once per categorical feature: a join with
+            # the features' indices, as a UNION ALL branch per feature reread the table)
+            cats = [j for j in range(len(fcol)) if not numeric[j]]
+            if cats:
+                picks = [sa.select(sa.literal(j, sa.Integer).label("j")) for j in cats]
+                ks = (sa.union_all(*picks) if len(picks) > 1 else picks[0]).subquery("ks")
+                value = sa.case(*[(ks.c.j == j, sa.cast(fcol[j], sa.String)) for j in cats])
+                stacked = (
+                    sa.select(ks.c.j, value.label("v"))
+                    .select_from(both.join(ks, sa.true()))
                     .where(both.c.period == 0)
-                    .group_by(sa.cast(c, sa.String))
-                    .subquery(f"v{j}")
+                    .subquery("stacked")
+                )
+                counted = (
+                    sa.select(stacked.c.j, stacked.c.v, sa.func.count().label("n"))
+                    .group_by(stacked.c.j, stacked.c.v)
+                    .subquery("counted")
                 )
                 keep = max(max_levels, _BUILDER_LEVELS) + 1  # + the NULL group
                 ranked = sa.select(
                     counted,
                     sa.func.row_number()
-                    .over(order_by=(counted.c.n.desc(), counted.c.v))
+                    .over(partition_by=counted.c.j, order_by=(counted.c.n.desc(), counted.c.v))
                     .label("r"),
-                ).subquery(f"r{j}")
-                branches.append(
-                    sa.select(ranked.c.j, ranked.c.v, ranked.c.n).where(ranked.c.r <= keep)
-                )
-            if branches:
-                stmt = sa.union_all(*branches) if len(branches) > 1 else branches[0]
+                ).subquery("ranked")
+                stmt = sa.select(ranked.c.j, ranked.c.v, ranked.c.n).where(ranked.c.r <= keep)
                 cat_rows = list(conn.execute(stmt).fetchall())
         except sa.exc.DBAPIError as exc:
             from watchkeeper.core.telemetry.sql_values import short_error
@@ -648,32 +656,22 @@ def find_worst_slices_pushed(
         if metric_is_auc:
             auc_mode = "exact" if auc_bins is None else "bins"
             if auc_bins is not None:
-                span = conn.execute(sa.select(sa.func.min(both.c.s), sa.func.max(both.c.s))).one()
-                lo_s, hi_s = (threshold, threshold) if span[0] is None else map(float, span)
+                lo_s, hi_s = (threshold, threshold) if math.isnan(span[0]) else map(float, span)
                 grid = score_grid(lo_s, hi_s, threshold, auc_bins)
 
         def stats_of(st: GroupStats | None) -> _Stats | None:
             return None if st is None else _candidate_stats(metric, st)
 
-        # 3. overall and every single feature's levels, per period
+        # 3. overall and every single feature's levels, per period: one pass over the
+        # selection, each event stacked once per feature whose level holds it
         width = max((len(lv.conditions) for lv in levels), default=1) + 1
-        branches = [
-            sa.select(
-                sa.literal(-1, sa.Integer).label("g"), both.c.s.label("s"), both.c.y.label("y")
-            ).where(both.c.period == 0)
-        ]
+        coded = _coded(levels, both)
+        gs = [sa.case((coded.c.period == 0, sa.literal(-1, sa.Integer)))]
         for k, lv in enumerate(levels):
-            if not lv.conditions:
-                continue
-            code = _on(lv, both)
-            branches.append(
-                sa.select(
-                    ((sa.literal(k, sa.Integer) * width + code) * 2 + both.c.period).label("g"),
-                    both.c.s.label("s"),
-                    both.c.y.label("y"),
-                ).where(code.is_not(None))
-            )
-        rows = sa.union_all(*branches).subquery("rows")
+            if lv.conditions:
+                code = coded.c[f"c{k}"]
+                gs.append((sa.literal(k, sa.Integer) * width + code) * 2 + coded.c.period)
+        rows = _stacked(conn, coded, gs, "rows")
         stats = _run(conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled)
         _refuse_odd(stats, col("label").name)
         whole = stats.get(-1)
@@ -756,21 +754,16 @@ def find_worst_slices_pushed(
                 default=1,
             )
             pw += 1
-            branches = []
+            gs = []
             for t, (a, b) in enumerate(combos):
                 la, lb = levels[a], levels[b]
                 if not la.conditions or not lb.conditions:
                     continue
-                ca, cb = _on(la, both), _on(lb, both)
+                ca, cb = coded.c[f"c{a}"], coded.c[f"c{b}"]
                 nb = max(len(lb.conditions), 1)
-                g = (sa.literal(t, sa.Integer) * pw + ca * nb + cb) * 2 + both.c.period
-                branches.append(
-                    sa.select(g.label("g"), both.c.s.label("s"), both.c.y.label("y")).where(
-                        ca.is_not(None), cb.is_not(None)
-                    )
-                )
-            if branches:
-                rows = sa.union_all(*branches).subquery("pairs")
+                gs.append((sa.literal(t, sa.Integer) * pw + ca * nb + cb) * 2 + coded.c.period)
+            if gs:
+                rows = _stacked(conn, coded, gs, "pairs")
                 stats_now = _run(
                     conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled
                 )
@@ -783,20 +776,21 @@ def find_worst_slices_pushed(
             f"ROC AUC counted in {auc_bins:,} score bins: each slice's value is within "
             f"{max(bounds):.2g} of its exact value (the largest bound of this search)"
         )
-    settings = {
-        "bins": bins,
-        "max_levels": max_levels,
-        "pairs": pairs,
-        "min_support": min_support,
-        "min_class": min_class,
-        "threshold": threshold,
-        "confidence": confidence,
-        "binning": "reference quantiles" if baseline is not None else "quantiles of the data",
-        "max_rows": None,
-        "max_pair_features": max_pair_features,
-        "counted": "in the database",
-        "auc_bins": auc_bins if metric_is_auc else None,
-    }
+    search = SearchBounds(
+        bins=bins,
+        max_levels=max_levels,
+        pairs=pairs,
+        min_support=min_support,
+        min_class=min_class,
+        fdr=fdr,
+        threshold=threshold,
+        confidence=confidence,
+        max_pair_features=max_pair_features,
+    )
+    settings = search.settings(
+        binning="reference quantiles" if baseline is not None else "quantiles of the data",
+        max_rows=None,
+    ) | {"counted": "in the database", "auc_bins": auc_bins if metric_is_auc else None}
     return _conclude(metric, overall_est, found, baseline is not None, fdr, settings, notes, limit)
 
 
@@ -828,6 +822,49 @@ def _on(level: _Level, both: Any) -> Any:
         if "null" in kinds:
             whens.append((c.is_(None), len(level.texts)))
     return sa.case(*whens)
+
+
+def _coded(levels: Sequence[_Level], both: Any) -> Any:
+    """``both``'s period, score and label with every level's code (``c{k}``, NULL for a
+    level without conditions): the codes are computed once an event, however many
+    groupings (singles, pairs) use them."""
+    import sqlalchemy as sa
+
+    codes = [
+        (_on(lv, both) if lv.conditions else sa.null()).label(f"c{k}")
+        for k, lv in enumerate(levels)
+    ]
+    return sa.select(both.c.period, both.c.s, both.c.y, *codes).subquery("coded")
+
+
+#: Dialects that stack an event's group ids in one pass (an array exploded into rows).
+_STACKING = {"hive": ("explode", "array"), "duckdb": ("unnest", "list_value")}
+
+
+def _stacked(conn: Any, coded: Any, gs: Sequence[Any], name: str) -> Any:
+    """Rows ``(g, s, y)``: every event of ``coded`` once per group id of ``gs`` that is not
+    NULL. On Spark and DuckDB one pass over the selection — the ids as an array exploded
+    into rows — where a ``UNION ALL`` branch per id made Spark read the table once per
+    branch (a CTE is not materialised there); elsewhere the ``UNION ALL``."""
+    import sqlalchemy as sa
+
+    ids = [sa.cast(g, sa.Integer) for g in gs]
+    how = _STACKING.get(conn.dialect.name)
+    if how is None:
+        branches = [
+            sa.select(g.label("g"), coded.c.s.label("s"), coded.c.y.label("y")).where(
+                g.is_not(None)
+            )
+            for g in ids
+        ]
+        return sa.union_all(*branches).subquery(name)
+    explode, array = how
+    many = sa.select(
+        getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"),
+        coded.c.s.label("s"),
+        coded.c.y.label("y"),
+    ).subquery(f"{name}_all")
+    return sa.select(many.c.g, many.c.s, many.c.y).where(many.c.g.is_not(None)).subquery(name)
 
 
 def _renamed(clause: Any, prefix: str) -> Any:

@@ -63,12 +63,50 @@ from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
 
 __all__ = [
     "DISCOVERY_METRICS",
+    "SEARCH",
+    "SearchBounds",
     "WorstSlice",
     "WorstSlices",
     "find_worst_slices",
 ]
 
 DISCOVERY_METRICS = ("roc_auc", "precision", "recall", "accuracy", "brier", "log_loss", "mae")
+
+
+@dataclass(frozen=True)
+class SearchBounds:
+    """What the worst-slice search tries and what a candidate needs: the defaults of
+    :func:`find_worst_slices` and of the database's
+    :func:`~.slices_sql.find_worst_slices_pushed` alike (:data:`SEARCH`)."""
+
+    bins: int = 5
+    max_levels: int = 20
+    pairs: bool = True
+    min_support: int = 200
+    min_class: int = 20
+    fdr: float = 0.05
+    threshold: float = 0.5
+    confidence: float = 0.95
+    max_pair_features: int = 20
+
+    def settings(self, *, binning: str, max_rows: int | None) -> dict[str, Any]:
+        """The search's settings as :class:`WorstSlices` records them."""
+        return {
+            "bins": self.bins,
+            "max_levels": self.max_levels,
+            "pairs": self.pairs,
+            "min_support": self.min_support,
+            "min_class": self.min_class,
+            "threshold": self.threshold,
+            "confidence": self.confidence,
+            "binning": binning,
+            "max_rows": max_rows,
+            "max_pair_features": self.max_pair_features,
+        }
+
+
+#: The one set of default bounds both searches start from.
+SEARCH = SearchBounds()
 
 
 @dataclass(frozen=True)
@@ -294,19 +332,19 @@ def find_worst_slices(
     categorical: Sequence[str] = (),
     reference: pa.Table | None = None,
     baseline: pa.Table | None = None,
-    bins: int = 5,
-    max_levels: int = 20,
-    pairs: bool = True,
-    min_support: int = 200,
-    min_class: int = 20,
-    fdr: float = 0.05,
-    threshold: float = 0.5,
-    confidence: float = 0.95,
+    bins: int = SEARCH.bins,
+    max_levels: int = SEARCH.max_levels,
+    pairs: bool = SEARCH.pairs,
+    min_support: int = SEARCH.min_support,
+    min_class: int = SEARCH.min_class,
+    fdr: float = SEARCH.fdr,
+    threshold: float = SEARCH.threshold,
+    confidence: float = SEARCH.confidence,
     score: str = "score",
     label: str = "label",
     limit: int | None = None,
     max_rows: int | None = 200_000,
-    max_pair_features: int = 20,
+    max_pair_features: int = SEARCH.max_pair_features,
     seed: int = 0,
     outcomes: Any = None,
 ) -> WorstSlices:
@@ -508,18 +546,21 @@ def find_worst_slices(
             )
             if judged is not None:
                 found.append(judged)
-    settings = {
-        "bins": bins,
-        "max_levels": max_levels,
-        "pairs": pairs,
-        "min_support": min_support,
-        "min_class": min_class,
-        "threshold": threshold,
-        "confidence": confidence,
-        "binning": "reference quantiles" if quantiles_from is not None else "quantiles of the data",
-        "max_rows": max_rows,
-        "max_pair_features": max_pair_features,
-    }
+    bounds = SearchBounds(
+        bins=bins,
+        max_levels=max_levels,
+        pairs=pairs,
+        min_support=min_support,
+        min_class=min_class,
+        fdr=fdr,
+        threshold=threshold,
+        confidence=confidence,
+        max_pair_features=max_pair_features,
+    )
+    settings = bounds.settings(
+        binning="reference quantiles" if quantiles_from is not None else "quantiles of the data",
+        max_rows=max_rows,
+    )
     return _conclude(metric, overall_est, found, base_t is not None, fdr, settings, notes, limit)
 
 

@@ -39,7 +39,7 @@ import datetime as dt
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,7 @@ class SqlSource(TelemetrySource):
         self._table_name = table
         self._source: pa.Schema | None = None
         self._table_clause: sa.TableClause | None = None
+        self._restrict: Callable[[sa.Select[Any], sa.FromClause], sa.Select[Any]] | None = None
         # DuckDB statements are compiled by a pyformat twin of its dialect: see _dollar_sql.
         self._duckdb_dialect = (
             type(engine.dialect)(paramstyle="pyformat") if self._dialect == "duckdb" else None  # type: ignore[call-arg]  # the Dialect interface has no __init__; real dialects take paramstyle
@@ -216,6 +217,82 @@ class SqlSource(TelemetrySource):
     def _applies(self, query: TelemetryQuery, schema: TelemetrySchema) -> bool:
         return self._filter(query, schema).complete
 
+    # -- a warehouse's stratified sample (bundle export) ---------------------------------
+
+    def _strata(self, table: sa.FromClause) -> tuple[sa.ColumnElement[Any], ...]:
+        """(model version as text, UTC day as ``YYYY-MM-DD``) of every row, in SQL: the
+        strata of a bundle's sample (a version-less table's version is its constant)."""
+        schema = self.schema()
+        roles = _roles_of(schema)
+        if "ts" not in roles:
+            raise TelemetryError("a stratified sample needs a time column", source=self.description)
+        # Spark's to_date, in the UTC session (PyHive renders a cast to DATE as TIMESTAMP)
+        day = sa.cast(sa.func.to_date(time_key(table.c[roles["ts"]])), sa.String)
+        version: sa.ColumnElement[Any]
+        if "model_version" in roles:
+            version = sa.func.coalesce(sa.cast(table.c[roles["model_version"]], sa.String), "")
+        else:
+            version = sa.literal(schema.constant_version or "", sa.String)
+        return version, day
+
+    def strata_counts(self, query: TelemetryQuery) -> dict[tuple[str, str], int]:
+        """Events per (model version, UTC day) of ``query``'s selection, counted by the
+        database in one ``GROUP BY``: no row crosses the wire."""
+        where = self._filter(query, self.schema())
+        table = self._table()
+        version, day = self._strata(table)
+        statement = (
+            sa.select(version.label("v"), day.label("d"), sa.func.count())
+            .select_from(table)
+            .where(*where.clauses)
+            .group_by(version, day)
+        )
+        return {(str(v), str(d)): int(n) for v, d, n in self._rows(statement)}
+
+    def stratified_sample(
+        self, query: TelemetryQuery, quota: Mapping[tuple[str, str], int], seed: int
+    ) -> pa.Table:
+        """The selection's rows (every column, normalised as :meth:`read` gives them) with
+        at most ``quota[(version, day)]`` rows per stratum, chosen by the database: within a
+        stratum the rows with the smallest ``xxhash64(seed, request id, version)`` (the time
+        and score when there is no request id) — seeded, uniform without replacement, and
+        independent of the order the engine reads rows in. Spark SQL only."""
+        if self._dialect != "hive":
+            raise TelemetryError(
+                "a stratified sample is chosen in the database on Spark SQL only",
+                source=self.description,
+            )
+        schema = self.schema()
+        roles = {c.name: c.source_name for c in schema.columns if c.constant is None}
+        picked = [(k, n) for k, n in quota.items() if n > 0]
+
+        def restrict(statement: sa.Select[Any], table: sa.FromClause) -> sa.Select[Any]:
+            version, day = self._strata(table)
+            keys = [table.c[roles[r]] for r in ("request_id",) if r in roles]
+            keys = keys or [table.c[roles[r]] for r in ("ts", "score") if r in roles]
+            digest = sa.func.xxhash64(sa.literal(int(seed), sa.BigInteger), *keys, version)
+            rank = sa.func.row_number().over(partition_by=(version, day), order_by=(digest, *keys))
+            limit = sa.case(
+                *[
+                    (sa.and_(version == v, day == d), sa.literal(int(n), sa.BigInteger))
+                    for (v, d), n in picked
+                ],
+                else_=sa.literal(0, sa.BigInteger),
+            )
+            ranked = statement.add_columns(rank.label("wk_rank"), limit.label("wk_limit")).subquery(
+                "wk_ranked"
+            )
+            names = [c.name for c in statement.selected_columns]
+            return sa.select(*[ranked.c[n] for n in names]).where(
+                ranked.c.wk_rank <= ranked.c.wk_limit
+            )
+
+        self._restrict = restrict
+        try:
+            return self.read(query)
+        finally:
+            self._restrict = None
+
     def _count_selected(self, query: TelemetryQuery, schema: TelemetrySchema) -> int | None:
         where = self._filter(query, schema)
         if not where.complete:
@@ -279,6 +356,8 @@ class SqlSource(TelemetrySource):
         where = self._filter(query, self.schema())
         table = self._table()
         statement = sa.select(*[table.c[name] for name in columns]).where(*where.clauses)
+        if self._restrict is not None:  # a stratified sample's rank (stratified_sample)
+            statement = self._restrict(statement, table)
         numbered = where.everything  # without a filter, stream order is the table's order
         if self._dialect == "duckdb":
             return self._scan_duckdb(statement, batch_rows, numbered)

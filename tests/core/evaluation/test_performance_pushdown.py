@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from pushdown_worlds import close, duckdb_copy, parquet_folder
 
 from watchkeeper.core.evaluation.binned import BINARY_FROM_BINS, REGRESSION_FROM_BINS
 from watchkeeper.core.evaluation.data import read_events, ts_micros
@@ -57,18 +57,12 @@ def _table(n: int = 12_000) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("perf") / "events"
-    folder.mkdir()
-    pq.write_table(_table(), folder / "part-0.parquet")
-    return folder
+    return parquet_folder(tmp_path_factory, "perf", _table())
 
 
 @pytest.fixture(scope="module")
 def duck_url(parquet: Path) -> str:
-    path = parquet.parent / "t.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{parquet}/*.parquet')")
-    return f"duckdb:///{path}#events"
+    return duckdb_copy(parquet)
 
 
 def _in_memory(src, *, task: str, metrics, as_of=None, window="1d"):
@@ -122,11 +116,11 @@ def _same(got, want, exact: tuple[str, ...], auc: str | None) -> None:
             assert (x is None) == (e is None), m
             if x is None:
                 continue
-            assert x.value == pytest.approx(e.value, rel=1e-9, abs=1e-12), m
+            close(x.value, e.value, m)
             assert x.n == e.n, m
             if e.method != "bootstrap":  # F1's interval is bootstrapped in memory only
-                assert x.lower == pytest.approx(e.lower, rel=1e-9, abs=1e-12), m
-                assert x.upper == pytest.approx(e.upper, rel=1e-9, abs=1e-12), m
+                close(x.lower, e.lower, f"{m} lower")
+                close(x.upper, e.upper, f"{m} upper")
         if auc == "exact" and "roc_auc" in b.metrics:
             x, e = a.metrics["roc_auc"], b.metrics["roc_auc"]
             assert x.method == "delong"

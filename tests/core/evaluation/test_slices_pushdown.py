@@ -10,11 +10,10 @@ import math
 import os
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from pushdown_worlds import close, duckdb_copy, parquet_folder
 
 from watchkeeper.core.evaluation.data import read_events
 from watchkeeper.core.evaluation.metrics import EvaluationError
@@ -74,18 +73,12 @@ def _table(n: int = 30_000) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("slices") / "events"
-    folder.mkdir()
-    pq.write_table(_table(), folder / "part-0.parquet")
-    return folder
+    return parquet_folder(tmp_path_factory, "slices", _table())
 
 
 @pytest.fixture(scope="module")
 def duck_url(parquet: Path) -> str:
-    path = parquet.parent / "t.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{parquet}/*.parquet')")
-    return f"duckdb:///{path}#events"
+    return duckdb_copy(parquet)
 
 
 def _reads(statements: list[str]) -> list[str]:
@@ -96,12 +89,6 @@ def _reads(statements: list[str]) -> list[str]:
         if "information_schema" not in s
         and not s.lstrip().upper().startswith(("DESCRIBE", "SHOW", "SET"))
     ]
-
-
-def _close(x: float | None, e: float | None, what: str) -> None:
-    assert (x is None) == (e is None), what
-    if e is not None:
-        assert x == pytest.approx(e, rel=1e-9, abs=1e-12), what
 
 
 def _check_slices(location: str, duck_url: str, score: str) -> None:
@@ -135,16 +122,16 @@ def _check_slices(location: str, duck_url: str, score: str) -> None:
         assert (a.support, a.labeled, a.positives) == (b.support, b.labeled, b.positives)
         pairs.append((a.metrics, b.metrics, a.predicate.name))
         for k in METRICS:
-            _close(a.delta[k], b.delta[k], f"{a.predicate.name} delta {k}")
+            close(a.delta[k], b.delta[k], f"{a.predicate.name} delta {k}")
     for got_m, want_m, name in pairs:
         for k in METRICS:
             x, e = got_m[k], want_m[k]
-            _close(x.value, e.value, f"{name} {k}")
+            close(x.value, e.value, f"{name} {k}")
             if k in ("pr_auc", "f1"):  # bootstrapped in memory: no interval counted
                 continue
             assert x.method == e.method and x.n == e.n, (name, k)
-            _close(x.lower, e.lower, f"{name} {k} lower")
-            _close(x.upper, e.upper, f"{name} {k} upper")
+            close(x.lower, e.lower, f"{name} {k} lower")
+            close(x.upper, e.upper, f"{name} {k} upper")
     assert got.row("z").support > 1000 and got.row("empty").support == 0
 
 
@@ -195,9 +182,9 @@ def _same_worst(got, want, *, exact: bool = True) -> None:
             continue
         assert (x.significant, x.explained_by) == (e.significant, e.explained_by), label
         for part in ("delta", "conservative_delta", "p_value", "q_value", "baseline_value"):
-            _close(getattr(x, part), getattr(e, part), f"{label} {part}")
+            close(getattr(x, part), getattr(e, part), f"{label} {part}")
         for part in ("value", "lower", "upper"):
-            _close(getattr(x.estimate, part), getattr(e.estimate, part), f"{label} {part}")
+            close(getattr(x.estimate, part), getattr(e.estimate, part), f"{label} {part}")
     if exact:
         assert [w.predicate.label for w in got.candidates] == [
             w.predicate.label for w in want.candidates

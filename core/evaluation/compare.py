@@ -101,6 +101,22 @@ def join_shadow(
     ``score_a`` / ``score_b`` (champion / challenger), ``<col>_a`` / ``<col>_b`` for
     ``per_version`` columns and the ``carry`` columns, sorted by request id.
     """
+    return join_shadow_rows(
+        table, champion, challenger, carry=carry, per_version=per_version, outputs=outputs
+    )[0]
+
+
+def join_shadow_rows(
+    table: pa.Table,
+    champion: str,
+    challenger: str,
+    *,
+    carry: Sequence[str] = (),
+    per_version: Sequence[str] = (),
+    outputs: Sequence[str] = ("score",),
+) -> tuple[pa.Table, np.ndarray]:
+    """:func:`join_shadow`, and each pair's champion row in ``table``: columns read but not
+    joined (a view's features) can then be taken for the few pairs shown."""
     require_request_ids("the model", table.column_names, "the comparison")
     need = ["request_id", "model_version", *outputs, "label", *carry, *per_version]
     for name in need:
@@ -109,35 +125,50 @@ def join_shadow(
     version = table.column("model_version")
     if not pa.types.is_string(version.type):
         version = pc.cast(version, pa.string())
-    a = table.filter(pc.fill_null(pc.equal(version, str(champion)), False))
-    b = table.filter(pc.fill_null(pc.equal(version, str(challenger)), False))
+    # each version's row numbers, paired on their ids; then every column is taken once from
+    # the read table (not filtered per version and taken again), each side only its own
+    rows_a = _rows_of(version, champion)
+    rows_b = _rows_of(version, challenger)
+    ids = table.column("request_id")
+    ia, ib = _pair_rows(ids.take(rows_a), ids.take(rows_b), rows_a, rows_b)
     own = [*outputs, *per_version]
-    a = a.select(["request_id", *own, "label", *carry]).rename_columns(
+    a = table.select(["request_id", *own, "label", *carry]).rename_columns(
         ["request_id", *(f"{c}_a" for c in own), "label_a", *carry]
     )
-    b = b.select(["request_id", *own, "label"]).rename_columns(
-        ["request_id", *(f"{c}_b" for c in own), "label_b"]
-    )
-    ia, ib = _pair_rows(a.column("request_id"), b.column("request_id"))
+    b = table.select([*own, "label"]).rename_columns([*(f"{c}_b" for c in own), "label_b"])
     joined = a.take(ia)
-    for name in b.column_names[1:]:
+    for name in b.column_names:
         joined = joined.append_column(name, b.column(name).take(ib))
     label = pc.coalesce(joined.column("label_a"), joined.column("label_b"))
     joined = joined.drop_columns(["label_a", "label_b"]).append_column("label", label)
     order = ["request_id", "label"]
     order += [f"{c}_{v}" for c in own for v in ("a", "b")] + list(carry)
-    return joined.select(order)
+    return joined.select(order), np.asarray(ia.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _pair_rows(ids_a: pa.ChunkedArray, ids_b: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+def _rows_of(version: pa.ChunkedArray, name: str) -> np.ndarray:
+    """The row numbers (increasing) whose version is ``name``."""
+    mask = pc.fill_null(pc.equal(version, str(name)), False)
+    return np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+
+
+def _pair_rows(
+    ids_a: pa.ChunkedArray,
+    ids_b: pa.ChunkedArray,
+    rows_a: np.ndarray | None = None,
+    rows_b: np.ndarray | None = None,
+) -> tuple[pa.Array, pa.Array]:
     """The rows of ``a`` and ``b`` with equal request ids (an inner join; a missing id pairs
     with nothing), sorted by request id, then row. DuckDB joins and sorts only the ids and
     row numbers, several times faster than Arrow's join and sort of every column; the
-    columns are then taken as they are, so their types are the source's."""
+    columns are then taken as they are, so their types are the source's. ``rows_a`` /
+    ``rows_b``: the (increasing) row numbers returned for each id, default its position."""
     import duckdb
 
-    left = pa.table({"request_id": ids_a, "row": pa.array(np.arange(len(ids_a)))})
-    right = pa.table({"request_id": ids_b, "row": pa.array(np.arange(len(ids_b)))})
+    ra = np.arange(len(ids_a)) if rows_a is None else np.asarray(rows_a, dtype=np.int64)
+    rb = np.arange(len(ids_b)) if rows_b is None else np.asarray(rows_b, dtype=np.int64)
+    left = pa.table({"request_id": ids_a, "row": pa.array(ra)})
+    right = pa.table({"request_id": ids_b, "row": pa.array(rb)})
     con = duckdb.connect()
     try:
         con.register("left_ids", left)

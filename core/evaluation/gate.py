@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from watchkeeper.core.evaluation.compare import (
     Comparison,
     compare,
-    join_shadow,
+    join_shadow_rows,
     require_request_ids,
 )
 from watchkeeper.core.evaluation.intervals import BOOT_EVENTS, Estimate
@@ -388,6 +389,16 @@ class ShadowPairs:
     outcomes: Any = None
     # paired in the database and sampled there: how many pairs it held (else None)
     pairs_in_database: int | None = None
+    # ``read_shadow_pairs(later=...)``'s columns as read (champion rows), not joined, and
+    # each pair's row in it: taken for the pairs a view shows (None: in ``joined``)
+    later: pa.Table | None = None
+    later_rows: np.ndarray | None = None
+
+    def carried(self, columns: Sequence[str], pairs: np.ndarray) -> pa.Table:
+        """``columns`` (``carry`` or ``later``) of the pairs at positions ``pairs``."""
+        if self.later is not None and self.later_rows is not None:
+            return self.later.select(list(columns)).take(self.later_rows[pairs])
+        return self.joined.select(list(columns)).take(pairs)
 
 
 def read_shadow_pairs(
@@ -401,9 +412,12 @@ def read_shadow_pairs(
     source: Any = None,
     carry: Sequence[str] = (),
     in_database: bool | None = None,
+    later: Sequence[str] = (),
 ) -> ShadowPairs:
     """Read and join the two versions' rows once: what the gate needs, plus ``carry``
     (champion-row columns the caller also wants, e.g. the features of the disagreements).
+    ``later``: champion-row columns read but not joined (``ShadowPairs.carried`` takes them
+    for the pairs shown; paired in the database, they are joined as ``carry``).
     ``in_database``: see :func:`gate_from_spec` (a binary model's pairs only)."""
     from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
     from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
@@ -441,6 +455,7 @@ def read_shadow_pairs(
         columns += carry
         sql_pairs = None
         if pushed and outcomes is None:
+            carry, later = [*carry, *later], ()
             from watchkeeper.core.evaluation.compare_sql import shadow_pairs_sql
 
             sql_pairs = shadow_pairs_sql(
@@ -460,16 +475,17 @@ def read_shadow_pairs(
                 versions=[champion, challenger],
                 start=start,
                 end=end,
-                columns=list(dict.fromkeys(columns)),
+                columns=list(dict.fromkeys([*columns, *later])),
             )
         description = src.description
     finally:
         if own:
             src.close()
+    kept, kept_rows = None, None
     if sql_pairs is not None:
         joined = sql_pairs.table
     else:
-        joined = join_shadow(
+        joined, rows = join_shadow_rows(
             table,
             champion,
             challenger,
@@ -477,6 +493,8 @@ def read_shadow_pairs(
             per_version=[latency] if latency else [],
             outputs=outputs,
         )
+        if later:
+            kept, kept_rows = table.select(list(later)), rows
     if joined.num_rows == 0:
         raise EvaluationError(
             f"{model}: no request was scored by both version {champion!r} and version "
@@ -492,6 +510,8 @@ def read_shadow_pairs(
         description,
         outcomes,
         sql_pairs.total if sampled and sql_pairs is not None else None,
+        kept,
+        kept_rows,
     )
 
 

@@ -281,12 +281,12 @@ def run_challenger(
         require_binary_outcomes(spec, src.schema().names, "the promotion gate")
         require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
         pairs = read_shadow_pairs(
-            spec, champion=str(champion), challenger=str(challenger), source=src, carry=features
+            spec, champion=str(champion), challenger=str(challenger), source=src, later=features
         )
     check_cancelled(cancelled)
     report(0.2, "curves and disagreements")
-    # the columns (and order) a join carrying only the features has
-    joined = pairs.joined.select(["request_id", "label", "score_a", "score_b", *features])
+    # the features are taken for the disagreements shown only, not for every pair
+    joined = pairs.joined.select(["request_id", "label", "score_a", "score_b"])
     threshold = spec.gate.threshold
     y = float_array(joined.column("label"), "label")
     a = float_array(joined.column("score_a"), "champion score")
@@ -308,7 +308,13 @@ def run_challenger(
         np.where(frame["challenger score"] >= threshold, "challenger flags", "champion flags"),
     )
     frame = frame.reindex(frame["difference"].abs().sort_values(ascending=False).index)
-    top = frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
+    top = frame.head(DISAGREEMENT_ROWS)
+    shown = np.flatnonzero(differ)[top.index.to_numpy()]
+    top = top.reset_index(drop=True)
+    if features:
+        taken = pairs.carried(features, shown).to_pandas()
+        for f in features:
+            top[f] = _as_in_all(taken[f], pairs, f, np.flatnonzero(differ))
 
     def view(gate: GateResult, complete: bool) -> ChallengerView:
         return ChallengerView(
@@ -340,6 +346,17 @@ def run_challenger(
     gate = gate_of_pairs(spec, pairs, n_boot=n_boot, earlier=first)
     report(1.0, "done")
     return view(gate, True)
+
+
+def _as_in_all(column: pd.Series, pairs: Any, name: str, rows: np.ndarray) -> pd.Series:
+    """A feature of the disagreements shown with the type pandas gives it among all the
+    disagreements: an integer or boolean column with a missing value anywhere in them is
+    float (NaN) or object there, though the rows shown may have none."""
+    if column.dtype.kind not in "iub":
+        return column
+    if not pairs.carried([name], rows).column(0).null_count:
+        return column
+    return column.astype("float64" if column.dtype.kind in "iu" else object)
 
 
 def _multiclass_view(

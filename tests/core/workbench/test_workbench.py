@@ -169,3 +169,49 @@ def test_bundle_records_are_the_stores_records(workspace_copy: Path, bundle_path
         assert list(records.notes) == list(notes)
     finally:
         evidence.close()
+
+
+def test_challenger_disagreements_equal_those_of_a_join_carrying_every_feature(
+    demo_workspace: Path,
+) -> None:
+    """The view takes the features for the disagreements it lists only: the same table as
+    the whole join's (every pair with its features) filtered, sorted and cut."""
+    import numpy as np
+    import pandas as pd
+
+    from watchkeeper.core.evaluation.compare import join_shadow
+    from watchkeeper.core.evaluation.data import open_spec_source, read_events
+    from watchkeeper.core.workbench.challenger import DISAGREEMENT_ROWS
+
+    (entry,) = [m for m in load_portfolio(demo_workspace).models if m.name == "fraud-detector"]
+    view = run_challenger(entry, "1", "2", n_boot=20)
+    spec = entry.spec
+    features = list(spec.telemetry.columns.features)
+    start, end = view.gate.window
+    with open_spec_source(spec) as src:
+        table = read_events(
+            src,
+            model=spec.model.name,
+            versions=["1", "2"],
+            start=start,
+            end=end,
+            columns=["request_id", "model_version", "score", "label", *features],
+        )
+    joined = join_shadow(table, "1", "2", carry=features)
+    a = joined.column("score_a").to_numpy(zero_copy_only=False).astype(float)
+    b = joined.column("score_b").to_numpy(zero_copy_only=False).astype(float)
+    t = spec.gate.threshold
+    differ = np.isfinite(a) & np.isfinite(b) & ((a >= t) != (b >= t))
+    frame = joined.filter(differ).to_pandas()
+    frame = frame.rename(columns={"score_a": "champion score", "score_b": "challenger score"})
+    frame.insert(4, "difference", frame["challenger score"] - frame["champion score"])
+    frame.insert(
+        5,
+        "decides",
+        np.where(frame["challenger score"] >= t, "challenger flags", "champion flags"),
+    )
+    frame = frame.reindex(frame["difference"].abs().sort_values(ascending=False).index)
+    expected = frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
+    assert view.disagreeing == int(differ.sum()) > DISAGREEMENT_ROWS
+    assert features and list(view.disagreements.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(view.disagreements, expected)

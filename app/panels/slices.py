@@ -617,18 +617,11 @@ class SlicesPanel(DeferredPanel):
 
         kept = tuple(c for c in self.state.draft if c.column != condition.column)
         predicate = SlicePredicate("preview", (*kept, condition))
-        table = view.table
-        if table is None:  # counted in the database: the view holds no events
 
-            def work(progress, cancelled):
-                from watchkeeper.core.workbench.slices_pushed import count_pushed
+        def work(progress, cancelled):
+            from watchkeeper.core.workbench.slices import count_slice
 
-                return count_pushed(view, predicate, cancelled)
-
-        else:
-
-            def work(progress, cancelled):
-                return int(predicate.mask(table).sum()), table.num_rows
+            return count_slice(view, predicate, cancelled)
 
         self.preview_label.setText("counting…")
         self.runner.run(

@@ -43,6 +43,7 @@ __all__ = [
     "SLICE_METRICS",
     "ColumnInfo",
     "SlicesView",
+    "count_slice",
     "export_slice_report",
     "predicate_to_slice_spec",
     "recompute_slices",
@@ -393,6 +394,18 @@ def run_slices(
         notes=tuple(notes),
         outcomes=outcomes,
     )
+
+
+def count_slice(
+    view: SlicesView, predicate: Any, cancelled: CancelCheck | None = None
+) -> tuple[int, int]:
+    """``(events the predicate selects, events of the view)``: the builder's live count, over
+    the events the view holds, or in the database for a view counted there."""
+    if view.table is None and view.pushed is not None:
+        from watchkeeper.core.workbench.slices_pushed import count_pushed
+
+        return count_pushed(view, predicate, cancelled)
+    return int(predicate.mask(view.table).sum()), view.table.num_rows
 
 
 def recompute_slices(

@@ -327,9 +327,9 @@ def analyze_drift(
                     values = numeric_values(column, fp.name)
                     if idx is not None:
                         values = values[idx]
-                get = WindowSampler(column, fp.name, values, idx, splits, limit, seed, k)
+                sampler = WindowSampler(column, fp.name, values, idx, splits, limit, seed, k)
                 edges = np.asarray(fp.edges, dtype=np.float64) if fused else None
-                return exact_statistics(ref, ref_mode, get, n_windows, fp.std, edges)
+                return exact_statistics(ref, ref_mode, sampler, n_windows, fp.std, edges)
 
             if reader is None:
                 futures = [pool.submit(one, k, cur.column(fp.name)) for k, fp in enumerate(numeric)]

@@ -14,6 +14,7 @@ workbench.analyses.run_drift`), the one the Drift view draws: the same numbers, 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -232,9 +233,9 @@ def _table(result: Any) -> str:
     )
     order = {"drift": 3, "watch": 2, "ok": 1, "insufficient": 0}
     for f in feats:
-        decisions = [w.decision for w in f.windows]
+        decisions = f.decisions()
         worst = max(decisions, key=order.__getitem__) if decisions else "-"
-        psis = [w.psi for w in f.windows if w.psi is not None]
+        psis = [v for v in f.windows.column("psi").tolist() if math.isfinite(v)]
         grid = "".join(_CODES[d] for d in decisions[-shown:])
         if n > shown:
             grid = "…" + grid

@@ -620,7 +620,7 @@ def drift_summary(result: Any) -> str:
     span = "the latest window" if len(result.windows) - last == 1 else "the latest windows"
 
     def said(f: Any, decision: str) -> bool:
-        return any(w.decision == decision for w in f.windows[last:])
+        return decision in f.decisions()[last:]
 
     rows = [*result.features, *([result.prediction] if result.prediction is not None else [])]
     names = {f.name: escape(f.name) for f in result.features}

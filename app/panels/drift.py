@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -307,8 +308,8 @@ class DriftPanel(QWidget):
         if feature == MULTIVARIATE:
             self.now_view.clear("")
             return
-        windows = result.feature(feature).windows
-        judged = [w.index for w in windows if w.decision != "insufficient"]
+        decisions = result.feature(feature).decisions()
+        judged = [i for i, d in enumerate(decisions) if d != "insufficient"]
         if not judged:
             self.now_view.clear(f"No window of {feature} has enough rows to judge.")
             return
@@ -419,8 +420,8 @@ def _add_what_matters(panel: DriftPanel, runner: TaskRunner) -> None:
         result = panel.state.result
         if result is None:
             return
-        windows = result.feature(name).windows
-        best = max(range(len(windows)), key=lambda i: windows[i].psi or 0.0, default=0)
+        psi = result.feature(name).windows.column("psi")
+        best = int(np.argmax(np.where(np.isfinite(psi), psi, 0.0))) if len(psi) else 0
         panel.state.set(cell=(name, best))
 
     panel.what_matters.feature_clicked.connect(show_feature)

@@ -20,7 +20,13 @@ from watchkeeper.core.drift.exact import ExactStats
 from watchkeeper.core.drift.multivariate import MultivariateDrift
 from watchkeeper.core.drift.onset import change_onset
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
-from watchkeeper.core.drift.result import DriftResult, FeatureDrift, FeatureWindow, WindowInfo
+from watchkeeper.core.drift.result import (
+    FLOAT_FIELDS,
+    DriftResult,
+    FeatureDrift,
+    WindowInfo,
+    WindowTable,
+)
 from watchkeeper.core.drift.statistics import binned_stats
 from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.windows import Windows
@@ -28,17 +34,55 @@ from watchkeeper.core.telemetry.windows import Windows
 __all__ = ["derive_result"]
 
 
-def _opt(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def _opts(x: np.ndarray) -> list[float | None]:
-    """:func:`_opt` of every value of an array (NaN and ±inf: None)."""
-    a = np.asarray(x, dtype=np.float64)
-    return [v if ok else None for v, ok in zip(a.tolist(), np.isfinite(a).tolist(), strict=True)]
+def _window_table(
+    n: int,
+    rows: np.ndarray,
+    dec: Any,
+    bs: Any,
+    p: np.ndarray,
+    adjusted: np.ndarray,
+    ex: ExactStats | None,
+    fp: FeatureProfile,
+    watch_cut: np.ndarray,
+    drift_cut: np.ndarray,
+) -> WindowTable:
+    """One feature's windows as columns (NaN: none), in :data:`FLOAT_FIELDS`' order."""
+    nan = np.full(n, np.nan)
+    missing = np.asarray(bs.missing_rate, dtype=np.float64)
+    columns = {
+        "psi": bs.psi,
+        "js": bs.js,
+        "chi2": bs.chi2,
+        "p_value": p,
+        "p_adjusted": adjusted,
+        "ks_binned": bs.ks_binned,
+        "ks": ex.ks if ex else nan,
+        "ks_p_value": ex.ks_p if ex else nan,
+        "wasserstein": ex.w1 if ex else nan,
+        "wasserstein_normalized": ex.w1n if ex else nan,
+        "missing_rate": missing,
+        "missing_rate_change": nan if fp.missing_rate is None else missing - fp.missing_rate,
+        "unseen_rate": bs.unseen_rate,
+        "psi_watch_cut": watch_cut,
+        "psi_drift_cut": drift_cut,
+    }
+    floats = np.empty((len(FLOAT_FIELDS), n), dtype=np.float64)
+    for r, name in enumerate(FLOAT_FIELDS):
+        floats[r] = columns[name]
+    sizes = np.full((n, 2), -1, dtype=np.int64)
+    if ex:
+        for i, size in enumerate(ex.sizes):
+            if size is not None:
+                sizes[i] = size
+    return WindowTable(
+        positions=np.arange(n, dtype=np.int64),
+        rows=np.asarray(rows, dtype=np.int64),
+        decision=tuple(str(d) for d in dec),
+        floats=floats,
+        dof=np.asarray(bs.dof, dtype=np.int64),
+        exact=tuple(ex.mode) if ex else (None,) * n,
+        exact_rows=sizes,
+    )
 
 
 def _thresholds_for(fp: FeatureProfile, s: DriftSection) -> tuple[float, float]:
@@ -87,7 +131,6 @@ def derive_result(
     n_windows = len(windows)
     adjusted = adjust_p(np.vstack(p_all), s.correction) if per else np.zeros((0, n_windows))
     results = []
-    rows_list = [int(r) for r in counts.rows]
     for k, (fp, bs, p) in enumerate(per):
         watch, drift = _thresholds_for(fp, s)
         th = Thresholds(watch, drift, s.p_value, s.min_rows, s.persistence)
@@ -110,86 +153,10 @@ def derive_result(
             bs.psi, adjusted[k], counts.rows, fp.rows, th, watch_cut=watch_cut, drift_cut=drift_cut
         )
         ex = exact.get(fp.name)
-        ref_missing = fp.missing_rate
-        # each statistic as a list of floats or None at once: 182,500 windows at 500 features
-        # × 365 days, where a call per value took seconds
-        mr = _opts(bs.missing_rate)
-        none = [None] * n_windows
-        exact_cols = (
-            (_opts(ex.ks), _opts(ex.ks_p), _opts(ex.w1), _opts(ex.w1n), ex.mode, ex.sizes)
-            if ex
-            else (none,) * 6
+        table = _window_table(
+            n_windows, counts.rows, dec, bs, p, adjusted[k], ex, fp, watch_cut, drift_cut
         )
-        chi2 = _opts(bs.chi2)
-        dof = bs.dof.tolist()
-        mrc = [None if m is None or ref_missing is None else m - ref_missing for m in mr]
-        wins = [
-            FeatureWindow(
-                index=i,
-                rows=rows_i,
-                decision=dec_i,
-                psi=psi_i,
-                js=js_i,
-                chi2=chi2_i,
-                dof=None if chi2_i is None else int(dof_i),
-                p_value=p_i,
-                p_adjusted=pa_i,
-                ks_binned=ksb_i,
-                ks=ks_i,
-                ks_p_value=ksp_i,
-                wasserstein=w1_i,
-                wasserstein_normalized=w1n_i,
-                exact=mode_i,
-                exact_rows=size_i,
-                missing_rate=mr_i,
-                missing_rate_change=mrc_i,
-                unseen_rate=un_i,
-                psi_watch_cut=wc_i,
-                psi_drift_cut=dc_i,
-            )
-            for (
-                i,
-                rows_i,
-                dec_i,
-                psi_i,
-                js_i,
-                chi2_i,
-                dof_i,
-                p_i,
-                pa_i,
-                ksb_i,
-                ks_i,
-                ksp_i,
-                w1_i,
-                w1n_i,
-                mode_i,
-                size_i,
-                mr_i,
-                mrc_i,
-                un_i,
-                wc_i,
-                dc_i,
-            ) in zip(
-                range(n_windows),
-                rows_list,
-                [str(d) for d in dec],
-                _opts(bs.psi),
-                _opts(bs.js),
-                chi2,
-                dof,
-                _opts(p),
-                _opts(adjusted[k]),
-                _opts(bs.ks_binned),
-                *exact_cols,
-                mr,
-                mrc,
-                _opts(bs.unseen_rate),
-                _opts(watch_cut),
-                _opts(drift_cut),
-                strict=True,
-            )
-        ]
-        decisions = tuple(str(d) for d in dec)
+        decisions = table.decision
         series = np.where(
             np.isfinite(bs.psi) & (np.asarray(dec) != "insufficient"), bs.psi, np.nan
         ).astype(np.float64)
@@ -204,7 +171,7 @@ def derive_result(
                 labels=fp.labels,
                 reference_counts=np.asarray(fp.counts),
                 counts=counts.of(fp.name),
-                windows=tuple(wins),
+                windows=table,
                 onset=change_onset(series, watch),
                 psi_series=series,
                 decision_series=decisions,

@@ -230,10 +230,11 @@ def drift_rule_windows(drift: Any) -> list[RuleWindow]:
     """A :class:`~watchkeeper.core.drift.result.DriftResult`'s windows: any feature at
     ``drift`` pages (the prediction is not a feature here)."""
     out = []
+    decisions = [(f.name, f.decisions()) for f in drift.features]
     for i, info in enumerate(drift.windows):
         if info.start is None or info.end is None:
             continue
-        feats = tuple(f.name for f in drift.features if f.windows[i].decision == "drift")
+        feats = tuple(name for name, d in decisions if d[i] == "drift")
         out.append(RuleWindow(info.start, info.end, bool(feats), feats))
     return out
 

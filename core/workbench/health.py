@@ -237,8 +237,9 @@ def assess(
     at_worst: list[tuple[str, ...]] = []
     values: list[Estimate] = []
     sources: list[str | None] = []
+    decisions = [(f.name, f.decisions()) for f in drift.features]
     for wi, info in enumerate(drift.windows):
-        per_feature = {f.name: f.windows[wi].decision for f in drift.features}
+        per_feature = {name: d[wi] for name, d in decisions}
         top = worst_decision(list(per_feature.values()))
         worst.append(top)
         at_worst.append(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from watchkeeper.core.drift.importance import (
     PSI_CAP,
     ImportanceResult,
@@ -67,10 +69,13 @@ def rank_drift(
     """
     out = []
     for f in drift.features:
-        windows = f.windows[-last:] if last else f.windows
-        psis = [w.psi for w in windows if w.psi is not None]
-        worst = max((w.decision for w in windows), key=lambda d: _ORDER.get(d, 0), default="ok")
-        psi = max(psis, default=0.0)
+        column = f.windows.column("psi")
+        decisions = f.decisions()
+        if last:
+            column, decisions = column[-last:], decisions[-last:]
+        psis = column[np.isfinite(column)]
+        worst = max(decisions, key=lambda d: _ORDER.get(d, 0), default="ok")
+        psi = float(psis.max()) if psis.size else 0.0
         share = importance.share_of(f.name) or 0.0
         out.append(DriftImpact(f.name, share, psi, worst, share * min(psi, PSI_CAP)))
     # ties (features the model does not use: importance 0) by PSI, then name
@@ -392,9 +397,7 @@ def _only_windows(drift: Any, indices: list[int]) -> Any:
     """``drift`` with each feature's windows cut to ``indices`` (for ranking those only)."""
     import dataclasses
 
-    feats = tuple(
-        dataclasses.replace(f, windows=tuple(f.windows[i] for i in indices)) for f in drift.features
-    )
+    feats = tuple(f.only_windows(indices) for f in drift.features)
     return dataclasses.replace(drift, features=feats)
 
 

@@ -38,7 +38,11 @@ from watchkeeper.core.drift.exact import (
     exact_limit,
     exact_statistics,
 )
-from watchkeeper.core.drift.multivariate import MultivariateDrift, score_windows
+from watchkeeper.core.drift.multivariate import (
+    MultivariateDrift,
+    multivariate_features,
+    score_windows,
+)
 from watchkeeper.core.drift.profile import ReferenceProfile
 from watchkeeper.core.drift.reference import (
     PreparedReference,
@@ -273,8 +277,10 @@ def analyze_drift(
     # arithmetic and Arrow's kernels release the GIL.
     by_name: dict[str, np.ndarray] = {}
     exact_stats: dict[str, ExactStats] = {}
-    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    mv_names, mv_note = multivariate_features([fp.name for fp in numeric if fp.name != pred_name])
     do_mv = bool(multivariate and ref_table is not None and len(mv_names) >= 2)
+    if do_mv and mv_note:
+        notes.append(mv_note)
     stop = threading.Event()  # tells the multivariate task to give up (cancelled)
     if partial is not None or reader is not None:
         # every feature counted (all of the CPU for it), the ranking sent, then the rest
@@ -544,28 +550,32 @@ def _row_windows_ts(windows: Windows, ts: np.ndarray | None, w: np.ndarray) -> W
 def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
     """``items``, the next one produced on a thread of its own while the caller works on the
     current one: reading a batch of columns (DuckDB, Arrow: the GIL released) overlaps with
-    measuring the previous batch. At most one item waits; an error in ``items`` is raised
-    where the caller takes the item; closing the generator stops the thread."""
+    measuring the previous batch. Two items at most are alive: the caller's and the one
+    made ahead (the next is not started until the caller takes that one). An error in
+    ``items`` is raised where the caller takes the item; closing the generator stops the
+    thread."""
     import contextlib
     import queue
 
     box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    taken = threading.Semaphore(1)  # released when the caller takes the item made ahead
     stop = threading.Event()
     end = object()
 
     def produce() -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                del item
+            it = iter(items)
+            while True:
+                while not taken.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            box.put((True, end))
+                item = next(it, end)
+                box.put((True, item))  # never blocks: the box was emptied before `taken`
+                if item is end:
+                    return
+                del item
         except BaseException as exc:  # handed to the consumer
             box.put((False, exc))
 
@@ -574,6 +584,7 @@ def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
     try:
         while True:
             ok, item = box.get()
+            taken.release()
             if not ok:
                 raise item
             if item is end:

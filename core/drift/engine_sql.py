@@ -30,7 +30,11 @@ from watchkeeper.core.drift.derive import derive_result
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.exact import ExactStats, exact_limit
 from watchkeeper.core.drift.exact_batch import SortedReference
-from watchkeeper.core.drift.multivariate import MultivariateDrift, decide_windows
+from watchkeeper.core.drift.multivariate import (
+    MultivariateDrift,
+    decide_windows,
+    multivariate_features,
+)
 from watchkeeper.core.drift.profile import FeatureProfile
 from watchkeeper.core.drift.reference import (
     PreparedReference,
@@ -117,7 +121,7 @@ def analyze_drift_sql(
     )
     ties = [c for c in order_by if c in cols]
     numeric = [fp for fp in profile.features if fp.kind == NUMERICAL]
-    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    mv_names, mv_note = multivariate_features([fp.name for fp in numeric if fp.name != pred_name])
     want_exact = bool(exact and numeric)
     want_mv = bool(multivariate and len(mv_names) >= 2)
     fetch = ref_table is not None and (want_exact or want_mv)
@@ -176,6 +180,8 @@ def analyze_drift_sql(
             prepared=reference if isinstance(reference, PreparedReference) else None,
         )
         notes += more
+        if want_mv and mv_note:
+            notes.append(mv_note)
     elif want_exact or want_mv:
         notes.append(
             "counts pushed down to the database; the reference is a profile only, so exact "

@@ -34,7 +34,7 @@ import pyarrow as pa
 from watchkeeper.core.drift.counting import worker_threads
 from watchkeeper.core.drift.data import NUMERICAL, as_table, numeric_values
 from watchkeeper.core.drift.errors import DriftError
-from watchkeeper.core.drift.multivariate import PCAModel, fit_pca
+from watchkeeper.core.drift.multivariate import PCAModel, fit_pca, multivariate_features
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
 from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.contract import CANONICAL_ROLES
@@ -361,7 +361,7 @@ def prepare_reference(
         predictions[(pred_name, s.bins)] = full.features[-1]
     pca_features = None
     model = None
-    mv_names = [fp.name for fp in numeric if fp.name != pred_name]
+    mv_names, _ = multivariate_features([fp.name for fp in numeric if fp.name != pred_name])
     if multivariate and len(mv_names) >= 2:
         pca_features = tuple(mv_names)
         model = pca_model_of(None, ref_table, mv_names, seed)

@@ -106,6 +106,7 @@ def test_read_ahead_hands_over_items_errors_and_stops_when_closed() -> None:
     """The batches come in order; an error in the reader is raised where the batch is taken;
     closing early stops the reading thread (no thread left reading behind the analysis)."""
     import threading
+    import time
 
     from watchkeeper.core.drift.engine import read_ahead
 
@@ -131,6 +132,10 @@ def test_read_ahead_hands_over_items_errors_and_stops_when_closed() -> None:
 
     it = read_ahead(endless())
     assert [next(it), next(it)] == [0, 1]
+    # while the caller holds item 1, exactly one more is made ahead, and no further one:
+    # two batches of columns in memory, not three
+    time.sleep(0.3)
+    assert produced == [0, 1, 2]
     it.close()
     assert not any(t.name == "watchkeeper-read-ahead" for t in threading.enumerate())
-    assert len(produced) <= 4  # the two taken, at most one waiting and one being made
+    assert produced == [0, 1, 2]

@@ -78,3 +78,37 @@ def test_a_sampled_window_is_judged_on_its_rows_not_on_the_sample() -> None:
     assert result.windows[0].threshold == model.threshold(480)
     old = decide_windows(model, sums, scored, min_rows=500, sampled=sampled)
     assert old.windows[0].decision == "insufficient"  # the sample alone: what it said before
+
+
+def test_a_model_wider_than_the_bound_is_checked_on_a_fixed_choice_and_says_so() -> None:
+    import pandas as pd
+
+    from watchkeeper.core.drift.engine import analyze_drift
+    from watchkeeper.core.drift.multivariate import MAX_FEATURES, multivariate_features
+    from watchkeeper.core.drift.reference import prepare_reference
+    from watchkeeper.core.telemetry.windows import parse_window
+
+    width = MAX_FEATURES + 25
+    names = [f"n{i:03d}" for i in range(width)]
+    chosen, note = multivariate_features(names)
+    assert len(chosen) == MAX_FEATURES == len(set(chosen))
+    assert chosen == [n for n in names if n in set(chosen)]  # in their order
+    assert chosen != names[:MAX_FEATURES]  # not just the first ones
+    assert multivariate_features(names) == (chosen, note)  # the same every time
+    assert note is not None and f"{MAX_FEATURES:,} of {width:,}" in note
+    assert multivariate_features(names[:10]) == (names[:10], None)
+
+    rng = np.random.default_rng(1)
+    ref = pd.DataFrame(rng.normal(size=(1_500, width)), columns=names)
+    cur = pd.DataFrame(rng.normal(size=(1_200, width)), columns=names)
+    cur["ts"] = pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(
+        np.arange(1_200) // 600, unit="D"
+    )
+    window = parse_window("1d")
+    fresh = analyze_drift(ref, cur, window=window, prediction=None, order_by=None, exact=False)
+    assert fresh.multivariate is not None and list(fresh.multivariate.features) == chosen
+    assert note in fresh.notes
+    prepared = prepare_reference(ref, prediction=None, exact=False)
+    again = analyze_drift(prepared, cur, window=window, prediction=None, order_by=None, exact=False)
+    assert again.multivariate is not None
+    assert again.multivariate.windows == fresh.multivariate.windows

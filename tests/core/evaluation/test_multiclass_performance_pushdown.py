@@ -198,9 +198,9 @@ def test_a_label_that_is_no_class_is_refused(tmp_path: Path) -> None:
     labels[10] = "emu"
     table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
     url = duckdb_copy(parquet_folder_at(tmp_path, table))
-    with open_source(url, _mapping()) as src:
-        with pytest.raises(EvaluationError, match="1 labeled event.*not one of the classes"):
-            _pushed(src, metrics=["accuracy"], window=None)
+    refused = pytest.raises(EvaluationError, match=r"1 labeled event.*not one of the classes")
+    with open_source(url, _mapping()) as src, refused:
+        _pushed(src, metrics=["accuracy"], window=None)
 
 
 def parquet_folder_at(root: Path, table: pa.Table) -> Path:

@@ -38,11 +38,11 @@ def pushed_down(src: Any, spec: Any, metric: str, version: str, as_of: dt.dateti
     from watchkeeper.core.workbench.analyses import IN_MEMORY_ROWS
 
     task = spec.model.task
-    if not isinstance(src, SqlSource) or task not in ("binary", "regression"):
+    if not isinstance(src, SqlSource) or task not in ("binary", "regression", "multiclass"):
         return False
     if src.warehouse:  # a metric that needs every score is refused there, not read
         return True
-    if metric not in pushable_metrics(task):
+    if task != "multiclass" and metric not in pushable_metrics(task):
         return False
     selected = TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of)
     return src.count(selected) > IN_MEMORY_ROWS
@@ -109,17 +109,27 @@ def run_performance_sql(
         "min_labeled": health.min_labeled,
         "cancelled": cancelled,
     }
+    over_time: Any = performance_over_time_sql
+    if spec.model.task == "multiclass":
+        from watchkeeper.core.evaluation.multiclass_performance_sql import (
+            multiclass_performance_sql,
+        )
+
+        over_time = multiclass_performance_sql
+        del common["task"], common["threshold"]
+        common["classes"] = dict(spec.telemetry.columns.class_probabilities)
+        common["prediction"] = "prediction" in src.schema().names
     report(0.05, "realized metrics, counted in the database")
-    realized = performance_over_time_sql(
-        src, versions=[version], end=as_of, window=win, as_of=known_at, **common
-    )
+    realized = over_time(src, versions=[version], end=as_of, window=win, as_of=known_at, **common)
     if sum(w.events for w in realized.windows) == 0:
         raise EvaluationError(f"{model}: version {version} has no rows")
+    notes.extend(realized.notes)
     check_cancelled(cancelled)
     report(0.45, "reference baseline, counted in the database")
-    base = performance_over_time_sql(
+    base = over_time(
         src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
     )
+    notes.extend(n for n in base.notes if n not in notes)
     baseline = None
     estimated: tuple[Any, ...] = ()
     if sum(w.events for w in base.windows) == 0:

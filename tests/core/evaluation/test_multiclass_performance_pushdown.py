@@ -140,6 +140,7 @@ def _same(got, want, *, auc_interval: bool = True) -> None:
 def _check_engine(location: str, duck_url: str, moments=(None, AS_OF), every=True) -> None:
     """Pushed down on ``location``; the reference is the in-memory path over the same rows
     read from DuckDB."""
+    table = location.rsplit("#", 1)[1]
     pushed = open_source(location, _mapping())
     duck = open_source(duck_url, _mapping())
     with pushed, duck:
@@ -151,7 +152,7 @@ def _check_engine(location: str, duck_url: str, moments=(None, AS_OF), every=Tru
             assert not got.notes  # every window read whole for ROC AUC's interval
             # one statement per step, not per window or class: time range, counts, rank
             # sums, the AUC sample
-            assert len(scans(seen, "events")) == 4, scans(seen, "events")
+            assert len(scans(seen, table)) == 4, scans(seen, table)
         if not every:
             return
         # a sample smaller than the windows: ROC AUC still exact, its interval from the
@@ -170,7 +171,7 @@ def _check_engine(location: str, duck_url: str, moments=(None, AS_OF), every=Tru
         # the statements do not multiply with windows or classes
         with recorded_statements() as seen:
             six = _pushed(pushed, metrics=["accuracy"], window="6h")
-        assert len(six.windows) > 15 and len(scans(seen, "events")) == 2
+        assert len(six.windows) > 15 and len(scans(seen, table)) == 2
 
 
 def test_multiclass_performance_in_duckdb_equals_in_memory(duck_url: str) -> None:

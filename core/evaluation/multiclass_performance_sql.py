@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,13 @@ from watchkeeper.core.evaluation.performance import PerformanceResult, WindowPer
 if TYPE_CHECKING:
     from watchkeeper.core.telemetry.windows import WindowSpec
 
-__all__ = ["AUC_ROWS", "multiclass_performance_sql"]
+__all__ = [
+    "AUC_ROWS",
+    "coded_selection",
+    "multiclass_performance_sql",
+    "reference_labeled_multiclass_sql",
+    "window_probabilities_sql",
+]
 
 #: At most this many events a window are read for ROC AUC's bootstrap interval.
 AUC_ROWS = 20_000
@@ -129,15 +135,13 @@ def multiclass_performance_sql(
 
     from watchkeeper.core.drift.sql_counts import plan_windows_sql, sample_statement, windowed_rows
     from watchkeeper.core.evaluation.binned import fetch_numbers
-    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.slice_sql import sql_parts
     from watchkeeper.core.evaluation.slices_sql import (
         auc_of_sums,
         fetch_group_stats,
         group_stats_statement,
     )
-    from watchkeeper.core.telemetry.sql import time_bound, time_key
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
-    from watchkeeper.core.telemetry.sql_values import double
     from watchkeeper.core.telemetry.windows import parse_window
 
     names = tuple(str(c) for c in classes)
@@ -154,48 +158,13 @@ def multiclass_performance_sql(
     engine, _ = sql_parts(source)
     notes: list[str] = []
     with engine.connect() as conn:
-        table, clauses, col = slice_query(conn, source, None, **where)
+        table, selected, col, sel = coded_selection(
+            conn, source, classes, prediction=prediction, as_of=as_of, **where
+        )
         ts = col("ts")
-        selected = sa.and_(*clauses) if clauses else None
         windows = plan_windows_sql(
             conn, table, parse_window(window), timestamp=ts.name, where=selected
         )
-        y = col("label")
-        if as_of is not None:
-            arrived = col("label_ts")
-            y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
-        ps = [sa.cast(col(c), sa.Double) for c in classes.values()]
-        scored = sa.and_(*[p.is_not(None) for p in ps])
-        yc = _class_code(y, names)
-        guess = _argmax(ps)
-        pc = sa.case((~scored, sa.null()), else_=guess)
-        if prediction:
-            given = col("prediction")
-            pc = sa.case(
-                (~scored, sa.null()), (given.is_not(None), _class_code(given, names)), else_=guess
-            )
-        p_true = sa.case(*[(yc == j, ps[j]) for j in range(k)])
-        clipped = sa.case(
-            (p_true < double(_EPS), double(_EPS)),
-            (p_true > double(1.0), double(1.0)),
-            else_=p_true,
-        )
-        ok = sa.and_(yc >= 0, scored)
-        ll = sa.case((ok, -sa.func.ln(clipped)))
-        one, zero = double(1.0), double(0.0)
-        terms = [ps[j] - sa.case((yc == j, one), else_=zero) for j in range(k)]
-        br = sa.case((ok, sum((t * t for t in terms[1:]), terms[0] * terms[0])))
-        coded = sa.select(
-            ts.label(ts.name),
-            yc.label("wk_y"),
-            pc.label("wk_pc"),
-            ll.label("wk_ll"),
-            br.label("wk_br"),
-            *[p.label(f"wk_p{j}") for j, p in enumerate(ps)],
-        ).select_from(table)
-        if clauses:
-            coded = coded.where(*clauses)
-        sel = coded.subquery("wk_coded")
 
         def windowed(cols: Sequence[str]) -> Any:
             return windowed_rows(
@@ -310,6 +279,70 @@ def multiclass_performance_sql(
             "window's)"
         )
     return PerformanceResult(windows.spec.text, "multiclass", 0.5, tuple(out), notes=tuple(notes))
+
+
+def coded_selection(
+    conn: Any,
+    source: Any,
+    classes: Mapping[str, str],
+    *,
+    prediction: bool,
+    as_of: dt.datetime | None,
+    **where: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """``(table, selection filter, role → column, coded)``: ``coded`` a sub-select of the
+    selection's events with their time (the ``ts`` column's name), ``wk_y`` the label's
+    class index (NULL: unlabeled, or not arrived by ``as_of``; -1: no class), ``wk_pc`` the
+    predicted class's (NULL: no probabilities), ``wk_ll`` and ``wk_br`` the log-loss and
+    Brier terms of the labeled, scored events, and ``wk_p0…`` the probabilities."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slice_sql import slice_query
+    from watchkeeper.core.telemetry.sql import time_bound, time_key
+    from watchkeeper.core.telemetry.sql_values import double
+
+    names = tuple(str(c) for c in classes)
+    k = len(names)
+    table, clauses, col = slice_query(conn, source, None, **where)
+    ts = col("ts")
+    selected = sa.and_(*clauses) if clauses else None
+    y = col("label")
+    if as_of is not None:
+        arrived = col("label_ts")
+        y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
+    ps = [sa.cast(col(c), sa.Double) for c in classes.values()]
+    scored = sa.and_(*[p.is_not(None) for p in ps])
+    yc = _class_code(y, names)
+    guess = _argmax(ps)
+    pc = sa.case((~scored, sa.null()), else_=guess)
+    if prediction:
+        given = col("prediction")
+        pc = sa.case(
+            (~scored, sa.null()), (given.is_not(None), _class_code(given, names)), else_=guess
+        )
+    p_true = sa.case(*[(yc == j, ps[j]) for j in range(k)])
+    clipped = sa.case(
+        (p_true < double(_EPS), double(_EPS)),
+        (p_true > double(1.0), double(1.0)),
+        else_=p_true,
+    )
+    ok = sa.and_(yc >= 0, scored)
+    ll = sa.case((ok, -sa.func.ln(clipped)))
+    one, zero = double(1.0), double(0.0)
+    terms = [ps[j] - sa.case((yc == j, one), else_=zero) for j in range(k)]
+    br = sa.case((ok, sum((t * t for t in terms[1:]), terms[0] * terms[0])))
+    coded = sa.select(
+        ts.label(ts.name),
+        yc.label("wk_y"),
+        pc.label("wk_pc"),
+        ll.label("wk_ll"),
+        br.label("wk_br"),
+        *[p.label(f"wk_p{j}") for j, p in enumerate(ps)],
+    ).select_from(table)
+    if clauses:
+        coded = coded.where(*clauses)
+    sel = coded.subquery("wk_coded")
+    return table, selected, col, sel
 
 
 def _refuse_unknown(fetched: np.ndarray, label: str, prediction: str | None) -> None:
@@ -462,3 +495,104 @@ def _per_class(
             }
         )
     return MappingProxyType(out)
+
+
+def reference_labeled_multiclass_sql(
+    source: Any,
+    *,
+    classes: Mapping[str, str],
+    model: str | None,
+    versions: Sequence[str],
+    start: Any,
+    end: Any,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(class indices, n × k probabilities, labeled)``: at most ``limit`` labeled events of
+    the selection in time order (a seeded systematic sample beyond), what the multiclass
+    estimate is calibrated on (:func:`.estimation_sql.reference_labeled_sql`'s rows)."""
+    from watchkeeper.core.drift.sql_counts import sample_statement, time_range_sql
+    from watchkeeper.core.evaluation.binned import fetch_numbers
+    from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS
+    from watchkeeper.core.evaluation.slice_sql import sql_parts
+    from watchkeeper.core.telemetry.windows import parse_window, plan_windows
+
+    k = len(classes)
+    engine, _ = sql_parts(source)
+    with engine.connect() as conn:
+        where = {"model": model, "versions": versions, "start": start, "end": end}
+        _, _, col, sel = coded_selection(
+            conn, source, classes, prediction=False, as_of=None, **where
+        )
+        ts = col("ts").name
+        labeled = sel.c.wk_y.is_not(None)
+        lo, hi, n = time_range_sql(conn, sel, ts, labeled)
+        windows = plan_windows(parse_window(None), lo, hi, n_rows=n)
+        statement = sample_statement(
+            sel,
+            windows,
+            ["wk_y", *[f"wk_p{j}" for j in range(k)]],
+            limit=ESTIMATE_ROWS if limit is None else limit,
+            timestamp=ts,
+            where=labeled,
+        )
+        rows = fetch_numbers(conn, statement, 2 + k)
+    _refuse_unknown(
+        np.column_stack([rows[:, :2], np.zeros(len(rows)), np.ones(len(rows))]),
+        col("label").name,
+        None,
+    )
+    return rows[:, 1], rows[:, 2:], int(n)
+
+
+def window_probabilities_sql(
+    source: Any,
+    *,
+    classes: Mapping[str, str],
+    prediction: bool,
+    model: str | None,
+    versions: Sequence[str],
+    end: Any,
+    window: Any,
+    only: Collection[int],
+    limit: int | None = None,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per window index in ``only``: ``(n × k probabilities, predicted class indices)`` in
+    time order, at most ``limit`` events a window, the windows planned over the whole
+    selection as the realized metrics plan them (:func:`.estimation_sql.window_scores_sql`)."""
+    from watchkeeper.core.drift.sql_counts import plan_windows_sql, sample_statement
+    from watchkeeper.core.evaluation.binned import fetch_numbers
+    from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS
+    from watchkeeper.core.evaluation.slice_sql import sql_parts
+    from watchkeeper.core.telemetry.windows import parse_window
+
+    if not only:
+        return {}
+    k = len(classes)
+    engine, _ = sql_parts(source)
+    with engine.connect() as conn:
+        where = {"model": model, "versions": versions, "start": None, "end": end}
+        table, selected, col, sel = coded_selection(
+            conn, source, classes, prediction=prediction, as_of=None, **where
+        )
+        ts = col("ts").name
+        windows = plan_windows_sql(conn, table, parse_window(window), timestamp=ts, where=selected)
+        wanted = sorted(i for i in set(only) if 0 <= i < len(windows))
+        if not wanted:
+            return {}
+        span: dict[str, Any] = {}
+        if windows.spec.kind == "time":  # read only the span of the wanted windows
+            span = {
+                "start": int(windows.bounds[wanted[0]]),
+                "end": int(windows.bounds[wanted[-1] + 1]),
+            }
+        statement = sample_statement(
+            sel,
+            windows,
+            ["wk_pc", *[f"wk_p{j}" for j in range(k)]],
+            limit=ESTIMATE_ROWS if limit is None else limit,
+            timestamp=ts,
+            **span,
+        )
+        rows = fetch_numbers(conn, statement, 2 + k)
+    w = rows[:, 0].astype(np.int64)
+    return {i: (rows[w == i, 2:], rows[w == i, 1]) for i in wanted}

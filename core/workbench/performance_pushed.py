@@ -215,6 +215,21 @@ def _estimate_sql(
     )
     from watchkeeper.core.evaluation.metrics import EvaluationError
 
+    if spec.model.task == "multiclass":
+        return _estimate_multiclass_sql(
+            src,
+            spec,
+            metric,
+            version,
+            win,
+            realized,
+            windows,
+            notes,
+            report,
+            cancelled,
+            as_of=as_of,
+            reference=reference,
+        )
     if spec.model.task != "binary":
         return ()
     if metric not in ESTIMATED_METRICS:
@@ -254,6 +269,101 @@ def _estimate_sql(
             # the seed of estimated_over_time's window i: the same draws as in memory
             est = estimate_metrics(
                 sw, calibrator, threshold=spec.gate.threshold, metrics=[metric], n_sim=100, seed=i
+            )
+        out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
+    return tuple(out)
+
+
+def _estimate_multiclass_sql(
+    src: Any,
+    spec: Any,
+    metric: str,
+    version: str,
+    win: WindowSpec,
+    realized: Any,
+    windows: list[int],
+    notes: list[str],
+    report: Progress,
+    cancelled: CancelCheck | None,
+    *,
+    as_of: dt.datetime | None,
+    reference: tuple[str, dt.datetime, dt.datetime],
+) -> tuple[Any, ...]:
+    """A multiclass model's CBPE for ``windows`` as :func:`~.analyses._estimate` gives it,
+    from bounded samples: the reference's labeled events and those windows' probabilities
+    (whole, in time order, up to :data:`~.estimation_sql.ESTIMATE_ROWS`: then the in-memory
+    estimate)."""
+    from types import MappingProxyType
+
+    from watchkeeper.core.evaluation.estimation import EstimatedWindow
+    from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.multiclass_estimation import (
+        MULTICLASS_ESTIMATED,
+        estimate_multiclass,
+        fit_multiclass_calibrator,
+    )
+    from watchkeeper.core.evaluation.multiclass_performance_sql import (
+        reference_labeled_multiclass_sql,
+        window_probabilities_sql,
+    )
+
+    if metric not in MULTICLASS_ESTIMATED:
+        notes.append(
+            f"{metric} cannot be estimated without labels "
+            f"(CBPE covers {', '.join(MULTICLASS_ESTIMATED)})"
+        )
+        return ()
+    check_cancelled(cancelled)
+    report(0.55, "calibrating the estimate")
+    model = spec.model.name
+    classes = dict(spec.telemetry.columns.class_probabilities)
+    ref_version, ref_start, ref_end = reference
+    try:
+        ry, rp, labeled = reference_labeled_multiclass_sql(
+            src,
+            classes=classes,
+            model=model,
+            versions=[ref_version],
+            start=ref_start,
+            end=ref_end,
+        )
+        calibrator = fit_multiclass_calibrator(tuple(classes), ry, rp)
+        check_cancelled(cancelled)
+        report(0.65, "estimating unlabeled windows")
+        probs = window_probabilities_sql(
+            src,
+            classes=classes,
+            prediction="prediction" in src.schema().names,
+            model=model,
+            versions=[version],
+            end=as_of,
+            window=win,
+            only=windows,
+        )
+    except EvaluationError as exc:
+        notes.append(f"no estimate: {exc}")
+        return ()
+    sampled = [i for i in windows if realized.windows[i].events > ESTIMATE_ROWS]
+    if labeled > ESTIMATE_ROWS or sampled:
+        notes.append(
+            f"the estimate reads at most {ESTIMATE_ROWS:,} rows a window and of the reference "
+            "(a seeded sample beyond)"
+        )
+    out = []
+    for i, w in enumerate(realized.windows):
+        got = probs.get(i)
+        est: Any = MappingProxyType({})
+        if got is not None and w.events >= 100:
+            # the seed of estimated_over_time_multiclass's window i: the in-memory draws
+            est = estimate_multiclass(
+                tuple(classes),
+                got[0],
+                calibrator,
+                predicted=got[1],
+                metrics=[metric],
+                n_sim=100,
+                seed=i,
             )
         out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
     return tuple(out)

@@ -13,14 +13,16 @@ whatever the windows or classes:
    (Wilson), log loss and Brier (normal intervals from the sums) follow, equal to the
    in-memory ones up to summation order (tested to 1e-9);
 2. only for ``roc_auc``: the one-vs-rest rank sums, every labeled event stacked once per
-   class (an array exploded on Spark, unnested on DuckDB) and grouped by (window, class,
-   distinct probability) — :func:`.slices_sql.group_stats_statement`: the macro ROC AUC is
-   exact;
+   class (an array exploded on Spark, unnested on DuckDB), grouped by (window, class,
+   distinct probability) with a running sum of the negatives over those groups: the macro
+   ROC AUC is exact;
 3. only for ``roc_auc``: its interval, a percentile bootstrap on a bounded seeded sample
    (:func:`~watchkeeper.core.drift.sql_counts.sample_statement`, at most ``auc_rows``
    events a window). A window of at most ``auc_rows`` events comes back whole and in time
-   order, so its interval is the in-memory one; a larger window's interval comes from its
-   sample's replicates (wider than the whole window's: conservative), said in the result's
+   order, so its interval is the in-memory one; a larger window's interval is its sample's
+   bootstrap spread scaled to the window's size (each replicate's distance from the
+   sample's AUC times ``√(m/n)``, ``m`` the sample's labeled events, ``n`` the window's —
+   ROC AUC's standard error falls as ``1/√n``) around the exact value, said in the result's
    notes.
 
 Balanced accuracy and the F1s are functions of the confusion matrix alone, so their
@@ -41,7 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from watchkeeper.core.evaluation.intervals import Estimate, percentile_interval, wilson
+from watchkeeper.core.evaluation.intervals import (
+    Estimate,
+    bootstrap_counts,
+    percentile_interval,
+    wilson,
+)
 from watchkeeper.core.evaluation.metrics import EvaluationError, LabelCoverage
 from watchkeeper.core.evaluation.multiclass import (
     _BOOTSTRAPPED,
@@ -64,8 +71,8 @@ __all__ = [
     "window_probabilities_sql",
 ]
 
-#: At most this many events a window are read for ROC AUC's bootstrap interval.
-AUC_ROWS = 20_000
+#: At most this many events a window are read for ROC AUC's bootstrap interval (module doc).
+AUC_ROWS = 5_000
 
 
 def _class_code(value: Any, classes: Sequence[str]) -> Any:
@@ -136,11 +143,6 @@ def multiclass_performance_sql(
     from watchkeeper.core.drift.sql_counts import plan_windows_sql, sample_statement, windowed_rows
     from watchkeeper.core.evaluation.binned import fetch_numbers
     from watchkeeper.core.evaluation.slice_sql import sql_parts
-    from watchkeeper.core.evaluation.slices_sql import (
-        auc_of_sums,
-        fetch_group_stats,
-        group_stats_statement,
-    )
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
     from watchkeeper.core.telemetry.windows import parse_window
 
@@ -213,8 +215,11 @@ def multiclass_performance_sql(
                 stacked = _stacked_classes(
                     conn, windowed(["wk_y", *[f"wk_p{j}" for j in range(k)]]), k
                 )
-                stats = fetch_group_stats(conn, group_stats_statement(stacked, 0.5, "exact", None))
-                aucs = {g: auc_of_sums(st) for g, st in stats.items()}
+                sums = fetch_numbers(conn, _rank_sums(stacked), 4)
+                aucs = {
+                    int(g): (u / (p * q) if p > 0 and q > 0 else math.nan)
+                    for g, u, p, q in np.nan_to_num(sums)
+                }
                 picked = sample_statement(
                     sel,
                     windows,
@@ -275,8 +280,8 @@ def multiclass_performance_sql(
     if sampled:
         notes.append(
             f"ROC AUC exact from rank sums; its interval bootstrapped on at most {auc_rows:,} "
-            "events a window (a seeded sample of larger windows: wider than the whole "
-            "window's)"
+            "events a window (a larger window's: on a seeded sample, the spread scaled by "
+            "√(sample/window))"
         )
     return PerformanceResult(windows.spec.text, "multiclass", 0.5, tuple(out), notes=tuple(notes))
 
@@ -405,6 +410,37 @@ def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
     return branch(many, many.c.j).subquery("mc_stacked")
 
 
+def _rank_sums(stacked: Any) -> Any:
+    """Per group ``g`` of ``stacked`` (rows ``g, s, y``): ``Σ`` over positives of the
+    negatives scored below them plus half those tied (the Mann-Whitney U), the positives
+    and the negatives — ROC AUC is ``U / (P·N)``, ties counted as the in-memory AUC counts
+    them. One ``GROUP BY (g, s)``, a running sum over it, one ``GROUP BY g``."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.telemetry.sql_values import double
+
+    y = sa.cast(stacked.c.y, sa.Double)
+    one = sa.literal(1, sa.Integer)
+    b = (
+        sa.select(
+            stacked.c.g.label("g"),
+            stacked.c.s.label("s"),
+            sa.func.sum(y).label("pos"),
+            sa.cast(sa.func.count(one), sa.Double).label("n"),
+        )
+        .group_by(stacked.c.g, stacked.c.s)
+        .subquery("mc_ties")
+    )
+    neg = b.c.n - b.c.pos
+    below = sa.func.sum(neg).over(partition_by=b.c.g, order_by=b.c.s, rows=(None, 0)) - neg
+    c = sa.select(
+        b.c.g, (b.c.pos * (below + double(0.5) * neg)).label("u"), b.c.pos, neg.label("neg")
+    ).subquery("mc_u")
+    return sa.select(
+        c.c.g, sa.func.sum(c.c.u), sa.func.sum(c.c.pos), sa.func.sum(c.c.neg)
+    ).group_by(c.c.g)
+
+
 def _from_counts(
     c: np.ndarray,
     cells: np.ndarray,
@@ -460,7 +496,7 @@ def _macro_auc(
     from ``sample`` (``w, y, p…`` rows of this window), and whether the sample is partial."""
     from watchkeeper.core.evaluation.intervals import missing
 
-    finite = [a.value for a in per_class if a is not None and math.isfinite(a.value)]
+    finite = [a for a in per_class if a is not None and math.isfinite(a)]
     if len(finite) < 2:
         return missing(int(n), confidence), False
     value = float(np.mean(finite))
@@ -471,14 +507,14 @@ def _macro_auc(
         classes, rows[:, 1].astype(np.intp), rows[:, 1].astype(np.intp), rows[:, 2 : 2 + k]
     )
     reps = np.full(n_boot, math.nan)
+    partial = len(sample) < events
     if enc.n:
         rng = np.random.default_rng(seed)
-        from watchkeeper.core.evaluation.intervals import bootstrap_counts
-
         for b in range(n_boot):
             reps[b] = enc.roc_auc(bootstrap_counts(rng, enc.n))
-    got = percentile_interval(value, reps, int(n), confidence)
-    return got, len(sample) < events
+        if partial:  # the sample's spread, scaled to the window's events around its value
+            reps = np.clip(value + (reps - enc.roc_auc()) * math.sqrt(enc.n / n), 0.0, 1.0)
+    return percentile_interval(value, reps, int(n), confidence), partial
 
 
 def _per_class(

@@ -315,16 +315,34 @@ def coded_selection(
     if as_of is not None:
         arrived = col("label_ts")
         y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
-    ps = [sa.cast(col(c), sa.Double) for c in classes.values()]
+    # three shallow layers, not one deep expression (SQLite's parser has a small stack)
+    raw = sa.select(
+        ts.label(ts.name),
+        y.label("wk_label"),
+        *([col("prediction").label("wk_given")] if prediction else []),
+        *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(classes.values())],
+    ).select_from(table)
+    if clauses:
+        raw = raw.where(*clauses)
+    r = raw.subquery("wk_raw")
+    ps = [r.c[f"wk_p{j}"] for j in range(k)]
     scored = sa.and_(*[p.is_not(None) for p in ps])
-    yc = _class_code(y, names)
     guess = _argmax(ps)
     pc = sa.case((~scored, sa.null()), else_=guess)
     if prediction:
-        given = col("prediction")
+        given = r.c.wk_given
         pc = sa.case(
             (~scored, sa.null()), (given.is_not(None), _class_code(given, names)), else_=guess
         )
+    codes = sa.select(
+        r.c[ts.name],
+        _class_code(r.c.wk_label, names).label("wk_y"),
+        pc.label("wk_pc"),
+        *ps,
+    ).subquery("wk_codes")
+    yc = codes.c.wk_y
+    ps = [codes.c[f"wk_p{j}"] for j in range(k)]
+    scored = sa.and_(*[p.is_not(None) for p in ps])
     p_true = sa.case(*[(yc == j, ps[j]) for j in range(k)])
     clipped = sa.case(
         (p_true < double(_EPS), double(_EPS)),
@@ -336,17 +354,14 @@ def coded_selection(
     one, zero = double(1.0), double(0.0)
     terms = [ps[j] - sa.case((yc == j, one), else_=zero) for j in range(k)]
     br = sa.case((ok, sum((t * t for t in terms[1:]), terms[0] * terms[0])))
-    coded = sa.select(
-        ts.label(ts.name),
-        yc.label("wk_y"),
-        pc.label("wk_pc"),
+    sel = sa.select(
+        codes.c[ts.name],
+        yc,
+        codes.c.wk_pc,
         ll.label("wk_ll"),
         br.label("wk_br"),
-        *[p.label(f"wk_p{j}") for j, p in enumerate(ps)],
-    ).select_from(table)
-    if clauses:
-        coded = coded.where(*clauses)
-    sel = coded.subquery("wk_coded")
+        *ps,
+    ).subquery("wk_coded")
     return table, selected, col, sel
 
 

@@ -11,7 +11,10 @@ What comes back: the realized metric per window and the reference baseline from
 ``GROUP BY window × score bin`` each), and the estimate (CBPE) for the windows still
 missing labels from bounded, seeded samples (:mod:`~watchkeeper.core.evaluation.
 estimation_sql`): the reference's labeled pairs and those windows' scores, on the realized
-windows' own plan.
+windows' own plan. A multiclass model's from :mod:`~watchkeeper.core.evaluation.
+multiclass_performance_sql` (one ``GROUP BY window × true × predicted class``, for ROC AUC
+the rank sums and a bounded sample), its estimate from the reference's labeled events and
+the windows' probabilities, read as bounded samples the same way.
 """
 
 from __future__ import annotations

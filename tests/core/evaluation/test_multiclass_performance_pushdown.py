@@ -182,6 +182,30 @@ def test_multiclass_performance_in_duckdb_equals_in_memory(duck_url: str) -> Non
     _check_engine(duck_url, duck_url)
 
 
+def test_multiclass_performance_in_sqlite_equals_in_memory(
+    parquet: Path, duck_url: str, tmp_path: Path
+) -> None:
+    """SQLite: no array to explode, the classes stacked by ``UNION ALL``; times as ISO text."""
+    import sqlite3
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet)
+    names = table.schema.names
+    rows = [
+        tuple(v.isoformat() if isinstance(v, dt.datetime) else v for v in r.values())
+        for r in table.to_pylist()
+    ]
+    types = {"ts": "TIMESTAMP", "label_ts": "TIMESTAMP", **dict.fromkeys(CLASSES.values(), "REAL")}
+    ddl = ", ".join(f'"{n}" {types.get(n, "TEXT")}' for n in names)
+    path = tmp_path / "t.db"
+    with sqlite3.connect(path) as con:
+        con.execute(f"CREATE TABLE events ({ddl})")
+        con.executemany(f"INSERT INTO events VALUES ({','.join('?' * len(names))})", rows)
+    con.close()
+    _check_engine(f"sqlite:///{path}#events", duck_url, moments=(AS_OF,), every=False)
+
+
 def test_confusion_bootstrap_from_counts_matches_in_memory_law(duck_url: str) -> None:
     """With many replicates both bootstraps' bounds converge to the same quantiles."""
     with open_source(duck_url, _mapping()) as src:

@@ -32,6 +32,14 @@ score and a label, with a planted weak slice. On the same Parquet files:
    ``slice_metrics`` and ``find_worst_slices`` (its seeded 200,000-row sample per period).
 
     .venv/bin/python benchmarks/spark.py --analysis slices --rows 1000000 --features 12
+
+``--analysis multiclass`` measures a multiclass model's performance view on Spark
+(N events x 4 classes over 60 daily windows, the reference the first 30 days): read as rows
+and evaluated in memory (what it did before the pushdown), against counted in the warehouse
+(``core/evaluation/multiclass_performance_sql``) — wall time, statements, Spark jobs, VmHWM,
+and the largest difference of a window's value between the two.
+
+    .venv/bin/python benchmarks/spark.py --analysis multiclass --rows 300000
 """
 
 from __future__ import annotations
@@ -324,10 +332,147 @@ def measure_slices(rows: int, server: SparkThriftServer, work: Path, n_features:
     )
 
 
+MC_SPEC = """\
+[model]
+name = "m"
+task = "multiclass"
+
+[telemetry]
+source = "{source}"
+
+[telemetry.columns]
+score = ""
+prediction = ""
+label = "label"
+label_ts = ""
+features = ["x"]
+class_probabilities = {{ a = "p_a", b = "p_b", c = "p_c", d = "p_d" }}
+
+[reference]
+kind = "window"
+version = "1"
+start = 2026-01-01
+end = 2026-01-31
+
+[gate]
+primary_metric = "macro_f1"
+
+[health]
+window = "1d"
+metric = "macro_f1"
+min_labeled = 100
+estimate = false
+"""
+
+
+def build_multiclass_parquet(folder: Path, rows: int) -> None:
+    """N events over 60 days of a 4-class model: probabilities, a label (the last 3 days
+    unlabeled), time-ordered, written in chunks."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(3)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    secs = np.sort(rng.uniform(0, 60 * 86400, rows))
+    writer = None
+    names = np.array(list("abcd"))
+    for lo in range(0, rows, 500_000):
+        s = secs[lo : lo + 500_000]
+        n = s.size
+        y = rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1])
+        logits = rng.normal(0, 1, (n, 4)) + 1.5 * np.eye(4)[y]
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        label = np.where(s > 57 * 86400, None, names[y])
+        batch = pa.table(
+            {
+                "ts": pa.array(
+                    (
+                        np.datetime64(t0.replace(tzinfo=None), "us")
+                        + (s * 1e6).astype("timedelta64[us]")
+                    ),
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "model": pa.array(["m"] * n),
+                "model_version": pa.array(["1"] * n),
+                "x": rng.normal(size=n),
+                **{f"p_{c}": p[:, j] for j, c in enumerate("abcd")},
+                "label": pa.array(label.tolist(), pa.string()),
+            }
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(folder / "part-0.parquet", batch.schema)
+        writer.write_table(batch)
+    if writer is not None:
+        writer.close()
+
+
+def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics: list) -> None:
+    """A multiclass model's performance view on Spark: read as rows (what it did before the
+    pushdown, bounded by the URL's ``max_rows``) against counted in the warehouse."""
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements
+    from watchkeeper.core.workbench import performance_pushed
+    from watchkeeper.core.workbench.analyses import run_performance
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    data = work / f"mc-{rows}"
+    data.mkdir()
+    t = time.perf_counter()
+    build_multiclass_parquet(data, rows)
+    print(
+        f"{rows:,} events x 4 classes, 60 daily windows: data built in "
+        f"{time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
+    location = server.table_from_parquet(f"mc_{rows}", data)
+    (work / "specs").mkdir(exist_ok=True)
+    spec = work / "specs" / f"mc-{rows}.toml"
+    # the rows path needs max_rows above the selection: the window and the reference whole
+    spec.write_text(MC_SPEC.format(source=location.replace("#", f"?max_rows={rows + 1}#")))
+    (entry,) = portfolio_of_spec(spec).models
+    pushed = performance_pushed.pushed_down
+    for metric in metrics:
+        figures = {}
+        for name, push in (("read as rows (before)", False), ("counted in Spark (after)", True)):
+            performance_pushed.pushed_down = pushed if push else (lambda *a: False)
+            gc.collect()
+            jobs0 = _jobs(server.log)
+            reset_peak_rss()
+            t = time.perf_counter()
+            try:
+                with recorded_statements() as sent:
+                    view = run_performance(entry, "1", "1d", metric)
+            finally:
+                performance_pushed.pushed_down = pushed
+            wall = time.perf_counter() - t
+            figures[name] = (wall, view)
+            print(
+                f"  {metric}, {name}: {wall:.1f} s, {len(sent)} statements, "
+                f"{_jobs(server.log) - jobs0} Spark jobs, VmHWM {peak_rss_gib() * 1024:.0f} MiB",
+                flush=True,
+            )
+        (before, a), (after, b) = figures.values()
+        gap = max(
+            abs(x.value(metric) - y.value(metric))
+            for x, y in zip(a.realized.windows, b.realized.windows, strict=True)
+            if x.value(metric) is not None
+        )
+        print(
+            f"  {metric}: {before / after:.1f}x faster; largest difference of a window's "
+            f"value {gap:.1e}",
+            flush=True,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    ap.add_argument("--analysis", choices=["drift", "slices"], default="drift")
+    ap.add_argument("--analysis", choices=["drift", "slices", "multiclass"], default="drift")
+    ap.add_argument(
+        "--metrics", nargs="+", default=["macro_f1", "roc_auc"], help="multiclass: metrics"
+    )
     ap.add_argument("--features", type=int, default=12, help="slices: features searched")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wk-bench-spark-") as tmp:
@@ -339,6 +484,8 @@ def main() -> None:
             for rows in args.rows:
                 if args.analysis == "slices":
                     measure_slices(rows, server, Path(tmp), args.features)
+                elif args.analysis == "multiclass":
+                    measure_multiclass(rows, server, Path(tmp), args.metrics)
                 else:
                     measure(rows, server, Path(tmp))
         finally:

@@ -103,6 +103,8 @@ class PerformanceResult:
     task: str
     threshold: float
     windows: tuple[WindowPerformance, ...]
+    #: how a number was had where it is not the in-memory one (a pushed-down analysis)
+    notes: tuple[str, ...] = ()
 
     def series(self, metric: str) -> np.ndarray:
         """``(W, 3)``: value, lower, upper per window (NaN where missing)."""
@@ -119,6 +121,7 @@ class PerformanceResult:
             "task": self.task,
             "threshold": self.threshold,
             "windows": [w.to_dict() for w in self.windows],
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
@@ -238,9 +241,7 @@ def performance_over_time(
         coverage = label_coverage(yw, tw, lw)
         labeled = ~np.isnan(yw) & scored[rows]
         est: Mapping[str, Estimate]
-        per_class: Mapping[str, Mapping[str, Estimate]] = field(
-            default_factory=lambda: MappingProxyType({})
-        )
+        per_class: Mapping[str, Mapping[str, Estimate]] = MappingProxyType({})
         confusion = None
         if labeled.sum() < min_labeled:
             status, est = "insufficient", MappingProxyType({})

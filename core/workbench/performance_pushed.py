@@ -11,7 +11,10 @@ What comes back: the realized metric per window and the reference baseline from
 ``GROUP BY window × score bin`` each), and the estimate (CBPE) for the windows still
 missing labels from bounded, seeded samples (:mod:`~watchkeeper.core.evaluation.
 estimation_sql`): the reference's labeled pairs and those windows' scores, on the realized
-windows' own plan.
+windows' own plan. A multiclass model's from :mod:`~watchkeeper.core.evaluation.
+multiclass_performance_sql` (one ``GROUP BY window × true × predicted class``, for ROC AUC
+the rank sums and a bounded sample), its estimate from the reference's labeled events and
+the windows' probabilities, read as bounded samples the same way.
 """
 
 from __future__ import annotations
@@ -38,11 +41,11 @@ def pushed_down(src: Any, spec: Any, metric: str, version: str, as_of: dt.dateti
     from watchkeeper.core.workbench.analyses import IN_MEMORY_ROWS
 
     task = spec.model.task
-    if not isinstance(src, SqlSource) or task not in ("binary", "regression"):
+    if not isinstance(src, SqlSource) or task not in ("binary", "regression", "multiclass"):
         return False
     if src.warehouse:  # a metric that needs every score is refused there, not read
         return True
-    if metric not in pushable_metrics(task):
+    if task != "multiclass" and metric not in pushable_metrics(task):
         return False
     selected = TelemetryQuery(model=spec.model.name, versions=(version,), end=as_of)
     return src.count(selected) > IN_MEMORY_ROWS
@@ -109,17 +112,27 @@ def run_performance_sql(
         "min_labeled": health.min_labeled,
         "cancelled": cancelled,
     }
+    over_time: Any = performance_over_time_sql
+    if spec.model.task == "multiclass":
+        from watchkeeper.core.evaluation.multiclass_performance_sql import (
+            multiclass_performance_sql,
+        )
+
+        over_time = multiclass_performance_sql
+        del common["task"], common["threshold"]
+        common["classes"] = dict(spec.telemetry.columns.class_probabilities)
+        common["prediction"] = "prediction" in src.schema().names
     report(0.05, "realized metrics, counted in the database")
-    realized = performance_over_time_sql(
-        src, versions=[version], end=as_of, window=win, as_of=known_at, **common
-    )
+    realized = over_time(src, versions=[version], end=as_of, window=win, as_of=known_at, **common)
     if sum(w.events for w in realized.windows) == 0:
         raise EvaluationError(f"{model}: version {version} has no rows")
+    notes.extend(realized.notes)
     check_cancelled(cancelled)
     report(0.45, "reference baseline, counted in the database")
-    base = performance_over_time_sql(
+    base = over_time(
         src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
     )
+    notes.extend(n for n in base.notes if n not in notes)
     baseline = None
     estimated: tuple[Any, ...] = ()
     if sum(w.events for w in base.windows) == 0:
@@ -205,6 +218,21 @@ def _estimate_sql(
     )
     from watchkeeper.core.evaluation.metrics import EvaluationError
 
+    if spec.model.task == "multiclass":
+        return _estimate_multiclass_sql(
+            src,
+            spec,
+            metric,
+            version,
+            win,
+            realized,
+            windows,
+            notes,
+            report,
+            cancelled,
+            as_of=as_of,
+            reference=reference,
+        )
     if spec.model.task != "binary":
         return ()
     if metric not in ESTIMATED_METRICS:
@@ -244,6 +272,101 @@ def _estimate_sql(
             # the seed of estimated_over_time's window i: the same draws as in memory
             est = estimate_metrics(
                 sw, calibrator, threshold=spec.gate.threshold, metrics=[metric], n_sim=100, seed=i
+            )
+        out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
+    return tuple(out)
+
+
+def _estimate_multiclass_sql(
+    src: Any,
+    spec: Any,
+    metric: str,
+    version: str,
+    win: WindowSpec,
+    realized: Any,
+    windows: list[int],
+    notes: list[str],
+    report: Progress,
+    cancelled: CancelCheck | None,
+    *,
+    as_of: dt.datetime | None,
+    reference: tuple[str, dt.datetime, dt.datetime],
+) -> tuple[Any, ...]:
+    """A multiclass model's CBPE for ``windows`` as :func:`~.analyses._estimate` gives it,
+    from bounded samples: the reference's labeled events and those windows' probabilities
+    (whole, in time order, up to :data:`~.estimation_sql.ESTIMATE_ROWS`: then the in-memory
+    estimate)."""
+    from types import MappingProxyType
+
+    from watchkeeper.core.evaluation.estimation import EstimatedWindow
+    from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.evaluation.multiclass_estimation import (
+        MULTICLASS_ESTIMATED,
+        estimate_multiclass,
+        fit_multiclass_calibrator,
+    )
+    from watchkeeper.core.evaluation.multiclass_performance_sql import (
+        reference_labeled_multiclass_sql,
+        window_probabilities_sql,
+    )
+
+    if metric not in MULTICLASS_ESTIMATED:
+        notes.append(
+            f"{metric} cannot be estimated without labels "
+            f"(CBPE covers {', '.join(MULTICLASS_ESTIMATED)})"
+        )
+        return ()
+    check_cancelled(cancelled)
+    report(0.55, "calibrating the estimate")
+    model = spec.model.name
+    classes = dict(spec.telemetry.columns.class_probabilities)
+    ref_version, ref_start, ref_end = reference
+    try:
+        ry, rp, labeled = reference_labeled_multiclass_sql(
+            src,
+            classes=classes,
+            model=model,
+            versions=[ref_version],
+            start=ref_start,
+            end=ref_end,
+        )
+        calibrator = fit_multiclass_calibrator(tuple(classes), ry, rp)
+        check_cancelled(cancelled)
+        report(0.65, "estimating unlabeled windows")
+        probs = window_probabilities_sql(
+            src,
+            classes=classes,
+            prediction="prediction" in src.schema().names,
+            model=model,
+            versions=[version],
+            end=as_of,
+            window=win,
+            only=windows,
+        )
+    except EvaluationError as exc:
+        notes.append(f"no estimate: {exc}")
+        return ()
+    sampled = [i for i in windows if realized.windows[i].events > ESTIMATE_ROWS]
+    if labeled > ESTIMATE_ROWS or sampled:
+        notes.append(
+            f"the estimate reads at most {ESTIMATE_ROWS:,} rows a window and of the reference "
+            "(a seeded sample beyond)"
+        )
+    out = []
+    for i, w in enumerate(realized.windows):
+        got = probs.get(i)
+        est: Any = MappingProxyType({})
+        if got is not None and w.events >= 100:
+            # the seed of estimated_over_time_multiclass's window i: the in-memory draws
+            est = estimate_multiclass(
+                tuple(classes),
+                got[0],
+                calibrator,
+                predicted=got[1],
+                metrics=[metric],
+                n_sim=100,
+                seed=i,
             )
         out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
     return tuple(out)

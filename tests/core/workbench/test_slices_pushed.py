@@ -113,3 +113,58 @@ def test_slices_view_counted_in_duckdb_equals_in_memory(
     )
     assert "counted in the database" in text
     assert counted.data["rows"] == memory.table.num_rows
+
+
+@pytest.mark.spark
+def test_live_count_on_spark_equals_duckdb(
+    spark, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The builder's live count of a pushed view, sent to the Spark Thrift server: one
+    statement, the counts DuckDB gives for the same events and predicates (equality, a set,
+    a half-open numeric range, missing values, and their conjunction)."""
+    import dataclasses
+    import os
+    import re
+
+    import duckdb
+
+    data = tmp_path / "predictions"
+    data.mkdir()
+    with duckdb.connect(str(demo_workspace / "telemetry.duckdb"), read_only=True) as con:
+        con.sql(f"COPY predictions TO '{data / 'part-0.parquet'}' (FORMAT parquet)")
+    table = f"slicecount_{os.getpid()}"
+    location = spark.table_from_parquet(table, data)
+    text = (demo_workspace / "specs" / "fraud-detector.toml").read_text(encoding="utf-8")
+    text = text.replace("sqlite:///../", f"sqlite:///{demo_workspace}/")
+    spec = tmp_path / "fraud-spark.toml"
+    spec.write_text(re.sub(r'source = "[^"]*"', f'source = "{location}"', text), "utf-8")
+    (on_spark,) = portfolio_of_spec(spec).models
+
+    (entry,) = portfolio_of_spec(demo_workspace / "specs" / "fraud-detector.toml").models
+    monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
+    counted = run_slices(entry, "1")
+    assert counted.pushed is not None and counted.table is None
+    spark_view = dataclasses.replace(counted, pushed=on_spark)
+
+    categorical = next(c for c in counted.columns if c.kind == "categorical")
+    numeric = next(c for c in counted.columns if c.kind == "numerical" and not c.integer)
+    assert numeric.low is not None and numeric.high is not None
+    cut = 0.5 * (numeric.low + numeric.high)
+    conditions = {
+        "eq": Condition(categorical.name, "eq", categorical.levels[0]),
+        "in": Condition(categorical.name, "in", tuple(categorical.levels[:2])),
+        "range": Condition(numeric.name, "range", (cut, None)),
+        "null": Condition(numeric.name, "null", None),
+    }
+    predicates = [SlicePredicate(k, (c,)) for k, c in conditions.items()]
+    predicates.append(SlicePredicate("both", (conditions["in"], conditions["range"])))
+    for predicate in predicates:
+        want = slices_pushed.count_pushed(counted, predicate, None)
+        with recorded_statements() as seen:
+            got = slices_pushed.count_pushed(spark_view, predicate, None)
+        assert [s for s in seen if table in s and s.lstrip().upper().startswith("SELECT")], seen
+        assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1, seen
+        assert got == want, predicate.name
+    counts = [slices_pushed.count_pushed(counted, p, None) for p in predicates]
+    assert any(0 < c < t for c, t in counts), counts  # a predicate that splits the window

@@ -78,6 +78,10 @@ class PCAModel:
     z: float
     min_effect: float
     error_cap: float = float("inf")  # per-row errors are clipped here (see the module)
+    #: The axes left out, ``(d - k, d)``, when fewer than the kept ones: a row's error is
+    #: then its squared projection on them, which is the same distance (the axes together
+    #: are orthonormal) at a fraction of the work — 49 axes instead of 351 at 400 features.
+    residual_axes: np.ndarray | None = None
 
     def threshold(self, n: int) -> float:
         if n <= 0:
@@ -94,10 +98,13 @@ class PCAModel:
         z = x - self.mean
         z /= self.scale
         np.copyto(z, 0.0, where=~np.isfinite(z))
-        coords = _project(z, self.components)
-        total = np.einsum("ij,ij->i", z, z)
-        kept = np.einsum("ij,ij->i", coords, coords)
-        return np.clip((total - kept) / z.shape[1], 0.0, self.error_cap)
+        if self.residual_axes is not None:
+            rest = _project(z, self.residual_axes)
+            left = np.einsum("ij,ij->i", rest, rest)
+        else:
+            coords = _project(z, self.components)
+            left = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", coords, coords)
+        return np.clip(left / z.shape[1], 0.0, self.error_cap)
 
 
 #: OpenBLAS runs a matrix product on one thread when rows x columns x inner <= 4 * 65,536
@@ -233,8 +240,19 @@ def fit_pca(
         return None
     share = np.cumsum(var) / total
     k = min(int(np.searchsorted(share, variance)) + 1, d - 1)
+    residual = vt[k:].copy() if d - k < k else None
     model = PCAModel(
-        tuple(features), mean, scale, vt[:k].copy(), float(share[k - 1]), 0.0, 0.0, 1, z, min_effect
+        tuple(features),
+        mean,
+        scale,
+        vt[:k].copy(),
+        float(share[k - 1]),
+        0.0,
+        0.0,
+        1,
+        z,
+        min_effect,
+        residual_axes=residual,
     )
     e = model.errors(x[hold_rows])
     cap = float("inf")
@@ -255,6 +273,7 @@ def fit_pca(
         z,
         min_effect,
         cap,
+        residual,
     )
 
 

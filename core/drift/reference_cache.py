@@ -45,7 +45,7 @@ from watchkeeper.core.spec import DriftSection
 
 __all__ = ["CACHE_BYTES", "FORMAT", "cached_reference", "reference_cache_dir", "table_digest"]
 
-FORMAT = 1  # raise when what is stored, or how it is computed, changes
+FORMAT = 2  # raise when what is stored, or how it is computed, changes
 CACHE_BYTES = 512 << 20
 _SUFFIX = ".wkref.npz"
 
@@ -158,6 +158,8 @@ def _store(path: Path, key: str, p: PreparedReference) -> None:
         m = p.pca
         arrays["pca_mean"], arrays["pca_scale"] = m.mean, m.scale
         arrays["pca_components"] = m.components
+        if m.residual_axes is not None:
+            arrays["pca_residual_axes"] = m.residual_axes
         pca = {
             "features": list(m.features),
             "explained_variance": m.explained_variance,
@@ -222,6 +224,9 @@ def _load(path: Path, key: str, table: pa.Table) -> PreparedReference | None:
                     z=float(h["z"]),
                     min_effect=float(h["min_effect"]),
                     error_cap=float(h["error_cap"]),
+                    residual_axes=(
+                        np.array(z["pca_residual_axes"]) if "pca_residual_axes" in z else None
+                    ),
                 )
         profile = ReferenceProfile.from_dict(header["profile"])
         if profile.rows != table.num_rows:

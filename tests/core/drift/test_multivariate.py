@@ -112,3 +112,28 @@ def test_a_model_wider_than_the_bound_is_checked_on_a_fixed_choice_and_says_so()
     again = analyze_drift(prepared, cur, window=window, prediction=None, order_by=None, exact=False)
     assert again.multivariate is not None
     assert again.multivariate.windows == fresh.multivariate.windows
+
+
+def test_errors_are_the_distance_to_the_projection_whichever_axes_are_used() -> None:
+    """Independent features keep most axes (the left-out ones are projected on); strongly
+    correlated ones keep few. Either way a row's error is its squared distance to its
+    reconstruction, per feature, as written out here."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(4_000, 3))
+    cases = {
+        "independent": rng.normal(size=(4_000, 40)),
+        "correlated": base @ rng.normal(size=(3, 40)) + 0.05 * rng.normal(size=(4_000, 40)),
+    }
+    used = {}
+    for name, x in cases.items():
+        model = fit_pca([f"f{j}" for j in range(40)], x, error_cap_quantile=None)
+        assert model is not None
+        used[name] = model.residual_axes is not None
+        rows = rng.normal(size=(300, 40)) * 1.3
+        rows[0, 3] = np.nan  # imputed at the mean
+        z = (rows - model.mean) / model.scale
+        z[~np.isfinite(z)] = 0.0
+        v = model.components
+        by_hand = ((z - z @ v.T @ v) ** 2).sum(axis=1) / 40
+        np.testing.assert_allclose(model.errors(rows), by_hand, rtol=1e-9, atol=1e-12)
+    assert used == {"independent": True, "correlated": False}

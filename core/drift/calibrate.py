@@ -21,8 +21,11 @@ significance test and its multiple-testing correction still apply on top
 
 from __future__ import annotations
 
+import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +105,59 @@ def calibrated_cutoffs(
     min_rows: int = 1,
     resamples: int = RESAMPLES,
 ) -> Cutoffs:
-    """Cut-offs of one feature for each window (see the module doc)."""
+    """Cut-offs of one feature for each window (see the module doc).
+
+    Remembered (the last :data:`MEMO_SIZE` asked for): an analysis derives its result twice
+    from the same counts (the ranking first, then the whole result), and the health sweep
+    and the window ask again for the same windows; the resampling is seeded, so a repeat
+    is the same answer.
+    """
     rows = np.asarray(window_rows, dtype=np.int64)
+    ref = np.asarray(reference_counts)
+    key = (
+        name,
+        ref.dtype.str,
+        ref.tobytes(),
+        rows.tobytes(),
+        quantile,
+        margin,
+        watch_floor,
+        drift_floor,
+        min_rows,
+        resamples,
+    )
+    with _MEMO_LOCK:
+        found = _MEMO.get(key)
+        if found is not None:
+            _MEMO.move_to_end(key)
+            return found
+    cut = _cutoffs(ref, rows, name, quantile, margin, watch_floor, drift_floor, min_rows, resamples)
+    for a in (cut.null_quantile, cut.watch, cut.drift):
+        a.flags.writeable = False  # shared by every result that asks again
+    with _MEMO_LOCK:
+        _MEMO[key] = cut
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return cut
+
+
+#: How many features' cut-offs :func:`calibrated_cutoffs` remembers (a few KB each).
+MEMO_SIZE = 2_048
+_MEMO: OrderedDict[tuple[Any, ...], Cutoffs] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def _cutoffs(
+    reference_counts: np.ndarray,
+    rows: np.ndarray,
+    name: str,
+    quantile: float,
+    margin: float,
+    watch_floor: float,
+    drift_floor: float,
+    min_rows: int,
+    resamples: int,
+) -> Cutoffs:
     q = np.full(rows.shape, np.nan)
     tested = rows >= max(min_rows, 1)
     if tested.any():

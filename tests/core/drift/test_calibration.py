@@ -193,3 +193,27 @@ def test_no_drift_raw_rows_end_to_end() -> None:
         false_sig += any(w.p_adjusted is not None and w.p_adjusted < ALPHA for w in cells)
     tol = _tolerance(runs)
     assert false_sig / runs <= tol and false_drift / runs <= tol
+
+
+def test_cutoffs_asked_again_are_remembered_and_the_same() -> None:
+    from watchkeeper.core.drift import calibrate
+
+    ref = np.array([400, 300, 200, 100], dtype=np.int64)
+    rows = np.array([0, 50, 600, 2_000, 2_000], dtype=np.int64)
+    kwargs = dict(
+        name="amount", quantile=0.99, margin=1.5, watch_floor=0.05, drift_floor=0.1, min_rows=30
+    )
+    first = calibrate.calibrated_cutoffs(ref, rows, **kwargs)
+    again = calibrate.calibrated_cutoffs(ref.copy(), rows.copy(), **kwargs)
+    assert again is first  # remembered
+    with pytest.raises(ValueError):
+        first.watch[0] = 1.0  # shared, so read-only
+    calibrate._MEMO.clear()
+    fresh = calibrate.calibrated_cutoffs(ref, rows, **kwargs)
+    assert fresh is not first
+    np.testing.assert_array_equal(fresh.drift, first.drift)
+    np.testing.assert_array_equal(fresh.null_quantile, first.null_quantile)
+    # another window size, another name: not the remembered answer
+    other = calibrate.calibrated_cutoffs(ref, rows[:-1], **kwargs)
+    assert other.watch.shape == (4,)
+    assert calibrate.calibrated_cutoffs(ref, rows, **{**kwargs, "name": "age"}) is not fresh

@@ -43,6 +43,7 @@ from watchkeeper.core.workbench.challenger import (
     run_challenger,
 )
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.widgets.dataframe_model import fit_columns_to_text
 from watchkeeper.widgets.roc_overlay import CHALLENGER, CHAMPION, RocOverlayWidget
 from watchkeeper.widgets.score_scatter import ScoreScatterWidget
 
@@ -305,7 +306,7 @@ class ChallengerPanel(DeferredPanel):
             self.disagree_model.set_frame(v.disagreements)
             tables.append(self.disagree_table)
         for table in tables:
-            table.resizeColumnsToContents()
+            fit_columns_to_text(table, DISAGREEMENT_ROWS)
         c = v.comparison
         conf = f"{c.confidence:.0%}"
         how = "paired bootstrap" if v.classes else "DeLong for ROC AUC, paired bootstrap otherwise"
@@ -344,8 +345,10 @@ class ChallengerPanel(DeferredPanel):
             f"<span style='color:rgb{CHALLENGER}'>challenger</span> · dashed: chance"
         )
         what = "probability of the true class" if v.classes else "score"
-        self.scatter.plot.setLabel("bottom", f"champion {what}")
-        self.scatter.plot.setLabel("left", f"challenger {what}")
+        for side, text in (("bottom", f"champion {what}"), ("left", f"challenger {what}")):
+            axis = self.scatter.plot.getAxis(side)
+            if axis.labelText != text:  # a label set again lays its axis out again
+                axis.setLabel(text)
         self.scatter.set_data(
             v.score_a,
             v.score_b,

@@ -330,8 +330,13 @@ class SlicesPanel(DeferredPanel):
             )
             return
 
+        # the Champion vs challenger view's gate of this pair, when it has run: core takes
+        # its comparison if the workbook's pairs and settings are the ones it rests on
+        compared = self.cache.get(("challenger", entry.name, view.version, view.challenger))
+        known = getattr(compared, "known_gate", None)
+
         def work(progress, cancelled):
-            return export_slice_report(entry, view, path, progress, cancelled)
+            return export_slice_report(entry, view, path, progress, cancelled, known_gate=known)
 
         self.state.set(export_status="running", export_message=f"Writing {path.name}…")
         self.runner.run(

@@ -10,6 +10,7 @@ version of it is selected. Runs
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
@@ -60,17 +61,24 @@ def make_challenger_panel(
 class GateTableModel(FrameTableModel):
     """The gate checklist: the ``result`` column green PASS / red FAIL, rows tinted."""
 
+    _passed: list[bool] | None = None  # per frame row; None: no result column
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        self._passed = (
+            [v == "PASS" for v in frame["result"].tolist()] if "result" in frame.columns else None
+        )
+        super().set_frame(frame)
+
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
-            frame = self.frame
-            if "result" not in frame.columns:
+            if self._passed is None:
                 return None
-            passed = frame["result"].iat[self.source_row(index.row())] == "PASS"
+            passed = self._passed[self.source_row(index.row())]
             # The row's tint and text follow the theme (asked per paint, so a switch shows);
             # the palette's own text colour would vanish on a light tint in the dark theme.
             t = tint("ok" if passed else "error")
             back = role == Qt.ItemDataRole.BackgroundRole
-            return QBrush(QColor(t.background if back else t.text))
+            return _brush(t.background if back else t.text)
         if role == Qt.ItemDataRole.FontRole:
             return None
         return super().data(index, role)
@@ -83,6 +91,12 @@ class GateTableModel(FrameTableModel):
             if f"{row['type']}:{row['target']}" == criterion_id:
                 return str(row["result"])
         return None
+
+
+@functools.cache
+def _brush(colour: str) -> QBrush:
+    """One brush per colour, made once (a table asks for every cell's at every paint)."""
+    return QBrush(QColor(colour))
 
 
 class ChallengerPanel(DeferredPanel):

@@ -207,13 +207,23 @@ def fit_columns_to_text(view: QTableView, rows: int = 200, max_px: int | None = 
         head_pad += style.pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize, None, header) + margin
     n = min(model.rowCount(), rows)
     order = model._order[:n]
-    for column in range(model.columnCount()):
+    columns = model.columnCount()
+    # a stretched last section is left to fill what the others leave, as Qt's own
+    # ResizeToContents leaves it
+    stretched = header.stretchLastSection() and columns > 0
+    widths = []
+    for column in range(columns):
         texts = model.column_texts(column)
-        # the longest texts (in characters) hold the widest: measure only distinct ones
-        shown = {texts[r] for r in order}
+        shown = {texts[r] for r in order}  # each distinct text measured once
         width = max((cells.size(0, t).width() for t in shown), default=0) + cell_pad
         title = str(model.headerData(column, Qt.Orientation.Horizontal))
         width = max(width, heads.size(0, title).width() + head_pad)
         if max_px is not None:
             width = min(width, max_px)
+        widths.append(width)
+    for column, width in enumerate(widths[:-1] if stretched else widths):
         header.resizeSection(column, width)
+    if stretched and sum(widths[:-1]) >= view.viewport().width():
+        # no room left to fill: the stretched last section takes its text's width (and the
+        # table scrolls); with room, it fills what the others leave
+        header.resizeSection(columns - 1, widths[-1])

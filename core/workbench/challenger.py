@@ -8,6 +8,7 @@ view draws: the pairs' ROC curves, their scores (points, or a density beyond
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import math
 from collections.abc import Callable
@@ -347,7 +348,11 @@ def run_challenger(
             comparison_key=key,
         )
 
-    key = comparison_key(spec, pairs, n_boot=n_boot)
+    # the pairs' digest (hashing releases the GIL) on another thread, beside the bootstrap
+    keyed = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="watchkeeper-digest")
+    key_of = keyed.submit(comparison_key, spec, pairs, n_boot=n_boot)
+    keyed.shutdown(wait=False)
+    key: str | None = None
     first = None
     if on_partial is not None:
         check_cancelled(cancelled)
@@ -358,6 +363,7 @@ def run_challenger(
     report(0.4, "every metric with its interval (paired bootstrap)")
     # the first answer's numbers (primary metric, slices, tests) are not computed again
     gate = gate_of_pairs(spec, pairs, n_boot=n_boot, earlier=first)
+    key = key_of.result()
     report(1.0, "done")
     return view(gate, True)
 

@@ -402,43 +402,6 @@ def _slice_deltas(
     return deltas
 
 
-#: Threads a comparison's metric estimates run on (the machine's second core, beside the
-#: window's own thread); 1: in turn, on the caller's thread.
-ESTIMATE_THREADS = 2
-
-
-def _estimates_pool(metrics: int) -> Any:
-    """An executor for ``metrics`` metrics' estimates: two threads when there is more than
-    one, else the caller's thread (a first answer's single metric)."""
-    import concurrent.futures
-
-    if metrics > 1 and ESTIMATE_THREADS > 1:
-        return concurrent.futures.ThreadPoolExecutor(
-            ESTIMATE_THREADS, thread_name_prefix="watchkeeper-estimates"
-        )
-    return _InTurn()
-
-
-class _InTurn:
-    """``submit`` runs at once on the caller's thread (a finished future)."""
-
-    def __enter__(self) -> _InTurn:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        import concurrent.futures
-
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # re-raised by result(), as an executor's would be
-            future.set_exception(exc)
-        return future
-
-
 def compare(
     joined: pa.Table,
     *,
@@ -482,30 +445,15 @@ def compare(
     challenger: dict[str, Estimate] = dict(earlier.challenger) if earlier else {}
     differences: dict[str, Estimate] = dict(earlier.differences) if earlier else {}
     delong_p = earlier.delong_p if earlier else None
-    todo = [
-        (i, m) for i, m in enumerate(metrics) if earlier is None or m not in earlier.differences
-    ]
-    # each metric's three estimates draw from their own seeded generators: computed on two
-    # threads (numpy releases the GIL over the arrays) they are the numbers computed in turn
-    with _estimates_pool(len(todo)) as pool:
-        futures = [
-            (
-                m,
-                pool.submit(metric_estimate, m, prep_a, seed=seed, **bound),
-                pool.submit(metric_estimate, m, prep_b, seed=seed + 1, **bound),
-                pool.submit(
-                    _difference, m, prep_a, prep_b, confidence, n_boot, seed + 10 + i, max_events
-                ),
-            )
-            for i, m in todo
-        ]
-        for m, on_a, on_b, diff in futures:
-            champion[m] = on_a.result()
-            challenger[m] = on_b.result()
-            est, p = diff.result()
-            differences[m] = est
-            if m == "roc_auc":
-                delong_p = p
+    for i, m in enumerate(metrics):
+        if earlier is not None and m in earlier.differences:
+            continue
+        champion[m] = metric_estimate(m, prep_a, seed=seed, **bound)
+        challenger[m] = metric_estimate(m, prep_b, seed=seed + 1, **bound)
+        est, p = _difference(m, prep_a, prep_b, confidence, n_boot, seed + 10 + i, max_events)
+        differences[m] = est
+        if m == "roc_auc":
+            delong_p = p
     pred_a, pred_b = a >= threshold, b >= threshold
     if earlier is not None:
         # the same pairs: the test, agreement, correlations and slices are earlier's

@@ -63,38 +63,3 @@ def test_shadow_pairs_join_on_request_id_and_paired_statistics() -> None:
     boot = paired_bootstrap("roc_auc", pa_, pb_, n_boot=400, seed=1)
     assert (boot.upper - boot.lower) == pytest.approx(d.upper - d.lower, rel=0.25)
     assert 0.5 < c.agreement <= 1 and c.pearson > 0.5 and c.spearman > 0.5
-
-
-@pytest.mark.parametrize("bounded", [None, 3000])
-def test_estimates_on_two_threads_are_the_numbers_computed_in_turn(monkeypatch, bounded) -> None:
-    """Every metric's estimates, computed on two threads, are bit for bit those computed one
-    after another (each draws from its own seeded generator), the bounded bootstrap too."""
-    import watchkeeper.core.evaluation.compare as compare_module
-
-    rng = np.random.default_rng(9)
-    n = 6000
-    y = (rng.random(n) < 0.2).astype(float)
-    y[rng.random(n) < 0.3] = np.nan  # unlabeled pairs
-    a = np.round(rng.random(n) * 0.6 + 0.4 * np.nan_to_num(y), 3)  # ties
-    b = rng.random(n) * 0.5 + 0.5 * np.nan_to_num(y)
-    joined = pa.table(
-        {
-            "request_id": [f"r{i}" for i in range(n)],
-            "label": pa.array(y, from_pandas=True),
-            "score_a": a,
-            "score_b": b,
-            "seg": np.where(rng.random(n) < 0.5, "x", "y"),
-        }
-    )
-    seg = SlicePredicate("x", (Condition("seg", "eq", "x"),))
-    metrics = ("pr_auc", "roc_auc", "precision", "recall", "f1", "brier")
-    results = {}
-    for threads in (1, 2):
-        monkeypatch.setattr(compare_module, "ESTIMATE_THREADS", threads)
-        c = compare(
-            joined, threshold=0.4, metrics=metrics, slices=[seg], n_boot=200, max_events=bounded
-        )
-        results[threads] = c.to_dict()
-    assert results[1] == results[2]
-    assert list(results[2]["differences"]) == list(metrics)
-    assert results[2]["differences"]["pr_auc"]["method"] == "bootstrap"

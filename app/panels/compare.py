@@ -130,6 +130,11 @@ class ChallengerPanel(DeferredPanel):
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
         self.busy = BusyLine()
+        # its line kept while hidden: showing it at every analysis's start and hiding it at
+        # its end would lay the plots and tables out (and draw them) twice more each time
+        keep = self.busy.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)
+        self.busy.setSizePolicy(keep)
         self.banner = MessageBanner()
 
         self.gate_model = GateTableModel()

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QStyle, QTableView
 
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -44,6 +46,14 @@ def format_cell(value: Any, decimals: int = 4) -> str:
     return str(value)
 
 
+def _cells(column: pd.Series) -> Any:
+    """The values of ``column`` one by one, each as ``frame.iat`` gives it."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcO":
+        return column.to_numpy()
+    return iter(column.array)
+
+
 class DataFrameTableModel(QAbstractTableModel):
     """A read-only view of a DataFrame with fast permutation sorting."""
 
@@ -53,6 +63,7 @@ class DataFrameTableModel(QAbstractTableModel):
         self._order = np.arange(0)
         self._numeric: list[bool] = []
         self._sort: tuple[int, Qt.SortOrder] | None = None
+        self._texts: list[list[str] | None] = []  # per column, the cells' text (on demand)
         if frame is not None:
             self.set_frame(frame)
 
@@ -69,12 +80,24 @@ class DataFrameTableModel(QAbstractTableModel):
             pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
             for dtype in frame.dtypes
         ]
+        self._texts = [None] * frame.shape[1]
         self._order = np.arange(len(frame))
         if self._sort is not None and self._sort[0] < frame.shape[1]:
             self._order = self._sorted_order(*self._sort)
         else:
             self._sort = None
         self.endResetModel()
+
+    def column_texts(self, column: int) -> list[str]:
+        """The text of every cell of ``column`` in the frame's own row order, formatted once
+        (what ``data()`` shows, and what :func:`fit_columns_to_text` measures)."""
+        texts = self._texts[column]
+        if texts is None:
+            # one pass over the column's values (a cell at a time through ``iat`` costs
+            # microseconds each on Arrow-backed columns)
+            texts = [format_cell(v) for v in _cells(self._frame.iloc[:, column])]
+            self._texts[column] = texts
+        return texts
 
     def source_row(self, view_row: int) -> int:
         """Row of the frame shown at ``view_row`` (after sorting)."""
@@ -92,8 +115,11 @@ class DataFrameTableModel(QAbstractTableModel):
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            value = self._frame.iat[int(self._order[index.row()]), index.column()]
-            return format_cell(value)
+            column = index.column()
+            texts = self._texts[column]
+            if texts is None:
+                texts = self.column_texts(column)
+            return texts[self._order[index.row()]]
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if self._numeric[index.column()] else _LEFT
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -153,3 +179,51 @@ class DataFrameTableModel(QAbstractTableModel):
         if order == Qt.SortOrder.DescendingOrder:
             ranked = ranked[::-1]
         return np.concatenate([ranked, np.flatnonzero(missing)]).astype(np.int64)
+
+
+def fit_columns_to_text(view: QTableView, rows: int = 200, max_px: int | None = None) -> None:
+    """Size ``view``'s columns to their text, as ``resizeColumnsToContents`` does, without
+    asking the model for every role of every cell: the text of the first ``rows`` rows
+    (:meth:`DataFrameTableModel.column_texts`, formatted once) is measured with the view's
+    font metrics, the header's with the header's. Columns wider than ``max_px`` are kept
+    at ``max_px`` (the tool tip shows the whole text)."""
+    model = view.model()
+    header = view.horizontalHeader()
+    if not isinstance(model, DataFrameTableModel):
+        view.resizeColumnsToContents()
+        return
+    style = view.style()
+    cells = view.fontMetrics()
+    bold = header.font()
+    bold.setBold(True)  # as QHeaderView measures a section (it may be drawn highlighted)
+    heads = QFontMetrics(bold)
+    # a cell's text margins (QItemDelegate / QStyledItemDelegate: the focus frame's margin
+    # and a pixel each side), the grid line; a header's margins and sort arrow
+    cell_pad = 2 * (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1)
+    cell_pad += 1 if view.showGrid() else 0
+    margin = style.pixelMetric(QStyle.PixelMetric.PM_HeaderMargin, None, header)
+    head_pad = 2 * margin + 2  # and the section's frame, a pixel each side
+    if view.isSortingEnabled():
+        head_pad += style.pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize, None, header) + margin
+    n = min(model.rowCount(), rows)
+    order = model._order[:n]
+    columns = model.columnCount()
+    # a stretched last section is left to fill what the others leave, as Qt's own
+    # ResizeToContents leaves it
+    stretched = header.stretchLastSection() and columns > 0
+    widths = []
+    for column in range(columns):
+        texts = model.column_texts(column)
+        shown = {texts[r] for r in order}  # each distinct text measured once
+        width = max((cells.size(0, t).width() for t in shown), default=0) + cell_pad
+        title = str(model.headerData(column, Qt.Orientation.Horizontal))
+        width = max(width, heads.size(0, title).width() + head_pad)
+        if max_px is not None:
+            width = min(width, max_px)
+        widths.append(width)
+    for column, width in enumerate(widths[:-1] if stretched else widths):
+        header.resizeSection(column, width)
+    if stretched and sum(widths[:-1]) >= view.viewport().width():
+        # no room left to fill: the stretched last section takes its text's width (and the
+        # table scrolls); with room, it fills what the others leave
+        header.resizeSection(columns - 1, widths[-1])

@@ -10,6 +10,7 @@ version of it is selected. Runs
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
@@ -43,6 +44,7 @@ from watchkeeper.core.workbench.challenger import (
     run_challenger,
 )
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.widgets.dataframe_model import fit_columns_to_text
 from watchkeeper.widgets.roc_overlay import CHALLENGER, CHAMPION, RocOverlayWidget
 from watchkeeper.widgets.score_scatter import ScoreScatterWidget
 
@@ -59,17 +61,24 @@ def make_challenger_panel(
 class GateTableModel(FrameTableModel):
     """The gate checklist: the ``result`` column green PASS / red FAIL, rows tinted."""
 
+    _passed: list[bool] | None = None  # per frame row; None: no result column
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        self._passed = (
+            [v == "PASS" for v in frame["result"].tolist()] if "result" in frame.columns else None
+        )
+        super().set_frame(frame)
+
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
-            frame = self.frame
-            if "result" not in frame.columns:
+            if self._passed is None:
                 return None
-            passed = frame["result"].iat[self.source_row(index.row())] == "PASS"
+            passed = self._passed[self.source_row(index.row())]
             # The row's tint and text follow the theme (asked per paint, so a switch shows);
             # the palette's own text colour would vanish on a light tint in the dark theme.
             t = tint("ok" if passed else "error")
             back = role == Qt.ItemDataRole.BackgroundRole
-            return QBrush(QColor(t.background if back else t.text))
+            return _brush(t.background if back else t.text)
         if role == Qt.ItemDataRole.FontRole:
             return None
         return super().data(index, role)
@@ -82,6 +91,12 @@ class GateTableModel(FrameTableModel):
             if f"{row['type']}:{row['target']}" == criterion_id:
                 return str(row["result"])
         return None
+
+
+@functools.cache
+def _brush(colour: str) -> QBrush:
+    """One brush per colour, made once (a table asks for every cell's at every paint)."""
+    return QBrush(QColor(colour))
 
 
 class ChallengerPanel(DeferredPanel):
@@ -115,6 +130,11 @@ class ChallengerPanel(DeferredPanel):
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
         self.busy = BusyLine()
+        # its line kept while hidden: showing it at every analysis's start and hiding it at
+        # its end would lay the plots and tables out (and draw them) twice more each time
+        keep = self.busy.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)
+        self.busy.setSizePolicy(keep)
         self.banner = MessageBanner()
 
         self.gate_model = GateTableModel()
@@ -305,7 +325,7 @@ class ChallengerPanel(DeferredPanel):
             self.disagree_model.set_frame(v.disagreements)
             tables.append(self.disagree_table)
         for table in tables:
-            table.resizeColumnsToContents()
+            fit_columns_to_text(table, DISAGREEMENT_ROWS)
         c = v.comparison
         conf = f"{c.confidence:.0%}"
         how = "paired bootstrap" if v.classes else "DeLong for ROC AUC, paired bootstrap otherwise"
@@ -344,8 +364,10 @@ class ChallengerPanel(DeferredPanel):
             f"<span style='color:rgb{CHALLENGER}'>challenger</span> · dashed: chance"
         )
         what = "probability of the true class" if v.classes else "score"
-        self.scatter.plot.setLabel("bottom", f"champion {what}")
-        self.scatter.plot.setLabel("left", f"challenger {what}")
+        for side, text in (("bottom", f"champion {what}"), ("left", f"challenger {what}")):
+            axis = self.scatter.plot.getAxis(side)
+            if axis.labelText != text:  # a label set again lays its axis out again
+                axis.setLabel(text)
         self.scatter.set_data(
             v.score_a,
             v.score_b,

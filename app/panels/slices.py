@@ -59,7 +59,7 @@ from watchkeeper.core.workbench.slices import (
     recompute_slices,
     run_slices,
 )
-from watchkeeper.widgets.dataframe_model import DataFrameTableModel
+from watchkeeper.widgets.dataframe_model import DataFrameTableModel, fit_columns_to_text
 from watchkeeper.widgets.slice_chart import SliceChartWidget, bars_from_rows
 
 __all__ = ["FrameTableModel", "SlicesPanel", "make_slices_panel"]
@@ -107,11 +107,7 @@ def _table_view(model: DataFrameTableModel) -> QTableView:
 def fit_columns(view: QTableView) -> None:
     """Size every column to its contents (header included), at most :data:`MAX_COLUMN_PX`;
     the table scrolls horizontally when they do not all fit."""
-    header = view.horizontalHeader()
-    view.resizeColumnsToContents()
-    for column in range(header.count()):
-        if header.sectionSize(column) > MAX_COLUMN_PX:
-            header.resizeSection(column, MAX_COLUMN_PX)
+    fit_columns_to_text(view, _MEASURED_ROWS, MAX_COLUMN_PX)
 
 
 def _titled(title: str, widget: QWidget) -> tuple[QWidget, QLabel]:
@@ -334,8 +330,13 @@ class SlicesPanel(DeferredPanel):
             )
             return
 
+        # the Champion vs challenger view's gate of this pair, when it has run: core takes
+        # its comparison if the workbook's pairs and settings are the ones it rests on
+        compared = self.cache.get(("challenger", entry.name, view.version, view.challenger))
+        known = getattr(compared, "known_gate", None)
+
         def work(progress, cancelled):
-            return export_slice_report(entry, view, path, progress, cancelled)
+            return export_slice_report(entry, view, path, progress, cancelled, known_gate=known)
 
         self.state.set(export_status="running", export_message=f"Writing {path.name}…")
         self.runner.run(

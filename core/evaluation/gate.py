@@ -53,10 +53,13 @@ __all__ = [
     "Criterion",
     "Evidence",
     "GateResult",
+    "KnownGate",
     "ShadowPairs",
+    "comparison_key",
     "evaluate_gate",
     "gate_from_spec",
     "gate_of_pairs",
+    "pairs_fingerprint",
     "read_shadow_pairs",
 ]
 
@@ -340,6 +343,71 @@ def data_summary(joined: Any, outcomes: Any = None) -> dict[str, Any]:
     return {**summary, "digest": digest(summary)}
 
 
+def pairs_fingerprint(joined: pa.Table) -> str:
+    """A digest of every value of the joined pairs (unlike :func:`data_summary`'s counts):
+    equal for equal tables however they are chunked. Each column is hashed as its validity
+    and its values with the missing ones filled, in Arrow's IPC layout (offsets from zero,
+    no bytes beyond a slice), so what lies under a missing value does not count."""
+    import hashlib
+
+    import pyarrow.compute as pc
+
+    h = hashlib.blake2b(digest_size=20)
+    h.update(canonical_json([[f.name, str(f.type)] for f in joined.schema]).encode())
+    h.update(str(joined.num_rows).encode())
+    for column in joined.columns:
+        arrays = []
+        if column.null_count:
+            arrays.append(column.is_valid())
+            column = pc.fill_null(column, pa.scalar(_filler(column.type), column.type))
+        arrays.append(column)
+        batch = pa.table(
+            [a.combine_chunks() for a in arrays], names=[str(i) for i in range(len(arrays))]
+        ).combine_chunks()
+        for rb in batch.to_batches():
+            h.update(memoryview(rb.serialize()))
+    return "blake2b:" + h.hexdigest()
+
+
+def _filler(type_: pa.DataType) -> Any:
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return ""
+    if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
+        return b""
+    if pa.types.is_boolean(type_):
+        return False
+    return 0  # numbers, and times as their integer
+
+
+def comparison_key(
+    spec: Any, pairs: ShadowPairs, *, policy: Any = None, n_boot: int = 500, seed: int = 0
+) -> str | None:
+    """What :func:`gate_of_pairs`'s comparison of these pairs rests on — every value of the
+    pairs, the policy, the slices, the bootstrap's replicates and seed — as one digest; None
+    for a multiclass model's pairs (never taken from another computation) and for pairs
+    sampled in the database. Two gates with the same key have the same comparison."""
+    if pairs.outcomes is not None or pairs.pairs_in_database is not None:
+        return None
+    policy = policy or spec.gate
+    return digest(
+        {
+            "pairs": pairs_fingerprint(pairs.joined),
+            "policy": policy.model_dump(mode="json"),
+            "slices": [p.to_dict() for p in predicates_from_spec(spec)],
+            "bootstrap": {"replicates": n_boot, "seed": seed},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class KnownGate:
+    """A gate computed already (the Champion vs challenger view's) with its
+    :func:`comparison_key`: a gate of pairs with the same key takes its comparison."""
+
+    key: str
+    gate: GateResult
+
+
 def gate_from_spec(
     spec: Any,
     *,
@@ -352,6 +420,7 @@ def gate_from_spec(
     n_boot: int = 500,
     seed: int = 0,
     in_database: bool | None = None,
+    known: KnownGate | None = None,
 ) -> GateResult:
     """Read the shadow pairs of a spec's telemetry and run its gate (or ``policy``).
 
@@ -361,6 +430,9 @@ def gate_from_spec(
 
     The window defaults to the challenger's rows (the shadow period): from its first event
     to just after its last. ``source`` may be an open telemetry source (default: the spec's).
+    ``known``: a gate computed already; when these pairs, policy and bootstrap are the ones
+    it rests on (the same :func:`comparison_key`), its comparison is taken, not computed
+    again — the same numbers (the window and data summary are these pairs' own).
     """
     pairs = read_shadow_pairs(
         spec,
@@ -372,7 +444,12 @@ def gate_from_spec(
         source=source,
         in_database=in_database,
     )
-    return gate_of_pairs(spec, pairs, policy=policy, n_boot=n_boot, seed=seed)
+    earlier = None
+    if known is not None and known.key == comparison_key(
+        spec, pairs, policy=policy, n_boot=n_boot, seed=seed
+    ):
+        earlier = known.gate
+    return gate_of_pairs(spec, pairs, policy=policy, n_boot=n_boot, seed=seed, earlier=earlier)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ def slice_report(
     known_slices: Any = None,
     known_worst: Any = None,
     known_data: Mapping[str, Any] | None = None,
+    known_gate: Any = None,
 ) -> SliceReport:
     """Compute the report for ``version`` (and ``challenger``, if it has rows in the window).
 
@@ -138,6 +139,8 @@ def slice_report(
     instead of computing them again. ``known_data``: with them, the window's counts the data
     digest rests on (``rows``, ``labeled``, ``score_sum``, ``positives``), counted where the
     data lives — then no event is read (a warehouse's view: ``workbench/slices_pushed``).
+    ``known_gate``: a :class:`~.gate.KnownGate` whose comparison the gate takes when it
+    rests on the same pairs, policy and bootstrap (:func:`~.gate.gate_from_spec`).
     """
     report = progress or (lambda f, m: None)
     notes: list[str] = []
@@ -181,6 +184,7 @@ def slice_report(
                 known_worst,
                 dict(known_data or {}),
                 report,
+                known_gate,
             )
         report(0.1, "reading the window")
         current = read_events(
@@ -246,7 +250,13 @@ def slice_report(
 
         try:
             gate = gate_from_spec(
-                spec, champion=version, challenger=challenger, start=start, end=end, source=source
+                spec,
+                champion=version,
+                challenger=challenger,
+                start=start,
+                end=end,
+                source=source,
+                known=known_gate,
             )
             comparison = gate.comparison
         except EvaluationError as exc:
@@ -315,6 +325,7 @@ def _counted_report(
     worst: Any,
     data: dict[str, Any],
     report: Progress,
+    known_gate: Any = None,
 ) -> SliceReport:
     """:func:`slice_report` from slices, worst slices and window counts known already."""
     notes: list[str] = list(worst.notes) if worst is not None else []
@@ -329,7 +340,13 @@ def _counted_report(
 
         try:
             gate = gate_from_spec(
-                spec, champion=version, challenger=challenger, start=start, end=end, source=source
+                spec,
+                champion=version,
+                challenger=challenger,
+                start=start,
+                end=end,
+                source=source,
+                known=known_gate,
             )
             comparison = gate.comparison
         except EvaluationError as exc:

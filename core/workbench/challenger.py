@@ -8,6 +8,7 @@ view draws: the pairs' ROC curves, their scores (points, or a density beyond
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import math
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
     from watchkeeper.core.evaluation.compare import Comparison
-    from watchkeeper.core.evaluation.gate import GateResult
+    from watchkeeper.core.evaluation.gate import GateResult, KnownGate
 
 __all__ = [
     "DENSITY_BINS",
@@ -89,6 +90,18 @@ class ChallengerView:
     curve_auc: tuple[float | None, float | None] = (None, None)
     # False: a first answer, the gate on its primary metric; the other metrics follow
     complete: bool = True
+    # the comparison_key of the pairs, policy and bootstrap the gate rests on (None: a
+    # multiclass model's): the slice workbook of the same pairs takes this comparison
+    comparison_key: str | None = None
+
+    @property
+    def known_gate(self) -> KnownGate | None:
+        """The complete gate with its key, for a computation of the same pairs to take."""
+        if not self.complete or self.comparison_key is None:
+            return None
+        from watchkeeper.core.evaluation.gate import KnownGate
+
+        return KnownGate(self.comparison_key, self.gate)
 
     @property
     def comparison(self) -> Comparison:
@@ -260,7 +273,7 @@ def run_challenger(
     primary metric alone (``complete`` False: the same criteria and verdict, the plots, no
     intervals of the other metrics yet) while those metrics' bootstrap runs.
     """
-    from watchkeeper.core.evaluation.gate import gate_of_pairs, read_shadow_pairs
+    from watchkeeper.core.evaluation.gate import comparison_key, gate_of_pairs, read_shadow_pairs
     from watchkeeper.core.evaluation.metrics import float_array
 
     report = progress or (lambda f, m: None)
@@ -332,8 +345,14 @@ def run_challenger(
             disagreeing=int(differ.sum()),
             pairs=int(scored.sum()),
             complete=complete,
+            comparison_key=key,
         )
 
+    # the pairs' digest (hashing releases the GIL) on another thread, beside the bootstrap
+    keyed = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="watchkeeper-digest")
+    key_of = keyed.submit(comparison_key, spec, pairs, n_boot=n_boot)
+    keyed.shutdown(wait=False)
+    key: str | None = None
     first = None
     if on_partial is not None:
         check_cancelled(cancelled)
@@ -344,6 +363,7 @@ def run_challenger(
     report(0.4, "every metric with its interval (paired bootstrap)")
     # the first answer's numbers (primary metric, slices, tests) are not computed again
     gate = gate_of_pairs(spec, pairs, n_boot=n_boot, earlier=first)
+    key = key_of.result()
     report(1.0, "done")
     return view(gate, True)
 

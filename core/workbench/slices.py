@@ -34,6 +34,7 @@ from watchkeeper.core.workbench.common import (
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
+    from watchkeeper.core.evaluation.gate import KnownGate
     from watchkeeper.core.evaluation.slices import SliceResult
     from watchkeeper.core.spec import SliceSpec
 
@@ -465,9 +466,12 @@ def export_slice_report(
     path: Path,
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
+    *,
+    known_gate: KnownGate | None = None,
 ) -> Path:
     """The Slices view's workbook: its version, window and challenger, the user's slices
-    included (:func:`write_slice_report`)."""
+    included (:func:`write_slice_report`). ``known_gate``: the Champion vs challenger
+    view's gate, taken when the workbook's pairs and settings are the ones it rests on."""
     return write_slice_report(
         entry,
         view.version,
@@ -479,6 +483,7 @@ def export_slice_report(
         progress=progress,
         cancelled=cancelled,
         known=view,
+        known_gate=known_gate,
     )
 
 
@@ -494,11 +499,15 @@ def write_slice_report(
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
     known: SlicesView | None = None,
+    known_gate: KnownGate | None = None,
 ) -> Path:
     """Write the slice workbook (core's ``slice_report``) of ``version`` — the challenger's
     comparison and gate when there is one — read from the entry's evidence under the read
     lock; the one path of the window's export and ``watchkeeper report slices``. The
-    workbook is written beside ``path`` and moved into place, so a failure leaves no part."""
+    workbook is written beside ``path`` and moved into place, so a failure leaves no part.
+    ``known_gate``: a gate computed already (the Champion vs challenger view's), whose
+    comparison is taken when the workbook's pairs, policy and bootstrap are its own
+    (:func:`~watchkeeper.core.evaluation.gate.gate_from_spec`)."""
     from watchkeeper.core.errors import WatchkeeperError
     from watchkeeper.core.evaluation.report import DEFAULT_DAYS, slice_report
     from watchkeeper.core.workbench.analyses import run_drift
@@ -560,6 +569,7 @@ def write_slice_report(
             known_slices=known.slices if known is not None else None,
             known_worst=known.worst if known is not None else None,
             known_data=known.data if known is not None else None,
+            known_gate=known_gate,
         )
     check_cancelled(cancelled)
     report(0.92, "writing the workbook")

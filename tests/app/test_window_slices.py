@@ -203,3 +203,54 @@ def test_the_tables_scroll_sideways_instead_of_squashing_columns(qtbot, ready) -
         assert bar.maximum() == max(0, total - viewport)
     # the worst-slice list has more columns than fit: it scrolls, nothing is squeezed
     assert panel.worst_table.horizontalScrollBar().maximum() > 0
+
+
+def test_the_export_takes_the_champion_views_gate_and_writes_the_same_workbook(
+    qtbot, ready, fraud: ModelEntry, cache: dict, tmp_path: Path
+) -> None:
+    """With the Champion vs challenger view's result in the window's cache, the export
+    hands its gate to core, which takes it for the same pairs: the workbook is the one
+    core writes computing the comparison itself (the generation time aside)."""
+    import openpyxl
+
+    from watchkeeper.app.panels.compare import ChallengerPanel
+    from watchkeeper.core.evaluation.gate import comparison_key, read_shadow_pairs
+    from watchkeeper.core.workbench.analyses import open_source_of
+    from watchkeeper.core.workbench.slices import export_slice_report
+
+    panel, runner = ready
+    view = panel.state.result
+    compared = ChallengerPanel(runner, cache)
+    qtbot.addWidget(compared)
+    compared.show()
+    with qtbot.waitSignal(runner.task_finished, timeout=60_000, check_params_cb=done("challenger")):
+        compared.set_selection(fraud, "1")
+    known = cache[("challenger", fraud.name, view.version, view.challenger)].known_gate
+    assert known is not None
+    # the workbook's own pairs (its window) are the ones the view's gate rests on
+    with open_source_of(fraud) as src:
+        pairs = read_shadow_pairs(
+            fraud.spec,
+            champion=view.version,
+            challenger=view.challenger,
+            start=view.start,
+            end=view.end,
+            source=src,
+        )
+    assert comparison_key(fraud.spec, pairs) == known.key
+    target = tmp_path / "taken.xlsx"
+    with qtbot.waitSignal(panel.export_finished, timeout=60_000) as finished:
+        panel.export(target)
+    assert finished.args[0] is True, finished.args[1]
+    own = export_slice_report(fraud, view, tmp_path / "own.xlsx")
+
+    def values(path: Path) -> list:
+        book = openpyxl.load_workbook(path, read_only=True)
+        return [
+            (ws.title, row)
+            for ws in book.worksheets
+            for row in ws.iter_rows(values_only=True)
+            if row and row[0] != "generated at"
+        ]
+
+    assert values(target) == values(own)

@@ -138,3 +138,99 @@ def test_sorting_by_no_column_restores_the_frame_order(qtbot, frame) -> None:
     model.sort(1)
     model.set_frame(frame)
     assert column_texts(model, 0) == ["web", "pos", "App", "", "atm"]
+
+
+def _typed_frame() -> pd.DataFrame:
+    """Every kind of column a view shows: numpy, nullable, Arrow-backed, times, categories."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    utc = dt.UTC
+    table = pa.table(
+        {
+            "count": [1, None, 3_000],
+            "share": [1.5, None, float("nan")],
+            "name": ["a", None, "c"],
+            "flag": [True, None, False],
+            "ts": pa.array(
+                [dt.datetime(2026, 1, 1, tzinfo=utc), None, dt.datetime(2026, 1, 2, tzinfo=utc)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "code": pa.array(["x", "y", None]).dictionary_encode(),
+        }
+    )
+    arrow = table.to_pandas(types_mapper=pd.ArrowDtype).add_suffix(" (arrow)")
+    plain = table.to_pandas()
+    other = pd.DataFrame(
+        {
+            "mixed": [1, "x", None],
+            "Int64": pd.array([1, None, 3], dtype="Int64"),
+            "category": pd.Categorical(["a", "b", "a"]),
+            "delay": pd.to_timedelta([1, 2, None], unit="s"),
+            "tiny": [1e-7, -2.5e9, 0.0],
+        }
+    )
+    return pd.concat([plain, arrow, other], axis=1)
+
+
+def test_cells_are_formatted_once_as_each_value_reads() -> None:
+    """The text a column shows, formatted once per column, is the text of each value as
+    ``iat`` gives it, for every kind of column, also after a sort."""
+    frame = _typed_frame()
+    model = DataFrameTableModel(frame)
+    model.sort(0, Qt.SortOrder.DescendingOrder)
+    for c in range(frame.shape[1]):
+        for r in range(len(frame)):
+            source = model.source_row(r)
+            want = format_cell(frame.iat[source, c])
+            assert model.data(model.index(r, c)) == want, (frame.columns[c], r)
+            assert model.column_texts(c)[source] == want
+
+
+@pytest.mark.parametrize("width", [320, 2400])
+def test_columns_fit_their_text_as_qt_sizes_them(qtbot, width) -> None:
+    """:func:`fit_columns_to_text` sizes every column as Qt's own
+    ``resizeColumnsToContents`` does (cells and bold header alike): the same table on
+    screen, pixel for pixel, whether the columns overflow the view or leave room for the
+    stretched last one; and it caps them."""
+    from PySide6.QtWidgets import QApplication
+
+    from watchkeeper.app.panels.slices import _table_view
+    from watchkeeper.widgets.dataframe_model import fit_columns_to_text
+
+    rng = np.random.default_rng(3)
+    frame = pd.concat(
+        [
+            _typed_frame().sample(200, replace=True, random_state=1).reset_index(drop=True),
+            pd.DataFrame(
+                {
+                    "a long column title": rng.random(200),
+                    "w": [f"{'m' * int(k)}" for k in rng.integers(1, 40, 200)],
+                }
+            ),
+        ],
+        axis=1,
+    )
+    views = []
+    for _ in range(2):
+        view = _table_view(DataFrameTableModel(frame))
+        qtbot.addWidget(view)
+        view.resize(width, 300)
+        view.show()
+        views.append(view)
+    QApplication.processEvents()
+    views[0].resizeColumnsToContents()
+    fit_columns_to_text(views[1])
+    # Qt stretches its last section again at the next layout (as a panel's does at once)
+    for view in views:
+        view.resize(width + 1, 300)
+    QApplication.processEvents()
+    qt_sizes = [views[0].horizontalHeader().sectionSize(c) for c in range(frame.shape[1])]
+    ours = [views[1].horizontalHeader().sectionSize(c) for c in range(frame.shape[1])]
+    assert ours == qt_sizes
+    assert views[0].grab().toImage() == views[1].grab().toImage()
+    fit_columns_to_text(views[1], max_px=60)
+    capped = [views[1].horizontalHeader().sectionSize(c) for c in range(frame.shape[1] - 1)]
+    assert capped == [min(w, 60) for w in qt_sizes[:-1]]
+    assert max(qt_sizes) > 60

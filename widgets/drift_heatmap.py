@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -167,6 +168,20 @@ def heatmap_rows(
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {SORT_KEYS}, not {sort!r}")
     shown = set(kinds) if kinds is not None else None
+    return [r for r in _ordered_rows(result, sort) if shown is None or r.kind in shown]
+
+
+#: The last results' rows in each order asked for (by weak identity, as :data:`_ROWS_CACHE`):
+#: ordered once on the worker, the GUI thread's asks (the default cell, the drawing) hit.
+_ORDERED_CACHE: list[tuple[weakref.ref[DriftResult], str, list[HeatmapRow]]] = []
+_ORDERED_LOCK = threading.Lock()
+
+
+def _ordered_rows(result: DriftResult, sort: str) -> list[HeatmapRow]:
+    with _ORDERED_LOCK:
+        for cached, order, found in _ORDERED_CACHE:
+            if order == sort and cached() is result:
+                return found
     rows = list(_spec_rows(result))
     if sort == "severity":
         rows.sort(key=lambda r: (tuple(-x for x in r.severity), r.position))
@@ -202,7 +217,10 @@ def heatmap_rows(
             )
         )
     out = rows + extra
-    return [r for r in out if shown is None or r.kind in shown]
+    with _ORDERED_LOCK:
+        _ORDERED_CACHE.insert(0, (weakref.ref(result), sort, out))
+        del _ORDERED_CACHE[4:]  # a partial and a full result, in two orders
+    return out
 
 
 def fold_quiet(rows: list[HeatmapRow]) -> list[HeatmapRow]:

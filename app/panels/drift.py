@@ -317,8 +317,14 @@ class DriftPanel(QWidget):
 
     def _show_notes(self) -> None:
         r = self.state.result
-        self.notes.setText("; ".join(r.notes) if r is not None and r.notes else "")
-        self.notes.setVisible(bool(self.notes.text()))
+        # a partial result's "still running" is in the heading already; shown here too, the
+        # line appeared and went, and laid the panel out again each time (20 ms at width)
+        notes = [n for n in (r.notes if r is not None else ()) if not n.startswith("still running")]
+        text = "; ".join(notes)
+        if text != self.notes.text():
+            self.notes.setText(text)
+        if self.notes.isVisibleTo(self) != bool(text):
+            self.notes.setVisible(bool(text))
 
     def _show_empty(self, message: str) -> None:
         self.heading.setText("<b>Drift</b>")

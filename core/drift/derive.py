@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.core.drift.calibrate import calibrated_cutoffs
+from watchkeeper.core.drift.calibrate import Cutoffs, calibrated_cutoffs
 from watchkeeper.core.drift.counting import WindowCounts
 from watchkeeper.core.drift.data import CATEGORICAL, NUMERICAL
 from watchkeeper.core.drift.decide import Thresholds, adjust_p, decide
@@ -31,7 +31,7 @@ from watchkeeper.core.drift.statistics import binned_stats
 from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.windows import Windows
 
-__all__ = ["derive_result"]
+__all__ = ["derive_result", "feature_cutoffs", "warm_cutoffs"]
 
 
 def _window_table(
@@ -85,6 +85,30 @@ def _window_table(
     )
 
 
+def feature_cutoffs(fp: FeatureProfile, rows: np.ndarray, s: DriftSection) -> Cutoffs:
+    """A feature's calibrated cut-offs for windows of ``rows`` (remembered: see
+    :func:`~watchkeeper.core.drift.calibrate.calibrated_cutoffs`)."""
+    return calibrated_cutoffs(
+        np.asarray(fp.counts),
+        rows,
+        name=fp.name,
+        quantile=s.calibration_quantile,
+        margin=s.calibration_margin,
+        watch_floor=s.psi_watch_floor,
+        drift_floor=s.psi_floor,
+        min_rows=s.min_rows,
+    )
+
+
+def warm_cutoffs(profile: ReferenceProfile, rows: np.ndarray, s: DriftSection) -> None:
+    """Work out every feature's calibrated cut-offs ahead of :func:`derive_result` (on a
+    thread while the windows are counted: the first ranking then finds them made)."""
+    if s.thresholds != "calibrated":
+        return
+    for fp in profile.features:
+        feature_cutoffs(fp, rows, s)
+
+
 def _thresholds_for(fp: FeatureProfile, s: DriftSection) -> tuple[float, float]:
     if fp.kind == CATEGORICAL and fp.high_cardinality:
         return s.high_cardinality_psi_watch, s.high_cardinality_psi_drift
@@ -135,16 +159,7 @@ def derive_result(
         watch, drift = _thresholds_for(fp, s)
         th = Thresholds(watch, drift, s.p_value, s.min_rows, s.persistence)
         if s.thresholds == "calibrated":
-            cut = calibrated_cutoffs(
-                np.asarray(fp.counts),
-                counts.rows,
-                name=fp.name,
-                quantile=s.calibration_quantile,
-                margin=s.calibration_margin,
-                watch_floor=s.psi_watch_floor,
-                drift_floor=s.psi_floor,
-                min_rows=s.min_rows,
-            )
+            cut = feature_cutoffs(fp, counts.rows, s)
             watch_cut, drift_cut = cut.watch, cut.drift
         else:
             watch_cut = np.full(n_windows, watch, dtype=np.float64)

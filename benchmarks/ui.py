@@ -680,7 +680,10 @@ def main() -> None:
         nargs="+",
         choices=("drift", "performance", "slices", "challenger", "health", "export", "none"),
         default=["drift", "performance", "slices", "challenger", "health", "export"],
-        help="the analyses to run while measuring stalls (export writes the Slices view's workbook: give slices with it)",
+        help=(
+            "the analyses to run while measuring stalls (export writes the Slices view's "
+            "workbook: give slices with it)"
+        ),
     )
     args = parser.parse_args()
     args.views_given = "--views" in sys.argv

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from watchkeeper.core.drift.result import DriftResult, FeatureWindow
+from watchkeeper.core.drift.result import DriftResult, FeatureWindow, WindowTable
 from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.windows import WindowSpec
 
@@ -124,7 +124,7 @@ def with_label_drift(result: DriftResult, labels: DriftResult) -> DriftResult:
     entry = dataclasses.replace(
         label,
         kind=LABEL_KIND,
-        windows=tuple(windows),
+        windows=WindowTable.of(windows),
         counts=counts,
         onset=onset,
         psi_series=None,

@@ -1,0 +1,371 @@
+"""A reference profile built in the database: aggregates cross the wire, never rows.
+
+:func:`build_profile_sql` gives the :class:`~watchkeeper.core.drift.profile.ReferenceProfile`
+that :func:`~watchkeeper.core.drift.profile.build_profile` gives on the rows of the same
+selection — the same bins, edges and counts — from a few statements, each one scan of the
+selection returning a bounded result:
+
+1. one row: the selection's size and, per numerical feature, its finite values' count,
+   distinct count (``approx_count_distinct`` on Spark and DuckDB — HyperLogLog, exact at the
+   small counts it decides on here, and checked by step 2 —, ``COUNT(DISTINCT)`` elsewhere),
+   mean and population standard deviation;
+2. for the features with few distinct values (at most ``FEW`` × ``bins`` estimated), their
+   finite values with counts (``GROUP BY`` value, at most ``FEW`` × ``bins`` + 1 rows each):
+   at most ``bins`` values give one bin per value and gap, more give quantile edges
+   computed from these counts;
+3. for the other numerical features, one row of **order statistics**: the quantile edges are
+   numpy's ``linear`` quantiles ``i / bins`` of the finite values, interpolated here (with
+   numpy's own formula) between the two values around each position, which the database
+   returns exactly — ``percentile`` (Spark), ``quantile_cont`` (DuckDB), ``percentile_cont``
+   (PostgreSQL) at a fraction ``p`` chosen so that ``(n - 1) * p`` is exactly that integer
+   position. Asking the engine for the interpolated quantile itself would not do: Spark
+   interpolates as ``(hi - pos) * a + (pos - lo) * b``, numpy as ``a + (b - a) * t``, so
+   edges would differ in their last bits (``tests/core/drift/test_profile_sql.py`` pins it);
+4. one row: per numerical feature the count below each edge and its non-NaN count, so the
+   bins' counts are exactly ``e_i <= x < e_(i+1)`` as in memory (NULL and NaN missing);
+5. per categorical feature, its ``vocabulary_limit`` + 1 most frequent values with counts,
+   the number of distinct values and of present ones (``COUNT(*) OVER ()``,
+   ``SUM(n) OVER ()``); ties re-sorted here as in memory (by type, then ``repr``). The top
+   ``max_categories`` equal the in-memory ones unless a tie at the top's boundary runs past
+   ``vocabulary_limit`` values; the rarest values of the stored vocabulary may differ from
+   the in-memory choice when tied at the vocabulary's limit.
+
+The mean and standard deviation are the database's (``AVG``, ``STDDEV_POP``): equal to
+numpy's to about 1e-15 relative, not bitwise, so the profile's digest can differ from the
+in-memory one on the same rows while every count and edge is equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+
+from watchkeeper.core.drift.data import CATEGORICAL, NUMERICAL, resolve_features
+from watchkeeper.core.drift.errors import DriftError
+from watchkeeper.core.drift.profile import (
+    DEFAULT_VOCABULARY_LIMIT,
+    FeatureProfile,
+    ReferenceProfile,
+    _sort_key,
+)
+from watchkeeper.core.telemetry.sql_values import double
+
+__all__ = ["FEW", "build_profile_sql", "numpy_quantiles", "order_fraction"]
+
+#: Features whose distinct count is estimated at most ``FEW × bins`` have their values
+#: counted (step 2 of the module's description); the others get order statistics.
+FEW = 4
+#: Dialects with an exact interpolating quantile aggregate.
+_QUANTILE_DIALECTS = ("duckdb", "hive", "postgresql")
+
+
+def numpy_quantiles(n: int, qs: np.ndarray, value_at: Any) -> np.ndarray:
+    """``np.quantile(v, qs)`` (method ``linear``) of ``n`` sorted values ``v``, reading only
+    ``value_at(positions)`` — numpy's own index, weight and interpolation formulas."""
+    virtual = (n - 1) * np.asarray(qs, dtype=np.float64)
+    previous = np.floor(virtual)
+    nxt = previous + 1
+    above = virtual >= n - 1
+    previous[above] = n - 1
+    nxt[above] = n - 1
+    below = virtual < 0
+    previous[below] = 0
+    nxt[below] = 0
+    lo, hi = previous.astype(np.int64), nxt.astype(np.int64)
+    gamma = virtual - np.floor(virtual)
+    a = np.asarray(value_at(lo), dtype=np.float64)
+    b = np.asarray(value_at(hi), dtype=np.float64)
+    diff = b - a
+    out = a + diff * gamma
+    late = gamma >= 0.5
+    out[late] = (b - diff * (1 - gamma))[late]
+    return out
+
+
+def order_fraction(n: int, k: int) -> float:
+    """A fraction ``p`` at which both discrete quantile conventions give the ``k``-th
+    smallest of ``n`` values (0-based): ``floor((n - 1) * p) == k`` and
+    ``ceil(n * p) - 1 == k`` — the middle of the interval where both hold (it is at least
+    ``1 / n²`` wide, far above the rounding of either product)."""
+    if n <= 1 or k <= 0:
+        return 0.0
+    if k >= n - 1:
+        return 1.0
+    p = (k / (n - 1) + (k + 1) / n) / 2
+    if math.floor((n - 1) * p) != k or math.ceil(n * p) - 1 != k:
+        raise DriftError(f"no fraction reaches position {k} of {n} values exactly")
+    return p
+
+
+def _distinct(dialect: str, x: sa.ColumnElement) -> sa.ColumnElement:
+    if dialect in ("hive", "duckdb"):
+        return sa.func.approx_count_distinct(x)
+    return sa.func.count(sa.distinct(x))
+
+
+def _order_statistics(
+    dialect: str, x: sa.ColumnElement, fractions: Sequence[float], n: int
+) -> list[sa.ColumnElement]:
+    """The engine's discrete quantiles of ``x``'s ``n`` values at ``fractions`` (NULLs left
+    out): actual values, never interpolated."""
+    if dialect == "duckdb":
+        listed = sa.literal_column(
+            "[" + ", ".join(f"CAST('{float(p)!r}' AS DOUBLE)" for p in fractions) + "]"
+        )
+        agg = sa.func.quantile_disc(x, listed)
+        return [sa.func.list_extract(agg, i + 1) for i in range(len(fractions))]
+    if dialect == "hive":
+        # Greenwald-Khanna with a relative error below 1 / (4 n): never compressed (a merge
+        # needs g + delta < 2 eps n < 1), so every rank is exact, one summary per feature
+        # (percentile_disc would keep one per fraction); an error of 1 / (n + 1) is not
+        # enough (ranks one off, seen on Spark 4); tested against numpy
+        accuracy = min(4 * n + 1, 2**31 - 1)
+        agg = sa.func.percentile_approx(
+            x, sa.func.array(*[double(p) for p in fractions]), sa.literal(accuracy, sa.Integer)
+        )
+        return [sa.func.element_at(agg, i + 1) for i in range(len(fractions))]
+    if dialect == "postgresql":
+        return [sa.func.percentile_disc(double(p)).within_group(x) for p in fractions]
+    raise DriftError(f"no exact quantiles in {dialect}: the reference is profiled in memory")
+
+
+def _numeric_edges(values: np.ndarray, counts: np.ndarray, bins: int) -> tuple[float, ...]:
+    """The in-memory profile's edges of finite values given as sorted distinct values with
+    counts."""
+    if values.size == 0:
+        return ()
+    if values.size <= bins:
+        above = np.nextafter(values, np.inf)
+        return tuple(float(e) for e in np.unique(np.concatenate([values, above])))
+    ends = np.cumsum(counts)  # the k-th smallest is values[first end above k]
+    n = int(ends[-1])
+    qs = np.arange(1, bins) / bins
+    edges = numpy_quantiles(n, qs, lambda k: values[np.searchsorted(ends, k, side="right")])
+    return tuple(float(e) for e in np.unique(edges))
+
+
+def build_profile_sql(
+    source: Any,
+    query: Any,
+    features: Sequence[str] | None = None,
+    *,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    bins: int = 10,
+    max_categories: int = 50,
+    high_cardinality: int = 100,
+    vocabulary_limit: int = DEFAULT_VOCABULARY_LIMIT,
+) -> ReferenceProfile | None:
+    """The profile of ``query``'s events in ``source`` (a
+    :class:`~watchkeeper.core.telemetry.sql.SqlSource`), built in its database (see the
+    module's description); ``None`` when the selection holds no event. Arguments as for
+    :func:`~watchkeeper.core.drift.profile.build_profile` on the rows ``source.read(query)``
+    returns."""
+    if bins < 2:
+        raise DriftError(f"bins must be at least 2, got {bins}")
+    if max_categories < 1:
+        raise DriftError(f"max_categories must be at least 1, got {max_categories}")
+    vocabulary_limit = max(vocabulary_limit, max_categories)
+    dialect = source.engine.dialect.name
+    if dialect not in _QUANTILE_DIALECTS:
+        raise DriftError(f"no exact quantiles in {dialect}: the reference is profiled in memory")
+    schema = source.schema()
+    raw = source.source_schema()
+    info = [c for c in schema.columns if c.constant is None]
+    empty = pa.schema([(c.name, raw.field(c.source_name).type) for c in info])
+    kinds = resolve_features(
+        empty.empty_table(),
+        features,
+        categorical=categorical,
+        numerical=numerical,
+        exclude=exclude,
+        what="reference",
+    )
+    table, where = source.selection(query)
+    column_of = {c.name: table.c[c.source_name] for c in info}
+    numeric = [n for n, k in kinds.items() if k == NUMERICAL]
+    xs = {n: sa.cast(column_of[n], sa.Double) for n in numeric}
+    inf = double(math.inf)
+    fins = {n: sa.case((sa.and_(x > double(-math.inf), x < inf), x)) for n, x in xs.items()}
+
+    def one_row(parts: list[sa.ColumnElement]) -> list[Any]:
+        return list(source.aggregate(sa.select(*parts).select_from(table).where(*where))[0])
+
+    # 1. size; per numerical feature: finite count, distinct count, mean, spread
+    parts: list[sa.ColumnElement] = [sa.func.count()]
+    for n in numeric:
+        f = fins[n]
+        parts += [sa.func.count(f), _distinct(dialect, f), sa.func.avg(f), sa.func.stddev_pop(f)]
+    first = one_row(parts)
+    rows = int(first[0])
+    if rows == 0:
+        return None
+    stats = {
+        n: (int(first[1 + 4 * i]), int(first[2 + 4 * i] or 0), first[3 + 4 * i], first[4 + 4 * i])
+        for i, n in enumerate(numeric)
+    }
+    edges: dict[str, tuple[float, ...]] = {n: () for n in numeric}
+    # 2. few distinct values: their counts
+    few = [n for n in numeric if stats[n][0] and stats[n][1] <= FEW * bins]
+    cap = FEW * bins + 1
+    ordered = [n for n in numeric if stats[n][0] and n not in few]
+    if few:
+        branches = []
+        for i, n in enumerate(few):
+            # grouped by a sub-select's column: a CASE with bound edges twice in one
+            # statement is two expressions to the engine
+            values = (
+                sa.select(fins[n].label("v")).select_from(table).where(*where).subquery(f"wk_x{i}")
+            )
+            inner = (
+                sa.select(values.c.v, sa.func.count().label("n"))
+                .where(values.c.v.is_not(None))
+                .group_by(values.c.v)
+                .limit(cap)
+                .subquery(f"wk_v{i}")
+            )
+            branches.append(sa.select(sa.literal(i, sa.Integer).label("f"), inner.c.v, inner.c.n))
+        found: dict[int, list[tuple[float, int]]] = {i: [] for i in range(len(few))}
+        statement = branches[0] if len(branches) == 1 else sa.union_all(*branches)
+        for f_, v, c in source.aggregate(statement):
+            found[int(f_)].append((float(v), int(c)))
+        for i, n in enumerate(few):
+            pairs = sorted(found[i])
+            if len(pairs) >= cap:  # the estimate was low: order statistics after all
+                ordered.append(n)
+                continue
+            values = np.array([v for v, _ in pairs], dtype=np.float64)
+            counts = np.array([c for _, c in pairs], dtype=np.int64)
+            edges[n] = _numeric_edges(values, counts, bins)
+    # 3. order statistics around every quantile position
+    if ordered:
+        qs = np.arange(1, bins) / bins
+        wanted: dict[str, list[int]] = {}
+        parts = []
+        for n in ordered:
+            count = stats[n][0]
+            positions: set[int] = set()
+            numpy_quantiles(count, qs, lambda k, seen=positions: seen.update(k.tolist()) or k)
+            wanted[n] = sorted(positions)
+            fractions = [order_fraction(count, k) for k in wanted[n]]
+            parts += _order_statistics(dialect, fins[n], fractions, count)
+        got = one_row(parts)
+        at = 0
+        for n in ordered:
+            ks = wanted[n]
+            value = dict(zip(ks, (float(v) for v in got[at : at + len(ks)]), strict=True))
+            at += len(ks)
+            e = numpy_quantiles(stats[n][0], qs, lambda k, value=value: [value[int(j)] for j in k])
+            edges[n] = tuple(float(x) for x in np.unique(e))
+    # 4. counts below each edge, and the non-NaN count (NULL and NaN are missing)
+    feature_counts: dict[str, tuple[int, ...]] = {}
+    if numeric:
+        parts = []
+        for n in numeric:
+            x = xs[n]
+            parts += [sa.func.count(sa.case((x < double(e), 1))) for e in edges[n]]
+            parts.append(sa.func.count(sa.case((x <= inf, 1))))
+        got = one_row(parts)
+        at = 0
+        for n in numeric:
+            k = len(edges[n])
+            below = [int(c) for c in got[at : at + k + 1]]
+            at += k + 1
+            feature_counts[n] = tuple(int(c) for c in np.diff([0, *below, rows]))
+    out: list[FeatureProfile] = []
+    for name, kind in kinds.items():
+        if kind == NUMERICAL:
+            count, _, mean, std = stats[name]
+            out.append(
+                FeatureProfile(
+                    name,
+                    NUMERICAL,
+                    feature_counts[name],
+                    edges=edges[name],
+                    mean=float(mean) if count else None,
+                    std=float(std) if count else None,
+                )
+            )
+        else:
+            out.append(
+                _categorical_sql(
+                    source,
+                    table,
+                    where,
+                    name,
+                    column_of[name],
+                    pa.types.is_floating(empty.field(name).type),
+                    rows=rows,
+                    max_categories=max_categories,
+                    high_cardinality=high_cardinality,
+                    vocabulary_limit=vocabulary_limit,
+                )
+            )
+    return ReferenceProfile(
+        rows=rows,
+        features=tuple(out),
+        bins=bins,
+        max_categories=max_categories,
+        high_cardinality=high_cardinality,
+        vocabulary_limit=vocabulary_limit,
+    )
+
+
+def _categorical_sql(
+    source: Any,
+    table: sa.FromClause,
+    where: list[Any],
+    name: str,
+    column: sa.ColumnElement,
+    floating: bool,
+    *,
+    rows: int,
+    max_categories: int,
+    high_cardinality: int,
+    vocabulary_limit: int,
+) -> FeatureProfile:
+    """5. a categorical feature's most frequent values, its distinct and present counts."""
+    present = [column.is_not(None)]
+    if floating:  # NaN is missing, as in memory (NaN compares above +inf)
+        present.append(column <= double(math.inf))
+    grouped = (
+        sa.select(column.label("v"), sa.func.count().label("n"))
+        .select_from(table)
+        .where(*where, *present)
+        .group_by(column)
+        .subquery("wk_levels")
+    )
+    statement = (
+        sa.select(
+            grouped.c.v,
+            grouped.c.n,
+            sa.func.count().over().label("card"),
+            sa.func.sum(grouped.c.n).over().label("present"),
+        )
+        .order_by(grouped.c.n.desc(), grouped.c.v)
+        .limit(vocabulary_limit + 1)
+    )
+    found = source.aggregate(statement)
+    cardinality = int(found[0][2]) if found else 0
+    total = int(found[0][3]) if found else 0
+    pairs = sorted(((v, int(c)) for v, c, _, _ in found), key=lambda p: (-p[1], _sort_key(p[0])))
+    k = min(max_categories, len(pairs))
+    top = pairs[:k]
+    shown = sum(c for _, c in top)
+    other = [v for v, _ in pairs[k:vocabulary_limit]]
+    return FeatureProfile(
+        name,
+        CATEGORICAL,
+        (*(c for _, c in top), total - shown, 0, rows - total),
+        categories=tuple(v for v, _ in top),
+        other=tuple(other),
+        vocabulary_complete=cardinality <= vocabulary_limit,
+        cardinality=cardinality,
+        high_cardinality=cardinality > high_cardinality,
+    )

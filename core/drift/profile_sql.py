@@ -60,13 +60,17 @@ __all__ = ["FEW", "build_profile_sql", "numpy_quantiles", "order_fraction"]
 #: Features whose distinct count is estimated at most ``FEW × bins`` have their values
 #: counted (step 2 of the module's description); the others get order statistics.
 FEW = 4
+#: Spark's ``percentile_approx`` accuracy: a rank within ``n / ACCURACY`` of the one asked.
+#: Exact ranks (an accuracy above n) keep every value in one summary per feature, which a
+#: 2 GB driver could not hold for 500,000 rows x 16 features (OutOfMemoryError).
+ACCURACY = 50_000
 #: Dialects with an exact interpolating quantile aggregate.
 _QUANTILE_DIALECTS = ("duckdb", "hive", "postgresql")
 
 
-def numpy_quantiles(n: int, qs: np.ndarray, value_at: Any) -> np.ndarray:
-    """``np.quantile(v, qs)`` (method ``linear``) of ``n`` sorted values ``v``, reading only
-    ``value_at(positions)`` — numpy's own index, weight and interpolation formulas."""
+def _neighbours(n: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's ``linear`` quantile positions of ``n`` sorted values: the lower and upper
+    neighbours' indexes and the weight between them (``np.quantile``'s own formulas)."""
     virtual = (n - 1) * np.asarray(qs, dtype=np.float64)
     previous = np.floor(virtual)
     nxt = previous + 1
@@ -76,8 +80,13 @@ def numpy_quantiles(n: int, qs: np.ndarray, value_at: Any) -> np.ndarray:
     below = virtual < 0
     previous[below] = 0
     nxt[below] = 0
-    lo, hi = previous.astype(np.int64), nxt.astype(np.int64)
-    gamma = virtual - np.floor(virtual)
+    return previous.astype(np.int64), nxt.astype(np.int64), virtual - np.floor(virtual)
+
+
+def numpy_quantiles(n: int, qs: np.ndarray, value_at: Any) -> np.ndarray:
+    """``np.quantile(v, qs)`` (method ``linear``) of ``n`` sorted values ``v``, reading only
+    ``value_at(positions)`` — numpy's own index, weight and interpolation formulas."""
+    lo, hi, gamma = _neighbours(n, qs)
     a = np.asarray(value_at(lo), dtype=np.float64)
     b = np.asarray(value_at(hi), dtype=np.float64)
     diff = b - a
@@ -119,19 +128,100 @@ def _order_statistics(
         )
         agg = sa.func.quantile_disc(x, listed)
         return [sa.func.list_extract(agg, i + 1) for i in range(len(fractions))]
-    if dialect == "hive":
-        # Greenwald-Khanna with a relative error below 1 / (4 n): never compressed (a merge
-        # needs g + delta < 2 eps n < 1), so every rank is exact, one summary per feature
-        # (percentile_disc would keep one per fraction); an error of 1 / (n + 1) is not
-        # enough (ranks one off, seen on Spark 4); tested against numpy
-        accuracy = min(4 * n + 1, 2**31 - 1)
+    if dialect == "hive":  # near the positions only: see _bracketed
         agg = sa.func.percentile_approx(
-            x, sa.func.array(*[double(p) for p in fractions]), sa.literal(accuracy, sa.Integer)
+            x, sa.func.array(*[double(p) for p in fractions]), sa.literal(ACCURACY, sa.Integer)
         )
         return [sa.func.element_at(agg, i + 1) for i in range(len(fractions))]
     if dialect == "postgresql":
         return [sa.func.percentile_disc(double(p)).within_group(x) for p in fractions]
     raise DriftError(f"no exact quantiles in {dialect}: the reference is profiled in memory")
+
+
+def _bracketed(
+    source: Any,
+    table: sa.FromClause,
+    where: list[Any],
+    fins: dict[str, sa.ColumnElement],
+    wanted: dict[str, list[int]],
+    stats: dict[str, tuple[int, int, Any, Any]],
+) -> dict[str, dict[int, float]]:
+    """The exact ``k``-th smallest finite values on Spark in three one-scan statements with
+    bounded results: ``percentile_approx`` (``ACCURACY``) brackets each position ``k``
+    between data values ranked about ``k - d`` and ``k + d`` (``d`` over twice its rank
+    error); the values below each bracket are counted; the values inside the brackets come
+    back (about ``4 d`` per position). A bracket that turns out not to hold its position
+    (the estimate's error larger than promised) is widened, at most three times."""
+    out: dict[str, dict[int, float]] = {n: {} for n in fins}
+    todo = {n: list(ks) for n, ks in wanted.items()}
+    for attempt in range(4):
+        if not any(todo.values()):
+            return out
+        names = [n for n in fins if todo[n]]
+        # 1. the brackets' ends: data values ranked about d below and above each position
+        ends: dict[str, list[tuple[int, int]]] = {}
+        parts: list[sa.ColumnElement] = []
+        for n in names:
+            count = stats[n][0]
+            d = (2 * -(-count // ACCURACY) + 1) * 4**attempt
+            ends[n] = [(max(k - d, 0), min(k + d, count - 1)) for k in todo[n]]
+            ranks = sorted({r for pair in ends[n] for r in pair})
+            fractions = [order_fraction(count, r) for r in ranks]
+            parts += _order_statistics("hive", fins[n], fractions, count)
+            ends[n] = [(ranks.index(a), ranks.index(b)) for a, b in ends[n]]
+        row = list(source.aggregate(sa.select(*parts).select_from(table).where(*where))[0])
+        brackets: dict[str, list[tuple[float, float]]] = {}
+        at = 0
+        for n in names:
+            width = len({i for pair in ends[n] for i in pair})
+            got = [float(v) for v in row[at : at + width]]
+            at += width
+            brackets[n] = [(got[a], got[b]) for a, b in ends[n]]
+        # 2. the values below each bracket, counted
+        parts = [
+            sa.func.count(sa.case((fins[n] < double(lo), 1)))
+            for n in names
+            for lo, _ in brackets[n]
+        ]
+        below = list(source.aggregate(sa.select(*parts).select_from(table).where(*where))[0])
+        # 3. the values inside the brackets with their counts (one scan, a column per
+        # feature; grouped, so a value repeated many times comes back once)
+        inside = {
+            n: sa.or_(
+                *[sa.and_(fins[n] >= double(a), fins[n] <= double(b)) for a, b in brackets[n]]
+            )
+            for n in names
+        }
+        cut = (
+            sa.select(*[sa.case((inside[n], fins[n])).label(f"v{i}") for i, n in enumerate(names)])
+            .select_from(table)
+            .where(*where, sa.or_(*inside.values()))
+            .subquery("wk_brackets")
+        )
+        columns = [cut.c[f"v{i}"] for i in range(len(names))]
+        found = source.aggregate(sa.select(*columns, sa.func.count()).group_by(*columns))
+        at = 0
+        for i, n in enumerate(names):
+            tally: dict[float, int] = {}
+            for r in found:
+                if r[i] is not None:
+                    tally[float(r[i])] = tally.get(float(r[i]), 0) + int(r[-1])
+            values = np.array(sorted(tally), dtype=np.float64)
+            counts = np.array([tally[v] for v in values.tolist()], dtype=np.int64)
+            left = []
+            for k, (lo, hi), c in zip(todo[n], brackets[n], below[at:], strict=False):
+                first = int(c)  # the rank of the first value >= lo
+                mine = (values >= lo) & (values <= hi)
+                ends_ = np.cumsum(counts[mine])
+                if ends_.size and first <= k < first + int(ends_[-1]):
+                    out[n][k] = float(values[mine][np.searchsorted(ends_, k - first, side="right")])
+                else:
+                    left.append(k)
+            at += len(brackets[n])
+            todo[n] = left
+    if any(todo.values()):
+        raise DriftError("the quantile estimates did not bracket their positions")
+    return out
 
 
 def _numeric_edges(values: np.ndarray, counts: np.ndarray, bins: int) -> tuple[float, ...]:
@@ -250,17 +340,22 @@ def build_profile_sql(
         parts = []
         for n in ordered:
             count = stats[n][0]
-            positions: set[int] = set()
-            numpy_quantiles(count, qs, lambda k, seen=positions: seen.update(k.tolist()) or k)
-            wanted[n] = sorted(positions)
-            fractions = [order_fraction(count, k) for k in wanted[n]]
-            parts += _order_statistics(dialect, fins[n], fractions, count)
-        got = one_row(parts)
-        at = 0
+            lo, hi, _ = _neighbours(count, qs)
+            wanted[n] = sorted({*lo.tolist(), *hi.tolist()})
+            if dialect != "hive":
+                fractions = [order_fraction(count, k) for k in wanted[n]]
+                parts += _order_statistics(dialect, fins[n], fractions, count)
+        if dialect == "hive":
+            values = _bracketed(source, table, where, {n: fins[n] for n in ordered}, wanted, stats)
+        else:
+            got = one_row(parts)
+            values, at = {}, 0
+            for n in ordered:
+                ks = wanted[n]
+                values[n] = dict(zip(ks, (float(v) for v in got[at : at + len(ks)]), strict=True))
+                at += len(ks)
         for n in ordered:
-            ks = wanted[n]
-            value = dict(zip(ks, (float(v) for v in got[at : at + len(ks)]), strict=True))
-            at += len(ks)
+            value = values[n]
             e = numpy_quantiles(stats[n][0], qs, lambda k, value=value: [value[int(j)] for j in k])
             edges[n] = tuple(float(x) for x in np.unique(e))
     # 4. counts below each edge, and the non-NaN count (NULL and NaN are missing)

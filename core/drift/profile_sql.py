@@ -13,14 +13,19 @@ selection returning a bounded result:
    finite values with counts (``GROUP BY`` value, at most ``FEW`` × ``bins`` + 1 rows each):
    at most ``bins`` values give one bin per value and gap, more give quantile edges
    computed from these counts;
-3. for the other numerical features, one row of **order statistics**: the quantile edges are
-   numpy's ``linear`` quantiles ``i / bins`` of the finite values, interpolated here (with
-   numpy's own formula) between the two values around each position, which the database
-   returns exactly — ``percentile`` (Spark), ``quantile_cont`` (DuckDB), ``percentile_cont``
-   (PostgreSQL) at a fraction ``p`` chosen so that ``(n - 1) * p`` is exactly that integer
-   position. Asking the engine for the interpolated quantile itself would not do: Spark
-   interpolates as ``(hi - pos) * a + (pos - lo) * b``, numpy as ``a + (b - a) * t``, so
-   edges would differ in their last bits (``tests/core/drift/test_profile_sql.py`` pins it);
+3. for the other numerical features, the **order statistics** around each quantile
+   position: the quantile edges are numpy's ``linear`` quantiles ``i / bins`` of the finite
+   values, interpolated here (with numpy's own formula) between the two values around each
+   position, which the database gives exactly — ``quantile_disc`` (DuckDB),
+   ``percentile_disc`` (PostgreSQL) at a fraction both discrete conventions put on that
+   position (:func:`order_fraction`), in one row; on Spark, where an exact summary of every
+   value per feature runs the driver out of heap, ``percentile_approx`` (``ACCURACY``)
+   brackets each position between data values, the values below each bracket are counted
+   and those inside come back grouped (:func:`_bracketed`: three statements, about
+   ``4 n / ACCURACY`` distinct values per position). Asking the engine for the
+   interpolated quantile itself would not do: Spark's ``percentile`` interpolates as
+   ``(hi - pos) * a + (pos - lo) * b``, numpy as ``a + (b - a) * t``, so edges would differ
+   in their last bits (``tests/core/drift/test_profile_sql.py`` pins it);
 4. one row: per numerical feature the count below each edge and its non-NaN count, so the
    bins' counts are exactly ``e_i <= x < e_(i+1)`` as in memory (NULL and NaN missing);
 5. per categorical feature, its ``vocabulary_limit`` + 1 most frequent values with counts,
@@ -150,8 +155,9 @@ def _bracketed(
     bounded results: ``percentile_approx`` (``ACCURACY``) brackets each position ``k``
     between data values ranked about ``k - d`` and ``k + d`` (``d`` over twice its rank
     error); the values below each bracket are counted; the values inside the brackets come
-    back (about ``4 d`` per position). A bracket that turns out not to hold its position
-    (the estimate's error larger than promised) is widened, at most three times."""
+    back grouped (at most ``2 d + 1`` distinct values per position). A bracket that turns
+    out not to hold its position (the estimate's error larger than promised) is widened, at
+    most three times."""
     out: dict[str, dict[int, float]] = {n: {} for n in fins}
     todo = {n: list(ks) for n, ks in wanted.items()}
     for attempt in range(4):

@@ -128,7 +128,7 @@ def _order_statistics(
     """The engine's discrete quantiles of ``x``'s ``n`` values at ``fractions`` (NULLs left
     out): actual values, never interpolated."""
     if dialect == "duckdb":
-        listed = sa.literal_column(
+        listed: Any = sa.literal_column(
             "[" + ", ".join(f"CAST('{float(p)!r}' AS DOUBLE)" for p in fractions) + "]"
         )
         agg = sa.func.quantile_disc(x, listed)
@@ -316,13 +316,13 @@ def build_profile_sql(
         for i, n in enumerate(few):
             # grouped by a sub-select's column: a CASE with bound edges twice in one
             # statement is two expressions to the engine
-            values = (
+            picked = (
                 sa.select(fins[n].label("v")).select_from(table).where(*where).subquery(f"wk_x{i}")
             )
             inner = (
-                sa.select(values.c.v, sa.func.count().label("n"))
-                .where(values.c.v.is_not(None))
-                .group_by(values.c.v)
+                sa.select(picked.c.v, sa.func.count().label("n"))
+                .where(picked.c.v.is_not(None))
+                .group_by(picked.c.v)
                 .limit(cap)
                 .subquery(f"wk_v{i}")
             )
@@ -336,9 +336,9 @@ def build_profile_sql(
             if len(pairs) >= cap:  # the estimate was low: order statistics after all
                 ordered.append(n)
                 continue
-            values = np.array([v for v, _ in pairs], dtype=np.float64)
+            distinct = np.array([v for v, _ in pairs], dtype=np.float64)
             counts = np.array([c for _, c in pairs], dtype=np.int64)
-            edges[n] = _numeric_edges(values, counts, bins)
+            edges[n] = _numeric_edges(distinct, counts, bins)
     # 3. order statistics around every quantile position
     if ordered:
         qs = np.arange(1, bins) / bins
@@ -352,16 +352,16 @@ def build_profile_sql(
                 fractions = [order_fraction(count, k) for k in wanted[n]]
                 parts += _order_statistics(dialect, fins[n], fractions, count)
         if dialect == "hive":
-            values = _bracketed(source, table, where, {n: fins[n] for n in ordered}, wanted, stats)
+            at_rank = _bracketed(source, table, where, {n: fins[n] for n in ordered}, wanted, stats)
         else:
             got = one_row(parts)
-            values, at = {}, 0
+            at_rank, at = {}, 0
             for n in ordered:
                 ks = wanted[n]
-                values[n] = dict(zip(ks, (float(v) for v in got[at : at + len(ks)]), strict=True))
+                at_rank[n] = dict(zip(ks, (float(v) for v in got[at : at + len(ks)]), strict=True))
                 at += len(ks)
         for n in ordered:
-            value = values[n]
+            value = at_rank[n]
             e = numpy_quantiles(stats[n][0], qs, lambda k, value=value: [value[int(j)] for j in k])
             edges[n] = tuple(float(x) for x in np.unique(e))
     # 4. counts below each edge, and the non-NaN count (NULL and NaN are missing)
@@ -432,7 +432,7 @@ def _categorical_sql(
     vocabulary_limit: int,
 ) -> FeatureProfile:
     """5. a categorical feature's most frequent values, its distinct and present counts."""
-    present = [column.is_not(None)]
+    present: list[Any] = [column.is_not(None)]
     if floating:  # NaN is missing, as in memory (NaN compares above +inf)
         present.append(column <= double(math.inf))
     grouped = (

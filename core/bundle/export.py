@@ -1,9 +1,11 @@
 """Write an incident bundle: the evidence of one model over a time range, signed.
 
 :func:`export_bundle` reads the spec's telemetry for the model, versions and half-open
-range ``[start, end)``, profiles the reference, snapshots the registry (when it answers;
-otherwise the bundle says why), copies the model's governance records, and writes one zip
-file in the layout of :mod:`.format` with a manifest signed by the exporter.
+range ``[start, end)``, profiles the reference (a warehouse's in the warehouse, from
+aggregates: :func:`~watchkeeper.core.drift.profile_sql.build_profile_sql`), snapshots the
+registry (when it answers; otherwise the bundle says why), copies the model's governance
+records, and writes one zip file in the layout of :mod:`.format` with a manifest signed by
+the exporter.
 
 Sampling. With ``max_rows`` below the number of events in range, the bundle keeps a
 stratified sample: strata are (model version × UTC day); each stratum gets a share of
@@ -298,13 +300,22 @@ def _profiles(spec: Any, source: Any, versions: Sequence[str]) -> tuple[list[Any
         how = f"file {Path(ref.path).name}"
         return [(ref.version, how, build_profile(table, features, **options))], []
     start, end = spec.reference_range()
+    # a warehouse's reference is profiled there: aggregates cross the wire, never its rows
+    warehouse = getattr(source, "warehouse", False)
     out = []
     for version in [ref.version] if ref.version else list(versions):
         q = TelemetryQuery(model=spec.model.name, versions=(version,), start=start, end=end)
+        how = f"window {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ} of version {version}"
+        if warehouse:
+            from watchkeeper.core.drift.profile_sql import build_profile_sql
+
+            profile = build_profile_sql(source, q, features, **options)
+            if profile is not None:
+                out.append((version, how + ", profiled in the warehouse", profile))
+            continue
         table = source.read(q)
         if table.num_rows == 0:
             continue
-        how = f"window {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ} of version {version}"
         out.append((version, how, build_profile(table, features, **options)))
     return out, [] if out else ["the reference window holds no events"]
 

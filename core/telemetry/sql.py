@@ -217,6 +217,17 @@ class SqlSource(TelemetrySource):
     def _applies(self, query: TelemetryQuery, schema: TelemetrySchema) -> bool:
         return self._filter(query, schema).complete
 
+    def selection(self, query: TelemetryQuery) -> tuple[sa.TableClause, list[Any]]:
+        """This source's table (every column, quoted) and the ``WHERE`` clauses selecting
+        ``query``'s events — what an aggregate over the selection is built on
+        (:func:`~watchkeeper.core.drift.profile_sql.build_profile_sql`)."""
+        return self._table(), list(self._filter(query, self.schema()).clauses)
+
+    def aggregate(self, statement: sa.Select[Any] | sa.CompoundSelect[Any]) -> list[Any]:
+        """The rows of a statement whose result is small by construction (an aggregate),
+        errors as one-line :class:`TelemetryError`."""
+        return self._rows(statement)  # type: ignore[arg-type]  # _rows runs any executable
+
     # -- a warehouse's stratified sample (bundle export) ---------------------------------
 
     def _strata(self, table: sa.FromClause) -> tuple[sa.ColumnElement[Any], ...]:

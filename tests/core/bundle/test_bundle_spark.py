@@ -86,3 +86,71 @@ def test_a_spark_bundle_is_counted_and_sampled_in_the_warehouse(
     # no statement brought every row back: one GROUP BY, one ranked selection
     reads = [s for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert any("GROUP BY" in s for s in reads) and any("row_number()" in s for s in reads)
+
+
+@pytest.mark.spark
+def test_a_spark_bundle_profiles_its_reference_in_the_warehouse(
+    spark, tmp_path: Path, plaintext_keyring: None
+) -> None:
+    """The reference window is never read as rows: its profile comes from aggregates and
+    equals the in-memory profile of the same events (DuckDB over the same Parquet)."""
+    import duckdb
+
+    from watchkeeper.core.bundle.export import _profiles
+    from watchkeeper.core.spec import load_spec
+    from watchkeeper.core.telemetry.contract import ColumnMapping
+    from watchkeeper.core.telemetry.source import open_source
+
+    events = _events(6000)
+    rng = np.random.default_rng(3)
+    events = events.append_column(
+        "c", pa.array(rng.choice(["a", "b", "c", "d"], len(events), p=[0.4, 0.3, 0.2, 0.1]))
+    ).append_column("k", pa.array(rng.integers(0, 4, len(events))))
+    folder = tmp_path / "events"
+    folder.mkdir()
+    pq.write_table(events, folder / "part-0.parquet")
+    location = spark.table_from_parquet(f"bundle_ref_{os.getpid()}", folder)
+    spec = tmp_path / "m.toml"
+    spec.write_text(
+        f'[model]\nname = "m"\ntask = "binary"\n[telemetry]\nsource = "{location}"\n'
+        '[telemetry.columns]\nfeatures = ["x", "c", "k"]\ncategorical = ["c"]\n'
+        '[reference]\nkind = "window"\nversion = "1"\nstart = 2026-03-01\nend = 2026-03-03\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "m.wkbundle"
+    with recorded_statements() as seen:
+        export_bundle(
+            spec, out, start="2026-03-03", end=None, max_rows=300, seed=5,
+            signer=Signer.from_seed("exporter"), exporter="exporter",
+        )  # fmt: skip
+    with open_bundle(out) as bundle:
+        got = bundle.profiles["1"]
+        sources = [p["source"] for p in bundle.manifest["profiles"]]
+    assert any("profiled in the warehouse" in s for s in sources)
+    # the in-memory path on the same events
+    db = tmp_path / "same.duckdb"
+    con = duckdb.connect(str(db))
+    con.register("ev", events)
+    con.execute("CREATE TABLE events AS SELECT * FROM ev")
+    con.close()
+    with open_source(f"duckdb:///{db}#events", ColumnMapping()) as local:
+        ((_, _, want),), _ = _profiles(load_spec(spec), local, ["1"])
+    assert got.rows == want.rows and 0 < got.rows < len(events)
+    for g, w in zip(got.features, want.features, strict=True):
+        assert (g.name, g.counts, g.edges, g.categories) == (
+            w.name,
+            w.counts,
+            w.edges,
+            w.categories,
+        )
+        if w.mean is not None:
+            assert g.mean == pytest.approx(w.mean, rel=1e-12)
+            assert g.std == pytest.approx(w.std, rel=1e-12)
+    # nothing read as rows: every statement aggregates, or is the bounded ranked sample
+    reads = [" ".join(s.split()) for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    bare = [
+        s
+        for s in reads
+        if not any(w in s.lower() for w in ("count(", "percentile_approx(", "row_number()"))
+    ]
+    assert bare == []

@@ -91,6 +91,9 @@ class ImportanceQuadrant(QWidget):
         layout.addWidget(self.plot_widget, 1)
         self._theme = LIGHT
         follow_theme(self.apply_theme)
+        # its empty axes as they will be (PSI on a log scale, shares in %), not pyqtgraph's
+        # default range: "x0.001" and ±400 showed until a drift result came
+        self.clear("Importance: not computed yet")
 
     def apply_theme(self, theme: PlotTheme) -> None:
         self._theme = theme

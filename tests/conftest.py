@@ -17,7 +17,13 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import PostgresCluster, SparkThriftServer, postgres_cluster, spark_thrift_server
+from servers import (
+    PostgresCluster,
+    SparkThriftServer,
+    one_per_run,
+    postgres_cluster,
+    spark_thrift_server,
+)
 
 _db_names = itertools.count()
 
@@ -49,17 +55,59 @@ def plaintext_keyring(monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) -> 
     keyring.set_keyring(previous)
 
 
+#: What makes a test one of the servers' (PostgreSQL, Spark, the MLflow pool): a fixture it
+#: uses, a mark, or a parameter naming the engine (tests that ask for the server by
+#: ``request.getfixturevalue`` under a parameter).
+_SERVER_FIXTURES = frozenset(
+    {"postgres", "postgres_url", "team", "team_db", "spark", "server_pool"}
+)
+_SERVER_MARKS = frozenset({"postgres", "spark"})
+_SERVER_PARAMS = frozenset({"postgres", "postgresql", "spark"})
+
+
+def _uses_a_server(item: pytest.Item) -> bool:
+    if _SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    if any(m.name in _SERVER_MARKS for m in item.iter_markers()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return False
+    values = [v for p in callspec.params.values() for v in (p if isinstance(p, tuple) else (p,))]
+    return any(isinstance(v, str) and v in _SERVER_PARAMS for v in values)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+        from xdist_servers import ServersTogether
+
+        config.pluginmanager.register(ServersTogether(), "watchkeeper-servers-together")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's command), every test of the
+    servers runs on one worker (``xdist_servers``): one PostgreSQL, one Spark and one MLflow
+    pool per run, and the cluster-wide roles the governance tests make are never made twice at
+    once."""
+    if hasattr(config, "workerinput"):
+        from xdist_servers import write_group
+
+        write_group(config, [item.nodeid for item in items if _uses_a_server(item)])
+
+
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
     """One real PostgreSQL cluster for the whole run, stopped by its pid at the end."""
+    one_per_run("postgres", tmp_path_factory)
     with postgres_cluster() as cluster:
         yield cluster
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkThriftServer]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkThriftServer]:
     """One real Spark Thrift server for the whole run (local mode, loopback), stopped by its
     pid at the end. Started only when a test asks for it (~10-30 s, ~1 GB)."""
+    one_per_run("spark", tmp_path_factory)
     with spark_thrift_server() as server:
         yield server
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 PG_BIN_DIRS = (
     "/usr/lib/postgresql/17/bin",
@@ -29,6 +30,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def one_per_run(kind: str, tmp_path_factory: Any) -> None:
+    """Fail, rather than start a second ``kind`` server, when another pytest-xdist worker of
+    this run started one: the servers' tests all run on one worker (``tests/conftest.py``
+    groups them), and a test that slips past the grouping is named here, not let run a second
+    cluster beside the first."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return
+    # a worker's basetemp is <the run's basetemp>/<worker id>: the parent is the run's
+    claim = tmp_path_factory.getbasetemp().parent / f"{kind}.started-by"
+    try:
+        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise RuntimeError(
+            f"worker {worker} would start a second {kind} server in this run (worker "
+            f"{claim.read_text()} started one): make the test's use of it visible to "
+            "_uses_a_server in tests/conftest.py"
+        ) from None
+    with os.fdopen(fd, "w") as out:
+        out.write(worker)
 
 
 def stop_process(pid: int, sig: int, *, group: bool, grace_s: float = 30) -> None:

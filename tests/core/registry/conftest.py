@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # registry_testkit, next to this
 
 from mlflow_server import MlflowServer, cleanup_many, start_many
 from registry_testkit import check_demo_snapshot, demo_references, mlflow_env, write_telemetry
+from servers import one_per_run
 
 
 class ServerPool:
@@ -34,10 +35,11 @@ class ServerPool:
 
 
 @pytest.fixture(scope="session")
-def server_pool() -> Iterator[ServerPool]:
+def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
     """Three light ``mlflow server``s on loopback, each with the demo portfolio."""
     from watchkeeper.core.demo.registry import write_portfolio
 
+    one_per_run("mlflow", tmp_path_factory)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     pool = ServerPool()
     t0 = time.monotonic()

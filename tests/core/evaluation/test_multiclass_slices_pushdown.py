@@ -142,8 +142,6 @@ def _check_slices(src, duck) -> None:
     only_cat = got.row("only cat")
     assert only_cat.labeled > 100 and only_cat.metrics["macro_f1"].value is not None
     # the window's confusion matrix and counts (the Excel export's per-class sheets)
-    from watchkeeper.core.evaluation.multiclass_slices import multiclass_slice_metrics  # noqa
-
     mc = OUTCOMES.read(table)
     from watchkeeper.core.evaluation.multiclass import metrics_of_codes
 
@@ -246,10 +244,10 @@ def test_multiclass_slices_in_sqlite_equal_in_memory(
 ) -> None:
     """SQLite: no array to explode (``UNION ALL``), no exact quantiles (a categorical
     search only)."""
-    with open_source(_sqlite(parquet, tmp_path), _mapping()) as src:
-        with open_source(duck_url, _mapping()) as duck:
-            _check_slices(src, duck)
-            got, want, _ = _worst(src, duck, "brier", ["a", ODD], ["a", ODD])
+    lite = _sqlite(parquet, tmp_path)
+    with open_source(lite, _mapping()) as src, open_source(duck_url, _mapping()) as duck:
+        _check_slices(src, duck)
+        got, want, _ = _worst(src, duck, "brier", ["a", ODD], ["a", ODD])
     _same_worst(got, want, exact=True)
 
 
@@ -273,7 +271,7 @@ def test_what_the_database_cannot_count_is_refused(duck_url: str, tmp_path: Path
 
     pq.write_table(table, folder / "part-0.parquet")
     with open_source(duckdb_copy(folder), _mapping()) as src:
-        with pytest.raises(EvaluationError, match="1 event.*label that is not one of the classes"):
+        with pytest.raises(EvaluationError, match=r"1 event.*label that is not one of the classes"):
             multiclass_slice_metrics_pushed(src, SLICES, outcomes=OUTCOMES)
         with pytest.raises(EvaluationError, match="not one of the classes"):
             slice_metrics(_read(src, None, None), SLICES, outcomes=OUTCOMES)

@@ -58,9 +58,8 @@ PUSHED_NOTE = (
 
 MULTICLASS_NOTE = (
     "slices and worst slices counted in the database (confusion counts per group, no events "
-    "read): ROC AUC not shown (it needs every probability); balanced accuracy's and the F1s' "
-    "intervals bootstrapped from the counts' multinomial, the worst slices' standard errors a "
-    "jackknife of the counts"
+    "read): balanced accuracy's and the F1s' intervals bootstrapped from the counts' "
+    "multinomial, the worst slices' standard errors a jackknife of the counts"
 )
 
 

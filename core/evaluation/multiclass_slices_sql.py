@@ -39,6 +39,7 @@ in-memory ones exactly.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -85,6 +86,8 @@ class McStats:
     c: np.ndarray
     t1: float = 0.0
     t2: float = 0.0
+    # its candidate statistics when computed for many groups at once (:func:`with_stats`)
+    known: Any = None
 
     @property
     def n(self) -> float:
@@ -255,6 +258,51 @@ def confusions(fetched: np.ndarray, k: int, first_sum: int = 4) -> dict[int, McS
     return out
 
 
+def with_stats(metric: str, stats: Mapping[int, McStats]) -> dict[int, McStats]:
+    """``stats`` with each group's :func:`mc_candidate_stats` computed for all groups at
+    once (one ``_stacked`` per block of groups, not a Python loop per candidate): the same
+    numbers, a search's thousands of candidates in a fraction of the time."""
+    import dataclasses
+
+    from watchkeeper.core.evaluation.multiclass_slices import _stacked
+    from watchkeeper.core.evaluation.worst_slices import _Stats
+
+    if metric not in ("balanced_accuracy", "macro_f1", "weighted_f1") or not stats:
+        return dict(stats)
+    ids = list(stats)
+    c = np.stack([stats[g].c for g in ids])
+    k = c.shape[1]
+    n = c.sum(axis=(1, 2))
+    unit = np.eye(k * k).reshape(k * k, k, k)
+    value = np.full(len(ids), np.nan)
+    se = np.full(len(ids), np.nan)
+    block = max(1, 2_000_000 // (k**4))  # at most ~16 MB of leave-one-out matrices
+    for lo in range(0, len(ids), block):
+        part = c[lo : lo + block]
+        g = len(part)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a class never a label: NaN
+            value[lo : lo + g] = _stacked(metric, part)
+            loo = (part[:, None] - unit[None]).reshape(g * k * k, k, k)
+            v = _stacked(metric, loo).reshape(g, k * k)
+        w = part.reshape(g, k * k)
+        ok = (w > 0) & np.isfinite(v)
+        w = np.where(ok, w, 0.0)
+        v = np.where(ok, v, 0.0)
+        m = w.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (w * v).sum(axis=1) / m
+            var = (m - 1) / m * (w * (v - mean[:, None]) ** 2).sum(axis=1)
+        se[lo : lo + g] = np.where(m >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    out = {}
+    for i, gid in enumerate(ids):
+        st = stats[gid]
+        ok = n[i] >= 2 and math.isfinite(value[i]) and math.isfinite(se[i])
+        got = _Stats(float(value[i]), float(se[i]), int(n[i]), math.nan, "jackknife")
+        out[gid] = dataclasses.replace(st, known=got if ok else False)
+    return out
+
+
 def jackknife_se(metric: str, c: np.ndarray) -> float | None:
     """The delete-one jackknife standard error of ``metric`` of confusion matrix ``c``
     (module doc), or None when fewer than two leave-one-out values exist."""
@@ -265,7 +313,9 @@ def jackknife_se(metric: str, c: np.ndarray) -> float | None:
         return None
     loo = np.repeat(c[None], len(cells), axis=0)
     loo[np.arange(len(cells)), cells[:, 0], cells[:, 1]] -= 1.0
-    values = _stacked(metric, loo)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a class never a label: NaN
+        values = _stacked(metric, loo)
     weights = c[cells[:, 0], cells[:, 1]]
     ok = np.isfinite(values)
     w, v = weights[ok], values[ok]
@@ -282,6 +332,8 @@ def mc_candidate_stats(metric: str, st: McStats) -> Any:
     jackknife's from the counts: module doc)."""
     from watchkeeper.core.evaluation.worst_slices import _Stats
 
+    if st.known is not None:  # computed with the other groups' (with_stats)
+        return st.known or None
     n = st.n
     if n < 2:
         return None

@@ -721,7 +721,7 @@ def find_worst_slices_pushed(
                 fetched = fetch_numbers(conn, mcs.mc_group_statement(rows), 6)
             pred_col = col("prediction").name if outcomes.prediction is not None else None
             mcs.refuse_unknown(fetched, col("label").name, pred_col)
-            return mcs.confusions(fetched, k_classes)
+            return mcs.with_stats(metric, mcs.confusions(fetched, k_classes))
 
         # 3. overall and every single feature's levels, per period: one pass over the
         # selection, each event stacked once per feature whose level holds it

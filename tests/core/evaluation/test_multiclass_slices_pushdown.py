@@ -181,8 +181,8 @@ def _worst(src, duck, metric: str, features=FEATURES, categorical=CATEGORICAL):
     return got, want, seen
 
 
-def _same_worst(got, want, *, exact: bool) -> None:
-    assert got.tested == want.tested > 10
+def _same_worst(got, want, *, exact: bool, tested: int = 10) -> None:
+    assert got.tested == want.tested > tested
     close(got.overall.value, want.overall.value, "overall")
     mine = {w.predicate.label: w for w in got.candidates}
     theirs = {w.predicate.label: w for w in want.candidates}
@@ -279,9 +279,9 @@ def test_what_the_database_cannot_count_is_refused(duck_url: str, tmp_path: Path
 
 @pytest.mark.spark
 def test_multiclass_slices_in_spark_equal_in_memory(spark, parquet: Path, duck_url: str) -> None:
+    """Spark's time is dear (3-4 s a statement on the test server): the slices' one
+    statement. The search's statements are the binary search's over the same coded events
+    (``_worst(src, duck, "accuracy")`` passes on Spark too, in four statements, ~15 s)."""
     location = spark.table_from_parquet(f"mcslices_{os.getpid()}", parquet)
     with open_source(location, _mapping()) as src, open_source(duck_url, _mapping()) as duck:
         _check_slices(src, duck)
-        got, want, seen = _worst(src, duck, "accuracy")
-    _same_worst(got, want, exact=True)
-    assert len(_reads(seen)) == 4, _reads(seen)

@@ -509,10 +509,10 @@ def multiclass_slice_metrics_pushed(
 
     overall, whole, events, labeled = measure(-1, seed)
     out = []
-    for i, p in enumerate(predicates):
-        m, _, support, lab = measure(i, seed + i + 1)
-        delta = {key: difference(m[key].value, overall[key].value) for key in metrics}
-        out.append(SliceRow(p, support, lab, None, m, MappingProxyType(delta)))
+    for i, pred in enumerate(predicates):
+        got, _, support, lab = measure(i, seed + i + 1)
+        delta = {key: difference(got[key].value, overall[key].value) for key in metrics}
+        out.append(SliceRow(pred, support, lab, None, got, MappingProxyType(delta)))
     result = SliceResult(overall, events, labeled, tuple(out), 0.5, None)
     mine = fetched[fetched[:, 0] == -1]
     c = np.zeros((k, k)) if whole is None else whole.c

@@ -539,7 +539,8 @@ def find_worst_slices_pushed(
                     *[coded_p.c[f"wk_f{j}"].label(f"f{j}") for j in range(len(cols))],
                 ).where(coded_p.c.wk_y.is_not(None), coded_p.c.wk_pc.is_not(None))
 
-        s, y = (None, None) if multiclass else (col("score"), col("label"))
+        s: Any = None if multiclass else col("score")
+        y: Any = None if multiclass else col("label")
         usable = [] if multiclass else [y.is_not(None), s > double(-math.inf), s < inf]
 
         def period_binary(i: int, clauses: Sequence[Any]) -> Any:
@@ -700,7 +701,7 @@ def find_worst_slices_pushed(
             if st is None:
                 return None
             if multiclass:
-                return mcs.mc_candidate_stats(metric, st)  # type: ignore[no-any-return]
+                return mcs.mc_candidate_stats(metric, st)
             return _candidate_stats(metric, st)
 
         k_classes = len(outcomes.classes) if multiclass else 0

@@ -150,7 +150,7 @@ def _slice_metrics(
     if outcomes is None:
         from watchkeeper.core.evaluation.slices_sql import slice_metrics_pushed
 
-        return slice_metrics_pushed(  # type: ignore[no-any-return]
+        return slice_metrics_pushed(
             src,
             predicates,
             **selection,

@@ -260,15 +260,31 @@ def test_what_the_database_cannot_count_is_refused(duck_url: str, tmp_path: Path
                 src, FEATURES, model="m", version="1", start=CUT, end=END,
                 metric="roc_auc", outcomes=OUTCOMES,
             )  # fmt: skip
+    # NaN and infinite probabilities (not NULL): no score, as np.isfinite says in memory
+    table = _table(600)
+    col = CLASSES["dog"]
+    p = table.column(col).to_numpy(zero_copy_only=False).copy()
+    p[[3, 5]], p[7] = np.nan, np.inf
+    table = table.set_column(table.schema.get_field_index(col), col, pa.array(p))
+    folder = tmp_path / "nan" / "events"
+    folder.mkdir(parents=True)
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, folder / "part-0.parquet")
+    with open_source(duckdb_copy(folder), _mapping()) as src:
+        got, window = multiclass_slice_metrics_pushed(src, SLICES, outcomes=OUTCOMES)
+        want = slice_metrics(_read(src, None, None), SLICES, outcomes=OUTCOMES, metrics=EXACT)
+    assert window.metrics.scores_missing >= 2
+    for k in EXACT:
+        close(got.overall[k].value, want.overall[k].value, k)
+        assert got.overall[k].n == want.overall[k].n, k
     # a label that is no class: refused, as in memory
     table = _table(600)
     labels = table.column("label").to_pylist()
     labels[10] = "emu"
     table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
-    folder = tmp_path / "events"
-    folder.mkdir()
-    import pyarrow.parquet as pq
-
+    folder = tmp_path / "bad" / "events"
+    folder.mkdir(parents=True)
     pq.write_table(table, folder / "part-0.parquet")
     with open_source(duckdb_copy(folder), _mapping()) as src:
         with pytest.raises(EvaluationError, match=r"1 event.*label that is not one of the classes"):

@@ -40,6 +40,10 @@ and evaluated in memory (what it did before the pushdown), against counted in th
 and the largest difference of a window's value between the two.
 
     .venv/bin/python benchmarks/spark.py --analysis multiclass --rows 300000
+
+``--analysis multiclass-slices``: the same events' Slices view (two slices, the search on
+macro-F1 against the reference window), read as rows and searched in memory against counted
+in the warehouse (``core/evaluation/multiclass_slices_sql``).
 """
 
 from __future__ import annotations
@@ -466,10 +470,66 @@ def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics
         )
 
 
+def measure_multiclass_slices(rows: int, server: SparkThriftServer, work: Path) -> None:
+    """A multiclass model's Slices view on Spark: read as rows and searched in memory (what
+    it did before, bounded by the URL's ``max_rows``) against counted in the warehouse
+    (``core/evaluation/multiclass_slices_sql``)."""
+    from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements
+    from watchkeeper.core.workbench import slices_pushed
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+    from watchkeeper.core.workbench.slices import run_slices
+
+    data = work / f"mcs-{rows}"
+    data.mkdir()
+    build_multiclass_parquet(data, rows)
+    location = server.table_from_parquet(f"mcs_{rows}", data)
+    (work / "specs").mkdir(exist_ok=True)
+    spec = work / "specs" / f"mcs-{rows}.toml"
+    spec.write_text(MC_SPEC.format(source=location.replace("#", f"?max_rows={rows + 1}#")))
+    (entry,) = portfolio_of_spec(spec).models
+    custom = [
+        SlicePredicate("high x", (Condition("x", "range", (1.0, None)),)),
+        SlicePredicate("low x", (Condition("x", "range", (None, -1.0)),)),
+    ]
+    pushed = slices_pushed.pushed_down
+    print(f"{rows:,} events x 4 classes, multiclass Slices view on Spark", flush=True)
+    figures = {}
+    for name, push in (("read as rows (before)", False), ("counted in Spark (after)", True)):
+        slices_pushed.pushed_down = pushed if push else (lambda *a: False)
+        gc.collect()
+        jobs0 = _jobs(server.log)
+        reset_peak_rss()
+        t = time.perf_counter()
+        try:
+            with recorded_statements() as sent:
+                view = run_slices(entry, "1", custom)
+        finally:
+            slices_pushed.pushed_down = pushed
+        wall = time.perf_counter() - t
+        figures[name] = view
+        tested = view.worst.tested if view.worst is not None else 0
+        print(
+            f"  {name}: {wall:.1f} s, {len(sent)} statements, {_jobs(server.log) - jobs0} "
+            f"Spark jobs, VmHWM {peak_rss_gib() * 1024:.0f} MiB, {tested} candidates",
+            flush=True,
+        )
+    a, b = figures.values()
+    gap = max(
+        abs(x.metrics["macro_f1"].value - y.metrics["macro_f1"].value)
+        for x, y in zip(a.slices.rows, b.slices.rows, strict=True)
+    )
+    print(f"  largest difference of a slice's macro-F1: {gap:.1e}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    ap.add_argument("--analysis", choices=["drift", "slices", "multiclass"], default="drift")
+    ap.add_argument(
+        "--analysis",
+        choices=["drift", "slices", "multiclass", "multiclass-slices"],
+        default="drift",
+    )
     ap.add_argument(
         "--metrics", nargs="+", default=["macro_f1", "roc_auc"], help="multiclass: metrics"
     )
@@ -486,6 +546,8 @@ def main() -> None:
                     measure_slices(rows, server, Path(tmp), args.features)
                 elif args.analysis == "multiclass":
                     measure_multiclass(rows, server, Path(tmp), args.metrics)
+                elif args.analysis == "multiclass-slices":
+                    measure_multiclass_slices(rows, server, Path(tmp))
                 else:
                     measure(rows, server, Path(tmp))
         finally:

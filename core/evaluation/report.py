@@ -128,6 +128,7 @@ def slice_report(
     known_worst: Any = None,
     known_data: Mapping[str, Any] | None = None,
     known_gate: Any = None,
+    known_multiclass: Any = None,
 ) -> SliceReport:
     """Compute the report for ``version`` (and ``challenger``, if it has rows in the window).
 
@@ -141,6 +142,9 @@ def slice_report(
     data lives — then no event is read (a warehouse's view: ``workbench/slices_pushed``).
     ``known_gate``: a :class:`~.gate.KnownGate` whose comparison the gate takes when it
     rests on the same pairs, policy and bootstrap (:func:`~.gate.gate_from_spec`).
+    ``known_multiclass``: with ``known_data``, a multiclass model's
+    :class:`~.multiclass.MulticlassMetrics` of the window counted where the data lives (its
+    per-class and confusion sheets).
     """
     report = progress or (lambda f, m: None)
     notes: list[str] = []
@@ -167,7 +171,8 @@ def slice_report(
         outputs = ["score", "label"] if outcomes is None else outcomes.columns()
         cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
         description = src.description
-        counted = known_data is not None and known_slices is not None and outcomes is None
+        counted = known_data is not None and known_slices is not None
+        counted = counted and (outcomes is None or known_multiclass is not None)
         if counted:  # the slices, the search and the counts are known: nothing to read
             return _counted_report(
                 spec,
@@ -185,6 +190,8 @@ def slice_report(
                 dict(known_data or {}),
                 report,
                 known_gate,
+                known_multiclass,
+                outcomes,
             )
         report(0.1, "reading the window")
         current = read_events(
@@ -326,13 +333,23 @@ def _counted_report(
     data: dict[str, Any],
     report: Progress,
     known_gate: Any = None,
+    multiclass: Any = None,
+    outcomes: Any = None,
 ) -> SliceReport:
     """:func:`slice_report` from slices, worst slices and window counts known already."""
     notes: list[str] = list(worst.notes) if worst is not None else []
-    notes.append("slices and worst slices counted in the database: PR AUC without interval")
+    if outcomes is None:
+        notes.append("slices and worst slices counted in the database: PR AUC without interval")
+    else:
+        notes.append(
+            "slices and worst slices counted in the database (confusion counts): ROC AUC not "
+            "counted there"
+        )
     if drift_note:
         notes.append(drift_note)
     metric = spec.gate.primary_metric
+    if metric not in slices.overall:  # not counted there (a multiclass ROC AUC)
+        metric = next(iter(slices.overall))
     comparison = gate = None
     if challenger:
         report(0.75, "champion vs challenger")
@@ -355,14 +372,27 @@ def _counted_report(
         "model": spec.model.name,
         "version": version,
         **_summary_head(challenger, start, end, spec, spec_path, description, data, drift),
-        "primary metric": metric,
-        "threshold": spec.gate.threshold,
+        "primary metric": spec.gate.primary_metric,
     }
+    if outcomes is None:
+        summary["threshold"] = spec.gate.threshold
+    else:
+        summary["classes"] = ", ".join(outcomes.classes)
     if notes:
         summary["notes"] = notes
     report(1.0, "done")
     return SliceReport(
-        summary, metric, slices, worst, drift, comparison, gate, version, challenger, tuple(notes)
+        summary,
+        metric,
+        slices,
+        worst,
+        drift,
+        comparison,
+        gate,
+        version,
+        challenger,
+        tuple(notes),
+        multiclass,
     )
 
 

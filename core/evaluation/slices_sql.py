@@ -463,6 +463,8 @@ def find_worst_slices_pushed(
     limit: int | None = None,
     cancelled: Callable[[], bool] | None = None,
     levels_out: dict[str, Any] | None = None,
+    outcomes: Any = None,
+    seed: int = 0,
 ) -> Any:
     """:func:`~.worst_slices.find_worst_slices` over a SQL source's selection, counted by the
     database (module doc). ``baseline``: ``(version, start, end)`` of the earlier period.
@@ -470,9 +472,14 @@ def find_worst_slices_pushed(
     ``levels_out``, when given, receives per feature what the search found about it
     (``("numerical", low, high)`` or ``("categorical", most frequent values)``), which the
     slice builder offers — so the Slices view needs no read for it.
+
+    ``outcomes``: a multiclass model's :class:`~.multiclass_slices.ClassColumns`; then
+    ``metric`` is a multiclass one (not ROC AUC) and each group's confusion counts come back
+    (:mod:`.multiclass_slices_sql`); ``seed`` seeds the overall value's bootstrap.
     """
     import sqlalchemy as sa
 
+    from watchkeeper.core.evaluation import multiclass_slices_sql as mcs
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
     from watchkeeper.core.evaluation.worst_slices import (
         DISCOVERY_METRICS,
@@ -484,9 +491,13 @@ def find_worst_slices_pushed(
     from watchkeeper.core.telemetry.sql_values import double
     from watchkeeper.core.times import parse_time
 
-    if metric not in DISCOVERY_METRICS:
+    multiclass = outcomes is not None
+    supported = mcs.COUNTED_METRICS if multiclass else DISCOVERY_METRICS
+    if multiclass and metric == "roc_auc":
+        raise EvaluationError(mcs.NOT_COUNTED)
+    if metric not in supported:
         raise EvaluationError(
-            f"worst-slice discovery supports {', '.join(DISCOVERY_METRICS)}; not {metric!r}"
+            f"worst-slice discovery supports {', '.join(supported)}; not {metric!r}"
         )
     notes: list[str] = []
     z = z_value(confidence)
@@ -503,11 +514,36 @@ def find_worst_slices_pushed(
                 raise EvaluationError(
                     f"worst slices: no feature column {name!r} in the data"
                 ) from None
-        s, y = col("score"), col("label")
         inf = double(math.inf)
-        usable = [y.is_not(None), s > double(-math.inf), s < inf]
+        if multiclass:
+            term = {"log_loss": "wk_ll", "brier": "wk_br"}.get(metric)
 
-        def period(i: int, clauses: Sequence[Any]) -> Any:
+            def period(i: int, clauses: Sequence[Any]) -> Any:
+                # the period's events coded (label, predicted class, the metric's term)
+                coded_p = mcs.class_coded(
+                    table,
+                    col,
+                    list(outcomes.probabilities.values()),
+                    outcomes.classes,
+                    prediction=outcomes.prediction is not None,
+                    clauses=clauses,
+                    extra=[c.label(f"wk_f{j}") for j, c in enumerate(cols)],
+                    name=f"mc{i}",
+                )
+                t = coded_p.c[term] if term else sa.literal(0.0, sa.Double)
+                return sa.select(
+                    sa.literal(i, sa.Integer).label("period"),
+                    t.label("s"),
+                    coded_p.c.wk_y.label("y"),
+                    coded_p.c.wk_pc.label("pc"),
+                    *[coded_p.c[f"wk_f{j}"].label(f"f{j}") for j in range(len(cols))],
+                ).where(coded_p.c.wk_y.is_not(None), coded_p.c.wk_pc.is_not(None))
+
+        s: Any = None if multiclass else col("score")
+        y: Any = None if multiclass else col("label")
+        usable = [] if multiclass else [y.is_not(None), s > double(-math.inf), s < inf]
+
+        def period_binary(i: int, clauses: Sequence[Any]) -> Any:
             return sa.select(
                 sa.literal(i, sa.Integer).label("period"),
                 s.label("s"),
@@ -515,6 +551,8 @@ def find_worst_slices_pushed(
                 *[c.label(f"f{j}") for j, c in enumerate(cols)],
             ).where(*clauses, *usable)
 
+        if not multiclass:
+            period = period_binary
         parts = [period(0, cur_clauses)]
         if baseline is not None:
             b_version, b_start, b_end = baseline
@@ -650,7 +688,7 @@ def find_worst_slices_pushed(
             levels.append(_Level(name, j, tuple(conditions), tuple(t for _, t in kept)))
         levels.sort(key=lambda lv: lv.index)
 
-        metric_is_auc = metric == "roc_auc"
+        metric_is_auc = metric == "roc_auc" and not multiclass
         grid = None
         auc_mode = None
         if metric_is_auc:
@@ -659,8 +697,32 @@ def find_worst_slices_pushed(
                 lo_s, hi_s = (threshold, threshold) if math.isnan(span[0]) else map(float, span)
                 grid = score_grid(lo_s, hi_s, threshold, auc_bins)
 
-        def stats_of(st: GroupStats | None) -> _Stats | None:
-            return None if st is None else _candidate_stats(metric, st)
+        def stats_of(st: Any) -> _Stats | None:
+            if st is None:
+                return None
+            if multiclass:
+                return mcs.mc_candidate_stats(metric, st)
+            return _candidate_stats(metric, st)
+
+        k_classes = len(outcomes.classes) if multiclass else 0
+
+        def count(rows: Any) -> dict[int, Any]:
+            """Each group's sums (binary) or confusion counts (multiclass)."""
+            if not multiclass:
+                return _run(conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled)
+            from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
+
+            with cancellable_or_refused(
+                conn,
+                cancelled,
+                what="slice counting",
+                refused="the slice query",
+                error=EvaluationError,
+            ):
+                fetched = fetch_numbers(conn, mcs.mc_group_statement(rows), 6)
+            pred_col = col("prediction").name if outcomes.prediction is not None else None
+            mcs.refuse_unknown(fetched, col("label").name, pred_col)
+            return mcs.with_stats(metric, mcs.confusions(fetched, k_classes))
 
         # 3. overall and every single feature's levels, per period: one pass over the
         # selection, each event stacked once per feature whose level holds it
@@ -672,12 +734,28 @@ def find_worst_slices_pushed(
                 code = coded.c[f"c{k}"]
                 gs.append((sa.literal(k, sa.Integer) * width + code) * 2 + coded.c.period)
         rows = _stacked(conn, coded, gs, "rows")
-        stats = _run(conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled)
-        _refuse_odd(stats, col("label").name)
+        stats = count(rows)
+        if not multiclass:
+            _refuse_odd(stats, col("label").name)
         whole = stats.get(-1)
         if whole is None or whole.n == 0:
             raise EvaluationError(f"the overall {metric} does not exist on these events")
-        overall_est = pushed_estimates(whole, [metric], confidence)[metric]
+        if multiclass:
+            from watchkeeper.core.evaluation.metrics import DEFAULT_BOOT
+
+            sums = (whole.t1, whole.t2)
+            overall_est = mcs.mc_estimates(
+                whole,
+                k_classes,
+                sums,
+                sums,
+                [metric],
+                confidence=confidence,
+                n_boot=DEFAULT_BOOT,
+                seed=seed,
+            )[metric]
+        else:
+            overall_est = pushed_estimates(whole, [metric], confidence)[metric]
         if overall_est.value is None:
             raise EvaluationError(
                 f"the overall {metric} does not exist on these events (one class?)"
@@ -764,9 +842,7 @@ def find_worst_slices_pushed(
                 gs.append((sa.literal(t, sa.Integer) * pw + ca * nb + cb) * 2 + coded.c.period)
             if gs:
                 rows = _stacked(conn, coded, gs, "pairs")
-                stats_now = _run(
-                    conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled
-                )
+                stats_now = count(rows)
                 for t, (a, b) in enumerate(combos):
                     la, lb = levels[a], levels[b]
                     conds = [(x, w) for x in la.conditions for w in lb.conditions]
@@ -834,7 +910,8 @@ def _coded(levels: Sequence[_Level], both: Any) -> Any:
         (_on(lv, both) if lv.conditions else sa.null()).label(f"c{k}")
         for k, lv in enumerate(levels)
     ]
-    return sa.select(both.c.period, both.c.s, both.c.y, *codes).subquery("coded")
+    carried = [both.c[n] for n in ("period", "s", "y", "pc") if n in both.c]
+    return sa.select(*carried, *codes).subquery("coded")
 
 
 #: Dialects that stack an event's group ids in one pass (an array exploded into rows).
@@ -850,21 +927,21 @@ def _stacked(conn: Any, coded: Any, gs: Sequence[Any], name: str) -> Any:
 
     ids = [sa.cast(g, sa.Integer) for g in gs]
     how = _STACKING.get(conn.dialect.name)
+    carry = ["s", "y", *(["pc"] if "pc" in coded.c else [])]  # pc: a multiclass prediction
     if how is None:
         branches = [
-            sa.select(g.label("g"), coded.c.s.label("s"), coded.c.y.label("y")).where(
-                g.is_not(None)
-            )
+            sa.select(g.label("g"), *[coded.c[c].label(c) for c in carry]).where(g.is_not(None))
             for g in ids
         ]
         return sa.union_all(*branches).subquery(name)
     explode, array = how
     many = sa.select(
         getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"),
-        coded.c.s.label("s"),
-        coded.c.y.label("y"),
+        *[coded.c[c].label(c) for c in carry],
     ).subquery(f"{name}_all")
-    return sa.select(many.c.g, many.c.s, many.c.y).where(many.c.g.is_not(None)).subquery(name)
+    return (
+        sa.select(many.c.g, *[many.c[c] for c in carry]).where(many.c.g.is_not(None)).subquery(name)
+    )
 
 
 def _renamed(clause: Any, prefix: str) -> Any:

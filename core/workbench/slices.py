@@ -123,6 +123,9 @@ class SlicesView:
     # None, and the window's counts a report's data digest rests on
     pushed: Any = field(default=None, repr=False)
     data: Mapping[str, Any] | None = None
+    # a multiclass view counted there: the window's MulticlassMetrics (the workbook's
+    # per-class and confusion sheets), as the database counted them
+    window_metrics: Any = field(default=None, repr=False)
 
     @property
     def multiclass(self) -> bool:
@@ -569,6 +572,7 @@ def write_slice_report(
             known_slices=known.slices if known is not None else None,
             known_worst=known.worst if known is not None else None,
             known_data=known.data if known is not None else None,
+            known_multiclass=known.window_metrics if known is not None else None,
             known_gate=known_gate,
         )
     check_cancelled(cancelled)

@@ -17,6 +17,12 @@ score range when ROC AUC is counted per score bin). Nothing comes back but sums 
 the view holds no events (``table`` is ``None``), so the builder's live count of a draft
 (:func:`count_pushed`, one ``COUNT``) and adding a slice count in the database again
 (:func:`recompute_pushed`).
+
+A multiclass model's view takes the same path (:mod:`~watchkeeper.core.evaluation.
+multiclass_slices_sql`): per slice, and per candidate level in the search, the confusion
+counts come back (true class × predicted class, with the log-loss and Brier sums) — one
+statement for the slices, the binary search's statements for the search. ROC AUC is not
+counted there (:data:`MULTICLASS_NOTE`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ if TYPE_CHECKING:  # slices imports this module
     from watchkeeper.core.workbench.slices import SlicesView
 
 __all__ = [
+    "MULTICLASS_NOTE",
     "PUSHED_NOTE",
     "count_pushed",
     "pushed_down",
@@ -49,6 +56,12 @@ PUSHED_NOTE = (
     "PR AUC without its interval (a bootstrap needs the rows)"
 )
 
+MULTICLASS_NOTE = (
+    "slices and worst slices counted in the database (confusion counts per group, no events "
+    "read): balanced accuracy's and the F1s' intervals bootstrapped from the counts' "
+    "multinomial, the worst slices' standard errors a jackknife of the counts"
+)
+
 
 def pushed_down(src: Any, spec: Any, version: str) -> bool:
     """Whether the Slices view of ``src`` is counted in the database (module doc)."""
@@ -56,7 +69,7 @@ def pushed_down(src: Any, spec: Any, version: str) -> bool:
     from watchkeeper.core.telemetry.sql import SqlSource
     from watchkeeper.core.workbench import analyses
 
-    if not isinstance(src, SqlSource) or spec.model.task != "binary":
+    if not isinstance(src, SqlSource) or spec.model.task not in ("binary", "multiclass"):
         return False
     if src.warehouse:
         return True
@@ -102,18 +115,56 @@ def _columns(levels: Mapping[str, Any], features: Sequence[str]) -> tuple[Any, .
     return tuple(out)
 
 
-def _metrics(metric: str) -> tuple[tuple[str, ...], list[str]]:
+def _metrics(metric: str, multiclass: bool = False) -> tuple[tuple[str, ...], list[str]]:
+    from watchkeeper.core.evaluation.multiclass_slices_sql import COUNTED_METRICS
     from watchkeeper.core.evaluation.slices_sql import PUSHED_SLICE_METRICS
-    from watchkeeper.core.workbench.slices import SLICE_METRICS
+    from watchkeeper.core.workbench.slices import MULTICLASS_SLICE_METRICS, SLICE_METRICS
 
-    wanted = tuple(dict.fromkeys((metric, *SLICE_METRICS)))
-    kept = tuple(m for m in wanted if m in PUSHED_SLICE_METRICS)
+    offered = MULTICLASS_SLICE_METRICS if multiclass else SLICE_METRICS
+    counted = COUNTED_METRICS if multiclass else PUSHED_SLICE_METRICS
+    wanted = tuple(dict.fromkeys((metric, *offered)))
+    kept = tuple(m for m in wanted if m in counted)
+    what = "probability" if multiclass else "score"
     notes = [
-        f"{m} is not counted in the database (it needs every score); not shown"
+        f"{m} is not counted in the database (it needs every {what}); not shown"
         for m in wanted
         if m not in kept
     ]
+    if not kept:
+        from watchkeeper.core.evaluation.metrics import EvaluationError
+
+        raise EvaluationError(f"none of {', '.join(wanted)} can be counted in the database")
     return kept, notes
+
+
+def _slice_metrics(
+    src: Any,
+    predicates: Sequence[Any],
+    outcomes: Any,
+    chosen: tuple[str, ...],
+    threshold: float,
+    cancelled: CancelCheck | None,
+    **selection: Any,
+) -> tuple[Any, Any]:
+    """``(SliceResult, window counts)`` of a binary (``outcomes`` None) or multiclass model."""
+    if outcomes is None:
+        from watchkeeper.core.evaluation.slices_sql import slice_metrics_pushed
+
+        return slice_metrics_pushed(
+            src,
+            predicates,
+            **selection,
+            metrics=chosen,
+            threshold=threshold,
+            cancelled=cancelled,
+        )
+    from watchkeeper.core.evaluation.multiclass_slices_sql import (
+        multiclass_slice_metrics_pushed,
+    )
+
+    return multiclass_slice_metrics_pushed(
+        src, predicates, outcomes=outcomes, **selection, metrics=chosen, cancelled=cancelled
+    )
 
 
 def run_slices_sql(
@@ -130,18 +181,16 @@ def run_slices_sql(
     """:func:`~.slices.run_slices`' view, counted in the database (``src`` is open)."""
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.predicates import predicates_from_spec
-    from watchkeeper.core.evaluation.slices_sql import (
-        find_worst_slices_pushed,
-        slice_metrics_pushed,
-    )
+    from watchkeeper.core.evaluation.slices_sql import find_worst_slices_pushed
     from watchkeeper.core.evaluation.worst_slices import DISCOVERY_METRICS
     from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.times import parse_time
     from watchkeeper.core.workbench.challenger import challenger_of
-    from watchkeeper.core.workbench.common import spec_of
+    from watchkeeper.core.workbench.common import class_columns, spec_of
     from watchkeeper.core.workbench.slices import SlicesView
 
     spec = spec_of(entry)
+    outcomes = class_columns(spec, src.schema().names)
     model = spec.model.name
     policy = spec.gate
     metric = policy.primary_metric
@@ -154,18 +203,19 @@ def run_slices_sql(
         start, end = start or first, end or last
     check_cancelled(cancelled)
     report(0.15, "metrics per slice, counted in the database")
-    chosen, refused = _metrics(metric)
+    chosen, refused = _metrics(metric, outcomes is not None)
     notes.extend(refused)
-    slices, whole = slice_metrics_pushed(
+    slices, whole = _slice_metrics(
         src,
         predicates,
+        outcomes,
+        chosen,
+        policy.threshold,
+        cancelled,
         model=model,
         versions=[version],
         start=start,
         end=end,
-        metrics=chosen,
-        threshold=policy.threshold,
-        cancelled=cancelled,
     )
     if whole.events == 0:
         raise EvaluationError(f"{model}: version {version} has no rows in the window")
@@ -186,7 +236,8 @@ def run_slices_sql(
                     "the reference window has no events here (an offline bundle holds its own "
                     "range): worst slices are compared with the overall metric"
                 )
-        found = metric if metric in DISCOVERY_METRICS else "roc_auc"
+        # a multiclass model's primary metric is always one discovery can search on
+        found = metric if outcomes is not None or metric in DISCOVERY_METRICS else "roc_auc"
         try:
             worst = find_worst_slices_pushed(
                 src,
@@ -201,12 +252,23 @@ def run_slices_sql(
                 threshold=policy.threshold,
                 cancelled=cancelled,
                 levels_out=levels,
+                outcomes=outcomes,
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
         else:
             notes.extend(worst.notes)
-    notes.append(PUSHED_NOTE)
+    notes.append(PUSHED_NOTE if outcomes is None else MULTICLASS_NOTE)
+    if outcomes is None:
+        data = {
+            "rows": int(whole.events),
+            "labeled": int(whole.labeled),
+            "score_sum": float(whole.ssum),
+            "positives": int(whole.ysum),
+        }
+        window = None
+    else:
+        data, window = whole.data(), whole.metrics
     report(1.0, "done")
     return SlicesView(
         model=model,
@@ -223,14 +285,10 @@ def run_slices_sql(
         table=None,
         threshold=policy.threshold,
         notes=tuple(notes),
-        outcomes=None,
+        outcomes=outcomes,
         pushed=entry,
-        data={
-            "rows": int(whole.events),
-            "labeled": int(whole.labeled),
-            "score_sum": float(whole.ssum),
-            "positives": int(whole.ysum),
-        },
+        data=data,
+        window_metrics=window,
     )
 
 
@@ -242,24 +300,24 @@ def recompute_pushed(
 ) -> SlicesView:
     """:func:`~.slices.recompute_slices` for a view counted in the database: the slices
     counted again there (one statement; worst slices unchanged)."""
-    from watchkeeper.core.evaluation.slices_sql import slice_metrics_pushed
     from watchkeeper.core.workbench.analyses import open_source_of
     from watchkeeper.core.workbench.common import READ_LOCK
 
     spec_predicates = view.predicates[: len(view.predicates) - len(view.custom)]
     predicates = (*spec_predicates, *custom)
-    chosen, _ = _metrics(view.metric)
+    chosen, _ = _metrics(view.metric, view.multiclass)
     report(0.2, "metrics per slice, counted in the database")
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(view.pushed) as src:
         _require_columns(src, custom)
-        slices, _ = slice_metrics_pushed(
+        slices, _ = _slice_metrics(
             src,
             predicates,
+            view.outcomes,
+            chosen,
+            view.threshold,
+            cancelled,
             **_selection(view),
-            metrics=chosen,
-            threshold=view.threshold,
-            cancelled=cancelled,
         )
     report(1.0, "done")
     return dataclasses.replace(

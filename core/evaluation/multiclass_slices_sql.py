@@ -1,0 +1,531 @@
+"""A multiclass model's slice metrics and worst-slice search counted where the data lives.
+
+:func:`multiclass_slice_metrics_pushed` is :func:`~.multiclass_slices.multiclass_slice_metrics`
+for a SQL source, and :func:`~.slices_sql.find_worst_slices_pushed` with ``outcomes`` given
+is the multiclass worst-slice search: what comes back per group (the overall events, a
+slice, a candidate level in one period) is its *confusion counts* — events per (true class,
+predicted class), with the sums and sums of squares of the log-loss and Brier terms — never
+an event. Every event is coded once (:func:`class_coded`: its label and predicted class as
+class indices, the prediction column where the telemetry has one, else the class of highest
+probability, the first on ties, as in memory), stacked once per group holding it (an array
+exploded on Spark and DuckDB, ``UNION ALL`` elsewhere) and grouped by ``(group, true,
+predicted)``: one statement for the slices, and for the search the statements of the binary
+search (levels, singles, pairs), whatever the slices, features or classes.
+
+From the counts, in Python:
+
+- accuracy (Wilson), log loss and Brier (normal intervals from the sums), the confusion
+  matrix, label coverage and the per-class precision and recall: the in-memory numbers up to
+  summation order (tested to 1e-9);
+- balanced accuracy and the F1s: the in-memory point values; their interval a percentile
+  bootstrap whose replicate confusion matrix is drawn from the multinomial of the group's
+  cell shares (as :mod:`.multiclass_performance_sql` draws it): the law of the in-memory
+  replicate, other draws, so these bounds agree to Monte Carlo error, not to the digit;
+- ROC AUC is **not** counted here (it needs every probability, per class and per group):
+  the Slices view says so in a note and shows the other metrics, and a search on ROC AUC is
+  refused (:data:`NOT_COUNTED`).
+
+The worst-slice search's standard error of a candidate's balanced accuracy or F1 is the
+*delete-one jackknife of its confusion matrix*: removing one event of cell ``(i, j)`` gives
+the matrix minus one there, so the ``n`` leave-one-out values take at most ``k²`` distinct
+values, each ``c_ij`` times — exact and deterministic from the counts. In memory the same
+variance is estimated by a grouped jackknife over ``JACKKNIFE_GROUPS`` seeded groups of events
+(:func:`~.multiclass_slices.candidate_stats`), which the counts cannot reproduce: values and
+supports are the in-memory ones, standard errors (hence p-values, the order among close
+candidates) agree to that jackknife's own noise. Accuracy's, log loss's and Brier's are the
+in-memory ones exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from watchkeeper.core.evaluation.intervals import Estimate, difference
+from watchkeeper.core.evaluation.metrics import EvaluationError, LabelCoverage
+from watchkeeper.core.evaluation.multiclass import (
+    _EPS,
+    MULTICLASS_METRICS,
+    ConfusionMatrix,
+    MulticlassMetrics,
+    _from_confusion,
+)
+from watchkeeper.core.evaluation.predicates import SlicePredicate
+
+__all__ = [
+    "COUNTED_METRICS",
+    "NOT_COUNTED",
+    "McStats",
+    "WindowCounts",
+    "class_coded",
+    "mc_candidate_stats",
+    "mc_group_statement",
+    "multiclass_slice_metrics_pushed",
+]
+
+#: The multiclass metrics counted in the database (module doc).
+COUNTED_METRICS = tuple(m for m in MULTICLASS_METRICS if m != "roc_auc")
+#: Why ROC AUC is left out there, said in notes and errors.
+NOT_COUNTED = (
+    "a multiclass ROC AUC is not counted in the database (it needs every probability of "
+    "every class in every slice)"
+)
+
+
+@dataclass(frozen=True)
+class McStats:
+    """One group's counts: the ``k × k`` confusion matrix of its labeled, scored events and
+    the sums of the term carried (log loss or Brier) and of its square."""
+
+    c: np.ndarray
+    t1: float = 0.0
+    t2: float = 0.0
+    # its candidate statistics when computed for many groups at once (:func:`with_stats`)
+    known: Any = None
+
+    @property
+    def n(self) -> float:
+        return float(self.c.sum())
+
+    @property
+    def pos(self) -> float:
+        """Events predicted right (what a binary candidate's positives column shows)."""
+        return float(np.trace(self.c))
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """The selection's counts a slice report's data digest rests on, and its metrics."""
+
+    events: int
+    labeled: int
+    probability_sums: tuple[float, ...]
+    label_counts: tuple[int, ...]
+    metrics: MulticlassMetrics
+
+    def data(self) -> dict[str, Any]:
+        """As :func:`~.report.slice_report` digests a multiclass window read into memory."""
+        return {
+            "rows": self.events,
+            "labeled": self.labeled,
+            "probability_sums": list(self.probability_sums),
+            "label_counts": list(self.label_counts),
+        }
+
+
+def class_coded(
+    table: Any,
+    col: Callable[[str], Any],
+    probabilities: Sequence[str],
+    classes: Sequence[str],
+    *,
+    prediction: bool,
+    clauses: Sequence[Any],
+    extra: Sequence[Any] = (),
+    name: str = "mc",
+) -> Any:
+    """A sub-select of the selected events: ``wk_y`` the label's class index (NULL:
+    unlabeled; -1: no class), ``wk_pc`` the predicted class's (NULL: a probability missing
+    or not finite, as in memory), ``wk_ll`` / ``wk_br`` the log-loss and Brier terms of the
+    labeled, scored events, ``wk_p0…`` the probabilities, and the ``extra`` labeled
+    expressions over the table's columns. Three shallow layers, not one deep expression
+    (SQLite's parser has a small stack)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.multiclass_performance_sql import _argmax, _class_code
+    from watchkeeper.core.telemetry.sql_values import double
+
+    k = len(classes)
+    raw = sa.select(
+        col("label").label("wk_label"),
+        *([col("prediction").label("wk_given")] if prediction else []),
+        *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(probabilities)],
+        *extra,
+    ).select_from(table)
+    if clauses:
+        raw = raw.where(*clauses)
+    r = raw.subquery(f"{name}_raw")
+    carried = [r.c[e.name] for e in extra]
+    ps = [r.c[f"wk_p{j}"] for j in range(k)]
+    inf = double(math.inf)
+    # never NULL (IS NOT NULL first): NaN and ±inf are no score, as np.isfinite says
+    scored = sa.and_(*[sa.and_(p.is_not(None), p > -inf, p < inf) for p in ps])
+    pc = sa.case((scored, _argmax(ps)), else_=sa.null())
+    if prediction:
+        given = r.c.wk_given
+        pc = sa.case(
+            (sa.not_(scored), sa.null()),
+            (given.is_not(None), _class_code(given, classes)),
+            else_=_argmax(ps),
+        )
+    codes = sa.select(
+        _class_code(r.c.wk_label, classes).label("wk_y"), pc.label("wk_pc"), *ps, *carried
+    ).subquery(f"{name}_codes")
+    yc = codes.c.wk_y
+    ps = [codes.c[f"wk_p{j}"] for j in range(k)]
+    p_true = sa.case(*[(yc == j, ps[j]) for j in range(k)])
+    clipped = sa.case(
+        (p_true < double(_EPS), double(_EPS)), (p_true > double(1.0), double(1.0)), else_=p_true
+    )
+    ok = sa.and_(yc >= 0, codes.c.wk_pc.is_not(None))
+    one, zero = double(1.0), double(0.0)
+    terms = [ps[j] - sa.case((yc == j, one), else_=zero) for j in range(k)]
+    return sa.select(
+        yc,
+        codes.c.wk_pc,
+        sa.case((ok, -sa.func.ln(clipped))).label("wk_ll"),
+        sa.case((ok, sum((t * t for t in terms[1:]), terms[0] * terms[0]))).label("wk_br"),
+        *ps,
+        *[codes.c[e.name] for e in extra],
+    ).subquery(f"{name}_coded")
+
+
+def stacked(conn: Any, frame: Any, gs: Sequence[Any], carry: Sequence[str], name: str) -> Any:
+    """Rows ``(g, *carry)``: every row of ``frame`` once per group id of ``gs`` that is not
+    NULL — one pass on Spark and DuckDB (the ids as an array exploded into rows), a
+    ``UNION ALL`` branch per id elsewhere (:func:`.slices_sql._stacked`)."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slices_sql import _STACKING
+
+    ids = [sa.cast(g, sa.Integer) for g in gs]
+    how = _STACKING.get(conn.dialect.name)
+    cols = [frame.c[c] for c in carry]
+    if how is None:
+        branches = [sa.select(g.label("g"), *cols).where(g.is_not(None)) for g in ids]
+        return sa.union_all(*branches).subquery(name)
+    explode, array = how
+    many = sa.select(
+        getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"), *cols
+    ).subquery(f"{name}_all")
+    return (
+        sa.select(many.c.g, *[many.c[c] for c in carry]).where(many.c.g.is_not(None)).subquery(name)
+    )
+
+
+def mc_group_statement(rows: Any, sums: Sequence[str] = ("s",), squares: bool = True) -> Any:
+    """Per ``(g, y, pc)`` of ``rows``: the events and the sums (and sums of squares) of the
+    columns ``sums`` — at most groups × (k + 2)² rows, whatever the events."""
+    import sqlalchemy as sa
+
+    parts: list[Any] = [rows.c.g, rows.c.y, rows.c.pc, sa.func.count()]
+    for s in sums:
+        parts.append(sa.func.sum(rows.c[s]))
+        if squares:
+            parts.append(sa.func.sum(rows.c[s] * rows.c[s]))
+    return sa.select(*parts).group_by(rows.c.g, rows.c.y, rows.c.pc)
+
+
+def refuse_unknown(fetched: np.ndarray, label: str, prediction: str | None) -> None:
+    """Rows ``(g, y, pc, n, …)``: a label or prediction that is no class is refused, as
+    :func:`.multiclass.class_codes` refuses it in memory."""
+    for column, what, name in ((1, "label", label), (2, "prediction", prediction)):
+        bad = fetched[:, column] == -1
+        if bad.any():
+            raise EvaluationError(
+                f"{int(fetched[bad, 3].sum()):,} event(s) have a {what} that is not one of "
+                f"the classes (column {name!r})"
+            )
+
+
+def confusions(fetched: np.ndarray, k: int, first_sum: int = 4) -> dict[int, McStats]:
+    """Group id → its :class:`McStats` from rows ``(g, y, pc, n, t1, t2)`` (the labeled,
+    scored cells only; a group with none has an empty matrix)."""
+    out: dict[int, McStats] = {}
+    if not len(fetched):
+        return out
+    g = fetched[:, 0].astype(np.int64)
+    cell = ~np.isnan(fetched[:, 1]) & ~np.isnan(fetched[:, 2])
+    ids, inverse = np.unique(g, return_inverse=True)
+    c = np.zeros((len(ids), k, k))
+    rows = fetched[cell]
+    np.add.at(
+        c,
+        (inverse[cell], rows[:, 1].astype(np.intp), rows[:, 2].astype(np.intp)),
+        rows[:, 3],
+    )
+    t = np.zeros((len(ids), 2))
+    if fetched.shape[1] >= first_sum + 2:
+        np.add.at(t, inverse[cell], np.nan_to_num(rows[:, first_sum : first_sum + 2]))
+    for i, gid in enumerate(ids):
+        out[int(gid)] = McStats(c[i], float(t[i, 0]), float(t[i, 1]))
+    return out
+
+
+def with_stats(metric: str, stats: Mapping[int, McStats]) -> dict[int, McStats]:
+    """``stats`` with each group's :func:`mc_candidate_stats` computed for all groups at
+    once (one ``_stacked`` per block of groups, not a Python loop per candidate): the same
+    numbers, a search's thousands of candidates in a fraction of the time."""
+    import dataclasses
+
+    from watchkeeper.core.evaluation.multiclass_slices import _stacked
+    from watchkeeper.core.evaluation.worst_slices import _Stats
+
+    if metric not in ("balanced_accuracy", "macro_f1", "weighted_f1") or not stats:
+        return dict(stats)
+    ids = list(stats)
+    c = np.stack([stats[g].c for g in ids])
+    k = c.shape[1]
+    n = c.sum(axis=(1, 2))
+    unit = np.eye(k * k).reshape(k * k, k, k)
+    value = np.full(len(ids), np.nan)
+    se = np.full(len(ids), np.nan)
+    block = max(1, 2_000_000 // (k**4))  # at most ~16 MB of leave-one-out matrices
+    for lo in range(0, len(ids), block):
+        part = c[lo : lo + block]
+        g = len(part)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a class never a label: NaN
+            value[lo : lo + g] = _stacked(metric, part)
+            loo = (part[:, None] - unit[None]).reshape(g * k * k, k, k)
+            v = _stacked(metric, loo).reshape(g, k * k)
+        w = part.reshape(g, k * k)
+        ok = (w > 0) & np.isfinite(v)
+        w = np.where(ok, w, 0.0)
+        v = np.where(ok, v, 0.0)
+        m = w.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (w * v).sum(axis=1) / m
+            var = (m - 1) / m * (w * (v - mean[:, None]) ** 2).sum(axis=1)
+        se[lo : lo + g] = np.where(m >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    out = {}
+    for i, gid in enumerate(ids):
+        st = stats[gid]
+        ok = n[i] >= 2 and math.isfinite(value[i]) and math.isfinite(se[i])
+        got = _Stats(float(value[i]), float(se[i]), int(n[i]), math.nan, "jackknife")
+        out[gid] = dataclasses.replace(st, known=got if ok else False)
+    return out
+
+
+def jackknife_se(metric: str, c: np.ndarray) -> float | None:
+    """The delete-one jackknife standard error of ``metric`` of confusion matrix ``c``
+    (module doc), or None when fewer than two leave-one-out values exist."""
+    from watchkeeper.core.evaluation.multiclass_slices import _stacked
+
+    cells = np.argwhere(c > 0)
+    if not len(cells):
+        return None
+    loo = np.repeat(c[None], len(cells), axis=0)
+    loo[np.arange(len(cells)), cells[:, 0], cells[:, 1]] -= 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a class never a label: NaN
+        values = _stacked(metric, loo)
+    weights = c[cells[:, 0], cells[:, 1]]
+    ok = np.isfinite(values)
+    w, v = weights[ok], values[ok]
+    m = float(w.sum())
+    if m < 2:
+        return None
+    mean = float((w * v).sum() / m)
+    return math.sqrt((m - 1) / m * float((w * (v - mean) ** 2).sum()))
+
+
+def mc_candidate_stats(metric: str, st: McStats) -> Any:
+    """:func:`~.worst_slices._stats` of a multiclass candidate from its counts: the value
+    and standard error :func:`~.multiclass_slices.candidate_stats` gives in memory (the
+    jackknife's from the counts: module doc)."""
+    from watchkeeper.core.evaluation.worst_slices import _Stats
+
+    if st.known is not None:  # computed with the other groups' (with_stats)
+        return st.known or None
+    n = st.n
+    if n < 2:
+        return None
+    if metric == "accuracy":
+        k = st.pos
+        p = k / n
+        return _Stats(p, math.sqrt(p * (1 - p) / n), int(n), k, "")
+    if metric in ("log_loss", "brier"):
+        mean = st.t1 / n
+        var = max(st.t2 / n - mean * mean, 0.0) * n / (n - 1)
+        return _Stats(mean, math.sqrt(var / n), int(n), math.nan, "")
+    if metric == "roc_auc":
+        raise EvaluationError(NOT_COUNTED)
+    value = _from_confusion(st.c)[metric]
+    if not math.isfinite(value):
+        return None
+    se = jackknife_se(metric, st.c)
+    if se is None:
+        return None
+    return _Stats(value, se, int(n), math.nan, "jackknife")
+
+
+def mc_estimates(
+    st: McStats | None,
+    k: int,
+    ll: tuple[float, float],
+    br: tuple[float, float],
+    metrics: Sequence[str],
+    *,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> Mapping[str, Estimate]:
+    """The metrics of one group from its counts (module doc); a group without labeled,
+    scored events takes the in-memory path's estimates of no events."""
+    from watchkeeper.core.evaluation.multiclass_performance_sql import _from_counts
+
+    c = np.zeros((k, k)) if st is None else st.c
+    if c.sum() <= 0:
+        from watchkeeper.core.evaluation.multiclass import metrics_of_codes
+
+        nothing = metrics_of_codes(
+            [str(j) for j in range(k)],
+            np.zeros(0),
+            np.zeros((0, k)),
+            metrics=tuple(metrics),
+            confidence=confidence,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        return nothing.metrics
+    cells = np.array([[0.0, 0.0, 0.0, 0.0, ll[0], ll[1], br[0], br[1]]])
+    got = _from_counts(c, cells, tuple(metrics), confidence, n_boot, seed)
+    return MappingProxyType({m: got[m] for m in metrics})
+
+
+def multiclass_slice_metrics_pushed(
+    source: Any,
+    predicates: Sequence[SlicePredicate],
+    *,
+    outcomes: Any,
+    model: str | None = None,
+    versions: Sequence[str] = (),
+    start: Any = None,
+    end: Any = None,
+    metrics: Sequence[str] = COUNTED_METRICS,
+    confidence: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+    cancelled: Callable[[], bool] | None = None,
+) -> tuple[Any, WindowCounts]:
+    """``(SliceResult, WindowCounts)``: :func:`~.multiclass_slices.multiclass_slice_metrics`
+    of a SQL source's selection from one statement (module doc). ``outcomes``: the model's
+    :class:`~.multiclass_slices.ClassColumns`. Slice ``i`` bootstraps with ``seed + i + 1``."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.binned import fetch_numbers
+    from watchkeeper.core.evaluation.multiclass_performance_sql import _per_class
+    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
+    from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
+    from watchkeeper.core.telemetry.sql_values import double
+
+    metrics = tuple(metrics)
+    for m in metrics:
+        if m == "roc_auc":
+            raise EvaluationError(NOT_COUNTED)
+        if m not in MULTICLASS_METRICS:
+            raise EvaluationError(f"{m!r} is not a multiclass metric")
+    classes = outcomes.classes
+    k = len(classes)
+    if k < 2 or len(set(classes)) != k:
+        raise EvaluationError("a multiclass model needs two or more distinct classes")
+    prediction = outcomes.prediction is not None
+    engine, _ = sql_parts(source)
+    with engine.connect() as conn:
+        table, clauses, col = slice_query(
+            conn, source, None, model=model, versions=versions, start=start, end=end
+        )
+        member = [
+            sa.case((p.where(table.c), sa.literal(i, sa.Integer))).label(f"wk_c{i}")
+            for i, p in enumerate(predicates)
+        ]
+        coded = class_coded(
+            table,
+            col,
+            list(outcomes.probabilities.values()),
+            classes,
+            prediction=prediction,
+            clauses=clauses,
+            extra=member,
+        )
+        inf = double(math.inf)
+        frame = sa.select(
+            coded.c.wk_y.label("y"),
+            coded.c.wk_pc.label("pc"),
+            coded.c.wk_ll.label("ll"),
+            coded.c.wk_br.label("br"),
+            # np.nansum: NULL and NaN left out (NaN <= inf is false), ±inf kept
+            *[
+                sa.case((coded.c[f"wk_p{j}"] <= inf, coded.c[f"wk_p{j}"])).label(f"p{j}")
+                for j in range(k)
+            ],
+            sa.literal(-1, sa.Integer).label("all"),
+            *[coded.c[f"wk_c{i}"] for i in range(len(predicates))],
+        ).subquery("mc_frame")
+        gs = [frame.c["all"], *(frame.c[f"wk_c{i}"] for i in range(len(predicates)))]
+        carry = ["y", "pc", "ll", "br", *[f"p{j}" for j in range(k)]]
+        rows = stacked(conn, frame, gs, carry, "mc_rows")
+        statement = sa.select(
+            rows.c.g,
+            rows.c.y,
+            rows.c.pc,
+            sa.func.count(),
+            sa.func.sum(rows.c.ll),
+            sa.func.sum(rows.c.ll * rows.c.ll),
+            sa.func.sum(rows.c.br),
+            sa.func.sum(rows.c.br * rows.c.br),
+            *[sa.func.sum(rows.c[f"p{j}"]) for j in range(k)],
+        ).group_by(rows.c.g, rows.c.y, rows.c.pc)
+        with cancellable_or_refused(
+            conn,
+            cancelled,
+            what="multiclass slice counting",
+            refused="the multiclass slice query",
+            error=EvaluationError,
+        ):
+            fetched = fetch_numbers(conn, statement, 8 + k)
+    refuse_unknown(fetched, col("label").name, col("prediction").name if prediction else None)
+
+    def part(g: int) -> tuple[np.ndarray, McStats | None, int, int]:
+        mine = fetched[fetched[:, 0] == g]
+        stats = confusions(mine[:, :8], k).get(g)
+        events = int(mine[:, 3].sum())
+        labeled = int(mine[~np.isnan(mine[:, 1]), 3].sum())
+        return mine, stats, events, labeled
+
+    def measure(g: int, s: int) -> tuple[Mapping[str, Estimate], McStats | None, int, int]:
+        mine, st, events, labeled = part(g)
+        cells = mine[~np.isnan(mine[:, 1]) & ~np.isnan(mine[:, 2])]
+        sums = np.nansum(cells[:, 4:8], axis=0) if len(cells) else np.zeros(4)
+        est = mc_estimates(
+            st,
+            k,
+            (float(sums[0]), float(sums[1])),
+            (float(sums[2]), float(sums[3])),
+            metrics,
+            confidence=confidence,
+            n_boot=n_boot,
+            seed=s,
+        )
+        return est, st, events, labeled
+
+    overall, whole, events, labeled = measure(-1, seed)
+    out = []
+    for i, pred in enumerate(predicates):
+        got, _, support, lab = measure(i, seed + i + 1)
+        delta = {key: difference(got[key].value, overall[key].value) for key in metrics}
+        out.append(SliceRow(pred, support, lab, None, got, MappingProxyType(delta)))
+    result = SliceResult(overall, events, labeled, tuple(out), 0.5, None)
+    mine = fetched[fetched[:, 0] == -1]
+    c = np.zeros((k, k)) if whole is None else whole.c
+    labeled_rows = mine[~np.isnan(mine[:, 1])]
+    label_counts = tuple(int(labeled_rows[labeled_rows[:, 1] == j, 3].sum()) for j in range(k))
+    no_lags: dict[str, float | None] = {"p10": None, "p50": None, "p90": None, "max": None}
+    window = MulticlassMetrics(
+        classes,
+        LabelCoverage(events, labeled, MappingProxyType(no_lags)),
+        overall,
+        _per_class(classes, c, confidence),
+        ConfusionMatrix(classes, tuple(tuple(int(v) for v in r) for r in c)),
+        int(labeled_rows[np.isnan(labeled_rows[:, 2]), 3].sum()),
+    )
+    sums = tuple(float(np.nansum(mine[:, 8 + j])) for j in range(k))
+    return result, WindowCounts(events, labeled, sums, label_counts, window)

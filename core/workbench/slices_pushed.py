@@ -150,7 +150,7 @@ def _slice_metrics(
     if outcomes is None:
         from watchkeeper.core.evaluation.slices_sql import slice_metrics_pushed
 
-        return slice_metrics_pushed(
+        binary: tuple[Any, Any] = slice_metrics_pushed(
             src,
             predicates,
             **selection,
@@ -158,13 +158,15 @@ def _slice_metrics(
             threshold=threshold,
             cancelled=cancelled,
         )
+        return binary
     from watchkeeper.core.evaluation.multiclass_slices_sql import (
         multiclass_slice_metrics_pushed,
     )
 
-    return multiclass_slice_metrics_pushed(
+    counted: tuple[Any, Any] = multiclass_slice_metrics_pushed(
         src, predicates, outcomes=outcomes, **selection, metrics=chosen, cancelled=cancelled
     )
+    return counted
 
 
 def run_slices_sql(

@@ -14,6 +14,11 @@ variant:
 - ``database``: the reference profiled in the database, its exact statistics and PCA on at
   most ``exact_sample_limit`` (100,000) rows fetched.
 
+``--spark-demo FOLDER`` instead measures the demo's fraud-detector (a demo workspace at
+FOLDER, e.g. ``watchkeeper demo`` with 3,000 events a day: 93,000 reference rows, under the
+limit) on a local Spark Thrift server (``tests/servers.py``) over a Parquet copy of its
+events: ``run_drift`` with ``1d`` windows per variant, in this process, wall time only.
+
 Per variant: reference rows that crossed into the process (events read, counted where the
 source scans them, plus the sample's rows, counted where they are fetched — the functions
 wrapped, not replaced), wall time and the process's peak RSS (``VmHWM``); and the largest
@@ -134,6 +139,40 @@ def child(spec_path: str, variant: str) -> None:
     )
 
 
+def spark_demo(workspace: Path) -> None:
+    """The demo's fraud-detector drift on Spark, the reference read as rows vs prepared in
+    the database (alternately, twice each)."""
+    import re
+
+    import duckdb
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from servers import spark_thrift_server
+
+    from watchkeeper.core.workbench import analyses
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    with tempfile.TemporaryDirectory() as tmp, spark_thrift_server() as spark:
+        data = Path(tmp) / "predictions"
+        data.mkdir()
+        with duckdb.connect(str(workspace / "telemetry.duckdb"), read_only=True) as con:
+            con.sql(f"COPY predictions TO '{data / 'part-0.parquet'}' (FORMAT parquet)")
+        location = spark.table_from_parquet("predictions_ref_bench", data)
+        text = (workspace / "specs" / "fraud-detector.toml").read_text(encoding="utf-8")
+        text = text.replace("sqlite:///../", f"sqlite:///{workspace}/")
+        spec = Path(tmp) / "fraud-spark.toml"
+        spec.write_text(re.sub(r'source = "[^"]*"', f'source = "{location}"', text), "utf-8")
+        (entry,) = portfolio_of_spec(spec).models
+        for variant in ("rows", "database", "rows", "database"):
+            analyses.REFERENCE_IN_DATABASE = variant == "database"
+            t0 = time.perf_counter()
+            result = analyses.run_drift(entry, "1", "1d")
+            print(
+                f"  spark {variant:<9} run_drift {time.perf_counter() - t0:6.1f} s  "
+                f"notes: {result.notes[0]}"
+            )
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == CHILD:
         child(sys.argv[2], sys.argv[3])
@@ -142,7 +181,11 @@ def main() -> None:
     p.add_argument("--reference-rows", type=int, default=1_000_000)
     p.add_argument("--current-rows", type=int, default=70_000)
     p.add_argument("--features", type=int, default=8)
+    p.add_argument("--spark-demo", type=Path, default=None, metavar="FOLDER")
     args = p.parse_args()
+    if args.spark_demo is not None:
+        spark_demo(args.spark_demo)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         spec = build(Path(tmp), args.reference_rows, args.current_rows, args.features)

@@ -37,6 +37,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from watchkeeper.core.drift.data import NUMERICAL
+from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.multivariate import multivariate_features
 from watchkeeper.core.drift.profile import FeatureProfile
 from watchkeeper.core.drift.profile_sql import build_profile_sql, exact_quantiles
@@ -99,7 +100,7 @@ def fetch_reference_sample(
                 fetched(block.shape[0])
             held += block.shape[0]
             if held > limit:  # by construction never: a guard on the bound itself
-                raise AssertionError(f"the reference sample returned over {limit:,} rows")
+                raise DriftError(f"the reference sample returned over {limit:,} rows")
             parts.append(block[:, 1:])
     finally:
         blocks.close()

@@ -144,7 +144,8 @@ def analyze_drift_sql(
         cancelled=cancelled,
     )
     wins = wins.with_rows(counts.rows)
-    notes: list[str] = []
+    # a reference prepared in the database says so (reference_sql)
+    notes: list[str] = list(reference.notes) if isinstance(reference, PreparedReference) else []
     exact_stats: dict[str, ExactStats] = {}
     mv = None
     if fetch and partial is not None:

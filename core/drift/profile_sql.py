@@ -60,7 +60,7 @@ from watchkeeper.core.drift.profile import (
 )
 from watchkeeper.core.telemetry.sql_values import double
 
-__all__ = ["FEW", "build_profile_sql", "numpy_quantiles", "order_fraction"]
+__all__ = ["FEW", "build_profile_sql", "exact_quantiles", "numpy_quantiles", "order_fraction"]
 
 #: Features whose distinct count is estimated at most ``FEW × bins`` have their values
 #: counted (step 2 of the module's description); the others get order statistics.
@@ -71,6 +71,12 @@ FEW = 4
 ACCURACY = 50_000
 #: Dialects with an exact interpolating quantile aggregate.
 _QUANTILE_DIALECTS = ("duckdb", "hive", "postgresql")
+
+
+def exact_quantiles(dialect: str) -> bool:
+    """Whether :func:`build_profile_sql` profiles in ``dialect`` (an SQLAlchemy dialect name);
+    it refuses the others."""
+    return dialect in _QUANTILE_DIALECTS
 
 
 def _neighbours(n: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -99,6 +99,11 @@ class PreparedReference:
     pca_features: tuple[str, ...] | None  # None: no PCA model prepared
     pca: PCAModel | None  # None with pca_features: too few reference rows
     seed: int
+    #: The reference's rows when ``table`` is a seeded sample of them (prepared in the
+    #: database: :mod:`~watchkeeper.core.drift.reference_sql`); None: ``table`` is the data.
+    sampled_from: int | None = None
+    #: What the preparation says about itself, carried into the analyses' notes.
+    notes: tuple[str, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -273,6 +278,8 @@ def sorted_values_of(
     if got is None:
         values = numeric_values(ref_table.column(name), name)
         got = reference_sorted(values, limit, seed, feature_index)
+        if prepared is not None and prepared.sampled_from is not None:
+            got = (got[0], "sample")  # the table is a sample of the reference already
     return got
 
 

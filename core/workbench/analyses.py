@@ -176,9 +176,19 @@ def run_drift(
                 f"{spec.model.name}: version {version} has no rows in {src.description}"
             )
         check_cancelled(cancelled)
+        pushed = isinstance(src, SqlSource) and (
+            src.warehouse
+            or (
+                rows > IN_MEMORY_ROWS and not (_streams(src) and len(features) > SQL_COUNT_FEATURES)
+            )
+        )
         report(0.05, "reading the reference")
         reference: Any = None
-        if span is not None:
+        if span is not None and pushed and _reference_in_database(src, common):
+            reference = _reference_sql(src, spec, span, common, scored)
+            if reference is None and profile is None:
+                raise DriftError(_no_reference_rows(spec, span))
+        elif span is not None:
             ref_version, ref_start, ref_end = span
             reference = read_events(
                 src,
@@ -189,27 +199,22 @@ def run_drift(
                 columns=data_cols,
             )
             if reference.num_rows == 0 and profile is None:
-                raise DriftError(
-                    f"{spec.model.name}: the reference (version {ref_version}, "
-                    f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}) has no rows"
+                raise DriftError(_no_reference_rows(spec, span))
+            if reference.num_rows == 0:
+                reference = None
+            else:  # prepared once per machine, shared with the CLI and check
+                reference = cached_reference(
+                    reference,
+                    features=common["features"],
+                    categorical=cols.categorical,
+                    numerical=cols.numerical,
+                    settings=spec.drift,
                 )
-        if reference is None or reference.num_rows == 0:
+        if reference is None:
             reference = profile  # the evidence's profile (a bundle's): counts only
-        else:  # prepared once per machine, shared with the CLI and check
-            reference = cached_reference(
-                reference,
-                features=common["features"],
-                categorical=cols.categorical,
-                numerical=cols.numerical,
-                settings=spec.drift,
-            )
         check_cancelled(cancelled)
-        if isinstance(src, SqlSource) and (
-            src.warehouse
-            or (
-                rows > IN_MEMORY_ROWS and not (_streams(src) and len(features) > SQL_COUNT_FEATURES)
-            )
-        ):
+        if pushed:
+            assert isinstance(src, SqlSource)  # what ``pushed`` says
             import sqlalchemy as sa
 
             from watchkeeper.core.telemetry.sql import reflect_table
@@ -266,6 +271,61 @@ def run_drift(
         **common,
     )
     return _with_labels(result, labels, common, as_of)
+
+
+#: Above IN_MEMORY_ROWS rows or on a warehouse, the reference window is profiled in the
+#: database and its raw values fetched as a bounded seeded sample (``reference_sql``),
+#: where the database has exact quantiles. False: read as rows, as below the limit (the
+#: benchmark's A/B switch, ``benchmarks/reference_sql.py``).
+REFERENCE_IN_DATABASE = True
+
+
+def _reference_in_database(src: TelemetrySource, common: dict[str, Any]) -> bool:
+    """Whether the pushed-down analysis prepares the reference in ``src``'s database: it can
+    profile exactly (not SQLite) and the features are named (the in-memory path profiles
+    the columns it read)."""
+    from watchkeeper.core.drift.reference_sql import profiles_in_database
+
+    return REFERENCE_IN_DATABASE and bool(common["features"]) and profiles_in_database(src)
+
+
+def _no_reference_rows(spec: Any, span: tuple[Any, ...]) -> str:
+    ref_version, ref_start, ref_end = span
+    return (
+        f"{spec.model.name}: the reference (version {ref_version}, "
+        f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}) has no rows"
+    )
+
+
+def _reference_sql(
+    src: Any, spec: Any, span: tuple[Any, ...], common: dict[str, Any], scored: bool
+) -> Any:
+    """The reference window prepared in ``src``'s database (profile there, exact statistics
+    and PCA on at most ``exact_sample_limit`` fetched rows); None when it holds no row."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.reference_sql import prepare_reference_sql
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql import reflect_table
+
+    ref_version, ref_start, ref_end = span
+    query = TelemetryQuery(
+        model=spec.model.name, versions=(ref_version,), start=ref_start, end=ref_end
+    )
+    with src.engine.connect() as conn:
+        table = reflect_table(conn, src.table_name)
+        return prepare_reference_sql(
+            src,
+            query,
+            conn,
+            table,
+            where=sa.and_(*src.where(table, query)),
+            features=common["features"],
+            categorical=spec.telemetry.columns.categorical,
+            numerical=spec.telemetry.columns.numerical,
+            settings=spec.drift,
+            prediction="score" if scored else None,
+        )
 
 
 def _streams(src: TelemetrySource) -> bool:

@@ -78,13 +78,48 @@ def test_drift_of_a_workspace_model_equals_duckdb(spark_specs: dict[str, Path]) 
         results[engine] = run_drift(entry, "1", "1d").to_dict()
     spark, duck = results["spark"], results["duckdb"]
     assert any(n.startswith("counts pushed down to the database") for n in spark["notes"])
+    # the reference window profiled in Spark (93,000 rows: under exact_sample_limit, so its
+    # rows fetched whole for the exact statistics), never read as events
+    assert any(n == "reference profiled in the database (93,000 rows)" for n in spark["notes"])
     for doc in (spark, duck):
         doc.pop("notes")
+        # a profile built in the database has the database's mean and spread (equal to
+        # numpy's to ~1e-15, not bit for bit), so another digest; every count is equal
+        doc["reference"].pop("digest")
     _close(spark, duck)
     drifted = {
         f["name"] for f in spark["features"] if any(w["decision"] == "drift" for w in f["windows"])
     }
     assert {"amount", "device_type"} <= drifted  # the demo's planted drift, found on Spark
+    # above exact_sample_limit the reference is a seeded systematic sample: the same
+    # statement picks the same rows on Spark and DuckDB (one statement each, 1,000 rows)
+    import numpy as np
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.reference_sql import fetch_reference_sample
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql import reflect_table
+    from watchkeeper.core.workbench.analyses import _reference_query, open_source_of
+
+    samples = {}
+    for engine, spec in spark_specs.items():
+        (entry,) = portfolio_of_spec(spec).models
+        version, start, end = _reference_query(entry.spec, "1")
+        query = TelemetryQuery(model=entry.name, versions=(version,), start=start, end=end)
+        with open_source_of(entry) as src, src.engine.connect() as conn:
+            table = reflect_table(conn, src.table_name)
+            samples[engine] = fetch_reference_sample(
+                conn,
+                table,
+                ["amount", "txn_count_24h", "score"],
+                limit=1000,
+                where=sa.and_(*src.where(table, query)),
+                order_by=("request_id",),
+            )
+    assert samples["spark"].num_rows == samples["duckdb"].num_rows == 1000
+    for name in samples["spark"].column_names:  # NULL and NaN come back as NaN
+        got, want = (samples[e].column(name).to_numpy() for e in ("spark", "duckdb"))
+        assert np.array_equal(got, want, equal_nan=True), name
 
 
 def _cli(*argv: str) -> subprocess.CompletedProcess[str]:

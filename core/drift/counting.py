@@ -102,8 +102,12 @@ def _counts_by_comparisons(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 #: A chunk whose rows fall in at most this many runs of one window each (rows in time order,
-#: or a single window) is counted run by run, without a bin index per value.
-MAX_RUNS = 64
+#: or a single window) is counted run by run, without a bin index per value. Beyond, a
+#: bin index and one ``bincount``: per run a dozen small numpy calls, so at 2,000 rows a
+#: day (33 runs per 65,536-row chunk) run by run took 0.17 s of CPU for 20 features ×
+#: 730,000 rows against 0.12 s, while at 8,000 rows a day and more (at most 9 runs) run by
+#: run is the faster way.
+MAX_RUNS = 16
 
 
 def _window_runs(wc: np.ndarray) -> list[tuple[int, int, int]] | None:

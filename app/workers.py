@@ -34,7 +34,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
-from watchkeeper.core.memory import return_free_memory
+from watchkeeper.core.memory import return_free_memory_soon
 from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
 
 log = logging.getLogger(__name__)
@@ -211,9 +211,10 @@ class TaskRunner(QObject):
                 _emit(relay.returned, rid, key, generation, result)
             finally:
                 # what the analysis freed goes back to the system (glibc keeps worker
-                # threads' freed blocks otherwise: ~450 MB after the wide demo's drift)
+                # threads' freed blocks otherwise: ~450 MB after the wide demo's drift),
+                # once the window has drawn the result (a trim locks the heaps it walks)
                 result = None
-                return_free_memory()
+                return_free_memory_soon()
 
         self._tasks[key] = _Task(key, generation, label, abort, on_result, on_error, on_partial)
         self.task_started.emit(key, label)

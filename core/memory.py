@@ -14,11 +14,21 @@ import ctypes.util
 import functools
 import sys
 import threading
+import time
 from collections.abc import Callable
 
-__all__ = ["return_free_memory"]
+__all__ = ["TRIM_DELAY_S", "return_free_memory", "return_free_memory_soon", "trims_done"]
 
 _lock = threading.Lock()
+#: How long after the last request :func:`return_free_memory_soon` trims: glibc holds each
+#: arena's lock while it walks it, so the GUI thread's allocations wait for the trim of the
+#: main arena. Trimmed the moment a task ended, that was the moment the window drew the
+#: task's result: a 136 ms stall of the Drift view at 500 features (benchmarks/ui.py).
+TRIM_DELAY_S = 2.0
+_soon = threading.Condition()
+_due: float | None = None
+_trimmer: threading.Thread | None = None
+_trims = 0
 
 
 @functools.cache
@@ -46,6 +56,41 @@ def return_free_memory() -> bool:
     trim = _malloc_trim()
     if trim is None:
         return False
+    global _trims
     with _lock:
         trim(0)
+        _trims += 1
     return True
+
+
+def trims_done() -> int:
+    """How many trims this process has made (for tests and benchmarks)."""
+    return _trims
+
+
+def return_free_memory_soon(delay_s: float | None = None) -> None:
+    """:func:`return_free_memory` once ``delay_s`` (default :data:`TRIM_DELAY_S`) have passed
+    without another request: tasks ending together get one trim, after the window has drawn
+    their results. On a daemon thread of its own, started on first use."""
+    global _due, _trimmer
+    delay = TRIM_DELAY_S if delay_s is None else delay_s
+    with _soon:
+        _due = time.monotonic() + delay
+        if _trimmer is None or not _trimmer.is_alive():
+            _trimmer = threading.Thread(target=_trim_when_due, name="watchkeeper-trim", daemon=True)
+            _trimmer.start()
+        _soon.notify()
+
+
+def _trim_when_due() -> None:
+    global _due
+    while True:
+        with _soon:
+            while _due is None:
+                _soon.wait()
+            wait = _due - time.monotonic()
+            if wait > 0:
+                _soon.wait(wait)  # a newer request moves the deadline: look again
+                continue
+            _due = None
+        return_free_memory()

@@ -35,7 +35,6 @@ import pyarrow.compute as pc
 from watchkeeper.core.evaluation.intervals import (
     BOOT_EVENTS,
     Estimate,
-    bootstrap_blocks,
     bootstrap_resample,
     bounded_subsample,
     mean_interval,
@@ -47,7 +46,6 @@ from watchkeeper.core.evaluation.metrics import (
     BINARY_METRICS,
     EvaluationError,
     Prepared,
-    by_blocks,
     delong_paired,
     evaluate,
     float_array,
@@ -247,17 +245,9 @@ def paired_bootstrap(
     sub = bounded_subsample(rng, n, max_events)
     ta, tb = (prep_a, prep_b) if sub is None else (prep_a.subset(sub), prep_b.subset(sub))
     reps = np.empty(n_boot)
-    if by_blocks(metric, ta, tb):
-        # the same draws, a block of replicates at a time (identical values; see drawn_block)
-        assert isinstance(metric, str)
-        for start, idx in bootstrap_blocks(rng, ta.n, n_boot):
-            reps[start : start + idx.shape[0]] = tb.drawn_block(metric, idx) - ta.drawn_block(
-                metric, idx
-            )
-    else:
-        for i in range(n_boot):
-            w = bootstrap_resample(rng, ta.n)  # bootstrap_counts' draw, counted by group
-            reps[i] = evaluate(metric, tb, w) - evaluate(metric, ta, w)
+    for i in range(n_boot):
+        w = bootstrap_resample(rng, ta.n)  # bootstrap_counts' draw, counted by group where exact
+        reps[i] = evaluate(metric, tb, w) - evaluate(metric, ta, w)
     if sub is not None:
         base = evaluate(metric, tb) - evaluate(metric, ta)
         reps = rescaled_replicates(reps, value, base, ta.n, n)

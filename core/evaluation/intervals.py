@@ -23,17 +23,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
 __all__ = [
-    "BLOCK_DRAWS",
     "BOOT_EVENTS",
     "Estimate",
-    "bootstrap_blocks",
     "bootstrap_counts",
     "bounded_subsample",
     "mean_interval",
@@ -156,23 +154,6 @@ class Resample:
 def bootstrap_resample(rng: np.random.Generator, n: int) -> Resample:
     """One bootstrap replicate, drawn as :func:`bootstrap_counts` draws it."""
     return Resample(rng.integers(0, n, n), n)
-
-
-#: Draws a block of bootstrap replicates holds at most (:func:`bootstrap_blocks`): 250,000
-#: 8-byte indices, about 2 MB, so a block's arrays stay near the cache whatever ``n_boot``.
-BLOCK_DRAWS = 250_000
-
-
-def bootstrap_blocks(
-    rng: np.random.Generator, n: int, n_boot: int, max_draws: int = BLOCK_DRAWS
-) -> Iterator[tuple[int, np.ndarray]]:
-    """``n_boot`` replicates of :func:`bootstrap_resample` in blocks: (the block's first
-    replicate, its draws as a replicates × ``n`` index matrix). The same draws in the same
-    order — the generator's stream does not depend on how the draws are grouped in calls —
-    so a block's rows are the replicates a loop of :func:`bootstrap_resample` gives."""
-    per = max(1, max_draws // max(n, 1))
-    for start in range(0, n_boot, per):
-        yield start, rng.integers(0, n, (min(per, n_boot - start), n))
 
 
 #: The events a comparison's bootstrap resamples at most (see the module's docstring): a

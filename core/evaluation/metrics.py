@@ -47,7 +47,6 @@ from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.evaluation.intervals import (
     Estimate,
     Resample,
-    bootstrap_blocks,
     bootstrap_resample,
     bounded_subsample,
     mean_interval,
@@ -69,7 +68,6 @@ __all__ = [
     "Prepared",
     "RegressionMetrics",
     "binary_metrics",
-    "by_blocks",
     "delong",
     "delong_paired",
     "evaluate",
@@ -77,7 +75,6 @@ __all__ = [
     "label_coverage",
     "metric_estimate",
     "regression_metrics",
-    "replicates",
 ]
 
 BINARY_METRICS = (
@@ -323,51 +320,6 @@ class Prepared:
         total = float(draw.n)
         return tp, pred - tp, pos - tp, total - pred - (pos - tp)
 
-    def drawn_block(self, name: str, idx: np.ndarray) -> np.ndarray:
-        """The metric ``name`` (one of :data:`_BY_DRAW`; binary labels, ``n`` > 0) of every
-        replicate of a block of draws (``idx``: replicates × draws, each row a
-        :class:`~.intervals.Resample`'s ``idx``), computed for the block at once: the values
-        :func:`evaluate` gives the replicates one at a time, bit for bit. The per-group and
-        per-cell counts are whole numbers (exact in any order), and every other step is the
-        same element-wise operation, or the same sum along one contiguous row."""
-        reps, draws = idx.shape
-        rows = np.arange(reps, dtype=np.intp)[:, None]
-        if name in ("precision", "recall", "f1", "accuracy"):
-            cells = np.bincount((self._cell_codes[idx] + 4 * rows).ravel(), minlength=4 * reps)
-            cells = cells.reshape(reps, 4).astype(np.float64)
-            tp, pos = cells[:, 3], cells[:, 1] + cells[:, 3]
-            pred = cells[:, 2] + cells[:, 3]
-            fp, fn = pred - tp, pos - tp
-            tn = float(draws) - pred - (pos - tp)
-            num, den = {
-                "precision": (tp, tp + fp),
-                "recall": (tp, tp + fn),
-                "f1": (2 * tp, 2 * tp + fp + fn),
-                "accuracy": (tp + tn, tp + fp + fn + tn),
-            }[name]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(den > 0, num / den, math.nan)
-        groups = self._sorted[2].size
-        codes = (self._group_codes[idx] + (2 * groups) * rows).ravel()
-        counts = np.bincount(codes, minlength=2 * groups * reps).astype(np.float64)
-        counts = counts.reshape(reps, 2 * groups)
-        pos, neg = counts[:, groups:], counts[:, :groups]
-        p = pos.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if name == "roc_auc":
-                q = neg.sum(axis=1)
-                below = q[:, None] - np.cumsum(neg, axis=1)
-                out = np.sum(pos * (below + 0.5 * neg), axis=1) / (p * q)
-                return np.where((p > 0) & (q > 0), out, math.nan)
-            if name != "pr_auc":
-                raise EvaluationError(f"{name!r} is not counted from draws")
-            tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
-            denom = tp + fp
-            precision = np.divide(tp, denom, out=np.zeros_like(tp), where=denom > 0)
-            recall = tp / p[:, None]
-            out = np.sum(np.diff(recall, axis=1, prepend=0.0) * precision, axis=1)
-            return np.where(p > 0, out, math.nan)
-
     def _groups(
         self, w: np.ndarray | None, draw: Resample | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -479,32 +431,6 @@ MetricFunction = Callable[[Prepared, "np.ndarray | None"], float]
 
 #: Metrics a bootstrap replicate evaluates from its draws' groups (binary labels only).
 _BY_DRAW = frozenset({"roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy"})
-
-
-def by_blocks(name: str | MetricFunction, *preps: Prepared) -> bool:
-    """Whether :meth:`Prepared.drawn_block` computes ``name``'s replicates on these events
-    (a metric counted from draws, binary labels, some events)."""
-    return (
-        isinstance(name, str)
-        and name in _BY_DRAW
-        and all(p.n > 0 and p.binary_labels for p in preps)
-    )
-
-
-def replicates(
-    name: str | MetricFunction, prep: Prepared, rng: np.random.Generator, n_boot: int
-) -> np.ndarray:
-    """``evaluate(name, prep, bootstrap_resample(rng, prep.n))`` of ``n_boot`` replicates
-    drawn in turn: the same values, by blocks of draws where :func:`by_blocks` says so."""
-    reps = np.empty(n_boot)
-    if by_blocks(name, prep):
-        assert isinstance(name, str)
-        for start, idx in bootstrap_blocks(rng, prep.n, n_boot):
-            reps[start : start + idx.shape[0]] = prep.drawn_block(name, idx)
-        return reps
-    for b in range(n_boot):
-        reps[b] = evaluate(name, prep, bootstrap_resample(rng, prep.n))
-    return reps
 
 
 def evaluate(
@@ -694,7 +620,9 @@ def metric_estimate(
     rng = np.random.default_rng(seed)
     sub = bounded_subsample(rng, n, max_events)
     target = prep if sub is None else prep.subset(sub)
-    reps = replicates(name, target, rng, n_boot)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        reps[b] = evaluate(name, target, bootstrap_resample(rng, target.n))
     if sub is not None:
         reps = rescaled_replicates(reps, value, evaluate(name, target), target.n, n)
     return percentile_interval(value, reps, n, confidence)

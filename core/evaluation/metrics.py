@@ -303,6 +303,11 @@ class Prepared:
         predicted[self.order[: self.n_predicted]] = 2
         return predicted + (self.y == 1.0)
 
+    @cached_property
+    def _cell_bytes(self) -> np.ndarray:
+        """:attr:`_cell_codes` as bytes."""
+        return self._cell_codes.astype(np.uint8)
+
     def _drawn_groups(self, draw: Resample) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_groups` of a replicate's counts, from the draws' groups alone. Exact:
         the weights are whole counts, so every per-group sum is an integer below 2⁵³ in any
@@ -350,9 +355,10 @@ class Prepared:
 
     def drawn_confusion(self, draw: Resample) -> tuple[float, float, float, float]:
         """:meth:`confusion` of a replicate's counts, from the draws' cells alone (exact)."""
-        cells = np.bincount(self._cell_codes[draw.idx], minlength=4).astype(np.float64)
-        tp, pos = float(cells[3]), float(cells[1] + cells[3])
-        pred = float(cells[2] + cells[3])
+        cells = self._cell_bytes[draw.idx]  # one byte a draw: counted faster than binned
+        tp = float(np.count_nonzero(cells == 3))
+        pos = float(np.count_nonzero(cells & 1))
+        pred = float(np.count_nonzero(cells >= 2))
         total = float(draw.n)
         return tp, pred - tp, pos - tp, total - pred - (pos - tp)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -311,6 +311,10 @@ class Comparison:
     expected_cost: Mapping[str, Any] | None
     latency_p95: Mapping[str, Any] | None  # the column's name and the two p95s (or None)
     classes: tuple[str, ...] = ()  # a multiclass model's (then McNemar is on correctness)
+    # a first answer's labeled pairs as each version's Prepared events (sorted already), for
+    # the complete comparison of the same pairs to take (``compare(keep_prepared=True)``);
+    # None otherwise: a complete comparison does not hold its events
+    prepared: tuple[Prepared, Prepared] | None = field(default=None, repr=False, compare=False)
 
     def slice_delta(self, name: str) -> SliceDelta:
         for s in self.slices:
@@ -417,6 +421,7 @@ def compare(
     seed: int = 0,
     max_events: int | None = BOOT_EVENTS,
     earlier: Comparison | None = None,
+    keep_prepared: bool = False,
 ) -> Comparison:
     """Paired statistics of champion (``score_a``) and challenger (``score_b``).
 
@@ -426,20 +431,31 @@ def compare(
     ``earlier``: this comparison of the same pairs and settings with fewer metrics (the
     first answer on the primary metric): its numbers are taken, not computed again — the
     same numbers, as a metric's seed depends on its place in ``metrics`` alone, which must
-    then start with ``earlier``'s.
+    then start with ``earlier``'s. Its labeled pairs, when it kept them (``keep_prepared``:
+    the comparison then holds them as :attr:`Comparison.prepared`), are taken too, sorted
+    already.
     """
     for m in (*metrics, slice_metric):
         if m not in BINARY_METRICS:
             raise EvaluationError(f"{m!r} is not a binary metric ({', '.join(BINARY_METRICS)})")
     if earlier is not None and tuple(earlier.differences) != metrics[: len(earlier.differences)]:
         raise ValueError("earlier's metrics must lead this comparison's")
-    y_all = float_array(joined.column("label"), "label")
-    a_all = float_array(joined.column("score_a"), "champion score")
-    b_all = float_array(joined.column("score_b"), "challenger score")
-    scored = np.isfinite(a_all) & np.isfinite(b_all)
-    ok = scored & ~np.isnan(y_all)
-    y, a, b = y_all[ok], a_all[ok], b_all[ok]
-    prep_a, prep_b = Prepared(y, a, threshold), Prepared(y, b, threshold)
+    kept = earlier.prepared if earlier is not None else None
+    if kept is not None and kept[0].threshold == float(threshold):
+        # the first answer's labeled pairs (the same pairs): not converted nor sorted again
+        prep_a, prep_b = kept
+        y, a, b = prep_a.y, prep_a.s, prep_b.s
+        pairs = earlier.pairs if earlier is not None else 0
+        ok = None
+    else:
+        y_all = float_array(joined.column("label"), "label")
+        a_all = float_array(joined.column("score_a"), "champion score")
+        b_all = float_array(joined.column("score_b"), "challenger score")
+        scored = np.isfinite(a_all) & np.isfinite(b_all)
+        pairs = int(scored.sum())
+        ok = scored & ~np.isnan(y_all)
+        y, a, b = y_all[ok], a_all[ok], b_all[ok]
+        prep_a, prep_b = Prepared(y, a, threshold), Prepared(y, b, threshold)
     bound: dict[str, Any] = {"confidence": confidence, "max_events": max_events}
     champion: dict[str, Estimate] = dict(earlier.champion) if earlier else {}
     challenger: dict[str, Estimate] = dict(earlier.challenger) if earlier else {}
@@ -461,6 +477,7 @@ def compare(
         pearson, spearman = earlier.pearson, earlier.spearman
         deltas = list(earlier.slices)
     else:
+        assert ok is not None  # converted above: no earlier comparison
         test = mcnemar(y, pred_a.astype(float), pred_b.astype(float))
         sa, sb = a_all[scored], b_all[scored]
         agreement = float(((sa >= threshold) == (sb >= threshold)).mean()) if sa.size else None
@@ -506,7 +523,7 @@ def compare(
             }
         )
     return Comparison(
-        pairs=int(scored.sum()),
+        pairs=pairs,
         labeled=int(y.size),
         positives=int(y.sum()),
         threshold=float(threshold),
@@ -522,6 +539,7 @@ def compare(
         slices=tuple(deltas),
         expected_cost=cost,
         latency_p95=lat,
+        prepared=(prep_a, prep_b) if keep_prepared else None,
     )
 
 

@@ -606,7 +606,8 @@ def gate_of_pairs(
     the same criteria (they rest on it, its slices, cost and latency) without the other
     metrics' bootstrap intervals, for a first answer while those are computed. ``earlier``:
     that first answer's gate of these pairs, whose numbers the complete one takes (a
-    binary model's; see :func:`~.compare.compare`)."""
+    binary model's; see :func:`~.compare.compare`). A first answer keeps its labeled pairs,
+    sorted (``Comparison.prepared``), for the complete gate to take with its data summary."""
     policy = policy or spec.gate
     metric = policy.primary_metric
     outcomes = pairs.outcomes
@@ -644,10 +645,15 @@ def gate_of_pairs(
             n_boot=n_boot,
             seed=seed,
             earlier=earlier.comparison if earlier is not None else None,
+            keep_prepared=primary_only,
         )
+    first = earlier is not None and earlier.comparison.prepared is not None
     inputs: dict[str, Any] = {
         "source": pairs.description,
-        "data": data_summary(pairs.joined, outcomes),
+        # a first answer's (of these pairs, read once) is not summed again
+        "data": dict(earlier.inputs["data"])
+        if first and earlier is not None
+        else data_summary(pairs.joined, outcomes),
         "bootstrap": {"replicates": n_boot, "seed": seed},
     }
     if outcomes is None and comparison.labeled > BOOT_EVENTS:

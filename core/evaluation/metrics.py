@@ -303,6 +303,11 @@ class Prepared:
         predicted[self.order[: self.n_predicted]] = 2
         return predicted + (self.y == 1.0)
 
+    @cached_property
+    def _cell_bytes(self) -> np.ndarray:
+        """:attr:`_cell_codes` as bytes."""
+        return self._cell_codes.astype(np.uint8)
+
     def _drawn_groups(self, draw: Resample) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_groups` of a replicate's counts, from the draws' groups alone. Exact:
         the weights are whole counts, so every per-group sum is an integer below 2⁵³ in any
@@ -312,11 +317,48 @@ class Prepared:
         counts = counts.astype(np.float64)
         return counts[groups:], counts[:groups]
 
+    @cached_property
+    def _positive_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct-score groups holding a positive (``P``, increasing: ``K`` of them),
+        and per event (original order) its code among ``2 (K + 1)``: a positive, ``K + 1``
+        plus its group's place in ``P``; a negative, the place of the first group of ``P``
+        at or after its own (``K``: after them all). A replicate's draws counted by these
+        codes give its positives per group of ``P`` and, summed up, its negatives at or
+        before each of them: all :meth:`pr_auc` needs."""
+        groups = self._sorted[2].size
+        code = self._group_codes
+        positive = code >= groups
+        group = np.where(positive, code - groups, code)
+        held = np.flatnonzero(np.bincount(group[positive], minlength=groups))
+        place = np.searchsorted(held, group)
+        return held, np.where(positive, held.size + 1 + place, place)
+
+    def _drawn_pr_auc(self, draw: Resample) -> float:
+        """:meth:`pr_auc` of a replicate from its draws, counted on the groups holding a
+        positive only. Bit for bit the per-group computation's value: the counts are whole
+        numbers (exact in any order); each term of the sum is the same operation on the same
+        numbers at a group holding a positive, and exactly +0.0 elsewhere (recall does not
+        move there, and precision is finite), so the summed array is the same array."""
+        held, codes = self._positive_segments
+        k = held.size
+        counts = np.bincount(codes[draw.idx], minlength=2 * (k + 1))
+        tp = np.cumsum(counts[k + 1 : 2 * k + 1]).astype(np.float64)
+        p = float(tp[-1]) if k else 0.0
+        if p <= 0:
+            return math.nan
+        denom = tp + np.cumsum(counts[:k]).astype(np.float64)
+        precision = np.divide(tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        recall = tp / p
+        terms = np.zeros(self._sorted[2].size)
+        terms[held] = (recall - np.concatenate(([0.0], recall[:-1]))) * precision
+        return float(np.sum(terms))
+
     def drawn_confusion(self, draw: Resample) -> tuple[float, float, float, float]:
         """:meth:`confusion` of a replicate's counts, from the draws' cells alone (exact)."""
-        cells = np.bincount(self._cell_codes[draw.idx], minlength=4).astype(np.float64)
-        tp, pos = float(cells[3]), float(cells[1] + cells[3])
-        pred = float(cells[2] + cells[3])
+        cells = self._cell_bytes[draw.idx]  # one byte a draw: counted faster than binned
+        tp = float(np.count_nonzero(cells == 3))
+        pos = float(np.count_nonzero(cells & 1))
+        pred = float(np.count_nonzero(cells >= 2))
         total = float(draw.n)
         return tp, pred - tp, pos - tp, total - pred - (pos - tp)
 
@@ -345,6 +387,8 @@ class Prepared:
         return float(np.sum(pos * (below + 0.5 * neg)) / (p * q))
 
     def pr_auc(self, w: np.ndarray | None = None, draw: Resample | None = None) -> float:
+        if draw is not None and self.n:
+            return self._drawn_pr_auc(draw)
         pos, neg = self._groups(w, draw)
         p = pos.sum()
         if p <= 0:

@@ -48,3 +48,38 @@ def test_a_workers_freed_arrays_are_returned() -> None:
     assert asked == "True"
     # ~1.2 GB allocated and freed on the worker; without the trim most of it stays resident
     assert float(before) - float(after) > 500, (before, after)
+
+
+CHILD_SOON = textwrap.dedent(
+    """
+    import time
+    from watchkeeper.core.memory import return_free_memory_soon, trims_done
+
+    t0 = time.monotonic()
+    for _ in range(5):  # five tasks ending together
+        return_free_memory_soon(0.3)
+        time.sleep(0.05)
+    waited = trims_done()  # none yet: the last request was 0 s ago
+    while trims_done() == 0 and time.monotonic() - t0 < 10:
+        time.sleep(0.01)
+    first = time.monotonic() - t0
+    time.sleep(0.6)
+    print(waited, trims_done(), round(first, 3))
+    return_free_memory_soon(0.0)  # a later request after the first trim: a trim of its own
+    time.sleep(0.5)
+    print(trims_done())
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_requests_close_together_get_one_trim_after_the_last() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD_SOON], capture_output=True, text=True, check=True, timeout=60
+    )
+    first_line, second_line = out.stdout.split("\n")[:2]
+    waited, trims, first = first_line.split()
+    assert waited == "0" and trims == "1"
+    # the last of five requests came at ~0.2 s: the trim is 0.3 s after it, not after the first
+    assert float(first) >= 0.2 + 0.3 - 0.02, first
+    assert second_line == "2"

@@ -318,6 +318,9 @@ class StallMeter:
                 for ident, stack in stacks.items():
                     if ident not in (self.gui_ident, threading.get_ident()):
                         f = _format_stack(stack, 2)
+                        idle = f.split(" ← ")[0].endswith(("threading.py:327 wait", " wait"))
+                        if idle:  # a thread waiting (the trimmer, a pool's caller) held nothing
+                            continue
                         if "watchkeeper" in f or "core/" in f or "app/" in f:
                             worker = f
                             break

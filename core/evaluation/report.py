@@ -250,24 +250,6 @@ def slice_report(
             notes.extend(worst.notes)
     if drift_note:
         notes.append(drift_note)
-    comparison = gate = None
-    if challenger:
-        report(0.75, "champion vs challenger")
-        from watchkeeper.core.evaluation.gate import gate_from_spec
-
-        try:
-            gate = gate_from_spec(
-                spec,
-                champion=version,
-                challenger=challenger,
-                start=start,
-                end=end,
-                source=source,
-                known=known_gate,
-            )
-            comparison = gate.comparison
-        except EvaluationError as exc:
-            notes.append(f"no champion–challenger comparison: {exc}")
     multiclass = None
     if outcomes is None:
         y = float_array(current.column("label"), "label")
@@ -289,32 +271,10 @@ def slice_report(
             "probability_sums": [float(v) for v in np.nansum(mc.p, axis=0)],
             "label_counts": [int((mc.codes == j).sum()) for j in range(len(mc.classes))],
         }
-    summary: dict[str, Any] = {
-        "model": model,
-        "version": version,
-        **_summary_head(challenger, start, end, spec, spec_path, description, data, drift),
-        "primary metric": metric,
-    }
-    if outcomes is None:
-        summary["threshold"] = policy.threshold
-    else:
-        summary["classes"] = ", ".join(outcomes.classes)
-    if notes:
-        summary["notes"] = notes
-    report(1.0, "done")
-    return SliceReport(
-        summary,
-        metric,
-        slices,
-        worst,
-        drift,
-        comparison,
-        gate,
-        version,
-        challenger,
-        tuple(notes),
-        multiclass,
-    )
+    return _finish(
+        spec, version, challenger, start, end, spec_path, source, description, drift,
+        data, metric, slices, worst, notes, report, known_gate, multiclass, outcomes,
+    )  # fmt: skip
 
 
 def _counted_report(
@@ -350,6 +310,34 @@ def _counted_report(
     metric = spec.gate.primary_metric
     if metric not in slices.overall:  # not counted there (a multiclass ROC AUC)
         metric = next(iter(slices.overall))
+    return _finish(
+        spec, version, challenger, start, end, spec_path, source, description, drift,
+        data, metric, slices, worst, notes, report, known_gate, multiclass, outcomes,
+    )  # fmt: skip
+
+
+def _finish(
+    spec: Any,
+    version: str,
+    challenger: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    spec_path: Path | None,
+    source: Any,
+    description: str,
+    drift: Mapping[str, Any] | None,
+    data: dict[str, Any],
+    metric: str,
+    slices: Any,
+    worst: Any,
+    notes: list[str],
+    report: Progress,
+    known_gate: Any,
+    multiclass: Any,
+    outcomes: Any,
+) -> SliceReport:
+    """The report's gate (against ``challenger``, when there is one) and summary: the same
+    for slices read as rows and slices counted in the database."""
     comparison = gate = None
     if challenger:
         report(0.75, "champion vs challenger")

@@ -9,7 +9,7 @@ monitor spec's reference is the 30 days. ``run_drift`` takes the pushed-down pat
 (``IN_MEMORY_ROWS`` = 0, as a warehouse or a large table would) in a fresh process per
 variant:
 
-- ``rows``: ``analyses.REFERENCE_IN_DATABASE = False`` — the reference read as events and
+- ``rows``: ``analyses.REFERENCE_IN_DATABASE = "never"`` — the reference read as events and
   prepared in memory (what the path did before);
 - ``database``: the reference profiled in the database, its exact statistics and PCA on at
   most ``exact_sample_limit`` (100,000) rows fetched.
@@ -109,7 +109,7 @@ def child(spec_path: str, variant: str) -> None:
     SqlSource._scan = scan_counted  # type: ignore[method-assign]
     reference_sql.fetch_float_blocks = fetch_counted  # type: ignore[assignment]
     analyses.IN_MEMORY_ROWS = 0
-    analyses.REFERENCE_IN_DATABASE = variant == "database"
+    analyses.REFERENCE_IN_DATABASE = "always" if variant == "database" else "never"
     spec = load_spec(Path(spec_path))
     entry = ModelEntry(name="m", task="binary", versions=(VersionEntry("1"),), spec=spec)
     t0 = time.perf_counter()
@@ -164,7 +164,7 @@ def spark_demo(workspace: Path) -> None:
         spec.write_text(re.sub(r'source = "[^"]*"', f'source = "{location}"', text), "utf-8")
         (entry,) = portfolio_of_spec(spec).models
         for variant in ("rows", "database", "rows", "database"):
-            analyses.REFERENCE_IN_DATABASE = variant == "database"
+            analyses.REFERENCE_IN_DATABASE = "always" if variant == "database" else "never"
             t0 = time.perf_counter()
             result = analyses.run_drift(entry, "1", "1d")
             print(

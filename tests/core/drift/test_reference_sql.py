@@ -104,9 +104,14 @@ class _Spy:
         monkeypatch.setattr(SqlSource, "_scan", scan_spy)
 
 
-def _pushed(entry: ModelEntry, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _Spy]:
+def _pushed(
+    entry: ModelEntry, monkeypatch: pytest.MonkeyPatch, where: str = "always"
+) -> tuple[Any, _Spy]:
+    """The pushed-down analysis, the reference prepared in the database even though DuckDB
+    runs in this process (``where="always"``), or as the default decides (``"server"``)."""
     with monkeypatch.context() as m:
         m.setattr(analyses, "IN_MEMORY_ROWS", 0)
+        m.setattr(analyses, "REFERENCE_IN_DATABASE", where)
         spy = _Spy(m)
         return analyses.run_drift(entry, "1", None, start=T0 + dt.timedelta(days=10)), spy
 
@@ -179,10 +184,24 @@ def test_a_reference_above_the_limit_is_a_bounded_seeded_sample(
     assert _windows(again) == got
 
 
+def test_duckdb_in_this_process_reads_its_reference_as_rows_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default only a database outside the process prepares the reference: DuckDB's
+    quantiles and sample would cost this process's memory as the rows do, and more time."""
+    entry = _entry(tmp_path)
+    pushed, spy = _pushed(entry, monkeypatch, where="server")
+    assert spy.sampled == 0 and spy.scanned >= REF_ROWS  # read as rows, none sampled
+    assert any(n.startswith("counts pushed down to the database") for n in pushed.notes)
+    assert not any(n.startswith("reference profiled in the database") for n in pushed.notes)
+
+
 def test_an_empty_reference_window_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     empty = _entry(tmp_path, reference="2025-01-01, 2025-02-01")
     monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
-    with pytest.raises(DriftError, match=r"the reference \(version 1, 2025-01-01 .* no rows"):
-        analyses.run_drift(empty, "1", None)
+    for where in ("always", "server"):  # prepared in the database, and read as rows
+        monkeypatch.setattr(analyses, "REFERENCE_IN_DATABASE", where)
+        with pytest.raises(DriftError, match=r"the reference \(version 1, 2025-01-01 .* no rows"):
+            analyses.run_drift(empty, "1", None)

@@ -28,8 +28,10 @@ no wall-clock time, so the same data and policy give the same digest.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -490,74 +492,85 @@ def read_shadow_pairs(
     carry: Sequence[str] = (),
     in_database: bool | None = None,
     later: Sequence[str] = (),
+    read_lock: AbstractContextManager[Any] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> ShadowPairs:
     """Read and join the two versions' rows once: what the gate needs, plus ``carry``
     (champion-row columns the caller also wants, e.g. the features of the disagreements).
     ``later``: champion-row columns read but not joined (``ShadowPairs.carried`` takes them
     for the pairs shown; paired in the database, they are joined as ``carry``).
-    ``in_database``: see :func:`gate_from_spec` (a binary model's pairs only)."""
+    ``in_database``: see :func:`gate_from_spec` (a binary model's pairs only).
+    ``read_lock``: held around the source's reads only, not the join of what was read, so
+    another reader waits for the read alone; ``cancelled`` is checked between the steps, so
+    a run cancelled while reading gives way before it joins."""
     from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
     from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
+    from watchkeeper.core.progress import check_cancelled
 
     policy = policy or spec.gate
     predicates: Sequence[SlicePredicate] = predicates_from_spec(spec)
     slice_columns = [c for p in predicates for c in p.columns]
     latency = policy.latency_column if policy.max_latency_p95_ms is not None else None
     own = source is None
-    src = open_spec_source(spec) if own else source
-    try:
-        model = spec.model.name
-        pushed = bool(getattr(src, "warehouse", False)) if in_database is None else in_database
-        if start is None or end is None:
-            span = (
-                _version_span_sql(src, model, challenger)
-                if pushed
-                else version_time_range(src, model, challenger)
-            )
-            if span is None:
-                raise EvaluationError(
-                    f"{model}: version {challenger!r} has no rows in {src.description}; "
-                    "is it the challenger's version?"
+    check_cancelled(cancelled)
+    with read_lock if read_lock is not None else contextlib.nullcontext():
+        check_cancelled(cancelled)  # cancelled while waiting for the lock
+        src = open_spec_source(spec) if own else source
+        try:
+            model = spec.model.name
+            pushed = bool(getattr(src, "warehouse", False)) if in_database is None else in_database
+            if start is None or end is None:
+                span = (
+                    _version_span_sql(src, model, challenger)
+                    if pushed
+                    else version_time_range(src, model, challenger)
                 )
-            start = start or span[0]
-            end = end or span[1]
-        have = src.schema().names
-        require_request_ids(model, have, "the promotion gate")
-        outcomes = ClassColumns.of_spec(spec, have)
-        # what each version said: a score, or a multiclass model's probabilities and class
-        outputs = ["score"] if outcomes is None else outcomes.columns()[1:]
-        columns = ["request_id", "model_version", *outputs, "label", *slice_columns]
-        if latency:
-            columns.append(latency)
-        columns += carry
-        sql_pairs = None
-        if pushed and outcomes is None:
-            carry, later = [*carry, *later], ()
-            from watchkeeper.core.evaluation.compare_sql import shadow_pairs_sql
+                if span is None:
+                    raise EvaluationError(
+                        f"{model}: version {challenger!r} has no rows in {src.description}; "
+                        "is it the challenger's version?"
+                    )
+                start = start or span[0]
+                end = end or span[1]
+            check_cancelled(cancelled)
+            have = src.schema().names
+            require_request_ids(model, have, "the promotion gate")
+            outcomes = ClassColumns.of_spec(spec, have)
+            # what each version said: a score, or a multiclass model's probabilities and class
+            outputs = ["score"] if outcomes is None else outcomes.columns()[1:]
+            columns = ["request_id", "model_version", *outputs, "label", *slice_columns]
+            if latency:
+                columns.append(latency)
+            columns += carry
+            sql_pairs = None
+            if pushed and outcomes is None:
+                carry, later = [*carry, *later], ()
+                from watchkeeper.core.evaluation.compare_sql import shadow_pairs_sql
 
-            sql_pairs = shadow_pairs_sql(
-                src,
-                model=model,
-                champion=champion,
-                challenger=challenger,
-                start=start,
-                end=end,
-                carry=list(dict.fromkeys([*slice_columns, *carry])),
-                per_version=[latency] if latency else [],
-            )
-        else:
-            table = read_events(
-                src,
-                model=model,
-                versions=[champion, challenger],
-                start=start,
-                end=end,
-                columns=list(dict.fromkeys([*columns, *later])),
-            )
-        description = src.description
-    finally:
-        if own:
-            src.close()
+                sql_pairs = shadow_pairs_sql(
+                    src,
+                    model=model,
+                    champion=champion,
+                    challenger=challenger,
+                    start=start,
+                    end=end,
+                    carry=list(dict.fromkeys([*slice_columns, *carry])),
+                    per_version=[latency] if latency else [],
+                )
+            else:
+                table = read_events(
+                    src,
+                    model=model,
+                    versions=[champion, challenger],
+                    start=start,
+                    end=end,
+                    columns=list(dict.fromkeys([*columns, *later])),
+                )
+            description = src.description
+        finally:
+            if own:
+                src.close()
+    check_cancelled(cancelled)  # read; the join below needs no lock
     kept, kept_rows = None, None
     if sql_pairs is not None:
         joined = sql_pairs.table
@@ -572,6 +585,7 @@ def read_shadow_pairs(
         )
         if later:
             kept, kept_rows = table.select(list(later)), rows
+    check_cancelled(cancelled)
     if joined.num_rows == 0:
         raise EvaluationError(
             f"{model}: no request was scored by both version {champion!r} and version "

@@ -290,12 +290,27 @@ def run_challenger(
         report(0.7, "reading the pairs for the plots")
         return _multiclass_view(entry, gate, features, report)
     report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
-    with READ_LOCK, open_source_of(entry) as src:
-        require_binary_outcomes(spec, src.schema().names, "the promotion gate")
-        require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
+    # the lock is held for the source's reads only (read_shadow_pairs takes it again for
+    # its read): a run cancelled meanwhile gives way before its join, not after
+    with READ_LOCK:
+        check_cancelled(cancelled)
+        src = open_source_of(entry)
+    try:
+        with READ_LOCK:
+            require_binary_outcomes(spec, src.schema().names, "the promotion gate")
+            require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
         pairs = read_shadow_pairs(
-            spec, champion=str(champion), challenger=str(challenger), source=src, later=features
+            spec,
+            champion=str(champion),
+            challenger=str(challenger),
+            source=src,
+            later=features,
+            read_lock=READ_LOCK,
+            cancelled=cancelled,
         )
+    finally:
+        with READ_LOCK:
+            src.close()
     check_cancelled(cancelled)
     report(0.2, "curves and disagreements")
     # the features are taken for the disagreements shown only, not for every pair

@@ -183,18 +183,21 @@ def _f(x: Any) -> str:
 
 
 def roc_points(
-    y: np.ndarray, s: np.ndarray, max_points: int = 1000
+    y: np.ndarray, s: np.ndarray, max_points: int = 1000, *, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ROC curve (false-positive rate, true-positive rate) from (0, 0) to (1, 1), one
     point per distinct score, thinned to about ``max_points`` (the curve is monotone, so
-    dropping interior points keeps its shape)."""
+    dropping interior points keeps its shape). ``order``: the stable descending sort of the
+    labeled, finite events (``Prepared.order`` of exactly those), when the caller has it —
+    the gate's comparison sorted the same scores already."""
     ok = ~np.isnan(y) & np.isfinite(s)
     y, s = y[ok], s[ok]
     pos = float((y == 1).sum())
     neg = float(y.size - pos)
     if pos == 0 or neg == 0:
         return np.array([0.0, 1.0]), np.array([0.0, 1.0])
-    order = np.argsort(-s, kind="stable")
+    if order is None or order.size != y.size:
+        order = np.argsort(-s, kind="stable")
     ys, ss = y[order], s[order]
     tp = np.cumsum(ys == 1)
     fp = np.cumsum(ys != 1)
@@ -319,7 +322,6 @@ def run_challenger(
     y = float_array(joined.column("label"), "label")
     a = float_array(joined.column("score_a"), "champion score")
     b = float_array(joined.column("score_b"), "challenger score")
-    roc_a, roc_b = roc_points(y, a), roc_points(y, b)
     scored = np.isfinite(a) & np.isfinite(b)
     density = None
     extent = (0.0, 1.0, 0.0, 1.0)
@@ -373,7 +375,10 @@ def run_challenger(
         check_cancelled(cancelled)
         report(0.3, "the gate on its primary metric")
         first = gate_of_pairs(spec, pairs, n_boot=n_boot, primary_only=True)
+        roc_a, roc_b = _roc_pair(y, a, b, scored, first.comparison.prepared)
         on_partial(view(first, False))
+    else:
+        roc_a, roc_b = _roc_pair(y, a, b, scored, None)
     check_cancelled(cancelled)
     report(0.4, "every metric with its interval (paired bootstrap)")
     # the first answer's numbers (primary metric, slices, tests) are not computed again
@@ -381,6 +386,27 @@ def run_challenger(
     key = key_of.result()
     report(1.0, "done")
     return view(gate, True)
+
+
+def _roc_pair(
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    scored: np.ndarray,
+    prepared: tuple[Any, Any] | None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Both versions' ROC curves, on the gate's sort of their scores where it sorted the
+    same events: its labeled pairs are those both versions scored, a curve's those its own
+    version scored — the same events unless a labeled pair lacks the other's score."""
+    labeled = ~np.isnan(y)
+    both = labeled & scored
+    order_a = order_b = None
+    if prepared is not None:
+        if np.array_equal(labeled & np.isfinite(a), both):
+            order_a = prepared[0].order
+        if np.array_equal(labeled & np.isfinite(b), both):
+            order_b = prepared[1].order
+    return roc_points(y, a, order=order_a), roc_points(y, b, order=order_b)
 
 
 def _as_in_all(column: pd.Series, pairs: Any, name: str, rows: np.ndarray) -> pd.Series:

@@ -223,8 +223,13 @@ def count_statement(
     order_by: Sequence[str] = (),
     start: int | None = None,
     end: int | None = None,
+    dialect: str | None = None,
 ) -> sa.Select | sa.CompoundSelect:
-    """The one statement: rows ``(feature index, window, bin, count)``."""
+    """The one statement: rows ``(feature index, window, bin, count)``.
+
+    ``dialect`` (``conn.dialect.name``) picks the single-scan form where the engine has one
+    (Spark, DuckDB); any other name, or none, gives the portable ``UNION ALL``.
+    """
     columns = dict(columns or {})
     feats = profile.features
     rows = windowed_rows(
@@ -237,9 +242,15 @@ def count_statement(
         start=start,
         end=end,
     )
+    bins = [
+        _numeric_bin(x, fp) if fp.kind == NUMERICAL else _categorical_bin(x, fp)
+        for fp, x in zip(feats, rows.columns, strict=True)
+    ]
+    how = _SINGLE_SCAN.get(dialect or "")
+    if how is not None and len(bins) > 1:
+        return _stacked_counts(rows, bins, max(fp.n_bins for fp in feats), how)
     branches = []
-    for i, (fp, x) in enumerate(zip(feats, rows.columns, strict=True)):
-        b_expr = _numeric_bin(x, fp) if fp.kind == NUMERICAL else _categorical_bin(x, fp)
+    for i, b_expr in enumerate(bins):
         inner = sa.select(rows.window.label("w"), b_expr.label("b")).select_from(rows.source)
         if rows.conditions:
             inner = inner.where(*rows.conditions)
@@ -255,6 +266,42 @@ def count_statement(
     if len(branches) == 1:
         return branches[0]
     return sa.union_all(*branches)
+
+
+#: dialect → (function exploding an array into rows, array constructor, integer division)
+_SINGLE_SCAN = {"hive": ("explode", "array", "div"), "duckdb": ("unnest", "list_value", "//")}
+#: where :func:`count_windows_sql` uses the single scan, by measurement: on DuckDB it was
+#: slower (2M events x 50 features x 90 days: 12.9 s against 5.1 s for the ``UNION ALL``,
+#: whose branches DuckDB runs in parallel over its cached columns)
+SINGLE_SCAN_USED = {"hive"}
+
+
+def _stacked_counts(
+    rows: WindowedRows,
+    bins: Sequence[sa.ColumnElement],
+    width: int,
+    how: tuple[str, str, str],
+) -> sa.Select:
+    """Every row read once: its features' bins as one integer array ``i * width + bin``,
+    exploded into rows and grouped by (window, code); the code splits back into
+    ``(feature, bin)`` in the statement, so the rows are the ``UNION ALL``'s."""
+    explode, array, div = how
+    # INT throughout: Spark's array wants one element type, and every bin is a small integer
+    codes = [sa.cast(sa.literal(i * width, sa.Integer) + b, sa.Integer) for i, b in enumerate(bins)]
+    inner = sa.select(
+        rows.window.label("w"),
+        getattr(sa.func, explode)(getattr(sa.func, array)(*codes)).label("c"),
+    ).select_from(rows.source)
+    if rows.conditions:
+        inner = inner.where(*rows.conditions)
+    sub = inner.subquery("wk_all")
+    k = sa.literal(width, sa.Integer)
+    return sa.select(
+        sa.cast(sub.c.c.op(div)(k), sa.Integer).label("f"),
+        sub.c.w,
+        sa.cast(sub.c.c % k, sa.Integer).label("b"),
+        sa.func.count().label("n"),
+    ).group_by(sub.c.w, sub.c.c)
 
 
 class WindowedRows(NamedTuple):
@@ -413,6 +460,7 @@ def count_windows_sql(
         order_by=order_by,
         start=start,
         end=end,
+        dialect=conn.dialect.name if conn.dialect.name in SINGLE_SCAN_USED else None,
     )
     n_windows = len(windows)
     acc = [np.zeros((n_windows, fp.n_bins), dtype=np.int64) for fp in profile.features]

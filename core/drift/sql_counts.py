@@ -1,12 +1,18 @@
 """Counting once, where the data lives: one SQLAlchemy Core statement, counts come back.
 
-The statement is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature, so it returns
-at most features × windows × bins rows whatever the table's size. Window and bin are ``CASE``
-expressions that *compare* against bound boundaries — never ``floor((x - lo) / w)``, which
-lands off by one near edges on engines that render a float divisor as 32-bit (see
-ENVIRONMENT.md) — nested as a binary search, so 90 daily windows cost 7 comparisons a row.
-Every edge is a :func:`~watchkeeper.core.telemetry.sql_values.double` literal, every
-category and time a bound value of the column's type; identifiers are quoted by
+The statement returns at most features × windows × bins rows whatever the table's size. Its
+portable form is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature; on Spark, which
+rereads the table for every branch (a subquery is not materialised), it reads the rows once
+instead: each row's window and an ``INT`` array of ``feature * width + bin`` codes, exploded
+into rows and grouped by (window, code), the code split back into (feature, bin) by integer
+division — the same rows. DuckDB has the same form (``unnest(list_value(...))``) but counts
+faster with the ``UNION ALL``, so :data:`SINGLE_SCAN_USED` names only Spark.
+
+Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never
+``floor((x - lo) / w)``, which lands off by one near edges on engines that render a float
+divisor as 32-bit (see ENVIRONMENT.md) — nested as a binary search, so 90 daily windows cost 7
+comparisons a row. Every edge is a :func:`~watchkeeper.core.telemetry.sql_values.double`
+literal, every category and time a bound value of the column's type; identifiers are quoted by
 SQLAlchemy. Tested on DuckDB, SQLite, PostgreSQL and Spark SQL to give exactly the counts of
 :func:`~watchkeeper.core.drift.counting.count_windows`.
 

@@ -1,12 +1,15 @@
 """Counting once, where the data lives: one SQLAlchemy Core statement, counts come back.
 
 The statement returns at most features × windows × bins rows whatever the table's size. Its
-portable form is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature; on Spark, which
-rereads the table for every branch (a subquery is not materialised), it reads the rows once
-instead: each row's window and an ``INT`` array of ``feature * width + bin`` codes, exploded
-into rows and grouped by (window, code), the code split back into (feature, bin) by integer
-division — the same rows. DuckDB has the same form (``unnest(list_value(...))``) but counts
-faster with the ``UNION ALL``, so :data:`SINGLE_SCAN_USED` names only Spark.
+form is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature, on every engine. A
+single-scan form exists (:func:`count_statement` with ``dialect=``): each row's window and an
+``INT`` array of ``feature * width + bin`` codes, exploded into rows (``explode`` on Spark,
+``unnest`` on DuckDB) and grouped by (window, code) — the same rows. Measured, it lost
+everywhere, so :data:`SINGLE_SCAN_USED` is empty: on DuckDB (2M events × 50 features × 90 days)
+12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over cached columns;
+on Spark (1M events, same shape) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs —
+Spark's ``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
+(``benchmarks/count_scan.py``, ``benchmarks/spark.py --rounds``).
 
 Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never
 ``floor((x - lo) / w)``, which lands off by one near edges on engines that render a float
@@ -233,8 +236,9 @@ def count_statement(
 ) -> sa.Select | sa.CompoundSelect:
     """The one statement: rows ``(feature index, window, bin, count)``.
 
-    ``dialect`` (``conn.dialect.name``) picks the single-scan form where the engine has one
-    (Spark, DuckDB); any other name, or none, gives the portable ``UNION ALL``.
+    ``dialect`` (``conn.dialect.name``) asks for the single-scan form where the engine has one
+    (Spark, DuckDB); any other name, or none, gives the ``UNION ALL``, which is what
+    :func:`count_windows_sql` sends (see :data:`SINGLE_SCAN_USED`).
     """
     columns = dict(columns or {})
     feats = profile.features
@@ -276,10 +280,10 @@ def count_statement(
 
 #: dialect → (function exploding an array into rows, array constructor, integer division)
 _SINGLE_SCAN = {"hive": ("explode", "array", "div"), "duckdb": ("unnest", "list_value", "//")}
-#: where :func:`count_windows_sql` uses the single scan, by measurement: on DuckDB it was
-#: slower (2M events x 50 features x 90 days: 12.9 s against 5.1 s for the ``UNION ALL``,
-#: whose branches DuckDB runs in parallel over its cached columns)
-SINGLE_SCAN_USED = {"hive"}
+#: where :func:`count_windows_sql` uses the single scan, by measurement: nowhere. DuckDB
+#: 2M events x 50 features x 90 days: 12.9 s against 5.1 s for the ``UNION ALL``; Spark
+#: 1M events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak RSS
+SINGLE_SCAN_USED: frozenset[str] = frozenset()
 
 
 def _stacked_counts(

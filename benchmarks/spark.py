@@ -55,6 +55,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -106,11 +107,20 @@ def _same(profile, result, hand) -> bool:
     return True
 
 
-def measure(rows: int, server: SparkThriftServer, work: Path) -> None:
+def _equal(a: Any, b: Any) -> bool:
+    import numpy as np
+
+    return all(
+        np.array_equal(x.counts, y.counts) for x, y in zip(a.features, b.features, strict=True)
+    )
+
+
+def measure(rows: int, server: SparkThriftServer, work: Path, rounds: int = 1) -> None:
     import duckdb
     import numpy as np
     import sqlalchemy as sa
 
+    from watchkeeper.core.drift import sql_counts
     from watchkeeper.core.drift.engine_sql import analyze_drift_sql
     from watchkeeper.core.drift.profile import build_profile
     from watchkeeper.core.telemetry.windows import parse_window
@@ -137,21 +147,32 @@ def measure(rows: int, server: SparkThriftServer, work: Path) -> None:
     table = f"events_{rows}"
     server.table_from_parquet(table, data)
     engine = sa.create_engine(server.url)
-    jobs0 = _jobs(server.log)
-    gc.collect()
-    reset_peak_rss()  # VmHWM from here: the data build above ran in this process
-    with _PeakRss() as peak, engine.connect() as conn:
-        t = time.perf_counter()
-        result = analyze_drift_sql(profile, conn, table, window=daily, prediction=None)
-        spark_s = time.perf_counter() - t
-    jobs = _jobs(server.log) - jobs0
-    # printed at once: at 10M events the baselines below take as long again
-    print(
-        f"  Watchkeeper on Spark: {spark_s:.1f} s, {jobs} Spark jobs, peak RSS of this "
-        f"process {peak.peak / 1e6:.0f} MB sampled, VmHWM {peak_rss_gib() * 1024:.0f} MiB "
-        f"({len(result.windows)} windows)",
-        flush=True,
-    )
+    for i in range(rounds):
+        # the single scan and the UNION ALL (the default), alternated on the same server
+        for form in ("single scan", "UNION ALL"):
+            if form == "UNION ALL":
+                sql_counts.SINGLE_SCAN_USED.discard("hive")
+            else:
+                sql_counts.SINGLE_SCAN_USED.add("hive")
+            jobs0 = _jobs(server.log)
+            gc.collect()
+            reset_peak_rss()  # VmHWM from here: the data build above ran in this process
+            with _PeakRss() as peak, engine.connect() as conn:
+                t = time.perf_counter()
+                got = analyze_drift_sql(profile, conn, table, window=daily, prediction=None)
+                spark_s = time.perf_counter() - t
+            jobs = _jobs(server.log) - jobs0
+            if form == "single scan":
+                result = got
+            # printed at once: at 10M events the baselines below take as long again
+            print(
+                f"  Watchkeeper on Spark ({form}, round {i + 1}): {spark_s:.1f} s, {jobs} Spark "
+                f"jobs, peak RSS of this process {peak.peak / 1e6:.0f} MB sampled, VmHWM "
+                f"{peak_rss_gib() * 1024:.0f} MiB ({len(got.windows)} windows); same counts "
+                f"as the single scan: {_equal(got, result)}",
+                flush=True,
+            )
+    sql_counts.SINGLE_SCAN_USED.discard("hive")  # back to the default for what follows
     with engine.connect() as conn:
         jobs0 = _jobs(server.log)
         t = time.perf_counter()
@@ -534,6 +555,9 @@ def main() -> None:
         "--metrics", nargs="+", default=["macro_f1", "roc_auc"], help="multiclass: metrics"
     )
     ap.add_argument("--features", type=int, default=12, help="slices: features searched")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="drift: single scan / UNION ALL alternations"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wk-bench-spark-") as tmp:
         server = SparkThriftServer()
@@ -549,7 +573,7 @@ def main() -> None:
                 elif args.analysis == "multiclass-slices":
                     measure_multiclass_slices(rows, server, Path(tmp))
                 else:
-                    measure(rows, server, Path(tmp))
+                    measure(rows, server, Path(tmp), args.rounds)
         finally:
             server.stop()
 

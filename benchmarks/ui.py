@@ -679,6 +679,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-stalls", action="store_true")
     parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="sys.setswitchinterval(seconds) before the window opens (default: the app's own)",
+    )
+    parser.add_argument(
         "--views",
         nargs="+",
         choices=("drift", "performance", "slices", "challenger", "health", "export", "none"),
@@ -690,6 +695,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.views_given = "--views" in sys.argv
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where is it?

@@ -297,9 +297,10 @@ def coded_selection(
 ) -> tuple[Any, Any, Any, Any]:
     """``(table, selection filter, role → column, coded)``: ``coded`` a sub-select of the
     selection's events with their time (the ``ts`` column's name), ``wk_y`` the label's
-    class index (NULL: unlabeled, or not arrived by ``as_of``; -1: no class), ``wk_pc`` the
-    predicted class's (NULL: no probabilities), ``wk_ll`` and ``wk_br`` the log-loss and
-    Brier terms of the labeled, scored events, and ``wk_p0…`` the probabilities."""
+    class index (NULL: unlabeled, or not arrived by ``as_of``; -1: no class, arrived or
+    not), ``wk_pc`` the predicted class's (NULL: a probability missing or not finite),
+    ``wk_ll`` and ``wk_br`` the log-loss and Brier terms of the labeled, scored events, and
+    ``wk_p0…`` the probabilities."""
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slice_sql import slice_query
@@ -311,14 +312,16 @@ def coded_selection(
     table, clauses, col = slice_query(conn, source, None, **where)
     ts = col("ts")
     selected = sa.and_(*clauses) if clauses else None
-    y = col("label")
+    known: list[Any] = []
     if as_of is not None:
         arrived = col("label_ts")
-        y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
+        at = sa.case((time_key(arrived) <= time_bound(arrived, as_of), sa.literal(1, sa.Integer)))
+        known = [at.label("wk_known")]
     # three shallow layers, not one deep expression (SQLite's parser has a small stack)
     raw = sa.select(
         ts.label(ts.name),
-        y.label("wk_label"),
+        col("label").label("wk_label"),
+        *known,
         *([col("prediction").label("wk_given")] if prediction else []),
         *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(classes.values())],
     ).select_from(table)
@@ -326,7 +329,9 @@ def coded_selection(
         raw = raw.where(*clauses)
     r = raw.subquery("wk_raw")
     ps = [r.c[f"wk_p{j}"] for j in range(k)]
-    scored = sa.and_(*[p.is_not(None) for p in ps])
+    inf = double(math.inf)
+    # NaN and ±inf are no score, as np.isfinite says in memory (IS NOT NULL first: never NULL)
+    scored = sa.and_(*[sa.and_(p.is_not(None), p > -inf, p < inf) for p in ps])
     guess = _argmax(ps)
     pc = sa.case((~scored, sa.null()), else_=guess)
     if prediction:
@@ -334,15 +339,20 @@ def coded_selection(
         pc = sa.case(
             (~scored, sa.null()), (given.is_not(None), _class_code(given, names)), else_=guess
         )
+    code = _class_code(r.c.wk_label, names)
+    if as_of is not None:
+        # a label that is no class is refused whether or not it had arrived by as_of: the
+        # in-memory path codes every stored label before it replays their arrival
+        code = sa.case((r.c.wk_known == 1, code), (code == -1, code))
     codes = sa.select(
         r.c[ts.name],
-        _class_code(r.c.wk_label, names).label("wk_y"),
+        code.label("wk_y"),
         pc.label("wk_pc"),
         *ps,
     ).subquery("wk_codes")
     yc = codes.c.wk_y
     ps = [codes.c[f"wk_p{j}"] for j in range(k)]
-    scored = sa.and_(*[p.is_not(None) for p in ps])
+    scored = codes.c.wk_pc.is_not(None)
     p_true = sa.case(*[(yc == j, ps[j]) for j in range(k)])
     clipped = sa.case(
         (p_true < double(_EPS), double(_EPS)),
@@ -390,9 +400,12 @@ def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slices_sql import _STACKING
+    from watchkeeper.core.telemetry.sql_values import double
 
     cy, *cps = rows.columns
-    labeled = sa.and_(cy >= 0, *[p.is_not(None) for p in cps])
+    inf = double(math.inf)
+    # a NaN or ±inf probability is no score (as np.isfinite says in memory), not a rank
+    labeled = sa.and_(cy >= 0, *[sa.and_(p.is_not(None), p > -inf, p < inf) for p in cps])
     conds = [*rows.conditions, labeled]
     base = (
         sa.select(

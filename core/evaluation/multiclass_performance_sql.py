@@ -68,6 +68,7 @@ __all__ = [
     "coded_selection",
     "multiclass_performance_sql",
     "reference_labeled_multiclass_sql",
+    "refuse_unknown_sql",
     "window_probabilities_sql",
 ]
 
@@ -208,8 +209,14 @@ def multiclass_performance_sql(
             error=EvaluationError,
         ):
             fetched = fetch_numbers(conn, counts, 8)
-            _refuse_unknown(
-                fetched, col("label").name, col("prediction").name if prediction else None
+            refuse_unknown_sql(
+                conn,
+                fetched,
+                table,
+                [] if selected is None else [selected],
+                col,
+                names,
+                prediction=prediction,
             )
             if "roc_auc" in chosen:
                 stacked = _stacked_classes(
@@ -375,21 +382,27 @@ def coded_selection(
     return table, selected, col, sel
 
 
-def _refuse_unknown(fetched: np.ndarray, label: str, prediction: str | None) -> None:
-    """A label (or prediction) that is no class: refused, as :func:`.multiclass.class_codes`
-    refuses it in memory."""
-    bad = fetched[:, 1] == -1
-    if bad.any():
-        raise EvaluationError(
-            f"{int(fetched[bad, 3].sum()):,} labeled event(s) have a label that is not one "
-            f"of the classes (column {label!r})"
-        )
-    bad = fetched[:, 2] == -1
-    if bad.any():
-        raise EvaluationError(
-            f"{int(fetched[bad, 3].sum()):,} event(s) have a prediction that is not one "
-            f"of the classes (column {prediction!r})"
-        )
+def refuse_unknown_sql(
+    conn: Any,
+    fetched: np.ndarray,
+    table: Any,
+    clauses: Sequence[Any],
+    col: Callable[[str], Any],
+    classes: Sequence[str],
+    *,
+    prediction: bool,
+) -> None:
+    """Rows ``(g, y, pc, n, …)`` counting each selected event once: a label (or prediction)
+    that is no class is refused in :func:`.multiclass.class_codes`' words, its lowest values
+    read back from the selection (``clauses`` over ``table``) only then."""
+    from watchkeeper.core.evaluation.slice_sql import refuse_unknown_classes_sql
+
+    label = int(fetched[fetched[:, 1] == -1, 3].sum())
+    refuse_unknown_classes_sql(conn, table, clauses, col("label"), classes, "label", label)
+    if prediction:
+        given = int(fetched[fetched[:, 2] == -1, 3].sum())
+        column = col("prediction")
+        refuse_unknown_classes_sql(conn, table, clauses, column, classes, "prediction", given)
 
 
 def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
@@ -584,7 +597,7 @@ def reference_labeled_multiclass_sql(
     engine, _ = sql_parts(source)
     with engine.connect() as conn:
         where = {"model": model, "versions": versions, "start": start, "end": end}
-        _, _, col, sel = coded_selection(
+        table, selected, col, sel = coded_selection(
             conn, source, classes, prediction=False, as_of=None, **where
         )
         ts = col("ts").name
@@ -600,11 +613,17 @@ def reference_labeled_multiclass_sql(
             where=labeled,
         )
         rows = fetch_numbers(conn, statement, 2 + k)
-    _refuse_unknown(
-        np.column_stack([rows[:, :2], np.zeros(len(rows)), np.ones(len(rows))]),
-        col("label").name,
-        None,
-    )
+        # the count said is the sample's (the realized baseline's statement refused the
+        # whole reference first on the performance view's way here)
+        refuse_unknown_sql(
+            conn,
+            np.column_stack([rows[:, :2], np.zeros(len(rows)), np.ones(len(rows))]),
+            table,
+            [] if selected is None else [selected],
+            col,
+            tuple(str(c) for c in classes),
+            prediction=False,
+        )
     return rows[:, 1], rows[:, 2:], int(n)
 
 

@@ -411,7 +411,10 @@ def multiclass_slice_metrics_pushed(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.binned import fetch_numbers
-    from watchkeeper.core.evaluation.multiclass_performance_sql import _per_class
+    from watchkeeper.core.evaluation.multiclass_performance_sql import (
+        _per_class,
+        refuse_unknown_sql,
+    )
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
     from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
@@ -482,7 +485,9 @@ def multiclass_slice_metrics_pushed(
             error=EvaluationError,
         ):
             fetched = fetch_numbers(conn, statement, 8 + k)
-    refuse_unknown(fetched, col("label").name, col("prediction").name if prediction else None)
+        # the overall group (-1) holds every selected event once
+        overall = fetched[fetched[:, 0] == -1]
+        refuse_unknown_sql(conn, overall, table, clauses, col, classes, prediction=prediction)
 
     def part(g: int) -> tuple[np.ndarray, McStats | None, int, int]:
         mine = fetched[fetched[:, 0] == g]

@@ -360,7 +360,11 @@ def slice_metrics_pushed(
     """
     import sqlalchemy as sa
 
-    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.slice_sql import (
+        refuse_odd_labels_sql,
+        slice_query,
+        sql_parts,
+    )
     from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
 
     metrics = tuple(metrics)
@@ -387,7 +391,8 @@ def slice_metrics_pushed(
         rows = _stacked(conn, coded, gs, "rows")
         auc = "exact" if {"roc_auc", "pr_auc"} & set(metrics) else None
         stats = _run(conn, group_stats_statement(rows, threshold, auc, None), cancelled)
-    _refuse_odd(stats, col("label").name)
+        odd = int(stats[-1].odd) if -1 in stats else 0  # the overall group: every event once
+        refuse_odd_labels_sql(conn, table, clauses, y, odd)
     empty = GroupStats(MappingProxyType(dict.fromkeys(STATS, 0.0) | {"lo": math.nan}))
     whole = stats.get(-1, empty)
     overall = pushed_estimates(whole, metrics, confidence)

@@ -312,7 +312,7 @@ def coded_selection(
 
     from watchkeeper.core.evaluation.slice_sql import slice_query
     from watchkeeper.core.telemetry.sql import time_bound, time_key
-    from watchkeeper.core.telemetry.sql_values import double
+    from watchkeeper.core.telemetry.sql_values import double, nan_as_null
 
     names = tuple(str(c) for c in classes)
     k = len(names)
@@ -327,9 +327,10 @@ def coded_selection(
     # three shallow layers, not one deep expression (SQLite's parser has a small stack)
     raw = sa.select(
         ts.label(ts.name),
-        col("label").label("wk_label"),
+        # a NaN label or prediction is none, as the readers hand it over
+        nan_as_null(col("label")).label("wk_label"),
         *known,
-        *([col("prediction").label("wk_given")] if prediction else []),
+        *([nan_as_null(col("prediction")).label("wk_given")] if prediction else []),
         *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(classes.values())],
     ).select_from(table)
     if clauses:

@@ -139,12 +139,13 @@ def class_coded(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.multiclass_performance_sql import _argmax, _class_code
-    from watchkeeper.core.telemetry.sql_values import double
+    from watchkeeper.core.telemetry.sql_values import double, nan_as_null
 
     k = len(classes)
     raw = sa.select(
-        col("label").label("wk_label"),
-        *([col("prediction").label("wk_given")] if prediction else []),
+        # a NaN label or prediction is none, as the readers hand it over
+        nan_as_null(col("label")).label("wk_label"),
+        *([nan_as_null(col("prediction")).label("wk_given")] if prediction else []),
         *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(probabilities)],
         *extra,
     ).select_from(table)

@@ -98,6 +98,7 @@ def performance_over_time_sql(
     from watchkeeper.core.evaluation.slice_sql import refuse_odd_labels_sql, slice_query, sql_parts
     from watchkeeper.core.telemetry.sql import time_bound, time_key
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
     from watchkeeper.core.telemetry.windows import parse_window
 
     if task not in ("binary", "regression"):
@@ -136,7 +137,8 @@ def performance_over_time_sql(
             start=None,
             end=None,
         )
-        s, y = rows.columns[0], rows.columns[1]
+        # a NaN label is no label, as the readers hand it to the in-memory path
+        s, y = rows.columns[0], nan_as_null(rows.columns[1])
         stored = y
         if as_of is not None:
             arrived = rows.columns[2]

@@ -97,14 +97,16 @@ def _lowest_values(conn: Any, table: Any, clauses: Sequence[Any], column: Any, b
 
     from watchkeeper.core.evaluation.metrics import NAMED_VALUES
 
-    statement = (
-        sa.select(column)
+    # grouped in an outer select: a bound expression repeated in GROUP BY binds apart and
+    # DuckDB then refuses the select list's copy
+    inner = (
+        sa.select(column.label("wk_v"))
         .select_from(table)
         .where(*clauses, column.is_not(None), bad)
-        .group_by(column)
-        .order_by(column)
-        .limit(NAMED_VALUES + 1)
+        .subquery("wk_bad")
     )
+    v = inner.c.wk_v
+    statement = sa.select(v).group_by(v).order_by(v).limit(NAMED_VALUES + 1)
     return [row[0] for row in conn.execute(statement).fetchall()]
 
 
@@ -114,10 +116,12 @@ def refuse_odd_labels_sql(
     """Raise :func:`~.metrics.odd_labels_error` for the ``count`` selected labels that are
     neither 0 nor 1 (none: nothing), naming the lowest as the in-memory refusal does."""
     from watchkeeper.core.evaluation.metrics import odd_labels_error
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
 
     if count <= 0:
         return
-    values = _lowest_values(conn, table, clauses, label, label.not_in([0, 1]))
+    value = nan_as_null(label)  # a NaN is no label, not an odd one
+    values = _lowest_values(conn, table, clauses, value, value.not_in([0, 1]))
     raise odd_labels_error(count, [float(v) for v in values], label.name)
 
 
@@ -136,9 +140,11 @@ def refuse_unknown_classes_sql(
     from watchkeeper.core.evaluation.multiclass import unknown_classes_error
     from watchkeeper.core.evaluation.multiclass_performance_sql import _class_code
     from watchkeeper.core.telemetry.classes import class_text
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
 
     if count <= 0:
         return
-    values = _lowest_values(conn, table, clauses, column, _class_code(column, classes) == -1)
+    value = nan_as_null(column)
+    values = _lowest_values(conn, table, clauses, value, _class_code(value, classes) == -1)
     texts = class_text(pa.array(values)).to_pylist() if values else []
     raise unknown_classes_error(what, count, texts, classes, column.name)

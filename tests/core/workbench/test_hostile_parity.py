@@ -259,3 +259,32 @@ def test_the_gate_takes_infinite_scores_alike_in_the_database_and_in_memory(
     memory, counted = (g.document() for g in got)
     assert memory == counted
     assert got[0].comparison.pairs == got[1].comparison.pairs > 0
+
+
+def test_a_nan_label_is_no_label_on_either_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A float label column may hold NaN, not NULL, for "no label" (DuckDB keeps it; SQLite
+    stores NULL). The readers hand a NaN over as missing; the database used to count it as a
+    label and refuse it as "not 0 or 1"."""
+    monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
+    table = _events("binary", unknown=False, hostile_scores=False)
+    y = table.column("outcome").to_numpy(zero_copy_only=False)  # NULL → NaN
+    table = table.set_column(table.schema.get_field_index("outcome"), "outcome", pa.array(y))
+    assert table.column("outcome").null_count == 0
+    source = _store("duckdb", table, tmp_path)
+    entry = _entry(tmp_path, "binary", "brier", source)
+    memory, counted = _both(monkeypatch, lambda: run_performance(entry, "1", "7d", as_of=AS_OF))
+    for a, b in zip(counted.realized.windows, memory.realized.windows, strict=True):
+        assert (a.events, a.coverage.labeled, a.status) == (b.events, b.coverage.labeled, b.status)
+        assert a.coverage.labeled < a.events
+        if b.status == "ok":
+            assert a.metrics["brier"].value == pytest.approx(b.metrics["brier"].value, rel=1e-9)
+    memory, counted = _both(monkeypatch, lambda: run_slices(entry, "1"))
+    assert (counted.slices.events, counted.slices.labeled) == (
+        memory.slices.events,
+        memory.slices.labeled,
+    )
+    assert counted.slices.overall["brier"].value == pytest.approx(
+        memory.slices.overall["brier"].value, rel=1e-9
+    )

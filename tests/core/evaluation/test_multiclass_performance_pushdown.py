@@ -324,3 +324,48 @@ def test_nan_and_infinite_probabilities_are_no_score_as_in_memory(
             want = _in_memory(src, metrics=metrics, as_of=as_of)
             assert any(w.metrics.get("brier") for w in want.windows)
             _same(_pushed(src, metrics=metrics, as_of=as_of), want)
+
+
+@pytest.mark.spark
+def test_hostile_probabilities_and_a_late_unknown_label_in_spark(spark, tmp_path: Path) -> None:
+    """Spark (NaN above every number, as on DuckDB): NaN and ±inf probabilities are no score
+    in version 1, and a label that is no class, arriving after ``as_of``, is refused in
+    version 2 in the in-memory words. One table, one statement set per case."""
+    table = _table(900)
+    version = table.column("model_version").to_pylist()
+    labels = table.column("label").to_pylist()
+    mine = [i for i, (v, y) in enumerate(zip(version, labels, strict=True)) if v == "1" and y]
+    for j, column in enumerate(CLASSES.values()):
+        p = table.column(column).to_numpy(zero_copy_only=False).copy()
+        for bad, start in ((np.nan, 0), (np.inf, 1), (-np.inf, 2)):
+            p[mine[start::40][j::3]] = bad
+        table = table.set_column(table.schema.get_field_index(column), column, pa.array(p))
+    cut = AS_OF.replace(tzinfo=dt.UTC)
+    arrived = table.column("label_ts").to_pylist()
+    late = next(
+        i
+        for i, (v, y, t) in enumerate(zip(version, labels, arrived, strict=True))
+        if v == "2" and y and t > cut
+    )
+    labels[late] = "emu"
+    table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+    folder = parquet_folder_at(tmp_path, table)
+    location = spark.table_from_parquet(f"mchostile_{os.getpid()}", folder)
+    metrics = [*EXACT, "roc_auc"]
+    with (
+        open_source(location, _mapping()) as src,
+        open_source(duckdb_copy(folder), _mapping()) as duck,
+    ):
+        _same(
+            _pushed(src, metrics=metrics, as_of=AS_OF),
+            _in_memory(duck, metrics=metrics, as_of=AS_OF),
+        )
+        with pytest.raises(EvaluationError) as counted:
+            multiclass_performance_sql(
+                src, classes=CLASSES, model="m", versions=["2"], as_of=AS_OF, metrics=["accuracy"]
+            )
+        t = read_events(duck, model="m", versions=["2"], start=None, end=None, columns=["label"])
+        with pytest.raises(EvaluationError) as memory:
+            class_codes(list(CLASSES), t.column("label"), column="label")
+    assert str(counted.value) == str(memory.value)
+    assert str(memory.value).endswith(": 'emu' (column 'label')")

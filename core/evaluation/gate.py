@@ -600,6 +600,12 @@ def read_shadow_pairs(
             f"{model}: no request was scored by both version {champion!r} and version "
             f"{challenger!r} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
         )
+    if outcomes is None:
+        from watchkeeper.core.evaluation.metrics import refuse_odd_labels
+
+        # a 2 would be scored as a wrong answer of both versions and the gate decided on it;
+        # refused as performance and slices refuse it, on either engine in the same words
+        refuse_odd_labels(joined.column("label"), spec.telemetry.columns.label)
     sampled = sql_pairs is not None and sql_pairs.sampled
     return ShadowPairs(
         joined,

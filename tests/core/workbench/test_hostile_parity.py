@@ -288,3 +288,21 @@ def test_a_nan_label_is_no_label_on_either_engine(
     assert counted.slices.overall["brier"].value == pytest.approx(
         memory.slices.overall["brier"].value, rel=1e-9
     )
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_the_gate_refuses_a_binary_label_other_than_0_and_1_alike(
+    engine: str, tmp_path: Path
+) -> None:
+    """Before, neither engine's gate refused a label 2: it was scored as both versions'
+    wrong answer and the verdict signed on it, while performance and slices refused it."""
+    source = _store(engine, _events("binary", unknown=True, hostile_scores=False), tmp_path)
+    _entry(tmp_path, "binary", "roc_auc", source)
+    spec = load_spec(tmp_path / "specs" / "m-roc_auc.toml")
+    said = []
+    for inside in (False, True):
+        with pytest.raises(EvaluationError) as refused:
+            gate_from_spec(spec, champion="1", challenger="2", in_database=inside, n_boot=50)
+        said.append(str(refused.value))
+    assert said[0] == said[1]
+    assert said[0].endswith("1 labeled event(s) have another value: 2 (column 'outcome')")

@@ -320,11 +320,13 @@ def data_summary(joined: Any, outcomes: Any = None) -> dict[str, Any]:
         y = float_array(joined.column("label"), "label")
         a = float_array(joined.column("score_a"), "score")
         b = float_array(joined.column("score_b"), "score")
+        # sums of the finite scores: an inf and a -inf made the sum NaN, which the evidence
+        # digest refuses (the gate failed on any engine); NaN was left out already
         counts: dict[str, Any] = {
             "labeled": int((~np.isnan(y)).sum()),
             "positives": int(np.nansum(y)),
-            "score_sum_champion": float(np.nansum(a)),
-            "score_sum_challenger": float(np.nansum(b)),
+            "score_sum_champion": float(a[np.isfinite(a)].sum()),
+            "score_sum_challenger": float(b[np.isfinite(b)].sum()),
         }
     else:
         from watchkeeper.core.evaluation.multiclass_compare import paired_outcomes
@@ -333,8 +335,8 @@ def data_summary(joined: Any, outcomes: Any = None) -> dict[str, Any]:
         counts = {
             "labeled": int(np.isfinite(codes).sum()),
             "label_counts": [int((codes == j).sum()) for j in range(len(outcomes.classes))],
-            "probability_sums_champion": [float(v) for v in np.nansum(pa_, axis=0)],
-            "probability_sums_challenger": [float(v) for v in np.nansum(pb_, axis=0)],
+            "probability_sums_champion": [float(v) for v in _finite_sums(pa_)],
+            "probability_sums_challenger": [float(v) for v in _finite_sums(pb_)],
         }
     summary = {
         "pairs": joined.num_rows,
@@ -343,6 +345,13 @@ def data_summary(joined: Any, outcomes: Any = None) -> dict[str, Any]:
         "last_request_id": None if not joined.num_rows else str(ids[-1].as_py()),
     }
     return {**summary, "digest": digest(summary)}
+
+
+def _finite_sums(p: Any) -> Any:
+    """Column sums of the finite values (NaN and ±inf left out: a digest has no NaN)."""
+    import numpy as np
+
+    return np.where(np.isfinite(p), p, 0.0).sum(axis=0)
 
 
 def pairs_fingerprint(joined: pa.Table) -> str:
@@ -591,6 +600,12 @@ def read_shadow_pairs(
             f"{model}: no request was scored by both version {champion!r} and version "
             f"{challenger!r} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
         )
+    if outcomes is None:
+        from watchkeeper.core.evaluation.metrics import refuse_odd_labels
+
+        # a 2 would be scored as a wrong answer of both versions and the gate decided on it;
+        # refused as performance and slices refuse it, on either engine in the same words
+        refuse_odd_labels(joined.column("label"), spec.telemetry.columns.label)
     sampled = sql_pairs is not None and sql_pairs.sampled
     return ShadowPairs(
         joined,

@@ -35,7 +35,7 @@ counts, so the value and its replicates can never disagree in definition.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -60,6 +60,7 @@ from watchkeeper.core.evaluation.intervals import (
 __all__ = [
     "BINARY_METRICS",
     "HIGHER_IS_BETTER",
+    "NAMED_VALUES",
     "REGRESSION_METRICS",
     "BinaryMetrics",
     "DeLong",
@@ -74,6 +75,9 @@ __all__ = [
     "float_array",
     "label_coverage",
     "metric_estimate",
+    "named_values",
+    "odd_labels_error",
+    "refuse_odd_labels",
     "regression_metrics",
 ]
 
@@ -162,6 +166,42 @@ def _check_binary(y: np.ndarray, what: str = "label") -> None:
         raise EvaluationError(
             f"a binary {what} must be 0 or 1; found {y[bad[0]]:g} (event {bad[0] + 1}){more}"
         )
+
+
+#: A refusal of labels that are not the model's names at most this many of their distinct
+#: values, the lowest first, on every engine (one more is read to say there are more).
+NAMED_VALUES = 3
+
+
+def named_values(texts: Sequence[str]) -> str:
+    """The first :data:`NAMED_VALUES` of ``texts``, and "…" when there are more."""
+    more = ", …" if len(texts) > NAMED_VALUES else ""
+    return ", ".join(texts[:NAMED_VALUES]) + more
+
+
+def odd_labels_error(
+    count: int, values: Sequence[float], column: str | None = None
+) -> EvaluationError:
+    """Binary labels other than 0 and 1 refused in the same words whichever engine counted
+    them: ``count`` labeled events, ``values`` their distinct values from the lowest."""
+    where = f" (column {column!r})" if column else ""
+    return EvaluationError(
+        f"a binary label must be 0 or 1; {count:,} labeled event(s) have another value: "
+        f"{named_values([f'{v:g}' for v in values])}{where}"
+    )
+
+
+def refuse_odd_labels(labels: Any, column: str | None = None) -> None:
+    """Raise :func:`odd_labels_error` when any of ``labels`` (NaN: unlabeled) is not 0 or 1.
+
+    Every stored label counts, arrived by an ``as_of`` or not, in a window with enough labels
+    or not: what the database counts when it refuses them (the sums there would take a 2 for
+    two positives), so both engines refuse the same log in the same words."""
+    y = float_array(labels, "labels")
+    bad = ~np.isnan(y) & (y != 0) & (y != 1)
+    if bad.any():
+        values = np.unique(y[bad])[: NAMED_VALUES + 1]
+        raise odd_labels_error(int(bad.sum()), values.tolist(), column)
 
 
 # -- label coverage -------------------------------------------------------------------

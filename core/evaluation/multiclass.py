@@ -45,10 +45,12 @@ from watchkeeper.core.evaluation.intervals import (
 )
 from watchkeeper.core.evaluation.metrics import (
     DEFAULT_BOOT,
+    NAMED_VALUES,
     EvaluationError,
     LabelCoverage,
     Prepared,
     label_coverage,
+    named_values,
 )
 from watchkeeper.core.telemetry.classes import class_text
 
@@ -61,6 +63,7 @@ __all__ = [
     "encode",
     "metrics_of_codes",
     "multiclass_metrics",
+    "unknown_classes_error",
 ]
 
 MULTICLASS_METRICS = (
@@ -215,23 +218,63 @@ class MulticlassMetrics:
         }
 
 
-def class_codes(classes: Sequence[str], values: Any, what: str = "label") -> np.ndarray:
+def class_codes(
+    classes: Sequence[str], values: Any, what: str = "label", column: str | None = None
+) -> np.ndarray:
     """Class names (or integers naming them) as float indices into ``classes``; NaN where
-    missing. Floats so that a missing label is NaN, as the binary analyses hold labels."""
+    missing. Floats so that a missing label is NaN, as the binary analyses hold labels.
+    A value that is no class is refused (:func:`unknown_classes_error`; ``column``: the
+    source column the values came from, named in the refusal)."""
     array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks else pa.array([], pa.string())
     texts = class_text(array).to_pylist()
     lookup = {str(c): i for i, c in enumerate(classes)}
     out = np.full(len(texts), np.nan)
+    bad: list[int] = []
     for i, text in enumerate(texts):
         if text is None:
             continue
         if text not in lookup:
-            raise EvaluationError(
-                f"the {what} {text!r} (event {i + 1}) is not one of the classes "
-                f"({', '.join(repr(c) for c in classes)})"
-            )
+            bad.append(i)
+            continue
         out[i] = lookup[text]
+    if bad:
+        raise unknown_classes_error(what, len(bad), _lowest(array, texts, bad), classes, column)
     return out
+
+
+def _lowest(array: pa.Array, texts: list[Any], bad: list[int]) -> list[str]:
+    """The distinct class texts of ``bad`` rows, lowest first as the database orders the
+    column: numbers by value, text by code point (UTF-8 byte order)."""
+    t = array.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+    if numeric:
+        picked = array.take(pa.array(bad)).to_pylist()
+        keyed = sorted({float(v): texts[i] for v, i in zip(picked, bad, strict=True)}.items())
+        return [text for _, text in keyed][: NAMED_VALUES + 1]
+    return sorted({texts[i] for i in bad})[: NAMED_VALUES + 1]
+
+
+def unknown_classes_error(
+    what: str,
+    count: int,
+    texts: Sequence[str],
+    classes: Sequence[str],
+    column: str | None = None,
+) -> EvaluationError:
+    """A label (``what``, or a prediction) that is no class of the model, refused in the same
+    words whichever engine found it: ``count`` events, ``texts`` the distinct values as
+    class text (:func:`~watchkeeper.core.telemetry.classes.class_text`), lowest first."""
+    where = f" (column {column!r})" if column else ""
+    labeled = "labeled " if what == "label" else ""
+    return EvaluationError(
+        f"{count:,} {labeled}event(s) have a {what} that is not one of the classes "
+        f"({', '.join(repr(str(c)) for c in classes)}): "
+        f"{named_values([repr(str(t)) for t in texts])}{where}"
+    )
 
 
 def encode(

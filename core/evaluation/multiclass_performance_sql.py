@@ -68,6 +68,7 @@ __all__ = [
     "coded_selection",
     "multiclass_performance_sql",
     "reference_labeled_multiclass_sql",
+    "refuse_unknown_sql",
     "window_probabilities_sql",
 ]
 
@@ -208,8 +209,14 @@ def multiclass_performance_sql(
             error=EvaluationError,
         ):
             fetched = fetch_numbers(conn, counts, 8)
-            _refuse_unknown(
-                fetched, col("label").name, col("prediction").name if prediction else None
+            refuse_unknown_sql(
+                conn,
+                fetched,
+                table,
+                [] if selected is None else [selected],
+                col,
+                names,
+                prediction=prediction,
             )
             if "roc_auc" in chosen:
                 stacked = _stacked_classes(
@@ -297,36 +304,42 @@ def coded_selection(
 ) -> tuple[Any, Any, Any, Any]:
     """``(table, selection filter, role → column, coded)``: ``coded`` a sub-select of the
     selection's events with their time (the ``ts`` column's name), ``wk_y`` the label's
-    class index (NULL: unlabeled, or not arrived by ``as_of``; -1: no class), ``wk_pc`` the
-    predicted class's (NULL: no probabilities), ``wk_ll`` and ``wk_br`` the log-loss and
-    Brier terms of the labeled, scored events, and ``wk_p0…`` the probabilities."""
+    class index (NULL: unlabeled, or not arrived by ``as_of``; -1: no class, arrived or
+    not), ``wk_pc`` the predicted class's (NULL: a probability missing or not finite),
+    ``wk_ll`` and ``wk_br`` the log-loss and Brier terms of the labeled, scored events, and
+    ``wk_p0…`` the probabilities."""
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slice_sql import slice_query
     from watchkeeper.core.telemetry.sql import time_bound, time_key
-    from watchkeeper.core.telemetry.sql_values import double
+    from watchkeeper.core.telemetry.sql_values import double, nan_as_null
 
     names = tuple(str(c) for c in classes)
     k = len(names)
     table, clauses, col = slice_query(conn, source, None, **where)
     ts = col("ts")
     selected = sa.and_(*clauses) if clauses else None
-    y = col("label")
+    known: list[Any] = []
     if as_of is not None:
         arrived = col("label_ts")
-        y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
+        at = sa.case((time_key(arrived) <= time_bound(arrived, as_of), sa.literal(1, sa.Integer)))
+        known = [at.label("wk_known")]
     # three shallow layers, not one deep expression (SQLite's parser has a small stack)
     raw = sa.select(
         ts.label(ts.name),
-        y.label("wk_label"),
-        *([col("prediction").label("wk_given")] if prediction else []),
+        # a NaN label or prediction is none, as the readers hand it over
+        nan_as_null(col("label")).label("wk_label"),
+        *known,
+        *([nan_as_null(col("prediction")).label("wk_given")] if prediction else []),
         *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(classes.values())],
     ).select_from(table)
     if clauses:
         raw = raw.where(*clauses)
     r = raw.subquery("wk_raw")
     ps = [r.c[f"wk_p{j}"] for j in range(k)]
-    scored = sa.and_(*[p.is_not(None) for p in ps])
+    inf = double(math.inf)
+    # NaN and ±inf are no score, as np.isfinite says in memory (IS NOT NULL first: never NULL)
+    scored = sa.and_(*[sa.and_(p.is_not(None), p > -inf, p < inf) for p in ps])
     guess = _argmax(ps)
     pc = sa.case((~scored, sa.null()), else_=guess)
     if prediction:
@@ -334,15 +347,20 @@ def coded_selection(
         pc = sa.case(
             (~scored, sa.null()), (given.is_not(None), _class_code(given, names)), else_=guess
         )
+    code = _class_code(r.c.wk_label, names)
+    if as_of is not None:
+        # a label that is no class is refused whether or not it had arrived by as_of: the
+        # in-memory path codes every stored label before it replays their arrival
+        code = sa.case((r.c.wk_known == 1, code), (code == -1, code))
     codes = sa.select(
         r.c[ts.name],
-        _class_code(r.c.wk_label, names).label("wk_y"),
+        code.label("wk_y"),
         pc.label("wk_pc"),
         *ps,
     ).subquery("wk_codes")
     yc = codes.c.wk_y
     ps = [codes.c[f"wk_p{j}"] for j in range(k)]
-    scored = sa.and_(*[p.is_not(None) for p in ps])
+    scored = codes.c.wk_pc.is_not(None)
     p_true = sa.case(*[(yc == j, ps[j]) for j in range(k)])
     clipped = sa.case(
         (p_true < double(_EPS), double(_EPS)),
@@ -365,21 +383,27 @@ def coded_selection(
     return table, selected, col, sel
 
 
-def _refuse_unknown(fetched: np.ndarray, label: str, prediction: str | None) -> None:
-    """A label (or prediction) that is no class: refused, as :func:`.multiclass.class_codes`
-    refuses it in memory."""
-    bad = fetched[:, 1] == -1
-    if bad.any():
-        raise EvaluationError(
-            f"{int(fetched[bad, 3].sum()):,} labeled event(s) have a label that is not one "
-            f"of the classes (column {label!r})"
-        )
-    bad = fetched[:, 2] == -1
-    if bad.any():
-        raise EvaluationError(
-            f"{int(fetched[bad, 3].sum()):,} event(s) have a prediction that is not one "
-            f"of the classes (column {prediction!r})"
-        )
+def refuse_unknown_sql(
+    conn: Any,
+    fetched: np.ndarray,
+    table: Any,
+    clauses: Sequence[Any],
+    col: Callable[[str], Any],
+    classes: Sequence[str],
+    *,
+    prediction: bool,
+) -> None:
+    """Rows ``(g, y, pc, n, …)`` counting each selected event once: a label (or prediction)
+    that is no class is refused in :func:`.multiclass.class_codes`' words, its lowest values
+    read back from the selection (``clauses`` over ``table``) only then."""
+    from watchkeeper.core.evaluation.slice_sql import refuse_unknown_classes_sql
+
+    label = int(fetched[fetched[:, 1] == -1, 3].sum())
+    refuse_unknown_classes_sql(conn, table, clauses, col("label"), classes, "label", label)
+    if prediction:
+        given = int(fetched[fetched[:, 2] == -1, 3].sum())
+        column = col("prediction")
+        refuse_unknown_classes_sql(conn, table, clauses, column, classes, "prediction", given)
 
 
 def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
@@ -390,9 +414,12 @@ def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slices_sql import _STACKING
+    from watchkeeper.core.telemetry.sql_values import double
 
     cy, *cps = rows.columns
-    labeled = sa.and_(cy >= 0, *[p.is_not(None) for p in cps])
+    inf = double(math.inf)
+    # a NaN or ±inf probability is no score (as np.isfinite says in memory), not a rank
+    labeled = sa.and_(cy >= 0, *[sa.and_(p.is_not(None), p > -inf, p < inf) for p in cps])
     conds = [*rows.conditions, labeled]
     base = (
         sa.select(
@@ -571,7 +598,7 @@ def reference_labeled_multiclass_sql(
     engine, _ = sql_parts(source)
     with engine.connect() as conn:
         where = {"model": model, "versions": versions, "start": start, "end": end}
-        _, _, col, sel = coded_selection(
+        table, selected, col, sel = coded_selection(
             conn, source, classes, prediction=False, as_of=None, **where
         )
         ts = col("ts").name
@@ -587,11 +614,17 @@ def reference_labeled_multiclass_sql(
             where=labeled,
         )
         rows = fetch_numbers(conn, statement, 2 + k)
-    _refuse_unknown(
-        np.column_stack([rows[:, :2], np.zeros(len(rows)), np.ones(len(rows))]),
-        col("label").name,
-        None,
-    )
+        # the count said is the sample's (the realized baseline's statement refused the
+        # whole reference first on the performance view's way here)
+        refuse_unknown_sql(
+            conn,
+            np.column_stack([rows[:, :2], np.zeros(len(rows)), np.ones(len(rows))]),
+            table,
+            [] if selected is None else [selected],
+            col,
+            tuple(str(c) for c in classes),
+            prediction=False,
+        )
     return rows[:, 1], rows[:, 2:], int(n)
 
 

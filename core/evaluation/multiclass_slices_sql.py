@@ -139,12 +139,13 @@ def class_coded(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.multiclass_performance_sql import _argmax, _class_code
-    from watchkeeper.core.telemetry.sql_values import double
+    from watchkeeper.core.telemetry.sql_values import double, nan_as_null
 
     k = len(classes)
     raw = sa.select(
-        col("label").label("wk_label"),
-        *([col("prediction").label("wk_given")] if prediction else []),
+        # a NaN label or prediction is none, as the readers hand it over
+        nan_as_null(col("label")).label("wk_label"),
+        *([nan_as_null(col("prediction")).label("wk_given")] if prediction else []),
         *[sa.cast(col(c), sa.Double).label(f"wk_p{j}") for j, c in enumerate(probabilities)],
         *extra,
     ).select_from(table)
@@ -411,7 +412,10 @@ def multiclass_slice_metrics_pushed(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.binned import fetch_numbers
-    from watchkeeper.core.evaluation.multiclass_performance_sql import _per_class
+    from watchkeeper.core.evaluation.multiclass_performance_sql import (
+        _per_class,
+        refuse_unknown_sql,
+    )
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
     from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
@@ -482,7 +486,9 @@ def multiclass_slice_metrics_pushed(
             error=EvaluationError,
         ):
             fetched = fetch_numbers(conn, statement, 8 + k)
-    refuse_unknown(fetched, col("label").name, col("prediction").name if prediction else None)
+        # the overall group (-1) holds every selected event once
+        overall = fetched[fetched[:, 0] == -1]
+        refuse_unknown_sql(conn, overall, table, clauses, col, classes, prediction=prediction)
 
     def part(g: int) -> tuple[np.ndarray, McStats | None, int, int]:
         mine = fetched[fetched[:, 0] == g]

@@ -30,6 +30,7 @@ from watchkeeper.core.evaluation.metrics import (
     binary_metrics,
     float_array,
     label_coverage,
+    refuse_odd_labels,
     regression_metrics,
 )
 from watchkeeper.core.evaluation.multiclass import (
@@ -201,13 +202,15 @@ def performance_over_time(
     seed: int = 0,
     classes: Sequence[str] = (),
     predicted: Any = None,
+    label_column: str | None = None,
 ) -> PerformanceResult:
     """Realized metrics with intervals per window (see the module docstring).
 
     ``ts_us``/``label_ts_us`` are epoch microseconds (floats; NaN = missing); ``labels`` NaN
     where not (yet) labeled. A multiclass model (``task = "multiclass"``) gives its labels
     (and optionally ``predicted``) as :func:`.multiclass.class_codes` of ``classes`` and its
-    ``scores`` as the ``n × k`` class probabilities.
+    ``scores`` as the ``n × k`` class probabilities. A binary label other than 0 or 1 is
+    refused (:func:`~.metrics.refuse_odd_labels`; ``label_column`` named in the refusal).
     """
     defaults = {
         "binary": BINARY_METRICS,
@@ -230,6 +233,10 @@ def performance_over_time(
     if not (t.size == y.size == s.shape[0]):
         raise EvaluationError(f"{t.size} times, {y.size} labels and {s.shape[0]} scores")
     windows, idx = window_index(t, window, start=start, end=end)
+    if task == "binary":
+        # every stored label of the windows, arrived by as_of or not, whether its window
+        # has enough labels or not: the database refuses the same log in the same words
+        refuse_odd_labels(float_array(labels, "labels")[idx >= 0], label_column)
     order = np.argsort(idx, kind="stable")
     bounds = np.searchsorted(idx[order], np.arange(len(windows) + 1))
     out = []

@@ -95,9 +95,10 @@ def performance_over_time_sql(
 
     from watchkeeper.core.drift.sql_counts import plan_windows_sql, windowed_rows
     from watchkeeper.core.evaluation.binned import score_range_sql
-    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.slice_sql import refuse_odd_labels_sql, slice_query, sql_parts
     from watchkeeper.core.telemetry.sql import time_bound, time_key
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
     from watchkeeper.core.telemetry.windows import parse_window
 
     if task not in ("binary", "regression"):
@@ -136,15 +137,18 @@ def performance_over_time_sql(
             start=None,
             end=None,
         )
-        s, y = rows.columns[0], rows.columns[1]
+        # a NaN label is no label, as the readers hand it to the in-memory path
+        s, y = rows.columns[0], nan_as_null(rows.columns[1])
+        stored = y
         if as_of is not None:
             arrived = rows.columns[2]
             y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
         w = rows.window.label("w")
         k = bin_key(s, grid).label("k")
-        # a binary label must be 0 or 1: the sums below would count a 2 as two positives
+        # a binary label must be 0 or 1: the sums below would count a 2 as two positives.
+        # Every stored label is checked, arrived by as_of or not, as in memory
         odd = sa.func.sum(
-            sa.case((sa.and_(y.is_not(None), y.not_in([0, 1])), 1), else_=0)
+            sa.case((sa.and_(stored.is_not(None), stored.not_in([0, 1])), 1), else_=0)
             if task == "binary"
             else sa.literal(0, sa.Integer)
         ).label("odd")
@@ -161,11 +165,7 @@ def performance_over_time_sql(
         ):
             fetched = fetch_numbers(conn, statement, 3 + len(AGGREGATES))
             odd_labels = int(np.nan_to_num(fetched[:, -1]).sum())
-            if odd_labels:
-                raise EvaluationError(
-                    f"a binary label must be 0 or 1; {odd_labels:,} labeled event(s) of "
-                    f"the selection have another value (column {col('label').name!r})"
-                )
+            refuse_odd_labels_sql(conn, table, clauses, col("label"), odd_labels)
             fetched = fetched[:, :-1]
             mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
             inside = _rows_in(fetched, mixed)

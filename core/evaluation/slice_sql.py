@@ -17,7 +17,13 @@ import pyarrow as pa
 from watchkeeper.core.evaluation.metrics import EvaluationError
 from watchkeeper.core.evaluation.predicates import SlicePredicate
 
-__all__ = ["duckdb_arrow", "slice_query", "sql_parts"]
+__all__ = [
+    "duckdb_arrow",
+    "refuse_odd_labels_sql",
+    "refuse_unknown_classes_sql",
+    "slice_query",
+    "sql_parts",
+]
 
 
 def sql_parts(source: Any) -> tuple[Any, str]:
@@ -79,3 +85,66 @@ def duckdb_arrow(conn: Any, statement: Any) -> pa.Table:
     # a relation, not a DB-API cursor: DuckDB 2.0 copies the rows once more for a cursor's
     # Arrow output (and says so); the relation is fetched whole, so the connection is free
     return conn.connection.driver_connection.sql(text, params=params).to_arrow_table()
+
+
+# -- refusing labels that are not the model's, in memory's words ---------------------
+
+
+def _lowest_values(conn: Any, table: Any, clauses: Sequence[Any], column: Any, bad: Any) -> list:
+    """The lowest distinct values of ``column`` among the selected rows where ``bad`` holds,
+    one more than a refusal names: read only when refusing, so the common path pays nothing."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.metrics import NAMED_VALUES
+
+    # grouped in an outer select: a bound expression repeated in GROUP BY binds apart and
+    # DuckDB then refuses the select list's copy
+    inner = (
+        sa.select(column.label("wk_v"))
+        .select_from(table)
+        .where(*clauses, column.is_not(None), bad)
+        .subquery("wk_bad")
+    )
+    v = inner.c.wk_v
+    statement = sa.select(v).group_by(v).order_by(v).limit(NAMED_VALUES + 1)
+    return [row[0] for row in conn.execute(statement).fetchall()]
+
+
+def refuse_odd_labels_sql(
+    conn: Any, table: Any, clauses: Sequence[Any], label: Any, count: int
+) -> None:
+    """Raise :func:`~.metrics.odd_labels_error` for the ``count`` selected labels that are
+    neither 0 nor 1 (none: nothing), naming the lowest as the in-memory refusal does."""
+    from watchkeeper.core.evaluation.metrics import odd_labels_error
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
+
+    if count <= 0:
+        return
+    value = nan_as_null(label)  # a NaN is no label, not an odd one
+    values = _lowest_values(conn, table, clauses, value, value.not_in([0, 1]))
+    raise odd_labels_error(count, [float(v) for v in values], label.name)
+
+
+def refuse_unknown_classes_sql(
+    conn: Any,
+    table: Any,
+    clauses: Sequence[Any],
+    column: Any,
+    classes: Sequence[str],
+    what: str,
+    count: int,
+) -> None:
+    """Raise :func:`~.multiclass.unknown_classes_error` for the ``count`` selected values of
+    ``column`` (a label or prediction) that are no class (none: nothing), naming the lowest
+    as the in-memory refusal does (as class text: ``2.0`` is ``"2"``)."""
+    from watchkeeper.core.evaluation.multiclass import unknown_classes_error
+    from watchkeeper.core.evaluation.multiclass_performance_sql import _class_code
+    from watchkeeper.core.telemetry.classes import class_text
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
+
+    if count <= 0:
+        return
+    value = nan_as_null(column)
+    values = _lowest_values(conn, table, clauses, value, _class_code(value, classes) == -1)
+    texts = class_text(pa.array(values)).to_pylist() if values else []
+    raise unknown_classes_error(what, count, texts, classes, column.name)

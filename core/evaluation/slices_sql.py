@@ -360,8 +360,13 @@ def slice_metrics_pushed(
     """
     import sqlalchemy as sa
 
-    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.slice_sql import (
+        refuse_odd_labels_sql,
+        slice_query,
+        sql_parts,
+    )
     from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
+    from watchkeeper.core.telemetry.sql_values import nan_as_null
 
     metrics = tuple(metrics)
     pushed_estimates(GroupStats(MappingProxyType(dict.fromkeys(STATS, 0.0))), metrics)
@@ -370,7 +375,7 @@ def slice_metrics_pushed(
         table, clauses, col = slice_query(
             conn, source, None, model=model, versions=versions, start=start, end=end
         )
-        s, y = col("score"), col("label")
+        s, y = col("score"), nan_as_null(col("label"))  # a NaN label is none, as read
 
         # one pass over the selection: each event stacked once for the overall group and
         # once per slice holding it (a UNION ALL branch per slice reread the table on Spark)
@@ -387,7 +392,8 @@ def slice_metrics_pushed(
         rows = _stacked(conn, coded, gs, "rows")
         auc = "exact" if {"roc_auc", "pr_auc"} & set(metrics) else None
         stats = _run(conn, group_stats_statement(rows, threshold, auc, None), cancelled)
-    _refuse_odd(stats, col("label").name)
+        odd = int(stats[-1].odd) if -1 in stats else 0  # the overall group: every event once
+        refuse_odd_labels_sql(conn, table, clauses, col("label"), odd)
     empty = GroupStats(MappingProxyType(dict.fromkeys(STATS, 0.0) | {"lo": math.nan}))
     whole = stats.get(-1, empty)
     overall = pushed_estimates(whole, metrics, confidence)
@@ -488,7 +494,7 @@ def find_worst_slices_pushed(
         _Stats,
     )
     from watchkeeper.core.telemetry.contract import TelemetryQuery
-    from watchkeeper.core.telemetry.sql_values import double
+    from watchkeeper.core.telemetry.sql_values import double, nan_as_null
     from watchkeeper.core.times import parse_time
 
     multiclass = outcomes is not None
@@ -540,7 +546,7 @@ def find_worst_slices_pushed(
                 ).where(coded_p.c.wk_y.is_not(None), coded_p.c.wk_pc.is_not(None))
 
         s: Any = None if multiclass else col("score")
-        y: Any = None if multiclass else col("label")
+        y: Any = None if multiclass else nan_as_null(col("label"))
         usable = [] if multiclass else [y.is_not(None), s > double(-math.inf), s < inf]
 
         def period_binary(i: int, clauses: Sequence[Any]) -> Any:

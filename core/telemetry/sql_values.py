@@ -23,7 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["MAX_ERROR_CHARS", "double", "short_error"]
+__all__ = ["MAX_ERROR_CHARS", "double", "nan_as_null", "short_error"]
 
 MAX_ERROR_CHARS = 300
 
@@ -60,6 +60,16 @@ def _compile_hive(element: _Double, compiler: Any, **kw: Any) -> str:
 def double(value: float) -> ColumnElement[float]:
     """``value`` as a DOUBLE literal every engine reads exactly (±inf and NaN included)."""
     return _Double(value)
+
+
+def nan_as_null(value: Any) -> Any:
+    """``value`` with NaN as NULL, as every reader hands a NaN over (so a NaN label is no
+    label, in memory and in the database alike). Only a float column holds a NaN; another
+    type is returned as is (Spark would refuse comparing a boolean with a double). ±inf is
+    kept: NaN is above +inf on every engine here, so ``value <= inf`` is false for it."""
+    if not isinstance(getattr(value, "type", None), sa.Float):
+        return value
+    return sa.case((value <= double(math.inf), value))
 
 
 _SPARK_WRAPPER = re.compile(r"^.*?HiveSQLException:\s*(?:Error running query:\s*)?", re.S)

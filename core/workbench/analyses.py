@@ -642,6 +642,7 @@ def run_performance(
         as_of=known_at,
         classes=tuple(classes),
         predicted=pred,
+        label_column=spec.telemetry.columns.label,
     )
     check_cancelled(cancelled)
     baseline = None
@@ -673,6 +674,7 @@ def run_performance(
             min_labeled=health.min_labeled,
             classes=tuple(classes),
             predicted=rpred,
+            label_column=spec.telemetry.columns.label,
         )
         baseline = base.windows[0].metrics.get(metric) if base.windows else None
         # an estimate is shown (and judged) only where labels are still missing
@@ -721,13 +723,17 @@ def _outcomes(spec: Any, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray
         return y, float_array(table.column("score"), "score"), None
     from watchkeeper.core.evaluation.multiclass import class_codes
 
-    classes = spec.telemetry.columns.class_probabilities
-    y = class_codes(list(classes), table.column("label"))
+    mapped = spec.telemetry.columns
+    classes = mapped.class_probabilities
+    # the source's column names in a refusal, as the database's counting names them
+    y = class_codes(list(classes), table.column("label"), column=mapped.label)
     columns = [float_array(table.column(c), f"probability of {k}") for k, c in classes.items()]
     p = np.column_stack(columns) if columns else np.zeros((table.num_rows, 0))
     pred = None
     if "prediction" in table.column_names:
-        pred = class_codes(list(classes), table.column("prediction"), "prediction")
+        pred = class_codes(
+            list(classes), table.column("prediction"), "prediction", column=mapped.prediction
+        )
     return y, p, pred
 
 

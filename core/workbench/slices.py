@@ -292,6 +292,23 @@ def _slice_metrics(
     )
 
 
+def _refuse_bad_labels(spec: Any, table: Any, outcomes: Any) -> None:
+    """Labels (and a multiclass model's predictions) that are not the model's, refused in
+    the words and with the counts of the database's refusal (the source's column named), so
+    a log gets the same message whichever engine holds it."""
+    from watchkeeper.core.evaluation.metrics import refuse_odd_labels
+    from watchkeeper.core.evaluation.multiclass import class_codes
+
+    mapped = spec.telemetry.columns
+    if outcomes is None:
+        refuse_odd_labels(table.column("label"), mapped.label)
+        return
+    class_codes(outcomes.classes, table.column("label"), "label", mapped.label)
+    if outcomes.prediction is not None and outcomes.prediction in table.column_names:
+        column = table.column(outcomes.prediction)
+        class_codes(outcomes.classes, column, "prediction", mapped.prediction)
+
+
 def run_slices(
     entry: ModelEntry,
     version: str,
@@ -354,6 +371,7 @@ def run_slices(
             "worst slices are compared with the overall metric"
         )
     check_cancelled(cancelled)
+    _refuse_bad_labels(spec, current, outcomes)
     report(0.3, "metrics per slice")
     metric = policy.primary_metric
     slices = _slice_metrics(current, predicates, metric, policy.threshold, outcomes)

@@ -76,7 +76,9 @@ def test_given_predictions_and_integer_labels_and_unlabeled_events() -> None:
 
 def test_an_unknown_class_is_refused_by_name() -> None:
     p = np.full((3, 3), 1 / 3)
-    with pytest.raises(WatchkeeperError, match="the label 'urgent' \\(event 2\\)"):
+    # named with how many, as the database's count names them (a row index it has not)
+    refused = r"1 labeled event\(s\) have a label that is not one of the classes .*: 'urgent'"
+    with pytest.raises(WatchkeeperError, match=refused):
         multiclass_metrics(CLASSES, ["low", "urgent", "high"], p)
 
 

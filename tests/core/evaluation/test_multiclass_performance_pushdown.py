@@ -247,3 +247,125 @@ def test_multiclass_performance_in_spark_equals_in_memory(
 ) -> None:
     location = spark.table_from_parquet(f"mcperf_{os.getpid()}", parquet)
     _check_engine(location, duck_url, moments=(AS_OF,), every=False)
+
+
+def _sqlite_copy(table: pa.Table, path: Path) -> str:
+    """``table`` as a SQLite table (times as ISO text, probabilities REAL): its source URL."""
+    import sqlite3
+
+    names = table.schema.names
+    rows = [
+        tuple(v.isoformat() if isinstance(v, dt.datetime) else v for v in r.values())
+        for r in table.to_pylist()
+    ]
+    types = {"ts": "TIMESTAMP", "label_ts": "TIMESTAMP", **dict.fromkeys(CLASSES.values(), "REAL")}
+    ddl = ", ".join(f'"{n}" {types.get(n, "TEXT")}' for n in names)
+    with sqlite3.connect(path) as con:
+        con.execute(f"CREATE TABLE events ({ddl})")
+        con.executemany(f"INSERT INTO events VALUES ({','.join('?' * len(names))})", rows)
+    con.close()
+    return f"sqlite:///{path}#events"
+
+
+def _hostile_url(engine: str, table: pa.Table, root: Path) -> str:
+    if engine == "duckdb":
+        return duckdb_copy(parquet_folder_at(root, table))
+    return _sqlite_copy(table, root / "t.db")
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_a_label_that_is_no_class_is_refused_also_before_it_arrived(
+    engine: str, tmp_path: Path
+) -> None:
+    """An unknown label is bad data whether or not it had arrived by ``as_of``: in memory
+    every stored label is coded before arrival is replayed, so the database refuses it too
+    (it used to mask the label first and count the window without it)."""
+    table = _table(600)
+    labels = table.column("label").to_pylist()
+    arrived = table.column("label_ts").to_pylist()
+    version = table.column("model_version").to_pylist()
+    cut = AS_OF.replace(tzinfo=dt.UTC)
+    late = next(
+        i
+        for i, (v, t, m) in enumerate(zip(labels, arrived, version, strict=True))
+        if v is not None and t > cut and m == "1"
+    )
+    labels[late] = "emu"
+    table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+    refused = pytest.raises(EvaluationError, match="not one of the classes")
+    with open_source(_hostile_url(engine, table, tmp_path), _mapping()) as src:
+        with refused:
+            _in_memory(src, metrics=["accuracy"], as_of=AS_OF)
+        with refused:
+            _pushed(src, metrics=["accuracy"], as_of=AS_OF)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_nan_and_infinite_probabilities_are_no_score_as_in_memory(
+    engine: str, tmp_path: Path
+) -> None:
+    """A labeled event with a NaN or ±inf probability is unscored in memory (``np.isfinite``):
+    counted as labeled, left out of the metrics. The database used to take it as scored
+    (NaN and inf are not NULL there): one more event in ``n``, its class guessed from the
+    NaN, and an infinite Brier score."""
+    table = _table(900)
+    version = table.column("model_version").to_pylist()
+    labels = table.column("label").to_pylist()
+    mine = [i for i, (v, y) in enumerate(zip(version, labels, strict=True)) if v == "1" and y]
+    for j, column in enumerate(CLASSES.values()):
+        p = table.column(column).to_numpy(zero_copy_only=False).copy()
+        for bad, start in ((np.nan, 0), (np.inf, 1), (-np.inf, 2)):
+            p[mine[start::40][j::3]] = bad
+        # NaN kept as NaN, not made a NULL: the case a NULL test alone misses
+        table = table.set_column(table.schema.get_field_index(column), column, pa.array(p))
+    with open_source(_hostile_url(engine, table, tmp_path), _mapping()) as src:
+        for as_of in (None, AS_OF):
+            metrics = [*EXACT, "roc_auc"]
+            want = _in_memory(src, metrics=metrics, as_of=as_of)
+            assert any(w.metrics.get("brier") for w in want.windows)
+            _same(_pushed(src, metrics=metrics, as_of=as_of), want)
+
+
+@pytest.mark.spark
+def test_hostile_probabilities_and_a_late_unknown_label_in_spark(spark, tmp_path: Path) -> None:
+    """Spark (NaN above every number, as on DuckDB): NaN and ±inf probabilities are no score
+    in version 1, and a label that is no class, arriving after ``as_of``, is refused in
+    version 2 in the in-memory words. One table, one statement set per case."""
+    table = _table(900)
+    version = table.column("model_version").to_pylist()
+    labels = table.column("label").to_pylist()
+    mine = [i for i, (v, y) in enumerate(zip(version, labels, strict=True)) if v == "1" and y]
+    for j, column in enumerate(CLASSES.values()):
+        p = table.column(column).to_numpy(zero_copy_only=False).copy()
+        for bad, start in ((np.nan, 0), (np.inf, 1), (-np.inf, 2)):
+            p[mine[start::40][j::3]] = bad
+        table = table.set_column(table.schema.get_field_index(column), column, pa.array(p))
+    cut = AS_OF.replace(tzinfo=dt.UTC)
+    arrived = table.column("label_ts").to_pylist()
+    late = next(
+        i
+        for i, (v, y, t) in enumerate(zip(version, labels, arrived, strict=True))
+        if v == "2" and y and t > cut
+    )
+    labels[late] = "emu"
+    table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+    folder = parquet_folder_at(tmp_path, table)
+    location = spark.table_from_parquet(f"mchostile_{os.getpid()}", folder)
+    metrics = [*EXACT, "roc_auc"]
+    with (
+        open_source(location, _mapping()) as src,
+        open_source(duckdb_copy(folder), _mapping()) as duck,
+    ):
+        _same(
+            _pushed(src, metrics=metrics, as_of=AS_OF),
+            _in_memory(duck, metrics=metrics, as_of=AS_OF),
+        )
+        with pytest.raises(EvaluationError) as counted:
+            multiclass_performance_sql(
+                src, classes=CLASSES, model="m", versions=["2"], as_of=AS_OF, metrics=["accuracy"]
+            )
+        t = read_events(duck, model="m", versions=["2"], start=None, end=None, columns=["label"])
+        with pytest.raises(EvaluationError) as memory:
+            class_codes(list(CLASSES), t.column("label"), column="label")
+    assert str(counted.value) == str(memory.value)
+    assert str(memory.value).endswith(": 'emu' (column 'label')")

@@ -1,0 +1,308 @@
+"""The same hostile log gives the same answer whichever engine holds it: the views read into
+memory and counted in the database (the row threshold lowered so the SQL path runs) refuse
+an unknown label in the same words — also one that had not arrived by ``as_of`` — and treat
+NaN and ±inf scores alike (no score: labeled, left out of the metrics). On DuckDB and
+SQLite (where NaN is stored as NULL, so only ±inf is hostile there); the Slices view is
+counted in the database on DuckDB only (``slices_pushed.PUSHED_DIALECTS``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from watchkeeper.core.evaluation.gate import gate_from_spec
+from watchkeeper.core.evaluation.metrics import EvaluationError
+from watchkeeper.core.spec import load_spec
+from watchkeeper.core.workbench import analyses, slices_pushed
+from watchkeeper.core.workbench.analyses import run_performance
+from watchkeeper.core.workbench.portfolio import ModelEntry, portfolio_of_spec
+from watchkeeper.core.workbench.slices import run_slices
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+AS_OF = START + dt.timedelta(days=20)
+DAYS, PER_DAY = 21, 40
+PROBABILITIES = {"a": "p_a", "b": "p_b", "c": "p_c"}
+
+SPEC = """\
+[model]
+name = "m"
+task = "{task}"
+
+[telemetry]
+source = "{source}"
+
+[telemetry.columns]
+model = ""
+label = "outcome"
+features = ["x"]
+{outputs}
+
+[reference]
+kind = "window"
+version = "1"
+start = 2026-01-01
+end = 2026-01-08
+
+[drift]
+window = "7d"
+
+[gate]
+primary_metric = "{metric}"
+
+[health]
+window = "7d"
+metric = "{metric}"
+min_labeled = 50
+estimate = false
+"""
+
+
+def _events(task: str, *, unknown: bool, hostile_scores: bool) -> pa.Table:
+    """Version 1 over three weeks, labels arriving ~a day late (some after ``AS_OF``), and
+    version 2 scoring the last week's requests again in shadow."""
+    rng = np.random.default_rng(3)
+    n = DAYS * PER_DAY
+    secs = np.sort(rng.choice(DAYS * 86_400, n, replace=False))
+    ts = [START + dt.timedelta(seconds=int(s)) for s in secs]
+    arrives = [
+        t + dt.timedelta(hours=float(h)) for t, h in zip(ts, rng.exponential(30, n), strict=True)
+    ]
+    truth = rng.choice(3, n, p=[0.5, 0.3, 0.2]) if task == "multiclass" else rng.random(n) < 0.3
+    labeled = rng.random(n) > 0.1
+    # spread over the three weeks: the shadow week (the gate's pairs) holds some too
+    hostile = [i for i in range(60, n, 61) if labeled[i]][:12]
+    cols: dict[str, Any] = {
+        "request_id": [f"r{i:05d}" for i in range(n)],
+        "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "model_version": ["1"] * n,
+        "x": rng.normal(size=n),
+    }
+    if task == "binary":
+        s = 1 / (1 + np.exp(-(rng.normal(-1, 1, n) + 2 * truth)))
+        if hostile_scores:
+            s[hostile] = [np.nan, np.inf, -np.inf] * 4
+        y = np.where(labeled, truth.astype(float), np.nan)
+        labels: Any = pa.array(y, from_pandas=True)
+        outputs = {"score": pa.array(s)}  # NaN kept as NaN, not made NULL
+    else:
+        logits = rng.normal(0, 1, (n, 3)) + 1.5 * np.eye(3)[truth]
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        if hostile_scores:
+            for j, i in enumerate(hostile):
+                p[i, j % 3] = [np.nan, np.inf, -np.inf][j % 3]
+        names = np.array(list(PROBABILITIES))
+        labels = [str(names[v]) if k else None for v, k in zip(truth, labeled, strict=True)]
+        outputs = {c: pa.array(p[:, j]) for j, c in enumerate(PROBABILITIES.values())}
+    if unknown:  # labeled before AS_OF, arriving after it
+        late = next(
+            i for i in range(n) if labeled[i] and ts[i] < AS_OF < arrives[i] and i not in hostile
+        )
+        if task == "binary":
+            y[late] = 2.0
+            labels = pa.array(y, from_pandas=True)
+        else:
+            labels[late] = "emu"
+    table = pa.table({**cols, **outputs, "outcome": labels, "label_ts": arrives})
+    table = table.set_column(
+        table.schema.get_field_index("label_ts"),
+        "label_ts",
+        pa.array(arrives, pa.timestamp("us", tz="UTC")),
+    )
+    shadow = table.filter(pa.array([t >= START + dt.timedelta(days=14) for t in ts]))
+    shadow = shadow.set_column(
+        shadow.schema.get_field_index("model_version"),
+        "model_version",
+        pa.array(["2"] * shadow.num_rows),
+    )
+    if task == "binary":
+        moved = np.asarray(shadow.column("score").to_numpy(zero_copy_only=False)) * 0.9 + 0.05
+        shadow = shadow.set_column(shadow.schema.get_field_index("score"), "score", pa.array(moved))
+    return pa.concat_tables([table, shadow])
+
+
+def _store(engine: str, table: pa.Table, root: Path) -> str:
+    root.mkdir(parents=True, exist_ok=True)
+    if engine == "duckdb":
+        pq.write_table(table, root / "e.parquet")
+        path = root / "t.duckdb"
+        with duckdb.connect(str(path)) as con:
+            con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{root / 'e.parquet'}')")
+        return f"duckdb:///{path}#events"
+    names = table.schema.names
+    rows = [
+        tuple(v.isoformat() if isinstance(v, dt.datetime) else v for v in r.values())
+        for r in table.to_pylist()
+    ]
+    real = {"x", "score", *PROBABILITIES.values()}
+    text = {"outcome"} if pa.types.is_string(table.schema.field("outcome").type) else set()
+    types = {n: "REAL" if n in real or (n == "outcome" and not text) else "TEXT" for n in names}
+    types |= {"ts": "TIMESTAMP", "label_ts": "TIMESTAMP"}
+    path = root / "t.db"
+    with sqlite3.connect(path) as con:
+        con.execute(f"CREATE TABLE events ({', '.join(f'{n} {types[n]}' for n in names)})")
+        con.executemany(f"INSERT INTO events VALUES ({','.join('?' * len(names))})", rows)
+    con.close()
+    return f"sqlite:///{path}#events"
+
+
+def _entry(root: Path, task: str, metric: str, source: str) -> ModelEntry:
+    (root / "specs").mkdir(parents=True, exist_ok=True)
+    outputs = (
+        'class_probabilities = { a = "p_a", b = "p_b", c = "p_c" }\nscore = ""'
+        if task == "multiclass"
+        else ""
+    )
+    spec = root / "specs" / f"m-{metric}.toml"
+    spec.write_text(SPEC.format(task=task, source=source, metric=metric, outputs=outputs))
+    return portfolio_of_spec(spec).models[0]
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, run: Any) -> tuple[Any, Any]:
+    """``run()`` read into memory, then counted in the database: each its result, or the
+    refusal's message."""
+    out = []
+    for rows in (10**9, 0):
+        monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", rows)
+        try:
+            out.append(run())
+        except EvaluationError as exc:
+            out.append(str(exc))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_an_unknown_label_is_refused_in_the_same_words_also_before_it_arrived(
+    engine: str, task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a label not arrived by ``as_of`` went through the database unchecked (and,
+    binary, through memory too), and the two engines worded the refusal differently."""
+    source = _store(engine, _events(task, unknown=True, hostile_scores=False), tmp_path)
+    metric = "accuracy"
+    entry = _entry(tmp_path, task, metric, source)
+    for as_of in (None, AS_OF):
+        memory, counted = _both(
+            monkeypatch, lambda a=as_of: run_performance(entry, "1", "7d", metric, as_of=a)
+        )
+        assert isinstance(memory, str) and memory == counted, (memory, counted)
+        value = "2" if task == "binary" else "'emu'"
+        assert "1 labeled event(s) have" in memory and f": {value} (column 'outcome')" in memory
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_nan_and_infinite_scores_are_no_score_on_either_engine(
+    engine: str, task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the database took a NaN or ±inf class probability as a score: one more event
+    in a window's ``n``, its class guessed from the NaN, an infinite Brier score. (A binary
+    model's scores agreed already; its cases guard that.)"""
+    source = _store(engine, _events(task, unknown=False, hostile_scores=True), tmp_path)
+    for metric in ("brier", "roc_auc"):
+        entry = _entry(tmp_path, task, metric, source)
+        memory, counted = _both(
+            monkeypatch, lambda e=entry, m=metric: run_performance(e, "1", "7d", m, as_of=AS_OF)
+        )
+        assert len(memory.realized.windows) == len(counted.realized.windows) == 4
+        for a, b in zip(counted.realized.windows, memory.realized.windows, strict=True):
+            assert (a.events, a.coverage.labeled) == (b.events, b.coverage.labeled)
+            assert a.status == b.status
+            if b.status == "ok":
+                x, e = a.metrics[metric], b.metrics[metric]
+                assert x.n == e.n and x.value == pytest.approx(e.value, rel=1e-9), metric
+        assert sum(w.status == "ok" for w in memory.realized.windows) >= 3
+        base = counted.baseline
+        assert base is not None and memory.baseline is not None
+        assert base.value == pytest.approx(memory.baseline.value, rel=1e-9)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_slices_view_refuses_and_counts_alike_on_duckdb(
+    task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
+    metric = "accuracy"
+    bad = _store("duckdb", _events(task, unknown=True, hostile_scores=False), tmp_path / "bad")
+    entry = _entry(tmp_path / "bad", task, metric, bad)
+    memory, counted = _both(monkeypatch, lambda: run_slices(entry, "1"))
+    assert isinstance(memory, str) and memory == counted, (memory, counted)
+    odd = _store("duckdb", _events(task, unknown=False, hostile_scores=True), tmp_path / "odd")
+    entry = _entry(tmp_path / "odd", task, metric, odd)
+    memory, counted = _both(monkeypatch, lambda: run_slices(entry, "1"))
+    a, b = counted.slices, memory.slices
+    assert (a.events, a.labeled) == (b.events, b.labeled)
+    for k, est in a.overall.items():
+        assert est.n == b.overall[k].n and est.value == pytest.approx(b.overall[k].value), k
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_the_gate_takes_infinite_scores_alike_in_the_database_and_in_memory(
+    engine: str, tmp_path: Path
+) -> None:
+    """Before, an inf and a -inf score made the pairs' score sum NaN and the evidence digest
+    refused it: the gate failed on every engine."""
+    source = _store(engine, _events("binary", unknown=False, hostile_scores=True), tmp_path)
+    _entry(tmp_path, "binary", "roc_auc", source)
+    spec = load_spec(tmp_path / "specs" / "m-roc_auc.toml")
+    got = [
+        gate_from_spec(spec, champion="1", challenger="2", in_database=inside, n_boot=50)
+        for inside in (False, True)
+    ]
+    memory, counted = (g.document() for g in got)
+    assert memory == counted
+    assert got[0].comparison.pairs == got[1].comparison.pairs > 0
+
+
+def test_a_nan_label_is_no_label_on_either_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A float label column may hold NaN, not NULL, for "no label" (DuckDB keeps it; SQLite
+    stores NULL). The readers hand a NaN over as missing; the database used to count it as a
+    label and refuse it as "not 0 or 1"."""
+    monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
+    table = _events("binary", unknown=False, hostile_scores=False)
+    y = table.column("outcome").to_numpy(zero_copy_only=False)  # NULL → NaN
+    table = table.set_column(table.schema.get_field_index("outcome"), "outcome", pa.array(y))
+    assert table.column("outcome").null_count == 0
+    source = _store("duckdb", table, tmp_path)
+    entry = _entry(tmp_path, "binary", "brier", source)
+    memory, counted = _both(monkeypatch, lambda: run_performance(entry, "1", "7d", as_of=AS_OF))
+    for a, b in zip(counted.realized.windows, memory.realized.windows, strict=True):
+        assert (a.events, a.coverage.labeled, a.status) == (b.events, b.coverage.labeled, b.status)
+        assert a.coverage.labeled < a.events
+        if b.status == "ok":
+            assert a.metrics["brier"].value == pytest.approx(b.metrics["brier"].value, rel=1e-9)
+    memory, counted = _both(monkeypatch, lambda: run_slices(entry, "1"))
+    assert (counted.slices.events, counted.slices.labeled) == (
+        memory.slices.events,
+        memory.slices.labeled,
+    )
+    assert counted.slices.overall["brier"].value == pytest.approx(
+        memory.slices.overall["brier"].value, rel=1e-9
+    )
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_the_gate_refuses_a_binary_label_other_than_0_and_1_alike(
+    engine: str, tmp_path: Path
+) -> None:
+    """Before, neither engine's gate refused a label 2: it was scored as both versions'
+    wrong answer and the verdict signed on it, while performance and slices refused it."""
+    source = _store(engine, _events("binary", unknown=True, hostile_scores=False), tmp_path)
+    _entry(tmp_path, "binary", "roc_auc", source)
+    spec = load_spec(tmp_path / "specs" / "m-roc_auc.toml")
+    said = []
+    for inside in (False, True):
+        with pytest.raises(EvaluationError) as refused:
+            gate_from_spec(spec, champion="1", challenger="2", in_database=inside, n_boot=50)
+        said.append(str(refused.value))
+    assert said[0] == said[1]
+    assert said[0].endswith("1 labeled event(s) have another value: 2 (column 'outcome')")

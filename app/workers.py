@@ -17,6 +17,13 @@ calls a Python ``QRunnable.run`` (or ``QThread.run``) override on another thread
 superqt's workers and ``QThreadPool.start(callable)`` both do — so after a few thousand tasks
 ``None`` is freed and the interpreter aborts ("none_dealloc"). Python threads calling
 ``Signal.emit`` do not touch that path.
+
+Progress is coalesced: a task has at most one report queued for the GUI thread, which reads
+the latest one when it gets there and then at most every :data:`PROGRESS_INTERVAL_MS`. Every
+queued report is a Python slot that waits for the GIL among the analysis's own threads; the
+drift analysis of the wide demo sent them by the hundred, and the GUI thread worked through
+that queue ahead of paints and clicks (py-spy: most of its waits for the GIL were in those
+slots or behind them).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from watchkeeper.core.memory import return_free_memory_soon
 from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
@@ -40,6 +47,9 @@ from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
 log = logging.getLogger(__name__)
 
 Work = Callable[[Progress, CancelCheck], Any]
+
+#: a task's progress reaches the GUI thread at most this often (the latest report wins)
+PROGRESS_INTERVAL_MS = 100
 
 
 # Cancelled work keeps its thread until its next check, so the pool is wider than the cores:
@@ -85,7 +95,7 @@ class _Relay(QObject):
     looked up by id, weakly, on the GUI thread.
     """
 
-    progressed = Signal(int, str, int, float, str)  # runner, key, generation, fraction, text
+    progressed = Signal(int, str, int, object)  # runner, key, generation, _LatestProgress
     returned = Signal(int, str, int, object)  # runner, key, generation, result
     errored = Signal(int, str, int, object)  # runner, key, generation, exception
     partial = Signal(int, str, int, object)  # runner, key, generation, a first result
@@ -98,10 +108,12 @@ class _Relay(QObject):
         self.returned.connect(self._on_returned)
         self.errored.connect(self._on_errored)
 
-    def _on_progressed(self, rid: int, key: str, gen: int, fraction: float, text: str) -> None:
+    def _on_progressed(self, rid: int, key: str, gen: int, latest: _LatestProgress) -> None:
         runner = _live_runner(rid)
         if runner is not None:
-            runner._on_worker_progress(key, gen, fraction, text)
+            runner._on_worker_progress(key, gen, latest)
+        else:
+            latest.delivered()
 
     def _on_partial(self, rid: int, key: str, gen: int, result: Any) -> None:
         runner = _live_runner(rid)
@@ -144,6 +156,38 @@ def _emit(signal: Any, *args: Any) -> None:
     """Emit on the relay from a worker thread; after the application is gone, nothing."""
     with contextlib.suppress(RuntimeError):
         signal.emit(*args)
+
+
+class _LatestProgress:
+    """A task's newest progress report, shared by its worker threads and the GUI thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: tuple[float, str] | None = None
+        self._queued = False
+
+    def put(self, fraction: float, message: str) -> bool:
+        """Keep the report; whether the caller must queue a signal (none is on its way)."""
+        with self._lock:
+            self._value = (fraction, message)
+            if self._queued:
+                return False
+            self._queued = True
+            return True
+
+    def take(self) -> tuple[float, str] | None:
+        """The report not yet shown, if any (the GUI thread keeps the slot while it waits)."""
+        with self._lock:
+            value, self._value = self._value, None
+            return value
+
+    def delivered(self) -> bool:
+        """Release the slot unless a report arrived meanwhile; whether one did."""
+        with self._lock:
+            if self._value is not None:
+                return True
+            self._queued = False
+            return False
 
 
 @dataclass
@@ -192,9 +236,11 @@ class TaskRunner(QObject):
         abort = threading.Event()
 
         relay, rid = _the_relay(), self._id
+        latest = _LatestProgress()
 
         def progress(fraction: float, message: str = "") -> None:
-            _emit(relay.progressed, rid, key, generation, float(fraction), message)
+            if latest.put(float(fraction), message):
+                _emit(relay.progressed, rid, key, generation, latest)
 
         def send_partial(value: Any) -> None:
             _emit(relay.partial, rid, key, generation, value)
@@ -236,9 +282,21 @@ class TaskRunner(QObject):
         task = self._tasks.get(key)
         return task.label if task else ""
 
-    def _on_worker_progress(self, key: str, generation: int, fraction: float, message: str) -> None:
-        if self._current(key, generation) is not None:
-            self.task_progressed.emit(key, fraction, message)
+    def _on_worker_progress(self, key: str, generation: int, latest: _LatestProgress) -> None:
+        if self._current(key, generation) is None:
+            latest.delivered()
+            return
+        value = latest.take()
+        if value is not None:
+            self.task_progressed.emit(key, *value)
+        # the slot stays taken for an interval: reports meanwhile only replace the value
+        QTimer.singleShot(
+            PROGRESS_INTERVAL_MS, self, lambda: self._after_interval(key, generation, latest)
+        )
+
+    def _after_interval(self, key: str, generation: int, latest: _LatestProgress) -> None:
+        if latest.delivered():
+            self._on_worker_progress(key, generation, latest)
 
     def _on_worker_partial(self, key: str, generation: int, value: Any) -> None:
         task = self._current(key, generation)

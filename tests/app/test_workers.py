@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from PySide6.QtCore import Qt, QThread
@@ -42,9 +43,50 @@ def test_result_and_progress_arrive_on_the_gui_thread(qtbot) -> None:
     assert results[0]["n"] == 4
     assert results[0]["thread"] != threading.get_ident()  # the work ran elsewhere
     assert seen_threads == [True]
-    qtbot.waitUntil(lambda: len(progress) == 4, timeout=2000)
-    assert progress[-1] == ("count", 1.0, "step 4")
+    # reports are coalesced (the latest one when the GUI thread gets to them; what is left
+    # when the task has ended is not shown): at least the first, in order
+    qtbot.waitUntil(lambda: bool(progress))
+    assert 1 <= len(progress) <= 4
+    assert all(k == "count" for k, _, _ in progress)
+    assert [f for _, f, _ in progress] == sorted(f for _, f, _ in progress)
+    assert all(m == f"step {round(f * 4)}" for _, f, m in progress)
     assert runner.active() == []
+
+
+def test_a_flood_of_progress_reaches_the_gui_thread_coalesced_and_ends_on_the_latest(
+    qtbot,
+) -> None:
+    """Thousands of reports from several threads become a few GUI-thread slots, at most one
+    an interval, and the last report shown is the last one made (none is lost at the end)."""
+    from watchkeeper.app.workers import PROGRESS_INTERVAL_MS
+
+    runner = TaskRunner()
+    shown = []
+    runner.task_progressed.connect(lambda key, f, m: shown.append((f, m)))
+    done = threading.Event()
+
+    def work(progress, cancelled):
+        def report(offset: int) -> None:
+            for i in range(2_000):
+                progress(i / 4_000, f"thread {offset} step {i}")
+
+        threads = [threading.Thread(target=report, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        progress(0.9, "the last phase")
+        done.wait(5)  # a long last phase: its report must be shown while it runs
+        return None
+
+    t0 = time.monotonic()
+    runner.run("flood", work, label="Flood", on_result=lambda _: None)
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1] == (0.9, "the last phase"), timeout=3000)
+    elapsed = time.monotonic() - t0
+    assert runner.active() == ["flood"]  # shown while the task still runs
+    assert len(shown) <= elapsed * 1000 / PROGRESS_INTERVAL_MS + 2, (len(shown), elapsed)
+    with qtbot.waitSignal(runner.task_finished, timeout=5000):
+        done.set()
 
 
 def test_cancel_stops_work_at_its_next_check(qtbot) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -238,24 +238,60 @@ def run_gate(
     scored (default: the shadow period), read from the entry's evidence under the read lock:
     what the Governance view's approval, ``watchkeeper gate`` and the Champion vs challenger
     view all decide on."""
-    from watchkeeper.core.evaluation.gate import gate_from_spec
+    from watchkeeper.core.evaluation.gate import gate_of_pairs
 
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     check_cancelled(cancelled)
     report(0.1, f"gate: v{challenger} against v{champion}")
-    with READ_LOCK, open_source_of(entry) as src:
-        require_outcomes(spec, src.schema().names, "the promotion gate")
-        require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
-        return gate_from_spec(
+    pairs = _read_pairs(
+        entry, spec, champion, challenger, cancelled, require_outcomes, start=start, end=end
+    )
+    check_cancelled(cancelled)
+    report(0.4, f"gate: v{challenger} against v{champion}: {pairs.joined.num_rows:,} pairs")
+    # the bootstrap runs without the read lock (as gate_from_spec's defaults: no policy
+    # but the spec's, seed 0)
+    return gate_of_pairs(spec, pairs, n_boot=n_boot)
+
+
+def _read_pairs(
+    entry: ModelEntry,
+    spec: Any,
+    champion: str,
+    challenger: str,
+    cancelled: CancelCheck | None,
+    require: Callable[[Any, list[str], str], None],
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    later: Sequence[str] = (),
+) -> Any:
+    """The gate's shadow pairs, with READ_LOCK held for the source's reads only (not the
+    join, not what follows): another view's read waits for a read, not for a gate, and a
+    run cancelled meanwhile gives way before its join."""
+    from watchkeeper.core.evaluation.gate import read_shadow_pairs
+
+    with READ_LOCK:
+        check_cancelled(cancelled)
+        src = open_source_of(entry)
+    try:
+        with READ_LOCK:
+            require(spec, src.schema().names, "the promotion gate")
+            require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
+        return read_shadow_pairs(
             spec,
             champion=str(champion),
             challenger=str(challenger),
             start=start,
             end=end,
             source=src,
-            n_boot=n_boot,
+            later=later,
+            read_lock=READ_LOCK,
+            cancelled=cancelled,
         )
+    finally:
+        with READ_LOCK:
+            src.close()
 
 
 def run_challenger(
@@ -276,7 +312,7 @@ def run_challenger(
     primary metric alone (``complete`` False: the same criteria and verdict, the plots, no
     intervals of the other metrics yet) while those metrics' bootstrap runs.
     """
-    from watchkeeper.core.evaluation.gate import comparison_key, gate_of_pairs, read_shadow_pairs
+    from watchkeeper.core.evaluation.gate import comparison_key, gate_of_pairs
     from watchkeeper.core.evaluation.metrics import float_array
 
     report = progress or (lambda f, m: None)
@@ -293,27 +329,9 @@ def run_challenger(
         report(0.7, "reading the pairs for the plots")
         return _multiclass_view(entry, gate, features, report)
     report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
-    # the lock is held for the source's reads only (read_shadow_pairs takes it again for
-    # its read): a run cancelled meanwhile gives way before its join, not after
-    with READ_LOCK:
-        check_cancelled(cancelled)
-        src = open_source_of(entry)
-    try:
-        with READ_LOCK:
-            require_binary_outcomes(spec, src.schema().names, "the promotion gate")
-            require_request_ids(spec.model.name, src.schema().names, "the promotion gate")
-        pairs = read_shadow_pairs(
-            spec,
-            champion=str(champion),
-            challenger=str(challenger),
-            source=src,
-            later=features,
-            read_lock=READ_LOCK,
-            cancelled=cancelled,
-        )
-    finally:
-        with READ_LOCK:
-            src.close()
+    pairs = _read_pairs(
+        entry, spec, champion, challenger, cancelled, require_binary_outcomes, later=features
+    )
     check_cancelled(cancelled)
     report(0.2, "curves and disagreements")
     # the features are taken for the disagreements shown only, not for every pair

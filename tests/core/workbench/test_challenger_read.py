@@ -146,3 +146,43 @@ def test_a_labeled_pair_without_the_others_score_falls_back_to_its_own_sort() ->
     for got, want in ((roc_a, roc_points(y, a)), (roc_b, roc_points(y, b))):
         for x, z in zip(got, want, strict=True):
             np.testing.assert_array_equal(x, z)
+
+
+def test_the_gate_joins_and_decides_without_the_read_lock(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_gate (the Governance view's approval, the multiclass Champion view) holds the read
+    lock for its reads only: not for the join nor the bootstrap, and it lets it go after."""
+    from watchkeeper.core.workbench.challenger import run_gate
+
+    held: dict[str, list[bool]] = {"read": [], "join": [], "decide": []}
+    real_read, real_join = data_module.read_events, gate_module.join_shadow_rows
+    real_decide = gate_module.gate_of_pairs
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        held["read"].append(READ_LOCK.locked())
+        return real_read(*args, **kwargs)
+
+    def joining(*args: Any, **kwargs: Any) -> Any:
+        held["join"].append(READ_LOCK.locked())
+        return real_join(*args, **kwargs)
+
+    def deciding(*args: Any, **kwargs: Any) -> Any:
+        held["decide"].append(READ_LOCK.locked())
+        return real_decide(*args, **kwargs)
+
+    monkeypatch.setattr(data_module, "read_events", reading)
+    monkeypatch.setattr(gate_module, "join_shadow_rows", joining)
+    monkeypatch.setattr(gate_module, "gate_of_pairs", deciding)
+    gate = run_gate(_fraud(demo_workspace), "1", "2", n_boot=20)
+    assert held["read"] and all(held["read"])
+    assert held["join"] == [False] and held["decide"] == [False]
+    assert not READ_LOCK.locked()
+    # the same decision as the gate read and decided in one call
+    monkeypatch.undo()
+    from watchkeeper.core.workbench.common import spec_of
+
+    entry = _fraud(demo_workspace)
+    whole = gate_module.gate_from_spec(spec_of(entry), champion="1", challenger="2", n_boot=20)
+    assert gate.criteria == whole.criteria and gate.passed == whole.passed
+    assert gate.inputs == whole.inputs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -260,7 +260,7 @@ def _read_pairs(
     champion: str,
     challenger: str,
     cancelled: CancelCheck | None,
-    require: Callable[[Any, list[str], str], None],
+    require: Callable[[Any, Collection[str], str], None],
     *,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,

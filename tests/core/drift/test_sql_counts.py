@@ -362,6 +362,10 @@ def test_pushed_down_exact_statistics_equal_in_memory(engine: sa.Engine) -> None
     assert any("every row" in n for n in sql.notes)
 
 
+# the servers are asked for inside the test: the marks put it with the servers' tests (one
+# PostgreSQL, one Spark per run under xdist)
+@pytest.mark.postgres
+@pytest.mark.spark
 def test_pushed_down_sample_is_bounded_seeded_and_the_same_on_every_engine(
     request: pytest.FixtureRequest, tmp_path
 ) -> None:

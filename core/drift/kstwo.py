@@ -263,36 +263,31 @@ def _smirnov_many(n: np.ndarray, x: np.ndarray, max_cells: int = 1 << 18) -> np.
 
 def kstwo_sf_many(x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """:func:`kstwo_sf` of many ``(x, n)``: the Pelz-Good regime (most windows of a feature
-    that did not drift) as one vector computation, every other one as :func:`kstwo_sf`."""
+    that did not drift) and the "2 * smirnov" one (a drifted window, usually) each as one
+    vector computation, every other one as :func:`kstwo_sf`."""
     x = np.asarray(x, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     out = np.full(x.shape, np.nan)
     with np.errstate(all="ignore"):
-        ok = np.isfinite(x) & np.isfinite(n) & (n > 0) & (np.floor(n) == n)
         t = n * x
-        pelz = (
-            ok
-            & (x > 0.0)
-            & (x < 0.5)
-            & (t > 1.0)
-            & (t < n - 1)
-            & (n > 140)
-            & (t * x < 2.2)
-            & ~((n <= 100000) & (n * x**1.5 <= 1.4))
-        )
-        if pelz.any():
-            cdf = _pelz_good_cdf_many(n[pelz], x[pelz])
-            out[pelz] = np.minimum(np.maximum(1.0 - cdf, 0.0), 1.0)
-        # kstwo_sf's two "2 * smirnov" branches (a drifted window is usually in one)
         nx2 = t * x
-        sum_exact = (
-            ok
+        # kstwo_sf's branches past its guards and its Ruben-Gambino ends (t <= 1, t >= n - 1)
+        inner = (
+            np.isfinite(x)
+            & np.isfinite(n)
+            & (n > 0)
+            & (np.floor(n) == n)
             & (x > 0.0)
             & (x < 1.0)
             & (t > 1.0)
             & (t < n - 1)
-            & ((x >= 0.5) | ((n > 140) & (nx2 >= 2.2) & (nx2 < 370.0)))
         )
+        durbin = (n <= 100000) & (n * x**1.5 <= 1.4)
+        pelz = inner & (x < 0.5) & (n > 140) & (nx2 < 2.2) & ~durbin
+        sum_exact = inner & ((x >= 0.5) | ((n > 140) & (nx2 >= 2.2) & (nx2 < 370.0)))
+        if pelz.any():
+            cdf = _pelz_good_cdf_many(n[pelz], x[pelz])
+            out[pelz] = np.minimum(np.maximum(1.0 - cdf, 0.0), 1.0)
         if sum_exact.any():
             two = 2 * _smirnov_many(n[sum_exact], x[sum_exact])
             out[sum_exact] = np.minimum(np.maximum(two, 0.0), 1.0)

@@ -44,6 +44,7 @@ __all__ = [
     "MulticlassOutcomes",
     "candidate_stats",
     "multiclass_slice_metrics",
+    "refuse_unknown_searched",
 ]
 
 #: Groups of the grouped jackknife behind a discovery candidate's standard error.
@@ -122,6 +123,37 @@ class ClassColumns:
         if self.prediction and self.prediction in table.column_names:
             pred = codes_of(classes, table, self.prediction, "prediction")
         return MulticlassOutcomes(classes, codes, p, pred)
+
+
+def refuse_unknown_searched(
+    outcomes: ClassColumns,
+    table: pa.Table,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+) -> None:
+    """A label, then a prediction, that is no class among the events worst-slice discovery
+    searches (a label, every probability finite) refused in
+    :func:`.multiclass.unknown_classes_error`'s words: what the database's search counts
+    and refuses the same way (``label_column`` / ``prediction_column``: the source's names)."""
+    for column in (outcomes.label, *outcomes.probabilities.values()):
+        if column not in table.column_names:
+            raise EvaluationError(f"no {column!r} column in the data")
+    labels = table.column(outcomes.label)
+    # a NaN label is none, as the readers and the database's nan_as_null hand it over
+    if pa.types.is_floating(labels.type):
+        present = ~np.isnan(float_array(labels, "labels"))
+    else:
+        present = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    for c in outcomes.probabilities.values():
+        present &= np.isfinite(float_array(table.column(c), c))
+    searched = table.filter(pa.array(present))
+    names = {outcomes.label: label_column or outcomes.label}
+    what = {outcomes.label: "label"}
+    if outcomes.prediction and outcomes.prediction in table.column_names:
+        names[outcomes.prediction] = prediction_column or outcomes.prediction
+        what[outcomes.prediction] = "prediction"
+    for column, name in names.items():
+        class_codes(outcomes.classes, searched.column(column), what[column], name)
 
 
 def codes_of(classes: Sequence[str], table: pa.Table, column: str, what: str) -> np.ndarray:

@@ -223,18 +223,6 @@ def mc_group_statement(rows: Any, sums: Sequence[str] = ("s",), squares: bool = 
     return sa.select(*parts).group_by(rows.c.g, rows.c.y, rows.c.pc)
 
 
-def refuse_unknown(fetched: np.ndarray, label: str, prediction: str | None) -> None:
-    """Rows ``(g, y, pc, n, …)``: a label or prediction that is no class is refused, as
-    :func:`.multiclass.class_codes` refuses it in memory."""
-    for column, what, name in ((1, "label", label), (2, "prediction", prediction)):
-        bad = fetched[:, column] == -1
-        if bad.any():
-            raise EvaluationError(
-                f"{int(fetched[bad, 3].sum()):,} event(s) have a {what} that is not one of "
-                f"the classes (column {name!r})"
-            )
-
-
 def confusions(fetched: np.ndarray, k: int, first_sum: int = 4) -> dict[int, McStats]:
     """Group id → its :class:`McStats` from rows ``(g, y, pc, n, t1, t2)`` (the labeled,
     scored cells only; a group with none has an empty matrix)."""

@@ -29,6 +29,7 @@ not computed (``None``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,7 @@ def performance_over_time_sql(
     from watchkeeper.core.evaluation.slice_sql import refuse_odd_labels_sql, slice_query, sql_parts
     from watchkeeper.core.telemetry.sql import time_bound, time_key
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
-    from watchkeeper.core.telemetry.sql_values import nan_as_null
+    from watchkeeper.core.telemetry.sql_values import double, nan_as_null
     from watchkeeper.core.telemetry.windows import parse_window
 
     if task not in ("binary", "regression"):
@@ -145,14 +146,24 @@ def performance_over_time_sql(
             y = sa.case((time_key(arrived) <= time_bound(arrived, as_of), y))
         w = rows.window.label("w")
         k = bin_key(s, grid).label("k")
-        # a binary label must be 0 or 1: the sums below would count a 2 as two positives.
-        # Every stored label is checked, arrived by as_of or not, as in memory
-        odd = sa.func.sum(
-            sa.case((sa.and_(stored.is_not(None), stored.not_in([0, 1])), 1), else_=0)
-            if task == "binary"
-            else sa.literal(0, sa.Integer)
-        ).label("odd")
-        statement = sa.select(w, k, *bin_aggregates(s, y), odd).select_from(rows.source)
+        inf = double(math.inf)
+        if task == "binary":
+            # a binary label must be 0 or 1: the sums below would count a 2 as two positives.
+            # Every stored label is checked, arrived by as_of or not, as in memory
+            odd = sa.func.sum(
+                sa.case((sa.and_(stored.is_not(None), stored.not_in([0, 1])), 1), else_=0)
+            ).label("odd")
+            summed = y
+        else:
+            # an infinite target (arrived) is a label, counted in the coverage and the
+            # window's labels, but no part of a metric: regression_metrics keeps finite
+            # targets only, where the sums would make the MAE infinite
+            finite = sa.and_(y > -inf, y < inf)
+            odd = sa.func.sum(
+                sa.case((sa.and_(y.is_not(None), sa.not_(finite)), 1), else_=0)
+            ).label("odd")
+            summed = sa.case((finite, y))
+        statement = sa.select(w, k, *bin_aggregates(s, summed), odd).select_from(rows.source)
         if rows.conditions:
             statement = statement.where(*rows.conditions)
         statement = statement.group_by(sa.literal_column("w"), sa.literal_column("k"))
@@ -164,9 +175,11 @@ def performance_over_time_sql(
             error=EvaluationError,
         ):
             fetched = fetch_numbers(conn, statement, 3 + len(AGGREGATES))
-            odd_labels = int(np.nan_to_num(fetched[:, -1]).sum())
-            refuse_odd_labels_sql(conn, table, clauses, col("label"), odd_labels)
+            odd_labels = np.nan_to_num(fetched[:, -1])
+            if task == "binary":
+                refuse_odd_labels_sql(conn, table, clauses, col("label"), int(odd_labels.sum()))
             fetched = fetched[:, :-1]
+            infinite = odd_labels if task == "regression" else np.zeros(len(fetched))
             mixed = _mixed_bins(fetched) if "roc_auc" in chosen else np.empty((0, 2))
             inside = _rows_in(fetched, mixed)
             raw = np.empty((0, 4))
@@ -182,14 +195,19 @@ def performance_over_time_sql(
     no_lags: dict[str, float | None] = {"p10": None, "p50": None, "p90": None, "max": None}
     out = []
     for i in range(len(windows)):
-        mine = fetched[fetched[:, 0] == i]
+        at = fetched[:, 0] == i
+        mine, beyond = fetched[at], infinite[at]
         coverage = LabelCoverage(
-            int(mine[:, 2].sum()), int(mine[:, 3].sum()), MappingProxyType(dict(no_lags))
+            int(mine[:, 2].sum()),
+            int(mine[:, 3].sum() + beyond.sum()),
+            MappingProxyType(dict(no_lags)),
         )
         binned = fold_bins(mine[:, 1:], grid)
         est: Any = MappingProxyType({})
         status = "insufficient"
-        if binned.labeled.sum() >= min_labeled:
+        # the labeled, scored events, as the in-memory path counts them for min_labeled
+        scored = beyond[~np.isnan(mine[:, 1])].sum()
+        if binned.labeled.sum() + scored >= min_labeled:
             status = "ok"
             got = dict(
                 binned_metrics(binned, threshold=grid.origin, metrics=chosen, confidence=confidence)

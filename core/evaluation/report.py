@@ -243,6 +243,8 @@ def slice_report(
                 threshold=policy.threshold,
                 pairs=worst_pairs,
                 outcomes=outcomes,
+                label_column=spec.telemetry.columns.label,
+                prediction_column=spec.telemetry.columns.prediction or None,
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")

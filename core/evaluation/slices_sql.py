@@ -311,15 +311,6 @@ def pushed_estimates(
     return MappingProxyType(out)
 
 
-def _refuse_odd(stats: Mapping[int, GroupStats], label: str) -> None:
-    odd = max((int(st.odd) for st in stats.values()), default=0)
-    if odd:
-        raise EvaluationError(
-            f"a binary label must be 0 or 1; {odd:,} labeled event(s) of the selection have "
-            f"another value (column {label!r})"
-        )
-
-
 def _run(conn: Any, statement: Any, cancelled: Callable[[], bool] | None) -> Any:
     import sqlalchemy as sa
 
@@ -486,7 +477,12 @@ def find_worst_slices_pushed(
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation import multiclass_slices_sql as mcs
-    from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.evaluation.multiclass_performance_sql import refuse_unknown_sql
+    from watchkeeper.core.evaluation.slice_sql import (
+        refuse_odd_labels_sql,
+        slice_query,
+        sql_parts,
+    )
     from watchkeeper.core.evaluation.worst_slices import (
         DISCOVERY_METRICS,
         _conclude,
@@ -548,6 +544,13 @@ def find_worst_slices_pushed(
         s: Any = None if multiclass else col("score")
         y: Any = None if multiclass else nan_as_null(col("label"))
         usable = [] if multiclass else [y.is_not(None), s > double(-math.inf), s < inf]
+        # the events a multiclass period searches (class_coded's wk_y and wk_pc not NULL)
+        mc_searched = []
+        if multiclass:
+            mc_searched = [nan_as_null(col("label")).is_not(None)]
+            for c in outcomes.probabilities.values():
+                prob = sa.cast(col(c), sa.Double)
+                mc_searched += [prob.is_not(None), prob > double(-math.inf), prob < inf]
 
         def period_binary(i: int, clauses: Sequence[Any]) -> Any:
             return sa.select(
@@ -560,6 +563,7 @@ def find_worst_slices_pushed(
         if not multiclass:
             period = period_binary
         parts = [period(0, cur_clauses)]
+        periods = [list(cur_clauses)]  # each period's selection, for a refusal's values
         if baseline is not None:
             b_version, b_start, b_end = baseline
             # the same table object: a second reflection would be a second FROM entry
@@ -571,6 +575,7 @@ def find_worst_slices_pushed(
             )
             base_clauses = [_renamed(c, "b_") for c in source.where(table, earlier)]
             parts.append(period(1, base_clauses))
+            periods.append(base_clauses)
         both = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).cte("both")
         ref_period = 1 if baseline is not None else 0
         fcol = [both.c[f"f{j}"] for j in range(len(cols))]
@@ -712,10 +717,17 @@ def find_worst_slices_pushed(
 
         k_classes = len(outcomes.classes) if multiclass else 0
 
-        def count(rows: Any) -> dict[int, Any]:
-            """Each group's sums (binary) or confusion counts (multiclass)."""
+        def count(rows: Any, overall: bool = False) -> dict[int, Any]:
+            """Each group's sums (binary) or confusion counts (multiclass); ``overall``: the
+            rows hold each period's overall group (-1, -2), whose odd labels are refused."""
             if not multiclass:
-                return _run(conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled)
+                got = _run(conn, group_stats_statement(rows, threshold, auc_mode, grid), cancelled)
+                if overall:
+                    for i, clauses in enumerate(periods):
+                        odd = int(got[-1 - i].odd) if -1 - i in got else 0
+                        where = [*clauses, *usable]
+                        refuse_odd_labels_sql(conn, table, where, col("label"), odd)
+                return got
             from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
 
             with cancellable_or_refused(
@@ -726,23 +738,32 @@ def find_worst_slices_pushed(
                 error=EvaluationError,
             ):
                 fetched = fetch_numbers(conn, mcs.mc_group_statement(rows), 6)
-            pred_col = col("prediction").name if outcomes.prediction is not None else None
-            mcs.refuse_unknown(fetched, col("label").name, pred_col)
+            if overall:
+                for i, clauses in enumerate(periods):
+                    refuse_unknown_sql(
+                        conn,
+                        fetched[fetched[:, 0] == -1 - i],
+                        table,
+                        [*clauses, *mc_searched],
+                        col,
+                        outcomes.classes,
+                        prediction=outcomes.prediction is not None,
+                    )
             return mcs.with_stats(metric, mcs.confusions(fetched, k_classes))
 
         # 3. overall and every single feature's levels, per period: one pass over the
         # selection, each event stacked once per feature whose level holds it
         width = max((len(lv.conditions) for lv in levels), default=1) + 1
         coded = _coded(levels, both)
-        gs = [sa.case((coded.c.period == 0, sa.literal(-1, sa.Integer)))]
+        # each period's overall group (-1 now, -2 the baseline): every searched event once
+        now, before = sa.literal(-1, sa.Integer), sa.literal(-2, sa.Integer)
+        gs = [sa.case((coded.c.period == 0, now), else_=before)]
         for k, lv in enumerate(levels):
             if lv.conditions:
                 code = coded.c[f"c{k}"]
                 gs.append((sa.literal(k, sa.Integer) * width + code) * 2 + coded.c.period)
         rows = _stacked(conn, coded, gs, "rows")
-        stats = count(rows)
-        if not multiclass:
-            _refuse_odd(stats, col("label").name)
+        stats = count(rows, overall=True)
         whole = stats.get(-1)
         if whole is None or whole.n == 0:
             raise EvaluationError(f"the overall {metric} does not exist on these events")

@@ -58,6 +58,7 @@ from watchkeeper.core.evaluation.metrics import (
     delong,
     float_array,
     metric_estimate,
+    refuse_odd_labels,
 )
 from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
 
@@ -347,6 +348,8 @@ def find_worst_slices(
     max_pair_features: int = SEARCH.max_pair_features,
     seed: int = 0,
     outcomes: Any = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
 ) -> WorstSlices:
     """Slices over single features and pairs whose ``metric`` is worse.
 
@@ -372,6 +375,12 @@ def find_worst_slices(
     ``score`` and ``label`` are not read, ``metric`` is a multiclass one, a candidate's
     standard error is :func:`~.multiclass_slices.candidate_stats`' and its ``positives``
     count the events predicted right).
+
+    A label that is not the model's (a binary one not 0 or 1; a class, or a prediction, that
+    is none) among the events searched — labeled, scored — of ``table``, then of
+    ``baseline``, is refused in the words the database's search uses
+    (:func:`~.metrics.odd_labels_error`, :func:`~.multiclass.unknown_classes_error`), naming
+    ``label_column`` / ``prediction_column`` (the source's names; default: the table's).
     """
     from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
 
@@ -383,8 +392,14 @@ def find_worst_slices(
     notes: list[str] = []
 
     def labeled(t: pa.Table) -> pa.Table:
+        # refused before the sample is drawn: the database counts every searched event
         if outcomes is None:
-            return _labeled(t, score, label)
+            kept = _labeled(t, score, label)
+            refuse_odd_labels(kept.column(label), label_column or label)
+            return kept
+        from watchkeeper.core.evaluation.multiclass_slices import refuse_unknown_searched
+
+        refuse_unknown_searched(outcomes, t, label_column, prediction_column)
         return t.filter(pa.array(outcomes.read(t).usable))
 
     cur_t = _sampled(labeled(table), max_rows, seed, "events", notes)

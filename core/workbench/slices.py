@@ -393,6 +393,8 @@ def run_slices(
                 baseline=reference,
                 threshold=policy.threshold,
                 outcomes=outcomes,
+                label_column=spec.telemetry.columns.label,
+                prediction_column=spec.telemetry.columns.prediction or None,
             )
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")

@@ -28,6 +28,7 @@ def open_workbench(
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from watchkeeper.app.analysis_process import close_children
     from watchkeeper.app.main_window import MainWindow
     from watchkeeper.app.theme import restore_theme
     from watchkeeper.app.workers import wait_for_workers
@@ -72,4 +73,5 @@ def open_workbench(
     code = app.exec()
     # Workers were asked to stop when the window closed; let them reach their next check.
     wait_for_workers(5.0)
+    close_children()
     return code

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from watchkeeper.app.analysis_process import prestart_soon
 from watchkeeper.app.panels.common import MessageBanner
 from watchkeeper.app.panels.compare import make_challenger_panel
 from watchkeeper.app.panels.drift import DriftPanel
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
             self._gc_timer.timeout.connect(self._end_startup_gc_pause)
             self._gc_timer.start(STARTUP_GC_PAUSE_MS)
         self._health_started = False
+        prestart_soon()  # the analysis process imports while the portfolio loads
 
         self.portfolio = PortfolioPanel(self.runner)
         self.portfolio_dock = QDockWidget("Portfolio", self)

@@ -41,6 +41,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
+from watchkeeper.app.analysis_process import ChildWork, child_pool
 from watchkeeper.core.memory import return_free_memory_soon
 from watchkeeper.core.progress import CancelCheck, Cancelled, Progress
 
@@ -218,7 +219,7 @@ class TaskRunner(QObject):
     def run(
         self,
         key: str,
-        work: Work,
+        work: Work | ChildWork,
         *,
         label: str,
         on_result: Callable[[Any], None],
@@ -230,6 +231,8 @@ class TaskRunner(QObject):
         With ``on_partial``, ``work`` is called as ``work(progress, cancelled, partial)``:
         each ``partial(value)`` reaches ``on_partial`` on the GUI thread while the task is
         still the current one under ``key`` (a first answer before the whole one).
+        A :class:`ChildWork` runs in a child process (:mod:`.analysis_process`) instead, with
+        the same progress, partial answers, cancellation and errors.
         """
         self.cancel(key)
         generation = next(self._generations)
@@ -247,7 +250,11 @@ class TaskRunner(QObject):
 
         def job() -> None:  # on a pool thread
             try:
-                if on_partial is not None:
+                if isinstance(work, ChildWork):
+                    # this thread waits for the child with the GIL released
+                    sink = send_partial if on_partial is not None else None
+                    result = child_pool().run(work, progress, abort, sink)
+                elif on_partial is not None:
                     result = work(progress, abort.is_set, send_partial)  # type: ignore[call-arg]
                 else:
                     result = work(progress, abort.is_set)

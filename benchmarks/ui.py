@@ -516,7 +516,7 @@ def measure_stalls(
             ("slices (Slices tab)", window.slices, "slices"),
             ("champion vs challenger (its tab)", window.challenger, "challenger"),
         )
-        answers: list[tuple[str, float, float, float, float]] = []  # name, first, full, gap, rss
+        answers: list[tuple[str, float, float, float, float, float]] = []  # …, rss, child rss
         first_at: dict[str, float] = {}
 
         def watch_first(panel: Any, key: str) -> None:
@@ -574,7 +574,7 @@ def measure_stalls(
                 print(f"   {name}: click to first answer {first:.1f} s, to full {full:.1f} s")
                 settle(1.0)
                 record(name, t)
-                answers.append((name, first, full, meter.max_gap, peak_rss_gib()))
+                answers.append((name, first, full, meter.max_gap, *peaks()))
             if "health" in only:
                 # the sweep the window starts after the first views: every model judged anew
                 meter.reset()
@@ -591,7 +591,7 @@ def measure_stalls(
                 print(f"   {name}: first light {first:.1f} s, all lights {full:.1f} s")
                 settle(1.0)
                 record(name, t)
-                answers.append((name, first, full, meter.max_gap, peak_rss_gib()))
+                answers.append((name, first, full, meter.max_gap, *peaks()))
             if "export" in only and window.slices.state.result is not None:
                 out = Path(tmp) / "slices.xlsx"
                 window.tabs.setCurrentWidget(window.slices)
@@ -606,7 +606,7 @@ def measure_stalls(
                 print(f"   {name}: export action to file written {full:.1f} s")
                 settle(1.0)
                 record(name, t)
-                answers.append((name, float("nan"), full, meter.max_gap, peak_rss_gib()))
+                answers.append((name, float("nan"), full, meter.max_gap, *peaks()))
         window.close()
     finally:
         meter.stop()
@@ -615,10 +615,13 @@ def measure_stalls(
 
     print(
         f"\n   {'view':48} {'first answer':>12} {'full result':>12} {'longest stall':>14}"
-        f" {'peak RSS':>9}"
+        f" {'peak RSS':>9} {'analysis process':>16}"
     )
-    for name, first, full, gap, rss in answers:
-        print(f"   {name:48} {first:10.1f} s {full:10.1f} s {gap * 1000:11.0f} ms {rss:5.2f} GiB")
+    for name, first, full, gap, rss, child in answers:
+        print(
+            f"   {name:48} {first:10.1f} s {full:10.1f} s {gap * 1000:11.0f} ms {rss:5.2f} GiB"
+            f" {child:12.2f} GiB"
+        )
     base = statistics.median(g for g, _ in results["idle window (baseline)"])
     print(f"   {'scenario':48} {'max gap per round (ms)':>28}  worst  ×idle")
     for name, runs in results.items():
@@ -639,17 +642,44 @@ def measure_stalls(
             print(f"       {line}")
 
 
+def _children() -> list[str]:
+    """The analysis processes' ids (``app/analysis_process.py``), if any started."""
+    from watchkeeper.app import analysis_process
+
+    pool = analysis_process._pool
+    return [str(pid) for pid in pool.pids()] if pool is not None else []
+
+
 def reset_peak_rss() -> None:
-    """Start a new peak: Linux resets VmHWM to the current RSS on writing 5 to clear_refs."""
+    """Start a new peak: Linux resets VmHWM to the current RSS on writing 5 to clear_refs
+    (the window's and its analysis processes')."""
+    for pid in ("self", *_children()):
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def _peak_gib(pid: str) -> float:
     with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
 
 
 def peak_rss_gib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    return float("nan")
+    """The window's own peak since the last reset."""
+    return _peak_gib("self")
+
+
+def peaks() -> tuple[float, float]:
+    """The window's peak and its analysis processes' since the last reset."""
+    return peak_rss_gib(), child_peak_rss_gib()
+
+
+def child_peak_rss_gib() -> float:
+    """The largest peak of a live analysis process since the last reset (0 if none runs; a
+    child replaced meanwhile is not counted, see ``RETIRE_RSS_BYTES``)."""
+    return max((_peak_gib(pid) for pid in _children()), default=0.0)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
+from watchkeeper.app.analysis_process import ChildWork
 from watchkeeper.app.panels.state import Observable
 from watchkeeper.app.theme import tint
 from watchkeeper.app.workers import TaskRunner, Work
@@ -188,7 +189,7 @@ class PanelTask:
 
     def start(
         self,
-        work: Work,
+        work: Work | ChildWork,
         label: str,
         on_result: Callable[[Any], None],
         on_partial: Callable[[Any], None] | None = None,

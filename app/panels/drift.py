@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from watchkeeper.app.analysis_process import ChildWork, suits_child
 from watchkeeper.app.panels.common import BusyLine, Debouncer, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
 from watchkeeper.app.theme import mute
@@ -207,6 +208,10 @@ class DriftPanel(QWidget):
             result = run_drift(entry, version, window, progress, cancelled, partial=ranked_first)
             _prepare_views(result)
             return result
+
+        if suits_child(entry):
+            # analysed in a child process: its GIL is not the window's (analysis_process.py)
+            work = ChildWork(run_drift, (entry, version, window), after=_prepare_views)
 
         # the features ranked from their counts first, then the exact statistics fill in
         self.task.start(

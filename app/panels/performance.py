@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from watchkeeper.app.analysis_process import ChildWork, suits_child
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask, missing_part
 from watchkeeper.app.panels.drift import WINDOW_CHOICES
 from watchkeeper.app.panels.explain_drop import ExplainDropBox
@@ -299,6 +300,8 @@ class PerformancePanel(QWidget):
         def work(progress, cancelled):
             return run_performance(entry, version, window, metric, progress, cancelled)
 
+        if suits_child(entry):
+            work = ChildWork(run_performance, (entry, version, window, metric))
         label = f"Performance of {entry.name} v{version}"
         self.task.start(work, label, lambda result: self._on_result(key, result))
 

@@ -128,7 +128,7 @@ def test_a_cancel_reaches_the_running_task_and_its_child_serves_the_next(pool) -
 def test_errors_arrive_in_their_own_words(pool) -> None:
     with pytest.raises(WatchkeeperError, match=r"^m\.toml: \[telemetry\] source names no table$"):
         _run(pool, ChildWork(fail_in_words))
-    with pytest.raises(RuntimeError, match="^_TwoArguments: odd$"):
+    with pytest.raises(RuntimeError, match=r"^_TwoArguments: odd$"):
         _run(pool, ChildWork(fail_oddly))
     assert _run(pool, ChildWork(steps, (1,)))["n"] == 1  # the child survived both
 

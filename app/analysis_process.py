@@ -227,8 +227,9 @@ def serve(fd: int, retire_bytes: int = RETIRE_RSS_BYTES) -> None:
                 _last[0] = now
                 _send(conn, send_lock, ("progress", _id, (float(fraction), message)))
 
-        def partial(value: Any, _id: int = task_id) -> None:
-            _send(conn, send_lock, ("partial", _id, value))
+        def partial(*values: Any, _id: int = task_id) -> None:
+            # one value as it is; several (``on_model(name, judged)``) as a tuple
+            _send(conn, send_lock, ("partial", _id, values[0] if len(values) == 1 else values))
 
         extra: dict[str, Any] = {"progress": progress, "cancelled": abort.is_set}
         if partial_keyword:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from watchkeeper.app.analysis_process import ChildWork, suits_child
 from watchkeeper.app.panels.common import BusyLine, MessageBanner, PanelTask
 from watchkeeper.app.panels.state import PortfolioState, TaskStatus
 from watchkeeper.app.theme import tint, tone
@@ -149,6 +150,15 @@ class PortfolioPanel(QWidget):
         if portfolio is None:
             return
         known = dict(known or {})  # a snapshot: the worker must not see the dict change
+        if portfolio.models and all(suits_child(m) for m in portfolio.models):
+            # judged in a child process (analysis_process.py); each light through the runner,
+            # which drops a replaced sweep's
+            self.health_partial.drop()
+            child = ChildWork(run_health, (portfolio, known), partial_keyword="on_model")
+            self.health_task.start(
+                child, "Checking model health", self._on_health, self._on_model_judged
+            )
+            return
         send = self.health_partial.new_request()
 
         def work(progress, cancelled):

@@ -239,3 +239,19 @@ def test_drift_in_a_child_equals_drift_in_this_process(demo_workspace: Path, poo
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.windows.floats, b.windows.floats)
     assert there.multivariate == here.multivariate
+
+
+def test_the_health_sweep_in_a_child_equals_the_sweep_here(demo_workspace: Path, pool) -> None:
+    """Each model's light arrives on its own (``on_model(name, judged)`` as one tuple), and
+    the verdicts equal those of the same sweep run in this process."""
+    from watchkeeper.core.workbench.health import run_health
+    from watchkeeper.core.workbench.portfolio import load_portfolio
+
+    portfolio = load_portfolio(demo_workspace)
+    here = run_health(portfolio, {})
+    lights: list[tuple[str, Any]] = []
+    work = ChildWork(run_health, (portfolio, {}), partial_keyword="on_model")
+    there = pool.run(work, lambda f, m: None, threading.Event(), lights.append)
+    assert sorted(name for name, _ in lights) == sorted(here)
+    assert {n: judged[0] for n, judged in lights} == {n: v[0] for n, v in here.items()}
+    assert {n: v[0] for n, v in there.items()} == {n: v[0] for n, v in here.items()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -332,7 +333,17 @@ class ChallengerPanel(DeferredPanel):
             return
         # The complete view after the first answer shares its plots' data: redraw the tables
         before, self._drawn = self._drawn, v
-        same_plots = before is not None and before.score_a is v.score_a
+        # (equal, not only the same object: from the analysis process each answer arrives
+        # as its own copy, and redrawing the plots and disagreements took ~100 ms)
+        same_plots = before is not None and (
+            before.score_a is v.score_a
+            or (
+                before.score_a.shape == v.score_a.shape
+                and np.array_equal(before.score_a, v.score_a, equal_nan=True)
+                and (before.model, before.champion, before.challenger)
+                == (v.model, v.champion, v.challenger)
+            )
+        )
         self.gate_model.set_frame(v.gate_frame())
         self.deltas_model.set_frame(v.deltas_frame())
         tables = [self.gate_table, self.deltas_table]

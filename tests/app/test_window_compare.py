@@ -105,10 +105,15 @@ def test_the_gate_is_drawn_before_the_other_metrics_intervals(qtbot, fraud: Mode
             else None
         )
     )
+    scatters = []  # the plots are drawn once: the complete view has the early one's data
+    draw_scatter = panel.scatter.set_data
+    panel.scatter.set_data = lambda *a, **k: (scatters.append(a), draw_scatter(*a, **k))
     with qtbot.waitSignal(runner.task_finished, timeout=30_000, check_params_cb=done("challenger")):
         panel.set_selection(fraud, "1")
     (early, verdict, title, running), (complete, final_verdict, final_title, _) = drawn
     assert running and not early and complete
+    # (from the analysis process both answers arrive as copies: equal, not the same arrays)
+    assert len(scatters) == 1
     assert "Gate: FAIL" in verdict and verdict == final_verdict
     assert "computing their intervals" in title and "computing" not in final_title
     assert panel.deltas_model.rowCount() == 4  # every metric, once complete

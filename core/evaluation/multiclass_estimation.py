@@ -19,7 +19,7 @@ computed on each draw — a prediction interval for the value the labels will gi
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -70,9 +70,23 @@ class MulticlassCalibrator:
 
     def __call__(self, p: np.ndarray, replicate: int | None = None) -> np.ndarray:
         q = np.column_stack([c(p[:, k], replicate) for k, c in enumerate(self.per_class)])
-        total = q.sum(axis=1, keepdims=True)
-        # a row every calibrator puts at 0 keeps the model's own probabilities
-        return np.where(total > 0, q / np.where(total > 0, total, 1.0), p)
+        return _normalised(q, p)
+
+    def at(self, p: np.ndarray) -> Callable[[int | None], np.ndarray]:
+        """``replicate -> self(p, replicate)``, each class's calibrator located at ``p``
+        once (:meth:`.Calibrator.at`: the same values, without searching every call)."""
+        located = [c.at(p[:, k]) for k, c in enumerate(self.per_class)]
+
+        def read(replicate: int | None = None) -> np.ndarray:
+            return _normalised(np.column_stack([at(replicate) for at in located]), p)
+
+        return read
+
+
+def _normalised(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    total = q.sum(axis=1, keepdims=True)
+    # a row every calibrator puts at 0 keeps the model's own probabilities
+    return np.where(total > 0, q / np.where(total > 0, total, 1.0), p)
 
 
 def fit_multiclass_calibrator(
@@ -148,7 +162,8 @@ def estimate_multiclass(
     if predicted is not None:
         given = np.asarray(predicted, dtype=np.float64)[scored]
         pred = np.where(np.isfinite(given), np.nan_to_num(given), pred).astype(np.intp)
-    q = calibrator(probs)
+    located = calibrator.at(probs)
+    q = located(None)
     expected_c = np.zeros((k, k))
     for j in range(k):
         expected_c[:, j] = q[pred == j].sum(axis=0)
@@ -157,7 +172,7 @@ def estimate_multiclass(
     rng = np.random.default_rng(seed)
     sims = {m: np.empty(n_sim) for m in metrics}
     for i in range(n_sim):
-        q_i = calibrator(probs, i)
+        q_i = located(i)
         draws = (rng.random((n, 1)) > np.cumsum(q_i, axis=1)).sum(axis=1)
         enc = Encoded(tuple(classes), np.minimum(draws, k - 1), pred, probs)
         for m in metrics:

@@ -248,20 +248,25 @@ def _exact_groups(bins: ScoreBins, raw: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Positives and negatives per group of tied scores, in score order: a bin that loses no
     order is one group; a mixed bin is split into its distinct scores from ``raw``
     (``k, s, y`` rows of this window's labeled events in the mixed bins)."""
+    # one sort of the mixed bins' rows by (bin, score), not a pass over the rows per mixed
+    # bin: that was 1.5 s of the demo's performance view (bins × rows)
     g = bins.grid
     mixed = (bins.positives > 0) & (bins.negatives > 0) & ~bins.single_valued
     at = (np.clip(raw[:, 0], g.first, g.last) - g.first).astype(np.int64)
-    pos: list[float] = []
-    neg: list[float] = []
-    for j in range(g.size):
-        if not mixed[j]:
-            pos.append(float(bins.positives[j]))
-            neg.append(float(bins.negatives[j]))
-            continue
-        rows = raw[at == j]
-        scores, inverse = np.unique(rows[:, 1], return_inverse=True)
-        p = np.bincount(inverse, weights=rows[:, 2], minlength=scores.size)
-        n = np.bincount(inverse, minlength=scores.size) - p
-        pos.extend(p.tolist())
-        neg.extend(n.tolist())
-    return np.asarray(pos), np.asarray(neg)
+    inside = mixed[at] if at.size else np.zeros(0, dtype=bool)
+    rows, rows_at = raw[inside], at[inside]
+    order = np.lexsort((rows[:, 1], rows_at))
+    rows, rows_at = rows[order], rows_at[order]
+    s = rows[:, 1]
+    same_score = (s[1:] == s[:-1]) | (np.isnan(s[1:]) & np.isnan(s[:-1]))
+    starts = np.flatnonzero(np.r_[True, (rows_at[1:] != rows_at[:-1]) | ~same_score])
+    starts = starts[starts < len(rows)]
+    counts = np.diff(np.r_[starts, len(rows)])
+    group_pos = np.add.reduceat(rows[:, 2], starts) if len(rows) else np.zeros(0)
+    # every bin in order: a bin that is not mixed is one group, a mixed bin its scores'
+    whole = np.flatnonzero(~mixed)
+    bin_of = np.r_[whole, rows_at[starts]]
+    pos = np.r_[bins.positives[whole].astype(np.float64), group_pos]
+    neg = np.r_[bins.negatives[whole].astype(np.float64), counts - group_pos]
+    by_bin = np.argsort(bin_of, kind="stable")
+    return pos[by_bin], neg[by_bin]

@@ -143,3 +143,24 @@ def test_estimated_and_realized_agree_before_the_concept_change(fraud_spec_path:
             assert dict(part.metrics) == dict(full.metrics) and part.metrics
         else:
             assert dict(part.metrics) == {} and part.events == full.events
+
+
+def test_a_calibrator_located_once_reads_the_same_bits_as_np_interp() -> None:
+    """``Calibrator.at`` (the grid searched once for many replicates) against ``np.interp``:
+    scores below, at and above the grid, on its knots, between them, NaN."""
+    from watchkeeper.core.evaluation.estimation import fit_calibrator
+    from watchkeeper.core.evaluation.multiclass_estimation import MulticlassCalibrator
+
+    rng = np.random.default_rng(3)
+    s = rng.random(5_000)
+    y = (rng.random(5_000) < s).astype(np.float64)
+    calibrator = fit_calibrator(y, s, knots=200, n_boot=7)
+    scores = np.r_[rng.random(3_000) * 1.4 - 0.2, calibrator.x, calibrator.x[-1], np.nan]
+    located = calibrator.at(scores)
+    for replicate in (None, 0, 3, 6, 11):  # 11 wraps round the 7 replicates
+        np.testing.assert_array_equal(located(replicate), calibrator(scores, replicate))
+    one = fit_calibrator(y, s, knots=1, n_boot=2)  # two knots: one segment
+    np.testing.assert_array_equal(one.at(scores)(1), one(scores, 1))
+    pair = MulticlassCalibrator(("a", "b"), (calibrator, one))
+    p = np.column_stack([scores, 1 - scores])[:-1]
+    np.testing.assert_array_equal(pair.at(p)(4), pair(p, 4))

@@ -277,3 +277,51 @@ def test_a_nan_target_is_no_target_when_aggregated(tmp_path: Path) -> None:
     assert got.windows[0].coverage.labeled == want.windows[0].coverage.labeled == 428
     for m in REGRESSION_FROM_BINS:
         close(got.windows[0].metrics[m].value, want.windows[0].metrics[m].value, m)
+
+
+def _exact_groups_per_bin(bins, raw):
+    """The former loop (one pass over the rows per mixed bin): the reference."""
+    g = bins.grid
+    mixed = (bins.positives > 0) & (bins.negatives > 0) & ~bins.single_valued
+    at = (np.clip(raw[:, 0], g.first, g.last) - g.first).astype(np.int64)
+    pos, neg = [], []
+    for j in range(g.size):
+        if not mixed[j]:
+            pos.append(float(bins.positives[j]))
+            neg.append(float(bins.negatives[j]))
+            continue
+        rows = raw[at == j]
+        scores, inverse = np.unique(rows[:, 1], return_inverse=True)
+        p = np.bincount(inverse, weights=rows[:, 2], minlength=scores.size)
+        pos.extend(p.tolist())
+        neg.extend((np.bincount(inverse, minlength=scores.size) - p).tolist())
+    return np.asarray(pos), np.asarray(neg)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_groups_equal_the_per_bin_loop(seed: int) -> None:
+    """Tied scores within mixed bins, bins without rows, a grid clipped at both ends."""
+    from types import SimpleNamespace
+
+    from watchkeeper.core.evaluation.performance_sql import _exact_groups
+
+    rng = np.random.default_rng(seed)
+    size = 40
+    k = rng.integers(-3, size + 3, 2_000).astype(np.float64)  # beyond the grid: clipped
+    s = np.round(rng.random(2_000), 2)  # ties
+    y = (rng.random(2_000) < 0.3).astype(np.float64)
+    at = np.clip(k, 0, size - 1).astype(int)
+    positives = np.bincount(at, weights=y, minlength=size)
+    negatives = np.bincount(at, minlength=size) - positives
+    single = rng.random(size) < 0.2
+    positives[rng.random(size) < 0.2] = 0  # bins that are not mixed
+    grid = SimpleNamespace(first=0, last=size - 1, size=size)
+    bins = SimpleNamespace(
+        grid=grid, positives=positives, negatives=negatives, single_valued=single
+    )
+    raw = np.column_stack([k, s, y])
+    got, want = _exact_groups(bins, raw), _exact_groups_per_bin(bins, raw)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    empty = _exact_groups(bins, raw[:0])
+    np.testing.assert_array_equal(empty[0], _exact_groups_per_bin(bins, raw[:0])[0])

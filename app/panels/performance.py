@@ -381,5 +381,6 @@ class PerformancePanel(QWidget):
             f"Dashed: CBPE estimate where fewer than {ESTIMATE_BELOW_COVERAGE:.0%} of events "
             "are labeled (valid while the score–label relation holds)."
         )
-        parts.extend(v.notes)
+        # core's notes are lower-case clauses: each its own sentence after the ones above
+        parts.extend(n[:1].upper() + n[1:] + ("" if n.endswith(".") else ".") for n in v.notes)
         self.summary.setText(" ".join(parts))

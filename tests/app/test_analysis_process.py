@@ -255,3 +255,29 @@ def test_the_health_sweep_in_a_child_equals_the_sweep_here(demo_workspace: Path,
     assert sorted(name for name, _ in lights) == sorted(here)
     assert {n: judged[0] for n, judged in lights} == {n: v[0] for n, v in here.items()}
     assert {n: v[0] for n, v in there.items()} == {n: v[0] for n, v in here.items()}
+
+
+def test_cancel_in_the_window_stops_the_task_in_its_child(qtbot) -> None:
+    """The Cancel of the status bar (``TaskRunner.cancel``) reaches the running task's
+    ``cancelled()`` in the child, which is then free for the next task."""
+    from watchkeeper.app.analysis_process import child_pool
+
+    pool = child_pool()
+    runner = TaskRunner()
+    outcomes: list[str] = []
+    runner.task_finished.connect(lambda key, outcome: outcomes.append(outcome))
+    progressed = []
+    runner.task_progressed.connect(lambda key, f, m: progressed.append(m))
+    runner.run("wait", ChildWork(until_cancelled), label="Waiting", on_result=lambda v: None)
+    qtbot.waitUntil(lambda: progressed == ["waiting"], timeout=60_000)
+    with pool._lock:
+        (working,) = [c.pid for c in pool._busy]
+    runner.cancel("wait")
+    assert outcomes == ["cancelled"]
+    # the child stops at its next check (until_cancelled would wait 30 s) and is idle again
+    qtbot.waitUntil(lambda: working in [c.pid for c in pool._idle], timeout=5_000)
+    results = []
+    with qtbot.waitSignal(runner.task_finished, timeout=30_000) as finished:
+        runner.run("next", ChildWork(steps, (1,)), label="Next", on_result=results.append)
+    assert finished.args == ["next", "done"]
+    assert results[0]["pid"] == working

@@ -385,6 +385,18 @@ def build_profile_sql(
             below = [int(c) for c in got[at : at + k + 1]]
             at += k + 1
             feature_counts[n] = tuple(int(c) for c in np.diff([0, *below, rows]))
+    # 5. the categorical features' most frequent values, all in one statement
+    named = [n for n, k in kinds.items() if k == CATEGORICAL]
+    levels = _categorical_sql(
+        source,
+        table,
+        where,
+        [(n, column_of[n], empty.field(n).type) for n in named],
+        rows=rows,
+        max_categories=max_categories,
+        high_cardinality=high_cardinality,
+        vocabulary_limit=vocabulary_limit,
+    )
     out: list[FeatureProfile] = []
     for name, kind in kinds.items():
         if kind == NUMERICAL:
@@ -400,20 +412,7 @@ def build_profile_sql(
                 )
             )
         else:
-            out.append(
-                _categorical_sql(
-                    source,
-                    table,
-                    where,
-                    name,
-                    column_of[name],
-                    pa.types.is_floating(empty.field(name).type),
-                    rows=rows,
-                    max_categories=max_categories,
-                    high_cardinality=high_cardinality,
-                    vocabulary_limit=vocabulary_limit,
-                )
-            )
+            out.append(levels[name])
     return ReferenceProfile(
         rows=rows,
         features=tuple(out),
@@ -424,44 +423,136 @@ def build_profile_sql(
     )
 
 
+def _slot_type(arrow: pa.DataType) -> sa.types.TypeEngine[Any] | None:
+    """The SQL type a categorical feature's values travel in through step 5's ``UNION ALL``
+    (one column per such type, so each value comes back as the driver reads its own column);
+    ``None`` for a type without one here (its feature gets a statement of its own)."""
+    if pa.types.is_dictionary(arrow):
+        arrow = arrow.value_type
+    if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+        return sa.String()
+    if pa.types.is_string_view(arrow):
+        return sa.String()
+    if pa.types.is_integer(arrow) and arrow != pa.uint64():  # uint64 does not fit a BIGINT
+        return sa.BigInteger()
+    if pa.types.is_floating(arrow):
+        return sa.Double()
+    if pa.types.is_boolean(arrow):
+        return sa.Boolean()
+    return None
+
+
 def _categorical_sql(
     source: Any,
     table: sa.FromClause,
     where: list[Any],
+    features: Sequence[tuple[str, sa.ColumnElement, pa.DataType]],
+    *,
+    rows: int,
+    max_categories: int,
+    high_cardinality: int,
+    vocabulary_limit: int,
+) -> dict[str, FeatureProfile]:
+    """5. each categorical feature's (name, column, Arrow type) most frequent values, its
+    distinct and present counts: one statement for all the features whose type has a
+    :func:`_slot_type`, one each for the others."""
+    batch = [f for f in features if _slot_type(f[2]) is not None]
+    batches = [batch] if batch else []
+    batches += [[f] for f in features if _slot_type(f[2]) is None]
+    out: dict[str, FeatureProfile] = {}
+    for group in batches:
+        found = _levels(source, table, where, group, vocabulary_limit + 1)
+        for i, (name, _, _) in enumerate(group):
+            out[name] = _from_levels(
+                name,
+                found.get(i, []),
+                rows=rows,
+                max_categories=max_categories,
+                high_cardinality=high_cardinality,
+                vocabulary_limit=vocabulary_limit,
+            )
+    return out
+
+
+def _levels(
+    source: Any,
+    table: sa.FromClause,
+    where: list[Any],
+    features: Sequence[tuple[str, sa.ColumnElement, pa.DataType]],
+    limit: int,
+) -> dict[int, list[tuple[Any, int, int, int]]]:
+    """Per feature (by its index in ``features``): its ``limit`` most frequent values as
+    (value, count, distinct values, present values), in one statement — a ``UNION ALL`` of
+    per-feature ``GROUP BY``s, each value in its type's column (:func:`_slot_type`; the
+    others NULL of their type, which PostgreSQL needs to match the branches), ranked per
+    feature by ``ROW_NUMBER``, the counts as window aggregates over the feature."""
+    # a feature alone has its own column: no other branch to match
+    types = [_slot_type(a) for _, _, a in features] if len(features) > 1 else [None]
+    keys = [type(t).__name__ for t in types]
+    slots = list(dict.fromkeys(keys))
+    kinds = dict(zip(keys, types, strict=True))
+    slot_of = [slots.index(k) for k in keys]
+    branches = []
+    for i, (_, column, arrow) in enumerate(features):
+        present: list[Any] = [column.is_not(None)]
+        if pa.types.is_floating(arrow):  # NaN is missing, as in memory (NaN compares above +inf)
+            present.append(column <= double(math.inf))
+        grouped = (
+            sa.select(column.label("v"), sa.func.count().label("n"))
+            .select_from(table)
+            .where(*where, *present)
+            .group_by(column)
+            .subquery(f"wk_levels{i}")
+        )
+        values = [
+            (
+                grouped.c.v
+                if j == slot_of[i]
+                else sa.cast(sa.null(), kinds[key] or sa.types.NullType())
+            ).label(f"v{j}")
+            for j, key in enumerate(slots)
+        ]
+        branches.append(sa.select(sa.literal(i, sa.Integer).label("f"), *values, grouped.c.n))
+    union = (branches[0] if len(branches) == 1 else sa.union_all(*branches)).subquery("wk_all")
+    vs = [union.c[f"v{j}"] for j in range(len(slots))]
+    f = union.c.f
+    ranked = sa.select(
+        f,
+        *vs,
+        union.c.n,
+        sa.func.row_number().over(partition_by=f, order_by=[union.c.n.desc(), *vs]).label("r"),
+        sa.func.count().over(partition_by=f).label("card"),
+        sa.func.sum(union.c.n).over(partition_by=f).label("present"),
+    ).subquery("wk_ranked")
+    statement = sa.select(
+        ranked.c.f,
+        *[ranked.c[f"v{j}"] for j in range(len(slots))],
+        ranked.c.n,
+        ranked.c.card,
+        ranked.c.present,
+    ).where(ranked.c.r <= limit)
+    found: dict[int, list[tuple[Any, int, int, int]]] = {}
+    for row in source.aggregate(statement):
+        i = int(row[0])
+        n, card, total = row[-3:]
+        found.setdefault(i, []).append((row[1 + slot_of[i]], int(n), int(card), int(total)))
+    return found
+
+
+def _from_levels(
     name: str,
-    column: sa.ColumnElement,
-    floating: bool,
+    found: Sequence[tuple[Any, int, int, int]],
     *,
     rows: int,
     max_categories: int,
     high_cardinality: int,
     vocabulary_limit: int,
 ) -> FeatureProfile:
-    """5. a categorical feature's most frequent values, its distinct and present counts."""
-    present: list[Any] = [column.is_not(None)]
-    if floating:  # NaN is missing, as in memory (NaN compares above +inf)
-        present.append(column <= double(math.inf))
-    grouped = (
-        sa.select(column.label("v"), sa.func.count().label("n"))
-        .select_from(table)
-        .where(*where, *present)
-        .group_by(column)
-        .subquery("wk_levels")
-    )
-    statement = (
-        sa.select(
-            grouped.c.v,
-            grouped.c.n,
-            sa.func.count().over().label("card"),
-            sa.func.sum(grouped.c.n).over().label("present"),
-        )
-        .order_by(grouped.c.n.desc(), grouped.c.v)
-        .limit(vocabulary_limit + 1)
-    )
-    found = source.aggregate(statement)
-    cardinality = int(found[0][2]) if found else 0
-    total = int(found[0][3]) if found else 0
-    pairs = sorted(((v, int(c)) for v, c, _, _ in found), key=lambda p: (-p[1], _sort_key(p[0])))
+    """A categorical feature's profile from its most frequent (value, count, distinct,
+    present) rows; ties re-sorted as in memory (by type, then ``repr``)."""
+    cardinality = found[0][2] if found else 0
+    total = found[0][3] if found else 0
+    pairs = sorted(((v, c) for v, c, _, _ in found), key=lambda p: (-p[1], _sort_key(p[0])))
     k = min(max_categories, len(pairs))
     top = pairs[:k]
     shown = sum(c for _, c in top)

@@ -492,28 +492,38 @@ def _levels(
     slots = list(dict.fromkeys(keys))
     kinds = dict(zip(keys, types, strict=True))
     slot_of = [slots.index(k) for k in keys]
-    branches = []
+    values, presents = [], []
     for i, (_, column, arrow) in enumerate(features):
+        values.append(
+            [
+                column if j == slot_of[i] else sa.cast(sa.null(), kinds[key] or sa.types.NullType())
+                for j, key in enumerate(slots)
+            ]
+        )
         present: list[Any] = [column.is_not(None)]
         if pa.types.is_floating(arrow):  # NaN is missing, as in memory (NaN compares above +inf)
             present.append(column <= double(math.inf))
-        grouped = (
-            sa.select(column.label("v"), sa.func.count().label("n"))
-            .select_from(table)
-            .where(*where, *present)
-            .group_by(column)
-            .subquery(f"wk_levels{i}")
-        )
-        values = [
-            (
-                grouped.c.v
-                if j == slot_of[i]
-                else sa.cast(sa.null(), kinds[key] or sa.types.NullType())
-            ).label(f"v{j}")
-            for j, key in enumerate(slots)
-        ]
-        branches.append(sa.select(sa.literal(i, sa.Integer).label("f"), *values, grouped.c.n))
-    union = (branches[0] if len(branches) == 1 else sa.union_all(*branches)).subquery("wk_all")
+        presents.append(present)
+    dialect = source.engine.dialect
+    if dialect.name == "hive" and len(features) > 1:
+        union = _stacked(table, where, values, slots, kinds, dialect)
+    else:
+        branches = []
+        for i, (_, column, _) in enumerate(features):
+            grouped = (
+                sa.select(column.label("v"), sa.func.count().label("n"))
+                .select_from(table)
+                .where(*where, *presents[i])
+                .group_by(column)
+                .subquery(f"wk_levels{i}")
+            )
+            picked = [
+                (grouped.c.v if j == slot_of[i] else v).label(f"v{j}")
+                for j, v in enumerate(values[i])
+            ]
+            branches.append(sa.select(sa.literal(i, sa.Integer).label("f"), *picked, grouped.c.n))
+        one = branches[0] if len(branches) == 1 else sa.union_all(*branches)
+        union = one.subquery("wk_all")
     vs = [union.c[f"v{j}"] for j in range(len(slots))]
     f = union.c.f
     ranked = sa.select(
@@ -537,6 +547,54 @@ def _levels(
         n, card, total = row[-3:]
         found.setdefault(i, []).append((row[1 + slot_of[i]], int(n), int(card), int(total)))
     return found
+
+
+def _stacked(
+    table: sa.FromClause,
+    where: list[Any],
+    values: list[list[sa.ColumnElement]],
+    slots: list[str],
+    kinds: dict[str, Any],
+    dialect: Any,
+) -> sa.Subquery:
+    """Spark's form of :func:`_levels`'s counts, one scan: every row ``stack``-ed into a
+    (feature, value) row per feature, then one ``GROUP BY``. Measured against the
+    ``UNION ALL`` of per-feature ``GROUP BY``s (one scan and one shuffle per feature) at
+    200,000 rows x 100 features on the local server: 10 s against 23 s (medians of 3)."""
+    names = ["f", *[f"v{j}" for j in range(len(slots))]]
+    args: list[Any] = []
+    for i, row in enumerate(values):
+        args += [sa.literal(i, sa.Integer), *row]
+    # SQLAlchemy would label the call with one name, Spark needs a name per output column:
+    # a text clause (not a literal column, whose dots PyHive's compiler cuts), its colons
+    # escaped from being read as parameters
+    compiled = sa.func.stack(len(values), *args).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True}
+    )
+    call = str(compiled).replace(":", "\\:")
+    generated = (
+        sa.select(sa.text(f"{call} AS ({', '.join(names)})"))
+        .select_from(table)
+        .where(*where)
+        .subquery("wk_stacked")
+    )
+    f, *vs = (sa.column(n) for n in names)
+    # a row's value is in its type's column, the others NULL; NaN is missing (above +inf)
+    present = sa.or_(
+        *[
+            sa.and_(v.is_not(None), v <= double(math.inf))
+            if isinstance(kinds[k], sa.Float)
+            else v.is_not(None)
+            for v, k in zip(vs, slots, strict=True)
+        ]
+    )
+    return (
+        sa.select(f, *vs, sa.func.count().label("n"))
+        .select_from(generated)
+        .where(present)
+        .group_by(f, *vs)
+        .subquery("wk_all")
+    )
 
 
 def _from_levels(

@@ -506,7 +506,13 @@ def _levels(
         presents.append(present)
     dialect = source.engine.dialect
     if dialect.name == "hive" and len(features) > 1:
-        union = _stacked(table, where, values, slots, kinds, dialect)
+        # stack wants one type per column, not merely compatible ones (an INT among BIGINTs
+        # fails): each value cast to its column's type, which holds it exactly
+        typed = [
+            [sa.cast(v, kinds[slots[j]]) if j == slot_of[i] else v for j, v in enumerate(row)]
+            for i, row in enumerate(values)
+        ]
+        union = _stacked(table, where, typed, slots, kinds, dialect)
     else:
         branches = []
         for i, (_, column, _) in enumerate(features):

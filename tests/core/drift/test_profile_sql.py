@@ -280,3 +280,27 @@ def test_spark_categorical_step_is_one_statement(spark, tmp_path: Path) -> None:
         _same(got, build_profile(rows, names, categorical=names, **options))  # type: ignore[arg-type]
         reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
         assert len(reads) == 2 and "stack(12," in reads[1]  # the size, then every level
+
+
+@pytest.mark.postgres
+def test_postgresql_categorical_step_is_one_statement(postgres_url: str) -> None:
+    # PostgreSQL resolves a UNION's column types branch by branch: typed NULLs make it work
+    events = _kinds().drop_columns(["d"])
+    names = [c for c in events.column_names if c != "ts"]
+    engine = sa.create_engine(postgres_url)
+    try:
+        events.to_pandas().to_sql("events", engine, index=False)
+    finally:
+        engine.dispose()
+    everything = TelemetryQuery()
+    options = {"max_categories": 3, "high_cardinality": 20, "vocabulary_limit": 30}
+    with open_source(f"{postgres_url}#events", ColumnMapping()) as src:
+        rows = src.read(everything)
+        seen: list[object] = []
+        aggregate = src.aggregate
+        src.aggregate = lambda s: (seen.append(s), aggregate(s))[1]  # type: ignore[method-assign]
+        got = build_profile_sql(src, everything, names, categorical=names, **options)
+        assert got is not None
+        _same(got, build_profile(rows, names, categorical=names, **options))  # type: ignore[arg-type]
+        assert len(seen) == 2
+        assert isinstance(got.feature("b").categories[0], bool)

@@ -11,7 +11,9 @@ table, the two variants alternated (their order swapped every round):
 
 - ``per feature``: the module as it was at ``--before`` (default: the commit before the
   change), loaded from git into this process;
-- ``one statement``: the module in this worktree.
+- ``one statement``: the module in this worktree;
+- on Spark also ``UNION ALL``: the module in this worktree with ``STACK_DIALECTS`` emptied,
+  the form DuckDB and PostgreSQL run (one scan and one shuffle per feature).
 
 Per variant and round: wall time and the statements sent (``source.aggregate`` wrapped, not
 replaced); on ``--spark`` (a local Spark Thrift server, ``tests/servers.py``, over a Parquet
@@ -88,7 +90,9 @@ def run(location: str, names: list[str], rounds: int, before: str, log: Path | N
     from watchkeeper.core.telemetry.contract import ColumnMapping, TelemetryQuery
     from watchkeeper.core.telemetry.source import open_source
 
-    variants = {"per feature": old_module(before), "one statement": profile_sql}
+    variants: dict[str, Any] = {"per feature": old_module(before), "one statement": profile_sql}
+    if log:  # Spark: the UNION ALL form too, as DuckDB runs it
+        variants["UNION ALL"] = profile_sql
     times: dict[str, list[float]] = {k: [] for k in variants}
     got: dict[str, Any] = {}
     with open_source(location, ColumnMapping()) as src:
@@ -100,23 +104,29 @@ def run(location: str, names: list[str], rounds: int, before: str, log: Path | N
             for name in order:
                 sent.clear()
                 jobs = _jobs(log)
+                stack = set(profile_sql.STACK_DIALECTS)
+                if name == "UNION ALL":
+                    profile_sql.STACK_DIALECTS.clear()
                 t = time.perf_counter()
-                got[name] = variants[name].build_profile_sql(
-                    src, TelemetryQuery(), names, categorical=names
-                )
+                try:
+                    got[name] = variants[name].build_profile_sql(
+                        src, TelemetryQuery(), names, categorical=names
+                    )
+                finally:
+                    profile_sql.STACK_DIALECTS.update(stack)
                 times[name].append(time.perf_counter() - t)
                 extra = f", {_jobs(log) - jobs} Spark jobs" if log else ""
                 print(
-                    f"  round {r + 1} {name}: {times[name][-1]:.2f} s, "
+                    f"  round {r + 1} {name}: {times[name][-1]:.3f} s, "
                     f"{len(sent)} statements{extra}",
                     flush=True,
                 )
-    a, b = got["per feature"], got["one statement"]
-    same = a.features == b.features and a.rows == b.rows
+    a = got["per feature"]
+    same = all(b.features == a.features and b.rows == a.rows for b in got.values())
     load = os.getloadavg()
     print(
         "medians: "
-        + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in times.items())
+        + ", ".join(f"{k} {statistics.median(v):.3f} s" for k, v in times.items())
         + f"; same profile: {same}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
 

@@ -508,13 +508,15 @@ def _levels(
     types = [_slot_type(a) for _, _, a in features] if len(features) > 1 else [None]
     keys = [type(t).__name__ for t in types]
     slots = list(dict.fromkeys(keys))
-    kinds = dict(zip(keys, types, strict=True))
+    kinds = {
+        k: t if t is not None else sa.types.NullType() for k, t in zip(keys, types, strict=True)
+    }
     slot_of = [slots.index(k) for k in keys]
     values, presents = [], []
     for i, (_, column, arrow) in enumerate(features):
         values.append(
             [
-                column if j == slot_of[i] else sa.cast(sa.null(), kinds[key] or sa.types.NullType())
+                column if j == slot_of[i] else sa.cast(sa.null(), kinds[key])
                 for j, key in enumerate(slots)
             ]
         )
@@ -578,7 +580,7 @@ def _stacked(
     where: list[Any],
     values: list[list[sa.ColumnElement]],
     slots: list[str],
-    kinds: dict[str, Any],
+    kinds: dict[str, sa.types.TypeEngine[Any]],
     dialect: Any,
 ) -> sa.Subquery:
     """Spark's form of :func:`_levels`'s counts, one scan: every row ``stack``-ed into a
@@ -602,7 +604,8 @@ def _stacked(
         .where(*where)
         .subquery("wk_stacked")
     )
-    f, *vs = (sa.column(n) for n in names)
+    f: sa.ColumnClause[Any] = sa.column("f")
+    vs: list[sa.ColumnClause[Any]] = [sa.column(n) for n in names[1:]]
     # a row's value is in its type's column, the others NULL; NaN is missing (above +inf)
     present = sa.or_(
         *[

@@ -502,8 +502,9 @@ def _levels(
     """Per feature (by its index in ``features``): its ``limit`` most frequent values as
     (value, count, distinct values, present values), in one statement — a ``UNION ALL`` of
     per-feature ``GROUP BY``s, each value in its type's column (:func:`_slot_type`; the
-    others NULL of their type, which PostgreSQL needs to match the branches), ranked per
-    feature by ``ROW_NUMBER``, the counts as window aggregates over the feature."""
+    others NULL of their type, which PostgreSQL needs to match the branches), or on
+    ``STACK_DIALECTS`` :func:`_stacked`'s one scan — ranked per feature by ``ROW_NUMBER``,
+    the counts as window aggregates over the feature."""
     # a feature alone has its own column: no other branch to match
     types = [_slot_type(a) for _, _, a in features] if len(features) > 1 else [None]
     keys = [type(t).__name__ for t in types]

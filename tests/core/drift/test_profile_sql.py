@@ -183,9 +183,11 @@ def test_spark_profile_equals_the_in_memory_one(spark, tmp_path: Path, monkeypat
             got = build_profile_sql(src, QUERY, None, **OPTIONS)
         assert got is not None
         _same(got, want)
-        # aggregates only: a handful of statements, each one counting or ordering values
+        # aggregates only: a handful of statements, each one counting or ordering values;
+        # one for the categorical features together
         reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
-        assert 3 <= len(reads) <= 6 + len(OPTIONS["categorical"])
+        assert 3 <= len(reads) <= 7
+        assert sum("stack(" in s for s in reads) == 1
         assert all("count(" in s.lower() or "percentile_approx(" in s for s in reads)
         # a coarse estimate (ranks off by up to n / 200): wider brackets, the same profile
         monkeypatch.setattr(profile_sql, "ACCURACY", 200)
@@ -206,3 +208,99 @@ def test_spark_profile_equals_the_in_memory_one(spark, tmp_path: Path, monkeypat
     assert spark_value == _spark_percentile(x[lo], x[lo + 1], virtual - lo)
     assert spark_value != np.quantile(x, q)
     assert spark_value == pytest.approx(np.quantile(x, q), rel=1e-13)
+
+
+def _kinds(n: int = 3000) -> pa.Table:
+    """Categorical features of every kind: strings, int32, floats (NaN missing), booleans,
+    wider integer vocabularies, and a date."""
+    rng = np.random.default_rng(5)
+    floats = rng.choice([0.5, 1.0, 2.25, -3.0, np.nan], n)
+    columns: dict[str, pa.Array] = {
+        "s": pa.array(rng.choice(["a", "b", "c", "10", "9"], n).tolist(), mask=rng.random(n) < 0.1),
+        "i": pa.array(rng.choice([10, 9, 7, -1], n), pa.int32()),
+        "f": pa.array(floats, mask=rng.random(n) < 0.05),
+        "b": pa.array(rng.random(n) < 0.3, mask=rng.random(n) < 0.05),
+    }
+    for k in range(8):  # wider vocabularies, cut at the limit
+        columns[f"w{k}"] = pa.array(rng.integers(0, 40 + 10 * k, n))
+    day = np.datetime64("2026-01-01") + rng.integers(0, 5, n).astype("timedelta64[D]")
+    columns["d"] = pa.array(day.astype("datetime64[D]"))
+    t0 = np.datetime64("2026-03-01T00:00:00", "us")
+    ts = pa.array(t0 + np.arange(n).astype("timedelta64[s]"), pa.timestamp("us", tz="UTC"))
+    return pa.table({"ts": ts, **columns})
+
+
+def test_duckdb_categorical_step_is_one_statement_whatever_the_features(tmp_path: Path) -> None:
+    # values of every kind travel through one UNION ALL; a date has no shared column and
+    # keeps a statement of its own
+    events = _kinds()
+    columns = [c for c in events.column_names if c != "ts"]
+    options = {"max_categories": 3, "high_cardinality": 20, "vocabulary_limit": 30}
+    everything = TelemetryQuery()
+    with open_source(_duckdb_url(tmp_path, events), ColumnMapping()) as src:
+        rows = src.read(everything)
+        seen: list[object] = []
+        aggregate = src.aggregate
+        src.aggregate = lambda s: (seen.append(s), aggregate(s))[1]  # type: ignore[method-assign]
+        for names in (["s"], ["s", "i"], columns[:-1]):
+            seen.clear()
+            want = build_profile(rows, names, categorical=names)
+            got = build_profile_sql(src, everything, names, categorical=names)
+            assert got is not None
+            _same(got, want)
+            assert len(seen) == 2  # the size, then the levels of every feature
+            small = build_profile_sql(src, everything, names, categorical=names, **options)
+            _same(small, build_profile(rows, names, categorical=names, **options))  # type: ignore[arg-type]
+        seen.clear()  # (the reader hands a date over as a UTC timestamp: not compared)
+        dated = build_profile_sql(src, everything, columns, categorical=columns)
+        assert dated is not None and dated.feature("d").cardinality == 5
+        assert len(seen) == 3
+        assert got.feature("f").categories[0] in (0.5, 1.0, 2.25, -3.0)
+        assert isinstance(got.feature("b").categories[0], bool)
+        assert dated.feature("s") == got.feature("s")
+
+
+@pytest.mark.spark
+def test_spark_categorical_step_is_one_statement(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements
+
+    events = _kinds().drop_columns(["d"])
+    names = [c for c in events.column_names if c != "ts"]
+    folder = tmp_path / "kinds"
+    folder.mkdir()
+    pq.write_table(events, folder / "part-0.parquet")
+    location = spark.table_from_parquet(f"kinds_{os.getpid()}", folder)
+    everything = TelemetryQuery()
+    options = {"max_categories": 3, "high_cardinality": 20, "vocabulary_limit": 30}
+    with open_source(location, ColumnMapping()) as src:
+        rows = src.read(everything)
+        with recorded_statements() as seen:
+            got = build_profile_sql(src, everything, names, categorical=names, **options)
+        assert got is not None
+        _same(got, build_profile(rows, names, categorical=names, **options))  # type: ignore[arg-type]
+        reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        assert len(reads) == 2 and "stack(12," in reads[1]  # the size, then every level
+
+
+@pytest.mark.postgres
+def test_postgresql_categorical_step_is_one_statement(postgres_url: str) -> None:
+    # PostgreSQL resolves a UNION's column types branch by branch: typed NULLs make it work
+    events = _kinds().drop_columns(["d"])
+    names = [c for c in events.column_names if c != "ts"]
+    engine = sa.create_engine(postgres_url)
+    try:
+        events.to_pandas().to_sql("events", engine, index=False)
+    finally:
+        engine.dispose()
+    everything = TelemetryQuery()
+    options = {"max_categories": 3, "high_cardinality": 20, "vocabulary_limit": 30}
+    with open_source(f"{postgres_url}#events", ColumnMapping()) as src:
+        rows = src.read(everything)
+        seen: list[object] = []
+        aggregate = src.aggregate
+        src.aggregate = lambda s: (seen.append(s), aggregate(s))[1]  # type: ignore[method-assign]
+        got = build_profile_sql(src, everything, names, categorical=names, **options)
+        assert got is not None
+        _same(got, build_profile(rows, names, categorical=names, **options))  # type: ignore[arg-type]
+        assert len(seen) == 2
+        assert isinstance(got.feature("b").categories[0], bool)

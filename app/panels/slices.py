@@ -18,6 +18,7 @@ count, and Enter adds the condition at once.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from watchkeeper.app.analysis_process import ChildWork, suits_child
 from watchkeeper.app.panels.common import (
     BusyLine,
     Debouncer,
@@ -338,6 +340,12 @@ class SlicesPanel(DeferredPanel):
         def work(progress, cancelled):
             return export_slice_report(entry, view, path, progress, cancelled, known_gate=known)
 
+        if suits_child(entry) and view.data is None:
+            # openpyxl writes in Python: on a thread of the window it stalled the GUI thread
+            # ~110 ms at a time. The workbook takes the view's results, not its rows (kept
+            # for recomputing in the window), so those stay here
+            sent = dataclasses.replace(view, table=None)
+            work = ChildWork(export_slice_report, (entry, sent, path), {"known_gate": known})
         self.state.set(export_status="running", export_message=f"Writing {path.name}…")
         self.runner.run(
             "slices-export",

@@ -13,6 +13,7 @@ the window's export and ``watchkeeper report slices``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -603,7 +604,9 @@ def write_slice_report(
         rep.write(partial)
         partial.replace(path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        # (the clean-up fails too where the folder is not one: the reason is the write's)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         from watchkeeper.core.evaluation.metrics import EvaluationError
 
         raise EvaluationError(f"{path}: cannot write the workbook: {exc.strerror}") from None

@@ -13,7 +13,6 @@ from workbench_results import fraud_entry
 from watchkeeper.app.panels.slices import SlicesPanel, make_slices_panel
 from watchkeeper.app.panels.slices_state import SliceDraft
 from watchkeeper.app.workers import TaskRunner
-from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 

@@ -261,11 +261,14 @@ def serve(fd: int, retire_bytes: int = RETIRE_RSS_BYTES) -> None:
             resident = _resident_bytes()
             retire = resident is not None and resident > retire_bytes
         try:
-            _send(conn, send_lock, (outcome[0], task_id, (outcome[1], retire)))
-        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
-            # a result that cannot travel is a bug of the function that made it: say so
-            failure = RuntimeError(f"the result could not be sent back: {exc}")
-            _send(conn, send_lock, ("error", task_id, ((failure, ""), retire)))
+            try:
+                _send(conn, send_lock, (outcome[0], task_id, (outcome[1], retire)))
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                # a result that cannot travel is a bug of the function that made it: say so
+                failure = RuntimeError(f"the result could not be sent back: {exc}")
+                _send(conn, send_lock, ("error", task_id, ((failure, ""), retire)))
+        except OSError:
+            break  # the window is gone: nobody to answer
         outcome = ("", None)
         with current_lock:
             current["id"] = None

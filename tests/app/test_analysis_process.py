@@ -66,6 +66,10 @@ def fail_oddly(*, progress: Any, cancelled: Any) -> None:
     raise _TwoArguments("odd", 2)
 
 
+def unsendable(*, progress: Any, cancelled: Any) -> Any:
+    return lambda: None  # a result that cannot be pickled
+
+
 def hold(mb: int, *, progress: Any, cancelled: Any) -> int:
     _HELD.append(np.ones(mb << 17))  # kept: no trim can give it back
     return os.getpid()
@@ -130,7 +134,9 @@ def test_errors_arrive_in_their_own_words(pool) -> None:
         _run(pool, ChildWork(fail_in_words))
     with pytest.raises(RuntimeError, match=r"^_TwoArguments: odd$"):
         _run(pool, ChildWork(fail_oddly))
-    assert _run(pool, ChildWork(steps, (1,)))["n"] == 1  # the child survived both
+    with pytest.raises(RuntimeError, match=r"^the result could not be sent back: "):
+        _run(pool, ChildWork(unsendable))
+    assert _run(pool, ChildWork(steps, (1,)))["n"] == 1  # the child survived all three
 
 
 def test_a_killed_child_fails_its_task_plainly_and_the_next_task_gets_a_new_one(pool) -> None:

@@ -53,9 +53,12 @@ STREAM_BYTES = 256 << 20
 #: memory (64 features 1.1 GB; 500 features × 730,000 rows 5.8 GB and 4 minutes, against
 #: 2 GB and half a minute read in batches).
 SQL_COUNT_FEATURES = 64
-#: A batch of features read at once holds at most this many bytes of float64 values (16
-#: features, or fewer above 1M rows).
-BATCH_BYTES = 128 << 20
+#: A batch of features read at once holds at most this many bytes of float64 values (5
+#: features at 730,000 rows). The wide demo's drift (500 features × 730,000 rows) peaked at
+#: 1.59-1.63 GiB with 128 MB batches, 1.54-1.57 with 64 MB, 1.45-1.48 with 32 MB, in
+#: 19.5-19.8, 19.2-20.1 and 20.9-21.1 s (run_drift in a process of its own, two rounds each):
+#: with the window's own 0.5 GiB beside its analysis process, 32 MB keeps the two under 2 GiB.
+BATCH_BYTES = 32 << 20
 #: How a performance view's note about labels without arrival times begins.
 NO_LABEL_TIMES = "no label arrival times"
 #: Show the estimated (CBPE) metric for windows whose label coverage is below this share.

@@ -56,8 +56,10 @@ SQL_COUNT_FEATURES = 64
 #: A batch of features read at once holds at most this many bytes of float64 values (5
 #: features at 730,000 rows). The wide demo's drift (500 features × 730,000 rows) peaked at
 #: 1.59-1.63 GiB with 128 MB batches, 1.54-1.57 with 64 MB, 1.45-1.48 with 32 MB, in
-#: 19.5-19.8, 19.2-20.1 and 20.9-21.1 s (run_drift in a process of its own, two rounds each):
-#: with the window's own 0.5 GiB beside its analysis process, 32 MB keeps the two under 2 GiB.
+#: 19.5-19.8, 19.2-20.1 and 20.9-21.1 s (run_drift in a process of its own, two rounds each).
+#: In the window (benchmarks/ui.py) its analysis process peaked at 1.50-1.51 GiB against
+#: 1.62-1.63, beside the window's 0.49 GiB: 1.99-2.00 GiB together, at the 2 GiB budget rather
+#: than over it; the full result 22.3-22.7 s against 19.9-21.0.
 BATCH_BYTES = 32 << 20
 #: How a performance view's note about labels without arrival times begins.
 NO_LABEL_TIMES = "no label arrival times"

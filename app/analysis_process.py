@@ -53,6 +53,7 @@ __all__ = [
     "ChildDied",
     "ChildPool",
     "ChildWork",
+    "child_pids",
     "child_pool",
     "close_children",
     "prestart_soon",
@@ -313,7 +314,6 @@ class _Child:
         self.conn = Connection(parent_end.detach())
         self.send_lock = threading.Lock()
         self.ready = False
-        self.retired = False
 
     @property
     def pid(self) -> int:
@@ -516,6 +516,14 @@ def child_pool() -> ChildPool:
             _pool = ChildPool()
             atexit.register(_pool.close)
         return _pool
+
+
+def child_pids() -> list[int]:
+    """The live children's process ids, none if no pool was started (benchmarks read their
+    memory)."""
+    with _pool_lock:
+        pool = _pool
+    return pool.pids() if pool is not None else []
 
 
 def close_children() -> None:

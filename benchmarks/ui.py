@@ -644,10 +644,9 @@ def measure_stalls(
 
 def _children() -> list[str]:
     """The analysis processes' ids (``app/analysis_process.py``), if any started."""
-    from watchkeeper.app import analysis_process
+    from watchkeeper.app.analysis_process import child_pids
 
-    pool = analysis_process._pool
-    return [str(pid) for pid in pool.pids()] if pool is not None else []
+    return [str(pid) for pid in child_pids()]
 
 
 def reset_peak_rss() -> None:

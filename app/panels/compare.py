@@ -339,10 +339,9 @@ class ChallengerPanel(DeferredPanel):
         same_plots = before is not None and (
             before.score_a is v.score_a
             or (
-                before.score_a.shape == v.score_a.shape
-                and np.array_equal(before.score_a, v.score_a, equal_nan=True)
-                and (before.model, before.champion, before.challenger)
+                (before.model, before.champion, before.challenger)
                 == (v.model, v.champion, v.challenger)
+                and np.array_equal(before.score_a, v.score_a, equal_nan=True)
             )
         )
         self.gate_model.set_frame(v.gate_frame())

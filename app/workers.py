@@ -200,6 +200,31 @@ class _Task:
     on_result: Callable[[Any], None]
     on_error: Callable[[str], None] | None
     on_partial: Callable[[Any], None] | None = None
+    owner: QObject | None = None
+
+    def orphaned(self) -> bool:
+        """Whether the widget whose methods receive this task's news was deleted."""
+        return self.owner is not None and not shiboken6.isValid(self.owner)
+
+
+def _owner_of(*callbacks: Callable[..., Any] | None) -> QObject | None:
+    """The Qt object a task's callbacks belong to, if any: a method's object, or the first
+    Qt object a lambda closes over.
+
+    A window's runner outlives a panel it serves (a panel rebuilt, a test's widget closed
+    while the runner lives on): a late result then called a deleted label ("Internal C++
+    object already deleted", seen in CI from the Slices builder's preview count).
+    """
+    for callback in callbacks:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, QObject):
+            return owner
+        # a lambda or a nested function: the Qt object it closes over (``self`` mostly)
+        for cell in getattr(callback, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                if isinstance(cell.cell_contents, QObject):
+                    return cell.cell_contents
+    return None
 
 
 class TaskRunner(QObject):
@@ -269,7 +294,10 @@ class TaskRunner(QObject):
                 result = None
                 return_free_memory_soon()
 
-        self._tasks[key] = _Task(key, generation, label, abort, on_result, on_error, on_partial)
+        owner = _owner_of(on_result, on_partial, on_error)
+        self._tasks[key] = _Task(
+            key, generation, label, abort, on_result, on_error, on_partial, owner
+        )
         self.task_started.emit(key, label)
         _submit(job)
 
@@ -312,7 +340,14 @@ class TaskRunner(QObject):
 
     def _current(self, key: str, generation: int) -> _Task | None:
         task = self._tasks.get(key)
-        return task if task is not None and task.generation == generation else None
+        if task is None or task.generation != generation:
+            return None
+        if task.orphaned():  # its widget is gone: the work is dropped, as if cancelled
+            del self._tasks[key]
+            task.abort.set()
+            self.task_finished.emit(key, "cancelled")
+            return None
+        return task
 
     def _on_worker_returned(self, key: str, generation: int, result: Any) -> None:
         task = self._current(key, generation)

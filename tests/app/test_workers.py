@@ -189,6 +189,44 @@ def test_work_ending_after_its_runner_was_deleted_is_dropped_quietly(qtbot) -> N
     assert failures == []
 
 
+def test_work_ending_after_its_widget_was_deleted_is_dropped_quietly(qtbot) -> None:
+    """A panel deleted while the window's runner lives on: its late result goes nowhere
+    (CI once saw the Slices builder's preview count set a deleted label)."""
+    import shiboken6
+    from PySide6.QtWidgets import QLabel
+
+    class Panel(QLabel):
+        def show_count(self, result: dict) -> None:
+            self.setText(str(result["n"]))
+
+    release = threading.Event()
+    runner = TaskRunner()
+    outcomes: list[tuple[str, str]] = []
+    runner.task_finished.connect(lambda key, outcome: outcomes.append((key, outcome)))
+    panel, closed_over, kept = Panel(), Panel(), Panel()
+    runner.run("count", counting(1, release), label="Count", on_result=lambda r: None)
+    runner.run("gone", counting(1, release), label="Gone", on_result=panel.show_count)
+    runner.run(
+        "lambda",
+        counting(1, release),
+        label="Lambda",
+        on_result=lambda r: closed_over.show_count(r),
+    )
+    runner.run("kept", counting(1, release), label="Kept", on_result=kept.show_count)
+    shiboken6.delete(panel)
+    shiboken6.delete(closed_over)
+    release.set()
+    qtbot.waitUntil(lambda: len(outcomes) == 4, timeout=5000)
+    assert sorted(outcomes) == [
+        ("count", "done"),
+        ("gone", "cancelled"),
+        ("kept", "done"),
+        ("lambda", "cancelled"),
+    ]
+    assert kept.text() == "1"
+    assert runner.active() == []
+
+
 def test_thousands_of_tasks_keep_none_true_and_false_alive(qtbot) -> None:
     """PySide6 6.12.0 loses a reference to None per Python ``QRunnable.run`` called from a
     Qt pool thread and one to True per ``Signal.emit``: a few thousand tasks then abort the

@@ -29,9 +29,10 @@ The demo workspace at 100,000 fraud events a day (~12 M rows; ``watchkeeper demo
 ``--wide`` runs part 2 on the wide demo instead (``watchkeeper demo --wide``: 500 features ×
 365 days × 2,000 rows, built once into ``/tmp/wk-ui-wide``), selecting ``wide-model`` v1,
 and also prints per scenario the time from the click to the first drawn answer and to the
-full result, and the peak resident memory of the process during it (``VmHWM`` after
-resetting it through ``/proc/self/clear_refs``). Slices are left out unless asked for with
-``--views``.
+full result, and the peak resident memory during it: the window's (``VmHWM`` after resetting
+it through ``/proc/self/clear_refs``), the largest analysis process's, and the window's and
+its analysis processes' together at one moment (both sampled every 50 ms, so a child that
+retired during the scenario counts). Slices are left out unless asked for with ``--views``.
 
 Besides Drift, Performance and Slices, ``--views`` measures Champion vs challenger (its tab;
 a workspace without a challenger, as the wide demo, says so and skips it), the health sweep
@@ -615,12 +616,12 @@ def measure_stalls(
 
     print(
         f"\n   {'view':48} {'first answer':>12} {'full result':>12} {'longest stall':>14}"
-        f" {'peak RSS':>9} {'analysis process':>16}"
+        f" {'peak RSS':>9} {'analysis process':>16} {'together':>9}"
     )
-    for name, first, full, gap, rss, child in answers:
+    for name, first, full, gap, rss, child, together in answers:
         print(
             f"   {name:48} {first:10.1f} s {full:10.1f} s {gap * 1000:11.0f} ms {rss:5.2f} GiB"
-            f" {child:12.2f} GiB"
+            f" {child:12.2f} GiB {together:5.2f} GiB"
         )
     base = statistics.median(g for g, _ in results["idle window (baseline)"])
     print(f"   {'scenario':48} {'max gap per round (ms)':>28}  worst  ×idle")
@@ -649,36 +650,84 @@ def _children() -> list[str]:
     return [str(pid) for pid in child_pids()]
 
 
+class _PeakSampler:
+    """The analysis processes' peaks and the window's and theirs together, sampled.
+
+    ``VmHWM`` is per process: a child that retired during a scenario (above
+    ``RETIRE_RSS_BYTES`` after its task) takes its peak with it, and no single process's peak
+    says what the window and its children held at the same moment. A thread reads every
+    process's ``VmRSS`` (and each child's ``VmHWM``) every 50 ms.
+    """
+
+    INTERVAL_S = 0.05
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child = 0.0
+        self._together = 0.0
+        threading.Thread(target=self._run, daemon=True, name="peak-sampler").start()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._child = 0.0
+            self._together = 0.0
+
+    def read(self) -> tuple[float, float]:
+        self._sample()
+        with self._lock:
+            return self._child, self._together
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL_S)
+            self._sample()
+
+    def _sample(self) -> None:
+        together = _status_gib("self", "VmRSS:")
+        child = 0.0
+        for pid in _children():
+            together += _status_gib(pid, "VmRSS:")
+            child = max(child, _status_gib(pid, "VmHWM:"))
+        with self._lock:
+            self._child = max(self._child, child)
+            self._together = max(self._together, together)
+
+
+_sampler: _PeakSampler | None = None
+
+
 def reset_peak_rss() -> None:
     """Start a new peak: Linux resets VmHWM to the current RSS on writing 5 to clear_refs
     (the window's and its analysis processes')."""
+    global _sampler
     for pid in ("self", *_children()):
         with contextlib.suppress(OSError):
             Path(f"/proc/{pid}/clear_refs").write_text("5")
+    if _sampler is None:
+        _sampler = _PeakSampler()
+    _sampler.reset()
 
 
-def _peak_gib(pid: str) -> float:
-    with contextlib.suppress(OSError):
+def _status_gib(pid: str, field: str) -> float:
+    """A ``/proc/PID/status`` field in GiB (0 for a process gone meanwhile)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 2**20
-    return float("nan")
+    return 0.0
 
 
 def peak_rss_gib() -> float:
     """The window's own peak since the last reset."""
-    return _peak_gib("self")
+    return _status_gib("self", "VmHWM:")
 
 
-def peaks() -> tuple[float, float]:
-    """The window's peak and its analysis processes' since the last reset."""
-    return peak_rss_gib(), child_peak_rss_gib()
-
-
-def child_peak_rss_gib() -> float:
-    """The largest peak of a live analysis process since the last reset (0 if none runs; a
-    child replaced meanwhile is not counted, see ``RETIRE_RSS_BYTES``)."""
-    return max((_peak_gib(pid) for pid in _children()), default=0.0)
+def peaks() -> tuple[float, float, float]:
+    """Since the last reset: the window's peak, the largest analysis process's (one that
+    retired meanwhile included, as sampled) and the largest sum of the window's and its
+    analysis processes' resident memory at one moment (sampled every 50 ms)."""
+    child, together = (0.0, 0.0) if _sampler is None else _sampler.read()
+    return peak_rss_gib(), child, together
 
 
 def main() -> None:

@@ -307,6 +307,11 @@ class SlicesPanel(DeferredPanel):
         def work(progress, cancelled):
             return run_slices(entry, version, custom, progress, cancelled)
 
+        if suits_child(entry):
+            # analysed in a child process: at 500 features the search held the GIL against
+            # the GUI thread and took 1.2 GiB of the window's memory; the events it read
+            # come back with the result (out of band), for the builder and recomputing
+            work = ChildWork(run_slices, (entry, version, custom))
         label = f"Slices of {entry.name} v{version}"
         self.task.start(work, label, lambda result: self._on_result(key, result))
 

@@ -400,7 +400,7 @@ def find_worst_slices(
         from watchkeeper.core.evaluation.multiclass_slices import refuse_unknown_searched
 
         refuse_unknown_searched(outcomes, t, label_column, prediction_column)
-        return t.filter(pa.array(outcomes.read(t).usable))
+        return _kept(t, outcomes.read(t).usable)
 
     cur_t = _sampled(labeled(table), max_rows, seed, "events", notes)
     base_t = None
@@ -724,4 +724,10 @@ def _labeled(table: pa.Table, score: str, label: str) -> pa.Table:
             raise EvaluationError(f"no {name!r} column in the data")
     y = float_array(table.column(label), label)
     s = float_array(table.column(score), score)
-    return table.filter(pa.array(~np.isnan(y) & np.isfinite(s)))
+    return _kept(table, ~np.isnan(y) & np.isfinite(s))
+
+
+def _kept(table: pa.Table, usable: np.ndarray) -> pa.Table:
+    """``table``'s usable rows; the table itself when all are (a filter copies every column:
+    at 500 features, two windows of ~60,000 events, 0.44 GiB that Arrow's allocator kept)."""
+    return table if bool(usable.all()) else table.filter(pa.array(usable))

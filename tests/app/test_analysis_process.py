@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication
@@ -245,6 +246,33 @@ def test_drift_in_a_child_equals_drift_in_this_process(demo_workspace: Path, poo
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.windows.floats, b.windows.floats)
     assert there.multivariate == here.multivariate
+
+
+def test_slices_in_a_child_equal_slices_here_and_its_events_serve_the_builder(
+    demo_workspace: Path, pool
+) -> None:
+    """The Slices view comes back with the events it read (out of band, as Arrow buffers in
+    memory the child did not lay out): the builder's count and a recomputed slice over them
+    equal those of the view analysed in this process."""
+    from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
+    from watchkeeper.core.workbench.portfolio import load_portfolio
+    from watchkeeper.core.workbench.slices import count_slice, recompute_slices, run_slices
+
+    entry = next(m for m in load_portfolio(demo_workspace).models if m.name == "fraud-detector")
+    version = entry.champion
+    here = run_slices(entry, version)
+    there = _run(pool, ChildWork(run_slices, (entry, version)))
+    assert there.table.equals(here.table)
+    pd.testing.assert_frame_equal(there.metrics_frame(), here.metrics_frame())
+    pd.testing.assert_frame_equal(there.worst_frame(), here.worst_frame())
+    assert there.notes == here.notes
+    web = SlicePredicate("web", (Condition("channel", "eq", "web"),))
+    assert count_slice(there, web) == count_slice(here, web)
+    assert count_slice(there, web)[0] > 0
+    pd.testing.assert_frame_equal(
+        recompute_slices(there, (web,)).metrics_frame(),
+        recompute_slices(here, (web,)).metrics_frame(),
+    )
 
 
 def test_the_health_sweep_in_a_child_equals_the_sweep_here(demo_workspace: Path, pool) -> None:

@@ -22,6 +22,8 @@ def done(key: str):
 def test_the_panel_draws_a_view_counted_in_the_database(
     qtbot, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the settings patched here are this process's: the analysis stays on its threads
+    monkeypatch.setenv("WATCHKEEPER_CHILD", "0")
     monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
     monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
     runner = TaskRunner()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -74,6 +75,29 @@ def unsendable(*, progress: Any, cancelled: Any) -> Any:
 def hold(mb: int, *, progress: Any, cancelled: Any) -> int:
     _HELD.append(np.ones(mb << 17))  # kept: no trim can give it back
     return os.getpid()
+
+
+def churn(*, progress: Any, cancelled: Any) -> int:
+    """Frees ~1.2 GB of a worker thread's arena, small survivors between the blocks (as an
+    analysis's thread pools do; test_memory.py)."""
+
+    def allocate() -> None:
+        big = np.ones(4_000_000)
+        del big
+        blocks = [np.ones(250_000) for _ in range(600)]
+        _HELD.extend(b[:1].copy() for b in blocks[::50])
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    worker.join()
+    return os.getpid()
+
+
+def _resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +193,22 @@ def test_a_child_over_its_memory_budget_is_replaced_after_its_task() -> None:
         assert big not in pool.pids()
         assert _gone(big)  # exited and reaped, not a zombie
         assert _run(pool, ChildWork(steps, (1,)))["pid"] != big
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_an_idle_child_gives_back_what_its_task_freed() -> None:
+    """Under its budget a child is kept, and the memory its task freed goes back to the
+    system once the result is sent (without the trim ~1 GB of it stayed resident)."""
+    pool = ChildPool(max_children=1, retire_bytes=8 << 30)  # no retiring, no trim for it
+    try:
+        pid = _run(pool, ChildWork(churn))
+        deadline = time.monotonic() + 10
+        while _resident_mb(pid) > 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _resident_mb(pid) < 500
+        assert _run(pool, ChildWork(churn)) == pid  # the same child serves the next task
     finally:
         pool.close()
 

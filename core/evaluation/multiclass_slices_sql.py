@@ -5,12 +5,13 @@ for a SQL source, and :func:`~.slices_sql.find_worst_slices_pushed` with ``outco
 is the multiclass worst-slice search: what comes back per group (the overall events, a
 slice, a candidate level in one period) is its *confusion counts* — events per (true class,
 predicted class), with the sums and sums of squares of the log-loss and Brier terms — never
-an event. Every event is coded once (:func:`class_coded`: its label and predicted class as
-class indices, the prediction column where the telemetry has one, else the class of highest
-probability, the first on ties, as in memory), stacked once per group holding it (an array
-exploded on Spark and DuckDB, ``UNION ALL`` elsewhere) and grouped by ``(group, true,
-predicted)``: one statement for the slices, and for the search the statements of the binary
-search (levels, singles, pairs), whatever the slices, features or classes.
+an event (but ROC AUC's interval's bounded sample, below). Every event is coded once
+(:func:`class_coded`: its label and predicted class as class indices, the prediction column
+where the telemetry has one, else the class of highest probability, the first on ties, as in
+memory), stacked once per group holding it (an array exploded on Spark and DuckDB, ``UNION
+ALL`` elsewhere) and grouped by ``(group, true, predicted)``: one statement for the slices
+(three with ROC AUC), and for the search the statements of the binary search (levels,
+singles, pairs), whatever the slices, features or classes.
 
 From the counts, in Python:
 
@@ -21,9 +22,25 @@ From the counts, in Python:
   bootstrap whose replicate confusion matrix is drawn from the multinomial of the group's
   cell shares (as :mod:`.multiclass_performance_sql` draws it): the law of the in-memory
   replicate, other draws, so these bounds agree to Monte Carlo error, not to the digit;
-- ROC AUC is **not** counted here (it needs every probability, per class and per group):
-  the Slices view says so in a note and shows the other metrics, and a search on ROC AUC is
-  refused (:data:`NOT_COUNTED`).
+- the macro one-vs-rest ROC AUC, exact, as :mod:`.multiclass_performance_sql` counts a
+  window's, with the slice where it has the window: two more statements. Every labeled,
+  scored event is stacked once per group holding it and then once per class (arrays
+  exploded on Spark and DuckDB, ``UNION ALL`` elsewhere) and grouped by (group, class,
+  distinct probability); a running sum gives each class's Mann-Whitney U, positives and
+  negatives (ties ½), and the mean over the classes with both (two or more, else none) is
+  the in-memory value. Its percentile bootstrap interval is drawn from at most ``auc_rows``
+  (:data:`~.multiclass_performance_sql.AUC_ROWS`) labeled, scored events a group in time
+  order (:func:`~watchkeeper.core.drift.sql_counts.systematic_keep`, seeded): a slice that
+  fits comes back whole, so its interval is the in-memory one where the events were read
+  in time order (the same events in the same order, the same seed; the in-memory Slices
+  view takes them in the store's order, time order for a table written as it arrived —
+  otherwise the same bootstrap over another order, equal in law, not to the digit); a
+  larger slice's is its sample's spread scaled by ``√(sample/slice)`` around the exact
+  value, said in :attr:`WindowCounts.notes`. The worst-slice search does not search on ROC
+  AUC (:data:`NOT_SEARCHED`): in memory a candidate's standard error is the macro AUC's
+  DeLong error across classes, which needs every event's placement in every class (an
+  event-level join, not a sum per candidate and class), and its rank sums would group k
+  times the binary search's rows.
 
 The worst-slice search's standard error of a candidate's balanced accuracy or F1 is the
 *delete-one jackknife of its confusion matrix*: removing one event of cell ``(i, j)`` gives

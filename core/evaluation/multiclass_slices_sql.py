@@ -234,10 +234,10 @@ def stacked(
         branches = [sa.select(g.label("g"), *cols).where(g.is_not(None), *where) for g in ids]
         return sa.union_all(*branches).subquery(name)
     explode, array = how
-    many = sa.select(getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"), *cols)
+    spread = sa.select(getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"), *cols)
     if where:
-        many = many.where(*where)
-    many = many.subquery(f"{name}_all")
+        spread = spread.where(*where)
+    many = spread.subquery(f"{name}_all")
     return (
         sa.select(many.c.g, *[many.c[c] for c in carry]).where(many.c.g.is_not(None)).subquery(name)
     )
@@ -590,7 +590,7 @@ def multiclass_slice_metrics_pushed(
         int(labeled_rows[np.isnan(labeled_rows[:, 2]), 3].sum()),
     )
     sums = tuple(float(np.nansum(mine[:, 8 + j])) for j in range(k))
-    notes = ()
+    notes: tuple[str, ...] = ()
     if sampled:
         notes = (
             f"ROC AUC exact from rank sums; its interval bootstrapped on at most {auc_rows:,} "

@@ -9,12 +9,13 @@ tested, the peak of traced Python memory (numpy's arrays included).
     .venv/bin/python benchmarks/multiclass_slices.py --rows 200000 --features 20
 
 ``--engine duckdb``: the same table in a DuckDB file, and the Slices view's work on it read
-into memory (before: the window read, five slices' metrics, the search on macro-F1 against
-a reference period, as ``run_slices`` does it) against counted in DuckDB (after:
-``multiclass_slice_metrics_pushed`` and ``find_worst_slices_pushed``), each in a fresh
-process, same run: seconds and peak RSS.
+into memory (before: the window read, five slices' metrics — ROC AUC among them —, the
+search on macro-F1 against a reference period, as ``run_slices`` does it) against counted in
+DuckDB (after: ``multiclass_slice_metrics_pushed`` and ``find_worst_slices_pushed``), and
+counted without ROC AUC (the cost of its rank sums and sample), each in a fresh process,
+alternated ``--rounds`` times in the same run: seconds and peak RSS, medians.
 
-    .venv/bin/python benchmarks/multiclass_slices.py --engine duckdb --rows 1000000
+    .venv/bin/python benchmarks/multiclass_slices.py --engine duckdb --rows 1000000 --rounds 3
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,6 +89,12 @@ def write_duckdb(path: Path, rows: int, features: int) -> None:
         con.sql("CREATE TABLE events AS SELECT * FROM t")
 
 
+#: The slice metrics of either side (the counted side drops ROC AUC for ``pushed-no-auc``).
+SLICE_METRICS = (
+    "macro_f1", "accuracy", "balanced_accuracy", "weighted_f1", "log_loss", "roc_auc",
+)  # fmt: skip
+
+
 def run_one(how: str, db: str, features: int) -> None:
     """One side of the A/B in this process: seconds and peak RSS on one line."""
     from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
@@ -108,8 +116,7 @@ def run_one(how: str, db: str, features: int) -> None:
             cols = ["label", *CLASSES.values(), *names]
             cur = read_events(src, model="m", versions=["1"], start=CUT, end=END, columns=cols)
             ref = read_events(src, model="m", versions=["1"], start=T0, end=CUT, columns=cols)
-            metrics = ("macro_f1", "accuracy", "balanced_accuracy", "weighted_f1", "log_loss")
-            slice_metrics(cur, slices, metrics=metrics, outcomes=outcomes)
+            slice_metrics(cur, slices, metrics=SLICE_METRICS, outcomes=outcomes)
             w = find_worst_slices(
                 cur, names, metric="macro_f1", categorical=categorical, baseline=ref,
                 outcomes=outcomes,
@@ -120,9 +127,10 @@ def run_one(how: str, db: str, features: int) -> None:
             )
             from watchkeeper.core.evaluation.slices_sql import find_worst_slices_pushed
 
+            metrics = SLICE_METRICS if how == "pushed" else SLICE_METRICS[:-1]
             multiclass_slice_metrics_pushed(
                 src, slices, outcomes=outcomes, model="m", versions=["1"], start=CUT, end=END,
-                metrics=("macro_f1", "accuracy", "balanced_accuracy", "weighted_f1", "log_loss"),
+                metrics=metrics,
             )  # fmt: skip
             w = find_worst_slices_pushed(
                 src, names, model="m", version="1", start=CUT, end=END,
@@ -140,7 +148,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--engine", choices=("memory", "duckdb"), default="memory")
-    ap.add_argument("--run", choices=("memory", "pushed"), help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=1, help="duckdb: A/B alternations")
+    ap.add_argument("--run", choices=("memory", "pushed", "pushed-no-auc"), help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--write", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -161,18 +170,30 @@ def main() -> int:
                 check=True, capture_output=True,
             )  # fmt: skip
             print(f"{args.rows:,} rows, {args.features} features, DuckDB, one process each")
-            for how in ("memory", "pushed"):
-                out = subprocess.run(
-                    [sys.executable, __file__, "--run", how, "--db", str(db),
-                     "--features", str(args.features)],
-                    capture_output=True, text=True, check=True,
-                ).stdout.strip().splitlines()[-1].split(maxsplit=3)  # fmt: skip
-                seconds, peak, tested, top = out
-                label = "read into memory (before)" if how == "memory" else "counted in DuckDB"
-                print(
-                    f"{label:28s} {float(seconds):7.2f} s  peak RSS {float(peak):7.0f} MiB  "
-                    f"{tested} tested  top: {top}"
-                )
+            labels = {
+                "memory": "read into memory",
+                "pushed-no-auc": "counted, no ROC AUC",
+                "pushed": "counted with ROC AUC",
+            }
+            got: dict[str, list[tuple[float, float]]] = {how: [] for how in labels}
+            for r in range(args.rounds):
+                for how, label in labels.items():
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--run", how, "--db", str(db),
+                         "--features", str(args.features)],
+                        capture_output=True, text=True, check=True,
+                    ).stdout.strip().splitlines()[-1].split(maxsplit=3)  # fmt: skip
+                    seconds, peak, tested, top = out
+                    got[how].append((float(seconds), float(peak)))
+                    print(
+                        f"round {r + 1} {label:24s} {float(seconds):7.2f} s  peak RSS "
+                        f"{float(peak):7.0f} MiB  {tested} tested  top: {top}",
+                        flush=True,
+                    )
+            for how, label in labels.items():
+                secs = statistics.median(x for x, _ in got[how])
+                peak = statistics.median(y for _, y in got[how])
+                print(f"median {label:24s} {secs:7.2f} s  peak RSS {peak:7.0f} MiB")
         return 0
     table, features, categorical = world(args.rows, args.features)
     outcomes = ClassColumns({"a": "p_a", "b": "p_b", "c": "p_c"}, "tier", None)

@@ -41,9 +41,14 @@ and the largest difference of a window's value between the two.
 
     .venv/bin/python benchmarks/spark.py --analysis multiclass --rows 300000
 
-``--analysis multiclass-slices``: the same events' Slices view (two slices, the search on
-macro-F1 against the reference window), read as rows and searched in memory against counted
-in the warehouse (``core/evaluation/multiclass_slices_sql``).
+``--analysis multiclass-slices``: the same events' Slices view (two slices with every
+multiclass metric, ROC AUC included, the search on macro-F1 against the reference window),
+read as rows and searched in memory against counted in the warehouse
+(``core/evaluation/multiclass_slices_sql``), and counted without ROC AUC (what the warehouse
+counted before its rank sums: the cost of ROC AUC) — ``--rounds`` rounds, the three
+alternated within each, medians printed.
+
+    .venv/bin/python benchmarks/spark.py --analysis multiclass-slices --rows 300000 --rounds 3
 """
 
 from __future__ import annotations
@@ -491,10 +496,16 @@ def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics
         )
 
 
-def measure_multiclass_slices(rows: int, server: SparkThriftServer, work: Path) -> None:
+def measure_multiclass_slices(
+    rows: int, server: SparkThriftServer, work: Path, rounds: int = 1
+) -> None:
     """A multiclass model's Slices view on Spark: read as rows and searched in memory (what
     it did before, bounded by the URL's ``max_rows``) against counted in the warehouse
-    (``core/evaluation/multiclass_slices_sql``)."""
+    (``core/evaluation/multiclass_slices_sql``), with and without ROC AUC; the three
+    alternated ``rounds`` times."""
+    import statistics
+
+    from watchkeeper.core.evaluation import multiclass_slices_sql
     from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
     from watchkeeper.core.telemetry.sql_statements import recorded_statements
     from watchkeeper.core.workbench import slices_pushed
@@ -514,33 +525,63 @@ def measure_multiclass_slices(rows: int, server: SparkThriftServer, work: Path) 
         SlicePredicate("low x", (Condition("x", "range", (None, -1.0)),)),
     ]
     pushed = slices_pushed.pushed_down
+    counted = multiclass_slices_sql.COUNTED_METRICS
+    arms = (
+        ("read as rows", False, counted),
+        ("counted, no ROC AUC (before)", True, multiclass_slices_sql.SEARCHED_METRICS),
+        ("counted with ROC AUC (after)", True, counted),
+    )
     print(f"{rows:,} events x 4 classes, multiclass Slices view on Spark", flush=True)
-    figures = {}
-    for name, push in (("read as rows (before)", False), ("counted in Spark (after)", True)):
-        slices_pushed.pushed_down = pushed if push else (lambda *a: False)
-        gc.collect()
-        jobs0 = _jobs(server.log)
-        reset_peak_rss()
-        t = time.perf_counter()
-        try:
-            with recorded_statements() as sent:
-                view = run_slices(entry, "1", custom)
-        finally:
-            slices_pushed.pushed_down = pushed
-        wall = time.perf_counter() - t
-        figures[name] = view
-        tested = view.worst.tested if view.worst is not None else 0
+    walls: dict[str, list[float]] = {name: [] for name, _, _ in arms}
+    peaks: dict[str, list[float]] = {name: [] for name, _, _ in arms}
+    views: dict[str, Any] = {}
+    for r in range(rounds):
+        for name, push, metrics in arms:
+            slices_pushed.pushed_down = pushed if push else (lambda *a: False)
+            multiclass_slices_sql.COUNTED_METRICS = metrics
+            gc.collect()
+            jobs0 = _jobs(server.log)
+            reset_peak_rss()
+            t = time.perf_counter()
+            try:
+                with recorded_statements() as sent:
+                    view = run_slices(entry, "1", custom)
+            finally:
+                slices_pushed.pushed_down = pushed
+                multiclass_slices_sql.COUNTED_METRICS = counted
+            wall = time.perf_counter() - t
+            walls[name].append(wall)
+            peaks[name].append(peak_rss_gib() * 1024)
+            views[name] = view
+            tested = view.worst.tested if view.worst is not None else 0
+            print(
+                f"  round {r + 1}, {name}: {wall:.1f} s, {len(sent)} statements, "
+                f"{_jobs(server.log) - jobs0} Spark jobs, VmHWM {peaks[name][-1]:.0f} MiB, "
+                f"{tested} candidates",
+                flush=True,
+            )
+    for name, _, _ in arms:
         print(
-            f"  {name}: {wall:.1f} s, {len(sent)} statements, {_jobs(server.log) - jobs0} "
-            f"Spark jobs, VmHWM {peak_rss_gib() * 1024:.0f} MiB, {tested} candidates",
+            f"  {name}: median {statistics.median(walls[name]):.1f} s "
+            f"(min {min(walls[name]):.1f}, max {max(walls[name]):.1f}), "
+            f"VmHWM median {statistics.median(peaks[name]):.0f} MiB",
             flush=True,
         )
-    a, b = figures.values()
-    gap = max(
-        abs(x.metrics["macro_f1"].value - y.metrics["macro_f1"].value)
-        for x, y in zip(a.slices.rows, b.slices.rows, strict=True)
-    )
-    print(f"  largest difference of a slice's macro-F1: {gap:.1e}", flush=True)
+    a, b = views[arms[0][0]], views[arms[2][0]]
+    for metric in ("macro_f1", "roc_auc"):
+        pairs = [(a.slices.overall, b.slices.overall)]
+        pairs += [(x.metrics, y.metrics) for x, y in zip(a.slices.rows, b.slices.rows, strict=True)]
+        gap = max(abs(x[metric].value - y[metric].value) for x, y in pairs)
+        print(f"  largest difference of a slice's {metric} (rows vs counted): {gap:.1e}")
+    for x, y in zip(a.slices.rows, b.slices.rows, strict=True):
+        e, f = x.metrics["roc_auc"], y.metrics["roc_auc"]
+        print(
+            f"  {x.predicate.name}: {x.labeled:,} labeled; ROC AUC {e.value:.6f} "
+            f"[{e.lower:.6f}, {e.upper:.6f}] in memory, {f.value:.6f} [{f.lower:.6f}, "
+            f"{f.upper:.6f}] counted",
+            flush=True,
+        )
+    print(f"  notes: {[n for n in b.notes if 'ROC AUC' in n]}", flush=True)
 
 
 def main() -> None:
@@ -556,7 +597,10 @@ def main() -> None:
     )
     ap.add_argument("--features", type=int, default=12, help="slices: features searched")
     ap.add_argument(
-        "--rounds", type=int, default=1, help="drift: single scan / UNION ALL alternations"
+        "--rounds",
+        type=int,
+        default=1,
+        help="drift: single scan / UNION ALL alternations; multiclass-slices: alternations",
     )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wk-bench-spark-") as tmp:
@@ -571,7 +615,7 @@ def main() -> None:
                 elif args.analysis == "multiclass":
                     measure_multiclass(rows, server, Path(tmp), args.metrics)
                 elif args.analysis == "multiclass-slices":
-                    measure_multiclass_slices(rows, server, Path(tmp))
+                    measure_multiclass_slices(rows, server, Path(tmp), args.rounds)
                 else:
                     measure(rows, server, Path(tmp), args.rounds)
         finally:

@@ -470,7 +470,7 @@ class SlicesPanel(DeferredPanel):
         frame = v.metrics_frame()
         if metric not in frame.columns:
             metric = v.metric
-        if metric not in v.slices.overall:  # not counted (a multiclass ROC AUC in the database)
+        if metric not in v.slices.overall:  # a metric the view's path could not give
             metric = next(iter(v.slices.overall))
         keep = ["slice", "condition", "critical", "events", "labeled"]
         keep += [metric, f"{metric} low", f"{metric} high", f"{metric} Δ"]

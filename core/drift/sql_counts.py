@@ -60,6 +60,7 @@ __all__ = [
     "count_windows_sql",
     "plan_windows_sql",
     "sample_statement",
+    "systematic_keep",
     "time_range_sql",
     "windowed_rows",
 ]
@@ -427,15 +428,23 @@ def sample_statement(
     if conds:
         inner = inner.where(*conds)
     sub = inner.subquery("wk_sample")
+    keep = systematic_keep(sub.c.wk_pos, sub.c.wk_cnt, limit=limit, seed=seed)
+    values = [sub.c[f"wk_v{i}"] for i in range(len(cols))]
+    return sa.select(sub.c.w, *values).where(keep).order_by(sub.c.w, sub.c.wk_pos)
+
+
+def systematic_keep(
+    pos: sa.ColumnElement[Any], cnt: sa.ColumnElement[Any], *, limit: int, seed: int = 0
+) -> sa.ColumnElement[bool]:
+    """Whether position ``pos`` (1-based) of ``cnt`` rows is among the ``limit`` that
+    :func:`sample_statement` keeps: every row when ``cnt <= limit``."""
     offset = (int(seed) * 7_919 + 104_729) % SAMPLE_MULTIPLIER
     # 64-bit before multiplying: Spark's row_number() is a 32-bit INT, and so is the literal
     # (an INT product overflows, an error in ANSI mode)
-    keep = (
-        sa.cast(sub.c.wk_pos, sa.BigInteger) * sa.literal(SAMPLE_MULTIPLIER, sa.BigInteger)
+    return (
+        sa.cast(pos, sa.BigInteger) * sa.literal(SAMPLE_MULTIPLIER, sa.BigInteger)
         + sa.literal(offset, sa.BigInteger)
-    ) % sub.c.wk_cnt < sa.literal(int(limit), sa.BigInteger)
-    values = [sub.c[f"wk_v{i}"] for i in range(len(cols))]
-    return sa.select(sub.c.w, *values).where(keep).order_by(sub.c.w, sub.c.wk_pos)
+    ) % cnt < sa.literal(int(limit), sa.BigInteger)
 
 
 def count_windows_sql(

@@ -407,13 +407,10 @@ def refuse_unknown_sql(
 
 
 def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
-    """Rows ``(g, s, y)``: every labeled, scored event once per class ``j`` — ``g`` the
-    window × k + j, ``s`` its probability of ``j``, ``y`` whether its label is ``j``. One
-    pass over the selection on Spark and DuckDB (the class indices as an array exploded
-    into rows); elsewhere a ``UNION ALL`` branch per class."""
+    """Rows ``(g, s, y)``: every labeled, scored event of ``rows`` (windowed) once per class
+    ``j`` — ``g`` the window × k + j (:func:`stack_classes`)."""
     import sqlalchemy as sa
 
-    from watchkeeper.core.evaluation.slices_sql import _STACKING
     from watchkeeper.core.telemetry.sql_values import double
 
     cy, *cps = rows.columns
@@ -429,13 +426,28 @@ def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
         .where(*conds)
         .subquery("mc_labeled")
     )
+    return stack_classes(conn, base, k)
+
+
+def stack_classes(conn: Any, base: Any, k: int, *, group: str = "w", label: str = "yc") -> Any:
+    """Rows ``(g, s, y)`` of :func:`_rank_sums`: every row of ``base`` (columns ``group`` a
+    group id — a window, a slice —, ``label`` the label's class index, ``p0…`` the
+    probabilities; only labeled, scored events) once per class ``j`` — ``g`` = group × k + j,
+    ``s`` its probability of ``j``, ``y`` whether its label is ``j``. One pass on Spark and
+    DuckDB (the class indices as an array exploded into rows); elsewhere a ``UNION ALL``
+    branch per class."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.evaluation.slices_sql import _STACKING
+
     kk = sa.literal(k, sa.Integer)
 
     def branch(frame: Any, j: Any) -> Any:
         s = sa.case(*[(j == i, frame.c[f"p{i}"]) for i in range(k)])
-        y = sa.case((frame.c.yc == j, sa.literal(1, sa.Integer)), else_=sa.literal(0, sa.Integer))
+        one, zero = sa.literal(1, sa.Integer), sa.literal(0, sa.Integer)
+        y = sa.case((frame.c[label] == j, one), else_=zero)
         return sa.select(
-            (sa.cast(frame.c.w, sa.Integer) * kk + j).label("g"), s.label("s"), y.label("y")
+            (sa.cast(frame.c[group], sa.Integer) * kk + j).label("g"), s.label("s"), y.label("y")
         )
 
     how = _STACKING.get(conn.dialect.name)
@@ -447,7 +459,7 @@ def _stacked_classes(conn: Any, rows: Any, k: int) -> Any:
     ids = [sa.literal(j, sa.Integer) for j in range(k)]
     many = sa.select(
         getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("j"),
-        *[base.c[n] for n in ("w", "yc", *[f"p{i}" for i in range(k)])],
+        *[base.c[n] for n in (group, label, *[f"p{i}" for i in range(k)])],
     ).subquery("mc_all")
     return branch(many, many.c.j).subquery("mc_stacked")
 

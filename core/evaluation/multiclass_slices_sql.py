@@ -5,12 +5,13 @@ for a SQL source, and :func:`~.slices_sql.find_worst_slices_pushed` with ``outco
 is the multiclass worst-slice search: what comes back per group (the overall events, a
 slice, a candidate level in one period) is its *confusion counts* — events per (true class,
 predicted class), with the sums and sums of squares of the log-loss and Brier terms — never
-an event. Every event is coded once (:func:`class_coded`: its label and predicted class as
-class indices, the prediction column where the telemetry has one, else the class of highest
-probability, the first on ties, as in memory), stacked once per group holding it (an array
-exploded on Spark and DuckDB, ``UNION ALL`` elsewhere) and grouped by ``(group, true,
-predicted)``: one statement for the slices, and for the search the statements of the binary
-search (levels, singles, pairs), whatever the slices, features or classes.
+an event (but ROC AUC's interval's bounded sample, below). Every event is coded once
+(:func:`class_coded`: its label and predicted class as class indices, the prediction column
+where the telemetry has one, else the class of highest probability, the first on ties, as in
+memory), stacked once per group holding it (an array exploded on Spark and DuckDB, ``UNION
+ALL`` elsewhere) and grouped by ``(group, true, predicted)``: one statement for the slices
+(three with ROC AUC), and for the search the statements of the binary search (levels,
+singles, pairs), whatever the slices, features or classes.
 
 From the counts, in Python:
 
@@ -21,9 +22,25 @@ From the counts, in Python:
   bootstrap whose replicate confusion matrix is drawn from the multinomial of the group's
   cell shares (as :mod:`.multiclass_performance_sql` draws it): the law of the in-memory
   replicate, other draws, so these bounds agree to Monte Carlo error, not to the digit;
-- ROC AUC is **not** counted here (it needs every probability, per class and per group):
-  the Slices view says so in a note and shows the other metrics, and a search on ROC AUC is
-  refused (:data:`NOT_COUNTED`).
+- the macro one-vs-rest ROC AUC, exact, as :mod:`.multiclass_performance_sql` counts a
+  window's, with the slice where it has the window: two more statements. Every labeled,
+  scored event is stacked once per group holding it and then once per class (arrays
+  exploded on Spark and DuckDB, ``UNION ALL`` elsewhere) and grouped by (group, class,
+  distinct probability); a running sum gives each class's Mann-Whitney U, positives and
+  negatives (ties ½), and the mean over the classes with both (two or more, else none) is
+  the in-memory value. Its percentile bootstrap interval is drawn from at most ``auc_rows``
+  (:data:`~.multiclass_performance_sql.AUC_ROWS`) labeled, scored events a group in time
+  order (:func:`~watchkeeper.core.drift.sql_counts.systematic_keep`, seeded): a slice that
+  fits comes back whole, so its interval is the in-memory one where the events were read
+  in time order (the same events in the same order, the same seed; the in-memory Slices
+  view takes them in the store's order, time order for a table written as it arrived —
+  otherwise the same bootstrap over another order, equal in law, not to the digit); a
+  larger slice's is its sample's spread scaled by ``√(sample/slice)`` around the exact
+  value, said in :attr:`WindowCounts.notes`. The worst-slice search does not search on ROC
+  AUC (:data:`NOT_SEARCHED`): in memory a candidate's standard error is the macro AUC's
+  DeLong error across classes, which needs every event's placement in every class (an
+  event-level join, not a sum per candidate and class), and its rank sums would group k
+  times the binary search's rows.
 
 The worst-slice search's standard error of a candidate's balanced accuracy or F1 is the
 *delete-one jackknife of its confusion matrix*: removing one event of cell ``(i, j)`` gives
@@ -56,11 +73,13 @@ from watchkeeper.core.evaluation.multiclass import (
     MulticlassMetrics,
     _from_confusion,
 )
+from watchkeeper.core.evaluation.multiclass_performance_sql import AUC_ROWS
 from watchkeeper.core.evaluation.predicates import SlicePredicate
 
 __all__ = [
     "COUNTED_METRICS",
-    "NOT_COUNTED",
+    "NOT_SEARCHED",
+    "SEARCHED_METRICS",
     "McStats",
     "WindowCounts",
     "class_coded",
@@ -69,12 +88,17 @@ __all__ = [
     "multiclass_slice_metrics_pushed",
 ]
 
-#: The multiclass metrics counted in the database (module doc).
-COUNTED_METRICS = tuple(m for m in MULTICLASS_METRICS if m != "roc_auc")
-#: Why ROC AUC is left out there, said in notes and errors.
-NOT_COUNTED = (
-    "a multiclass ROC AUC is not counted in the database (it needs every probability of "
-    "every class in every slice)"
+#: The multiclass metrics counted per slice in the database (module doc).
+COUNTED_METRICS = MULTICLASS_METRICS
+#: Those the worst-slice search counts there: not ROC AUC (:data:`NOT_SEARCHED`).
+SEARCHED_METRICS = tuple(m for m in MULTICLASS_METRICS if m != "roc_auc")
+#: Why the search leaves ROC AUC out, said in notes and errors.
+NOT_SEARCHED = (
+    "a worst-slice search on a multiclass ROC AUC is not counted in the database: a "
+    "candidate's standard error is the macro AUC's DeLong error, which needs every event's "
+    "placement in every class (an event-level join, not a sum per candidate and class), and "
+    "the rank sums of k classes × every candidate level would group k times the binary "
+    "search's rows; the slices' ROC AUC is counted, search on another metric"
 )
 
 
@@ -108,6 +132,7 @@ class WindowCounts:
     probability_sums: tuple[float, ...]
     label_counts: tuple[int, ...]
     metrics: MulticlassMetrics
+    notes: tuple[str, ...] = ()
 
     def data(self) -> dict[str, Any]:
         """As :func:`~.report.slice_report` digests a multiclass window read into memory."""
@@ -187,10 +212,17 @@ def class_coded(
     ).subquery(f"{name}_coded")
 
 
-def stacked(conn: Any, frame: Any, gs: Sequence[Any], carry: Sequence[str], name: str) -> Any:
-    """Rows ``(g, *carry)``: every row of ``frame`` once per group id of ``gs`` that is not
-    NULL — one pass on Spark and DuckDB (the ids as an array exploded into rows), a
-    ``UNION ALL`` branch per id elsewhere (:func:`.slices_sql._stacked`)."""
+def stacked(
+    conn: Any,
+    frame: Any,
+    gs: Sequence[Any],
+    carry: Sequence[str],
+    name: str,
+    where: Sequence[Any] = (),
+) -> Any:
+    """Rows ``(g, *carry)``: every row of ``frame`` (that meets ``where``) once per group id
+    of ``gs`` that is not NULL — one pass on Spark and DuckDB (the ids as an array exploded
+    into rows), a ``UNION ALL`` branch per id elsewhere (:func:`.slices_sql._stacked`)."""
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.slices_sql import _STACKING
@@ -199,12 +231,13 @@ def stacked(conn: Any, frame: Any, gs: Sequence[Any], carry: Sequence[str], name
     how = _STACKING.get(conn.dialect.name)
     cols = [frame.c[c] for c in carry]
     if how is None:
-        branches = [sa.select(g.label("g"), *cols).where(g.is_not(None)) for g in ids]
+        branches = [sa.select(g.label("g"), *cols).where(g.is_not(None), *where) for g in ids]
         return sa.union_all(*branches).subquery(name)
     explode, array = how
-    many = sa.select(
-        getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"), *cols
-    ).subquery(f"{name}_all")
+    spread = sa.select(getattr(sa.func, explode)(getattr(sa.func, array)(*ids)).label("g"), *cols)
+    if where:
+        spread = spread.where(*where)
+    many = spread.subquery(f"{name}_all")
     return (
         sa.select(many.c.g, *[many.c[c] for c in carry]).where(many.c.g.is_not(None)).subquery(name)
     )
@@ -335,7 +368,7 @@ def mc_candidate_stats(metric: str, st: McStats) -> Any:
         var = max(st.t2 / n - mean * mean, 0.0) * n / (n - 1)
         return _Stats(mean, math.sqrt(var / n), int(n), math.nan, "")
     if metric == "roc_auc":
-        raise EvaluationError(NOT_COUNTED)
+        raise EvaluationError(NOT_SEARCHED)
     value = _from_confusion(st.c)[metric]
     if not math.isfinite(value):
         return None
@@ -355,9 +388,11 @@ def mc_estimates(
     confidence: float,
     n_boot: int,
     seed: int,
+    roc_auc: Estimate | None = None,
 ) -> Mapping[str, Estimate]:
-    """The metrics of one group from its counts (module doc); a group without labeled,
-    scored events takes the in-memory path's estimates of no events."""
+    """The metrics of one group from its counts (module doc), ``roc_auc`` its ROC AUC from
+    the rank sums when asked for; a group without labeled, scored events takes the
+    in-memory path's estimates of no events."""
     from watchkeeper.core.evaluation.multiclass_performance_sql import _from_counts
 
     c = np.zeros((k, k)) if st is None else st.c
@@ -376,6 +411,10 @@ def mc_estimates(
         return nothing.metrics
     cells = np.array([[0.0, 0.0, 0.0, 0.0, ll[0], ll[1], br[0], br[1]]])
     got = _from_counts(c, cells, tuple(metrics), confidence, n_boot, seed)
+    if "roc_auc" in metrics:
+        if roc_auc is None:
+            raise EvaluationError("ROC AUC asked for without its rank sums")
+        got["roc_auc"] = roc_auc
     return MappingProxyType({m: got[m] for m in metrics})
 
 
@@ -392,27 +431,30 @@ def multiclass_slice_metrics_pushed(
     confidence: float = 0.95,
     n_boot: int = 200,
     seed: int = 0,
+    auc_rows: int = AUC_ROWS,
     cancelled: Callable[[], bool] | None = None,
 ) -> tuple[Any, WindowCounts]:
     """``(SliceResult, WindowCounts)``: :func:`~.multiclass_slices.multiclass_slice_metrics`
-    of a SQL source's selection from one statement (module doc). ``outcomes``: the model's
-    :class:`~.multiclass_slices.ClassColumns`. Slice ``i`` bootstraps with ``seed + i + 1``."""
+    of a SQL source's selection from one statement, three with ROC AUC (module doc).
+    ``outcomes``: the model's :class:`~.multiclass_slices.ClassColumns`. Slice ``i``
+    bootstraps with ``seed + i + 1``; ROC AUC's interval from at most ``auc_rows`` events a
+    slice."""
     import sqlalchemy as sa
 
     from watchkeeper.core.evaluation.binned import fetch_numbers
     from watchkeeper.core.evaluation.multiclass_performance_sql import (
+        _macro_auc,
         _per_class,
         refuse_unknown_sql,
     )
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
     from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
+    from watchkeeper.core.telemetry.sql import time_key
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
     from watchkeeper.core.telemetry.sql_values import double
 
     metrics = tuple(metrics)
     for m in metrics:
-        if m == "roc_auc":
-            raise EvaluationError(NOT_COUNTED)
         if m not in MULTICLASS_METRICS:
             raise EvaluationError(f"{m!r} is not a multiclass metric")
     classes = outcomes.classes
@@ -429,6 +471,9 @@ def multiclass_slice_metrics_pushed(
             sa.case((p.where(table.c), sa.literal(i, sa.Integer))).label(f"wk_c{i}")
             for i, p in enumerate(predicates)
         ]
+        auc = "roc_auc" in metrics
+        # the time orders ROC AUC's sample as the in-memory path's rows are ordered
+        when = [time_key(col("ts")).label("wk_t")] if auc else []
         coded = class_coded(
             table,
             col,
@@ -436,7 +481,7 @@ def multiclass_slice_metrics_pushed(
             classes,
             prediction=prediction,
             clauses=clauses,
-            extra=member,
+            extra=[*member, *when],
         )
         inf = double(math.inf)
         frame = sa.select(
@@ -451,6 +496,7 @@ def multiclass_slice_metrics_pushed(
             ],
             sa.literal(-1, sa.Integer).label("all"),
             *[coded.c[f"wk_c{i}"] for i in range(len(predicates))],
+            *([coded.c.wk_t.label("t")] if auc else []),
         ).subquery("mc_frame")
         gs = [frame.c["all"], *(frame.c[f"wk_c{i}"] for i in range(len(predicates)))]
         carry = ["y", "pc", "ll", "br", *[f"p{j}" for j in range(k)]]
@@ -477,6 +523,17 @@ def multiclass_slice_metrics_pushed(
         # the overall group (-1) holds every selected event once
         overall = fetched[fetched[:, 0] == -1]
         refuse_unknown_sql(conn, overall, table, clauses, col, classes, prediction=prediction)
+        aucs: dict[tuple[int, int], float] = {}
+        sample = np.empty((0, 2 + k))
+        if auc:
+            with cancellable_or_refused(
+                conn,
+                cancelled,
+                what="multiclass slice ROC AUC counting",
+                refused="the multiclass slice ROC AUC query",
+                error=EvaluationError,
+            ):
+                aucs, sample = _auc_parts(conn, frame, len(predicates), k, auc_rows)
 
     def part(g: int) -> tuple[np.ndarray, McStats | None, int, int]:
         mine = fetched[fetched[:, 0] == g]
@@ -485,10 +542,20 @@ def multiclass_slice_metrics_pushed(
         labeled = int(mine[~np.isnan(mine[:, 1]), 3].sum())
         return mine, stats, events, labeled
 
+    sampled = False
+
     def measure(g: int, s: int) -> tuple[Mapping[str, Estimate], McStats | None, int, int]:
+        nonlocal sampled
         mine, st, events, labeled = part(g)
         cells = mine[~np.isnan(mine[:, 1]) & ~np.isnan(mine[:, 2])]
         sums = np.nansum(cells[:, 4:8], axis=0) if len(cells) else np.zeros(4)
+        roc = None
+        if auc and st is not None and st.n > 0:
+            n = st.n
+            per_class = [aucs.get((g, j)) for j in range(k)]
+            mine_sample = sample[sample[:, 0] == g]
+            roc, cut = _macro_auc(classes, per_class, mine_sample, n, int(n), confidence, n_boot, s)
+            sampled = sampled or cut
         est = mc_estimates(
             st,
             k,
@@ -498,6 +565,7 @@ def multiclass_slice_metrics_pushed(
             confidence=confidence,
             n_boot=n_boot,
             seed=s,
+            roc_auc=roc,
         )
         return est, st, events, labeled
 
@@ -522,4 +590,54 @@ def multiclass_slice_metrics_pushed(
         int(labeled_rows[np.isnan(labeled_rows[:, 2]), 3].sum()),
     )
     sums = tuple(float(np.nansum(mine[:, 8 + j])) for j in range(k))
-    return result, WindowCounts(events, labeled, sums, label_counts, window)
+    notes: tuple[str, ...] = ()
+    if sampled:
+        notes = (
+            f"ROC AUC exact from rank sums; its interval bootstrapped on at most {auc_rows:,} "
+            "events a slice (a larger slice's: on a seeded sample, the spread scaled by "
+            "√(sample/slice))",
+        )
+    return result, WindowCounts(events, labeled, sums, label_counts, window, notes)
+
+
+def _auc_parts(
+    conn: Any, frame: Any, slices: int, k: int, limit: int
+) -> tuple[dict[tuple[int, int], float], np.ndarray]:
+    """``({(group, class): one-vs-rest AUC}, sample rows (group, y, p…))`` of ``frame``'s
+    labeled, scored events: the rank sums of :mod:`.multiclass_performance_sql` with the
+    group (-1 all events, ``i`` slice ``i``) where it has the window, and at most ``limit``
+    events a group in time order (:func:`~watchkeeper.core.drift.sql_counts.systematic_keep`:
+    a group that fits comes back whole) — two statements, each reading the selection once."""
+    import sqlalchemy as sa
+
+    from watchkeeper.core.drift.sql_counts import systematic_keep
+    from watchkeeper.core.evaluation.binned import fetch_numbers
+    from watchkeeper.core.evaluation.multiclass_performance_sql import _rank_sums, stack_classes
+
+    ps = [f"p{j}" for j in range(k)]
+    gs = [frame.c["all"], *(frame.c[f"wk_c{i}"] for i in range(slices))]
+    # pc is NULL exactly when a probability is missing or not finite (class_coded)
+    valid = [frame.c.y >= 0, frame.c.pc.is_not(None)]
+    rows = stacked(conn, frame, gs, ["y", "t", *ps], "mc_auc_rows", where=valid)
+    ranks = stack_classes(conn, rows, k, group="g", label="y")
+    sums = fetch_numbers(conn, _rank_sums(ranks), 4)
+    aucs = {}
+    for gid, u, p, q in np.nan_to_num(sums):
+        g, j = divmod(int(gid), k)  # floor division: the overall group's -k + j is (-1, j)
+        aucs[(g, j)] = u / (p * q) if p > 0 and q > 0 else math.nan
+    pos = sa.func.row_number().over(partition_by=rows.c.g, order_by=sa.nulls_last(rows.c.t))
+    cnt = sa.func.count().over(partition_by=rows.c.g)
+    inner = sa.select(
+        rows.c.g.label("w"),
+        pos.label("wk_pos"),
+        cnt.label("wk_cnt"),
+        rows.c.y,
+        *[rows.c[p] for p in ps],
+    ).subquery("mc_sample")
+    keep = systematic_keep(inner.c.wk_pos, inner.c.wk_cnt, limit=limit)
+    picked = (
+        sa.select(inner.c.w, inner.c.y, *[inner.c[p] for p in ps])
+        .where(keep)
+        .order_by(inner.c.w, inner.c.wk_pos)
+    )
+    return aucs, fetch_numbers(conn, picked, 2 + k)

@@ -471,8 +471,9 @@ def find_worst_slices_pushed(
     slice builder offers — so the Slices view needs no read for it.
 
     ``outcomes``: a multiclass model's :class:`~.multiclass_slices.ClassColumns`; then
-    ``metric`` is a multiclass one (not ROC AUC) and each group's confusion counts come back
-    (:mod:`.multiclass_slices_sql`); ``seed`` seeds the overall value's bootstrap.
+    ``metric`` is a multiclass one (not ROC AUC: :data:`~.multiclass_slices_sql.NOT_SEARCHED`)
+    and each group's confusion counts come back (:mod:`.multiclass_slices_sql`); ``seed``
+    seeds the overall value's bootstrap.
     """
     import sqlalchemy as sa
 
@@ -494,9 +495,9 @@ def find_worst_slices_pushed(
     from watchkeeper.core.times import parse_time
 
     multiclass = outcomes is not None
-    supported = mcs.COUNTED_METRICS if multiclass else DISCOVERY_METRICS
+    supported = mcs.SEARCHED_METRICS if multiclass else DISCOVERY_METRICS
     if multiclass and metric == "roc_auc":
-        raise EvaluationError(mcs.NOT_COUNTED)
+        raise EvaluationError(mcs.NOT_SEARCHED)
     if metric not in supported:
         raise EvaluationError(
             f"worst-slice discovery supports {', '.join(supported)}; not {metric!r}"

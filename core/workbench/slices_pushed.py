@@ -21,8 +21,9 @@ the view holds no events (``table`` is ``None``), so the builder's live count of
 A multiclass model's view takes the same path (:mod:`~watchkeeper.core.evaluation.
 multiclass_slices_sql`): per slice, and per candidate level in the search, the confusion
 counts come back (true class × predicted class, with the log-loss and Brier sums) — one
-statement for the slices, the binary search's statements for the search. ROC AUC is not
-counted there (:data:`MULTICLASS_NOTE`).
+statement for the slices (three with ROC AUC: its per-class rank sums and its interval's
+bounded sample), the binary search's statements for the search, which does not search on
+ROC AUC (:data:`~watchkeeper.core.evaluation.multiclass_slices_sql.NOT_SEARCHED`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from watchkeeper.core.evaluation.multiclass_performance_sql import AUC_ROWS
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 
 if TYPE_CHECKING:  # slices imports this module
@@ -58,8 +60,9 @@ PUSHED_NOTE = (
 
 MULTICLASS_NOTE = (
     "slices and worst slices counted in the database (confusion counts per group, no events "
-    "read): balanced accuracy's and the F1s' intervals bootstrapped from the counts' "
-    "multinomial, the worst slices' standard errors a jackknife of the counts"
+    "read): ROC AUC exact from per-class rank sums, its interval bootstrapped on at most "
+    f"{AUC_ROWS:,} events a slice; balanced accuracy's and the F1s' intervals bootstrapped "
+    "from the counts' multinomial, the worst slices' standard errors a jackknife of the counts"
 )
 
 
@@ -221,6 +224,8 @@ def run_slices_sql(
     )
     if whole.events == 0:
         raise EvaluationError(f"{model}: version {version} has no rows in the window")
+    if outcomes is not None:
+        notes.extend(whole.notes)  # a slice's ROC AUC interval scaled from its sample
     check_cancelled(cancelled)
     worst = None
     levels: dict[str, Any] = {}
@@ -312,7 +317,7 @@ def recompute_pushed(
     check_cancelled(cancelled)
     with READ_LOCK, open_source_of(view.pushed) as src:
         _require_columns(src, custom)
-        slices, _ = _slice_metrics(
+        slices, whole = _slice_metrics(
             src,
             predicates,
             view.outcomes,
@@ -321,9 +326,12 @@ def recompute_pushed(
             cancelled,
             **_selection(view),
         )
+    notes = view.notes
+    if view.outcomes is not None:  # a new slice's ROC AUC interval may be scaled
+        notes += tuple(n for n in whole.notes if n not in notes)
     report(1.0, "done")
     return dataclasses.replace(
-        view, slices=slices, predicates=tuple(predicates), custom=tuple(custom)
+        view, slices=slices, predicates=tuple(predicates), custom=tuple(custom), notes=notes
     )
 
 

@@ -1,6 +1,6 @@
 """The Slices view drawing a multiclass model's view counted in the database (no events
 held): the slices table and chart on macro-F1 from confusion counts, the worst slices, ROC AUC
-(not counted there) falling back to a counted metric, and the builder's live count."""
+from rank sums, and the builder's live count."""
 
 from __future__ import annotations
 
@@ -52,8 +52,9 @@ def test_the_panel_draws_a_multiclass_view_counted_in_the_database(
     assert frame["macro_f1"].notna().all() and len(panel.worst_model.frame) > 0
     assert "predicted right" in panel.worst_model.frame.columns
     offered = [panel.metric_combo.itemData(i) for i in range(panel.metric_combo.count())]
-    panel.metric_combo.setCurrentIndex(offered.index("roc_auc"))  # not counted: falls back
-    assert "macro_f1" in panel.slice_model.frame.columns
+    panel.metric_combo.setCurrentIndex(offered.index("roc_auc"))  # counted: shown
+    shown = panel.slice_model.frame
+    assert "roc_auc" in shown.columns and shown["roc_auc"].notna().all()
     panel.metric_combo.setCurrentIndex(0)
     panel.column_combo.setCurrentText("channel")
     panel.value_combo.setEditText("web")

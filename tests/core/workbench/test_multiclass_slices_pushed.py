@@ -56,9 +56,11 @@ def test_multiclass_slices_view_counted_in_duckdb_equals_in_memory(
         counted = run_slices(entry, "1", MINE)
     assert slices_pushed.MULTICLASS_NOTE in counted.notes
     assert counted.table is None and counted.multiclass and counted.metric == "macro_f1"
-    assert any("roc_auc is not counted" in n for n in counted.notes)
-    # window, slices, reference count, levels (2), singles, pairs
-    assert len(scans(seen, "events")) <= 7, scans(seen, "events")
+    assert not any("not counted" in n for n in counted.notes)  # ROC AUC too
+    assert all("roc_auc" in r.metrics for r in counted.slices.rows)
+    # window, slices (counts, ROC AUC's rank sums and sample), reference count, levels (2),
+    # singles, pairs
+    assert len(scans(seen, "events")) <= 9, scans(seen, "events")
     a, b = counted.slices, memory.slices
     assert (a.events, a.labeled) == (b.events, b.labeled)
     for x, e in zip(a.rows, b.rows, strict=True):
@@ -77,11 +79,11 @@ def test_multiclass_slices_view_counted_in_duckdb_equals_in_memory(
     frame = counted.worst_frame()
     assert "predicted right" in frame.columns and len(frame)
 
-    # the builder: recomputed and counted in the database (one statement each)
+    # the builder: recomputed (three statements with ROC AUC) and counted (one) in the database
     extra = SlicePredicate("phone", (Condition("channel", "eq", "phone"),))
     with recorded_statements() as seen:
         again = recompute_slices(counted, [*MINE, extra])
-    assert len(scans(seen, "events")) == 1
+    assert len(scans(seen, "events")) == 3
     want = recompute_slices(memory, [*MINE, extra]).slices.row("phone")
     got = again.slices.row("phone")
     assert (got.support, got.labeled) == (want.support, want.labeled) > (0, 0)
@@ -100,3 +102,30 @@ def test_multiclass_slices_view_counted_in_duckdb_equals_in_memory(
     whole = metrics_of_codes(mc.classes, mc.codes, mc.p, mc.predicted, metrics=("accuracy",))
     assert counts == [list(r) for r in whole.confusion.counts]
     assert sum(map(sum, counts)) > 1000
+
+
+def test_a_view_on_roc_auc_shows_it_and_says_why_the_search_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spec's primary metric ROC AUC: counted per slice (its values against memory's:
+    the test above), and the worst-slice search, which cannot be counted on it, not run,
+    with the reason."""
+    from watchkeeper.core.evaluation.multiclass_slices_sql import NOT_SEARCHED
+
+    path = tmp_path / "t.duckdb"
+    pq.write_table(events().sort_by("ts"), tmp_path / "e.parquet")
+    with duckdb.connect(str(path)) as con:
+        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{tmp_path / 'e.parquet'}')")
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "triage.toml"
+    text = SPEC.replace('source = "../telemetry.parquet"', f'source = "duckdb:///{path}#events"')
+    assert 'primary_metric = "macro_f1"' in text
+    spec.write_text(text.replace('primary_metric = "macro_f1"', 'primary_metric = "roc_auc"'))
+    (entry,) = portfolio_of_spec(spec).models
+    monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))
+    counted = run_slices(entry, "1", MINE)
+    assert counted.table is None and counted.metric == "roc_auc" and counted.worst is None
+    assert f"worst slices not computed: {NOT_SEARCHED}" in counted.notes
+    shown = counted.metrics_frame()
+    assert shown["roc_auc"].notna().all() and len(shown) == 1 + len(MINE)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from watchkeeper.core.drift import sql_counts
 from watchkeeper.core.drift.counting import count_windows
 from watchkeeper.core.drift.data import timestamps_us
 from watchkeeper.core.drift.engine import analyze_drift
@@ -235,10 +236,13 @@ def test_sql_counts_equal_numpy(engine: sa.Engine, profile, spec, start, end) ->
     assert got.of("city")[:, profile.feature("city").unseen_bin].sum() > 0  # "zz"
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "spark"], indirect=True)
-def test_single_scan_counts_equal_numpy_and_the_union(engine: sa.Engine) -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql", "spark"], indirect=True)
+def test_single_scan_counts_equal_numpy_and_the_union(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The single-scan form (not sent by default: it measured slower) reads the table once
-    (no ``UNION ALL``) on Spark and DuckDB, with the ``UNION ALL``'s rows and numpy's counts
+    (no ``UNION ALL``) on Spark, DuckDB and PostgreSQL, with the ``UNION ALL``'s rows and
+    numpy's counts
     on odd data: NaN, ±inf, NULL, an unknown category, and a feature whose reference held one
     value (one bin inside)."""
     ref = _reference()
@@ -253,9 +257,13 @@ def test_single_scan_counts_equal_numpy_and_the_union(engine: sa.Engine) -> None
     union = count_statement(table, profile, windows, timestamp="ts")
     with engine.connect() as conn:
         got = count_windows_sql(conn, table, profile, windows, timestamp="ts")
+        # and through count_windows_sql, as when the dialect is switched on
+        monkeypatch.setattr(sql_counts, "SINGLE_SCAN_USED", {name})
+        scanned = count_windows_sql(conn, table, profile, windows, timestamp="ts")
         one = sorted(tuple(map(int, r)) for r in conn.execute(single).all())
         many = sorted(tuple(map(int, r)) for r in conn.execute(union).all())
     assert got.equals(expected), name
+    assert scanned.equals(expected), name
     assert one == many
     assert got.of("city")[:, profile.feature("city").unseen_bin].sum() > 0  # "zz"
     assert got.of("n_items")[:, 0].sum() > 0 and got.of("n_items")[:, -2].sum() > 0

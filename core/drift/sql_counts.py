@@ -1,15 +1,21 @@
 """Counting once, where the data lives: one SQLAlchemy Core statement, counts come back.
 
-The statement returns at most features × windows × bins rows whatever the table's size. Its
-form is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature, on every engine. A
-single-scan form exists (:func:`count_statement` with ``dialect=``): each row's window and an
-``INT`` array of ``feature * width + bin`` codes, exploded into rows (``explode`` on Spark,
-``unnest`` on DuckDB) and grouped by (window, code) — the same rows. Measured, it lost
-everywhere, so :data:`SINGLE_SCAN_USED` is empty: on DuckDB (2M events × 50 features × 90 days)
-12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over cached columns;
-on Spark (1M events, same shape) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs —
-Spark's ``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
-(``benchmarks/count_scan.py``, ``benchmarks/spark.py --rounds``).
+The statement returns at most features × windows × bins rows whatever the table's size. Two
+forms give the same rows. The ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature; and
+the single scan (:func:`count_statement` with ``dialect=``): each row's window and an ``INT``
+array of ``feature * width + bin`` codes, exploded into rows (``explode`` on Spark, ``unnest``
+on DuckDB and PostgreSQL, ``ARRAY[...]`` there) and grouped by (window, code).
+:func:`count_windows_sql` sends the single scan where it measured faster
+(:data:`SINGLE_SCAN_USED`): on PostgreSQL only. There (50 features × 90 daily windows, a
+throw-away cluster on the 2-core machine under a load of 7-12, three alternations each)
+500,000 events 14.5 s against 58.9 s for the ``UNION ALL`` and 2,000,000 events 55.1 s against
+136.8 s (medians): PostgreSQL runs the ``UNION ALL``'s branches one after another, each a
+sequential scan of the whole table, so 50 features read it 50 times. Elsewhere the ``UNION
+ALL`` won: on DuckDB (2M events, same shape) 12.9 s against 5.1 s for the ``UNION ALL``, whose
+branches run in parallel over cached columns; on Spark (1M events) 38.4/34.0 s against
+29.7/30.2 s, in the same two Spark jobs — Spark's ``UNION ALL`` of column-pruned Parquet scans
+does not cost a job per branch (``benchmarks/count_scan.py``, ``--engine postgresql`` there;
+``benchmarks/spark.py --rounds``).
 
 Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never
 ``floor((x - lo) / w)``, which lands off by one near edges on engines that render a float
@@ -237,8 +243,8 @@ def count_statement(
     """The one statement: rows ``(feature index, window, bin, count)``.
 
     ``dialect`` (``conn.dialect.name``) asks for the single-scan form where the engine has one
-    (Spark, DuckDB, PostgreSQL); any other name, or none, gives the ``UNION ALL``, which is what
-    :func:`count_windows_sql` sends (see :data:`SINGLE_SCAN_USED`).
+    (Spark, DuckDB, PostgreSQL); any other name, or none, gives the ``UNION ALL``.
+    :func:`count_windows_sql` asks for it where :data:`SINGLE_SCAN_USED` names the engine.
     """
     columns = dict(columns or {})
     feats = profile.features
@@ -296,11 +302,12 @@ _SINGLE_SCAN: dict[str, tuple[str, Callable[[list[sa.ColumnElement]], sa.ColumnE
     "duckdb": ("unnest", _function_array("list_value"), "//"),
     "postgresql": ("unnest", _postgresql_array, "/"),
 }
-#: where :func:`count_windows_sql` uses the single scan, by measurement: nowhere. DuckDB
-#: 2M events x 50 features x 90 days: 12.9 s against 5.1 s for the ``UNION ALL``; Spark
-#: 1M events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak RSS
-#: (a set, so that the benchmarks can switch it on for an A/B)
-SINGLE_SCAN_USED: set[str] = set()
+#: where :func:`count_windows_sql` uses the single scan, by measurement: PostgreSQL (500,000
+#: events x 50 features x 90 days 14.5 s against 58.9 s for the ``UNION ALL``; 2,000,000
+#: events 55.1 s against 136.8 s). Not DuckDB (2M events: 12.9 s against 5.1 s) nor Spark (1M
+#: events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak RSS)
+#: (a set, so that the benchmarks can switch it for an A/B)
+SINGLE_SCAN_USED: set[str] = {"postgresql"}
 
 
 def _stacked_counts(

@@ -110,7 +110,8 @@ def _pushed(
     entry: ModelEntry, monkeypatch: pytest.MonkeyPatch, where: str = "always"
 ) -> tuple[Any, _Spy]:
     """The pushed-down analysis, the reference prepared in the database even though DuckDB
-    runs in this process (``where="always"``), or as the default decides (``"server"``)."""
+    runs in this process (``where="always"``), or as the default decides (``"server"``), or
+    by the server's rule applied to DuckDB (``"larger"``: counted, rows within the limit)."""
     with monkeypatch.context() as m:
         m.setattr(analyses, "IN_MEMORY_ROWS", 0)
         m.setattr(analyses, "REFERENCE_IN_DATABASE", where)
@@ -209,16 +210,6 @@ def test_an_empty_reference_window_is_a_clear_error(
             analyses.run_drift(empty, "1", None)
 
 
-def _hybrid_and(
-    entry: ModelEntry, monkeypatch: pytest.MonkeyPatch, hybrid: str, other: str
-) -> tuple[Any, _Spy, Any]:
-    """The hybrid choice (``hybrid``: "larger" on DuckDB, the default "server" on a server)
-    and the path it should have taken (``other``), the same pushed-down analysis."""
-    got, spy = _pushed(entry, monkeypatch, where=hybrid)
-    want, _ = _pushed(entry, monkeypatch, where=other)
-    return got, spy, want
-
-
 def test_the_hybrid_reads_a_reference_within_the_limit_as_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,14 +220,16 @@ def test_the_hybrid_reads_a_reference_within_the_limit_as_rows(
     from watchkeeper.core.drift.reference_cache import reference_cache_dir
 
     within = _entry(tmp_path, f"exact_sample_limit = {REF_ROWS}\n")
-    got, spy, want = _hybrid_and(within, monkeypatch, "larger", "never")
+    got, spy = _pushed(within, monkeypatch, where="larger")
     assert spy.sampled == 0 and spy.scanned >= REF_ROWS  # read as rows, none sampled
-    assert not any(n.startswith("reference profiled in the database") for n in got.notes)
-    assert got.to_dict() == want.to_dict()
     assert len(list(reference_cache_dir().glob("*.wkref.npz"))) == 1  # the rows path's cache
+    assert not any(n.startswith("reference profiled in the database") for n in got.notes)
+    want, _ = _pushed(within, monkeypatch, where="never")
+    assert got.to_dict() == want.to_dict()
 
     above = _entry(tmp_path, f"exact_sample_limit = {REF_ROWS - 1}\n")
-    got, spy, want = _hybrid_and(above, monkeypatch, "larger", "always")
+    got, spy = _pushed(above, monkeypatch, where="larger")
+    want, _ = _pushed(above, monkeypatch, where="always")
     assert spy.scanned == 0 and spy.sampled == REF_ROWS - 1  # prepared in the database
     assert any(n.startswith("reference profiled in the database (6,000") for n in got.notes)
     assert got.to_dict() == want.to_dict()

@@ -9,13 +9,16 @@ on DuckDB and PostgreSQL, ``ARRAY[...]`` there) and grouped by (window, code).
 (:data:`SINGLE_SCAN_USED`): on PostgreSQL only. There (50 features × 90 daily windows, a
 throw-away cluster on the 2-core machine under a load of 7-12, three alternations each)
 500,000 events 14.5 s against 58.9 s for the ``UNION ALL`` and 2,000,000 events 55.1 s against
-136.8 s (medians): PostgreSQL runs the ``UNION ALL``'s branches one after another, each a
-sequential scan of the whole table, so 50 features read it 50 times. Elsewhere the ``UNION
-ALL`` won: on DuckDB (2M events, same shape) 12.9 s against 5.1 s for the ``UNION ALL``, whose
-branches run in parallel over cached columns; on Spark (1M events) 38.4/34.0 s against
-29.7/30.2 s, in the same two Spark jobs — Spark's ``UNION ALL`` of column-pruned Parquet scans
-does not cost a job per branch (``benchmarks/count_scan.py``, ``--engine postgresql`` there;
-``benchmarks/spark.py --rounds``).
+136.8 s (medians). Its ``EXPLAIN`` (PostgreSQL 15) says why: each ``UNION ALL`` branch is
+a parallel sequential scan of the whole table followed by a sort of every selected row and a
+``GroupAggregate`` (the planner cannot estimate a ``CASE``'s groups, guesses one per row, and
+sorts rather than hashes), 50 of them one after another, and the plan is JIT-compiled with
+full optimisation; the single scan is one parallel scan into a partial ``HashAggregate``.
+Elsewhere the ``UNION ALL`` won: on DuckDB (2M events, same shape) 12.9 s against 5.1 s for
+the ``UNION ALL``, whose branches run in parallel over cached columns; on Spark (1M events)
+38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs — Spark's ``UNION ALL`` of
+column-pruned Parquet scans does not cost a job per branch (``benchmarks/count_scan.py``,
+``--engine postgresql`` there; ``benchmarks/spark.py --rounds``).
 
 Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never
 ``floor((x - lo) / w)``, which lands off by one near edges on engines that render a float

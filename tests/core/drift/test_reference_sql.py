@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,7 @@ def test_the_hybrid_reads_a_reference_within_the_limit_as_rows(
     assert spy.sampled == 0 and spy.scanned >= REF_ROWS  # read as rows, none sampled
     assert len(list(reference_cache_dir().glob("*.wkref.npz"))) == 1  # the rows path's cache
     assert not any(n.startswith("reference profiled in the database") for n in got.notes)
+    shutil.rmtree(reference_cache_dir())  # the rows path prepares its own, not the cached one
     want, _ = _pushed(within, monkeypatch, where="never")
     assert got.to_dict() == want.to_dict()
 
@@ -259,6 +261,7 @@ def test_postgresql_counts_the_reference_then_reads_or_prepares_it(
     """By default on PostgreSQL (a server) the reference is counted first — one statement more
     than either path alone — then read as rows within exact_sample_limit (the rows path's
     result, bit for bit) and prepared in the database above it ("always"'s result)."""
+    from watchkeeper.core.drift.reference_cache import reference_cache_dir
     from watchkeeper.core.telemetry.sql_statements import recorded_statements
 
     _write_postgres(postgres_url)
@@ -271,6 +274,7 @@ def test_postgresql_counts_the_reference_then_reads_or_prepares_it(
     for limit, other in ((REF_ROWS, "never"), (REF_ROWS - 1, "always")):
         entry = _entry(tmp_path, f"exact_sample_limit = {limit}\n", source=f"{postgres_url}#events")
         got, spy, hybrid = sent(entry, "server")
+        shutil.rmtree(reference_cache_dir(), ignore_errors=True)  # prepared afresh below
         want, _, alone = sent(entry, other)
         assert got.to_dict() == want.to_dict(), other
         assert len(hybrid) == len(alone) + 1, other

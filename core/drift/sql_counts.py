@@ -7,18 +7,18 @@ array of ``feature * width + bin`` codes, exploded into rows (``explode`` on Spa
 on DuckDB and PostgreSQL, ``ARRAY[...]`` there) and grouped by (window, code).
 :func:`count_windows_sql` sends the single scan where it measured faster
 (:data:`SINGLE_SCAN_USED`): on PostgreSQL only. There (50 features × 90 daily windows, a
-throw-away cluster on the 2-core machine under a load of 7-12, three alternations each)
-500,000 events 14.5 s against 58.9 s for the ``UNION ALL`` and 2,000,000 events 55.1 s against
-136.8 s (medians). Its ``EXPLAIN`` (PostgreSQL 15) says why: each ``UNION ALL`` branch is
-a parallel sequential scan of the whole table followed by a sort of every selected row and a
-``GroupAggregate`` (the planner cannot estimate a ``CASE``'s groups, guesses one per row, and
-sorts rather than hashes), 50 of them one after another, and the plan is JIT-compiled with
-full optimisation; the single scan is one parallel scan into a partial ``HashAggregate``.
-Elsewhere the ``UNION ALL`` won: on DuckDB (2M events, same shape) 12.9 s against 5.1 s for
-the ``UNION ALL``, whose branches run in parallel over cached columns; on Spark (1M events)
-38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs — Spark's ``UNION ALL`` of
-column-pruned Parquet scans does not cost a job per branch (``benchmarks/count_scan.py``,
-``--engine postgresql`` there; ``benchmarks/spark.py --rounds``).
+throw-away cluster on the 2-core machine under a load of 7-12, two runs of three alternations
+each, medians) 500,000 events 14.5 and 15.6 s against 58.9 and 62.8 s for the ``UNION ALL``,
+2,000,000 events 55.1 and 47.9 s against 136.8 and 121.6 s. Its ``EXPLAIN`` (PostgreSQL 15) says
+why: each ``UNION ALL`` branch is a parallel sequential scan of the whole table followed by a
+sort of every selected row and a ``GroupAggregate`` (the planner cannot estimate a ``CASE``'s
+groups, guesses one per row, and sorts rather than hashes), 50 of them one after another, and
+the plan is JIT-compiled with full optimisation; the single scan is one parallel scan into a
+partial ``HashAggregate``. Elsewhere the ``UNION ALL`` won: on DuckDB (2M events, same shape)
+12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over cached columns;
+on Spark (1M events) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs — Spark's
+``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
+(``benchmarks/count_scan.py``, ``--engine postgresql`` there; ``benchmarks/spark.py --rounds``).
 
 Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never
 ``floor((x - lo) / w)``, which lands off by one near edges on engines that render a float
@@ -306,9 +306,10 @@ _SINGLE_SCAN: dict[str, tuple[str, Callable[[list[sa.ColumnElement]], sa.ColumnE
     "postgresql": ("unnest", _postgresql_array, "/"),
 }
 #: where :func:`count_windows_sql` uses the single scan, by measurement: PostgreSQL (500,000
-#: events x 50 features x 90 days 14.5 s against 58.9 s for the ``UNION ALL``; 2,000,000
-#: events 55.1 s against 136.8 s). Not DuckDB (2M events: 12.9 s against 5.1 s) nor Spark (1M
-#: events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak RSS)
+#: events x 50 features x 90 days 14.5/15.6 s against 58.9/62.8 s for the ``UNION ALL``;
+#: 2,000,000 events 55.1/47.9 s against 136.8/121.6 s). Not DuckDB (2M events: 12.9 s
+#: against 5.1 s) nor Spark (1M events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak
+#: RSS)
 #: (a set, so that the benchmarks can switch it for an A/B)
 SINGLE_SCAN_USED: set[str] = {"postgresql"}
 

@@ -14,10 +14,12 @@ why: each ``UNION ALL`` branch is a parallel sequential scan of the whole table 
 sort of every selected row and a ``GroupAggregate`` (the planner cannot estimate a ``CASE``'s
 groups, guesses one per row, and sorts rather than hashes), 50 of them one after another, and
 the plan is JIT-compiled with full optimisation; the single scan is one parallel scan into a
-partial ``HashAggregate``. Elsewhere the ``UNION ALL`` won: on DuckDB (2M events, same shape)
-12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over cached columns;
-on Spark (1M events) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs — Spark's
-``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
+partial ``HashAggregate``. JIT is about half of it: once, in one process, at 500,000 events, the
+``UNION ALL`` took 55.3 and 51.2 s, with ``SET jit = off`` 25.9 and 25.2 s, the single scan (JIT
+on) 14.5 and 13.6 s — still the faster. Elsewhere the ``UNION ALL`` won: on DuckDB (2M events,
+same shape) 12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over
+cached columns; on Spark (1M events) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs
+— Spark's ``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
 (``benchmarks/count_scan.py``, ``--engine postgresql`` there; ``benchmarks/spark.py --rounds``).
 
 Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never

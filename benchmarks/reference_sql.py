@@ -17,7 +17,10 @@ variant:
 ``--spark-demo FOLDER`` instead measures the demo's fraud-detector (a demo workspace at
 FOLDER, e.g. ``watchkeeper demo`` with 3,000 events a day: 93,000 reference rows, under the
 limit) on a local Spark Thrift server (``tests/servers.py``) over a Parquet copy of its
-events: ``run_drift`` with ``1d`` windows per variant, in this process, wall time only.
+events: ``run_drift`` with ``1d`` windows, in this process, the reference prepared in Spark
+("database", what a warehouse did before) against the default hybrid (counted, then read as
+rows within the limit), alternately ``--rounds`` times; wall time, statements sent, the load
+average after each run.
 
 Per variant: reference rows that crossed into the process (events read, counted where the
 source scans them, plus the sample's rows, counted where they are fetched — the functions
@@ -139,20 +142,30 @@ def child(spec_path: str, variant: str) -> None:
     )
 
 
-def spark_demo(workspace: Path) -> None:
-    """The demo's fraud-detector drift on Spark, the reference read as rows vs prepared in
-    the database (alternately, twice each)."""
+def spark_demo(workspace: Path, rounds: int) -> None:
+    """The demo's fraud-detector drift on Spark, alternately (ABBA) ``rounds`` times: "database"
+    (``REFERENCE_IN_DATABASE = "always"``: the reference prepared in Spark at any size, the
+    route the default took on a warehouse before the hybrid) against "hybrid" (the default
+    "server": counted, then read as rows within ``exact_sample_limit``), the disk cache
+    emptied before each run (a first analysis of the reference on this machine); then one
+    "hybrid" run with the cache its previous run left (a repeat)."""
+    import os
     import re
+    import shutil
+    import statistics
 
     import duckdb
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from servers import spark_thrift_server
 
-    from watchkeeper.core.workbench import analyses
-    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
-
     with tempfile.TemporaryDirectory() as tmp, spark_thrift_server() as spark:
+        os.environ["WATCHKEEPER_HOME"] = str(Path(tmp) / "home")  # a cache of this run's own
+        from watchkeeper.core.drift.reference_cache import reference_cache_dir
+        from watchkeeper.core.telemetry.sql_statements import recorded_statements
+        from watchkeeper.core.workbench import analyses
+        from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
         data = Path(tmp) / "predictions"
         data.mkdir()
         with duckdb.connect(str(workspace / "telemetry.duckdb"), read_only=True) as con:
@@ -163,14 +176,53 @@ def spark_demo(workspace: Path) -> None:
         spec = Path(tmp) / "fraud-spark.toml"
         spec.write_text(re.sub(r'source = "[^"]*"', f'source = "{location}"', text), "utf-8")
         (entry,) = portfolio_of_spec(spec).models
-        for variant in ("rows", "database", "rows", "database"):
-            analyses.REFERENCE_IN_DATABASE = "always" if variant == "database" else "never"
+        walls: dict[str, list[float]] = {"database": [], "hybrid": []}
+        docs: dict[str, Any] = {}
+
+        def run(variant: str, cold: bool = True) -> float:
+            analyses.REFERENCE_IN_DATABASE = "always" if variant == "database" else "server"
+            if cold:
+                shutil.rmtree(reference_cache_dir(), ignore_errors=True)
             t0 = time.perf_counter()
-            result = analyses.run_drift(entry, "1", "1d")
+            with recorded_statements() as sent:
+                result = analyses.run_drift(entry, "1", "1d")
+            wall = time.perf_counter() - t0
+            load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+            note = next((n for n in result.notes if n.startswith("reference")), "-")
             print(
-                f"  spark {variant:<9} run_drift {time.perf_counter() - t0:6.1f} s  "
-                f"notes: {result.notes[0]}"
+                f"  spark {variant:<8}{'' if cold else ' (cache warm)'} run_drift {wall:6.1f} s"
+                f"  statements {len(sent):3d}  load {load}  {note}",
+                flush=True,
             )
+            doc = result.to_dict()
+            doc.pop("notes")
+            doc["reference"].pop("digest")  # the database's mean and spread: see test_reference_sql
+            docs[variant] = doc
+            return wall
+
+        span = analyses._reference_query(entry.spec, "1")
+        with analyses.open_source_of(entry) as src:
+            for _ in range(2):  # what the hybrid adds: one COUNT of the reference window
+                t0 = time.perf_counter()
+                fits = analyses._reference_fits(src, entry.spec, span)
+                print(f"  the reference's COUNT: {time.perf_counter() - t0:.1f} s (fits {fits})")
+        for i in range(rounds):  # ABBA: neither variant always runs first (the warm-up)
+            for variant in ("database", "hybrid")[:: 1 if i % 2 == 0 else -1]:
+                walls[variant].append(run(variant))
+        run("hybrid", cold=False)
+        for variant, ws in walls.items():
+            each = ", ".join(f"{w:.1f}" for w in ws)
+            print(f"  {variant:<8} median {statistics.median(ws):.1f} s (runs {each})")
+        a, b = docs["database"], docs["hybrid"]
+        psi = [
+            (w["psi"], v["psi"], w["decision"], v["decision"])
+            for f, g in zip(a["features"], b["features"], strict=True)
+            for w, v in zip(f["windows"], g["windows"], strict=True)
+        ]
+        print(
+            "  PSI and decisions equal:",
+            all(x == y and d == e for x, y, d, e in psi),
+        )
 
 
 def main() -> None:
@@ -182,9 +234,10 @@ def main() -> None:
     p.add_argument("--current-rows", type=int, default=70_000)
     p.add_argument("--features", type=int, default=8)
     p.add_argument("--spark-demo", type=Path, default=None, metavar="FOLDER")
+    p.add_argument("--rounds", type=int, default=3, help="--spark-demo: alternations")
     args = p.parse_args()
     if args.spark_demo is not None:
-        spark_demo(args.spark_demo)
+        spark_demo(args.spark_demo, args.rounds)
         return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

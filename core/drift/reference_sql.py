@@ -24,6 +24,11 @@ is the fetched rows (the numerical features and the prediction column, as float6
 :func:`~watchkeeper.core.drift.engine_sql.analyze_drift_sql` carries them into the result.
 It is not kept in the disk cache (:mod:`~watchkeeper.core.drift.reference_cache`): see
 ARCHITECTURE.md (Drift).
+
+By default the workbench comes here only for a reference larger than ``exact_sample_limit``
+on a server (``analyses.REFERENCE_IN_DATABASE``): one within it is read as rows, since every
+one of its rows would be fetched anyway, and one read measured faster on Spark than the
+profile's statements and the sample's.
 """
 
 from __future__ import annotations

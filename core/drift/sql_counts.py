@@ -1,15 +1,26 @@
 """Counting once, where the data lives: one SQLAlchemy Core statement, counts come back.
 
-The statement returns at most features × windows × bins rows whatever the table's size. Its
-form is a ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature, on every engine. A
-single-scan form exists (:func:`count_statement` with ``dialect=``): each row's window and an
-``INT`` array of ``feature * width + bin`` codes, exploded into rows (``explode`` on Spark,
-``unnest`` on DuckDB) and grouped by (window, code) — the same rows. Measured, it lost
-everywhere, so :data:`SINGLE_SCAN_USED` is empty: on DuckDB (2M events × 50 features × 90 days)
-12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over cached columns;
-on Spark (1M events, same shape) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs —
-Spark's ``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
-(``benchmarks/count_scan.py``, ``benchmarks/spark.py --rounds``).
+The statement returns at most features × windows × bins rows whatever the table's size. Two
+forms give the same rows. The ``UNION ALL`` of one ``GROUP BY (window, bin)`` per feature; and
+the single scan (:func:`count_statement` with ``dialect=``): each row's window and an ``INT``
+array of ``feature * width + bin`` codes, exploded into rows (``explode`` on Spark, ``unnest``
+on DuckDB and PostgreSQL, ``ARRAY[...]`` there) and grouped by (window, code).
+:func:`count_windows_sql` sends the single scan where it measured faster
+(:data:`SINGLE_SCAN_USED`): on PostgreSQL only. There (50 features × 90 daily windows, a
+throw-away cluster on the 2-core machine under a load of 7-12, two runs of three alternations
+each, medians) 500,000 events 14.5 and 15.6 s against 58.9 and 62.8 s for the ``UNION ALL``,
+2,000,000 events 55.1 and 47.9 s against 136.8 and 121.6 s. Its ``EXPLAIN`` (PostgreSQL 15) says
+why: each ``UNION ALL`` branch is a parallel sequential scan of the whole table followed by a
+sort of every selected row and a ``GroupAggregate`` (the planner cannot estimate a ``CASE``'s
+groups, guesses one per row, and sorts rather than hashes), 50 of them one after another, and
+the plan is JIT-compiled with full optimisation; the single scan is one parallel scan into a
+partial ``HashAggregate``. JIT is about half of it: once, in one process, at 500,000 events, the
+``UNION ALL`` took 55.3 and 51.2 s, with ``SET jit = off`` 25.9 and 25.2 s, the single scan (JIT
+on) 14.5 and 13.6 s — still the faster. Elsewhere the ``UNION ALL`` won: on DuckDB (2M events,
+same shape) 12.9 s against 5.1 s for the ``UNION ALL``, whose branches run in parallel over
+cached columns; on Spark (1M events) 38.4/34.0 s against 29.7/30.2 s, in the same two Spark jobs
+— Spark's ``UNION ALL`` of column-pruned Parquet scans does not cost a job per branch
+(``benchmarks/count_scan.py``, ``--engine postgresql`` there; ``benchmarks/spark.py --rounds``).
 
 Window and bin are ``CASE`` expressions that *compare* against bound boundaries — never
 ``floor((x - lo) / w)``, which lands off by one near edges on engines that render a float
@@ -238,8 +249,8 @@ def count_statement(
     """The one statement: rows ``(feature index, window, bin, count)``.
 
     ``dialect`` (``conn.dialect.name``) asks for the single-scan form where the engine has one
-    (Spark, DuckDB); any other name, or none, gives the ``UNION ALL``, which is what
-    :func:`count_windows_sql` sends (see :data:`SINGLE_SCAN_USED`).
+    (Spark, DuckDB, PostgreSQL); any other name, or none, gives the ``UNION ALL``.
+    :func:`count_windows_sql` asks for it where :data:`SINGLE_SCAN_USED` names the engine.
     """
     columns = dict(columns or {})
     feats = profile.features
@@ -279,20 +290,38 @@ def count_statement(
     return sa.union_all(*branches)
 
 
-#: dialect → (function exploding an array into rows, array constructor, integer division)
-_SINGLE_SCAN = {"hive": ("explode", "array", "div"), "duckdb": ("unnest", "list_value", "//")}
-#: where :func:`count_windows_sql` uses the single scan, by measurement: nowhere. DuckDB
-#: 2M events x 50 features x 90 days: 12.9 s against 5.1 s for the ``UNION ALL``; Spark
-#: 1M events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak RSS
-#: (a set, so that the benchmarks can switch it on for an A/B)
-SINGLE_SCAN_USED: set[str] = set()
+def _function_array(name: str) -> Callable[[list[sa.ColumnElement]], sa.ColumnElement]:
+    return lambda items: getattr(sa.func, name)(*items)
+
+
+def _postgresql_array(items: list[sa.ColumnElement]) -> sa.ColumnElement:
+    # ``ARRAY[...]``: PostgreSQL's ``array(...)`` is the sub-query constructor, not a function
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.array(items)
+
+
+#: dialect → (function exploding an array into rows, array constructor, integer division);
+#: every code is non-negative, so PostgreSQL's ``INT / INT`` (truncating) is the floor
+_SINGLE_SCAN: dict[str, tuple[str, Callable[[list[sa.ColumnElement]], sa.ColumnElement], str]] = {
+    "hive": ("explode", _function_array("array"), "div"),
+    "duckdb": ("unnest", _function_array("list_value"), "//"),
+    "postgresql": ("unnest", _postgresql_array, "/"),
+}
+#: where :func:`count_windows_sql` uses the single scan, by measurement: PostgreSQL (500,000
+#: events x 50 features x 90 days 14.5/15.6 s against 58.9/62.8 s for the ``UNION ALL``;
+#: 2,000,000 events 55.1/47.9 s against 136.8/121.6 s). Not DuckDB (2M events: 12.9 s
+#: against 5.1 s) nor Spark (1M events: 38.4/34.0 s against 29.7/30.2 s, same jobs, same peak
+#: RSS)
+#: (a set, so that the benchmarks can switch it for an A/B)
+SINGLE_SCAN_USED: set[str] = {"postgresql"}
 
 
 def _stacked_counts(
     rows: WindowedRows,
     bins: Sequence[sa.ColumnElement],
     width: int,
-    how: tuple[str, str, str],
+    how: tuple[str, Callable[[list[sa.ColumnElement]], sa.ColumnElement], str],
 ) -> sa.Select:
     """Every row read once: its features' bins as one integer array ``i * width + bin``,
     exploded into rows and grouped by (window, code); the code splits back into
@@ -302,7 +331,7 @@ def _stacked_counts(
     codes = [sa.cast(sa.literal(i * width, sa.Integer) + b, sa.Integer) for i, b in enumerate(bins)]
     inner = sa.select(
         rows.window.label("w"),
-        getattr(sa.func, explode)(getattr(sa.func, array)(*codes)).label("c"),
+        getattr(sa.func, explode)(array(codes)).label("c"),
     ).select_from(rows.source)
     if rows.conditions:
         inner = inner.where(*rows.conditions)

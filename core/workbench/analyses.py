@@ -189,7 +189,12 @@ def run_drift(
         )
         report(0.05, "reading the reference")
         reference: Any = None
-        if span is not None and pushed and _reference_in_database(src, common):
+        if (
+            span is not None
+            and pushed
+            and _reference_in_database(src, common)
+            and not _reference_fits(src, spec, span)
+        ):
             reference = _reference_sql(src, spec, span, common, scored)
             if reference is None and profile is None:
                 raise DriftError(_no_reference_rows(spec, span))
@@ -280,17 +285,24 @@ def run_drift(
 
 #: Where the pushed-down analysis profiles the reference window in the database and fetches
 #: its raw values as a bounded seeded sample (``reference_sql``) instead of reading it as
-#: rows: "server" — a database outside this process (a warehouse, PostgreSQL), whose work
-#: and memory are its own and where only the sample crosses the wire; "always" — also
-#: DuckDB, which runs in this process: there its quantiles and the sample's row numbering
-#: cost our memory as the rows would and took longer (1M reference rows 3.3 → 6.2 s, peak
-#: 592 → 566 MB; ``benchmarks/reference_sql.py``); "never" — read as rows, as below the limit.
+#: rows. "server" — a database outside this process (a warehouse, PostgreSQL), whose work
+#: and memory are its own and where only the sample crosses the wire, and there only when
+#: the reference holds more than ``exact_sample_limit`` events (counted first, one
+#: statement): within it the exact statistics would fetch every one of its rows anyway, so
+#: they are read as rows and prepared here as the rows path does (the same result, the disk
+#: cache), one read instead of about a dozen statements (the Spark demo's 93,000 rows: see
+#: ARCHITECTURE.md, Drift). "larger" — the same choice on DuckDB too (the tests of the choice
+#: without a server). "always" — prepared in the database at any size, also on DuckDB, which
+#: runs in this process: there its quantiles and the sample's row numbering cost our memory as
+#: the rows would and took longer (1M reference rows 3.3 → 6.2 s, peak 592 → 566 MB;
+#: ``benchmarks/reference_sql.py``); what the tests of that path and the benchmarks' "before"
+#: use. "never" — read as rows.
 REFERENCE_IN_DATABASE = "server"
 _IN_PROCESS_DIALECTS = frozenset({"duckdb", "sqlite"})
 
 
 def _reference_in_database(src: TelemetrySource, common: dict[str, Any]) -> bool:
-    """Whether the pushed-down analysis prepares the reference in ``src``'s database (see
+    """Whether the pushed-down analysis may prepare the reference in ``src``'s database (see
     :data:`REFERENCE_IN_DATABASE`): it can profile exactly (not SQLite) and the features are
     named (the in-memory path profiles the columns it read)."""
     from watchkeeper.core.drift.reference_sql import profiles_in_database
@@ -302,6 +314,25 @@ def _reference_in_database(src: TelemetrySource, common: dict[str, Any]) -> bool
         if dialect in _IN_PROCESS_DIALECTS:
             return False
     return profiles_in_database(src)
+
+
+def _reference_fits(src: Any, spec: Any, span: tuple[Any, ...]) -> bool:
+    """Whether the reference window is read as rows after all: it holds at most
+    ``exact_sample_limit`` events (one ``COUNT``), the rows the database path would fetch
+    for the exact statistics anyway, and the source lets a read bring that many back (a
+    warehouse URL's ``max_rows``). Never under ``"always"``."""
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.warehouse import MAX_ROWS_OPTION
+
+    if REFERENCE_IN_DATABASE == "always":
+        return False
+    ref_version, ref_start, ref_end = span
+    query = TelemetryQuery(
+        model=spec.model.name, versions=(ref_version,), start=ref_start, end=ref_end
+    )
+    events = src.count(query)
+    ceiling = src.engine.get_execution_options().get(MAX_ROWS_OPTION)
+    return events <= spec.drift.exact_sample_limit and (ceiling is None or events <= ceiling)
 
 
 def _no_reference_rows(spec: Any, span: tuple[Any, ...]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +62,23 @@ def _table() -> pa.Table:
 
 
 def _entry(
-    tmp_path: Path, drift: str = "", reference: str = "2026-01-01, 2026-01-11"
+    tmp_path: Path,
+    drift: str = "",
+    reference: str = "2026-01-01, 2026-01-11",
+    source: str = "duckdb:///t.duckdb#events",
 ) -> ModelEntry:
     db = tmp_path / "t.duckdb"
-    if not db.exists():
+    if source.startswith("duckdb") and not db.exists():
         table = _table()
         with duckdb.connect(str(db)) as conn:
             conn.register("t", table)
             conn.execute("CREATE TABLE events AS SELECT * FROM t")
+    start, end = reference.split(", ")
     spec = parse_spec(
-        '[model]\nname = "m"\n[telemetry]\nsource = "duckdb:///t.duckdb#events"\n'
+        f'[model]\nname = "m"\n[telemetry]\nsource = "{source}"\n'
         '[telemetry.columns]\nfeatures = ["a", "b", "c", "city", "gone"]\n'
         'categorical = ["city", "gone"]\n'
-        "[reference]\nstart = {}\nend = {}\n".format(*reference.split(", "))
-        + '[drift]\nwindow = "1d"\n'
-        + drift,
+        f"[reference]\nstart = {start}\nend = {end}\n" + '[drift]\nwindow = "1d"\n' + drift,
         base_dir=tmp_path,
     )
     return ModelEntry(name="m", task="binary", versions=(VersionEntry("1"),), spec=spec)
@@ -108,7 +111,8 @@ def _pushed(
     entry: ModelEntry, monkeypatch: pytest.MonkeyPatch, where: str = "always"
 ) -> tuple[Any, _Spy]:
     """The pushed-down analysis, the reference prepared in the database even though DuckDB
-    runs in this process (``where="always"``), or as the default decides (``"server"``)."""
+    runs in this process (``where="always"``), or as the default decides (``"server"``), or
+    by the server's rule applied to DuckDB (``"larger"``: counted, rows within the limit)."""
     with monkeypatch.context() as m:
         m.setattr(analyses, "IN_MEMORY_ROWS", 0)
         m.setattr(analyses, "REFERENCE_IN_DATABASE", where)
@@ -205,3 +209,78 @@ def test_an_empty_reference_window_is_a_clear_error(
         monkeypatch.setattr(analyses, "REFERENCE_IN_DATABASE", where)
         with pytest.raises(DriftError, match=r"the reference \(version 1, 2025-01-01 .* no rows"):
             analyses.run_drift(empty, "1", None)
+
+
+def test_the_hybrid_reads_a_reference_within_the_limit_as_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """6,000 reference events and exact_sample_limit 6,000: every row would be fetched for the
+    exact statistics anyway, so they are read as rows and prepared as the rows path prepares
+    them — the rows path's result, bit for bit (the profile's digest too), and its disk
+    cache; at 5,999 the database prepares it, as "always" does."""
+    from watchkeeper.core.drift.reference_cache import reference_cache_dir
+
+    within = _entry(tmp_path, f"exact_sample_limit = {REF_ROWS}\n")
+    got, spy = _pushed(within, monkeypatch, where="larger")
+    assert spy.sampled == 0 and spy.scanned >= REF_ROWS  # read as rows, none sampled
+    assert len(list(reference_cache_dir().glob("*.wkref.npz"))) == 1  # the rows path's cache
+    assert not any(n.startswith("reference profiled in the database") for n in got.notes)
+    shutil.rmtree(reference_cache_dir())  # the rows path prepares its own, not the cached one
+    want, _ = _pushed(within, monkeypatch, where="never")
+    assert got.to_dict() == want.to_dict()
+
+    above = _entry(tmp_path, f"exact_sample_limit = {REF_ROWS - 1}\n")
+    got, spy = _pushed(above, monkeypatch, where="larger")
+    want, _ = _pushed(above, monkeypatch, where="always")
+    assert spy.scanned == 0 and spy.sampled == REF_ROWS - 1  # prepared in the database
+    assert any(n.startswith("reference profiled in the database (6,000") for n in got.notes)
+    assert got.to_dict() == want.to_dict()
+
+
+def _write_postgres(url: str) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    table = _table()
+    text, double = sa.Text, postgresql.DOUBLE_PRECISION
+    kinds = {"ts": postgresql.TIMESTAMP(timezone=True), "score": double}
+    kinds |= {n: double for n in ("a", "b", "c")}
+    columns = [sa.Column(n, kinds.get(n, text)) for n in table.schema.names]
+    target = sa.Table("events", sa.MetaData(), *columns)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        target.create(conn)
+        conn.execute(target.insert(), table.to_pylist())
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_counts_the_reference_then_reads_or_prepares_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """By default on PostgreSQL (a server) the reference is counted first — one statement more
+    than either path alone — then read as rows within exact_sample_limit (the rows path's
+    result, bit for bit) and prepared in the database above it ("always"'s result)."""
+    from watchkeeper.core.drift.reference_cache import reference_cache_dir
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements
+
+    _write_postgres(postgres_url)
+
+    def sent(entry: ModelEntry, where: str) -> tuple[Any, _Spy, list[str]]:
+        with recorded_statements() as statements:
+            result, spy = _pushed(entry, monkeypatch, where=where)
+        return result, spy, [" ".join(s.split()) for s in statements]
+
+    for limit, other in ((REF_ROWS, "never"), (REF_ROWS - 1, "always")):
+        entry = _entry(tmp_path, f"exact_sample_limit = {limit}\n", source=f"{postgres_url}#events")
+        got, spy, hybrid = sent(entry, "server")
+        shutil.rmtree(reference_cache_dir(), ignore_errors=True)  # prepared afresh below
+        want, _, alone = sent(entry, other)
+        assert got.to_dict() == want.to_dict(), other
+        assert len(hybrid) == len(alone) + 1, other
+        counts = [s for s in hybrid if s.upper().startswith("SELECT COUNT(*)")]
+        assert len(counts) == len([s for s in alone if s.upper().startswith("SELECT COUNT(*)")]) + 1
+        if other == "never":
+            assert spy.sampled == 0 and spy.scanned >= REF_ROWS
+        else:
+            assert spy.scanned == 0 and spy.sampled == REF_ROWS - 1

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from watchkeeper.core.drift import sql_counts
 from watchkeeper.core.drift.counting import count_windows
 from watchkeeper.core.drift.data import timestamps_us
 from watchkeeper.core.drift.engine import analyze_drift
@@ -24,6 +25,7 @@ from watchkeeper.core.drift.sql_counts import (
 )
 from watchkeeper.core.errors import TelemetryError
 from watchkeeper.core.telemetry.sql import reflect_table
+from watchkeeper.core.telemetry.sql_statements import recorded_statements
 from watchkeeper.core.telemetry.windows import assign_windows, parse_window
 from watchkeeper.core.times import to_us
 
@@ -235,12 +237,12 @@ def test_sql_counts_equal_numpy(engine: sa.Engine, profile, spec, start, end) ->
     assert got.of("city")[:, profile.feature("city").unseen_bin].sum() > 0  # "zz"
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "spark"], indirect=True)
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql", "spark"], indirect=True)
 def test_single_scan_counts_equal_numpy_and_the_union(engine: sa.Engine) -> None:
-    """The single-scan form (not sent by default: it measured slower) reads the table once
-    (no ``UNION ALL``) on Spark and DuckDB, with the ``UNION ALL``'s rows and numpy's counts
-    on odd data: NaN, ±inf, NULL, an unknown category, and a feature whose reference held one
-    value (one bin inside)."""
+    """The single-scan form (sent on PostgreSQL only, where it measured faster) reads the
+    table once (no ``UNION ALL``) on Spark, DuckDB and PostgreSQL, with the ``UNION ALL``'s
+    rows and numpy's counts on odd data: NaN, ±inf, NULL, an unknown category, and a feature
+    whose reference held one value (one bin inside)."""
     ref = _reference()
     ref = ref.set_column(ref.schema.get_field_index("n_items"), "n_items", pa.array([3] * len(ref)))
     profile = build_profile(ref, categorical=["code"], max_categories=2)
@@ -252,10 +254,14 @@ def test_single_scan_counts_equal_numpy_and_the_union(engine: sa.Engine) -> None
     assert "UNION" not in str(single.compile(dialect=engine.dialect)).upper()
     union = count_statement(table, profile, windows, timestamp="ts")
     with engine.connect() as conn:
-        got = count_windows_sql(conn, table, profile, windows, timestamp="ts")
+        with recorded_statements() as sent:
+            got = count_windows_sql(conn, table, profile, windows, timestamp="ts")
         one = sorted(tuple(map(int, r)) for r in conn.execute(single).all())
         many = sorted(tuple(map(int, r)) for r in conn.execute(union).all())
     assert got.equals(expected), name
+    # what count_windows_sql sends: the single scan where it measured faster (PostgreSQL)
+    assert any("UNION" in t.upper() for t in sent) == (name not in sql_counts.SINGLE_SCAN_USED)
+    assert (name == "postgresql") == (name in sql_counts.SINGLE_SCAN_USED)
     assert one == many
     assert got.of("city")[:, profile.feature("city").unseen_bin].sum() > 0  # "zz"
     assert got.of("n_items")[:, 0].sum() > 0 and got.of("n_items")[:, -2].sum() > 0

@@ -78,14 +78,11 @@ def test_drift_of_a_workspace_model_equals_duckdb(spark_specs: dict[str, Path]) 
         results[engine] = run_drift(entry, "1", "1d").to_dict()
     spark, duck = results["spark"], results["duckdb"]
     assert any(n.startswith("counts pushed down to the database") for n in spark["notes"])
-    # the reference window profiled in Spark (93,000 rows: under exact_sample_limit, so its
-    # rows fetched whole for the exact statistics), never read as events
-    assert any(n == "reference profiled in the database (93,000 rows)" for n in spark["notes"])
+    # the reference window (93,000 rows) is within exact_sample_limit: counted in Spark, then
+    # read as rows and prepared as DuckDB's rows are — the same profile, digest included
+    assert not any(n.startswith("reference profiled in the database") for n in spark["notes"])
     for doc in (spark, duck):
         doc.pop("notes")
-        # a profile built in the database has the database's mean and spread (equal to
-        # numpy's to ~1e-15, not bit for bit), so another digest; every count is equal
-        doc["reference"].pop("digest")
     _close(spark, duck)
     drifted = {
         f["name"] for f in spark["features"] if any(w["decision"] == "drift" for w in f["windows"])
@@ -120,6 +117,17 @@ def test_drift_of_a_workspace_model_equals_duckdb(spark_specs: dict[str, Path]) 
     for name in samples["spark"].column_names:  # NULL and NaN come back as NaN
         got, want = (samples[e].column(name).to_numpy() for e in ("spark", "duckdb"))
         assert np.array_equal(got, want, equal_nan=True), name
+    # the hybrid's choice on Spark, one COUNT each: rows within the limit, the database above
+    from watchkeeper.core.workbench.analyses import _reference_fits
+
+    (entry,) = portfolio_of_spec(spark_specs["spark"]).models
+    span = _reference_query(entry.spec, "1")
+    below = entry.spec.model_copy(
+        update={"drift": entry.spec.drift.model_copy(update={"exact_sample_limit": 92_999})}
+    )
+    with open_source_of(entry) as src:
+        assert _reference_fits(src, entry.spec, span)  # 93,000 <= 100,000
+        assert not _reference_fits(src, below, span)
 
 
 def _cli(*argv: str) -> subprocess.CompletedProcess[str]:

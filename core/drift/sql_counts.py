@@ -328,7 +328,9 @@ def _stacked_counts(
     ``(feature, bin)`` in the statement, so the rows are the ``UNION ALL``'s."""
     explode, array, div = how
     # INT throughout: Spark's array wants one element type, and every bin is a small integer
-    codes = [sa.cast(sa.literal(i * width, sa.Integer) + b, sa.Integer) for i, b in enumerate(bins)]
+    codes: list[sa.ColumnElement[Any]] = [
+        sa.cast(sa.literal(i * width, sa.Integer) + b, sa.Integer) for i, b in enumerate(bins)
+    ]
     inner = sa.select(
         rows.window.label("w"),
         getattr(sa.func, explode)(array(codes)).label("c"),

@@ -194,3 +194,30 @@ def test_the_cli_prepares_the_reference_once(tmp_path, capsys) -> None:
     assert cli.main(args) == 0
     assert capsys.readouterr().out == first
     assert _files(reference_cache_dir()) == [stored] and stored.stat().st_mtime_ns >= stamp
+
+
+def test_a_loaded_reference_reads_each_feature_when_asked(data, tmp_path) -> None:
+    """The sorted values stay in the file until an analysis asks for a feature's, and are
+    not held after: the same arrays as prepared, equal on every look-up and after pickling."""
+    import pickle
+
+    from watchkeeper.core.drift.reference import prepare_reference
+
+    ref, cur = data
+    prepared = prepare_reference(ref)
+    cached_reference(ref, folder=tmp_path)
+    loaded = cached_reference(ref, folder=tmp_path)
+    stored = loaded.sorted_values
+    assert isinstance(stored, reference_cache.StoredSortedValues)
+    assert list(stored) == list(prepared.sorted_values)
+    one, two = stored["x"], stored["x"]
+    assert one.values is not two.values  # read per look-up, not kept
+    for name, sr in prepared.sorted_values.items():
+        np.testing.assert_array_equal(stored[name].values, sr.values)
+        assert (stored[name].mode, stored[name].feature_index) == (sr.mode, sr.feature_index)
+    again = pickle.loads(pickle.dumps(stored))
+    np.testing.assert_array_equal(again["y"].values, prepared.sorted_values["y"].values)
+    kw = {"window": parse_window("1d")}
+    assert_same(
+        analyze_drift(loaded.without_prepared_columns(), cur, **kw), analyze_drift(ref, cur, **kw)
+    )

@@ -28,8 +28,10 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+import weakref
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,13 +39,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.multivariate import PCAModel
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.drift.reference import PreparedReference, SortedReference, prepare_reference
 from watchkeeper.core.paths import cache_dir
 from watchkeeper.core.spec import DriftSection
 
-__all__ = ["CACHE_BYTES", "FORMAT", "cached_reference", "reference_cache_dir", "table_digest"]
+__all__ = [
+    "CACHE_BYTES",
+    "FORMAT",
+    "StoredSortedValues",
+    "cached_reference",
+    "reference_cache_dir",
+    "table_digest",
+]
 
 FORMAT = 2  # raise when what is stored, or how it is computed, changes
 CACHE_BYTES = 512 << 20
@@ -140,8 +150,63 @@ def cached_reference(
         _store(path, key, prepared)
         _evict(where, max_bytes, keep=path)
     except OSError:
-        pass  # a cache is an optimisation: the analysis goes on without it
-    return prepared
+        return prepared  # a cache is an optimisation: the analysis goes on without it
+    # the sorted values read back one feature at a time, as on a hit, not all held
+    return _load(path, key, table) or prepared
+
+
+class StoredSortedValues(Mapping[str, SortedReference]):
+    """The sorted reference values of a cache file, each feature's read when asked.
+
+    An analysis measures a few features at a time, so holding every feature's sorted values
+    for the whole analysis is memory for nothing: 190 MiB for the wide demo's 401 numerical
+    columns of 62,000 reference rows, all alive at its peak. Each look-up reads that
+    feature's array from the file (kept open; an uncompressed member, ~0.5 MB); the caller
+    drops it when done. Read-only like the dict it replaces; pickles as its path (reopened
+    where it is unpickled).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        entries: Mapping[str, tuple[str, str, int, int, int]],
+        opened: Any = None,
+    ) -> None:
+        self._path = path
+        self._entries = dict(entries)  # name -> (member, mode, feature_index, limit, seed)
+        self._lock = threading.Lock()  # one reader of the zip at a time (pool threads ask)
+        self._file: Any = None  # np.load's NpzFile of ``path``, opened on first use
+        if opened is not None:  # (NpzFile, the file object under it), closed with this
+            self._file = opened[0]
+            weakref.finalize(self, opened[1].close)
+
+    def __getitem__(self, name: str) -> SortedReference:
+        member, mode, index, limit, seed = self._entries[name]
+        try:
+            with self._lock:
+                if self._file is None:
+                    fh = self._path.open("rb")
+                    weakref.finalize(self, fh.close)
+                    self._file = np.load(fh, allow_pickle=False)
+                values = np.asarray(self._file[member], dtype=np.float64)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            # damaged since it was opened: dropped, so that the next analysis prepares it again
+            self._path.unlink(missing_ok=True)
+            raise DriftError(
+                f"the prepared reference's cache file {self._path.name} could not be read "
+                f"({exc}); it was removed: run the analysis again"
+            ) from None
+        values.flags.writeable = False
+        return SortedReference(values, mode, index, limit, seed)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StoredSortedValues, (self._path, self._entries))
 
 
 # -- the file -------------------------------------------------------------------------------
@@ -198,17 +263,22 @@ def _load(path: Path, key: str, table: pa.Table) -> PreparedReference | None:
     if not path.is_file():
         return None
     try:
-        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+        fh = path.open("rb")  # ours to close: np.load leaks its own when a zip is damaged
+        with contextlib.ExitStack() as unless_kept:
+            unless_kept.callback(fh.close)
+            z = np.load(fh, allow_pickle=False)
             header = json.loads(bytes(z["header"]).decode())
             if header.get("format") != FORMAT or header.get("key") != key:
                 raise ValueError("another format or key")
-            sorted_values = {}
-            for i, (name, mode, index, limit, seed) in enumerate(header["sorted"]):
-                values = np.array(z[f"s{i}"], dtype=np.float64)
-                values.flags.writeable = False
-                sorted_values[str(name)] = SortedReference(
-                    values, str(mode), int(index), int(limit), int(seed)
-                )
+            entries = {
+                str(name): (f"s{i}", str(mode), int(index), int(limit), int(seed))
+                for i, (name, mode, index, limit, seed) in enumerate(header["sorted"])
+            }
+            if any(member not in z.files for member, *_ in entries.values()):
+                raise ValueError("a feature's sorted values are missing")
+            # kept open for them: a file evicted or replaced meanwhile is still this one
+            sorted_values = StoredSortedValues(path, entries, (z, fh))
+            unless_kept.pop_all()
             pca = None
             if header["pca"] is not None:
                 h = header["pca"]
@@ -239,7 +309,7 @@ def _load(path: Path, key: str, table: pa.Table) -> PreparedReference | None:
             table=table,
             profile=profile,
             profiled_with=profiled_with,
-            sorted_values=MappingProxyType(sorted_values),
+            sorted_values=sorted_values,
             predictions=MappingProxyType(
                 {(str(n), int(b)): FeatureProfile.from_dict(d) for n, b, d in header["predictions"]}
             ),
@@ -250,8 +320,9 @@ def _load(path: Path, key: str, table: pa.Table) -> PreparedReference | None:
             seed=int(header["seed"]),
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, EOFError):
-        # damaged or foreign: drop it, so that it is rebuilt below
-        path.unlink(missing_ok=True)
+        # damaged or foreign: drop it, so that it is rebuilt below (where it can be removed)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
         return None
 
 

@@ -186,3 +186,24 @@ def test_prepared_reference_in_the_pushed_down_analysis(data, tmp_path) -> None:
     assert {w.exact for f in direct.features if f.kind == "numerical" for w in f.windows} == {
         "sample"
     }
+
+
+@pytest.mark.parametrize("kw", CASES[:4])
+def test_without_prepared_columns_gives_the_same_result(data, kw) -> None:
+    """The table keeps only what was not prepared (copied out of the read's buffers); an
+    analysis that would read a dropped column says so instead of measuring something else."""
+    ref, cur = data
+    prep_kw = {k: v for k, v in kw.items() if k in ("settings", "categorical", "prediction")}
+    prepared = prepare_reference(ref, **prep_kw)
+    slim = prepared.without_prepared_columns()
+    assert slim.table.column_names == ["c", "score"]  # the prediction stays: both sides have it
+    assert slim.table.num_rows == ref.num_rows and slim.profile is prepared.profile
+    read = {b.address for c in ref.columns for a in c.chunks for b in a.buffers() if b}
+    kept = {b.address for c in slim.table.columns for a in c.chunks for b in a.buffers() if b}
+    assert not read & kept  # fresh buffers: the read's can be freed
+    assert_same(analyze_drift(slim, cur, **kw), analyze_drift(prepared, cur, **kw))
+    # sorted values not prepared for this limit (the rest of the settings as prepared)
+    base = kw.get("settings", DriftSection())
+    other = base.model_copy(update={"exact_sample_limit": 1000})
+    with pytest.raises(DriftError, match="no column 'x' any more"):
+        analyze_drift(slim, cur, window=parse_window("1d"), settings=other)

@@ -194,3 +194,64 @@ def test_the_cli_prepares_the_reference_once(tmp_path, capsys) -> None:
     assert cli.main(args) == 0
     assert capsys.readouterr().out == first
     assert _files(reference_cache_dir()) == [stored] and stored.stat().st_mtime_ns >= stamp
+
+
+def test_a_loaded_reference_reads_each_feature_when_asked(data, tmp_path) -> None:
+    """The sorted values stay in the file until an analysis asks for a feature's, and are
+    not held after: the same arrays as prepared, equal on every look-up and after pickling."""
+    import pickle
+
+    from watchkeeper.core.drift.reference import prepare_reference
+
+    ref, cur = data
+    prepared = prepare_reference(ref)
+    cached_reference(ref, folder=tmp_path)
+    loaded = cached_reference(ref, folder=tmp_path)
+    stored = loaded.sorted_values
+    assert isinstance(stored, reference_cache.StoredSortedValues)
+    assert list(stored) == list(prepared.sorted_values)
+    one, two = stored["x"], stored["x"]
+    assert one.values is not two.values  # read per look-up, not kept
+    for name, sr in prepared.sorted_values.items():
+        np.testing.assert_array_equal(stored[name].values, sr.values)
+        assert (stored[name].mode, stored[name].feature_index) == (sr.mode, sr.feature_index)
+    again = pickle.loads(pickle.dumps(stored))
+    np.testing.assert_array_equal(again["y"].values, prepared.sorted_values["y"].values)
+    kw = {"window": parse_window("1d")}
+    assert_same(
+        analyze_drift(loaded.without_prepared_columns(), cur, **kw), analyze_drift(ref, cur, **kw)
+    )
+
+
+def test_what_an_analysis_holds_of_a_cached_reference_is_bounded(tmp_path) -> None:
+    """Of a wide reference read into Arrow memory, ``run_drift`` keeps neither the prepared
+    numerical columns nor every feature's sorted values: only the unprepared columns, and
+    one feature's sorted values while it is measured (the wide demo's 419 MiB of both
+    peaked with every window's work)."""
+    import gc
+    import tracemalloc
+
+    rng = np.random.default_rng(2)
+    n, width = 20_000, 40
+    columns = {f"x{i:02d}": rng.normal(i, 1.0, n) for i in range(width)}
+    columns["c"] = rng.choice(["a", "b", "c"], n)
+    # in Arrow's pool, in batches of all columns, as a database read gives them
+    ref = pa.Table.from_batches(pa.table(columns).to_batches(max_chunksize=4096))
+    ref = pa.Table.from_arrays([pa.concat_arrays(c.chunks) for c in ref.columns], ref.column_names)
+    numeric_bytes = n * width * 8  # 6.4 MB as float64
+    cached_reference(ref, folder=tmp_path)  # prepared and stored
+    base = pa.total_allocated_bytes() - ref.nbytes
+    tracemalloc.start()
+    try:
+        slim = cached_reference(ref, folder=tmp_path).without_prepared_columns()
+        del ref
+        gc.collect()
+        held_numpy = tracemalloc.get_traced_memory()[0]
+        held_arrow = pa.total_allocated_bytes() - base
+        one = slim.sorted_values["x07"].values
+    finally:
+        tracemalloc.stop()
+    assert slim.table.column_names == ["c"]
+    assert held_arrow < numeric_bytes / 10, held_arrow  # the read's numerical columns freed
+    assert held_numpy < numeric_bytes / 10, held_numpy  # no feature's sorted values held
+    assert one.size == n and np.all(np.diff(one) >= 0)

@@ -36,18 +36,24 @@ def _close(x: float | None, e: float | None, what: str) -> None:
         assert x == pytest.approx(e, rel=1e-9, abs=1e-12), what
 
 
-def test_multiclass_slices_view_counted_in_duckdb_equals_in_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _duckdb_spec(tmp_path: Path, primary: str = "macro_f1") -> Path:
+    """The triage world's events in a DuckDB table, and a spec reading it."""
     path = tmp_path / "t.duckdb"
     pq.write_table(events().sort_by("ts"), tmp_path / "e.parquet")
     with duckdb.connect(str(path)) as con:
         con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{tmp_path / 'e.parquet'}')")
     (tmp_path / "specs").mkdir()
     spec = tmp_path / "specs" / "triage.toml"
-    spec.write_text(
-        SPEC.replace('source = "../telemetry.parquet"', f'source = "duckdb:///{path}#events"')
-    )
+    text = SPEC.replace('source = "../telemetry.parquet"', f'source = "duckdb:///{path}#events"')
+    assert 'primary_metric = "macro_f1"' in text
+    spec.write_text(text.replace('primary_metric = "macro_f1"', f'primary_metric = "{primary}"'))
+    return spec
+
+
+def test_multiclass_slices_view_counted_in_duckdb_equals_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = _duckdb_spec(tmp_path)
     (entry,) = portfolio_of_spec(spec).models
     monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
     memory = run_slices(entry, "1", MINE)
@@ -112,15 +118,7 @@ def test_a_view_on_roc_auc_shows_it_and_says_why_the_search_does_not(
     with the reason."""
     from watchkeeper.core.evaluation.multiclass_slices_sql import NOT_SEARCHED
 
-    path = tmp_path / "t.duckdb"
-    pq.write_table(events().sort_by("ts"), tmp_path / "e.parquet")
-    with duckdb.connect(str(path)) as con:
-        con.sql(f"CREATE TABLE events AS SELECT * FROM read_parquet('{tmp_path / 'e.parquet'}')")
-    (tmp_path / "specs").mkdir()
-    spec = tmp_path / "specs" / "triage.toml"
-    text = SPEC.replace('source = "../telemetry.parquet"', f'source = "duckdb:///{path}#events"')
-    assert 'primary_metric = "macro_f1"' in text
-    spec.write_text(text.replace('primary_metric = "macro_f1"', 'primary_metric = "roc_auc"'))
+    spec = _duckdb_spec(tmp_path, "roc_auc")
     (entry,) = portfolio_of_spec(spec).models
     monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
     monkeypatch.setattr(slices_pushed, "PUSHED_DIALECTS", ("duckdb",))

@@ -66,13 +66,6 @@ RETIRE_RSS_BYTES = 768 << 20
 #: At most this many children at once (one still finishing a cancelled task, one working);
 #: a further task waits for one of them.
 MAX_CHILDREN = 2
-#: A child back from its task holding this much more than when it was ready (even trimmed:
-#: modules its analysis imported, DuckDB's and Arrow's allocators) is replaced by a fresh
-#: one when another child is already idle: two idle children after the wide drift and
-#: performance held 0.5-0.7 GB beside the window's Slices analysis.
-IDLE_GROWTH_BYTES = 64 << 20
-#: How long after its task an idle child's growth is judged (it trims after sending).
-IDLE_CHECK_S = 2.0
 #: The child's niceness: on a busy machine the window's GUI thread comes first. At load
 #: 3.6-4.4 on two cores (another engineer's tests and Spark), the demo's drift + performance
 #: on a model's click stalled the window 146-334 ms with the child at nice 0, 93-109 ms at
@@ -163,9 +156,9 @@ def _receive(conn: Connection) -> Any:
 # -- the child -------------------------------------------------------------------------------
 
 
-def _resident_bytes(pid: int | str = "self") -> int | None:
+def _resident_bytes() -> int | None:
     try:
-        with open(f"/proc/{pid}/statm") as f:
+        with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
@@ -326,7 +319,6 @@ class _Child:
         self.conn = Connection(parent_end.detach())
         self.send_lock = threading.Lock()
         self.ready = False
-        self.fresh_bytes: int | None = None
 
     @property
     def pid(self) -> int:
@@ -345,12 +337,6 @@ class _Child:
         if message[0] != "ready":
             raise ChildDied(f"the analysis process said {message[0]!r} before it was ready")
         self.ready = True
-        self.fresh_bytes = _resident_bytes(self.pid)
-
-    def grown(self, by: int) -> bool:
-        """Whether the child holds more than ``by`` bytes over what it held when ready."""
-        now = _resident_bytes(self.pid)
-        return self.fresh_bytes is not None and now is not None and now - self.fresh_bytes > by
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -395,12 +381,10 @@ class ChildPool:
         with self._lock:
             return [c.pid for c in [*self._idle, *self._busy] if c.alive()]
 
-    def prestart(self, spare: bool = False) -> None:
-        """Start a child now, if none is idle (with ``spare``, beside an idle one), so the
-        next task does not wait for imports."""
+    def prestart(self) -> None:
+        """Start a child now, if none is idle, so the first task does not wait for imports."""
         with self._lock:
-            children = len(self._idle) + len(self._busy)
-            if self._closed or children >= self.max_children or (self._idle and not spare):
+            if self._closed or self._idle or len(self._busy) >= self.max_children:
                 return
             self._idle.append(_Child(self.retire_bytes))
 
@@ -428,28 +412,12 @@ class ChildPool:
             self._busy.discard(child)
             if reuse and not self._closed and child.alive():
                 self._idle.append(child)
-                # once it has trimmed what its task freed (after sending the result)
-                timer = threading.Timer(IDLE_CHECK_S, self._replace_if_grown, (child,))
-                timer.daemon = True
-                timer.start()
             else:
                 threading.Thread(target=child.close, daemon=True).start()
             self._lock.notify_all()
         if not reuse:
             # the next task should not wait for a fresh child's imports either
             threading.Thread(target=self.prestart, daemon=True).start()
-
-    def _replace_if_grown(self, child: _Child) -> None:
-        """A grown idle child beside another idle one gives its place to a fresh one (kept
-        two: a model's click starts its drift and performance together)."""
-        with self._lock:
-            if child not in self._idle or len(self._idle) < 2:
-                return
-            if not child.grown(IDLE_GROWTH_BYTES):
-                return
-            self._idle.remove(child)
-        child.close()
-        self.prestart(spare=True)
 
     def run(
         self,

@@ -77,11 +77,6 @@ def hold(mb: int, *, progress: Any, cancelled: Any) -> int:
     return os.getpid()
 
 
-def hold_later(mb: int, delay_s: float, *, progress: Any, cancelled: Any) -> int:
-    time.sleep(delay_s)
-    return hold(mb, progress=progress, cancelled=cancelled)
-
-
 def churn(*, progress: Any, cancelled: Any) -> int:
     """Frees ~1.2 GB of a worker thread's arena, small survivors between the blocks (as an
     analysis's thread pools do; test_memory.py)."""
@@ -214,32 +209,6 @@ def test_an_idle_child_gives_back_what_its_task_freed() -> None:
             time.sleep(0.05)
         assert _resident_mb(pid) < 500
         assert _run(pool, ChildWork(churn)) == pid  # the same child serves the next task
-    finally:
-        pool.close()
-
-
-def test_a_grown_idle_child_beside_another_gives_its_place_to_a_fresh_one() -> None:
-    """Two tasks at once (a model's click): the one whose child kept 200 MB ends last, and
-    once idle beside the other that child is replaced by a fresh one, so two stay ready."""
-    from watchkeeper.app import analysis_process
-
-    pool = ChildPool()
-    try:
-        got: dict[str, int] = {}
-        grower = threading.Thread(
-            target=lambda: got.setdefault("grown", _run(pool, ChildWork(hold_later, (200, 1.0))))
-        )
-        grower.start()
-        other = _run(pool, ChildWork(steps, (1,)))["pid"]
-        grower.join(30)
-        grown = got["grown"]
-        assert _gone(grown, analysis_process.IDLE_CHECK_S + 10)
-        deadline = time.monotonic() + 30
-        while len(pool.pids()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert other in pool.pids() and grown not in pool.pids() and len(pool.pids()) == 2
-        # an idle child that did not grow stays: the fresh one serves the next task
-        assert _run(pool, ChildWork(steps, (1,)))["pid"] in pool.pids()
     finally:
         pool.close()
 

@@ -179,6 +179,8 @@ def serve(fd: int, retire_bytes: int = RETIRE_RSS_BYTES) -> None:
     """The child's loop: run each task the parent sends, report back, until told to exit."""
     import signal
 
+    from watchkeeper.core.memory import return_free_memory
+
     # Ctrl+C in a terminal reaches the whole process group: the window decides, not the child
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     niceness = int(os.environ.get("WATCHKEEPER_CHILD_NICE", str(CHILD_NICE)))
@@ -256,8 +258,6 @@ def serve(fd: int, retire_bytes: int = RETIRE_RSS_BYTES) -> None:
         resident = _resident_bytes()
         retire = resident is not None and resident > retire_bytes
         if retire:
-            from watchkeeper.core.memory import return_free_memory
-
             return_free_memory()
             resident = _resident_bytes()
             retire = resident is not None and resident > retire_bytes
@@ -277,8 +277,6 @@ def serve(fd: int, retire_bytes: int = RETIRE_RSS_BYTES) -> None:
             break
         # the result sent and dropped: what the task freed goes back to the system while
         # the child waits (glibc kept ~225 MB of the wide drift's heap in an idle child)
-        from watchkeeper.core.memory import return_free_memory
-
         return_free_memory()
     with contextlib.suppress(OSError):
         conn.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
@@ -262,13 +261,13 @@ class PerformancePanel(QWidget):
         if self._events_pending:
             self.load_events()
 
+    # a late read after the panel closed reaches neither: the runner drops a deleted
+    # widget's tasks (workers._owner_of)
     def _on_events_loaded(self, load: TimelineLoad) -> None:
-        if shiboken6.isValid(self):  # a late read after the panel closed draws nothing
-            self._show_events(load)
+        self._show_events(load)
 
     def _on_events_failed(self, message: str) -> None:
-        if shiboken6.isValid(self):
-            self._show_events(TimelineLoad((), None, f"governance events not shown: {message}"))
+        self._show_events(TimelineLoad((), None, f"governance events not shown: {message}"))
 
     def _show_events(self, load: TimelineLoad | None) -> None:
         self.events = load

@@ -59,6 +59,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -442,7 +443,6 @@ def build_multiclass_parquet(folder: Path, rows: int) -> None:
 def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics: list) -> None:
     """A multiclass model's performance view on Spark: read as rows (what it did before the
     pushdown, bounded by the URL's ``max_rows``) against counted in the warehouse."""
-    from watchkeeper.core.telemetry.sql_statements import recorded_statements
     from watchkeeper.core.workbench import performance_pushed
     from watchkeeper.core.workbench.analyses import run_performance
     from watchkeeper.core.workbench.portfolio import portfolio_of_spec
@@ -467,20 +467,16 @@ def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics
         figures = {}
         for name, push in (("read as rows (before)", False), ("counted in Spark (after)", True)):
             performance_pushed.pushed_down = pushed if push else (lambda *a: False)
-            gc.collect()
-            jobs0 = _jobs(server.log)
-            reset_peak_rss()
-            t = time.perf_counter()
             try:
-                with recorded_statements() as sent:
-                    view = run_performance(entry, "1", "1d", metric)
+                view, wall, sent, jobs = _measured(
+                    server, lambda m=metric: run_performance(entry, "1", "1d", m)
+                )
             finally:
                 performance_pushed.pushed_down = pushed
-            wall = time.perf_counter() - t
             figures[name] = (wall, view)
             print(
-                f"  {metric}, {name}: {wall:.1f} s, {len(sent)} statements, "
-                f"{_jobs(server.log) - jobs0} Spark jobs, VmHWM {peak_rss_gib() * 1024:.0f} MiB",
+                f"  {metric}, {name}: {wall:.1f} s, {sent} statements, "
+                f"{jobs} Spark jobs, VmHWM {peak_rss_gib() * 1024:.0f} MiB",
                 flush=True,
             )
         (before, a), (after, b) = figures.values()
@@ -496,6 +492,20 @@ def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics
         )
 
 
+def _measured(server: SparkThriftServer, run: Callable[[], Any]) -> tuple[Any, float, int, int]:
+    """``run()``'s result, wall time, statements sent and Spark jobs (the server's log); this
+    process's VmHWM is reset before it (read it with ``peak_rss_gib``)."""
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements
+
+    gc.collect()
+    jobs0 = _jobs(server.log)
+    reset_peak_rss()
+    t = time.perf_counter()
+    with recorded_statements() as sent:
+        result = run()
+    return result, time.perf_counter() - t, len(sent), _jobs(server.log) - jobs0
+
+
 def measure_multiclass_slices(
     rows: int, server: SparkThriftServer, work: Path, rounds: int = 1
 ) -> None:
@@ -507,7 +517,6 @@ def measure_multiclass_slices(
 
     from watchkeeper.core.evaluation import multiclass_slices_sql
     from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
-    from watchkeeper.core.telemetry.sql_statements import recorded_statements
     from watchkeeper.core.workbench import slices_pushed
     from watchkeeper.core.workbench.portfolio import portfolio_of_spec
     from watchkeeper.core.workbench.slices import run_slices
@@ -539,24 +548,18 @@ def measure_multiclass_slices(
         for name, push, metrics in arms:
             slices_pushed.pushed_down = pushed if push else (lambda *a: False)
             multiclass_slices_sql.COUNTED_METRICS = metrics
-            gc.collect()
-            jobs0 = _jobs(server.log)
-            reset_peak_rss()
-            t = time.perf_counter()
             try:
-                with recorded_statements() as sent:
-                    view = run_slices(entry, "1", custom)
+                view, wall, sent, jobs = _measured(server, lambda: run_slices(entry, "1", custom))
             finally:
                 slices_pushed.pushed_down = pushed
                 multiclass_slices_sql.COUNTED_METRICS = counted
-            wall = time.perf_counter() - t
             walls[name].append(wall)
             peaks[name].append(peak_rss_gib() * 1024)
             views[name] = view
             tested = view.worst.tested if view.worst is not None else 0
             print(
-                f"  round {r + 1}, {name}: {wall:.1f} s, {len(sent)} statements, "
-                f"{_jobs(server.log) - jobs0} Spark jobs, VmHWM {peaks[name][-1]:.0f} MiB, "
+                f"  round {r + 1}, {name}: {wall:.1f} s, {sent} statements, "
+                f"{jobs} Spark jobs, VmHWM {peaks[name][-1]:.0f} MiB, "
                 f"{tested} candidates",
                 flush=True,
             )

@@ -52,7 +52,8 @@ def open_workbench(
 
         def grab_when_idle() -> None:
             waited[0] += 250
-            if window.runner.active() and waited[0] < SCREENSHOT_WAIT_MS:
+            busy = window.runner.active() or window.drift.drawing()
+            if busy and waited[0] < SCREENSHOT_WAIT_MS:
                 QTimer.singleShot(250, grab_when_idle)
                 return
             # Errors here would be swallowed by Qt's timer and leave the app running.

@@ -357,6 +357,14 @@ class StallMeter:
         return lines
 
 
+def _drawing(panel: Any) -> bool:
+    """Whether ``panel`` still has a result's plots to draw in later turns of the loop."""
+    for name in ("drawing", "plots_pending"):
+        if callable(getattr(panel, name, None)):
+            return bool(getattr(panel, name)())
+    return False
+
+
 def _our_frame(frame: Any) -> str:
     while frame is not None:
         name = frame.f_code.co_filename
@@ -569,7 +577,8 @@ def measure_stalls(
                 first_at.pop(key, None)
                 t = time.perf_counter()
                 panel.analyse(force=True)
-                wait(lambda k=key: k not in window.runner.active())
+                # the full result is on screen: the task is done and its staged draws ran
+                wait(lambda k=key, p=panel: k not in window.runner.active() and not _drawing(p))
                 full = time.perf_counter() - t
                 first = first_at.get(key, float("nan")) - t
                 print(f"   {name}: click to first answer {first:.1f} s, to full {full:.1f} s")

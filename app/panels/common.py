@@ -28,6 +28,7 @@ __all__ = [
     "DeferredPanel",
     "MessageBanner",
     "PanelTask",
+    "StagedDraws",
     "missing_part",
 ]
 
@@ -111,6 +112,52 @@ class Debouncer(QObject):
         self._value, self._pending = None, False
 
 
+class StagedDraws(QObject):
+    """Drawing steps run one per turn of the event loop, in the order first scheduled.
+
+    Why: each pyqtgraph scene, once its items change, paints the window's dirty region
+    synchronously (``QGraphicsView`` dispatches the window's pending update request itself),
+    and posted events all run before any timer. So a result that changes the ranked list, the
+    heat map and the distributions in one handler held the GUI thread for their sum: 150-200
+    ms at 500 features (``benchmarks/ui.py``; a ``QApplication.notify`` probe showed a
+    partial answer's handler of ~30 ms followed by ten scene updates of 3-44 ms each, no
+    timer between them). One step per turn lets input and timers through between steps.
+
+    A step draws the panel's *current* state when it runs, so scheduling a name already
+    pending keeps its place and takes the newer step (two answers in a row draw once).
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._steps: dict[str, Callable[[], None]] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._run_next)
+
+    def schedule(self, name: str, step: Callable[[], None]) -> None:
+        self._steps[name] = step
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def pending(self) -> bool:
+        """Whether steps are still to run (tests and benchmarks wait on it)."""
+        return bool(self._steps)
+
+    def cancel(self) -> None:
+        self._timer.stop()
+        self._steps.clear()
+
+    def _run_next(self) -> None:
+        if not self._steps:
+            return
+        name = next(iter(self._steps))
+        step = self._steps.pop(name)
+        if self._steps:  # before the step: a step that fails must not strand the others
+            self._timer.start()
+        step()
+
+
 class MessageBanner(QLabel):
     """A one-paragraph message above a view: what failed and what to do next."""
 
@@ -153,6 +200,12 @@ class BusyLine(QWidget):
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
         layout.addStretch(1)
+        # Its line stays reserved while hidden: appearing and going, it laid the panel out
+        # again, and every plot of the Drift view resized and repainted with it (~100 ms at
+        # 500 features, at the click and again at the result; a ``notify`` probe).
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
         self.setVisible(False)
 
     def start(self, text: str) -> None:

@@ -31,7 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from watchkeeper.app.analysis_process import ChildWork, suits_child
-from watchkeeper.app.panels.common import BusyLine, Debouncer, MessageBanner, PanelTask
+from watchkeeper.app.panels.common import (
+    BusyLine,
+    Debouncer,
+    MessageBanner,
+    PanelTask,
+    StagedDraws,
+)
 from watchkeeper.app.panels.state import DRIFT_ROW_KINDS, DriftState
 from watchkeeper.app.theme import mute
 from watchkeeper.app.workers import TaskRunner
@@ -150,6 +156,7 @@ class DriftPanel(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.notes)
 
+        self.draws = StagedDraws(self)
         self.task = PanelTask(runner, "drift", self.state, self.busy)
         self.state.subscribe(self._on_state_changed)
         self.heatmap.cell_selected.connect(self._on_heatmap_cell_selected)
@@ -247,16 +254,19 @@ class DriftPanel(QWidget):
             self.heatmap.set_kinds(s.kinds)
         if "result" in changed:
             self.summary.set_result(s.result)
-            self.heatmap.set_result(s.result)
             self._show_notes()
-        if changed & {"cell", "result"}:
-            self.heatmap.select_cell(*(s.cell or (None, None)))
-            if s.result is not None and s.cell is not None:
-                self.distribution.show_cell(s.result, *s.cell)
-                self._show_now(s.result, s.cell[0])
-            elif s.result is None:
-                self.distribution.clear(self._placeholder())
-                self.now_view.clear("")
+            if s.result is None:
+                self.draws.cancel()
+                self.heatmap.set_result(None)
+                self._draw_cell()
+            else:  # the ranked list now; the heat map and the distributions in turns of their own
+                self.draws.schedule("heatmap", self._draw_heatmap)
+                self.draws.schedule("cell", self._draw_cell)
+        elif "cell" in changed:
+            if self.draws.pending():  # after the heat map of the newer result
+                self.draws.schedule("cell", self._draw_cell)
+            else:
+                self._draw_cell()
         if changed & {"status", "model", "version"} and s.result is None:
             self.distribution.clear(self._placeholder())
             self.now_view.clear("")
@@ -275,6 +285,23 @@ class DriftPanel(QWidget):
                 self.banner.show_message(hint, "info")
             else:
                 self.banner.clear_message()
+
+    def _draw_heatmap(self) -> None:
+        self.heatmap.set_result(self.state.result)
+
+    def _draw_cell(self) -> None:
+        s = self.state
+        self.heatmap.select_cell(*(s.cell or (None, None)))
+        if s.result is not None and s.cell is not None:
+            self.distribution.show_cell(s.result, *s.cell)
+            self._show_now(s.result, s.cell[0])
+        elif s.result is None:
+            self.distribution.clear(self._placeholder())
+            self.now_view.clear("")
+
+    def drawing(self) -> bool:
+        """Whether the shown result's heat map or distributions are still to be drawn."""
+        return self.draws.pending()
 
     def _placeholder(self) -> str:
         """What the view is doing while it has no result: never a stale "select a model"."""

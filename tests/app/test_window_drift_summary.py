@@ -31,6 +31,8 @@ def _panel(qtbot, wide_workspace: Path, wide_drift: Any) -> DriftPanel:
     qtbot.waitExposed(panel)
     panel.set_selection(entry, "1")
     assert panel.state.status == "ready"
+    # the heat map and the distributions are drawn in turns of the event loop of their own
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
     return panel
 
 
@@ -143,6 +145,7 @@ def test_the_view_says_what_it_is_doing_and_never_keeps_a_stale_line(
     # a model with a result, then one whose analysis fails: nothing of the first stays
     panel.cache[("drift", entry.name, "1", window_for(entry, None))] = wide_drift
     panel.set_selection(entry, "1")
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
     assert panel.summary.model.rowCount() == 120 and panel.heatmap.rows
     text = entry.spec_path.read_text().replace("../telemetry.duckdb", "../missing.duckdb")
     spec = parse_spec(text, base_dir=entry.spec_path.parent, origin="broken.toml")

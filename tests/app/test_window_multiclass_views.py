@@ -64,6 +64,7 @@ def test_overview_drift_performance_governance_on_the_multiclass_model(
     qtbot.waitUntil(lambda: drift.state.status in ("ready", "failed"), timeout=60_000)
     assert drift.state.status == "ready", drift.state.error
     assert (drift.state.model, drift.state.version) == (MODEL, "1")
+    qtbot.waitUntil(lambda: not drift.drawing(), timeout=10_000)  # staged after the list
     result = drift.state.result
     rows = drift.heatmap.rows
     assert {"p_low", "p_medium", "p_high", "prediction", "label"} <= set(rows)

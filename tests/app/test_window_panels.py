@@ -45,6 +45,9 @@ def test_drift_panel_runs_off_the_gui_thread_and_clicks_drive_the_distribution(
     assert panel.state.status == "ready", panel.state.error
     assert progress and max(progress) > 0.5
     assert not panel.busy.isVisible() and not panel.banner.isVisible()
+    # the ranked list is drawn with the answer, the heat map and the distributions a turn
+    # of the event loop or two later
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
     result = panel.state.result
     assert panel.heatmap.image_item.image.shape[1] == len(result.windows) == 120
     # a cell is open from the start: the most severe row's largest effect

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 if TYPE_CHECKING:
+    from watchkeeper.core.progress import CancelCheck
     from watchkeeper.core.spec import MonitorSpec
     from watchkeeper.core.telemetry.source import TelemetrySource
 
@@ -64,12 +65,14 @@ def read_events(
     start: dt.datetime | None,
     end: dt.datetime | None,
     columns: Sequence[str],
+    cancelled: CancelCheck | None = None,
 ) -> pa.Table:
-    """The selected events (only ``columns``) as an Arrow table."""
+    """The selected events (only ``columns``) as an Arrow table; ``cancelled`` is checked
+    between the source's batches."""
     from watchkeeper.core.telemetry.contract import TelemetryQuery
 
     query = TelemetryQuery(model=model, versions=tuple(versions), start=start, end=end)
-    return source.read(query, columns=list(dict.fromkeys(columns)))
+    return source.read(query, columns=list(dict.fromkeys(columns)), cancelled=cancelled)
 
 
 def ts_micros(column: pa.Array | pa.ChunkedArray) -> np.ndarray:

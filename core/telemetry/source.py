@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.core.errors import TelemetryError
+from watchkeeper.core.progress import CancelCheck, check_cancelled
 from watchkeeper.core.telemetry.classes import multiclass_problem
 from watchkeeper.core.telemetry.contract import (
     CANONICAL_ROLES,
@@ -158,10 +159,19 @@ class TelemetrySource(ABC):
         self,
         query: TelemetryQuery = TelemetryQuery(),  # noqa: B008
         columns: Sequence[str] | None = None,
+        cancelled: CancelCheck | None = None,
     ) -> pa.Table:
-        """The selected events as one table: for windows that fit in memory."""
+        """The selected events as one table: for windows that fit in memory.
+
+        ``cancelled`` is checked between batches: a cancelled read of a wide window stops
+        there and lets go of what it read, instead of holding it to the end (in an analysis
+        process, beside the analysis that replaced it).
+        """
         plan = self._plan(query, columns)
-        batches = list(_rechunk(self._stream(plan, DEFAULT_BATCH_ROWS), DEFAULT_BATCH_ROWS))
+        batches = []
+        for batch in _rechunk(self._stream(plan, DEFAULT_BATCH_ROWS), DEFAULT_BATCH_ROWS):
+            check_cancelled(cancelled)
+            batches.append(batch)
         return pa.Table.from_batches(batches, schema=plan.schema)
 
     def count(self, query: TelemetryQuery = TelemetryQuery()) -> int:  # noqa: B008

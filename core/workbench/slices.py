@@ -349,11 +349,18 @@ def run_slices(
         check_cancelled(cancelled)
         report(0.1, "reading the window")
         current = read_events(
-            src, model=model, versions=[version], start=start, end=end, columns=cols
+            src,
+            model=model,
+            versions=[version],
+            start=start,
+            end=end,
+            columns=cols,
+            cancelled=cancelled,
         )
         reference = None
         ref = spec.reference
         if ref is not None and ref.kind == "window" and ref.start and ref.end:
+            check_cancelled(cancelled)  # a replaced analysis reads no second wide window
             report(0.2, "reading the reference")
             reference = read_events(
                 src,
@@ -362,6 +369,7 @@ def run_slices(
                 start=parse_time(ref.start),
                 end=parse_time(ref.end),
                 columns=cols,
+                cancelled=cancelled,
             )
     if current.num_rows == 0:
         raise EvaluationError(f"{model}: version {version} has no rows in the window")

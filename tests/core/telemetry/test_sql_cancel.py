@@ -128,3 +128,44 @@ def test_cancelling_a_drift_count_on_spark_cancels_its_job(spark, tmp_path: Path
     eng.dispose()
     log = spark.log.read_bytes()
     assert log.count(b"cancelled because") > jobs_before or b"Cancel" in log
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+def test_a_cancelled_read_stops_between_batches_and_the_source_reads_again(
+    kind: str, tmp_path: Path
+) -> None:
+    """A wide window's read checks ``cancelled`` after each batch (65,536 rows): cancelled,
+    it stops there, not at the end, and the same source reads again afterwards (its
+    unfinished DuckDB stream gave its connection up)."""
+    import duckdb
+
+    from watchkeeper.core.progress import Cancelled
+    from watchkeeper.core.telemetry.source import open_source
+
+    rows = 200_000  # four batches
+    select = (
+        f"SELECT TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS ts, "
+        f"i * 0.5 AS x FROM range({rows}) t(i)"
+    )
+    if kind == "duckdb":
+        path = tmp_path / "t.duckdb"
+        with duckdb.connect(str(path)) as con:
+            con.execute(f"CREATE TABLE events AS {select}")
+        location = f"duckdb:///{path}#events"
+    else:
+        path = tmp_path / "t.parquet"
+        duckdb.sql(select).write_parquet(str(path))
+        location = str(path)
+    checks: list[int] = []
+
+    def cancelled() -> bool:
+        checks.append(1)
+        return len(checks) >= 2  # go on after the first batch, stop after the second
+
+    with open_source(location) as source:
+        with pytest.raises(Cancelled):
+            source.read(columns=["ts", "x"], cancelled=cancelled)
+        assert len(checks) == 2  # not one check per batch to the end
+        table = source.read(columns=["ts", "x"])
+        assert table.num_rows == rows
+        assert table.column("x").to_pylist()[-1] == (rows - 1) * 0.5

@@ -123,7 +123,8 @@ class SliceChartWidget(QWidget):
         self.data = data
         empty = np.zeros(0)
         theme = self.theme
-        if data is None or not data.names:
+        # no slice yet (a spec without [[slices]]): the overall bar alone, not an empty plot
+        if data is None or (not data.names and data.overall is None):
             self.bars.setOpts(
                 x0=empty,
                 y=empty,
@@ -154,7 +155,12 @@ class SliceChartWidget(QWidget):
             )
             brushes.append(pg.mkBrush(*theme.colour(1 if worse else 0), 190))
             pens.append(pg.mkPen(*theme.alert, width=2.5) if crit else pg.mkPen(None))
-        self.bars.setOpts(x0=np.zeros(n), y=y, width=shown, brushes=brushes, pens=pens)
+        if n:
+            self.bars.setOpts(x0=np.zeros(n), y=y, width=shown, brushes=brushes, pens=pens)
+        else:  # pyqtgraph's BarGraphItem fails on an empty list of pens
+            self.bars.setOpts(
+                x0=y, y=y, width=shown, pens=None, pen=None, brushes=None, brush=theme.colour(0)
+            )
         # Whiskers: the interval around each value (none where there is no interval).
         lo = np.asarray(data.lower, dtype=float)
         hi = np.asarray(data.upper, dtype=float)

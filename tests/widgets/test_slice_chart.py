@@ -121,3 +121,20 @@ def test_hover_values_overall_row_and_export(qtbot, slice_result, check_export) 
     assert chart.describe_at(0.3, 1.5) == ""  # between two bars
     names = tuple(r.predicate.name for r in slice_result.rows)
     check_export(chart, texts=("roc_auc", names[0]), paths=3)
+
+
+def test_without_slices_the_overall_bar_is_drawn_alone(qtbot, slice_result) -> None:
+    """A spec without [[slices]]: the chart shows the overall value, not an empty plot."""
+    overall = slice_result.overall["roc_auc"]
+    chart = SliceChartWidget()
+    qtbot.addWidget(chart)
+    chart.resize(500, 300)
+    chart.show()
+    chart.set_data(bars_from_rows("roc_auc", [], [], [], overall))
+    assert list(chart.overall_bar.opts["width"]) == [overall.value]
+    assert chart.overall_line.isVisible() and chart.overall_line.value() == overall.value
+    assert len(chart.bars.opts["width"]) == 0
+    ticks = chart.plot.getAxis("left")._tickLevels[0]
+    assert [text for _, text in ticks] == [f"overall {overall.value:.3f}"]
+    x_lo, x_hi = chart.plot.getViewBox().viewRange()[0]
+    assert x_lo <= 0.0 and overall.value < x_hi  # the bar is in view

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -151,9 +150,8 @@ class ExplainDropBox(QWidget):
             progress(0.8, "slices of the change")
             return d, imp, explain_drop(entry, version, view, d, imp, index)
 
+        # (a result arriving after this box was deleted is dropped by the runner: _owner_of)
         def done(result: Any) -> None:
-            if not shiboken6.isValid(self):
-                return
             d, imp, explanation = result
             self._drift[dkey], self._importance[ikey] = d, imp
             if view is self._view:
@@ -161,9 +159,8 @@ class ExplainDropBox(QWidget):
                 self.explained.emit(index)
 
         def failed(message: str) -> None:
-            if shiboken6.isValid(self):
-                self.button.setEnabled(True)
-                self.heading.setText(f"The drop could not be explained: {message}")
+            self.button.setEnabled(True)
+            self.heading.setText(f"The drop could not be explained: {message}")
 
         self.runner.run(
             EXPLAIN_KEY,

@@ -207,6 +207,7 @@ def run_drift(
                 start=ref_start,
                 end=ref_end,
                 columns=data_cols,
+                cancelled=cancelled,
             )
             if reference.num_rows == 0 and profile is None:
                 raise DriftError(_no_reference_rows(spec, span))
@@ -257,6 +258,7 @@ def run_drift(
                 start=start,
                 end=as_of,
                 columns=current_cols,
+                cancelled=cancelled,
             )
         labels = _label_tables(spec, src, version, span, common, as_of)
     check_cancelled(cancelled)
@@ -636,7 +638,13 @@ def run_performance(
         cols = ["ts", *scores, "label", *predicted, *(["label_ts"] if "label_ts" in have else [])]
         report(0.05, "reading events")
         current = read_events(
-            src, model=spec.model.name, versions=[version], start=None, end=as_of, columns=cols
+            src,
+            model=spec.model.name,
+            versions=[version],
+            start=None,
+            end=as_of,
+            columns=cols,
+            cancelled=cancelled,
         )
         reference = read_events(
             src,
@@ -645,6 +653,7 @@ def run_performance(
             start=ref_start,
             end=ref_end,
             columns=cols,
+            cancelled=cancelled,
         )
     if current.num_rows == 0:
         raise EvaluationError(f"{spec.model.name}: version {version} has no rows")

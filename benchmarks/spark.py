@@ -33,6 +33,17 @@ score and a label, with a planted weak slice. On the same Parquet files:
 
     .venv/bin/python benchmarks/spark.py --analysis slices --rows 1000000 --features 12
 
+``--analysis performance`` measures a binary model's Performance view per daily window
+(``run_performance``, counted in the warehouse): N events over 90 days (the slices' generator:
+a score, a label for 97 % of the events and none yet in the last 3 days, the reference the
+first 30 days) — wall time, statements, Spark jobs, this process's peak RSS (sampled and
+VmHWM); against a hand-written Spark GROUP BY of the same per-day numbers (F1 from the
+threshold counts; the exact ROC AUC from rank sums over the distinct scores) and the same
+code on DuckDB over a view of the same Parquet files. Events and labels per window and every
+window's value are compared; ``--rounds`` alternations, medians printed.
+
+    .venv/bin/python benchmarks/spark.py --analysis performance --rows 2000000 --rounds 2
+
 ``--analysis multiclass`` measures a multiclass model's performance view on Spark
 (N events x 4 classes over 60 daily windows, the reference the first 30 days): read as rows
 and evaluated in memory (what it did before the pushdown), against counted in the warehouse
@@ -210,9 +221,12 @@ def measure(rows: int, server: SparkThriftServer, work: Path, rounds: int = 1) -
 SLICE_T0 = "2026-01-01 00:00:00+00"
 
 
-def build_slices_parquet(folder: Path, rows: int, n_features: int) -> tuple[list, list]:
-    """N events over 60 days with a score, a label (10 % not yet labeled) and features;
-    in the last 30 days the slice ``c0 = 'v1'`` lost most of its signal."""
+def build_slices_parquet(
+    folder: Path, rows: int, n_features: int, *, days: int = 60, unlabeled: str = "r < 0.1"
+) -> tuple[list, list]:
+    """N events over ``days`` days with a score, a label (NULL where the SQL condition
+    ``unlabeled`` holds: by default 10 % not yet labeled) and features; from day 30 on the
+    slice ``c0 = 'v1'`` lost most of its signal."""
     import duckdb
 
     n_cat = max(1, n_features // 3)
@@ -227,14 +241,14 @@ def build_slices_parquet(folder: Path, rows: int, n_features: int) -> tuple[list
         f"'v' || CAST(floor(random() * {cards[i % 3]}) AS INTEGER) AS {c}"
         for i, c in enumerate(cat)
     ]
-    span = 60 * 86_400_000_000
+    span = days * 86_400_000_000
     with duckdb.connect() as con:
         con.execute("SET threads = 2")
         con.execute("SELECT setseed(0.42)")
         con.execute(
             f"""COPY (
             SELECT ts, model, model_version, {", ".join(num + cat)},
-              CASE WHEN r < 0.1 THEN NULL ELSE y END AS label,
+              CASE WHEN {unlabeled} THEN NULL ELSE y END AS label,
               1 / (1 + exp(-(noise - 1.2 + y * CASE WHEN c0 = 'v1'
                 AND ts >= TIMESTAMPTZ '{SLICE_T0}' + INTERVAL 30 DAY THEN 0.3 ELSE 1.6 END)))
                 AS score
@@ -492,6 +506,181 @@ def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics
         )
 
 
+PERF_SPEC = """\
+[model]
+name = "m"
+task = "binary"
+
+[telemetry]
+source = "{source}"
+
+[telemetry.columns]
+score = "score"
+prediction = ""
+label = "label"
+label_ts = ""
+features = ["x0"]
+
+[reference]
+kind = "window"
+version = "1"
+start = 2026-01-01
+end = 2026-01-31
+
+[health]
+window = "1d"
+metric = "roc_auc"
+min_labeled = 100
+"""
+
+
+def _hand_performance_sql(table: str, threshold: float) -> tuple[str, str]:
+    """The hand-written baseline: per UTC day, the threshold counts (one GROUP BY) and the
+    exact ROC AUC from rank sums over the distinct scores (ties ½)."""
+    day = "unix_micros(date_trunc('DAY', ts))"
+    at = f"score >= CAST('{threshold!r}' AS DOUBLE)"
+    counts = (
+        f"SELECT {day} AS d, count(*) AS n, count(label) AS labeled, sum(label) AS pos, "
+        f"sum(CASE WHEN label IS NOT NULL AND {at} THEN 1 ELSE 0 END) AS pp, "
+        f"sum(CASE WHEN label = 1 AND {at} THEN 1 ELSE 0 END) AS tp FROM {table} GROUP BY 1"
+    )
+    auc = (
+        "SELECT d, sum(pos * (coalesce(below, 0) + 0.5 * neg)) / (sum(pos) * sum(neg)) FROM ("
+        "SELECT d, pos, neg, sum(neg) OVER (PARTITION BY d ORDER BY score ROWS BETWEEN "
+        "UNBOUNDED PRECEDING AND 1 PRECEDING) AS below FROM ("
+        f"SELECT {day} AS d, score, sum(label) AS pos, count(*) - sum(label) AS neg "
+        f"FROM {table} WHERE label IS NOT NULL GROUP BY 1, 2) g) r GROUP BY d"
+    )
+    return counts, auc
+
+
+def _day(t: Any) -> int:
+    import datetime as dt
+
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+def measure_performance(
+    rows: int, server: SparkThriftServer, work: Path, metrics: list, rounds: int = 1
+) -> None:
+    """A binary model's Performance view per daily window on Spark (pushed down), against
+    a hand-written Spark GROUP BY of the same per-day numbers and the same code on DuckDB
+    over a view of the same Parquet files; alternated ``rounds`` times, medians printed."""
+    import statistics
+
+    import duckdb
+    import sqlalchemy as sa
+
+    from watchkeeper.core.workbench import performance_pushed
+    from watchkeeper.core.workbench.analyses import run_performance
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    data = work / f"perf-{rows}"
+    data.mkdir()
+    t = time.perf_counter()
+    # labels for 97 % of the events but none yet for the last 3 days: those the view estimates
+    late = f"TIMESTAMPTZ '{SLICE_T0}' + INTERVAL 87 DAY"
+    build_slices_parquet(data, rows, 3, days=90, unlabeled=f"r < 0.03 OR ts >= {late}")
+    view = work / f"perf-view-{rows}.duckdb"
+    with duckdb.connect(str(view)) as con:
+        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/*.parquet')")
+    print(
+        f"{rows:,} events, binary score and label, 90 daily windows: data built in "
+        f"{time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
+    table = f"perf_{rows}"
+    (work / "specs").mkdir(exist_ok=True)
+    entries = {}
+    for name, source in (
+        ("Spark", server.table_from_parquet(table, data)),
+        ("DuckDB", f"duckdb:///{view}#events"),
+    ):
+        spec = work / "specs" / f"perf-{name}-{rows}.toml"
+        spec.write_text(PERF_SPEC.format(source=source))
+        (entries[name],) = portfolio_of_spec(spec).models
+    counts_sql, auc_sql = _hand_performance_sql(table, 0.5)
+    engine = sa.create_engine(server.url)
+    pushed = performance_pushed.pushed_down
+    walls: dict[str, list[float]] = {}
+    for r in range(rounds):
+        for metric in metrics:
+            got = {}
+            for name, entry in entries.items():
+                # DuckDB counts in the database too, whatever its size (by default it would
+                # read up to IN_MEMORY_ROWS rows into memory)
+                performance_pushed.pushed_down = lambda *a: True
+                try:
+                    with _PeakRss() as peak:
+                        got[name], wall, sent, jobs = _measured(
+                            server, lambda e=entry, m=metric: run_performance(e, "1", "1d", m)
+                        )
+                finally:
+                    performance_pushed.pushed_down = pushed
+                walls.setdefault(f"{metric}, Watchkeeper on {name}", []).append(wall)
+                how = {w.metrics[metric].method for w in got[name].realized.windows if w.metrics}
+                estimated = sum(bool(w.metrics) for w in got[name].estimated)
+                print(
+                    f"  round {r + 1}, {metric}, Watchkeeper on {name}: {wall:.1f} s, {sent} "
+                    f"statements"
+                    + (f", {jobs} Spark jobs" if name == "Spark" else "")
+                    + f", peak RSS {peak.peak / 1e6:.0f} MB sampled, VmHWM "
+                    f"{peak_rss_gib() * 1024:.0f} MiB; {estimated} windows "
+                    f"estimated, interval methods {sorted(how)}",
+                    flush=True,
+                )
+            with engine.connect() as conn:
+                jobs0 = _jobs(server.log)
+                t = time.perf_counter()
+                hand = conn.exec_driver_sql(auc_sql if metric == "roc_auc" else counts_sql)
+                hand = hand.fetchall()
+                hand_s = time.perf_counter() - t
+                hand_jobs = _jobs(server.log) - jobs0
+                counts = (
+                    hand if metric != "roc_auc" else conn.exec_driver_sql(counts_sql).fetchall()
+                )
+            walls.setdefault(f"{metric}, hand-written Spark", []).append(hand_s)
+            by_day = {int(c[0]): c for c in counts}
+            value = {
+                int(h[0]): (
+                    float(h[1])
+                    if metric == "roc_auc"
+                    else 2 * float(h[5]) / (float(h[4]) + float(h[3]))
+                )
+                for h in hand
+                if None not in tuple(h)  # a day without labels: its sums are NULL
+            }
+            spark, duck = got["Spark"].realized.windows, got["DuckDB"].realized.windows
+            same_counts = len(spark) == len(by_day) and all(
+                (w.coverage.events, w.coverage.labeled) == tuple(by_day[_day(w.start)][1:3])
+                and (w.coverage.events, w.coverage.labeled)
+                == (d.coverage.events, d.coverage.labeled)
+                for w, d in zip(spark, duck, strict=True)
+            )
+            ok = [(w, d) for w, d in zip(spark, duck, strict=True) if w.status == "ok"]
+            gap_hand = max(abs(w.value(metric) - value[_day(w.start)]) for w, _ in ok)
+            gap_duck = max(abs(w.value(metric) - d.value(metric)) for w, d in ok)
+            print(
+                f"  round {r + 1}, {metric}, hand-written Spark GROUP BY: {hand_s:.1f} s "
+                f"({hand_jobs} jobs); events and labels per window equal (Spark, hand-written, "
+                f"DuckDB): {same_counts}; {len(ok)} windows with a value, largest difference "
+                f"to the hand-written {gap_hand:.1e}, to DuckDB {gap_duck:.1e}",
+                flush=True,
+            )
+    engine.dispose()
+    for metric in metrics:
+        spark, hand, duck = (
+            statistics.median(walls[f"{metric}, {x}"])
+            for x in ("Watchkeeper on Spark", "hand-written Spark", "Watchkeeper on DuckDB")
+        )
+        print(
+            f"  {metric}, medians of {rounds}: Watchkeeper on Spark {spark:.1f} s, hand-written "
+            f"{hand:.1f} s (ratio {spark / hand:.2f}x), Watchkeeper on DuckDB {duck:.1f} s "
+            f"(Spark/DuckDB {spark / duck:.1f}x)",
+            flush=True,
+        )
+
+
 def _measured(server: SparkThriftServer, run: Callable[[], Any]) -> tuple[Any, float, int, int]:
     """``run()``'s result, wall time, statements sent and Spark jobs (the server's log); this
     process's VmHWM is reset before it (read it with ``peak_rss_gib``)."""
@@ -592,18 +781,21 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     ap.add_argument(
         "--analysis",
-        choices=["drift", "slices", "multiclass", "multiclass-slices"],
+        choices=["drift", "slices", "performance", "multiclass", "multiclass-slices"],
         default="drift",
     )
     ap.add_argument(
-        "--metrics", nargs="+", default=["macro_f1", "roc_auc"], help="multiclass: metrics"
+        "--metrics",
+        nargs="+",
+        help="multiclass: metrics (macro_f1 roc_auc); performance: f1 and/or roc_auc (both)",
     )
     ap.add_argument("--features", type=int, default=12, help="slices: features searched")
     ap.add_argument(
         "--rounds",
         type=int,
         default=1,
-        help="drift: single scan / UNION ALL alternations; multiclass-slices: alternations",
+        help="drift: single scan / UNION ALL alternations; performance, multiclass-slices: "
+        "alternations",
     )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wk-bench-spark-") as tmp:
@@ -615,8 +807,13 @@ def main() -> None:
             for rows in args.rows:
                 if args.analysis == "slices":
                     measure_slices(rows, server, Path(tmp), args.features)
+                elif args.analysis == "performance":
+                    metrics = args.metrics or ["f1", "roc_auc"]
+                    measure_performance(rows, server, Path(tmp), metrics, args.rounds)
                 elif args.analysis == "multiclass":
-                    measure_multiclass(rows, server, Path(tmp), args.metrics)
+                    measure_multiclass(
+                        rows, server, Path(tmp), args.metrics or ["macro_f1", "roc_auc"]
+                    )
                 elif args.analysis == "multiclass-slices":
                     measure_multiclass_slices(rows, server, Path(tmp), args.rounds)
                 else:

@@ -815,9 +815,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wk-bench-spark-") as tmp:
         server = SparkThriftServer()
         t = time.perf_counter()
-        server.start()
-        print(f"Spark Thrift server up in {time.perf_counter() - t:.0f} s")
-        try:
+        try:  # a server that fails to start (a port taken meanwhile) leaves its folder too
+            server.start()
+            print(f"Spark Thrift server up in {time.perf_counter() - t:.0f} s")
             for rows in args.rows:
                 if args.analysis == "slices":
                     measure_slices(rows, server, Path(tmp), args.features)

@@ -265,7 +265,12 @@ def test_which_entries_run_in_a_child(demo_workspace: Path, monkeypatch) -> None
     on_spark = dataclasses.replace(
         entry, evidence=None, spec=spec.model_copy(update={"telemetry": hive})
     )
-    assert not suits_child(on_spark)  # waits on its server; its password is the window's
+    assert suits_child(on_spark)  # Thrift's answers are decoded and measured in the child
+    pg = spec.telemetry.model_copy(update={"source": "postgresql://u@localhost/db#t"})
+    on_pg = dataclasses.replace(
+        entry, evidence=None, spec=spec.model_copy(update={"telemetry": pg})
+    )
+    assert not suits_child(on_pg)  # not measured: stays on a thread
     assert not suits_child(dataclasses.replace(entry, spec=None))
     monkeypatch.setenv("WATCHKEEPER_CHILD", "0")
     assert not suits_child(entry)

@@ -7,8 +7,9 @@ Builds the demo workspace (3,000 fraud events a day), copies its telemetry to Pa
 that a Parquet-backed table on a Spark Thrift server (``tests/servers.py``: local[2],
 loopback, stopped by its process group at the end) and points fraud-detector's spec at it
 (``hive://…#table``). Then the main window opens offscreen on the workspace, fraud-detector
-v1 is selected, and the Drift and Performance views are drawn and saved as
-``resources/screenshots/spark-drift.png`` and ``spark-performance.png``. A ``QTimer`` ticking
+v1 is selected, and the Drift, Performance, Slices and Champion views are drawn and saved as
+``resources/screenshots/spark-drift.png``, ``spark-performance.png``, ``spark-slices.png`` and
+``spark-champion.png``. A ``QTimer`` ticking
 every 5 ms on the GUI thread (``benchmarks/ui.py``'s ``StallMeter``) measures the longest
 stall of the GUI thread while Spark works; an idle window is the baseline, same run.
 """
@@ -137,6 +138,19 @@ def run(ws: Path) -> None:
         perf, perf_gap = time.perf_counter() - t, meter.max_gap
         settle(1.0)
         window.grab().save(str(SHOTS / "spark-performance.png"))
+        # the Slices and Champion views, counted and paired in Spark from the analysis process
+        others = []
+        for name, panel in (("slices", window.slices), ("champion", window.challenger)):
+            window.tabs.setCurrentWidget(panel)
+            meter.reset()
+            t = time.perf_counter()
+            settle(0.3)
+            wait(lambda: not window.runner.active())
+            state = panel.state
+            status = f"{state.status}" + (f" ({state.error})" if state.error else "")
+            others.append((name, time.perf_counter() - t, meter.max_gap, status))
+            settle(1.0)
+            window.grab().save(str(SHOTS / f"spark-{name}.png"))
         window.close()
     finally:
         meter.stop()
@@ -154,7 +168,9 @@ def run(ws: Path) -> None:
     for line in where:
         print(f"    {line}")
     print(f"Performance tab: {perf:.1f} s, longest stall {perf_gap * 1000:.0f} ms")
-    print(f"screenshots: {SHOTS / 'spark-drift.png'}, {SHOTS / 'spark-performance.png'}")
+    for name, took, gap, status in others:
+        print(f"{name} tab: {took:.1f} s, {status}, longest stall {gap * 1000:.0f} ms")
+    print(f"screenshots: {SHOTS}/spark-{{drift,performance,slices,champion}}.png")
 
 
 def main() -> None:

@@ -52,7 +52,9 @@ def open_workbench(
 
         def grab_when_idle() -> None:
             waited[0] += 250
-            busy = window.runner.active() or window.drift.drawing()
+            busy = window.runner.active() or any(
+                panel.drawing() for panel in (window.drift, window.challenger)
+            )
             if busy and waited[0] < SCREENSHOT_WAIT_MS:
                 QTimer.singleShot(250, grab_when_idle)
                 return

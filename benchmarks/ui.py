@@ -361,11 +361,10 @@ class StallMeter:
 
 
 def _drawing(panel: Any) -> bool:
-    """Whether ``panel`` still has a result's plots to draw in later turns of the loop."""
-    for name in ("drawing", "plots_pending"):
-        if callable(getattr(panel, name, None)):
-            return bool(getattr(panel, name)())
-    return False
+    """Whether ``panel`` still has a result's plots to draw in later turns of the loop (the
+    panels that stage their drawing say so by ``drawing()``)."""
+    drawing = getattr(panel, "drawing", None)
+    return bool(drawing()) if callable(drawing) else False
 
 
 def _our_frame(frame: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -33,6 +33,7 @@ from watchkeeper.app.panels.common import (
     DeferredPanel,
     MessageBanner,
     PanelTask,
+    StagedDraws,
     missing_part,
 )
 from watchkeeper.app.panels.slices import FrameTableModel, _table_view, _titled
@@ -185,7 +186,7 @@ class ChallengerPanel(DeferredPanel):
         self.task = PanelTask(runner, "challenger", self.state, self.busy)
         self.partial = PartialResults(self._on_partial, self)
         self._drawn: ChallengerView | None = None
-        self._plots_due: ChallengerView | None = None  # drawn in the next turn of the loop
+        self.draws = StagedDraws(self)  # the plots, a turn of the loop after the tables
         self.state.subscribe(self._on_state_changed)
         self.refresh_button.clicked.connect(lambda: self.analyse(force=True))
         self._on_state_changed(frozenset({"result", "status"}))
@@ -325,7 +326,8 @@ class ChallengerPanel(DeferredPanel):
 
     def _draw(self, v: ChallengerView | None) -> None:
         if v is None:
-            self._drawn = self._plots_due = None
+            self._drawn = None
+            self.draws.cancel()
             for model in (self.gate_model, self.deltas_model, self.disagree_model):
                 model.set_frame(pd.DataFrame())
             self.roc.set_curves(None, None)
@@ -360,23 +362,18 @@ class ChallengerPanel(DeferredPanel):
             + ("" if v.complete else " · <i>the other metrics: computing their intervals…</i>")
         )
         if same_plots:
-            if self._plots_due is not None:  # the early answer's plots are still to come
-                self._plots_due = v
-            return
+            return  # an early answer's plots still to come draw the newest answer's
         # the plots in a turn of the event loop of their own: tables, plots and their first
         # paints in one went over 100 ms on a busy machine (the stall probe)
-        self._plots_due = v
-        QTimer.singleShot(0, self, self._draw_due_plots)
+        self.draws.schedule("plots", self._draw_shown_plots)
 
-    def _draw_due_plots(self) -> None:
-        v, self._plots_due = self._plots_due, None
-        if v is None or v is not self._drawn:
-            return  # cleared, or a newer answer will draw its own
-        self._draw_plots(v)
+    def _draw_shown_plots(self) -> None:
+        if self._drawn is not None:
+            self._draw_plots(self._drawn)
 
-    def plots_pending(self) -> bool:
+    def drawing(self) -> bool:
         """Whether the plots of the answer shown are still to be drawn (tests wait on it)."""
-        return self._plots_due is not None
+        return self.draws.pending()
 
     def _draw_plots(self, v: ChallengerView) -> None:
         c = v.comparison

@@ -37,7 +37,7 @@ def panel(qtbot, fraud: ModelEntry) -> ChallengerPanel:
         assert panel.state.status == "running" and panel.busy.isVisible()
     assert panel.state.status == "ready", panel.state.error
     # the plots are drawn in a turn of the event loop after the tables
-    qtbot.waitUntil(lambda: not panel.plots_pending(), timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
     return panel
 
 

@@ -81,7 +81,7 @@ def test_slices_and_champion_views_on_a_multiclass_model(
     assert deltas.loc["macro_f1", "difference"] == pytest.approx(f1)
     # the plots are drawn in a turn of the event loop after the tables (CI once read the title
     # straight after "ready", before they were drawn)
-    qtbot.waitUntil(lambda: not panel.plots_pending(), timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
     assert "one-vs-rest" in panel.roc_title.text()
     legend = panel.roc.legend.getLabel(panel.roc.challenger_curve).text
     assert f"micro AUC {v.curve_auc[1]:.3f}" in legend

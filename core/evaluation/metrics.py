@@ -713,18 +713,29 @@ def metric_estimate(
 
 
 def _bootstrap_many(
-    names: tuple[str, ...], prep: Prepared, confidence: float, n_boot: int, seed: int
+    names: tuple[str, ...],
+    prep: Prepared,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+    max_events: int | None = None,
 ) -> dict[str, Estimate]:
-    """Several bootstrapped metrics from the same replicates (one draw per replicate)."""
+    """Several bootstrapped metrics from the same replicates (one draw per replicate);
+    above ``max_events`` events bounded as :func:`metric_estimate` bounds one."""
     if not names:
         return {}
     values = {k: evaluate(k, prep) for k in names}
     reps = {k: np.empty(n_boot) for k in names}
     rng = np.random.default_rng(seed)
+    sub = bounded_subsample(rng, prep.n, max_events)
+    target = prep if sub is None else prep.subset(sub)
     for b in range(n_boot):
-        w = bootstrap_resample(rng, prep.n)
+        w = bootstrap_resample(rng, target.n)
         for k in names:
-            reps[k][b] = evaluate(k, prep, w) if math.isfinite(values[k]) else math.nan
+            reps[k][b] = evaluate(k, target, w) if math.isfinite(values[k]) else math.nan
+    if sub is not None:
+        for k in names:
+            reps[k] = rescaled_replicates(reps[k], values[k], evaluate(k, target), target.n, prep.n)
     return {
         k: percentile_interval(
             values[k] if math.isfinite(values[k]) else None, reps[k], prep.n, confidence
@@ -771,10 +782,13 @@ def binary_metrics(
     seed: int = 0,
     ts_us: Any = None,
     label_ts_us: Any = None,
+    max_events: int | None = None,
 ) -> BinaryMetrics:
     """Binary metrics on the labeled events among ``labels``/``scores`` (NaN label: unlabeled).
 
     Events whose score is missing are counted in ``scores_missing`` and left out.
+    ``max_events``: a bootstrapped interval above that many events is bounded
+    (:data:`~.intervals.BOOT_EVENTS`; the exact value is still every event's).
     """
     y = float_array(labels, "labels")
     s = float_array(scores, "scores")
@@ -789,7 +803,7 @@ def binary_metrics(
         if name not in BINARY_METRICS:
             raise EvaluationError(f"{name!r} is not a binary metric ({', '.join(BINARY_METRICS)})")
     boot = _bootstrap_many(
-        tuple(k for k in metrics if k in _BOOTSTRAPPED), prep, confidence, n_boot, seed
+        tuple(k for k in metrics if k in _BOOTSTRAPPED), prep, confidence, n_boot, seed, max_events
     )
     out = {
         k: boot[k] if k in boot else metric_estimate(k, prep, confidence=confidence, seed=seed)

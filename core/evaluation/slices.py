@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from watchkeeper.core.evaluation.intervals import Estimate, difference
+from watchkeeper.core.evaluation.intervals import BOOT_EVENTS, Estimate, difference
 from watchkeeper.core.evaluation.metrics import EvaluationError, binary_metrics, float_array
 from watchkeeper.core.evaluation.predicates import SlicePredicate
 from watchkeeper.core.evaluation.slice_sql import duckdb_arrow, slice_query, sql_parts
@@ -94,8 +94,13 @@ def slice_metrics(
     score: str = "score",
     label: str = "label",
     outcomes: Any = None,
+    max_events: int | None = BOOT_EVENTS,
 ) -> SliceResult:
     """Metrics with intervals overall and per slice of ``table`` (score, label, slice columns).
+
+    ``max_events``: a bootstrapped interval (PR AUC) of more events resamples a seeded
+    subsample of that many, its spread scaled (:mod:`~.intervals`): on a window of 3,000,000
+    events, 200 replicates of every event took 36 of the view's 39 s of slice metrics.
 
     ``outcomes``: a multiclass model's :class:`~.multiclass_slices.ClassColumns`; then
     ``metrics`` are multiclass ones (:func:`~.multiclass_slices.multiclass_slice_metrics`).
@@ -120,6 +125,7 @@ def slice_metrics(
         "confidence": confidence,
         "metrics": metrics,
         "n_boot": n_boot,
+        "max_events": max_events,
     }
     overall = binary_metrics(y, s, seed=seed, **kw)
     rows = []

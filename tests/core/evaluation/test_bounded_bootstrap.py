@@ -46,6 +46,34 @@ def test_the_bounded_interval_lies_within_a_quarter_width_of_the_full_one(seed: 
         assert (bounded.lower, bounded.upper) != (full.lower, full.upper), metric
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_slices_bounded_interval_keeps_the_tolerance_and_is_whole_up_to_its_bound(
+    seed: int,
+) -> None:
+    """``binary_metrics(max_events=)``, what the Slices view's PR AUC interval takes."""
+    from watchkeeper.core.evaluation.metrics import binary_metrics
+
+    y, a, _ = _pairs(50_000, seed)
+    metrics = ("pr_auc", "roc_auc")
+    full = binary_metrics(y, a, threshold=0.4, metrics=metrics, n_boot=200, seed=seed)
+    bounded = binary_metrics(
+        y, a, threshold=0.4, metrics=metrics, n_boot=200, seed=seed, max_events=5_000
+    )
+    assert bounded["roc_auc"] == full["roc_auc"]  # DeLong: no bootstrap to bound
+    f, b = full["pr_auc"], bounded["pr_auc"]
+    assert b.value == f.value and b.n == f.n == 50_000
+    width = f.upper - f.lower
+    assert abs(b.lower - f.lower) <= 0.25 * width and abs(b.upper - f.upper) <= 0.25 * width
+    assert (b.lower, b.upper) != (f.lower, f.upper)
+    small = binary_metrics(y[:4_000], a[:4_000], metrics=metrics, n_boot=100, seed=seed)
+    assert (
+        binary_metrics(
+            y[:4_000], a[:4_000], metrics=metrics, n_boot=100, seed=seed, max_events=4_000
+        ).metrics
+        == small.metrics
+    )
+
+
 def test_up_to_its_bound_the_bootstrap_is_the_full_one() -> None:
     y, a, b = _pairs(4_000, 1)
     pa_, pb_ = Prepared(y, a, 0.4), Prepared(y, b, 0.4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "open_spec_source",
     "read_events",
+    "sample_events",
     "source_location",
     "ts_micros",
     "version_time_range",
@@ -73,6 +74,88 @@ def read_events(
 
     query = TelemetryQuery(model=model, versions=tuple(versions), start=start, end=end)
     return source.read(query, columns=list(dict.fromkeys(columns)), cancelled=cancelled)
+
+
+def sample_events(
+    source: Any,
+    *,
+    model: str | None,
+    versions: Sequence[str],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    columns: Sequence[str],
+    kept: Callable[[pa.Table], pa.Table],
+    max_rows: int,
+    seed: int,
+    cancelled: CancelCheck | None = None,
+) -> tuple[pa.Table, int]:
+    """A seeded uniform sample of at most ``max_rows`` of the selected events that ``kept``
+    keeps, in the source's order, and how many it kept in all — read a batch at a time, so
+    the process holds the sample and one batch, never the selection.
+
+    Each kept event draws a key from a generator seeded by ``seed``; the sample is the
+    ``max_rows`` smallest keys (bottom-k: uniform without replacement). Events whose key
+    cannot be among them any more are dropped as they stream by, and what is held is cut
+    back to ``max_rows`` whenever it grows by half as much again. When ``max_rows`` or fewer
+    are kept, the sample is all of them, in order: what a read of every event and ``kept``
+    give. ``kept`` may raise (a label that is not the model's): the read stops there.
+    ``cancelled`` is checked between batches.
+    """
+    from watchkeeper.core.progress import check_cancelled
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+
+    if max_rows < 1:
+        raise ValueError("max_rows must be positive")
+    query = TelemetryQuery(model=model, versions=tuple(versions), start=start, end=end)
+    names = list(dict.fromkeys(columns))
+    rng = np.random.default_rng(seed)
+    parts: list[pa.Table] = []
+    keys: list[np.ndarray] = []
+    held = total = 0
+    cut = np.inf  # a key at or above the held sample's largest cannot enter it any more
+    schema: pa.Schema | None = None
+    slack = max(1, max_rows // 4)
+
+    def cut_back() -> None:
+        nonlocal held, cut
+        table = pa.concat_tables(parts)
+        drawn = np.concatenate(keys)
+        parts.clear()
+        keys.clear()
+        if table.num_rows > max_rows:
+            # sorted positions keep the source's order: the parts are concatenated in it
+            keep = np.sort(np.argpartition(drawn, max_rows - 1)[:max_rows])
+            table, drawn = table.take(pa.array(keep)), drawn[keep]
+            cut = float(drawn.max())
+        parts.append(table)
+        keys.append(drawn)
+        held = table.num_rows
+
+    for batch in source.batches(query, columns=names):
+        check_cancelled(cancelled)
+        schema = batch.schema
+        part = kept(pa.Table.from_batches([batch]))
+        n = part.num_rows
+        if n == 0:
+            continue
+        total += n
+        drawn = rng.random(n)
+        entering = drawn < cut
+        if not entering.all():
+            part, drawn = part.filter(pa.array(entering)), drawn[entering]
+        if part.num_rows:
+            parts.append(part)
+            keys.append(drawn)
+            held += part.num_rows
+        if held > max_rows + slack:
+            cut_back()
+    check_cancelled(cancelled)
+    if not parts:  # nothing kept: an empty table of the columns
+        if schema is None:  # nothing selected: the read of nothing gives the schema
+            return kept(source.read(query, columns=names)), 0
+        return kept(schema.empty_table()), 0
+    cut_back()
+    return parts[0], total
 
 
 def ts_micros(column: pa.Array | pa.ChunkedArray) -> np.ndarray:

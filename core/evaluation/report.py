@@ -11,6 +11,7 @@ comparison and the gate. :func:`write_slice_report` of :mod:`.excel` writes it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import getpass
 from collections.abc import Mapping
@@ -20,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
+from watchkeeper.core.evaluation.data import open_spec_source, version_time_range
 from watchkeeper.core.evaluation.metrics import EvaluationError, float_array
 from watchkeeper.core.evaluation.multiclass import MULTICLASS_METRICS
 from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
 from watchkeeper.core.evaluation.predicates import predicates_from_spec
+from watchkeeper.core.evaluation.slice_window import read_slice_window
 from watchkeeper.core.evaluation.slices import SliceResult, slice_metrics
 from watchkeeper.core.evaluation.worst_slices import (
     DISCOVERY_METRICS,
@@ -169,7 +171,6 @@ def slice_report(
         slice_cols = [c for p in predicates for c in p.columns]
         outcomes = ClassColumns.of_spec(spec, src.schema().names)
         outputs = ["score", "label"] if outcomes is None else outcomes.columns()
-        cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
         description = src.description
         counted = known_data is not None and known_slices is not None
         counted = counted and (outcomes is None or known_multiclass is not None)
@@ -194,21 +195,27 @@ def slice_report(
                 outcomes,
             )
         report(0.1, "reading the window")
-        current = read_events(
-            src, model=model, versions=[version], start=start, end=end, columns=cols
-        )
-        reference = None
         ref_range = _reference_range(spec)
+        period = None
         if ref_range is not None:
-            ref_version = spec.reference.version or version
-            reference = read_events(
-                src,
-                model=model,
-                versions=[ref_version],
-                start=ref_range[0],
-                end=ref_range[1],
-                columns=cols,
-            )
+            period = (spec.reference.version or version, ref_range[0], ref_range[1])
+        read = read_slice_window(
+            src,
+            model=model,
+            version=version,
+            start=start,
+            end=end,
+            outputs=outputs,
+            features=features,
+            slice_columns=slice_cols,
+            reference=period,
+            # the view's worst slices are taken as they are: only the window is read
+            search=bool(features) and not (known_worst is not None and worst_pairs),
+            outcomes=outcomes,
+            label_column=spec.telemetry.columns.label,
+            prediction_column=spec.telemetry.columns.prediction or None,
+        )
+        current, reference = read.current, read.baseline
     if current.num_rows == 0:
         raise EvaluationError(
             f"{model}: version {version!r} has no rows between {start:%Y-%m-%d %H:%M} and "
@@ -235,7 +242,7 @@ def slice_report(
         report(0.45, "worst slices")
         try:
             worst = find_worst_slices(
-                current,
+                read.search,
                 features,
                 metric=discovery_metric,
                 categorical=categorical,
@@ -249,6 +256,8 @@ def slice_report(
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
         else:
+            # the samples a bounded read drew as the window streamed, then the search's bounds
+            worst = dataclasses.replace(worst, notes=(*read.notes, *worst.notes))
             notes.extend(worst.notes)
     if drift_note:
         notes.append(drift_note)

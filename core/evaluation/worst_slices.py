@@ -65,11 +65,17 @@ from watchkeeper.core.evaluation.predicates import Condition, SlicePredicate
 __all__ = [
     "DISCOVERY_METRICS",
     "SEARCH",
+    "SEARCH_ROWS",
     "SearchBounds",
     "WorstSlice",
     "WorstSlices",
     "find_worst_slices",
+    "sample_note",
+    "searched_rows",
 ]
+
+#: The searched events of each period the search takes at most (a seeded sample above).
+SEARCH_ROWS = 200_000
 
 DISCOVERY_METRICS = ("roc_auc", "precision", "recall", "accuracy", "brier", "log_loss", "mae")
 
@@ -344,7 +350,7 @@ def find_worst_slices(
     score: str = "score",
     label: str = "label",
     limit: int | None = None,
-    max_rows: int | None = 200_000,
+    max_rows: int | None = SEARCH_ROWS,
     max_pair_features: int = SEARCH.max_pair_features,
     seed: int = 0,
     outcomes: Any = None,
@@ -392,15 +398,14 @@ def find_worst_slices(
     notes: list[str] = []
 
     def labeled(t: pa.Table) -> pa.Table:
-        # refused before the sample is drawn: the database counts every searched event
-        if outcomes is None:
-            kept = _labeled(t, score, label)
-            refuse_odd_labels(kept.column(label), label_column or label)
-            return kept
-        from watchkeeper.core.evaluation.multiclass_slices import refuse_unknown_searched
-
-        refuse_unknown_searched(outcomes, t, label_column, prediction_column)
-        return _kept(t, outcomes.read(t).usable)
+        return searched_rows(
+            t,
+            score=score,
+            label=label,
+            outcomes=outcomes,
+            label_column=label_column,
+            prediction_column=prediction_column,
+        )
 
     cur_t = _sampled(labeled(table), max_rows, seed, "events", notes)
     base_t = None
@@ -706,15 +711,40 @@ def _conclude(
     )
 
 
+def searched_rows(
+    t: pa.Table,
+    *,
+    score: str = "score",
+    label: str = "label",
+    outcomes: Any = None,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+) -> pa.Table:
+    """The rows of ``t`` the search uses (labeled and scored; a multiclass model's usable
+    ones), a label that is not the model's refused first: the database counts every
+    searched event, so a sample must not hide one (:func:`find_worst_slices`)."""
+    if outcomes is None:
+        kept = _labeled(t, score, label)
+        refuse_odd_labels(kept.column(label), label_column or label)
+        return kept
+    from watchkeeper.core.evaluation.multiclass_slices import refuse_unknown_searched
+
+    refuse_unknown_searched(outcomes, t, label_column, prediction_column)
+    return _kept(t, outcomes.read(t).usable)
+
+
+def sample_note(max_rows: int, total: int, what: str) -> str:
+    """The note a search on a sample of ``max_rows`` of ``total`` ``what`` carries."""
+    return f"worst slices searched on a seeded sample of {max_rows:,} of {total:,} {what}"
+
+
 def _sampled(t: pa.Table, max_rows: int | None, seed: int, what: str, notes: list[str]) -> pa.Table:
     """At most ``max_rows`` rows of ``t``: a seeded sample, in the table's order."""
     if max_rows is None or t.num_rows <= max_rows:
         return t
     rng = np.random.default_rng([seed, t.num_rows])
     keep = np.sort(rng.choice(t.num_rows, max_rows, replace=False))
-    notes.append(
-        f"worst slices searched on a seeded sample of {max_rows:,} of {t.num_rows:,} {what}"
-    )
+    notes.append(sample_note(max_rows, t.num_rows, what))
     return t.take(pa.array(keep))
 
 

@@ -388,41 +388,14 @@ def _streams(src: TelemetrySource) -> bool:
     return isinstance(src, ParquetSource)
 
 
-#: DuckDB keeps the table's blocks it has read in its buffer pool, up to its memory limit (80 %
-#: of the machine): reading every column of a wide table a batch at a time cached the whole
-#: file (0.9 GB for the wide demo) in the window's memory. The limit is the database
-#: instance's, which lives while a connection to the file is open (the analysis's).
-DUCKDB_CACHE_BYTES = 256 << 20
-_SIZE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-
-
-def _bound_duckdb_cache(src: TelemetrySource) -> None:
-    """Lower a DuckDB source's memory limit to :data:`DUCKDB_CACHE_BYTES` (never raise it)."""
-    from watchkeeper.core.telemetry.sql import SqlSource
-
-    if not isinstance(src, SqlSource) or src.engine.dialect.name != "duckdb":
-        return
-    with src.engine.connect() as conn:
-        duck = conn.connection.driver_connection
-        if duck is None:  # a closed connection: nothing to lower
-            return
-        text = duck.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]  # '18.8 GiB'
-        number, _, unit = str(text).partition(" ")
-        try:
-            current = float(number) * _SIZE_UNITS.get(unit, 1)
-        except ValueError:
-            current = float("inf")
-        if current > DUCKDB_CACHE_BYTES:
-            duck.execute(f"SET memory_limit = '{DUCKDB_CACHE_BYTES >> 20}MiB'")
-
-
 def _column_reader(src: TelemetrySource, query: Any, columns: Sequence[str], rows: int) -> Any:
     """The selected events of ``src`` as a :class:`ColumnReader`: each read a few columns
     (16, or fewer so that a batch of ``rows`` float64 values stays within
     :data:`BATCH_BYTES`), under the read lock one at a time (a stream takes it per batch)."""
     from watchkeeper.core.drift.engine import ColumnReader
+    from watchkeeper.core.telemetry.sql import bound_duckdb_cache
 
-    _bound_duckdb_cache(src)
+    bound_duckdb_cache(src)
 
     def read(names: Sequence[str]) -> Any:
         with READ_LOCK:

@@ -127,6 +127,9 @@ class SlicesView:
     # a multiclass view counted there: the window's MulticlassMetrics (the workbook's
     # per-class and confusion sheets), as the database counted them
     window_metrics: Any = field(default=None, repr=False)
+    # read in bounded parts (evaluation/slice_window): ``table`` holds the window's time,
+    # outputs and slice columns only; the entry whose window a slice on another column reads
+    reread: Any = field(default=None, repr=False)
 
     @property
     def multiclass(self) -> bool:
@@ -320,9 +323,11 @@ def run_slices(
     """The spec's slices (and the user's ``custom`` predicates) and the worst slices of
     ``version`` over the report's window (the last 30 days of its events), worst slices
     tested against the same slices in the reference window."""
-    from watchkeeper.core.evaluation.data import read_events
+    import dataclasses
+
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.predicates import predicates_from_spec
+    from watchkeeper.core.evaluation.slice_window import read_slice_window
     from watchkeeper.core.evaluation.worst_slices import find_worst_slices
     from watchkeeper.core.times import parse_time
 
@@ -343,37 +348,34 @@ def run_slices(
             return run_slices_sql(entry, src, version, custom, report, cancelled)
         outcomes = class_columns(spec, have)
         outputs = ["score", "label"] if outcomes is None else outcomes.columns()
-        cols = list(dict.fromkeys(["ts", *outputs, *features, *slice_cols]))
         report(0.05, "finding the window")
         start, end = _window(src, model, version)
         check_cancelled(cancelled)
         report(0.1, "reading the window")
-        current = read_events(
+        ref = spec.reference
+        period = None
+        if ref is not None and ref.kind == "window" and ref.start and ref.end:
+            period = (ref.version or version, parse_time(ref.start), parse_time(ref.end))
+        read = read_slice_window(
             src,
             model=model,
-            versions=[version],
+            version=version,
             start=start,
             end=end,
-            columns=cols,
+            outputs=outputs,
+            features=features,
+            slice_columns=slice_cols,
+            reference=period,
+            outcomes=outcomes,
+            label_column=spec.telemetry.columns.label,
+            prediction_column=spec.telemetry.columns.prediction or None,
             cancelled=cancelled,
         )
-        reference = None
-        ref = spec.reference
-        if ref is not None and ref.kind == "window" and ref.start and ref.end:
-            check_cancelled(cancelled)  # a replaced analysis reads no second wide window
-            report(0.2, "reading the reference")
-            reference = read_events(
-                src,
-                model=model,
-                versions=[ref.version or version],
-                start=parse_time(ref.start),
-                end=parse_time(ref.end),
-                columns=cols,
-                cancelled=cancelled,
-            )
+    current = read.current
     if current.num_rows == 0:
         raise EvaluationError(f"{model}: version {version} has no rows in the window")
-    if reference is not None and reference.num_rows == 0:
+    reference = read.baseline
+    if period is not None and read.baseline_rows == 0:
         reference = None
         notes.append(
             "the reference window has no events here (an offline bundle holds its own range): "
@@ -395,7 +397,7 @@ def run_slices(
         metric_found = metric if searchable else "roc_auc"
         try:
             worst = find_worst_slices(
-                current,
+                read.search,
                 features,
                 metric=metric_found,
                 categorical=list(spec.telemetry.columns.categorical),
@@ -408,7 +410,9 @@ def run_slices(
         except EvaluationError as exc:
             notes.append(f"worst slices not computed: {exc}")
         else:
-            notes.extend(worst.notes)  # the bounds the search met, said plainly
+            # the bounds the search met, said plainly: the samples drawn as the window streamed
+            worst = dataclasses.replace(worst, notes=(*read.notes, *worst.notes))
+            notes.extend(worst.notes)
     report(1.0, "done")
     return SlicesView(
         model=model,
@@ -421,11 +425,13 @@ def run_slices(
         worst=worst,
         predicates=tuple(predicates),
         custom=tuple(custom),
-        columns=_column_info(current, spec, features),
+        # a bounded read's builder takes its levels and ranges from the search's sample
+        columns=_column_info(read.search if read.bounded else current, spec, features),
         table=current,
         threshold=policy.threshold,
         notes=tuple(notes),
         outcomes=outcomes,
+        reread=entry if read.bounded else None,
     )
 
 
@@ -438,7 +444,30 @@ def count_slice(
         from watchkeeper.core.workbench.slices_pushed import count_pushed
 
         return count_pushed(view, predicate, cancelled)
-    return int(predicate.mask(view.table).sum()), view.table.num_rows
+    table = view.table
+    if _lacks(table, predicate.columns) and view.reread is not None:
+        table = _read_again(view, predicate.columns, cancelled)
+    return int(predicate.mask(table).sum()), table.num_rows
+
+
+def _lacks(table: Any, columns: Sequence[str]) -> bool:
+    return any(c not in table.column_names for c in columns)
+
+
+def _read_again(view: SlicesView, columns: Sequence[str], cancelled: CancelCheck | None) -> Any:
+    """The view's window read again (a bounded view's): ``columns`` of every event."""
+    from watchkeeper.core.evaluation.data import read_events
+
+    with READ_LOCK, open_source_of(view.reread) as src:
+        return read_events(
+            src,
+            model=view.model,
+            versions=[view.version],
+            start=view.start,
+            end=view.end,
+            columns=columns,
+            cancelled=cancelled,
+        )
 
 
 def recompute_slices(
@@ -458,17 +487,24 @@ def recompute_slices(
         return recompute_pushed(view, custom, report, cancelled)
     spec_predicates = view.predicates[: len(view.predicates) - len(view.custom)]
     predicates = (*spec_predicates, *custom)
-    missing = [c for p in custom for c in p.columns if c not in view.table.column_names]
+    table = view.table
+    missing = [c for p in custom for c in p.columns if c not in table.column_names]
+    if missing and view.reread is not None:
+        # a bounded view holds the narrow columns: the window read again with the new ones
+        report(0.1, "reading the window's columns")
+        columns = list(dict.fromkeys([*table.column_names, *missing]))
+        table = _read_again(view, columns, cancelled)
+        missing = [c for c in missing if c not in table.column_names]
     if missing:
         from watchkeeper.core.evaluation.metrics import EvaluationError
 
         raise EvaluationError(f"no column {missing[0]!r} in the events read for slicing")
     report(0.2, "metrics per slice")
     check_cancelled(cancelled)
-    slices = _slice_metrics(view.table, predicates, view.metric, view.threshold, view.outcomes)
+    slices = _slice_metrics(table, predicates, view.metric, view.threshold, view.outcomes)
     report(1.0, "done")
     return dataclasses.replace(
-        view, slices=slices, predicates=tuple(predicates), custom=tuple(custom)
+        view, slices=slices, predicates=tuple(predicates), custom=tuple(custom), table=table
     )
 
 

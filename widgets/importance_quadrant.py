@@ -68,6 +68,7 @@ class ImportanceQuadrant(QWidget):
         super().__init__(parent)
         self.source_label = QLabel("Importance: not computed yet")
         self.source_label.setWordWrap(True)
+        self.source_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
@@ -91,8 +92,9 @@ class ImportanceQuadrant(QWidget):
         layout.addWidget(self.plot_widget, 1)
         self._theme = LIGHT
         follow_theme(self.apply_theme)
-        # its empty axes as they will be (PSI on a log scale, shares in %), not pyqtgraph's
-        # default range: "x0.001" and ±400 showed until a drift result came
+        # its axes as they will be (PSI on a log scale, shares in %), not pyqtgraph's default
+        # range ("x0.001" and ±400), once shown; empty, the plot is hidden and the message
+        # says why: squeezed under the drift view, empty axes clipped their own label
         self.clear("Importance: not computed yet")
 
     def apply_theme(self, theme: PlotTheme) -> None:
@@ -133,6 +135,7 @@ class ImportanceQuadrant(QWidget):
             label.setPos(*pos)
             self.plot.addItem(label)
         self._place_labels()
+        self.plot_widget.setVisible(bool(self.names))
         self.source_label.setText(
             f"Importance {source} · dashed: PSI drift threshold {psi_drift:g}, "
             "equal share · top right: drifting and used by the model · click a point"
@@ -159,6 +162,7 @@ class ImportanceQuadrant(QWidget):
     def clear(self, message: str) -> None:
         self.set_data([], "", 0.2)
         self.source_label.setText(message)
+        self.plot_widget.setVisible(False)
 
     def _on_clicked(self, _item: Any, points: Any, *_: Any) -> None:
         if len(points):

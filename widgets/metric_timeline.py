@@ -380,6 +380,10 @@ class MetricTimelineWidget(QWidget):
         self.baseline_line.label.setColor(pg.mkColor(*theme.muted))
         self.alert_line.setPen(pg.mkPen(*theme.alert, width=1, style=Qt.PenStyle.DotLine))
         self.alert_line.label.setColor(pg.mkColor(*theme.alert))
+        for line in (self.baseline_line, self.alert_line):
+            # the labels sit over the curve at the left edge: legible on a filled box above it
+            line.label.fill = pg.mkBrush(*theme.legend_background)
+            line.setZValue(10)
         marked = theme.colour(0)
         self.marked_region.setBrush(pg.mkBrush(*marked, 40))
         self.marked_region.setHoverBrush(pg.mkBrush(*marked, 40))

@@ -71,3 +71,26 @@ def test_bin_edges_are_written_for_people(qtbot, drift_result) -> None:
     rects = sorted((r for r, _flags, _text in text_specs), key=lambda r: r.left())
     assert len(rects) >= 2
     assert all(a.right() <= b.left() for a, b in pairwise(rects))
+
+
+def test_the_importance_quadrant_shows_its_plot_only_with_points(qtbot) -> None:
+    """Empty under the drift view, its axes were squeezed until their label was clipped
+    ("largest PS"); it now says why it is empty, and shows the plot with the points."""
+    from types import SimpleNamespace
+
+    from watchkeeper.widgets.importance_quadrant import ImportanceQuadrant
+
+    quadrant = ImportanceQuadrant()
+    qtbot.addWidget(quadrant)
+    quadrant.show()
+    assert not quadrant.plot_widget.isVisible()
+    assert quadrant.source_label.text() == "Importance: not computed yet"
+    impacts = [
+        SimpleNamespace(name="amount", importance=0.6, psi=0.4, decision="drift"),
+        SimpleNamespace(name="country", importance=0.4, psi=0.01, decision="ok"),
+    ]
+    quadrant.set_data(impacts, "from the model", 0.2)
+    assert quadrant.plot_widget.isVisible() and quadrant.names == ["amount", "country"]
+    quadrant.clear("Importance: computing on the reference…")
+    assert not quadrant.plot_widget.isVisible()
+    assert quadrant.source_label.text() == "Importance: computing on the reference…"

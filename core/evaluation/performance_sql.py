@@ -115,8 +115,12 @@ def performance_over_time_sql(
     where = {"model": model, "versions": versions, "start": start, "end": end}
     span = score_range_sql(source, **where)
     lo, hi = span if span is not None else (threshold, threshold)
-    # regression needs only sums: one bin (the grid must still hold the threshold as an edge)
-    grid = score_grid(lo, hi, threshold, bins if task == "binary" else 1)
+    # only ROC AUC needs the scores' order: every other metric is threshold counts and sums,
+    # one bin each side of the threshold (the grid must still hold it as an edge). On Spark
+    # the bins of F1 over 90 daily windows of 300,000 events came back as 234,000 rows,
+    # each field a Python call in PyHive's Thrift decoding: 4.5 of the view's 10 s
+    ordered = task == "binary" and "roc_auc" in chosen
+    grid = score_grid(lo, hi, threshold, bins if ordered else 1)
     engine, _ = sql_parts(source)
     with engine.connect() as conn:
         table, clauses, col = slice_query(conn, source, None, **where)

@@ -39,6 +39,7 @@ import datetime as dt
 import logging
 import re
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -753,10 +754,18 @@ def reflect_table(conn: sa.Connection, name: str) -> sa.Table:
     schema, _, table = name.rpartition(".")
     if conn.dialect.name == "duckdb":
         return _reflect_duckdb(conn, table, schema or None, name)
-    try:
-        return sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=conn)
-    except sa.exc.NoSuchTableError:
-        raise TelemetryError(f"no table {name!r} in the database") from None
+    # once an engine (a source's, closed with it): a performance view on Spark reflected its
+    # table six times, two DESCRIBEs each, a round trip to the server every one
+    known = _REFLECTED.setdefault(conn.engine, {})
+    if name not in known:
+        try:
+            known[name] = sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=conn)
+        except sa.exc.NoSuchTableError:
+            raise TelemetryError(f"no table {name!r} in the database") from None
+    return known[name]
+
+
+_REFLECTED: weakref.WeakKeyDictionary[Engine, dict[str, sa.Table]] = weakref.WeakKeyDictionary()
 
 
 _DUCKDB_TYPES: tuple[tuple[str, Any], ...] = (

@@ -39,8 +39,10 @@ import pyarrow as pa
 from watchkeeper.core.evaluation.intervals import (
     Estimate,
     bootstrap_counts,
+    bounded_subsample,
     mean_interval,
     percentile_interval,
+    rescaled_replicates,
     wilson,
 )
 from watchkeeper.core.evaluation.metrics import (
@@ -164,21 +166,36 @@ def _statistic(name: str, enc: Encoded, w: np.ndarray | None, c: np.ndarray) -> 
 
 
 def _bootstrapped(
-    names: tuple[str, ...], enc: Encoded, confidence: float, n_boot: int, seed: int
+    names: tuple[str, ...],
+    enc: Encoded,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+    max_events: int | None = None,
 ) -> dict[str, Estimate]:
-    """Several metrics from the same bootstrap replicates (one draw per replicate)."""
+    """Several metrics from the same bootstrap replicates (one draw per replicate); above
+    ``max_events`` events the replicates resample a seeded subsample of that many, their
+    spread scaled by √(m/n) (:mod:`~.intervals`' bounded bootstrap)."""
     if not names:
         return {}
     whole = enc.confusion()
     values = {k: _statistic(k, enc, None, whole) for k in names}
     reps = {k: np.full(n_boot, math.nan) for k in names}
     rng = np.random.default_rng(seed)
+    sub = bounded_subsample(rng, enc.n, max_events)
+    target = enc if sub is None else Encoded(enc.classes, enc.y[sub], enc.pred[sub], enc.p[sub])
     for b in range(n_boot):
-        w = bootstrap_counts(rng, enc.n)
-        c = enc.confusion(w)
+        w = bootstrap_counts(rng, target.n)
+        c = target.confusion(w)
         for k in names:
             if math.isfinite(values[k]):
-                reps[k][b] = _statistic(k, enc, w, c)
+                reps[k][b] = _statistic(k, target, w, c)
+    if sub is not None:
+        base = target.confusion()
+        for k in names:
+            reps[k] = rescaled_replicates(
+                reps[k], values[k], _statistic(k, target, None, base), target.n, enc.n
+            )
     return {
         k: percentile_interval(
             values[k] if math.isfinite(values[k]) else None, reps[k], enc.n, confidence
@@ -348,9 +365,11 @@ def metrics_of_codes(
     seed: int = 0,
     ts_us: Any = None,
     label_ts_us: Any = None,
+    max_events: int | None = None,
 ) -> MulticlassMetrics:
     """:func:`multiclass_metrics` of labels (and predictions) already coded by
-    :func:`class_codes` (NaN: unlabeled / no prediction)."""
+    :func:`class_codes` (NaN: unlabeled / no prediction). ``max_events``: a bootstrapped
+    interval above that many events is bounded (:data:`~.intervals.BOOT_EVENTS`)."""
     for name in metrics:
         if name not in MULTICLASS_METRICS:
             raise EvaluationError(
@@ -360,7 +379,7 @@ def metrics_of_codes(
     coverage = label_coverage(np.where(labeled, 1.0, np.nan), ts_us, label_ts_us)
     c = enc.confusion()
     out = _bootstrapped(
-        tuple(k for k in metrics if k in _BOOTSTRAPPED), enc, confidence, n_boot, seed
+        tuple(k for k in metrics if k in _BOOTSTRAPPED), enc, confidence, n_boot, seed, max_events
     )
     if "accuracy" in metrics:
         out["accuracy"] = wilson(float(np.trace(c)), float(enc.n), confidence)

@@ -189,9 +189,11 @@ def multiclass_slice_metrics(
     confidence: float = 0.95,
     n_boot: int = 200,
     seed: int = 0,
+    max_events: int | None = None,
 ) -> Any:
     """:func:`.slices.slice_metrics` of a multiclass model: a ``SliceResult`` whose
-    ``positives`` are ``None`` (there is no positive class)."""
+    ``positives`` are ``None`` (there is no positive class). ``max_events``: bootstrapped
+    intervals of more events are bounded (:data:`~.intervals.BOOT_EVENTS`)."""
     from watchkeeper.core.evaluation.slices import SliceResult, SliceRow
 
     out = outcomes.read(table)
@@ -206,6 +208,7 @@ def multiclass_slice_metrics(
             metrics=metrics,
             n_boot=n_boot,
             seed=s,
+            max_events=max_events,
         )
 
     overall = measure(out, seed)

@@ -116,6 +116,7 @@ def slice_metrics(
             confidence=confidence,
             n_boot=n_boot,
             seed=seed,
+            max_events=max_events,
         )
         return result
     y = float_array(table.column(label), label)

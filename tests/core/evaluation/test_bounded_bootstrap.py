@@ -137,3 +137,33 @@ def test_a_subset_keeps_the_order_its_own_stable_sort_gives() -> None:
         assert np.array_equal(sub.order, alone.order)
         for metric in ("roc_auc", "pr_auc", "precision"):
             assert evaluate(metric, sub) == evaluate(metric, alone)
+
+
+def test_a_multiclass_bounded_interval_keeps_the_tolerance_and_is_whole_up_to_its_bound() -> None:
+    """``metrics_of_codes(max_events=)``, what a multiclass Slices view's intervals take."""
+    from watchkeeper.core.evaluation.multiclass import metrics_of_codes
+
+    rng = np.random.default_rng(4)
+    n, classes = 50_000, ("a", "b", "c")
+    codes = rng.integers(0, 3, n).astype(float)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), codes.astype(int)] += 1.0
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    metrics = ("balanced_accuracy", "macro_f1", "weighted_f1", "accuracy")
+    full = metrics_of_codes(classes, codes, p, metrics=metrics, n_boot=200, seed=1)
+    bounded = metrics_of_codes(
+        classes, codes, p, metrics=metrics, n_boot=200, seed=1, max_events=5_000
+    )
+    assert bounded["accuracy"] == full["accuracy"]  # Wilson: no bootstrap to bound
+    for name in ("balanced_accuracy", "macro_f1", "weighted_f1"):
+        f, b = full[name], bounded[name]
+        assert b.value == f.value and b.n == f.n == n, name
+        width = f.upper - f.lower
+        assert abs(b.lower - f.lower) <= 0.25 * width, (name, f, b)
+        assert abs(b.upper - f.upper) <= 0.25 * width, (name, f, b)
+        assert (b.lower, b.upper) != (f.lower, f.upper), name
+    few = metrics_of_codes(classes, codes[:4_000], p[:4_000], metrics=metrics, n_boot=100)
+    same = metrics_of_codes(
+        classes, codes[:4_000], p[:4_000], metrics=metrics, n_boot=100, max_events=4_000
+    )
+    assert same.metrics == few.metrics

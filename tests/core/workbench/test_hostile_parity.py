@@ -558,3 +558,49 @@ def test_a_nan_label_is_no_label_on_spark_either(
     )
     assert counted.worst is not None and memory.worst is not None
     assert _found(counted.worst) == _found(memory.worst)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_bounded_slices_read_refuses_and_counts_as_the_whole_read(
+    engine: str,
+    task: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The window read in bounded parts (its narrow columns; the search's sampled as they
+    stream: evaluation/slice_window) on every engine: the same refusal of a label that is
+    not the model's, and with NaN and ±inf scores the same slices and worst slices."""
+    from watchkeeper.core.evaluation import slice_window
+
+    def both(entry: ModelEntry) -> tuple[Any, Any]:
+        out = []
+        for bound in (1 << 50, 0):
+            monkeypatch.setattr(slice_window, "WINDOW_BYTES", bound)
+            try:
+                out.append(run_slices(entry, "1"))
+            except EvaluationError as exc:
+                out.append(str(exc))
+        return out[0], out[1]
+
+    metric = "accuracy"
+    bad = _events(task, unknown=True, hostile_scores=False)
+    entry = _entry(tmp_path / "bad", task, metric, _store(engine, bad, tmp_path / "bad", request))
+    whole, bounded = both(entry)
+    assert isinstance(whole, str) and whole == bounded, (whole, bounded)
+    odd = _events(task, unknown=False, hostile_scores=True)
+    entry = _entry(tmp_path / "odd", task, metric, _store(engine, odd, tmp_path / "odd", request))
+    whole, bounded = both(entry)
+    assert whole.reread is None and bounded.reread is entry
+    a, b = bounded.slices, whole.slices
+    assert (a.events, a.labeled) == (b.events, b.labeled)
+    for k, est in a.overall.items():
+        assert (est.n, est.value, est.lower, est.upper) == (
+            b.overall[k].n,
+            b.overall[k].value,
+            b.overall[k].lower,
+            b.overall[k].upper,
+        ), k
+    assert bounded.worst is not None and whole.worst is not None
+    assert _found(bounded.worst) == _found(whole.worst)

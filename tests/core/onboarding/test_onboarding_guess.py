@@ -402,3 +402,25 @@ def test_a_label_without_a_telling_name_is_found_by_its_values() -> None:
     g = guess_columns(_sample(t))
     assert g.column_of("label") == "diagnosis"
     assert any("recognised by its values" in w for w in g.warnings)
+
+
+@pytest.mark.parametrize(
+    ("rows", "days", "after_days", "window"),
+    [
+        (6_000_000, 60, 45, "1d"),  # busy for months: days, not 1,440 hourly windows
+        (20_000, 60, 45, "7d"),  # 333 a day: a week's window holds 2,333
+        (200_000, 3, 2.25, "1h"),  # a busy log of three days: hours
+        (30_000, 3, 2.25, "6h"),  # 417 an hour: six hours hold 2,500
+    ],
+)
+def test_the_proposed_window_is_a_day_or_longer_unless_the_log_is_days_long(
+    rows: int, days: float, after_days: float, window: str
+) -> None:
+    from watchkeeper.core.onboarding.propose import Extent, _window
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=days)
+    extent = Extent(rows, start, end)
+    got, why = _window(extent, end - dt.timedelta(days=after_days), None)
+    assert got == window, why
+    assert f"per {window} window" in why

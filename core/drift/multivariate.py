@@ -29,12 +29,14 @@ from watchkeeper.core.progress import Cancelled
 
 __all__ = [
     "MAX_FEATURES",
+    "PCA_ROWS",
     "MultivariateDrift",
     "MultivariateWindow",
     "PCAModel",
     "decide_windows",
     "fit_pca",
     "multivariate_features",
+    "pca_rows",
     "score_windows",
 ]
 
@@ -173,6 +175,21 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+#: The reference rows the PCA is fitted and calibrated on, at most (a seeded choice above).
+PCA_ROWS = 50_000
+
+
+def _choose_rows(rng: np.random.Generator, n: int, max_rows: int) -> np.ndarray | None:
+    if n <= max_rows:
+        return None
+    return np.sort(rng.choice(n, max_rows, replace=False))
+
+
+def pca_rows(n: int, seed: int, max_rows: int = PCA_ROWS) -> np.ndarray | None:
+    """The rows :func:`fit_pca` uses of ``n`` reference rows with ``seed`` (None: all)."""
+    return _choose_rows(np.random.default_rng(seed), n, max_rows)
+
+
 def _rows_of(columns: Sequence[np.ndarray], rows: np.ndarray | None) -> np.ndarray:
     """``(len(rows), d)`` float64 matrix of the given rows (all when ``None``)."""
     n = len(columns[0]) if rows is None else len(rows)
@@ -191,25 +208,30 @@ def fit_pca(
     z: float = 3.0,
     min_effect: float = 0.1,
     seed: int = 0,
-    max_rows: int = 50_000,
+    max_rows: int = PCA_ROWS,
     error_cap_quantile: float | None = ERROR_CAP_QUANTILE,
+    rows_of: int | None = None,
 ) -> PCAModel | None:
     """Fit on reference rows ``x`` ``(n, d)``, or its ``d`` columns; ``None`` when too few.
 
     Given columns, only the (at most ``max_rows``) rows used are ever put side by side.
     ``error_cap_quantile`` None: per-row errors are not capped (as before the cap existed).
+    ``rows_of``: the columns are already the rows :func:`pca_rows` ``(rows_of, seed,
+    max_rows)`` chose of a reference of ``rows_of`` rows (read a few columns at a time); the
+    model is the one the whole columns give.
     """
     columns = [x[:, j] for j in range(x.shape[1])] if isinstance(x, np.ndarray) else list(x)
     d = len(columns)
     n = len(columns[0]) if d else 0
+    if rows_of is not None:
+        n = rows_of
     if d < 2 or n < 4 * chunks:
         return None
     rng = np.random.default_rng(seed)
-    sel = None
-    if n > max_rows:
-        sel = np.sort(rng.choice(n, max_rows, replace=False))
+    sel = _choose_rows(rng, n, max_rows)
+    if sel is not None:
         n = max_rows
-    x = _rows_of(columns, sel)
+    x = _rows_of(columns, None if rows_of is not None else sel)
     del columns
     mean = np.zeros(d)
     scale = np.ones(d)

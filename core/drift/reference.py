@@ -243,7 +243,8 @@ def _with_prediction(
     if auto:
         prediction = "score"
     if prediction is not None:
-        has_ref = ref_table is not None and prediction in ref_table.column_names
+        held = prepared is not None and prepared.prediction_profile(prediction, s.bins) is not None
+        has_ref = held or (ref_table is not None and prediction in ref_table.column_names)
         has_cur = prediction in current_columns
         if has_ref and has_cur and prediction not in names:
             pf = prepared.prediction_profile(prediction, s.bins) if prepared else None

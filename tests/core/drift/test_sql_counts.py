@@ -267,6 +267,29 @@ def test_single_scan_counts_equal_numpy_and_the_union(engine: sa.Engine) -> None
     assert got.of("n_items")[:, 0].sum() > 0 and got.of("n_items")[:, -2].sum() > 0
 
 
+@pytest.mark.parametrize("group", [1, 2, 8])
+def test_duckdb_counts_features_in_groups_with_the_same_counts(
+    tmp_path, profile, group: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB runs the ``UNION ALL``'s branches side by side in this process, so its features
+    are counted a group per statement (``COUNT_GROUPS``): the counts are numpy's, in as many
+    statements as groups; other engines still get one."""
+    monkeypatch.setitem(sql_counts.COUNT_GROUPS, "duckdb", group)
+    n = len(profile.features)
+    for name in ("duckdb", "sqlite"):
+        eng = sa.create_engine(f"{name}:///{tmp_path / f'g{group}.{name}'}")
+        rows = _with_edges(_rows(), profile)
+        table = _write(eng, rows, tz=name != "sqlite")
+        windows, expected = _numpy_counts(_arrow(rows, nan_as_null=name == "sqlite"), profile, "1d")
+        with eng.connect() as conn:
+            with recorded_statements() as sent:
+                got = count_windows_sql(conn, table, profile, windows, timestamp="ts")
+        eng.dispose()
+        assert got.equals(expected), (name, group)
+        counts = [t for t in sent if "count(" in t.lower()]
+        assert len(counts) == (-(-n // group) if name == "duckdb" else 1), (name, sent)
+
+
 def test_statement_binds_values_and_quotes_identifiers(profile) -> None:
     md = sa.MetaData()
     t = sa.Table(

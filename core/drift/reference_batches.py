@@ -1,0 +1,150 @@
+"""A reference too large to hold, prepared a few of its columns at a time.
+
+:func:`~watchkeeper.core.drift.reference.prepare_reference` takes the reference as one table:
+a 3,000,000-event reference of 50 features read from DuckDB held 2.0-2.5 GiB of the Drift
+view's 3.2 GiB peak, although what an analysis keeps of it — the profile, each numerical
+feature's sorted values (at most ``exact_sample_limit`` of them), the PCA model — is a few
+tens of MB. :func:`prepare_reference_in_batches` reads the reference ``batch_columns``
+columns at a time (a source that returns the same rows in the same order on every read:
+DuckDB, Parquet), keeps what the analyses need of each batch and drops the batch, so the
+process holds one batch of columns, never the table.
+
+Every part is what the whole table gives, bit for bit: each feature's profile and sorted
+values depend on its column alone; the prediction column is read last, so its position among
+the numerical columns (which seeds its sample) is the one it has in the whole table; the PCA
+is fitted on the rows :func:`~watchkeeper.core.drift.multivariate.pca_rows` chooses, taken
+from each column as it passes (``fit_pca(rows_of=)``). The result keeps no column of the
+reference (its ``table`` has the rows and no column): an analysis with other features or
+settings than the preparation's fails with a :class:`DriftError` naming what it lacks. It is
+not stored in the disk cache, whose key is a digest of the data: on a miss the data would be
+read twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from types import MappingProxyType
+
+import numpy as np
+import pyarrow as pa
+
+from watchkeeper.core.drift.data import NUMERICAL, numeric_values
+from watchkeeper.core.drift.errors import DriftError
+from watchkeeper.core.drift.multivariate import fit_pca, multivariate_features, pca_rows
+from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
+from watchkeeper.core.drift.reference import PreparedReference, SortedReference, reference_sorted
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+from watchkeeper.core.spec import DriftSection
+
+__all__ = ["prepare_reference_in_batches"]
+
+
+def prepare_reference_in_batches(
+    read: Callable[[Sequence[str]], pa.Table],
+    rows: int,
+    *,
+    features: Sequence[str],
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    prediction: str | None = None,
+    settings: DriftSection | None = None,
+    seed: int = 0,
+    batch_columns: int = 16,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+) -> PreparedReference:
+    """What ``prepare_reference(table, features=..., prediction="auto")`` gives for the table
+    of ``rows`` rows that ``read(columns)`` returns a few columns of at a time.
+
+    ``prediction`` names the prediction column when the reference has one (the caller knows:
+    it is a column of the source). A read that returns another number of rows than ``rows``
+    (the data changed meanwhile) is refused.
+    """
+    if not features:
+        raise DriftError("a reference is prepared in batches only for named features")
+    if rows < 1:
+        raise DriftError("the reference has no rows")
+    s = settings or DriftSection()
+    cats, nums = list(categorical), list(numerical)
+    wanted = set(features)
+    pred = prediction if prediction is not None and prediction not in wanted else None
+    names = [*features, *([pred] if pred else [])]  # the prediction last, as in the whole table
+    step = max(1, batch_columns)
+    batches = [names[i : i + step] for i in range(0, len(names), step)]
+    limit = s.exact_sample_limit
+    sel = pca_rows(rows, seed)
+    profiles: list[FeatureProfile] = []
+    vocabulary_limit: int | None = None
+    pred_profile: FeatureProfile | None = None
+    sorted_values: dict[str, SortedReference] = {}
+    pca_columns: dict[str, np.ndarray] = {}
+    numeric_index = 0  # a numerical column's position among them seeds its sample
+    for b, batch in enumerate(batches):
+        check_cancelled(cancelled)
+        if progress is not None:
+            first, last = b * step + 1, b * step + len(batch)
+            progress(b / len(batches), f"reading the reference: columns {first:,}-{last:,}")
+        table = read(batch)
+        if table.num_rows != rows:
+            raise DriftError(
+                f"the reference changed while it was read: {rows:,} rows, then "
+                f"{table.num_rows:,} (read it again)"
+            )
+        feats = [n for n in batch if n in wanted]
+        numeric: list[str] = []
+        if feats:
+            part = build_profile(
+                table,
+                feats,
+                categorical=cats,
+                numerical=nums,
+                bins=s.bins,
+                max_categories=s.max_categories,
+                high_cardinality=s.high_cardinality,
+            )
+            profiles.extend(part.features)
+            vocabulary_limit = part.vocabulary_limit
+            numeric = [fp.name for fp in part.features if fp.kind == NUMERICAL]
+        if pred is not None and pred in batch:
+            pred_profile = build_profile(table, [pred], numerical=[pred], bins=s.bins).features[0]
+            numeric.append(pred)
+        for name in numeric:
+            values = numeric_values(table.column(name), name)
+            if name != pred:
+                pca_columns[name] = values.copy() if sel is None else values[sel]
+            ref, mode = reference_sorted(values, limit, seed, numeric_index)
+            ref.flags.writeable = False
+            sorted_values[name] = SortedReference(ref, mode, numeric_index, limit, seed)
+            numeric_index += 1
+            del values
+        del table
+    check_cancelled(cancelled)
+    profile = ReferenceProfile(
+        rows=rows,
+        features=tuple(profiles),
+        bins=s.bins,
+        max_categories=s.max_categories,
+        high_cardinality=s.high_cardinality,
+        **({"vocabulary_limit": vocabulary_limit} if vocabulary_limit is not None else {}),
+    )
+    mv_names, _ = multivariate_features([n for n in pca_columns])
+    pca_features = None
+    model = None
+    if len(mv_names) >= 2:
+        pca_features = tuple(mv_names)
+        model = fit_pca(mv_names, [pca_columns[n] for n in mv_names], seed=seed, rows_of=rows)
+    pca_columns.clear()
+    # the rows without a column: a reference of ``rows`` rows that holds none of them
+    held = pa.table({"rows": pa.nulls(rows)}).select([])
+    return PreparedReference(
+        table=held,
+        profile=profile,
+        profiled_with=(s.bins, s.max_categories, s.high_cardinality),
+        sorted_values=MappingProxyType(sorted_values),
+        predictions=MappingProxyType(
+            {(pred, s.bins): pred_profile} if pred is not None and pred_profile else {}
+        ),
+        pca_features=pca_features,
+        pca=model,
+        seed=seed,
+    )

@@ -171,6 +171,7 @@ def _pair_rows(
     right = pa.table({"request_id": ids_b, "row": pa.array(rb)})
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # it would print to our stdout
         con.register("left_ids", left)
         con.register("right_ids", right)
         rows = con.sql(

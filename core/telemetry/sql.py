@@ -904,6 +904,8 @@ def _create_engine(url: URL, description: str) -> Engine:
             f"the database driver for {url.drivername!r} is not installed ({exc.name})",
             source=description,
         ) from None
+    if backend == "duckdb":
+        sa.event.listen(engine, "connect", _duckdb_session)
     if backend == "hive":
         prepare_engine(engine)
         _type_spark_ntz()
@@ -912,6 +914,14 @@ def _create_engine(url: URL, description: str) -> Engine:
         # ourselves, in one line
         logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
     return engine
+
+
+def _duckdb_session(dbapi_connection: Any, _record: Any) -> None:
+    """DuckDB's progress bar off: it writes to standard output, into ``watchkeeper drift
+    --json``'s document, whenever a statement runs for over two seconds (a connection's
+    setting, not the database's)."""
+    # on the connection itself: a DuckDB cursor is a connection of its own
+    dbapi_connection.execute("SET enable_progress_bar = false")
 
 
 def _type_spark_ntz() -> None:

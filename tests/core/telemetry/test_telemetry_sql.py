@@ -401,3 +401,27 @@ def test_postgres_naive_timestamps_filter_as_utc_whatever_the_session_zone(
         table = source.read(query)
         assert source.count(query) == table.num_rows == 3
         assert table.column("ts").to_pylist()[0] == T0 + dt.timedelta(hours=5)
+
+
+def test_duckdb_connections_draw_no_progress_bar(tmp_path: Path) -> None:
+    """DuckDB draws a progress bar on standard output for a statement running longer than two
+    seconds: in `watchkeeper drift --json` that was text before the document. Every
+    connection of a source has it off. In a plain process (the command line's), where a bare
+    connection has it on: under pytest DuckDB starts with it off."""
+    import subprocess
+    import sys
+
+    location = _duckdb(tmp_path / "quiet.duckdb", _DUCK_DDL, _duck_rows(5))
+    child = (
+        "import sys, duckdb\n"
+        "from watchkeeper.core.telemetry.source import open_source\n"
+        "q = \"SELECT current_setting('enable_progress_bar')\"\n"
+        "print(duckdb.connect().execute(q).fetchone()[0])\n"
+        "with open_source(sys.argv[1]) as src:\n"
+        "    with src._engine.connect() as a, src._engine.connect() as b:\n"
+        "        print(a.exec_driver_sql(q).scalar(), b.exec_driver_sql(q).scalar())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", child, location], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "False", "False"], out.stdout

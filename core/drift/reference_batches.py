@@ -23,6 +23,7 @@ read twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
 import numpy as np
@@ -79,45 +80,53 @@ def prepare_reference_in_batches(
     sorted_values: dict[str, SortedReference] = {}
     pca_columns: dict[str, np.ndarray] = {}
     numeric_index = 0  # a numerical column's position among them seeds its sample
-    for b, batch in enumerate(batches):
-        check_cancelled(cancelled)
-        if progress is not None:
-            first, last = b * step + 1, b * step + len(batch)
-            progress(b / len(batches), f"reading the reference: columns {first:,}-{last:,}")
-        table = read(batch)
-        if table.num_rows != rows:
-            raise DriftError(
-                f"the reference changed while it was read: {rows:,} rows, then "
-                f"{table.num_rows:,} (read it again)"
-            )
-        feats = [n for n in batch if n in wanted]
-        numeric: list[str] = []
-        if feats:
-            part = build_profile(
-                table,
-                feats,
-                categorical=cats,
-                numerical=nums,
-                bins=s.bins,
-                max_categories=s.max_categories,
-                high_cardinality=s.high_cardinality,
-            )
-            profiles.extend(part.features)
-            vocabulary_limit = part.vocabulary_limit
-            numeric = [fp.name for fp in part.features if fp.kind == NUMERICAL]
-        if pred is not None and pred in batch:
-            pred_profile = build_profile(table, [pred], numerical=[pred], bins=s.bins).features[0]
-            numeric.append(pred)
-        for name in numeric:
-            values = numeric_values(table.column(name), name)
-            if name != pred:
-                pca_columns[name] = values.copy() if sel is None else values[sel]
-            ref, mode = reference_sorted(values, limit, seed, numeric_index)
-            ref.flags.writeable = False
-            sorted_values[name] = SortedReference(ref, mode, numeric_index, limit, seed)
-            numeric_index += 1
-            del values
-        del table
+    # the next batch is read while this one is prepared (both release the GIL): one batch
+    # more in memory, and both cores busy, as when the whole table is profiled
+    with ThreadPoolExecutor(1) as reader:
+        ahead = reader.submit(read, batches[0])
+        for b, batch in enumerate(batches):
+            table = ahead.result()
+            check_cancelled(cancelled)
+            if b + 1 < len(batches):
+                ahead = reader.submit(read, batches[b + 1])
+            if progress is not None:
+                first, last = b * step + 1, b * step + len(batch)
+                progress(b / len(batches), f"reading the reference: columns {first:,}-{last:,}")
+            if table.num_rows != rows:
+                raise DriftError(
+                    f"the reference changed while it was read: {rows:,} rows, then "
+                    f"{table.num_rows:,} (read it again)"
+                )
+            feats = [n for n in batch if n in wanted]
+            numeric: list[str] = []
+            if feats:
+                part = build_profile(
+                    table,
+                    feats,
+                    categorical=cats,
+                    numerical=nums,
+                    bins=s.bins,
+                    max_categories=s.max_categories,
+                    high_cardinality=s.high_cardinality,
+                )
+                profiles.extend(part.features)
+                vocabulary_limit = part.vocabulary_limit
+                numeric = [fp.name for fp in part.features if fp.kind == NUMERICAL]
+            if pred is not None and pred in batch:
+                pred_profile = build_profile(table, [pred], numerical=[pred], bins=s.bins).features[
+                    0
+                ]
+                numeric.append(pred)
+            for name in numeric:
+                values = numeric_values(table.column(name), name)
+                if name != pred:
+                    pca_columns[name] = values.copy() if sel is None else values[sel]
+                ref, mode = reference_sorted(values, limit, seed, numeric_index)
+                ref.flags.writeable = False
+                sorted_values[name] = SortedReference(ref, mode, numeric_index, limit, seed)
+                numeric_index += 1
+                del values
+            del table
     check_cancelled(cancelled)
     profile = ReferenceProfile(
         rows=rows,

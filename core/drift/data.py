@@ -7,6 +7,7 @@ values); timestamps become ``int64`` epoch microseconds (UTC) with :data:`NULL_T
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "CATEGORICAL",
     "NUMERICAL",
     "as_table",
+    "finite_mean_std",
     "infer_kind",
     "numeric_values",
     "resolve_features",
@@ -196,3 +198,15 @@ def worker_threads() -> int:
     """Threads for the drift engine's pools (counting, exact statistics, the reference's
     preparation): one per CPU, at most four."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def finite_mean_std(finite: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of finite values, also of values near the largest float,
+    whose sum overflows (numpy's own where it does not: the same bits)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(finite.mean()), float(finite.std())
+    if math.isfinite(mean) and math.isfinite(std):
+        return mean, std
+    scale = float(np.max(np.abs(finite)))  # finite and > 0: the sum overflowed
+    scaled = finite / scale
+    return float(scaled.mean()) * scale, float(scaled.std()) * scale

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from watchkeeper.core.drift.data import finite_mean_std
 from watchkeeper.core.progress import Cancelled
 
 __all__ = [
@@ -97,8 +98,9 @@ class PCAModel:
         With orthonormal components ``V``, ``|z - z V'V|^2 = |z|^2 - |z V'|^2``: no
         reconstruction is materialised.
         """
-        z = x - self.mean
-        z /= self.scale
+        with np.errstate(over="ignore", invalid="ignore"):  # ±inf, and x - mean beyond a float
+            z = x - self.mean
+            z /= self.scale
         np.copyto(z, 0.0, where=~np.isfinite(z))
         if self.residual_axes is not None:
             rest = _project(z, self.residual_axes)
@@ -239,16 +241,16 @@ def fit_pca(
         col = x[:, j]
         finite = col[np.isfinite(col)]
         if finite.size:
-            mean[j] = finite.mean()
-            sd = finite.std()
-            if np.isfinite(sd) and sd > 0:
+            # values near the largest float too (their sum overflows: eigh failed on it)
+            mean[j], sd = finite_mean_std(finite)
+            if sd > 0:
                 scale[j] = sd
-    mean = np.where(np.isfinite(mean), mean, 0.0)
     perm = rng.permutation(n)
     fit_rows, hold_rows = perm[: n // 2], perm[n // 2 :]
     zfit = x[fit_rows]
-    zfit -= mean
-    zfit /= scale
+    with np.errstate(over="ignore", invalid="ignore"):  # ±inf, and x - mean beyond a float
+        zfit -= mean
+        zfit /= scale
     zfit[~np.isfinite(zfit)] = 0.0
     zfit -= zfit.mean(axis=0)
     # eigenvectors of the d x d covariance: the principal axes, without an n x d SVD

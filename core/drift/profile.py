@@ -40,6 +40,7 @@ from watchkeeper.core.drift.data import (
     CATEGORICAL,
     NUMERICAL,
     as_table,
+    finite_mean_std,
     numeric_values,
     resolve_features,
     worker_threads,
@@ -234,18 +235,6 @@ class ReferenceProfile:
         return cls.from_dict(data)
 
 
-def _mean_std(finite: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of finite values, also of values near the largest float
-    (their sum overflows: a profile with an infinite or NaN mean cannot be digested)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean, std = float(finite.mean()), float(finite.std())
-    if math.isfinite(mean) and math.isfinite(std):
-        return mean, std
-    scale = float(np.max(np.abs(finite)))  # finite and > 0: the sum overflowed
-    scaled = finite / scale
-    return float(scaled.mean()) * scale, float(scaled.std()) * scale
-
-
 def _numeric_profile(name: str, x: np.ndarray, bins: int) -> FeatureProfile:
     # Sorted, so that the profile (its mean and spread too) does not depend on row order.
     # One sort serves everything: distinct values, quantiles, the mean and the bin counts.
@@ -268,7 +257,7 @@ def _numeric_profile(name: str, x: np.ndarray, bins: int) -> FeatureProfile:
             qs = np.quantile(finite, np.arange(1, bins) / bins)
             edges = tuple(float(e) for e in np.unique(qs))
         del new_value
-        mean, std = _mean_std(finite)
+        mean, std = finite_mean_std(finite)
     else:
         edges, mean, std = (), None, None
     # bin i holds e_i <= x < e_(i+1) (see bin_numeric): counts from the sorted numbers

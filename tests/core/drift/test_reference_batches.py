@@ -291,3 +291,52 @@ def test_the_batches_hold_a_column_not_the_table_in_a_child_process(tmp_path: Pa
     assert d1 == d3 and d2 == d4
     assert whole_large - whole_small > added_mb, (whole_small, whole_large, added_mb)
     assert batches_large - batches_small < added_mb / 3, (batches_small, batches_large, added_mb)
+
+
+def test_values_near_the_largest_float_are_profiled_and_fitted_not_crashed() -> None:
+    """A feature of values near the largest float (a sentinel like DBL_MAX, a unit gone
+    wrong): their sum overflows. The profile's mean and spread, and the PCA (whose
+    covariance had infinite entries, so ``eigh`` raised ``LinAlgError``) are those of the
+    values scaled down and back up; the analysis completes, with the Wasserstein distance it
+    cannot express left out (KS and PSI are there)."""
+    import warnings
+
+    from watchkeeper.core.drift.profile import build_profile
+
+    rng = np.random.default_rng(8)
+    n = 4_000
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    huge = rng.normal(size=n) * 4e307
+    huge[::500] = np.finfo(np.float64).max
+    scaled = huge / 1e300
+    profile = build_profile(pa.table({"huge": huge})).feature("huge")
+    assert profile.mean == pytest.approx(scaled.mean() * 1e300, rel=1e-12)
+    assert profile.std == pytest.approx(scaled.std() * 1e300, rel=1e-12)
+    got = fit_pca(["a", "huge", "b"], [a, huge, b], seed=1)
+    expected = fit_pca(["a", "huge", "b"], [a, scaled, b], seed=1)
+    assert got is not None and expected is not None
+    np.testing.assert_allclose(np.abs(got.components), np.abs(expected.components), atol=1e-9)
+    assert got.reference_error == pytest.approx(expected.reference_error, rel=1e-9)
+
+    def events(shift: float) -> pa.Table:
+        return pa.table(
+            {
+                "ts": pa.array(
+                    np.datetime64("2026-01-01", "us") + np.arange(n) * 60_000_000,
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "a": rng.normal(shift, 1, n),
+                "huge": rng.normal(size=n) * 4e307,
+                "b": rng.normal(size=n),
+            }
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the Wasserstein sums overflow
+        result = analyze_drift(events(0.0), events(0.6), window=parse_window("1d"))
+        doc = json.loads(result.to_json())
+    assert result.multivariate is not None
+    assert "drift" in result.feature("a").decisions()
+    window = next(f for f in doc["features"] if f["name"] == "huge")["windows"][0]
+    assert window["ks"] is not None and window["psi"] is not None
+    assert window["wasserstein"] is None

@@ -801,6 +801,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-stalls", action="store_true")
     parser.add_argument(
+        "--model",
+        nargs=2,
+        metavar=("NAME", "VERSION"),
+        help="part 2 on this model of --workspace (default fraud-detector 1, or the wide one)",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         help="sys.setswitchinterval(seconds) before the window opens (default: the app's own)",
@@ -860,7 +866,11 @@ def main() -> None:
                     tuple(args.views),
                     args.verbose,
                     args.gc_freeze,
-                    ("wide-model", "1") if args.wide else ("fraud-detector", "1"),
+                    tuple(args.model)
+                    if args.model
+                    else ("wide-model", "1")
+                    if args.wide
+                    else ("fraud-detector", "1"),
                     args.refresh_after_tab,
                 )
             finally:

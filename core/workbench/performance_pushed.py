@@ -20,6 +20,7 @@ the windows' probabilities, read as bounded samples the same way.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -212,7 +213,7 @@ def _estimate_sql(
         fit_calibrator,
     )
     from watchkeeper.core.evaluation.estimation_sql import (
-        ESTIMATE_ROWS,
+        estimate_rows,
         reference_labeled_sql,
         window_scores_sql,
     )
@@ -245,25 +246,21 @@ def _estimate_sql(
     report(0.55, "calibrating the estimate")
     model = spec.model.name
     ref_version, ref_start, ref_end = reference
+    limit = estimate_rows(src)
     try:
         ry, rs, labeled = reference_labeled_sql(
-            src, model=model, versions=[ref_version], start=ref_start, end=ref_end
+            src, model=model, versions=[ref_version], start=ref_start, end=ref_end, limit=limit
         )
         calibrator = fit_calibrator(ry, rs)
         check_cancelled(cancelled)
         report(0.65, "estimating unlabeled windows")
         scores = window_scores_sql(
-            src, model=model, versions=[version], end=as_of, window=win, only=windows
+            src, model=model, versions=[version], end=as_of, window=win, only=windows, limit=limit
         )
     except EvaluationError as exc:
         notes.append(f"no estimate: {exc}")
         return ()
-    sampled = [i for i in windows if realized.windows[i].events > ESTIMATE_ROWS]
-    if labeled > ESTIMATE_ROWS or sampled:
-        notes.append(
-            f"the estimate reads at most {ESTIMATE_ROWS:,} rows a window and of the reference "
-            "(a seeded sample beyond)"
-        )
+    _note_sampled(notes, realized, windows, labeled, limit)
     out = []
     for i, w in enumerate(realized.windows):
         sw = scores.get(i)
@@ -275,6 +272,18 @@ def _estimate_sql(
             )
         out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
     return tuple(out)
+
+
+def _note_sampled(
+    notes: list[str], realized: Any, windows: Sequence[int], labeled: int, limit: int
+) -> None:
+    """Say so when the estimate read a sample of a window's rows or of the reference's."""
+    sampled = [i for i in windows if realized.windows[i].events > limit]
+    if labeled > limit or sampled:
+        notes.append(
+            f"the estimate reads at most {limit:,} rows a window and of the reference "
+            "(a seeded sample beyond)"
+        )
 
 
 def _estimate_multiclass_sql(
@@ -299,7 +308,7 @@ def _estimate_multiclass_sql(
     from types import MappingProxyType
 
     from watchkeeper.core.evaluation.estimation import EstimatedWindow
-    from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS
+    from watchkeeper.core.evaluation.estimation_sql import estimate_rows
     from watchkeeper.core.evaluation.metrics import EvaluationError
     from watchkeeper.core.evaluation.multiclass_estimation import (
         MULTICLASS_ESTIMATED,
@@ -322,6 +331,7 @@ def _estimate_multiclass_sql(
     model = spec.model.name
     classes = dict(spec.telemetry.columns.class_probabilities)
     ref_version, ref_start, ref_end = reference
+    limit = estimate_rows(src)
     try:
         ry, rp, labeled = reference_labeled_multiclass_sql(
             src,
@@ -330,6 +340,7 @@ def _estimate_multiclass_sql(
             versions=[ref_version],
             start=ref_start,
             end=ref_end,
+            limit=limit,
         )
         calibrator = fit_multiclass_calibrator(tuple(classes), ry, rp)
         check_cancelled(cancelled)
@@ -343,16 +354,12 @@ def _estimate_multiclass_sql(
             end=as_of,
             window=win,
             only=windows,
+            limit=limit,
         )
     except EvaluationError as exc:
         notes.append(f"no estimate: {exc}")
         return ()
-    sampled = [i for i in windows if realized.windows[i].events > ESTIMATE_ROWS]
-    if labeled > ESTIMATE_ROWS or sampled:
-        notes.append(
-            f"the estimate reads at most {ESTIMATE_ROWS:,} rows a window and of the reference "
-            "(a seeded sample beyond)"
-        )
+    _note_sampled(notes, realized, windows, labeled, limit)
     out = []
     for i, w in enumerate(realized.windows):
         got = probs.get(i)

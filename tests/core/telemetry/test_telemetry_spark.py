@@ -344,3 +344,42 @@ def test_the_gate_pairs_in_spark_and_equals_duckdb(spark_specs: dict[str, Path])
     assert len(statements["spark"]) == 2, statements["spark"]  # the period's span, the pairs
     assert not statements["duckdb"]  # read into memory at this size
     _close(docs["spark"], docs["duckdb"])
+
+
+def test_a_warehouse_estimate_reads_a_bounded_sample_and_says_so(
+    spark_specs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a warehouse the estimate reads at most ``WAREHOUSE_ESTIMATE_ROWS`` of the
+    reference's labeled events (every row crosses PyHive's Thrift decoded in Python): here
+    20,000 of the demo's 93,000. The note says so, and the estimates stay those of the
+    calibrator fitted on every event, within the calibration's sampling error."""
+    import datetime as dt
+
+    from watchkeeper.core.evaluation import estimation_sql
+    from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS, estimate_rows
+    from watchkeeper.core.workbench.analyses import open_source_of, run_performance
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    as_of = dt.datetime(2026, 4, 30, tzinfo=dt.UTC)
+    (duck_entry,) = portfolio_of_spec(spark_specs["duckdb"]).models
+    whole = run_performance(duck_entry, "1", "7d", as_of=as_of)
+    monkeypatch.setattr(estimation_sql, "WAREHOUSE_ESTIMATE_ROWS", 20_000)
+    (entry,) = portfolio_of_spec(spark_specs["spark"]).models
+    view = run_performance(entry, "1", "7d", as_of=as_of)
+    assert "the estimate reads at most 20,000 rows a window and of the reference" in " ".join(
+        view.notes
+    )
+    assert not any("reads at most" in n for n in whole.notes)
+    pairs = [
+        (a.metrics[m].value, b.metrics[m].value)
+        for a, b in zip(view.estimated, whole.estimated, strict=True)
+        if a is not None and b is not None and a.metrics
+        for m in a.metrics
+    ]
+    assert pairs
+    assert max(abs(a - b) for a, b in pairs) < 0.02, pairs
+    assert any(a != b for a, b in pairs)  # a sample, not every event
+    with open_source_of(duck_entry) as src:
+        assert estimate_rows(src) == ESTIMATE_ROWS
+    with open_source_of(entry) as src:
+        assert estimate_rows(src) == 20_000

@@ -130,6 +130,7 @@ class DistributionView(QWidget):
         self.labels: list[str] = []
         self.theme = LIGHT
         self._shown: tuple[DriftResult, str, int] | None = None
+        self._caption = ""
         self._message = ""
         self._shares: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
         self._positions = np.zeros(0)  # bin or category positions along the category axis
@@ -156,9 +157,16 @@ class DistributionView(QWidget):
         self.stats_model.set_frame(pd.DataFrame(columns=_STAT_COLUMNS))
         show_axes(self.plot, False)
 
-    def show_cell(self, result: DriftResult, row: str, window: int) -> None:
-        """Draw ``row`` (a feature, the prediction, or the multivariate row) in ``window``."""
+    def show_cell(
+        self, result: DriftResult, row: str, window: int, caption: str | None = None
+    ) -> None:
+        """Draw ``row`` (a feature, the prediction, or the multivariate row) in ``window``;
+        ``caption`` ("selected", "now", "at onset") heads the title (None: the last one)."""
+        if caption is not None:
+            self._caption = caption
         when = window_label(result, window)
+        if self._caption:
+            when = f"{when} ({self._caption})"
         if row == MULTIVARIATE:
             self._show_multivariate(result, window, when)
             return

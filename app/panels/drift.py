@@ -1,6 +1,7 @@
 """The Drift view: a ranked list of what needs attention (feature, decision, since when,
 magnitude, sparkline), below it a features × windows heat map and, below that, the selected
-feature's distributions in the selected window (its onset when picked from the list) and now.
+feature's distributions in the selected window (its onset when picked from the list) and now
+(or, when the selected window is the latest, at its onset).
 
 The panel owns a :class:`~watchkeeper.app.panels.state.DriftState`; the heat map and the
 distribution view only draw it and report clicks. Changing the selection, the window or
@@ -293,8 +294,8 @@ class DriftPanel(QWidget):
         s = self.state
         self.heatmap.select_cell(*(s.cell or (None, None)))
         if s.result is not None and s.cell is not None:
-            self.distribution.show_cell(s.result, *s.cell)
-            self._show_now(s.result, s.cell[0])
+            self.distribution.show_cell(s.result, *s.cell, caption="selected")
+            self._show_now(s.result, *s.cell)
         elif s.result is None:
             self.distribution.clear(self._placeholder())
             self.now_view.clear("")
@@ -335,17 +336,27 @@ class DriftPanel(QWidget):
                 text += " · <i>ranked from the counts; exact statistics still running…</i>"
         self.heading.setText(text)
 
-    def _show_now(self, result: Any, feature: str) -> None:
-        """The feature's last window with enough rows: "now", to compare with the onset."""
+    def _show_now(self, result: Any, feature: str, selected: int) -> None:
+        """Beside the selected window, the feature's last window with enough rows ("now");
+        when that is the selected one, the window its drift began in ("at onset") rather
+        than the same distributions twice."""
         if feature == MULTIVARIATE:
             self.now_view.clear("")
             return
-        decisions = result.feature(feature).decisions()
-        judged = [i for i, d in enumerate(decisions) if d != "insufficient"]
+        f = result.feature(feature)
+        judged = [i for i, d in enumerate(f.decisions()) if d != "insufficient"]
         if not judged:
             self.now_view.clear(f"No window of {feature} has enough rows to judge.")
             return
-        self.now_view.show_cell(result, feature, judged[-1])
+        if judged[-1] != selected:
+            self.now_view.show_cell(result, feature, judged[-1], caption="now")
+        elif f.onset is not None and f.onset.start != selected:
+            self.now_view.show_cell(result, feature, f.onset.start, caption="at onset")
+        else:
+            self.now_view.clear(
+                f"The selected window is {feature}'s latest (now); click an earlier cell to "
+                "compare."
+            )
 
     def _show_notes(self) -> None:
         r = self.state.result

@@ -221,3 +221,33 @@ def test_the_ranked_list_arrives_before_the_exact_statistics(qtbot, wide_workspa
     assert status0 == "running" and not exact0 and "ranked from the counts" in heading0
     assert rows0 == rows1 == len(entry.spec.telemetry.columns.features)
     assert status1 == "ready" and exact1 and "ranked from the counts" not in heading1
+
+
+def test_the_latest_window_is_shown_beside_its_onset_not_twice(
+    qtbot, wide_workspace: Path, wide_drift: Any
+) -> None:
+    """Clicking a drifting feature's latest window showed the same distributions in both
+    panes; the second pane then shows the window its drift began in, and says which is
+    which. A feature with no onset says the selected window is already the latest."""
+    panel = _panel(qtbot, wide_workspace, wide_drift)
+    drifting = next(f for f in wide_drift.features if f.onset is not None)
+    last = max(i for i, d in enumerate(drifting.decisions()) if d != "insufficient")
+    assert drifting.onset.start != last
+    panel.state.set(cell=(drifting.name, last))
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
+    onset_day = wide_drift.windows[drifting.onset.start].start.date().isoformat()
+    last_day = wide_drift.windows[last].start.date().isoformat()
+    assert last_day in panel.distribution.title.text()
+    assert "(selected)" in panel.distribution.title.text()
+    assert onset_day in panel.now_view.title.text()
+    assert "(at onset)" in panel.now_view.title.text()
+    # an earlier window: the second pane is "now" again
+    panel.state.set(cell=(drifting.name, drifting.onset.start))
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
+    assert last_day in panel.now_view.title.text() and "(now)" in panel.now_view.title.text()
+    quiet = next(
+        f for f in wide_drift.features if f.onset is None and f.decisions()[-1] != "insufficient"
+    )
+    panel.state.set(cell=(quiet.name, len(wide_drift.windows) - 1))
+    qtbot.waitUntil(lambda: not panel.drawing(), timeout=10_000)
+    assert "latest (now)" in panel.now_view.title.text()

@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -41,8 +42,11 @@ __all__ = ["MetricTimelineWidget", "TimelineData", "event_colour"]
 
 #: Heights (fraction of the plot, from the bottom) where event labels sit, top first; labels
 #: of events closer than :data:`_LABEL_GAP` of the period take the next height down.
-_LABEL_LEVELS = (0.97, 0.90, 0.83, 0.76)
+_LABEL_LEVELS = (0.97, 0.90, 0.83, 0.76, 0.69)
 _LABEL_GAP = 0.09
+#: An event in the period's last part is labelled on the left of its line: on its right the
+#: label ran past the plot's edge ("v2 approved as champ…" beside the explain-a-drop pane).
+_LABEL_LEFT_FROM = 0.7
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ def event_colour(theme: PlotTheme, kind: str) -> tuple[int, int, int]:
 
 def _num(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.4f}"
+
+
+def _label_text(event: TimelineEvent) -> str:
+    return event.label + (" (open)" if event.is_period and event.is_open else "")
 
 
 class MetricTimelineWidget(QWidget):
@@ -192,6 +200,9 @@ class MetricTimelineWidget(QWidget):
         install_hover(self.graphics, self.coverage_plot, self.describe_at)
         self.set_data(None)
         follow_theme(self.apply_theme)
+        vb = self.metric_plot.getViewBox()
+        vb.sigResized.connect(self._place_event_labels)
+        vb.sigXRangeChanged.connect(self._place_event_labels)
 
     # -- drawing -----------------------------------------------------------------------
 
@@ -281,13 +292,12 @@ class MetricTimelineWidget(QWidget):
             self.metric_plot.addItem(region)
             self.event_regions.append(region)
             self.event_region_labels.append(pg.InfLineLabel(region.lines[0], text=""))
-        levels = self._label_levels(shown, extent)
         theme = self.theme
         for line, event in zip(self.event_lines, moments, strict=False):
             colour = event_colour(theme, event.kind)
             line.setPen(pg.mkPen(*colour, width=1.5, style=Qt.PenStyle.DashLine))
             line.setValue(event.start.timestamp())
-            self._label(line.label, event, colour, levels[event.record_id])
+            self._label(line.label, colour, event.label)
             line.setVisible(True)
         for line in self.event_lines[len(moments) :]:
             line.setVisible(False)
@@ -303,43 +313,84 @@ class MetricTimelineWidget(QWidget):
             for edge in region.lines:
                 edge.setPen(pg.mkPen(*colour, 160, width=1))
                 edge.setHoverPen(pg.mkPen(*colour, 160, width=1))
-            label = event.label + (" (open)" if event.is_open else "")
-            self._label(text, event, colour, levels[event.record_id], label)
+            self._label(text, colour, _label_text(event))
             region.setVisible(True)
         for region in self.event_regions[len(periods) :]:
             region.setVisible(False)
+        self._place_event_labels()
 
-    def _label(
-        self,
-        label: pg.InfLineLabel,
-        event: TimelineEvent,
-        colour: tuple[int, int, int],
-        level: float,
-        text: str | None = None,
-    ) -> None:
-        bg = self.theme.legend_background
-        label.setFormat(text if text is not None else event.label)
+    def _place_event_labels(self, *_: Any) -> None:
+        """Each shown event's label at a height and on a side of its line where it overlaps
+        no other, as wide as its text is at the plot's present scale (again on a resize or
+        zoom: a label's width in time depends on both)."""
+        extent = self.data.extent() if self.data is not None else None
+        moments = [e for e in self.shown_events if not e.is_period]
+        periods = [e for e in self.shown_events if e.is_period]
+        labels = [line.label for line in self.event_lines[: len(moments)]]
+        labels += self.event_region_labels[: len(periods)]
+        by_id = {e.record_id: lb for lb, e in zip(labels, [*moments, *periods], strict=True)}
+        levels = self._label_levels(self.shown_events, extent, self._label_span(by_id))
+        for label, event in zip(labels, [*moments, *periods], strict=True):
+            level, left = levels[event.record_id]
+            label.anchors = [(1, 0), (1, 0)] if left else [(0, 0), (0, 0)]
+            label.setPosition(level)
+
+    def _label_span(self, labels: dict[str, pg.InfLineLabel]) -> Any:
+        """``event -> its label's width in the x axis's units`` at the present scale (the
+        text item's own width: it is drawn in pixels whatever the zoom), or None before the
+        plot has a width (then :data:`_LABEL_GAP` of the period)."""
+        vb = self.metric_plot.getViewBox()
+        (x0, x1), pixels = vb.viewRange()[0], vb.width()
+        if pixels < 20 or x1 <= x0:
+            return None
+        per_pixel = (x1 - x0) / pixels
+        return lambda e: (labels[e.record_id].boundingRect().width() + 8) * per_pixel
+
+    def _label(self, label: pg.InfLineLabel, colour: tuple[int, int, int], text: str) -> None:
+        label.setFormat(text)
         label.setColor(pg.mkColor(*colour))
-        label.fill = pg.mkBrush(*bg)
-        label.anchors = [(0, 0), (0, 0)]
-        label.setPosition(level)
+        label.fill = pg.mkBrush(*self.theme.legend_background)
 
     @staticmethod
     def _label_levels(
-        events: Sequence[TimelineEvent], extent: tuple[float, float] | None
-    ) -> dict[str, float]:
-        """A label height per event: the top one unless an earlier label is too close."""
+        events: Sequence[TimelineEvent],
+        extent: tuple[float, float] | None,
+        width_of: Any = None,
+    ) -> dict[str, tuple[float, bool]]:
+        """A label height per event, and whether it goes on the left of its line (in the
+        period's last part): the top height unless a label there would overlap it.
+        ``width_of(event)``: its label's width in time (None: :data:`_LABEL_GAP` of the
+        period for every label)."""
         if extent is None:
             return {}
-        gap = (extent[1] - extent[0]) * _LABEL_GAP
-        last = [-math.inf] * len(_LABEL_LEVELS)
+        span = extent[1] - extent[0]
+        taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_LEVELS]
         out = {}
         for e in sorted(events, key=lambda e: e.start):
             x = max(e.start.timestamp(), extent[0])
-            free = [k for k, t in enumerate(last) if x - t >= gap]
-            k = free[0] if free else int(np.argmin(last))
-            last[k] = x
-            out[e.record_id] = _LABEL_LEVELS[k]
+            gap = span * _LABEL_GAP if width_of is None else width_of(e)
+            preferred = x > extent[0] + span * _LABEL_LEFT_FROM
+            # its preferred side at the highest free height, else the other side where the
+            # label stays inside the period, else the least crowded height
+            sides = [preferred]
+            if (x + gap <= extent[1]) if preferred else (x - gap >= extent[0]):
+                sides.append(not preferred)
+            placed = None
+            for left in sides:
+                lo, hi = (x - gap, x) if left else (x, x + gap)
+                free = [
+                    k for k, spans in enumerate(taken) if all(hi <= a or lo >= b for a, b in spans)
+                ]
+                if free:
+                    placed = (free[0], left, lo, hi)
+                    break
+            if placed is None:
+                lo, hi = (x - gap, x) if preferred else (x, x + gap)
+                k = min(range(len(taken)), key=lambda k: len(taken[k]))
+                placed = (k, preferred, lo, hi)
+            k, left, lo, hi = placed
+            taken[k].append((lo, hi))
+            out[e.record_id] = (_LABEL_LEVELS[k], left)
         return out
 
     def _fit_ranges(self, x: np.ndarray, data: TimelineData) -> None:

@@ -61,6 +61,9 @@ class ExplainDropBox(QWidget):
         self.heading = QLabel("Select a model to explain a drop of its metric.")
         self.heading.setWordWrap(True)
         self.heading.setTextFormat(Qt.TextFormat.RichText)
+        # at the top: until a drop is explained (the tables hidden) it has the pane's height,
+        # and centred it floated halfway down beside the plot
+        self.heading.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.features = _table(("feature", "drift", "PSI", "imp.", "impact"))
         self.slices = _table(("slice", "part of Δ", "before", "after"))
         # wide enough for both tables' columns beside the plot, never wider than needed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from watchkeeper.app.panels.performance import timeline_data
 from watchkeeper.core.workbench.analyses import ESTIMATE_BELOW_COVERAGE
@@ -151,3 +152,53 @@ def test_exports_both_plots(check_export, performance_view) -> None:
     w.set_data(timeline_data(performance_view))
     w.set_events(EVENTS)
     check_export(w, texts=("roc_auc", "labeled", "realized", "rollback v2 → v1"), paths=20)
+
+
+@pytest.mark.parametrize("width", [520, 900, 1600])
+def test_event_labels_neither_overlap_nor_leave_the_plot(qtbot, performance_view, width) -> None:
+    """Labelled to the right of their lines, events late in the period ran past the plot's
+    edge ("v2 approved as champ…" beside the explain pane) and a late label on the left
+    overlapped an early one; each label is now as wide as its text at the plot's scale, on a
+    side and at a height where it fits, also after a resize."""
+    w = MetricTimelineWidget()
+    qtbot.addWidget(w)
+    w.resize(width, 420)
+    w.show()
+    qtbot.waitExposed(w)
+    data = timeline_data(performance_view)
+    w.set_data(data)
+    lo, hi = data.extent()
+    at = [lo + (hi - lo) * f for f in (0.3, 0.74, 0.745, 0.79, 0.97)]
+    events = [
+        _event("approval", _iso(at[0]), label="v1 approved as champion", rid="p"),
+        _event("approval", _iso(at[1]), label="v2 approved as champion", rid="q"),
+        _event("incident", _iso(at[1]), _iso(at[2]), "INC-1042", "r"),
+        _event("rollback", _iso(at[2]), label="rollback v2 → v1", rid="s"),
+        _event("incident", _iso(at[3]), None, "INC-1057", "t"),
+    ]
+    if width > 600:  # six labels that all overlap one point of a narrow plot need six heights
+        events.append(_event("approval", _iso(at[4]), label="v3 approved as champion", rid="u"))
+    w.set_events(events)
+    for size in (width, width // 2 + 300):
+        w.resize(size, 420)
+        qtbot.wait(50)
+        vb = w.metric_plot.getViewBox()
+        plot = vb.sceneBoundingRect()
+        labels = [line.label for line in w.event_lines if line.isVisible()]
+        labels += [
+            t for t, r in zip(w.event_region_labels, w.event_regions, strict=True) if r.isVisible()
+        ]
+        assert len(labels) == len(events)
+        # the text, not its box's padding (the heights are a label's height apart)
+        rects = [lb.sceneBoundingRect().adjusted(0, 3, 0, -3) for lb in labels]
+        for r in rects:
+            assert plot.left() - 1 <= r.left() and r.right() <= plot.right() + 1, (size, r, plot)
+        for i, a in enumerate(rects):
+            for b in rects[i + 1 :]:
+                assert not a.intersects(b), (size, a, b)
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

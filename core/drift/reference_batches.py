@@ -65,6 +65,8 @@ def prepare_reference_in_batches(
         raise DriftError("a reference is prepared in batches only for named features")
     if rows < 1:
         raise DriftError("the reference has no rows")
+    if len(set(features)) != len(features):  # a batch sees only its own columns
+        raise DriftError("a feature is listed twice")
     s = settings or DriftSection()
     cats, nums = list(categorical), list(numerical)
     wanted = set(features)
@@ -119,7 +121,7 @@ def prepare_reference_in_batches(
                 numeric.append(pred)
             for name in numeric:
                 values = numeric_values(table.column(name), name)
-                if name != pred:
+                if name != prediction:  # never in the PCA, also when among the features
                     pca_columns[name] = values.copy() if sel is None else values[sel]
                 ref, mode = reference_sorted(values, limit, seed, numeric_index)
                 ref.flags.writeable = False

@@ -108,6 +108,22 @@ def test_batches_give_the_whole_preparation(ref: pa.Table, batch: int, limit: in
     assert got.table.num_columns == 0 and got.table.num_rows == ref.num_rows
 
 
+def test_the_prediction_among_the_features_is_kept_out_of_the_pca(ref: pa.Table) -> None:
+    """Named as a feature too, the prediction column is profiled in its place and, as in
+    the whole preparation, left out of the multivariate check (review finding)."""
+    features = ["x", "score", "y", "z"]
+    got = prepare_reference_in_batches(
+        _Reads(ref), ref.num_rows, features=features, prediction="score", batch_columns=1
+    )
+    whole = prepare_reference(ref, features=features)
+    assert got.pca_features == whole.pca_features == ("x", "y", "z")
+    assert got.profile.to_dict() == whole.profile.to_dict()
+    np.testing.assert_array_equal(got.pca.components, whole.pca.components)
+    cur = _table(3_000, seed=6, shift=0.2)
+    kw = {"window": parse_window("1d"), "features": features}
+    assert analyze_drift(got, cur, **kw).to_json() == analyze_drift(ref, cur, **kw).to_json()
+
+
 @pytest.mark.parametrize("window", ["1d", None])
 def test_an_analysis_against_it_equals_the_whole_reference(ref: pa.Table, window) -> None:
     cur = _table(20_000, seed=4, shift=0.4)
@@ -149,6 +165,10 @@ def test_a_reference_that_changes_while_read_or_is_empty_is_refused(ref: pa.Tabl
         prepare_reference_in_batches(shrinking, 100, features=["x", "y"], batch_columns=1)
     with pytest.raises(DriftError, match="no rows"):
         prepare_reference_in_batches(_Reads(ref), 0, features=["x"])
+    with pytest.raises(DriftError, match="listed twice"):  # in batches apart, too
+        prepare_reference_in_batches(
+            _Reads(ref), ref.num_rows, features=["x", "y", "x"], batch_columns=1
+        )
     with pytest.raises(DriftError, match="named features"):
         prepare_reference_in_batches(_Reads(ref), 10, features=[])
     with pytest.raises(DriftError, match="both numerical and categorical"):

@@ -32,7 +32,12 @@ import pyarrow as pa
 from watchkeeper.core.drift.data import NUMERICAL, numeric_values
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.multivariate import fit_pca, multivariate_features, pca_rows
-from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
+from watchkeeper.core.drift.profile import (
+    DEFAULT_VOCABULARY_LIMIT,
+    FeatureProfile,
+    ReferenceProfile,
+    build_profile,
+)
 from watchkeeper.core.drift.reference import PreparedReference, SortedReference, reference_sorted
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.spec import DriftSection
@@ -136,7 +141,11 @@ def prepare_reference_in_batches(
         bins=s.bins,
         max_categories=s.max_categories,
         high_cardinality=s.high_cardinality,
-        **({"vocabulary_limit": vocabulary_limit} if vocabulary_limit is not None else {}),
+        vocabulary_limit=(
+            vocabulary_limit
+            if vocabulary_limit is not None
+            else max(DEFAULT_VOCABULARY_LIMIT, s.max_categories)  # as build_profile sets it
+        ),
     )
     mv_names, _ = multivariate_features([n for n in pca_columns])
     pca_features = None

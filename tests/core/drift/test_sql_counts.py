@@ -281,9 +281,8 @@ def test_duckdb_counts_features_in_groups_with_the_same_counts(
         rows = _with_edges(_rows(), profile)
         table = _write(eng, rows, tz=name != "sqlite")
         windows, expected = _numpy_counts(_arrow(rows, nan_as_null=name == "sqlite"), profile, "1d")
-        with eng.connect() as conn:
-            with recorded_statements() as sent:
-                got = count_windows_sql(conn, table, profile, windows, timestamp="ts")
+        with eng.connect() as conn, recorded_statements() as sent:
+            got = count_windows_sql(conn, table, profile, windows, timestamp="ts")
         eng.dispose()
         assert got.equals(expected), (name, group)
         counts = [t for t in sent if "count(" in t.lower()]

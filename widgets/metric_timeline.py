@@ -40,9 +40,10 @@ from watchkeeper.widgets.plot_theme import PlotTheme, current_theme, follow_them
 
 __all__ = ["MetricTimelineWidget", "TimelineData", "event_colour"]
 
-#: Heights (fraction of the plot, from the bottom) where event labels sit, top first; labels
-#: of events closer than :data:`_LABEL_GAP` of the period take the next height down.
+#: Heights (fraction of the plot, from the bottom) where event labels sit, top first; a label
+#: that would overlap another takes the next height down.
 _LABEL_LEVELS = (0.97, 0.90, 0.83, 0.76, 0.69)
+#: A label's width (share of the period) before the plot has a width to measure it against.
 _LABEL_GAP = 0.09
 #: An event in the period's last part is labelled on the left of its line: on its right the
 #: label ran past the plot's edge ("v2 approved as champ…" beside the explain-a-drop pane).

@@ -82,7 +82,6 @@ def prepare_reference_in_batches(
     limit = s.exact_sample_limit
     sel = pca_rows(rows, seed)
     profiles: list[FeatureProfile] = []
-    vocabulary_limit: int | None = None
     pred_profile: FeatureProfile | None = None
     sorted_values: dict[str, SortedReference] = {}
     pca_columns: dict[str, np.ndarray] = {}
@@ -117,12 +116,11 @@ def prepare_reference_in_batches(
                     high_cardinality=s.high_cardinality,
                 )
                 profiles.extend(part.features)
-                vocabulary_limit = part.vocabulary_limit
                 numeric = [fp.name for fp in part.features if fp.kind == NUMERICAL]
             if pred is not None and pred in batch:
-                pred_profile = build_profile(table, [pred], numerical=[pred], bins=s.bins).features[
-                    0
-                ]
+                (pred_profile,) = build_profile(
+                    table, [pred], numerical=[pred], bins=s.bins
+                ).features
                 numeric.append(pred)
             for name in numeric:
                 values = numeric_values(table.column(name), name)
@@ -141,11 +139,7 @@ def prepare_reference_in_batches(
         bins=s.bins,
         max_categories=s.max_categories,
         high_cardinality=s.high_cardinality,
-        vocabulary_limit=(
-            vocabulary_limit
-            if vocabulary_limit is not None
-            else max(DEFAULT_VOCABULARY_LIMIT, s.max_categories)  # as build_profile sets it
-        ),
+        vocabulary_limit=max(DEFAULT_VOCABULARY_LIMIT, s.max_categories),  # build_profile's
     )
     mv_names, _ = multivariate_features([n for n in pca_columns])
     pca_features = None

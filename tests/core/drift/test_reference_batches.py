@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+from child_process import json_child
 
 from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.drift.errors import DriftError
@@ -295,15 +294,7 @@ def test_the_batches_hold_a_column_not_the_table_in_a_child_process(tmp_path: Pa
     added_mb = 500_000 * width * 8 / 2**20
 
     def grown(db: Path, how: str) -> tuple[int, str]:
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(db), how, str(width)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
-        got = json.loads(out.stdout.strip().splitlines()[-1])
+        got = json_child("-c", _CHILD, str(db), how, str(width))
         return got["peak"] - got["before"], got["digest"]
 
     (whole_small, d1), (whole_large, d2) = grown(small, "whole"), grown(large, "whole")

@@ -9,8 +9,6 @@ of all 44,850 pairs at once and failed under the cap (MemoryError).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 TESTS = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TESTS))
 
+from child_process import json_child  # noqa: E402
 from wide_workspace import ANALYSES, build  # noqa: E402
 
 CAP_MB = 4096  # RLIMIT_AS: virtual memory, so well above what is resident
@@ -33,15 +32,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("analysis", ANALYSES)
 def test_analysis_of_a_wide_model_stays_in_bounds(spec: Path, analysis: str) -> None:
-    out = subprocess.run(
-        [sys.executable, str(TESTS / "wide_workspace.py"), analysis, str(spec), str(CAP_MB)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = json_child(str(TESTS / "wide_workspace.py"), analysis, str(spec), str(CAP_MB))
     assert got["peak_mb"] < PEAK_MB, got
     if analysis == "drift":  # the answer is still right: the three drifting features
         assert got["features"] == FEATURES and got["windows"] == DAYS

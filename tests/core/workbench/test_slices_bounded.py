@@ -241,11 +241,8 @@ def test_a_bounded_read_does_not_grow_with_the_window_in_a_child_process(
     """1,500,000 events x 40 features in Parquet, a window of a third of them and of all,
     each read in a child process under an address-space cap: read whole, the peak grows by
     the added events' columns (330 MB as float64); read bounded, by their narrow columns."""
-    import json
-    import subprocess
-    import sys
-
     import pyarrow.parquet as pq
+    from child_process import json_child
 
     rows = 1_500_000
     rng = np.random.default_rng(5)
@@ -263,15 +260,7 @@ def test_a_bounded_read_does_not_grow_with_the_window_in_a_child_process(
     added_mb = (rows - rows // 3) * 43 * 8 / 2**20
 
     def child(events: int, window_bytes: int) -> dict:
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(path), str(window_bytes), str(events)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
-        got = json.loads(out.stdout.strip().splitlines()[-1])
+        got = json_child("-c", _CHILD, str(path), str(window_bytes), str(events))
         assert got["rows"] == events
         return got
 

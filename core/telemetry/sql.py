@@ -1167,13 +1167,32 @@ def _database_error(exc: BaseException, description: str, doing: str) -> Telemet
 #: memory; the bounded Slices read of a 6,000,000-event table of 50 features, 2.39 GiB. The
 #: limit is the database instance's, which lives while a connection to the file is open.
 DUCKDB_CACHE_BYTES = 256 << 20
+#: A scan pins one block of every column it reads, on each of DuckDB's threads: the drift
+#: view's widest stream (the multivariate check's 400 numerical columns) needs 100 MiB on
+#: one thread, 200 on two, and failed to pin a block under a limit of 160 MiB on two.
+DUCKDB_BLOCK_BYTES = 256 << 10
+#: What a single-threaded scan's limit holds beyond its pinned blocks (the cache, and the
+#: other reads beside it: a batch of 16 columns; 28 MiB was enough for the wide demo).
+DUCKDB_SCAN_MARGIN = 64 << 20
 _SIZE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
 
-def bound_duckdb_cache(src: Any) -> None:
-    """Lower a DuckDB source's memory limit to :data:`DUCKDB_CACHE_BYTES` (never raise it)."""
+def bound_duckdb_cache(src: Any, *, widest: int | None = None) -> None:
+    """Lower a DuckDB source's memory limit to :data:`DUCKDB_CACHE_BYTES` (never raise it).
+
+    ``widest``: the most columns one of the caller's scans reads at a time. DuckDB then
+    scans on one thread and the limit is what that scan pins plus :data:`DUCKDB_SCAN_MARGIN`
+    (at most :data:`DUCKDB_CACHE_BYTES`): the wide demo's drift (500 features × 730,000
+    rows, read a batch of columns at a time) kept 256 MiB of blocks in its analysis process,
+    which peaked at 1.15-1.18 GB (VmHWM); on one thread under 164 MiB, 0.95 GB in the same time.
+    For readers only: a statement that aggregates wants both threads. The setting is the
+    instance's, gone with the source's last connection.
+    """
     if not isinstance(src, SqlSource) or src.engine.dialect.name != "duckdb":
         return
+    bound = DUCKDB_CACHE_BYTES
+    if widest is not None:
+        bound = min(bound, max(1, widest) * DUCKDB_BLOCK_BYTES + DUCKDB_SCAN_MARGIN)
     with src.engine.connect() as conn:
         duck = conn.connection.driver_connection
         if duck is None:  # a closed connection: nothing to lower
@@ -1184,5 +1203,7 @@ def bound_duckdb_cache(src: Any) -> None:
             current = float(number) * _SIZE_UNITS.get(unit, 1)
         except ValueError:
             current = float("inf")
-        if current > DUCKDB_CACHE_BYTES:
-            duck.execute(f"SET memory_limit = '{DUCKDB_CACHE_BYTES >> 20}MiB'")
+        if widest is not None:
+            duck.execute("SET threads = 1")
+        if current > bound:
+            duck.execute(f"SET memory_limit = '{bound >> 20}MiB'")

@@ -469,9 +469,11 @@ def _column_reader(src: TelemetrySource, query: Any, columns: Sequence[str], row
     (16, or fewer so that a batch of ``rows`` float64 values stays within
     :data:`BATCH_BYTES`), under the read lock one at a time (a stream takes it per batch)."""
     from watchkeeper.core.drift.engine import ColumnReader
+    from watchkeeper.core.drift.multivariate import MAX_FEATURES
     from watchkeeper.core.telemetry.sql import bound_duckdb_cache
 
-    bound_duckdb_cache(src)
+    # the widest scan: the multivariate check's numerical columns streamed with the time
+    bound_duckdb_cache(src, widest=min(len(columns), MAX_FEATURES + 2))
 
     def read(names: Sequence[str]) -> Any:
         with READ_LOCK:

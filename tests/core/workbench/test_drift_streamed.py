@@ -89,3 +89,73 @@ def test_streamed_drift_is_the_whole_tables_and_holds_less(specs: dict[str, Path
     # How much less it holds is measured by benchmarks/ui.py --wide (500 × 365: the analysis
     # alone 4.2 → 1.6 GB): at this test's size the table (77 MB) is within the allocators'
     # noise (the same run grew 513-637 MB from one try to the next), so it is not asserted.
+
+
+# Runs in the child: the drift read from DuckDB a batch of features at a time, with the
+# block size the bound assumes given as argv[2] (DuckDB's is 256 KiB), and DuckDB's own
+# settings while the analysis runs.
+_WIDEST = r"""
+import json, sys
+from pathlib import Path
+import watchkeeper.core.telemetry.sql as sql
+import watchkeeper.core.workbench.analyses as analyses
+from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+analyses.STREAM_BYTES = 0
+sql.DUCKDB_BLOCK_BYTES = int(sys.argv[2])
+seen = {}
+bound = sql.bound_duckdb_cache
+def spy(src, **kw):
+    bound(src, **kw)
+    with src.engine.connect() as conn:
+        duck = conn.connection.driver_connection
+        seen["settings"] = duck.sql(
+            "SELECT current_setting('threads'), current_setting('memory_limit')"
+        ).fetchall()[0]
+sql.bound_duckdb_cache = spy
+(entry,) = portfolio_of_spec(Path(sys.argv[1])).models
+try:
+    r = analyses.run_drift(entry, "1", None)
+    out = {"ok": True, "multivariate": r.multivariate is not None, "notes": list(r.notes)}
+except Exception as exc:
+    out = {"ok": False, "error": str(exc)}
+print(json.dumps({**out, "threads": seen["settings"][0], "limit": seen["settings"][1]}))
+"""
+
+
+@pytest.mark.slow
+def test_the_widest_scan_fits_the_bound_it_is_read_under(tmp_path: Path) -> None:
+    """The drift view's widest DuckDB scan (the multivariate check's 400 numerical columns,
+    streamed with the time) runs on one thread under a limit of what its blocks pin plus a
+    margin; the bound is not a guess: counted at a quarter of DuckDB's block size, the same
+    scan is refused for want of memory."""
+    import duckdb
+
+    spec = build(tmp_path, features=505, rows=70_000, days=10)  # 404 numerical features
+    ws = spec.parent.parent
+    con = duckdb.connect(str(ws / "telemetry.duckdb"))
+    con.execute(f"CREATE TABLE events AS SELECT * FROM '{ws / 'telemetry.parquet'}'")
+    con.close()
+    spec.write_text(
+        spec.read_text().replace(
+            'source = "../telemetry.parquet"', 'source = "duckdb:///../telemetry.duckdb#events"'
+        )
+    )
+
+    def run(block: int) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", _WIDEST, str(spec), str(block)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    fits = run(256 << 10)
+    assert fits["ok"] and fits["multivariate"], fits
+    # 402 columns × 256 KiB + 64 MiB, in DuckDB's words
+    assert fits["threads"] == 1 and fits["limit"] == "164.0 MiB", fits
+    short = run(64 << 10)
+    assert not short["ok"] and "Out of Memory" in short["error"], short
+    assert short["limit"] == "89.0 MiB", short

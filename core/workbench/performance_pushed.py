@@ -82,6 +82,24 @@ def run_performance_sql(
     as_of: dt.datetime | None,
 ) -> PerformanceView:
     """:func:`~.analyses.run_performance`'s view, aggregated in the database."""
+    from watchkeeper.core.drift.sql_counts import remembered_time_ranges
+
+    # the estimate plans the realized metrics' windows again: asked of the database once
+    with remembered_time_ranges():
+        return _performance_sql(src, spec, entry, version, metric, win, report, cancelled, as_of)
+
+
+def _performance_sql(
+    src: Any,
+    spec: Any,
+    entry: Any,
+    version: str,
+    metric: str,
+    win: WindowSpec,
+    report: Progress,
+    cancelled: CancelCheck | None,
+    as_of: dt.datetime | None,
+) -> PerformanceView:
     from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
     from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql
     from watchkeeper.core.workbench.analyses import (

@@ -75,7 +75,14 @@ from watchkeeper.core.drift.profile import (
 )
 from watchkeeper.core.telemetry.sql_values import double
 
-__all__ = ["FEW", "build_profile_sql", "exact_quantiles", "numpy_quantiles", "order_fraction"]
+__all__ = [
+    "FEW",
+    "build_profile_sql",
+    "exact_quantiles",
+    "numpy_quantiles",
+    "order_fraction",
+    "spark_linear_quantiles",
+]
 
 #: Features whose distinct count is estimated at most ``FEW × bins`` have their values
 #: counted (step 2 of the module's description); the others get order statistics.
@@ -252,6 +259,33 @@ def _bracketed(
     if any(todo.values()):
         raise DriftError("the quantile estimates did not bracket their positions")
     return out
+
+
+def spark_linear_quantiles(
+    source: Any,
+    table: sa.FromClause,
+    where: list[Any],
+    values: dict[str, sa.ColumnElement],
+    counts: dict[str, int],
+    qs: Sequence[float],
+) -> dict[str, np.ndarray]:
+    """numpy's ``linear`` quantiles ``qs`` of each expression's ``counts[name]`` non-NULL
+    values on Spark, from their exact order statistics (:func:`_bracketed`: three scans,
+    bounded results) interpolated here. Spark's exact ``percentile`` keeps every distinct
+    value of a group in the driver's heap: the worst-slice search's reference quantiles of
+    8 features over 5,000,000 events ran a 1 GB driver out of it."""
+    q = np.asarray(qs, dtype=np.float64)
+    names = [n for n in values if counts[n] > 0]
+    wanted: dict[str, list[int]] = {}
+    for n in names:
+        lo, hi, _ = _neighbours(counts[n], q)
+        wanted[n] = sorted({*lo.tolist(), *hi.tolist()})
+    stats = {n: (counts[n], 0, None, None) for n in names}
+    at_rank = _bracketed(source, table, where, {n: values[n] for n in names}, wanted, stats)
+    return {
+        n: numpy_quantiles(counts[n], q, lambda k, v=at_rank[n]: [v[int(j)] for j in k])
+        for n in names
+    }
 
 
 def _numeric_edges(values: np.ndarray, counts: np.ndarray, bins: int) -> tuple[float, ...]:

@@ -587,6 +587,10 @@ def find_worst_slices_pushed(
 
         # 1. numerical levels: reference quantiles, NULL/NaN counts over both periods
         qs = [float(q) for q in np.linspace(0, 1, bins + 1)[1:-1]]
+        # Spark's exact percentile holds every distinct value in the driver: there the
+        # quantiles come from bracketed order statistics after this row (see below)
+        spark = conn.dialect.name == "hive"
+        finite: dict[str, Any] = {}
         levels: list[_Level] = []
         num_parts: list[Any] = []
         for j, c in enumerate(fcol):
@@ -595,6 +599,7 @@ def find_worst_slices_pushed(
             cd = sa.cast(c, sa.Double)
             fin = sa.and_(cd > double(-math.inf), cd < inf)
             ref = sa.case((sa.and_(both.c.period == ref_period, fin), cd))
+            finite[features[j]] = sa.case((fin, cd))
             nan = sa.or_(c.is_(None), sa.not_(cd <= inf))
             zero, one = sa.literal(0, sa.Integer), sa.literal(1, sa.Integer)
             num_parts += [
@@ -602,7 +607,7 @@ def find_worst_slices_pushed(
                 sa.func.sum(sa.case((nan, one), else_=zero)),
                 sa.func.min(sa.case((fin, cd))),
                 sa.func.max(sa.case((fin, cd))),
-                *_quantile_parts(conn, ref, qs),
+                *([] if spark else _quantile_parts(conn, ref, qs)),
             ]
         # the scores' span too (the AUC's score bins): no statement of its own
         num_parts += [sa.func.min(both.c.s), sa.func.max(both.c.s)]
@@ -646,13 +651,28 @@ def find_worst_slices_pushed(
                 f"the database refused the slice query: {short_error(exc)}"
             ) from None
         at = 0
+        spark_quantiles: dict[str, np.ndarray] = {}
+        if spark and finite:
+            from watchkeeper.core.drift.errors import DriftError
+            from watchkeeper.core.drift.profile_sql import spark_linear_quantiles
+            from watchkeeper.core.errors import TelemetryError
+
+            counts = {name: int(num_row[4 * i]) for i, name in enumerate(finite)}
+            try:
+                spark_quantiles = spark_linear_quantiles(
+                    source, both, [both.c.period == ref_period], finite, counts, qs
+                )
+            except (DriftError, TelemetryError) as exc:
+                raise EvaluationError(f"the database refused the slice query: {exc}") from None
         for j in range(len(fcol)):
             name = features[j]
             if not numeric[j]:
                 continue
-            width = 4 + len(qs)
+            width = 4 if spark else 4 + len(qs)
             n_ref, nulls, low, high, *quant = num_row[at : at + width]
             at += width
+            if spark:
+                quant = list(spark_quantiles.get(name, []))
             conditions: list[Condition] = []
             if n_ref > 0:
                 edges_q = np.unique(np.asarray(quant, dtype=np.float64))

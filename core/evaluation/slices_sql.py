@@ -657,10 +657,10 @@ def find_worst_slices_pushed(
             from watchkeeper.core.drift.profile_sql import spark_linear_quantiles
             from watchkeeper.core.errors import TelemetryError
 
-            counts = {name: int(num_row[4 * i]) for i, name in enumerate(finite)}
+            ref_counts = {name: int(num_row[4 * i]) for i, name in enumerate(finite)}
             try:
                 spark_quantiles = spark_linear_quantiles(
-                    source, both, [both.c.period == ref_period], finite, counts, qs
+                    source, both, [both.c.period == ref_period], finite, ref_counts, qs
                 )
             except (DriftError, TelemetryError) as exc:
                 raise EvaluationError(f"the database refused the slice query: {exc}") from None

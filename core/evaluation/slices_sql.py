@@ -31,8 +31,10 @@ note. ``auc_bins=None`` ranks by distinct score (exact, and the in-memory search
 numbers when it read every row).
 
 Statements: slice metrics one (overall and every slice); the worst-slice search at most
-four — numerical levels and the scores' span (reference quantiles, ``percentile`` on Spark,
-``quantile_cont`` on DuckDB), categorical levels (most frequent values, a window rank per
+four — numerical levels and the scores' span (reference quantiles: ``quantile_cont`` on
+DuckDB; on Spark, whose exact ``percentile`` holds every distinct value in the driver, three
+more bounded scans for the exact order statistics, :func:`~watchkeeper.core.drift.
+profile_sql.spark_linear_quantiles`), categorical levels (most frequent values, a window rank per
 feature over one join with the features' indices), single features, and pairs (among the
 strongest ``max_pair_features`` features, as in memory). Unlike the in-memory search it needs
 no sample: every labeled event counts. Each statement reads the selection once: an event's

@@ -10,7 +10,7 @@ N events x 50 features (40 numerical, 10 categorical) x 90 daily windows, genera
 DuckDB (``benchmarks/drift.py``'s ``build_duckdb``) and written as Parquet. Then, on the
 same Parquet files:
 
-1. Watchkeeper on Spark: a local Spark Thrift server (``tests/servers.py``, local[2], 2 GB
+1. Watchkeeper on Spark: a local Spark Thrift server (``tests/servers.py``, local[2], 1 GB
    driver) over a Parquet-backed table; ``analyze_drift_sql`` of every feature and window
    against a reference profile of a 100,000-row sample — wall time, the Spark jobs it ran
    (counted in the server's log), and this process's peak RSS.

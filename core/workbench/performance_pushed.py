@@ -83,23 +83,6 @@ def run_performance_sql(
 ) -> PerformanceView:
     """:func:`~.analyses.run_performance`'s view, aggregated in the database."""
     from watchkeeper.core.drift.sql_counts import remembered_time_ranges
-
-    # the estimate plans the realized metrics' windows again: asked of the database once
-    with remembered_time_ranges():
-        return _performance_sql(src, spec, entry, version, metric, win, report, cancelled, as_of)
-
-
-def _performance_sql(
-    src: Any,
-    spec: Any,
-    entry: Any,
-    version: str,
-    metric: str,
-    win: WindowSpec,
-    report: Progress,
-    cancelled: CancelCheck | None,
-    as_of: dt.datetime | None,
-) -> PerformanceView:
     from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
     from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql
     from watchkeeper.core.workbench.analyses import (
@@ -109,101 +92,108 @@ def _performance_sql(
         _reference_query,
     )
 
-    model = spec.model.name
-    health = spec.health
-    threshold = spec.gate.threshold
-    ref_version, ref_start, ref_end = _reference_query(spec, version)
-    notes: list[str] = []
-    if "label_ts" not in src.schema().names:
-        notes.append(NO_LABEL_TIMES + ": labels count as known when the event happened")
-    known_at = as_of
-    if as_of is not None and not _any_label_time(src, spec, version, as_of):
-        known_at = None
-        notes.append(
-            "no label arrival times: every stored label counts, also those that arrived "
-            f"after {as_of:%Y-%m-%d %H:%M}"
-        )
-    common: dict[str, Any] = {
-        "model": model,
-        "task": spec.model.task,
-        "threshold": threshold,
-        "metrics": [metric],
-        "min_labeled": health.min_labeled,
-        "cancelled": cancelled,
-    }
-    over_time: Any = performance_over_time_sql
-    if spec.model.task == "multiclass":
-        from watchkeeper.core.evaluation.multiclass_performance_sql import (
-            multiclass_performance_sql,
-        )
+    # the estimate plans the realized metrics' windows again: asked of the database once
+    with remembered_time_ranges():
+        model = spec.model.name
+        health = spec.health
+        threshold = spec.gate.threshold
+        ref_version, ref_start, ref_end = _reference_query(spec, version)
+        notes: list[str] = []
+        if "label_ts" not in src.schema().names:
+            notes.append(NO_LABEL_TIMES + ": labels count as known when the event happened")
+        known_at = as_of
+        if as_of is not None and not _any_label_time(src, spec, version, as_of):
+            known_at = None
+            notes.append(
+                "no label arrival times: every stored label counts, also those that arrived "
+                f"after {as_of:%Y-%m-%d %H:%M}"
+            )
+        common: dict[str, Any] = {
+            "model": model,
+            "task": spec.model.task,
+            "threshold": threshold,
+            "metrics": [metric],
+            "min_labeled": health.min_labeled,
+            "cancelled": cancelled,
+        }
+        over_time: Any = performance_over_time_sql
+        if spec.model.task == "multiclass":
+            from watchkeeper.core.evaluation.multiclass_performance_sql import (
+                multiclass_performance_sql,
+            )
 
-        over_time = multiclass_performance_sql
-        del common["task"], common["threshold"]
-        common["classes"] = dict(spec.telemetry.columns.class_probabilities)
-        common["prediction"] = "prediction" in src.schema().names
-    report(0.05, "realized metrics, counted in the database")
-    realized = over_time(src, versions=[version], end=as_of, window=win, as_of=known_at, **common)
-    if sum(w.events for w in realized.windows) == 0:
-        raise EvaluationError(f"{model}: version {version} has no rows")
-    notes.extend(realized.notes)
-    check_cancelled(cancelled)
-    report(0.45, "reference baseline, counted in the database")
-    base = over_time(
-        src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
-    )
-    notes.extend(n for n in base.notes if n not in notes)
-    baseline = None
-    estimated: tuple[Any, ...] = ()
-    if sum(w.events for w in base.windows) == 0:
-        if entry.evidence is not None:
-            baseline = entry.evidence.reference_baseline(ref_version, metric, ref_start, ref_end)
-        span = f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}"
-        notes.append(
-            f"the reference window ({span}) has no events here (an offline bundle holds its "
-            "own range only): "
-            + (
-                f"baseline {metric} from the signed approval of version {ref_version}, no estimate"
-                if baseline is not None
-                else "no baseline, no estimate"
-            )
+            over_time = multiclass_performance_sql
+            del common["task"], common["threshold"]
+            common["classes"] = dict(spec.telemetry.columns.class_probabilities)
+            common["prediction"] = "prediction" in src.schema().names
+        report(0.05, "realized metrics, counted in the database")
+        realized = over_time(
+            src, versions=[version], end=as_of, window=win, as_of=known_at, **common
         )
-    else:
-        baseline = base.windows[0].metrics.get(metric) if base.windows else None
-        cov = [w.coverage.share for w in realized.windows]
-        unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
-        if not health.estimate:
-            notes.append("no estimate where labels are missing ([health] estimate = false)")
-        elif unlabeled:
-            estimated = _estimate_sql(
-                src,
-                spec,
-                metric,
-                version,
-                win,
-                realized,
-                unlabeled,
-                notes,
-                report,
-                cancelled,
-                as_of=as_of,
-                reference=(ref_version, ref_start, ref_end),
+        if sum(w.events for w in realized.windows) == 0:
+            raise EvaluationError(f"{model}: version {version} has no rows")
+        notes.extend(realized.notes)
+        check_cancelled(cancelled)
+        report(0.45, "reference baseline, counted in the database")
+        base = over_time(
+            src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
+        )
+        notes.extend(n for n in base.notes if n not in notes)
+        baseline = None
+        estimated: tuple[Any, ...] = ()
+        if sum(w.events for w in base.windows) == 0:
+            if entry.evidence is not None:
+                baseline = entry.evidence.reference_baseline(
+                    ref_version, metric, ref_start, ref_end
+                )
+            span = f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}"
+            notes.append(
+                f"the reference window ({span}) has no events here (an offline bundle holds its "
+                "own range only): "
+                + (
+                    f"baseline {metric} from the signed approval of version {ref_version}, "
+                    "no estimate"
+                    if baseline is not None
+                    else "no baseline, no estimate"
+                )
             )
-    notes.append(
-        f"{metric} counted in the database per window (aggregates only; the estimate from "
-        "bounded samples)"
-    )
-    report(1.0, "done")
-    return PerformanceView(
-        model=model,
-        version=version,
-        metric=metric,
-        realized=realized,
-        estimated=estimated,
-        baseline=baseline,
-        tolerance=health.tolerance,
-        higher_is_better=HIGHER_IS_BETTER.get(metric, True),
-        notes=tuple(notes),
-    )
+        else:
+            baseline = base.windows[0].metrics.get(metric) if base.windows else None
+            cov = [w.coverage.share for w in realized.windows]
+            unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
+            if not health.estimate:
+                notes.append("no estimate where labels are missing ([health] estimate = false)")
+            elif unlabeled:
+                estimated = _estimate_sql(
+                    src,
+                    spec,
+                    metric,
+                    version,
+                    win,
+                    realized,
+                    unlabeled,
+                    notes,
+                    report,
+                    cancelled,
+                    as_of=as_of,
+                    reference=(ref_version, ref_start, ref_end),
+                )
+        notes.append(
+            f"{metric} counted in the database per window (aggregates only; the estimate from "
+            "bounded samples)"
+        )
+        report(1.0, "done")
+        return PerformanceView(
+            model=model,
+            version=version,
+            metric=metric,
+            realized=realized,
+            estimated=estimated,
+            baseline=baseline,
+            tolerance=health.tolerance,
+            higher_is_better=HIGHER_IS_BETTER.get(metric, True),
+            notes=tuple(notes),
+        )
 
 
 def _estimate_sql(

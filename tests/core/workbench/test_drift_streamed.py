@@ -5,8 +5,6 @@ by one statement): each run in a child process."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 TESTS = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TESTS))
 
+from child_process import json_child  # noqa: E402
 from wide_workspace import MODEL, build  # noqa: E402
 
 FEATURES, ROWS, DAYS = 200, 60_000, 20
@@ -67,15 +66,7 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _run(spec: Path, mode: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(spec), mode],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json_child("-c", _CHILD, str(spec), mode, timeout=600)
 
 
 def test_streamed_drift_is_the_whole_tables_and_holds_less(specs: dict[str, Path]) -> None:
@@ -142,15 +133,7 @@ def test_the_widest_scan_fits_the_bound_it_is_read_under(tmp_path: Path) -> None
     )
 
     def run(block: int) -> dict:
-        out = subprocess.run(
-            [sys.executable, "-c", _WIDEST, str(spec), str(block)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return json_child("-c", _WIDEST, str(spec), str(block), timeout=600)
 
     fits = run(256 << 10)
     assert fits["ok"] and fits["multivariate"], fits

@@ -438,6 +438,17 @@ def _quantile_parts(conn: Any, column: Any, qs: Sequence[float]) -> list[Any]:
     )
 
 
+class _OnConnection:
+    """What :func:`~watchkeeper.core.drift.profile_sql.spark_linear_quantiles` asks of a
+    source, on a connection the caller guards (so a Cancel stops its statements)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def aggregate(self, statement: Any) -> list[Any]:
+        return list(self.conn.execute(statement).all())
+
+
 def find_worst_slices_pushed(
     source: Any,
     features: Sequence[str],
@@ -614,7 +625,14 @@ def find_worst_slices_pushed(
         # the scores' span too (the AUC's score bins): no statement of its own
         num_parts += [sa.func.min(both.c.s), sa.func.max(both.c.s)]
         cat_rows: list[Any] = []
-        try:
+        spark_quantiles: dict[str, np.ndarray] = {}
+        from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
+
+        # the levels' statements, the Spark quantiles' scans among them, can be cancelled
+        # where they run: at 10M events they took minutes before the first count
+        with cancellable_or_refused(
+            conn, cancelled, what="slice counting", refused="the slice query", error=EvaluationError
+        ):
             num_row = fetch_numbers(conn, sa.select(*num_parts), len(num_parts))[0]
             span = num_row[-2:]
             # 2. categorical levels: the most frequent current values, by a window rank per
@@ -645,27 +663,23 @@ def find_worst_slices_pushed(
                 ).subquery("ranked")
                 stmt = sa.select(ranked.c.j, ranked.c.v, ranked.c.n).where(ranked.c.r <= keep)
                 cat_rows = list(conn.execute(stmt).fetchall())
-        except sa.exc.DBAPIError as exc:
-            from watchkeeper.core.telemetry.sql_values import short_error
+            if spark and finite:
+                from watchkeeper.core.drift.errors import DriftError
+                from watchkeeper.core.drift.profile_sql import spark_linear_quantiles
 
-            conn.rollback()
-            raise EvaluationError(
-                f"the database refused the slice query: {short_error(exc)}"
-            ) from None
+                ref_counts = {name: int(num_row[4 * i]) for i, name in enumerate(finite)}
+                try:
+                    spark_quantiles = spark_linear_quantiles(
+                        _OnConnection(conn),
+                        both,
+                        [both.c.period == ref_period],
+                        finite,
+                        ref_counts,
+                        qs,
+                    )
+                except DriftError as exc:
+                    raise EvaluationError(f"the slice query's quantiles: {exc}") from None
         at = 0
-        spark_quantiles: dict[str, np.ndarray] = {}
-        if spark and finite:
-            from watchkeeper.core.drift.errors import DriftError
-            from watchkeeper.core.drift.profile_sql import spark_linear_quantiles
-            from watchkeeper.core.errors import TelemetryError
-
-            ref_counts = {name: int(num_row[4 * i]) for i, name in enumerate(finite)}
-            try:
-                spark_quantiles = spark_linear_quantiles(
-                    source, both, [both.c.period == ref_period], finite, ref_counts, qs
-                )
-            except (DriftError, TelemetryError) as exc:
-                raise EvaluationError(f"the database refused the slice query: {exc}") from None
         for j in range(len(fcol)):
             name = features[j]
             if not numeric[j]:

@@ -202,6 +202,12 @@ def _hive_execute(cursor: Any, statement: str, parameters: Any, context: Any) ->
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     if guard is not None:
         guard.cursor = cursor
+    if cancelled is not None and cancelled():
+        # asked to stop before it was sent: a statement of a few hundred milliseconds
+        # would otherwise run to its end between two polls, and the next one after it
+        if guard is not None:
+            guard.fired = True
+        raise OperationalError("the statement was cancelled before it was sent")
     cursor.execute(statement, parameters, async_=True)
     while True:
         state = cursor.poll(get_progress_update=False).operationState

@@ -242,3 +242,36 @@ def test_slices_and_worst_slices_in_spark_equal_in_memory(
     assert len(_reads(seen)) == 7, _reads(seen)
     exact = [s for s in seen if "percentile(" in s.lower().replace("percentile_approx(", "")]
     assert not exact, exact
+
+
+@pytest.mark.spark
+def test_a_cancel_stops_the_spark_search_in_its_levels_statement(spark, parquet: Path) -> None:
+    """Cancelled from the start, the search stops at its first statement (the levels), and
+    no other is tried — not the Spark quantiles' scans, the categorical levels or the counts, which
+    took minutes at 10,000,000 events before the first count. (Before, the levels ran
+    outside the cancel's guard, and only the counts could be stopped.)"""
+    from watchkeeper.core.progress import Cancelled
+
+    location = spark.table_from_parquet(f"slices_cancel_{os.getpid()}", parquet)
+    with (
+        open_source(location, ColumnMapping()) as src,
+        recorded_statements() as seen,
+        pytest.raises(Cancelled, match="cancelled in the database"),
+    ):
+        find_worst_slices_pushed(
+            src,
+            FEATURES,
+            model="m",
+            version="1",
+            start=CUT,
+            end=END,
+            baseline=("1", T0, CUT),
+            metric="roc_auc",
+            categorical=CATEGORICAL,
+            threshold=0.4,
+            min_support=150,
+            cancelled=lambda: True,
+        )
+    # the levels statement reached the driver's hook, which refused to send it; nothing after
+    reads = _reads(seen)
+    assert len(reads) == 1 and "min_3" in reads[0], reads

@@ -36,6 +36,7 @@ __all__ = [
     "run_drift",
     "run_performance",
     "window_for",
+    "windows_to_estimate",
 ]
 
 #: Above this many current rows, drift is counted in the database: the counts come back from
@@ -633,6 +634,18 @@ class PerformanceView:
         return out
 
 
+def windows_to_estimate(realized: Any, health: Any, notes: list[str]) -> list[int]:
+    """The realized windows an estimate is shown (and judged) for: those whose labels are
+    still missing (coverage under :data:`ESTIMATE_BELOW_COVERAGE`), none when the spec's
+    ``[health] estimate`` is off (said in ``notes``). Both performance paths ask this."""
+    cov = [w.coverage.share for w in realized.windows]
+    unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
+    if not health.estimate:
+        notes.append("no estimate where labels are missing ([health] estimate = false)")
+        return []
+    return unlabeled
+
+
 def run_performance(
     entry: ModelEntry,
     version: str,
@@ -773,12 +786,8 @@ def run_performance(
             label_column=spec.telemetry.columns.label,
         )
         baseline = base.windows[0].metrics.get(metric) if base.windows else None
-        # an estimate is shown (and judged) only where labels are still missing
-        cov = [w.coverage.share for w in realized.windows]
-        unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
-        if not health.estimate:
-            notes.append("no estimate where labels are missing ([health] estimate = false)")
-        elif unlabeled:
+        unlabeled = windows_to_estimate(realized, health, notes)
+        if unlabeled:
             estimated = _estimate(
                 spec,
                 metric,

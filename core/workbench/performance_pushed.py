@@ -86,10 +86,10 @@ def run_performance_sql(
     from watchkeeper.core.evaluation.metrics import HIGHER_IS_BETTER, EvaluationError
     from watchkeeper.core.evaluation.performance_sql import performance_over_time_sql
     from watchkeeper.core.workbench.analyses import (
-        ESTIMATE_BELOW_COVERAGE,
         NO_LABEL_TIMES,
         PerformanceView,
         _reference_query,
+        windows_to_estimate,
     )
 
     # the estimate plans the realized metrics' windows again: asked of the database once
@@ -159,11 +159,8 @@ def run_performance_sql(
             )
         else:
             baseline = base.windows[0].metrics.get(metric) if base.windows else None
-            cov = [w.coverage.share for w in realized.windows]
-            unlabeled = [i for i, c in enumerate(cov) if c is None or c < ESTIMATE_BELOW_COVERAGE]
-            if not health.estimate:
-                notes.append("no estimate where labels are missing ([health] estimate = false)")
-            elif unlabeled:
+            unlabeled = windows_to_estimate(realized, health, notes)
+            if unlabeled:
                 estimated = _estimate_sql(
                     src,
                     spec,

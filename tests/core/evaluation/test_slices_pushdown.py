@@ -30,6 +30,17 @@ CUT = T0 + dt.timedelta(days=10)  # the reference before, the current window aft
 END = T0 + dt.timedelta(days=20)
 FEATURES = ["a", "b", "c", "d"]
 CATEGORICAL = ["a", "c"]
+#: The pushed worst-slice search's arguments but the source, features and metric.
+SEARCH = dict(
+    model="m",
+    version="1",
+    start=CUT,
+    end=END,
+    baseline=("1", T0, CUT),
+    categorical=CATEGORICAL,
+    threshold=0.4,
+    min_support=150,
+)
 METRICS = ("roc_auc", "pr_auc", "precision", "recall", "accuracy", "f1", "brier", "log_loss")
 SLICES = (
     SlicePredicate("z", (Condition("a", "eq", "z"),)),
@@ -139,20 +150,7 @@ def _worst_pair(location: str, duck_url: str, metric: str, score: str = "score",
     mapping = ColumnMapping(score=score)
     with open_source(location, mapping) as src, open_source(duck_url, mapping) as duck:
         with recorded_statements() as seen:
-            got = find_worst_slices_pushed(
-                src,
-                FEATURES,
-                model="m",
-                version="1",
-                start=CUT,
-                end=END,
-                baseline=("1", T0, CUT),
-                metric=metric,
-                categorical=CATEGORICAL,
-                threshold=0.4,
-                min_support=150,
-                **kw,
-            )
+            got = find_worst_slices_pushed(src, FEATURES, metric=metric, **SEARCH, **kw)
         cols = ["score", "label", *FEATURES]
         cur = read_events(duck, model="m", versions=["1"], start=CUT, end=END, columns=cols)
         base = read_events(duck, model="m", versions=["1"], start=T0, end=CUT, columns=cols)
@@ -258,20 +256,7 @@ def test_a_cancel_stops_the_spark_search_in_its_levels_statement(spark, parquet:
         recorded_statements() as seen,
         pytest.raises(Cancelled, match="cancelled in the database"),
     ):
-        find_worst_slices_pushed(
-            src,
-            FEATURES,
-            model="m",
-            version="1",
-            start=CUT,
-            end=END,
-            baseline=("1", T0, CUT),
-            metric="roc_auc",
-            categorical=CATEGORICAL,
-            threshold=0.4,
-            min_support=150,
-            cancelled=lambda: True,
-        )
+        find_worst_slices_pushed(src, FEATURES, metric="roc_auc", **SEARCH, cancelled=lambda: True)
     # the levels statement reached the driver's hook, which refused to send it; nothing after
     reads = _reads(seen)
     assert len(reads) == 1 and "min_3" in reads[0], reads

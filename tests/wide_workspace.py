@@ -27,10 +27,13 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 ANALYSES = ("drift", "performance", "slices", "challenger", "health")
 
 
-def build(root: Path, *, features: int, rows: int, days: int = 40, seed: int = 3) -> Path:
-    """A workspace under ``root``: Parquet telemetry of version 1 over ``days`` days and of
-    version 2 shadow-scoring the last quarter; 4/5 numerical features, 1/5 categorical; a
-    spec without a registry. Returns the spec's path."""
+def build(
+    root: Path, *, features: int, rows: int, days: int = 40, seed: int = 3, duckdb: bool = False
+) -> Path:
+    """A workspace under ``root``: Parquet telemetry (a DuckDB table with ``duckdb``) of
+    version 1 over ``days`` days and of version 2 shadow-scoring the last quarter; 4/5
+    numerical features, 1/5 categorical; a spec without a registry. Returns the spec's
+    path."""
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
@@ -77,7 +80,20 @@ def build(root: Path, *, features: int, rows: int, days: int = 40, seed: int = 3
     )
     ws = root / "wide-workspace"
     (ws / "specs").mkdir(parents=True)
-    pq.write_table(pa.concat_tables([one, two]), ws / "telemetry.parquet", row_group_size=1 << 16)
+    both = pa.concat_tables([one, two])
+    if duckdb:
+        import duckdb as db
+
+        con = db.connect(str(ws / "telemetry.duckdb"))
+        try:
+            con.register("both_versions", both)
+            con.execute("CREATE TABLE predictions AS SELECT * FROM both_versions")
+        finally:
+            con.close()
+        source = "duckdb:///../telemetry.duckdb#predictions"
+    else:
+        pq.write_table(both, ws / "telemetry.parquet", row_group_size=1 << 16)
+        source = "../telemetry.parquet"
     ref_end = START + dt.timedelta(days=days // 3)
     spec = "\n".join(
         [
@@ -86,7 +102,7 @@ def build(root: Path, *, features: int, rows: int, days: int = 40, seed: int = 3
             'task = "binary"',
             "",
             "[telemetry]",
-            'source = "../telemetry.parquet"',
+            f'source = "{source}"',
             "",
             "[telemetry.columns]",
             f"features = {json.dumps([*num, *cat])}",
@@ -151,6 +167,8 @@ def run(analysis: str, spec: Path) -> dict[str, Any]:
     elif analysis == "challenger":
         c = run_challenger(entry, "1", "2", n_boot=200)
         out["pairs"] = int(c.score_a.size)
+        out["shown"] = list(c.disagreements.shape)
+        out["features_shown"] = int(c.disagreements.filter(regex="^[xc][0-9]{3}$").notna().all().sum())
     elif analysis == "health":
         got = run_health(portfolio)
         out["verdict"] = got[MODEL][0].verdict

@@ -6,7 +6,9 @@ on the nine-feature demo can be illegible or slow at that width, so this workspa
 measure and look at exactly that. Layout, like the regular demo's but without a registry
 (versions come from the manifest, which a workspace without a registry may also lack)::
 
-    DIR/telemetry.duckdb      one table ``predictions``: the champion's rows, sorted by ts
+    DIR/telemetry.duckdb      one table ``predictions``: the champion's rows and, over the
+                              last sixth of the history, a challenger's shadow rows for the
+                              same requests, sorted by ts
     DIR/specs/wide-model.toml the monitor spec, the reference is January
     DIR/manifest.json         parameters, the features and the planted drifts (the truth)
 
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from watchkeeper.core.demo import recipe as r
 from watchkeeper.core.demo.specs import spec_text
@@ -52,7 +55,8 @@ __all__ = [
 WIDE_KIND = "watchkeeper-wide-demo-workspace"
 WIDE_MODEL = "wide-model"
 WIDE_VERSION = "1"
-WIDE_RECIPE_VERSION = 1
+CHALLENGER_VERSION = "2"
+WIDE_RECIPE_VERSION = 2
 TELEMETRY_FILE, TABLE, MANIFEST_FILE = "telemetry.duckdb", "predictions", "manifest.json"
 REFERENCE_DAYS = 31  # January: every onset must come after it
 BLOCK_ROWS = 40_000  # rows generated at once; bounds the build's memory at any width
@@ -85,6 +89,11 @@ class WideParams:
     @property
     def categorical(self) -> int:
         return self.features - self.numerical
+
+    @property
+    def shadow_day(self) -> int:
+        """The first day the challenger scores in shadow: the last sixth of the history."""
+        return self.days - self.days // 6
 
     def as_dict(self) -> dict[str, Any]:
         return {"features": self.features, "days": self.days, "events_per_day": self.events_per_day}
@@ -204,8 +213,9 @@ def _block(
     # the score reads a few features, so Performance has something true to measure
     m = 0.8 * num[0] - 0.6 * num[1] + 0.4 * (columns["cat_000"].indices.to_numpy() == 0)
     score = r.sigmoid(m - 0.2)
-    label = rng.random(n) < r.sigmoid(m + 0.8 * rng.standard_normal(n) - 0.2)
-    return pa.table(
+    noise = rng.standard_normal(n)
+    label = rng.random(n) < r.sigmoid(m + 0.8 * noise - 0.2)
+    table = pa.table(
         {
             "request_id": r.hex_ids("wm-", np.arange(first_id, first_id + n)),
             "ts": r.timestamps(ts),
@@ -219,6 +229,29 @@ def _block(
             "latency_ms": pa.array(np.round(2.0 + rng.gamma(2.0, 4.0, n), 2)),
         }
     )
+    shadow = np.flatnonzero(day >= params.shadow_day)
+    if shadow.size == 0:
+        return table
+    # the challenger sees part of what the champion misses, so it is the better model
+    # (its own stream: the champion's rows are the same with or without it)
+    extra = np.random.default_rng([params.seed, 3, first_day])
+    better = r.sigmoid(m[shadow] + 0.4 * noise[shadow] - 0.2)
+    # logged at the request's time, as the champion's row: a pair is in a window or not
+    challenger = table.take(pa.array(shadow)).drop_columns(
+        ["model_version", "score", "prediction", "latency_ms"]
+    )
+    challenger = challenger.append_column(
+        "model_version", r.constant(CHALLENGER_VERSION, shadow.size)
+    )
+    challenger = challenger.append_column("score", pa.array(np.round(better, 6)))
+    challenger = challenger.append_column(
+        "prediction", pa.array((better >= THRESHOLD).astype(np.int32))
+    )
+    challenger = challenger.append_column(
+        "latency_ms", pa.array(np.round(2.5 + extra.gamma(2.0, 5.0, shadow.size), 2))
+    )
+    both = pa.concat_tables([table, challenger.select(table.column_names)])
+    return both.take(pc.sort_indices(both, [("ts", "ascending")]))
 
 
 def _not_generated(rows_per_day: int, seed: int) -> r.Generated:
@@ -231,7 +264,7 @@ def _model(params: WideParams) -> r.DemoModel:
     return r.DemoModel(
         name=WIDE_MODEL,
         task="binary",
-        versions={WIDE_VERSION: "champion"},
+        versions={WIDE_VERSION: "champion", CHALLENGER_VERSION: "challenger"},
         features=features,
         feature_types={
             f: (pa.float64() if k == "numerical" else pa.string()) for f, k in features.items()
@@ -262,13 +295,16 @@ def _spec(params: WideParams) -> str:
     return "\n".join(kept).rstrip() + "\n"
 
 
-def _write(folder: Path, params: WideParams, progress: Callable[[float, str], None]) -> int:
+def _write(
+    folder: Path, params: WideParams, progress: Callable[[float, str], None]
+) -> dict[str, int]:
+    """Writes the telemetry block by block; the rows of each version."""
     import duckdb
 
     shapes, drifts = _feature_shapes(params), planted_drifts(params)
     days_per_block = max(1, BLOCK_ROWS // params.events_per_day)
     con = duckdb.connect(str(folder / TELEMETRY_FILE))
-    rows = 0
+    rows = {WIDE_VERSION: 0, CHALLENGER_VERSION: 0}
     try:
         con.execute("SET memory_limit = '2GB'")
         con.execute("SET preserve_insertion_order = true")
@@ -276,20 +312,22 @@ def _write(folder: Path, params: WideParams, progress: Callable[[float, str], No
         for first in range(0, params.days, days_per_block):
             progress(first / params.days, f"Generating day {first + 1} of {params.days}")
             n_days = min(days_per_block, params.days - first)
-            block = _block(params, first, n_days, shapes, drifts, rows)
+            block = _block(params, first, n_days, shapes, drifts, rows[WIDE_VERSION])
             con.register("wide_block", block)
-            if rows == 0:
+            if first == 0:
                 con.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM wide_block")
             else:
                 con.execute(f"INSERT INTO {TABLE} SELECT * FROM wide_block")
             con.unregister("wide_block")
-            rows += block.num_rows
+            shadow = pc.sum(pc.equal(block.column("model_version"), CHALLENGER_VERSION))
+            rows[CHALLENGER_VERSION] += shadow.as_py() or 0
+            rows[WIDE_VERSION] += block.num_rows - (shadow.as_py() or 0)
     finally:
         con.close()
     return rows
 
 
-def _manifest(params: WideParams, rows: int) -> dict[str, Any]:
+def _manifest(params: WideParams, rows: dict[str, int]) -> dict[str, Any]:
     return {
         "kind": WIDE_KIND,
         "recipe_version": WIDE_RECIPE_VERSION,
@@ -298,14 +336,22 @@ def _manifest(params: WideParams, rows: int) -> dict[str, Any]:
         "start": r.START,
         "days": params.days,
         "day_numbering": "day 0 is 2026-01-01; day d starts at start + d days (UTC)",
-        "telemetry": {"path": TELEMETRY_FILE, "table": TABLE, "rows": rows},
+        "telemetry": {"path": TELEMETRY_FILE, "table": TABLE, "rows": sum(rows.values())},
         "models": {
             WIDE_MODEL: {
                 "task": "binary",
                 "description": _model(params).description,
                 "spec": f"specs/{WIDE_MODEL}.toml",
                 "features": [{"name": f, "kind": k} for f, k in feature_names(params).items()],
-                "versions": {WIDE_VERSION: {"role": "champion", "rows": rows, "first_day": 0}},
+                "versions": {
+                    WIDE_VERSION: {"role": "champion", "rows": rows[WIDE_VERSION], "first_day": 0},
+                    CHALLENGER_VERSION: {
+                        "role": "challenger",
+                        "mode": "shadow",
+                        "rows": rows[CHALLENGER_VERSION],
+                        "first_day": params.shadow_day,
+                    },
+                },
             }
         },
         "events": planted_drifts(params),

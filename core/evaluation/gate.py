@@ -477,15 +477,10 @@ class ShadowPairs:
     outcomes: Any = None
     # paired in the database and sampled there: how many pairs it held (else None)
     pairs_in_database: int | None = None
-    # ``read_shadow_pairs(later=...)``'s columns as read (champion rows), not joined, and
-    # each pair's row in it: taken for the pairs a view shows (None: in ``joined``)
-    later: pa.Table | None = None
-    later_rows: np.ndarray | None = None
 
     def carried(self, columns: Sequence[str], pairs: np.ndarray) -> pa.Table:
-        """``columns`` (``carry`` or ``later``) of the pairs at positions ``pairs``."""
-        if self.later is not None and self.later_rows is not None:
-            return self.later.select(list(columns)).take(self.later_rows[pairs])
+        """``columns`` (``carry``, or ``later`` joined in the database) of the pairs at
+        positions ``pairs``."""
         return self.joined.select(list(columns)).take(pairs)
 
 
@@ -506,8 +501,10 @@ def read_shadow_pairs(
 ) -> ShadowPairs:
     """Read and join the two versions' rows once: what the gate needs, plus ``carry``
     (champion-row columns the caller also wants, e.g. the features of the disagreements).
-    ``later``: champion-row columns read but not joined (``ShadowPairs.carried`` takes them
-    for the pairs shown; paired in the database, they are joined as ``carry``).
+    ``later``: champion-row columns a view shows for a few pairs: paired in the database,
+    they are joined there as ``carry`` (``ShadowPairs.carried``); paired here, they are not
+    read at all (every pair's row of hundreds of features would be held for the few shown;
+    the caller reads the rows it shows, as the challenger view does).
     ``in_database``: see :func:`gate_from_spec` (a binary model's pairs only).
     ``read_lock``: held around the source's reads only, not the join of what was read, so
     another reader waits for the read alone; ``cancelled`` is checked between the steps, so
@@ -573,18 +570,17 @@ def read_shadow_pairs(
                     versions=[champion, challenger],
                     start=start,
                     end=end,
-                    columns=list(dict.fromkeys([*columns, *later])),
+                    columns=list(dict.fromkeys(columns)),
                 )
             description = src.description
         finally:
             if own:
                 src.close()
     check_cancelled(cancelled)  # read; the join below needs no lock
-    kept, kept_rows = None, None
     if sql_pairs is not None:
         joined = sql_pairs.table
     else:
-        joined, rows = join_shadow_rows(
+        joined, _rows = join_shadow_rows(
             table,
             champion,
             challenger,
@@ -592,8 +588,6 @@ def read_shadow_pairs(
             per_version=[latency] if latency else [],
             outputs=outputs,
         )
-        if later:
-            kept, kept_rows = table.select(list(later)), rows
     check_cancelled(cancelled)
     if joined.num_rows == 0:
         raise EvaluationError(
@@ -616,8 +610,6 @@ def read_shadow_pairs(
         description,
         outcomes,
         sql_pairs.total if sampled and sql_pairs is not None else None,
-        kept,
-        kept_rows,
     )
 
 

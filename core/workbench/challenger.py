@@ -52,6 +52,9 @@ DISAGREEMENT_ROWS = 200
 SCATTER_POINTS = 4000
 #: Bins per axis of the score-density image.
 DENSITY_BINS = 100
+#: The champion's rows are streamed for the disagreements' features in batches of about
+#: this many bytes (as float64), whatever the model's width.
+FEATURE_BATCH_BYTES = 8 << 20
 
 
 def challenger_of(entry: ModelEntry, version: str) -> str | None:
@@ -360,9 +363,23 @@ def run_challenger(
     shown = np.flatnonzero(differ)[top.index.to_numpy()]
     top = top.reset_index(drop=True)
     if features:
-        taken = pairs.carried(features, shown).to_pandas()
-        for f in features:
-            top[f] = _as_in_all(taken[f], pairs, f, np.flatnonzero(differ))
+        ids = joined.column("request_id")
+        if all(f in pairs.joined.column_names for f in features):  # joined in the database
+            taken = pairs.carried(features, shown)
+            among = pairs.carried(features, np.flatnonzero(differ))
+            gaps = {f for f in features if among.column(f).null_count}
+        else:
+            taken, gaps = _champion_rows(
+                entry, pairs, ids.take(shown), ids.filter(differ), features, cancelled
+            )
+        shown_features = taken.select(features).to_pandas()
+        # as among all the disagreements: an integer or boolean column with a missing value
+        # anywhere in them is float (NaN) or object there, though the rows shown have none
+        for f in gaps & set(features):
+            kind = shown_features[f].dtype.kind
+            if kind in "iub":
+                shown_features[f] = shown_features[f].astype("float64" if kind in "iu" else object)
+        top = pd.concat([top, shown_features], axis=1)
 
     def view(gate: GateResult, complete: bool) -> ChallengerView:
         return ChallengerView(
@@ -427,15 +444,78 @@ def _roc_pair(
     return roc_points(y, a, order=order_a), roc_points(y, b, order=order_b)
 
 
-def _as_in_all(column: pd.Series, pairs: Any, name: str, rows: np.ndarray) -> pd.Series:
-    """A feature of the disagreements shown with the type pandas gives it among all the
-    disagreements: an integer or boolean column with a missing value anywhere in them is
-    float (NaN) or object there, though the rows shown may have none."""
-    if column.dtype.kind not in "iub":
-        return column
-    if not pairs.carried([name], rows).column(0).null_count:
-        return column
-    return column.astype("float64" if column.dtype.kind in "iu" else object)
+def _champion_rows(
+    entry: ModelEntry,
+    pairs: Any,
+    request_ids: Any,
+    among: Any,
+    features: Sequence[str],
+    cancelled: CancelCheck | None,
+) -> tuple[Any, set[str]]:
+    """The champion's rows of ``request_ids`` over the pairs' window, ``request_id`` and
+    ``features`` (in the order of ``request_ids``; the first row of an id logged twice; a
+    row of nulls for an id no longer there), and the integer or boolean features with a
+    missing value in a row of ``among``.
+
+    Streamed in batches of :data:`FEATURE_BATCH_BYTES`, keeping the few rows shown: a wide
+    model's every pair's features (500 × 120,000 champion rows: over a gigabyte) are never
+    held at once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.sql import bound_duckdb_cache
+
+    spec = spec_of(entry)
+    query = TelemetryQuery(
+        model=spec.model.name, versions=(pairs.champion,), start=pairs.start, end=pairs.end
+    )
+    columns = ["request_id", *features]
+    batch_rows = max(1_024, FEATURE_BATCH_BYTES // (8 * len(columns)))
+    kept: list[Any] = []
+    gaps: set[str] = set()
+    schema = None
+    with READ_LOCK:
+        check_cancelled(cancelled)
+        src = open_source_of(entry)
+    try:
+        with READ_LOCK:
+            # one scan of every feature: DuckDB on one thread, its cache what that scan pins
+            bound_duckdb_cache(src, widest=len(columns))
+            batches = src.batches(query, columns=columns, batch_rows=batch_rows)
+        while True:
+            check_cancelled(cancelled)
+            with READ_LOCK:
+                batch = next(batches, None)
+            if batch is None:
+                break
+            schema = batch.schema
+            ids = batch.column(0)
+            hit = pc.is_in(ids, value_set=request_ids)
+            if pc.any(hit).as_py():
+                kept.append(batch.filter(hit))
+            whole = [
+                f.name
+                for f in batch.schema
+                if f.name not in gaps
+                and (pa.types.is_integer(f.type) or pa.types.is_boolean(f.type))
+            ]
+            if whole:
+                rows = pc.is_in(ids, value_set=among)
+                gaps.update(f for f in whole if batch.column(f).filter(rows).null_count)
+    finally:
+        with READ_LOCK:
+            src.close()
+    if schema is None:
+        schema = pa.schema([pa.field("request_id", pa.string())])
+        table = pa.table({"request_id": pa.array([], pa.string())})
+    else:
+        table = pa.Table.from_batches(kept, schema=schema)
+    first: dict[Any, int] = {}
+    for i, rid in enumerate(table.column("request_id").to_pylist()):
+        first.setdefault(rid, i)
+    rows = pa.array([first.get(rid) for rid in request_ids.to_pylist()], pa.int64())
+    return table.take(rows), gaps
 
 
 def _multiclass_view(

@@ -222,6 +222,7 @@ def test_columns_fit_their_text_as_qt_sizes_them(qtbot, width) -> None:
     QApplication.processEvents()
     views[0].resizeColumnsToContents()
     fit_columns_to_text(views[1])
+    qtbot.wait(50)  # the columns past the view's width: on the next turns
     # Qt stretches its last section again at the next layout (as a panel's does at once)
     for view in views:
         view.resize(width + 1, 300)
@@ -231,6 +232,63 @@ def test_columns_fit_their_text_as_qt_sizes_them(qtbot, width) -> None:
     assert ours == qt_sizes
     assert views[0].grab().toImage() == views[1].grab().toImage()
     fit_columns_to_text(views[1], max_px=60)
-    capped = [views[1].horizontalHeader().sectionSize(c) for c in range(frame.shape[1] - 1)]
-    assert capped == [min(w, 60) for w in qt_sizes[:-1]]
+    header = views[1].horizontalHeader()
+    capped = [min(w, 60) for w in qt_sizes[:-1]]
+    # the columns in view at once, any others on the next turns
+    qtbot.waitUntil(lambda: [header.sectionSize(c) for c in range(len(capped))] == capped)
     assert max(qt_sizes) > 60
+
+
+def test_a_wide_tables_columns_fit_in_turns_and_a_newer_fit_wins(qtbot) -> None:
+    """A table wider than its view (a wide model's disagreements: 500 features) gets the
+    columns in view at once and the others on later turns of the event loop, each as Qt's
+    ``resizeColumnsToContents`` sizes it; a fit of a newer frame replaces a fit still under
+    way, whose late turns then size nothing."""
+    from PySide6.QtWidgets import QApplication
+
+    from watchkeeper.app.panels.slices import _table_view
+    from watchkeeper.widgets.dataframe_model import FIT_COLUMNS_PER_TURN, fit_columns_to_text
+
+    rng = np.random.default_rng(5)
+    n = 2 * FIT_COLUMNS_PER_TURN + 7
+    frame = pd.DataFrame(
+        {f"feature_{i:03d}": rng.normal(0, 10.0 ** (i % 6), 60) for i in range(n)}
+    )
+    views = []
+    for _ in range(2):
+        view = _table_view(DataFrameTableModel(frame))
+        view.horizontalHeader().setStretchLastSection(False)
+        qtbot.addWidget(view)
+        view.resize(900, 300)
+        view.show()
+        views.append(view)
+    QApplication.processEvents()
+    views[0].resizeColumnsToContents()
+    qt_sizes = [views[0].horizontalHeader().sectionSize(c) for c in range(n)]
+    header = views[1].horizontalHeader()
+    default = header.defaultSectionSize()
+    fit_columns_to_text(views[1])
+    first = [header.sectionSize(c) for c in range(n)]
+    # at once: the columns up to the first past the view's right edge, no more
+    edge = max(views[1].viewport().width(), views[1].width())
+    in_view = int(np.searchsorted(np.cumsum(qt_sizes), edge, "right"))
+    at_once = in_view + 1
+    assert 3 < at_once < FIT_COLUMNS_PER_TURN
+    assert first[:at_once] == qt_sizes[:at_once]
+    assert first[at_once:] == [default] * (n - at_once)
+    assert qt_sizes[at_once:] != [default] * (n - at_once)
+    qtbot.waitUntil(lambda: [header.sectionSize(c) for c in range(n)] == qt_sizes)
+
+    # a newer frame while the old one's fit is under way: only the newer's widths remain
+    wide_text = frame.map(lambda v: f"{v:.1f}" * 3)
+    fit_columns_to_text(views[1])  # the old frame's fit, its first turn done
+    model = views[1].model()
+    model.set_frame(wide_text)
+    fit_columns_to_text(views[1])
+    views[0].setModel(DataFrameTableModel(wide_text))
+    views[0].resizeColumnsToContents()
+    expected = [views[0].horizontalHeader().sectionSize(c) for c in range(n)]
+    assert expected != qt_sizes
+    qtbot.waitUntil(lambda: [header.sectionSize(c) for c in range(n)] == expected)
+    qtbot.wait(50)  # the old fit's turns, had they run on, would have resized by now
+    assert [header.sectionSize(c) for c in range(n)] == expected

@@ -27,11 +27,24 @@ def test_the_wide_workspace_holds_its_features_days_and_truth(wide_workspace: Pa
         days, rows, per_day = con.execute(
             "SELECT count(DISTINCT date_trunc('day', ts)), count(*), "
             "min(n) FROM (SELECT ts, count(*) OVER (PARTITION BY date_trunc('day', ts)) n "
-            "FROM predictions)"
+            "FROM predictions WHERE model_version = '1')"
+        ).fetchone()
+        shadow = con.execute(
+            "SELECT min(c.ts), count(*), count(p.request_id), "
+            "count(*) FILTER (WHERE p.ts = c.ts AND p.label = c.label) FROM predictions c "
+            "LEFT JOIN predictions p ON p.request_id = c.request_id AND p.model_version = '1' "
+            "WHERE c.model_version = '2'"
         ).fetchone()
     finally:
         con.close()
     assert (days, rows, per_day) == (120, 120 * 200, 200)
+    # the challenger shadow-scores the champion's requests over the last sixth (20 days)
+    first, n, paired, same = shadow
+    assert params.shadow_day == 100 and first.date().isoformat() == "2026-04-11"
+    assert n == paired == same == 20 * 200
+    versions = manifest["models"]["wide-model"]["versions"]
+    assert versions["1"]["rows"] == rows and versions["2"]["rows"] == n
+    assert (versions["2"]["role"], versions["2"]["mode"]) == ("challenger", "shadow")
     events = manifest["events"]
     assert events == planted_drifts(params)
     assert {e["shape"] for e in events} == {"abrupt", "gradual"}
@@ -50,7 +63,11 @@ def test_exactly_the_planted_features_drift_from_their_onset(
     wide_workspace: Path, wide_drift: Any
 ) -> None:
     (entry,) = load_portfolio(wide_workspace).models
-    assert [v.version for v in entry.versions] == ["1"]  # from the manifest, no registry
+    # from the manifest, no registry
+    assert [(v.version, v.aliases) for v in entry.versions] == [
+        ("1", ("champion",)),
+        ("2", ("challenger",)),
+    ]
     events = json.loads((wide_workspace / "manifest.json").read_text("utf-8"))["events"]
     planted = {e["features"][0]: e for e in events}
     persistent = {}
@@ -77,3 +94,20 @@ def test_a_folder_that_is_not_a_wide_demo_is_not_replaced(tmp_path: Path) -> Non
     assert (tmp_path / "notes.txt").read_text("utf-8") == "mine"
     with pytest.raises(WatchkeeperError, match="features"):
         WideParams(features=3)
+
+
+def test_the_challenger_is_the_better_model_on_the_same_requests(wide_workspace: Path) -> None:
+    """The Champion vs challenger view has something true to show at width: every shadow
+    request paired, and the challenger ahead on the gate's metric."""
+    from watchkeeper.core.workbench.challenger import challenger_of, run_challenger
+
+    (entry,) = load_portfolio(wide_workspace).models
+    assert challenger_of(entry, "1") == "2"
+    view = run_challenger(entry, "1", "2", n_boot=50)
+    assert view.pairs == 20 * 200
+    improvement = view.gate.criteria[1]
+    assert improvement.target == "roc_auc" and improvement.passed
+    assert 0.02 < improvement.value < 0.15
+    assert view.disagreeing > 0 and len(view.disagreements) > 0
+    # the disagreements carry the features (read for the rows shown only)
+    assert {"num_000", "cat_000"} <= set(view.disagreements.columns)

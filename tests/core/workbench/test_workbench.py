@@ -171,20 +171,15 @@ def test_bundle_records_are_the_stores_records(workspace_copy: Path, bundle_path
         evidence.close()
 
 
-def test_challenger_disagreements_equal_those_of_a_join_carrying_every_feature(
-    demo_workspace: Path,
-) -> None:
-    """The view takes the features for the disagreements it lists only: the same table as
-    the whole join's (every pair with its features) filtered, sorted and cut."""
+def _whole_join_disagreements(entry, view):  # type: ignore[no-untyped-def]
+    """The disagreements as the whole join gives them: every pair with every feature, then
+    filtered, sorted and cut as the view's table."""
     import numpy as np
-    import pandas as pd
 
     from watchkeeper.core.evaluation.compare import join_shadow
     from watchkeeper.core.evaluation.data import open_spec_source, read_events
     from watchkeeper.core.workbench.challenger import DISAGREEMENT_ROWS
 
-    (entry,) = [m for m in load_portfolio(demo_workspace).models if m.name == "fraud-detector"]
-    view = run_challenger(entry, "1", "2", n_boot=20)
     spec = entry.spec
     features = list(spec.telemetry.columns.features)
     start, end = view.gate.window
@@ -192,12 +187,12 @@ def test_challenger_disagreements_equal_those_of_a_join_carrying_every_feature(
         table = read_events(
             src,
             model=spec.model.name,
-            versions=["1", "2"],
+            versions=[view.champion, view.challenger],
             start=start,
             end=end,
             columns=["request_id", "model_version", "score", "label", *features],
         )
-    joined = join_shadow(table, "1", "2", carry=features)
+    joined = join_shadow(table, view.champion, view.challenger, carry=features)
     a = joined.column("score_a").to_numpy(zero_copy_only=False).astype(float)
     b = joined.column("score_b").to_numpy(zero_copy_only=False).astype(float)
     t = spec.gate.threshold
@@ -211,7 +206,98 @@ def test_challenger_disagreements_equal_those_of_a_join_carrying_every_feature(
         np.where(frame["challenger score"] >= t, "challenger flags", "champion flags"),
     )
     frame = frame.reindex(frame["difference"].abs().sort_values(ascending=False).index)
-    expected = frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
     assert view.disagreeing == int(differ.sum()) > DISAGREEMENT_ROWS
+    return frame.head(DISAGREEMENT_ROWS).reset_index(drop=True)
+
+
+def test_challenger_disagreements_equal_those_of_a_join_carrying_every_feature(
+    demo_workspace: Path,
+) -> None:
+    """The view takes the features for the disagreements it lists only: the same table as
+    the whole join's (every pair with its features) filtered, sorted and cut."""
+    import pandas as pd
+
+    (entry,) = [m for m in load_portfolio(demo_workspace).models if m.name == "fraud-detector"]
+    view = run_challenger(entry, "1", "2", n_boot=20)
+    expected = _whole_join_disagreements(entry, view)
+    features = list(entry.spec.telemetry.columns.features)
     assert features and list(view.disagreements.columns) == list(expected.columns)
     pd.testing.assert_frame_equal(view.disagreements, expected)
+
+
+def test_challenger_disagreements_of_odd_features_equal_the_whole_joins(
+    tmp_path: Path,
+) -> None:
+    """The features read back for the rows shown (streamed from the champion's rows) keep
+    the types the whole join gives them: an integer and a boolean feature missing only in
+    disagreements not shown are float and object, as among all the disagreements; one
+    missing nowhere stays an integer; odd names (a space, an SQL keyword, a quote) and a
+    category absent from the rows shown come through."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    rng = np.random.default_rng(11)
+    n = 4_000
+    ts = dt.datetime(2026, 3, 1, tzinfo=dt.UTC).timestamp() * 1e6 + np.sort(
+        rng.integers(0, 10 * 86_400_000_000, n)
+    )
+    a = rng.random(n)
+    b = np.clip(a + rng.normal(0, 0.25, n), 0, 1)
+    differ = (a >= 0.5) != (b >= 0.5)
+    quiet = np.flatnonzero(differ)[np.argsort(np.abs(b - a)[differ])[:50]]  # never shown
+    missing = np.zeros(n, bool)
+    missing[quiet] = True
+    common = {
+        "request_id": pa.array([f"q{i:05d}" for i in range(n)]),
+        "ts": pa.array(ts.astype("int64"), pa.timestamp("us", tz="UTC")),
+        "n items": pa.array(rng.integers(0, 9, n), pa.int64(), mask=missing),
+        "select": pa.array(rng.random(n) < 0.5, pa.bool_(), mask=missing),
+        "it's": pa.array(rng.integers(0, 3, n), pa.int32()),
+        "tier": pa.array(np.where(missing, "rare", rng.choice(["a", "b"], n))),
+        "label": pa.array((rng.random(n) < a).astype(np.int64)),
+    }
+    one = pa.table({**common, "model_version": pa.array(["1"] * n), "score": pa.array(a)})
+    two = pa.table({**common, "model_version": pa.array(["2"] * n), "score": pa.array(b)})
+    ws = tmp_path / "ws"
+    (ws / "specs").mkdir(parents=True)
+    pq.write_table(pa.concat_tables([one, two]), ws / "telemetry.parquet", row_group_size=1_000)
+    spec = ws / "specs" / "odd.toml"
+    spec.write_text(
+        "\n".join(
+            [
+                "[model]",
+                'name = "odd"',
+                'task = "binary"',
+                "[telemetry]",
+                'source = "../telemetry.parquet"',
+                "[telemetry.columns]",
+                """features = ["n items", "select", "it's", "tier"]""",
+                'categorical = ["tier"]',
+                "[reference]",
+                'kind = "window"',
+                'version = "1"',
+                "start = 2026-03-01",
+                "end = 2026-03-04",
+                "[gate]",
+                "min_labeled = 200",
+                "",
+            ]
+        )
+    )
+    (entry,) = portfolio_of_spec(spec).models
+    view = run_challenger(entry, "1", "2", n_boot=20)
+    expected = _whole_join_disagreements(entry, view)
+    got = view.disagreements
+    pd.testing.assert_frame_equal(got, expected)
+    # the point of the fixture: the missing values lie outside the rows shown
+    shown = set(got["request_id"])
+    assert not shown & {f"q{i:05d}" for i in quiet}
+    assert got["n items"].dtype == "float64" and not got["n items"].isna().any()
+    assert got["select"].dtype == object and not got["select"].isna().any()
+    assert got["it's"].dtype.kind == "i" and "rare" not in set(got["tier"])

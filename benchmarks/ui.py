@@ -650,8 +650,9 @@ def measure_stalls(
                     t = time.perf_counter()
                     window.tabs.setCurrentWidget(panel)
                     settle(0.5)
-                    record(f"show the {window.tabs.tabText(window.tabs.indexOf(panel))} tab "
-                           "again", t)
+                    record(
+                        f"show the {window.tabs.tabText(window.tabs.indexOf(panel))} tab again", t
+                    )
                 if window.drift in drawn and len(drawn) > 1:
                     # the Drift result computed while another view shows, then its tab: the
                     # first layout of the list, heat map and panes with that result
@@ -659,8 +660,9 @@ def measure_stalls(
                     window.tabs.setCurrentWidget(other)
                     settle(0.5)
                     window.drift.analyse(force=True)
-                    wait(lambda: "drift" not in window.runner.active()
-                         and not _drawing(window.drift))
+                    wait(
+                        lambda: "drift" not in window.runner.active() and not _drawing(window.drift)
+                    )
                     settle(0.5)
                     meter.reset()
                     t = time.perf_counter()
@@ -844,7 +846,14 @@ def main() -> None:
         "--views",
         nargs="+",
         choices=(
-            "drift", "performance", "slices", "challenger", "health", "export", "tabs", "none"
+            "drift",
+            "performance",
+            "slices",
+            "challenger",
+            "health",
+            "export",
+            "tabs",
+            "none",
         ),
         default=["drift", "performance", "slices", "challenger", "health", "export", "tabs"],
         help=(

@@ -168,7 +168,8 @@ def run(analysis: str, spec: Path) -> dict[str, Any]:
         c = run_challenger(entry, "1", "2", n_boot=200)
         out["pairs"] = int(c.score_a.size)
         out["shown"] = list(c.disagreements.shape)
-        out["features_shown"] = int(c.disagreements.filter(regex="^[xc][0-9]{3}$").notna().all().sum())
+        features = c.disagreements.filter(regex="^[xc][0-9]{3}$")
+        out["features_shown"] = int(features.notna().all().sum())
     elif analysis == "health":
         got = run_health(portfolio)
         out["verdict"] = got[MODEL][0].verdict

@@ -251,9 +251,7 @@ def test_a_wide_tables_columns_fit_in_turns_and_a_newer_fit_wins(qtbot) -> None:
 
     rng = np.random.default_rng(5)
     n = 2 * FIT_COLUMNS_PER_TURN + 7
-    frame = pd.DataFrame(
-        {f"feature_{i:03d}": rng.normal(0, 10.0 ** (i % 6), 60) for i in range(n)}
-    )
+    frame = pd.DataFrame({f"feature_{i:03d}": rng.normal(0, 10.0 ** (i % 6), 60) for i in range(n)})
     views = []
     for _ in range(2):
         view = _table_view(DataFrameTableModel(frame))

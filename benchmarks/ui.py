@@ -35,12 +35,15 @@ its analysis processes' together at one moment (both sampled every 50 ms, so a c
 retired during the scenario counts). Slices are left out unless asked for with ``--views``.
 
 Besides Drift, Performance and Slices, ``--views`` measures Champion vs challenger (its tab;
-a workspace without a challenger, as the wide demo, says so and skips it), the health sweep
+a workspace without a challenger says so and skips it; the wide demo's v2 shadow-scores
+120,000 of its requests), the health sweep
 (every model judged anew, nothing known: the first light and all of them) and the Excel
 export of the Slices view (from the export action to the file written). Every run ends with
 one table per view: click to first answer (the first time the panel's state holds a result,
 partial or whole), click to full result (its task done and its staged draws drawn), longest
-GUI stall and peak RSS. The click is the tab's: a view shown for the first time with a
+GUI stall and peak RSS. ``tabs`` then shows each view that drew a result again after
+another (the longest stall of a tab switch), and the Drift tab once after its result was
+computed behind another tab. The click is the tab's: a view shown for the first time with a
 selection waiting starts its analysis then; a view that shows a result it had is refreshed
 (``--refresh-after-tab`` refreshes both, a user changing their mind mid-read).
 """

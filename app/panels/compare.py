@@ -439,9 +439,15 @@ class ChallengerPanel(DeferredPanel):
             parts.append(
                 f"McNemar{' on correctness' if v.classes else ''}: only the champion right on "
                 f"{m.champion_only:,}, only the "
-                f"challenger on {m.challenger_only:,} (p = {m.p_value:.3g})"
+                f"challenger on {m.challenger_only:,} ({p_text(m.p_value)})"
             )
         self.summary.setText("; ".join(parts) + ".")
+
+
+def p_text(p: float) -> str:
+    """``p = 0.0123``; an exact p-value below what a double holds (thousands of discordant
+    pairs, all one way) underflows to 0, which is not what it is."""
+    return f"p = {p:.3g}" if p > 0 else "p < 1e-300"
 
 
 def _auc(est: Any) -> str:

@@ -132,3 +132,16 @@ def test_a_model_without_challenger_says_what_to_do(qtbot, demo_workspace: Path)
     assert panel.state.challenger is None and panel.banner.isVisible()
     assert "no challenger" in panel.banner.text()
     assert panel.gate_model.rowCount() == 0 and panel.scatter.mode == "empty"
+
+
+def test_an_exact_p_value_that_underflows_is_not_shown_as_zero() -> None:
+    """McNemar's exact p on the wide demo's 4,663 against 9,504 discordant pairs is below the
+    smallest double: scipy gives 0.0, which the summary line must not print as "p = 0"."""
+    from scipy.stats import binomtest
+
+    from watchkeeper.app.panels.compare import p_text
+
+    p = binomtest(4_663, 4_663 + 9_504).pvalue
+    assert p == 0.0
+    assert p_text(p) == "p < 1e-300"
+    assert p_text(binomtest(40, 100).pvalue) == "p = 0.0569"

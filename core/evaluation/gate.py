@@ -479,8 +479,7 @@ class ShadowPairs:
     pairs_in_database: int | None = None
 
     def carried(self, columns: Sequence[str], pairs: np.ndarray) -> pa.Table:
-        """``columns`` (``carry``, or ``later`` joined in the database) of the pairs at
-        positions ``pairs``."""
+        """``columns`` (of ``carry``) of the pairs at positions ``pairs``."""
         return self.joined.select(list(columns)).take(pairs)
 
 
@@ -495,16 +494,11 @@ def read_shadow_pairs(
     source: Any = None,
     carry: Sequence[str] = (),
     in_database: bool | None = None,
-    later: Sequence[str] = (),
     read_lock: AbstractContextManager[Any] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ShadowPairs:
     """Read and join the two versions' rows once: what the gate needs, plus ``carry``
-    (champion-row columns the caller also wants, e.g. the features of the disagreements).
-    ``later``: champion-row columns a view shows for a few pairs: paired in the database,
-    they are joined there as ``carry`` (``ShadowPairs.carried``); paired here, they are not
-    read at all (every pair's row of hundreds of features would be held for the few shown;
-    the caller reads the rows it shows, as the challenger view does).
+    (champion-row columns the caller also wants, e.g. a report's slice columns).
     ``in_database``: see :func:`gate_from_spec` (a binary model's pairs only).
     ``read_lock``: held around the source's reads only, not the join of what was read, so
     another reader waits for the read alone; ``cancelled`` is checked between the steps, so
@@ -550,7 +544,6 @@ def read_shadow_pairs(
             columns += carry
             sql_pairs = None
             if pushed and outcomes is None:
-                carry, later = [*carry, *later], ()
                 from watchkeeper.core.evaluation.compare_sql import shadow_pairs_sql
 
                 sql_pairs = shadow_pairs_sql(

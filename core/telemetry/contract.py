@@ -149,17 +149,19 @@ class ColumnMapping:
 
 @dataclass(frozen=True)
 class TelemetryQuery:
-    """Which events to read: one model, some versions, a half-open UTC time range.
+    """Which events to read: one model, some versions, a half-open UTC time range, and
+    (for the few rows a view lists) some request ids.
 
     ``start`` is inclusive and ``end`` exclusive; naive datetimes are UTC. Empty
-    ``versions`` means every version. ``model`` is ignored by sources mapped with
-    ``model=None``.
+    ``versions`` means every version, empty ``request_ids`` every request. ``model`` is
+    ignored by sources mapped with ``model=None``.
     """
 
     model: str | None = None
     versions: tuple[str, ...] = ()
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    request_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -172,6 +174,7 @@ class TelemetryQuery:
                 f"start {self.start.isoformat()}"
             )
         object.__setattr__(self, "versions", tuple(str(v) for v in self.versions))
+        object.__setattr__(self, "request_ids", tuple(str(r) for r in self.request_ids))
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,11 @@ class _ParquetFilter:
             parts.append(self._time(ts, query.start, source, ">="))
         if query.end is not None:
             parts.append(self._time(ts, query.end, source, "<"))
+        if query.request_ids and "request_id" in schema.names:
+            column = schema.column("request_id").source_name
+            parts.append(self._values(column, list(query.request_ids), source))
+        elif query.request_ids:
+            self.complete = False
         kept = [p for p in parts if p is not None]
         self.expression = None
         for part in kept:

@@ -382,6 +382,9 @@ def query_mask(batch: pa.RecordBatch, query: TelemetryQuery) -> pa.Array | None:
     if query.versions:
         versions = pa.array(query.versions, pa.string())
         conditions.append(pc.is_in(batch.column("model_version"), value_set=versions))
+    if query.request_ids:
+        ids = pa.array(query.request_ids, pa.string())
+        conditions.append(pc.is_in(batch.column("request_id"), value_set=ids))
     if query.start is not None:
         start = pa.scalar(query.start, TIMESTAMP_TYPE)
         conditions.append(pc.greater_equal(batch.column("ts"), start))
@@ -564,6 +567,8 @@ def _filter_columns(query: TelemetryQuery, schema: TelemetrySchema) -> list[str]
         needed.append("model_version")
     if query.start is not None or query.end is not None:
         needed.append("ts")
+    if query.request_ids:
+        needed.append("request_id")
     return needed
 
 

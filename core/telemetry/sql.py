@@ -203,7 +203,8 @@ class SqlSource(TelemetrySource):
         mapping = self.mapping or ColumnMapping()
         present = set(self.source_schema().names)
         roles = mapping.role_columns()
-        return {r: roles[r] for r in ("model", "model_version", "ts") if roles.get(r) in present}
+        kinds = ("model", "model_version", "ts", "request_id")
+        return {r: roles[r] for r in kinds if roles.get(r) in present}
 
     def _constant_version(self) -> str | None:
         """The one version of a table without a version column, from the mapping alone."""
@@ -509,7 +510,7 @@ class SqlSource(TelemetrySource):
 def _roles_of(schema: TelemetrySchema) -> dict[str, str]:
     return {
         r: schema.column(r).source_name
-        for r in ("model", "model_version", "ts")
+        for r in ("model", "model_version", "ts", "request_id")
         if r in schema.names and schema.column(r).constant is None
     }
 
@@ -556,6 +557,10 @@ class _SqlFilter:
                 self.complete = False
             elif moment is not None:
                 self._time(roles["ts"], moment, at_least=at_least)
+        if query.request_ids and "request_id" not in roles:
+            self.complete = False
+        elif query.request_ids:
+            self._in(roles["request_id"], list(query.request_ids))
 
     def _bind(self, value: Any, type_: Any = None, *, expanding: bool = False) -> Any:
         self._binds += 1

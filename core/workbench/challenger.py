@@ -9,6 +9,7 @@ view draws: the pairs' ROC curves, their scores (points, or a density beyond
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Sequence
@@ -52,8 +53,8 @@ DISAGREEMENT_ROWS = 200
 SCATTER_POINTS = 4000
 #: Bins per axis of the score-density image.
 DENSITY_BINS = 100
-#: The champion's rows are streamed for the disagreements' features in batches of about
-#: this many bytes (as float64), whatever the model's width.
+#: The champion's integer and boolean features are streamed (to know where a value is
+#: missing among the disagreements) in batches of about this many bytes as float64.
 FEATURE_BATCH_BYTES = 8 << 20
 
 
@@ -267,7 +268,6 @@ def _read_pairs(
     *,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-    later: Sequence[str] = (),
 ) -> Any:
     """The gate's shadow pairs, with READ_LOCK held for the source's reads only (not the
     join, not what follows): another view's read waits for a read, not for a gate, and a
@@ -288,7 +288,6 @@ def _read_pairs(
             start=start,
             end=end,
             source=src,
-            later=later,
             read_lock=READ_LOCK,
             cancelled=cancelled,
         )
@@ -332,9 +331,7 @@ def run_challenger(
         report(0.7, "reading the pairs for the plots")
         return _multiclass_view(entry, gate, features, report)
     report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
-    pairs = _read_pairs(
-        entry, spec, champion, challenger, cancelled, require_binary_outcomes, later=features
-    )
+    pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require_binary_outcomes)
     check_cancelled(cancelled)
     report(0.2, "curves and disagreements")
     # the features are taken for the disagreements shown only, not for every pair
@@ -364,14 +361,9 @@ def run_challenger(
     top = top.reset_index(drop=True)
     if features:
         ids = joined.column("request_id")
-        if all(f in pairs.joined.column_names for f in features):  # joined in the database
-            taken = pairs.carried(features, shown)
-            among = pairs.carried(features, np.flatnonzero(differ))
-            gaps = {f for f in features if among.column(f).null_count}
-        else:
-            taken, gaps = _champion_rows(
-                entry, pairs, ids.take(shown), ids.filter(differ), features, cancelled
-            )
+        taken, gaps = _champion_rows(
+            entry, pairs, ids.take(shown), ids.filter(differ), features, cancelled
+        )
         shown_features = taken.select(features).to_pandas()
         # as among all the disagreements: an integer or boolean column with a missing value
         # anywhere in them is float (NaN) or object there, though the rows shown have none
@@ -457,60 +449,52 @@ def _champion_rows(
     row of nulls for an id no longer there), and the integer or boolean features with a
     missing value in a row of ``among``.
 
-    Streamed in batches of :data:`FEATURE_BATCH_BYTES`, keeping the few rows shown: a wide
-    model's every pair's features (500 × 120,000 champion rows: over a gigabyte) are never
-    held at once."""
+    The rows are read by their ids (``TelemetryQuery.request_ids``: an ``IN`` in the
+    database, a filter of the Parquet scan): a wide model's every pair's features (500 ×
+    120,000 champion rows: over a gigabyte in memory, hundreds of megabytes over a
+    warehouse's wire) are never read. Only the integer and boolean features (a missing value
+    changes their type) are streamed over the window's champion rows, in batches of
+    :data:`FEATURE_BATCH_BYTES`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from watchkeeper.core.telemetry.contract import TelemetryQuery
-    from watchkeeper.core.telemetry.sql import bound_duckdb_cache
 
     spec = spec_of(entry)
-    query = TelemetryQuery(
+    window = TelemetryQuery(
         model=spec.model.name, versions=(pairs.champion,), start=pairs.start, end=pairs.end
     )
-    columns = ["request_id", *features]
-    batch_rows = max(1_024, FEATURE_BATCH_BYTES // (8 * len(columns)))
-    kept: list[Any] = []
+    shown = dataclasses.replace(window, request_ids=tuple(request_ids.to_pylist()))
     gaps: set[str] = set()
-    schema = None
     with READ_LOCK:
         check_cancelled(cancelled)
         src = open_source_of(entry)
     try:
         with READ_LOCK:
-            # one scan of every feature: DuckDB on one thread, its cache what that scan pins
-            bound_duckdb_cache(src, widest=len(columns))
-            batches = src.batches(query, columns=columns, batch_rows=batch_rows)
-        while True:
-            check_cancelled(cancelled)
+            table = src.read(shown, columns=["request_id", *features], cancelled=cancelled)
+        whole = [
+            f.name
+            for f in table.schema
+            if f.name in features and (pa.types.is_integer(f.type) or pa.types.is_boolean(f.type))
+        ]
+        if whole and len(among):
+            columns = ["request_id", *whole]
+            batch_rows = max(1_024, FEATURE_BATCH_BYTES // (8 * len(columns)))
             with READ_LOCK:
-                batch = next(batches, None)
-            if batch is None:
-                break
-            schema = batch.schema
-            ids = batch.column(0)
-            hit = pc.is_in(ids, value_set=request_ids)
-            if pc.any(hit).as_py():
-                kept.append(batch.filter(hit))
-            whole = [
-                f.name
-                for f in batch.schema
-                if f.name not in gaps
-                and (pa.types.is_integer(f.type) or pa.types.is_boolean(f.type))
-            ]
-            if whole:
-                rows = pc.is_in(ids, value_set=among)
-                gaps.update(f for f in whole if batch.column(f).filter(rows).null_count)
+                batches = src.batches(window, columns=columns, batch_rows=batch_rows)
+            while len(gaps) < len(whole):
+                check_cancelled(cancelled)
+                with READ_LOCK:
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                rows = pc.is_in(batch.column(0), value_set=among)
+                gaps.update(
+                    f for f in whole if f not in gaps and batch.column(f).filter(rows).null_count
+                )
     finally:
         with READ_LOCK:
             src.close()
-    if schema is None:
-        schema = pa.schema([pa.field("request_id", pa.string())])
-        table = pa.table({"request_id": pa.array([], pa.string())})
-    else:
-        table = pa.Table.from_batches(kept, schema=schema)
     first: dict[Any, int] = {}
     for i, rid in enumerate(table.column("request_id").to_pylist()):
         first.setdefault(rid, i)

@@ -27,6 +27,7 @@ def _select(expected: pa.Table, query: TelemetryQuery) -> list[dict[str, Any]]:
         and (not query.versions or r["model_version"] in query.versions)
         and (query.start is None or r["ts"] >= query.start)
         and (query.end is None or r["ts"] < query.end)
+        and (not query.request_ids or r["request_id"] in query.request_ids)
     ]
 
 
@@ -67,6 +68,7 @@ def test_schema_names_types_and_kinds(kind: str, events_store: Callable[[str], s
 def _queries(expected: pa.Table) -> list[TelemetryQuery]:
     ts = sorted(expected.column("ts").to_pylist())
     start, end = ts[100], ts[400]  # both exact event times: start inclusive, end exclusive
+    ids = expected.column("request_id").to_pylist()
     return [
         TelemetryQuery(model="fraud"),
         TelemetryQuery(versions=("2",)),
@@ -77,6 +79,10 @@ def _queries(expected: pa.Table) -> list[TelemetryQuery]:
         TelemetryQuery(versions=("9",)),
         TelemetryQuery(model="no-such-model"),
         TelemetryQuery(start=start.replace(tzinfo=None), end=start + dt.timedelta(hours=36)),
+        # the few rows a view lists, by their ids (one id twice, one that is not there)
+        TelemetryQuery(request_ids=(ids[3], ids[3], ids[250], "req-nope", "")),
+        TelemetryQuery(versions=("2",), start=start, request_ids=tuple(ids[::7])),
+        TelemetryQuery(request_ids=("no-such-request",)),
     ]
 
 
@@ -147,3 +153,21 @@ def test_integer_versions_and_ids_read_as_text(
             == source.read(TelemetryQuery(versions=("2",))).num_rows
         )
         assert source.count(TelemetryQuery(versions=("02",))) == 0
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "duckdb", "sqlite"])
+def test_integer_request_ids_are_selected_by_their_text(
+    kind: str, make_store: StoreFactory, raw_events: pa.Table
+) -> None:
+    """A request id stored as an integer reads as its text, and is selected by it: "42"
+    finds 42, "042" and "x" nothing (pushed down as integers where the store can)."""
+    n = raw_events.num_rows
+    table = raw_events.set_column(
+        raw_events.schema.get_field_index("request_id"),
+        "request_id",
+        pa.array(range(1_000, 1_000 + n), pa.int64()),
+    )
+    with open_source(make_store(kind, table)) as source:
+        got = source.read(TelemetryQuery(request_ids=("1042", "01043", "x", "1007")))
+        assert sorted(got.column("request_id").to_pylist()) == ["1007", "1042"]
+        assert source.count(TelemetryQuery(request_ids=("01043", "x"))) == 0

@@ -348,6 +348,52 @@ def test_the_gate_pairs_in_spark_and_equals_duckdb(spark_specs: dict[str, Path])
     _close(docs["spark"], docs["duckdb"])
 
 
+def test_the_champion_views_disagreements_read_their_features_by_id_on_spark(
+    spark_specs: dict[str, Path],
+) -> None:
+    """The Champion view's 200 disagreements take their features from the champion's rows
+    of those request ids: on Spark one ``IN`` of their ids, not every pair's features across
+    the wire; only the integer features are read over the window (where one is missing
+    among the disagreements, pandas makes it float). The table equals DuckDB's, cell for
+    cell and type for type."""
+    import pandas as pd
+
+    from watchkeeper.core.evaluation.data import open_spec_source
+    from watchkeeper.core.evaluation.predicates import predicates_from_spec
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements, scans
+    from watchkeeper.core.workbench.challenger import DISAGREEMENT_ROWS, run_challenger
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    views, statements = {}, {}
+    for engine, spec in spark_specs.items():
+        (entry,) = portfolio_of_spec(spec).models
+        with recorded_statements() as seen:
+            views[engine] = run_challenger(entry, "1", "2", n_boot=30)
+        statements[engine] = scans(seen, f"predictions_{os.getpid()}")
+    spark, duck = views["spark"].disagreements, views["duckdb"].disagreements
+    assert len(spark) == DISAGREEMENT_ROWS and views["spark"].disagreeing > DISAGREEMENT_ROWS
+    pd.testing.assert_frame_equal(spark, duck, check_exact=False, rtol=1e-9)
+    spec = portfolio_of_spec(spark_specs["spark"]).models[0].spec
+    features = list(spec.telemetry.columns.features)
+    assert features and set(features) <= set(spark.columns)
+    # the span; the pairs, with the slices' columns only; the shown rows by their ids; and
+    # the integer features (a missing value among the disagreements makes them float)
+    sliced = {c for p in predicates_from_spec(spec) for c in p.columns}
+    seen = statements["spark"]
+    pairs = [t for t in seen if "wk_pairs" in t]
+    assert len(pairs) == 1 and len(seen) == 4, seen
+    assert [f for f in features if f"`{f}`" in pairs[0]] == [f for f in features if f in sliced]
+    assert len(sliced) < len(features)
+    by_id = [t for t in seen if "`request_id` IN (" in t]
+    assert len(by_id) == 1 and all(f"`{f}`" in by_id[0] for f in features), seen
+    with open_spec_source(portfolio_of_spec(spark_specs["duckdb"]).models[0].spec) as src:
+        types = {c.name: c.arrow_type for c in src.schema().columns}
+    whole = [f for f in features if types[f].startswith(("int", "uint", "bool"))]
+    streamed = [t for t in seen if t not in pairs + by_id and "min(" not in t]
+    assert whole and len(streamed) == 1
+    assert [f for f in features if f"`{f}`" in streamed[0]] == whole
+
+
 def test_a_warehouse_estimate_reads_a_bounded_sample_and_says_so(
     spark_specs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

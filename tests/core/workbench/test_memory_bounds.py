@@ -55,11 +55,10 @@ def test_analysis_of_a_wide_model_stays_in_bounds(spec: Path, analysis: str) -> 
 def test_the_challenger_view_holds_the_features_of_the_rows_it_shows_only(
     tmp_path: Path,
 ) -> None:
-    """The Champion vs challenger view lists 200 disagreements with every feature. Its
-    features are streamed from the champion's rows for those 200, never read for every pair:
-    on 40,000 pairs × 300 features in DuckDB the analysis process peaked at 644 MB when it
-    read them for every pair, and at 449 MB streaming them (a batch of 8 MiB, DuckDB on one
-    thread under a limit of that scan's blocks)."""
+    """The Champion vs challenger view lists 200 disagreements with every feature. Their
+    features are read from the champion's rows of those 200 request ids, never for every
+    pair: on 40,000 pairs × 300 features in DuckDB the analysis process peaked at 603-644 MB
+    when it read them for every pair, and at 423-429 MB reading the 200 by their ids."""
     spec = build(tmp_path, features=300, rows=160_000, days=20, duckdb=True)
     got = json_child(str(TESTS / "wide_workspace.py"), "challenger", str(spec), str(CAP_MB))
     assert got["pairs"] > 39_000

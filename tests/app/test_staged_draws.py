@@ -68,7 +68,7 @@ def test_a_progress_report_paints_nothing_at_once(qtbot) -> None:
             super().__init__()
             self.seen: list[str] = []
 
-        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Paint:
                 self.seen.append(type(obj).__name__)
             return False

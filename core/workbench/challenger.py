@@ -362,16 +362,18 @@ def run_challenger(
     if features:
         ids = joined.column("request_id")
         taken, gaps = _champion_rows(
-            entry, pairs, ids.take(shown), ids.filter(differ), features, cancelled
+            entry,
+            pairs.champion,
+            pairs.start,
+            pairs.end,
+            ids.take(shown),
+            ids.filter(differ),
+            features,
+            cancelled,
         )
-        shown_features = taken.select(features).to_pandas()
-        # as among all the disagreements: an integer or boolean column with a missing value
-        # anywhere in them is float (NaN) or object there, though the rows shown have none
-        for f in gaps & set(features):
-            kind = shown_features[f].dtype.kind
-            if kind in "iub":
-                shown_features[f] = shown_features[f].astype("float64" if kind in "iu" else object)
-        top = pd.concat([top, shown_features], axis=1)
+        top = pd.concat(
+            [top, _as_among_all(taken.select(features).to_pandas(), taken, gaps)], axis=1
+        )
 
     def view(gate: GateResult, complete: bool) -> ChallengerView:
         return ChallengerView(
@@ -436,15 +438,32 @@ def _roc_pair(
     return roc_points(y, a, order=order_a), roc_points(y, b, order=order_b)
 
 
+def _as_among_all(frame: pd.DataFrame, taken: Any, gaps: set[str]) -> pd.DataFrame:
+    """The features of the rows shown with the types pandas gives them among all the
+    disagreements: an integer or boolean feature missing a value anywhere in them is float
+    (NaN) or object there, though the rows shown may have none."""
+    import pyarrow as pa
+
+    for f in gaps:
+        kind = taken.schema.field(f).type
+        if pa.types.is_integer(kind):
+            frame[f] = frame[f].astype("float64")
+        elif pa.types.is_boolean(kind):
+            frame[f] = frame[f].astype(object)
+    return frame
+
+
 def _champion_rows(
     entry: ModelEntry,
-    pairs: Any,
+    champion: str,
+    start: dt.datetime,
+    end: dt.datetime,
     request_ids: Any,
     among: Any,
     features: Sequence[str],
     cancelled: CancelCheck | None,
 ) -> tuple[Any, set[str]]:
-    """The champion's rows of ``request_ids`` over the pairs' window, ``request_id`` and
+    """The champion's rows of ``request_ids`` over ``[start, end)``, ``request_id`` and
     ``features`` (in the order of ``request_ids``; the first row of an id logged twice; a
     row of nulls for an id no longer there), and the integer or boolean features with a
     missing value in a row of ``among``.
@@ -460,10 +479,10 @@ def _champion_rows(
 
     from watchkeeper.core.telemetry.contract import TelemetryQuery
 
+    if not len(request_ids):  # nothing shown (an empty id list would select every row)
+        return pa.table({c: pa.array([], pa.null()) for c in ["request_id", *features]}), set()
     spec = spec_of(entry)
-    window = TelemetryQuery(
-        model=spec.model.name, versions=(pairs.champion,), start=pairs.start, end=pairs.end
-    )
+    window = TelemetryQuery(model=spec.model.name, versions=(champion,), start=start, end=end)
     shown = dataclasses.replace(window, request_ids=tuple(request_ids.to_pylist()))
     gaps: set[str] = set()
     with READ_LOCK:
@@ -526,9 +545,10 @@ def _multiclass_view(
             versions=[champion, challenger],
             start=start,
             end=end,
-            columns=["request_id", "model_version", *outputs, "label", *features],
+            columns=["request_id", "model_version", *outputs, "label"],
         )
-    joined = join_shadow(table, champion, challenger, carry=features, outputs=outputs)
+    # the features of the disagreements shown are read for those alone (_champion_rows)
+    joined = join_shadow(table, champion, challenger, outputs=outputs)
     report(0.8, "curves and disagreements")
     codes, p_a, p_b, given_a, given_b = paired_outcomes(joined, outcomes)
     scored = np.isfinite(p_a).all(axis=1) & np.isfinite(p_b).all(axis=1)
@@ -571,10 +591,23 @@ def _multiclass_view(
             "challenger probability": sure_b,
         }
     )
-    for f in features:
-        frame[f] = joined.column(f).take(idx).to_pylist()
     order = np.argsort(-np.minimum(sure_a, sure_b), kind="stable")
     top = frame.iloc[order[:DISAGREEMENT_ROWS]].reset_index(drop=True)
+    if features:
+        ids = joined.column("request_id")
+        taken, gaps = _champion_rows(
+            entry,
+            champion,
+            start,
+            end,
+            ids.take(idx[order[:DISAGREEMENT_ROWS]]),
+            ids.take(idx),
+            features,
+            None,
+        )
+        # each column built from its values, as this view always built them
+        shown = pd.DataFrame({f: taken.column(f).to_pylist() for f in features})
+        top = pd.concat([top, _as_among_all(shown, taken, gaps)], axis=1)
     report(1.0, "done")
     return ChallengerView(
         model=spec.model.name,

@@ -225,22 +225,16 @@ def test_challenger_disagreements_equal_those_of_a_join_carrying_every_feature(
     pd.testing.assert_frame_equal(view.disagreements, expected)
 
 
-def test_challenger_disagreements_of_odd_features_equal_the_whole_joins(
-    tmp_path: Path,
-) -> None:
-    """The features read back for the rows shown (streamed from the champion's rows) keep
-    the types the whole join gives them: an integer and a boolean feature missing only in
-    disagreements not shown are float and object, as among all the disagreements; one
-    missing nowhere stays an integer; odd names (a space, an SQL keyword, a quote) and a
-    category absent from the rows shown come through."""
+def _odd_workspace(tmp_path: Path, *, same_scores: bool = False) -> Path:
+    """A Parquet workspace of 4,000 requests both versions scored, its features odd: an
+    integer and a boolean feature missing only in 50 disagreements that are never shown,
+    names with a space, a quote and an SQL keyword, a category only in those 50 rows.
+    ``same_scores``: the challenger scores as the champion (nothing to disagree on)."""
     import datetime as dt
 
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
     rng = np.random.default_rng(11)
     n = 4_000
@@ -248,9 +242,11 @@ def test_challenger_disagreements_of_odd_features_equal_the_whole_joins(
         rng.integers(0, 10 * 86_400_000_000, n)
     )
     a = rng.random(n)
-    b = np.clip(a + rng.normal(0, 0.25, n), 0, 1)
+    b = a.copy() if same_scores else np.clip(a + rng.normal(0, 0.25, n), 0, 1)
     differ = (a >= 0.5) != (b >= 0.5)
     quiet = np.flatnonzero(differ)[np.argsort(np.abs(b - a)[differ])[:50]]  # never shown
+    if same_scores:
+        quiet = np.arange(50)
     missing = np.zeros(n, bool)
     missing[quiet] = True
     common = {
@@ -290,14 +286,53 @@ def test_challenger_disagreements_of_odd_features_equal_the_whole_joins(
             ]
         )
     )
+    return spec
+
+
+def test_challenger_disagreements_of_odd_features_equal_the_whole_joins(
+    tmp_path: Path,
+) -> None:
+    """The features read back for the rows shown (the champion's rows of their ids) keep
+    the types the whole join gives them: an integer and a boolean feature missing only in
+    disagreements not shown are float and object, as among all the disagreements; one
+    missing nowhere stays an integer; odd names (a space, an SQL keyword, a quote) and a
+    category absent from the rows shown come through."""
+    import pandas as pd
+
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    spec = _odd_workspace(tmp_path)
     (entry,) = portfolio_of_spec(spec).models
     view = run_challenger(entry, "1", "2", n_boot=20)
     expected = _whole_join_disagreements(entry, view)
     got = view.disagreements
     pd.testing.assert_frame_equal(got, expected)
-    # the point of the fixture: the missing values lie outside the rows shown
-    shown = set(got["request_id"])
-    assert not shown & {f"q{i:05d}" for i in quiet}
+    # the point of the fixture: the missing values (and the rare category) lie outside
+    # the rows shown
     assert got["n items"].dtype == "float64" and not got["n items"].isna().any()
     assert got["select"].dtype == object and not got["select"].isna().any()
     assert got["it's"].dtype.kind == "i" and "rare" not in set(got["tier"])
+
+
+def test_a_challenger_that_agrees_everywhere_lists_no_disagreement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing to list: no row is read for the features (an empty list of ids would select
+    every request), and the table still has its columns, the features among them."""
+    from watchkeeper.core.telemetry.source import TelemetrySource
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    reads: list[tuple[str, ...]] = []
+    real = TelemetrySource.read
+
+    def read(self, query=None, columns=None, cancelled=None):  # type: ignore[no-untyped-def]
+        reads.append(tuple(columns or ()))
+        return real(self, *(() if query is None else (query,)), columns, cancelled)
+
+    monkeypatch.setattr(TelemetrySource, "read", read)
+    (entry,) = portfolio_of_spec(_odd_workspace(tmp_path, same_scores=True)).models
+    view = run_challenger(entry, "1", "2", n_boot=20)
+    assert reads and not [r for r in reads if "n items" in r]  # the pairs only
+    assert view.pairs == 4_000 and view.disagreeing == 0
+    assert len(view.disagreements) == 0
+    assert {"request_id", "n items", "select", "it's", "tier"} <= set(view.disagreements.columns)

@@ -456,8 +456,8 @@ def _as_among_all(frame: pd.DataFrame, taken: Any, gaps: set[str]) -> pd.DataFra
 def _champion_rows(
     entry: ModelEntry,
     champion: str,
-    start: dt.datetime,
-    end: dt.datetime,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
     request_ids: Any,
     among: Any,
     features: Sequence[str],

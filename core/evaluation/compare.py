@@ -101,22 +101,6 @@ def join_shadow(
     ``score_a`` / ``score_b`` (champion / challenger), ``<col>_a`` / ``<col>_b`` for
     ``per_version`` columns and the ``carry`` columns, sorted by request id.
     """
-    return join_shadow_rows(
-        table, champion, challenger, carry=carry, per_version=per_version, outputs=outputs
-    )[0]
-
-
-def join_shadow_rows(
-    table: pa.Table,
-    champion: str,
-    challenger: str,
-    *,
-    carry: Sequence[str] = (),
-    per_version: Sequence[str] = (),
-    outputs: Sequence[str] = ("score",),
-) -> tuple[pa.Table, np.ndarray]:
-    """:func:`join_shadow`, and each pair's champion row in ``table``: columns read but not
-    joined (a view's features) can then be taken for the few pairs shown."""
     require_request_ids("the model", table.column_names, "the comparison")
     need = ["request_id", "model_version", *outputs, "label", *carry, *per_version]
     for name in need:
@@ -143,7 +127,7 @@ def join_shadow_rows(
     joined = joined.drop_columns(["label_a", "label_b"]).append_column("label", label)
     order = ["request_id", "label"]
     order += [f"{c}_{v}" for c in own for v in ("a", "b")] + list(carry)
-    return joined.select(order), np.asarray(ia.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return joined.select(order)
 
 
 def _rows_of(version: pa.ChunkedArray, name: str) -> np.ndarray:

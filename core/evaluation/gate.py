@@ -42,7 +42,7 @@ import pyarrow as pa
 from watchkeeper.core.evaluation.compare import (
     Comparison,
     compare,
-    join_shadow_rows,
+    join_shadow,
     require_request_ids,
 )
 from watchkeeper.core.evaluation.intervals import BOOT_EVENTS, Estimate
@@ -573,7 +573,7 @@ def read_shadow_pairs(
     if sql_pairs is not None:
         joined = sql_pairs.table
     else:
-        joined, _rows = join_shadow_rows(
+        joined = join_shadow(
             table,
             champion,
             challenger,

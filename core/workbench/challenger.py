@@ -329,7 +329,7 @@ def run_challenger(
         )
         check_cancelled(cancelled)
         report(0.7, "reading the pairs for the plots")
-        return _multiclass_view(entry, gate, features, report)
+        return _multiclass_view(entry, gate, features, report, cancelled)
     report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
     pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require_binary_outcomes)
     check_cancelled(cancelled)
@@ -522,7 +522,11 @@ def _champion_rows(
 
 
 def _multiclass_view(
-    entry: ModelEntry, gate: GateResult, features: list[str], report: Progress
+    entry: ModelEntry,
+    gate: GateResult,
+    features: list[str],
+    report: Progress,
+    cancelled: CancelCheck | None = None,
 ) -> ChallengerView:
     """:func:`run_challenger`'s view of a multiclass model's pairs: one-vs-rest ROC curves
     (micro-averaged: every class's probability against "is it this class"), each version's
@@ -603,7 +607,7 @@ def _multiclass_view(
             ids.take(idx[order[:DISAGREEMENT_ROWS]]),
             ids.take(idx),
             features,
-            None,
+            cancelled,
         )
         # each column built from its values, as this view always built them
         shown = pd.DataFrame({f: taken.column(f).to_pylist() for f in features})

@@ -35,7 +35,7 @@ def test_a_run_cancelled_while_reading_releases_the_read_lock_before_its_join(
     cancel = threading.Event()
     read_done = threading.Event()
     joins: list[str] = []
-    real_read, real_join = data_module.read_events, gate_module.join_shadow_rows
+    real_read, real_join = data_module.read_events, gate_module.join_shadow
 
     def reading(*args: Any, **kwargs: Any) -> Any:
         cancel.set()  # cancelled while the real read runs
@@ -48,7 +48,7 @@ def test_a_run_cancelled_while_reading_releases_the_read_lock_before_its_join(
         return real_join(*args, **kwargs)
 
     monkeypatch.setattr(data_module, "read_events", reading)
-    monkeypatch.setattr(gate_module, "join_shadow_rows", joining)
+    monkeypatch.setattr(gate_module, "join_shadow", joining)
     outcome: list[BaseException] = []
 
     def run() -> None:
@@ -78,13 +78,13 @@ def test_the_pairs_are_joined_without_the_read_lock(
     demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held: list[bool] = []
-    real_join = gate_module.join_shadow_rows
+    real_join = gate_module.join_shadow
 
     def joining(*args: Any, **kwargs: Any) -> Any:
         held.append(READ_LOCK.locked())
         return real_join(*args, **kwargs)
 
-    monkeypatch.setattr(gate_module, "join_shadow_rows", joining)
+    monkeypatch.setattr(gate_module, "join_shadow", joining)
     view = run_challenger(_fraud(demo_workspace), "1", "2", n_boot=20)
     assert held == [False]
     assert view.pairs > 0 and not READ_LOCK.locked()
@@ -156,7 +156,7 @@ def test_the_gate_joins_and_decides_without_the_read_lock(
     from watchkeeper.core.workbench.challenger import run_gate
 
     held: dict[str, list[bool]] = {"read": [], "join": [], "decide": []}
-    real_read, real_join = data_module.read_events, gate_module.join_shadow_rows
+    real_read, real_join = data_module.read_events, gate_module.join_shadow
     real_decide = gate_module.gate_of_pairs
 
     def reading(*args: Any, **kwargs: Any) -> Any:
@@ -172,7 +172,7 @@ def test_the_gate_joins_and_decides_without_the_read_lock(
         return real_decide(*args, **kwargs)
 
     monkeypatch.setattr(data_module, "read_events", reading)
-    monkeypatch.setattr(gate_module, "join_shadow_rows", joining)
+    monkeypatch.setattr(gate_module, "join_shadow", joining)
     monkeypatch.setattr(gate_module, "gate_of_pairs", deciding)
     gate = run_gate(_fraud(demo_workspace), "1", "2", n_boot=20)
     assert held["read"] and all(held["read"])

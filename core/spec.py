@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -75,6 +76,23 @@ def _window(value: Any) -> Any:
 #: A window as the spec writes it (``"1d"``, ``"6h"``, ``"7d"``, ``"5000rows"``), parsed and
 #: bounded at load; analyses receive the parsed value, never the text.
 Window = Annotated[WindowSpec, BeforeValidator(_window)]
+
+
+def _duration(value: Any) -> Any:
+    """A length of time as the spec writes it (``"30m"``, ``"6h"``, ``"1d"``): a window
+    key that may not count rows."""
+    parsed = _window(value)
+    if parsed is not None and parsed.kind != "time":
+        raise ValueError(f'a length of time such as "30m", "6h" or "1d", not {value!r}')
+    return parsed
+
+
+class TimeOnly:
+    """Marks a :data:`Duration` for the spec reference (no ``rows``)."""
+
+
+#: A length of time (``"30m"``, ``"6h"``, ``"1d"``), parsed at load; never rows.
+Duration = Annotated[WindowSpec, BeforeValidator(_duration), TimeOnly()]
 
 
 class ModelSection(_Section):
@@ -364,6 +382,15 @@ class GateSection(_Section):
     # over the shadow window must not exceed this many milliseconds. None: no such criterion.
     max_latency_p95_ms: NonNegative | None = None
     latency_column: NonEmpty = "latency_ms"
+    # How long before or after the challenger's row the champion's row of the same request
+    # may be logged: a shadow deployment that scores asynchronously (seconds, minutes, or a
+    # nightly batch) logs its row later. The champion's rows are read this far beyond the
+    # shadow window, so the first requests of the period keep their pairs.
+    pairing_margin: Duration = parse_window("1d")
+
+    @field_serializer("pairing_margin")
+    def _as_written(self, margin: WindowSpec) -> str | None:
+        return margin.text  # evidence and approvals keep the policy as the spec says it
 
 
 #: Metrics the health rule can use without labels (confidence-based estimation).

@@ -29,6 +29,7 @@ from watchkeeper.core.spec import (
     ReferenceSection,
     SliceSpec,
     TelemetrySection,
+    TimeOnly,
 )
 from watchkeeper.core.telemetry.windows import WindowSpec
 
@@ -165,6 +166,10 @@ DESCRIPTIONS: dict[str, str] = {
     "[gate].cost_false_negative": "Cost of a false negative, for the expected-cost criterion.",
     "[gate].max_latency_p95_ms": "The challenger's 95th-percentile latency budget (ms).",
     "[gate].latency_column": "The extra column holding latency in milliseconds.",
+    "[gate].pairing_margin": "How long before or after the challenger's row the champion's "
+    "row of the same request may be logged (shadow scoring that runs later, or in a nightly "
+    "batch): the champion's rows are read this far beyond the shadow window, so no request "
+    "of the period loses its pair.",
     "[health].metric": "The metric judged (default: `[gate] primary_metric`).",
     "[health].tolerance": "How much worse than the reference the metric may be before it has "
     "moved.",
@@ -282,7 +287,9 @@ def _allowed(annotation: Any, metadata: list[Any]) -> str:
                 value = getattr(m, attr, None)
                 if value is not None:
                     parts.append(f"{sign} {value}")
-    if _type_name(annotation).startswith("window"):
+    if any(isinstance(m, TimeOnly) for m in metadata):
+        parts.append("`30m`, `6h`, `1d`, `2w`; a time, not rows; at most 366 days")
+    elif _type_name(annotation).startswith("window"):
         parts.append("`6h`, `1d`, `7d`, `2w`, `5000rows`; at most 366 days")
     return "; ".join(dict.fromkeys(parts))
 
@@ -303,6 +310,8 @@ def _default(field: Any) -> str:
         return f"`{str(value).lower()}`"
     if isinstance(value, str):
         return f'`"{value}"`'
+    if isinstance(value, WindowSpec):
+        return f'`"{value.text}"`'
     return f"`{value}`"
 
 

@@ -50,14 +50,18 @@ def shadow_pairs_sql(
     per_version: Sequence[str] = (),
     limit: int = PAIR_ROWS,
     seed: int = 0,
+    margin: dt.timedelta = dt.timedelta(0),
 ) -> ShadowPairs:
-    """The champion's and challenger's rows of ``[start, end)`` paired by request id in the
-    database (see the module docstring). ``carry`` columns come from the champion's row,
-    ``per_version`` columns from both (``<col>_a`` / ``<col>_b``)."""
+    """The challenger's rows of ``[start, end)`` paired by request id with the champion's
+    in the database (see the module docstring), the champion's rows taken from ``margin``
+    before ``start`` to ``margin`` after ``end`` (:func:`~.gate.read_pair_rows`).
+    ``carry`` columns come from the champion's row, ``per_version`` columns from both
+    (``<col>_a`` / ``<col>_b``)."""
     import sqlalchemy as sa
 
     from watchkeeper.core.drift.sql_counts import SAMPLE_MULTIPLIER
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.telemetry.sql_values import short_error
 
     engine, _ = sql_parts(source)
@@ -65,9 +69,21 @@ def shadow_pairs_sql(
     with engine.connect() as conn:
         # one selection of both versions (the reader's filter binds its values by name: two
         # copies in one statement would share, and so confuse, them), split by version below
-        _, clauses, col = slice_query(
-            conn, source, None, model=model, versions=[champion, challenger], start=start, end=end
+        wide = margin if start is not None and end is not None else dt.timedelta(0)
+        table, clauses, col = slice_query(
+            conn,
+            source,
+            None,
+            model=model,
+            versions=[champion, challenger],
+            start=start - wide if start is not None else None,
+            end=end + wide if end is not None else None,
         )
+        if wide:
+            # the champion's row anywhere in the margin; the challenger's within the window
+            within = source.where(table, TelemetryQuery(start=start, end=end), binds="u")
+            own = sa.cast(col("model_version"), sa.String) != sa.literal(str(challenger))
+            clauses.append(sa.or_(own, sa.and_(*within)))
         picked = [col("request_id").label("rid"), col("score").label("s")]
         picked += [col("label").label("y"), sa.cast(col("model_version"), sa.String).label("v")]
         picked += [col(c).label(f"c{i}") for i, c in enumerate(names)]

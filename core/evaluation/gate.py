@@ -61,7 +61,9 @@ __all__ = [
     "evaluate_gate",
     "gate_from_spec",
     "gate_of_pairs",
+    "pairing_margin",
     "pairs_fingerprint",
+    "read_pair_rows",
     "read_shadow_pairs",
 ]
 
@@ -503,7 +505,7 @@ def read_shadow_pairs(
     ``read_lock``: held around the source's reads only, not the join of what was read, so
     another reader waits for the read alone; ``cancelled`` is checked between the steps, so
     a run cancelled while reading gives way before it joins."""
-    from watchkeeper.core.evaluation.data import open_spec_source, read_events, version_time_range
+    from watchkeeper.core.evaluation.data import open_spec_source, version_time_range
     from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
     from watchkeeper.core.progress import check_cancelled
 
@@ -511,6 +513,7 @@ def read_shadow_pairs(
     predicates: Sequence[SlicePredicate] = predicates_from_spec(spec)
     slice_columns = [c for p in predicates for c in p.columns]
     latency = policy.latency_column if policy.max_latency_p95_ms is not None else None
+    margin = pairing_margin(policy)
     own = source is None
     check_cancelled(cancelled)
     with read_lock if read_lock is not None else contextlib.nullcontext():
@@ -555,15 +558,18 @@ def read_shadow_pairs(
                     end=end,
                     carry=list(dict.fromkeys([*slice_columns, *carry])),
                     per_version=[latency] if latency else [],
+                    margin=margin,
                 )
             else:
-                table = read_events(
+                table = read_pair_rows(
                     src,
                     model=model,
-                    versions=[champion, challenger],
+                    champion=champion,
+                    challenger=challenger,
                     start=start,
                     end=end,
                     columns=list(dict.fromkeys(columns)),
+                    margin=margin,
                 )
             description = src.description
         finally:
@@ -604,6 +610,70 @@ def read_shadow_pairs(
         outcomes,
         sql_pairs.total if sampled and sql_pairs is not None else None,
     )
+
+
+def pairing_margin(policy: Any) -> dt.timedelta:
+    """How far beyond a shadow window the champion's rows are read (``[gate]
+    pairing_margin``)."""
+    return dt.timedelta(microseconds=policy.pairing_margin.step_us)
+
+
+def read_pair_rows(
+    source: Any,
+    *,
+    model: str | None,
+    champion: str,
+    challenger: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    columns: Sequence[str],
+    margin: dt.timedelta,
+    cancelled: Callable[[], bool] | None = None,
+) -> pa.Table:
+    """Both versions' rows a pairing joins (``columns`` of each): the challenger's of
+    ``[start, end)`` — the shadow window says which requests are compared — and the
+    champion's from ``margin`` before ``start`` to ``margin`` after ``end``. A shadow
+    deployment that scores asynchronously logs its row seconds to hours after the
+    champion's; read within the window alone, the first requests' champion rows fall
+    before it and those requests lose their pairs (as :func:`.compare_sql.shadow_pairs_sql`
+    selects in the database)."""
+    import pyarrow.compute as pc
+
+    from watchkeeper.core.evaluation.data import read_events
+
+    names = list(dict.fromkeys(columns))
+    if not margin or (start is None and end is None) or "ts" not in source.schema().names:
+        return read_events(
+            source,
+            model=model,
+            versions=[champion, challenger],
+            start=start,
+            end=end,
+            columns=names,
+            cancelled=cancelled,
+        )
+    table = read_events(
+        source,
+        model=model,
+        versions=[champion, challenger],
+        start=None if start is None else start - margin,
+        end=None if end is None else end + margin,
+        columns=list(dict.fromkeys([*names, "model_version", "ts"])),
+        cancelled=cancelled,
+    )
+    version = table.column("model_version")
+    if not pa.types.is_string(version.type):
+        version = pc.cast(version, pa.string())
+    ts = table.column("ts")
+    bounds = []
+    if start is not None:
+        bounds.append(pc.greater_equal(ts, pa.scalar(start, ts.type)))
+    if end is not None:
+        bounds.append(pc.less(ts, pa.scalar(end, ts.type)))
+    inside = bounds[0] if len(bounds) == 1 else pc.and_(*bounds)
+    # the champion's row anywhere in the margin; the challenger's within the window only
+    keep = pc.or_kleene(pc.not_equal(version, str(challenger)), inside)
+    return table.filter(pc.fill_null(keep, False)).select(names)
 
 
 def gate_of_pairs(

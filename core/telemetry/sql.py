@@ -178,7 +178,9 @@ class SqlSource(TelemetrySource):
         """``schema.table`` or ``table``, as :func:`reflect_table` takes it."""
         return f"{self._schema_name}.{self._table_name}" if self._schema_name else self._table_name
 
-    def where(self, table: sa.FromClause, query: TelemetryQuery) -> list[sa.ColumnElement[bool]]:
+    def where(
+        self, table: sa.FromClause, query: TelemetryQuery, *, binds: str = "w"
+    ) -> list[sa.ColumnElement[bool]]:
         """The one ``WHERE`` selecting ``query``'s events (model, versions, time range) in
         ``table`` — this source's table as an analysis reflected it.
 
@@ -186,9 +188,12 @@ class SqlSource(TelemetrySource):
         column compares with integers, a time column with a time of its own zone, SQLite's
         ISO text through ``strftime``), so an analysis counts exactly the rows a read returns.
         A table without a version column is one version: a filter on versions is a constant
-        ``true`` (that version asked for) or ``false`` (others only).
+        ``true`` (that version asked for) or ``false`` (others only). ``binds`` names the
+        values bound (``w1``, ``w2``...): a second filter in one statement needs other names.
         """
-        where = _SqlFilter(self, query, self._filter_roles(), table, self._constant_version())
+        where = _SqlFilter(
+            self, query, self._filter_roles(), table, self._constant_version(), binds=binds
+        )
         if not where.complete:
             raise TelemetryError(
                 "the model/version/time filter cannot be pushed down to this table (a time "
@@ -533,6 +538,7 @@ class _SqlFilter:
         roles: dict[str, str],
         table: sa.FromClause | None = None,
         constant_version: str | None = None,
+        binds: str = "w",
     ):
         self._dialect = source._dialect
         self._table = source._table() if table is None else table
@@ -541,6 +547,7 @@ class _SqlFilter:
         self.complete = True
         self.everything = True
         self._binds = 0
+        self._names = binds
         if query.model is not None and "model" in roles:
             self._in(roles["model"], [query.model])
         if query.versions and constant_version is not None:
@@ -564,7 +571,7 @@ class _SqlFilter:
 
     def _bind(self, value: Any, type_: Any = None, *, expanding: bool = False) -> Any:
         self._binds += 1
-        return sa.bindparam(f"w{self._binds}", value, type_=type_, expanding=expanding)
+        return sa.bindparam(f"{self._names}{self._binds}", value, type_=type_, expanding=expanding)
 
     def _in(self, name: str, values: list[str]) -> None:
         self.everything = False
@@ -591,7 +598,7 @@ class _SqlFilter:
         key = time_key(column)
         # the lightweight table's columns carry no type: the zone comes from the reflection
         zoned = pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None
-        bound = time_bound(column, moment, name=f"w{self._binds + 1}", zoned=zoned)
+        bound = time_bound(column, moment, name=f"{self._names}{self._binds + 1}", zoned=zoned)
         self._binds += 1
         self.clauses.append(key >= bound if at_least else key < bound)
 

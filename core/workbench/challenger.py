@@ -477,12 +477,19 @@ def _champion_rows(
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from watchkeeper.core.evaluation.gate import pairing_margin
     from watchkeeper.core.telemetry.contract import TelemetryQuery
 
     if not len(request_ids):  # nothing shown (an empty id list would select every row)
         return pa.table({c: pa.array([], pa.null()) for c in ["request_id", *features]}), set()
     spec = spec_of(entry)
-    window = TelemetryQuery(model=spec.model.name, versions=(champion,), start=start, end=end)
+    margin = pairing_margin(spec.gate)  # where the pairing found the champion's rows
+    window = TelemetryQuery(
+        model=spec.model.name,
+        versions=(champion,),
+        start=start - margin if start is not None else None,
+        end=end + margin if end is not None else None,
+    )
     shown = dataclasses.replace(window, request_ids=tuple(request_ids.to_pylist()))
     gaps: set[str] = set()
     with READ_LOCK:
@@ -532,7 +539,7 @@ def _multiclass_view(
     (micro-averaged: every class's probability against "is it this class"), each version's
     probability of the true class, and the requests whose predicted classes differ."""
     from watchkeeper.core.evaluation.compare import join_shadow
-    from watchkeeper.core.evaluation.data import read_events
+    from watchkeeper.core.evaluation.gate import pairing_margin, read_pair_rows
     from watchkeeper.core.evaluation.metrics import Prepared
     from watchkeeper.core.evaluation.multiclass_compare import paired_outcomes
 
@@ -543,13 +550,15 @@ def _multiclass_view(
         outcomes = class_columns(spec, src.schema().names)
         assert outcomes is not None  # a multiclass spec
         outputs = outcomes.columns()[1:]
-        table = read_events(
+        table = read_pair_rows(
             src,
             model=spec.model.name,
-            versions=[champion, challenger],
+            champion=champion,
+            challenger=challenger,
             start=start,
             end=end,
             columns=["request_id", "model_version", *outputs, "label"],
+            margin=pairing_margin(spec.gate),
         )
     # the features of the disagreements shown are read for those alone (_champion_rows)
     joined = join_shadow(table, champion, challenger, outputs=outputs)

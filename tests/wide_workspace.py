@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from child_process import peak_mb  # tests/ is on the path: this script's folder
 
 MODEL = "wide"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -128,16 +129,6 @@ def build(
     return path
 
 
-def _peak_mb() -> float:
-    # VmHWM belongs to this process's own address space; ru_maxrss survives exec, so a child
-    # spawned by a 1.4 GB pytest process would report the parent's peak as its own
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def run(analysis: str, spec: Path) -> dict[str, Any]:
     from watchkeeper.core.workbench.analyses import run_drift, run_performance
     from watchkeeper.core.workbench.challenger import run_challenger
@@ -147,7 +138,7 @@ def run(analysis: str, spec: Path) -> dict[str, Any]:
 
     portfolio = portfolio_of_spec(spec)
     (entry,) = portfolio.models
-    before = _peak_mb()
+    before = peak_mb()
     t = time.perf_counter()
     out: dict[str, Any] = {}
     if analysis == "drift":
@@ -176,7 +167,7 @@ def run(analysis: str, spec: Path) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown analysis {analysis!r}")
     out.update(
-        analysis=analysis, seconds=time.perf_counter() - t, before_mb=before, peak_mb=_peak_mb()
+        analysis=analysis, seconds=time.perf_counter() - t, before_mb=before, peak_mb=peak_mb()
     )
     return out
 

@@ -90,6 +90,34 @@ def _filter_table(table: Any, filters: dict[str, str], what: str, required: bool
     return table
 
 
+def _current_of(src: Any, location: str, filters: dict[str, str]) -> Any:
+    """The current data: a file too large to hold (Parquet; every column × its rows above
+    ``STREAM_BYTES``) as a reader of a few columns at a time, as the window reads a
+    workspace's (1,500,000 rows × 43 columns took the command to 1.6 GB read whole);
+    otherwise read whole."""
+    from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.drift.sources import read_table
+    from watchkeeper.core.errors import TelemetryError
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.workbench.analyses import streamed_current
+
+    try:
+        names = src.schema().names
+    except TelemetryError:  # no time column, say: read whole, as read_table reads such a file
+        return _filter_table(read_table(location), filters, "current", True)
+    for column in filters:
+        if column not in names:
+            raise DriftError(f"current: --{_flag(column)} given but there is no {column!r} column")
+    query = TelemetryQuery(
+        model=filters.get("model"),
+        versions=(filters["model_version"],) if "model_version" in filters else (),
+    )
+    reader, _ = streamed_current(src, query)
+    if reader is not None:
+        return reader
+    return _filter_table(read_table(location), filters, "current", True)
+
+
 def _flag(column: str) -> str:
     return "model" if column == "model" else "version"
 
@@ -206,7 +234,7 @@ def _run_sources(args: argparse.Namespace, progress: Any) -> Any:
                     **common,
                 )
         else:
-            current = _filter_table(read_table(args.current), filters, "current", True)
+            current = _current_of(src, args.current, filters)
             result = analyze_drift(prepared(), current, progress=progress, **common)
     return result
 

@@ -35,6 +35,7 @@ __all__ = [
     "reference_profile_of",
     "run_drift",
     "run_performance",
+    "streamed_current",
     "window_for",
     "windows_to_estimate",
 ]
@@ -463,6 +464,20 @@ def _streams(src: TelemetrySource) -> bool:
     if isinstance(src, SqlSource):
         return src.engine.dialect.name == "duckdb" and not src.warehouse
     return isinstance(src, ParquetSource)
+
+
+def streamed_current(src: TelemetrySource, query: Any) -> tuple[Any, int]:
+    """``(reader, rows)``: the selected events of ``src`` as a :class:`ColumnReader` of all
+    its columns when the selection is too large to hold (:data:`STREAM_BYTES`) and ``src``
+    returns its rows in the same order on every read; else ``(None, rows)``, to be read
+    whole. One ``COUNT`` (a Parquet file's metadata when nothing is filtered)."""
+    if not _streams(src):
+        return None, -1
+    columns = list(src.schema().names)
+    rows = src.count(query)
+    if rows * len(columns) * 8 <= STREAM_BYTES:
+        return None, rows
+    return _column_reader(src, query, columns, rows), rows
 
 
 def _column_reader(src: TelemetrySource, query: Any, columns: Sequence[str], rows: int) -> Any:

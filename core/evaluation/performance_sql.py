@@ -6,8 +6,8 @@ at the threshold), the events, the labeled events, the positives and the sums of
 ``s − y``, ``|s − y|``, ``(s − y)²``, ``(s − y)⁴`` and the lowest and highest labeled score —
 at most windows × bins rows whatever the table's size. Windows are the drift count's
 (:func:`~watchkeeper.core.drift.sql_counts.windowed_rows`), so they hold exactly the rows a
-read assigns to them. Three statements: the time range, the score range, the counts
-(and one for ROC AUC, below).
+read assigns to them. Two statements: the time and score ranges, the counts (and one for
+ROC AUC, below).
 
 What is exact (equal to the in-memory metrics up to floating-point summation order, tested
 to 1e-9): events and label coverage per window, precision, recall, accuracy and F1 at the
@@ -94,8 +94,12 @@ def performance_over_time_sql(
     """
     import sqlalchemy as sa
 
-    from watchkeeper.core.drift.sql_counts import plan_windows_sql, windowed_rows
-    from watchkeeper.core.evaluation.binned import score_range_sql
+    from watchkeeper.core.drift.sql_counts import (
+        plan_windows_sql,
+        remembered_time_ranges,
+        time_range_with,
+        windowed_rows,
+    )
     from watchkeeper.core.evaluation.slice_sql import refuse_odd_labels_sql, slice_query, sql_parts
     from watchkeeper.core.telemetry.sql import time_bound, time_key
     from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
@@ -113,19 +117,25 @@ def performance_over_time_sql(
             f"(they need every score); choose from {', '.join(offered)}"
         )
     where = {"model": model, "versions": versions, "start": start, "end": end}
-    span = score_range_sql(source, **where)
-    lo, hi = span if span is not None else (threshold, threshold)
-    # only ROC AUC needs the scores' order: every other metric is threshold counts and sums,
-    # one bin each side of the threshold (the grid must still hold it as an edge). On Spark
-    # the bins of F1 over 90 daily windows of 300,000 events came back as 234,000 rows,
-    # each field a Python call in PyHive's Thrift decoding: 4.5 of the view's 10 s
-    ordered = task == "binary" and "roc_auc" in chosen
-    grid = score_grid(lo, hi, threshold, bins if ordered else 1)
     engine, _ = sql_parts(source)
-    with engine.connect() as conn:
+    with engine.connect() as conn, remembered_time_ranges():
         table, clauses, col = slice_query(conn, source, None, **where)
         ts_name = col("ts").name
         selected = sa.and_(*clauses) if clauses else None
+        # the finite scores' range with the time range the windows are planned on: one
+        # statement (the windows below ask nothing more), not a scan each
+        score = col("score")
+        is_finite = sa.and_(score > double(-math.inf), score < double(math.inf))
+        finite_score = sa.case((is_finite, score))
+        also = (sa.func.min(finite_score), sa.func.max(finite_score))
+        _, (lo, hi) = time_range_with(conn, table, ts_name, selected, also)
+        lo, hi = (threshold, threshold) if lo is None else (float(lo), float(hi))
+        # only ROC AUC needs the scores' order: every other metric is threshold counts and
+        # sums, one bin each side of the threshold (the grid must still hold it as an edge).
+        # On Spark the bins of F1 over 90 daily windows of 300,000 events came back as
+        # 234,000 rows, each field a Python call in PyHive's Thrift decoding: 4.5 of 10 s
+        ordered = task == "binary" and "roc_auc" in chosen
+        grid = score_grid(lo, hi, threshold, bins if ordered else 1)
         windows = plan_windows_sql(
             conn, table, parse_window(window), timestamp=ts_name, where=selected
         )

@@ -257,11 +257,11 @@ def test_performance_is_counted_in_spark_and_equals_duckdb(spark_specs: dict[str
     assert any("counted in the database" in n for n in spark.notes)
     assert any(e is not None and e.metrics for e in spark.estimated)
     _close(_performance_document(spark), _performance_document(duck))
-    # per analysis, not per window: realized (label times, score range, time range, counts,
-    # mixed bins' rows), baseline (the last four), estimate (the reference's time range, two
-    # samples: the windows' plan is the realized metrics', not asked of Spark again)
-    assert len(statements["spark"]) == 12, statements["spark"]
-    assert len(set(statements["spark"])) == 12, statements["spark"]
+    # per analysis, not per window: realized (label times, the time and score ranges in one,
+    # counts, mixed bins' rows), baseline (the last three), estimate (the reference's time
+    # range, two samples: the windows' plan is the realized metrics', not asked again)
+    assert len(statements["spark"]) == 10, statements["spark"]
+    assert len(set(statements["spark"])) == 10, statements["spark"]
 
 
 def test_naive_parquet_timestamps_are_compared_as_utc(spark, tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ from watchkeeper.app.panels.overview import OverviewPanel
 from watchkeeper.app.panels.performance import PerformancePanel
 from watchkeeper.app.panels.portfolio import PortfolioPanel
 from watchkeeper.app.panels.slices import make_slices_panel
+from watchkeeper.app.scene_paints import ScenePaints
 from watchkeeper.app.task_status import TaskStatusWidget
 from watchkeeper.app.theme import theme_menu
 from watchkeeper.app.workers import TaskRunner
@@ -162,6 +163,10 @@ class MainWindow(QMainWindow):
         self.portfolio.health_ready.connect(self._on_portfolio_health_ready)
         self.governance.sync_requested.connect(self.sync_outbox)
         self.runner.task_finished.connect(self._on_runner_task_finished)
+        # the plots' scenes paint the window once per turn, not once each (scene_paints)
+        self.scene_paints = ScenePaints(self)
+        self.scene_paints.watch()
+        self.tabs.currentChanged.connect(lambda _index: self.scene_paints.watch())
         self.resize(1400, 900)
         self._restore_layout()
         if workspace is not None:

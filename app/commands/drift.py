@@ -90,6 +90,55 @@ def _filter_table(table: Any, filters: dict[str, str], what: str, required: bool
     return table
 
 
+def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], progress: Any) -> Any:
+    """The reference file prepared a batch of columns at a time, as the window prepares a
+    large reference window (``analyses.REFERENCE_BYTES``), when its features are named
+    (``--features``: a batch sees only its own columns, so nothing is inferred from the
+    data), it keeps its row order (Parquet) and it is that large; else None: read whole and
+    prepared through the disk cache. ``--model``/``--version`` select its rows where it has
+    the column, as for the whole read."""
+    from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.drift.reference_batches import prepare_reference_in_batches
+    from watchkeeper.core.errors import TelemetryError
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+    from watchkeeper.core.telemetry.source import open_source
+    from watchkeeper.core.workbench import analyses
+
+    if not args.features:
+        return None
+    with open_source(args.reference) as src:
+        if not analyses.keeps_row_order(src):
+            return None
+        try:
+            names = src.schema().names
+        except TelemetryError:  # no time column, say: read whole, as read_table reads it
+            return None
+        if any(f not in names for f in args.features):
+            return None  # the whole read names the missing feature
+        present = {k: v for k, v in filters.items() if k in names}
+        query = TelemetryQuery(
+            model=present.get("model"),
+            versions=(present["model_version"],) if "model_version" in present else (),
+        )
+        prediction = "score" if "score" in names else None
+        columns = [*args.features, *([prediction] if prediction else [])]
+        rows = src.count(query)
+        if rows * len(columns) * 8 <= analyses.REFERENCE_BYTES:
+            return None
+        batch = max(1, analyses.BATCH_BYTES // max(1, rows * 8))
+        if len(set(args.features)) != len(args.features):
+            raise DriftError("--features lists a feature twice")
+        return prepare_reference_in_batches(
+            lambda wanted: src.read(query, columns=list(wanted)),
+            rows,
+            features=list(args.features),
+            categorical=args.categorical or (),
+            prediction=prediction,
+            batch_columns=batch,
+            progress=progress,
+        )
+
+
 def _current_of(src: Any, location: str, filters: dict[str, str]) -> Any:
     """The current data: a file too large to hold (Parquet; every column × its rows above
     ``STREAM_BYTES``) as a reader of a few columns at a time, as the window reads a
@@ -178,11 +227,14 @@ def _run_sources(args: argparse.Namespace, progress: Any) -> Any:
     for t in (args.start, args.end):
         to_us(t)
     filters = _filters(args)
-    reference = _filter_table(read_table(args.reference), filters, "reference", False)
-    if reference.num_rows == 0:
-        raise DriftError(
-            "reference: no rows" + (" for the --model/--version given" if filters else "")
-        )
+    batched = _reference_in_batches(args, filters, progress)
+    reference = None
+    if batched is None:
+        reference = _filter_table(read_table(args.reference), filters, "reference", False)
+        if reference.num_rows == 0:
+            raise DriftError(
+                "reference: no rows" + (" for the --model/--version given" if filters else "")
+            )
     common: dict[str, Any] = {
         "features": args.features,
         "categorical": args.categorical,
@@ -193,6 +245,8 @@ def _run_sources(args: argparse.Namespace, progress: Any) -> Any:
     }
 
     def prepared() -> Any:
+        if batched is not None:
+            return batched
         # prepared once per machine: a repeated run loads it (core/drift/reference_cache.py)
         return cached_reference(
             reference,

@@ -30,7 +30,9 @@ __all__ = [
     "ESTIMATE_BELOW_COVERAGE",
     "IN_MEMORY_ROWS",
     "NO_LABEL_TIMES",
+    "REFERENCE_BYTES",
     "PerformanceView",
+    "keeps_row_order",
     "open_source_of",
     "reference_profile_of",
     "run_drift",
@@ -192,7 +194,8 @@ def run_drift(
         pushed = isinstance(src, SqlSource) and (
             src.warehouse
             or (
-                rows > IN_MEMORY_ROWS and not (_streams(src) and len(features) > SQL_COUNT_FEATURES)
+                rows > IN_MEMORY_ROWS
+                and not (keeps_row_order(src) and len(features) > SQL_COUNT_FEATURES)
             )
         )
         report(0.05, "reading the reference")
@@ -268,7 +271,7 @@ def run_drift(
             return _with_labels(result, labels, common, as_of)
         # the request id orders the exact statistics' sample, where there is one
         current_cols = [*(["request_id"] if src.schema().has_request_id else []), *data_cols]
-        streamed = _streams(src) and rows * len(current_cols) * 8 > STREAM_BYTES
+        streamed = keeps_row_order(src) and rows * len(current_cols) * 8 > STREAM_BYTES
         current: Any = None
         if not streamed:
             report(0.1, f"reading {rows:,} events")
@@ -408,7 +411,7 @@ def _batched_reference_rows(
     """The reference's rows when it is prepared a batch of columns at a time (see
     :data:`REFERENCE_BYTES`: its features are named, ``src`` streams, and it is that large;
     one ``COUNT``), else 0."""
-    if not common["features"] or not _streams(src):
+    if not common["features"] or not keeps_row_order(src):
         return 0
     rows = src.count(_span_query(spec, span))
     return rows if rows * len(columns) * 8 > REFERENCE_BYTES else 0
@@ -454,7 +457,7 @@ def _prepared_in_batches(
     )
 
 
-def _streams(src: TelemetrySource) -> bool:
+def keeps_row_order(src: TelemetrySource) -> bool:
     """Whether ``src`` returns the same rows in the same order on every read (the engine
     checks it too): Parquet files and DuckDB tables (insertion order), not CSV (every read
     parses the whole file) or a server's table."""
@@ -471,7 +474,7 @@ def streamed_current(src: TelemetrySource, query: Any) -> tuple[Any, int]:
     its columns when the selection is too large to hold (:data:`STREAM_BYTES`) and ``src``
     returns its rows in the same order on every read; else ``(None, rows)``, to be read
     whole. One ``COUNT`` (a Parquet file's metadata when nothing is filtered)."""
-    if not _streams(src):
+    if not keeps_row_order(src):
         return None, -1
     columns = list(src.schema().names)
     rows = src.count(query)

@@ -317,14 +317,97 @@ def test_a_large_current_file_stays_in_bounds(tmp_path: Path) -> None:
 
     pq.write_table(table(20_000, 0.0), tmp_path / "ref.parquet")
     pq.write_table(table(900_000, 0.1), tmp_path / "cur.parquet", row_group_size=50_000)
+    from watchkeeper.core.workbench.analyses import REFERENCE_BYTES, STREAM_BYTES
+
+    got = json_child(
+        str(tests / "drift_cli_child.py"),
+        "4096",
+        str(STREAM_BYTES),
+        str(REFERENCE_BYTES),
+        str(tmp_path / "ref.parquet"),
+        str(tmp_path / "cur.parquet"),
+    )
+    assert got["code"] == 0 and got["rows"] == 900_000
+    assert got["peak_mb"] < 620, got
+
+
+def test_a_large_reference_file_with_named_features_is_prepared_in_batches(
+    capsys, files, tmp_path, monkeypatch
+) -> None:
+    """Above ``REFERENCE_BYTES`` a Parquet reference whose features are named is prepared a
+    few columns at a time (the rows of ``--model`` only), as the window prepares a large
+    reference window: the same document as the whole read through the cache."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.drift import reference_batches
+    from watchkeeper.core.workbench import analyses
+
+    ref = pq.read_table(files["ref"])
+    n = ref.num_rows
+    ts = pa.array(pd.date_range("2025-12-01", periods=n, freq="60s", tz="UTC"))
+    mine = ref.append_column("ts", ts).append_column("model", pa.array(["m"] * n))
+    other = mine.set_column(mine.schema.get_field_index("model"), "model", pa.array(["o"] * n))
+    other = other.set_column(other.schema.get_field_index("x"), "x", pa.array(np.full(n, 9.0)))
+    path = tmp_path / "reference.parquet"
+    pq.write_table(pa.concat_tables([mine, other]), path, row_group_size=1_000)
+    calls: list[int] = []
+    real = reference_batches.prepare_reference_in_batches
+
+    def spy(read, rows, **kw):  # type: ignore[no-untyped-def]
+        calls.append(rows)
+        return real(read, rows, **kw)
+
+    monkeypatch.setattr(reference_batches, "prepare_reference_in_batches", spy)
+    args = ["--reference", path, "--current", files["cur"], "--window", "6h", "--json"]
+    args += ["--model", "m", "--features", "x", "c", "--categorical", "c"]
+    documents = []
+    for limit in (analyses.REFERENCE_BYTES, 0):
+        monkeypatch.setattr(analyses, "REFERENCE_BYTES", limit)
+        code, out, err = _run(capsys, *args)
+        assert code == 0, err
+        documents.append(json.loads(out))
+    assert calls == [n]  # the second run only, with model m's rows
+    whole, batched = documents
+    assert batched == whole
+    assert whole["reference"]["rows"] == n
+
+
+def test_a_large_reference_file_stays_in_bounds(tmp_path: Path) -> None:
+    """600,000 reference rows × 40 named features (192 MB as float64), the batch threshold
+    lowered to 32 MiB so that a test-sized file crosses it: in a capped child the command
+    peaked at 366 MB preparing the reference in batches, at 782 MB reading it whole."""
+    import datetime as dt
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tests = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(tests))
+    from child_process import json_child
+
+    rng = np.random.default_rng(3)
+    t0 = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp() * 1e6)
+
+    def table(n: int, shift: float, start: int) -> pa.Table:
+        ts = pa.array(start + np.arange(n, dtype=np.int64) * 1_000_000, pa.timestamp("us", "UTC"))
+        block = rng.normal(shift, 1, (40, n))
+        return pa.table({"ts": ts, **{f"f{j:02d}": block[j] for j in range(40)}})
+
+    pq.write_table(table(600_000, 0.0, t0), tmp_path / "ref.parquet", row_group_size=50_000)
+    pq.write_table(table(20_000, 0.1, t0 + 40 * 86_400_000_000), tmp_path / "cur.parquet")
     from watchkeeper.core.workbench.analyses import STREAM_BYTES
 
     got = json_child(
         str(tests / "drift_cli_child.py"),
         "4096",
         str(STREAM_BYTES),
+        str(32 << 20),
         str(tmp_path / "ref.parquet"),
         str(tmp_path / "cur.parquet"),
+        "--features",
+        *(f"f{j:02d}" for j in range(40)),
     )
-    assert got["code"] == 0 and got["rows"] == 900_000
-    assert got["peak_mb"] < 620, got
+    assert got["code"] == 0 and got["reference_rows"] == 600_000 and got["rows"] == 20_000
+    assert got["peak_mb"] < 560, got

@@ -122,6 +122,8 @@ class StagedDraws(QObject):
     ms at 500 features (``benchmarks/ui.py``; a ``QApplication.notify`` probe showed a
     partial answer's handler of ~30 ms followed by ten scene updates of 3-44 ms each, no
     timer between them). One step per turn lets input and timers through between steps.
+    The main window also puts those scene paints off to a turn of their own
+    (:mod:`~watchkeeper.app.scene_paints`), so a step's plots paint the window once.
 
     A step draws the panel's *current* state when it runs, so scheduling a name already
     pending keeps its place and takes the newer step (two answers in a row draw once).

@@ -63,6 +63,15 @@ counted before its rank sums: the cost of ROC AUC) — ``--rounds`` rounds, the 
 alternated within each, medians printed.
 
     .venv/bin/python benchmarks/spark.py --analysis multiclass-slices --rows 300000 --rounds 3
+
+``--analysis challenger``: the Champion vs challenger view (the gate, its curves and the 200
+disagreements with their features) on N requests over 60 days, the last 20 scored again in
+shadow by a version that logs 1-300 s later: on Spark (the pairs joined in the warehouse)
+and on DuckDB over a view of the same Parquet files, against a hand-written Spark JOIN of
+the pairs and their discordant counts — wall time, statements, Spark jobs, VmHWM; the gate
+documents and the disagreements compared.
+
+    .venv/bin/python benchmarks/spark.py --analysis challenger --rows 1000000 --rounds 2
 """
 
 from __future__ import annotations
@@ -785,12 +794,216 @@ def measure_multiclass_slices(
     print(f"  notes: {[n for n in b.notes if 'ROC AUC' in n]}", flush=True)
 
 
+CHALLENGER_SPEC = """\
+[model]
+name = "m"
+task = "binary"
+
+[telemetry]
+source = "{source}"
+
+[telemetry.columns]
+score = "score"
+prediction = ""
+label = "label"
+label_ts = ""
+features = ["x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "region"]
+
+[reference]
+kind = "window"
+version = "1"
+start = 2026-01-01
+end = 2026-01-31
+
+[[slices]]
+name = "north"
+where = {{ region = "north" }}
+critical = true
+
+[gate]
+min_labeled = 1000
+"""
+
+
+def build_challenger_parquet(folder: Path, rows: int) -> int:
+    """N requests over 60 days answered by version 1; version 2 scores those of the last 20
+    days in shadow, each logged 1-300 s after the champion's row (a scorer that lags: the
+    pairing margin keeps the first ones' pairs); 8 numerical features, a region, a label.
+    Returns the number of shadow requests."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    t0 = np.datetime64(dt.datetime(2026, 1, 1), "us")
+    secs = np.sort(rng.uniform(0, 60 * 86400, rows))
+    writer = None
+    shadow = 0
+    for lo in range(0, rows, 500_000):
+        s = secs[lo : lo + 500_000]
+        n = s.size
+        x = rng.normal(size=(8, n))
+        region = np.array(["north", "south", "east", "west"])[rng.integers(0, 4, n)]
+        y = (rng.random(n) < 1 / (1 + np.exp(-(x[0] + 0.5 * x[1] - 2)))).astype(float)
+        y[s > 58 * 86400] = np.nan  # the last two days not labeled yet
+        score_a = 1 / (1 + np.exp(-(x[0] + rng.normal(0, 1.0, n) - 2)))
+        score_b = 1 / (1 + np.exp(-(x[0] + 0.5 * x[1] + rng.normal(0, 0.8, n) - 2)))
+        ids = np.char.add("r", (lo + np.arange(n)).astype(str))
+        late = s >= 40 * 86400
+        shadow += int(late.sum())
+
+        def part(
+            version: str,
+            at: np.ndarray,
+            keep: np.ndarray,
+            score: np.ndarray,
+            ids: np.ndarray = ids,
+            x: np.ndarray = x,
+            region: np.ndarray = region,
+            y: np.ndarray = y,
+        ) -> pa.Table:
+            return pa.table(
+                {
+                    "request_id": pa.array(ids[keep]),
+                    "ts": pa.array(
+                        t0 + (at[keep] * 1e6).astype("timedelta64[us]"),
+                        pa.timestamp("us", tz="UTC"),
+                    ),
+                    "model": pa.array(np.full(int(keep.sum()), "m")),
+                    "model_version": pa.array(np.full(int(keep.sum()), version)),
+                    **{f"x{j}": x[j][keep] for j in range(8)},
+                    "region": pa.array(region[keep]),
+                    "score": score[keep],
+                    "label": pa.array(y[keep], from_pandas=True),
+                }
+            )
+
+        lag = rng.uniform(1, 300, n)
+        batch = pa.concat_tables(
+            [part("1", s, np.ones(n, bool), score_a), part("2", s + lag, late, score_b)]
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(folder / "part-0.parquet", batch.schema)
+        writer.write_table(batch)
+    if writer is not None:
+        writer.close()
+    return shadow
+
+
+def _same_document(a: Any, b: Any) -> bool:
+    """Equal documents, floats to 1e-9 relative (sums in another order differ in the last
+    bits)."""
+    import math
+
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_document(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_document(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def measure_challenger(rows: int, server: SparkThriftServer, work: Path, rounds: int) -> None:
+    """The Champion vs challenger view (``run_challenger``: the gate with its bootstrap, the
+    ROC curves, the density, the 200 disagreements with their features) on Spark — the pairs
+    joined in the warehouse — and on DuckDB over a view of the same Parquet files (read and
+    joined in memory); against a hand-written Spark JOIN counting the pairs and McNemar's
+    discordant pairs. ``rounds`` alternations, medians printed."""
+    import statistics
+
+    import duckdb
+    import sqlalchemy as sa
+
+    from watchkeeper.core.workbench.challenger import run_challenger
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    data = work / f"challenger-{rows}"
+    data.mkdir()
+    t = time.perf_counter()
+    shadow = build_challenger_parquet(data, rows)
+    view = work / f"challenger-view-{rows}.duckdb"
+    with duckdb.connect(str(view)) as con:
+        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/*.parquet')")
+    print(
+        f"{rows:,} requests, {shadow:,} scored again in shadow (lagging 1-300 s), 9 features: "
+        f"data built in {time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
+    table = f"challenger_{rows}"
+    (work / "specs").mkdir(exist_ok=True)
+    entries = {}
+    for name, source in (
+        ("Spark", server.table_from_parquet(table, data)),
+        ("DuckDB", f"duckdb:///{view}#events"),
+    ):
+        spec = work / "specs" / f"challenger-{name}-{rows}.toml"
+        spec.write_text(CHALLENGER_SPEC.format(source=source))
+        (entries[name],) = portfolio_of_spec(spec).models
+    hand_sql = (
+        "SELECT count(*), sum(CASE WHEN a.label IS NOT NULL AND (a.score >= 0.5) = "
+        "(a.label = 1) AND (b.score >= 0.5) <> (a.label = 1) THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN a.label IS NOT NULL AND (a.score >= 0.5) <> (a.label = 1) AND "
+        "(b.score >= 0.5) = (a.label = 1) THEN 1 ELSE 0 END) "
+        f"FROM {table} a JOIN {table} b ON a.request_id = b.request_id "
+        "WHERE a.model_version = '1' AND b.model_version = '2'"
+    )
+    engine = sa.create_engine(server.url)
+    walls: dict[str, list[float]] = {}
+    for r in range(rounds):
+        got = {}
+        for name, entry in entries.items():
+            got[name], wall, sent, jobs = _measured(
+                server, lambda e=entry: run_challenger(e, "1", "2", n_boot=200)
+            )
+            walls.setdefault(name, []).append(wall)
+            print(
+                f"  round {r + 1}, Watchkeeper on {name}: {wall:.1f} s, {sent} statements"
+                + (f", {jobs} Spark jobs" if name == "Spark" else "")
+                + f", VmHWM {peak_rss_gib() * 1024:.0f} MiB; {got[name].pairs:,} pairs, "
+                f"gate {'PASS' if got[name].gate.passed else 'FAIL'}",
+                flush=True,
+            )
+        with engine.connect() as conn:
+            jobs0 = _jobs(server.log)
+            t = time.perf_counter()
+            pairs, only_a, only_b = conn.exec_driver_sql(hand_sql).fetchone()
+            hand_s = time.perf_counter() - t
+            hand_jobs = _jobs(server.log) - jobs0
+        walls.setdefault("hand-written", []).append(hand_s)
+        spark, duck = got["Spark"], got["DuckDB"]
+        a, b = spark.gate.document(), duck.gate.document()
+        for doc in (a, b):
+            doc["inputs"].pop("source")
+        ids = [list(v.disagreements["request_id"]) for v in (spark, duck)]
+        mc = spark.comparison.mcnemar
+        print(
+            f"  round {r + 1}, hand-written Spark JOIN: {hand_s:.1f} s ({hand_jobs} jobs); pairs "
+            f"{pairs:,} (Spark view {spark.pairs:,}, DuckDB view {duck.pairs:,}, shadow "
+            f"{shadow:,}); discordant {only_a:,}/{only_b:,} (the view's McNemar "
+            f"{mc.champion_only:,}/{mc.challenger_only:,}); gate documents equal: "
+            f"{_same_document(a, b)}; the same 200 disagreements: {ids[0] == ids[1]}",
+            flush=True,
+        )
+    engine.dispose()
+    spark_s, duck_s, hand_s = (
+        statistics.median(walls[k]) for k in ("Spark", "DuckDB", "hand-written")
+    )
+    print(
+        f"  medians of {rounds}: Watchkeeper on Spark {spark_s:.1f} s, on DuckDB {duck_s:.1f} s, "
+        f"hand-written Spark JOIN {hand_s:.1f} s (ratio {spark_s / hand_s:.1f}x)",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     ap.add_argument(
         "--analysis",
-        choices=["drift", "slices", "performance", "multiclass", "multiclass-slices"],
+        choices=["drift", "slices", "performance", "multiclass", "multiclass-slices", "challenger"],
         default="drift",
     )
     ap.add_argument(
@@ -830,6 +1043,8 @@ def main() -> None:
                     )
                 elif args.analysis == "multiclass-slices":
                     measure_multiclass_slices(rows, server, Path(tmp), args.rounds)
+                elif args.analysis == "challenger":
+                    measure_challenger(rows, server, Path(tmp), args.rounds)
                 else:
                     forms = ("UNION ALL",) if args.union_only else ("single scan", "UNION ALL")
                     measure(rows, server, Path(tmp), args.rounds, forms)

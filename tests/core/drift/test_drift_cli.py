@@ -345,7 +345,8 @@ def test_a_large_reference_file_with_named_features_is_prepared_in_batches(
 
     ref = pq.read_table(files["ref"])
     n = ref.num_rows
-    ts = pa.array(pd.date_range("2025-12-01", periods=n, freq="60s", tz="UTC"))
+    start = np.datetime64("2025-12-01T00:00:00", "us")
+    ts = pa.array(start + np.arange(n) * np.timedelta64(60, "s"), pa.timestamp("us", "UTC"))
     mine = ref.append_column("ts", ts).append_column("model", pa.array(["m"] * n))
     other = mine.set_column(mine.schema.get_field_index("model"), "model", pa.array(["o"] * n))
     other = other.set_column(other.schema.get_field_index("x"), "x", pa.array(np.full(n, 9.0)))

@@ -552,6 +552,31 @@ min_labeled = 100
 """
 
 
+def _spark_and_duckdb(
+    server: SparkThriftServer, work: Path, data: Path, table: str, spec_text: str
+) -> dict[str, Any]:
+    """A workspace model over the Parquet files in ``data`` twice: as the Spark table
+    ``table`` and through a DuckDB view of the same files (``spec_text`` with its
+    ``{source}``)."""
+    import duckdb
+
+    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
+
+    view = work / f"{table}-view.duckdb"
+    with duckdb.connect(str(view)) as con:
+        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/*.parquet')")
+    (work / "specs").mkdir(exist_ok=True)
+    entries = {}
+    for name, source in (
+        ("Spark", server.table_from_parquet(table, data)),
+        ("DuckDB", f"duckdb:///{view}#events"),
+    ):
+        spec = work / "specs" / f"{table}-{name}.toml"
+        spec.write_text(spec_text.format(source=source))
+        (entries[name],) = portfolio_of_spec(spec).models
+    return entries
+
+
 def _hand_performance_sql(table: str, threshold: float) -> tuple[str, str]:
     """The hand-written baseline: per UTC day, the threshold counts (one GROUP BY) and the
     exact ROC AUC from rank sums over the distinct scores (ties ½)."""
@@ -586,12 +611,10 @@ def measure_performance(
     over a view of the same Parquet files; alternated ``rounds`` times, medians printed."""
     import statistics
 
-    import duckdb
     import sqlalchemy as sa
 
     from watchkeeper.core.workbench import performance_pushed
     from watchkeeper.core.workbench.analyses import run_performance
-    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
     data = work / f"perf-{rows}"
     data.mkdir()
@@ -599,24 +622,13 @@ def measure_performance(
     # labels for 97 % of the events but none yet for the last 3 days: those the view estimates
     late = f"TIMESTAMPTZ '{SLICE_T0}' + INTERVAL 87 DAY"
     build_slices_parquet(data, rows, 3, days=90, unlabeled=f"r < 0.03 OR ts >= {late}")
-    view = work / f"perf-view-{rows}.duckdb"
-    with duckdb.connect(str(view)) as con:
-        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/*.parquet')")
     print(
         f"{rows:,} events, binary score and label, 90 daily windows: data built in "
         f"{time.perf_counter() - t:.0f} s",
         flush=True,
     )
     table = f"perf_{rows}"
-    (work / "specs").mkdir(exist_ok=True)
-    entries = {}
-    for name, source in (
-        ("Spark", server.table_from_parquet(table, data)),
-        ("DuckDB", f"duckdb:///{view}#events"),
-    ):
-        spec = work / "specs" / f"perf-{name}-{rows}.toml"
-        spec.write_text(PERF_SPEC.format(source=source))
-        (entries[name],) = portfolio_of_spec(spec).models
+    entries = _spark_and_duckdb(server, work, data, table, PERF_SPEC)
     counts_sql, auc_sql = _hand_performance_sql(table, 0.5)
     engine = sa.create_engine(server.url)
     pushed = performance_pushed.pushed_down
@@ -914,34 +926,21 @@ def measure_challenger(rows: int, server: SparkThriftServer, work: Path, rounds:
     discordant pairs. ``rounds`` alternations, medians printed."""
     import statistics
 
-    import duckdb
     import sqlalchemy as sa
 
     from watchkeeper.core.workbench.challenger import run_challenger
-    from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
     data = work / f"challenger-{rows}"
     data.mkdir()
     t = time.perf_counter()
     shadow = build_challenger_parquet(data, rows)
-    view = work / f"challenger-view-{rows}.duckdb"
-    with duckdb.connect(str(view)) as con:
-        con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/*.parquet')")
     print(
         f"{rows:,} requests, {shadow:,} scored again in shadow (lagging 1-300 s), 9 features: "
         f"data built in {time.perf_counter() - t:.0f} s",
         flush=True,
     )
     table = f"challenger_{rows}"
-    (work / "specs").mkdir(exist_ok=True)
-    entries = {}
-    for name, source in (
-        ("Spark", server.table_from_parquet(table, data)),
-        ("DuckDB", f"duckdb:///{view}#events"),
-    ):
-        spec = work / "specs" / f"challenger-{name}-{rows}.toml"
-        spec.write_text(CHALLENGER_SPEC.format(source=source))
-        (entries[name],) = portfolio_of_spec(spec).models
+    entries = _spark_and_duckdb(server, work, data, table, CHALLENGER_SPEC)
     hand_sql = (
         "SELECT count(*), sum(CASE WHEN a.label IS NOT NULL AND (a.score >= 0.5) = "
         "(a.label = 1) AND (b.score >= 0.5) <> (a.label = 1) THEN 1 ELSE 0 END), "

@@ -97,8 +97,6 @@ def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], pro
     data), it keeps its row order (Parquet) and it is that large; else None: read whole and
     prepared through the disk cache. ``--model``/``--version`` select its rows where it has
     the column, as for the whole read."""
-    from watchkeeper.core.drift.errors import DriftError
-    from watchkeeper.core.drift.reference_batches import prepare_reference_in_batches
     from watchkeeper.core.errors import TelemetryError
     from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.telemetry.source import open_source
@@ -107,8 +105,6 @@ def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], pro
     if not args.features:
         return None
     with open_source(args.reference) as src:
-        if not analyses.keeps_row_order(src):
-            return None
         try:
             names = src.schema().names
         except TelemetryError:  # no time column, say: read whole, as read_table reads it
@@ -121,20 +117,17 @@ def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], pro
             versions=(present["model_version"],) if "model_version" in present else (),
         )
         prediction = "score" if "score" in names else None
-        columns = [*args.features, *([prediction] if prediction else [])]
-        rows = src.count(query)
-        if rows * len(columns) * 8 <= analyses.REFERENCE_BYTES:
+        width = len(args.features) + (prediction is not None)
+        rows = analyses.batched_reference_rows(src, query, width)
+        if not rows:
             return None
-        batch = max(1, analyses.BATCH_BYTES // max(1, rows * 8))
-        if len(set(args.features)) != len(args.features):
-            raise DriftError("--features lists a feature twice")
-        return prepare_reference_in_batches(
-            lambda wanted: src.read(query, columns=list(wanted)),
+        return analyses.reference_in_batches(
+            src,
+            query,
             rows,
             features=list(args.features),
             categorical=args.categorical or (),
             prediction=prediction,
-            batch_columns=batch,
             progress=progress,
         )
 
@@ -161,7 +154,7 @@ def _current_of(src: Any, location: str, filters: dict[str, str]) -> Any:
         model=filters.get("model"),
         versions=(filters["model_version"],) if "model_version" in filters else (),
     )
-    reader, _ = streamed_current(src, query)
+    reader = streamed_current(src, query)
     if reader is not None:
         return reader
     return _filter_table(read_table(location), filters, "current", True)

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from watchkeeper.core.evaluation.compare import (
@@ -479,10 +478,6 @@ class ShadowPairs:
     outcomes: Any = None
     # paired in the database and sampled there: how many pairs it held (else None)
     pairs_in_database: int | None = None
-
-    def carried(self, columns: Sequence[str], pairs: np.ndarray) -> pa.Table:
-        """``columns`` (of ``carry``) of the pairs at positions ``pairs``."""
-        return self.joined.select(list(columns)).take(pairs)
 
 
 def read_shadow_pairs(

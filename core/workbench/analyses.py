@@ -32,8 +32,10 @@ __all__ = [
     "NO_LABEL_TIMES",
     "REFERENCE_BYTES",
     "PerformanceView",
+    "batched_reference_rows",
     "keeps_row_order",
     "open_source_of",
+    "reference_in_batches",
     "reference_profile_of",
     "run_drift",
     "run_performance",
@@ -408,13 +410,21 @@ def _batched_reference_rows(
     common: dict[str, Any],
     columns: Sequence[str],
 ) -> int:
-    """The reference's rows when it is prepared a batch of columns at a time (see
-    :data:`REFERENCE_BYTES`: its features are named, ``src`` streams, and it is that large;
-    one ``COUNT``), else 0."""
-    if not common["features"] or not keeps_row_order(src):
+    """The reference window's rows when it is prepared a batch of columns at a time (its
+    features named; see :func:`batched_reference_rows`), else 0."""
+    if not common["features"]:
         return 0
-    rows = src.count(_span_query(spec, span))
-    return rows if rows * len(columns) * 8 > REFERENCE_BYTES else 0
+    return batched_reference_rows(src, _span_query(spec, span), len(columns))
+
+
+def batched_reference_rows(src: TelemetrySource, query: Any, width: int) -> int:
+    """The rows of ``query``'s selection when a reference of ``width`` columns is prepared a
+    batch of columns at a time — ``src`` returns its rows in the same order on every read,
+    and they are larger than :data:`REFERENCE_BYTES` (one ``COUNT``) — else 0."""
+    if not keeps_row_order(src):
+        return 0
+    rows = src.count(query)
+    return rows if rows * width * 8 > REFERENCE_BYTES else 0
 
 
 def _prepared_in_batches(
@@ -429,13 +439,42 @@ def _prepared_in_batches(
 ) -> Any:
     """The reference window of ``rows`` rows prepared a batch of columns at a time, as
     ``cached_reference`` prepares it whole (the caller holds the read lock)."""
+    cols = spec.telemetry.columns
+    return reference_in_batches(
+        src,
+        _span_query(spec, span),
+        rows,
+        features=features,
+        categorical=cols.categorical,
+        numerical=cols.numerical,
+        prediction="score" if scored else None,
+        settings=spec.drift,
+        progress=progress,
+        cancelled=cancelled,
+    )
+
+
+def reference_in_batches(
+    src: TelemetrySource,
+    query: Any,
+    rows: int,
+    *,
+    features: Sequence[str],
+    categorical: Sequence[str] = (),
+    numerical: Sequence[str] = (),
+    prediction: str | None = None,
+    settings: Any = None,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+) -> Any:
+    """``query``'s ``rows`` rows of ``src`` prepared as a reference a batch of columns at a
+    time (:func:`~watchkeeper.core.drift.reference_batches.prepare_reference_in_batches`,
+    batches of :data:`BATCH_BYTES`): what ``cached_reference`` gives of them read whole."""
     from watchkeeper.core.drift.reference_batches import prepare_reference_in_batches
     from watchkeeper.core.memory import return_free_memory
     from watchkeeper.core.telemetry.sql import bound_duckdb_cache
 
     bound_duckdb_cache(src)  # DuckDB would keep every block it read in its buffer pool
-    query = _span_query(spec, span)
-    cols = spec.telemetry.columns
 
     def read(names: Sequence[str]) -> Any:
         # the previous batch's blocks, freed in the allocator's arenas, back to the system
@@ -447,10 +486,10 @@ def _prepared_in_batches(
         read,
         rows,
         features=features,
-        categorical=cols.categorical,
-        numerical=cols.numerical,
-        prediction="score" if scored else None,
-        settings=spec.drift,
+        categorical=categorical,
+        numerical=numerical,
+        prediction=prediction,
+        settings=settings,
         batch_columns=max(1, BATCH_BYTES // max(1, rows * 8)),
         progress=progress,
         cancelled=cancelled,
@@ -469,18 +508,18 @@ def keeps_row_order(src: TelemetrySource) -> bool:
     return isinstance(src, ParquetSource)
 
 
-def streamed_current(src: TelemetrySource, query: Any) -> tuple[Any, int]:
-    """``(reader, rows)``: the selected events of ``src`` as a :class:`ColumnReader` of all
-    its columns when the selection is too large to hold (:data:`STREAM_BYTES`) and ``src``
-    returns its rows in the same order on every read; else ``(None, rows)``, to be read
-    whole. One ``COUNT`` (a Parquet file's metadata when nothing is filtered)."""
+def streamed_current(src: TelemetrySource, query: Any) -> Any:
+    """The selected events of ``src`` as a :class:`ColumnReader` of all its columns when
+    the selection is too large to hold (:data:`STREAM_BYTES`) and ``src`` returns its rows
+    in the same order on every read; else None, to be read whole. One ``COUNT`` (a Parquet
+    file's metadata when nothing is filtered)."""
     if not keeps_row_order(src):
-        return None, -1
+        return None
     columns = list(src.schema().names)
     rows = src.count(query)
     if rows * len(columns) * 8 <= STREAM_BYTES:
-        return None, rows
-    return _column_reader(src, query, columns, rows), rows
+        return None
+    return _column_reader(src, query, columns, rows)
 
 
 def _column_reader(src: TelemetrySource, query: Any, columns: Sequence[str], rows: int) -> Any:

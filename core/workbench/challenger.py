@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 from watchkeeper.core.evaluation.compare import require_request_ids
-from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.common import (
     READ_LOCK,
-    class_columns,
     require_binary_outcomes,
     require_outcomes,
     spec_of,
@@ -323,13 +322,16 @@ def run_challenger(
     features = list(spec.telemetry.columns.features)
     check_cancelled(cancelled)
     if spec.model.task == "multiclass":
-        # its own pairs and plots (one-vs-rest curves, probability of the true class)
-        gate = run_gate(
-            entry, champion, challenger, stage(report, 0.0, 0.7), cancelled, n_boot=n_boot
-        )
+        # its own plots (one-vs-rest curves, probability of the true class), drawn from the
+        # gate's pairs: read once, as a binary model's
+        report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
+        pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require_outcomes)
         check_cancelled(cancelled)
-        report(0.7, "reading the pairs for the plots")
-        return _multiclass_view(entry, gate, features, report, cancelled)
+        report(0.2, f"gate: v{challenger} against v{champion}: {pairs.joined.num_rows:,} pairs")
+        gate = gate_of_pairs(spec, pairs, n_boot=n_boot)
+        check_cancelled(cancelled)
+        report(0.7, "curves and disagreements")
+        return _multiclass_view(entry, gate, pairs, features, report, cancelled)
     report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
     pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require_binary_outcomes)
     check_cancelled(cancelled)
@@ -531,38 +533,23 @@ def _champion_rows(
 def _multiclass_view(
     entry: ModelEntry,
     gate: GateResult,
+    pairs: Any,
     features: list[str],
     report: Progress,
     cancelled: CancelCheck | None = None,
 ) -> ChallengerView:
-    """:func:`run_challenger`'s view of a multiclass model's pairs: one-vs-rest ROC curves
-    (micro-averaged: every class's probability against "is it this class"), each version's
-    probability of the true class, and the requests whose predicted classes differ."""
-    from watchkeeper.core.evaluation.compare import join_shadow
-    from watchkeeper.core.evaluation.gate import pairing_margin, read_pair_rows
+    """:func:`run_challenger`'s view of a multiclass model's pairs (the gate's, ``pairs``):
+    one-vs-rest ROC curves (micro-averaged: every class's probability against "is it this
+    class"), each version's probability of the true class, and the requests whose predicted
+    classes differ. The features of the disagreements shown are read for those alone
+    (:func:`_champion_rows`)."""
     from watchkeeper.core.evaluation.metrics import Prepared
     from watchkeeper.core.evaluation.multiclass_compare import paired_outcomes
 
-    spec = spec_of(entry)
     start, end = gate.window
     champion, challenger = gate.champion, gate.challenger
-    with READ_LOCK, open_source_of(entry) as src:
-        outcomes = class_columns(spec, src.schema().names)
-        assert outcomes is not None  # a multiclass spec
-        outputs = outcomes.columns()[1:]
-        table = read_pair_rows(
-            src,
-            model=spec.model.name,
-            champion=champion,
-            challenger=challenger,
-            start=start,
-            end=end,
-            columns=["request_id", "model_version", *outputs, "label"],
-            margin=pairing_margin(spec.gate),
-        )
-    # the features of the disagreements shown are read for those alone (_champion_rows)
-    joined = join_shadow(table, champion, challenger, outputs=outputs)
-    report(0.8, "curves and disagreements")
+    outcomes, joined = pairs.outcomes, pairs.joined
+    assert outcomes is not None  # a multiclass spec's pairs
     codes, p_a, p_b, given_a, given_b = paired_outcomes(joined, outcomes)
     scored = np.isfinite(p_a).all(axis=1) & np.isfinite(p_b).all(axis=1)
     labeled = scored & np.isfinite(codes)
@@ -623,7 +610,7 @@ def _multiclass_view(
         top = pd.concat([top, _as_among_all(shown, taken, gaps)], axis=1)
     report(1.0, "done")
     return ChallengerView(
-        model=spec.model.name,
+        model=gate.model,
         champion=str(champion),
         challenger=str(challenger),
         gate=gate,

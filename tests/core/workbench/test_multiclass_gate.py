@@ -143,3 +143,28 @@ def test_the_challenger_view_of_a_multiclass_model(worlds: dict[str, Path]) -> N
         assert auc == pytest.approx(sk.roc_auc_score(onehot, p, average="micro"), abs=1e-12)
     frame = view.gate_frame()
     assert set(frame["result"]) == {"PASS"}
+
+
+def test_the_multiclass_view_reads_the_pairs_once_and_equals_the_gate(
+    worlds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view draws its curves and disagreements from the gate's own pairs: the two
+    versions' class probabilities are read once (they were read again for the plots), and
+    its gate is the one ``run_gate`` decides."""
+    from watchkeeper.core.telemetry.source import TelemetrySource
+
+    reads: list[tuple[str, ...]] = []
+    real = TelemetrySource.read
+
+    def read(self, query=None, columns=None, cancelled=None):  # type: ignore[no-untyped-def]
+        reads.append(tuple(columns or ()))
+        return real(self, *(() if query is None else (query,)), columns, cancelled)
+
+    monkeypatch.setattr(TelemetrySource, "read", read)
+    entry = _entry(worlds["better"])
+    view = run_challenger(entry, "1", "2", n_boot=50)
+    assert len([r for r in reads if "p_high" in r]) == 1, reads
+    monkeypatch.setattr(TelemetrySource, "read", real)
+    alone = run_gate(entry, "1", "2", n_boot=50)
+    assert view.gate.document() == alone.document()
+    assert view.pairs == alone.comparison.pairs and len(view.disagreements) == 200

@@ -22,7 +22,9 @@ from watchkeeper.core.workbench.common import READ_LOCK, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
+    from watchkeeper.core.drift.engine import ColumnReader
     from watchkeeper.core.drift.profile import ReferenceProfile
+    from watchkeeper.core.drift.reference import PreparedReference
     from watchkeeper.core.drift.result import DriftResult
     from watchkeeper.core.telemetry.source import TelemetrySource
 
@@ -466,7 +468,7 @@ def reference_in_batches(
     settings: Any = None,
     progress: Progress | None = None,
     cancelled: CancelCheck | None = None,
-) -> Any:
+) -> PreparedReference:
     """``query``'s ``rows`` rows of ``src`` prepared as a reference a batch of columns at a
     time (:func:`~watchkeeper.core.drift.reference_batches.prepare_reference_in_batches`,
     batches of :data:`BATCH_BYTES`): what ``cached_reference`` gives of them read whole."""
@@ -508,7 +510,7 @@ def keeps_row_order(src: TelemetrySource) -> bool:
     return isinstance(src, ParquetSource)
 
 
-def streamed_current(src: TelemetrySource, query: Any) -> Any:
+def streamed_current(src: TelemetrySource, query: Any) -> ColumnReader | None:
     """The selected events of ``src`` as a :class:`ColumnReader` of all its columns when
     the selection is too large to hold (:data:`STREAM_BYTES`) and ``src`` returns its rows
     in the same order on every read; else None, to be read whole. One ``COUNT`` (a Parquet
@@ -522,7 +524,9 @@ def streamed_current(src: TelemetrySource, query: Any) -> Any:
     return _column_reader(src, query, columns, rows)
 
 
-def _column_reader(src: TelemetrySource, query: Any, columns: Sequence[str], rows: int) -> Any:
+def _column_reader(
+    src: TelemetrySource, query: Any, columns: Sequence[str], rows: int
+) -> ColumnReader:
     """The selected events of ``src`` as a :class:`ColumnReader`: each read a few columns
     (16, or fewer so that a batch of ``rows`` float64 values stays within
     :data:`BATCH_BYTES`), under the read lock one at a time (a stream takes it per batch)."""

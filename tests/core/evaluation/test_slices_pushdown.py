@@ -224,6 +224,88 @@ def test_pushed_slices_refuse_what_they_cannot_count(duck_url: str) -> None:
             find_worst_slices_pushed(src, ["nope"], model="m", version="1", start=CUT, end=END)
 
 
+#: Categorical features only, so that a search over the pairs' sample has the same levels
+#: as one over every event (numerical levels are quantiles of the events searched).
+PAIR_FEATURES = ["a", "c", "d"]
+#: AUC by distinct score: a binned one's grid spans the scores searched, which a sample changes.
+PAIR_SEARCH = SEARCH | {"categorical": PAIR_FEATURES, "auc_bins": None}
+
+
+def _pairs_sample(parquet: Path, limit: int, tmp: Path) -> str:
+    """The events the pushed search keeps for its pairs, drawn here in numpy — each
+    period's searched events (labeled, a finite score) in time order, position ``p`` of
+    ``n`` kept when ``(p·M + offset) mod n < limit`` (seed 0) — as a DuckDB table's URL."""
+    import duckdb
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.drift.sql_counts import SAMPLE_MULTIPLIER
+
+    t = pq.read_table(parquet).sort_by("ts")
+    ts = t["ts"]
+    finite = pc.fill_null(pc.is_finite(t["score"]), False)
+    searched = pc.and_(pc.is_valid(t["label"]), finite).to_numpy(zero_copy_only=False)
+    keep = np.zeros(t.num_rows, bool)
+    for lo, hi in ((T0, CUT), (CUT, END)):
+        inside = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)).to_numpy(zero_copy_only=False)
+        (rows,) = np.nonzero(inside & searched)
+        p = np.arange(1, len(rows) + 1, dtype=np.int64)
+        assert len(rows) > limit  # the sample is a sample
+        keep[rows[(p * SAMPLE_MULTIPLIER + 104_729 % SAMPLE_MULTIPLIER) % len(rows) < limit]] = True
+    sample = t.filter(pa.array(keep))  # noqa: F841 (read by DuckDB by name)
+    path = tmp / "pairs-sample.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE events AS SELECT * FROM sample")
+    return f"duckdb:///{path}#events"
+
+
+def _pairs_counted_on_the_sample(location: str, sample_url: str, limit: int) -> None:
+    """The search over every event with ``pair_rows=limit`` has the pair candidates of a
+    search over the numpy-drawn sample alone, and the single candidates of an unsampled
+    search over every event."""
+
+    def search(where: str, **kw):
+        with open_source(where, ColumnMapping()) as src:
+            return find_worst_slices_pushed(
+                src, PAIR_FEATURES, metric="roc_auc", **PAIR_SEARCH, **kw
+            )
+
+    got = search(location, pair_rows=limit)
+    on_sample = search(sample_url, pair_rows=None)
+    every = search(location, pair_rows=None)
+
+    def part(result, size: int) -> dict:
+        return {
+            w.predicate.label: (w.support, w.positives, w.estimate.value, w.baseline_value)
+            for w in result.candidates
+            if len(w.features) == size
+        }
+
+    pairs = part(got, 2)
+    assert len(pairs) > 20
+    assert pairs.keys() == part(on_sample, 2).keys()
+    for label, (support, positives, value, base) in part(on_sample, 2).items():
+        assert pairs[label][:2] == (support, positives), label
+        close(pairs[label][2], value, f"{label} value")
+        close(pairs[label][3], base, f"{label} baseline")
+    assert part(got, 1) == part(every, 1)  # single features: every event
+    assert part(every, 2) != pairs  # the sample changed the pairs' counts
+    (note,) = [n for n in got.notes if n.startswith("pairs counted on a seeded sample")]
+    assert f"{limit:,} of " in note, note
+    assert got.settings["pair_rows"] == limit
+    assert not [n for n in every.notes if "sample" in n]
+
+
+def test_the_pairs_are_counted_on_a_bounded_sample(parquet: Path, duck_url: str, tmp_path) -> None:
+    _pairs_counted_on_the_sample(duck_url, _pairs_sample(parquet, 3_000, tmp_path), 3_000)
+
+
+@pytest.mark.spark
+def test_spark_draws_the_pairs_sample_as_duckdb_does(spark, parquet: Path, tmp_path) -> None:
+    location = spark.table_from_parquet(f"slices_sample_{os.getpid()}", parquet)
+    _pairs_counted_on_the_sample(location, _pairs_sample(parquet, 3_000, tmp_path), 3_000)
+
+
 @pytest.mark.spark
 def test_slices_and_worst_slices_in_spark_equal_in_memory(
     spark, parquet: Path, duck_url: str

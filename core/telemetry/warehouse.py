@@ -23,6 +23,7 @@ Every statement on a ``hive://`` engine runs asynchronously and is polled
 
 from __future__ import annotations
 
+import functools
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -266,7 +267,59 @@ def _connect(engine_url: URL, params: dict[str, Any]) -> Any:
         raise
     # opened: later reads wait for polls and fetches, each short (statements run async)
     _socket_of(transport).setTimeout(_READ_TIMEOUT_S * 1000)
+    _accelerate(conn, transport)
     return conn
+
+
+def _accelerate(conn: Any, transport: Any) -> None:
+    """Decode the server's answers with Thrift's C extension where it is installed.
+
+    PyHive builds its client on the pure-Python ``TBinaryProtocol``, which decodes a fetched
+    block value by value (0.32 s for a million doubles here; ``fastbinary`` 0.03 s). Its
+    generated classes predate the extension's current form, which wants each struct's type
+    arguments as a ``[class, spec]`` list where they hold a tuple, so the protocol hands it
+    converted specs (:func:`_c_spec`). The protocol keeps no state between calls, so the
+    client is swapped once the session is open. Without the extension nothing changes."""
+    try:
+        from thrift.protocol import fastbinary
+    except ImportError:  # pragma: no cover - the wheels ship it
+        return
+    from TCLIService import TCLIService
+    from thrift.protocol.TBinaryProtocol import TBinaryProtocol
+
+    protocol = TBinaryProtocol(transport)
+
+    def decode(obj: Any, iprot: Any, typeargs: Any) -> Any:
+        return fastbinary.decode_binary(obj, iprot, [typeargs[0], _c_spec(typeargs[0])])
+
+    def encode(obj: Any, typeargs: Any) -> Any:
+        return fastbinary.encode_binary(obj, [typeargs[0], _c_spec(typeargs[0])])
+
+    protocol._fast_decode = decode
+    protocol._fast_encode = encode
+    conn._client = TCLIService.Client(protocol)
+
+
+@functools.cache
+def _c_spec(cls: type) -> tuple:
+    """``cls.thrift_spec`` with every struct's type arguments as ``fastbinary`` reads them."""
+    from thrift.Thrift import TType
+
+    def args(ttype: int, a: Any) -> Any:
+        if a is None:
+            return None
+        if ttype == TType.STRUCT:
+            return [a[0], _c_spec(a[0])]
+        if ttype in (TType.LIST, TType.SET):
+            return (a[0], args(a[0], a[1]), *a[2:])
+        if ttype == TType.MAP:
+            return (a[0], args(a[0], a[1]), a[2], args(a[2], a[3]), *a[4:])
+        return a
+
+    return tuple(
+        None if f is None else (f[0], f[1], f[2], args(f[1], f[3]), *f[4:])
+        for f in cls.thrift_spec  # type: ignore[attr-defined]
+    )
 
 
 #: Seconds one Thrift call may take once connected (a poll, a fetch of a block of rows).

@@ -174,3 +174,37 @@ def test_a_statement_past_its_timeout_is_cancelled_on_spark_and_the_server_answe
     finally:
         engine.dispose()
         after.dispose()
+
+
+@pytest.mark.spark
+def test_fetched_blocks_decode_in_c_and_equal_the_pure_python_decoding(spark) -> None:
+    """The client decodes with Thrift's C extension (``fastbinary``), and what it decodes —
+    doubles with NaN and ±inf, NULLs, big integers, text beyond ASCII, booleans, timestamps,
+    several fetch blocks — equals what PyHive's own pure-Python protocol gives."""
+    from TCLIService import TCLIService
+    from thrift.protocol.TBinaryProtocol import TBinaryProtocol
+
+    query = (
+        "SELECT id, CAST(id AS DOUBLE) / 7 AS x, "
+        "CASE WHEN mod(id, 5) = 0 THEN NULL WHEN mod(id, 7) = 0 THEN CAST('NaN' AS DOUBLE) "
+        "WHEN mod(id, 11) = 0 THEN CAST('-Infinity' AS DOUBLE) ELSE id * 1e300 END AS odd, "
+        "id * 3000000000 AS big, "
+        "CASE WHEN mod(id, 3) = 0 THEN NULL ELSE concat('é-', id) END AS t, "
+        "mod(id, 2) = 0 AS b, timestamp_seconds(1700000000 + id) AS ts FROM range(0, 25000)"
+    )
+    engine, _ = open_engine(spark.url)  # connected as Watchkeeper connects
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw._client._iprot._fast_decode is not None
+            fast = conn.exec_driver_sql(query).fetchall()
+            raw._client = TCLIService.Client(TBinaryProtocol(raw._transport))
+            slow = conn.exec_driver_sql(query).fetchall()
+    finally:
+        engine.dispose()
+    assert len(fast) == len(slow) == 25_000
+    for a, b in zip(fast, slow, strict=True):
+        assert a[:2] == b[:2] and a[3:] == b[3:]
+        assert (a[2] is None and b[2] is None) or (a[2] == b[2] or (a[2] != a[2] and b[2] != b[2]))
+    assert {type(v).__name__ for v in fast[1]} >= {"int", "float", "str", "bool"}
+    assert fast[1][4] == "é-1"

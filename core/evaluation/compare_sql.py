@@ -63,6 +63,7 @@ def shadow_pairs_sql(
     from watchkeeper.core.evaluation.slice_sql import slice_query, sql_parts
     from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.telemetry.sql_values import short_error
+    from watchkeeper.core.telemetry.warehouse import fetched_columns
 
     engine, _ = sql_parts(source)
     names = [*per_version, *carry]
@@ -116,7 +117,12 @@ def shadow_pairs_sql(
         out = [c for c in joined.c if c.name not in ("wk_pos",)]
         statement = sa.select(*out).where(keep).order_by(joined.c.wk_pos)
         try:
-            rows = conn.execute(statement).fetchall()
+            result = conn.execute(statement)
+            # on Spark as the blocks' columns, not a Python row per pair
+            fetched = fetched_columns(result)
+            if fetched is None:
+                rows = result.fetchall()
+                fetched = [list(c) for c in zip(*rows, strict=True)] if rows else []
         except sa.exc.DBAPIError as exc:
             conn.rollback()
             raise EvaluationError(
@@ -125,8 +131,8 @@ def shadow_pairs_sql(
     names = ["request_id", "label", "score_a", "score_b"]
     names += [f"{c}_{v}" for c in per_version for v in ("a", "b")] + list(carry)
     width = len(names)
-    n = int(rows[0][width]) if rows else 0
-    cols = list(zip(*rows, strict=True))[:width] if rows else [()] * width
+    n = int(fetched[width][0]) if fetched and fetched[width] else 0
+    cols = fetched[:width] if fetched and fetched[0] else [[]] * width
     arrays = []
     for name, values in zip(names, cols, strict=True):
         if name in ("request_id",):

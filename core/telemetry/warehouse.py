@@ -322,6 +322,57 @@ def _c_spec(cls: type) -> tuple:
     )
 
 
+#: Result types whose values PyHive hands over as Thrift decoded them (no converter), and
+#: SQLAlchemy's types for them process nothing: :func:`fetched_columns` may skip both.
+_PLAIN_TYPES = frozenset(
+    f"{t}_TYPE"
+    for t in ("BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "STRING")
+)
+
+
+def fetched_columns(result: Any) -> list[list[Any]] | None:
+    """A Spark/Hive statement's rows as columns, fetched block by block (None for another
+    driver, or a result with a column PyHive or SQLAlchemy would convert: then fetch rows).
+
+    PyHive decodes each block into columns, zips them into rows and hands them over one
+    ``fetchone`` at a time; the Champion view's 666,344 pairs spent 1.7 s there and 0.7 s
+    in SQLAlchemy's rows (cProfile, local Spark). Here a block's columns are kept as they
+    arrive, NULLs set from the block's bitmap — the values ``fetchall`` would give."""
+    import numpy as np
+
+    cursor = getattr(result, "cursor", None)
+    if cursor is None or not type(cursor).__module__.startswith("pyhive"):
+        return None
+    description = cursor.description
+    if not description or any(d[1] not in _PLAIN_TYPES for d in description):
+        return None
+    from pyhive.hive import _check_status
+    from TCLIService import ttypes
+
+    out: list[list[Any]] = [[] for _ in description]
+    while True:
+        req = ttypes.TFetchResultsReq(
+            operationHandle=cursor._operationHandle,
+            orientation=ttypes.TFetchOrientation.FETCH_NEXT,
+            maxRows=cursor.arraysize,
+        )
+        response = cursor._connection.client.FetchResults(req)
+        _check_status(response)
+        got = 0
+        for column, values in zip(out, response.results.columns, strict=True):
+            wrapper = next(v for v in vars(values).values() if v is not None)
+            block = wrapper.values
+            got = len(block)
+            nulls = np.unpackbits(np.frombuffer(wrapper.nulls, np.uint8), bitorder="little")
+            for i in np.flatnonzero(nulls[:got]):
+                block[i] = None
+            column.extend(block)
+        if got == 0:  # the server's hasMoreRows is not to be trusted (PyHive's note)
+            break
+    cursor._state = cursor._STATE_FINISHED
+    return out
+
+
 #: Seconds one Thrift call may take once connected (a poll, a fetch of a block of rows).
 _READ_TIMEOUT_S = 120.0
 

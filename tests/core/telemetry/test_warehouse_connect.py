@@ -208,3 +208,33 @@ def test_fetched_blocks_decode_in_c_and_equal_the_pure_python_decoding(spark) ->
         assert (a[2] is None and b[2] is None) or (a[2] == b[2] or (a[2] != a[2] and b[2] != b[2]))
     assert {type(v).__name__ for v in fast[1]} >= {"int", "float", "str", "bool"}
     assert fast[1][4] == "é-1"
+
+
+@pytest.mark.spark
+def test_a_result_fetched_as_columns_equals_its_rows(spark) -> None:
+    """``fetched_columns`` gives ``fetchall``'s values column by column — NULLs of every
+    plain type at their places, over several fetch blocks — and declines a result with a
+    column PyHive converts (a timestamp), which is then fetched as rows."""
+    from watchkeeper.core.telemetry.warehouse import fetched_columns
+
+    plain = (
+        "SELECT id, CASE WHEN mod(id, 5) = 0 THEN NULL ELSE CAST(id AS DOUBLE) / 7 END AS x, "
+        "CASE WHEN mod(id, 7) = 0 THEN NULL ELSE concat('é-', id) END AS t, "
+        "CASE WHEN mod(id, 3) = 0 THEN NULL ELSE mod(id, 2) = 0 END AS b, "
+        "CASE WHEN mod(id, 11) = 0 THEN NULL ELSE CAST(id AS INT) END AS i "
+        "FROM range(0, 23457) ORDER BY id"
+    )
+    engine, _ = open_engine(spark.url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(plain).fetchall()
+            columns = fetched_columns(conn.exec_driver_sql(plain))
+            assert fetched_columns(conn.exec_driver_sql("SELECT current_timestamp() AS ts")) is None
+            empty = fetched_columns(conn.exec_driver_sql(plain.replace("23457", "0")))
+    finally:
+        engine.dispose()
+    assert columns is not None and len(columns) == 5
+    assert [list(c) for c in zip(*rows, strict=True)] == columns
+    assert columns[1][0] is None and columns[2][7] is None and columns[4][11] is None
+    assert len(rows) == 23_457  # three blocks of 10,000 (sql_cancel.FETCH_ROWS)
+    assert empty == [[], [], [], [], []]

@@ -681,6 +681,15 @@ def fetch_float_blocks(
         return
     result = conn.execute(statement)
     try:
+        from watchkeeper.core.telemetry.warehouse import column_blocks
+
+        blocks = column_blocks(result)  # Spark: the fetched blocks' columns, no row tuples
+        if blocks is not None:
+            for columns in blocks:
+                yield np.column_stack([np.array(c, dtype=np.float64) for c in columns]).reshape(
+                    len(columns[0]), width
+                )
+            return
         while block := result.fetchmany(rows):
             yield np.array(block, dtype=np.float64).reshape(len(block), width)
     finally:

@@ -238,3 +238,32 @@ def test_a_result_fetched_as_columns_equals_its_rows(spark) -> None:
     assert columns[1][0] is None and columns[2][7] is None and columns[4][11] is None
     assert len(rows) == 23_457  # three blocks of 10,000 (sql_cancel.FETCH_ROWS)
     assert empty == [[], [], [], [], []]
+
+
+@pytest.mark.spark
+def test_a_sample_fetched_as_float_blocks_equals_its_rows(spark, monkeypatch) -> None:
+    """The drift samples' ``fetch_float_blocks`` on Spark takes the fetched blocks' columns
+    (``column_blocks``): the same float array, NULL as NaN, as through the rows (500,000 × 5
+    on the local server: 8.4-10.2 s through the rows, 0.8 s as columns)."""
+    import numpy as np
+
+    import watchkeeper.core.telemetry.warehouse as warehouse
+    from watchkeeper.core.drift.sql_counts import fetch_float_blocks
+
+    statement = sa.select(
+        sa.literal_column("id").label("w"),
+        sa.literal_column("CASE WHEN mod(id, 4) = 0 THEN NULL ELSE id / 3 END").label("x"),
+        sa.literal_column("CASE WHEN mod(id, 6) = 0 THEN NULL ELSE mod(id, 5) END").label("k"),
+        sa.literal_column("mod(id, 2) = 0").label("b"),
+    ).select_from(sa.text("range(0, 21000)"))
+    engine, _ = open_engine(spark.url)
+    try:
+        with engine.connect() as conn:
+            fast = np.concatenate(list(fetch_float_blocks(conn, statement, 4)))
+            monkeypatch.setattr(warehouse, "column_blocks", lambda result: None)
+            slow = np.concatenate(list(fetch_float_blocks(conn, statement, 4)))
+    finally:
+        engine.dispose()
+    assert fast.shape == slow.shape == (21_000, 4)
+    np.testing.assert_array_equal(fast, slow)  # NaN where NULL, in both
+    assert np.isnan(fast[0, 1]) and fast[1, 1] == pytest.approx(1 / 3) and fast[2, 3] == 1.0

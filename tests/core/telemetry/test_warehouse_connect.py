@@ -242,13 +242,15 @@ def test_a_result_fetched_as_columns_equals_its_rows(spark) -> None:
 
 @pytest.mark.spark
 def test_a_sample_fetched_as_float_blocks_equals_its_rows(spark, monkeypatch) -> None:
-    """The drift samples' ``fetch_float_blocks`` on Spark takes the fetched blocks' columns
-    (``column_blocks``): the same float array, NULL as NaN, as through the rows (500,000 × 5
-    on the local server: 8.4-10.2 s through the rows, 0.8 s as columns)."""
+    """The drift samples' ``fetch_float_blocks`` and the estimate's ``fetch_numbers`` take
+    the fetched blocks' columns on Spark (``column_blocks``): the same float array, NULL as
+    NaN, as through the rows (500,000 × 5 on the local server: 8.4-10.2 s through the rows,
+    0.8 s as columns)."""
     import numpy as np
 
     import watchkeeper.core.telemetry.warehouse as warehouse
     from watchkeeper.core.drift.sql_counts import fetch_float_blocks
+    from watchkeeper.core.evaluation.binned import fetch_numbers
 
     statement = sa.select(
         sa.literal_column("id").label("w"),
@@ -260,10 +262,14 @@ def test_a_sample_fetched_as_float_blocks_equals_its_rows(spark, monkeypatch) ->
     try:
         with engine.connect() as conn:
             fast = np.concatenate(list(fetch_float_blocks(conn, statement, 4)))
+            numbers = fetch_numbers(conn, statement, 4)  # the estimate's and slices' reader
             monkeypatch.setattr(warehouse, "column_blocks", lambda result: None)
             slow = np.concatenate(list(fetch_float_blocks(conn, statement, 4)))
+            slow_numbers = fetch_numbers(conn, statement, 4)
     finally:
         engine.dispose()
-    assert fast.shape == slow.shape == (21_000, 4)
+    assert fast.shape == slow.shape == numbers.shape == (21_000, 4)
     np.testing.assert_array_equal(fast, slow)  # NaN where NULL, in both
+    np.testing.assert_array_equal(numbers, slow_numbers)
+    np.testing.assert_array_equal(numbers, fast)
     assert np.isnan(fast[0, 1]) and fast[1, 1] == pytest.approx(1 / 3) and fast[2, 3] == 1.0

@@ -51,6 +51,7 @@ from watchkeeper.core.drift.reference import (
     sorted_values_of,
 )
 from watchkeeper.core.drift.result import DriftResult
+from watchkeeper.core.memory import return_free_memory
 from watchkeeper.core.progress import Cancelled, Progress
 from watchkeeper.core.spec import DriftSection
 from watchkeeper.core.telemetry.windows import Windows, WindowSpec, assign_windows, plan_windows
@@ -294,6 +295,8 @@ def analyze_drift(
         # every feature counted (all of the CPU for it), the ranking sent, then the rest
         if rest:
             count(rest)
+            if reader is not None:
+                return_free_memory()  # the counting's freed batches, before the columns' reads
             rest = []
         check()
     if warm is not None:
@@ -384,6 +387,8 @@ def analyze_drift(
             mv_future = pool.submit(multivariate_task)
         if rest:
             count(rest)
+            if reader is not None:
+                return_free_memory()  # the counting's freed batches, before the columns' reads
         if partial is None:  # else the ranking's message stays until the exact statistics
             report(0.45, "counted")
         check()
@@ -411,6 +416,8 @@ def analyze_drift(
                     collect(k + j, fut)
                 k += len(batch)
                 futures = []
+                del table
+                return_free_memory()
         mv = None
         if mv_future is not None:
             mv = mv_future.result()

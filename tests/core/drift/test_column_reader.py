@@ -88,6 +88,22 @@ def test_batches_of_columns_give_the_whole_tables_result(data, limit: int) -> No
     assert alone.to_json() == whole.to_json()
 
 
+def test_the_streamed_exact_statistics_give_freed_memory_back_between_batches(data) -> None:
+    """Each batch of columns is let go and the allocator's free memory returned before the
+    next one, and once after the counting: glibc and Arrow kept what a column's statistics
+    freed, and the process grew with it (the CLI at 4,000,000 rows × 41 features: peak
+    1,349-1,415 MB without, 1,215-1,231 MB with)."""
+    import watchkeeper.core.memory as memory
+
+    if memory._malloc_trim() is None:
+        pytest.skip("no glibc malloc_trim here: nothing to count")
+    ref, cur = data
+    before = memory.trims_done()
+    analyze_drift(ref, _reader(cur, 3, []), window=parse_window("1d"), categorical=["c"])
+    numerical = 12  # x0..x8, a, b, score: batches of 3
+    assert memory.trims_done() - before >= 1 + numerical // 3
+
+
 def test_a_reader_whose_rows_move_is_refused(data) -> None:
     ref, cur = data
     calls = {"n": 0}

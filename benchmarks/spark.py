@@ -524,7 +524,9 @@ def measure_multiclass(rows: int, server: SparkThriftServer, work: Path, metrics
         )
 
 
-PERF_SPEC = """\
+#: A binary model over ``{source}`` with the reference of January 2026, ``{features}`` to
+#: fill: the head of the performance and challenger cases' specs.
+BINARY_SPEC_HEAD = """\
 [model]
 name = "m"
 task = "binary"
@@ -537,19 +539,24 @@ score = "score"
 prediction = ""
 label = "label"
 label_ts = ""
-features = ["x0"]
+features = {features}
 
 [reference]
 kind = "window"
 version = "1"
 start = 2026-01-01
 end = 2026-01-31
+"""
 
+PERF_SPEC = (
+    BINARY_SPEC_HEAD.replace("{features}", '["x0"]')
+    + """
 [health]
 window = "1d"
 metric = "roc_auc"
 min_labeled = 100
 """
+)
 
 
 def _spark_and_duckdb(
@@ -806,27 +813,11 @@ def measure_multiclass_slices(
     print(f"  notes: {[n for n in b.notes if 'ROC AUC' in n]}", flush=True)
 
 
-CHALLENGER_SPEC = """\
-[model]
-name = "m"
-task = "binary"
-
-[telemetry]
-source = "{source}"
-
-[telemetry.columns]
-score = "score"
-prediction = ""
-label = "label"
-label_ts = ""
-features = ["x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "region"]
-
-[reference]
-kind = "window"
-version = "1"
-start = 2026-01-01
-end = 2026-01-31
-
+CHALLENGER_SPEC = (
+    BINARY_SPEC_HEAD.replace(
+        "{features}", str([*(f"x{i}" for i in range(8)), "region"]).replace("'", '"')
+    )
+    + """
 [[slices]]
 name = "north"
 where = {{ region = "north" }}
@@ -835,6 +826,7 @@ critical = true
 [gate]
 min_labeled = 1000
 """
+)
 
 
 def build_challenger_parquet(folder: Path, rows: int) -> int:

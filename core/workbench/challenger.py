@@ -321,20 +321,19 @@ def run_challenger(
     model = spec.model.name
     features = list(spec.telemetry.columns.features)
     check_cancelled(cancelled)
-    if spec.model.task == "multiclass":
+    multiclass = spec.model.task == "multiclass"
+    report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
+    require = require_outcomes if multiclass else require_binary_outcomes
+    pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require)
+    check_cancelled(cancelled)
+    if multiclass:
         # its own plots (one-vs-rest curves, probability of the true class), drawn from the
-        # gate's pairs: read once, as a binary model's
-        report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
-        pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require_outcomes)
-        check_cancelled(cancelled)
+        # gate's pairs
         report(0.2, f"gate: v{challenger} against v{champion}: {pairs.joined.num_rows:,} pairs")
         gate = gate_of_pairs(spec, pairs, n_boot=n_boot)
         check_cancelled(cancelled)
         report(0.7, "curves and disagreements")
         return _multiclass_view(entry, gate, pairs, features, report, cancelled)
-    report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")
-    pairs = _read_pairs(entry, spec, champion, challenger, cancelled, require_binary_outcomes)
-    check_cancelled(cancelled)
     report(0.2, "curves and disagreements")
     # the features are taken for the disagreements shown only, not for every pair
     joined = pairs.joined.select(["request_id", "label", "score_a", "score_b"])

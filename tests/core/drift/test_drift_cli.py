@@ -50,6 +50,20 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def _whole_then_lowered(capsys, monkeypatch, threshold: str, args: list) -> list[dict]:
+    """The JSON of ``args`` with ``analyses.<threshold>`` as it is (read whole), then at 0
+    (every file above it: read a batch of columns at a time)."""
+    from watchkeeper.core.workbench import analyses
+
+    documents = []
+    for limit in (getattr(analyses, threshold), 0):
+        monkeypatch.setattr(analyses, threshold, limit)
+        code, out, err = _run(capsys, *args)
+        assert code == 0, err
+        documents.append(json.loads(out))
+    return documents
+
+
 def test_json_document(capsys, files) -> None:
     code, out, err = _run(
         capsys,
@@ -251,7 +265,6 @@ def test_a_large_current_file_is_read_a_few_columns_at_a_time(
     import pyarrow.parquet as pq
 
     from watchkeeper.core.drift import engine
-    from watchkeeper.core.workbench import analyses
 
     cur = pq.read_table(files["cur"])
     other = cur.set_column(
@@ -275,12 +288,7 @@ def test_a_large_current_file_is_read_a_few_columns_at_a_time(
     monkeypatch.setattr(engine, "analyze_drift", spy)
     args = ["--reference", files["ref"], "--current", path, "--window", "6h", "--json"]
     args += ["--model", "m", "--version", "1"]
-    documents = []
-    for limit in (analyses.STREAM_BYTES, 0):
-        monkeypatch.setattr(analyses, "STREAM_BYTES", limit)
-        code, out, err = _run(capsys, *args)
-        assert code == 0, err
-        documents.append(json.loads(out))
+    documents = _whole_then_lowered(capsys, monkeypatch, "STREAM_BYTES", args)
     assert seen == [pa.Table, engine.ColumnReader]
     whole, streamed = documents
     assert streamed == whole
@@ -341,7 +349,6 @@ def test_a_large_reference_file_with_named_features_is_prepared_in_batches(
     import pyarrow.parquet as pq
 
     from watchkeeper.core.drift import reference_batches
-    from watchkeeper.core.workbench import analyses
 
     ref = pq.read_table(files["ref"])
     n = ref.num_rows
@@ -362,12 +369,7 @@ def test_a_large_reference_file_with_named_features_is_prepared_in_batches(
     monkeypatch.setattr(reference_batches, "prepare_reference_in_batches", spy)
     args = ["--reference", path, "--current", files["cur"], "--window", "6h", "--json"]
     args += ["--model", "m", "--features", "x", "c", "--categorical", "c"]
-    documents = []
-    for limit in (analyses.REFERENCE_BYTES, 0):
-        monkeypatch.setattr(analyses, "REFERENCE_BYTES", limit)
-        code, out, err = _run(capsys, *args)
-        assert code == 0, err
-        documents.append(json.loads(out))
+    documents = _whole_then_lowered(capsys, monkeypatch, "REFERENCE_BYTES", args)
     assert calls == [n]  # the second run only, with model m's rows
     whole, batched = documents
     assert batched == whole

@@ -146,25 +146,14 @@ def test_the_challenger_view_of_a_multiclass_model(worlds: dict[str, Path]) -> N
 
 
 def test_the_multiclass_view_reads_the_pairs_once_and_equals_the_gate(
-    worlds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    worlds: dict[str, Path], source_reads: list[tuple[str, ...]]
 ) -> None:
     """The view draws its curves and disagreements from the gate's own pairs: the two
     versions' class probabilities are read once (they were read again for the plots), and
     its gate is the one ``run_gate`` decides."""
-    from watchkeeper.core.telemetry.source import TelemetrySource
-
-    reads: list[tuple[str, ...]] = []
-    real = TelemetrySource.read
-
-    def read(self, query=None, columns=None, cancelled=None):  # type: ignore[no-untyped-def]
-        reads.append(tuple(columns or ()))
-        return real(self, *(() if query is None else (query,)), columns, cancelled)
-
-    monkeypatch.setattr(TelemetrySource, "read", read)
     entry = _entry(worlds["better"])
     view = run_challenger(entry, "1", "2", n_boot=50)
-    assert len([r for r in reads if "p_high" in r]) == 1, reads
-    monkeypatch.setattr(TelemetrySource, "read", real)
+    assert len([r for r in source_reads if "p_high" in r]) == 1, source_reads
     alone = run_gate(entry, "1", "2", n_boot=50)
     assert view.gate.document() == alone.document()
     assert view.pairs == alone.comparison.pairs and len(view.disagreements) == 200

@@ -315,21 +315,13 @@ def test_challenger_disagreements_of_odd_features_equal_the_whole_joins(
 
 
 def test_a_challenger_that_agrees_everywhere_lists_no_disagreement(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, source_reads: list[tuple[str, ...]]
 ) -> None:
     """Nothing to list: no row is read for the features (an empty list of ids would select
     every request), and the table still has its columns, the features among them."""
-    from watchkeeper.core.telemetry.source import TelemetrySource
     from watchkeeper.core.workbench.portfolio import portfolio_of_spec
 
-    reads: list[tuple[str, ...]] = []
-    real = TelemetrySource.read
-
-    def read(self, query=None, columns=None, cancelled=None):  # type: ignore[no-untyped-def]
-        reads.append(tuple(columns or ()))
-        return real(self, *(() if query is None else (query,)), columns, cancelled)
-
-    monkeypatch.setattr(TelemetrySource, "read", read)
+    reads = source_reads
     (entry,) = portfolio_of_spec(_odd_workspace(tmp_path, same_scores=True)).models
     view = run_challenger(entry, "1", "2", n_boot=20)
     assert reads and not [r for r in reads if "n items" in r]  # the pairs only

@@ -357,11 +357,13 @@ def column_blocks(result: Any) -> Iterator[list[list[Any]]] | None:
     description = cursor.description
     if not description or any(d[1] not in _PLAIN_TYPES for d in description):
         return None
-    return _blocks(cursor)
+    return _blocks(cursor, getattr(result.context, "statement", None))
 
 
-def _blocks(cursor: Any) -> Iterator[list[list[Any]]]:
+def _blocks(cursor: Any, statement: str | None) -> Iterator[list[list[Any]]]:
     import numpy as np
+    import sqlalchemy as sa
+    from pyhive import exc as hive_errors
     from pyhive.hive import _check_status
     from TCLIService import ttypes
 
@@ -371,8 +373,13 @@ def _blocks(cursor: Any) -> Iterator[list[list[Any]]]:
             orientation=ttypes.TFetchOrientation.FETCH_NEXT,
             maxRows=cursor.arraysize,
         )
-        response = cursor._connection.client.FetchResults(req)
-        _check_status(response)
+        try:
+            response = cursor._connection.client.FetchResults(req)
+            _check_status(response)
+        except hive_errors.Error as exc:
+            # wrapped as SQLAlchemy wraps a failed fetchmany: the callers' "the database
+            # refused …" and cancelled-in-the-database handling catch DBAPIError
+            raise sa.exc.DBAPIError.instance(statement, None, exc, hive_errors.Error) from exc
         block = []
         for values in response.results.columns:
             wrapper = next(v for v in vars(values).values() if v is not None)

@@ -241,6 +241,52 @@ def test_a_result_fetched_as_columns_equals_its_rows(spark) -> None:
 
 
 @pytest.mark.spark
+def test_a_fetch_the_server_refuses_is_a_dbapi_error_as_through_the_rows(spark) -> None:
+    """A block the server will not hand over (its operation closed, as after a cancel or a
+    lost session) fails as ``fetchmany`` fails through SQLAlchemy: a ``DBAPIError``, which
+    the analyses turn into "the database refused …" — not PyHive's own exception."""
+    from TCLIService import ttypes
+
+    from watchkeeper.core.evaluation.binned import fetch_numbers
+    from watchkeeper.core.evaluation.metrics import EvaluationError
+    from watchkeeper.core.telemetry.sql_cancel import cancellable_or_refused
+    from watchkeeper.core.telemetry.warehouse import fetched_columns
+
+    statement = "SELECT id, CAST(id AS DOUBLE) / 3 AS x FROM range(0, 25000)"
+
+    def closed(result: sa.CursorResult) -> sa.CursorResult:
+        cursor = result.cursor
+        req = ttypes.TCloseOperationReq(operationHandle=cursor._operationHandle)
+        cursor._connection.client.CloseOperation(req)
+        return result
+
+    engine, _ = open_engine(spark.url)
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError) as through_rows:
+                closed(conn.exec_driver_sql(statement)).fetchall()
+            with pytest.raises(sa.exc.DBAPIError) as as_columns:
+                fetched_columns(closed(conn.exec_driver_sql(statement)))
+            assert type(as_columns.value.orig) is type(through_rows.value.orig)
+            assert as_columns.value.statement == statement
+
+            real_execute = conn.execute
+            conn.execute = lambda st: closed(real_execute(st))  # type: ignore[method-assign]
+            with (
+                pytest.raises(EvaluationError, match="the database refused the probe"),
+                cancellable_or_refused(
+                    conn, None, what="probe", refused="the probe", error=EvaluationError
+                ),
+            ):
+                fetch_numbers(conn, sa.text(statement), 2)
+            # the connection still answers after the refused fetch
+            del conn.execute
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.spark
 def test_a_sample_fetched_as_float_blocks_equals_its_rows(spark, monkeypatch) -> None:
     """The drift samples' ``fetch_float_blocks`` and the estimate's ``fetch_numbers`` take
     the fetched blocks' columns on Spark (``column_blocks``): the same float array, NULL as

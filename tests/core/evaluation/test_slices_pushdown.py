@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from pushdown_worlds import close, duckdb_copy, parquet_folder
 
@@ -236,12 +237,13 @@ def _pairs_sample(parquet: Path, limit: int, tmp: Path) -> str:
     period's searched events (labeled, a finite score) in time order, position ``p`` of
     ``n`` kept when ``(p·M + offset) mod n < limit`` (seed 0) — as a DuckDB table's URL."""
     import duckdb
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from watchkeeper.core.drift.sql_counts import SAMPLE_MULTIPLIER
 
-    t = pq.read_table(parquet).sort_by("ts")
+    t = pq.read_table(parquet)
+    # ties in time by request id, as the pushed search numbers them
+    t = t.sort_by([(c, "ascending") for c in ("ts", "request_id") if c in t.column_names])
     ts = t["ts"]
     finite = pc.fill_null(pc.is_finite(t["score"]), False)
     searched = pc.and_(pc.is_valid(t["label"]), finite).to_numpy(zero_copy_only=False)
@@ -298,6 +300,22 @@ def _pairs_counted_on_the_sample(location: str, sample_url: str, limit: int) -> 
 
 def test_the_pairs_are_counted_on_a_bounded_sample(parquet: Path, duck_url: str, tmp_path) -> None:
     _pairs_counted_on_the_sample(duck_url, _pairs_sample(parquet, 3_000, tmp_path), 3_000)
+
+
+def test_the_pairs_sample_breaks_ties_in_time_by_request_id(tmp_path_factory, tmp_path) -> None:
+    """Logged to the hour, ~60 events share each time; stored in an order that is not their
+    request ids'. The pairs' sample numbers them by time, then request id — what a read in
+    any engine's order could not reproduce — and its pairs equal those of the numpy draw."""
+    t = _table()
+    hours = pc.floor_temporal(t["ts"], unit="hour")
+    rng = np.random.default_rng(11)
+    ids = pa.array([f"r{x:07d}" for x in rng.permutation(t.num_rows)])
+    tied = t.set_column(0, "ts", hours).append_column("request_id", ids)
+    assert len(pc.unique(hours)) < t.num_rows // 40
+    parquet = parquet_folder(tmp_path_factory, "tied", tied)
+    _pairs_counted_on_the_sample(
+        duckdb_copy(parquet), _pairs_sample(parquet, 3_000, tmp_path), 3_000
+    )
 
 
 @pytest.mark.spark

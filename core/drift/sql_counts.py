@@ -499,8 +499,11 @@ def sample_statement(
     order_by: Sequence[str] = (),
     start: int | None = None,
     end: int | None = None,
+    counted: bool = False,
 ) -> sa.Select:
-    """Raw values of ``names`` for at most ``limit`` rows per window: ``(window, *values)``.
+    """Raw values of ``names`` for at most ``limit`` rows per window: ``(window, *values)``,
+    and with ``counted`` the window's rows before sampling as the last column (for one
+    window, the count a time-range query would have been asked for).
 
     A window of at most ``limit`` rows comes back whole; a larger one as a seeded systematic
     sample: its rows are numbered in time order (ties by ``order_by``), and position ``p`` of
@@ -541,6 +544,8 @@ def sample_statement(
     sub = inner.subquery("wk_sample")
     keep = systematic_keep(sub.c.wk_pos, sub.c.wk_cnt, limit=limit, seed=seed)
     values = [sub.c[f"wk_v{i}"] for i in range(len(cols))]
+    if counted:
+        values.append(sub.c.wk_cnt)
     return sa.select(sub.c.w, *values).where(keep).order_by(sub.c.w, sub.c.wk_pos)
 
 

@@ -600,11 +600,11 @@ def reference_labeled_multiclass_sql(
     """``(class indices, n × k probabilities, labeled)``: at most ``limit`` labeled events of
     the selection in time order (a seeded systematic sample beyond), what the multiclass
     estimate is calibrated on (:func:`.estimation_sql.reference_labeled_sql`'s rows)."""
-    from watchkeeper.core.drift.sql_counts import sample_statement, time_range_sql
+    from watchkeeper.core.drift.sql_counts import sample_statement
     from watchkeeper.core.evaluation.binned import fetch_numbers
     from watchkeeper.core.evaluation.estimation_sql import ESTIMATE_ROWS
     from watchkeeper.core.evaluation.slice_sql import sql_parts
-    from watchkeeper.core.telemetry.windows import parse_window, plan_windows
+    from watchkeeper.core.telemetry.windows import WindowSpec, plan_windows
 
     k = len(classes)
     engine, _ = sql_parts(source)
@@ -613,19 +613,20 @@ def reference_labeled_multiclass_sql(
         table, selected, col, sel = coded_selection(
             conn, source, classes, prediction=False, as_of=None, **where
         )
-        ts = col("ts").name
         labeled = sel.c.wk_y.is_not(None)
-        lo, hi, n = time_range_sql(conn, sel, ts, labeled)
-        windows = plan_windows(parse_window(None), lo, hi, n_rows=n)
+        # the count with the sample, no time range asked first (as the binary estimate's)
         statement = sample_statement(
             sel,
-            windows,
+            plan_windows(WindowSpec("all"), None, None),
             ["wk_y", *[f"wk_p{j}" for j in range(k)]],
             limit=ESTIMATE_ROWS if limit is None else limit,
-            timestamp=ts,
+            timestamp=col("ts").name,
             where=labeled,
+            counted=True,
         )
-        rows = fetch_numbers(conn, statement, 2 + k)
+        rows = fetch_numbers(conn, statement, 3 + k)
+        n = int(rows[0, -1]) if len(rows) else 0
+        rows = rows[:, :-1]
         # the count said is the sample's (the realized baseline's statement refused the
         # whole reference first on the performance view's way here)
         refuse_unknown_sql(

@@ -325,3 +325,39 @@ def test_exact_groups_equal_the_per_bin_loop(seed: int) -> None:
     np.testing.assert_array_equal(got[1], want[1])
     empty = _exact_groups(bins, raw[:0])
     np.testing.assert_array_equal(empty[0], _exact_groups_per_bin(bins, raw[:0])[0])
+
+
+def test_the_estimates_reference_comes_with_its_count_in_one_statement(duck_url: str) -> None:
+    """The estimate's reference (labeled ``(label, score)`` pairs in time order, a seeded
+    systematic sample beyond ``limit``) and how many labeled events the selection holds, in
+    one statement — the count used to come from a time-range query of its own, a scan more
+    (0.4 s warm on local Spark)."""
+    from watchkeeper.core.drift.sql_counts import SAMPLE_MULTIPLIER
+    from watchkeeper.core.evaluation.estimation_sql import reference_labeled_sql
+    from watchkeeper.core.telemetry.sql_statements import recorded_statements, scans
+
+    where = {"model": "m", "versions": ["1"], "start": T0, "end": T0 + dt.timedelta(days=3)}
+    with open_source(duck_url, ColumnMapping()) as src:
+        with recorded_statements() as seen:
+            y, s, n = reference_labeled_sql(src, **where, limit=1_000_000)
+        assert len(scans(seen, "events")) == 1, seen
+        sy, ss, sn = reference_labeled_sql(src, **where, limit=500)
+        none = reference_labeled_sql(src, **{**where, "versions": ["nope"]}, limit=500)
+    path = duck_url.removeprefix("duckdb:///").split("#")[0]
+    with duckdb.connect(path, read_only=True) as con:
+        want = con.execute(
+            "SELECT label, score FROM events WHERE model = 'm' AND model_version = '1' "
+            "AND ts >= ? AND ts < ? AND label IS NOT NULL ORDER BY ts",
+            [where["start"].replace(tzinfo=dt.UTC), where["end"].replace(tzinfo=dt.UTC)],
+        ).fetchall()
+    want_y = np.array([r[0] for r in want], float)
+    want_s = np.array([np.nan if r[1] is None else r[1] for r in want], float)
+    assert n == sn == len(want) > 500
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(s, want_s)
+    p = np.arange(1, n + 1, dtype=np.int64)
+    kept = (p * SAMPLE_MULTIPLIER + 104_729 % SAMPLE_MULTIPLIER) % n < 500
+    np.testing.assert_array_equal(sy, want_y[kept])
+    np.testing.assert_array_equal(ss, want_s[kept])
+    assert len(sy) == 500
+    assert none[2] == 0 and len(none[0]) == len(none[1]) == 0

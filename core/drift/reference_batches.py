@@ -15,9 +15,9 @@ the numerical columns (which seeds its sample) is the one it has in the whole ta
 is fitted on the rows :func:`~watchkeeper.core.drift.multivariate.pca_rows` chooses, taken
 from each column as it passes (``fit_pca(rows_of=)``). The result keeps no column of the
 reference (its ``table`` has the rows and no column): an analysis with other features or
-settings than the preparation's fails with a :class:`DriftError` naming what it lacks. It is
-not stored in the disk cache, whose key is a digest of the data: on a miss the data would be
-read twice.
+settings than the preparation's fails with a :class:`DriftError` naming what it lacks. The
+disk cache keeps it too (:func:`~watchkeeper.core.drift.reference_cache.
+cached_reference_in_batches`), keyed by a digest of the batches as they are read.
 """
 
 from __future__ import annotations
@@ -42,7 +42,18 @@ from watchkeeper.core.drift.reference import PreparedReference, SortedReference,
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.spec import DriftSection
 
-__all__ = ["prepare_reference_in_batches"]
+__all__ = ["column_batches", "prepare_reference_in_batches"]
+
+
+def column_batches(
+    features: Sequence[str], prediction: str | None, batch_columns: int
+) -> list[list[str]]:
+    """The columns :func:`prepare_reference_in_batches` reads, ``batch_columns`` at a time:
+    the features, then the prediction column (last, as in the whole table) unless a feature."""
+    pred = prediction if prediction is not None and prediction not in set(features) else None
+    names = [*features, *([pred] if pred else [])]
+    step = max(1, batch_columns)
+    return [names[i : i + step] for i in range(0, len(names), step)]
 
 
 def prepare_reference_in_batches(
@@ -76,9 +87,8 @@ def prepare_reference_in_batches(
     cats, nums = list(categorical), list(numerical)
     wanted = set(features)
     pred = prediction if prediction is not None and prediction not in wanted else None
-    names = [*features, *([pred] if pred else [])]  # the prediction last, as in the whole table
     step = max(1, batch_columns)
-    batches = [names[i : i + step] for i in range(0, len(names), step)]
+    batches = column_batches(features, prediction, batch_columns)
     limit = s.exact_sample_limit
     sel = pca_rows(rows, seed)
     profiles: list[FeatureProfile] = []

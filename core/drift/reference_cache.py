@@ -13,6 +13,10 @@ gives a new key, which a file's size and mtime could not say for SQL — togethe
 argument and setting that changes what is prepared (the whole ``[drift]`` section, the
 features, kinds, seed, what is prepared) and :data:`FORMAT`.
 
+:func:`cached_reference_in_batches` is the same for a reference too large to hold, prepared a
+few columns at a time: its key's digest is taken over the batches as they are read (one pass
+more over the data, about a third of the preparation's time), and the file holds no column.
+
 A cache file is one uncompressed ``.npz`` (no pickles) holding a JSON header (the format,
 the key, the profile, the PCA's scalars) and the arrays. A file that is truncated, corrupt,
 of another format or another key is ignored, removed and rebuilt; writers write to a
@@ -31,7 +35,8 @@ import tempfile
 import threading
 import weakref
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +49,7 @@ from watchkeeper.core.drift.multivariate import PCAModel
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile
 from watchkeeper.core.drift.reference import PreparedReference, SortedReference, prepare_reference
 from watchkeeper.core.paths import cache_dir
+from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.spec import DriftSection
 
 __all__ = [
@@ -51,6 +57,7 @@ __all__ = [
     "FORMAT",
     "StoredSortedValues",
     "cached_reference",
+    "cached_reference_in_batches",
     "reference_cache_dir",
     "table_digest",
 ]
@@ -153,6 +160,123 @@ def cached_reference(
         return prepared  # a cache is an optimisation: the analysis goes on without it
     # the sorted values read back one feature at a time, as on a hit, not all held
     return _load(path, key, table) or prepared
+
+
+def cached_reference_in_batches(
+    read: Callable[[Sequence[str]], pa.Table],
+    rows: int,
+    *,
+    features: Sequence[str],
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    prediction: str | None = None,
+    settings: DriftSection | None = None,
+    seed: int = 0,
+    batch_columns: int = 16,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+    folder: Path | None = None,
+    max_bytes: int = CACHE_BYTES,
+) -> PreparedReference:
+    """:func:`~.reference_batches.prepare_reference_in_batches` (same arguments), from the
+    disk cache if there.
+
+    The key's digest is taken over the batches as they are read — a pass that holds one
+    batch at a time, as the preparation does (2,200,000 rows × 40 features from Parquet:
+    about 3 s, against about 8.5 s to prepare). On a miss the preparation reads them again
+    and hashes what it reads, and the result is stored under that digest: the data it was
+    prepared from, even if the data changed between the two passes."""
+    from watchkeeper.core.drift.reference_batches import (
+        column_batches,
+        prepare_reference_in_batches,
+    )
+
+    s = settings or DriftSection()
+    report = progress or (lambda _f, _m: None)
+    options = {
+        "batched": True,  # a reference without its columns: never a whole read's
+        "features": list(features),
+        "categorical": sorted(categorical),
+        "numerical": sorted(numerical),
+        "prediction": prediction,
+        "seed": seed,
+    }
+    where = folder or reference_cache_dir()
+    batches = column_batches(features, prediction, batch_columns)
+    first = _BatchesDigest(rows)
+    # the next batch read while this one is hashed (both release the GIL), as the
+    # preparation reads ahead
+    with ThreadPoolExecutor(1) as reader:
+        ahead = reader.submit(read, batches[0])
+        for b in range(len(batches)):
+            table = ahead.result()
+            check_cancelled(cancelled)
+            if b + 1 < len(batches):
+                ahead = reader.submit(read, batches[b + 1])
+            report(0.2 * b / len(batches), "looking for the prepared reference in the cache")
+            first.add(table)
+            del table
+    check_cancelled(cancelled)
+    held = pa.table({"rows": pa.nulls(rows)}).select([])  # what the preparation holds
+    key = _key(first.hexdigest(), s, options)
+    path = where / f"{key}{_SUFFIX}"
+    found = _load(path, key, held)
+    if found is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return found
+    second = _BatchesDigest(rows)
+
+    def hashed(names: Sequence[str]) -> pa.Table:
+        table = read(names)
+        second.add(table)  # the preparation's reader thread: one batch after the other
+        return table
+
+    prepared = prepare_reference_in_batches(
+        hashed,
+        rows,
+        features=features,
+        categorical=categorical,
+        numerical=numerical,
+        prediction=prediction,
+        settings=s,
+        seed=seed,
+        batch_columns=batch_columns,
+        progress=lambda f, m: report(0.2 + 0.8 * f, m),
+        cancelled=cancelled,
+    )
+    key = _key(second.hexdigest(), s, options)
+    path = where / f"{key}{_SUFFIX}"
+    try:
+        _store(path, key, prepared)
+        _evict(where, max_bytes, keep=path)
+    except OSError:
+        return prepared
+    return _load(path, key, prepared.table) or prepared
+
+
+class _BatchesDigest:
+    """SHA-256 of batches of columns read one after the other (as :func:`table_digest`
+    hashes a table's); a batch of another number of rows is refused, as the preparation
+    refuses it."""
+
+    def __init__(self, rows: int) -> None:
+        self._rows = rows
+        self._h = hashlib.sha256(f"batches of {rows} rows".encode())
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows != self._rows:
+            raise DriftError(
+                f"the reference changed while it was read: {self._rows:,} rows, then "
+                f"{table.num_rows:,} (read it again)"
+            )
+        self._h.update(str(table.schema).encode())
+        for column in table.columns:
+            for chunk in column.chunks:
+                _hash_array(self._h, chunk)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
 
 
 class StoredSortedValues(Mapping[str, SortedReference]):

@@ -471,8 +471,9 @@ def reference_in_batches(
 ) -> PreparedReference:
     """``query``'s ``rows`` rows of ``src`` prepared as a reference a batch of columns at a
     time (:func:`~watchkeeper.core.drift.reference_batches.prepare_reference_in_batches`,
-    batches of :data:`BATCH_BYTES`): what ``cached_reference`` gives of them read whole."""
-    from watchkeeper.core.drift.reference_batches import prepare_reference_in_batches
+    batches of :data:`BATCH_BYTES`): what ``cached_reference`` gives of them read whole,
+    from the disk cache when it was prepared before (``cached_reference_in_batches``)."""
+    from watchkeeper.core.drift.reference_cache import cached_reference_in_batches
     from watchkeeper.core.memory import return_free_memory
     from watchkeeper.core.telemetry.sql import bound_duckdb_cache
 
@@ -484,7 +485,7 @@ def reference_in_batches(
         return_free_memory()
         return src.read(query, columns=list(names), cancelled=cancelled)
 
-    return prepare_reference_in_batches(
+    return cached_reference_in_batches(
         read,
         rows,
         features=features,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -15,11 +15,13 @@ import pyarrow as pa
 import pytest
 from child_process import json_child
 
+from watchkeeper.core.drift import reference_batches
 from watchkeeper.core.drift.engine import analyze_drift
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.multivariate import PCA_ROWS, fit_pca, pca_rows
-from watchkeeper.core.drift.reference import prepare_reference
-from watchkeeper.core.drift.reference_batches import prepare_reference_in_batches
+from watchkeeper.core.drift.reference import PreparedReference, prepare_reference
+from watchkeeper.core.drift.reference_batches import column_batches, prepare_reference_in_batches
+from watchkeeper.core.drift.reference_cache import cached_reference_in_batches
 from watchkeeper.core.spec import DriftSection, parse_spec
 from watchkeeper.core.telemetry.windows import parse_window
 from watchkeeper.core.workbench import analyses
@@ -83,9 +85,19 @@ def test_batches_give_the_whole_preparation(ref: pa.Table, batch: int, limit: in
     assert all(len(a) <= batch for a in reads.asked)
     assert sorted(n for a in reads.asked for n in a) == sorted([*FEATURES, "score"])
     assert reads.asked[-1][-1] == "score"  # read last: its place among the numerical columns
+    _same_preparation(got, whole)
+    assert list(got.predictions) == [("score", s.bins)]
+    assert {v.mode for v in got.sorted_values.values()} == (
+        {"all"} if limit > ref.num_rows else {"sample"}
+    )
+    assert got.table.num_columns == 0 and got.table.num_rows == ref.num_rows
+
+
+def _same_preparation(got: PreparedReference, whole: PreparedReference) -> None:
+    """The same profile, sorted values, prediction profiles and PCA, bit for bit."""
     assert got.profile.to_dict() == whole.profile.to_dict()
     assert got.profiled_with == whole.profiled_with and got.seed == whole.seed
-    assert got.predictions == whole.predictions and list(got.predictions) == [("score", s.bins)]
+    assert got.predictions == whole.predictions
     assert list(got.sorted_values) == list(whole.sorted_values)
     for name, mine in got.sorted_values.items():
         theirs = whole.sorted_values[name]
@@ -96,15 +108,94 @@ def test_batches_give_the_whole_preparation(ref: pa.Table, batch: int, limit: in
         )
         np.testing.assert_array_equal(mine.values, theirs.values)
         assert not mine.values.flags.writeable
-    assert {v.mode for v in got.sorted_values.values()} == (
-        {"all"} if limit > ref.num_rows else {"sample"}
-    )
     assert got.pca_features == whole.pca_features and got.pca is not None and whole.pca
     for field in ("mean", "scale", "components"):
         np.testing.assert_array_equal(getattr(got.pca, field), getattr(whole.pca, field))
     for field in ("explained_variance", "reference_error", "chunk_sd", "error_cap"):
         assert getattr(got.pca, field) == getattr(whole.pca, field)
-    assert got.table.num_columns == 0 and got.table.num_rows == ref.num_rows
+
+
+def _cached(read: Callable[[Sequence[str]], pa.Table], rows: int, folder: Path, **kw):
+    return cached_reference_in_batches(
+        read, rows, features=FEATURES, prediction="score", batch_columns=3, folder=folder, **kw
+    )
+
+
+def _no_preparation(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_a, **_k):
+        raise AssertionError("prepared again, not loaded from the cache")
+
+    monkeypatch.setattr(reference_batches, "prepare_reference_in_batches", refuse)
+
+
+def test_a_reference_prepared_in_batches_is_prepared_once(
+    ref: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first call reads every batch twice (the digest, the preparation) and stores the
+    preparation; the next reads every batch once and loads it — the whole preparation's
+    result, bit for bit. Other settings or other data are another key."""
+    n = len(column_batches(FEATURES, "score", 3))
+    first = _Reads(ref)
+    fresh = _cached(first, ref.num_rows, tmp_path)
+    assert len(first.asked) == 2 * n
+    assert len(list(tmp_path.glob("*.wkref.npz"))) == 1
+    whole = prepare_reference(ref, features=FEATURES)
+    _same_preparation(fresh, whole)
+    with monkeypatch.context() as m:
+        _no_preparation(m)
+        again = _Reads(ref)
+        loaded = _cached(again, ref.num_rows, tmp_path)
+        assert len(again.asked) == n
+        with pytest.raises(AssertionError, match="prepared again"):
+            _cached(_Reads(ref), ref.num_rows, tmp_path, settings=DriftSection(bins=7))
+        changed = ref.set_column(1, "x", pa.array(np.r_[0.5, ref["x"].to_numpy()[1:]]))
+        with pytest.raises(AssertionError, match="prepared again"):
+            _cached(_Reads(changed), ref.num_rows, tmp_path)
+    _same_preparation(loaded, whole)
+    assert loaded.table.num_columns == 0 and loaded.table.num_rows == ref.num_rows
+
+
+def test_data_that_changes_between_the_passes_is_stored_as_it_was_prepared(
+    ref: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rewritten between the digest's pass and the preparation's (the same rows, other
+    values): the preparation is of the new data and stored under the new data's key — the
+    old data misses, the new data hits."""
+    n = len(column_batches(FEATURES, "score", 3))
+    new = _table(ref.num_rows, seed=4)
+    old_reads, new_reads = _Reads(ref), _Reads(new)
+
+    def swapped(names: Sequence[str]) -> pa.Table:
+        return (old_reads if len(old_reads.asked) < n else new_reads)(names)
+
+    got = _cached(swapped, ref.num_rows, tmp_path)
+    assert len(old_reads.asked) == len(new_reads.asked) == n
+    _same_preparation(got, prepare_reference(new, features=FEATURES))
+    with monkeypatch.context() as m:
+        _no_preparation(m)
+        _cached(_Reads(new), ref.num_rows, tmp_path)
+        with pytest.raises(AssertionError, match="prepared again"):
+            _cached(_Reads(ref), ref.num_rows, tmp_path)
+
+
+def test_a_cancel_while_looking_stops_and_a_damaged_file_is_prepared_again(
+    ref: pa.Table, tmp_path: Path
+) -> None:
+    from watchkeeper.core.progress import Cancelled
+
+    reads = _Reads(ref)
+    with pytest.raises(Cancelled):
+        _cached(reads, ref.num_rows, tmp_path, cancelled=lambda: len(reads.asked) >= 2)
+    assert not list(tmp_path.iterdir())  # nothing stored
+    _cached(_Reads(ref), ref.num_rows, tmp_path)
+    (stored,) = tmp_path.glob("*.wkref.npz")
+    stored.write_bytes(stored.read_bytes()[:1000])  # truncated
+    again = _Reads(ref)
+    got = _cached(again, ref.num_rows, tmp_path)
+    assert len(again.asked) == 2 * len(column_batches(FEATURES, "score", 3))
+    _same_preparation(got, prepare_reference(ref, features=FEATURES))
+    with pytest.raises(DriftError, match="changed while it was read"):
+        _cached(_Reads(ref.slice(1)), ref.num_rows, tmp_path)
 
 
 def test_the_prediction_among_the_features_is_kept_out_of_the_pca(ref: pa.Table) -> None:
@@ -243,6 +334,9 @@ def test_run_drift_with_the_reference_in_batches_equals_it_read_whole(
     mine = analyses.run_drift(entry, "1", None, start=T0 + dt.timedelta(days=3))
     assert batched == [6_000]
     assert mine.to_json() == whole.to_json()
+    _no_preparation(monkeypatch)  # prepared once: the second run loads it from the disk
+    again = analyses.run_drift(entry, "1", None, start=T0 + dt.timedelta(days=3))
+    assert batched == [6_000, 6_000] and again.to_json() == whole.to_json()
     assert [f.name for f in mine.features if "drift" in f.decisions()]  # the shift is seen
 
 
@@ -251,8 +345,10 @@ import json, resource, sys
 cap = 3072 << 20
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 import duckdb
-from watchkeeper.core.drift.reference import prepare_reference
-from watchkeeper.core.drift.reference_batches import prepare_reference_in_batches
+from watchkeeper.core.drift import reference_batches
+from watchkeeper.core.drift.reference import PreparedReference, prepare_reference
+from watchkeeper.core.drift.reference_batches import column_batches, prepare_reference_in_batches
+from watchkeeper.core.drift.reference_cache import cached_reference_in_batches
 from watchkeeper.core.memory import return_free_memory
 def status(key):  # VmHWM, not ru_maxrss: that keeps the forking parent's peak across exec
     for line in open("/proc/self/status"):

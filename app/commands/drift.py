@@ -92,24 +92,35 @@ def _filter_table(table: Any, filters: dict[str, str], what: str, required: bool
 
 def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], progress: Any) -> Any:
     """The reference file prepared a batch of columns at a time, as the window prepares a
-    large reference window (``analyses.REFERENCE_BYTES``), when its features are named
-    (``--features``: a batch sees only its own columns, so nothing is inferred from the
-    data), it keeps its row order (Parquet) and it is that large; else None: read whole and
-    prepared through the disk cache. ``--model``/``--version`` select its rows where it has
-    the column, as for the whole read."""
+    large reference window (``analyses.REFERENCE_BYTES``), when it keeps its row order
+    (Parquet) and it is that large; else None: read whole. Both go through the disk cache.
+    Its features are ``--features``, or those the whole read would profile, named from the
+    schema (a batch sees only its own columns). ``--model``/``--version`` select its rows
+    where it has the column, as for the whole read."""
+    from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.drift.reference import default_features
     from watchkeeper.core.errors import TelemetryError
     from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.telemetry.source import open_source
     from watchkeeper.core.workbench import analyses
 
-    if not args.features:
-        return None
     with open_source(args.reference) as src:
         try:
-            names = src.schema().names
+            schema = src.schema()
         except TelemetryError:  # no time column, say: read whole, as read_table reads it
             return None
-        if any(f not in names for f in args.features):
+        names = schema.names
+        features = list(args.features or ())
+        if not features:  # the ones the whole read would profile, named from the schema
+            try:
+                features = default_features(
+                    src.source_schema(),
+                    categorical=args.categorical or (),
+                    timestamp=args.timestamp,
+                )
+            except DriftError:
+                return None  # the whole read says why
+        if any(f not in names for f in features):
             return None  # the whole read names the missing feature
         present = {k: v for k, v in filters.items() if k in names}
         query = TelemetryQuery(
@@ -117,7 +128,7 @@ def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], pro
             versions=(present["model_version"],) if "model_version" in present else (),
         )
         prediction = "score" if "score" in names else None
-        width = len(args.features) + (prediction is not None)
+        width = len(features) + (prediction is not None)
         rows = analyses.batched_reference_rows(src, query, width)
         if not rows:
             return None
@@ -125,7 +136,7 @@ def _reference_in_batches(args: argparse.Namespace, filters: dict[str, str], pro
             src,
             query,
             rows,
-            features=list(args.features),
+            features=features,
             categorical=args.categorical or (),
             prediction=prediction,
             progress=progress,

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from watchkeeper.core.drift.counting import worker_threads
-from watchkeeper.core.drift.data import NUMERICAL, as_table, numeric_values
+from watchkeeper.core.drift.data import NUMERICAL, as_table, numeric_values, resolve_features
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.drift.multivariate import PCAModel, fit_pca, multivariate_features
 from watchkeeper.core.drift.profile import FeatureProfile, ReferenceProfile, build_profile
@@ -43,6 +43,7 @@ from watchkeeper.core.telemetry.contract import CANONICAL_ROLES
 __all__ = [
     "PreparedReference",
     "SortedReference",
+    "default_features",
     "pca_model_of",
     "prepare_reference",
     "reference_sorted",
@@ -175,6 +176,32 @@ def _reference_column(ref_table: pa.Table, name: str) -> np.ndarray:
     return numeric_values(ref_table.column(name), name)
 
 
+def default_features(
+    schema: pa.Schema,
+    *,
+    categorical: Iterable[str] = (),
+    numerical: Iterable[str] = (),
+    timestamp: str | None = "ts",
+) -> list[str]:
+    """The features :func:`prepare_reference` profiles when none are named: every column of a
+    usable type but the roles and the timestamp — decided by the schema alone, so a reference
+    prepared a few columns at a time can name them before reading any."""
+    empty = schema.empty_table()
+    kinds = resolve_features(
+        empty,
+        None,
+        categorical=categorical,
+        numerical=numerical,
+        exclude=_not_features(timestamp),
+        what="reference",
+    )
+    return list(kinds)
+
+
+def _not_features(timestamp: str | None) -> set[str]:
+    return {*CANONICAL_ROLES, *(x for x in (timestamp,) if x)}
+
+
 def _base_profile(
     reference: Any,
     s: DriftSection,
@@ -220,7 +247,7 @@ def _base_profile(
             features,
             categorical=categorical,
             numerical=numerical,
-            exclude={*CANONICAL_ROLES, *(x for x in (timestamp,) if x)},
+            exclude=_not_features(timestamp),
             bins=s.bins,
             max_categories=s.max_categories,
             high_cardinality=s.high_cardinality,

@@ -376,6 +376,62 @@ def test_a_large_reference_file_with_named_features_is_prepared_in_batches(
     assert whole["reference"]["rows"] == n
 
 
+def test_a_large_reference_file_without_named_features_is_prepared_in_batches(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    """Without ``--features`` the batches take the features the whole read would profile,
+    named from the file's schema: every column of a usable type but the roles and the
+    timestamp — a column of lists left out, an integer declared categorical, a name with a
+    space and a quote — and the document is the whole read's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from watchkeeper.core.drift import reference_batches
+
+    rng = np.random.default_rng(9)
+
+    def table(n: int, shift: float, day: str) -> pa.Table:
+        x = rng.normal(shift, 1, n)
+        x[::97] = np.nan
+        x[::311] = np.inf
+        t0 = np.datetime64(day, "us")
+        return pa.table(
+            {
+                "request_id": [f"r{i}" for i in range(n)],
+                "ts": pa.array(
+                    t0 + np.arange(n) * np.timedelta64(30, "s"), pa.timestamp("us", "UTC")
+                ),
+                "model": ["m"] * n,
+                "model_version": ["1"] * n,
+                "x": x,
+                "c": rng.choice(["a", "b", "c"], n),
+                "k": rng.integers(0, 4, n),
+                'odd "name"': rng.gamma(2.0, 1 + shift, n),
+                "tags": pa.array([[1, 2]] * n, pa.list_(pa.int32())),
+                "score": rng.random(n),
+                "label": rng.integers(0, 2, n).astype(float),
+            }
+        )
+
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    pq.write_table(table(5_000, 0.0, "2026-01-01"), ref, row_group_size=1_000)
+    pq.write_table(table(3_000, 0.5, "2026-02-01"), cur)
+    calls: list[list[str]] = []
+    real = reference_batches.prepare_reference_in_batches
+
+    def spy(read, rows, **kw):  # type: ignore[no-untyped-def]
+        calls.append(list(kw["features"]))
+        return real(read, rows, **kw)
+
+    monkeypatch.setattr(reference_batches, "prepare_reference_in_batches", spy)
+    args = ["--reference", ref, "--current", cur, "--window", "6h", "--json", "--categorical", "k"]
+    whole, batched = _whole_then_lowered(capsys, monkeypatch, "REFERENCE_BYTES", args)
+    assert calls == [["x", "c", "k", 'odd "name"']]  # the second run only
+    assert batched == whole
+    assert [f["name"] for f in whole["features"]] == calls[0]
+    assert whole["prediction"]["name"] == "score"
+
+
 def test_a_large_reference_file_stays_in_bounds(tmp_path: Path) -> None:
     """600,000 reference rows × 40 named features (192 MB as float64), the batch threshold
     lowered to 32 MiB so that a test-sized file crosses it: in a capped child the command

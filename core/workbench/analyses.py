@@ -18,7 +18,7 @@ import numpy as np
 
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, stage
 from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
-from watchkeeper.core.workbench.common import READ_LOCK, spec_of
+from watchkeeper.core.workbench.common import READ_LOCK, feature_names, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 if TYPE_CHECKING:
@@ -158,14 +158,12 @@ def run_drift(
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     cols = spec.telemetry.columns
-    features = list(cols.features)
     ref_version = (spec.reference.version if spec.reference else None) or version
     profile = reference_profile_of(entry, ref_version)
     span: tuple[Any, ...] | None = None
     if profile is None or (spec.reference is not None and spec.reference.kind == "window"):
         span = _reference_query(spec, version)
     common: dict[str, Any] = {
-        "features": features or None,
         "categorical": cols.categorical,
         "numerical": cols.numerical,
         "window": window_for(entry, window),
@@ -176,9 +174,12 @@ def run_drift(
     with READ_LOCK, open_source_of(entry) as src:
         # the score is analysed as prediction drift where the source has one
         scored = "score" in src.schema().names
+        # named, so that what is read (and the batched reference) holds them all
+        features = feature_names(spec, src)
+        common["features"] = features
         derived = _multiclass_drift_columns(spec, src)
         if derived:
-            features = [*(features or [c.name for c in src.schema().features]), *derived]
+            features = [*features, *derived]
             common["features"] = features
             common["categorical"] = (
                 *cols.categorical,

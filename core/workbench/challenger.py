@@ -24,6 +24,7 @@ from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.workbench.analyses import open_source_of
 from watchkeeper.core.workbench.common import (
     READ_LOCK,
+    model_features,
     require_binary_outcomes,
     require_outcomes,
     spec_of,
@@ -319,7 +320,7 @@ def run_challenger(
     report = progress or (lambda f, m: None)
     spec = spec_of(entry)
     model = spec.model.name
-    features = list(spec.telemetry.columns.features)
+    features = model_features(entry)
     check_cancelled(cancelled)
     multiclass = spec.model.task == "multiclass"
     report(0.05, f"gate: v{challenger} against v{champion}: reading the pairs")

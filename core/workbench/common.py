@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from watchkeeper.core.evaluation.multiclass_slices import ClassColumns
     from watchkeeper.core.spec import MonitorSpec
+    from watchkeeper.core.telemetry.source import TelemetrySource
     from watchkeeper.core.workbench.portfolio import ModelEntry
 
 __all__ = [
     "READ_LOCK",
     "class_columns",
+    "feature_names",
+    "model_features",
     "require_binary_outcomes",
     "require_outcomes",
     "spec_of",
@@ -32,6 +35,28 @@ def spec_of(entry: ModelEntry) -> MonitorSpec:
     if entry.spec is None:
         raise SpecError(f"{entry.name}: {entry.spec_error or 'no monitor spec'}")
     return entry.spec
+
+
+def feature_names(spec: MonitorSpec, src: TelemetrySource) -> list[str]:
+    """The model's features: the spec's ``[telemetry.columns] features``, or when it names
+    none every column of the source that plays no role and is no extra (what an empty list
+    means there) — not an empty list, which left Drift with "no feature columns to analyse"
+    and the slice search, the disagreements and the importance with nothing."""
+    named = list(spec.telemetry.columns.features)
+    return named or [c.name for c in src.schema().features]
+
+
+def model_features(entry: ModelEntry) -> list[str]:
+    """:func:`feature_names` of the entry's spec, the source opened only when the spec names
+    none (not under :data:`READ_LOCK`: this takes it)."""
+    from watchkeeper.core.workbench.analyses import open_source_of
+
+    spec = spec_of(entry)
+    named = list(spec.telemetry.columns.features)
+    if named:
+        return named
+    with READ_LOCK, open_source_of(entry) as src:
+        return feature_names(spec, src)
 
 
 def require_binary_outcomes(spec: MonitorSpec, have: Collection[str], what: str) -> None:

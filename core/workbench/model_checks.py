@@ -26,7 +26,7 @@ from watchkeeper.core.drift.importance import (
 from watchkeeper.core.drift.skew import SERVING_DAYS, SkewResult, training_serving_skew
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.workbench.analyses import _reference_query, open_source_of
-from watchkeeper.core.workbench.common import READ_LOCK, spec_of
+from watchkeeper.core.workbench.common import READ_LOCK, model_features, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
 
 __all__ = [
@@ -117,7 +117,7 @@ def run_importance(entry: ModelEntry, version: str) -> ImportanceResult:
     import dataclasses
 
     spec = spec_of(entry)
-    features = list(spec.telemetry.columns.features)
+    features = model_features(entry)
     frame = _reference_frame(entry, version, ["score", *features])
     uri = registry_uri_of(spec) if entry.evidence is None else None
     note = "the spec names no registry" if uri is None else ""
@@ -173,7 +173,7 @@ def run_skew(entry: ModelEntry, version: str) -> SkewResult | None:
     if uri is None or entry.evidence is not None:
         return None
     cols = spec.telemetry.columns
-    features = list(cols.features)
+    features = model_features(entry)
     with tempfile.TemporaryDirectory(prefix="wk-skew-") as tmp:
         found = _training_dataset(uri, spec.model.name, version, Path(tmp))
         if found is None:

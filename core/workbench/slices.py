@@ -29,6 +29,7 @@ from watchkeeper.core.workbench.challenger import challenger_of
 from watchkeeper.core.workbench.common import (
     READ_LOCK,
     class_columns,
+    feature_names,
     require_outcomes,
     spec_of,
 )
@@ -336,11 +337,11 @@ def run_slices(
     model = spec.model.name
     policy = spec.gate
     predicates = (*predicates_from_spec(spec), *custom)
-    features = list(spec.telemetry.columns.features)
     slice_cols = [c for p in predicates for c in p.columns]
     notes: list[str] = []
     with READ_LOCK, open_source_of(entry) as src:
         have = src.schema().names
+        features = feature_names(spec, src)
         require_outcomes(spec, have, "the slice analysis")
         from watchkeeper.core.workbench.slices_pushed import pushed_down, run_slices_sql
 

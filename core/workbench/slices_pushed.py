@@ -191,7 +191,7 @@ def run_slices_sql(
     from watchkeeper.core.telemetry.contract import TelemetryQuery
     from watchkeeper.core.times import parse_time
     from watchkeeper.core.workbench.challenger import challenger_of
-    from watchkeeper.core.workbench.common import class_columns, spec_of
+    from watchkeeper.core.workbench.common import class_columns, feature_names, spec_of
     from watchkeeper.core.workbench.slices import SlicesView
 
     spec = spec_of(entry)
@@ -200,7 +200,7 @@ def run_slices_sql(
     policy = spec.gate
     metric = policy.primary_metric
     predicates = (*predicates_from_spec(spec), *custom)
-    features = list(spec.telemetry.columns.features)
+    features = feature_names(spec, src)
     notes: list[str] = []
     report(0.05, "finding the window")
     if start is None or end is None:

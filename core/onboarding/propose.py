@@ -73,6 +73,9 @@ class Extent:
     #: rows per UTC hour, (hour's start in epoch seconds, rows), in time order: enough to
     #: draw the data over time (the wizard's reference picker) without a second pass
     hours: tuple[tuple[int, int], ...] = ()
+    #: each version's first and last event (the versions of a log follow one another: a
+    #: reference period is sized within its version's own time)
+    version_spans: tuple[tuple[str, dt.datetime, dt.datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ def extent_of(
     versions: Counter[str] = Counter()
     models: Counter[str] = Counter()
     hours: Counter[int] = Counter()
+    spans: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     for batch in source.batches(TelemetryQuery(), columns=columns, batch_rows=262_144):
         rows += batch.num_rows
         us = pc.cast(batch.column("ts").drop_null(), pa.int64()).to_numpy(zero_copy_only=False)
@@ -160,6 +164,24 @@ def extent_of(
             if name in columns:
                 for d in pc.value_counts(batch.column(name)).to_pylist():
                     counter[str(d["values"])] += d["counts"]
+        if "model_version" in columns:
+            grouped = (
+                pa.table(
+                    {
+                        "v": batch.column("model_version"),
+                        "t": batch.column("ts"),
+                    }
+                )
+                .group_by("v")
+                .aggregate([("t", "min"), ("t", "max")])
+            )
+            for v, a, b in zip(
+                *(grouped.column(c).to_pylist() for c in ("v", "t_min", "t_max")), strict=True
+            ):
+                if a is None:
+                    continue
+                was = spans.get(str(v))
+                spans[str(v)] = (a, b) if was is None else (min(was[0], a), max(was[1], b))
     if rows == 0:
         raise WatchkeeperError(f"{source.description}: the source holds no rows")
     if lo is None:
@@ -171,6 +193,7 @@ def extent_of(
         tuple(versions.most_common()),
         tuple(models.most_common()),
         tuple((h * 3600, hours[h]) for h in sorted(hours)),
+        tuple((v, a, b) for v, (a, b) in spans.items()),
     )
 
 
@@ -259,6 +282,17 @@ def propose(
     notes: list[str] = []
     start, end = extent.start, extent.end
     span = (end - start).total_seconds()
+    ref_version, version_reason = _reference_version(extent, champion, notes)
+    own = {v: (a, b) for v, a, b in extent.version_spans}.get(ref_version)
+    # the data's first quarter, unless the reference version's events do not cover it —
+    # versions of a log follow one another, and it held none of a version that came later:
+    # then the first quarter of that version's own time
+    quarter = _ceil(start + (end - start) * REFERENCE_SHARE, span)
+    within = (
+        own is not None
+        and len(extent.versions) > 1
+        and (own[0] > start + (quarter - start) / 2 or own[1] < quarter)
+    )
     if reference_until is not None:
         ref_start, ref_end = _floor(start, span), reference_until
         if reference_start is not None:
@@ -274,44 +308,41 @@ def propose(
             else f"chosen by hand: {(ref_end - ref_start).total_seconds() / 86400:.3g} days"
         )
     else:
+        first, last = own if within and own is not None else (start, end)
         ref_start, ref_end = (
-            _floor(start, span),
-            _ceil(start + (end - start) * REFERENCE_SHARE, span),
+            _floor(first, span),
+            _ceil(first + (last - first) * REFERENCE_SHARE, span),
         )
-        if ref_end <= start:
-            ref_end = _ceil(start + dt.timedelta(seconds=1), span)
+        if ref_end <= first:
+            ref_end = _ceil(first + dt.timedelta(seconds=1), span)
         days = (ref_end - ref_start).total_seconds() / 86400
+        whose = f"version {ref_version}'s" if within else "the data's"
         ref_reason = (
-            f"the first {REFERENCE_SHARE:.0%} of the data's time range "
-            f"({_show(start)} to {_show(end)}), rounded to whole "
+            f"the first {REFERENCE_SHARE:.0%} of {whose} time range "
+            f"({_show(first)} to {_show(last)}), rounded to whole "
             + ("days" if span >= 4 * 86400 else "hours")
             + f": {days:.3g} days"
         )
+    ref_reason += version_reason
     ref_rows = _rows_between(extent, ref_start, ref_end)
+    if within and own is not None:
+        # the hourly counts are every version's: this version's share of its own time
+        rows_v = dict(extent.versions).get(ref_version, 0)
+        lo, hi = max(ref_start, own[0]), min(ref_end, own[1])
+        whole = max((own[1] - own[0]).total_seconds(), 1.0)
+        ref_rows = rows_v * max((hi - lo).total_seconds(), 0.0) / whole
+        if hi <= lo:
+            notes.append(
+                f"version {ref_version} has no events in the reference period "
+                f"({_show(ref_start)} to {_show(ref_end)}; its events run from "
+                f"{_show(own[0])} to {_show(own[1])}): choose a period within them"
+            )
     if ref_rows < MIN_ROWS:
         notes.append(
             f"the reference holds about {ref_rows:,.0f} events, fewer than the {MIN_ROWS} a "
             "drift decision needs by default ([drift] min_rows): drift will read "
             "'insufficient' until more data (or a later --reference-until) is there"
         )
-    versions = [v for v, _ in extent.versions]
-    if champion is not None:
-        ref_version = champion
-        ref_reason += f"; version {champion}, the registry's champion"
-        if champion not in versions and versions:
-            notes.append(
-                f"the registry's champion is version {champion}, but the telemetry holds "
-                f"versions {', '.join(versions[:5])}: the reference window may be empty"
-            )
-    elif versions:
-        ref_version = versions[0]
-        if len(versions) > 1:
-            ref_reason += (
-                f"; version {ref_version}, the one with the most rows "
-                f"({extent.versions[0][1]:,} of {extent.rows:,})"
-            )
-    else:
-        ref_version = DEFAULT_VERSION
     if registry_uri:
         notes.append(
             "the reference is a time window of the telemetry: analyses do not read a "
@@ -342,6 +373,27 @@ def propose(
         registry_uri=registry_uri,
         notes=tuple(notes),
     )
+
+
+def _reference_version(extent: Extent, champion: str | None, notes: list[str]) -> tuple[str, str]:
+    """The reference version and the words saying why (appended to the period's reason)."""
+    versions = [v for v, _ in extent.versions]
+    if champion is not None:
+        if champion not in versions and versions:
+            notes.append(
+                f"the registry's champion is version {champion}, but the telemetry holds "
+                f"versions {', '.join(versions[:5])}: the reference window may be empty"
+            )
+        return champion, f"; version {champion}, the registry's champion"
+    if versions:
+        why = ""
+        if len(versions) > 1:
+            why = (
+                f"; version {versions[0]}, the one with the most rows "
+                f"({extent.versions[0][1]:,} of {extent.rows:,})"
+            )
+        return versions[0], why
+    return DEFAULT_VERSION, ""
 
 
 def _rows_between(extent: Extent, start: dt.datetime, end: dt.datetime) -> float:

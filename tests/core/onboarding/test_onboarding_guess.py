@@ -424,3 +424,48 @@ def test_the_proposed_window_is_a_day_or_longer_unless_the_log_is_days_long(
     got, why = _window(extent, end - dt.timedelta(days=after_days), None)
     assert got == window, why
     assert f"per {window} window" in why
+
+
+def test_a_later_version_gets_its_reference_in_its_own_time(tmp_path: Path) -> None:
+    """Versions that follow one another (v1 for 90 days, then v2 with more traffic for 90):
+    the version with the most rows is v2, and the data's first quarter holds none of it —
+    before, the spec's reference window was empty and ``check`` judged the model unknown.
+    The reference is the first quarter of v2's own time, and it holds v2's events; the
+    earlier version, chosen by name, keeps the data's first quarter."""
+    from watchkeeper.core.evaluation.data import open_spec_source
+    from watchkeeper.core.onboarding.propose import propose
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+
+    rng = np.random.default_rng(4)
+    n1, n2 = 9_000, 12_000
+    secs = np.r_[np.sort(rng.uniform(0, 90, n1)), np.sort(rng.uniform(90, 180, n2))] * 86400
+    t = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n1 + n2)],
+            "ts": pa.array([T0 + dt.timedelta(seconds=float(s)) for s in secs], pa.timestamp("us")),
+            "model_version": np.r_[np.full(n1, 1), np.full(n2, 2)],
+            "x": rng.normal(size=n1 + n2),
+            "score": rng.random(n1 + n2),
+        }
+    )
+    location = str(tmp_path / "log.parquet")
+    pq.write_table(t, location)
+    plan = plan_monitor(location, inspect_source(location))
+    p = plan.proposal
+    assert p.reference_version == "2"
+    assert "version 2's time range" in p.reference_reason
+    v2_start = T0 + dt.timedelta(seconds=float(secs[n1]))
+    assert dt.datetime.combine(p.reference_start, dt.time()) <= v2_start
+    assert p.reference_start >= (T0 + dt.timedelta(days=89)).date()
+    assert p.reference_end <= (T0 + dt.timedelta(days=90 + 24)).date()
+    spec = load_spec(write_monitor(plan, tmp_path / "ws").spec)
+    assert spec.reference is not None
+    start, end = spec.reference_range()
+    with open_spec_source(spec) as src:
+        held = src.count(TelemetryQuery(versions=("2",), start=start, end=end))
+    assert held > 2_000  # about a quarter of v2's 12,000
+    # v1 covers the data's first quarter: that stays the period
+    one = propose(p.guesses, p.extent, model=p.model, champion="1")
+    assert one.reference_start == T0.date() and "the data's time range" in one.reference_reason
+    assert (T0 + dt.timedelta(days=45)).date() <= one.reference_end
+    assert one.reference_end <= (T0 + dt.timedelta(days=46)).date()

@@ -33,6 +33,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from watchkeeper.core.governance.timeline import TimelineEvent
+from watchkeeper.widgets.date_axis import DateAxis
 from watchkeeper.widgets.empty_plot import show_axes
 from watchkeeper.widgets.plot_export import export_plot, install_plot_menu
 from watchkeeper.widgets.plot_hover import install_hover
@@ -112,10 +113,10 @@ class MetricTimelineWidget(QWidget):
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
         self.metric_plot = self.graphics.addPlot(
-            row=0, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
+            row=0, col=0, axisItems={"bottom": DateAxis(orientation="bottom")}
         )
         self.coverage_plot = self.graphics.addPlot(
-            row=1, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
+            row=1, col=0, axisItems={"bottom": DateAxis(orientation="bottom")}
         )
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
@@ -201,8 +202,10 @@ class MetricTimelineWidget(QWidget):
         install_hover(self.graphics, self.coverage_plot, self.describe_at)
         self.set_data(None)
         follow_theme(self.apply_theme)
+        self._y_span: tuple[float, float] | None = None  # the values' range, padded
         vb = self.metric_plot.getViewBox()
         vb.sigResized.connect(self._place_event_labels)
+        vb.sigResized.connect(self._apply_y_range)
         vb.sigXRangeChanged.connect(self._place_event_labels)
 
     # -- drawing -----------------------------------------------------------------------
@@ -407,11 +410,34 @@ class MetricTimelineWidget(QWidget):
             ]
         )
         ys = ys[np.isfinite(ys)]
+        self._y_span = None
         if ys.size:
             lo, hi = float(ys.min()), float(ys.max())
             pad = max((hi - lo) * 0.08, 1e-3)
             # headroom above the curves for the event labels
-            self.metric_plot.setYRange(lo - pad, hi + 1.6 * pad, padding=0)
+            self._y_span = (lo - pad, hi + 1.6 * pad)
+        self._apply_y_range()
+
+    def _apply_y_range(self) -> None:
+        """The values' range over the plot's height but a band at the bottom for the legend
+        and the label of the lowest line: the legend sits at the bottom left, where it
+        covered the alert line's label (the lowest line of a healthy model) and the first
+        windows' lowest values. A plot too short for both hides the legend (the note under
+        the plot says what the curves are) and keeps the label's room."""
+        if self._y_span is None:
+            return
+        low, high = self._y_span
+        height = self.metric_plot.getViewBox().size().height()
+        if height <= 0:
+            self.metric_plot.setYRange(low, high, padding=0)
+            return
+        label = self.alert_line.label.boundingRect().height() + 4
+        legend = self.legend.boundingRect().height() + 16  # its offset and a margin
+        fits = label + legend <= 0.45 * height
+        self.legend.setVisible(fits)
+        share = min((label + legend if fits else label) / height, 0.45)
+        below = (high - low) * share / (1 - share)
+        self.metric_plot.setYRange(low - below, high, padding=0)
 
     # -- theme ---------------------------------------------------------------------------
 

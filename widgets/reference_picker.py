@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from watchkeeper.widgets.date_axis import DateAxis
 from watchkeeper.widgets.plot_theme import PlotTheme, follow_theme
 
 __all__ = ["ReferencePickerWidget", "epoch_seconds"]
@@ -28,7 +29,7 @@ class ReferencePickerWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget(
-            axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)}
+            axisItems={"bottom": DateAxis(orientation="bottom", utcOffset=0)}
         )
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)

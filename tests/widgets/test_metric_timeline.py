@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 
 from watchkeeper.app.panels.performance import timeline_data
 from watchkeeper.core.workbench.analyses import ESTIMATE_BELOW_COVERAGE
-from watchkeeper.widgets.metric_timeline import MetricTimelineWidget
+from watchkeeper.widgets.metric_timeline import MetricTimelineWidget, TimelineData
 
 
 def test_curves_bands_coverage_and_lines(qtbot, performance_view) -> None:
@@ -202,3 +203,77 @@ def _iso(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _healthy(weeks: int = 14) -> TimelineData:
+    """A weekly log whose metric stays above the alert line: that line is the lowest item,
+    its label under it, and the lowest values are the first windows'."""
+    rng = np.random.default_rng(3)
+    start = 1_756_512_000.0  # 2025-08-30 00:00 UTC: a month's end among the weekly labels
+    x = start + 7 * 86400 * (np.arange(weeks) + 0.5)
+    value = 0.68 + 0.08 * (np.arange(weeks) > 4) + rng.normal(0, 0.005, weeks)
+    realized = np.column_stack([value, value - 0.02, value + 0.02])
+    estimated = np.full((weeks, 3), np.nan)
+    return TimelineData(
+        "roc_auc", x, 7 * 86400.0, realized, estimated, np.ones(weeks), 0.685, 0.665
+    )
+
+
+@pytest.mark.parametrize("size", [(520, 360), (900, 420), (1500, 800)])
+def test_the_legend_covers_neither_the_alert_label_nor_a_value(qtbot, size) -> None:
+    """The legend sits at the bottom left; a healthy model's alert line is the lowest item
+    and its label, under it at the left, was drawn under the legend (a table of another
+    team's, looked at on the screen). The y range keeps a band for the legend and that
+    label, also after a resize; a plot too short for both hides the legend."""
+    w = MetricTimelineWidget()
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    data = _healthy()
+    w.set_data(data)
+    for width, height in (size, (size[0] + 200, size[1] - 100)):
+        w.resize(width, height)
+        qtbot.wait(50)
+        vb = w.metric_plot.getViewBox()
+        label = w.alert_line.label.sceneBoundingRect()
+        assert label.bottom() <= vb.sceneBoundingRect().bottom() + 1, (width, height)
+        if height >= 420:
+            assert w.legend.isVisible(), (width, height)
+        if not w.legend.isVisible():
+            continue
+        legend = w.legend.sceneBoundingRect()
+        assert not legend.intersects(label), (width, height)
+        for x, low in zip(data.x, data.realized[:, 1], strict=True):
+            point = vb.mapViewToScene(pg.Point(x, low))
+            assert not legend.contains(point), (width, height, x, low)
+
+
+@pytest.mark.parametrize("width", [420, 700, 1200])
+def test_no_date_label_touches_another(qtbot, width) -> None:
+    """pyqtgraph spaces each level of dates on its own: a day's label sat against the next
+    month's ("30Sep"). The axis leaves out a finer label that would come within a few pixels
+    of one drawn."""
+    from PySide6.QtGui import QPainter, QPixmap
+
+    from watchkeeper.widgets.date_axis import GAP
+
+    w = MetricTimelineWidget()
+    qtbot.addWidget(w)
+    w.resize(width, 420)
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_data(_healthy())
+    qtbot.wait(50)
+    axis = w.coverage_plot.getAxis("bottom")
+    pixmap = QPixmap(10, 10)
+    painter = QPainter(pixmap)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    assert len(texts) >= 3
+    rects = [t[0] for t in texts]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert not a.adjusted(-GAP + 1, 0, GAP - 1, 0).intersects(b), (width, texts)

@@ -647,6 +647,7 @@ def _conclude(
 
     from watchkeeper.core.drift.decide import adjust_p
 
+    found = _without_repeats(found, notes)
     higher = HIGHER_IS_BETTER[metric]
     q = adjust_p(np.array([f["p"] for f in found]), "fdr_bh") if found else np.zeros(0)
     worse_single: dict[str, dict[str, Any]] = {}
@@ -709,6 +710,42 @@ def _conclude(
         MappingProxyType(dict(settings)),
         tuple(notes),
     )
+
+
+def _without_repeats(found: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """The candidates less each pair that holds the very events of one of its two slices: a
+    pair lies in each of its slices, so the same support and positives in the window, with
+    the same value and the same baseline, are the same events. A constant or empty column
+    made one for every other level ("25.6 <= amount < 46.1 & constant >= 1", "… & empty is
+    missing"), each a test more for the correction and a repeated row for the reader."""
+    singles = {f["predicate"].label: f for f in found if len(f["features"]) == 1}
+
+    def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        if (a["support"], a["positives"]) != (b["support"], b["positives"]):
+            return False
+        if not math.isclose(a["estimate"].value, b["estimate"].value, rel_tol=1e-9, abs_tol=1e-12):
+            return False
+        x, y = a["baseline"], b["baseline"]
+        return (x is None) == (y is None) and (
+            x is None or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+        )
+
+    kept = [
+        f
+        for f in found
+        if len(f["features"]) != 2
+        or not any(
+            (single := singles.get(c.label)) is not None and same(f, single)
+            for c in f["predicate"].conditions
+        )
+    ]
+    if len(kept) < len(found):
+        notes.append(
+            f"{len(found) - len(kept):,} pairs left out: each holds the same events as one of "
+            "its two slices (its other condition is met by every one of them, as a constant "
+            "or an empty column's is)"
+        )
+    return kept
 
 
 def searched_rows(

@@ -90,3 +90,68 @@ def test_the_search_is_bounded_and_says_so() -> None:
     assert len(capped.candidates) == 3
     assert capped.notes[-1] == f"showing the strongest 3 of {capped.tested:,} candidate slices"
     assert w.to_dict()["notes"] == list(w.notes)
+
+
+def test_pairs_with_a_column_every_event_shares_are_not_tested_twice(tmp_path) -> None:
+    """A constant column and an empty one (common in a real log) made, for every other
+    level, a pair with the very events of that level's slice: repeated rows, and tests that
+    weakened the correction. Those pairs are left out, and said so — in memory and counted
+    in the database alike; the other candidates are those of the search without the two
+    columns."""
+    import duckdb
+
+    from watchkeeper.core.evaluation.slices_sql import find_worst_slices_pushed
+    from watchkeeper.core.telemetry.contract import ColumnMapping
+    from watchkeeper.core.telemetry.source import open_source
+
+    rng = np.random.default_rng(5)
+    t = _nested_world(rng, 12_000, "single")
+    n = t.num_rows
+    wide = t.append_column("constant", pa.array(np.ones(n))).append_column(
+        "empty", pa.nulls(n, pa.float64())
+    )
+    plain = find_worst_slices(t, ["a", "b", "c"], min_support=200)
+    got = find_worst_slices(wide, ["a", "b", "c", "constant", "empty"], min_support=200)
+    labels = [w.predicate.label for w in got.candidates]
+    assert not [x for x in labels if " & " in x and ("constant" in x or "empty" in x)]
+    pairs_left = [x for x in got.notes if x.endswith("as a constant or an empty column's is)")]
+    # every single of a, b and c with each of the two columns, and the two columns together
+    singles = sum(len(w.features) == 1 for w in plain.candidates)
+    left = 2 * singles + 1
+    assert len(pairs_left) == 1 and pairs_left[0].startswith(f"{left} pairs left out")
+    lone = {x for x in labels if "constant" in x or "empty" in x}
+    assert lone == {"constant>=1", "empty is missing"}  # each the whole window, as a single
+    others = [w for w in got.candidates if w.predicate.label not in lone]
+    assert {w.predicate.label for w in others} == {w.predicate.label for w in plain.candidates}
+    assert got.tested == plain.tested + len(lone)
+
+    import datetime as dt
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    stamped = (
+        wide.append_column(
+            "ts",
+            pa.array([t0 + dt.timedelta(seconds=i) for i in range(n)], pa.timestamp("us", "UTC")),
+        )
+        .append_column("model", pa.array(["m"] * n))
+        .append_column("model_version", pa.array(["1"] * n))
+    )
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.register("s", stamped)
+        con.execute("CREATE TABLE events AS SELECT * FROM s")
+    with open_source(f"duckdb:///{path}#events", ColumnMapping()) as src:
+        pushed = find_worst_slices_pushed(
+            src,
+            ["a", "b", "c", "constant", "empty"],
+            model="m",
+            version="1",
+            start=t0,
+            end=t0 + dt.timedelta(seconds=n),
+            categorical=["a", "c"],
+            min_support=200,
+        )
+    assert sorted(w.predicate.label for w in pushed.candidates if " & " in w.predicate.label) == (
+        sorted(x for x in labels if " & " in x)
+    )
+    assert [x for x in pushed.notes if x.startswith(f"{left} pairs left out")]

@@ -182,6 +182,9 @@ class ChallengerPanel(DeferredPanel):
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.summary)
+        # takes the room when there is nothing to compare (the plots and tables hidden)
+        layout.addStretch(0)
+        self._layout = layout
 
         self.task = PanelTask(runner, "challenger", self.state, self.busy)
         self.partial = PartialResults(self._on_partial, self)
@@ -267,6 +270,14 @@ class ChallengerPanel(DeferredPanel):
             self._draw(s.result)
         if changed & {"status", "error", "model", "champion", "challenger", "result"}:
             self._show_heading()
+            # empty checklists and plots of nothing (a diagonal, a legend of two curves not
+            # drawn) under "has no challenger" said nothing: shown once there is a result
+            # or one is being made
+            shown = s.result is not None or (
+                s.status == "running" and s.model is not None and s.challenger is not None
+            )
+            self.splitter.setVisible(shown)
+            self._layout.setStretch(self._layout.count() - 1, 0 if shown else 1)
             if s.status == "failed" and missing_part(s.error):
                 self.banner.show_message(f"<b>No comparison to show.</b> {s.error}", "info")
             elif s.status == "failed":

@@ -132,6 +132,15 @@ def test_a_model_without_challenger_says_what_to_do(qtbot, demo_workspace: Path)
     assert panel.state.challenger is None and panel.banner.isVisible()
     assert "no challenger" in panel.banner.text()
     assert panel.gate_model.rowCount() == 0 and panel.scatter.mode == "empty"
+    # no empty checklist and plots of nothing (a diagonal, a legend of two curves) under it
+    assert not panel.splitter.isVisible()
+    fraud = load_portfolio(demo_workspace).model("fraud-detector")
+    with qtbot.waitSignal(runner.task_finished, timeout=60_000, check_params_cb=done("challenger")):
+        panel.set_selection(fraud, "1")
+    qtbot.waitUntil(lambda: panel.state.result is not None, timeout=30_000)
+    assert panel.splitter.isVisible() and not panel.banner.isVisible()
+    panel.set_selection(churn, "3")
+    assert not panel.splitter.isVisible()
 
 
 def test_an_exact_p_value_that_underflows_is_not_shown_as_zero() -> None:

@@ -296,14 +296,28 @@ class ChallengerPanel(DeferredPanel):
                     "info",
                 )
             elif s.challenger is None:
-                self.banner.show_message(
-                    f"<b>{s.model}</b> has no challenger: no version carries the challenger "
-                    "alias. Register a version, give it the alias and let it score in "
-                    "shadow; its comparison appears here.",
-                    "info",
-                )
+                self.banner.show_message(self._no_challenger_text(), "info")
             else:
                 self.banner.clear_message()
+
+    def _no_challenger_text(self) -> str:
+        """Why there is no challenger, in the terms of where the roles come from."""
+        s = self.state
+        spec = self._entry.spec if self._entry is not None else None
+        if spec is not None and spec.model.registry_uri is None:
+            # the roles were taken from the telemetry (portfolio.load_portfolio)
+            return (
+                f"<b>{s.model}</b> has no challenger: without a registry, the challenger is "
+                f"a version newer than the champion (v{s.champion}) that scored the same "
+                "requests after it, and the telemetry has none. Let a new version score in "
+                "shadow, or name a registry in the spec ([model] registry_uri) and give a "
+                "version the challenger alias; its comparison appears here."
+            )
+        return (
+            f"<b>{s.model}</b> has no challenger: no version carries the challenger alias. "
+            "Register a version, give it the alias and let it score in shadow; its "
+            "comparison appears here."
+        )
 
     def _show_heading(self) -> None:
         s, v = self.state, self.state.result

@@ -42,7 +42,7 @@ from watchkeeper.core.drift.reference import PreparedReference, SortedReference,
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
 from watchkeeper.core.spec import DriftSection
 
-__all__ = ["column_batches", "prepare_reference_in_batches"]
+__all__ = ["column_batches", "prepare_reference_in_batches", "require_rows"]
 
 
 def column_batches(
@@ -54,6 +54,15 @@ def column_batches(
     names = [*features, *([pred] if pred else [])]
     step = max(1, batch_columns)
     return [names[i : i + step] for i in range(0, len(names), step)]
+
+
+def require_rows(table: pa.Table, rows: int) -> None:
+    """Refuse a batch of another number of rows than the reference's first count."""
+    if table.num_rows != rows:
+        raise DriftError(
+            f"the reference changed while it was read: {rows:,} rows, then "
+            f"{table.num_rows:,} (read it again)"
+        )
 
 
 def prepare_reference_in_batches(
@@ -108,11 +117,7 @@ def prepare_reference_in_batches(
             if progress is not None:
                 first, last = b * step + 1, b * step + len(batch)
                 progress(b / len(batches), f"reading the reference: columns {first:,}-{last:,}")
-            if table.num_rows != rows:
-                raise DriftError(
-                    f"the reference changed while it was read: {rows:,} rows, then "
-                    f"{table.num_rows:,} (read it again)"
-                )
+            require_rows(table, rows)
             feats = [n for n in batch if n in wanted]
             numeric: list[str] = []
             if feats:

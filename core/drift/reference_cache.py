@@ -265,11 +265,9 @@ class _BatchesDigest:
         self._h = hashlib.sha256(f"batches of {rows} rows".encode())
 
     def add(self, table: pa.Table) -> None:
-        if table.num_rows != self._rows:
-            raise DriftError(
-                f"the reference changed while it was read: {self._rows:,} rows, then "
-                f"{table.num_rows:,} (read it again)"
-            )
+        from watchkeeper.core.drift.reference_batches import require_rows
+
+        require_rows(table, self._rows)
         self._h.update(str(table.schema).encode())
         for column in table.columns:
             for chunk in column.chunks:

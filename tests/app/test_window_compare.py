@@ -141,6 +141,16 @@ def test_a_model_without_challenger_says_what_to_do(qtbot, demo_workspace: Path)
     assert panel.splitter.isVisible() and not panel.banner.isVisible()
     panel.set_selection(churn, "3")
     assert not panel.splitter.isVisible()
+    assert "Register a version" in panel.banner.text()  # its spec names a registry
+    # without one, the roles come from the telemetry: the words say how a challenger comes
+    import dataclasses
+
+    model = churn.spec.model.model_copy(update={"registry_uri": None})
+    local = dataclasses.replace(churn, spec=churn.spec.model_copy(update={"model": model}))
+    panel.set_selection(None, None)
+    panel.set_selection(local, "3")
+    text = panel.banner.text()
+    assert "without a registry" in text and "v3" in text and "registry_uri" in text, text
 
 
 def test_an_exact_p_value_that_underflows_is_not_shown_as_zero() -> None:

@@ -914,11 +914,15 @@ def _kind(c: _Column, over: Overrides) -> tuple[ColumnKind, str]:
         return ColumnKind.CATEGORICAL, f"categorical {over.origin}"
     if c.name in over.numerical:
         return ColumnKind.NUMERICAL, f"numerical {over.origin}"
+    if c.distinct == 0 and (pa.types.is_floating(c.type) or pa.types.is_integer(c.type)):
+        # still watched: its drift is its missing rate (a column that fills up is news)
+        return ColumnKind.NUMERICAL, "every value missing in the sample"
     if pa.types.is_floating(c.type):
         return ColumnKind.NUMERICAL, f"numbers, {c.distinct:,} distinct in the sample"
     if pa.types.is_integer(c.type):
         if c.distinct <= CODE_LIMIT:
-            return ColumnKind.CATEGORICAL, f"whole numbers with only {c.distinct} values: codes"
+            values = "one value" if c.distinct == 1 else f"only {c.distinct} values"
+            return ColumnKind.CATEGORICAL, f"whole numbers with {values}: codes"
         return ColumnKind.NUMERICAL, f"whole numbers, {c.distinct:,} distinct in the sample"
     if pa.types.is_boolean(c.type):
         return ColumnKind.CATEGORICAL, "true/false"

@@ -469,3 +469,14 @@ def test_a_later_version_gets_its_reference_in_its_own_time(tmp_path: Path) -> N
     assert one.reference_start == T0.date() and "the data's time range" in one.reference_reason
     assert (T0 + dt.timedelta(days=45)).date() <= one.reference_end
     assert one.reference_end <= (T0 + dt.timedelta(days=46)).date()
+
+
+def test_an_empty_and_a_one_valued_column_are_said_as_they_are() -> None:
+    """Seen on a log of another team's: "numbers, 0 distinct in the sample" for a column with
+    every value missing, and "whole numbers with only 1 values" for a constant one."""
+    n = 500
+    t = credit_table(n).append_column("empty", pa.nulls(n, pa.float64()))
+    t = t.append_column("flag", pa.array(np.ones(n, dtype=np.int64)))
+    g = guess_columns(_sample(t))
+    assert roles_reason(g, "empty").endswith("every value missing in the sample")
+    assert roles_reason(g, "flag").endswith("whole numbers with one value: codes")

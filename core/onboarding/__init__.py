@@ -162,7 +162,29 @@ def plan_monitor(
             if base_dir is None
             else (base_dir / location).resolve()
         )
+    else:
+        source = _absolute_database(location, base_dir)
     return Plan(proposal, source)
+
+
+def _absolute_database(location: str, base_dir: Path | None) -> str:
+    """A SQLite or DuckDB URL whose file is named by a relative path, with that path made
+    absolute: init read it from where it ran, the spec reads relative paths from its own
+    folder ("no such database file: …/specs/own.sqlite" for ``sqlite:///own.sqlite#t``)."""
+    import sqlalchemy as sa
+
+    head, mark, table = location.partition("#")
+    try:
+        url = sa.engine.make_url(head)
+    except sa.exc.ArgumentError:
+        return location
+    db = url.database
+    if url.get_backend_name() not in ("sqlite", "duckdb") or not db or db == ":memory:":
+        return location
+    if db.startswith("file:") or Path(db).expanduser().is_absolute():
+        return location
+    path = ((base_dir or Path.cwd()) / Path(db).expanduser()).resolve()
+    return url.set(database=str(path)).render_as_string(hide_password=False) + mark + table
 
 
 def write_monitor(

@@ -480,3 +480,42 @@ def test_an_empty_and_a_one_valued_column_are_said_as_they_are() -> None:
     g = guess_columns(_sample(t))
     assert roles_reason(g, "empty").endswith("every value missing in the sample")
     assert roles_reason(g, "flag").endswith("whole numbers with one value: codes")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_a_relative_database_url_is_written_as_an_absolute_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """``init --source sqlite:///own.sqlite#scores`` run in the data's folder wrote that URL
+    as it was, and the spec reads a relative path from its own folder: "no such database
+    file: …/specs/own.sqlite". The written URL names the file absolutely."""
+    import duckdb
+
+    from watchkeeper.core.evaluation.data import open_spec_source
+    from watchkeeper.core.telemetry.contract import TelemetryQuery
+
+    t = credit_table().drop_columns(["label_arrived"])
+    monkeypatch.chdir(tmp_path)
+    if engine == "sqlite":
+        frame = t.to_pandas()
+        frame["scored_at"] = frame["scored_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with sqlite3.connect("own.db") as conn:
+            frame.to_sql("scores", conn, index=False)
+    else:
+        with duckdb.connect("own.db") as conn:
+            conn.register("t", t)
+            conn.execute("CREATE TABLE scores AS SELECT * FROM t")
+    location = f"{engine}:///own.db#scores"
+    plan = plan_monitor(location, inspect_source(location))
+    assert plan.source == f"{engine}:///{tmp_path / 'own.db'}#scores"
+    spec = load_spec(write_monitor(plan, tmp_path / "ws").spec)
+    with open_spec_source(spec) as src:
+        assert src.count(TelemetryQuery()) == N
+    # an absolute one, and one that is not a file, stay as they are
+    absolute = f"{engine}:///{tmp_path / 'own.db'}#scores"
+    assert plan_monitor(absolute, inspect_source(absolute)).source == absolute
+    from watchkeeper.core.onboarding import _absolute_database
+
+    server = "postgresql+psycopg://me@db.example:5432/telemetry#scores"
+    assert _absolute_database(server, None) == server
+    assert _absolute_database(f"{engine}:///:memory:#t", None) == f"{engine}:///:memory:#t"

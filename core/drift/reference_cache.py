@@ -193,11 +193,12 @@ def cached_reference_in_batches(
 
     s = settings or DriftSection()
     report = progress or (lambda _f, _m: None)
+    cats, nums = sorted(categorical), sorted(numerical)  # iterables: taken once
     options = {
         "batched": True,  # a reference without its columns: never a whole read's
         "features": list(features),
-        "categorical": sorted(categorical),
-        "numerical": sorted(numerical),
+        "categorical": cats,
+        "numerical": nums,
         "prediction": prediction,
         "seed": seed,
     }
@@ -236,8 +237,8 @@ def cached_reference_in_batches(
         hashed,
         rows,
         features=features,
-        categorical=categorical,
-        numerical=numerical,
+        categorical=cats,
+        numerical=nums,
         prediction=prediction,
         settings=s,
         seed=seed,

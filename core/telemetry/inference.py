@@ -104,7 +104,14 @@ def output_type(role: str | None, source_type: pa.DataType) -> pa.DataType:
     if plain == target or pa.types.is_null(source_type) or is_text(_value_type(source_type)):
         return target
     if target == TIMESTAMP_TYPE:
-        raise TypeProblem(f"holds {_type_words(plain)} ({source_type}), not timestamps")
+        hint = ""
+        if pa.types.is_integer(source_type) or pa.types.is_floating(source_type):
+            # epoch numbers are a common log convention: say how to make them times
+            hint = (
+                " (epoch seconds or milliseconds? store them as a timestamp, e.g. DuckDB's "
+                "to_timestamp(col) or pyarrow's cast to timestamp['s'])"
+            )
+        raise TypeProblem(f"holds {_type_words(plain)} ({source_type}), not timestamps{hint}")
     if target == pa.float64() and plain != TIMESTAMP_TYPE:
         return target  # integers and booleans are scores too
     if target == pa.string() and plain != TIMESTAMP_TYPE:

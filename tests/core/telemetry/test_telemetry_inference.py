@@ -50,7 +50,9 @@ def test_output_types(role: str | None, source: pa.DataType, expected: pa.DataTy
 @pytest.mark.parametrize(
     ("role", "source", "words"),
     [
-        ("ts", pa.int64(), "holds numbers (int64), not timestamps"),
+        ("ts", pa.int64(), "holds numbers (int64), not timestamps (epoch seconds or millis"),
+        ("ts", pa.float64(), "to_timestamp(col)"),
+        ("label_ts", pa.bool_(), "not timestamps"),
         ("label_ts", pa.bool_(), "holds true/false values"),
         ("score", pa.timestamp("us"), "holds timestamps"),
         ("model_version", pa.timestamp("us"), "not text"),

@@ -686,14 +686,11 @@ def fetch_float_blocks(
         return
     result = conn.execute(statement)
     try:
-        from watchkeeper.core.telemetry.warehouse import column_blocks
+        from watchkeeper.core.telemetry.warehouse import float_blocks
 
-        blocks = column_blocks(result)  # Spark: the fetched blocks' columns, no row tuples
+        blocks = float_blocks(result, width)  # Spark: the fetched blocks' columns, no rows
         if blocks is not None:
-            for columns in blocks:
-                yield np.column_stack([np.array(c, dtype=np.float64) for c in columns]).reshape(
-                    len(columns[0]), width
-                )
+            yield from blocks
             return
         while block := result.fetchmany(rows):
             yield np.array(block, dtype=np.float64).reshape(len(block), width)

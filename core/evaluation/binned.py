@@ -302,16 +302,14 @@ def fetch_numbers(conn: Any, statement: Any, width: int) -> np.ndarray:
         return np.column_stack([float_array(table.column(i)) for i in range(width)]).reshape(
             table.num_rows, width
         )
-    from watchkeeper.core.telemetry.warehouse import column_blocks
+    from watchkeeper.core.telemetry.warehouse import float_blocks
 
     # in blocks: a million rows as Python tuples would cost far more than the float array
     result = conn.execute(statement)
     blocks = [np.empty((0, width))]
-    fetched = column_blocks(result)  # Spark: the fetched blocks' columns, no row tuples
+    fetched = float_blocks(result, width)  # Spark: the fetched blocks' columns, no rows
     if fetched is not None:
-        for columns in fetched:
-            blocks.append(np.column_stack([np.array(c, dtype=np.float64) for c in columns]))
-        return np.concatenate(blocks).reshape(-1, width)
+        return np.concatenate([*blocks, *fetched])
     while block := result.fetchmany(50_000):
         blocks.append(
             np.array(

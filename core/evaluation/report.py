@@ -154,7 +154,6 @@ def slice_report(
     policy = spec.gate
     metric = policy.primary_metric
     predicates = predicates_from_spec(spec)
-    features = list(spec.telemetry.columns.features)
     categorical = list(spec.telemetry.columns.categorical)
     with contextlib.nullcontext(source) if source is not None else open_spec_source(spec) as src:
         if end is None or start is None:
@@ -165,9 +164,10 @@ def slice_report(
                 )
             end = end or span[1]
             start = start or (end - dt.timedelta(days=DEFAULT_DAYS))
-        if not features:
-            schema = src.schema()
-            features = [c.name for c in schema.columns if c.role == "feature"]
+        # the one rule for a spec that names none (the workbench's)
+        from watchkeeper.core.workbench.common import feature_names
+
+        features = feature_names(spec, src)
         slice_cols = [c for p in predicates for c in p.columns]
         outcomes = ClassColumns.of_spec(spec, src.schema().names)
         outputs = ["score", "label"] if outcomes is None else outcomes.columns()

@@ -360,6 +360,20 @@ def column_blocks(result: Any) -> Iterator[list[list[Any]]] | None:
     return _blocks(cursor, getattr(result.context, "statement", None))
 
 
+def float_blocks(result: Any, width: int) -> Iterator[Any] | None:
+    """:func:`column_blocks` as float64 ``(rows, width)`` arrays, NULL as NaN (None for
+    another driver or a result fetched as rows)."""
+    import numpy as np
+
+    blocks = column_blocks(result)
+    if blocks is None:
+        return None
+    return (
+        np.column_stack([np.array(c, dtype=np.float64) for c in columns]).reshape(-1, width)
+        for columns in blocks
+    )
+
+
 def _blocks(cursor: Any, statement: str | None) -> Iterator[list[list[Any]]]:
     import numpy as np
     import sqlalchemy as sa

@@ -504,7 +504,8 @@ class MainWindow(QMainWindow):
                 continue
             # the views find these under the keys they cache by (their window choice parsed)
             window = health_window(entry.spec)
-            self.cache[("drift", name, summary.version, window)] = drift
+            if not drift.decisions_only:  # else the Drift view computes the whole result
+                self.cache[("drift", name, summary.version, window)] = drift
             if perf.metric == entry.spec.gate.primary_metric:
                 self.cache[("performance", name, summary.version, window, "")] = perf
 

@@ -372,6 +372,10 @@ class DriftResult:
     multivariate: MultivariateDrift | None
     settings: DriftSection
     notes: tuple[str, ...] = ()
+    #: The multivariate check (and the exact statistics, unless the test decides on them)
+    #: were left out: a verdict's drift (``run_drift(decisions_only=True)``). A view that
+    #: shows them computes the whole result rather than reuse this one.
+    decisions_only: bool = False
 
     def feature(self, name: str) -> FeatureDrift:
         for f in (*self.features, *((self.prediction,) if self.prediction else ())):

@@ -323,6 +323,7 @@ def run_backtest(
             stage(progress, 0.6, 1.0),
             cancelled,
             as_of=as_of,
+            decisions_only=True,  # the rule reads decisions
         )
     notes, rollbacks, why = _records(entry, draft)
     incidents = incidents_from(notes, rollbacks)

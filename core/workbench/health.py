@@ -381,7 +381,9 @@ def judge_model(
     cancelled: CancelCheck | None = None,
 ) -> tuple[ModelHealth, DriftResult, PerformanceView | None]:
     """The health of ``version`` (default :func:`version_to_judge`), with the drift and
-    performance it rests on. ``known`` holds results computed before, under the keys the
+    performance it rests on (the drift with its decisions only, see
+    :func:`~watchkeeper.core.workbench.analyses.run_drift`). ``known`` holds results
+    computed before, under the keys the
     views cache them by (``("drift", model, version, window)``,
     ``("performance", model, version, window, "")``); ``as_of`` judges what was known then.
     Raises :class:`~watchkeeper.core.errors.WatchkeeperError` when the model cannot be
@@ -398,7 +400,16 @@ def judge_model(
     known = (known or {}) if as_of is None else {}
     drift = known.get(("drift", entry.name, version, window))
     if drift is None:
-        drift = run_drift(entry, version, window, stage(progress, 0.0, 0.5), cancelled, as_of=as_of)
+        # the decisions alone: the exact statistics and the multivariate check do not judge
+        drift = run_drift(
+            entry,
+            version,
+            window,
+            stage(progress, 0.0, 0.5),
+            cancelled,
+            as_of=as_of,
+            decisions_only=True,
+        )
     check_cancelled(cancelled)
     perf = (
         None

@@ -17,6 +17,7 @@ from PySide6.QtGui import QImage
 
 from watchkeeper.app.main_window import MainWindow
 from watchkeeper.core.governance.signing import Signer
+from watchkeeper.core.workbench.health import health_window
 
 START, END = "2026-03-30", "2026-04-06"  # a week, every event: shadow pairs stay whole
 
@@ -124,6 +125,12 @@ def test_every_view_shows_the_bundle_offline(
     assert len(window.drift.state.result.windows) >= 7
     assert window.performance.state.result.realized.windows
     qtbot.waitUntil(lambda: "fraud-detector" in window.portfolio.state.health, timeout=60_000)
+    qtbot.waitUntil(lambda: "health" not in window.runner.active(), timeout=60_000)
+    # the sweep's performance is the view's to reuse; its drift (decisions only) is not
+    weekly = health_window(entry.spec)
+    assert ("performance", "fraud-detector", "1", weekly, "") in window.cache
+    assert ("drift", "fraud-detector", "1", weekly) not in window.cache
+    assert not any(getattr(r, "decisions_only", False) for r in window.cache.values())
     # Slices, Champion vs challenger and Governance run when shown
     window.tabs.setCurrentWidget(window.slices)
     qtbot.waitUntil(lambda: window.slices.state.result is not None, timeout=60_000)

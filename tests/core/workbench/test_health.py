@@ -248,3 +248,45 @@ def test_the_evidence_digest_does_not_depend_on_the_last_bits_of_a_metric() -> N
     rows, counted = 0.8342404508567095, 0.8342404508567094  # seen on DuckDB and Spark
     assert health(rows).evidence == health(counted).evidence
     assert health(rows).evidence != health(rows + 1e-6).evidence
+
+
+@pytest.mark.parametrize("path", ["in memory", "streamed", "pushed"])
+def test_the_verdict_rests_on_the_decisions_alone(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The sweep leaves out what no decision reads (the exact statistics under the chi-square
+    test, the multivariate check): the same verdict, evidence and decisions as from the
+    whole drift result, on each of the engine's paths."""
+    import numpy as np
+
+    from watchkeeper.core.workbench import analyses
+    from watchkeeper.core.workbench.health import assess, health_window
+
+    if path == "streamed":
+        monkeypatch.setattr(analyses, "STREAM_BYTES", 0)
+    if path == "pushed":
+        monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    entry = _entry(demo_workspace, "fraud-detector", 'window = "7d"\n')
+    judged, drift, perf = judge_model(entry)
+    whole = analyses.run_drift(entry, judged.version, health_window(entry.spec))
+    assert drift.decisions_only and not whole.decisions_only
+    assert drift.multivariate is None and whole.multivariate is not None
+    assert not np.isfinite(np.concatenate([f.windows.column("ks") for f in drift.features])).any()
+    assert np.isfinite(np.concatenate([f.windows.column("ks") for f in whole.features])).any()
+    assert drift.decisions() == whole.decisions()
+    again = assess(whole, perf, entry.spec, judged.window, judged.version)
+    assert (judged.verdict, judged.reasons) == (again.verdict, again.reasons)
+    assert judged.evidence == again.evidence
+    assert judged.verdict in ("watch", "alert")  # the demo's planted drift: a verdict to keep
+
+    # a spec whose test decides on the exact statistics keeps them
+    entry = _entry(demo_workspace, "fraud-detector", 'window = "7d"\n')
+    ks = entry.spec.model_copy(update={"drift": entry.spec.drift.model_copy(update={"test": "ks"})})
+    entry = dataclasses.replace(entry, spec=ks)
+    judged, drift, _ = judge_model(entry)
+    whole = analyses.run_drift(entry, judged.version, health_window(entry.spec))
+    assert np.isfinite(
+        np.concatenate([f.windows.column("ks_p_value") for f in drift.features])
+    ).any()
+    assert drift.decisions() == whole.decisions()
+    assert drift.multivariate is None

@@ -178,7 +178,8 @@ def run_drift(
         "settings": spec.drift,
     }
     # the engines' own switches (not in ``common``, which the reference's helpers read)
-    scope = {"exact": spec.drift.test == "ks", "multivariate": False} if decisions_only else {}
+    exact = not decisions_only or spec.drift.test == "ks"
+    multivariate = not decisions_only
     with READ_LOCK, open_source_of(entry) as src:
         # the score is analysed as prediction drift where the source has one
         scored = "score" in src.schema().names
@@ -279,7 +280,8 @@ def run_drift(
                     cancelled=cancelled,
                     partial=partial,
                     **common,
-                    **scope,
+                    exact=exact,
+                    multivariate=multivariate,
                 )
                 labels = _label_tables(spec, src, version, span, common, as_of)
             return _scoped(_with_labels(result, labels, common, as_of), decisions_only)
@@ -310,7 +312,8 @@ def run_drift(
                 cancelled=cancelled,
                 partial=partial,
                 **common,
-                **scope,
+                exact=exact,
+                multivariate=multivariate,
             )
         return _scoped(_with_labels(result, labels, common, as_of), decisions_only)
     result = analyze_drift(
@@ -320,7 +323,8 @@ def run_drift(
         cancelled=cancelled,
         partial=partial,
         **common,
-        **scope,
+        exact=exact,
+        multivariate=multivariate,
     )
     return _scoped(_with_labels(result, labels, common, as_of), decisions_only)
 

@@ -106,13 +106,20 @@ DESCRIPTIONS: dict[str, str] = {
     'column, `{ low = "p_low", high = "p_high" }`; each row\'s probabilities sum to 1, and '
     "labels and predictions are these class names (integers as `0`, `1`…). Needs "
     '`task = "multiclass"`.',
-    "[reference].kind": "`window`: a period of the telemetry; `file`: a data file; "
-    "`artifact`: a file logged with the registry run.",
+    "[reference].kind": "`window`: a period of the telemetry; `file`: a data file (a training "
+    "or validation sample); `artifact`: a file logged with the registry run (not read yet: "
+    "the analyses say so).",
     "[reference].version": "The version whose rows form the reference (default: the version "
-    "analysed).",
+    "analysed). A file with a `model_version` column gives only this version's rows.",
     "[reference].start": "First moment of the window (inclusive); a date means midnight UTC.",
     "[reference].end": "End of the window (exclusive).",
-    "[reference].path": 'The reference file (`kind = "file"`).',
+    "[reference].path": 'The reference file (`kind = "file"`): Parquet (a file or a folder of '
+    "them) or CSV, relative to the spec's folder. Its columns are named as the telemetry's; a "
+    'role mapped to another name (`score = "p_fraud"`) is found under either. With a '
+    "`model` column only this model's rows count. Features alone serve drift; with `score` "
+    "and `label` the performance baseline and estimate come from it too. The columns an "
+    "analysis reads are held in memory, at most 1 GiB of them (a larger file is refused: "
+    "keep a sample).",
     "[reference].artifact": 'The artifact\'s path in the run (`kind = "artifact"`).',
     "[drift].window": "Default window of the drift views and `drift --spec`: `1d`, `6h`, "
     "`7d`, `2w`, `30m` or `5000rows`. Omitted: one window over everything.",

@@ -294,9 +294,10 @@ def _profiles(spec: Any, source: Any, versions: Sequence[str]) -> tuple[list[Any
     if ref.kind == "artifact":
         return [], [f"the reference is a registry artifact ({ref.artifact}); it is not bundled"]
     if ref.kind == "file":
-        from watchkeeper.core.drift.sources import read_table
+        from watchkeeper.core.workbench.reference_file import read_reference_file
 
-        table = read_table(ref.path, base_dir=spec.base_dir)
+        # read as the analyses read it (blank CSV fields missing, roles under either name)
+        table = read_reference_file(spec, features)
         how = f"file {Path(ref.path).name}"
         return [(ref.version, how, build_profile(table, features, **options))], []
     start, end = spec.reference_range()

@@ -20,12 +20,20 @@ from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled, st
 from watchkeeper.core.telemetry.windows import WindowSpec, parse_window
 from watchkeeper.core.workbench.common import READ_LOCK, feature_names, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.core.workbench.reference_file import (
+    file_reference_version,
+    is_file_reference,
+    read_reference_file,
+)
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from watchkeeper.core.drift.engine import ColumnReader
     from watchkeeper.core.drift.profile import ReferenceProfile
     from watchkeeper.core.drift.reference import PreparedReference
     from watchkeeper.core.drift.result import DriftResult
+    from watchkeeper.core.evaluation.intervals import Estimate
     from watchkeeper.core.telemetry.source import TelemetrySource
 
 __all__ = [
@@ -122,8 +130,12 @@ def _reference_query(spec: Any, version: str) -> tuple[str, dt.datetime, dt.date
     span = spec.reference_range()
     if span is None or spec.reference.kind != "window":
         raise SpecError(
-            f"{spec.model.name}: the window reads a [reference] baseline window only "
-            '(kind = "window" with start and end); file and artifact references come later'
+            f"{spec.model.name}: a registry artifact reference ([reference] kind = "
+            '"artifact") is not read yet: name a baseline window (kind = "window" with '
+            'start and end) or a file (kind = "file" with path)'
+            if spec.reference is not None
+            else f"{spec.model.name}: the spec has no [reference]: name a baseline window "
+            '(kind = "window" with start and end) or a file (kind = "file" with path)'
         )
     return spec.reference.version or version, span[0], span[1]
 
@@ -167,7 +179,10 @@ def run_drift(
     ref_version = (spec.reference.version if spec.reference else None) or version
     profile = reference_profile_of(entry, ref_version)
     span: tuple[Any, ...] | None = None
-    if profile is None or (spec.reference is not None and spec.reference.kind == "window"):
+    from_file = profile is None and is_file_reference(spec)
+    if not from_file and (
+        profile is None or (spec.reference is not None and spec.reference.kind == "window")
+    ):
         span = _reference_query(spec, version)
     common: dict[str, Any] = {
         "categorical": cols.categorical,
@@ -214,7 +229,9 @@ def run_drift(
         )
         report(0.05, "reading the reference")
         reference: Any = None
-        if (
+        if from_file:
+            reference = _file_reference(spec, features, scored)
+        elif (
             span is not None
             and pushed
             and _reference_in_database(src, common)
@@ -354,6 +371,28 @@ def _scoped(result: DriftResult, decisions_only: bool) -> DriftResult:
 #: use. "never" — read as rows.
 REFERENCE_IN_DATABASE = "server"
 _IN_PROCESS_DIALECTS = frozenset({"duckdb", "sqlite"})
+
+
+def _file_reference(spec: Any, features: Sequence[str], scored: bool) -> PreparedReference:
+    """The spec's reference file prepared (through the disk cache, as a window's rows are)."""
+    from watchkeeper.core.drift.errors import DriftError
+    from watchkeeper.core.drift.reference_cache import cached_reference
+
+    table = read_reference_file(spec, [*features, *(["score"] if scored else [])])
+    missing = [f for f in features if f not in table.column_names]
+    if missing:
+        raise DriftError(
+            f"{spec.model.name}: the reference file ({spec.reference.path}) has no column "
+            f"{missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    cols = spec.telemetry.columns
+    return cached_reference(
+        table,
+        features=features,
+        categorical=cols.categorical,
+        numerical=cols.numerical,
+        settings=spec.drift,
+    ).without_prepared_columns()
 
 
 def _reference_in_database(src: TelemetrySource, common: dict[str, Any]) -> bool:
@@ -764,7 +803,12 @@ def run_performance(
     win = window_for(entry, window)
     threshold = spec.gate.threshold
     health = spec.health
-    ref_version, ref_start, ref_end = _reference_query(spec, version)
+    from_file = is_file_reference(spec)
+    ref_version, ref_start, ref_end = (
+        (file_reference_version(spec, version), None, None)
+        if from_file
+        else _reference_query(spec, version)
+    )
     classes = dict(spec.telemetry.columns.class_probabilities)
     multiclass = spec.model.task == "multiclass"
     with READ_LOCK, open_source_of(entry) as src:
@@ -797,15 +841,21 @@ def run_performance(
             columns=cols,
             cancelled=cancelled,
         )
-        reference = read_events(
-            src,
-            model=spec.model.name,
-            versions=[ref_version],
-            start=ref_start,
-            end=ref_end,
-            columns=cols,
-            cancelled=cancelled,
+        reference = (
+            None
+            if from_file
+            else read_events(
+                src,
+                model=spec.model.name,
+                versions=[ref_version],
+                start=ref_start,
+                end=ref_end,
+                columns=cols,
+                cancelled=cancelled,
+            )
         )
+    if from_file:  # outside the read lock: the file is not the telemetry
+        reference = file_outcomes(spec, cols)
     if current.num_rows == 0:
         raise EvaluationError(f"{spec.model.name}: version {version} has no rows")
     check_cancelled(cancelled)
@@ -843,7 +893,9 @@ def run_performance(
     check_cancelled(cancelled)
     baseline = None
     estimated: tuple[Any, ...] = ()
-    if reference.num_rows == 0:
+    if reference is None:
+        notes.append(no_file_outcomes(spec))
+    elif reference.num_rows == 0:
         if entry.evidence is not None:
             baseline = entry.evidence.reference_baseline(ref_version, metric, ref_start, ref_end)
         span = f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}"
@@ -858,21 +910,7 @@ def run_performance(
         )
     else:
         report(0.45, "reference baseline")
-        ry, rs, rpred = _outcomes(spec, reference)
-        base = performance_over_time(
-            ts_micros(reference.column("ts")),
-            ry,
-            rs,
-            window=None,
-            task=spec.model.task,
-            threshold=threshold,
-            metrics=[metric],
-            min_labeled=health.min_labeled,
-            classes=tuple(classes),
-            predicted=rpred,
-            label_column=spec.telemetry.columns.label,
-        )
-        baseline = base.windows[0].metrics.get(metric) if base.windows else None
+        baseline, (ry, rs, _) = reference_baseline(spec, reference, metric)
         unlabeled = windows_to_estimate(realized, health, notes)
         if unlabeled:
             estimated = _estimate(
@@ -902,6 +940,59 @@ def run_performance(
         higher_is_better=HIGHER_IS_BETTER.get(metric, True),
         notes=tuple(notes),
     )
+
+
+def no_file_outcomes(spec: Any) -> str:
+    """Why a reference file gives no baseline: it lacks the outcomes (a training sample of
+    features)."""
+    return (
+        f"the reference file ({spec.reference.path}) has no scores and labels: no baseline, "
+        "no estimate (drift reads its features)"
+    )
+
+
+def file_outcomes(spec: Any, columns: Sequence[str]) -> pa.Table | None:
+    """The reference file's ``columns`` for a performance baseline (a file without a time
+    column is one moment), or None when it lacks the scores or the labels."""
+    import pyarrow as pa
+
+    table = read_reference_file(spec, columns)
+    needed = ["label", *dict(spec.telemetry.columns.class_probabilities).values()]
+    if spec.model.task != "multiclass":
+        needed.append("score")
+    if any(c not in table.column_names for c in needed):
+        return None
+    if "ts" not in table.column_names:
+        zero = pa.array(np.zeros(table.num_rows, dtype="datetime64[us]")).cast(
+            pa.timestamp("us", tz="UTC")
+        )
+        table = table.append_column("ts", zero)
+    return table
+
+
+def reference_baseline(
+    spec: Any, reference: Any, metric: str
+) -> tuple[Estimate | None, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """``metric`` over the whole reference (one window) and its outcomes (``_outcomes``)."""
+    from watchkeeper.core.evaluation.data import ts_micros
+    from watchkeeper.core.evaluation.performance import performance_over_time
+
+    outcomes = _outcomes(spec, reference)
+    ry, rs, rpred = outcomes
+    base = performance_over_time(
+        ts_micros(reference.column("ts")),
+        ry,
+        rs,
+        window=None,
+        task=spec.model.task,
+        threshold=spec.gate.threshold,
+        metrics=[metric],
+        min_labeled=spec.health.min_labeled,
+        classes=tuple(spec.telemetry.columns.class_probabilities),
+        predicted=rpred,
+        label_column=spec.telemetry.columns.label,
+    )
+    return (base.windows[0].metrics.get(metric) if base.windows else None), outcomes
 
 
 def _outcomes(spec: Any, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -25,9 +25,15 @@ from watchkeeper.core.drift.importance import (
 )
 from watchkeeper.core.drift.skew import SERVING_DAYS, SkewResult, training_serving_skew
 from watchkeeper.core.errors import WatchkeeperError
-from watchkeeper.core.workbench.analyses import _reference_query, open_source_of
+from watchkeeper.core.workbench.analyses import (
+    _reference_query,
+    file_outcomes,
+    no_file_outcomes,
+    open_source_of,
+)
 from watchkeeper.core.workbench.common import READ_LOCK, model_features, spec_of
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.core.workbench.reference_file import is_file_reference, read_reference_file
 
 __all__ = [
     "PSI_CAP",
@@ -98,6 +104,8 @@ def _reference_frame(entry: ModelEntry, version: str, columns: list[str]) -> Any
     from watchkeeper.core.evaluation.data import read_events
 
     spec = spec_of(entry)
+    if is_file_reference(spec):
+        return read_reference_file(spec, columns).to_pandas()
     ref_version, start, end = _reference_query(spec, version)
     with READ_LOCK, open_source_of(entry) as src:
         have = set(src.schema().names)
@@ -307,13 +315,20 @@ def explain_drop(
             f"precision at the threshold {spec.gate.threshold:g}"
         )
     cats = [c for c in spec.telemetry.columns.categorical]
-    ref_version, ref_start, ref_end = _reference_query(spec, version)
     cols = ["score", "label", *cats]
+    before = None
+    if is_file_reference(spec):
+        ref = file_outcomes(spec, cols)
+        if ref is None:
+            raise WatchkeeperError(f"{spec.model.name}: {no_file_outcomes(spec)}")
+        before = ref.select([c for c in cols if c in ref.column_names]).to_pandas()
     with READ_LOCK, open_source_of(entry) as src:
-        before = read_events(
-            src, model=spec.model.name, versions=[ref_version], start=ref_start, end=ref_end,
-            columns=cols,
-        ).to_pandas()  # fmt: skip
+        if before is None:
+            ref_version, ref_start, ref_end = _reference_query(spec, version)
+            before = read_events(
+                src, model=spec.model.name, versions=[ref_version], start=ref_start,
+                end=ref_end, columns=cols,
+            ).to_pandas()  # fmt: skip
         after = read_events(
             src, model=spec.model.name, versions=[version], start=w.start, end=w.end,
             columns=cols,

@@ -89,7 +89,14 @@ def run_performance_sql(
         NO_LABEL_TIMES,
         PerformanceView,
         _reference_query,
+        file_outcomes,
+        no_file_outcomes,
+        reference_baseline,
         windows_to_estimate,
+    )
+    from watchkeeper.core.workbench.reference_file import (
+        file_reference_version,
+        is_file_reference,
     )
 
     # the estimate plans the realized metrics' windows again: asked of the database once
@@ -97,7 +104,11 @@ def run_performance_sql(
         model = spec.model.name
         health = spec.health
         threshold = spec.gate.threshold
-        ref_version, ref_start, ref_end = _reference_query(spec, version)
+        from_file = is_file_reference(spec)
+        span = None if from_file else _reference_query(spec, version)
+        ref_version, ref_start, ref_end = (
+            (file_reference_version(spec, version), None, None) if span is None else span
+        )
         notes: list[str] = []
         if "label_ts" not in src.schema().names:
             notes.append(NO_LABEL_TIMES + ": labels count as known when the event happened")
@@ -134,21 +145,50 @@ def run_performance_sql(
             raise EvaluationError(f"{model}: version {version} has no rows")
         notes.extend(realized.notes)
         check_cancelled(cancelled)
-        report(0.45, "reference baseline, counted in the database")
-        base = over_time(
-            src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
-        )
-        notes.extend(n for n in base.notes if n not in notes)
         baseline = None
         estimated: tuple[Any, ...] = ()
-        if sum(w.events for w in base.windows) == 0:
+        base: Any = None
+        if not from_file:
+            report(0.45, "reference baseline, counted in the database")
+            base = over_time(
+                src, versions=[ref_version], start=ref_start, end=ref_end, window=None, **common
+            )
+            notes.extend(n for n in base.notes if n not in notes)
+        if from_file:
+            # the file is not in the database: its baseline in memory (bounded by the file
+            # reference's own budget), the estimate calibrated on it
+            report(0.45, "reference baseline, from the reference file")
+            classes = dict(spec.telemetry.columns.class_probabilities)
+            reference = file_outcomes(spec, ["ts", "score", "label", *classes.values()])
+            if reference is None:
+                notes.append(no_file_outcomes(spec))
+            else:
+                baseline, (ry, rs, _) = reference_baseline(spec, reference, metric)
+                unlabeled = windows_to_estimate(realized, health, notes)
+                if unlabeled:
+                    estimated = _estimate_sql(
+                        src,
+                        spec,
+                        metric,
+                        version,
+                        win,
+                        realized,
+                        unlabeled,
+                        notes,
+                        report,
+                        cancelled,
+                        as_of=as_of,
+                        reference=None,
+                        outcomes=(ry, rs),
+                    )
+        elif sum(w.events for w in base.windows) == 0:
             if entry.evidence is not None:
                 baseline = entry.evidence.reference_baseline(
                     ref_version, metric, ref_start, ref_end
                 )
-            span = f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}"
+            dates = f"{ref_start:%Y-%m-%d} to {ref_end:%Y-%m-%d}"
             notes.append(
-                f"the reference window ({span}) has no events here (an offline bundle holds its "
+                f"the reference window ({dates}) has no events here (an offline bundle holds its "
                 "own range only): "
                 + (
                     f"baseline {metric} from the signed approval of version {ref_version}, "
@@ -173,7 +213,7 @@ def run_performance_sql(
                     report,
                     cancelled,
                     as_of=as_of,
-                    reference=(ref_version, ref_start, ref_end),
+                    reference=span,
                 )
         notes.append(
             f"{metric} counted in the database per window (aggregates only; the estimate from "
@@ -206,9 +246,13 @@ def _estimate_sql(
     cancelled: CancelCheck | None,
     *,
     as_of: dt.datetime | None,
-    reference: tuple[str, dt.datetime, dt.datetime],
+    reference: tuple[str, dt.datetime, dt.datetime] | None,
+    outcomes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Any, ...]:
-    """CBPE for ``windows`` as :func:`~.analyses._estimate` gives it, from bounded samples."""
+    """CBPE for ``windows`` as :func:`~.analyses._estimate` gives it, from bounded samples.
+
+    The calibration comes from the ``reference`` window in the database, or from
+    ``outcomes`` (labels, scores) read already: a reference file's."""
     from types import MappingProxyType
 
     from watchkeeper.core.evaluation.estimation import (
@@ -225,6 +269,12 @@ def _estimate_sql(
     from watchkeeper.core.evaluation.metrics import EvaluationError
 
     if spec.model.task == "multiclass":
+        if reference is None:
+            notes.append(
+                "no estimate: a multiclass model's is calibrated in the database, which does "
+                "not hold the reference file"
+            )
+            return ()
         return _estimate_multiclass_sql(
             src,
             spec,
@@ -250,12 +300,17 @@ def _estimate_sql(
     check_cancelled(cancelled)
     report(0.55, "calibrating the estimate")
     model = spec.model.name
-    ref_version, ref_start, ref_end = reference
     limit = estimate_rows(src)
     try:
-        ry, rs, labeled = reference_labeled_sql(
-            src, model=model, versions=[ref_version], start=ref_start, end=ref_end, limit=limit
-        )
+        if reference is None:
+            assert outcomes is not None
+            ry, rs, labeled = _labeled_sample(*outcomes, limit)
+        else:
+            ref_version, ref_start, ref_end = reference
+            ry, rs, labeled = reference_labeled_sql(
+                src, model=model, versions=[ref_version], start=ref_start, end=ref_end,
+                limit=limit,
+            )  # fmt: skip
         calibrator = fit_calibrator(ry, rs)
         check_cancelled(cancelled)
         report(0.65, "estimating unlabeled windows")
@@ -277,6 +332,18 @@ def _estimate_sql(
             )
         out.append(EstimatedWindow(i, w.start, w.end, w.events, est))
     return tuple(out)
+
+
+def _labeled_sample(
+    labels: np.ndarray, scores: np.ndarray, limit: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(labels, scores, labeled)`` of the labeled rows, at most ``limit`` of them (a
+    seeded sample beyond), as ``reference_labeled_sql`` returns a window's."""
+    keep = np.flatnonzero(np.isfinite(labels) & np.isfinite(scores))
+    labeled = int(keep.size)
+    if labeled > limit:
+        keep = np.sort(np.random.default_rng(0).choice(keep, limit, replace=False))
+    return labels[keep], scores[keep], labeled
 
 
 def _note_sampled(

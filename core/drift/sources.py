@@ -43,18 +43,25 @@ def read_table(location: str, *, base_dir: Path | None = None) -> pa.Table:
 
 
 def _read_file(src: Any, location: str) -> pa.Table:
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
+    from watchkeeper.core.telemetry.files import CSV_SUFFIXES, read_csv_whole
 
     dataset = getattr(src, "_dataset", None)  # a Parquet file or folder, already opened
     path = Path(getattr(src, "_path", None) or src.description)
     try:
         if dataset is not None:
             return dataset.to_table()
-        if path.suffix.lower() == ".csv":
-            return pacsv.read_csv(path)
+        if path.name.lower().endswith(CSV_SUFFIXES):
+            return read_csv_whole(path)  # blank fields missing, as the telemetry reads them
         return pq.read_table(path)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as exc:
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowNotImplementedError,
+        OSError,
+        ValueError,
+        TelemetryError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DriftError(f"{location}: cannot be read: {first}") from None
 

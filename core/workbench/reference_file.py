@@ -7,7 +7,8 @@ folder. Its columns are named as the telemetry's: a role the spec maps to anothe
 ``model`` or ``model_version`` column, only the spec's model (and ``[reference] version``,
 when given) is taken: one file may hold several models' samples. Only the columns an
 analysis asks for are read; a file whose asked columns exceed :data:`REFERENCE_FILE_BYTES`
-(as float64) is refused with what to do, not read into memory.
+(as float64 by a Parquet file's metadata; by its size for a CSV) is refused with what to do,
+not read into memory.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow as pa
 from watchkeeper.core.errors import SpecError, TelemetryError
 
 __all__ = [
+    "FILE_REFERENCE_SLICES",
     "REFERENCE_FILE_BYTES",
     "file_reference_version",
     "is_file_reference",
@@ -30,6 +32,13 @@ __all__ = [
 #: The most a file reference may hold of the columns an analysis reads (rows × columns ×
 #: 8 bytes): the whole of it is profiled in memory. 1 GiB is 2.6 M rows × 50 columns.
 REFERENCE_FILE_BYTES = 1 << 30
+
+#: The Slices view's note: its worst-slice search compares each slice with the same slice in
+#: the reference period of the telemetry, which a file reference is not.
+FILE_REFERENCE_SLICES = (
+    "the reference is a file: worst slices are compared with the overall metric of the "
+    "window (a slice's change since the reference needs a reference window of the telemetry)"
+)
 
 _ROLES = ("ts", "model", "model_version", "score", "label", "label_ts", "prediction")
 
@@ -71,9 +80,14 @@ def read_reference_file(spec: Any, columns: Sequence[str] | None) -> pa.Table:
         # one column at least: a file without any asked for still has its rows counted
         read = list(dict.fromkeys(holding[c] for c in outputs)) or names[:1]
         rows = _row_count(path)
-        if rows is not None and rows * max(1, len(read)) * 8 > REFERENCE_FILE_BYTES:
+        if rows is not None:  # Parquet: its metadata says
+            size, what = rows * max(1, len(read)) * 8, f"{rows:,} rows"
+        else:  # CSV: its text, the share of the columns read (a number's text ≈ 8 bytes)
+            size = path.stat().st_size * len(read) // max(1, len(names))
+            what = f"{path.stat().st_size >> 20:,} MiB of text"
+        if size > REFERENCE_FILE_BYTES:
             raise SpecError(
-                f"{where} holds {rows:,} rows: {len(read)} columns of them are over the "
+                f"{where} holds {what}: the {len(read)} column(s) read are over the "
                 f"{REFERENCE_FILE_BYTES >> 20:,} MiB a file reference may take in memory. "
                 "Keep a sample of it (a few hundred thousand rows describe a distribution), "
                 'or use a window of the telemetry (kind = "window")'
@@ -113,31 +127,11 @@ def _is_csv(path: Path) -> bool:
     )
 
 
-def _csv_options(path: Path, columns: Sequence[str] | None = None) -> dict[str, Any]:
-    """The telemetry's CSV conventions: the sniffed delimiter and encoding, and a blank
-    field is a missing value (in a text column too: CSV cannot tell them apart)."""
-    import pyarrow.csv as pacsv
-
-    from watchkeeper.core.telemetry.files import sniff_csv
-
-    dialect = sniff_csv(path)
-    options: dict[str, Any] = {
-        "read_options": pacsv.ReadOptions(encoding=dialect.encoding),
-        "parse_options": pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
-    }
-    if columns is not None:
-        options["convert_options"] = pacsv.ConvertOptions(
-            include_columns=list(columns), strings_can_be_null=True, null_values=[""]
-        )
-    return options
-
-
 def _column_names(path: Path) -> list[str]:
     if _is_csv(path):
-        import pyarrow.csv as pacsv
+        from watchkeeper.core.telemetry.files import csv_column_names
 
-        with pacsv.open_csv(path, **_csv_options(path)) as reader:
-            return list(reader.schema.names)
+        return csv_column_names(path)
     import pyarrow.dataset as ds
 
     return list(ds.dataset(path, format="parquet").schema.names)
@@ -154,9 +148,9 @@ def _row_count(path: Path) -> int | None:
 
 def _read(path: Path, columns: Sequence[str]) -> pa.Table:
     if _is_csv(path):
-        import pyarrow.csv as pacsv
+        from watchkeeper.core.telemetry.files import read_csv_whole
 
-        return pacsv.read_csv(path, **_csv_options(path, columns))
+        return read_csv_whole(path, columns)
     import pyarrow.dataset as ds
 
     return ds.dataset(path, format="parquet").to_table(columns=list(columns))

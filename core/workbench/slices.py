@@ -34,6 +34,7 @@ from watchkeeper.core.workbench.common import (
     spec_of,
 )
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.core.workbench.reference_file import FILE_REFERENCE_SLICES, is_file_reference
 
 if TYPE_CHECKING:
     from watchkeeper.core.evaluation.gate import KnownGate
@@ -376,6 +377,8 @@ def run_slices(
     if current.num_rows == 0:
         raise EvaluationError(f"{model}: version {version} has no rows in the window")
     reference = read.baseline
+    if features and is_file_reference(spec):
+        notes.append(FILE_REFERENCE_SLICES)
     if period is not None and read.baseline_rows == 0:
         reference = None
         notes.append(

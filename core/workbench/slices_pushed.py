@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchkeeper.core.evaluation.multiclass_performance_sql import AUC_ROWS
 from watchkeeper.core.progress import CancelCheck, Progress, check_cancelled
+from watchkeeper.core.workbench.reference_file import FILE_REFERENCE_SLICES, is_file_reference
 
 if TYPE_CHECKING:  # slices imports this module
     from watchkeeper.core.workbench.slices import SlicesView
@@ -243,6 +244,8 @@ def run_slices_sql(
                     "the reference window has no events here (an offline bundle holds its own "
                     "range): worst slices are compared with the overall metric"
                 )
+        elif is_file_reference(spec):
+            notes.append(FILE_REFERENCE_SLICES)
         # a multiclass model's primary metric is always one discovery can search on
         found = metric if outcomes is not None or metric in DISCOVERY_METRICS else "roc_auc"
         try:

@@ -470,3 +470,28 @@ def test_a_large_reference_file_stays_in_bounds(tmp_path: Path) -> None:
     )
     assert got["code"] == 0 and got["reference_rows"] == 600_000 and got["rows"] == 20_000
     assert got["peak_mb"] < 560, got
+
+
+def test_a_csv_reference_without_times_reads_as_the_telemetry_reads_csv(
+    capsys, files, tmp_path: Path
+) -> None:
+    """A training CSV (no time column, `;`-separated, blank fields): the delimiter sniffed
+    and a blank field missing, not a category "" — the same document as the Parquet file
+    with those values missing (bar the digest, which hashes the stored types)."""
+    ref = pd.read_parquet(files["ref"])
+    ref.loc[::7, "c"] = None
+    ref.loc[::11, "x"] = np.nan
+    ref.to_parquet(tmp_path / "ref.parquet")
+    ref.to_csv(tmp_path / "ref.csv", sep=";", index=False)
+    documents = []
+    for name in ("ref.parquet", "ref.csv"):
+        code, out, err = _run(
+            capsys, "--reference", tmp_path / name, "--current", files["cur"], "--json"
+        )
+        assert code == 0, err
+        doc = json.loads(out)
+        del doc["reference"]["digest"]
+        documents.append(doc)
+    assert documents[0] == documents[1]
+    c = next(f for f in documents[1]["features"] if f["name"] == "c")
+    assert c["cardinality"] == 3  # a, b, c: the blanks are missing values

@@ -208,6 +208,10 @@ def test_files_that_cannot_serve_are_refused_with_what_to_do(
     )
     with pytest.raises(SpecError, match="Keep a sample of it"):
         run_drift(big, "1", "7d")
+    pacsv.write_csv(pa.table({"amount": np.arange(2000.0)}), tmp_path / "big.csv")
+    text = _with_reference(window, '[reference]\nkind = "file"\npath = "big.csv"', tmp_path)
+    with pytest.raises(SpecError, match=r"MiB of text: the 1 column\(s\) read are over"):
+        run_drift(text, "1", "7d")
 
 
 def test_an_artifact_reference_says_what_is_read(demo_workspace: Path, tmp_path: Path) -> None:
@@ -242,3 +246,21 @@ path = "ref.csv"
     channel, x = profile.feature("channel"), profile.feature("x")
     assert "" not in channel.labels and channel.missing == 1 and channel.rows == 4
     assert x.missing == 1
+
+
+@pytest.mark.parametrize("pushed", [False, True])
+def test_slices_with_a_file_reference_say_what_they_compare_with(
+    demo_workspace: Path, training_file: Path, monkeypatch: pytest.MonkeyPatch, pushed: bool
+) -> None:
+    from watchkeeper.core.workbench.reference_file import FILE_REFERENCE_SLICES
+    from watchkeeper.core.workbench.slices import run_slices
+
+    if pushed:
+        monkeypatch.setattr(analyses, "IN_MEMORY_ROWS", 0)
+    window = _window_entry(demo_workspace)
+    entry = _with_reference(
+        window, '[reference]\nkind = "file"\npath = "training.parquet"', training_file
+    )
+    view = run_slices(entry, "1")
+    assert FILE_REFERENCE_SLICES in view.notes
+    assert view.worst is not None and view.slices.rows

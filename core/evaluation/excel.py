@@ -86,10 +86,13 @@ def _put(ws: Any, row: int, column: int, value: Any, fmt: str = _DECIMAL) -> Any
 
 def _align(ws: Any, columns: str, first: int, last: int, how: str = "center") -> None:
     from openpyxl.styles import Alignment
+    from openpyxl.utils import column_index_from_string
 
+    alignment = Alignment(horizontal=how)  # one object: its style entry is found once
     for col in columns:
+        j = column_index_from_string(col)
         for row in range(first, last + 1):
-            ws[f"{col}{row}"].alignment = Alignment(horizontal=how)
+            ws.cell(row=row, column=j).alignment = alignment
 
 
 def _print_setup(

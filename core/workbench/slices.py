@@ -615,11 +615,19 @@ def write_slice_report(
                 start=start,
                 end=end,
             )
-    # the Drift sheet is the Drift view's analysis of the report's window, not a copy of it
+    # the Drift sheet is the Drift view's analysis of the report's window, not a copy of it;
+    # its columns are the decisions' (no exact statistics unless the test decides on them)
     drift, drift_note = None, None
     try:
         result = run_drift(
-            entry, version, None, stage(report, 0.0, 0.4), cancelled, start=start, as_of=end
+            entry,
+            version,
+            None,
+            stage(report, 0.0, 0.4),
+            cancelled,
+            start=start,
+            as_of=end,
+            decisions_only=True,
         )
         drift = result.to_dict()
     except WatchkeeperError as exc:

@@ -274,6 +274,12 @@ def test_the_verdict_rests_on_the_decisions_alone(
     assert not np.isfinite(np.concatenate([f.windows.column("ks") for f in drift.features])).any()
     assert np.isfinite(np.concatenate([f.windows.column("ks") for f in whole.features])).any()
     assert drift.decisions() == whole.decisions()
+    # every column the slice workbook's Drift sheet shows (it asks for the decisions only)
+    shown = ("decision", "psi", "js", "p_value", "p_adjusted", "missing_rate", "unseen_rate")
+    for fa, fb in zip(drift.to_dict()["features"], whole.to_dict()["features"], strict=True):
+        assert [{k: w[k] for k in shown} for w in fa["windows"]] == [
+            {k: w[k] for k in shown} for w in fb["windows"]
+        ]
     again = assess(whole, perf, entry.spec, judged.window, judged.version)
     assert (judged.verdict, judged.reasons) == (again.verdict, again.reasons)
     assert judged.evidence == again.evidence

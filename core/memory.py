@@ -17,7 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["TRIM_DELAY_S", "return_free_memory", "return_free_memory_soon", "trims_done"]
+__all__ = [
+    "GROWTH_BYTES",
+    "TRIM_DELAY_S",
+    "return_free_memory",
+    "return_free_memory_if_grown",
+    "return_free_memory_soon",
+    "trims_done",
+]
 
 _lock = threading.Lock()
 #: How long after the last request :func:`return_free_memory_soon` trims: glibc holds each
@@ -66,6 +73,46 @@ def return_free_memory() -> bool:
         trim(0)
         _trims += 1
     return True
+
+
+#: :func:`return_free_memory_if_grown`'s default: a trim is worth its cost (it walks every
+#: heap, and the pages it returns fault in again when the next batch is allocated) once the
+#: resident set has grown this much since the last one.
+GROWTH_BYTES = 256 << 20
+
+_after_trim: int | None = None
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _page_size()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@functools.cache
+def _page_size() -> int:
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def return_free_memory_if_grown(growth: int | None = None) -> bool:
+    """:func:`return_free_memory` when the process's resident set has grown by ``growth``
+    bytes (default :data:`GROWTH_BYTES`) since the last trim asked here (or none was);
+    whether it trimmed. Between the
+    batches of a streamed analysis: at 500 features × 730,000 rows a trim after each batch
+    cost 2.5 s (system time refaulting the pages) for the same peak, while at 4,000,000 rows
+    × 41 it kept ~150 MB of freed blocks from piling up."""
+    global _after_trim
+    growth = GROWTH_BYTES if growth is None else growth
+    now = _resident_bytes()
+    if now is not None and _after_trim is not None and now < _after_trim + growth:
+        return False
+    done = return_free_memory()
+    _after_trim = _resident_bytes()
+    return done
 
 
 def trims_done() -> int:

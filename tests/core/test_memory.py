@@ -83,3 +83,27 @@ def test_requests_close_together_get_one_trim_after_the_last() -> None:
     # the last of five requests came at ~0.2 s: the trim is 0.3 s after it, not after the first
     assert float(first) >= 0.2 + 0.3 - 0.02, first
     assert second_line == "2"
+
+
+CHILD_GROWN = textwrap.dedent(
+    """
+    import numpy as np
+    from watchkeeper.core.memory import return_free_memory_if_grown, trims_done
+
+    first = return_free_memory_if_grown(64 << 20)  # none asked before: trims
+    quiet = return_free_memory_if_grown(64 << 20)  # nothing grew since
+    held = np.ones(200 << 17)  # 200 MB resident (touched)
+    grown = return_free_memory_if_grown(64 << 20)
+    again = return_free_memory_if_grown(64 << 20)  # measured after that trim: no growth since
+    print(first, quiet, grown, again, trims_done(), held.size)
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_a_trim_when_the_process_grew_since_the_last() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD_GROWN], capture_output=True, text=True, check=True, timeout=60
+    )
+    first, quiet, grown, again, trims, _ = out.stdout.split()
+    assert (first, quiet, grown, again, trims) == ("True", "False", "True", "False", "2")

@@ -15,6 +15,7 @@ the choices starts one analysis, not one per keystroke.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from watchkeeper.app.workers import TaskRunner
 from watchkeeper.core.telemetry.windows import parse_window
 from watchkeeper.core.workbench.analyses import run_drift, window_for
 from watchkeeper.core.workbench.portfolio import ModelEntry
+from watchkeeper.core.workbench.reference_file import describe_reference
 from watchkeeper.widgets.distribution_view import DistributionView
 from watchkeeper.widgets.drift_heatmap import MULTIVARIATE, DriftHeatmapWidget, heatmap_rows
 from watchkeeper.widgets.drift_summary import DriftSummaryWidget, ranked_rows
@@ -331,7 +333,10 @@ class DriftPanel(QWidget):
         r = s.result
         if r is not None:
             spec = r.window_spec.text or "whole period"
-            text += f" · {len(r.windows)} windows ({spec}) · reference {r.reference_rows:,} rows"
+            text += f" · {len(r.windows)} windows ({spec}) · reference"
+            where = describe_reference(self._entry.spec if self._entry else None, s.version)
+            text += f" {html.escape(where)}," if where else ""
+            text += f" {r.reference_rows:,} rows"
             if s.status == "running":  # a partial result: ranked from the counts
                 text += " · <i>ranked from the counts; exact statistics still running…</i>"
         self.heading.setText(text)

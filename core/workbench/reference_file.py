@@ -24,6 +24,7 @@ from watchkeeper.core.errors import SpecError, TelemetryError
 __all__ = [
     "FILE_REFERENCE_SLICES",
     "REFERENCE_FILE_BYTES",
+    "describe_reference",
     "file_reference_version",
     "is_file_reference",
     "read_reference_file",
@@ -45,6 +46,22 @@ _ROLES = ("ts", "model", "model_version", "score", "label", "label_ts", "predict
 
 def is_file_reference(spec: Any) -> bool:
     return spec.reference is not None and spec.reference.kind == "file"
+
+
+def describe_reference(spec: Any, version: str) -> str:
+    """Where the reference comes from, in a few words for a heading: ``training.parquet``,
+    ``v1 2026-01-01 to 2026-02-01``; empty when the spec names none."""
+    ref = spec.reference if spec is not None else None
+    if ref is None:
+        return ""
+    if ref.kind == "file":
+        return Path(ref.path).name
+    if ref.kind == "artifact":
+        return f"artifact {ref.artifact}"
+    span = spec.reference_range()
+    if span is None:
+        return ""
+    return f"v{ref.version or version} {span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d}"
 
 
 def file_reference_version(spec: Any, version: str) -> str:

@@ -264,3 +264,13 @@ def test_slices_with_a_file_reference_say_what_they_compare_with(
     view = run_slices(entry, "1")
     assert FILE_REFERENCE_SLICES in view.notes
     assert view.worst is not None and view.slices.rows
+
+
+def test_the_reference_described_for_a_heading(demo_workspace: Path, tmp_path: Path) -> None:
+    from watchkeeper.core.workbench.reference_file import describe_reference
+
+    window = _window_entry(demo_workspace)
+    assert describe_reference(window.spec, "1") == "v1 2026-01-01 to 2026-02-01"
+    entry = _with_reference(window, '[reference]\nkind = "file"\npath = "data/t.parquet"', tmp_path)
+    assert describe_reference(entry.spec, "1") == "t.parquet"
+    assert describe_reference(None, "1") == ""

@@ -98,14 +98,18 @@ def test_selection_drives_the_views_and_health_lights_come_on(
     assert window.portfolio.state.selected == ("risk-tier", "1")
     window.portfolio.select("fraud-detector", "1")
     qtbot.waitUntil(lambda: window.runner.active() == [], timeout=60_000)
-    # the health sweep's results are the views' results: at the health window (7d, the
-    # spec's views draw 1d) showing v1 needs no new work
-    window.drift._apply_window("7d")
+    # the health sweep's performance is the view's: at the health window (7d, the spec's
+    # views draw 1d) showing v1 needs no new work. Its drift holds the decisions only, so
+    # the Drift view computes the whole result there (the statistics it shows)
     window.performance.state.set(window="7d", result=None)
     window.performance.analyse()
-    assert window.drift.state.status == "ready" and window.drift.state.version == "1"
     assert window.performance.state.status == "ready"
     assert window.runner.active() == []
+    window.drift._apply_window("7d")
+    qtbot.waitUntil(lambda: window.drift.state.status == "ready", timeout=60_000)
+    drift = window.drift.state.result
+    assert window.drift.state.version == "1" and not drift.decisions_only
+    assert drift.multivariate is not None and drift.window_spec.text == "7d"
     # another version: both views follow it, through the runner
     window.portfolio.select("fraud-detector", "2")
     assert window.drift.state.version == window.performance.state.version == "2"

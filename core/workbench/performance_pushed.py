@@ -148,6 +148,7 @@ def run_performance_sql(
         baseline = None
         estimated: tuple[Any, ...] = ()
         base: Any = None
+        calibration: dict[str, Any] = {}  # where the estimate is calibrated, if anywhere
         if not from_file:
             report(0.45, "reference baseline, counted in the database")
             base = over_time(
@@ -164,23 +165,7 @@ def run_performance_sql(
                 notes.append(no_file_outcomes(spec))
             else:
                 baseline, (ry, rs, _) = reference_baseline(spec, reference, metric)
-                unlabeled = windows_to_estimate(realized, health, notes)
-                if unlabeled:
-                    estimated = _estimate_sql(
-                        src,
-                        spec,
-                        metric,
-                        version,
-                        win,
-                        realized,
-                        unlabeled,
-                        notes,
-                        report,
-                        cancelled,
-                        as_of=as_of,
-                        reference=None,
-                        outcomes=(ry, rs),
-                    )
+                calibration = {"reference": None, "outcomes": (ry, rs)}
         elif sum(w.events for w in base.windows) == 0:
             if entry.evidence is not None:
                 baseline = entry.evidence.reference_baseline(
@@ -199,22 +184,23 @@ def run_performance_sql(
             )
         else:
             baseline = base.windows[0].metrics.get(metric) if base.windows else None
-            unlabeled = windows_to_estimate(realized, health, notes)
-            if unlabeled:
-                estimated = _estimate_sql(
-                    src,
-                    spec,
-                    metric,
-                    version,
-                    win,
-                    realized,
-                    unlabeled,
-                    notes,
-                    report,
-                    cancelled,
-                    as_of=as_of,
-                    reference=span,
-                )
+            calibration = {"reference": span}
+        unlabeled = windows_to_estimate(realized, health, notes) if calibration else []
+        if unlabeled:
+            estimated = _estimate_sql(
+                src,
+                spec,
+                metric,
+                version,
+                win,
+                realized,
+                unlabeled,
+                notes,
+                report,
+                cancelled,
+                as_of=as_of,
+                **calibration,
+            )
         notes.append(
             f"{metric} counted in the database per window (aggregates only; the estimate from "
             "bounded samples)"

@@ -854,8 +854,9 @@ def run_performance(
                 cancelled=cancelled,
             )
         )
+    file_note = None
     if from_file:  # outside the read lock: the file is not the telemetry
-        reference = file_outcomes(spec, cols)
+        reference, file_note = file_reference_outcomes(entry, cols)
     if current.num_rows == 0:
         raise EvaluationError(f"{spec.model.name}: version {version} has no rows")
     check_cancelled(cancelled)
@@ -894,7 +895,7 @@ def run_performance(
     baseline = None
     estimated: tuple[Any, ...] = ()
     if reference is None:
-        notes.append(no_file_outcomes(spec))
+        notes.append(file_note or no_file_outcomes(spec))
     elif reference.num_rows == 0:
         if entry.evidence is not None:
             baseline = entry.evidence.reference_baseline(ref_version, metric, ref_start, ref_end)
@@ -949,6 +950,20 @@ def no_file_outcomes(spec: Any) -> str:
         f"the reference file ({spec.reference.path}) has no scores and labels: no baseline, "
         "no estimate (drift reads its features)"
     )
+
+
+def file_reference_outcomes(entry: ModelEntry, columns: Sequence[str]) -> tuple[Any, str | None]:
+    """A file reference's outcomes for the performance baseline (:func:`file_outcomes`), or
+    None and why: the file lacks them, or the entry is a bundle, which holds the file's
+    profile (what drift reads) and not the file."""
+    spec: Any = spec_of(entry)  # its reference is a file (the caller's test)
+    if entry.evidence is not None:
+        return None, (
+            f"the reference is a file ({spec.reference.path}), which the bundle does not hold "
+            "(it holds the profile drift reads): no baseline, no estimate"
+        )
+    table = file_outcomes(spec, columns)
+    return table, None if table is not None else no_file_outcomes(spec)
 
 
 def file_outcomes(spec: Any, columns: Sequence[str]) -> pa.Table | None:

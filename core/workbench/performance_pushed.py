@@ -89,8 +89,7 @@ def run_performance_sql(
         NO_LABEL_TIMES,
         PerformanceView,
         _reference_query,
-        file_outcomes,
-        no_file_outcomes,
+        file_reference_outcomes,
         reference_baseline,
         windows_to_estimate,
     )
@@ -160,9 +159,11 @@ def run_performance_sql(
             # reference's own budget), the estimate calibrated on it
             report(0.45, "reference baseline, from the reference file")
             classes = dict(spec.telemetry.columns.class_probabilities)
-            reference = file_outcomes(spec, ["ts", "score", "label", *classes.values()])
+            reference, why = file_reference_outcomes(
+                entry, ["ts", "score", "label", *classes.values()]
+            )
             if reference is None:
-                notes.append(no_file_outcomes(spec))
+                notes.append(why or "")
             else:
                 baseline, (ry, rs, _) = reference_baseline(spec, reference, metric)
                 calibration = {"reference": None, "outcomes": (ry, rs)}

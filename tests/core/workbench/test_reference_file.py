@@ -274,3 +274,46 @@ def test_the_reference_described_for_a_heading(demo_workspace: Path, tmp_path: P
     entry = _with_reference(window, '[reference]\nkind = "file"\npath = "data/t.parquet"', tmp_path)
     assert describe_reference(entry.spec, "1") == "t.parquet"
     assert describe_reference(None, "1") == ""
+
+
+def test_a_bundle_of_a_file_reference_spec_works_offline(
+    demo_workspace: Path, tmp_path: Path
+) -> None:
+    """The bundle holds the file's profile: drift reads it; the performance view has no
+    file to take a baseline from and says so, its realized metrics still drawn."""
+    import shutil
+
+    from watchkeeper.core.bundle.export import export_bundle
+    from watchkeeper.core.governance.signing import Signer
+    from watchkeeper.core.workbench.evidence import open_evidence
+
+    ws = tmp_path / "ws"
+    shutil.copytree(demo_workspace, ws)  # the shared one is read-only
+    spec_path = ws / "specs" / "fraud-detector.toml"
+    rows = _window_rows(_window_entry(ws), [*FEATURES, "score", "label"])
+    pq.write_table(rows, ws / "specs" / "training.parquet")
+    text = re.sub(
+        r"\[reference\]\n(?:[^\[\n][^\n]*\n)*",
+        '[reference]\nkind = "file"\nversion = "1"\npath = "training.parquet"\n\n',
+        spec_path.read_text(),
+    )
+    spec_path.write_text(text)
+    out = export_bundle(
+        spec_path,
+        tmp_path / "fraud.wkbundle",
+        start="2026-03-30",
+        end="2026-04-06",
+        signer=Signer.from_seed("reference file tests"),
+        exporter="exporter",
+    ).path
+    (ws / "specs" / "training.parquet").unlink()  # offline: only the bundle is there
+    evidence = open_evidence(out)
+    try:
+        (entry,) = evidence.load_portfolio().models
+        drift = run_drift(entry, "1", "1d")
+        assert drift.reference_rows == rows.num_rows and len(drift.windows) == 7
+        perf = run_performance(entry, "1", "1d")
+        assert perf.baseline is None and perf.realized.windows
+        assert any("which the bundle does not hold" in n for n in perf.notes)
+    finally:
+        evidence.close()

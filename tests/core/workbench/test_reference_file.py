@@ -317,3 +317,21 @@ def test_a_bundle_of_a_file_reference_spec_works_offline(
         assert any("which the bundle does not hold" in n for n in perf.notes)
     finally:
         evidence.close()
+
+
+def test_the_streamed_path_reads_the_file_reference_as_the_whole_read_does(
+    demo_workspace: Path, training_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = _window_entry(demo_workspace)
+    entry = _with_reference(
+        window, '[reference]\nkind = "file"\npath = "training.parquet"', training_file
+    )
+    whole = run_drift(entry, "1", "7d")
+    monkeypatch.setattr(analyses, "STREAM_BYTES", 0)  # the current read a few columns at a time
+    said: list[str] = []
+    streamed = run_drift(entry, "1", "7d", lambda f, m: said.append(m))
+    assert any("a batch of features at a time" in m for m in said)
+    assert streamed.reference_rows == whole.reference_rows
+    assert streamed.decisions() == whole.decisions()
+    for fa, fb in zip(whole.features, streamed.features, strict=True):
+        np.testing.assert_allclose(fb.psi_series, fa.psi_series, rtol=1e-12, equal_nan=True)

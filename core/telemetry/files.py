@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -519,27 +519,24 @@ def read_csv_whole(path: Path, columns: Sequence[str] | None = None) -> pa.Table
     """A whole CSV file (``columns`` of it, default all) by the telemetry's conventions —
     the sniffed delimiter and encoding, a blank field missing also in a text column — for
     files that play no telemetry role (a reference file, without a time column)."""
-    dialect = sniff_csv(path)
     convert = pcsv.ConvertOptions(strings_can_be_null=True, null_values=[""])
     if columns is not None:
         convert.include_columns = list(columns)
-    return pcsv.read_csv(
-        path,
-        read_options=pcsv.ReadOptions(encoding=dialect.encoding),
-        parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
-        convert_options=convert,
-    )
+    return pcsv.read_csv(path, **_sniffed_options(path), convert_options=convert)
 
 
 def csv_column_names(path: Path) -> list[str]:
     """The header's column names, read as :func:`read_csv_whole` reads them."""
-    dialect = sniff_csv(path)
-    with pcsv.open_csv(
-        path,
-        read_options=pcsv.ReadOptions(encoding=dialect.encoding),
-        parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
-    ) as reader:
+    with pcsv.open_csv(path, **_sniffed_options(path)) as reader:
         return list(reader.schema.names)
+
+
+def _sniffed_options(path: Path) -> dict[str, Any]:
+    dialect = sniff_csv(path)
+    return {
+        "read_options": pcsv.ReadOptions(encoding=dialect.encoding),
+        "parse_options": pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
+    }
 
 
 def _first_bytes(path: Path, size: int) -> bytes:

@@ -27,8 +27,7 @@ from watchkeeper.core.drift.skew import SERVING_DAYS, SkewResult, training_servi
 from watchkeeper.core.errors import WatchkeeperError
 from watchkeeper.core.workbench.analyses import (
     _reference_query,
-    file_outcomes,
-    no_file_outcomes,
+    file_reference_outcomes,
     open_source_of,
 )
 from watchkeeper.core.workbench.common import READ_LOCK, model_features, spec_of
@@ -317,10 +316,10 @@ def explain_drop(
     cats = [c for c in spec.telemetry.columns.categorical]
     cols = ["score", "label", *cats]
     before = None
-    if is_file_reference(spec):
-        ref = file_outcomes(spec, cols)
+    if is_file_reference(spec):  # the Performance view's baseline, read the same way
+        ref, why = file_reference_outcomes(entry, cols)
         if ref is None:
-            raise WatchkeeperError(f"{spec.model.name}: {no_file_outcomes(spec)}")
+            raise WatchkeeperError(f"{spec.model.name}: {why}")
         before = ref.select([c for c in cols if c in ref.column_names]).to_pandas()
     with READ_LOCK, open_source_of(entry) as src:
         if before is None:

@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from watchkeeper.core.demo import fraud
 from watchkeeper.core.drift.errors import DriftError
 from watchkeeper.core.errors import SpecError
 from watchkeeper.core.evaluation.data import read_events
@@ -23,17 +24,7 @@ from watchkeeper.core.workbench.health import judge_model
 from watchkeeper.core.workbench.model_checks import run_importance
 from watchkeeper.core.workbench.portfolio import ModelEntry, load_portfolio
 
-FEATURES = [
-    "amount",
-    "account_age_days",
-    "txn_count_24h",
-    "distance_from_home_km",
-    "hour_of_day",
-    "channel",
-    "device_type",
-    "country",
-    "merchant_id",
-]
+FEATURES = list(fraud.FEATURES)  # the demo model's, in its order
 
 
 def _window_entry(root: Path) -> ModelEntry:

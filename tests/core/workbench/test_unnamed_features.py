@@ -12,22 +12,13 @@ from pathlib import Path
 import pytest
 
 from watchkeeper.app import cli
+from watchkeeper.core.demo import fraud
 from watchkeeper.core.workbench.analyses import run_drift
 from watchkeeper.core.workbench.challenger import run_challenger
 from watchkeeper.core.workbench.portfolio import ModelEntry, portfolio_of_spec
 from watchkeeper.core.workbench.slices import run_slices
 
-NAMED = [
-    "amount",
-    "account_age_days",
-    "txn_count_24h",
-    "distance_from_home_km",
-    "hour_of_day",
-    "channel",
-    "device_type",
-    "country",
-    "merchant_id",
-]
+NAMED = list(fraud.FEATURES)  # the demo model's, in its order
 ROLES = {"request_id", "ts", "model", "model_version", "score", "prediction", "label", "label_ts"}
 
 

@@ -895,7 +895,8 @@ def run_performance(
     baseline = None
     estimated: tuple[Any, ...] = ()
     if reference is None:
-        notes.append(file_note or no_file_outcomes(spec))
+        assert file_note is not None  # a file reference without outcomes, and why
+        notes.append(file_note)
     elif reference.num_rows == 0:
         if entry.evidence is not None:
             baseline = entry.evidence.reference_baseline(ref_version, metric, ref_start, ref_end)

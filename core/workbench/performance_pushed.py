@@ -163,7 +163,8 @@ def run_performance_sql(
                 entry, ["ts", "score", "label", *classes.values()]
             )
             if reference is None:
-                notes.append(why or "")
+                assert why is not None  # file_reference_outcomes says why there is none
+                notes.append(why)
             else:
                 baseline, (ry, rs, _) = reference_baseline(spec, reference, metric)
                 calibration = {"reference": None, "outcomes": (ry, rs)}
